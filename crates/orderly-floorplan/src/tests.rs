@@ -1,0 +1,230 @@
+use super::*;
+
+const SMALL: &str = r#"
+[site]
+id = "general"
+name = "Test General"
+
+[[building]]
+id = "main"
+name = "Main"
+
+[[floor]]
+id = "F1"
+building = "main"
+level = 1
+name = "Ground"
+
+[[floor]]
+id = "F2"
+building = "main"
+level = 2
+name = "Second"
+
+[[unit]]
+id = "ICU"
+name = "Intensive care"
+floor = "F2"
+kind = "icu"
+station = "F2-NS"
+
+[[room]]
+id = "F1-LOBBY"
+floor = "F1"
+kind = "lobby"
+receivers = ["rx-lobby"]
+
+[[room]]
+id = "F1-ELEV"
+floor = "F1"
+kind = "elevator"
+
+[[room]]
+id = "F2-ELEV"
+floor = "F2"
+kind = "elevator"
+
+[[room]]
+id = "F2-C1"
+floor = "F2"
+kind = "corridor"
+receivers = ["rx-c1"]
+
+[[room]]
+id = "F2-NS"
+floor = "F2"
+unit = "ICU"
+kind = "nursing_station"
+receivers = ["rx-ns"]
+
+[[room]]
+id = "F2-ICU-01"
+floor = "F2"
+unit = "ICU"
+kind = "patient"
+beds = ["ICU-01"]
+receivers = ["rx-icu-01"]
+
+[[link]]
+a = "F1-LOBBY"
+b = "F1-ELEV"
+kind = "door"
+metres = 10
+
+[[link]]
+a = "F1-ELEV"
+b = "F2-ELEV"
+kind = "elevator"
+metres = 4
+
+[[link]]
+a = "F2-ELEV"
+b = "F2-C1"
+kind = "door"
+metres = 2
+
+[[link]]
+a = "F2-C1"
+b = "F2-NS"
+kind = "door"
+metres = 3
+
+[[link]]
+a = "F2-C1"
+b = "F2-ICU-01"
+kind = "door"
+metres = 5
+"#;
+
+#[test]
+fn builds_the_walking_graph() {
+    let fp = Floorplan::parse("f.toml", SMALL).unwrap();
+    assert_eq!(fp.site.id, "general");
+    let lobby = fp.room_index("F1-LOBBY").unwrap();
+    let icu = fp.room_index("F2-ICU-01").unwrap();
+    let r = fp.route(lobby, icu).unwrap();
+    assert_eq!(
+        r.rooms,
+        ["F1-LOBBY", "F1-ELEV", "F2-ELEV", "F2-C1", "F2-ICU-01"]
+    );
+    assert_eq!(r.metres, 10.0 + 4.0 + 36.0 + 2.0 + 5.0);
+    let d = fp.distances_from(icu);
+    assert_eq!(d[fp.room_index("F2-NS").unwrap()], 8.0);
+    assert_eq!(fp.receiver_room("rx-c1"), fp.room_index("F2-C1"));
+    assert!(fp.adjacent(fp.room_index("F2-C1").unwrap(), icu));
+    assert!(!fp.adjacent(lobby, icu));
+    assert_eq!(fp.neighbours(icu).count(), 1);
+}
+
+/// Each case: a change to the good file, and the line:column and words the error must carry.
+#[test]
+fn bad_files_are_rejected_with_file_line_and_reason() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "station = \"F2-NS\"",
+            "station = \"F2-C1\"",
+            "f.toml:27:11",
+            "not a nursing_station",
+        ),
+        (
+            "unit = \"ICU\"\nkind = \"patient\"",
+            "unit = \"ICUU\"\nkind = \"patient\"",
+            "f.toml:61:8",
+            "unknown unit \"ICUU\"",
+        ),
+        (
+            "receivers = [\"rx-icu-01\"]",
+            "receivers = [\"rx-c1\"]",
+            "f.toml:64:14",
+            "already mounted on line 49",
+        ),
+        (
+            "metres = 5\n",
+            "metres = -5\n",
+            "f.toml:94:10",
+            "metres -5 is out of range",
+        ),
+        (
+            "kind = \"lobby\"",
+            "kind = \"ballroom\"",
+            "f.toml:32:8",
+            "unknown variant `ballroom`",
+        ),
+        (
+            "a = \"F2-C1\"\nb = \"F2-ICU-01\"",
+            "a = \"F1-LOBBY\"\nb = \"F2-ICU-01\"",
+            "f.toml:91:5",
+            "on different floors",
+        ),
+        (
+            "id = \"F2-NS\"",
+            "id = \"F2-C1\"",
+            "f.toml:52:6",
+            "already used on line 46",
+        ),
+        (
+            "name = \"Test General\"",
+            "name = \"Test General\"\ncolour = 1",
+            "f.toml:5:1",
+            "unknown field `colour`",
+        ),
+    ];
+    for (from, to, at, words) in cases {
+        assert!(SMALL.contains(from), "case {from:?} does not apply");
+        let text = SMALL.replacen(from, to, 1);
+        let err = Floorplan::parse("f.toml", &text).unwrap_err().to_string();
+        assert!(
+            err.contains(at) && err.contains(words),
+            "for {to:?} expected {at} {words:?}, got:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn unreachable_rooms_are_reported() {
+    let text =
+        format!("{SMALL}\n[[room]]\nid = \"F2-ISLAND\"\nfloor = \"F2\"\nkind = \"storage\"\n");
+    let err = Floorplan::parse("f.toml", &text).unwrap_err().to_string();
+    assert!(
+        err.contains("room \"F2-ISLAND\" cannot be reached"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_demo_floorplan_is_valid_and_large_enough() {
+    let text = include_str!("../../../floorplans/demo.toml");
+    let fp = Floorplan::parse("floorplans/demo.toml", text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(fp.floors.len() >= 3);
+    let beds = |unit: &str| {
+        fp.rooms
+            .iter()
+            .filter(|r| r.unit.as_deref() == Some(unit))
+            .map(|r| r.beds.len())
+            .sum::<usize>()
+    };
+    assert!(beds("ICU") >= 12);
+    assert!(beds("MS3") >= 24 && beds("MS4") >= 24);
+    assert!(fp.units.iter().any(|u| u.kind == "emergency"));
+    assert!(
+        fp.rooms
+            .iter()
+            .filter(|r| r.kind == RoomKind::Elevator)
+            .count()
+            >= 2 * fp.floors.len()
+    );
+    for r in &fp.rooms {
+        if r.kind != RoomKind::Elevator {
+            assert!(!r.receivers.is_empty(), "room {} has no receiver", r.id);
+        }
+    }
+    for k in [
+        RoomKind::CleanUtility,
+        RoomKind::DirtyUtility,
+        RoomKind::Storage,
+        RoomKind::Stairs,
+        RoomKind::Exit,
+    ] {
+        assert!(fp.rooms.iter().any(|r| r.kind == k), "no {k:?} room");
+    }
+}

@@ -1,0 +1,49 @@
+//! Identifier rules shared by the contract, the floorplan and the seed.
+
+/// Why a device id is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceIdError {
+    #[error("id is empty")]
+    Empty,
+    #[error("id is {0} characters long; at most 64 are allowed")]
+    TooLong(usize),
+    #[error("id has the character {0:?}; only A-Z a-z 0-9 _ . - are allowed")]
+    BadChar(char),
+}
+
+/// Checks a device or entity id: 1-64 characters of `A-Za-z0-9_.-` (device contract).
+pub fn valid_device_id(id: &str) -> Result<(), DeviceIdError> {
+    if id.is_empty() {
+        return Err(DeviceIdError::Empty);
+    }
+    let n = id.chars().count();
+    if n > 64 {
+        return Err(DeviceIdError::TooLong(n));
+    }
+    match id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        Some(c) => Err(DeviceIdError::BadChar(c)),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_the_contract() {
+        for ok in ["rx-3w-12", "T-00042", "a", "A.b_c-9"] {
+            assert_eq!(valid_device_id(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(valid_device_id(""), Err(DeviceIdError::Empty));
+        assert_eq!(valid_device_id("a/b"), Err(DeviceIdError::BadChar('/')));
+        assert_eq!(valid_device_id("+"), Err(DeviceIdError::BadChar('+')));
+        assert!(matches!(
+            valid_device_id(&"x".repeat(65)),
+            Err(DeviceIdError::TooLong(65))
+        ));
+    }
+}

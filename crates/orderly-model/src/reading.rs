@@ -1,0 +1,279 @@
+//! Typed device readings: what the MQTT edge decodes contract messages into, and what the
+//! world ingests. A message that cannot be decoded still reaches the world, as a
+//! [`Rejected`], so that every bad input is counted in one place, live and in replay alike.
+
+use crate::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// One received message, decoded or not.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inbound {
+    Reading(Reading),
+    Rejected(Rejected),
+}
+
+impl Inbound {
+    /// When Orderly received the message (drives the clock in replay).
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Inbound::Reading(r) => r.at,
+            Inbound::Rejected(r) => r.at,
+        }
+    }
+}
+
+/// A well-formed contract message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    /// Receive time.
+    pub at: Timestamp,
+    /// The device id from the topic.
+    pub device: String,
+    /// The device's own time of the (first) sample.
+    pub ts: Timestamp,
+    pub seq: Option<u64>,
+    pub payload: Payload,
+}
+
+/// The typed body of a reading, one variant per device-to-orderly topic.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    Sightings(Sightings),
+    BedState(BedState),
+    BedLoad(BedLoad),
+    CommandAck(CommandAck),
+    PumpTelemetry(PumpTelemetry),
+    WearableImu(WearableImu),
+    WearableEvent(WearableEvent),
+}
+
+impl Payload {
+    /// The device class the topic addresses (used to check the device's registration).
+    pub fn device_class(&self) -> DeviceClass {
+        match self {
+            Payload::Sightings(_) => DeviceClass::Receiver,
+            Payload::BedState(_) | Payload::BedLoad(_) | Payload::CommandAck(_) => DeviceClass::Bed,
+            Payload::PumpTelemetry(_) => DeviceClass::Pump,
+            Payload::WearableImu(_) | Payload::WearableEvent(_) => DeviceClass::Wearable,
+        }
+    }
+}
+
+/// What kind of device publishes on a topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceClass {
+    Receiver,
+    Bed,
+    Pump,
+    Wearable,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sightings {
+    pub sightings: Vec<Sighting>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sighting {
+    pub tag: String,
+    pub rssi: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery: Option<f32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ir: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BedHeight {
+    Low,
+    Raised,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitAlarm {
+    Off,
+    Armed,
+    Alarming,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Surface {
+    Static,
+    Alternating,
+    Rotation,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rails {
+    pub head_left: bool,
+    pub head_right: bool,
+    pub foot_left: bool,
+    pub foot_right: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BedState {
+    pub occupied: bool,
+    pub hob_deg: f32,
+    pub height: BedHeight,
+    pub brakes: bool,
+    pub rails: Rails,
+    pub exit_alarm: ExitAlarm,
+    pub surface: Surface,
+    pub moving: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BedLoad {
+    pub hz: f32,
+    /// Samples of four cells: head-left, head-right, foot-left, foot-right.
+    pub cells_kg: Vec<[f32; 4]>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckResult {
+    Applied,
+    Refused,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommandAck {
+    pub command_id: String,
+    pub result: AckResult,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PumpState {
+    Off,
+    Idle,
+    Infusing,
+    Paused,
+    Alarm,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PumpTelemetry {
+    pub state: PumpState,
+    pub battery_pct: f32,
+    #[serde(default)]
+    pub on_battery: bool,
+    #[serde(default)]
+    pub runtime_hours: f64,
+    #[serde(default)]
+    pub occlusion_alarms_total: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream_psi: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub motor_current_ma: Option<f32>,
+    #[serde(default)]
+    pub faults: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WearableImu {
+    pub hz: f32,
+    pub acc_g: Vec<[f32; 3]>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WearableEventType {
+    Fall,
+    Button,
+    Removed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WearableEvent {
+    #[serde(rename = "type")]
+    pub kind: WearableEventType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+}
+
+/// Why a message changed nothing. The names are stable: they are metric labels and API values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The topic is not one of the contract's device-to-orderly topics, or names another site.
+    UnknownTopic,
+    /// The device id in the topic breaks the id rules.
+    BadDeviceId,
+    /// The payload is not a JSON object.
+    MalformedJson,
+    /// A required field is missing or has the wrong type.
+    BadField,
+    /// `ts` is missing or not RFC 3339 with a zone.
+    BadTimestamp,
+    /// A value is outside its documented range.
+    OutOfRange,
+    /// The device is not in the asset registry, or not of the topic's class.
+    UnknownDevice,
+    /// `seq` was already seen from this device.
+    Duplicate,
+    /// The payload is larger than the contract allows.
+    TooLarge,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 9] = [
+        RejectReason::UnknownTopic,
+        RejectReason::BadDeviceId,
+        RejectReason::MalformedJson,
+        RejectReason::BadField,
+        RejectReason::BadTimestamp,
+        RejectReason::OutOfRange,
+        RejectReason::UnknownDevice,
+        RejectReason::Duplicate,
+        RejectReason::TooLarge,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::UnknownTopic => "unknown_topic",
+            RejectReason::BadDeviceId => "bad_device_id",
+            RejectReason::MalformedJson => "malformed_json",
+            RejectReason::BadField => "bad_field",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::OutOfRange => "out_of_range",
+            RejectReason::UnknownDevice => "unknown_device",
+            RejectReason::Duplicate => "duplicate",
+            RejectReason::TooLarge => "too_large",
+        }
+    }
+}
+
+/// A message that changes nothing, with the reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rejected {
+    pub at: Timestamp,
+    pub topic: String,
+    /// The device id, when the topic names one.
+    pub device: Option<String>,
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+/// A decoding failure at the edge.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason:?}: {detail}")]
+pub struct DecodeError {
+    pub reason: RejectReason,
+    pub detail: String,
+}
+
+impl DecodeError {
+    pub fn new(reason: RejectReason, detail: impl Into<String>) -> Self {
+        DecodeError {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! The asset registry and census ("seed") file: equipment with its tags and device ids, staff
+//! badges with roles and units, patients in beds with their risk scores. The format is
+//! documented in `docs/seed-format.md`; [`Seed::parse`] checks a whole file and reports every
+//! problem with its line.
+
+use crate::source::{FileError, FileErrors, Source};
+use crate::valid_device_id;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+/// Kind of equipment (`bed`, `infusion_pump`, `wheelchair`, ...): a lower_snake_case word.
+pub type AssetKind = String;
+
+/// Where an item stands in the equipment workflow.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetStatus {
+    #[default]
+    Available,
+    InUse,
+    NeedsCleaning,
+    Clean,
+    OutOfService,
+}
+
+impl AssetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssetStatus::Available => "available",
+            AssetStatus::InUse => "in_use",
+            AssetStatus::NeedsCleaning => "needs_cleaning",
+            AssetStatus::Clean => "clean",
+            AssetStatus::OutOfService => "out_of_service",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "available" => AssetStatus::Available,
+            "in_use" => AssetStatus::InUse,
+            "needs_cleaning" => AssetStatus::NeedsCleaning,
+            "clean" => AssetStatus::Clean,
+            "out_of_service" => AssetStatus::OutOfService,
+            _ => return None,
+        })
+    }
+}
+
+/// An API caller's role. Nurses are scoped to units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Nurse,
+    Facilities,
+    Biomed,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Nurse => "nurse",
+            Role::Facilities => "facilities",
+            Role::Biomed => "biomed",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "nurse" => Role::Nurse,
+            "facilities" => Role::Facilities,
+            "biomed" => Role::Biomed,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// A piece of tracked equipment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Asset {
+    pub id: String,
+    pub kind: AssetKind,
+    /// The RTLS tag on it, if tagged.
+    pub tag: Option<String>,
+    /// Its own MQTT device id (smart beds, infusion pumps).
+    pub device: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    /// Home unit (where it belongs for PAR levels).
+    pub unit: Option<String>,
+    pub status: AssetStatus,
+}
+
+/// A staff member with a badge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Staff {
+    pub id: String,
+    pub name: String,
+    /// `nurse`, `charge_nurse`, `physician`, `aide`, `porter`, `biomed`, `facilities`, `security`, ...
+    pub role: String,
+    pub units: Vec<String>,
+    pub badge: String,
+}
+
+impl Staff {
+    /// Whether this person gives bedside care (their badge in a room means a caregiver is present).
+    pub fn is_caregiver(&self) -> bool {
+        matches!(
+            self.role.as_str(),
+            "nurse" | "charge_nurse" | "physician" | "aide" | "therapist"
+        )
+    }
+}
+
+/// A patient in a bed, with the risk scores the rules use.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Patient {
+    pub id: String,
+    pub name: String,
+    /// The bed asset id.
+    pub bed: String,
+    /// Morse Fall Scale, 0-125 (>= 45: high risk).
+    pub morse: u8,
+    /// Braden Scale, 6-23 (<= 12: high risk of pressure injury).
+    pub braden: u8,
+    pub ventilated: bool,
+    /// Wristband RTLS tag.
+    pub tag: Option<String>,
+    /// Accelerometer wearable device id.
+    pub wearable: Option<String>,
+    pub elopement_risk: bool,
+}
+
+/// The validated registry and census.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Seed {
+    pub assets: Vec<Asset>,
+    pub staff: Vec<Staff>,
+    pub patients: Vec<Patient>,
+    /// Every unit the file names, with the byte offset where it does (checked against the floorplan).
+    unit_refs: Vec<(String, usize)>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFile {
+    #[serde(default)]
+    asset: Vec<AssetEntry>,
+    #[serde(default)]
+    fleet: Vec<FleetEntry>,
+    #[serde(default)]
+    staff: Vec<StaffEntry>,
+    #[serde(default)]
+    patient: Vec<PatientEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssetEntry {
+    id: Spanned<String>,
+    kind: Spanned<String>,
+    tag: Option<Spanned<String>>,
+    device: Option<Spanned<String>>,
+    model: Option<String>,
+    serial: Option<String>,
+    unit: Option<Spanned<String>>,
+    #[serde(default)]
+    status: AssetStatus,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FleetEntry {
+    kind: Spanned<String>,
+    count: Spanned<u32>,
+    #[serde(default = "one")]
+    start: u32,
+    #[serde(default = "four")]
+    width: usize,
+    id: Spanned<String>,
+    tag: Option<Spanned<String>>,
+    device: Option<Spanned<String>>,
+    model: Option<String>,
+    serial: Option<String>,
+    #[serde(default)]
+    units: Vec<Spanned<String>>,
+    #[serde(default)]
+    status: AssetStatus,
+}
+
+fn one() -> u32 {
+    1
+}
+fn four() -> usize {
+    4
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaffEntry {
+    id: Spanned<String>,
+    name: String,
+    role: Spanned<String>,
+    #[serde(default)]
+    units: Vec<Spanned<String>>,
+    badge: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatientEntry {
+    id: Spanned<String>,
+    name: String,
+    bed: Spanned<String>,
+    morse: Spanned<u8>,
+    braden: Spanned<u8>,
+    #[serde(default)]
+    ventilated: bool,
+    tag: Option<Spanned<String>>,
+    wearable: Option<Spanned<String>>,
+    #[serde(default)]
+    elopement_risk: bool,
+}
+
+const STAFF_ROLES: &[&str] = &[
+    "nurse",
+    "charge_nurse",
+    "physician",
+    "aide",
+    "therapist",
+    "porter",
+    "biomed",
+    "facilities",
+    "security",
+    "environmental_services",
+];
+
+/// Errors from reading a seed file.
+pub type SeedError = FileErrors;
+
+struct Checker<'a> {
+    src: Source<'a>,
+    errors: Vec<FileError>,
+    ids: BTreeMap<String, usize>,
+    tags: BTreeMap<String, usize>,
+    devices: BTreeMap<String, usize>,
+}
+
+impl Checker<'_> {
+    fn err(&mut self, at: usize, msg: String, fix: Option<&str>) {
+        let e = self.src.error_at(at, msg, fix.map(str::to_string));
+        self.errors.push(e);
+    }
+    fn unique(&mut self, what: &str, value: &str, at: usize) {
+        let seen = match what {
+            "id" => &mut self.ids,
+            "tag" => &mut self.tags,
+            _ => &mut self.devices,
+        };
+        if let Some(&first) = seen.get(value) {
+            let (line, _) = self.src.line_col(first);
+            self.err(
+                at,
+                format!("{what} {value:?} is used twice (first on line {line})"),
+                Some("give every entry its own"),
+            );
+        } else {
+            seen.insert(value.to_string(), at);
+        }
+        if let Err(e) = valid_device_id(value) {
+            self.err(at, format!("{what} {value:?}: {e}"), None);
+        }
+    }
+    fn kind(&mut self, kind: &Spanned<String>) {
+        let k = kind.get_ref();
+        let ok = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            self.err(
+                kind.span().start,
+                format!("kind {k:?} is not a lower_snake_case word"),
+                Some("use a kind such as \"infusion_pump\" or \"wheelchair\""),
+            );
+        }
+    }
+}
+
+/// Expands `{n}` in a fleet template with the zero-padded number.
+fn expand(template: &str, n: u32, width: usize) -> String {
+    template.replace("{n}", &format!("{n:0width$}"))
+}
+
+impl Seed {
+    /// Parses and checks a seed file; `file` is the name used in error messages.
+    pub fn parse(file: &str, text: &str) -> Result<Seed, SeedError> {
+        let src = Source::new(file, text);
+        let raw: SeedFile = src.parse_toml()?;
+        let mut c = Checker {
+            src,
+            errors: Vec::new(),
+            ids: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            devices: BTreeMap::new(),
+        };
+        let mut seed = Seed::default();
+        let mut kinds: BTreeMap<String, String> = BTreeMap::new();
+
+        for a in &raw.asset {
+            c.kind(&a.kind);
+            c.unique("id", a.id.get_ref(), a.id.span().start);
+            if let Some(t) = &a.tag {
+                c.unique("tag", t.get_ref(), t.span().start);
+            }
+            if let Some(d) = &a.device {
+                c.unique("device", d.get_ref(), d.span().start);
+            }
+            if let Some(u) = &a.unit {
+                seed.unit_refs.push((u.get_ref().clone(), u.span().start));
+            }
+            kinds.insert(a.id.get_ref().clone(), a.kind.get_ref().clone());
+            seed.assets.push(Asset {
+                id: a.id.get_ref().clone(),
+                kind: a.kind.get_ref().clone(),
+                tag: a.tag.as_ref().map(|t| t.get_ref().clone()),
+                device: a.device.as_ref().map(|d| d.get_ref().clone()),
+                model: a.model.clone(),
+                serial: a.serial.clone(),
+                unit: a.unit.as_ref().map(|u| u.get_ref().clone()),
+                status: a.status,
+            });
+        }
+
+        for f in &raw.fleet {
+            c.kind(&f.kind);
+            let count = *f.count.get_ref();
+            if count == 0 || count > 100_000 {
+                c.err(
+                    f.count.span().start,
+                    format!("count {count} is out of range"),
+                    Some("use 1 to 100000"),
+                );
+                continue;
+            }
+            if !f.id.get_ref().contains("{n}") {
+                c.err(
+                    f.id.span().start,
+                    "the id template has no {n}".into(),
+                    Some("write it like \"PUMP-{n}\""),
+                );
+                continue;
+            }
+            for u in &f.units {
+                seed.unit_refs.push((u.get_ref().clone(), u.span().start));
+            }
+            for i in 0..count {
+                let n = f.start + i;
+                let id = expand(f.id.get_ref(), n, f.width);
+                c.unique("id", &id, f.id.span().start);
+                let tag = f.tag.as_ref().map(|t| {
+                    let v = expand(t.get_ref(), n, f.width);
+                    c.unique("tag", &v, t.span().start);
+                    v
+                });
+                let device = f.device.as_ref().map(|d| {
+                    let v = expand(d.get_ref(), n, f.width);
+                    c.unique("device", &v, d.span().start);
+                    v
+                });
+                kinds.insert(id.clone(), f.kind.get_ref().clone());
+                seed.assets.push(Asset {
+                    id,
+                    kind: f.kind.get_ref().clone(),
+                    tag,
+                    device,
+                    model: f.model.clone(),
+                    serial: f.serial.as_ref().map(|s| expand(s, n, f.width)),
+                    unit: (!f.units.is_empty())
+                        .then(|| f.units[i as usize % f.units.len()].get_ref().clone()),
+                    status: f.status,
+                });
+            }
+        }
+
+        for s in &raw.staff {
+            c.unique("id", s.id.get_ref(), s.id.span().start);
+            c.unique("tag", s.badge.get_ref(), s.badge.span().start);
+            if !STAFF_ROLES.contains(&s.role.get_ref().as_str()) {
+                c.err(
+                    s.role.span().start,
+                    format!("unknown staff role {:?}", s.role.get_ref()),
+                    Some(&format!("use one of {}", STAFF_ROLES.join(", "))),
+                );
+            }
+            for u in &s.units {
+                seed.unit_refs.push((u.get_ref().clone(), u.span().start));
+            }
+            seed.staff.push(Staff {
+                id: s.id.get_ref().clone(),
+                name: s.name.clone(),
+                role: s.role.get_ref().clone(),
+                units: s.units.iter().map(|u| u.get_ref().clone()).collect(),
+                badge: s.badge.get_ref().clone(),
+            });
+        }
+
+        let mut beds_taken: BTreeSet<String> = BTreeSet::new();
+        for p in &raw.patient {
+            c.unique("id", p.id.get_ref(), p.id.span().start);
+            if let Some(t) = &p.tag {
+                c.unique("tag", t.get_ref(), t.span().start);
+            }
+            if let Some(w) = &p.wearable {
+                c.unique("device", w.get_ref(), w.span().start);
+            }
+            let bed = p.bed.get_ref();
+            match kinds.get(bed) {
+                None => c.err(
+                    p.bed.span().start,
+                    format!("bed {bed:?} is not an asset in this file"),
+                    Some("add it as an asset of kind \"bed\""),
+                ),
+                Some(k) if k != "bed" => c.err(
+                    p.bed.span().start,
+                    format!("{bed:?} is a {k}, not a bed"),
+                    None,
+                ),
+                Some(_) => {
+                    if !beds_taken.insert(bed.clone()) {
+                        c.err(
+                            p.bed.span().start,
+                            format!("bed {bed:?} already has a patient"),
+                            Some("one patient per bed"),
+                        );
+                    }
+                }
+            }
+            let morse = *p.morse.get_ref();
+            if morse > 125 {
+                c.err(
+                    p.morse.span().start,
+                    format!("morse {morse} is out of range"),
+                    Some("the Morse Fall Scale runs 0 to 125"),
+                );
+            }
+            let braden = *p.braden.get_ref();
+            if !(6..=23).contains(&braden) {
+                c.err(
+                    p.braden.span().start,
+                    format!("braden {braden} is out of range"),
+                    Some("the Braden Scale runs 6 to 23"),
+                );
+            }
+            seed.patients.push(Patient {
+                id: p.id.get_ref().clone(),
+                name: p.name.clone(),
+                bed: bed.clone(),
+                morse,
+                braden,
+                ventilated: p.ventilated,
+                tag: p.tag.as_ref().map(|t| t.get_ref().clone()),
+                wearable: p.wearable.as_ref().map(|w| w.get_ref().clone()),
+                elopement_risk: p.elopement_risk,
+            });
+        }
+
+        if c.errors.is_empty() {
+            Ok(seed)
+        } else {
+            Err(FileErrors(c.errors))
+        }
+    }
+
+    /// Checks every unit the seed names against `known`, with the file's positions.
+    pub fn check_units(
+        &self,
+        file: &str,
+        text: &str,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<(), SeedError> {
+        let src = Source::new(file, text);
+        let errors: Vec<_> = self
+            .unit_refs
+            .iter()
+            .filter(|(u, _)| !known(u))
+            .map(|(u, at)| {
+                src.error_at(
+                    *at,
+                    format!("unit {u:?} is not in the floorplan"),
+                    Some("use a unit id from the floorplan's [[unit]] tables".into()),
+                )
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(FileErrors(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[asset]]
+id = "BED-1"
+kind = "bed"
+tag = "TB-1"
+device = "bed-1"
+unit = "ICU"
+
+[[fleet]]
+kind = "infusion_pump"
+count = 3
+id = "PUMP-{n}"
+tag = "TP-{n}"
+device = "pump-{n}"
+width = 3
+units = ["ICU", "MS3"]
+
+[[staff]]
+id = "S-1"
+name = "Ana"
+role = "nurse"
+units = ["ICU"]
+badge = "B-1"
+
+[[patient]]
+id = "P-1"
+name = "Bo"
+bed = "BED-1"
+morse = 50
+braden = 12
+ventilated = true
+wearable = "W-1"
+"#;
+
+    #[test]
+    fn parses_assets_fleets_staff_and_patients() {
+        let s = Seed::parse("seed.toml", GOOD).unwrap();
+        assert_eq!(s.assets.len(), 4);
+        assert_eq!(s.assets[3].id, "PUMP-003");
+        assert_eq!(s.assets[3].tag.as_deref(), Some("TP-003"));
+        assert_eq!(s.assets[2].unit.as_deref(), Some("MS3"));
+        assert_eq!(s.patients[0].bed, "BED-1");
+        assert!(s.staff[0].is_caregiver());
+        assert!(
+            s.check_units("seed.toml", GOOD, |u| u == "ICU" || u == "MS3")
+                .is_ok()
+        );
+        let e = s
+            .check_units("seed.toml", GOOD, |u| u == "ICU")
+            .unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(e.0[0].line, 16);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let bad = GOOD
+            .replace("badge = \"B-1\"", "badge = \"TB-1\"")
+            .replace("morse = 50", "morse = 150")
+            .replace("role = \"nurse\"", "role = \"wizard\"");
+        let e = Seed::parse("seed.toml", &bad).unwrap_err();
+        let text = e.to_string();
+        assert_eq!(e.0.len(), 3, "{text}");
+        assert!(
+            text.contains("seed.toml:23:9: tag \"TB-1\" is used twice (first on line 5)"),
+            "{text}"
+        );
+        assert!(text.contains("unknown staff role \"wizard\""), "{text}");
+        assert!(text.contains("morse 150 is out of range"), "{text}");
+    }
+
+    #[test]
+    fn a_patient_needs_a_real_free_bed() {
+        let bad = GOOD.replace("bed = \"BED-1\"", "bed = \"PUMP-001\"");
+        let e = Seed::parse("seed.toml", &bad).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"PUMP-001\" is a infusion_pump, not a bed"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_located() {
+        let e = Seed::parse(
+            "s.toml",
+            "[[asset]]\nid = \"A\"\nkind = \"bed\"\ncolour = \"red\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].line, 4, "{e}");
+    }
+}

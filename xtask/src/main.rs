@@ -1,0 +1,21 @@
+//! Project automation (`cargo xtask ...`): ci, gen-demo. Binary crate: may use anything.
+
+mod gen_demo;
+
+use anyhow::{Result, bail};
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("gen-demo") => gen_demo::generate(&root()),
+        _ => bail!("usage: cargo xtask <ci|bench ingest|gen-demo>"),
+    }
+}
