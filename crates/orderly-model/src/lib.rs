@@ -10,6 +10,7 @@ pub mod reading;
 pub mod seed;
 pub mod source;
 pub mod time;
+pub mod view;
 
 pub use event::{Alert, AlertState, EventKind, OutEvent, Priority};
 pub use ids::{DeviceIdError, valid_device_id};
@@ -17,3 +18,4 @@ pub use reading::{DecodeError, DeviceClass, Inbound, Payload, Reading, RejectRea
 pub use seed::{Asset, AssetKind, AssetStatus, Patient, Role, Seed, SeedError, Staff};
 pub use source::{FileError, FileErrors, Source};
 pub use time::Timestamp;
+pub use view::Snapshot;

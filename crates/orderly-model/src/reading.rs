@@ -48,6 +48,20 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// The contract topic after the site prefix, e.g. `bed/{device}/state`.
+    pub fn topic_suffix(&self, device: &str) -> String {
+        let (class, leaf) = match self {
+            Payload::Sightings(_) => ("rtls", "sightings"),
+            Payload::BedState(_) => ("bed", "state"),
+            Payload::BedLoad(_) => ("bed", "load"),
+            Payload::CommandAck(_) => ("bed", "command/ack"),
+            Payload::PumpTelemetry(_) => ("pump", "telemetry"),
+            Payload::WearableImu(_) => ("wearable", "imu"),
+            Payload::WearableEvent(_) => ("wearable", "event"),
+        };
+        format!("{class}/{device}/{leaf}")
+    }
+
     /// The device class the topic addresses (used to check the device's registration).
     pub fn device_class(&self) -> DeviceClass {
         match self {

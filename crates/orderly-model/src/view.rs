@@ -1,0 +1,100 @@
+//! The read model: a consistent snapshot of the world that the API serves. The world builds
+//! it between batches; readers hold an `Arc` of it and never block ingest.
+
+use crate::reading::{BedState, PumpTelemetry, RejectReason, Rejected};
+use crate::{Alert, AssetStatus, Timestamp};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Where a tag is, as far as the locator knows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LocationView {
+    pub room: String,
+    pub room_name: String,
+    pub floor: String,
+    pub unit: Option<String>,
+    /// When it entered this room.
+    pub since: Timestamp,
+    /// When a receiver last heard its tag.
+    pub last_seen: Timestamp,
+    /// 0..1.
+    pub confidence: f32,
+    /// False once the tag has been silent past its class's timeout: "last seen in X at T".
+    pub present: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AssetView {
+    pub id: String,
+    pub kind: String,
+    pub tag: Option<String>,
+    pub device: Option<String>,
+    pub model: Option<String>,
+    pub serial: Option<String>,
+    /// Home unit.
+    pub unit: Option<String>,
+    pub status: AssetStatus,
+    pub location: Option<LocationView>,
+    /// Latest frame state, for smart beds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bed: Option<BedState>,
+    /// Latest telemetry, for infusion pumps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pump: Option<PumpTelemetry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StaffView {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub units: Vec<String>,
+    pub badge: String,
+    pub location: Option<LocationView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PatientView {
+    pub id: String,
+    pub name: String,
+    pub bed: String,
+    /// The room of the patient's bed.
+    pub room: Option<String>,
+    pub unit: Option<String>,
+    pub morse: u8,
+    pub braden: u8,
+    pub ventilated: bool,
+    pub wearable: Option<String>,
+    pub location: Option<LocationView>,
+}
+
+/// Bad input, counted per reason and per device, with the latest few.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct IngestView {
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Sequence gaps (messages lost between device and Orderly); the message itself is used.
+    pub gaps: u64,
+    pub by_reason: BTreeMap<RejectReason, u64>,
+    /// Rejections per device id (`-` when the topic names none).
+    pub by_device: BTreeMap<String, u64>,
+    /// The most recent rejections, newest last.
+    pub recent: Vec<Rejected>,
+}
+
+/// Everything the API reads, as of one moment.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Snapshot {
+    /// The world's clock when the snapshot was taken.
+    pub at: Timestamp,
+    /// Sequence number of the last event emitted before the snapshot.
+    pub last_seq: u64,
+    pub assets: BTreeMap<String, AssetView>,
+    pub staff: BTreeMap<String, StaffView>,
+    pub patients: BTreeMap<String, PatientView>,
+    /// Room id -> ids of the assets, staff and patients located there (present or last seen).
+    pub rooms: BTreeMap<String, Vec<String>>,
+    /// Active and acknowledged alerts, by id.
+    pub alerts: BTreeMap<String, Alert>,
+    pub ingest: IngestView,
+}
