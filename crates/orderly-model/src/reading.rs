@@ -235,10 +235,12 @@ pub enum RejectReason {
     Duplicate,
     /// The payload is larger than the contract allows.
     TooLarge,
+    /// The device sent more messages than its fair share; the excess was dropped.
+    RateLimited,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::UnknownTopic,
         RejectReason::BadDeviceId,
         RejectReason::MalformedJson,
@@ -248,6 +250,7 @@ impl RejectReason {
         RejectReason::UnknownDevice,
         RejectReason::Duplicate,
         RejectReason::TooLarge,
+        RejectReason::RateLimited,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -260,6 +263,7 @@ impl RejectReason {
             RejectReason::UnknownDevice => "unknown_device",
             RejectReason::Duplicate => "duplicate",
             RejectReason::TooLarge => "too_large",
+            RejectReason::RateLimited => "rate_limited",
         }
     }
 }

@@ -1,1 +1,15 @@
-//! placeholder
+//! The MQTT edge: the device contract (`../shared/spec/device-contract.md`, documented in
+//! `docs/device-contract.md`): topics and the decoding of payloads into typed readings; the
+//! rumqttc client loop that feeds the world; the publisher for what Orderly sends to devices
+//! and integrations; and the embedded broker (rumqttd) for a machine with no broker of its own.
+//!
+//! Edge crate: does network IO. Depends on orderly-model, rumqttc, rumqttd, tokio, serde_json.
+//! Decoding ([`contract`]) is pure, so replay and tests use it without a network.
+
+pub mod broker;
+pub mod client;
+pub mod contract;
+
+pub use broker::{BrokerError, EmbeddedBroker};
+pub use client::{MqttConfig, MqttLink, RateLimiter};
+pub use contract::{Topics, decode};

@@ -1,0 +1,75 @@
+//! The embedded MQTT broker (rumqttd), for a machine with no broker of its own.
+
+use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot listen for MQTT on {addr}: {source} (is another broker running there? choose another port with --mqtt-port or ORDERLY_MQTT_PORT)")]
+    PortTaken { addr: SocketAddr, source: std::io::Error },
+    #[error("the embedded MQTT broker did not start listening on {0} within 5 s")]
+    NotListening(SocketAddr),
+    #[error("cannot start the embedded MQTT broker thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A running embedded broker. It runs until the process ends (rumqttd has no stop).
+#[derive(Debug, Clone)]
+pub struct EmbeddedBroker {
+    pub addr: SocketAddr,
+}
+
+impl EmbeddedBroker {
+    /// Starts a broker on `addr` (port 0 picks a free port) and waits until it accepts connections.
+    pub fn start(addr: SocketAddr) -> Result<Self, BrokerError> {
+        let probe = TcpListener::bind(addr).map_err(|source| BrokerError::PortTaken { addr, source })?;
+        let addr = probe.local_addr().map_err(|source| BrokerError::PortTaken { addr, source })?;
+        drop(probe);
+        let server = ServerSettings {
+            name: "orderly-v4".into(),
+            listen: addr,
+            tls: None,
+            next_connection_delay_ms: 1,
+            connections: ConnectionSettings {
+                connection_timeout_ms: 60_000,
+                max_payload_size: 1024 * 1024,
+                max_inflight_count: 500,
+                auth: None,
+                external_auth: None,
+                dynamic_filters: true,
+            },
+        };
+        let config = Config {
+            id: 0,
+            router: RouterConfig {
+                max_connections: 10_010,
+                max_outgoing_packet_count: 200,
+                max_segment_size: 100 * 1024 * 1024,
+                max_segment_count: 10,
+                ..RouterConfig::default()
+            },
+            v4: Some(HashMap::from([("orderly-v4".to_string(), server)])),
+            ..Config::default()
+        };
+        let mut broker = Broker::new(config);
+        std::thread::Builder::new()
+            .name("mqtt-broker".into())
+            .spawn(move || {
+                if let Err(e) = broker.start() {
+                    tracing::error!(error = %e, "embedded MQTT broker stopped");
+                }
+            })
+            .map_err(BrokerError::Thread)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if Instant::now() > deadline {
+                return Err(BrokerError::NotListening(addr));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        tracing::info!(%addr, "embedded MQTT broker listening");
+        Ok(EmbeddedBroker { addr })
+    }
+}

@@ -1,0 +1,199 @@
+//! The MQTT client loop: subscribes to the site's topics (again on every reconnect), decodes
+//! each message and hands it to the world through a bounded channel (back-pressure instead of
+//! unbounded memory); publishes what Orderly sends.
+
+use crate::contract::{Topics, decode};
+use orderly_model::reading::{RejectReason, Rejected};
+use orderly_model::{Inbound, Timestamp};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The wall clock, as the edge reads it for receive times.
+pub fn wall_clock() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Timestamp(ms)
+}
+
+#[derive(Clone, Debug)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    /// Messages per second one device may send on average before the excess is dropped.
+    pub device_rate: f64,
+    /// How many messages above the rate one device may send in a burst.
+    pub device_burst: f64,
+}
+
+impl MqttConfig {
+    pub fn new(host: impl Into<String>, port: u16, client_id: impl Into<String>) -> Self {
+        MqttConfig { host: host.into(), port, client_id: client_id.into(), device_rate: 50.0, device_burst: 200.0 }
+    }
+    fn options(&self) -> MqttOptions {
+        let mut o = MqttOptions::new(&self.client_id, &self.host, self.port);
+        o.set_keep_alive(Duration::from_secs(15));
+        o.set_max_packet_size(1024 * 1024, 1024 * 1024);
+        o.set_clean_session(true);
+        o.set_request_channel_capacity(1024);
+        o.set_inflight(200);
+        o
+    }
+}
+
+/// A token bucket per device, so that a flood from one device cannot starve the others.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: HashMap<String, (f64, Timestamp)>,
+}
+
+impl RateLimiter {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        RateLimiter { rate, burst, buckets: HashMap::new() }
+    }
+    /// Whether `device` may send one more message at `now`.
+    pub fn allow(&mut self, device: &str, now: Timestamp) -> bool {
+        if self.buckets.len() > 100_000 {
+            // Made-up device ids must not grow memory without end.
+            self.buckets.clear();
+        }
+        let (tokens, last) = self.buckets.entry(device.to_string()).or_insert((self.burst, now));
+        let dt = now.since(*last).max(0) as f64 / 1000.0;
+        *tokens = (*tokens + dt * self.rate).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A connection to the broker: the publishing half, and whether it is connected.
+#[derive(Clone)]
+pub struct MqttLink {
+    client: AsyncClient,
+    connected: Arc<AtomicBool>,
+    pub topics: Topics,
+}
+
+impl MqttLink {
+    /// Connects, and spawns the loop that feeds `tx` until `shutdown` turns true.
+    pub fn start(
+        cfg: &MqttConfig,
+        topics: Topics,
+        tx: mpsc::Sender<Inbound>,
+        shutdown: watch::Receiver<bool>,
+    ) -> (MqttLink, tokio::task::JoinHandle<()>) {
+        let (client, eventloop) = AsyncClient::new(cfg.options(), 1024);
+        let connected = Arc::new(AtomicBool::new(false));
+        let link = MqttLink { client: client.clone(), connected: connected.clone(), topics: topics.clone() };
+        let limiter = RateLimiter::new(cfg.device_rate, cfg.device_burst);
+        let task = tokio::spawn(run(client, eventloop, topics, tx, shutdown, connected, limiter, cfg.clone()));
+        (link, task)
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Publishes a JSON payload (QoS 1: at least once).
+    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), rumqttc::ClientError> {
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await
+    }
+
+    pub async fn disconnect(&self) {
+        let _ = self.client.disconnect().await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    client: AsyncClient,
+    mut eventloop: EventLoop,
+    topics: Topics,
+    tx: mpsc::Sender<Inbound>,
+    mut shutdown: watch::Receiver<bool>,
+    connected: Arc<AtomicBool>,
+    mut limiter: RateLimiter,
+    cfg: MqttConfig,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let event = tokio::select! {
+            e = eventloop.poll() => e,
+            _ = shutdown.changed() => break,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                connected.store(true, Ordering::Relaxed);
+                backoff = Duration::from_millis(100);
+                tracing::info!(host = %cfg.host, port = cfg.port, "connected to the MQTT broker");
+                // The broker keeps no session for us: subscribe again on every connection.
+                if let Err(e) = client.try_subscribe(topics.subscription(), QoS::AtLeastOnce) {
+                    tracing::error!(error = %e, "cannot subscribe");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if topics.is_outbound(&p.topic) {
+                    continue;
+                }
+                let at = wall_clock();
+                let device = p.topic.strip_prefix(&topics.prefix).and_then(|r| r.split('/').nth(1)).unwrap_or("-");
+                let inbound = if limiter.allow(device, at) {
+                    decode(&topics, &p.topic, &p.payload, at)
+                } else {
+                    Inbound::Rejected(Rejected {
+                        at,
+                        topic: p.topic.clone(),
+                        device: Some(device.to_string()),
+                        reason: RejectReason::RateLimited,
+                        detail: format!("more than {} messages/s", cfg.device_rate),
+                    })
+                };
+                if tx.send(inbound).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if connected.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "lost the MQTT broker; reconnecting");
+                } else {
+                    tracing::debug!(error = %e, "MQTT broker unreachable; retrying");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    connected.store(false, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_device_cannot_take_more_than_its_share() {
+        let mut l = RateLimiter::new(10.0, 20.0);
+        let t0 = Timestamp(0);
+        let allowed = (0..100).filter(|_| l.allow("noisy", t0)).count();
+        assert_eq!(allowed, 20);
+        assert!(l.allow("quiet", t0));
+        // One second later, ten more.
+        let allowed = (0..100).filter(|_| l.allow("noisy", Timestamp(1000))).count();
+        assert_eq!(allowed, 10);
+    }
+}
