@@ -7,8 +7,13 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
-    #[error("cannot listen for MQTT on {addr}: {source} (is another broker running there? choose another port with --mqtt-port or ORDERLY_MQTT_PORT)")]
-    PortTaken { addr: SocketAddr, source: std::io::Error },
+    #[error(
+        "cannot listen for MQTT on {addr}: {source} (is another broker running there? choose another port with --mqtt-port or ORDERLY_MQTT_PORT)"
+    )]
+    PortTaken {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the embedded MQTT broker did not start listening on {0} within 5 s")]
     NotListening(SocketAddr),
     #[error("cannot start the embedded MQTT broker thread: {0}")]
@@ -24,8 +29,11 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts a broker on `addr` (port 0 picks a free port) and waits until it accepts connections.
     pub fn start(addr: SocketAddr) -> Result<Self, BrokerError> {
-        let probe = TcpListener::bind(addr).map_err(|source| BrokerError::PortTaken { addr, source })?;
-        let addr = probe.local_addr().map_err(|source| BrokerError::PortTaken { addr, source })?;
+        let probe =
+            TcpListener::bind(addr).map_err(|source| BrokerError::PortTaken { addr, source })?;
+        let addr = probe
+            .local_addr()
+            .map_err(|source| BrokerError::PortTaken { addr, source })?;
         drop(probe);
         let server = ServerSettings {
             name: "orderly-v4".into(),

@@ -33,7 +33,13 @@ pub struct MqttConfig {
 
 impl MqttConfig {
     pub fn new(host: impl Into<String>, port: u16, client_id: impl Into<String>) -> Self {
-        MqttConfig { host: host.into(), port, client_id: client_id.into(), device_rate: 50.0, device_burst: 200.0 }
+        MqttConfig {
+            host: host.into(),
+            port,
+            client_id: client_id.into(),
+            device_rate: 50.0,
+            device_burst: 200.0,
+        }
     }
     fn options(&self) -> MqttOptions {
         let mut o = MqttOptions::new(&self.client_id, &self.host, self.port);
@@ -56,7 +62,11 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(rate: f64, burst: f64) -> Self {
-        RateLimiter { rate, burst, buckets: HashMap::new() }
+        RateLimiter {
+            rate,
+            burst,
+            buckets: HashMap::new(),
+        }
     }
     /// Whether `device` may send one more message at `now`.
     pub fn allow(&mut self, device: &str, now: Timestamp) -> bool {
@@ -64,7 +74,10 @@ impl RateLimiter {
             // Made-up device ids must not grow memory without end.
             self.buckets.clear();
         }
-        let (tokens, last) = self.buckets.entry(device.to_string()).or_insert((self.burst, now));
+        let (tokens, last) = self
+            .buckets
+            .entry(device.to_string())
+            .or_insert((self.burst, now));
         let dt = now.since(*last).max(0) as f64 / 1000.0;
         *tokens = (*tokens + dt * self.rate).min(self.burst);
         *last = now;
@@ -95,9 +108,22 @@ impl MqttLink {
     ) -> (MqttLink, tokio::task::JoinHandle<()>) {
         let (client, eventloop) = AsyncClient::new(cfg.options(), 1024);
         let connected = Arc::new(AtomicBool::new(false));
-        let link = MqttLink { client: client.clone(), connected: connected.clone(), topics: topics.clone() };
+        let link = MqttLink {
+            client: client.clone(),
+            connected: connected.clone(),
+            topics: topics.clone(),
+        };
         let limiter = RateLimiter::new(cfg.device_rate, cfg.device_burst);
-        let task = tokio::spawn(run(client, eventloop, topics, tx, shutdown, connected, limiter, cfg.clone()));
+        let task = tokio::spawn(run(
+            client,
+            eventloop,
+            topics,
+            tx,
+            shutdown,
+            connected,
+            limiter,
+            cfg.clone(),
+        ));
         (link, task)
     }
 
@@ -106,8 +132,14 @@ impl MqttLink {
     }
 
     /// Publishes a JSON payload (QoS 1: at least once).
-    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), rumqttc::ClientError> {
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await
+    pub async fn publish(
+        &self,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Result<(), rumqttc::ClientError> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
     }
 
     pub async fn disconnect(&self) {
@@ -147,7 +179,11 @@ async fn run(
                     continue;
                 }
                 let at = wall_clock();
-                let device = p.topic.strip_prefix(&topics.prefix).and_then(|r| r.split('/').nth(1)).unwrap_or("-");
+                let device = p
+                    .topic
+                    .strip_prefix(&topics.prefix)
+                    .and_then(|r| r.split('/').nth(1))
+                    .unwrap_or("-");
                 let inbound = if limiter.allow(device, at) {
                     decode(&topics, &p.topic, &p.payload, at)
                 } else {
@@ -193,7 +229,9 @@ mod tests {
         assert_eq!(allowed, 20);
         assert!(l.allow("quiet", t0));
         // One second later, ten more.
-        let allowed = (0..100).filter(|_| l.allow("noisy", Timestamp(1000))).count();
+        let allowed = (0..100)
+            .filter(|_| l.allow("noisy", Timestamp(1000)))
+            .count();
         assert_eq!(allowed, 10);
     }
 }

@@ -1,8 +1,8 @@
 //! The device contract: topic names and payload decoding. Pure functions, no IO.
 
 use orderly_model::reading::{
-    BedLoad, BedState, CommandAck, PumpTelemetry, RejectReason, Rejected, Sightings,
-    WearableEvent, WearableImu,
+    BedLoad, BedState, CommandAck, PumpTelemetry, RejectReason, Rejected, Sightings, WearableEvent,
+    WearableImu,
 };
 use orderly_model::{DecodeError, Inbound, Payload, Reading, Timestamp, valid_device_id};
 use serde::de::DeserializeOwned;
@@ -19,7 +19,9 @@ pub struct Topics {
 
 impl Topics {
     pub fn new(site: &str) -> Self {
-        Topics { prefix: format!("orderly/v1/{site}/") }
+        Topics {
+            prefix: format!("orderly/v1/{site}/"),
+        }
     }
     /// What Orderly subscribes to: everything under the site prefix.
     pub fn subscription(&self) -> String {
@@ -36,52 +38,120 @@ impl Topics {
     }
     /// Whether Orderly itself publishes on this topic (its own messages come back on `#`).
     pub fn is_outbound(&self, topic: &str) -> bool {
-        let Some(rest) = topic.strip_prefix(&self.prefix) else { return false };
+        let Some(rest) = topic.strip_prefix(&self.prefix) else {
+            return false;
+        };
         rest.starts_with("alerts/") || (rest.starts_with("bed/") && rest.ends_with("/command"))
     }
 }
 
 fn reject(at: Timestamp, topic: &str, device: Option<&str>, e: DecodeError) -> Inbound {
-    Inbound::Rejected(Rejected { at, topic: topic.to_string(), device: device.map(str::to_string), reason: e.reason, detail: e.detail })
+    Inbound::Rejected(Rejected {
+        at,
+        topic: topic.to_string(),
+        device: device.map(str::to_string),
+        reason: e.reason,
+        detail: e.detail,
+    })
 }
 
 /// Decodes one received message. Never fails: what cannot be used comes back as
 /// [`Inbound::Rejected`] with the reason.
 pub fn decode(topics: &Topics, topic: &str, payload: &[u8], at: Timestamp) -> Inbound {
     let Some(rest) = topic.strip_prefix(&topics.prefix) else {
-        return reject(at, topic, None, DecodeError::new(RejectReason::UnknownTopic, format!("topic is not under {}", topics.prefix)));
+        return reject(
+            at,
+            topic,
+            None,
+            DecodeError::new(
+                RejectReason::UnknownTopic,
+                format!("topic is not under {}", topics.prefix),
+            ),
+        );
     };
     let parts: Vec<&str> = rest.split('/').collect();
     let (class, device, leaf) = match parts.as_slice() {
         [c, d, l] => (*c, *d, *l),
         ["bed", d, "command", "ack"] => ("bed", *d, "command/ack"),
-        _ => return reject(at, topic, None, DecodeError::new(RejectReason::UnknownTopic, "not a device-to-orderly topic of the contract")),
+        _ => {
+            return reject(
+                at,
+                topic,
+                None,
+                DecodeError::new(
+                    RejectReason::UnknownTopic,
+                    "not a device-to-orderly topic of the contract",
+                ),
+            );
+        }
     };
     if let Err(e) = valid_device_id(device) {
-        return reject(at, topic, None, DecodeError::new(RejectReason::BadDeviceId, format!("device id {device:?}: {e}")));
+        return reject(
+            at,
+            topic,
+            None,
+            DecodeError::new(
+                RejectReason::BadDeviceId,
+                format!("device id {device:?}: {e}"),
+            ),
+        );
     }
     match decode_payload(class, leaf, payload) {
-        Ok((ts, seq, payload)) => Inbound::Reading(Reading { at, device: device.to_string(), ts, seq, payload }),
+        Ok((ts, seq, payload)) => Inbound::Reading(Reading {
+            at,
+            device: device.to_string(),
+            ts,
+            seq,
+            payload,
+        }),
         Err(e) => reject(at, topic, Some(device), e),
     }
 }
 
-fn decode_payload(class: &str, leaf: &str, bytes: &[u8]) -> Result<(Timestamp, Option<u64>, Payload), DecodeError> {
+fn decode_payload(
+    class: &str,
+    leaf: &str,
+    bytes: &[u8],
+) -> Result<(Timestamp, Option<u64>, Payload), DecodeError> {
     if bytes.len() > MAX_PAYLOAD {
-        return Err(DecodeError::new(RejectReason::TooLarge, format!("{} bytes; at most {MAX_PAYLOAD}", bytes.len())));
+        return Err(DecodeError::new(
+            RejectReason::TooLarge,
+            format!("{} bytes; at most {MAX_PAYLOAD}", bytes.len()),
+        ));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::new(RejectReason::MalformedJson, e.to_string()))?;
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| DecodeError::new(RejectReason::MalformedJson, e.to_string()))?;
     let Value::Object(obj) = value else {
-        return Err(DecodeError::new(RejectReason::MalformedJson, "the payload is not a JSON object"));
+        return Err(DecodeError::new(
+            RejectReason::MalformedJson,
+            "the payload is not a JSON object",
+        ));
     };
     let ts = match obj.get("ts") {
-        Some(Value::String(s)) => Timestamp::parse_rfc3339(s).ok_or_else(|| DecodeError::new(RejectReason::BadTimestamp, format!("ts {s:?} is not RFC 3339 with a zone")))?,
-        Some(_) => return Err(DecodeError::new(RejectReason::BadTimestamp, "ts is not a string")),
-        None => return Err(DecodeError::new(RejectReason::BadTimestamp, "ts is missing")),
+        Some(Value::String(s)) => Timestamp::parse_rfc3339(s).ok_or_else(|| {
+            DecodeError::new(
+                RejectReason::BadTimestamp,
+                format!("ts {s:?} is not RFC 3339 with a zone"),
+            )
+        })?,
+        Some(_) => {
+            return Err(DecodeError::new(
+                RejectReason::BadTimestamp,
+                "ts is not a string",
+            ));
+        }
+        None => {
+            return Err(DecodeError::new(
+                RejectReason::BadTimestamp,
+                "ts is missing",
+            ));
+        }
     };
     let seq = match obj.get("seq") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| DecodeError::new(RejectReason::BadField, "seq is not a non-negative integer"))?),
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            DecodeError::new(RejectReason::BadField, "seq is not a non-negative integer")
+        })?),
     };
     let payload = match (class, leaf) {
         ("rtls", "sightings") => Payload::Sightings(check_sightings(field(obj)?)?),
@@ -91,29 +161,46 @@ fn decode_payload(class: &str, leaf: &str, bytes: &[u8]) -> Result<(Timestamp, O
         ("pump", "telemetry") => Payload::PumpTelemetry(check_pump(field(obj)?)?),
         ("wearable", "imu") => Payload::WearableImu(check_imu(field(obj)?)?),
         ("wearable", "event") => Payload::WearableEvent(check_event(field(obj)?)?),
-        _ => return Err(DecodeError::new(RejectReason::UnknownTopic, format!("{class}/{{id}}/{leaf} is not a device-to-orderly topic"))),
+        _ => {
+            return Err(DecodeError::new(
+                RejectReason::UnknownTopic,
+                format!("{class}/{{id}}/{leaf} is not a device-to-orderly topic"),
+            ));
+        }
     };
     Ok((ts, seq, payload))
 }
 
 fn field<T: DeserializeOwned>(obj: Map<String, Value>) -> Result<T, DecodeError> {
-    serde_json::from_value(Value::Object(obj)).map_err(|e| DecodeError::new(RejectReason::BadField, e.to_string()))
+    serde_json::from_value(Value::Object(obj))
+        .map_err(|e| DecodeError::new(RejectReason::BadField, e.to_string()))
 }
 
 fn range(what: &str, v: f64, lo: f64, hi: f64) -> Result<(), DecodeError> {
     if v.is_finite() && v >= lo && v <= hi {
         Ok(())
     } else {
-        Err(DecodeError::new(RejectReason::OutOfRange, format!("{what} {v} is outside {lo}..{hi}")))
+        Err(DecodeError::new(
+            RejectReason::OutOfRange,
+            format!("{what} {v} is outside {lo}..{hi}"),
+        ))
     }
 }
 
 fn check_sightings(s: Sightings) -> Result<Sightings, DecodeError> {
     if s.sightings.len() > 2000 {
-        return Err(DecodeError::new(RejectReason::TooLarge, format!("{} sightings in one message; at most 2000", s.sightings.len())));
+        return Err(DecodeError::new(
+            RejectReason::TooLarge,
+            format!(
+                "{} sightings in one message; at most 2000",
+                s.sightings.len()
+            ),
+        ));
     }
     for x in &s.sightings {
-        valid_device_id(&x.tag).map_err(|e| DecodeError::new(RejectReason::BadField, format!("tag {:?}: {e}", x.tag)))?;
+        valid_device_id(&x.tag).map_err(|e| {
+            DecodeError::new(RejectReason::BadField, format!("tag {:?}: {e}", x.tag))
+        })?;
         range("rssi", x.rssi as f64, -127.0, 20.0)?;
         if let Some(b) = x.battery {
             range("battery", b as f64, 0.0, 1.0)?;
@@ -131,7 +218,10 @@ fn check_bed_state(s: BedState) -> Result<BedState, DecodeError> {
 fn check_bed_load(l: BedLoad) -> Result<BedLoad, DecodeError> {
     range("hz", l.hz as f64, 0.1, 1000.0)?;
     if l.cells_kg.is_empty() || l.cells_kg.len() > 10_000 {
-        return Err(DecodeError::new(RejectReason::OutOfRange, format!("{} samples; 1 to 10000 allowed", l.cells_kg.len())));
+        return Err(DecodeError::new(
+            RejectReason::OutOfRange,
+            format!("{} samples; 1 to 10000 allowed", l.cells_kg.len()),
+        ));
     }
     for s in &l.cells_kg {
         for c in s {
@@ -151,7 +241,14 @@ fn check_imu(i: WearableImu) -> Result<WearableImu, DecodeError> {
     range("hz", i.hz as f64, 20.0, 1000.0)?;
     let max = (i.hz * 5.0 * 1.1) as usize + 1;
     if i.acc_g.is_empty() || i.acc_g.len() > max {
-        return Err(DecodeError::new(RejectReason::OutOfRange, format!("{} samples at {} Hz; a batch holds 1 to 5 s", i.acc_g.len(), i.hz)));
+        return Err(DecodeError::new(
+            RejectReason::OutOfRange,
+            format!(
+                "{} samples at {} Hz; a batch holds 1 to 5 s",
+                i.acc_g.len(),
+                i.hz
+            ),
+        ));
     }
     for s in &i.acc_g {
         for a in s {
@@ -173,7 +270,12 @@ mod tests {
     use super::*;
 
     fn dec(topic: &str, payload: &str) -> Inbound {
-        decode(&Topics::new("general"), &format!("orderly/v1/general/{topic}"), payload.as_bytes(), Timestamp(5))
+        decode(
+            &Topics::new("general"),
+            &format!("orderly/v1/general/{topic}"),
+            payload.as_bytes(),
+            Timestamp(5),
+        )
     }
 
     fn reason(i: &Inbound) -> Option<RejectReason> {
@@ -187,22 +289,50 @@ mod tests {
     #[test]
     fn contract_examples_decode() {
         let ok = [
-            ("rtls/rx-3w-12/sightings", r#"{"ts":"2026-11-22T10:00:00.250Z","seq":1842,"sightings":[{"tag":"T-00042","rssi":-67,"battery":0.81},{"tag":"S-0007","rssi":-71,"ir":true}]}"#),
-            ("bed/b1/state", r#"{"ts":"2026-11-22T10:00:00Z","seq":12,"occupied":true,"hob_deg":32.0,"height":"low","brakes":true,"rails":{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false},"exit_alarm":"armed","surface":"static","moving":false}"#),
-            ("bed/b1/load", r#"{"ts":"2026-11-22T10:00:00Z","seq":3,"hz":10,"cells_kg":[[18.2,19.1,17.5,16.9],[18.0,19.3,17.5,16.8]]}"#),
-            ("bed/b1/command/ack", r#"{"ts":"2026-11-22T10:00:00Z","command_id":"c-7f3b","result":"refused","reason":"bed in CPR mode"}"#),
-            ("pump/p1/telemetry", r#"{"ts":"2026-11-22T10:00:00Z","seq":7,"state":"infusing","battery_pct":87,"on_battery":true,"runtime_hours":10234.5,"occlusion_alarms_total":12,"downstream_psi":3.2,"motor_current_ma":118,"faults":["E102"]}"#),
-            ("wearable/w1/imu", r#"{"ts":"2026-11-22T10:00:00Z","seq":99,"hz":50,"acc_g":[[0.01,-0.98,0.05],[0.02,-0.97,0.04]]}"#),
-            ("wearable/w1/event", r#"{"ts":"2026-11-22T10:00:00Z","type":"fall","confidence":0.9}"#),
+            (
+                "rtls/rx-3w-12/sightings",
+                r#"{"ts":"2026-11-22T10:00:00.250Z","seq":1842,"sightings":[{"tag":"T-00042","rssi":-67,"battery":0.81},{"tag":"S-0007","rssi":-71,"ir":true}]}"#,
+            ),
+            (
+                "bed/b1/state",
+                r#"{"ts":"2026-11-22T10:00:00Z","seq":12,"occupied":true,"hob_deg":32.0,"height":"low","brakes":true,"rails":{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false},"exit_alarm":"armed","surface":"static","moving":false}"#,
+            ),
+            (
+                "bed/b1/load",
+                r#"{"ts":"2026-11-22T10:00:00Z","seq":3,"hz":10,"cells_kg":[[18.2,19.1,17.5,16.9],[18.0,19.3,17.5,16.8]]}"#,
+            ),
+            (
+                "bed/b1/command/ack",
+                r#"{"ts":"2026-11-22T10:00:00Z","command_id":"c-7f3b","result":"refused","reason":"bed in CPR mode"}"#,
+            ),
+            (
+                "pump/p1/telemetry",
+                r#"{"ts":"2026-11-22T10:00:00Z","seq":7,"state":"infusing","battery_pct":87,"on_battery":true,"runtime_hours":10234.5,"occlusion_alarms_total":12,"downstream_psi":3.2,"motor_current_ma":118,"faults":["E102"]}"#,
+            ),
+            (
+                "wearable/w1/imu",
+                r#"{"ts":"2026-11-22T10:00:00Z","seq":99,"hz":50,"acc_g":[[0.01,-0.98,0.05],[0.02,-0.97,0.04]]}"#,
+            ),
+            (
+                "wearable/w1/event",
+                r#"{"ts":"2026-11-22T10:00:00Z","type":"fall","confidence":0.9}"#,
+            ),
         ];
         for (topic, payload) in ok {
             let i = dec(topic, payload);
             assert!(matches!(i, Inbound::Reading(_)), "{topic}: {i:?}");
         }
-        let Inbound::Reading(r) = dec(ok[0].0, ok[0].1) else { unreachable!() };
-        assert_eq!((r.device.as_str(), r.seq, r.at), ("rx-3w-12", Some(1842), Timestamp(5)));
+        let Inbound::Reading(r) = dec(ok[0].0, ok[0].1) else {
+            unreachable!()
+        };
+        assert_eq!(
+            (r.device.as_str(), r.seq, r.at),
+            ("rx-3w-12", Some(1842), Timestamp(5))
+        );
         assert_eq!(r.ts.to_rfc3339(), "2026-11-22T10:00:00.250Z");
-        let Payload::Sightings(s) = r.payload else { unreachable!() };
+        let Payload::Sightings(s) = r.payload else {
+            unreachable!()
+        };
         assert!(s.sightings[1].ir && !s.sightings[0].ir);
     }
 
@@ -214,32 +344,101 @@ mod tests {
         let cases: Vec<(&str, String, RejectReason)> = vec![
             ("rtls/rx1/sightings", "{not json".into(), MalformedJson),
             ("rtls/rx1/sightings", "[1,2]".into(), MalformedJson),
-            ("rtls/rx1/sightings", r#"{"sightings":[]}"#.into(), BadTimestamp),
-            ("rtls/rx1/sightings", r#"{"ts":"10:00","sightings":[]}"#.into(), BadTimestamp),
-            ("rtls/rx1/sightings", format!(r#"{{{ts},"seq":-1,"sightings":[]}}"#), BadField),
+            (
+                "rtls/rx1/sightings",
+                r#"{"sightings":[]}"#.into(),
+                BadTimestamp,
+            ),
+            (
+                "rtls/rx1/sightings",
+                r#"{"ts":"10:00","sightings":[]}"#.into(),
+                BadTimestamp,
+            ),
+            (
+                "rtls/rx1/sightings",
+                format!(r#"{{{ts},"seq":-1,"sightings":[]}}"#),
+                BadField,
+            ),
             ("rtls/rx1/sightings", format!(r#"{{{ts}}}"#), BadField),
-            ("rtls/rx1/sightings", format!(r#"{{{ts},"sightings":[{{"tag":"T1","rssi":-200}}]}}"#), OutOfRange),
-            ("rtls/rx1/sightings", format!(r#"{{{ts},"sightings":[{{"tag":"T1","rssi":-60,"battery":1.5}}]}}"#), OutOfRange),
-            ("rtls/rx1/sightings", format!(r#"{{{ts},"sightings":[{{"tag":"T/1","rssi":-60}}]}}"#), BadField),
-            ("bed/b1/state", format!(r#"{{{ts},"occupied":true}}"#), BadField),
-            ("bed/b1/load", format!(r#"{{{ts},"hz":10,"cells_kg":[[1,2,3]]}}"#), BadField),
-            ("bed/b1/load", format!(r#"{{{ts},"hz":10,"cells_kg":[[1,2,3,900]]}}"#), OutOfRange),
-            ("pump/p1/telemetry", format!(r#"{{{ts},"state":"exploding","battery_pct":50}}"#), BadField),
-            ("pump/p1/telemetry", format!(r#"{{{ts},"state":"idle","battery_pct":150}}"#), OutOfRange),
-            ("wearable/w1/imu", format!(r#"{{{ts},"hz":5,"acc_g":[[0,0,1]]}}"#), OutOfRange),
-            ("wearable/w1/event", format!(r#"{{{ts},"type":"fall","confidence":2}}"#), OutOfRange),
+            (
+                "rtls/rx1/sightings",
+                format!(r#"{{{ts},"sightings":[{{"tag":"T1","rssi":-200}}]}}"#),
+                OutOfRange,
+            ),
+            (
+                "rtls/rx1/sightings",
+                format!(r#"{{{ts},"sightings":[{{"tag":"T1","rssi":-60,"battery":1.5}}]}}"#),
+                OutOfRange,
+            ),
+            (
+                "rtls/rx1/sightings",
+                format!(r#"{{{ts},"sightings":[{{"tag":"T/1","rssi":-60}}]}}"#),
+                BadField,
+            ),
+            (
+                "bed/b1/state",
+                format!(r#"{{{ts},"occupied":true}}"#),
+                BadField,
+            ),
+            (
+                "bed/b1/load",
+                format!(r#"{{{ts},"hz":10,"cells_kg":[[1,2,3]]}}"#),
+                BadField,
+            ),
+            (
+                "bed/b1/load",
+                format!(r#"{{{ts},"hz":10,"cells_kg":[[1,2,3,900]]}}"#),
+                OutOfRange,
+            ),
+            (
+                "pump/p1/telemetry",
+                format!(r#"{{{ts},"state":"exploding","battery_pct":50}}"#),
+                BadField,
+            ),
+            (
+                "pump/p1/telemetry",
+                format!(r#"{{{ts},"state":"idle","battery_pct":150}}"#),
+                OutOfRange,
+            ),
+            (
+                "wearable/w1/imu",
+                format!(r#"{{{ts},"hz":5,"acc_g":[[0,0,1]]}}"#),
+                OutOfRange,
+            ),
+            (
+                "wearable/w1/event",
+                format!(r#"{{{ts},"type":"fall","confidence":2}}"#),
+                OutOfRange,
+            ),
             ("rtls/rx1/nonsense", format!(r#"{{{ts}}}"#), UnknownTopic),
             ("lights/l1/state", format!(r#"{{{ts}}}"#), UnknownTopic),
-            ("rtls/a+b/sightings", format!(r#"{{{ts},"sightings":[]}}"#), BadDeviceId),
+            (
+                "rtls/a+b/sightings",
+                format!(r#"{{{ts},"sightings":[]}}"#),
+                BadDeviceId,
+            ),
         ];
         for (topic, payload, want) in cases {
             let got = reason(&dec(topic, &payload));
             assert_eq!(got, Some(want), "{topic} {payload}");
         }
-        let other_site = decode(&Topics::new("general"), "orderly/v1/other/rtls/rx1/sightings", b"{}", Timestamp(0));
+        let other_site = decode(
+            &Topics::new("general"),
+            "orderly/v1/other/rtls/rx1/sightings",
+            b"{}",
+            Timestamp(0),
+        );
         assert_eq!(reason(&other_site), Some(UnknownTopic));
         let big = vec![b' '; MAX_PAYLOAD + 1];
-        assert_eq!(reason(&decode(&Topics::new("general"), "orderly/v1/general/rtls/rx1/sightings", &big, Timestamp(0))), Some(TooLarge));
+        assert_eq!(
+            reason(&decode(
+                &Topics::new("general"),
+                "orderly/v1/general/rtls/rx1/sightings",
+                &big,
+                Timestamp(0)
+            )),
+            Some(TooLarge)
+        );
     }
 
     #[test]

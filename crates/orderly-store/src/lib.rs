@@ -1,1 +1,472 @@
-//! placeholder
+//! The store: persistence with sqlx. SQLite by default (a file), PostgreSQL by URL, one set of
+//! portable migrations and runtime queries run against both. It keeps the event log (the
+//! outbox, committed before anything is published), current locations and their history,
+//! alerts, API tokens (hashed) and the audit log, and gives back what a restart needs.
+//!
+//! Edge crate: does database IO. Depends on orderly-model, sqlx, tokio, serde_json, sha2, rand.
+
+use orderly_model::{Alert, EventKind, OutEvent, Role, Timestamp};
+use rand::{RngCore, SeedableRng};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row, SqlSafeStr};
+use std::borrow::Cow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which database is behind the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What a restart needs back.
+#[derive(Clone, Debug, Default)]
+pub struct Remembered {
+    pub next_seq: u64,
+    /// (subject, room, since, last seen, confidence).
+    pub locations: Vec<(String, String, Timestamp, Timestamp, f32)>,
+    /// Alerts still active or acknowledged.
+    pub alerts: Vec<Alert>,
+}
+
+/// An authenticated API caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub token_id: String,
+    pub name: String,
+    pub role: Role,
+    /// Units a nurse may see; empty for the other roles (they see all).
+    pub units: Vec<String>,
+}
+
+/// One stay in a room.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stay {
+    pub room: String,
+    pub from: Timestamp,
+    /// None while the subject is still there.
+    pub to: Option<Timestamp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub who: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// Filters for alert history.
+#[derive(Clone, Debug, Default)]
+pub struct AlertQuery {
+    pub unit: Option<String>,
+    pub rule: Option<String>,
+    pub priority: Option<String>,
+    pub state: Option<String>,
+    /// Only alerts not resolved.
+    pub open_only: bool,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub limit: i64,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn migrator() -> Migrator {
+    let sql: &'static str = include_str!("../migrations/0001_init.sql");
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        Cow::Borrowed("init"),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )])
+}
+
+fn hash(secret: &str) -> String {
+    let d = Sha256::digest(secret.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if missing) and migrates. `url` is `sqlite://PATH` or
+    /// `postgres://...`.
+    pub async fn open(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let backend = if url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let connect_url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let mut opts =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 4 } else { 8 });
+        if backend == Backend::Sqlite {
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA busy_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts
+            .connect(&connect_url)
+            .await
+            .map_err(|source| StoreError::Open {
+                url: url.to_string(),
+                source,
+            })?;
+        if backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        migrator().run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Commits a batch of events and what they change, in one transaction.
+    pub async fn commit(&self, events: &[OutEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            let body = serde_json::to_string(e).map_err(|err| StoreError::Corrupt {
+                table: "events",
+                detail: err.to_string(),
+            })?;
+            let subject = match &e.kind {
+                EventKind::LocationChanged { subject, .. }
+                | EventKind::LocationLost { subject, .. } => Some(subject.clone()),
+                EventKind::AlertRaised(a) | EventKind::AlertResolved(a) => Some(a.subject.clone()),
+            };
+            sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(e.seq as i64)
+                .bind(e.at.millis())
+                .bind(e.kind_name())
+                .bind(e.unit().map(str::to_string))
+                .bind(subject)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+            match &e.kind {
+                EventKind::LocationChanged {
+                    subject,
+                    to,
+                    confidence,
+                    ..
+                } => {
+                    sqlx::query(
+                        "INSERT INTO locations (subject, room, since_ms, last_seen_ms, confidence) VALUES ($1, $2, $3, $3, $4) \
+                         ON CONFLICT (subject) DO UPDATE SET room = excluded.room, since_ms = excluded.since_ms, \
+                         last_seen_ms = excluded.last_seen_ms, confidence = excluded.confidence",
+                    )
+                    .bind(subject.clone())
+                    .bind(to.clone())
+                    .bind(e.at.millis())
+                    .bind(*confidence as f64)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE location_history SET to_ms = $1 WHERE subject = $2 AND to_ms IS NULL")
+                        .bind(e.at.millis())
+                        .bind(subject.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("INSERT INTO location_history (subject, room, from_ms, to_ms, seq) VALUES ($1, $2, $3, NULL, $4)")
+                        .bind(subject.clone())
+                        .bind(to.clone())
+                        .bind(e.at.millis())
+                        .bind(e.seq as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                EventKind::LocationLost {
+                    subject, last_seen, ..
+                } => {
+                    sqlx::query("UPDATE locations SET last_seen_ms = $1 WHERE subject = $2")
+                        .bind(last_seen.millis())
+                        .bind(subject.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                EventKind::AlertRaised(a) | EventKind::AlertResolved(a) => {
+                    let body = serde_json::to_string(a).map_err(|err| StoreError::Corrupt {
+                        table: "alerts",
+                        detail: err.to_string(),
+                    })?;
+                    sqlx::query(
+                        "INSERT INTO alerts (id, rule, subject, unit, state, priority, raised_ms, updated_ms, body) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms, body = excluded.body",
+                    )
+                    .bind(a.id.clone())
+                    .bind(a.rule.clone())
+                    .bind(a.subject.clone())
+                    .bind(a.unit.clone())
+                    .bind(a.state.as_str())
+                    .bind(a.priority.as_str())
+                    .bind(a.raised_at.millis())
+                    .bind(e.at.millis())
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// What the world needs back after a restart.
+    pub async fn remembered(&self) -> Result<Remembered> {
+        let next_seq: Option<i64> = sqlx::query("SELECT MAX(seq) AS m FROM events")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("m")?;
+        let rows = sqlx::query("SELECT subject, room, since_ms, last_seen_ms, confidence FROM locations ORDER BY subject").fetch_all(&self.pool).await?;
+        let mut locations = Vec::with_capacity(rows.len());
+        for r in rows {
+            locations.push((
+                r.try_get("subject")?,
+                r.try_get("room")?,
+                Timestamp(r.try_get("since_ms")?),
+                Timestamp(r.try_get("last_seen_ms")?),
+                r.try_get::<f64, _>("confidence")? as f32,
+            ));
+        }
+        let alerts = self
+            .alerts(&AlertQuery {
+                open_only: true,
+                limit: 100_000,
+                ..AlertQuery::default()
+            })
+            .await?;
+        Ok(Remembered {
+            next_seq: next_seq.unwrap_or(0) as u64,
+            locations,
+            alerts,
+        })
+    }
+
+    /// Alerts matching the filters, newest first.
+    pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<Alert>> {
+        let rows = sqlx::query(
+            "SELECT body FROM alerts WHERE ($1 IS NULL OR unit = $1) AND ($2 IS NULL OR rule = $2) \
+             AND ($3 IS NULL OR priority = $3) AND ($4 IS NULL OR state = $4) AND ($5 = 0 OR state <> 'resolved') \
+             AND raised_ms >= $6 AND raised_ms <= $7 ORDER BY raised_ms DESC, id LIMIT $8",
+        )
+        .bind(q.unit.clone())
+        .bind(q.rule.clone())
+        .bind(q.priority.clone())
+        .bind(q.state.clone())
+        .bind(i64::from(q.open_only))
+        .bind(q.from.map_or(i64::MIN, Timestamp::millis))
+        .bind(q.to.map_or(i64::MAX, Timestamp::millis))
+        .bind(q.limit.clamp(1, 100_000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let body: String = r.try_get("body")?;
+                serde_json::from_str::<Alert>(&body).map_err(|e| StoreError::Corrupt {
+                    table: "alerts",
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Events after `after_seq` (to catch up a stream), oldest first.
+    pub async fn events_after(&self, after_seq: u64, limit: i64) -> Result<Vec<OutEvent>> {
+        let rows = sqlx::query("SELECT body FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after_seq as i64)
+            .bind(limit.clamp(1, 100_000))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let body: String = r.try_get("body")?;
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                    table: "events",
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Rooms a subject was in between `from` and `to`, oldest first.
+    pub async fn history(
+        &self,
+        subject: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<Stay>> {
+        let rows = sqlx::query(
+            "SELECT room, from_ms, to_ms FROM location_history WHERE subject = $1 AND from_ms <= $3 \
+             AND (to_ms IS NULL OR to_ms >= $2) ORDER BY from_ms, seq LIMIT $4",
+        )
+        .bind(subject.to_string())
+        .bind(from.millis())
+        .bind(to.millis())
+        .bind(limit.clamp(1, 100_000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Stay {
+                    room: r.try_get("room")?,
+                    from: Timestamp(r.try_get("from_ms")?),
+                    to: r.try_get::<Option<i64>, _>("to_ms")?.map(Timestamp),
+                })
+            })
+            .collect()
+    }
+
+    /// Creates an API token and returns (token id, secret). Only the secret's hash is stored:
+    /// the secret cannot be shown again.
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        units: &[String],
+        now: Timestamp,
+    ) -> Result<(String, String)> {
+        let id = format!("tok_{}", random_hex(6));
+        let secret = format!("ord_{}", random_hex(24));
+        sqlx::query("INSERT INTO tokens (id, name, hash, role, units, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, NULL)")
+            .bind(id.clone())
+            .bind(name.to_string())
+            .bind(hash(&secret))
+            .bind(role.as_str())
+            .bind(units.join(","))
+            .bind(now.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok((id, secret))
+    }
+
+    /// The caller a bearer secret belongs to, if it is valid and not revoked.
+    pub async fn principal(&self, secret: &str) -> Result<Option<Principal>> {
+        let row = sqlx::query(
+            "SELECT id, name, role, units FROM tokens WHERE hash = $1 AND revoked_ms IS NULL",
+        )
+        .bind(hash(secret))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let role: String = r.try_get("role")?;
+        let units: String = r.try_get("units")?;
+        Ok(Some(Principal {
+            token_id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            role: Role::parse(&role).ok_or(StoreError::Corrupt {
+                table: "tokens",
+                detail: format!("role {role:?}"),
+            })?,
+            units: units
+                .split(',')
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }))
+    }
+
+    pub async fn revoke_token(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let r =
+            sqlx::query("UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL")
+                .bind(now.millis())
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Writes one audit record.
+    pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (at_ms, who, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(e.at.millis())
+        .bind(e.who.clone())
+        .bind(e.action.clone())
+        .bind(e.target.clone())
+        .bind(e.detail.clone())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest audit records first.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at_ms, who, action, target, detail FROM audit ORDER BY at_ms DESC LIMIT $1",
+        )
+        .bind(limit.clamp(1, 100_000))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at: Timestamp(r.try_get("at_ms")?),
+                    who: r.try_get("who")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,203 @@
+//! The store suite, run against SQLite always and against PostgreSQL when
+//! `ORDERLY_TEST_POSTGRES_URL` names a server (the xtask sets it when one runs). Each
+//! PostgreSQL run gets a database of its own, dropped afterwards.
+
+use orderly_model::{Alert, AlertState, EventKind, OutEvent, Priority, Role, Timestamp};
+use orderly_store::{AlertQuery, AuditEntry, Backend, Store};
+use sqlx::Connection;
+
+fn moved(seq: u64, at: i64, subject: &str, to: &str) -> OutEvent {
+    OutEvent {
+        seq,
+        at: Timestamp(at),
+        kind: EventKind::LocationChanged {
+            subject: subject.into(),
+            subject_kind: "infusion_pump".into(),
+            tag: "T".into(),
+            from: None,
+            to: to.into(),
+            unit: Some("ICU".into()),
+            confidence: 0.75,
+        },
+    }
+}
+
+fn alert(seq: u64, at: i64, state: AlertState) -> OutEvent {
+    let a = Alert {
+        id: "bed-exit-alarm:BED-1:1000".into(),
+        rule: "bed-exit-alarm".into(),
+        subject: "BED-1".into(),
+        unit: Some("ICU".into()),
+        room: Some("F2-ICU-01".into()),
+        priority: Priority::High,
+        state,
+        message: "Bed exit".into(),
+        raised_at: Timestamp(1000),
+    };
+    let kind = if state == AlertState::Resolved {
+        EventKind::AlertResolved(a)
+    } else {
+        EventKind::AlertRaised(a)
+    };
+    OutEvent {
+        seq,
+        at: Timestamp(at),
+        kind,
+    }
+}
+
+async fn suite(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    store.ping().await.unwrap();
+    assert_eq!(store.remembered().await.unwrap().next_seq, 0);
+
+    store
+        .commit(&[
+            moved(1, 1000, "PUMP-1", "A"),
+            alert(2, 1000, AlertState::Active),
+            moved(3, 5000, "PUMP-1", "B"),
+        ])
+        .await
+        .unwrap();
+    let r = store.remembered().await.unwrap();
+    assert_eq!(r.next_seq, 3);
+    assert_eq!(
+        r.locations,
+        vec![(
+            "PUMP-1".to_string(),
+            "B".to_string(),
+            Timestamp(5000),
+            Timestamp(5000),
+            0.75
+        )]
+    );
+    assert_eq!(r.alerts.len(), 1);
+    assert_eq!(r.alerts[0].state, AlertState::Active);
+
+    // History: the stay in A is closed by the move to B.
+    let h = store
+        .history("PUMP-1", Timestamp(0), Timestamp(10_000), 100)
+        .await
+        .unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(
+        (h[0].room.as_str(), h[0].from, h[0].to),
+        ("A", Timestamp(1000), Some(Timestamp(5000)))
+    );
+    assert_eq!((h[1].room.as_str(), h[1].to), ("B", None));
+    let only_b = store
+        .history("PUMP-1", Timestamp(6000), Timestamp(7000), 100)
+        .await
+        .unwrap();
+    assert_eq!(only_b.len(), 1);
+
+    // A resolved alert is no longer open, but stays in the history.
+    store
+        .commit(&[alert(4, 9000, AlertState::Resolved)])
+        .await
+        .unwrap();
+    assert!(store.remembered().await.unwrap().alerts.is_empty());
+    let all = store
+        .alerts(&AlertQuery {
+            unit: Some("ICU".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].state, AlertState::Resolved);
+    let none = store
+        .alerts(&AlertQuery {
+            unit: Some("MS3".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    // A sequence number is never written twice.
+    assert!(
+        store
+            .commit(&[moved(4, 9500, "PUMP-2", "A")])
+            .await
+            .is_err()
+    );
+    let after = store.events_after(2, 10).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+
+    // Tokens: only the hash is kept; revoked tokens stop working.
+    let (id, secret) = store
+        .create_token("ward nurse", Role::Nurse, &["ICU".into()], Timestamp(1))
+        .await
+        .unwrap();
+    let p = store.principal(&secret).await.unwrap().unwrap();
+    assert_eq!(
+        (p.role, p.units.clone()),
+        (Role::Nurse, vec!["ICU".to_string()])
+    );
+    assert!(store.principal("ord_wrong").await.unwrap().is_none());
+    assert!(store.revoke_token(&id, Timestamp(2)).await.unwrap());
+    assert!(store.principal(&secret).await.unwrap().is_none());
+
+    store
+        .audit(&AuditEntry {
+            at: Timestamp(3),
+            who: "tok_1".into(),
+            action: "read".into(),
+            target: "patient P-1".into(),
+            detail: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.audit_log(10).await.unwrap()[0].target, "patient P-1");
+    store.close().await;
+
+    // A restart sees everything again.
+    let again = Store::open(url).await.unwrap();
+    assert_eq!(again.remembered().await.unwrap().next_seq, 4);
+    again.close().await;
+}
+
+#[tokio::test]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("orderly.db").display());
+    suite(&url).await;
+    let s = Store::open(&url).await.unwrap();
+    assert_eq!(s.backend(), Backend::Sqlite);
+}
+
+#[tokio::test]
+async fn postgres() {
+    let Ok(admin) = std::env::var("ORDERLY_TEST_POSTGRES_URL") else {
+        eprintln!(
+            "SKIPPED: the PostgreSQL store suite: ORDERLY_TEST_POSTGRES_URL is not set (cargo xtask ci sets it when a server runs)"
+        );
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "orderly_test_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    );
+    let mut conn = sqlx::AnyConnection::connect(&admin)
+        .await
+        .expect("connect to PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    suite(&format!("{base}/{name}")).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
