@@ -1,1 +1,56 @@
-//! placeholder
+//! The HTTP API: an axum [`Router`] built by [`router`] from an [`ApiState`], so tests drive it
+//! without a socket. Bearer tokens with roles (nurses scoped to units), JSON reads of the
+//! live snapshot, history from the store, a Server-Sent Events stream of what the world
+//! decides, health and readiness, Prometheus metrics, and an OpenAPI document generated from
+//! the code with a page to browse it.
+//!
+//! Edge crate: serves HTTP. Depends on orderly-model, orderly-floorplan, orderly-store, axum,
+//! utoipa, metrics. Reads never block ingest: they see an `Arc<Snapshot>` the world published.
+
+mod auth;
+mod docs;
+mod error;
+mod routes;
+mod sse;
+
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use orderly_floorplan::Floorplan;
+use orderly_model::{OutEvent, Snapshot, Timestamp};
+use orderly_store::Store;
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
+
+pub use auth::Auth;
+pub use docs::openapi;
+pub use error::ApiError;
+
+/// Reports what keeps the service from being ready (empty when ready).
+pub type ReadinessCheck = Arc<dyn Fn() -> Vec<String> + Send + Sync>;
+
+/// Everything the handlers need.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The latest read model, replaced by the world after each batch.
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// Events after they are committed, for live streams.
+    pub events: broadcast::Sender<Arc<OutEvent>>,
+    pub store: Store,
+    pub floorplan: Arc<Floorplan>,
+    /// Prometheus exposition, when a recorder is installed.
+    pub metrics: Option<PrometheusHandle>,
+    pub readiness: ReadinessCheck,
+    /// The wall clock (audit times).
+    pub clock: fn() -> Timestamp,
+}
+
+impl ApiState {
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+}
+
+/// The whole API.
+pub fn router(state: ApiState) -> Router {
+    routes::router(state)
+}

@@ -6,7 +6,7 @@ use crate::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// One event, numbered in the order the world produced it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OutEvent {
     /// Monotonic per world; survives restarts (the store hands out the next number at start).
     pub seq: u64,
@@ -31,7 +31,7 @@ impl OutEvent {
 }
 
 /// The event body, tagged by `kind` (`location.changed`, `alert.raised`, ...).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind")]
 pub enum EventKind {
     /// A tagged item or person is now located in another room.
@@ -76,7 +76,19 @@ impl EventKind {
 }
 
 /// Alarm priority as in IEC 60601-1-8, plus advisory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     High,
@@ -105,7 +117,7 @@ impl Priority {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertState {
     Active,
@@ -132,7 +144,7 @@ impl AlertState {
 }
 
 /// An alert as it stands after a transition. One active alert per (rule, subject).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// `{rule}:{subject}:{raised_at millis}`: unique, stable across restarts.
     pub id: String,

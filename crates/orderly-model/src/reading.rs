@@ -74,7 +74,19 @@ impl Payload {
 }
 
 /// What kind of device publishes on a topic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceClass {
     Receiver,
@@ -83,12 +95,12 @@ pub enum DeviceClass {
     Wearable,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sightings {
     pub sightings: Vec<Sighting>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sighting {
     pub tag: String,
     pub rssi: f32,
@@ -98,14 +110,14 @@ pub struct Sighting {
     pub ir: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BedHeight {
     Low,
     Raised,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExitAlarm {
     Off,
@@ -113,7 +125,7 @@ pub enum ExitAlarm {
     Alarming,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Surface {
     Static,
@@ -121,7 +133,7 @@ pub enum Surface {
     Rotation,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rails {
     pub head_left: bool,
     pub head_right: bool,
@@ -129,7 +141,7 @@ pub struct Rails {
     pub foot_right: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BedState {
     pub occupied: bool,
     pub hob_deg: f32,
@@ -141,21 +153,21 @@ pub struct BedState {
     pub moving: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BedLoad {
     pub hz: f32,
     /// Samples of four cells: head-left, head-right, foot-left, foot-right.
     pub cells_kg: Vec<[f32; 4]>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AckResult {
     Applied,
     Refused,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommandAck {
     pub command_id: String,
     pub result: AckResult,
@@ -163,7 +175,7 @@ pub struct CommandAck {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PumpState {
     Off,
@@ -173,7 +185,7 @@ pub enum PumpState {
     Alarm,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PumpTelemetry {
     pub state: PumpState,
     pub battery_pct: f32,
@@ -191,13 +203,13 @@ pub struct PumpTelemetry {
     pub faults: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WearableImu {
     pub hz: f32,
     pub acc_g: Vec<[f32; 3]>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WearableEventType {
     Fall,
@@ -205,7 +217,7 @@ pub enum WearableEventType {
     Removed,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WearableEvent {
     #[serde(rename = "type")]
     pub kind: WearableEventType,
@@ -214,7 +226,19 @@ pub struct WearableEvent {
 }
 
 /// Why a message changed nothing. The names are stable: they are metric labels and API values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RejectReason {
     /// The topic is not one of the contract's device-to-orderly topics, or names another site.
@@ -269,7 +293,7 @@ impl RejectReason {
 }
 
 /// A message that changes nothing, with the reason.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rejected {
     pub at: Timestamp,
     pub topic: String,

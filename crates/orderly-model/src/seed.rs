@@ -14,7 +14,18 @@ pub type AssetKind = String;
 
 /// Where an item stands in the equipment workflow.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum AssetStatus {
@@ -49,7 +60,19 @@ impl AssetStatus {
 }
 
 /// An API caller's role. Nurses are scoped to units.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Nurse,
@@ -79,7 +102,7 @@ impl Role {
 }
 
 /// A piece of tracked equipment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Asset {
     pub id: String,
     pub kind: AssetKind,
@@ -95,7 +118,7 @@ pub struct Asset {
 }
 
 /// A staff member with a badge.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Staff {
     pub id: String,
     pub name: String,
@@ -116,7 +139,7 @@ impl Staff {
 }
 
 /// A patient in a bed, with the risk scores the rules use.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Patient {
     pub id: String,
     pub name: String,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Where a tag is, as far as the locator knows.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LocationView {
     pub room: String,
     pub room_name: String,
@@ -23,7 +23,7 @@ pub struct LocationView {
     pub present: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AssetView {
     pub id: String,
     pub kind: String,
@@ -43,7 +43,7 @@ pub struct AssetView {
     pub pump: Option<PumpTelemetry>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StaffView {
     pub id: String,
     pub name: String,
@@ -53,7 +53,7 @@ pub struct StaffView {
     pub location: Option<LocationView>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PatientView {
     pub id: String,
     pub name: String,
@@ -69,7 +69,7 @@ pub struct PatientView {
 }
 
 /// Bad input, counted per reason and per device, with the latest few.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct IngestView {
     pub accepted: u64,
     pub rejected: u64,
@@ -83,7 +83,7 @@ pub struct IngestView {
 }
 
 /// Everything the API reads, as of one moment.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Snapshot {
     /// The world's clock when the snapshot was taken.
     pub at: Timestamp,

@@ -56,7 +56,7 @@ pub struct Principal {
 }
 
 /// One stay in a room.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Stay {
     pub room: String,
     pub from: Timestamp,
@@ -64,7 +64,7 @@ pub struct Stay {
     pub to: Option<Timestamp>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: Timestamp,
     pub who: String,

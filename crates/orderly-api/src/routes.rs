@@ -1,0 +1,444 @@
+//! Routes and handlers.
+
+use crate::{ApiError, ApiState, Auth};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use orderly_model::view::{AssetView, IngestView, PatientView, StaffView};
+use orderly_model::{Alert, AssetStatus, Priority, Role, Timestamp};
+use orderly_store::{AlertQuery, AuditEntry, Stay};
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use utoipa::{IntoParams, ToSchema};
+
+pub(crate) fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/assets", get(list_assets))
+        .route("/api/v1/assets/{id}", get(get_asset))
+        .route("/api/v1/assets/{id}/history", get(asset_history))
+        .route("/api/v1/rooms", get(list_rooms))
+        .route("/api/v1/rooms/{id}", get(get_room))
+        .route("/api/v1/units/{unit}/alerts", get(unit_alerts))
+        .route("/api/v1/alerts", get(alert_history))
+        .route("/api/v1/ingest", get(ingest))
+        .route("/api/v1/audit", get(audit_log))
+        .route("/api/v1/events", get(crate::sse::events))
+        .route("/api/v1/openapi.json", get(crate::docs::openapi_json))
+        .route("/api/docs", get(crate::docs::docs_page))
+        .layer(axum::middleware::from_fn(track))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Counts requests and their latency per route and status.
+async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("orderly_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("orderly_http_request_seconds", "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive", body = String)))]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Readiness {
+    ready: bool,
+    /// What is not ready yet.
+    problems: Vec<String>,
+}
+
+/// Readiness: the broker is connected, the database answers, the world is running.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub(crate) async fn readyz(State(s): State<ApiState>) -> Response {
+    let mut problems = (s.readiness)();
+    if let Err(e) = s.store.ping().await {
+        problems.push(format!("database: {e}"));
+    }
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            ready: problems.is_empty(),
+            problems,
+        }),
+    )
+        .into_response()
+}
+
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = [])), responses((status = 200, description = "Prometheus text", body = String)))]
+pub(crate) async fn metrics(_auth: Auth, State(s): State<ApiState>) -> Response {
+    match &s.metrics {
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no metrics recorder in this process").into_response(),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct AssetFilter {
+    /// Asset kind, e.g. `infusion_pump`.
+    kind: Option<String>,
+    /// `available`, `in_use`, `needs_cleaning`, `clean` or `out_of_service`.
+    status: Option<String>,
+    /// Home unit.
+    unit: Option<String>,
+    /// Current room.
+    room: Option<String>,
+    /// At most this many (default 1000).
+    limit: Option<usize>,
+}
+
+/// Equipment, filtered.
+#[utoipa::path(get, path = "/api/v1/assets", tag = "equipment", params(AssetFilter), security(("bearer" = [])),
+    responses((status = 200, body = Vec<AssetView>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn list_assets(
+    _auth: Auth,
+    State(s): State<ApiState>,
+    Query(f): Query<AssetFilter>,
+) -> Result<Json<Vec<AssetView>>, ApiError> {
+    let status = match &f.status {
+        Some(x) => Some(
+            AssetStatus::parse(x)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown status {x:?}")))?,
+        ),
+        None => None,
+    };
+    let snap = s.snapshot();
+    let out = snap
+        .assets
+        .values()
+        .filter(|a| f.kind.as_ref().is_none_or(|k| &a.kind == k))
+        .filter(|a| status.is_none_or(|st| a.status == st))
+        .filter(|a| f.unit.as_ref().is_none_or(|u| a.unit.as_ref() == Some(u)))
+        .filter(|a| {
+            f.room
+                .as_ref()
+                .is_none_or(|r| a.location.as_ref().is_some_and(|l| &l.room == r))
+        })
+        .take(f.limit.unwrap_or(1000))
+        .cloned()
+        .collect();
+    Ok(Json(out))
+}
+
+/// One asset with where it is now.
+#[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "equipment", params(("id" = String, Path, description = "asset id")), security(("bearer" = [])),
+    responses((status = 200, body = AssetView), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn get_asset(
+    _auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<AssetView>, ApiError> {
+    s.snapshot()
+        .assets
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no asset {id:?}")))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct Window {
+    /// Start (RFC 3339); default 24 h before `to`.
+    from: Option<String>,
+    /// End (RFC 3339); default now.
+    to: Option<String>,
+    limit: Option<i64>,
+}
+
+fn time_param(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(x) => Timestamp::parse_rfc3339(x).map(Some).ok_or_else(|| {
+            ApiError::BadRequest(format!("{name} {x:?} is not RFC 3339 with a zone"))
+        }),
+    }
+}
+
+/// The rooms an asset was in over a window, oldest first.
+#[utoipa::path(get, path = "/api/v1/assets/{id}/history", tag = "equipment", params(("id" = String, Path, description = "asset id"), Window), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Stay>), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn asset_history(
+    _auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(w): Query<Window>,
+) -> Result<Json<Vec<Stay>>, ApiError> {
+    if !s.snapshot().assets.contains_key(&id) {
+        return Err(ApiError::NotFound(format!("no asset {id:?}")));
+    }
+    let to = time_param("to", &w.to)?.unwrap_or_else(s.clock);
+    let from = time_param("from", &w.from)?.unwrap_or(to.plus_ms(-24 * 3600 * 1000));
+    Ok(Json(
+        s.store
+            .history(&id, from, to, w.limit.unwrap_or(1000))
+            .await?,
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RoomSummary {
+    id: String,
+    name: String,
+    floor: String,
+    unit: Option<String>,
+    kind: String,
+    beds: Vec<String>,
+    /// How many tracked subjects are located there now.
+    occupants: usize,
+}
+
+fn kind_name(k: orderly_floorplan::RoomKind) -> String {
+    serde_json::to_value(k)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// All rooms of the floorplan, with how many tracked subjects are in each.
+#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])), responses((status = 200, body = Vec<RoomSummary>)))]
+pub(crate) async fn list_rooms(_auth: Auth, State(s): State<ApiState>) -> Json<Vec<RoomSummary>> {
+    let snap = s.snapshot();
+    Json(
+        s.floorplan
+            .rooms
+            .iter()
+            .map(|r| RoomSummary {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                floor: r.floor.clone(),
+                unit: r.unit.clone(),
+                kind: kind_name(r.kind),
+                beds: r.beds.clone(),
+                occupants: snap.rooms.get(&r.id).map_or(0, Vec::len),
+            })
+            .collect(),
+    )
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RoomView {
+    id: String,
+    name: String,
+    floor: String,
+    unit: Option<String>,
+    kind: String,
+    beds: Vec<String>,
+    receivers: Vec<String>,
+    assets: Vec<AssetView>,
+    staff: Vec<StaffView>,
+    /// Patients whose bed (or wristband) is here; only for callers who may see the unit.
+    patients: Vec<PatientView>,
+}
+
+/// A room and what is in it now. Reading patients is audited.
+#[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms", params(("id" = String, Path, description = "room id")), security(("bearer" = [])),
+    responses((status = 200, body = RoomView), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn get_room(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<RoomView>, ApiError> {
+    let room = s
+        .floorplan
+        .room(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no room {id:?}")))?;
+    let snap = s.snapshot();
+    let here = snap.rooms.get(&id).cloned().unwrap_or_default();
+    let assets: Vec<AssetView> = here
+        .iter()
+        .filter_map(|x| snap.assets.get(x))
+        .cloned()
+        .collect();
+    let staff = here
+        .iter()
+        .filter_map(|x| snap.staff.get(x))
+        .cloned()
+        .collect();
+    let mut patients: Vec<PatientView> = Vec::new();
+    if auth.may_see_unit(room.unit.as_deref()) {
+        patients = snap
+            .patients
+            .values()
+            .filter(|p| p.room.as_deref() == Some(id.as_str()))
+            .cloned()
+            .collect();
+        if !patients.is_empty() {
+            let ids: Vec<&str> = patients.iter().map(|p| p.id.as_str()).collect();
+            auth.audit(
+                &s,
+                "read",
+                &format!("room {id}"),
+                format!("patients {}", ids.join(",")),
+            )
+            .await?;
+        }
+    }
+    Ok(Json(RoomView {
+        id: room.id.clone(),
+        name: room.name.clone(),
+        floor: room.floor.clone(),
+        unit: room.unit.clone(),
+        kind: kind_name(room.kind),
+        beds: room.beds.clone(),
+        receivers: room.receivers.clone(),
+        assets,
+        staff,
+        patients,
+    }))
+}
+
+/// The unit's open alerts (active and acknowledged), highest priority and oldest first.
+#[utoipa::path(get, path = "/api/v1/units/{unit}/alerts", tag = "alerts", params(("unit" = String, Path, description = "unit id")), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Alert>), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn unit_alerts(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(unit): Path<String>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    if s.floorplan.unit(&unit).is_none() {
+        return Err(ApiError::NotFound(format!("no unit {unit:?}")));
+    }
+    auth.require_unit(&unit)?;
+    let mut alerts: Vec<Alert> = s
+        .snapshot()
+        .alerts
+        .values()
+        .filter(|a| a.unit.as_deref() == Some(unit.as_str()))
+        .cloned()
+        .collect();
+    alerts.sort_by(|a, b| {
+        a.priority
+            .cmp(&b.priority)
+            .then(a.raised_at.cmp(&b.raised_at))
+            .then(a.id.cmp(&b.id))
+    });
+    auth.audit(
+        &s,
+        "read",
+        &format!("alerts of unit {unit}"),
+        format!("{} alerts", alerts.len()),
+    )
+    .await?;
+    Ok(Json(alerts))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct AlertFilter {
+    unit: Option<String>,
+    rule: Option<String>,
+    /// `high`, `medium`, `low` or `advisory`.
+    priority: Option<String>,
+    /// `active`, `acknowledged` or `resolved`.
+    state: Option<String>,
+    /// Raised at or after (RFC 3339).
+    from: Option<String>,
+    /// Raised at or before (RFC 3339).
+    to: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Alert history with filters, newest first. Nurses must name one of their units.
+#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertFilter), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Alert>), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn alert_history(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(f): Query<AlertFilter>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    match (&f.unit, auth.role()) {
+        (Some(u), _) => auth.require_unit(u)?,
+        (None, Role::Nurse) => {
+            return Err(ApiError::Forbidden(
+                "nurses must ask for one of their units (?unit=...)".into(),
+            ));
+        }
+        _ => {}
+    }
+    if let Some(p) = &f.priority {
+        Priority::parse(p)
+            .ok_or_else(|| ApiError::BadRequest(format!("unknown priority {p:?}")))?;
+    }
+    if let Some(st) = &f.state {
+        orderly_model::AlertState::parse(st)
+            .ok_or_else(|| ApiError::BadRequest(format!("unknown state {st:?}")))?;
+    }
+    let q = AlertQuery {
+        unit: f.unit.clone(),
+        rule: f.rule.clone(),
+        priority: f.priority.clone(),
+        state: f.state.clone(),
+        open_only: false,
+        from: time_param("from", &f.from)?,
+        to: time_param("to", &f.to)?,
+        limit: f.limit.unwrap_or(200),
+    };
+    let alerts = s.store.alerts(&q).await?;
+    auth.audit(
+        &s,
+        "read",
+        "alert history",
+        format!(
+            "unit={:?} rule={:?} -> {} alerts",
+            f.unit,
+            f.rule,
+            alerts.len()
+        ),
+    )
+    .await?;
+    Ok(Json(alerts))
+}
+
+/// Bad input: counts per reason and device, and the latest rejected messages with reasons.
+#[utoipa::path(get, path = "/api/v1/ingest", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, body = IngestView), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn ingest(
+    auth: Auth,
+    State(s): State<ApiState>,
+) -> Result<Json<IngestView>, ApiError> {
+    auth.require(&[Role::Admin, Role::Facilities, Role::Biomed])?;
+    Ok(Json(s.snapshot().ingest.clone()))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct Limit {
+    limit: Option<i64>,
+}
+
+/// The audit log, newest first (admins only).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "operations", params(Limit), security(("bearer" = [])),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn audit_log(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(l): Query<Limit>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    auth.require(&[Role::Admin])?;
+    Ok(Json(s.store.audit_log(l.limit.unwrap_or(200)).await?))
+}

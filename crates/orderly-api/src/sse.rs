@@ -1,0 +1,128 @@
+//! The live stream: Server-Sent Events of what the world decided, after it is committed.
+//! `Last-Event-ID` (or `?after=SEQ`) first replays what was missed from the store, so a
+//! reconnecting nursing station loses nothing.
+
+use crate::{ApiError, ApiState, Auth};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream, StreamExt};
+use orderly_model::{OutEvent, Role};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use utoipa::IntoParams;
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct StreamFilter {
+    /// Only events of this unit.
+    unit: Option<String>,
+    /// Only these kinds, comma-separated (`location.changed,alert.raised`).
+    kind: Option<String>,
+    /// Replay committed events after this sequence number first (like `Last-Event-ID`).
+    after: Option<u64>,
+}
+
+struct Filter {
+    units: Option<Vec<String>>,
+    kinds: Option<Vec<String>>,
+}
+
+impl Filter {
+    fn pass(&self, e: &OutEvent) -> bool {
+        let unit_ok = self
+            .units
+            .as_ref()
+            .is_none_or(|us| e.unit().is_some_and(|u| us.iter().any(|x| x == u)));
+        let kind_ok = self
+            .kinds
+            .as_ref()
+            .is_none_or(|ks| ks.iter().any(|k| k == e.kind_name()));
+        unit_ok && kind_ok
+    }
+}
+
+fn to_sse(e: &OutEvent) -> Event {
+    let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
+    Event::default()
+        .id(e.seq.to_string())
+        .event(e.kind_name())
+        .data(data)
+}
+
+/// Live events as Server-Sent Events: `id` is the sequence number, `event` the kind, `data` the JSON.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(StreamFilter), security(("bearer" = [])),
+    responses((status = 200, description = "text/event-stream of OutEvent", content_type = "text/event-stream", body = orderly_model::OutEvent),
+              (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn events(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(f): Query<StreamFilter>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let units = match (&f.unit, auth.role()) {
+        (Some(u), _) => {
+            auth.require_unit(u)?;
+            Some(vec![u.clone()])
+        }
+        (None, Role::Nurse) => Some(auth.0.units.clone()),
+        (None, _) => None,
+    };
+    let filter = Filter {
+        units,
+        kinds: f.kind.as_ref().map(|k| {
+            k.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        }),
+    };
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or(f.after);
+    // Subscribe before reading the store, so nothing falls between the two.
+    let rx = s.events.subscribe();
+    let mut last = after.unwrap_or(0);
+    let mut backlog = Vec::new();
+    if let Some(after) = after {
+        backlog = s.store.events_after(after, 10_000).await?;
+        if let Some(e) = backlog.last() {
+            last = e.seq;
+        }
+    }
+    let filter = Arc::new(filter);
+    let f2 = filter.clone();
+    let first = stream::iter(
+        backlog
+            .into_iter()
+            .filter(move |e| f2.pass(e))
+            .map(|e| Ok(to_sse(&e))),
+    );
+    let live = stream::unfold(
+        (rx, last, filter),
+        |(mut rx, mut last, filter)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => {
+                        if e.seq <= last || !filter.pass(&e) {
+                            continue;
+                        }
+                        last = e.seq;
+                        return Some((Ok(to_sse(&e)), (rx, last, filter)));
+                    }
+                    Err(RecvError::Lagged(n)) => {
+                        // Too slow a reader: say so; it reconnects with Last-Event-ID to catch up.
+                        let ev = Event::default().event("lagged").data(n.to_string());
+                        return Some((Ok(ev), (rx, last, filter)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(first.chain(live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

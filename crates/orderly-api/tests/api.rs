@@ -1,0 +1,354 @@
+//! The API driven without a socket (as axum's `examples/testing`): a real router over a real
+//! SQLite store and a snapshot from a real world.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use orderly_api::{ApiState, router};
+use orderly_floorplan::Floorplan;
+use orderly_model::reading::{BedHeight, BedState, ExitAlarm, Rails, Sighting, Sightings, Surface};
+use orderly_model::{Inbound, OutEvent, Payload, Reading, Role, Seed, Snapshot, Timestamp};
+use orderly_store::Store;
+use orderly_world::{Hospital, WorldConfig};
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
+use tower::ServiceExt;
+
+const FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
+const SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
+
+struct Fixture {
+    state: ApiState,
+    admin: String,
+    nurse_icu: String,
+    _dir: tempfile::TempDir,
+    _snap_tx: watch::Sender<Arc<Snapshot>>,
+}
+
+fn reading(at: i64, device: &str, payload: Payload) -> Inbound {
+    Inbound::Reading(Reading {
+        at: Timestamp(at),
+        device: device.into(),
+        ts: Timestamp(at),
+        seq: None,
+        payload,
+    })
+}
+
+/// A world where pump 1 and bed ICU-01 are in room F2-ICU-01 and the bed's exit alarm sounds.
+async fn fixture(ready: bool) -> Fixture {
+    let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
+    let seed = Seed::parse("demo-seed.toml", SEED).unwrap();
+    let mut h = Hospital::new(fp.clone(), &seed, WorldConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    for s in 0..3 {
+        for tag in ["TP-0001", "TB-ICU-01"] {
+            let sight = Sightings {
+                sightings: vec![Sighting {
+                    tag: tag.into(),
+                    rssi: -55.0,
+                    battery: None,
+                    ir: false,
+                }],
+            };
+            h.push(reading(
+                1_000_000 + s * 1000,
+                "rx-f2-icu-01",
+                Payload::Sightings(sight),
+            ));
+        }
+        events.extend(h.step(Timestamp(1_000_000 + s * 1000)));
+    }
+    let bed = BedState {
+        occupied: true,
+        hob_deg: 30.0,
+        height: BedHeight::Low,
+        brakes: true,
+        rails: Rails::default(),
+        exit_alarm: ExitAlarm::Alarming,
+        surface: Surface::Static,
+        moving: false,
+    };
+    h.push(reading(1_004_000, "bed-icu-01", Payload::BedState(bed)));
+    events.extend(h.step(Timestamp(1_004_000)));
+    store.commit(&events).await.unwrap();
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(h.snapshot()));
+    let (admin_id, admin) = store
+        .create_token("admin", Role::Admin, &[], Timestamp(0))
+        .await
+        .unwrap();
+    let _ = admin_id;
+    let (_, nurse_icu) = store
+        .create_token("Nurse Ana", Role::Nurse, &["ICU".into()], Timestamp(0))
+        .await
+        .unwrap();
+    let readiness: orderly_api::ReadinessCheck = if ready {
+        Arc::new(Vec::new)
+    } else {
+        Arc::new(|| vec!["mqtt: not connected".to_string()])
+    };
+    let state = ApiState {
+        snapshot: snap_rx,
+        events: broadcast::channel(16).0,
+        store,
+        floorplan: fp,
+        metrics: None,
+        readiness,
+        clock: || Timestamp(2_000_000),
+    };
+    Fixture {
+        state,
+        admin,
+        nurse_icu,
+        _dir: dir,
+        _snap_tx: snap_tx,
+    }
+}
+
+async fn get(f: &Fixture, uri: &str, token: Option<&str>) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::get(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = router(f.state.clone())
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, json)
+}
+
+#[tokio::test]
+async fn health_is_open_everything_else_needs_a_token() {
+    let f = fixture(true).await;
+    assert_eq!(get(&f, "/healthz", None).await.0, StatusCode::OK);
+    assert_eq!(get(&f, "/readyz", None).await.0, StatusCode::OK);
+    for uri in [
+        "/api/v1/assets",
+        "/api/v1/rooms/F2-ICU-01",
+        "/api/v1/units/ICU/alerts",
+        "/api/v1/events",
+        "/metrics",
+        "/api/v1/ingest",
+    ] {
+        let (status, body) = get(&f, uri, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(body["error"], "unauthenticated");
+        assert_eq!(
+            get(&f, uri, Some("ord_not_a_token")).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{uri}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_says_what_is_missing() {
+    let f = fixture(false).await;
+    let (status, body) = get(&f, "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["problems"][0], "mqtt: not connected");
+}
+
+#[tokio::test]
+async fn assets_are_filtered_and_located() {
+    let f = fixture(true).await;
+    let (status, body) = get(
+        &f,
+        "/api/v1/assets?kind=infusion_pump&room=F2-ICU-01",
+        Some(&f.admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["PUMP-0001"]);
+    let (_, all_pumps) = get(&f, "/api/v1/assets?kind=infusion_pump", Some(&f.admin)).await;
+    assert_eq!(all_pumps.as_array().unwrap().len(), 320);
+    let (status, one) = get(&f, "/api/v1/assets/PUMP-0001", Some(&f.nurse_icu)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["location"]["room"], "F2-ICU-01");
+    assert_eq!(one["location"]["unit"], "ICU");
+    assert_eq!(one["location"]["present"], true);
+    assert_eq!(
+        get(&f, "/api/v1/assets/NOPE", Some(&f.admin)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&f, "/api/v1/assets?status=lost", Some(&f.admin))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, hist) = get(
+        &f,
+        "/api/v1/assets/PUMP-0001/history?from=1970-01-01T00:00:00Z&to=1970-01-01T01:00:00Z",
+        Some(&f.admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{hist}");
+    assert_eq!(hist[0]["room"], "F2-ICU-01");
+}
+
+#[tokio::test]
+async fn a_room_shows_what_is_in_it_and_patient_reads_are_audited() {
+    let f = fixture(true).await;
+    let (status, room) = get(&f, "/api/v1/rooms/F2-ICU-01", Some(&f.nurse_icu)).await;
+    assert_eq!(status, StatusCode::OK);
+    let assets: Vec<&str> = room["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(assets, ["BED-ICU-01", "PUMP-0001"]);
+    assert_eq!(room["patients"][0]["id"], "P-1001");
+    let (_, audit) = get(&f, "/api/v1/audit", Some(&f.admin)).await;
+    assert!(
+        audit[0]["who"].as_str().unwrap().contains("Nurse Ana"),
+        "{audit}"
+    );
+    assert_eq!(audit[0]["target"], "room F2-ICU-01");
+    assert_eq!(
+        get(&f, "/api/v1/audit", Some(&f.nurse_icu)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, rooms) = get(&f, "/api/v1/rooms", Some(&f.admin)).await;
+    let icu01 = rooms
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "F2-ICU-01")
+        .unwrap();
+    assert_eq!(icu01["occupants"], 2);
+}
+
+#[tokio::test]
+async fn nurses_see_only_their_units_alerts() {
+    let f = fixture(true).await;
+    let (status, alerts) = get(&f, "/api/v1/units/ICU/alerts", Some(&f.nurse_icu)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(alerts[0]["rule"], "bed-exit-alarm");
+    assert_eq!(alerts[0]["room"], "F2-ICU-01");
+    assert_eq!(alerts[0]["priority"], "high");
+    assert_eq!(
+        get(&f, "/api/v1/units/MS3/alerts", Some(&f.nurse_icu))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&f, "/api/v1/units/XYZ/alerts", Some(&f.admin)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, hist) = get(
+        &f,
+        "/api/v1/alerts?unit=ICU&priority=high",
+        Some(&f.nurse_icu),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hist.as_array().unwrap().len(), 1);
+    assert_eq!(
+        get(&f, "/api/v1/alerts", Some(&f.nurse_icu)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&f, "/api/v1/alerts?priority=urgent", Some(&f.admin))
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn the_stream_replays_then_goes_live() {
+    let f = fixture(true).await;
+    let req = Request::get("/api/v1/events?after=0&kind=alert.raised,location.changed")
+        .header("authorization", format!("Bearer {}", f.nurse_icu))
+        .body(Body::empty())
+        .unwrap();
+    let resp = router(f.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let mut text = String::new();
+    // The backlog: two location changes and the alert, all in ICU.
+    while text.matches("\n\n").count() < 3 {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+            .await
+            .expect("backlog in time")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&frame.into_data().unwrap()));
+    }
+    assert!(text.contains("event: alert.raised"), "{text}");
+    assert!(text.contains("id: 3"), "{text}");
+    // Live: an MS3 event is filtered out for an ICU nurse, the ICU one comes through.
+    let ev = |seq: u64, unit: &str| {
+        Arc::new(OutEvent {
+            seq,
+            at: Timestamp(5),
+            kind: orderly_model::EventKind::LocationChanged {
+                subject: "PUMP-0002".into(),
+                subject_kind: "infusion_pump".into(),
+                tag: "TP-0002".into(),
+                from: None,
+                to: "X".into(),
+                unit: Some(unit.into()),
+                confidence: 0.9,
+            },
+        })
+    };
+    f.state.events.send(ev(10, "MS3")).unwrap();
+    f.state.events.send(ev(11, "ICU")).unwrap();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+        .await
+        .expect("live event in time")
+        .unwrap()
+        .unwrap();
+    let live = String::from_utf8_lossy(&frame.into_data().unwrap()).to_string();
+    assert!(
+        live.starts_with("id: 11\nevent: location.changed\n"),
+        "{live}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_the_routes() {
+    let f = fixture(true).await;
+    let (status, doc) = get(&f, "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for p in [
+        "/api/v1/assets",
+        "/api/v1/assets/{id}",
+        "/api/v1/rooms/{id}",
+        "/api/v1/units/{unit}/alerts",
+        "/api/v1/events",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"][p].is_object(),
+            "{p} missing from the OpenAPI document"
+        );
+    }
+    assert!(doc["components"]["schemas"]["AssetView"].is_object());
+    let (status, page) = get(&f, "/api/docs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.as_str()
+            .unwrap()
+            .contains("/api/v1/units/{unit}/alerts")
+    );
+}
