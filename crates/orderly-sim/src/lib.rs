@@ -1,1 +1,756 @@
-//! placeholder
+//! The device simulator: plausible contract traffic for a floorplan and seed, in virtual time,
+//! with its ground truth. Staff walk rounds in their units, equipment is fetched from storage
+//! to patient rooms and back through dirty utility, pumps infuse and sometimes alarm, beds
+//! report their frame and load cells, patients sometimes get out of bed; room receivers hear
+//! the tags in their room strongly and those next door weakly, with noise.
+//!
+//! Core crate: no IO, no async, no wall clock: the caller says how far to advance. The same
+//! floorplan, seed, configuration and random seed give the same messages, byte for byte.
+//! Depends on orderly-model, orderly-floorplan, rand and serde_json.
+
+use orderly_floorplan::{Floorplan, RoomKind};
+use orderly_model::{Seed, Timestamp};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// Walking speed, metres per second.
+const WALK_MPS: f32 = 1.2;
+
+/// What to simulate and how often.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Random seed: the same seed gives the same traffic.
+    pub seed: u64,
+    /// How often each receiver reports, milliseconds.
+    pub receiver_period_ms: i64,
+    /// Equipment moves per item per hour.
+    pub equipment_moves_per_hour: f64,
+    /// Bed exits per occupied bed per hour.
+    pub bed_exits_per_hour: f64,
+    /// Pump alarms per infusing pump per hour.
+    pub pump_alarms_per_hour: f64,
+    /// Falls reported by wearables per patient per hour.
+    pub falls_per_hour: f64,
+    /// Stream accelerometer samples from wearables (heavy; off by default).
+    pub imu: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            receiver_period_ms: 1000,
+            equipment_moves_per_hour: 0.6,
+            bed_exits_per_hour: 0.1,
+            pump_alarms_per_hour: 0.05,
+            falls_per_hour: 0.01,
+            imu: false,
+        }
+    }
+}
+
+/// One MQTT message to publish.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Message {
+    pub at: Timestamp,
+    pub topic: String,
+    pub payload: serde_json::Value,
+}
+
+/// What really happened, for tests and evaluations to check answers against.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Truth {
+    /// A tag is now in `room`.
+    Room {
+        at: Timestamp,
+        subject: String,
+        tag: String,
+        room: String,
+    },
+    BedExit {
+        at: Timestamp,
+        bed: String,
+        patient: String,
+        room: String,
+    },
+    BackInBed {
+        at: Timestamp,
+        bed: String,
+        patient: String,
+    },
+    PumpAlarm {
+        at: Timestamp,
+        pump: String,
+        room: String,
+    },
+    PumpAlarmCleared {
+        at: Timestamp,
+        pump: String,
+    },
+    Fall {
+        at: Timestamp,
+        patient: String,
+        wearable: String,
+        room: String,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Class {
+    Staff,
+    Equipment,
+    Patient,
+}
+
+struct Tag {
+    subject: String,
+    tag: String,
+    class: Class,
+    room: usize,
+    /// Rooms still to walk through, with the time of arrival in each.
+    path: VecDeque<(usize, Timestamp)>,
+    /// When it next considers moving.
+    next_decision: Timestamp,
+    /// Rooms it moves among (its unit; all of them for roaming staff).
+    area: Vec<usize>,
+    home: usize,
+    battery: f32,
+}
+
+struct Bed {
+    id: String,
+    device: String,
+    tag: usize,
+    patient: Option<(String, usize)>,
+    occupied: bool,
+    alarm: &'static str,
+    hob: f32,
+    back_at: Option<Timestamp>,
+    next_state: Timestamp,
+    next_load: Timestamp,
+    seq: u64,
+    load_seq: u64,
+    weight: f32,
+}
+
+struct Pump {
+    id: String,
+    device: String,
+    tag: usize,
+    state: &'static str,
+    runtime_h: f64,
+    battery: f32,
+    occlusions: u64,
+    clear_at: Option<Timestamp>,
+    next: Timestamp,
+    seq: u64,
+}
+
+struct Wearable {
+    device: String,
+    patient: String,
+    tag: usize,
+    next_imu: Timestamp,
+    seq: u64,
+}
+
+/// The simulated hospital.
+pub struct Simulator {
+    fp: Arc<Floorplan>,
+    cfg: SimConfig,
+    rng: StdRng,
+    now: Timestamp,
+    prefix: String,
+    tags: Vec<Tag>,
+    beds: Vec<Bed>,
+    pumps: Vec<Pump>,
+    wearables: Vec<Wearable>,
+    /// Receivers: (id, room, next report, seq).
+    receivers: Vec<(String, usize, Timestamp, u64)>,
+    truth: Vec<Truth>,
+}
+
+fn rooms_of(fp: &Floorplan, unit: Option<&str>, kinds: &[RoomKind]) -> Vec<usize> {
+    fp.rooms
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| (unit.is_none() || r.unit.as_deref() == unit) && kinds.contains(&r.kind))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+impl Simulator {
+    pub fn new(fp: Arc<Floorplan>, seed: &Seed, cfg: SimConfig, start: Timestamp) -> Self {
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let prefix = format!("orderly/v1/{}/", fp.site.id);
+        let central = rooms_of(&fp, None, &[RoomKind::Storage]);
+        let all_patient_rooms = rooms_of(&fp, None, &[RoomKind::Patient, RoomKind::Bay]);
+        let mut sim = Simulator {
+            fp: fp.clone(),
+            cfg,
+            rng: StdRng::seed_from_u64(0),
+            now: start,
+            prefix,
+            tags: Vec::new(),
+            beds: Vec::new(),
+            pumps: Vec::new(),
+            wearables: Vec::new(),
+            receivers: Vec::new(),
+            truth: Vec::new(),
+        };
+        let bed_room = |bed: &str| -> Option<usize> {
+            // Beds named BED-{unit}-{nn} stand in the room whose bed position is {unit}-{nn}.
+            let pos = bed.strip_prefix("BED-")?;
+            fp.rooms
+                .iter()
+                .position(|r| r.beds.iter().any(|b| b == pos))
+        };
+        let mut tag_of: BTreeMap<String, usize> = BTreeMap::new();
+        for a in &seed.assets {
+            let Some(tag) = &a.tag else { continue };
+            let unit = a.unit.as_deref();
+            let mut area = rooms_of(
+                &fp,
+                unit,
+                &[
+                    RoomKind::Patient,
+                    RoomKind::Bay,
+                    RoomKind::Storage,
+                    RoomKind::CleanUtility,
+                    RoomKind::DirtyUtility,
+                ],
+            );
+            if area.is_empty() {
+                area = central.clone();
+            }
+            let home = bed_room(&a.id).unwrap_or_else(|| {
+                let stores = rooms_of(&fp, unit, &[RoomKind::Storage, RoomKind::CleanUtility]);
+                let pool = if stores.is_empty() { &central } else { &stores };
+                if a.kind == "infusion_pump" && rng.random_bool(0.4) && !area.is_empty() {
+                    area[rng.random_range(0..area.len())]
+                } else {
+                    pool[rng.random_range(0..pool.len().max(1)) % pool.len().max(1)]
+                }
+            });
+            let moves = a.kind != "bed";
+            tag_of.insert(a.id.clone(), sim.tags.len());
+            sim.tags.push(Tag {
+                subject: a.id.clone(),
+                tag: tag.clone(),
+                class: Class::Equipment,
+                room: home,
+                path: VecDeque::new(),
+                next_decision: if moves {
+                    start.plus_ms(rng.random_range(0..3_600_000))
+                } else {
+                    Timestamp(i64::MAX)
+                },
+                area,
+                home,
+                battery: rng.random_range(0.3..1.0),
+            });
+        }
+        for s in &seed.staff {
+            let unit = s.units.first().map(String::as_str);
+            let mut area = rooms_of(
+                &fp,
+                unit,
+                &[
+                    RoomKind::Patient,
+                    RoomKind::Bay,
+                    RoomKind::NursingStation,
+                    RoomKind::CleanUtility,
+                    RoomKind::DirtyUtility,
+                    RoomKind::Storage,
+                ],
+            );
+            if area.is_empty() {
+                area = (0..fp.rooms.len())
+                    .filter(|&i| {
+                        !fp.rooms[i].kind.is_transit() && fp.rooms[i].kind != RoomKind::Exit
+                    })
+                    .collect();
+            }
+            let home = area[rng.random_range(0..area.len())];
+            sim.tags.push(Tag {
+                subject: s.id.clone(),
+                tag: s.badge.clone(),
+                class: Class::Staff,
+                room: home,
+                path: VecDeque::new(),
+                next_decision: start.plus_ms(rng.random_range(0..300_000)),
+                area,
+                home,
+                battery: rng.random_range(0.3..1.0),
+            });
+        }
+        for p in &seed.patients {
+            let room = bed_room(&p.bed).unwrap_or_else(|| all_patient_rooms[0]);
+            let tag = sim.tags.len();
+            if let Some(t) = &p.tag {
+                sim.tags.push(Tag {
+                    subject: p.id.clone(),
+                    tag: t.clone(),
+                    class: Class::Patient,
+                    room,
+                    path: VecDeque::new(),
+                    next_decision: Timestamp(i64::MAX),
+                    area: vec![room],
+                    home: room,
+                    battery: 0.9,
+                });
+            }
+            if let Some(w) = &p.wearable {
+                sim.wearables.push(Wearable {
+                    device: w.clone(),
+                    patient: p.id.clone(),
+                    tag,
+                    next_imu: start,
+                    seq: 0,
+                });
+            }
+            if let Some(&bt) = tag_of.get(&p.bed) {
+                tag_of.insert(format!("patient-of:{}", p.bed), tag);
+                let _ = bt;
+            }
+        }
+        for a in &seed.assets {
+            let (Some(device), Some(&tag)) = (&a.device, tag_of.get(&a.id)) else {
+                continue;
+            };
+            if a.kind == "bed" {
+                let patient = seed.patients.iter().find(|p| p.bed == a.id).map(|p| {
+                    (
+                        p.id.clone(),
+                        *tag_of.get(&format!("patient-of:{}", a.id)).unwrap_or(&tag),
+                    )
+                });
+                let occupied = patient.is_some();
+                sim.beds.push(Bed {
+                    id: a.id.clone(),
+                    device: device.clone(),
+                    tag,
+                    occupied,
+                    patient,
+                    alarm: if occupied { "armed" } else { "off" },
+                    hob: if occupied { 30.0 } else { 0.0 },
+                    back_at: None,
+                    next_state: start.plus_ms(rng.random_range(0..30_000)),
+                    next_load: start.plus_ms(rng.random_range(0..10_000)),
+                    seq: 0,
+                    load_seq: 0,
+                    weight: rng.random_range(50.0..110.0),
+                });
+            } else {
+                let in_patient_room = matches!(
+                    fp.rooms[sim.tags[tag].room].kind,
+                    RoomKind::Patient | RoomKind::Bay
+                );
+                sim.pumps.push(Pump {
+                    id: a.id.clone(),
+                    device: device.clone(),
+                    tag,
+                    state: if in_patient_room { "infusing" } else { "off" },
+                    runtime_h: rng.random_range(100.0..12_000.0),
+                    battery: rng.random_range(40.0..100.0),
+                    occlusions: rng.random_range(0..30),
+                    clear_at: None,
+                    next: start.plus_ms(rng.random_range(0..60_000)),
+                    seq: 0,
+                });
+            }
+        }
+        let period = sim.cfg.receiver_period_ms.max(100);
+        for (rx, room) in fp.receivers() {
+            sim.receivers.push((
+                rx.to_string(),
+                room,
+                start.plus_ms(rng.random_range(0..period)),
+                0,
+            ));
+        }
+        for t in &sim.tags {
+            sim.truth.push(Truth::Room {
+                at: start,
+                subject: t.subject.clone(),
+                tag: t.tag.clone(),
+                room: fp.rooms[t.room].id.clone(),
+            });
+        }
+        sim.rng = rng;
+        sim
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Ground truth gathered since the last call.
+    pub fn take_truth(&mut self) -> Vec<Truth> {
+        std::mem::take(&mut self.truth)
+    }
+
+    /// The true room of every tag, by subject id.
+    pub fn true_rooms(&self) -> BTreeMap<String, String> {
+        self.tags
+            .iter()
+            .map(|t| (t.subject.clone(), self.fp.rooms[t.room].id.clone()))
+            .collect()
+    }
+
+    fn gauss(&mut self, sd: f32) -> f32 {
+        // Box-Muller.
+        let u1: f32 = self.rng.random_range(f32::EPSILON..1.0);
+        let u2: f32 = self.rng.random();
+        sd * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+
+    fn chance(&mut self, per_hour: f64, dt_ms: i64) -> bool {
+        let p = per_hour * dt_ms as f64 / 3_600_000.0;
+        p > 0.0 && self.rng.random_bool(p.min(1.0))
+    }
+
+    /// Sends the tag walking to `to` along the shortest route.
+    fn walk_to(&mut self, i: usize, to: usize) {
+        let from = self.tags[i].room;
+        let Some(route) = self.fp.route(from, to) else {
+            return;
+        };
+        let mut t = self.now;
+        let mut path = VecDeque::new();
+        let mut prev = from;
+        for id in route.rooms.iter().skip(1) {
+            let Some(r) = self.fp.room_index(id) else {
+                return;
+            };
+            let metres = self
+                .fp
+                .neighbours(prev)
+                .find(|(n, _)| *n == r)
+                .map_or(5.0, |(_, l)| match l.kind {
+                    orderly_floorplan::LinkKind::Elevator => {
+                        l.metres + self.fp.site.elevator_wait_m
+                    }
+                    _ => l.metres,
+                });
+            t = t.plus_ms((metres / WALK_MPS * 1000.0) as i64);
+            path.push_back((r, t));
+            prev = r;
+        }
+        self.tags[i].path = path;
+    }
+
+    fn move_tags(&mut self, now: Timestamp) {
+        for i in 0..self.tags.len() {
+            while let Some(&(room, at)) = self.tags[i].path.front() {
+                if at > now {
+                    break;
+                }
+                self.tags[i].path.pop_front();
+                self.tags[i].room = room;
+                let t = &self.tags[i];
+                self.truth.push(Truth::Room {
+                    at,
+                    subject: t.subject.clone(),
+                    tag: t.tag.clone(),
+                    room: self.fp.rooms[room].id.clone(),
+                });
+            }
+            if !self.tags[i].path.is_empty() || self.tags[i].next_decision > now {
+                continue;
+            }
+            let (class, area_len) = (self.tags[i].class, self.tags[i].area.len());
+            let dest = match class {
+                Class::Staff => {
+                    // Rounds: the next room of the unit, stay 1-6 minutes.
+                    self.tags[i].next_decision =
+                        now.plus_ms(self.rng.random_range(60_000..360_000));
+                    Some(self.tags[i].area[self.rng.random_range(0..area_len)])
+                }
+                Class::Equipment => {
+                    let mean_ms = 3_600_000.0 / self.cfg.equipment_moves_per_hour.max(1e-6);
+                    let wait = (mean_ms * self.rng.random_range(0.5..1.5)) as i64;
+                    self.tags[i].next_decision = now.plus_ms(wait);
+                    let here = self.tags[i].room;
+                    if here == self.tags[i].home {
+                        Some(self.tags[i].area[self.rng.random_range(0..area_len)])
+                    } else {
+                        Some(self.tags[i].home)
+                    }
+                }
+                Class::Patient => None,
+            };
+            if let Some(d) = dest.filter(|d| *d != self.tags[i].room) {
+                self.walk_to(i, d);
+            }
+        }
+    }
+
+    fn receivers_report(&mut self, now: Timestamp, out: &mut Vec<Message>) {
+        let period = self.cfg.receiver_period_ms.max(100);
+        let mut by_room: Vec<Vec<usize>> = vec![Vec::new(); self.fp.rooms.len()];
+        for (i, t) in self.tags.iter().enumerate() {
+            by_room[t.room].push(i);
+        }
+        for r in 0..self.receivers.len() {
+            while self.receivers[r].2 <= now {
+                let at = self.receivers[r].2;
+                self.receivers[r].2 = at.plus_ms(period);
+                let room = self.receivers[r].1;
+                let ir_room = matches!(self.fp.rooms[room].kind, RoomKind::Patient | RoomKind::Bay);
+                let mut sightings = Vec::new();
+                for &i in &by_room[room] {
+                    if self.rng.random_bool(0.9) {
+                        let rssi = (-58.0 + self.gauss(4.0)).clamp(-127.0, 0.0).round();
+                        let mut s = json!({"tag": self.tags[i].tag, "rssi": rssi});
+                        if ir_room && self.rng.random_bool(0.3) {
+                            s["ir"] = json!(true);
+                        }
+                        if self.rng.random_bool(0.05) {
+                            s["battery"] = json!((self.tags[i].battery * 100.0).round() / 100.0);
+                        }
+                        sightings.push(s);
+                    }
+                }
+                let neighbours: Vec<usize> = self.fp.neighbours(room).map(|(n, _)| n).collect();
+                for n in neighbours {
+                    for &i in &by_room[n] {
+                        if self.rng.random_bool(0.6) {
+                            let rssi = (-79.0 + self.gauss(5.0)).clamp(-127.0, 0.0).round();
+                            sightings.push(json!({"tag": self.tags[i].tag, "rssi": rssi}));
+                        }
+                    }
+                }
+                if sightings.is_empty() {
+                    continue;
+                }
+                self.receivers[r].3 += 1;
+                let (id, seq) = (self.receivers[r].0.clone(), self.receivers[r].3);
+                out.push(Message {
+                    at,
+                    topic: format!("{}rtls/{id}/sightings", self.prefix),
+                    payload: json!({"ts": at, "seq": seq, "sightings": sightings}),
+                });
+            }
+        }
+    }
+
+    fn beds_report(&mut self, now: Timestamp, dt: i64, out: &mut Vec<Message>) {
+        for b in 0..self.beds.len() {
+            let mut changed = false;
+            if let Some(back) = self.beds[b].back_at.filter(|t| *t <= now) {
+                let bed = &mut self.beds[b];
+                bed.back_at = None;
+                bed.occupied = true;
+                bed.alarm = "armed";
+                changed = true;
+                if let Some((p, _)) = &bed.patient {
+                    self.truth.push(Truth::BackInBed {
+                        at: back,
+                        bed: bed.id.clone(),
+                        patient: p.clone(),
+                    });
+                }
+            } else if self.beds[b].occupied
+                && self.beds[b].back_at.is_none()
+                && self.chance(self.cfg.bed_exits_per_hour, dt)
+            {
+                let back = now.plus_ms(self.rng.random_range(45_000..150_000));
+                let room = self.fp.rooms[self.tags[self.beds[b].tag].room].id.clone();
+                let bed = &mut self.beds[b];
+                bed.occupied = false;
+                bed.alarm = if bed.alarm == "armed" {
+                    "alarming"
+                } else {
+                    bed.alarm
+                };
+                bed.back_at = Some(back);
+                changed = true;
+                if let Some((p, _)) = &bed.patient {
+                    self.truth.push(Truth::BedExit {
+                        at: now,
+                        bed: bed.id.clone(),
+                        patient: p.clone(),
+                        room,
+                    });
+                }
+            }
+            let bed = &mut self.beds[b];
+            if changed || bed.next_state <= now {
+                bed.next_state = now.plus_ms(30_000);
+                bed.seq += 1;
+                out.push(Message {
+                    at: now,
+                    topic: format!("{}bed/{}/state", self.prefix, bed.device),
+                    payload: json!({"ts": now, "seq": bed.seq, "occupied": bed.occupied, "hob_deg": bed.hob, "height": "low", "brakes": true,
+                        "rails": {"head_left": true, "head_right": true, "foot_left": false, "foot_right": false},
+                        "exit_alarm": bed.alarm, "surface": "static", "moving": false}),
+                });
+            }
+            if bed.next_load <= now {
+                bed.next_load = now.plus_ms(10_000);
+                bed.load_seq += 1;
+                let w = if bed.occupied { bed.weight / 4.0 } else { 0.0 } + 15.0;
+                let cells: Vec<[f32; 4]> = (0..10)
+                    .map(|k| {
+                        let d = (k as f32 * 0.1).sin() * 0.3;
+                        [w + 1.0 + d, w + 1.2 - d, w - 0.8 + d, w - 1.0 - d]
+                            .map(|x| (x * 10.0).round() / 10.0)
+                    })
+                    .collect();
+                out.push(Message {
+                    at: now,
+                    topic: format!("{}bed/{}/load", self.prefix, bed.device),
+                    payload: json!({"ts": now, "seq": bed.load_seq, "hz": 1, "cells_kg": cells}),
+                });
+            }
+        }
+    }
+
+    fn pumps_report(&mut self, now: Timestamp, dt: i64, out: &mut Vec<Message>) {
+        for p in 0..self.pumps.len() {
+            let room = self.tags[self.pumps[p].tag].room;
+            let in_patient_room =
+                matches!(self.fp.rooms[room].kind, RoomKind::Patient | RoomKind::Bay);
+            let mut changed = false;
+            let want = match (self.pumps[p].state, in_patient_room) {
+                ("off", true) => "infusing",
+                ("infusing" | "paused", false) => "off",
+                (s, _) => s,
+            };
+            if want != self.pumps[p].state && self.pumps[p].state != "alarm" {
+                self.pumps[p].state = want;
+                changed = true;
+            }
+            if let Some(at) = self.pumps[p].clear_at.filter(|t| *t <= now) {
+                self.pumps[p].clear_at = None;
+                self.pumps[p].state = "infusing";
+                changed = true;
+                self.truth.push(Truth::PumpAlarmCleared {
+                    at,
+                    pump: self.pumps[p].id.clone(),
+                });
+            } else if self.pumps[p].state == "infusing"
+                && self.chance(self.cfg.pump_alarms_per_hour, dt)
+            {
+                self.pumps[p].state = "alarm";
+                self.pumps[p].occlusions += 1;
+                self.pumps[p].clear_at = Some(now.plus_ms(self.rng.random_range(30_000..120_000)));
+                changed = true;
+                self.truth.push(Truth::PumpAlarm {
+                    at: now,
+                    pump: self.pumps[p].id.clone(),
+                    room: self.fp.rooms[room].id.clone(),
+                });
+            }
+            let pump = &mut self.pumps[p];
+            if pump.state == "infusing" {
+                pump.runtime_h += dt as f64 / 3_600_000.0;
+            }
+            if changed || pump.next <= now {
+                pump.next = now.plus_ms(60_000);
+                pump.seq += 1;
+                let faults: Vec<&str> = if pump.state == "alarm" {
+                    vec!["OCCLUSION"]
+                } else {
+                    vec![]
+                };
+                out.push(Message {
+                    at: now,
+                    topic: format!("{}pump/{}/telemetry", self.prefix, pump.device),
+                    payload: json!({"ts": now, "seq": pump.seq, "state": pump.state, "battery_pct": pump.battery.round(), "on_battery": !in_patient_room,
+                        "runtime_hours": (pump.runtime_h * 10.0).round() / 10.0, "occlusion_alarms_total": pump.occlusions, "faults": faults}),
+                });
+            }
+        }
+    }
+
+    fn wearables_report(&mut self, now: Timestamp, dt: i64, out: &mut Vec<Message>) {
+        for w in 0..self.wearables.len() {
+            if self.chance(self.cfg.falls_per_hour, dt) {
+                let wear = &self.wearables[w];
+                let room = self.fp.rooms[self.tags[wear.tag].room].id.clone();
+                self.truth.push(Truth::Fall {
+                    at: now,
+                    patient: wear.patient.clone(),
+                    wearable: wear.device.clone(),
+                    room,
+                });
+                out.push(Message {
+                    at: now,
+                    topic: format!("{}wearable/{}/event", self.prefix, wear.device),
+                    payload: json!({"ts": now, "type": "fall", "confidence": 0.9}),
+                });
+            }
+            if self.cfg.imu && self.wearables[w].next_imu <= now {
+                let start = self.wearables[w].next_imu;
+                self.wearables[w].next_imu = start.plus_ms(5000);
+                let samples: Vec<[f32; 3]> = (0..250)
+                    .map(|_| {
+                        [self.gauss(0.02), -1.0 + self.gauss(0.02), self.gauss(0.02)]
+                            .map(|x| (x * 1000.0).round() / 1000.0)
+                    })
+                    .collect();
+                let wear = &mut self.wearables[w];
+                wear.seq += 1;
+                out.push(Message {
+                    at: now,
+                    topic: format!("{}wearable/{}/imu", self.prefix, wear.device),
+                    payload: json!({"ts": start, "seq": wear.seq, "hz": 50, "acc_g": samples}),
+                });
+            }
+        }
+    }
+
+    /// Advances to `until` in steps of at most 100 ms; returns the messages in time order.
+    pub fn advance(&mut self, until: Timestamp) -> Vec<Message> {
+        let mut out = Vec::new();
+        while self.now < until {
+            let next = self.now.plus_ms(100).min(until);
+            let dt = next.since(self.now);
+            self.now = next;
+            self.move_tags(next);
+            self.receivers_report(next, &mut out);
+            self.beds_report(next, dt, &mut out);
+            self.pumps_report(next, dt, &mut out);
+            self.wearables_report(next, dt, &mut out);
+        }
+        out.sort_by_key(|m| m.at);
+        out
+    }
+
+    /// Makes a patient get out of bed now (tests and demos).
+    pub fn bed_exit(&mut self, bed_id: &str) -> bool {
+        let Some(b) = self.beds.iter().position(|b| b.id == bed_id) else {
+            return false;
+        };
+        let back = self.now.plus_ms(90_000);
+        let bed = &mut self.beds[b];
+        bed.occupied = false;
+        bed.alarm = "alarming";
+        bed.back_at = Some(back);
+        bed.next_state = self.now;
+        true
+    }
+
+    /// Moves an item or person to a room at once, walking the route (tests and demos).
+    pub fn send(&mut self, subject: &str, room: &str) -> bool {
+        let (Some(i), Some(r)) = (
+            self.tags.iter().position(|t| t.subject == subject),
+            self.fp.room_index(room),
+        ) else {
+            return false;
+        };
+        self.walk_to(i, r);
+        self.tags[i].next_decision = Timestamp(i64::MAX);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests;
