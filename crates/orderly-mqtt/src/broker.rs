@@ -2,7 +2,7 @@
 
 use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +71,9 @@ impl EmbeddedBroker {
             })
             .map_err(BrokerError::Thread)?;
         let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        // Listening once the port can no longer be bound (a probe connection would make the
+        // broker log a failed MQTT connect).
+        while TcpListener::bind(addr).is_ok() {
             if Instant::now() > deadline {
                 return Err(BrokerError::NotListening(addr));
             }

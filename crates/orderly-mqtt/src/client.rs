@@ -142,6 +142,12 @@ impl MqttLink {
             .await
     }
 
+    /// Queues a publish without waiting (fails when the queue is full or the loop stopped).
+    pub fn try_publish(&self, topic: String, payload: Vec<u8>) -> Result<(), rumqttc::ClientError> {
+        self.client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+    }
+
     pub async fn disconnect(&self) {
         let _ = self.client.disconnect().await;
     }

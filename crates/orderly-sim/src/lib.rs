@@ -134,7 +134,6 @@ struct Bed {
     next_state: Timestamp,
     next_load: Timestamp,
     seq: u64,
-    load_seq: u64,
     weight: f32,
 }
 
@@ -343,7 +342,6 @@ impl Simulator {
                     next_state: start.plus_ms(rng.random_range(0..30_000)),
                     next_load: start.plus_ms(rng.random_range(0..10_000)),
                     seq: 0,
-                    load_seq: 0,
                     weight: rng.random_range(50.0..110.0),
                 });
             } else {
@@ -594,7 +592,7 @@ impl Simulator {
             }
             if bed.next_load <= now {
                 bed.next_load = now.plus_ms(10_000);
-                bed.load_seq += 1;
+                bed.seq += 1;
                 let w = if bed.occupied { bed.weight / 4.0 } else { 0.0 } + 15.0;
                 let cells: Vec<[f32; 4]> = (0..10)
                     .map(|k| {
@@ -606,7 +604,7 @@ impl Simulator {
                 out.push(Message {
                     at: now,
                     topic: format!("{}bed/{}/load", self.prefix, bed.device),
-                    payload: json!({"ts": now, "seq": bed.load_seq, "hz": 1, "cells_kg": cells}),
+                    payload: json!({"ts": now, "seq": bed.seq, "hz": 1, "cells_kg": cells}),
                 });
             }
         }

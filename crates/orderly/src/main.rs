@@ -1,1 +1,170 @@
-fn main() {}
+//! `orderly`: the binary. Reads configuration (file, environment, flags), sets up tracing and
+//! the runtime, and wires the core crates (model, floorplan, world, sim) to the edge crates
+//! (mqtt, store, api). Subcommands: demo, run, sim, record, replay, token, check.
+//!
+//! May depend on every Orderly crate; uses anyhow for errors.
+
+mod config;
+mod files;
+mod pipeline;
+mod replay;
+mod serve;
+mod simulate;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "orderly",
+    version,
+    about = "Hospital asset tracking and smart-room alerts"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Everything on embedded defaults: MQTT broker, SQLite file, demo hospital, simulator, API.
+    Demo(config::DemoArgs),
+    /// Run Orderly against a broker and database (see `orderly run --help` and orderly.example.toml).
+    Run(config::RunArgs),
+    /// Publish simulated device traffic to a broker, or write it as a capture without one.
+    Sim(simulate::SimArgs),
+    /// Record what a broker carries for a site into a capture file (JSON lines).
+    Record(replay::RecordArgs),
+    /// Replay a capture through the whole pipeline in virtual time; write what it decided.
+    Replay(replay::ReplayArgs),
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+    /// Check a floorplan, a seed and a configuration file; report every problem with its line.
+    Check {
+        #[arg(long, default_value = "floorplans/demo.toml")]
+        floorplan: PathBuf,
+        #[arg(long, default_value = "floorplans/demo-seed.toml")]
+        seed: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; prints the secret once (only its hash is stored).
+    Create {
+        /// nurse, facilities, biomed or admin.
+        #[arg(long)]
+        role: String,
+        /// Who or what holds it.
+        #[arg(long)]
+        name: String,
+        /// Units a nurse may see, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        units: Vec<String>,
+        /// Database URL.
+        #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
+        database: String,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        id: String,
+        #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
+        database: String,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDERLY_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,rumqttd=warn,rumqttc=warn,sqlx=warn,tower_http=warn",
+        )
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.cmd {
+        Cmd::Demo(args) => rt.block_on(serve::demo(args)),
+        Cmd::Run(args) => rt.block_on(serve::run(args)),
+        Cmd::Sim(args) => rt.block_on(simulate::sim(args)),
+        Cmd::Record(args) => rt.block_on(replay::record(args)),
+        Cmd::Replay(args) => replay::replay(args),
+        Cmd::Token { cmd } => rt.block_on(token(cmd)),
+        Cmd::Check {
+            floorplan,
+            seed,
+            config,
+        } => {
+            let (fp, s) = files::load_site(&floorplan, &seed)?;
+            if let Some(c) = config {
+                config::FileConfig::load(&c)?;
+            }
+            println!(
+                "ok: {} floors, {} units, {} rooms, {} receivers; {} assets, {} staff, {} patients",
+                fp.floors.len(),
+                fp.units.len(),
+                fp.rooms.len(),
+                fp.receivers().len(),
+                s.assets.len(),
+                s.staff.len(),
+                s.patients.len()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn token(cmd: TokenCmd) -> Result<()> {
+    use orderly_model::Role;
+    match cmd {
+        TokenCmd::Create {
+            role,
+            name,
+            units,
+            database,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!("unknown role {role:?}: use nurse, facilities, biomed or admin")
+            })?;
+            if role == Role::Nurse && units.is_empty() {
+                anyhow::bail!("a nurse token needs --units (the units she may see)");
+            }
+            let store = orderly_store::Store::open(&database).await?;
+            let (id, secret) = store
+                .create_token(&name, role, &units, orderly_mqtt::client::wall_clock())
+                .await?;
+            println!("token id: {id}\nsecret (shown once): {secret}");
+            store.close().await;
+        }
+        TokenCmd::Revoke { id, database } => {
+            let store = orderly_store::Store::open(&database).await?;
+            let done = store
+                .revoke_token(&id, orderly_mqtt::client::wall_clock())
+                .await?;
+            println!(
+                "{}",
+                if done {
+                    "revoked"
+                } else {
+                    "no such active token"
+                }
+            );
+            store.close().await;
+        }
+    }
+    Ok(())
+}

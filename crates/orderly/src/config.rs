@@ -1,0 +1,146 @@
+//! Configuration: flags, then environment (`ORDERLY_*`), then a TOML file (`--config`), then
+//! defaults. A bad file stops startup with its line and the fix.
+
+use anyhow::{Result, anyhow};
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The configuration file (`orderly.example.toml` documents every key).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub http: Option<SocketAddr>,
+    pub mqtt_host: Option<String>,
+    pub mqtt_port: Option<u16>,
+    pub embedded_broker: Option<bool>,
+    pub database: Option<String>,
+    pub floorplan: Option<PathBuf>,
+    pub seed: Option<PathBuf>,
+    /// Messages per second one device may send before the excess is dropped.
+    pub device_rate: Option<f64>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<FileConfig> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow!("cannot read the configuration {name}: {e}"))?;
+        orderly_model::Source::new(&name, &text)
+            .parse_toml::<FileConfig>()
+            .map_err(|e| anyhow!("the configuration is not valid:\n{e}"))
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Configuration file (TOML).
+    #[arg(long, env = "ORDERLY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address the API listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ORDERLY_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// MQTT broker host [default: 127.0.0.1].
+    #[arg(long, env = "ORDERLY_MQTT_HOST")]
+    pub mqtt_host: Option<String>,
+    /// MQTT broker port [default: 1883].
+    #[arg(long, env = "ORDERLY_MQTT_PORT")]
+    pub mqtt_port: Option<u16>,
+    /// Start an embedded broker listening on mqtt-host:mqtt-port.
+    #[arg(long, env = "ORDERLY_EMBEDDED_BROKER")]
+    pub embedded_broker: Option<bool>,
+    /// Database URL: sqlite://FILE or postgres://... [default: sqlite://orderly.db].
+    #[arg(long, env = "ORDERLY_DATABASE")]
+    pub database: Option<String>,
+    /// Floorplan file [default: floorplans/demo.toml].
+    #[arg(long, env = "ORDERLY_FLOORPLAN")]
+    pub floorplan: Option<PathBuf>,
+    /// Asset registry and census [default: floorplans/demo-seed.toml].
+    #[arg(long, env = "ORDERLY_SEED")]
+    pub seed: Option<PathBuf>,
+    /// Messages per second one device may send [default: 50].
+    #[arg(long, env = "ORDERLY_DEVICE_RATE")]
+    pub device_rate: Option<f64>,
+    /// Create an admin token at start and print it (for test harnesses).
+    #[arg(long, hide = true)]
+    pub print_admin_token: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Address the API listens on.
+    #[arg(long, env = "ORDERLY_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Port of the embedded MQTT broker (127.0.0.1).
+    #[arg(long, env = "ORDERLY_MQTT_PORT", default_value_t = 18830)]
+    pub mqtt_port: u16,
+    /// The SQLite file (or any database URL).
+    #[arg(
+        long,
+        env = "ORDERLY_DATABASE",
+        default_value = "sqlite://orderly-demo.db"
+    )]
+    pub database: String,
+    /// Random seed of the simulator.
+    #[arg(long, default_value_t = 1)]
+    pub sim_seed: u64,
+    /// Equipment moves per item per hour in the simulation.
+    #[arg(long, default_value_t = 2.0)]
+    pub moves_per_hour: f64,
+    /// Bed exits per occupied bed per hour in the simulation.
+    #[arg(long, default_value_t = 0.2)]
+    pub bed_exits_per_hour: f64,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: SocketAddr,
+    pub mqtt_host: String,
+    pub mqtt_port: u16,
+    pub embedded_broker: bool,
+    pub database: String,
+    pub floorplan: PathBuf,
+    pub seed: PathBuf,
+    pub device_rate: f64,
+    pub print_admin_token: bool,
+}
+
+impl RunArgs {
+    pub fn resolve(self) -> Result<Settings> {
+        let file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        Ok(Settings {
+            http: self
+                .http
+                .or(file.http)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            mqtt_host: self
+                .mqtt_host
+                .or(file.mqtt_host)
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            mqtt_port: self.mqtt_port.or(file.mqtt_port).unwrap_or(1883),
+            embedded_broker: self
+                .embedded_broker
+                .or(file.embedded_broker)
+                .unwrap_or(false),
+            database: self
+                .database
+                .or(file.database)
+                .unwrap_or_else(|| "sqlite://orderly.db".into()),
+            floorplan: self
+                .floorplan
+                .or(file.floorplan)
+                .unwrap_or_else(|| "floorplans/demo.toml".into()),
+            seed: self
+                .seed
+                .or(file.seed)
+                .unwrap_or_else(|| "floorplans/demo-seed.toml".into()),
+            device_rate: self.device_rate.or(file.device_rate).unwrap_or(50.0),
+            print_admin_token: self.print_admin_token,
+        })
+    }
+}

@@ -1,0 +1,24 @@
+//! Loading the site's files: every problem reported with file, line and the fix.
+
+use anyhow::{Context, Result, anyhow};
+use orderly_floorplan::Floorplan;
+use orderly_model::Seed;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Reads and checks a floorplan and a seed against each other.
+pub fn load_site(floorplan: &Path, seed: &Path) -> Result<(Arc<Floorplan>, Seed)> {
+    let fp_name = floorplan.display().to_string();
+    let fp_text = std::fs::read_to_string(floorplan)
+        .with_context(|| format!("cannot read the floorplan {fp_name}"))?;
+    let fp = Floorplan::parse(&fp_name, &fp_text)
+        .map_err(|e| anyhow!("the floorplan is not valid:\n{e}"))?;
+    let seed_name = seed.display().to_string();
+    let seed_text = std::fs::read_to_string(seed)
+        .with_context(|| format!("cannot read the seed {seed_name}"))?;
+    let s =
+        Seed::parse(&seed_name, &seed_text).map_err(|e| anyhow!("the seed is not valid:\n{e}"))?;
+    s.check_units(&seed_name, &seed_text, |u| fp.unit(u).is_some())
+        .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
+    Ok((Arc::new(fp), s))
+}

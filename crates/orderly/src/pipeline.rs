@@ -1,0 +1,137 @@
+//! The live pipeline: readings from the MQTT edge go to the world thread in batches; the
+//! world's events go to the committer, which commits them to the store and only then
+//! broadcasts them to API streams and publishes alerts over MQTT. The world publishes a new
+//! snapshot for API reads after each batch (at most every 100 ms), so reads never stall ingest.
+
+use orderly_model::{EventKind, Inbound, OutEvent, Snapshot, Timestamp};
+use orderly_mqtt::MqttLink;
+use orderly_store::Store;
+use orderly_world::Hospital;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Largest batch the world takes in one step.
+const MAX_BATCH: usize = 5000;
+/// The world steps at least this often, so timers fire without input.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Runs the world on its own thread until `inbound` closes or `shutdown` turns true.
+pub fn spawn_world(
+    mut hospital: Hospital,
+    mut inbound: mpsc::Receiver<Inbound>,
+    to_commit: mpsc::Sender<Vec<OutEvent>>,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+    mut shutdown: watch::Receiver<bool>,
+    clock: fn() -> Timestamp,
+    rt: tokio::runtime::Handle,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("world".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let mut tick = tokio::time::interval(TICK);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut last_snapshot = Instant::now();
+                let mut dirty = false;
+                loop {
+                    let mut n = 0usize;
+                    tokio::select! {
+                        m = inbound.recv() => match m {
+                            Some(m) => { hospital.push(m); n += 1; }
+                            None => break,
+                        },
+                        _ = tick.tick() => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    while n < MAX_BATCH {
+                        match inbound.try_recv() {
+                            Ok(m) => {
+                                hospital.push(m);
+                                n += 1;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let started = Instant::now();
+                    let events = hospital.step(clock());
+                    metrics::histogram!("orderly_world_step_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::counter!("orderly_ingest_messages_total").increment(n as u64);
+                    metrics::gauge!("orderly_inbox_depth").set(inbound.len() as f64);
+                    dirty |= n > 0 || !events.is_empty();
+                    if !events.is_empty() && to_commit.send(events).await.is_err() {
+                        break;
+                    }
+                    if dirty && last_snapshot.elapsed() >= Duration::from_millis(100) {
+                        let s = hospital.snapshot();
+                        metrics::gauge!("orderly_ingest_rejected").set(s.ingest.rejected as f64);
+                        snapshot.send_replace(Arc::new(s));
+                        last_snapshot = Instant::now();
+                        dirty = false;
+                    }
+                }
+                // Whatever arrived before the end is still processed and committed.
+                while let Ok(m) = inbound.try_recv() {
+                    hospital.push(m);
+                }
+                let events = hospital.step(clock());
+                if !events.is_empty() {
+                    let _ = to_commit.send(events).await;
+                }
+                snapshot.send_replace(Arc::new(hospital.snapshot()));
+                tracing::info!("world stopped");
+            })
+        })
+        .expect("spawning the world thread")
+}
+
+/// Commits each batch, then broadcasts it and publishes alerts. A failed commit is retried
+/// until it succeeds: nothing is published before it is committed, and nothing is dropped.
+pub async fn run_committer(
+    store: Store,
+    mut batches: mpsc::Receiver<Vec<OutEvent>>,
+    live: broadcast::Sender<Arc<OutEvent>>,
+    mqtt: Option<MqttLink>,
+    store_ok: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    while let Some(batch) = batches.recv().await {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match store.commit(&batch).await {
+                Ok(()) => {
+                    store_ok.store(true, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) => {
+                    store_ok.store(false, Ordering::Relaxed);
+                    tracing::error!(error = %e, events = batch.len(), "cannot commit events; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        for e in batch {
+            metrics::counter!("orderly_events_total", "kind" => e.kind_name()).increment(1);
+            let e = Arc::new(e);
+            if let (Some(link), EventKind::AlertRaised(a) | EventKind::AlertResolved(a)) =
+                (&mqtt, &e.kind)
+            {
+                let topic = link
+                    .topics
+                    .alerts(a.unit.as_deref().unwrap_or("unassigned"));
+                match serde_json::to_vec(&*e) {
+                    Ok(payload) => {
+                        if let Err(err) = link.try_publish(topic, payload) {
+                            tracing::warn!(error = %err, alert = %a.id, "cannot queue the alert for MQTT; it is committed and on the API stream");
+                        }
+                    }
+                    Err(err) => tracing::error!(error = %err, "cannot serialise an alert"),
+                }
+            }
+            // No live subscriber is fine: the event is committed and can be caught up.
+            let _ = live.send(e);
+        }
+    }
+}

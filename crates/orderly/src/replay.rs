@@ -1,0 +1,196 @@
+//! Record and replay. A capture is JSON lines `{"at", "topic", "payload"}` in receive order.
+//! Replay runs the same decoding and the same world as live, in virtual time driven by `at`,
+//! as fast as it goes, and writes every event as a JSON line: the same capture, site and
+//! rules give the same bytes.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use orderly_model::Timestamp;
+use orderly_mqtt::Topics;
+use orderly_mqtt::client::wall_clock;
+use orderly_world::{Hospital, WorldConfig};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde::Deserialize;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// Broker, host:port.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub mqtt: String,
+    /// Site id (the topic prefix is orderly/v1/{site}/).
+    #[arg(long, default_value = "general")]
+    pub site: String,
+    /// Capture file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Stop after this many seconds (default: at Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// The capture (JSON lines).
+    pub capture: PathBuf,
+    /// Floorplan (default: the bundled demo hospital).
+    #[arg(long)]
+    pub floorplan: Option<PathBuf>,
+    /// Asset registry and census (default: the bundled demo).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Where to write the events (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct Line {
+    at: Timestamp,
+    topic: String,
+    payload: serde_json::Value,
+}
+
+/// Virtual time between steps when no message arrives (as the live world ticks).
+const TICK_MS: i64 = 250;
+
+pub fn replay(args: ReplayArgs) -> Result<()> {
+    let (fp, seed) = match (&args.floorplan, &args.registry) {
+        (None, None) => crate::serve::demo_site()?,
+        (f, s) => crate::files::load_site(
+            f.as_deref().unwrap_or("floorplans/demo.toml".as_ref()),
+            s.as_deref().unwrap_or("floorplans/demo-seed.toml".as_ref()),
+        )?,
+    };
+    let topics = Topics::new(&fp.site.id);
+    let mut hospital = Hospital::new(fp, &seed, WorldConfig::default());
+    let input = std::io::BufReader::new(
+        std::fs::File::open(&args.capture)
+            .with_context(|| format!("cannot open {}", args.capture.display()))?,
+    );
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let write = |events: Vec<orderly_model::OutEvent>, out: &mut Box<dyn Write>| -> Result<u64> {
+        let n = events.len() as u64;
+        for e in events {
+            serde_json::to_writer(&mut *out, &e)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(n)
+    };
+    let (mut pending_at, mut lines, mut events) = (None::<Timestamp>, 0u64, 0u64);
+    for (i, line) in input.lines().enumerate() {
+        let line =
+            line.with_context(|| format!("{}:{}: cannot read", args.capture.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{}:{}: not a capture line {{\"at\",\"topic\",\"payload\"}}",
+                args.capture.display(),
+                i + 1
+            )
+        })?;
+        // Time moves on: finish the batch of the previous instant, and tick through the gap.
+        if let Some(p) = pending_at {
+            if l.at > p {
+                events += write(hospital.step(p), &mut out)?;
+                let mut t = p.plus_ms(TICK_MS);
+                while t < l.at {
+                    events += write(hospital.step(t), &mut out)?;
+                    t = t.plus_ms(TICK_MS);
+                }
+            } else if l.at < p {
+                bail!(
+                    "{}:{}: `at` goes back in time ({} after {})",
+                    args.capture.display(),
+                    i + 1,
+                    l.at,
+                    p
+                );
+            }
+        }
+        // A payload kept as a string is a message that was not JSON: replay its bytes as received.
+        let bytes = match &l.payload {
+            serde_json::Value::String(s) => s.clone().into_bytes(),
+            v => serde_json::to_vec(v)?,
+        };
+        hospital.push(orderly_mqtt::decode(&topics, &l.topic, &bytes, l.at));
+        pending_at = Some(l.at);
+        lines += 1;
+    }
+    if let Some(p) = pending_at {
+        events += write(hospital.step(p), &mut out)?;
+    }
+    out.flush()?;
+    eprintln!("replayed {lines} messages, {events} events");
+    Ok(())
+}
+
+pub async fn record(args: RecordArgs) -> Result<()> {
+    let (host, port) = args.mqtt.rsplit_once(':').context("--mqtt is host:port")?;
+    let mut o = MqttOptions::new(
+        format!("orderly-record-{}", std::process::id()),
+        host,
+        port.parse::<u16>().context("--mqtt port")?,
+    );
+    o.set_max_packet_size(1024 * 1024, 1024 * 1024);
+    o.set_keep_alive(Duration::from_secs(15));
+    let (client, mut el) = AsyncClient::new(o, 100);
+    let topics = Topics::new(&args.site);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))?,
+    );
+    let stop = async {
+        match args.duration {
+            Some(d) => tokio::time::sleep(Duration::from_secs(d)).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    tokio::pin!(stop);
+    let mut n = 0u64;
+    loop {
+        let ev = tokio::select! {
+            e = el.poll() => e,
+            _ = &mut stop => break,
+        };
+        match ev {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                client.try_subscribe(topics.subscription(), QoS::AtLeastOnce)?
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if !topics.is_outbound(&p.topic) => {
+                let payload = serde_json::from_slice::<serde_json::Value>(&p.payload)
+                    .unwrap_or_else(|_| {
+                        serde_json::Value::String(String::from_utf8_lossy(&p.payload).into_owned())
+                    });
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({"at": wall_clock(), "topic": p.topic, "payload": payload}),
+                )?;
+                out.write_all(b"\n")?;
+                n += 1;
+                if n % 1000 == 0 {
+                    out.flush()?;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "broker connection failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    out.flush()?;
+    eprintln!("recorded {n} messages to {}", args.out.display());
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! `orderly run` and `orderly demo`: start everything, serve until Ctrl-C or SIGTERM, then stop
+//! in order (API, MQTT, world, committer) so that what was received is committed.
+
+use crate::config::{DemoArgs, RunArgs, Settings};
+use crate::pipeline::{run_committer, spawn_world};
+use anyhow::{Context, Result};
+use orderly_api::ApiState;
+use orderly_floorplan::Floorplan;
+use orderly_model::{Role, Seed};
+use orderly_mqtt::client::wall_clock;
+use orderly_mqtt::{EmbeddedBroker, MqttConfig, MqttLink, Topics};
+use orderly_store::Store;
+use orderly_world::{Hospital, Restored, WorldConfig};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{broadcast, mpsc, watch};
+
+pub const DEMO_FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
+pub const DEMO_SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
+
+/// The bundled demo hospital.
+pub fn demo_site() -> Result<(Arc<Floorplan>, Seed)> {
+    let fp = Floorplan::parse("floorplans/demo.toml", DEMO_FLOORPLAN)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let seed =
+        Seed::parse("floorplans/demo-seed.toml", DEMO_SEED).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((Arc::new(fp), seed))
+}
+
+pub async fn run(args: RunArgs) -> Result<()> {
+    let settings = args.resolve()?;
+    let (fp, seed) = crate::files::load_site(&settings.floorplan, &settings.seed)?;
+    serve(settings, fp, seed, None).await
+}
+
+pub async fn demo(args: DemoArgs) -> Result<()> {
+    let (fp, seed) = demo_site()?;
+    let settings = Settings {
+        http: args.http,
+        mqtt_host: "127.0.0.1".into(),
+        mqtt_port: args.mqtt_port,
+        embedded_broker: true,
+        database: args.database,
+        floorplan: "floorplans/demo.toml".into(),
+        seed: "floorplans/demo-seed.toml".into(),
+        device_rate: 50.0,
+        print_admin_token: true,
+    };
+    let sim = orderly_sim::SimConfig {
+        seed: args.sim_seed,
+        equipment_moves_per_hour: args.moves_per_hour,
+        bed_exits_per_hour: args.bed_exits_per_hour,
+        ..orderly_sim::SimConfig::default()
+    };
+    serve(settings, fp, seed, Some(sim)).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn serve(
+    settings: Settings,
+    fp: Arc<Floorplan>,
+    seed: Seed,
+    sim: Option<orderly_sim::SimConfig>,
+) -> Result<()> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .ok();
+    let store = Store::open(&settings.database)
+        .await
+        .with_context(|| format!("opening the database {}", settings.database))?;
+    let remembered = store.remembered().await?;
+    tracing::info!(
+        next_seq = remembered.next_seq,
+        locations = remembered.locations.len(),
+        alerts = remembered.alerts.len(),
+        "state restored from the store"
+    );
+
+    if settings.embedded_broker {
+        let addr: SocketAddr = format!("{}:{}", settings.mqtt_host, settings.mqtt_port)
+            .parse()
+            .context("the embedded broker needs an IP address as mqtt-host")?;
+        let addr = tokio::task::spawn_blocking(move || EmbeddedBroker::start(addr))
+            .await??
+            .addr;
+        println!("MQTT broker (embedded): {addr}");
+    }
+
+    let topics = Topics::new(&fp.site.id);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (in_tx, in_rx) = mpsc::channel(20_000);
+    let mut mqtt_cfg = MqttConfig::new(
+        &settings.mqtt_host,
+        settings.mqtt_port,
+        format!("orderly-{}", std::process::id()),
+    );
+    mqtt_cfg.device_rate = settings.device_rate;
+    let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone());
+
+    let mut hospital = Hospital::new(fp.clone(), &seed, WorldConfig::default());
+    hospital.restore(Restored {
+        next_seq: remembered.next_seq,
+        locations: remembered.locations,
+        alerts: remembered.alerts,
+    });
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
+    let (commit_tx, commit_rx) = mpsc::channel(1024);
+    let (live_tx, _) = broadcast::channel(8192);
+    let store_ok = Arc::new(AtomicBool::new(true));
+    let world_running = Arc::new(AtomicBool::new(true));
+    let world = spawn_world(
+        hospital,
+        in_rx,
+        commit_tx,
+        snap_tx,
+        shutdown_rx.clone(),
+        wall_clock,
+        tokio::runtime::Handle::current(),
+    );
+    let committer = tokio::spawn(run_committer(
+        store.clone(),
+        commit_rx,
+        live_tx.clone(),
+        Some(link.clone()),
+        store_ok.clone(),
+    ));
+
+    let readiness: orderly_api::ReadinessCheck = {
+        let (link, store_ok, world_running) =
+            (link.clone(), store_ok.clone(), world_running.clone());
+        Arc::new(move || {
+            let mut p = Vec::new();
+            if !link.is_connected() {
+                p.push("mqtt: not connected to the broker".into());
+            }
+            if !store_ok.load(Ordering::Relaxed) {
+                p.push("database: the last commit failed; retrying".into());
+            }
+            if !world_running.load(Ordering::Relaxed) {
+                p.push("world: stopped".into());
+            }
+            p
+        })
+    };
+    let state = ApiState {
+        snapshot: snap_rx,
+        events: live_tx,
+        store: store.clone(),
+        floorplan: fp.clone(),
+        metrics,
+        readiness,
+        clock: wall_clock,
+    };
+    let listener = tokio::net::TcpListener::bind(settings.http)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for HTTP on {} (taken? choose another with --http)",
+                settings.http
+            )
+        })?;
+    let http_addr = listener.local_addr()?;
+    println!("API: http://{http_addr}/api/docs");
+
+    if settings.print_admin_token {
+        let (_, secret) = store
+            .create_token("demo admin", Role::Admin, &[], wall_clock())
+            .await?;
+        println!("Admin token: {secret}");
+        println!(
+            "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
+        );
+    }
+
+    let sim_task = sim.map(|cfg| {
+        let broker = (settings.mqtt_host.clone(), settings.mqtt_port);
+        let fp = fp.clone();
+        let rx = shutdown_rx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::simulate::publish_live(fp, seed, cfg, broker, rx).await {
+                tracing::error!(error = %e, "simulator stopped");
+            }
+        })
+    });
+    println!("Ready. Ctrl-C stops.");
+
+    let mut api_shutdown = shutdown_rx.clone();
+    let server =
+        axum::serve(listener, orderly_api::router(state)).with_graceful_shutdown(async move {
+            let _ = api_shutdown.changed().await;
+        });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    let _ = shutdown_tx.send(true);
+    if let Some(t) = sim_task {
+        let _ = t.await;
+    }
+    let _ = mqtt_task.await;
+    let _ = tokio::task::spawn_blocking(move || world.join()).await;
+    world_running.store(false, Ordering::Relaxed);
+    let _ = committer.await;
+    link.disconnect().await;
+    let _ = server.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

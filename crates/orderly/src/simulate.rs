@@ -1,0 +1,212 @@
+//! `orderly sim`: simulated device traffic, live to a broker in real time, or written as a
+//! capture in virtual time (no broker, as fast as it goes).
+
+use anyhow::{Context, Result};
+use clap::Args;
+use orderly_floorplan::Floorplan;
+use orderly_model::{Seed, Timestamp};
+use orderly_mqtt::client::wall_clock;
+use orderly_sim::{SimConfig, Simulator};
+use rumqttc_shim::publish_client;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Broker to publish to, host:port.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    pub mqtt: String,
+    /// Instead of publishing, write a capture (JSON lines) of `--duration` seconds in virtual time.
+    #[arg(long)]
+    pub capture: Option<PathBuf>,
+    /// How long to simulate, seconds (live: until stopped when absent).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Virtual start time of a capture.
+    #[arg(long, default_value = "2026-11-22T08:00:00Z")]
+    pub start: String,
+    /// Write the ground truth (JSON lines) here.
+    #[arg(long)]
+    pub truth: Option<PathBuf>,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Floorplan (default: the bundled demo hospital).
+    #[arg(long)]
+    pub floorplan: Option<PathBuf>,
+    /// Asset registry and census (default: the bundled demo).
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    #[arg(long, default_value_t = 2.0)]
+    pub moves_per_hour: f64,
+    #[arg(long, default_value_t = 0.2)]
+    pub bed_exits_per_hour: f64,
+    /// Stream wearable accelerometer samples too.
+    #[arg(long)]
+    pub imu: bool,
+}
+
+mod rumqttc_shim {
+    use anyhow::Result;
+    use rumqttc::{AsyncClient, MqttOptions};
+    use std::time::Duration;
+
+    /// A publishing client whose event loop runs in its own task.
+    pub fn publish_client(
+        host: &str,
+        port: u16,
+        id: &str,
+    ) -> Result<(AsyncClient, tokio::task::JoinHandle<()>)> {
+        let mut o = MqttOptions::new(id, host, port);
+        o.set_keep_alive(Duration::from_secs(15));
+        o.set_max_packet_size(1024 * 1024, 1024 * 1024);
+        o.set_request_channel_capacity(10_000);
+        o.set_inflight(500);
+        let (client, mut el) = AsyncClient::new(o, 10_000);
+        let task = tokio::spawn(async move {
+            loop {
+                if let Err(e) = el.poll().await {
+                    tracing::debug!(error = %e, "simulator's broker connection failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        });
+        Ok((client, task))
+    }
+}
+
+fn site(args: &SimArgs) -> Result<(Arc<Floorplan>, Seed)> {
+    match (&args.floorplan, &args.registry) {
+        (None, None) => crate::serve::demo_site(),
+        (fp, seed) => crate::files::load_site(
+            fp.as_deref().unwrap_or("floorplans/demo.toml".as_ref()),
+            seed.as_deref()
+                .unwrap_or("floorplans/demo-seed.toml".as_ref()),
+        ),
+    }
+}
+
+pub async fn sim(args: SimArgs) -> Result<()> {
+    let (fp, seed) = site(&args)?;
+    let cfg = SimConfig {
+        seed: args.seed,
+        equipment_moves_per_hour: args.moves_per_hour,
+        bed_exits_per_hour: args.bed_exits_per_hour,
+        imu: args.imu,
+        ..SimConfig::default()
+    };
+    let mut truth = match &args.truth {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => None,
+    };
+    if let Some(path) = &args.capture {
+        let start =
+            Timestamp::parse_rfc3339(&args.start).context("--start is not RFC 3339 with a zone")?;
+        let duration = args
+            .duration
+            .context("--capture needs --duration (seconds)")?;
+        let mut sim = Simulator::new(fp, &seed, cfg, start);
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        );
+        let mut n = 0u64;
+        for s in 0..duration {
+            for m in sim.advance(start.plus_ms((s as i64 + 1) * 1000)) {
+                serde_json::to_writer(
+                    &mut out,
+                    &serde_json::json!({"at": m.at, "topic": m.topic, "payload": m.payload}),
+                )?;
+                out.write_all(b"\n")?;
+                n += 1;
+            }
+            write_truth(&mut truth, &mut sim)?;
+        }
+        out.flush()?;
+        eprintln!("wrote {n} messages ({duration} s) to {}", path.display());
+        return Ok(());
+    }
+    let (host, port) = args.mqtt.rsplit_once(':').context("--mqtt is host:port")?;
+    let port: u16 = port.parse().context("--mqtt port")?;
+    let (_tx, rx) = watch::channel(false);
+    let deadline = args
+        .duration
+        .map(|d| tokio::time::Instant::now() + Duration::from_secs(d));
+    let publish = publish_live_with_truth(fp, seed, cfg, (host.to_string(), port), rx, truth);
+    match deadline {
+        Some(d) => {
+            let _ = tokio::time::timeout_at(d, publish).await;
+            Ok(())
+        }
+        None => publish.await,
+    }
+}
+
+fn write_truth(
+    truth: &mut Option<std::io::BufWriter<std::fs::File>>,
+    sim: &mut Simulator,
+) -> Result<()> {
+    let items = sim.take_truth();
+    if let Some(w) = truth {
+        for t in items {
+            serde_json::to_writer(&mut *w, &t)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+    }
+    Ok(())
+}
+
+/// Publishes simulated traffic in real time until `shutdown` turns true.
+pub async fn publish_live(
+    fp: Arc<Floorplan>,
+    seed: Seed,
+    cfg: SimConfig,
+    broker: (String, u16),
+    shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    publish_live_with_truth(fp, seed, cfg, broker, shutdown, None).await
+}
+
+async fn publish_live_with_truth(
+    fp: Arc<Floorplan>,
+    seed: Seed,
+    cfg: SimConfig,
+    broker: (String, u16),
+    mut shutdown: watch::Receiver<bool>,
+    mut truth: Option<std::io::BufWriter<std::fs::File>>,
+) -> Result<()> {
+    let (client, el) = publish_client(
+        &broker.0,
+        broker.1,
+        &format!("orderly-sim-{}", std::process::id()),
+    )?;
+    let mut sim = Simulator::new(fp, &seed, cfg, wall_clock());
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tracing::info!(broker = %format!("{}:{}", broker.0, broker.1), "simulator publishing");
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        for m in sim.advance(wall_clock()) {
+            let payload = serde_json::to_vec(&m.payload)?;
+            if client
+                .publish(m.topic, rumqttc::QoS::AtLeastOnce, false, payload)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        write_truth(&mut truth, &mut sim)?;
+    }
+    let _ = client.disconnect().await;
+    el.abort();
+    Ok(())
+}
