@@ -1,1 +1,356 @@
+//! Harness for the black-box tests: starts the real `orderly` binary on a broker (the embedded
+//! one, or the one named by `ORDERLY_TEST_MQTT`) and a database (a temporary SQLite file, or a
+//! fresh PostgreSQL database when `ORDERLY_TEST_POSTGRES_URL` is set), each run on a site id of
+//! its own so that runs sharing a broker never see each other's traffic. Talks to it only
+//! through MQTT and HTTP.
 
+use rumqttc::{Client, Connection, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The orderly binary: `ORDERLY_BIN`, or the workspace's debug build (built on first use).
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("ORDERLY_BIN") {
+        return p.into();
+    }
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo).args(["build", "--quiet", "-p", "orderly"]).current_dir(workspace()).status().expect("running cargo build");
+            assert!(status.success(), "cargo build -p orderly failed");
+            let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
+            target.join("debug").join("orderly")
+        })
+        .clone()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Which broker and database this run uses, for messages.
+pub fn describe() -> String {
+    format!(
+        "broker: {}, database: {}",
+        std::env::var("ORDERLY_TEST_MQTT").unwrap_or_else(|_| "embedded".into()),
+        if std::env::var("ORDERLY_TEST_POSTGRES_URL").is_ok() { "PostgreSQL" } else { "SQLite" }
+    )
+}
+
+/// A unique site id and a floorplan file for it (the demo hospital under another id).
+pub fn site_files(dir: &Path) -> (String, PathBuf, PathBuf) {
+    let site = format!("t{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let fp = std::fs::read_to_string(workspace().join("floorplans/demo.toml")).unwrap().replacen("id = \"general\"", &format!("id = \"{site}\""), 1);
+    let fp_path = dir.join("floorplan.toml");
+    std::fs::write(&fp_path, fp).unwrap();
+    (site, fp_path, workspace().join("floorplans/demo-seed.toml"))
+}
+
+/// A database for one test: a SQLite file in `dir`, or a new PostgreSQL database.
+pub struct Database {
+    pub url: String,
+    pg: Option<(String, String)>,
+}
+
+impl Database {
+    pub fn new(dir: &Path) -> Database {
+        match std::env::var("ORDERLY_TEST_POSTGRES_URL") {
+            Ok(admin) => {
+                let name = format!("orderly_e2e_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+                pg_exec(&admin, &format!("CREATE DATABASE {name}"));
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
+                Database { url: format!("{base}/{name}"), pg: Some((admin, name)) }
+            }
+            Err(_) => Database { url: format!("sqlite://{}", dir.join("orderly.db").display()), pg: None },
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg {
+            pg_exec(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+fn pg_exec(url: &str, sql: &str) {
+    use sqlx::Connection;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(url).await.expect("connect to PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap();
+    });
+}
+
+/// A running orderly.
+pub struct Orderly {
+    child: Child,
+    pub http: String,
+    pub token: String,
+    pub mqtt: (String, u16),
+    pub site: String,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub site: String,
+    pub floorplan: PathBuf,
+    pub seed: PathBuf,
+    pub db: Database,
+    pub mqtt: (String, u16),
+    pub embedded: bool,
+}
+
+impl Setup {
+    pub fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let (site, floorplan, seed) = site_files(dir.path());
+        let db = Database::new(dir.path());
+        let (mqtt, embedded) = match std::env::var("ORDERLY_TEST_MQTT") {
+            Ok(hp) => {
+                let (h, p) = hp.rsplit_once(':').expect("ORDERLY_TEST_MQTT is host:port");
+                ((h.to_string(), p.parse().unwrap()), false)
+            }
+            Err(_) => (("127.0.0.1".to_string(), free_port()), true),
+        };
+        Setup { dir, site, floorplan, seed, db, mqtt, embedded }
+    }
+
+    /// Starts orderly and waits until it is ready.
+    pub fn start(&self) -> Orderly {
+        let mut cmd = Command::new(binary());
+        cmd.arg("run")
+            .args(["--http", "127.0.0.1:0", "--mqtt-host", &self.mqtt.0, "--mqtt-port", &self.mqtt.1.to_string()])
+            .args(["--database", &self.db.url])
+            .arg("--floorplan")
+            .arg(&self.floorplan)
+            .arg("--seed")
+            .arg(&self.seed)
+            .args(["--embedded-broker", if self.embedded { "true" } else { "false" }])
+            .arg("--print-admin-token")
+            .env("ORDERLY_LOG", "info,rumqttd=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting orderly");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sb = stderr_buf.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sb.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let (mut http, mut token) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while http.is_none() || token.is_none() {
+            let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => l,
+                Err(_) => panic!("orderly did not start; stderr:\n{}", stderr_buf.lock().unwrap()),
+            };
+            if let Some(rest) = line.strip_prefix("API: http://") {
+                http = Some(format!("http://{}", rest.trim_end_matches("/api/docs")));
+            } else if let Some(t) = line.strip_prefix("Admin token: ") {
+                token = Some(t.trim().to_string());
+            }
+        }
+        let o = Orderly { child, http: http.unwrap(), token: token.unwrap(), mqtt: self.mqtt.clone(), site: self.site.clone(), stderr: stderr_buf };
+        o.wait_until("ready", Duration::from_secs(30), || o.get("/readyz").0 == 200);
+        o
+    }
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build().new_agent()
+}
+
+impl Orderly {
+    /// GET with the admin token: (status, JSON or string body).
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(path, &self.token)
+    }
+
+    pub fn get_as(&self, path: &str, token: &str) -> (u16, Value) {
+        let mut resp = agent().get(format!("{}{path}", self.http)).header("Authorization", format!("Bearer {token}")).call().expect("HTTP request");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Reads the event stream from `after` until `done` says enough, or the deadline passes.
+    pub fn stream(&self, query: &str, timeout: Duration, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+        let mut resp = agent().get(format!("{}/api/v1/events?{query}", self.http)).header("Authorization", format!("Bearer {}", self.token)).call().expect("SSE request");
+        assert_eq!(resp.status().as_u16(), 200);
+        let reader = resp.body_mut().as_reader();
+        let (tx, rx) = mpsc::channel();
+        let mut reader = BufReader::new(reader);
+        let events = std::thread::scope(|s| {
+            s.spawn(move || {
+                let mut line = String::new();
+                while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                    if let Some(d) = line.strip_prefix("data: ") {
+                        if let Ok(v) = serde_json::from_str::<Value>(d.trim()) {
+                            if tx.send(v).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    line.clear();
+                }
+            });
+            let deadline = Instant::now() + timeout;
+            let mut got = Vec::new();
+            while !done(&got) {
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(v) => got.push(v),
+                    Err(_) => break,
+                }
+            }
+            drop(rx);
+            got
+        });
+        events
+    }
+
+    /// Polls `cond` until it holds; fails the test with orderly's log if it never does.
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !cond() {
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what} ({})\norderly's log:\n{}", describe(), self.stderr.lock().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn topic(&self, suffix: &str) -> String {
+        format!("orderly/v1/{}/{suffix}", self.site)
+    }
+
+    /// Stops with SIGTERM (graceful) and waits.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("orderly did not stop within 20 s of SIGTERM");
+    }
+}
+
+impl Drop for Orderly {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A device-side MQTT client.
+pub struct Device {
+    pub client: Client,
+    conn: std::thread::JoinHandle<()>,
+    pub received: mpsc::Receiver<(String, Vec<u8>)>,
+}
+
+impl Device {
+    pub fn connect(mqtt: &(String, u16), subscribe: Option<&str>) -> Device {
+        let id = format!("test-device-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let mut o = MqttOptions::new(id, &mqtt.0, mqtt.1);
+        o.set_keep_alive(Duration::from_secs(10));
+        o.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
+        let (client, mut conn): (Client, Connection) = Client::new(o, 1000);
+        let (tx, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let sub = subscribe.map(str::to_string);
+        let c2 = client.clone();
+        let handle = std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Some(s) = &sub {
+                            let _ = c2.subscribe(s.clone(), QoS::AtLeastOnce);
+                        } else {
+                            let _ = ready_tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = ready_tx.send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(10)).expect("device connected to the broker");
+        Device { client, conn: handle, received: rx }
+    }
+
+    pub fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload.into()).unwrap();
+    }
+
+    pub fn json(&self, topic: &str, payload: &Value) {
+        self.publish(topic, serde_json::to_vec(payload).unwrap());
+    }
+
+    pub fn close(self) {
+        let _ = self.client.disconnect();
+        let _ = self.conn.join();
+    }
+}
+
+/// The current time as RFC 3339 (devices stamp their messages).
+pub fn now_rfc3339() -> String {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
+}
