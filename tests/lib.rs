@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The orderly binary: `ORDERLY_BIN`, or the workspace's debug build (built on first use).
@@ -28,16 +31,26 @@ pub fn binary() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo).args(["build", "--quiet", "-p", "orderly"]).current_dir(workspace()).status().expect("running cargo build");
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "orderly"])
+                .current_dir(workspace())
+                .status()
+                .expect("running cargo build");
             assert!(status.success(), "cargo build -p orderly failed");
-            let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
+            let target = std::env::var("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| workspace().join("target"));
             target.join("debug").join("orderly")
         })
         .clone()
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Which broker and database this run uses, for messages.
@@ -45,14 +58,24 @@ pub fn describe() -> String {
     format!(
         "broker: {}, database: {}",
         std::env::var("ORDERLY_TEST_MQTT").unwrap_or_else(|_| "embedded".into()),
-        if std::env::var("ORDERLY_TEST_POSTGRES_URL").is_ok() { "PostgreSQL" } else { "SQLite" }
+        if std::env::var("ORDERLY_TEST_POSTGRES_URL").is_ok() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
     )
 }
 
 /// A unique site id and a floorplan file for it (the demo hospital under another id).
 pub fn site_files(dir: &Path) -> (String, PathBuf, PathBuf) {
-    let site = format!("t{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    let fp = std::fs::read_to_string(workspace().join("floorplans/demo.toml")).unwrap().replacen("id = \"general\"", &format!("id = \"{site}\""), 1);
+    let site = format!(
+        "t{}x{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let fp = std::fs::read_to_string(workspace().join("floorplans/demo.toml"))
+        .unwrap()
+        .replacen("id = \"general\"", &format!("id = \"{site}\""), 1);
     let fp_path = dir.join("floorplan.toml");
     std::fs::write(&fp_path, fp).unwrap();
     (site, fp_path, workspace().join("floorplans/demo-seed.toml"))
@@ -68,12 +91,25 @@ impl Database {
     pub fn new(dir: &Path) -> Database {
         match std::env::var("ORDERLY_TEST_POSTGRES_URL") {
             Ok(admin) => {
-                let name = format!("orderly_e2e_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+                let name = format!(
+                    "orderly_e2e_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed)
+                );
                 pg_exec(&admin, &format!("CREATE DATABASE {name}"));
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_string();
-                Database { url: format!("{base}/{name}"), pg: Some((admin, name)) }
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(b, _)| b)
+                    .to_string();
+                Database {
+                    url: format!("{base}/{name}"),
+                    pg: Some((admin, name)),
+                }
             }
-            Err(_) => Database { url: format!("sqlite://{}", dir.join("orderly.db").display()), pg: None },
+            Err(_) => Database {
+                url: format!("sqlite://{}", dir.join("orderly.db").display()),
+                pg: None,
+            },
         }
     }
 }
@@ -81,18 +117,29 @@ impl Database {
 impl Drop for Database {
     fn drop(&mut self) {
         if let Some((admin, name)) = &self.pg {
-            pg_exec(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            pg_exec(
+                admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
         }
     }
 }
 
 fn pg_exec(url: &str, sql: &str) {
     use sqlx::Connection;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         sqlx::any::install_default_drivers();
-        let mut c = sqlx::AnyConnection::connect(url).await.expect("connect to PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap();
+        let mut c = sqlx::AnyConnection::connect(url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut c)
+            .await
+            .unwrap();
     });
 }
 
@@ -128,20 +175,38 @@ impl Setup {
             }
             Err(_) => (("127.0.0.1".to_string(), free_port()), true),
         };
-        Setup { dir, site, floorplan, seed, db, mqtt, embedded }
+        Setup {
+            dir,
+            site,
+            floorplan,
+            seed,
+            db,
+            mqtt,
+            embedded,
+        }
     }
 
     /// Starts orderly and waits until it is ready.
     pub fn start(&self) -> Orderly {
         let mut cmd = Command::new(binary());
         cmd.arg("run")
-            .args(["--http", "127.0.0.1:0", "--mqtt-host", &self.mqtt.0, "--mqtt-port", &self.mqtt.1.to_string()])
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--mqtt-host",
+                &self.mqtt.0,
+                "--mqtt-port",
+                &self.mqtt.1.to_string(),
+            ])
             .args(["--database", &self.db.url])
             .arg("--floorplan")
             .arg(&self.floorplan)
             .arg("--seed")
             .arg(&self.seed)
-            .args(["--embedded-broker", if self.embedded { "true" } else { "false" }])
+            .args([
+                "--embedded-broker",
+                if self.embedded { "true" } else { "false" },
+            ])
             .arg("--print-admin-token")
             .env("ORDERLY_LOG", "info,rumqttd=warn")
             .stdout(Stdio::piped())
@@ -163,7 +228,9 @@ impl Setup {
                 if n == 0 {
                     break;
                 }
-                sb.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sb.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let (mut http, mut token) = (None, None);
@@ -171,7 +238,10 @@ impl Setup {
         while http.is_none() || token.is_none() {
             let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(l) => l,
-                Err(_) => panic!("orderly did not start; stderr:\n{}", stderr_buf.lock().unwrap()),
+                Err(_) => panic!(
+                    "orderly did not start; stderr:\n{}",
+                    stderr_buf.lock().unwrap()
+                ),
             };
             if let Some(rest) = line.strip_prefix("API: http://") {
                 http = Some(format!("http://{}", rest.trim_end_matches("/api/docs")));
@@ -179,8 +249,17 @@ impl Setup {
                 token = Some(t.trim().to_string());
             }
         }
-        let o = Orderly { child, http: http.unwrap(), token: token.unwrap(), mqtt: self.mqtt.clone(), site: self.site.clone(), stderr: stderr_buf };
-        o.wait_until("ready", Duration::from_secs(30), || o.get("/readyz").0 == 200);
+        let o = Orderly {
+            child,
+            http: http.unwrap(),
+            token: token.unwrap(),
+            mqtt: self.mqtt.clone(),
+            site: self.site.clone(),
+            stderr: stderr_buf,
+        };
+        o.wait_until("ready", Duration::from_secs(30), || {
+            o.get("/readyz").0 == 200
+        });
         o
     }
 }
@@ -192,7 +271,11 @@ impl Default for Setup {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(10))).build().new_agent()
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent()
 }
 
 impl Orderly {
@@ -202,29 +285,45 @@ impl Orderly {
     }
 
     pub fn get_as(&self, path: &str, token: &str) -> (u16, Value) {
-        let mut resp = agent().get(format!("{}{path}", self.http)).header("Authorization", format!("Bearer {token}")).call().expect("HTTP request");
+        let mut resp = agent()
+            .get(format!("{}{path}", self.http))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .expect("HTTP request");
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Reads the event stream from `after` until `done` says enough, or the deadline passes.
-    pub fn stream(&self, query: &str, timeout: Duration, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
-        let mut resp = agent().get(format!("{}/api/v1/events?{query}", self.http)).header("Authorization", format!("Bearer {}", self.token)).call().expect("SSE request");
+    pub fn stream(
+        &self,
+        query: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let mut resp = agent()
+            .get(format!("{}/api/v1/events?{query}", self.http))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .expect("SSE request");
         assert_eq!(resp.status().as_u16(), 200);
         let reader = resp.body_mut().as_reader();
         let (tx, rx) = mpsc::channel();
         let mut reader = BufReader::new(reader);
-        let events = std::thread::scope(|s| {
+        std::thread::scope(|s| {
             s.spawn(move || {
                 let mut line = String::new();
                 while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                    if let Some(d) = line.strip_prefix("data: ") {
-                        if let Ok(v) = serde_json::from_str::<Value>(d.trim()) {
-                            if tx.send(v).is_err() {
-                                break;
-                            }
-                        }
+                    if let Some(v) = line
+                        .strip_prefix("data: ")
+                        .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
+                        && tx.send(v).is_err()
+                    {
+                        break;
                     }
                     line.clear();
                 }
@@ -239,8 +338,7 @@ impl Orderly {
             }
             drop(rx);
             got
-        });
-        events
+        })
     }
 
     /// Polls `cond` until it holds; fails the test with orderly's log if it never does.
@@ -248,7 +346,11 @@ impl Orderly {
         let deadline = Instant::now() + timeout;
         while !cond() {
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what} ({})\norderly's log:\n{}", describe(), self.stderr.lock().unwrap());
+                panic!(
+                    "timed out waiting for {what} ({})\norderly's log:\n{}",
+                    describe(),
+                    self.stderr.lock().unwrap()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -260,7 +362,10 @@ impl Orderly {
 
     /// Stops with SIGTERM (graceful) and waits.
     pub fn stop(mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -289,7 +394,11 @@ pub struct Device {
 
 impl Device {
     pub fn connect(mqtt: &(String, u16), subscribe: Option<&str>) -> Device {
-        let id = format!("test-device-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "test-device-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let mut o = MqttOptions::new(id, &mqtt.0, mqtt.1);
         o.set_keep_alive(Duration::from_secs(10));
         o.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
@@ -319,12 +428,20 @@ impl Device {
                 }
             }
         });
-        ready_rx.recv_timeout(Duration::from_secs(10)).expect("device connected to the broker");
-        Device { client, conn: handle, received: rx }
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("device connected to the broker");
+        Device {
+            client,
+            conn: handle,
+            received: rx,
+        }
     }
 
     pub fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload.into()).unwrap();
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .unwrap();
     }
 
     pub fn json(&self, topic: &str, payload: &Value) {
@@ -339,7 +456,10 @@ impl Device {
 
 /// The current time as RFC 3339 (devices stamp their messages).
 pub fn now_rfc3339() -> String {
-    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since the epoch (Howard Hinnant's algorithm).
@@ -352,5 +472,11 @@ pub fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms.rem_euclid(1000))
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
 }

@@ -12,27 +12,63 @@ fn equipment_moves_room_to_room_and_the_stream_shows_it() {
     let o = setup.start();
     let dev = Device::connect(&o.mqtt, None);
     // An IR sighting in the ICU store is certain: the pump is there at once.
-    dev.json(&o.topic("rtls/rx-f2-icu-store/sightings"), &sightings("TP-0007", -60, true));
-    o.wait_until("PUMP-0007 in the ICU store", Duration::from_secs(15), || o.get("/api/v1/assets/PUMP-0007").1["location"]["room"] == "F2-ICU-STORE");
+    dev.json(
+        &o.topic("rtls/rx-f2-icu-store/sightings"),
+        &sightings("TP-0007", -60, true),
+    );
+    o.wait_until(
+        "PUMP-0007 in the ICU store",
+        Duration::from_secs(15),
+        || o.get("/api/v1/assets/PUMP-0007").1["location"]["room"] == "F2-ICU-STORE",
+    );
     // Then RSSI only: stronger and stronger in ICU room 3, until margin and dwell are met.
     o.wait_until("PUMP-0007 in F2-ICU-03", Duration::from_secs(30), || {
-        dev.json(&o.topic("rtls/rx-f2-icu-03/sightings"), &sightings("TP-0007", -52, false));
-        dev.json(&o.topic("rtls/rx-f2-icu-store/sightings"), &sightings("TP-0007", -88, false));
+        dev.json(
+            &o.topic("rtls/rx-f2-icu-03/sightings"),
+            &sightings("TP-0007", -52, false),
+        );
+        dev.json(
+            &o.topic("rtls/rx-f2-icu-store/sightings"),
+            &sightings("TP-0007", -88, false),
+        );
         std::thread::sleep(Duration::from_millis(250));
         o.get("/api/v1/assets/PUMP-0007").1["location"]["room"] == "F2-ICU-03"
     });
     let (status, room) = o.get("/api/v1/rooms/F2-ICU-03");
     assert_eq!(status, 200);
-    assert!(room["assets"].as_array().unwrap().iter().any(|a| a["id"] == "PUMP-0007"), "{room}");
+    assert!(
+        room["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == "PUMP-0007"),
+        "{room}"
+    );
     // The stream from the beginning: both moves, in order, committed.
-    let events = o.stream("after=0&kind=location.changed", Duration::from_secs(10), |evs| evs.iter().filter(|e| e["subject"] == "PUMP-0007").count() >= 2);
-    let rooms: Vec<&str> = events.iter().filter(|e| e["subject"] == "PUMP-0007").map(|e| e["to"].as_str().unwrap()).collect();
+    let events = o.stream(
+        "after=0&kind=location.changed",
+        Duration::from_secs(10),
+        |evs| evs.iter().filter(|e| e["subject"] == "PUMP-0007").count() >= 2,
+    );
+    let rooms: Vec<&str> = events
+        .iter()
+        .filter(|e| e["subject"] == "PUMP-0007")
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
     assert_eq!(rooms, ["F2-ICU-STORE", "F2-ICU-03"]);
     // And the history is stored as transitions.
     let (_, hist) = o.get("/api/v1/assets/PUMP-0007/history");
-    let stays: Vec<&str> = hist.as_array().unwrap().iter().map(|s| s["room"].as_str().unwrap()).collect();
+    let stays: Vec<&str> = hist
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["room"].as_str().unwrap())
+        .collect();
     assert_eq!(stays, ["F2-ICU-STORE", "F2-ICU-03"]);
-    assert!(hist[0]["to"].is_string() && hist[1]["to"].is_null(), "{hist}");
+    assert!(
+        hist[0]["to"].is_string() && hist[1]["to"].is_null(),
+        "{hist}"
+    );
     dev.close();
     o.stop();
 }
@@ -43,11 +79,25 @@ fn bad_input_is_counted_per_reason_and_changes_nothing() {
     let o = setup.start();
     let dev = Device::connect(&o.mqtt, None);
     dev.publish(&o.topic("rtls/rx-f2-c01/sightings"), "{not json");
-    dev.json(&o.topic("rtls/rx-nowhere/sightings"), &sightings("TP-0001", -50, true));
-    dev.json(&o.topic("rtls/rx-f2-c01/sightings"), &sightings("TP-0001", -300, false));
-    dev.json(&o.topic("pump/pump-0001/telemetry"), &json!({"ts": now_rfc3339(), "state": "infusing", "battery_pct": 250}));
-    dev.json(&o.topic("bed/bed-icu-01/state"), &json!({"ts": "yesterday", "occupied": true}));
-    o.wait_until("five rejections", Duration::from_secs(15), || o.get("/api/v1/ingest").1["rejected"] == 5);
+    dev.json(
+        &o.topic("rtls/rx-nowhere/sightings"),
+        &sightings("TP-0001", -50, true),
+    );
+    dev.json(
+        &o.topic("rtls/rx-f2-c01/sightings"),
+        &sightings("TP-0001", -300, false),
+    );
+    dev.json(
+        &o.topic("pump/pump-0001/telemetry"),
+        &json!({"ts": now_rfc3339(), "state": "infusing", "battery_pct": 250}),
+    );
+    dev.json(
+        &o.topic("bed/bed-icu-01/state"),
+        &json!({"ts": "yesterday", "occupied": true}),
+    );
+    o.wait_until("five rejections", Duration::from_secs(15), || {
+        o.get("/api/v1/ingest").1["rejected"] == 5
+    });
     let (_, ingest) = o.get("/api/v1/ingest");
     assert_eq!(ingest["by_reason"]["malformed_json"], 1, "{ingest}");
     assert_eq!(ingest["by_reason"]["unknown_device"], 1);
@@ -74,14 +124,27 @@ fn an_alert_reaches_the_unit_over_mqtt_and_the_api_and_survives_a_restart() {
     let o = setup.start();
     let station = Device::connect(&o.mqtt, Some(&format!("orderly/v1/{}/alerts/#", o.site)));
     let dev = Device::connect(&o.mqtt, None);
-    dev.json(&o.topic("rtls/rx-f2-icu-02/sightings"), &sightings("TB-ICU-02", -55, true));
-    o.wait_until("the bed located", Duration::from_secs(15), || o.get("/api/v1/assets/BED-ICU-02").1["location"]["room"] == "F2-ICU-02");
+    dev.json(
+        &o.topic("rtls/rx-f2-icu-02/sightings"),
+        &sightings("TB-ICU-02", -55, true),
+    );
+    o.wait_until("the bed located", Duration::from_secs(15), || {
+        o.get("/api/v1/assets/BED-ICU-02").1["location"]["room"] == "F2-ICU-02"
+    });
     dev.json(&o.topic("bed/bed-icu-02/state"), &bed("alarming"));
-    o.wait_until("the alert on the unit", Duration::from_secs(15), || o.get("/api/v1/units/ICU/alerts").1.as_array().is_some_and(|a| !a.is_empty()));
+    o.wait_until("the alert on the unit", Duration::from_secs(15), || {
+        o.get("/api/v1/units/ICU/alerts")
+            .1
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    });
     let (_, alerts) = o.get("/api/v1/units/ICU/alerts");
     assert_eq!(alerts[0]["rule"], "bed-exit-alarm");
     assert_eq!(alerts[0]["room"], "F2-ICU-02");
-    let (topic, payload) = station.received.recv_timeout(Duration::from_secs(10)).expect("alert published over MQTT");
+    let (topic, payload) = station
+        .received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("alert published over MQTT");
     assert_eq!(topic, format!("orderly/v1/{}/alerts/ICU", o.site));
     let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(v["kind"], "alert.raised");
@@ -94,11 +157,18 @@ fn an_alert_reaches_the_unit_over_mqtt_and_the_api_and_survives_a_restart() {
     let o = setup.start();
     let (_, alerts) = o.get("/api/v1/units/ICU/alerts");
     assert_eq!(alerts.as_array().unwrap().len(), 1, "{alerts}");
-    assert_eq!(o.get("/api/v1/assets/BED-ICU-02").1["location"]["room"], "F2-ICU-02");
+    assert_eq!(
+        o.get("/api/v1/assets/BED-ICU-02").1["location"]["room"],
+        "F2-ICU-02"
+    );
     let dev = Device::connect(&o.mqtt, None);
     dev.json(&o.topic("bed/bed-icu-02/state"), &bed("alarming"));
     dev.json(&o.topic("bed/bed-icu-02/state"), &bed("armed"));
-    let events = o.stream("after=0&kind=alert.raised,alert.resolved", Duration::from_secs(15), |evs| evs.iter().any(|e| e["kind"] == "alert.resolved"));
+    let events = o.stream(
+        "after=0&kind=alert.raised,alert.resolved",
+        Duration::from_secs(15),
+        |evs| evs.iter().any(|e| e["kind"] == "alert.resolved"),
+    );
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["alert.raised", "alert.resolved"]);
     dev.close();
@@ -110,17 +180,45 @@ fn tokens_scope_nurses_to_their_units() {
     let setup = Setup::new();
     let o = setup.start();
     let out = std::process::Command::new(orderly_tests::binary())
-        .args(["token", "create", "--role", "nurse", "--name", "Nurse Ana", "--units", "MS3", "--database", &setup.db.url])
+        .args([
+            "token",
+            "create",
+            "--role",
+            "nurse",
+            "--name",
+            "Nurse Ana",
+            "--units",
+            "MS3",
+            "--database",
+            &setup.db.url,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let secret = stdout.lines().find_map(|l| l.strip_prefix("secret (shown once): ")).unwrap().trim().to_string();
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("secret (shown once): "))
+        .unwrap()
+        .trim()
+        .to_string();
     assert_eq!(o.get_as("/api/v1/units/MS3/alerts", &secret).0, 200);
     assert_eq!(o.get_as("/api/v1/units/ICU/alerts", &secret).0, 403);
     assert_eq!(o.get_as("/api/v1/audit", &secret).0, 403);
     assert_eq!(o.get_as("/api/v1/assets", "ord_nonsense").0, 401);
     let (_, audit) = o.get("/api/v1/audit");
-    assert!(audit.as_array().unwrap().iter().any(|e| e["target"] == "alerts of unit MS3" && e["who"].as_str().unwrap().contains("Nurse Ana")), "{audit}");
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["target"] == "alerts of unit MS3"
+                && e["who"].as_str().unwrap().contains("Nurse Ana")),
+        "{audit}"
+    );
     o.stop();
 }

@@ -1,5 +1,7 @@
-//! Project automation (`cargo xtask ...`): ci, gen-demo. Binary crate: may use anything.
+//! Project automation (`cargo xtask ...`): ci, bench, gen-demo. Binary crate: may use
+//! anything; talks to Orderly only as a user would (its binary, MQTT, HTTP).
 
+mod ci;
 mod gen_demo;
 
 use anyhow::{Result, bail};
@@ -15,6 +17,7 @@ fn root() -> PathBuf {
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("ci") => ci::ci(&root()),
         Some("gen-demo") => gen_demo::generate(&root()),
         _ => bail!("usage: cargo xtask <ci|bench ingest|gen-demo>"),
     }

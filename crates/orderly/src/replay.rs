@@ -179,7 +179,7 @@ pub async fn record(args: RecordArgs) -> Result<()> {
                 )?;
                 out.write_all(b"\n")?;
                 n += 1;
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     out.flush()?;
                 }
             }
