@@ -54,11 +54,18 @@ pub trait Capability {
     fn build(&self, world: &mut World, schedule: &mut Schedule);
 }
 
-/// Parameters of the built-in capabilities.
+/// Parameters of the built-in capabilities (`rules/detectors.toml`).
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorldConfig {
     pub locator: LocatorConfig,
+}
+
+impl WorldConfig {
+    /// Parses `rules/detectors.toml`; errors carry file, line and column.
+    pub fn parse(file: &str, text: &str) -> Result<WorldConfig, orderly_model::FileErrors> {
+        orderly_model::Source::new(file, text).parse_toml()
+    }
 }
 
 /// State carried over a restart, read back from the store.

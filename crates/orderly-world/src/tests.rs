@@ -344,3 +344,16 @@ fn a_restart_restores_locations_alerts_and_numbering() {
     let ev = again.step(t(12));
     assert_eq!(ev[0].seq, events.last().unwrap().seq + 1);
 }
+
+#[test]
+fn the_shipped_detector_file_is_valid_and_typos_are_located() {
+    let text = include_str!("../../../rules/detectors.toml");
+    let c = WorldConfig::parse("rules/detectors.toml", text).unwrap();
+    assert_eq!(c.locator.margin_db, 5.0);
+    let e = WorldConfig::parse("d.toml", "[locator]\nmargin_bd = 3\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("d.toml:2:1: unknown field `margin_bd`"),
+        "{e}"
+    );
+}

@@ -18,6 +18,8 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub floorplan: Option<PathBuf>,
     pub seed: Option<PathBuf>,
+    /// Detector parameters (rules/detectors.toml).
+    pub detectors: Option<PathBuf>,
     /// Messages per second one device may send before the excess is dropped.
     pub device_rate: Option<f64>,
 }
@@ -59,6 +61,9 @@ pub struct RunArgs {
     /// Asset registry and census [default: floorplans/demo-seed.toml].
     #[arg(long, env = "ORDERLY_SEED")]
     pub seed: Option<PathBuf>,
+    /// Detector parameters [default: the bundled rules/detectors.toml].
+    #[arg(long, env = "ORDERLY_DETECTORS")]
+    pub detectors: Option<PathBuf>,
     /// Messages per second one device may send [default: 50].
     #[arg(long, env = "ORDERLY_DEVICE_RATE")]
     pub device_rate: Option<f64>,
@@ -103,6 +108,7 @@ pub struct Settings {
     pub database: String,
     pub floorplan: PathBuf,
     pub seed: PathBuf,
+    pub detectors: Option<PathBuf>,
     pub device_rate: f64,
     pub print_admin_token: bool,
 }
@@ -139,6 +145,7 @@ impl RunArgs {
                 .seed
                 .or(file.seed)
                 .unwrap_or_else(|| "floorplans/demo-seed.toml".into()),
+            detectors: self.detectors.or(file.detectors),
             device_rate: self.device_rate.or(file.device_rate).unwrap_or(50.0),
             print_admin_token: self.print_admin_token,
         })

@@ -22,3 +22,23 @@ pub fn load_site(floorplan: &Path, seed: &Path) -> Result<(Arc<Floorplan>, Seed)
         .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
     Ok((Arc::new(fp), s))
 }
+
+/// The bundled detector parameters.
+pub const DEFAULT_DETECTORS: &str = include_str!("../../../rules/detectors.toml");
+
+/// Reads detector parameters (`rules/detectors.toml`); `None` takes the bundled defaults.
+pub fn load_detectors(path: Option<&Path>) -> Result<orderly_world::WorldConfig> {
+    let (name, text) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the detector parameters {}", p.display()))?,
+        ),
+        None => (
+            "rules/detectors.toml (bundled)".to_string(),
+            DEFAULT_DETECTORS.to_string(),
+        ),
+    };
+    orderly_world::WorldConfig::parse(&name, &text)
+        .map_err(|e| anyhow!("the detector parameters are not valid:\n{e}"))
+}

@@ -51,6 +51,9 @@ enum Cmd {
         seed: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Detector parameters.
+        #[arg(long, default_value = "rules/detectors.toml")]
+        detectors: PathBuf,
     },
 }
 
@@ -108,8 +111,10 @@ fn main() -> Result<()> {
             floorplan,
             seed,
             config,
+            detectors,
         } => {
             let (fp, s) = files::load_site(&floorplan, &seed)?;
+            files::load_detectors(Some(&detectors))?;
             if let Some(c) = config {
                 config::FileConfig::load(&c)?;
             }

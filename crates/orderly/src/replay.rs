@@ -8,7 +8,7 @@ use clap::Args;
 use orderly_model::Timestamp;
 use orderly_mqtt::Topics;
 use orderly_mqtt::client::wall_clock;
-use orderly_world::{Hospital, WorldConfig};
+use orderly_world::Hospital;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::Deserialize;
 use std::io::{BufRead, Write};
@@ -41,6 +41,9 @@ pub struct ReplayArgs {
     /// Asset registry and census (default: the bundled demo).
     #[arg(long)]
     pub registry: Option<PathBuf>,
+    /// Detector parameters (default: the bundled rules/detectors.toml).
+    #[arg(long)]
+    pub detectors: Option<PathBuf>,
     /// Where to write the events (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -65,7 +68,11 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         )?,
     };
     let topics = Topics::new(&fp.site.id);
-    let mut hospital = Hospital::new(fp, &seed, WorldConfig::default());
+    let mut hospital = Hospital::new(
+        fp,
+        &seed,
+        crate::files::load_detectors(args.detectors.as_deref())?,
+    );
     let input = std::io::BufReader::new(
         std::fs::File::open(&args.capture)
             .with_context(|| format!("cannot open {}", args.capture.display()))?,

@@ -10,7 +10,7 @@ use orderly_model::{Role, Seed};
 use orderly_mqtt::client::wall_clock;
 use orderly_mqtt::{EmbeddedBroker, MqttConfig, MqttLink, Topics};
 use orderly_store::Store;
-use orderly_world::{Hospital, Restored, WorldConfig};
+use orderly_world::{Hospital, Restored};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +44,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         database: args.database,
         floorplan: "floorplans/demo.toml".into(),
         seed: "floorplans/demo-seed.toml".into(),
+        detectors: None,
         device_rate: 50.0,
         print_admin_token: true,
     };
@@ -112,7 +113,8 @@ async fn serve(
     mqtt_cfg.device_rate = settings.device_rate;
     let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone());
 
-    let mut hospital = Hospital::new(fp.clone(), &seed, WorldConfig::default());
+    let detectors = crate::files::load_detectors(settings.detectors.as_deref())?;
+    let mut hospital = Hospital::new(fp.clone(), &seed, detectors);
     hospital.restore(Restored {
         next_seq: remembered.next_seq,
         locations: remembered.locations,
