@@ -1,6 +1,7 @@
 //! Project automation (`cargo xtask ...`): ci, bench, gen-demo. Binary crate: may use
 //! anything; talks to Orderly only as a user would (its binary, MQTT, HTTP).
 
+mod bench;
 mod ci;
 mod gen_demo;
 
@@ -18,6 +19,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci::ci(&root()),
+        Some("bench") => bench::bench(&root(), &args[1..]),
         Some("gen-demo") => gen_demo::generate(&root()),
         _ => bail!("usage: cargo xtask <ci|bench ingest|gen-demo>"),
     }

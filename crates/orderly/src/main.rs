@@ -38,6 +38,12 @@ enum Cmd {
     Record(replay::RecordArgs),
     /// Replay a capture through the whole pipeline in virtual time; write what it decided.
     Replay(replay::ReplayArgs),
+    /// Only the embedded MQTT broker (benchmarks compare against it).
+    #[command(hide = true)]
+    Broker {
+        #[arg(long, default_value = "127.0.0.1:18830")]
+        listen: std::net::SocketAddr,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -107,6 +113,14 @@ fn main() -> Result<()> {
         Cmd::Record(args) => rt.block_on(replay::record(args)),
         Cmd::Replay(args) => replay::replay(args),
         Cmd::Token { cmd } => rt.block_on(token(cmd)),
+        Cmd::Broker { listen } => {
+            let b = orderly_mqtt::EmbeddedBroker::start(listen)?;
+            println!("MQTT broker (embedded): {}", b.addr);
+            rt.block_on(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+            Ok(())
+        }
         Cmd::Check {
             floorplan,
             seed,

@@ -16,6 +16,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{broadcast, mpsc, watch};
 
+/// Prints a line for the operator; a closed standard output is no reason to stop serving.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 pub const DEMO_FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 pub const DEMO_SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
 
@@ -99,7 +107,7 @@ async fn serve(
         let addr = tokio::task::spawn_blocking(move || EmbeddedBroker::start(addr))
             .await??
             .addr;
-        println!("MQTT broker (embedded): {addr}");
+        say!("MQTT broker (embedded): {addr}");
     }
 
     let topics = Topics::new(&fp.site.id);
@@ -177,14 +185,14 @@ async fn serve(
             )
         })?;
     let http_addr = listener.local_addr()?;
-    println!("API: http://{http_addr}/api/docs");
+    say!("API: http://{http_addr}/api/docs");
 
     if settings.print_admin_token {
         let (_, secret) = store
             .create_token("demo admin", Role::Admin, &[], wall_clock())
             .await?;
-        println!("Admin token: {secret}");
-        println!(
+        say!("Admin token: {secret}");
+        say!(
             "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
         );
     }
@@ -199,7 +207,7 @@ async fn serve(
             }
         })
     });
-    println!("Ready. Ctrl-C stops.");
+    say!("Ready. Ctrl-C stops.");
 
     let mut api_shutdown = shutdown_rx.clone();
     let server =

@@ -1,0 +1,550 @@
+//! `cargo xtask bench ingest`: a scaled hospital load through a real broker into the release
+//! binary, measured from outside (MQTT in, HTTP and SSE out), against the same broker with no
+//! Orderly in the loop. Medians of repeated runs are reported: these machines are shared.
+
+use anyhow::{Context, Result, bail};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Params {
+    tags: usize,
+    sightings: usize,
+    messages: usize,
+    rate: u64,
+    seconds: u64,
+    moves: u64,
+    runs: usize,
+}
+
+fn parse(args: &[String]) -> Result<Params> {
+    let mut p = Params {
+        tags: 5000,
+        sightings: 10,
+        messages: 40_000,
+        rate: 1000,
+        seconds: 15,
+        moves: 20,
+        runs: 3,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).context("every option takes a value")?;
+        match args[i].as_str() {
+            "--tags" => p.tags = v.parse()?,
+            "--sightings" => p.sightings = v.parse()?,
+            "--messages" => p.messages = v.parse()?,
+            "--rate" => p.rate = v.parse()?,
+            "--seconds" => p.seconds = v.parse()?,
+            "--moves" => p.moves = v.parse()?,
+            "--runs" => p.runs = v.parse()?,
+            o => bail!("unknown option {o}; see `cargo xtask bench ingest --help` in README.md"),
+        }
+        i += 2;
+    }
+    Ok(p)
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the binary and returns the lines it printed once `until` matched.
+fn spawn(bin: &Path, args: &[&str], until: &[&str]) -> Result<(Proc, Vec<String>)> {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("ORDERLY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut lines = Vec::new();
+    let mut seen = 0;
+    for line in out.by_ref() {
+        let line = line?;
+        if until.iter().any(|u| line.starts_with(u)) {
+            seen += 1;
+        }
+        lines.push(line);
+        if seen == until.len() {
+            // Keep reading what it prints, so that it never writes into a closed pipe.
+            std::thread::spawn(move || out.for_each(drop));
+            return Ok((Proc(child), lines));
+        }
+    }
+    bail!("orderly {args:?} exited before it was ready")
+}
+
+/// Receivers of the demo floorplan, with their rooms.
+fn receivers(root: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(root.join("floorplans/demo.toml"))?;
+    let mut out = Vec::new();
+    let mut room = String::new();
+    for line in text.lines() {
+        if let Some(id) = line
+            .strip_prefix("id = \"")
+            .and_then(|r| r.strip_suffix('"'))
+        {
+            room = id.to_string();
+        }
+        if let Some(list) = line.strip_prefix("receivers = [") {
+            for rx in list.trim_end_matches(']').split(',') {
+                out.push((rx.trim().trim_matches('"').to_string(), room.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn seed_file(dir: &Path, tags: usize) -> Result<PathBuf> {
+    let p = dir.join("bench-seed.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[[fleet]]\nkind = \"infusion_pump\"\ncount = {tags}\nid = \"BENCH-{{n}}\"\ntag = \"BT-{{n}}\"\nwidth = 6\n"
+        ),
+    )?;
+    Ok(p)
+}
+
+/// The sightings load: receiver r reports `k` of the tags homed in its room.
+fn payload(rx_room_tags: &[usize], k: usize, cursor: &mut usize, ir: Option<usize>) -> Vec<u8> {
+    let mut s = String::with_capacity(40 + 40 * k);
+    s.push_str("{\"ts\":\"2026-11-22T10:00:00.000Z\",\"sightings\":[");
+    let mut first = true;
+    if let Some(t) = ir {
+        s.push_str(&format!(
+            "{{\"tag\":\"BT-{:06}\",\"rssi\":-55,\"ir\":true}}",
+            t + 1
+        ));
+        first = false;
+    }
+    for _ in 0..k.min(rx_room_tags.len()) {
+        let t = rx_room_tags[*cursor % rx_room_tags.len()];
+        *cursor += 1;
+        if !first {
+            s.push(',');
+        }
+        first = false;
+        s.push_str(&format!(
+            "{{\"tag\":\"BT-{:06}\",\"rssi\":{}}}",
+            t + 1,
+            -58 - (t % 7) as i32
+        ));
+    }
+    s.push_str("]}");
+    s.into_bytes()
+}
+
+fn client(port: u16, id: &str) -> (AsyncClient, rumqttc::EventLoop) {
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    o.set_keep_alive(Duration::from_secs(30));
+    o.set_inflight(1000);
+    o.set_request_channel_capacity(50_000);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    AsyncClient::new(o, 50_000)
+}
+
+/// Publishes `msgs` as fast as the broker takes them (QoS 1); returns when all are acknowledged.
+async fn flood(port: u16, msgs: &[(String, Vec<u8>)]) -> Result<Duration> {
+    let (c, mut el) = client(port, &format!("bench-pub-{}", free_port()));
+    let acked = Arc::new(AtomicU64::new(0));
+    let a2 = acked.clone();
+    let el_task = tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => {
+                    a2.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    let start = Instant::now();
+    for (t, p) in msgs {
+        c.publish(t.clone(), QoS::AtLeastOnce, false, p.clone())
+            .await?;
+    }
+    while acked.load(Ordering::Relaxed) < msgs.len() as u64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let d = start.elapsed();
+    el_task.abort();
+    Ok(d)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[((v.len() as f64 - 1.0) * p).round() as usize]
+    }
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn get_json(http: &str, token: &str, path: &str) -> Result<serde_json::Value> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let mut r = agent
+        .get(format!("{http}{path}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()?;
+    Ok(r.body_mut().read_json()?)
+}
+
+struct Run {
+    raw_msgs_s: f64,
+    orderly_msgs_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    latency_samples: usize,
+    nominal_msgs_s: f64,
+    peak_mib: f64,
+}
+
+fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let rxs = receivers(root)?;
+    let seed = seed_file(dir, p.tags)?;
+    // Tags homed round-robin in the receivers' rooms.
+    let mut room_tags: HashMap<String, Vec<usize>> = HashMap::new();
+    let rooms: Vec<String> = {
+        let mut r: Vec<String> = rxs.iter().map(|(_, r)| r.clone()).collect();
+        r.dedup();
+        r
+    };
+    for t in 0..p.tags {
+        room_tags
+            .entry(rooms[t % rooms.len()].clone())
+            .or_default()
+            .push(t);
+    }
+    let mut cursor = 0usize;
+    let msgs: Vec<(String, Vec<u8>)> = (0..p.messages)
+        .map(|i| {
+            let (rx, room) = &rxs[i % rxs.len()];
+            (
+                format!("orderly/v1/general/rtls/{rx}/sightings"),
+                payload(&room_tags[room], p.sightings, &mut cursor, None),
+            )
+        })
+        .collect();
+
+    // 1. The broker alone: the same messages to one subscriber.
+    let port = free_port();
+    let (broker, _) = spawn(
+        bin,
+        &["broker", "--listen", &format!("127.0.0.1:{port}")],
+        &["MQTT broker"],
+    )?;
+    let raw = rt.block_on(async {
+        let (sub, mut el) = client(port, "bench-sub");
+        sub.subscribe("orderly/v1/general/#", QoS::AtLeastOnce)
+            .await?;
+        let got = Arc::new(AtomicU64::new(0));
+        let g2 = got.clone();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let mut ready_tx = Some(ready_tx);
+        let t = tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        if let Some(tx) = ready_tx.take() {
+                            let _ = tx.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(_))) => {
+                        g2.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        ready_rx.await?;
+        let start = Instant::now();
+        flood(port, &msgs).await?;
+        while got.load(Ordering::Relaxed) < msgs.len() as u64
+            && start.elapsed() < Duration::from_secs(120)
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        t.abort();
+        anyhow::Ok(got.load(Ordering::Relaxed) as f64 / secs)
+    })?;
+    drop(broker);
+
+    // 2. Orderly: the same flood, counted as fully processed by the world (accepted).
+    let port = free_port();
+    let db = format!(
+        "sqlite://{}",
+        dir.join(format!("bench-{port}.db")).display()
+    );
+    let (orderly, lines) = spawn(
+        bin,
+        &[
+            "run",
+            "--embedded-broker",
+            "true",
+            "--mqtt-port",
+            &port.to_string(),
+            "--http",
+            "127.0.0.1:0",
+            "--database",
+            &db,
+            "--seed",
+            seed.to_str().unwrap(),
+            "--floorplan",
+            root.join("floorplans/demo.toml").to_str().unwrap(),
+            "--device-rate",
+            "1000000",
+            "--print-admin-token",
+        ],
+        &["API: ", "Admin token: "],
+    )?;
+    let http = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("API: "))
+        .unwrap()
+        .trim_end_matches("/api/docs")
+        .to_string();
+    let token = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Admin token: "))
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get_json(&http, &token, "/readyz")
+        .map(|v| v["ready"] != true)
+        .unwrap_or(true)
+    {
+        if Instant::now() > deadline {
+            bail!("orderly not ready");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let base = get_json(&http, &token, "/api/v1/ingest")?["accepted"]
+        .as_u64()
+        .unwrap_or(0);
+    let start = Instant::now();
+    rt.block_on(flood(port, &msgs))?;
+    let target = base + msgs.len() as u64;
+    loop {
+        let a = get_json(&http, &token, "/api/v1/ingest")?["accepted"]
+            .as_u64()
+            .unwrap_or(0);
+        if a >= target {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            bail!("orderly processed {a} of {target} messages in 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The snapshot is published at most every 100 ms: subtract that granularity's half.
+    let orderly_secs = (start.elapsed().as_secs_f64() - 0.05).max(0.001);
+    let orderly_rate = msgs.len() as f64 / orderly_secs;
+
+    // 3. Nominal load with movers: latency from publish to the SSE location.changed.
+    let sent: Arc<Mutex<HashMap<(String, String), Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let lat: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (sent, lat, http, token) = (sent.clone(), lat.clone(), http.clone(), token.clone());
+        std::thread::spawn(move || {
+            let agent = ureq::Agent::config_builder().build().new_agent();
+            let Ok(mut r) = agent
+                .get(format!("{http}/api/v1/events?kind=location.changed"))
+                .header("Authorization", format!("Bearer {token}"))
+                .call()
+            else {
+                return;
+            };
+            let reader = BufReader::new(r.body_mut().as_reader());
+            for line in reader.lines().map_while(Result::ok) {
+                if let Some(d) = line.strip_prefix("data: ")
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(d)
+                {
+                    let key = (
+                        v["tag"].as_str().unwrap_or("").to_string(),
+                        v["to"].as_str().unwrap_or("").to_string(),
+                    );
+                    if let Some(t0) = sent.lock().unwrap().remove(&key) {
+                        lat.lock()
+                            .unwrap()
+                            .push(t0.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+            }
+        });
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let nominal = rt.block_on(async {
+        let (c, mut el) = client(port, "bench-nominal");
+        let el_task = tokio::spawn(async move {
+            loop {
+                if el.poll().await.is_err() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+        let total = p.rate * p.seconds;
+        let every_move = (p.rate / p.moves.max(1)).max(1);
+        let start = tokio::time::Instant::now();
+        let mut mover = 0usize;
+        for i in 0..total {
+            let due = start + Duration::from_secs_f64(i as f64 / p.rate as f64);
+            tokio::time::sleep_until(due).await;
+            let (rx, room) = &rxs[i as usize % rxs.len()];
+            let ir = if i % every_move == 0 {
+                // A tag from another room is seen by IR here: it moves at once.
+                mover = (mover + 7919) % p.tags;
+                let tag = format!("BT-{:06}", mover + 1);
+                sent.lock()
+                    .unwrap()
+                    .insert((tag, room.clone()), Instant::now());
+                Some(mover)
+            } else {
+                None
+            };
+            let body = payload(&room_tags[room], p.sightings, &mut cursor, ir);
+            c.publish(
+                format!("orderly/v1/general/rtls/{rx}/sightings"),
+                QoS::AtLeastOnce,
+                false,
+                body,
+            )
+            .await?;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        el_task.abort();
+        anyhow::Ok(total as f64 / secs)
+    })?;
+    let peak = peak_rss_mib(orderly.0.id());
+    drop(orderly);
+    let mut l = lat.lock().unwrap().clone();
+    Ok(Run {
+        raw_msgs_s: raw,
+        orderly_msgs_s: orderly_rate,
+        p50_ms: percentile(&mut l, 0.5),
+        p99_ms: percentile(&mut l, 0.99),
+        latency_samples: l.len(),
+        nominal_msgs_s: nominal,
+        peak_mib: peak,
+    })
+}
+
+pub fn bench(root: &Path, args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("ingest") => {}
+        _ => bail!(
+            "usage: cargo xtask bench ingest [--tags N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--runs N]"
+        ),
+    }
+    let p = parse(&args[1..])?;
+    let status = Command::new("cargo")
+        .args(["build", "--release", "-p", "orderly"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    let bin = root.join("target/release/orderly");
+    let dir = std::env::temp_dir().join(format!("orderly-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut runs = Vec::new();
+    for i in 0..p.runs {
+        let r = one_run(root, &bin, &p, &dir)?;
+        eprintln!(
+            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), peak {:.0} MiB",
+            i + 1,
+            r.raw_msgs_s,
+            r.orderly_msgs_s,
+            r.nominal_msgs_s,
+            r.p50_ms,
+            r.p99_ms,
+            r.latency_samples,
+            r.peak_mib
+        );
+        runs.push(r);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let m = |f: fn(&Run) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
+    let (raw, ord) = (m(|r| r.raw_msgs_s), m(|r| r.orderly_msgs_s));
+    println!(
+        "\ningest benchmark: {} tags, {} sightings/message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s; median of {} runs",
+        p.tags, p.sightings, p.messages, p.rate, p.seconds, p.moves, p.runs
+    );
+    println!("| figure | median |");
+    println!("|---|---|");
+    println!("| broker alone (same messages, QoS 1) | {raw:.0} msg/s |");
+    println!(
+        "| orderly, fully processed | {ord:.0} msg/s = {:.0} sightings/s |",
+        ord * p.sightings as f64
+    );
+    println!("| orderly / broker alone | {:.2} |", ord / raw);
+    println!(
+        "| publish -> location.changed on SSE, p50 | {:.1} ms |",
+        m(|r| r.p50_ms)
+    );
+    println!(
+        "| publish -> location.changed on SSE, p99 | {:.1} ms |",
+        m(|r| r.p99_ms)
+    );
+    println!("| peak resident memory | {:.0} MiB |", m(|r| r.peak_mib));
+    Ok(())
+}
