@@ -222,3 +222,31 @@ fn tokens_scope_nurses_to_their_units() {
     );
     o.stop();
 }
+
+#[test]
+fn metrics_count_what_was_processed() {
+    let setup = Setup::new();
+    let o = setup.start();
+    let dev = Device::connect(&o.mqtt, None);
+    dev.json(
+        &o.topic("rtls/rx-f2-icu-01/sightings"),
+        &sightings("TP-0009", -55, true),
+    );
+    o.wait_until("the pump located", Duration::from_secs(15), || {
+        o.get("/api/v1/assets/PUMP-0009").1["location"]["room"] == "F2-ICU-01"
+    });
+    let (status, text) = o.get("/metrics");
+    assert_eq!(status, 200);
+    let text = text.as_str().unwrap().to_string();
+    for name in [
+        "orderly_ingest_messages_total",
+        "orderly_events_total",
+        "orderly_world_step_seconds",
+        "orderly_http_requests_total",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+    assert_eq!(o.get_as("/metrics", "ord_bogus").0, 401);
+    dev.close();
+    o.stop();
+}

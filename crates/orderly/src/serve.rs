@@ -39,7 +39,8 @@ pub fn demo_site() -> Result<(Arc<Floorplan>, Seed)> {
 pub async fn run(args: RunArgs) -> Result<()> {
     let settings = args.resolve()?;
     let (fp, seed) = crate::files::load_site(&settings.floorplan, &settings.seed)?;
-    serve(settings, fp, seed, None).await
+    let detectors = crate::files::load_detectors(settings.detectors.as_deref())?;
+    serve(settings, fp, seed, detectors, None).await
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
@@ -62,7 +63,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         bed_exits_per_hour: args.bed_exits_per_hour,
         ..orderly_sim::SimConfig::default()
     };
-    serve(settings, fp, seed, Some(sim)).await
+    let detectors = crate::files::load_detectors(None)?;
+    serve(settings, fp, seed, detectors, Some(sim)).await
 }
 
 async fn shutdown_signal() {
@@ -84,6 +86,7 @@ async fn serve(
     settings: Settings,
     fp: Arc<Floorplan>,
     seed: Seed,
+    detectors: orderly_world::WorldConfig,
     sim: Option<orderly_sim::SimConfig>,
 ) -> Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -121,7 +124,6 @@ async fn serve(
     mqtt_cfg.device_rate = settings.device_rate;
     let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone());
 
-    let detectors = crate::files::load_detectors(settings.detectors.as_deref())?;
     let mut hospital = Hospital::new(fp.clone(), &seed, detectors);
     hospital.restore(Restored {
         next_seq: remembered.next_seq,
