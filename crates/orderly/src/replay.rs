@@ -175,6 +175,16 @@ pub async fn record(args: RecordArgs) -> Result<()> {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
                 client.try_subscribe(topics.subscription(), QoS::AtLeastOnce)?
             }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "recording {} to {}",
+                    topics.subscription(),
+                    args.out.display()
+                );
+                let _ = std::io::stdout().flush();
+            }
             Ok(Event::Incoming(Packet::Publish(p))) if !topics.is_outbound(&p.topic) => {
                 let payload = serde_json::from_slice::<serde_json::Value>(&p.payload)
                     .unwrap_or_else(|_| {
