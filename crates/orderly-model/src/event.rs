@@ -97,25 +97,12 @@ pub enum Priority {
     Advisory,
 }
 
-impl Priority {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::High => "high",
-            Priority::Medium => "medium",
-            Priority::Low => "low",
-            Priority::Advisory => "advisory",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "high" => Priority::High,
-            "medium" => Priority::Medium,
-            "low" => Priority::Low,
-            "advisory" => Priority::Advisory,
-            _ => return None,
-        })
-    }
-}
+crate::wire_names!(Priority {
+    High => "high",
+    Medium => "medium",
+    Low => "low",
+    Advisory => "advisory",
+});
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -125,23 +112,11 @@ pub enum AlertState {
     Resolved,
 }
 
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Active => "active",
-            AlertState::Acknowledged => "acknowledged",
-            AlertState::Resolved => "resolved",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "active" => AlertState::Active,
-            "acknowledged" => AlertState::Acknowledged,
-            "resolved" => AlertState::Resolved,
-            _ => return None,
-        })
-    }
-}
+crate::wire_names!(AlertState {
+    Active => "active",
+    Acknowledged => "acknowledged",
+    Resolved => "resolved",
+});
 
 /// An alert as it stands after a transition. One active alert per (rule, subject).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -263,34 +263,18 @@ pub enum RejectReason {
     RateLimited,
 }
 
-impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
-        RejectReason::UnknownTopic,
-        RejectReason::BadDeviceId,
-        RejectReason::MalformedJson,
-        RejectReason::BadField,
-        RejectReason::BadTimestamp,
-        RejectReason::OutOfRange,
-        RejectReason::UnknownDevice,
-        RejectReason::Duplicate,
-        RejectReason::TooLarge,
-        RejectReason::RateLimited,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectReason::UnknownTopic => "unknown_topic",
-            RejectReason::BadDeviceId => "bad_device_id",
-            RejectReason::MalformedJson => "malformed_json",
-            RejectReason::BadField => "bad_field",
-            RejectReason::BadTimestamp => "bad_timestamp",
-            RejectReason::OutOfRange => "out_of_range",
-            RejectReason::UnknownDevice => "unknown_device",
-            RejectReason::Duplicate => "duplicate",
-            RejectReason::TooLarge => "too_large",
-            RejectReason::RateLimited => "rate_limited",
-        }
-    }
-}
+crate::wire_names!(RejectReason {
+    UnknownTopic => "unknown_topic",
+    BadDeviceId => "bad_device_id",
+    MalformedJson => "malformed_json",
+    BadField => "bad_field",
+    BadTimestamp => "bad_timestamp",
+    OutOfRange => "out_of_range",
+    UnknownDevice => "unknown_device",
+    Duplicate => "duplicate",
+    TooLarge => "too_large",
+    RateLimited => "rate_limited",
+});
 
 /// A message that changes nothing, with the reason.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

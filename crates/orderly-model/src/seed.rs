@@ -37,27 +37,13 @@ pub enum AssetStatus {
     OutOfService,
 }
 
-impl AssetStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AssetStatus::Available => "available",
-            AssetStatus::InUse => "in_use",
-            AssetStatus::NeedsCleaning => "needs_cleaning",
-            AssetStatus::Clean => "clean",
-            AssetStatus::OutOfService => "out_of_service",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "available" => AssetStatus::Available,
-            "in_use" => AssetStatus::InUse,
-            "needs_cleaning" => AssetStatus::NeedsCleaning,
-            "clean" => AssetStatus::Clean,
-            "out_of_service" => AssetStatus::OutOfService,
-            _ => return None,
-        })
-    }
-}
+crate::wire_names!(AssetStatus {
+    Available => "available",
+    InUse => "in_use",
+    NeedsCleaning => "needs_cleaning",
+    Clean => "clean",
+    OutOfService => "out_of_service",
+});
 
 /// An API caller's role. Nurses are scoped to units.
 #[derive(
@@ -81,25 +67,12 @@ pub enum Role {
     Admin,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Nurse => "nurse",
-            Role::Facilities => "facilities",
-            Role::Biomed => "biomed",
-            Role::Admin => "admin",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "nurse" => Role::Nurse,
-            "facilities" => Role::Facilities,
-            "biomed" => Role::Biomed,
-            "admin" => Role::Admin,
-            _ => return None,
-        })
-    }
-}
+crate::wire_names!(Role {
+    Nurse => "nurse",
+    Facilities => "facilities",
+    Biomed => "biomed",
+    Admin => "admin",
+});
 
 /// A piece of tracked equipment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

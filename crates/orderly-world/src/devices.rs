@@ -33,6 +33,22 @@ impl Capability for DevicesPlugin {
     }
 }
 
+/// Sets a component, marking it changed only when the value differs (so `Changed<T>` means a
+/// real change), or inserts it the first time.
+fn upsert<T>(commands: &mut Commands, e: Entity, current: Option<Mut<T>>, new: T)
+where
+    T: Component<Mutability = bevy_ecs::component::Mutable> + PartialEq,
+{
+    match current {
+        Some(mut c) => {
+            c.set_if_neq(new);
+        }
+        None => {
+            commands.entity(e).insert(new);
+        }
+    }
+}
+
 fn bed_frames(
     mut input: MessageReader<BedStateIn>,
     mut beds: Query<(Option<&mut BedFrame>, &mut Status)>,
@@ -46,14 +62,7 @@ fn bed_frames(
             state: m.state.clone(),
             at: m.at,
         };
-        match frame {
-            Some(mut f) => {
-                f.set_if_neq(new);
-            }
-            None => {
-                commands.entity(m.bed).insert(new);
-            }
-        }
+        upsert(&mut commands, m.bed, frame, new);
         if m.state.occupied && status.0 != AssetStatus::OutOfService {
             status.set_if_neq(Status(AssetStatus::InUse));
         }
@@ -73,14 +82,7 @@ fn pump_telemetry(
             telemetry: m.telemetry.clone(),
             at: m.at,
         };
-        match current {
-            Some(mut c) => {
-                c.set_if_neq(new);
-            }
-            None => {
-                commands.entity(m.pump).insert(new);
-            }
-        }
+        upsert(&mut commands, m.pump, current, new);
         if status.0 == AssetStatus::OutOfService {
             continue;
         }
