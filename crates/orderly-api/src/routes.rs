@@ -11,6 +11,7 @@ use orderly_model::view::{AssetView, IngestView, PatientView, StaffView};
 use orderly_model::{Alert, AssetStatus, Priority, Role, Timestamp};
 use orderly_store::{AlertQuery, AuditEntry, Stay};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
 
@@ -121,7 +122,7 @@ pub(crate) async fn list_assets(
     _auth: Auth,
     State(s): State<ApiState>,
     Query(f): Query<AssetFilter>,
-) -> Result<Json<Vec<AssetView>>, ApiError> {
+) -> Result<Json<Vec<Arc<AssetView>>>, ApiError> {
     let status = match &f.status {
         Some(x) => Some(
             AssetStatus::parse(x)
@@ -154,7 +155,7 @@ pub(crate) async fn get_asset(
     _auth: Auth,
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<AssetView>, ApiError> {
+) -> Result<Json<Arc<AssetView>>, ApiError> {
     s.snapshot()
         .assets
         .get(&id)
@@ -236,7 +237,7 @@ pub(crate) async fn list_rooms(_auth: Auth, State(s): State<ApiState>) -> Json<V
                 unit: r.unit.clone(),
                 kind: kind_name(r.kind),
                 beds: r.beds.clone(),
-                occupants: snap.rooms.get(&r.id).map_or(0, Vec::len),
+                occupants: snap.rooms.get(&r.id).map_or(0, |l| l.len()),
             })
             .collect(),
     )
@@ -251,10 +252,13 @@ pub(crate) struct RoomView {
     kind: String,
     beds: Vec<String>,
     receivers: Vec<String>,
-    assets: Vec<AssetView>,
-    staff: Vec<StaffView>,
+    #[schema(value_type = Vec<AssetView>)]
+    assets: Vec<Arc<AssetView>>,
+    #[schema(value_type = Vec<StaffView>)]
+    staff: Vec<Arc<StaffView>>,
     /// Patients whose bed (or wristband) is here; only for callers who may see the unit.
-    patients: Vec<PatientView>,
+    #[schema(value_type = Vec<PatientView>)]
+    patients: Vec<Arc<PatientView>>,
 }
 
 /// A room and what is in it now. Reading patients is audited.
@@ -271,7 +275,7 @@ pub(crate) async fn get_room(
         .ok_or_else(|| ApiError::NotFound(format!("no room {id:?}")))?;
     let snap = s.snapshot();
     let here = snap.rooms.get(&id).cloned().unwrap_or_default();
-    let assets: Vec<AssetView> = here
+    let assets: Vec<Arc<AssetView>> = here
         .iter()
         .filter_map(|x| snap.assets.get(x))
         .cloned()
@@ -281,7 +285,7 @@ pub(crate) async fn get_room(
         .filter_map(|x| snap.staff.get(x))
         .cloned()
         .collect();
-    let mut patients: Vec<PatientView> = Vec::new();
+    let mut patients: Vec<Arc<PatientView>> = Vec::new();
     if auth.may_see_unit(room.unit.as_deref()) {
         patients = snap
             .patients

@@ -5,6 +5,7 @@ use crate::reading::{BedState, PumpTelemetry, RejectReason, Rejected};
 use crate::{Alert, AssetStatus, Timestamp};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Where a tag is, as far as the locator knows.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -82,18 +83,19 @@ pub struct IngestView {
     pub recent: Vec<Rejected>,
 }
 
-/// Everything the API reads, as of one moment.
-#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+/// Everything the API reads, as of one moment. The maps share structure between snapshots
+/// (`imbl`): taking one is O(1), and the world updates only what changed.
+#[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// The world's clock when the snapshot was taken.
     pub at: Timestamp,
     /// Sequence number of the last event emitted before the snapshot.
     pub last_seq: u64,
-    pub assets: BTreeMap<String, AssetView>,
-    pub staff: BTreeMap<String, StaffView>,
-    pub patients: BTreeMap<String, PatientView>,
-    /// Room id -> ids of the assets, staff and patients located there (present or last seen).
-    pub rooms: BTreeMap<String, Vec<String>>,
+    pub assets: imbl::OrdMap<String, Arc<AssetView>>,
+    pub staff: imbl::OrdMap<String, Arc<StaffView>>,
+    pub patients: imbl::OrdMap<String, Arc<PatientView>>,
+    /// Room id -> ids of the assets, staff and patients located there (present or last seen), sorted.
+    pub rooms: imbl::OrdMap<String, Arc<Vec<String>>>,
     /// Active and acknowledged alerts, by id.
     pub alerts: BTreeMap<String, Alert>,
     pub ingest: IngestView,

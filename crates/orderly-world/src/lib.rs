@@ -86,14 +86,15 @@ pub struct Hospital {
 }
 
 impl Hospital {
-    /// A hospital with the built-in capabilities: ingest, locating, devices, alerts, outbox.
+    /// A hospital with the built-in capabilities: ingest, locating, devices, alerts, outbox, read model.
     pub fn new(floorplan: Arc<Floorplan>, seed: &Seed, config: WorldConfig) -> Self {
-        let caps: [&dyn Capability; 5] = [
+        let caps: [&dyn Capability; 6] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
             &devices::DevicesPlugin,
             &alerts::AlertsPlugin,
+            &snapshot::ReadModelPlugin,
         ];
         Self::with_capabilities(floorplan, seed, &caps)
     }
@@ -156,6 +157,9 @@ impl Hospital {
         }
         locate::restore(&mut self.world, &restored.locations);
         alerts::restore(&mut self.world, restored.alerts);
+        if self.world.contains_resource::<snapshot::ReadModel>() {
+            snapshot::rebuild(&mut self.world);
+        }
     }
 
     /// The world, for tests and diagnostics.

@@ -1,4 +1,6 @@
-//! Builds the read model ([`Snapshot`]) from the world.
+//! The read model ([`Snapshot`]), kept up to date incrementally: after each step, the `refresh`
+//! system rebuilds the views of the entities whose location, status or device state changed,
+//! in maps that share structure, so handing a snapshot to the API costs O(1).
 
 use crate::alerts::ActiveAlerts;
 use crate::devices::{BedFrame, PumpStatus};
@@ -6,10 +8,19 @@ use crate::ingest::IngestStats;
 use crate::locate::Location;
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
-use crate::{Clock, Registry, Site};
+use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::Snapshot;
 use orderly_model::view::{AssetView, LocationView, PatientView, StaffView};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// The read model and the room each subject is listed under.
+#[derive(Resource, Default)]
+pub struct ReadModel {
+    snap: Snapshot,
+    room_of: HashMap<String, String>,
+}
 
 fn view(site: &Site, l: &Location) -> LocationView {
     let r = &site.0.rooms[l.room as usize];
@@ -25,91 +36,204 @@ fn view(site: &Site, l: &Location) -> LocationView {
     }
 }
 
-pub(crate) fn build(world: &mut World) -> Snapshot {
-    let site = world.resource::<Site>().clone();
-    let mut snap = Snapshot {
-        at: world.resource::<Clock>().now,
-        last_seq: world.get_resource::<Outbox>().map_or(0, Outbox::last_seq),
-        ..Snapshot::default()
-    };
-    let mut q = world.query::<(
-        &Subject,
-        Option<&Location>,
-        Option<&AssetInfo>,
-        Option<&Status>,
-        Option<&BedFrame>,
-        Option<&PumpStatus>,
-        Option<&StaffInfo>,
-        Option<&PatientInfo>,
-    )>();
-    for (subject, loc, asset, status, bed, pump, staff, patient) in q.iter(world) {
-        let location = loc.map(|l| view(&site, l));
-        if let Some(l) = &location {
-            snap.rooms
-                .entry(l.room.clone())
-                .or_default()
-                .push(subject.id.clone());
+type ViewQuery<'a> = (
+    &'a Subject,
+    Option<&'a Location>,
+    Option<&'a AssetInfo>,
+    Option<&'a Status>,
+    Option<&'a BedFrame>,
+    Option<&'a PumpStatus>,
+    Option<&'a StaffInfo>,
+    Option<&'a PatientInfo>,
+);
+
+impl ReadModel {
+    fn set_room(&mut self, id: &str, room: Option<&str>) {
+        let old = self.room_of.get(id).cloned();
+        if old.as_deref() == room {
+            return;
         }
+        if let Some(old) = old {
+            if let Some(list) = self.snap.rooms.get(&old) {
+                let rest: Vec<String> = list.iter().filter(|x| *x != id).cloned().collect();
+                if rest.is_empty() {
+                    self.snap.rooms.remove(&old);
+                } else {
+                    self.snap.rooms.insert(old, Arc::new(rest));
+                }
+            }
+            self.room_of.remove(id);
+        }
+        if let Some(room) = room {
+            let mut list = self
+                .snap
+                .rooms
+                .get(room)
+                .map(|l| (**l).clone())
+                .unwrap_or_default();
+            if let Err(i) = list.binary_search_by(|x| x.as_str().cmp(id)) {
+                list.insert(i, id.to_string());
+            }
+            self.snap.rooms.insert(room.to_string(), Arc::new(list));
+            self.room_of.insert(id.to_string(), room.to_string());
+        }
+    }
+
+    /// Rebuilds one entity's view; returns the bed asset id when it is a bed (its patient follows).
+    fn update(&mut self, site: &Site, item: ViewQuery) -> Option<String> {
+        let (subject, loc, asset, status, bed, pump, staff, patient) = item;
+        let location = loc.map(|l| view(site, l));
+        self.set_room(&subject.id, location.as_ref().map(|l| l.room.as_str()));
         if let Some(AssetInfo(a)) = asset {
-            snap.assets.insert(
-                a.id.clone(),
-                AssetView {
-                    id: a.id.clone(),
-                    kind: a.kind.clone(),
-                    tag: a.tag.clone(),
-                    device: a.device.clone(),
-                    model: a.model.clone(),
-                    serial: a.serial.clone(),
-                    unit: a.unit.clone(),
-                    status: status.map_or(a.status, |s| s.0),
-                    location,
-                    bed: bed.map(|b| b.state.clone()),
-                    pump: pump.map(|p| p.telemetry.clone()),
-                },
-            );
-        } else if let Some(StaffInfo(s)) = staff {
-            snap.staff.insert(
-                s.id.clone(),
-                StaffView {
-                    id: s.id.clone(),
-                    name: s.name.clone(),
-                    role: s.role.clone(),
-                    units: s.units.clone(),
-                    badge: s.badge.clone(),
-                    location,
-                },
-            );
+            let v = AssetView {
+                id: a.id.clone(),
+                kind: a.kind.clone(),
+                tag: a.tag.clone(),
+                device: a.device.clone(),
+                model: a.model.clone(),
+                serial: a.serial.clone(),
+                unit: a.unit.clone(),
+                status: status.map_or(a.status, |s| s.0),
+                location,
+                bed: bed.map(|b| b.state.clone()),
+                pump: pump.map(|p| p.telemetry.clone()),
+            };
+            self.snap.assets.insert(a.id.clone(), Arc::new(v));
+            return (a.kind == "bed").then(|| a.id.clone());
+        }
+        if let Some(StaffInfo(s)) = staff {
+            let v = StaffView {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                role: s.role.clone(),
+                units: s.units.clone(),
+                badge: s.badge.clone(),
+                location,
+            };
+            self.snap.staff.insert(s.id.clone(), Arc::new(v));
         } else if let Some(PatientInfo(p)) = patient {
-            snap.patients.insert(
-                p.id.clone(),
-                PatientView {
-                    id: p.id.clone(),
-                    name: p.name.clone(),
-                    bed: p.bed.clone(),
-                    room: None,
-                    unit: None,
-                    morse: p.morse,
-                    braden: p.braden,
-                    ventilated: p.ventilated,
-                    wearable: p.wearable.clone(),
-                    location,
-                },
-            );
+            let mut v = PatientView {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                bed: p.bed.clone(),
+                room: None,
+                unit: None,
+                morse: p.morse,
+                braden: p.braden,
+                ventilated: p.ventilated,
+                wearable: p.wearable.clone(),
+                location,
+            };
+            self.place_patient(&mut v);
+            self.snap.patients.insert(p.id.clone(), Arc::new(v));
+        }
+        None
+    }
+
+    /// A patient is in their bed's room (the wristband tells where they are without a located bed).
+    fn place_patient(&self, p: &mut PatientView) {
+        let from_bed = self
+            .snap
+            .assets
+            .get(&p.bed)
+            .and_then(|b| b.location.as_ref())
+            .map(|l| (l.room.clone(), l.unit.clone()));
+        let from_band = p
+            .location
+            .as_ref()
+            .map(|l| (l.room.clone(), l.unit.clone()));
+        if let Some((room, unit)) = from_bed.or(from_band) {
+            p.room = Some(room);
+            p.unit = unit;
         }
     }
-    // A patient is in their bed's room (the wristband tells where they are when out of it).
-    for p in snap.patients.values_mut() {
-        if let Some(l) = snap.assets.get(&p.bed).and_then(|b| b.location.as_ref()) {
-            p.room = Some(l.room.clone());
-            p.unit = l.unit.clone();
-        } else if let Some(l) = &p.location {
-            p.room = Some(l.room.clone());
-            p.unit = l.unit.clone();
+
+    fn replace_patient_of_bed(&mut self, bed: &str) {
+        let Some(id) = self
+            .snap
+            .patients
+            .values()
+            .find(|p| p.bed == bed)
+            .map(|p| p.id.clone())
+        else {
+            return;
+        };
+        if let Some(p) = self.snap.patients.get(&id) {
+            let mut v = (**p).clone();
+            self.place_patient(&mut v);
+            self.snap.patients.insert(id, Arc::new(v));
         }
     }
-    for ids in snap.rooms.values_mut() {
-        ids.sort();
+}
+
+#[allow(clippy::type_complexity)]
+fn refresh(
+    site: Res<Site>,
+    mut model: ResMut<ReadModel>,
+    changed: Query<
+        ViewQuery,
+        Or<(
+            Changed<Location>,
+            Changed<Status>,
+            Changed<BedFrame>,
+            Changed<PumpStatus>,
+        )>,
+    >,
+) {
+    let mut beds = BTreeSet::new();
+    for item in &changed {
+        if let Some(bed) = model.update(&site, item) {
+            beds.insert(bed);
+        }
     }
+    for bed in beds {
+        model.replace_patient_of_bed(&bed);
+    }
+}
+
+/// Keeps the read model current: registered last, it runs at the end of every step.
+pub struct ReadModelPlugin;
+
+impl Capability for ReadModelPlugin {
+    fn name(&self) -> &'static str {
+        "read-model"
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+        world.init_resource::<ReadModel>();
+        rebuild(world);
+        schedule.add_systems(refresh.in_set(Phase::Emit));
+    }
+}
+
+/// Builds the whole read model from scratch (at start and after a restore).
+pub(crate) fn rebuild(world: &mut World) {
+    let site = world.resource::<Site>().clone();
+    let mut model = ReadModel::default();
+    let mut q = world.query::<ViewQuery>();
+    for item in q.iter(world) {
+        model.update(&site, item);
+    }
+    let beds: Vec<String> = model
+        .snap
+        .assets
+        .values()
+        .filter(|a| a.kind == "bed")
+        .map(|a| a.id.clone())
+        .collect();
+    for b in beds {
+        model.replace_patient_of_bed(&b);
+    }
+    world.insert_resource(model);
+}
+
+/// The snapshot as of now: O(1) for the maps, plus the small parts that change every step.
+pub(crate) fn build(world: &mut World) -> Snapshot {
+    let mut snap = world
+        .get_resource::<ReadModel>()
+        .map(|m| m.snap.clone())
+        .unwrap_or_default();
+    snap.at = world.resource::<Clock>().now;
+    snap.last_seq = world.get_resource::<Outbox>().map_or(0, Outbox::last_seq);
     if let Some(a) = world.get_resource::<ActiveAlerts>() {
         snap.alerts = a.0.values().map(|a| (a.id.clone(), a.clone())).collect();
     }

@@ -128,7 +128,11 @@ fn a_tag_moves_after_margin_and_dwell_not_before() {
     let loc = snap.assets["PUMP-0001"].location.as_ref().unwrap();
     assert_eq!(loc.room, "F2-C01");
     assert!(loc.present && loc.confidence > 0.5);
-    assert_eq!(snap.rooms["F2-C01"], ["PUMP-0001"]);
+    assert_eq!(*snap.rooms["F2-C01"], ["PUMP-0001"]);
+    assert!(
+        !snap.rooms.contains_key("F2-ICU-STORE"),
+        "the room it left still lists it"
+    );
 }
 
 #[test]
@@ -356,4 +360,37 @@ fn the_shipped_detector_file_is_valid_and_typos_are_located() {
             .starts_with("d.toml:2:1: unknown field `margin_bd`"),
         "{e}"
     );
+}
+
+/// The read model kept up to date step by step equals one built from scratch.
+#[test]
+fn the_incremental_read_model_matches_a_full_rebuild() {
+    let mut h = hospital();
+    for s in 0..20 {
+        for (i, tag) in ["TP-0001", "TB-ICU-01", "B-0003", "TW-1001", "TWC-0004"]
+            .iter()
+            .enumerate()
+        {
+            let (a, b) = if (s / 5 + i as i64) % 2 == 0 {
+                ("rx-f2-icu-01", "rx-f2-c01")
+            } else {
+                ("rx-f2-c01", "rx-f2-icu-01")
+            };
+            h.push(sighting(t(s), a, tag, -55.0, s % 7 == 0));
+            h.push(sighting(t(s), b, tag, -80.0, false));
+        }
+        if s == 10 {
+            h.push(bed_state(t(s), ExitAlarm::Alarming));
+        }
+        h.step(t(s));
+    }
+    h.step(t(200));
+    let live = h.snapshot();
+    snapshot::rebuild(h.world_mut());
+    let fresh = h.snapshot();
+    assert!(!live.rooms.is_empty());
+    assert_eq!(live.assets, fresh.assets);
+    assert_eq!(live.staff, fresh.staff);
+    assert_eq!(live.patients, fresh.patients);
+    assert_eq!(live.rooms, fresh.rooms);
 }
