@@ -6,7 +6,6 @@ use orderly_model::reading::{
 };
 use orderly_model::{DecodeError, Inbound, Payload, Reading, Timestamp, valid_device_id};
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 
 /// Largest payload accepted (an IMU batch of 5 s at 100 Hz is about 12 KiB).
 pub const MAX_PAYLOAD: usize = 256 * 1024;
@@ -119,16 +118,25 @@ fn decode_payload(
             format!("{} bytes; at most {MAX_PAYLOAD}", bytes.len()),
         ));
     }
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| DecodeError::new(RejectReason::MalformedJson, e.to_string()))?;
-    let Value::Object(obj) = value else {
+    // Two passes over the bytes, no JSON tree: the common fields, then the typed body (which
+    // ignores fields it does not know, as the contract allows).
+    // serde would read a struct from an array too: the contract says an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(DecodeError::new(
             RejectReason::MalformedJson,
             "the payload is not a JSON object",
         ));
-    };
-    let ts = match obj.get("ts") {
-        Some(Value::String(s)) => Timestamp::parse_rfc3339(s).ok_or_else(|| {
+    }
+    let meta: Meta = serde_json::from_slice(bytes).map_err(|e| {
+        let reason = if e.is_data() {
+            RejectReason::BadField
+        } else {
+            RejectReason::MalformedJson
+        };
+        DecodeError::new(reason, e.to_string())
+    })?;
+    let ts = match meta.ts {
+        Some(Loose::Str(s)) => Timestamp::parse_rfc3339(&s).ok_or_else(|| {
             DecodeError::new(
                 RejectReason::BadTimestamp,
                 format!("ts {s:?} is not RFC 3339 with a zone"),
@@ -147,20 +155,24 @@ fn decode_payload(
             ));
         }
     };
-    let seq = match obj.get("seq") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| {
-            DecodeError::new(RejectReason::BadField, "seq is not a non-negative integer")
-        })?),
+    let seq = match meta.seq {
+        None | Some(Loose::Null(())) => None,
+        Some(Loose::Num(n)) => Some(n),
+        Some(_) => {
+            return Err(DecodeError::new(
+                RejectReason::BadField,
+                "seq is not a non-negative integer",
+            ));
+        }
     };
     let payload = match (class, leaf) {
-        ("rtls", "sightings") => Payload::Sightings(check_sightings(field(obj)?)?),
-        ("bed", "state") => Payload::BedState(check_bed_state(field(obj)?)?),
-        ("bed", "load") => Payload::BedLoad(check_bed_load(field(obj)?)?),
-        ("bed", "command/ack") => Payload::CommandAck(field::<CommandAck>(obj)?),
-        ("pump", "telemetry") => Payload::PumpTelemetry(check_pump(field(obj)?)?),
-        ("wearable", "imu") => Payload::WearableImu(check_imu(field(obj)?)?),
-        ("wearable", "event") => Payload::WearableEvent(check_event(field(obj)?)?),
+        ("rtls", "sightings") => Payload::Sightings(check_sightings(field(bytes)?)?),
+        ("bed", "state") => Payload::BedState(check_bed_state(field(bytes)?)?),
+        ("bed", "load") => Payload::BedLoad(check_bed_load(field(bytes)?)?),
+        ("bed", "command/ack") => Payload::CommandAck(field::<CommandAck>(bytes)?),
+        ("pump", "telemetry") => Payload::PumpTelemetry(check_pump(field(bytes)?)?),
+        ("wearable", "imu") => Payload::WearableImu(check_imu(field(bytes)?)?),
+        ("wearable", "event") => Payload::WearableEvent(check_event(field(bytes)?)?),
         _ => {
             return Err(DecodeError::new(
                 RejectReason::UnknownTopic,
@@ -171,8 +183,26 @@ fn decode_payload(
     Ok((ts, seq, payload))
 }
 
-fn field<T: DeserializeOwned>(obj: Map<String, Value>) -> Result<T, DecodeError> {
-    serde_json::from_value(Value::Object(obj))
+/// The fields every payload has. Any JSON object fits; what the fields hold is checked after.
+#[derive(serde::Deserialize)]
+struct Meta {
+    #[serde(default)]
+    ts: Option<Loose>,
+    #[serde(default)]
+    seq: Option<Loose>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Loose {
+    Null(()),
+    Num(u64),
+    Str(String),
+    Other(serde::de::IgnoredAny),
+}
+
+fn field<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| DecodeError::new(RejectReason::BadField, e.to_string()))
 }
 
@@ -439,6 +469,23 @@ mod tests {
             )),
             Some(TooLarge)
         );
+    }
+
+    /// Every prefix and every single-byte corruption of a good message decodes to a reading or
+    /// a rejection: never a panic.
+    #[test]
+    fn damaged_messages_never_panic() {
+        let good = br#"{"ts":"2026-11-22T10:00:00.250Z","seq":1842,"sightings":[{"tag":"T-00042","rssi":-67,"battery":0.81},{"tag":"S-0007","rssi":-71,"ir":true}]}"#;
+        let topics = Topics::new("general");
+        let topic = "orderly/v1/general/rtls/rx1/sightings";
+        for n in 0..good.len() {
+            let _ = decode(&topics, topic, &good[..n], Timestamp(0));
+            for b in [b'"', b'{', b'}', b'-', b'9', 0xff, b' '] {
+                let mut bad = good.to_vec();
+                bad[n] = b;
+                let _ = decode(&topics, topic, &bad, Timestamp(0));
+            }
+        }
     }
 
     #[test]

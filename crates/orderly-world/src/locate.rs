@@ -68,6 +68,9 @@ impl LocatorConfig {
 #[derive(Resource, Clone)]
 pub struct Locator(pub LocatorConfig);
 
+/// How stale `last_seen` may be in the read model (it is exact in the world).
+pub const LAST_SEEN_RESOLUTION_MS: i64 = 5000;
+
 #[derive(Clone, Copy, Debug)]
 struct Heard {
     receiver: u32,
@@ -277,8 +280,14 @@ fn decide(
         let last_seen = t.last_heard;
         let mut loc = loc;
         let previous = loc.as_deref().map(|l| (l.room, l.present));
-        if let Some(l) = loc.as_deref_mut() {
-            l.last_seen = last_seen;
+        if let Some(l) = loc.as_mut() {
+            // Every sighting refreshes `last_seen`, but only every few seconds does that count
+            // as a change for the read model: views are rebuilt on moves, not on every sighting.
+            if last_seen.since(l.last_seen) >= LAST_SEEN_RESOLUTION_MS {
+                l.last_seen = last_seen;
+            } else {
+                l.bypass_change_detection().last_seen = last_seen;
+            }
         }
         let Some((room, conf)) = target else {
             if let Some(l) = loc.as_deref_mut().filter(|l| !l.present) {
