@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 struct Params {
     tags: usize,
+    beds: usize,
     sightings: usize,
     messages: usize,
     rate: u64,
@@ -25,6 +26,7 @@ struct Params {
 fn parse(args: &[String]) -> Result<Params> {
     let mut p = Params {
         tags: 5000,
+        beds: 60,
         sightings: 10,
         messages: 40_000,
         rate: 1000,
@@ -37,6 +39,7 @@ fn parse(args: &[String]) -> Result<Params> {
         let v = args.get(i + 1).context("every option takes a value")?;
         match args[i].as_str() {
             "--tags" => p.tags = v.parse()?,
+            "--beds" => p.beds = v.parse()?,
             "--sightings" => p.sightings = v.parse()?,
             "--messages" => p.messages = v.parse()?,
             "--rate" => p.rate = v.parse()?,
@@ -123,15 +126,35 @@ fn receivers(root: &Path) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn seed_file(dir: &Path, tags: usize) -> Result<PathBuf> {
+fn seed_file(dir: &Path, tags: usize, beds: usize) -> Result<PathBuf> {
     let p = dir.join("bench-seed.toml");
-    std::fs::write(
-        &p,
-        format!(
-            "[[fleet]]\nkind = \"infusion_pump\"\ncount = {tags}\nid = \"BENCH-{{n}}\"\ntag = \"BT-{{n}}\"\nwidth = 6\n"
-        ),
-    )?;
+    let mut text = format!(
+        "[[fleet]]\nkind = \"infusion_pump\"\ncount = {tags}\nid = \"BENCH-{{n}}\"\ntag = \"BT-{{n}}\"\nwidth = 6\n"
+    );
+    if beds > 0 {
+        text.push_str(&format!("\n[[fleet]]\nkind = \"bed\"\ncount = {beds}\nid = \"BBED-{{n}}\"\ndevice = \"bbed-{{n}}\"\nwidth = 4\n"));
+    }
+    std::fs::write(&p, text)?;
     Ok(p)
+}
+
+/// A smart bed's message: every tenth its frame state, otherwise a second of load cells.
+fn bed_payload(i: usize) -> Vec<u8> {
+    if i.is_multiple_of(10) {
+        return br#"{"ts":"2026-11-22T10:00:00.000Z","occupied":true,"hob_deg":30.0,"height":"low","brakes":true,"rails":{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false},"exit_alarm":"armed","surface":"static","moving":false}"#.to_vec();
+    }
+    let samples = vec!["[18.2,19.1,17.5,16.9]"; 10].join(",");
+    format!("{{\"ts\":\"2026-11-22T10:00:00.000Z\",\"hz\":10,\"cells_kg\":[{samples}]}}")
+        .into_bytes()
+}
+
+fn bed_topic(b: usize, i: usize) -> String {
+    let leaf = if i.is_multiple_of(10) {
+        "state"
+    } else {
+        "load"
+    };
+    format!("orderly/v1/general/bed/bbed-{:04}/{leaf}", b + 1)
 }
 
 /// The sightings load: receiver r reports `k` of the tags homed in its room.
@@ -258,7 +281,7 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         .enable_all()
         .build()?;
     let rxs = receivers(root)?;
-    let seed = seed_file(dir, p.tags)?;
+    let seed = seed_file(dir, p.tags, p.beds)?;
     // Tags homed round-robin in the receivers' rooms.
     let mut room_tags: HashMap<String, Vec<usize>> = HashMap::new();
     let rooms: Vec<String> = {
@@ -273,13 +296,20 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
             .push(t);
     }
     let mut cursor = 0usize;
+    // Each round, every receiver reports once and every bed sends once.
+    let round = rxs.len() + p.beds;
     let msgs: Vec<(String, Vec<u8>)> = (0..p.messages)
         .map(|i| {
-            let (rx, room) = &rxs[i % rxs.len()];
-            (
-                format!("orderly/v1/general/rtls/{rx}/sightings"),
-                payload(&room_tags[room], p.sightings, &mut cursor, None),
-            )
+            let k = i % round;
+            if k < rxs.len() {
+                let (rx, room) = &rxs[k];
+                (
+                    format!("orderly/v1/general/rtls/{rx}/sightings"),
+                    payload(&room_tags[room], p.sightings, &mut cursor, None),
+                )
+            } else {
+                (bed_topic(k - rxs.len(), i / round), bed_payload(i / round))
+            }
         })
         .collect();
 
@@ -448,7 +478,19 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         for i in 0..total {
             let due = start + Duration::from_secs_f64(i as f64 / p.rate as f64);
             tokio::time::sleep_until(due).await;
-            let (rx, room) = &rxs[i as usize % rxs.len()];
+            let k = i as usize % round;
+            if k >= rxs.len() {
+                let n = i as usize / round;
+                c.publish(
+                    bed_topic(k - rxs.len(), n),
+                    QoS::AtLeastOnce,
+                    false,
+                    bed_payload(n),
+                )
+                .await?;
+                continue;
+            }
+            let (rx, room) = &rxs[k];
             let ir = if i % every_move == 0 {
                 // A tag from another room is seen by IR here: it moves at once.
                 mover = (mover + 7919) % p.tags;
@@ -492,7 +534,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ingest") => {}
         _ => bail!(
-            "usage: cargo xtask bench ingest [--tags N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--runs N]"
+            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--runs N]"
         ),
     }
     let p = parse(&args[1..])?;
@@ -504,6 +546,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         bail!("release build failed");
     }
     let bin = root.join("target/release/orderly");
+    let rxs_len = receivers(root)?.len();
     let dir = std::env::temp_dir().join(format!("orderly-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut runs = Vec::new();
@@ -526,15 +569,15 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let m = |f: fn(&Run) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
     let (raw, ord) = (m(|r| r.raw_msgs_s), m(|r| r.orderly_msgs_s));
     println!(
-        "\ningest benchmark: {} tags, {} sightings/message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s; median of {} runs",
-        p.tags, p.sightings, p.messages, p.rate, p.seconds, p.moves, p.runs
+        "\ningest benchmark: {} tags, {} smart beds, {} sightings per receiver message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s; median of {} runs",
+        p.tags, p.beds, p.sightings, p.messages, p.rate, p.seconds, p.moves, p.runs
     );
     println!("| figure | median |");
     println!("|---|---|");
     println!("| broker alone (same messages, QoS 1) | {raw:.0} msg/s |");
     println!(
         "| orderly, fully processed | {ord:.0} msg/s = {:.0} sightings/s |",
-        ord * p.sightings as f64
+        ord * p.sightings as f64 * rxs_len as f64 / (rxs_len + p.beds) as f64
     );
     println!("| orderly / broker alone | {:.2} |", ord / raw);
     println!(

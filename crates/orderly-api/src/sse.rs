@@ -84,6 +84,14 @@ pub(crate) async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(f.after);
+    // Alert messages name patients: opening a stream is a read of patient data.
+    auth.audit(
+        &s,
+        "read",
+        "event stream",
+        format!("unit={:?} kind={:?} after={after:?}", f.unit, f.kind),
+    )
+    .await?;
     // Subscribe before reading the store, so nothing falls between the two.
     let rx = s.events.subscribe();
     let mut last = after.unwrap_or(0);

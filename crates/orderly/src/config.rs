@@ -151,3 +151,49 @@ impl RunArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("o.toml");
+        std::fs::write(
+            &file,
+            "mqtt_port = 1999\ndatabase = \"sqlite://from-file.db\"\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "orderly",
+            "--config",
+            file.to_str().unwrap(),
+            "--mqtt-port",
+            "2001",
+        ]);
+        let s = cli.run.resolve().unwrap();
+        assert_eq!(s.mqtt_port, 2001);
+        assert_eq!(s.database, "sqlite://from-file.db");
+        assert_eq!(s.http, SocketAddr::from(([127, 0, 0, 1], 8080)));
+    }
+
+    #[test]
+    fn a_bad_file_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("o.toml");
+        std::fs::write(&file, "http = \"127.0.0.1:8080\"\nmqtt_prot = 1\n").unwrap();
+        let err = FileConfig::load(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("o.toml:2:1: unknown field `mqtt_prot`"),
+            "{err}"
+        );
+    }
+}
