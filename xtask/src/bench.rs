@@ -143,7 +143,7 @@ fn bed_payload(i: usize) -> Vec<u8> {
     if i.is_multiple_of(10) {
         return br#"{"ts":"2026-11-22T10:00:00.000Z","occupied":true,"hob_deg":30.0,"height":"low","brakes":true,"rails":{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false},"exit_alarm":"armed","surface":"static","moving":false}"#.to_vec();
     }
-    let samples = vec!["[18.2,19.1,17.5,16.9]"; 10].join(",");
+    let samples = ["[18.2,19.1,17.5,16.9]"; 10].join(",");
     format!("{{\"ts\":\"2026-11-22T10:00:00.000Z\",\"hz\":10,\"cells_kg\":[{samples}]}}")
         .into_bytes()
 }
