@@ -266,6 +266,29 @@ fn get_json(http: &str, token: &str, path: &str) -> Result<serde_json::Value> {
     Ok(r.body_mut().read_json()?)
 }
 
+/// Events the world emitted that are not committed yet, from /metrics.
+fn commit_lag(http: &str, token: &str) -> Result<f64> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let text = agent
+        .get(format!("{http}/metrics"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()?
+        .body_mut()
+        .read_to_string()?;
+    let gauge = |name: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+    };
+    Ok(gauge("orderly_emitted_seq ") - gauge("orderly_committed_seq "))
+}
+
 struct Run {
     raw_msgs_s: f64,
     orderly_msgs_s: f64,
@@ -428,6 +451,11 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
     // The snapshot is published at most every 100 ms: subtract that granularity's half.
     let orderly_secs = (start.elapsed().as_secs_f64() - 0.05).max(0.001);
     let orderly_rate = msgs.len() as f64 / orderly_secs;
+    // Let the committer catch up with the flood before timing latencies.
+    let caught_up = Instant::now() + Duration::from_secs(300);
+    while commit_lag(&http, &token)? > 0.0 && Instant::now() < caught_up {
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // 3. Nominal load with movers: latency from publish to the SSE location.changed.
     let sent: Arc<Mutex<HashMap<(String, String), Instant>>> = Arc::new(Mutex::new(HashMap::new()));

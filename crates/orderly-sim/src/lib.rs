@@ -126,7 +126,7 @@ struct Bed {
     id: String,
     device: String,
     tag: usize,
-    patient: Option<(String, usize)>,
+    patient: Option<String>,
     occupied: bool,
     alarm: &'static str,
     hob: f32,
@@ -313,22 +313,17 @@ impl Simulator {
                     seq: 0,
                 });
             }
-            if let Some(&bt) = tag_of.get(&p.bed) {
-                tag_of.insert(format!("patient-of:{}", p.bed), tag);
-                let _ = bt;
-            }
         }
         for a in &seed.assets {
             let (Some(device), Some(&tag)) = (&a.device, tag_of.get(&a.id)) else {
                 continue;
             };
             if a.kind == "bed" {
-                let patient = seed.patients.iter().find(|p| p.bed == a.id).map(|p| {
-                    (
-                        p.id.clone(),
-                        *tag_of.get(&format!("patient-of:{}", a.id)).unwrap_or(&tag),
-                    )
-                });
+                let patient = seed
+                    .patients
+                    .iter()
+                    .find(|p| p.bed == a.id)
+                    .map(|p| p.id.clone());
                 let occupied = patient.is_some();
                 sim.beds.push(Bed {
                     id: a.id.clone(),
@@ -547,7 +542,7 @@ impl Simulator {
                 bed.occupied = true;
                 bed.alarm = "armed";
                 changed = true;
-                if let Some((p, _)) = &bed.patient {
+                if let Some(p) = &bed.patient {
                     self.truth.push(Truth::BackInBed {
                         at: back,
                         bed: bed.id.clone(),
@@ -569,7 +564,7 @@ impl Simulator {
                 };
                 bed.back_at = Some(back);
                 changed = true;
-                if let Some((p, _)) = &bed.patient {
+                if let Some(p) = &bed.patient {
                     self.truth.push(Truth::BedExit {
                         at: now,
                         bed: bed.id.clone(),

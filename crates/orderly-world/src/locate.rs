@@ -238,8 +238,7 @@ fn decide(
         };
         let current = loc.as_ref().filter(|l| l.present).map(|l| l.room);
         // An IR/ultrasound sighting is certainty.
-        let target = if let Some((room, at)) = t.ir.filter(|(_, at)| now.since(*at) <= ir_ms) {
-            let _ = at;
+        let target = if let Some((room, _)) = t.ir.filter(|(_, at)| now.since(*at) <= ir_ms) {
             Some((room, 1.0))
         } else {
             t.ir = None;

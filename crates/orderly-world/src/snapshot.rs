@@ -8,7 +8,7 @@ use crate::ingest::IngestStats;
 use crate::locate::Location;
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
-use crate::{Capability, Clock, Phase, Registry, Site};
+use crate::{Capability, Clock, Phase, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::Snapshot;
 use orderly_model::view::{AssetView, LocationView, PatientView, StaffView};
@@ -240,6 +240,5 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
     if let Some(s) = world.get_resource::<IngestStats>() {
         snap.ingest = s.view();
     }
-    let _ = world.resource::<Registry>();
     snap
 }

@@ -60,6 +60,9 @@ pub fn spawn_world(
                     metrics::counter!("orderly_ingest_messages_total").increment(n as u64);
                     metrics::gauge!("orderly_inbox_depth").set(inbound.len() as f64);
                     dirty |= n > 0 || !events.is_empty();
+                    if let Some(last) = events.last() {
+                        metrics::gauge!("orderly_emitted_seq").set(last.seq as f64);
+                    }
                     if !events.is_empty() && to_commit.send(events).await.is_err() {
                         break;
                     }
@@ -102,6 +105,9 @@ pub async fn run_committer(
             match store.commit(&batch).await {
                 Ok(()) => {
                     store_ok.store(true, Ordering::Relaxed);
+                    if let Some(last) = batch.last() {
+                        metrics::gauge!("orderly_committed_seq").set(last.seq as f64);
+                    }
                     break;
                 }
                 Err(e) => {

@@ -7,7 +7,7 @@ use orderly_floorplan::Floorplan;
 use orderly_model::{Seed, Timestamp};
 use orderly_mqtt::client::wall_clock;
 use orderly_sim::{SimConfig, Simulator};
-use rumqttc_shim::publish_client;
+use publisher::publish_client;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ pub struct SimArgs {
     pub imu: bool,
 }
 
-mod rumqttc_shim {
+mod publisher {
     use anyhow::Result;
     use rumqttc::{AsyncClient, MqttOptions};
     use std::time::Duration;
