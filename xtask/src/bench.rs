@@ -573,7 +573,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     if !status.success() {
         bail!("release build failed");
     }
-    let bin = root.join("target/release/orderly");
+    let bin = crate::target_dir().join("release/orderly");
     let rxs_len = receivers(root)?.len();
     let dir = std::env::temp_dir().join(format!("orderly-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

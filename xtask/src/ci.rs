@@ -187,7 +187,7 @@ pub fn ci(root: &Path) -> Result<()> {
         "build the binary",
         Command::new("cargo").args(["build", "-p", "orderly"]),
     )?;
-    let bin = root.join("target/debug/orderly");
+    let bin = crate::target_dir().join("debug/orderly");
     let mut all = test_cmd(&[]);
     all.env("ORDERLY_BIN", &bin)
         .env_remove("ORDERLY_TEST_MQTT")

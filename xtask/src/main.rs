@@ -15,6 +15,13 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where cargo puts what it builds (`CARGO_TARGET_DIR`, or `target/` in the workspace).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
