@@ -164,6 +164,14 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// A setup on a broker this test runs itself (not the embedded one).
+    pub fn with_broker(host: &str, port: u16) -> Setup {
+        let mut s = Setup::new();
+        s.mqtt = (host.to_string(), port);
+        s.embedded = false;
+        s
+    }
+
     pub fn new() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let (site, floorplan, seed) = site_files(dir.path());
@@ -479,4 +487,65 @@ pub fn now_rfc3339() -> String {
         rem % 60,
         ms.rem_euclid(1000)
     )
+}
+
+/// A Mosquitto this test starts on its own port (None when Mosquitto is not installed).
+pub struct Mosquitto {
+    child: Child,
+    pub port: u16,
+    conf: PathBuf,
+}
+
+impl Mosquitto {
+    pub fn binary() -> Option<PathBuf> {
+        [
+            "/usr/sbin/mosquitto",
+            "/usr/bin/mosquitto",
+            "/usr/local/sbin/mosquitto",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+    }
+
+    pub fn start(dir: &Path, port: u16) -> Option<Mosquitto> {
+        let bin = Self::binary()?;
+        let conf = dir.join(format!("mosquitto-{port}.conf"));
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let m = Mosquitto { child, port, conf };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "Mosquitto did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(m)
+    }
+
+    /// Stops it (SIGKILL: as if the broker crashed) and waits.
+    pub fn kill(mut self) -> (PathBuf, u16) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.conf.clone(), self.port)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

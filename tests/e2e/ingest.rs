@@ -250,3 +250,59 @@ fn metrics_count_what_was_processed() {
     dev.close();
     o.stop();
 }
+
+#[test]
+fn orderly_reconnects_and_resubscribes_when_the_broker_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = orderly_tests::free_port();
+    let Some(broker) = orderly_tests::Mosquitto::start(dir.path(), port) else {
+        eprintln!(
+            "SKIPPED: broker restart test: Mosquitto is not installed (apt-get install mosquitto)"
+        );
+        return;
+    };
+    let setup = Setup::with_broker("127.0.0.1", port);
+    let o = setup.start();
+    let dev = Device::connect(&o.mqtt, None);
+    dev.json(
+        &o.topic("rtls/rx-f3-ms3-02/sightings"),
+        &sightings("TWC-0002", -55, true),
+    );
+    o.wait_until("the wheelchair located", Duration::from_secs(15), || {
+        o.get("/api/v1/assets/WC-0002").1["location"]["room"] == "F3-MS3-02"
+    });
+    dev.close();
+
+    broker.kill();
+    o.wait_until(
+        "readiness to report the broker gone",
+        Duration::from_secs(30),
+        || {
+            let (status, body) = o.get("/readyz");
+            status == 503
+                && body["problems"][0]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("mqtt"))
+        },
+    );
+    let _broker = orderly_tests::Mosquitto::start(dir.path(), port).unwrap();
+    o.wait_until("readiness back", Duration::from_secs(30), || {
+        o.get("/readyz").0 == 200
+    });
+    // The broker kept no session: only a fresh subscription brings this message in.
+    let dev = Device::connect(&o.mqtt, None);
+    o.wait_until(
+        "the wheelchair seen in its new room",
+        Duration::from_secs(30),
+        || {
+            dev.json(
+                &o.topic("rtls/rx-f3-ms3-05/sightings"),
+                &sightings("TWC-0002", -55, true),
+            );
+            std::thread::sleep(Duration::from_millis(200));
+            o.get("/api/v1/assets/WC-0002").1["location"]["room"] == "F3-MS3-05"
+        },
+    );
+    dev.close();
+    o.stop();
+}
