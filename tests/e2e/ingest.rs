@@ -306,3 +306,37 @@ fn orderly_reconnects_and_resubscribes_when_the_broker_comes_back() {
     dev.close();
     o.stop();
 }
+
+#[test]
+fn what_devices_send_while_orderly_restarts_is_processed_when_it_is_back() {
+    // The embedded broker lives in the orderly process and restarts with it: this needs a
+    // broker of its own, the one the suite runs on or a Mosquitto started here.
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, _own) = if std::env::var("ORDERLY_TEST_MQTT").is_ok() {
+        (Setup::new(), None)
+    } else {
+        let port = orderly_tests::free_port();
+        let Some(m) = orderly_tests::Mosquitto::start(dir.path(), port) else {
+            eprintln!(
+                "SKIPPED: messages across an orderly restart: no external broker and Mosquitto is not installed"
+            );
+            return;
+        };
+        (Setup::with_broker("127.0.0.1", port), Some(m))
+    };
+    let o = setup.start();
+    o.stop();
+    let dev = Device::connect(&setup.mqtt, None);
+    dev.json(
+        &format!("orderly/v1/{}/rtls/rx-f4-ms4-07/sightings", setup.site),
+        &sightings("TVSM-0003", -55, true),
+    );
+    dev.close();
+    let o = setup.start();
+    o.wait_until(
+        "the message sent while down processed",
+        Duration::from_secs(20),
+        || o.get("/api/v1/assets/VSM-0003").1["location"]["room"] == "F4-MS4-07",
+    );
+    o.stop();
+}

@@ -45,7 +45,9 @@ impl MqttConfig {
         let mut o = MqttOptions::new(&self.client_id, &self.host, self.port);
         o.set_keep_alive(Duration::from_secs(15));
         o.set_max_packet_size(1024 * 1024, 1024 * 1024);
-        o.set_clean_session(true);
+        // A persistent session under a stable client id: what devices publish (QoS 1) while
+        // Orderly restarts is queued by the broker and delivered when it is back.
+        o.set_clean_session(false);
         o.set_request_channel_capacity(1024);
         o.set_inflight(200);
         o

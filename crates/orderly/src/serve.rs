@@ -119,7 +119,8 @@ async fn serve(
     let mut mqtt_cfg = MqttConfig::new(
         &settings.mqtt_host,
         settings.mqtt_port,
-        format!("orderly-{}", std::process::id()),
+        // Stable per site, so the broker keeps our session (and queues messages) across restarts.
+        format!("orderly-{}", fp.site.id),
     );
     mqtt_cfg.device_rate = settings.device_rate;
     let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone());
