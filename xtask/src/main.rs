@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod eval;
 mod gen_demo;
 
 use anyhow::{Result, bail};
@@ -27,7 +28,8 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::ci(&root()),
         Some("bench") => bench::bench(&root(), &args[1..]),
+        Some("eval") => eval::eval(&root(), &args[1..]),
         Some("gen-demo") => gen_demo::generate(&root()),
-        _ => bail!("usage: cargo xtask <ci|bench ingest|gen-demo>"),
+        _ => bail!("usage: cargo xtask <ci|bench ingest|eval rooms|gen-demo>"),
     }
 }
