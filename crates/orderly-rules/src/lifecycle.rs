@@ -1,0 +1,440 @@
+//! The alert lifecycle, as a pure state machine: one open alert per (rule, subject); hold
+//! timers ("true for 2 min"); clearing delays; repeats that update instead of duplicating;
+//! acknowledgement, escalation, reminders, silence with automatic re-enable; resolution by the
+//! condition or by hand. Every transition returns the event that says so.
+//!
+//! Time only moves through the `now` passed in, so tests step it as they like.
+
+use crate::facts::Facts;
+use crate::rule::{Resolve, Rule, RuleSet, after};
+use orderly_model::{Alert, AlertKind, AlertState, EventKind, Priority, Timestamp};
+use std::collections::BTreeMap;
+
+/// (rule id, subject id).
+pub type Key = (String, String);
+
+/// Longest a person may silence an alert for.
+pub const MAX_SILENCE_MS: i64 = 60 * 60_000;
+
+/// Where an alert about a subject goes and what it says, as last evaluated.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Placement {
+    pub message: String,
+    pub room: Option<String>,
+    pub unit: Option<String>,
+}
+
+impl Placement {
+    pub fn of(rule: &Rule, facts: &Facts) -> Placement {
+        Placement {
+            message: rule.message.render(facts),
+            room: facts.room.clone(),
+            unit: facts.unit.clone(),
+        }
+    }
+}
+
+/// The state of one (rule, subject) between evaluations.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tracker {
+    /// The condition's value at the last evaluation.
+    pub holds: bool,
+    /// True since then, waiting for the rule's `for`.
+    pub pending_since: Option<Timestamp>,
+    /// False since then, waiting for the rule's `clear_for`.
+    pub clearing_since: Option<Timestamp>,
+    /// Resolved by hand while the condition held: no new alert until it clears.
+    pub wait_for_clear: bool,
+    pub placement: Placement,
+}
+
+impl Tracker {
+    fn idle(&self) -> bool {
+        !self.holds
+            && self.pending_since.is_none()
+            && self.clearing_since.is_none()
+            && !self.wait_for_clear
+    }
+}
+
+/// Why an operator's command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no open alert has the id `{0}`")]
+    NotFound(String),
+    #[error("the alert was already acknowledged by {by}")]
+    AlreadyAcknowledged { by: String },
+    #[error("a silence must last from 1 s to 60 min")]
+    BadSilence,
+    #[error("a reason is required to resolve an alert by hand")]
+    NoReason,
+}
+
+/// An operator's action on an alert.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertCommand {
+    Acknowledge {
+        id: String,
+        by: String,
+    },
+    Resolve {
+        id: String,
+        by: String,
+        reason: String,
+    },
+    Silence {
+        id: String,
+        by: String,
+        for_ms: i64,
+    },
+}
+
+/// Open alerts and the trackers behind them.
+#[derive(Debug, Default)]
+pub struct Alerting {
+    pub open: BTreeMap<Key, Alert>,
+    pub trackers: BTreeMap<Key, Tracker>,
+}
+
+impl Alerting {
+    /// Puts back alerts that were open before a restart; their conditions count as holding
+    /// until evaluated again, so they are neither repeated nor duplicated.
+    pub fn restore(&mut self, alerts: Vec<Alert>) {
+        for a in alerts {
+            let key = (a.rule.clone(), a.subject.clone());
+            self.trackers.insert(
+                key.clone(),
+                Tracker {
+                    holds: true,
+                    placement: Placement {
+                        message: a.message.clone(),
+                        room: a.room.clone(),
+                        unit: a.unit.clone(),
+                    },
+                    ..Tracker::default()
+                },
+            );
+            self.open.insert(key, a);
+        }
+    }
+
+    /// Records a new evaluation of `rule` on `subject` and returns what it changed.
+    pub fn observe(
+        &mut self,
+        rule: &Rule,
+        subject: &str,
+        holds: bool,
+        facts: &Facts,
+        now: Timestamp,
+    ) -> Vec<EventKind> {
+        let key = (rule.id.clone(), subject.to_string());
+        let mut out = Vec::new();
+        let mut tr = self.trackers.remove(&key).unwrap_or_default();
+        let rising = holds && !tr.holds;
+        tr.holds = holds;
+        if holds {
+            tr.placement = Placement::of(rule, facts);
+            tr.clearing_since = None;
+            if !tr.wait_for_clear {
+                if let Some(alert) = self.open.get_mut(&key) {
+                    if rising {
+                        alert.count += 1;
+                        alert.message = tr.placement.message.clone();
+                        alert.room = tr.placement.room.clone();
+                        alert.updated_at = now;
+                        out.push(EventKind::AlertUpdated(alert.clone()));
+                    }
+                } else {
+                    let since = *tr.pending_since.get_or_insert(now);
+                    if now.millis() - since.millis() >= rule.hold_ms {
+                        tr.pending_since = None;
+                        out.push(self.raise(rule, subject, &tr.placement, now));
+                    }
+                }
+            }
+        } else {
+            tr.pending_since = None;
+            tr.wait_for_clear = false;
+            if rule.resolve == Resolve::Auto && self.open.contains_key(&key) {
+                let since = *tr.clearing_since.get_or_insert(now);
+                if now.millis() - since.millis() >= rule.clear_for_ms {
+                    tr.clearing_since = None;
+                    out.extend(self.close(&key, now, "system", "condition cleared"));
+                }
+            }
+        }
+        if !tr.idle() {
+            self.trackers.insert(key, tr);
+        }
+        out
+    }
+
+    fn raise(&mut self, rule: &Rule, subject: &str, p: &Placement, now: Timestamp) -> EventKind {
+        let alert = Alert {
+            id: format!("{}:{subject}:{}", rule.id, now.millis()),
+            rule: rule.id.clone(),
+            subject: subject.to_string(),
+            unit: p.unit.clone(),
+            room: p.room.clone(),
+            priority: rule.priority,
+            category: rule.kind,
+            state: AlertState::Active,
+            title: rule.title.clone(),
+            message: p.message.clone(),
+            raised_at: now,
+            updated_at: now,
+            count: 1,
+            audience: rule.audience(0, p.unit.as_deref()),
+            escalation: 0,
+            escalation_base: now,
+            notified_at: now,
+            acknowledged_by: None,
+            acknowledged_at: None,
+            silenced_until: None,
+            silenced_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            resolution: None,
+        };
+        self.open
+            .insert((rule.id.clone(), subject.to_string()), alert.clone());
+        EventKind::AlertRaised(alert)
+    }
+
+    fn close(&mut self, key: &Key, now: Timestamp, by: &str, why: &str) -> Option<EventKind> {
+        let mut a = self.open.remove(key)?;
+        a.state = AlertState::Resolved;
+        a.updated_at = now;
+        a.resolved_at = Some(now);
+        a.resolved_by = Some(by.to_string());
+        a.resolution = Some(why.to_string());
+        a.silenced_until = None;
+        Some(EventKind::AlertResolved(a))
+    }
+
+    /// Timers: holds that ran their time, clearing delays, silences that ran out, escalation
+    /// steps and reminders that are due.
+    pub fn tick(&mut self, rules: &RuleSet, now: Timestamp) -> Vec<EventKind> {
+        let mut out = Vec::new();
+        let mut raise = Vec::new();
+        let mut close = Vec::new();
+        for (key, tr) in &mut self.trackers {
+            let Some(rule) = rules.get(&key.0) else {
+                continue;
+            };
+            if let Some(since) = tr.pending_since
+                && now.millis() - since.millis() >= rule.hold_ms
+            {
+                tr.pending_since = None;
+                raise.push((rule.clone(), key.1.clone(), tr.placement.clone()));
+            }
+            if let Some(since) = tr.clearing_since
+                && now.millis() - since.millis() >= rule.clear_for_ms
+            {
+                tr.clearing_since = None;
+                close.push(key.clone());
+            }
+        }
+        for (rule, subject, p) in raise {
+            if !self.open.contains_key(&(rule.id.clone(), subject.clone())) {
+                out.push(self.raise(&rule, &subject, &p, now));
+            }
+        }
+        for key in close {
+            out.extend(self.close(&key, now, "system", "condition cleared"));
+        }
+        self.trackers.retain(|_, t| !t.idle());
+        for (key, a) in &mut self.open {
+            if let Some(until) = a.silenced_until {
+                if now < until {
+                    continue;
+                }
+                a.silenced_until = None;
+                a.silenced_by = None;
+                a.escalation_base = now;
+                a.notified_at = now;
+                a.updated_at = now;
+                out.push(EventKind::AlertUnsilenced(a.clone()));
+                continue;
+            }
+            let Some(rule) = rules.get(&key.0) else {
+                continue;
+            };
+            let step = a.escalation as usize;
+            if a.state == AlertState::Active
+                && let Some(next) = rule.escalate.get(step)
+                && now >= after(a.escalation_base, next.after_ms)
+            {
+                a.escalation += 1;
+                a.audience = rule.audience(step + 1, a.unit.as_deref());
+                a.notified_at = now;
+                a.updated_at = now;
+                out.push(EventKind::AlertEscalated(a.clone()));
+                continue;
+            }
+            if let Some(every) = rule.remind_every_ms
+                && now >= after(a.notified_at, every)
+            {
+                a.notified_at = now;
+                a.updated_at = now;
+                out.push(EventKind::AlertReminder(a.clone()));
+            }
+        }
+        out
+    }
+
+    fn find(&mut self, id: &str) -> Result<(&Key, &mut Alert), CommandError> {
+        self.open
+            .iter_mut()
+            .find(|(_, a)| a.id == id)
+            .ok_or_else(|| CommandError::NotFound(id.to_string()))
+    }
+
+    /// Somebody takes the alert: escalation stops; it stays open until resolved.
+    pub fn acknowledge(
+        &mut self,
+        id: &str,
+        by: &str,
+        now: Timestamp,
+    ) -> Result<EventKind, CommandError> {
+        let (_, a) = self.find(id)?;
+        if let (AlertState::Acknowledged, Some(who)) = (a.state, &a.acknowledged_by) {
+            return Err(CommandError::AlreadyAcknowledged { by: who.clone() });
+        }
+        a.state = AlertState::Acknowledged;
+        a.acknowledged_by = Some(by.to_string());
+        a.acknowledged_at = Some(now);
+        a.notified_at = now;
+        a.updated_at = now;
+        Ok(EventKind::AlertAcknowledged(a.clone()))
+    }
+
+    /// Silences the alert for `for_ms`; it sounds again by itself when the time runs out.
+    pub fn silence(
+        &mut self,
+        id: &str,
+        by: &str,
+        for_ms: i64,
+        now: Timestamp,
+    ) -> Result<EventKind, CommandError> {
+        if !(1000..=MAX_SILENCE_MS).contains(&for_ms) {
+            return Err(CommandError::BadSilence);
+        }
+        let (_, a) = self.find(id)?;
+        a.silenced_until = Some(after(now, for_ms));
+        a.silenced_by = Some(by.to_string());
+        a.updated_at = now;
+        Ok(EventKind::AlertSilenced(a.clone()))
+    }
+
+    /// Resolves the alert by hand. If its condition still holds, no new alert is raised until
+    /// the condition has cleared.
+    pub fn resolve(
+        &mut self,
+        id: &str,
+        by: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<EventKind, CommandError> {
+        if reason.trim().is_empty() {
+            return Err(CommandError::NoReason);
+        }
+        let key = self.find(id)?.0.clone();
+        if let Some(tr) = self.trackers.get_mut(&key) {
+            tr.clearing_since = None;
+            tr.pending_since = None;
+            tr.wait_for_clear = tr.holds;
+        }
+        self.close(&key, now, by, reason.trim())
+            .ok_or_else(|| CommandError::NotFound(id.to_string()))
+    }
+
+    /// After a reload: alerts of rules that are gone are resolved; trackers of rules that
+    /// survive keep their hold timers, open alerts and escalation steps.
+    pub fn retain_rules(&mut self, rules: &RuleSet, now: Timestamp) -> Vec<EventKind> {
+        let gone: Vec<Key> = self
+            .open
+            .keys()
+            .filter(|k| !k.0.starts_with(crate::rule::SYSTEM_PREFIX) && rules.get(&k.0).is_none())
+            .cloned()
+            .collect();
+        self.trackers.retain(|k, _| rules.get(&k.0).is_some());
+        gone.iter()
+            .filter_map(|k| self.close(k, now, "system", "rule removed"))
+            .collect()
+    }
+
+    /// Orderly's own technical alert (a rule failing, a rule set rejected), to admins.
+    pub fn raise_system(
+        &mut self,
+        rule_id: &str,
+        subject: &str,
+        title: &str,
+        message: String,
+        now: Timestamp,
+    ) -> Option<EventKind> {
+        let key = (rule_id.to_string(), subject.to_string());
+        if let Some(a) = self.open.get_mut(&key) {
+            if a.message == message {
+                return None;
+            }
+            a.message = message;
+            a.count += 1;
+            a.updated_at = now;
+            return Some(EventKind::AlertUpdated(a.clone()));
+        }
+        let alert = Alert {
+            id: format!("{rule_id}:{subject}:{}", now.millis()),
+            rule: rule_id.to_string(),
+            subject: subject.to_string(),
+            unit: None,
+            room: None,
+            priority: Priority::Low,
+            category: AlertKind::Technical,
+            state: AlertState::Active,
+            title: title.to_string(),
+            message,
+            raised_at: now,
+            updated_at: now,
+            count: 1,
+            audience: vec!["role:admin".into()],
+            escalation: 0,
+            escalation_base: now,
+            notified_at: now,
+            acknowledged_by: None,
+            acknowledged_at: None,
+            silenced_until: None,
+            silenced_by: None,
+            resolved_at: None,
+            resolved_by: None,
+            resolution: None,
+        };
+        self.open.insert(key, alert.clone());
+        Some(EventKind::AlertRaised(alert))
+    }
+
+    /// Resolves one of Orderly's own alerts (the problem is gone).
+    pub fn resolve_system(
+        &mut self,
+        rule_id: &str,
+        subject: &str,
+        why: &str,
+        now: Timestamp,
+    ) -> Option<EventKind> {
+        self.close(
+            &(rule_id.to_string(), subject.to_string()),
+            now,
+            "system",
+            why,
+        )
+    }
+
+    /// Open system alerts of `rule_id`, by subject.
+    pub fn system_subjects(&self, rule_id: &str) -> Vec<String> {
+        self.open
+            .keys()
+            .filter(|k| k.0 == rule_id)
+            .map(|k| k.1.clone())
+            .collect()
+    }
+}

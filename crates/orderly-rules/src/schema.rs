@@ -1,0 +1,281 @@
+//! The facts a rule can read, per subject kind: the one list that the checker, the world's fact
+//! builder and the documentation (`docs/rules.md`) agree on. A test in orderly-world checks that
+//! the facts it builds match this schema exactly.
+
+use serde::{Deserialize, Serialize};
+
+/// What a rule is about: each subject of this kind is evaluated on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectType {
+    /// A smart bed (an asset of kind `bed`; its facts come from the bed when it is smart), with its patient and room.
+    Bed,
+    /// An infusion pump (an asset of kind `infusion_pump`), with its room.
+    Pump,
+    /// Any tracked asset, with its room.
+    Asset,
+    /// A patient, with their bed and room.
+    Patient,
+    /// A staff member, with their room.
+    Staff,
+}
+
+impl SubjectType {
+    pub const ALL: [SubjectType; 5] = [
+        SubjectType::Bed,
+        SubjectType::Pump,
+        SubjectType::Asset,
+        SubjectType::Patient,
+        SubjectType::Staff,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectType::Bed => "bed",
+            SubjectType::Pump => "pump",
+            SubjectType::Asset => "asset",
+            SubjectType::Patient => "patient",
+            SubjectType::Staff => "staff",
+        }
+    }
+
+    /// The fact groups (CEL variables) a rule on this subject can read.
+    pub fn groups(self) -> &'static [&'static str] {
+        match self {
+            SubjectType::Bed => &["bed", "asset", "patient", "room"],
+            SubjectType::Pump => &["pump", "asset", "room"],
+            SubjectType::Asset => &["asset", "room"],
+            SubjectType::Patient => &["patient", "bed", "room"],
+            SubjectType::Staff => &["staff", "room"],
+        }
+    }
+}
+
+/// The type of one fact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FactType {
+    Bool,
+    Int,
+    Double,
+    String,
+    /// A string from a fixed set of values (a typo in a comparison is an error).
+    Enum(&'static [&'static str]),
+    StringList,
+}
+
+impl FactType {
+    pub fn name(self) -> &'static str {
+        match self {
+            FactType::Bool => "bool",
+            FactType::Int => "int",
+            FactType::Double => "double",
+            FactType::String | FactType::Enum(_) => "string",
+            FactType::StringList => "list(string)",
+        }
+    }
+}
+
+/// One fact of a group.
+#[derive(Clone, Copy, Debug)]
+pub struct FactDef {
+    pub name: &'static str,
+    pub ty: FactType,
+    pub doc: &'static str,
+}
+
+const fn f(name: &'static str, ty: FactType, doc: &'static str) -> FactDef {
+    FactDef { name, ty, doc }
+}
+
+use FactType::*;
+
+pub const EXIT_ALARM: &[&str] = &["off", "armed", "alarming"];
+pub const HEIGHT: &[&str] = &["low", "raised"];
+pub const SURFACE: &[&str] = &["static", "alternating", "rotation"];
+pub const PUMP_STATE: &[&str] = &["off", "idle", "infusing", "paused", "alarm"];
+pub const ASSET_STATUS: &[&str] = &[
+    "available",
+    "in_use",
+    "needs_cleaning",
+    "clean",
+    "out_of_service",
+];
+pub const FALL_RISK: &[&str] = &["none", "low", "high"];
+pub const PRESSURE_RISK: &[&str] = &["none", "mild", "moderate", "high", "very_high"];
+
+const BED: &[FactDef] = &[
+    f("id", String, "the bed's asset id"),
+    f(
+        "reported",
+        Bool,
+        "the bed has reported its state since Orderly started",
+    ),
+    f("occupied", Bool, "the bed reports a patient on it"),
+    f("hob_deg", Double, "head-of-bed angle, degrees"),
+    f("height", Enum(HEIGHT), "`low` or `raised`"),
+    f("brakes", Bool, "brakes set"),
+    f("rails_up", Int, "how many of the four side rails are up"),
+    f(
+        "exit_alarm",
+        Enum(EXIT_ALARM),
+        "the bed's own exit alarm: `off`, `armed`, `alarming`",
+    ),
+    f(
+        "surface",
+        Enum(SURFACE),
+        "`static`, `alternating`, `rotation`",
+    ),
+    f("moving", Bool, "the frame is moving"),
+];
+
+const PUMP: &[FactDef] = &[
+    f("id", String, "the pump's asset id"),
+    f(
+        "reported",
+        Bool,
+        "the pump has reported telemetry since Orderly started",
+    ),
+    f(
+        "state",
+        Enum(PUMP_STATE),
+        "`off`, `idle`, `infusing`, `paused`, `alarm`",
+    ),
+    f("battery_pct", Double, "battery charge, 0..100"),
+    f("on_battery", Bool, "running on battery (unplugged)"),
+    f("runtime_hours", Double, "the pump's usage meter"),
+    f("occlusion_alarms_total", Int, "occlusion alarms since new"),
+    f("faults", StringList, "active fault codes"),
+];
+
+const ASSET: &[FactDef] = &[
+    f("id", String, "asset id"),
+    f("kind", String, "`bed`, `infusion_pump`, `wheelchair`, ..."),
+    f(
+        "status",
+        Enum(ASSET_STATUS),
+        "`available`, `in_use`, `needs_cleaning`, `clean`, `out_of_service`",
+    ),
+    f("model", String, "model, or empty"),
+    f("home_unit", String, "the unit it belongs to, or empty"),
+    f("located", Bool, "the locator has placed it in a room"),
+    f(
+        "lost",
+        Bool,
+        "silent past its class's timeout (shown as last seen)",
+    ),
+];
+
+const PATIENT: &[FactDef] = &[
+    f("assigned", Bool, "a patient is assigned to the bed"),
+    f("id", String, "patient id, or empty"),
+    f("name", String, "patient name, or empty"),
+    f("morse", Int, "Morse Fall Scale, 0..125"),
+    f(
+        "fall_risk",
+        Enum(FALL_RISK),
+        "from Morse: `none` 0-24, `low` 25-44, `high` 45+ (Morse 1989)",
+    ),
+    f("braden", Int, "Braden Scale, 6..23 (lower is worse)"),
+    f(
+        "pressure_risk",
+        Enum(PRESSURE_RISK),
+        "from Braden: `none` 19+, `mild` 15-18, `moderate` 13-14, `high` 10-12, `very_high` 9 or less",
+    ),
+    f("ventilated", Bool, "on a ventilator"),
+    f("elopement_risk", Bool, "at risk of wandering off"),
+];
+
+const ROOM: &[FactDef] = &[
+    f("known", Bool, "the subject is placed in a room"),
+    f("id", String, "room id, or empty"),
+    f("name", String, "room name, or empty"),
+    f("kind", String, "`patient_room`, `corridor`, `utility`, ..."),
+    f("unit", String, "the room's unit, or empty"),
+    f("floor", String, "floor id, or empty"),
+    f(
+        "caregiver_present",
+        Bool,
+        "a staff member with a caregiver role (detectors.toml `[presence]`) is in the room",
+    ),
+    f("staff_count", Int, "staff members in the room"),
+    f(
+        "roles_present",
+        StringList,
+        "roles of the staff in the room",
+    ),
+];
+
+const STAFF: &[FactDef] = &[
+    f("id", String, "staff id"),
+    f("name", String, "name"),
+    f("role", String, "role, as in the seed"),
+    f(
+        "located",
+        Bool,
+        "the locator has placed the badge in a room",
+    ),
+    f("lost", Bool, "the badge is silent past its timeout"),
+];
+
+/// The facts of a group.
+pub fn group(name: &str) -> Option<&'static [FactDef]> {
+    Some(match name {
+        "bed" => BED,
+        "pump" => PUMP,
+        "asset" => ASSET,
+        "patient" => PATIENT,
+        "room" => ROOM,
+        "staff" => STAFF,
+        _ => return None,
+    })
+}
+
+/// The definition of `group.name`.
+pub fn fact(group_name: &str, name: &str) -> Option<&'static FactDef> {
+    group(group_name)?.iter().find(|d| d.name == name)
+}
+
+/// Fall risk from the Morse Fall Scale (Morse 1989; 0-24 no risk, 25-44 low, 45+ high).
+pub fn fall_risk(morse: u8) -> &'static str {
+    match morse {
+        0..=24 => "none",
+        25..=44 => "low",
+        _ => "high",
+    }
+}
+
+/// Pressure-injury risk from the Braden Scale (Bergstrom 1987; cut-offs as used by NPIAP).
+pub fn pressure_risk(braden: u8) -> &'static str {
+    match braden {
+        19.. => "none",
+        15..=18 => "mild",
+        13..=14 => "moderate",
+        10..=12 => "high",
+        _ => "very_high",
+    }
+}
+
+/// The closest of `candidates` to `word` when it is close enough to be a likely typo.
+pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,428 @@
+use super::*;
+use orderly_model::{AlertState, EventKind, Timestamp};
+
+fn known() -> Known {
+    Known {
+        units: ["ICU", "MS3"].map(String::from).into(),
+        roles: ["nurse", "charge_nurse", "biomed", "admin"]
+            .map(String::from)
+            .into(),
+    }
+}
+
+fn compile(text: &str) -> Result<RuleSet, orderly_model::FileErrors> {
+    RuleSet::compile(&[("rules/test.toml".into(), text.into())], &known())
+}
+
+fn errors(text: &str) -> String {
+    compile(text).expect_err("should be rejected").to_string()
+}
+
+const GOOD: &str = r#"
+[[rule]]
+id = "hob-low"
+title = "Head of bed below 30 degrees"
+subject = "bed"
+when = "patient.ventilated && bed.hob_deg < 30.0"
+unless = "room.caregiver_present"
+for = "5m"
+clear_for = "30s"
+priority = "medium"
+kind = "physiological"
+notify = ["station"]
+escalate = [
+  { after = "30s", to = ["role:charge_nurse"] },
+  { after = "90s", to = ["overhead"] },
+]
+remind_every = "10m"
+message = "Head of bed at {bed.hob_deg} degrees for {patient.name} in {room.name}"
+"#;
+
+#[test]
+fn a_good_rule_compiles_with_everything_it_says() {
+    let set = compile(GOOD).unwrap();
+    let r = &set.rules[0];
+    assert_eq!(r.id, "hob-low");
+    assert_eq!(r.subject, SubjectType::Bed);
+    assert_eq!(r.hold_ms, 300_000);
+    assert_eq!(r.clear_for_ms, 30_000);
+    assert_eq!(r.escalate.len(), 2);
+    assert_eq!(r.escalate[1].after_ms, 90_000);
+    assert_eq!(r.remind_every_ms, Some(600_000));
+    assert_eq!(r.defined_at, "rules/test.toml:3");
+    assert_eq!(r.groups(), ["bed", "patient", "room"]);
+    assert_eq!(r.audience(0, Some("ICU")), ["station:ICU"]);
+    assert_eq!(r.audience(1, Some("ICU")), ["role:charge_nurse"]);
+    assert_eq!(r.audience(2, Some("ICU")), ["overhead"]);
+}
+
+#[test]
+fn an_unknown_fact_is_located_and_a_fix_suggested() {
+    let e = errors(&GOOD.replace("bed.hob_deg < 30.0", "bed.hob_dg < 30.0"));
+    // Line 6 is `when = "..."`; the fact starts at column 31.
+    assert!(
+        e.contains(
+            "rules/test.toml:6:31: unknown fact `bed.hob_dg` (fix: did you mean `bed.hob_deg`?)"
+        ),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("patient.ventilated", "patien.ventilated"));
+    assert!(e.contains("unknown fact `patien`"), "{e}");
+    assert!(e.contains("did you mean `patient`?"), "{e}");
+    // A pump rule cannot read a bed.
+    let e = errors(
+        &GOOD
+            .replace("subject = \"bed\"", "subject = \"pump\"")
+            .replace("{bed.hob_deg}", "{pump.battery_pct}")
+            .replace(" for {patient.name}", ""),
+    );
+    assert!(e.contains("unknown fact `patient`"), "{e}");
+}
+
+#[test]
+fn type_errors_and_misspelt_values_are_found_before_they_run() {
+    let e = errors(&GOOD.replace("bed.hob_deg < 30.0", "bed.hob_deg < '30'"));
+    assert!(e.contains("cannot order a double and a string"), "{e}");
+    let e = errors(&GOOD.replace("bed.hob_deg < 30.0", "bed.exit_alarm == 'alarmng'"));
+    assert!(e.contains("'alarmng' is never a value of this fact"), "{e}");
+    assert!(e.contains("did you mean 'alarming'?"), "{e}");
+    let e = errors(&GOOD.replace("bed.hob_deg < 30.0", "bed.exit_alarm in ['armed', 'of']"));
+    assert!(e.contains("'of' is never a value"), "{e}");
+    let e = errors(&GOOD.replace("patient.ventilated && bed.hob_deg < 30.0", "bed.hob_deg"));
+    assert!(
+        e.contains("a condition must be true or false, this is a double"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("bed.hob_deg < 30.0", "sise(bed.hob_deg) > 1"));
+    assert!(e.contains("unknown function `sise`"), "{e}");
+    let e = errors(&GOOD.replace("patient.ventilated &&", "patient.morse &&"));
+    assert!(e.contains("expected true or false, found a int"), "{e}");
+}
+
+#[test]
+fn a_syntax_error_points_into_the_file() {
+    let e = errors(&GOOD.replace("bed.hob_deg < 30.0", "bed.hob_deg < (30.0"));
+    assert!(e.starts_with("rules/test.toml:6:50:"), "{e}");
+    assert!(e.contains("the condition does not parse"), "{e}");
+}
+
+#[test]
+fn units_roles_durations_fields_and_templates_are_checked() {
+    let e = errors(&GOOD.replace("role:charge_nurse", "role:charge_nuse"));
+    assert!(
+        e.contains("unknown role `charge_nuse` (fix: did you mean `role:charge_nurse`?)"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("[\"station\"]", "[\"unit:ICX\"]"));
+    assert!(e.contains("rules/test.toml:12:11:"), "{e}");
+    assert!(e.contains("unknown unit `ICX`"), "{e}");
+    let e = errors(&GOOD.replace("\"5m\"", "\"5 mins or so\""));
+    assert!(
+        e.contains("rules/test.toml:8:7: `5 mins or so` is not a duration"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace(
+        "kind = \"physiological\"",
+        "kind = \"physiological\"\ncolour = \"red\"",
+    ));
+    assert!(
+        e.contains("rules/test.toml:12:1: unknown field `colour`"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("{room.name}", "{room.nam}"));
+    assert!(
+        e.contains("unknown fact `room.nam` in the message (fix: did you mean `{room.name}`?)"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("{ after = \"90s\"", "{ after = \"20s\""));
+    assert!(e.contains("must come later than the one before"), "{e}");
+    let e = errors(&format!(
+        "{GOOD}\n{}",
+        GOOD.replace("Head of bed below", "Again")
+    ));
+    assert!(
+        e.contains("rule `hob-low` is already defined at rules/test.toml:3"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("id = \"hob-low\"", "id = \"orderly.x\""));
+    assert!(
+        e.contains("not a rule id") || e.contains("Orderly's own"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("priority = \"medium\"", "priority = \"urgent\""));
+    assert!(e.contains("unknown priority `urgent`"), "{e}");
+}
+
+#[test]
+fn every_problem_of_every_file_is_reported() {
+    let bad = GOOD
+        .replace("role:charge_nurse", "role:x")
+        .replace("\"5m\"", "\"soon\"");
+    let e = RuleSet::compile(
+        &[
+            ("a.toml".into(), bad.clone()),
+            ("b.toml".into(), bad.replace("hob-low", "other")),
+        ],
+        &known(),
+    )
+    .unwrap_err();
+    assert_eq!(e.0.len(), 4, "{e}");
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_condition_text_is_accepted_or_rejected_without_panicking(s in "\\PC{0,80}") {
+        let text = format!("[[rule]]\nid = \"x\"\ntitle = \"x\"\nsubject = \"bed\"\nwhen = {}\npriority = \"low\"\nkind = \"technical\"\nmessage = \"m\"\n",
+            toml::Value::String(s));
+        let _ = compile(&text);
+    }
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+fn facts(hob: f64) -> Facts {
+    let mut f = Facts::default();
+    f.set("bed", "hob_deg", Fact::Double(hob));
+    f.set("patient", "name", Fact::String("Bo".into()));
+    f.set("room", "name", Fact::String("ICU 1".into()));
+    f.room = Some("F2-ICU-01".into());
+    f.unit = Some("ICU".into());
+    f
+}
+
+fn t(s: i64) -> Timestamp {
+    Timestamp(s * 1000)
+}
+
+fn kinds(ev: &[EventKind]) -> Vec<&'static str> {
+    ev.iter().map(EventKind::name).collect()
+}
+
+#[test]
+fn a_hold_timer_raises_only_after_the_condition_held_long_enough() {
+    let set = compile(GOOD).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    assert!(a.observe(r, "BED-1", true, &facts(20.0), t(0)).is_empty());
+    assert!(a.tick(&set, t(299)).is_empty());
+    // Cleared and back: the timer starts again.
+    assert!(
+        a.observe(r, "BED-1", false, &facts(35.0), t(200))
+            .is_empty()
+    );
+    assert!(a.observe(r, "BED-1", true, &facts(20.0), t(250)).is_empty());
+    assert!(a.tick(&set, t(549)).is_empty());
+    let ev = a.tick(&set, t(550));
+    assert_eq!(kinds(&ev), ["alert.raised"]);
+    let EventKind::AlertRaised(al) = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!(al.message, "Head of bed at 20 degrees for Bo in ICU 1");
+    assert_eq!(al.unit.as_deref(), Some("ICU"));
+    assert_eq!(al.audience, ["station:ICU"]);
+    assert_eq!(al.id, "hob-low:BED-1:550000");
+}
+
+#[test]
+fn escalation_follows_the_chain_until_acknowledged_and_reminders_follow() {
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    assert_eq!(
+        kinds(&a.observe(r, "BED-1", true, &facts(20.0), t(0))),
+        ["alert.raised"]
+    );
+    assert!(a.tick(&set, t(29)).is_empty());
+    let ev = a.tick(&set, t(30));
+    assert_eq!(kinds(&ev), ["alert.escalated"]);
+    let EventKind::AlertEscalated(al) = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (al.escalation, al.audience.clone()),
+        (1, vec!["role:charge_nurse".to_string()])
+    );
+    let id = al.id.clone();
+    let ev = a.acknowledge(&id, "N-1", t(60)).unwrap();
+    assert_eq!(ev.name(), "alert.acknowledged");
+    assert_eq!(
+        a.acknowledge(&id, "N-2", t(61)),
+        Err(CommandError::AlreadyAcknowledged { by: "N-1".into() })
+    );
+    // Acknowledged: no overhead page at 90 s; a reminder 10 min after the acknowledgement.
+    assert!(a.tick(&set, t(90)).is_empty());
+    assert!(a.tick(&set, t(659)).is_empty());
+    assert_eq!(kinds(&a.tick(&set, t(660))), ["alert.reminder"]);
+    // Cleared for 30 s: resolved by the system.
+    assert!(
+        a.observe(r, "BED-1", false, &facts(40.0), t(700))
+            .is_empty()
+    );
+    let ev = a.tick(&set, t(730));
+    assert_eq!(kinds(&ev), ["alert.resolved"]);
+    let EventKind::AlertResolved(al) = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!(al.state, AlertState::Resolved);
+    assert_eq!(al.resolution.as_deref(), Some("condition cleared"));
+    assert!(a.open.is_empty() && a.trackers.is_empty());
+}
+
+#[test]
+fn a_repeat_while_clearing_updates_the_open_alert() {
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    a.observe(r, "BED-1", true, &facts(20.0), t(0));
+    a.observe(r, "BED-1", false, &facts(40.0), t(5));
+    let ev = a.observe(r, "BED-1", true, &facts(10.0), t(10));
+    assert_eq!(kinds(&ev), ["alert.updated"]);
+    let EventKind::AlertUpdated(al) = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!(al.count, 2);
+    assert!(al.message.contains("10 degrees"));
+    // Same value again: no event.
+    assert!(a.observe(r, "BED-1", true, &facts(10.0), t(11)).is_empty());
+    assert_eq!(a.open.len(), 1);
+}
+
+#[test]
+fn a_silence_runs_out_by_itself_and_escalation_restarts_from_then() {
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    a.observe(r, "BED-1", true, &facts(20.0), t(0));
+    let id = a.open.values().next().unwrap().id.clone();
+    assert_eq!(
+        a.silence(&id, "N-1", 0, t(1)),
+        Err(CommandError::BadSilence)
+    );
+    assert_eq!(
+        a.silence(&id, "N-1", 120_000, t(10)).unwrap().name(),
+        "alert.silenced"
+    );
+    assert!(
+        a.tick(&set, t(100)).is_empty(),
+        "no escalation while silenced"
+    );
+    assert_eq!(kinds(&a.tick(&set, t(130))), ["alert.unsilenced"]);
+    assert!(a.tick(&set, t(159)).is_empty());
+    assert_eq!(kinds(&a.tick(&set, t(160))), ["alert.escalated"]);
+}
+
+#[test]
+fn resolved_by_hand_it_waits_for_the_condition_to_clear_before_raising_again() {
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    a.observe(r, "BED-1", true, &facts(20.0), t(0));
+    let id = a.open.values().next().unwrap().id.clone();
+    assert_eq!(
+        a.resolve(&id, "N-1", " ", t(1)),
+        Err(CommandError::NoReason)
+    );
+    let ev = a
+        .resolve(&id, "N-1", "patient repositioned, bed broken", t(5))
+        .unwrap();
+    let EventKind::AlertResolved(al) = &ev else {
+        unreachable!()
+    };
+    assert_eq!(al.resolved_by.as_deref(), Some("N-1"));
+    assert!(a.observe(r, "BED-1", true, &facts(21.0), t(6)).is_empty());
+    assert!(a.tick(&set, t(100)).is_empty());
+    a.observe(r, "BED-1", false, &facts(40.0), t(200));
+    assert_eq!(
+        kinds(&a.observe(r, "BED-1", true, &facts(20.0), t(300))),
+        ["alert.raised"]
+    );
+    assert_eq!(
+        a.resolve("nope", "N-1", "x", t(301)),
+        Err(CommandError::NotFound("nope".into()))
+    );
+}
+
+#[test]
+fn a_manual_rule_stays_open_when_its_condition_clears() {
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"\nresolve = \"manual\"")).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    a.observe(r, "BED-1", true, &facts(20.0), t(0));
+    a.observe(r, "BED-1", false, &facts(40.0), t(1));
+    assert!(
+        a.tick(&set, t(100))
+            .iter()
+            .all(|e| e.name() != "alert.resolved")
+    );
+    assert_eq!(a.open.len(), 1);
+}
+
+#[test]
+fn a_reload_keeps_surviving_rules_and_resolves_the_alerts_of_removed_ones() {
+    let set = compile(&format!(
+        "{}\n{}",
+        GOOD.replace("for = \"5m\"", "for = \"0s\""),
+        GOOD.replace("hob-low", "other")
+    ))
+    .unwrap();
+    let mut a = Alerting::default();
+    a.observe(&set.rules[0], "BED-1", true, &facts(20.0), t(0));
+    a.observe(&set.rules[1], "BED-1", true, &facts(20.0), t(0));
+    assert_eq!(a.open.len(), 1);
+    assert_eq!(a.trackers.len(), 2);
+    let only_first = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
+    assert!(a.retain_rules(&only_first, t(1)).is_empty());
+    assert_eq!(a.trackers.len(), 1);
+    let none = RuleSet::default();
+    let ev = a.retain_rules(&none, t(2));
+    assert_eq!(kinds(&ev), ["alert.resolved"]);
+    let EventKind::AlertResolved(al) = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!(al.resolution.as_deref(), Some("rule removed"));
+}
+
+#[test]
+fn restored_alerts_are_not_repeated_when_their_condition_still_holds() {
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    a.observe(r, "BED-1", true, &facts(20.0), t(0));
+    let open: Vec<_> = a.open.values().cloned().collect();
+    let mut b = Alerting::default();
+    b.restore(open);
+    assert!(b.observe(r, "BED-1", true, &facts(20.0), t(50)).is_empty());
+    assert_eq!(b.open.len(), 1);
+}
+
+#[test]
+fn conditions_evaluate_over_facts() {
+    let set = compile(GOOD).unwrap();
+    let r = &set.rules[0];
+    let mut f = facts(20.0);
+    f.set("patient", "ventilated", Fact::Bool(true));
+    f.set("room", "caregiver_present", Fact::Bool(false));
+    assert_eq!(r.holds(&f), Ok(true));
+    f.set("room", "caregiver_present", Fact::Bool(true));
+    assert_eq!(r.holds(&f), Ok(false), "unless");
+    let mut missing = Facts::default();
+    missing.set("bed", "hob_deg", Fact::Double(1.0));
+    assert!(
+        r.holds(&missing).is_err(),
+        "a missing fact is an error, not false"
+    );
+}
+
+/// docs/rules.md lists every fact with its type, so rule authors see what the checker sees.
+#[test]
+fn the_rules_documentation_lists_every_fact() {
+    let doc = include_str!("../../../docs/rules.md");
+    for subject in SubjectType::ALL {
+        for g in subject.groups() {
+            for d in schema::group(g).unwrap() {
+                let row = format!("| `{g}.{}` | {} |", d.name, d.ty.name());
+                assert!(doc.contains(&row), "docs/rules.md lacks the row {row}");
+            }
+        }
+    }
+}
