@@ -33,6 +33,25 @@ pub enum RoomKind {
 }
 
 impl RoomKind {
+    /// The name used in files and the API (`patient`, `nursing_station`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Patient => "patient",
+            RoomKind::Bay => "bay",
+            RoomKind::NursingStation => "nursing_station",
+            RoomKind::CleanUtility => "clean_utility",
+            RoomKind::DirtyUtility => "dirty_utility",
+            RoomKind::Storage => "storage",
+            RoomKind::Corridor => "corridor",
+            RoomKind::Elevator => "elevator",
+            RoomKind::Stairs => "stairs",
+            RoomKind::Lobby => "lobby",
+            RoomKind::Office => "office",
+            RoomKind::Procedure => "procedure",
+            RoomKind::Exit => "exit",
+        }
+    }
+
     /// Places people pass through rather than stay in.
     pub fn is_transit(self) -> bool {
         matches!(

@@ -228,3 +228,24 @@ fn the_demo_floorplan_is_valid_and_large_enough() {
         assert!(fp.rooms.iter().any(|r| r.kind == k), "no {k:?} room");
     }
 }
+
+#[test]
+fn room_kind_names_match_the_file_format() {
+    for k in [
+        RoomKind::Patient,
+        RoomKind::Bay,
+        RoomKind::NursingStation,
+        RoomKind::CleanUtility,
+        RoomKind::DirtyUtility,
+        RoomKind::Storage,
+        RoomKind::Corridor,
+        RoomKind::Elevator,
+        RoomKind::Stairs,
+        RoomKind::Lobby,
+        RoomKind::Office,
+        RoomKind::Procedure,
+        RoomKind::Exit,
+    ] {
+        assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+    }
+}

@@ -22,7 +22,7 @@ impl OutEvent {
         match &self.kind {
             EventKind::LocationChanged { unit, .. } => unit.as_deref(),
             EventKind::LocationLost { unit, .. } => unit.as_deref(),
-            EventKind::AlertRaised(a) | EventKind::AlertResolved(a) => a.unit.as_deref(),
+            k => k.alert().and_then(|a| a.unit.as_deref()),
         }
     }
     pub fn kind_name(&self) -> &'static str {
@@ -58,8 +58,29 @@ pub enum EventKind {
         unit: Option<String>,
         last_seen: Timestamp,
     },
+    /// A rule's condition held: a new alert.
     #[serde(rename = "alert.raised")]
     AlertRaised(Alert),
+    /// The condition came back while the alert was still open (`count` went up, the message
+    /// may differ): the same alert, not a new one.
+    #[serde(rename = "alert.updated")]
+    AlertUpdated(Alert),
+    /// Somebody took it (`acknowledged_by`): escalation stops.
+    #[serde(rename = "alert.acknowledged")]
+    AlertAcknowledged(Alert),
+    /// Not acknowledged in time: the next step of the rule's chain now receives it (`audience`).
+    #[serde(rename = "alert.escalated")]
+    AlertEscalated(Alert),
+    /// Still open after the rule's reminder interval: notify again.
+    #[serde(rename = "alert.reminder")]
+    AlertReminder(Alert),
+    /// Silenced by hand until `silenced_until`.
+    #[serde(rename = "alert.silenced")]
+    AlertSilenced(Alert),
+    /// The silence ran out and the alert is still open: it sounds again.
+    #[serde(rename = "alert.unsilenced")]
+    AlertUnsilenced(Alert),
+    /// Closed: the condition cleared, or a person resolved it (`resolution`).
     #[serde(rename = "alert.resolved")]
     AlertResolved(Alert),
 }
@@ -70,9 +91,44 @@ impl EventKind {
             EventKind::LocationChanged { .. } => "location.changed",
             EventKind::LocationLost { .. } => "location.lost",
             EventKind::AlertRaised(_) => "alert.raised",
+            EventKind::AlertUpdated(_) => "alert.updated",
+            EventKind::AlertAcknowledged(_) => "alert.acknowledged",
+            EventKind::AlertEscalated(_) => "alert.escalated",
+            EventKind::AlertReminder(_) => "alert.reminder",
+            EventKind::AlertSilenced(_) => "alert.silenced",
+            EventKind::AlertUnsilenced(_) => "alert.unsilenced",
             EventKind::AlertResolved(_) => "alert.resolved",
         }
     }
+
+    /// The alert, for every alert transition.
+    pub fn alert(&self) -> Option<&Alert> {
+        match self {
+            EventKind::LocationChanged { .. } | EventKind::LocationLost { .. } => None,
+            EventKind::AlertRaised(a)
+            | EventKind::AlertUpdated(a)
+            | EventKind::AlertAcknowledged(a)
+            | EventKind::AlertEscalated(a)
+            | EventKind::AlertReminder(a)
+            | EventKind::AlertSilenced(a)
+            | EventKind::AlertUnsilenced(a)
+            | EventKind::AlertResolved(a) => Some(a),
+        }
+    }
+
+    /// Every event kind's name, for filters and documentation.
+    pub const NAMES: [&'static str; 10] = [
+        "location.changed",
+        "location.lost",
+        "alert.raised",
+        "alert.updated",
+        "alert.acknowledged",
+        "alert.escalated",
+        "alert.reminder",
+        "alert.silenced",
+        "alert.unsilenced",
+        "alert.resolved",
+    ];
 }
 
 /// Alarm priority as in IEC 60601-1-8, plus advisory.
@@ -118,7 +174,26 @@ crate::wire_names!(AlertState {
     Resolved => "resolved",
 });
 
-/// An alert as it stands after a transition. One active alert per (rule, subject).
+/// What an alert is about, as in IEC 60601-1-8: the patient's condition, the equipment's, or
+/// information.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Physiological,
+    #[default]
+    Technical,
+    Advisory,
+}
+
+crate::wire_names!(AlertKind {
+    Physiological => "physiological",
+    Technical => "technical",
+    Advisory => "advisory",
+});
+
+/// An alert as it stands after a transition. One open alert per (rule, subject).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Alert {
     /// `{rule}:{subject}:{raised_at millis}`: unique, stable across restarts.
@@ -128,9 +203,63 @@ pub struct Alert {
     pub unit: Option<String>,
     pub room: Option<String>,
     pub priority: Priority,
+    /// Physiological, technical or advisory (the rule's `kind`; named `category` here because
+    /// `kind` on an event is the event's kind).
+    #[serde(default)]
+    pub category: AlertKind,
     pub state: AlertState,
+    /// The rule's title.
+    #[serde(default)]
+    pub title: String,
+    /// The rule's message, filled in with the subject's facts when it was raised or updated.
     pub message: String,
     pub raised_at: Timestamp,
+    /// Time of the latest transition.
+    #[serde(default)]
+    pub updated_at: Timestamp,
+    /// How many times the condition came back while the alert was open (1 when raised).
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Who receives it now: `station:{unit}`, `role:{role}` (of the subject's unit when the role
+    /// is a unit role), `overhead`.
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// Escalation step: 0 as raised, n after the n-th step of the rule's chain.
+    #[serde(default)]
+    pub escalation: u32,
+    /// When the escalation clock started: raised, or when a silence ran out.
+    #[serde(default)]
+    pub escalation_base: Timestamp,
+    /// When recipients were last notified (raise, escalation, reminder, end of a silence).
+    #[serde(default)]
+    pub notified_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silenced_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silenced_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Timestamp>,
+    /// `system` when the condition cleared, else the person who resolved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// Why it was resolved: `condition cleared`, a person's reason, `rule removed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Alert {
+    /// True while open and not silenced at `now`.
+    pub fn sounding(&self, now: Timestamp) -> bool {
+        self.state != AlertState::Resolved && self.silenced_until.is_none_or(|t| now >= t)
+    }
 }
 
 #[cfg(test)]
@@ -160,5 +289,37 @@ mod tests {
         let back: OutEvent = serde_json::from_str(&s).unwrap();
         assert_eq!(back, e);
         assert_eq!(back.unit(), Some("ICU"));
+    }
+
+    /// An alert's fields sit beside the event's own (`kind` is the event's): they must not clash.
+    #[test]
+    fn every_alert_event_round_trips() {
+        let a: Alert = serde_json::from_value(serde_json::json!({
+            "id": "r:S:1", "rule": "r", "subject": "S", "unit": "ICU", "room": null,
+            "priority": "high", "category": "physiological", "state": "active", "message": "m",
+            "raised_at": "2026-11-22T10:00:00.000Z", "audience": ["station:ICU"],
+        }))
+        .unwrap();
+        for kind in [
+            EventKind::AlertRaised(a.clone()),
+            EventKind::AlertUpdated(a.clone()),
+            EventKind::AlertAcknowledged(a.clone()),
+            EventKind::AlertEscalated(a.clone()),
+            EventKind::AlertReminder(a.clone()),
+            EventKind::AlertSilenced(a.clone()),
+            EventKind::AlertUnsilenced(a.clone()),
+            EventKind::AlertResolved(a.clone()),
+        ] {
+            let e = OutEvent {
+                seq: 1,
+                at: Timestamp(0),
+                kind,
+            };
+            let s = serde_json::to_string(&e).unwrap();
+            let back: OutEvent = serde_json::from_str(&s).unwrap();
+            assert_eq!(back, e, "{s}");
+            assert!(EventKind::NAMES.contains(&e.kind_name()));
+            assert_eq!(back.unit(), Some("ICU"));
+        }
     }
 }

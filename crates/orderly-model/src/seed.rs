@@ -221,7 +221,8 @@ struct PatientEntry {
     elopement_risk: bool,
 }
 
-const STAFF_ROLES: &[&str] = &[
+/// The staff roles a seed may use (and rules may notify).
+pub const STAFF_ROLES: &[&str] = &[
     "nurse",
     "charge_nurse",
     "physician",

@@ -98,5 +98,7 @@ pub struct Snapshot {
     pub rooms: imbl::OrdMap<String, Arc<Vec<String>>>,
     /// Active and acknowledged alerts, by id.
     pub alerts: BTreeMap<String, Alert>,
+    /// Rules disabled after failing while evaluating (until the next reload), with the error.
+    pub disabled_rules: BTreeMap<String, String>,
     pub ingest: IngestView,
 }

@@ -1,23 +1,104 @@
-//! Alerts: one active alert per (rule, subject), raised when its condition becomes true and
-//! resolved when it clears. The built-in conditions here are the devices' own alarms (a bed
-//! exit alarm sounding, a pump in alarm); rule files extend them.
+//! Alerts from rule files: each subject's facts are derived from its components when they
+//! change, the rules of its kind are evaluated over them, and the alert lifecycle
+//! ([`orderly_rules::Alerting`]) turns the results and the clock into alert events.
+//!
+//! A rule is not evaluated over facts no device has reported since start (a restart does not
+//! resolve a bed's alert before the bed speaks again). A rule that fails while evaluating is
+//! disabled, with a technical alert to admins, until the next reload; the others keep running.
 
 use crate::devices::{BedFrame, PumpStatus};
-use crate::locate::Location;
-use crate::registry::{AssetInfo, PatientInfo, Subject};
+use crate::locate::{Location, Locator};
+use crate::outbox::Outbox;
+use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject, TagClass};
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
-use orderly_model::reading::{ExitAlarm, PumpState};
-use orderly_model::{Alert, AlertState, EventKind, Priority, Timestamp};
-use std::collections::BTreeMap;
+use orderly_model::reading::{BedHeight, ExitAlarm, PumpState, Surface};
+use orderly_model::{Alert, Timestamp};
+use orderly_rules::{
+    AlertCommand, Alerting, CommandError, Fact, Facts, ReloadSummary, RuleSet, SubjectType, schema,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use crate::outbox::Outbox;
+/// Technical alert: a rule failed while evaluating and is disabled until the next reload.
+pub const RULE_FAILED: &str = "orderly.rule-failed";
+/// Technical alert: a changed rule set was rejected; the previous one keeps running.
+pub const RULES_REJECTED: &str = "orderly.rules-rejected";
 
-/// Alerts that are active or acknowledged, keyed by (rule, subject).
+/// The rules in force.
+#[derive(Resource)]
+pub struct Rules {
+    pub set: Arc<RuleSet>,
+    /// Rules disabled after failing, with the error.
+    pub disabled: BTreeMap<String, String>,
+    /// Subject kinds some enabled rule is about.
+    wanted: BTreeSet<SubjectType>,
+}
+
+impl Rules {
+    fn new(set: Arc<RuleSet>) -> Self {
+        let wanted = set
+            .rules
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|r| r.subject)
+            .collect();
+        Rules {
+            set,
+            disabled: BTreeMap::new(),
+            wanted,
+        }
+    }
+}
+
+/// Who counts as a caregiver in a room (`[presence]` in detectors.toml).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceConfig {
+    pub caregiver_roles: Vec<String>,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            caregiver_roles: ["nurse", "charge_nurse", "aide", "physician"]
+                .map(String::from)
+                .into(),
+        }
+    }
+}
+
+#[derive(Resource, Clone)]
+struct Presence {
+    caregivers: BTreeSet<String>,
+    /// Room index -> roles of the staff present there, sorted.
+    rooms: BTreeMap<u32, Vec<String>>,
+    /// Where each staff member was counted (room, present).
+    counted: BTreeMap<Entity, (u32, bool)>,
+}
+
+/// Open alerts and the hold, clearing and escalation timers behind them.
 #[derive(Resource, Default)]
-pub struct ActiveAlerts(pub BTreeMap<(String, String), Alert>);
+pub struct ActiveAlerts(pub Alerting);
 
-pub struct AlertsPlugin;
+/// The facts rules read about one subject, rebuilt when its inputs change.
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct SubjectFacts(pub Facts, Option<(u32, bool)>);
+
+impl SubjectFacts {
+    pub fn facts(&self) -> &Facts {
+        &self.0
+    }
+}
+
+/// Set when every subject must be evaluated again (a new rule set).
+#[derive(Resource, Default)]
+struct Reevaluate(bool);
+
+pub struct AlertsPlugin {
+    pub rules: Arc<RuleSet>,
+    pub presence: PresenceConfig,
+}
 
 impl Capability for AlertsPlugin {
     fn name(&self) -> &'static str {
@@ -25,153 +106,610 @@ impl Capability for AlertsPlugin {
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
         world.init_resource::<ActiveAlerts>();
-        schedule.add_systems((bed_exit_alarm, pump_alarm).in_set(Phase::Rules));
+        world.insert_resource(Rules::new(self.rules.clone()));
+        world.insert_resource(Presence {
+            caregivers: self.presence.caregiver_roles.iter().cloned().collect(),
+            rooms: BTreeMap::new(),
+            counted: BTreeMap::new(),
+        });
+        world.insert_resource(Reevaluate(true));
+        schedule.add_systems((build_facts, evaluate, tick).chain().in_set(Phase::Rules));
     }
 }
 
-/// Where an item is: its room id and that room's unit (or the item's home unit).
-fn place(
-    site: &Site,
-    loc: Option<&Location>,
-    home_unit: Option<&String>,
-) -> (Option<String>, Option<String>) {
-    match loc {
-        Some(l) => {
-            let r = &site.0.rooms[l.room as usize];
-            (
-                Some(r.id.clone()),
-                r.unit.clone().or_else(|| home_unit.cloned()),
-            )
+/// The rule subject kinds an entity is.
+fn types_of(asset: Option<&AssetInfo>, patient: bool, staff: bool) -> Vec<SubjectType> {
+    let mut t = Vec::new();
+    if let Some(a) = asset {
+        match a.0.kind.as_str() {
+            "bed" => t.push(SubjectType::Bed),
+            "infusion_pump" => t.push(SubjectType::Pump),
+            _ => {}
         }
-        None => (None, home_unit.cloned()),
+        t.push(SubjectType::Asset);
     }
-}
-
-struct Condition<'a> {
-    rule: &'a str,
-    subject: &'a str,
-    active: bool,
-    priority: Priority,
-    room: Option<String>,
-    unit: Option<String>,
-    message: String,
-}
-
-fn apply(now: Timestamp, c: Condition, alerts: &mut ActiveAlerts, outbox: &mut Outbox) {
-    let key = (c.rule.to_string(), c.subject.to_string());
-    match (c.active, alerts.0.contains_key(&key)) {
-        (true, false) => {
-            let alert = Alert {
-                id: format!("{}:{}:{}", c.rule, c.subject, now.millis()),
-                rule: c.rule.to_string(),
-                subject: c.subject.to_string(),
-                unit: c.unit,
-                room: c.room,
-                priority: c.priority,
-                state: AlertState::Active,
-                message: c.message,
-                raised_at: now,
-            };
-            alerts.0.insert(key, alert.clone());
-            outbox.push(now, EventKind::AlertRaised(alert));
-        }
-        (false, true) => {
-            if let Some(mut alert) = alerts.0.remove(&key) {
-                alert.state = AlertState::Resolved;
-                outbox.push(now, EventKind::AlertResolved(alert));
-            }
-        }
-        _ => {}
+    if patient {
+        t.push(SubjectType::Patient);
     }
+    if staff {
+        t.push(SubjectType::Staff);
+    }
+    t
 }
 
-#[allow(clippy::type_complexity)]
-fn bed_exit_alarm(
+type SubjectItem<'a> = (
+    Entity,
+    &'a Subject,
+    Option<&'a AssetInfo>,
+    Option<&'a PatientInfo>,
+    Option<&'a StaffInfo>,
+    Option<&'a BedFrame>,
+    Option<&'a PumpStatus>,
+    Option<&'a Location>,
+    Option<&'a Status>,
+);
+
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+fn build_facts(
     clock: Res<Clock>,
     site: Res<Site>,
     registry: Res<Registry>,
-    beds: Query<(&Subject, &AssetInfo, &BedFrame, Option<&Location>), Changed<BedFrame>>,
-    patients: Query<&PatientInfo>,
-    mut alerts: ResMut<ActiveAlerts>,
-    mut outbox: ResMut<Outbox>,
+    rules: Res<Rules>,
+    locator: Option<Res<Locator>>,
+    mut presence: ResMut<Presence>,
+    reevaluate: Res<Reevaluate>,
+    changed: Query<Entity, Or<(Changed<BedFrame>, Changed<PumpStatus>, Changed<Status>)>>,
+    // A location changes on every sighting (last seen); only a new room or presence matters.
+    moved: Query<(Entity, &Location), Changed<Location>>,
+    staff_moved: Query<(Entity, &Location), (With<StaffInfo>, Changed<Location>)>,
+    staff: Query<(Entity, &StaffInfo, &Location)>,
+    subjects: Query<SubjectItem<'static>>,
+    mut facts: Query<&mut SubjectFacts>,
+    mut commands: Commands,
 ) {
-    for (subject, info, frame, loc) in &beds {
-        let (room, unit) = place(&site, loc, info.0.unit.as_ref());
-        let who = registry
-            .bed_patient
-            .get(&subject.id)
-            .and_then(|e| patients.get(*e).ok())
-            .map_or_else(
-                || "a patient".to_string(),
-                |p| format!("{} ({})", p.0.name, p.0.id),
-            );
-        let message = format!(
-            "Bed exit alarm: {who} in {}",
-            room.as_deref().unwrap_or("an unknown room")
+    if rules.wanted.is_empty() {
+        return;
+    }
+    let mut dirty: BTreeSet<Entity> = changed.iter().collect();
+    dirty.extend(
+        moved
+            .iter()
+            .filter(|(e, l)| {
+                facts
+                    .get(*e)
+                    .map_or(true, |f| f.1 != Some((l.room, l.present)))
+            })
+            .map(|(e, _)| e),
+    );
+    let all = reevaluate.0;
+    // Staff moved: rooms whose presence changed make their occupants dirty.
+    let staff_changed = staff_moved
+        .iter()
+        .any(|(e, l)| presence.counted.get(&e) != Some(&(l.room, l.present)));
+    if all || staff_changed {
+        let mut rooms: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        presence.counted.clear();
+        for (e, s, loc) in &staff {
+            presence.counted.insert(e, (loc.room, loc.present));
+            if loc.present {
+                rooms.entry(loc.room).or_default().push(s.0.role.clone());
+            }
+        }
+        for roles in rooms.values_mut() {
+            roles.sort_unstable();
+        }
+        let touched: BTreeSet<u32> = rooms
+            .iter()
+            .filter(|(r, v)| presence.rooms.get(r) != Some(v))
+            .map(|(r, _)| *r)
+            .chain(
+                presence
+                    .rooms
+                    .keys()
+                    .filter(|r| !rooms.contains_key(r))
+                    .copied(),
+            )
+            .collect();
+        if !touched.is_empty() {
+            for item in &subjects {
+                if item.7.is_some_and(|l| touched.contains(&l.room)) {
+                    dirty.insert(item.0);
+                }
+            }
+        }
+        presence.rooms = rooms;
+    }
+    // A bed's patient follows the bed, and the bed follows its patient.
+    let mut linked = Vec::new();
+    for e in &dirty {
+        if let Ok(item) = subjects.get(*e) {
+            if item.2.is_some_and(|a| a.0.kind == "bed")
+                && let Some(p) = registry.bed_patient.get(&item.1.id)
+            {
+                linked.push(*p);
+            }
+            if let Some(p) = item.3
+                && let Some(b) = registry.subjects.get(&p.0.bed)
+            {
+                linked.push(*b);
+            }
+        }
+    }
+    dirty.extend(linked);
+    let ctx = FactCtx {
+        now: clock.now,
+        site: &site,
+        registry: &registry,
+        presence: &presence,
+        locator: locator.as_deref(),
+        subjects: &subjects,
+    };
+    let mut build = |e: Entity| {
+        let Ok(item) = subjects.get(e) else { return };
+        let types = types_of(item.2, item.3.is_some(), item.4.is_some());
+        if !types.iter().any(|t| rules.wanted.contains(t)) {
+            return;
+        }
+        let new = SubjectFacts(
+            ctx.facts(&item, &types),
+            item.7.map(|l| (l.room, l.present)),
         );
-        let active = frame.state.exit_alarm == ExitAlarm::Alarming;
-        apply(
-            clock.now,
-            Condition {
-                rule: "bed-exit-alarm",
-                subject: &subject.id,
-                active,
-                priority: Priority::High,
-                room,
-                unit,
-                message,
-            },
-            &mut alerts,
-            &mut outbox,
-        );
+        match facts.get_mut(e) {
+            Ok(mut f) => {
+                f.set_if_neq(new);
+            }
+            Err(_) => {
+                commands.entity(e).insert(new);
+            }
+        }
+    };
+    if all {
+        for item in &subjects {
+            build(item.0);
+        }
+    } else {
+        for e in dirty {
+            build(e);
+        }
     }
 }
 
+struct FactCtx<'a, 'w, 's> {
+    now: Timestamp,
+    site: &'a Site,
+    registry: &'a Registry,
+    presence: &'a Presence,
+    locator: Option<&'a Locator>,
+    subjects: &'a Query<'w, 's, SubjectItem<'static>>,
+}
+
+impl FactCtx<'_, '_, '_> {
+    fn lost(&self, subject: &Subject, loc: Option<&Location>) -> bool {
+        let Some(l) = loc else { return false };
+        if l.present {
+            return false;
+        }
+        let s = self.locator.map(|c| match subject.class {
+            TagClass::Equipment => c.0.lost_equipment_s,
+            TagClass::Staff => c.0.lost_staff_s,
+            TagClass::Patient => c.0.lost_patient_s,
+        });
+        let timeout_ms = (f64::from(s.unwrap_or(0.0)) * 1000.0) as i64;
+        self.now.millis() - l.last_seen.millis() >= timeout_ms
+    }
+
+    fn facts(&self, item: &SubjectItem<'_>, types: &[SubjectType]) -> Facts {
+        let (_, subject, asset, patient, staff, bed, pump, loc, status) = *item;
+        let mut f = Facts::default();
+        let groups: BTreeSet<&str> = types.iter().flat_map(|t| t.groups()).copied().collect();
+        // The bed of a patient, and the patient of a bed.
+        let patient_bed = patient
+            .and_then(|p| self.registry.subjects.get(&p.0.bed))
+            .and_then(|e| self.subjects.get(*e).ok());
+        let bed_patient = asset
+            .filter(|a| a.0.kind == "bed")
+            .and_then(|_| self.registry.bed_patient.get(&subject.id))
+            .and_then(|e| self.subjects.get(*e).ok())
+            .and_then(|i| i.3);
+        // Where the subject is: a patient where their wristband is heard, else in their bed's room.
+        let room_loc = match patient {
+            Some(_) => loc
+                .filter(|l| l.present)
+                .or_else(|| patient_bed.and_then(|b| b.7)),
+            None => loc,
+        };
+        if groups.contains("bed") {
+            let frame = match patient {
+                Some(_) => patient_bed.and_then(|b| b.5),
+                None => bed,
+            };
+            let id = match patient {
+                Some(p) => p.0.bed.clone(),
+                None => subject.id.clone(),
+            };
+            bed_facts(&mut f, id, frame);
+        }
+        if groups.contains("pump") {
+            pump_facts(&mut f, &subject.id, pump);
+        }
+        if groups.contains("asset")
+            && let Some(a) = asset
+        {
+            let s = |n, v| ("asset", n, v);
+            for (g, n, v) in [
+                s("id", Fact::String(a.0.id.clone())),
+                s("kind", Fact::String(a.0.kind.clone())),
+                s(
+                    "status",
+                    Fact::String(status.map_or(a.0.status, |s| s.0).as_str().to_string()),
+                ),
+                s("model", Fact::String(a.0.model.clone().unwrap_or_default())),
+                s(
+                    "home_unit",
+                    Fact::String(a.0.unit.clone().unwrap_or_default()),
+                ),
+                s("located", Fact::Bool(loc.is_some())),
+                s("lost", Fact::Bool(self.lost(subject, loc))),
+            ] {
+                f.set(g, n, v);
+            }
+        }
+        if groups.contains("patient") {
+            patient_facts(&mut f, patient.or(bed_patient));
+        }
+        if groups.contains("staff")
+            && let Some(s) = staff
+        {
+            f.set("staff", "id", Fact::String(s.0.id.clone()));
+            f.set("staff", "name", Fact::String(s.0.name.clone()));
+            f.set("staff", "role", Fact::String(s.0.role.clone()));
+            f.set("staff", "located", Fact::Bool(loc.is_some()));
+            f.set("staff", "lost", Fact::Bool(self.lost(subject, loc)));
+        }
+        // The room, and where alerts go.
+        let room = room_loc.map(|l| &self.site.0.rooms[l.room as usize]);
+        let roles = room_loc
+            .and_then(|l| self.presence.rooms.get(&l.room))
+            .cloned()
+            .unwrap_or_default();
+        let text = |o: Option<&String>| Fact::String(o.cloned().unwrap_or_default());
+        f.set("room", "known", Fact::Bool(room.is_some()));
+        f.set("room", "id", text(room.map(|r| &r.id)));
+        f.set("room", "name", text(room.map(|r| &r.name)));
+        f.set(
+            "room",
+            "kind",
+            Fact::String(
+                room.map(|r| r.kind.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
+        );
+        f.set("room", "unit", text(room.and_then(|r| r.unit.as_ref())));
+        f.set("room", "floor", text(room.map(|r| &r.floor)));
+        f.set(
+            "room",
+            "caregiver_present",
+            Fact::Bool(roles.iter().any(|r| self.presence.caregivers.contains(r))),
+        );
+        f.set("room", "staff_count", Fact::Int(roles.len() as i64));
+        f.set("room", "roles_present", Fact::StringList(roles));
+        f.room = room.map(|r| r.id.clone());
+        f.unit = room
+            .and_then(|r| r.unit.clone())
+            .or_else(|| asset.and_then(|a| a.0.unit.clone()))
+            .or_else(|| patient_bed.and_then(|b| b.2).and_then(|a| a.0.unit.clone()))
+            .or_else(|| staff.and_then(|s| s.0.units.first().cloned()));
+        f
+    }
+}
+
+fn bed_facts(f: &mut Facts, id: String, frame: Option<&BedFrame>) {
+    let g = "bed";
+    f.set(g, "id", Fact::String(id));
+    f.set(g, "reported", Fact::Bool(frame.is_some()));
+    let s = frame.map(|b| &b.state);
+    f.set(g, "occupied", Fact::Bool(s.is_some_and(|s| s.occupied)));
+    f.set(
+        g,
+        "hob_deg",
+        Fact::Double(s.map_or(0.0, |s| f64::from(s.hob_deg))),
+    );
+    let height = match s.map(|s| s.height) {
+        Some(BedHeight::Raised) => "raised",
+        _ => "low",
+    };
+    f.set(g, "height", Fact::String(height.into()));
+    f.set(g, "brakes", Fact::Bool(s.is_some_and(|s| s.brakes)));
+    let rails = s.map_or(0, |s| {
+        [
+            s.rails.head_left,
+            s.rails.head_right,
+            s.rails.foot_left,
+            s.rails.foot_right,
+        ]
+        .iter()
+        .filter(|r| **r)
+        .count()
+    });
+    f.set(g, "rails_up", Fact::Int(rails as i64));
+    let exit = match s.map(|s| s.exit_alarm) {
+        Some(ExitAlarm::Armed) => "armed",
+        Some(ExitAlarm::Alarming) => "alarming",
+        _ => "off",
+    };
+    f.set(g, "exit_alarm", Fact::String(exit.into()));
+    let surface = match s.map(|s| s.surface) {
+        Some(Surface::Alternating) => "alternating",
+        Some(Surface::Rotation) => "rotation",
+        _ => "static",
+    };
+    f.set(g, "surface", Fact::String(surface.into()));
+    f.set(g, "moving", Fact::Bool(s.is_some_and(|s| s.moving)));
+    if frame.is_none() {
+        f.unreported.push("bed");
+    }
+}
+
+fn pump_facts(f: &mut Facts, id: &str, pump: Option<&PumpStatus>) {
+    let g = "pump";
+    let t = pump.map(|p| &p.telemetry);
+    f.set(g, "id", Fact::String(id.to_string()));
+    f.set(g, "reported", Fact::Bool(t.is_some()));
+    let state = match t.map(|t| t.state) {
+        Some(PumpState::Idle) => "idle",
+        Some(PumpState::Infusing) => "infusing",
+        Some(PumpState::Paused) => "paused",
+        Some(PumpState::Alarm) => "alarm",
+        _ => "off",
+    };
+    f.set(g, "state", Fact::String(state.into()));
+    f.set(
+        g,
+        "battery_pct",
+        Fact::Double(t.map_or(0.0, |t| f64::from(t.battery_pct))),
+    );
+    f.set(g, "on_battery", Fact::Bool(t.is_some_and(|t| t.on_battery)));
+    f.set(
+        g,
+        "runtime_hours",
+        Fact::Double(t.map_or(0.0, |t| t.runtime_hours)),
+    );
+    f.set(
+        g,
+        "occlusion_alarms_total",
+        Fact::Int(t.map_or(0, |t| t.occlusion_alarms_total.min(i64::MAX as u64) as i64)),
+    );
+    f.set(
+        g,
+        "faults",
+        Fact::StringList(t.map(|t| t.faults.clone()).unwrap_or_default()),
+    );
+    if t.is_none() {
+        f.unreported.push("pump");
+    }
+}
+
+fn patient_facts(f: &mut Facts, p: Option<&PatientInfo>) {
+    let g = "patient";
+    let p = p.map(|p| &p.0);
+    f.set(g, "assigned", Fact::Bool(p.is_some()));
+    f.set(
+        g,
+        "id",
+        Fact::String(p.map(|p| p.id.clone()).unwrap_or_default()),
+    );
+    f.set(
+        g,
+        "name",
+        Fact::String(p.map(|p| p.name.clone()).unwrap_or_default()),
+    );
+    let morse = p.map_or(0, |p| p.morse);
+    let braden = p.map_or(23, |p| p.braden);
+    f.set(g, "morse", Fact::Int(i64::from(morse)));
+    f.set(
+        g,
+        "fall_risk",
+        Fact::String(schema::fall_risk(morse).into()),
+    );
+    f.set(g, "braden", Fact::Int(i64::from(braden)));
+    f.set(
+        g,
+        "pressure_risk",
+        Fact::String(schema::pressure_risk(braden).into()),
+    );
+    f.set(g, "ventilated", Fact::Bool(p.is_some_and(|p| p.ventilated)));
+    f.set(
+        g,
+        "elopement_risk",
+        Fact::Bool(p.is_some_and(|p| p.elopement_risk)),
+    );
+}
+
 #[allow(clippy::type_complexity)]
-fn pump_alarm(
+fn evaluate(
     clock: Res<Clock>,
-    site: Res<Site>,
-    pumps: Query<(&Subject, &AssetInfo, &PumpStatus, Option<&Location>), Changed<PumpStatus>>,
+    mut rules: ResMut<Rules>,
+    mut reevaluate: ResMut<Reevaluate>,
+    subjects: Query<(
+        &Subject,
+        &SubjectFacts,
+        Option<&AssetInfo>,
+        Has<PatientInfo>,
+        Has<StaffInfo>,
+    )>,
+    changed: Query<Entity, Changed<SubjectFacts>>,
     mut alerts: ResMut<ActiveAlerts>,
     mut outbox: ResMut<Outbox>,
 ) {
-    for (subject, info, status, loc) in &pumps {
-        let (room, unit) = place(&site, loc, info.0.unit.as_ref());
-        let faults = status.telemetry.faults.join(", ");
-        let message = format!(
-            "Infusion pump {} alarming in {}{}",
-            subject.id,
-            room.as_deref().unwrap_or("an unknown room"),
-            if faults.is_empty() {
-                String::new()
-            } else {
-                format!(" (faults {faults})")
+    let all = std::mem::take(&mut reevaluate.0);
+    let now = clock.now;
+    let mut items: Vec<_> = if all {
+        subjects.iter().collect()
+    } else {
+        changed
+            .iter()
+            .filter_map(|e| subjects.get(e).ok())
+            .collect()
+    };
+    if items.is_empty() {
+        return;
+    }
+    items.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+    let set = rules.set.clone();
+    for (subject, facts, asset, patient, staff) in items {
+        let types = types_of(asset, patient, staff);
+        let mut ctx = None;
+        for rule in &set.rules {
+            if !rule.enabled
+                || !types.contains(&rule.subject)
+                || rules.disabled.contains_key(&rule.id)
+            {
+                continue;
             }
-        );
-        let active = status.telemetry.state == PumpState::Alarm;
-        apply(
-            clock.now,
-            Condition {
-                rule: "pump-alarm",
-                subject: &subject.id,
-                active,
-                priority: Priority::Medium,
-                room,
-                unit,
-                message,
-            },
-            &mut alerts,
-            &mut outbox,
-        );
+            if facts.0.unreported.iter().any(|g| rule.groups().contains(g)) {
+                continue;
+            }
+            let ctx = ctx.get_or_insert_with(|| facts.0.context());
+            match rule.holds_in(ctx) {
+                Ok(holds) => {
+                    for e in alerts.0.observe(rule, &subject.id, holds, &facts.0, now) {
+                        outbox.push(now, e);
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(rule = %rule.id, subject = %subject.id, error = %err, "rule failed; disabled until the next reload");
+                    rules.disabled.insert(rule.id.clone(), err.to_string());
+                    let msg = format!(
+                        "Rule {} ({}) failed on {} and is disabled until the rules are reloaded: {err}",
+                        rule.id, rule.defined_at, subject.id
+                    );
+                    if let Some(e) = alerts.0.raise_system(
+                        RULE_FAILED,
+                        &rule.id,
+                        "A rule failed and is disabled",
+                        msg,
+                        now,
+                    ) {
+                        outbox.push(now, e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tick(
+    clock: Res<Clock>,
+    rules: Res<Rules>,
+    mut alerts: ResMut<ActiveAlerts>,
+    mut outbox: ResMut<Outbox>,
+) {
+    for e in alerts.0.tick(&rules.set, clock.now) {
+        outbox.push(clock.now, e);
+    }
+}
+
+/// Applies an operator's action; the event goes out with the next step.
+pub(crate) fn command(world: &mut World, cmd: AlertCommand) -> Result<(u64, Alert), CommandError> {
+    let now = world.resource::<Clock>().now;
+    let mut alerts = world.resource_mut::<ActiveAlerts>();
+    let ev = match cmd {
+        AlertCommand::Acknowledge { id, by } => alerts.0.acknowledge(&id, &by, now)?,
+        AlertCommand::Resolve { id, by, reason } => alerts.0.resolve(&id, &by, &reason, now)?,
+        AlertCommand::Silence { id, by, for_ms } => alerts.0.silence(&id, &by, for_ms, now)?,
+    };
+    let alert = ev
+        .alert()
+        .cloned()
+        .ok_or_else(|| CommandError::NotFound(String::new()))?;
+    let mut outbox = world.resource_mut::<Outbox>();
+    outbox.push(now, ev);
+    Ok((outbox.last_seq(), alert))
+}
+
+/// Swaps the rule set at once. Surviving rules keep their hold timers, open alerts and
+/// escalation steps; alerts of removed rules are resolved; failed rules get another chance.
+pub(crate) fn replace_rules(world: &mut World, set: Arc<RuleSet>) -> ReloadSummary {
+    let now = world.resource::<Clock>().now;
+    let old = world.resource::<Rules>().set.clone();
+    let summary = set.diff(&old);
+    world.insert_resource(Rules::new(set.clone()));
+    world.resource_mut::<Reevaluate>().0 = true;
+    let mut events = Vec::new();
+    {
+        let mut alerts = world.resource_mut::<ActiveAlerts>();
+        events.extend(alerts.0.retain_rules(&set, now));
+        for subject in alerts.0.system_subjects(RULE_FAILED) {
+            events.extend(
+                alerts
+                    .0
+                    .resolve_system(RULE_FAILED, &subject, "rules reloaded", now),
+            );
+        }
+        events.extend(alerts.0.resolve_system(
+            RULES_REJECTED,
+            "rules",
+            "a valid rule set was loaded",
+            now,
+        ));
+    }
+    let mut outbox = world.resource_mut::<Outbox>();
+    for e in events {
+        outbox.push(now, e);
+    }
+    summary
+}
+
+/// New caregiver roles; rooms are re-examined at the next step.
+pub(crate) fn set_presence(world: &mut World, config: &PresenceConfig) {
+    if let Some(mut p) = world.get_resource_mut::<Presence>() {
+        p.caregivers = config.caregiver_roles.iter().cloned().collect();
+        p.rooms.clear();
+    }
+    if let Some(mut r) = world.get_resource_mut::<Reevaluate>() {
+        r.0 = true;
+    }
+}
+
+/// A changed rule set was rejected: the old one keeps running; admins are told why.
+pub(crate) fn rules_rejected(world: &mut World, report: String) {
+    let now = world.resource::<Clock>().now;
+    let ev = world.resource_mut::<ActiveAlerts>().0.raise_system(
+        RULES_REJECTED,
+        "rules",
+        "Changed rules were rejected; the previous rules keep running",
+        report,
+        now,
+    );
+    if let Some(e) = ev {
+        world.resource_mut::<Outbox>().push(now, e);
+    }
+}
+
+/// What the site has, to check the recipients of rules: the floorplan's units, and the staff
+/// roles a seed may use (whether or not today's staff list has one) and API roles.
+pub fn known(
+    floorplan: &orderly_floorplan::Floorplan,
+    _seed: &orderly_model::Seed,
+) -> orderly_rules::Known {
+    let mut roles: BTreeSet<String> = orderly_model::seed::STAFF_ROLES
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    roles.extend(
+        orderly_model::Role::ALL
+            .iter()
+            .map(|r| r.as_str().to_string()),
+    );
+    orderly_rules::Known {
+        units: floorplan.units.iter().map(|u| u.id.clone()).collect(),
+        roles,
     }
 }
 
 /// Puts back the alerts that were open before a restart.
 pub(crate) fn restore(world: &mut World, alerts: Vec<Alert>) {
-    let Some(mut active) = world.get_resource_mut::<ActiveAlerts>() else {
-        return;
-    };
-    for a in alerts {
-        active.0.insert((a.rule.clone(), a.subject.clone()), a);
+    if let Some(mut active) = world.get_resource_mut::<ActiveAlerts>() {
+        active.0.restore(alerts);
     }
 }

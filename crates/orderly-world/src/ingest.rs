@@ -2,7 +2,7 @@
 //! class, sequence numbers) and routes it as a typed message to the capabilities. Anything
 //! rejected is counted per reason and device and changes nothing else.
 
-use crate::{Capability, Clock, Phase, Registry};
+use crate::{Capability, Phase, Registry};
 use bevy_ecs::message::MessageRegistry;
 use bevy_ecs::prelude::*;
 use orderly_model::reading::{
@@ -151,7 +151,6 @@ fn route_inbox(
     mut stats: ResMut<IngestStats>,
     mut seqs: ResMut<SeqTracker>,
     registry: Res<Registry>,
-    _clock: Res<Clock>,
     mut out: Writers,
 ) {
     for inbound in inbox.0.drain(..) {

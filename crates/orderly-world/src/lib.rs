@@ -2,8 +2,8 @@
 //! and a `Schedule` of capability plugins that turns device readings into decisions.
 //!
 //! Core crate: no IO, no async, no wall clock (time comes from the [`Clock`] resource, set by
-//! the caller), never panics on input. Depends on orderly-model, orderly-floorplan, bevy_ecs,
-//! serde and tracing.
+//! the caller), never panics on input. Depends on orderly-model, orderly-floorplan,
+//! orderly-rules, bevy_ecs, serde and tracing.
 //!
 //! The schedule runs in four ordered [`Phase`]s: `Ingest` (check and route readings into typed
 //! messages), `Derive` (facts: where tags are, what devices report), `Rules` (what deserves an
@@ -25,7 +25,9 @@ use orderly_floorplan::Floorplan;
 use orderly_model::{Alert, Inbound, OutEvent, Seed, Snapshot, Timestamp};
 use std::sync::Arc;
 
+pub use alerts::{PresenceConfig, known};
 pub use locate::LocatorConfig;
+pub use orderly_rules::{AlertCommand, CommandError, ReloadSummary, RuleSet};
 pub use registry::{Registry, Subject, SubjectKind, TagClass};
 
 /// The ordered phases of one step.
@@ -59,6 +61,7 @@ pub trait Capability {
 #[serde(default, deny_unknown_fields)]
 pub struct WorldConfig {
     pub locator: LocatorConfig,
+    pub presence: PresenceConfig,
 }
 
 impl WorldConfig {
@@ -86,14 +89,23 @@ pub struct Hospital {
 }
 
 impl Hospital {
-    /// A hospital with the built-in capabilities: ingest, locating, devices, alerts, outbox, read model.
-    pub fn new(floorplan: Arc<Floorplan>, seed: &Seed, config: WorldConfig) -> Self {
+    /// A hospital with the built-in capabilities: ingest, locating, devices, alerts from
+    /// `rules`, outbox, read model.
+    pub fn new(
+        floorplan: Arc<Floorplan>,
+        seed: &Seed,
+        config: WorldConfig,
+        rules: Arc<RuleSet>,
+    ) -> Self {
         let caps: [&dyn Capability; 6] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
             &devices::DevicesPlugin,
-            &alerts::AlertsPlugin,
+            &alerts::AlertsPlugin {
+                rules,
+                presence: config.presence.clone(),
+            },
             &snapshot::ReadModelPlugin,
         ];
         Self::with_capabilities(floorplan, seed, &caps)
@@ -160,6 +172,42 @@ impl Hospital {
         if self.world.contains_resource::<snapshot::ReadModel>() {
             snapshot::rebuild(&mut self.world);
         }
+    }
+
+    /// An operator's action on an alert. Returns the sequence number of the event that records
+    /// it (it leaves with the next step) and the alert as it now stands.
+    pub fn command(&mut self, cmd: AlertCommand) -> Result<(u64, Alert), CommandError> {
+        alerts::command(&mut self.world, cmd)
+    }
+
+    /// Swaps in a new, checked rule set at once, keeping the state of surviving rules.
+    pub fn replace_rules(&mut self, rules: Arc<RuleSet>) -> ReloadSummary {
+        alerts::replace_rules(&mut self.world, rules)
+    }
+
+    /// New detector parameters (from a reloaded detectors.toml), in force from the next step.
+    pub fn set_config(&mut self, config: WorldConfig) {
+        if self.world.contains_resource::<locate::Locator>() {
+            self.world.insert_resource(locate::Locator(config.locator));
+        }
+        alerts::set_presence(&mut self.world, &config.presence);
+    }
+
+    /// Records that a changed rule set was rejected (a technical alert to admins).
+    pub fn rules_rejected(&mut self, report: String) {
+        alerts::rules_rejected(&mut self.world, report);
+    }
+
+    /// The rules in force, and those disabled after failing (id, error).
+    pub fn rules(&self) -> (Arc<RuleSet>, Vec<(String, String)>) {
+        let r = self.world.resource::<alerts::Rules>();
+        (
+            r.set.clone(),
+            r.disabled
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
     }
 
     /// The world, for tests and diagnostics.

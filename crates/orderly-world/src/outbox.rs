@@ -1,6 +1,6 @@
 //! The one way out: every decision becomes an [`OutEvent`] with the next sequence number.
 
-use crate::{Capability, Clock};
+use crate::Capability;
 use bevy_ecs::prelude::*;
 use orderly_model::{EventKind, OutEvent, Timestamp};
 
@@ -26,7 +26,7 @@ impl Outbox {
     }
 }
 
-/// Adds the outbox. Systems push to it with `ResMut<Outbox>` and the [`Clock`]'s time.
+/// Adds the outbox. Systems push to it with `ResMut<Outbox>` and the [`Clock`](crate::Clock)'s time.
 pub struct OutboxPlugin;
 
 impl Capability for OutboxPlugin {
@@ -35,6 +35,5 @@ impl Capability for OutboxPlugin {
     }
     fn build(&self, world: &mut World, _schedule: &mut Schedule) {
         world.init_resource::<Outbox>();
-        world.init_resource::<Clock>();
     }
 }

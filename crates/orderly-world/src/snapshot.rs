@@ -235,7 +235,14 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
     snap.at = world.resource::<Clock>().now;
     snap.last_seq = world.get_resource::<Outbox>().map_or(0, Outbox::last_seq);
     if let Some(a) = world.get_resource::<ActiveAlerts>() {
-        snap.alerts = a.0.values().map(|a| (a.id.clone(), a.clone())).collect();
+        snap.alerts =
+            a.0.open
+                .values()
+                .map(|a| (a.id.clone(), a.clone()))
+                .collect();
+    }
+    if let Some(r) = world.get_resource::<crate::alerts::Rules>() {
+        snap.disabled_rules = r.disabled.clone();
     }
     if let Some(s) = world.get_resource::<IngestStats>() {
         snap.ingest = s.view();
