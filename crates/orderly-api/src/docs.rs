@@ -15,10 +15,12 @@ use utoipa::{Modify, OpenApi};
         crate::routes::list_rooms, crate::routes::get_room,
         crate::routes::unit_alerts, crate::routes::alert_history,
         crate::routes::ingest, crate::routes::audit_log,
-        crate::sse::events,
+        crate::control::open_alerts, crate::control::acknowledge, crate::control::resolve,
+        crate::control::silence, crate::control::rules, crate::control::reload,
+        crate::sse::events, crate::sse::unit_events,
     ),
     modifiers(&Bearer),
-    tags((name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "events"), (name = "operations"), (name = "health"))
+    tags((name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
 )]
 struct Doc;
 

@@ -15,13 +15,18 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("storage is unavailable: {0}")]
     Store(#[from] orderly_store::StoreError),
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// Stable code: `unauthenticated`, `forbidden`, `not_found`, `bad_request`, `unavailable`.
+    /// Stable code: `unauthenticated`, `forbidden`, `not_found`, `bad_request`, `conflict`,
+    /// `unavailable`.
     pub error: &'static str,
     pub message: String,
 }
@@ -33,6 +38,8 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "store error while serving a request");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -2,12 +2,14 @@
 //! without a socket. Bearer tokens with roles (nurses scoped to units), JSON reads of the
 //! live snapshot, history from the store, a Server-Sent Events stream of what the world
 //! decides, health and readiness, Prometheus metrics, and an OpenAPI document generated from
-//! the code with a page to browse it.
+//! the code with a page to browse it. Alert actions and rule reloads go to the world through
+//! [`Control`] messages and are answered once committed.
 //!
 //! Edge crate: serves HTTP. Depends on orderly-model, orderly-floorplan, orderly-store, axum,
-//! utoipa, metrics. Reads never block ingest: they see an `Arc<Snapshot>` the world published.
+//! orderly-rules (commands), utoipa, metrics. Reads never block ingest: they see an `Arc<Snapshot>` the world published.
 
 mod auth;
+mod control;
 mod docs;
 mod error;
 mod routes;
@@ -19,9 +21,10 @@ use orderly_floorplan::Floorplan;
 use orderly_model::{OutEvent, Snapshot, Timestamp};
 use orderly_store::Store;
 use std::sync::Arc;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 pub use auth::Auth;
+pub use control::{Control, ReloadOutcome, RuleInfo, RulesView};
 pub use docs::openapi;
 pub use error::ApiError;
 
@@ -42,6 +45,12 @@ pub struct ApiState {
     pub readiness: ReadinessCheck,
     /// The wall clock (audit times).
     pub clock: fn() -> Timestamp,
+    /// Alert actions and rule reloads, to the process that owns the world.
+    pub control: mpsc::Sender<Control>,
+    /// Sequence number of the last committed event.
+    pub committed: watch::Receiver<u64>,
+    /// The rules in force.
+    pub rules: watch::Receiver<Arc<RulesView>>,
 }
 
 impl ApiState {

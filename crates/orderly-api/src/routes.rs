@@ -5,7 +5,7 @@ use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use orderly_model::view::{AssetView, IngestView, PatientView, StaffView};
 use orderly_model::{Alert, AssetStatus, Priority, Role, Timestamp};
@@ -27,6 +27,16 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/rooms/{id}", get(get_room))
         .route("/api/v1/units/{unit}/alerts", get(unit_alerts))
         .route("/api/v1/alerts", get(alert_history))
+        .route("/api/v1/alerts/open", get(crate::control::open_alerts))
+        .route(
+            "/api/v1/alerts/{id}/acknowledge",
+            post(crate::control::acknowledge),
+        )
+        .route("/api/v1/alerts/{id}/resolve", post(crate::control::resolve))
+        .route("/api/v1/alerts/{id}/silence", post(crate::control::silence))
+        .route("/api/v1/rules", get(crate::control::rules))
+        .route("/api/v1/rules/reload", post(crate::control::reload))
+        .route("/api/v1/units/{unit}/events", get(crate::sse::unit_events))
         .route("/api/v1/ingest", get(ingest))
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/events", get(crate::sse::events))
@@ -216,10 +226,7 @@ pub(crate) struct RoomSummary {
 }
 
 fn kind_name(k: orderly_floorplan::RoomKind) -> String {
-    serde_json::to_value(k)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    k.as_str().to_string()
 }
 
 /// All rooms of the floorplan, with how many tracked subjects are in each.

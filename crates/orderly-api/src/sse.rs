@@ -62,6 +62,45 @@ pub(crate) async fn events(
     Query(f): Query<StreamFilter>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    stream_events(auth, s, f, headers).await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct UnitStreamFilter {
+    /// Only these kinds, comma-separated (`alert.raised,alert.escalated`).
+    kind: Option<String>,
+    /// Replay committed events after this sequence number first (like `Last-Event-ID`).
+    after: Option<u64>,
+}
+
+/// One unit's live events (the nursing station's stream): the same as `/api/v1/events?unit=`.
+#[utoipa::path(get, path = "/api/v1/units/{unit}/events", tag = "events", params(("unit" = String, Path, description = "unit id"), UnitStreamFilter), security(("bearer" = [])),
+    responses((status = 200, description = "text/event-stream of OutEvent", content_type = "text/event-stream", body = orderly_model::OutEvent),
+              (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn unit_events(
+    auth: Auth,
+    State(s): State<ApiState>,
+    axum::extract::Path(unit): axum::extract::Path<String>,
+    Query(f): Query<UnitStreamFilter>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    if s.floorplan.unit(&unit).is_none() {
+        return Err(ApiError::NotFound(format!("no unit {unit:?}")));
+    }
+    let f = StreamFilter {
+        unit: Some(unit),
+        kind: f.kind,
+        after: f.after,
+    };
+    stream_events(auth, s, f, headers).await
+}
+
+async fn stream_events(
+    auth: Auth,
+    s: ApiState,
+    f: StreamFilter,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let units = match (&f.unit, auth.role()) {
         (Some(u), _) => {
             auth.require_unit(u)?;

@@ -4,14 +4,14 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use orderly_api::{ApiState, router};
+use orderly_api::{ApiState, Control, ReloadOutcome, RulesView, router};
 use orderly_floorplan::Floorplan;
 use orderly_model::reading::{BedHeight, BedState, ExitAlarm, Rails, Sighting, Sightings, Surface};
-use orderly_model::{Inbound, OutEvent, Payload, Reading, Role, Seed, Snapshot, Timestamp};
+use orderly_model::{Inbound, OutEvent, Payload, Reading, Role, Seed, Timestamp};
 use orderly_store::Store;
-use orderly_world::{Hospital, WorldConfig};
+use orderly_world::{Hospital, RuleSet, WorldConfig};
 use std::sync::Arc;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tower::ServiceExt;
 
 const FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
@@ -22,7 +22,19 @@ struct Fixture {
     admin: String,
     nurse_icu: String,
     _dir: tempfile::TempDir,
-    _snap_tx: watch::Sender<Arc<Snapshot>>,
+}
+
+fn bundled_rules(fp: &Floorplan, seed: &Seed) -> Arc<RuleSet> {
+    let files = [
+        ("beds.toml", include_str!("../../../rules/beds.toml")),
+        ("pumps.toml", include_str!("../../../rules/pumps.toml")),
+        (
+            "tracking.toml",
+            include_str!("../../../rules/tracking.toml"),
+        ),
+    ]
+    .map(|(n, t)| (n.to_string(), t.to_string()));
+    Arc::new(RuleSet::compile(&files, &orderly_world::known(fp, seed)).unwrap())
 }
 
 fn reading(at: i64, device: &str, payload: Payload) -> Inbound {
@@ -39,7 +51,12 @@ fn reading(at: i64, device: &str, payload: Payload) -> Inbound {
 async fn fixture(ready: bool) -> Fixture {
     let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
     let seed = Seed::parse("demo-seed.toml", SEED).unwrap();
-    let mut h = Hospital::new(fp.clone(), &seed, WorldConfig::default());
+    let mut h = Hospital::new(
+        fp.clone(),
+        &seed,
+        WorldConfig::default(),
+        bundled_rules(&fp, &seed),
+    );
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
         .await
@@ -91,6 +108,41 @@ async fn fixture(ready: bool) -> Fixture {
     } else {
         Arc::new(|| vec!["mqtt: not connected".to_string()])
     };
+    // The world's owner, as the binary's pipeline does it: apply, step, commit, then answer.
+    let (control, mut control_rx) = mpsc::channel::<Control>(8);
+    let last = events.last().map_or(0, |e: &OutEvent| e.seq);
+    let (committed_tx, committed) = watch::channel(last);
+    let owner_store = store.clone();
+    tokio::spawn(async move {
+        let mut now = 1_005_000;
+        while let Some(c) = control_rx.recv().await {
+            match c {
+                Control::Alert { cmd, reply } => {
+                    let r = h.command(cmd);
+                    now += 1000;
+                    let ev = h.step(Timestamp(now));
+                    owner_store.commit(&ev).await.unwrap();
+                    snap_tx.send_replace(Arc::new(h.snapshot()));
+                    if let Some(e) = ev.last() {
+                        committed_tx.send_replace(e.seq);
+                    }
+                    let _ = reply.send(r);
+                }
+                Control::Reload { reply } => {
+                    let _ = reply.send(ReloadOutcome {
+                        ok: false,
+                        at: Timestamp(now),
+                        trigger: "api".into(),
+                        added: vec![],
+                        changed: vec![],
+                        removed: vec![],
+                        unchanged: 0,
+                        errors: Some("rules/x.toml:1:1: test".into()),
+                    });
+                }
+            }
+        }
+    });
     let state = ApiState {
         snapshot: snap_rx,
         events: broadcast::channel(16).0,
@@ -99,13 +151,15 @@ async fn fixture(ready: bool) -> Fixture {
         metrics: None,
         readiness,
         clock: || Timestamp(2_000_000),
+        control,
+        committed,
+        rules: watch::channel(Arc::new(RulesView::default())).1,
     };
     Fixture {
         state,
         admin,
         nurse_icu,
         _dir: dir,
-        _snap_tx: snap_tx,
     }
 }
 
@@ -280,7 +334,10 @@ async fn the_stream_replays_then_goes_live() {
         .body(Body::empty())
         .unwrap();
     let resp = router(f.state.clone()).oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    if resp.status() != StatusCode::OK {
+        let b = resp.into_body().collect().await.unwrap().to_bytes();
+        panic!("{}", String::from_utf8_lossy(&b));
+    }
     let mut body = resp.into_body();
     let mut text = String::new();
     // The backlog: two location changes and the alert, all in ICU.
@@ -350,5 +407,165 @@ async fn the_openapi_document_covers_the_routes() {
         page.as_str()
             .unwrap()
             .contains("/api/v1/units/{unit}/alerts")
+    );
+}
+
+async fn post(
+    f: &Fixture,
+    uri: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let req = Request::post(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = router(f.state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_nurse_acknowledges_silences_and_resolves_her_units_alert_once_committed() {
+    let f = fixture(true).await;
+    let (st, open) = get(&f, "/api/v1/alerts/open?unit=ICU", Some(&f.nurse_icu)).await;
+    assert_eq!(st, StatusCode::OK, "{open}");
+    let id = open[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(open[0]["audience"][0], "station:ICU");
+    let (st, a) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/acknowledge"),
+        &f.nurse_icu,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    assert_eq!(a["state"], "acknowledged");
+    assert_eq!(a["acknowledged_by"], "Nurse Ana");
+    // Committed before the answer: the history already has it.
+    let (_, hist) = get(&f, "/api/v1/alerts?unit=ICU", Some(&f.nurse_icu)).await;
+    assert_eq!(hist[0]["state"], "acknowledged", "{hist}");
+    let (st, e) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/acknowledge"),
+        &f.nurse_icu,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    let (st, e) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/silence"),
+        &f.nurse_icu,
+        serde_json::json!({"seconds": 0}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let (st, a) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/silence"),
+        &f.nurse_icu,
+        serde_json::json!({"seconds": 120}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    assert!(a["silenced_until"].is_string());
+    let (st, _) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/resolve"),
+        &f.nurse_icu,
+        serde_json::json!({"reason": ""}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, a) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/resolve"),
+        &f.nurse_icu,
+        serde_json::json!({"reason": "sensor fault, bed swapped"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+    assert_eq!(
+        (a["state"].as_str(), a["resolution"].as_str()),
+        (Some("resolved"), Some("sensor fault, bed swapped"))
+    );
+    let (st, _) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/acknowledge"),
+        &f.nurse_icu,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (_, audit) = get(&f, "/api/v1/audit", Some(&f.admin)).await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"acknowledge") && actions.contains(&"resolve"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn other_units_and_other_roles_may_not_act_on_an_alert() {
+    let f = fixture(true).await;
+    let (_, open) = get(&f, "/api/v1/alerts/open", Some(&f.admin)).await;
+    let id = open[0]["id"].as_str().unwrap().to_string();
+    let (_, ms3) = f
+        .state
+        .store
+        .create_token("Nurse Bo", Role::Nurse, &["MS3".into()], Timestamp(0))
+        .await
+        .unwrap();
+    let (_, biomed) = f
+        .state
+        .store
+        .create_token("Biomed", Role::Biomed, &[], Timestamp(0))
+        .await
+        .unwrap();
+    for t in [&ms3, &biomed] {
+        let (st, e) = post(
+            &f,
+            &format!("/api/v1/alerts/{id}/acknowledge"),
+            t,
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    }
+    // A nurse of another unit does not see it in the open list either.
+    let (_, mine) = get(&f, "/api/v1/alerts/open", Some(&ms3)).await;
+    assert_eq!(mine.as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_rejected_reload_answers_422_with_the_located_problems_and_only_admins_may_reload() {
+    let f = fixture(true).await;
+    let (st, _) = post(
+        &f,
+        "/api/v1/rules/reload",
+        &f.nurse_icu,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, out) = post(&f, "/api/v1/rules/reload", &f.admin, serde_json::json!({})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(out["ok"], false);
+    assert!(
+        out["errors"]
+            .as_str()
+            .unwrap()
+            .starts_with("rules/x.toml:1:1:")
     );
 }

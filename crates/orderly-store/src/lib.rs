@@ -186,7 +186,7 @@ impl Store {
             let subject = match &e.kind {
                 EventKind::LocationChanged { subject, .. }
                 | EventKind::LocationLost { subject, .. } => Some(subject.clone()),
-                EventKind::AlertRaised(a) | EventKind::AlertResolved(a) => Some(a.subject.clone()),
+                k => k.alert().map(|a| a.subject.clone()),
             };
             sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(e.seq as i64)
@@ -237,7 +237,8 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                EventKind::AlertRaised(a) | EventKind::AlertResolved(a) => {
+                k => {
+                    let Some(a) = k.alert() else { continue };
                     let body = serde_json::to_string(a).map_err(|err| StoreError::Corrupt {
                         table: "alerts",
                         detail: err.to_string(),

@@ -23,17 +23,21 @@ fn moved(seq: u64, at: i64, subject: &str, to: &str) -> OutEvent {
 }
 
 fn alert(seq: u64, at: i64, state: AlertState) -> OutEvent {
-    let a = Alert {
-        id: "bed-exit-alarm:BED-1:1000".into(),
-        rule: "bed-exit-alarm".into(),
-        subject: "BED-1".into(),
-        unit: Some("ICU".into()),
-        room: Some("F2-ICU-01".into()),
-        priority: Priority::High,
-        state,
-        message: "Bed exit".into(),
-        raised_at: Timestamp(1000),
-    };
+    // The fields an alert had before the rules issue: newer fields take their defaults, so
+    // alerts committed by an older Orderly still read back.
+    let a: Alert = serde_json::from_value(serde_json::json!({
+        "id": "bed-exit-alarm:BED-1:1000",
+        "rule": "bed-exit-alarm",
+        "subject": "BED-1",
+        "unit": "ICU",
+        "room": "F2-ICU-01",
+        "priority": Priority::High,
+        "state": state,
+        "message": "Bed exit",
+        "raised_at": Timestamp(1000),
+    }))
+    .unwrap();
+    assert_eq!((a.count, a.audience.len()), (1, 0));
     let kind = if state == AlertState::Resolved {
         EventKind::AlertResolved(a)
     } else {

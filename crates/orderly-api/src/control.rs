@@ -1,0 +1,351 @@
+//! Writes that go through the world: acknowledging, resolving and silencing alerts, and
+//! reloading the rules. The world is the only writer of alerts, so a handler sends a
+//! [`Control`] message, gets the alert as it now stands and the sequence number of the event
+//! that records it, and answers only once that event is committed.
+
+use crate::{ApiError, ApiState, Auth};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use orderly_model::{Alert, AlertState, Priority, Role, Timestamp};
+use orderly_rules::{AlertCommand, CommandError};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use utoipa::{IntoParams, ToSchema};
+
+/// A request to the process that owns the world and the rules.
+pub enum Control {
+    Alert {
+        cmd: AlertCommand,
+        reply: oneshot::Sender<Result<(u64, Alert), CommandError>>,
+    },
+    Reload {
+        reply: oneshot::Sender<ReloadOutcome>,
+    },
+}
+
+/// The result of a reload.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReloadOutcome {
+    /// True when the new set is in force.
+    pub ok: bool,
+    pub at: Timestamp,
+    /// What asked for it: `api`, `file change`, `SIGHUP`.
+    pub trigger: String,
+    #[serde(default)]
+    pub added: Vec<String>,
+    #[serde(default)]
+    pub changed: Vec<String>,
+    #[serde(default)]
+    pub removed: Vec<String>,
+    #[serde(default)]
+    pub unchanged: usize,
+    /// Every problem, as `file:line:column: what (fix: how)`, when rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<String>,
+}
+
+/// One rule in force.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+    pub subject: String,
+    pub priority: Priority,
+    pub kind: orderly_model::AlertKind,
+    /// `file:line`.
+    pub defined_at: String,
+    pub enabled: bool,
+    /// Why it was disabled after failing, until the next reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+/// The rules in force and the last reload.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct RulesView {
+    /// The rules directory, or `bundled`.
+    pub source: String,
+    /// Whether file changes are picked up by themselves.
+    pub watching: bool,
+    pub loaded_at: Timestamp,
+    pub rules: Vec<RuleInfo>,
+    pub last_reload: Option<ReloadOutcome>,
+}
+
+async fn send(s: &ApiState, c: Control) -> Result<(), ApiError> {
+    s.control
+        .send(c)
+        .await
+        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))
+}
+
+/// Waits until the event `seq` is committed (so what we answer survives a crash).
+async fn committed(s: &ApiState, seq: u64) -> Result<(), ApiError> {
+    let mut rx = s.committed.clone();
+    let wait = rx.wait_for(|c| *c >= seq);
+    match tokio::time::timeout(Duration::from_secs(10), wait).await {
+        Ok(Ok(_)) => Ok(()),
+        _ => Err(ApiError::Unavailable(
+            "the change is recorded but not yet committed; the database is slow or down".into(),
+        )),
+    }
+}
+
+/// May the caller act on this alert? Nurses on their units; facilities and biomed on alerts
+/// addressed to their role; admins on all.
+fn may_act(auth: &Auth, a: &Alert) -> Result<(), ApiError> {
+    match auth.role() {
+        Role::Admin => Ok(()),
+        Role::Nurse => {
+            if auth.may_see_unit(a.unit.as_deref()) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden(format!(
+                    "{} is not assigned to unit {}",
+                    auth.0.name,
+                    a.unit.as_deref().unwrap_or("(none)")
+                )))
+            }
+        }
+        r => {
+            let mine = format!("role:{}", r.as_str());
+            if a.audience.contains(&mine) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden(format!(
+                    "the alert is not addressed to the {} role",
+                    r.as_str()
+                )))
+            }
+        }
+    }
+}
+
+async fn act(
+    auth: &Auth,
+    s: &ApiState,
+    id: &str,
+    what: &str,
+    cmd: impl FnOnce(String) -> AlertCommand,
+) -> Result<Json<Alert>, ApiError> {
+    let snap = s.snapshot();
+    let alert = snap
+        .alerts
+        .get(id)
+        .ok_or_else(|| ApiError::NotFound(format!("no open alert {id:?}")))?;
+    may_act(auth, alert)?;
+    let by = auth.0.name.clone();
+    let (tx, rx) = oneshot::channel();
+    send(
+        s,
+        Control::Alert {
+            cmd: cmd(by),
+            reply: tx,
+        },
+    )
+    .await?;
+    let (seq, alert) = rx
+        .await
+        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
+        .map_err(|e| match e {
+            CommandError::NotFound(m) => ApiError::NotFound(format!("no open alert {m:?}")),
+            CommandError::AlreadyAcknowledged { .. } => ApiError::Conflict(e.to_string()),
+            CommandError::BadSilence | CommandError::NoReason => {
+                ApiError::BadRequest(e.to_string())
+            }
+        })?;
+    committed(s, seq).await?;
+    auth.audit(s, what, &format!("alert {id}"), alert.message.clone())
+        .await?;
+    Ok(Json(alert))
+}
+
+/// Acknowledge an open alert: escalation stops; it stays open until resolved.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts", params(("id" = String, Path, description = "alert id")), security(("bearer" = [])),
+    responses((status = 200, body = Alert), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn acknowledge(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Alert>, ApiError> {
+    let i = id.clone();
+    act(&auth, &s, &id, "acknowledge", move |by| {
+        AlertCommand::Acknowledge { id: i, by }
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ResolveBody {
+    /// Why it is resolved by hand (kept with the alert).
+    reason: String,
+}
+
+/// Resolve an alert by hand, with a reason. If its condition still holds, no new alert is
+/// raised until the condition has cleared.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", params(("id" = String, Path, description = "alert id")), request_body = ResolveBody, security(("bearer" = [])),
+    responses((status = 200, body = Alert), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn resolve(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Json(body): Json<ResolveBody>,
+) -> Result<Json<Alert>, ApiError> {
+    let i = id.clone();
+    act(&auth, &s, &id, "resolve", move |by| AlertCommand::Resolve {
+        id: i,
+        by,
+        reason: body.reason,
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct SilenceBody {
+    /// How long, in seconds (1 to 3600). It sounds again by itself afterwards.
+    seconds: i64,
+}
+
+/// Silence an alert for a while; it re-enables itself and escalation starts again from then.
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/silence", tag = "alerts", params(("id" = String, Path, description = "alert id")), request_body = SilenceBody, security(("bearer" = [])),
+    responses((status = 200, body = Alert), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn silence(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Json(body): Json<SilenceBody>,
+) -> Result<Json<Alert>, ApiError> {
+    let i = id.clone();
+    act(&auth, &s, &id, "silence", move |by| AlertCommand::Silence {
+        id: i,
+        by,
+        for_ms: body.seconds.saturating_mul(1000),
+    })
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct ActiveFilter {
+    unit: Option<String>,
+    /// Only alerts addressed to this recipient (`role:biomed`, `station:ICU`, `overhead`).
+    audience: Option<String>,
+    /// `high`, `medium`, `low` or `advisory`.
+    priority: Option<String>,
+    /// `active` or `acknowledged`.
+    state: Option<String>,
+}
+
+/// Open alerts (active and acknowledged), highest priority and oldest first. Nurses see their
+/// units' alerts.
+#[utoipa::path(get, path = "/api/v1/alerts/open", tag = "alerts", params(ActiveFilter), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Alert>), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn open_alerts(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(f): Query<ActiveFilter>,
+) -> Result<Json<Vec<Alert>>, ApiError> {
+    if let Some(u) = &f.unit {
+        auth.require_unit(u)?;
+    }
+    let priority = match &f.priority {
+        Some(p) => Some(
+            Priority::parse(p)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown priority {p:?}")))?,
+        ),
+        None => None,
+    };
+    let state = match &f.state {
+        Some(st) => Some(
+            AlertState::parse(st)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown state {st:?}")))?,
+        ),
+        None => None,
+    };
+    let snap = s.snapshot();
+    let mut alerts: Vec<Alert> = snap
+        .alerts
+        .values()
+        .filter(|a| auth.may_see_unit(a.unit.as_deref()))
+        .filter(|a| f.unit.as_ref().is_none_or(|u| a.unit.as_ref() == Some(u)))
+        .filter(|a| {
+            f.audience
+                .as_ref()
+                .is_none_or(|x| a.audience.iter().any(|y| y == x))
+        })
+        .filter(|a| priority.is_none_or(|p| a.priority == p))
+        .filter(|a| state.is_none_or(|st| a.state == st))
+        .cloned()
+        .collect();
+    alerts.sort_by(|a, b| {
+        a.priority
+            .cmp(&b.priority)
+            .then(a.raised_at.cmp(&b.raised_at))
+            .then(a.id.cmp(&b.id))
+    });
+    auth.audit(
+        &s,
+        "read",
+        "open alerts",
+        format!(
+            "unit={:?} audience={:?} -> {} alerts",
+            f.unit,
+            f.audience,
+            alerts.len()
+        ),
+    )
+    .await?;
+    Ok(Json(alerts))
+}
+
+/// The rules in force (with any disabled after failing) and the last reload's outcome.
+#[utoipa::path(get, path = "/api/v1/rules", tag = "rules", security(("bearer" = [])),
+    responses((status = 200, body = RulesView), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn rules(
+    auth: Auth,
+    State(s): State<ApiState>,
+) -> Result<Json<RulesView>, ApiError> {
+    auth.require(&[Role::Admin, Role::Biomed, Role::Facilities])?;
+    let mut v = (*s.rules.borrow().clone()).clone();
+    let snap = s.snapshot();
+    for r in &mut v.rules {
+        r.failed = snap.disabled_rules.get(&r.id).cloned();
+    }
+    Ok(Json(v))
+}
+
+/// Reload the rules directory now: checked first, swapped at once if valid; a rejected set
+/// keeps the old one running and answers 422 with every problem located.
+#[utoipa::path(post, path = "/api/v1/rules/reload", tag = "rules", security(("bearer" = [])),
+    responses((status = 200, body = ReloadOutcome), (status = 403, body = crate::error::ErrorBody), (status = 422, body = ReloadOutcome)))]
+pub(crate) async fn reload(
+    auth: Auth,
+    State(s): State<ApiState>,
+) -> Result<(axum::http::StatusCode, Json<ReloadOutcome>), ApiError> {
+    auth.require(&[Role::Admin])?;
+    let (tx, rx) = oneshot::channel();
+    send(&s, Control::Reload { reply: tx }).await?;
+    let outcome = rx
+        .await
+        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?;
+    auth.audit(
+        &s,
+        "reload",
+        "rules",
+        if outcome.ok {
+            format!(
+                "added {:?} changed {:?} removed {:?}",
+                outcome.added, outcome.changed, outcome.removed
+            )
+        } else {
+            "rejected".into()
+        },
+    )
+    .await?;
+    let status = if outcome.ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((status, Json(outcome)))
+}
