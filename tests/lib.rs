@@ -161,6 +161,8 @@ pub struct Setup {
     pub db: Database,
     pub mqtt: (String, u16),
     pub embedded: bool,
+    /// A copy of the repository's rules/ that this test may edit; Orderly watches it.
+    pub rules: PathBuf,
 }
 
 impl Setup {
@@ -183,6 +185,14 @@ impl Setup {
             }
             Err(_) => (("127.0.0.1".to_string(), free_port()), true),
         };
+        let rules = dir.path().join("rules");
+        std::fs::create_dir(&rules).unwrap();
+        for e in std::fs::read_dir(workspace().join("rules")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                std::fs::copy(&p, rules.join(p.file_name().unwrap())).unwrap();
+            }
+        }
         Setup {
             dir,
             site,
@@ -191,7 +201,15 @@ impl Setup {
             db,
             mqtt,
             embedded,
+            rules,
         }
+    }
+
+    /// Rewrites one file of this setup's rules directory.
+    pub fn edit_rules(&self, file: &str, edit: impl FnOnce(String) -> String) {
+        let p = self.rules.join(file);
+        let old = std::fs::read_to_string(&p).unwrap_or_default();
+        std::fs::write(&p, edit(old)).unwrap();
     }
 
     /// Starts orderly and waits until it is ready.
@@ -211,6 +229,8 @@ impl Setup {
             .arg(&self.floorplan)
             .arg("--seed")
             .arg(&self.seed)
+            .arg("--rules")
+            .arg(&self.rules)
             .args([
                 "--embedded-broker",
                 if self.embedded { "true" } else { "false" },
@@ -286,6 +306,15 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
+/// An agent for a stream read for up to `timeout`.
+fn stream_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout + Duration::from_secs(5)))
+        .build()
+        .new_agent()
+}
+
 impl Orderly {
     /// GET with the admin token: (status, JSON or string body).
     pub fn get(&self, path: &str) -> (u16, Value) {
@@ -306,6 +335,35 @@ impl Orderly {
         )
     }
 
+    /// POST JSON with the admin token: (status, JSON or string body).
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let mut resp = agent()
+            .post(format!("{}{path}", self.http))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .send_json(body)
+            .expect("HTTP request");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Sends a signal (`HUP`, `KILL`, ...) to the process.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Kills the process at once (SIGKILL: as if it crashed) and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Reads the event stream from `after` until `done` says enough, or the deadline passes.
     pub fn stream(
         &self,
@@ -313,7 +371,7 @@ impl Orderly {
         timeout: Duration,
         mut done: impl FnMut(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let mut resp = agent()
+        let mut resp = stream_agent(timeout)
             .get(format!("{}/api/v1/events?{query}", self.http))
             .header("Authorization", format!("Bearer {}", self.token))
             .call()
@@ -464,29 +522,7 @@ impl Device {
 
 /// The current time as RFC 3339 (devices stamp their messages).
 pub fn now_rfc3339() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// A Mosquitto this test starts on its own port (None when Mosquitto is not installed).

@@ -121,6 +121,10 @@ fn bed(alarm: &str) -> serde_json::Value {
 #[test]
 fn an_alert_reaches_the_unit_over_mqtt_and_the_api_and_survives_a_restart() {
     let setup = Setup::new();
+    // Resolve one second after the alarm clears (the shipped rule waits 10 s against flapping).
+    setup.edit_rules("beds.toml", |t| {
+        t.replacen("clear_for = \"10s\"", "clear_for = \"1s\"", 1)
+    });
     let o = setup.start();
     let station = Device::connect(&o.mqtt, Some(&format!("orderly/v1/{}/alerts/#", o.site)));
     let dev = Device::connect(&o.mqtt, None);
@@ -235,15 +239,27 @@ fn metrics_count_what_was_processed() {
     o.wait_until("the pump located", Duration::from_secs(15), || {
         o.get("/api/v1/assets/PUMP-0009").1["location"]["room"] == "F2-ICU-01"
     });
-    let (status, text) = o.get("/metrics");
-    assert_eq!(status, 200);
-    let text = text.as_str().unwrap().to_string();
-    for name in [
+    // The read model shows the move before the committer has stored it (counters move after
+    // the commit, which takes longer on PostgreSQL): wait for the commit, then check them all.
+    let names = [
         "orderly_ingest_messages_total",
         "orderly_events_total",
+        "orderly_committed_seq",
         "orderly_world_step_seconds",
         "orderly_http_requests_total",
-    ] {
+    ];
+    let mut text = String::new();
+    o.wait_until(
+        "the move committed and counted",
+        Duration::from_secs(15),
+        || {
+            let (status, body) = o.get("/metrics");
+            assert_eq!(status, 200);
+            text = body.as_str().unwrap().to_string();
+            text.contains("orderly_events_total")
+        },
+    );
+    for name in names {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }
     assert_eq!(o.get_as("/metrics", "ord_bogus").0, 401);

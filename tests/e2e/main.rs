@@ -4,3 +4,4 @@
 mod files;
 mod ingest;
 mod replay;
+mod rules;

@@ -20,6 +20,7 @@ struct Params {
     rate: u64,
     seconds: u64,
     moves: u64,
+    alerts: u64,
     runs: usize,
 }
 
@@ -32,6 +33,7 @@ fn parse(args: &[String]) -> Result<Params> {
         rate: 1000,
         seconds: 15,
         moves: 20,
+        alerts: 2,
         runs: 3,
     };
     let mut i = 0;
@@ -45,6 +47,7 @@ fn parse(args: &[String]) -> Result<Params> {
             "--rate" => p.rate = v.parse()?,
             "--seconds" => p.seconds = v.parse()?,
             "--moves" => p.moves = v.parse()?,
+            "--alerts" => p.alerts = v.parse()?,
             "--runs" => p.runs = v.parse()?,
             o => bail!("unknown option {o}; see `cargo xtask bench ingest --help` in README.md"),
         }
@@ -132,7 +135,7 @@ fn seed_file(dir: &Path, tags: usize, beds: usize) -> Result<PathBuf> {
         "[[fleet]]\nkind = \"infusion_pump\"\ncount = {tags}\nid = \"BENCH-{{n}}\"\ntag = \"BT-{{n}}\"\nwidth = 6\n"
     );
     if beds > 0 {
-        text.push_str(&format!("\n[[fleet]]\nkind = \"bed\"\ncount = {beds}\nid = \"BBED-{{n}}\"\ndevice = \"bbed-{{n}}\"\nwidth = 4\n"));
+        text.push_str(&format!("\n[[fleet]]\nkind = \"bed\"\ncount = {beds}\nid = \"BBED-{{n}}\"\ndevice = \"bbed-{{n}}\"\nwidth = 4\nunits = [\"ICU\"]\n"));
     }
     std::fs::write(&p, text)?;
     Ok(p)
@@ -146,6 +149,11 @@ fn bed_payload(i: usize) -> Vec<u8> {
     let samples = ["[18.2,19.1,17.5,16.9]"; 10].join(",");
     format!("{{\"ts\":\"2026-11-22T10:00:00.000Z\",\"hz\":10,\"cells_kg\":[{samples}]}}")
         .into_bytes()
+}
+
+/// A bed whose exit alarm sounds (the shipped rule `bed-exit-alarm` raises a high alert).
+fn bed_alarm() -> Vec<u8> {
+    br#"{"ts":"2026-11-22T10:00:00.000Z","occupied":false,"hob_deg":30.0,"height":"low","brakes":true,"rails":{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false},"exit_alarm":"alarming","surface":"static","moving":false}"#.to_vec()
 }
 
 fn bed_topic(b: usize, i: usize) -> String {
@@ -297,6 +305,9 @@ struct Run {
     latency_samples: usize,
     nominal_msgs_s: f64,
     peak_mib: f64,
+    alert_p50_ms: f64,
+    alert_p99_ms: f64,
+    alert_samples: usize,
 }
 
 fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
@@ -489,6 +500,40 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
             }
         });
     }
+    // ... and from publish of a bed's exit alarm to the alert on its unit's stream.
+    let alert_sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+    let alert_lat: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (sent, lat, http, token) = (
+            alert_sent.clone(),
+            alert_lat.clone(),
+            http.clone(),
+            token.clone(),
+        );
+        std::thread::spawn(move || {
+            let agent = ureq::Agent::config_builder().build().new_agent();
+            let Ok(mut r) = agent
+                .get(format!("{http}/api/v1/units/ICU/events?kind=alert.raised"))
+                .header("Authorization", format!("Bearer {token}"))
+                .call()
+            else {
+                return;
+            };
+            let reader = BufReader::new(r.body_mut().as_reader());
+            for line in reader.lines().map_while(Result::ok) {
+                if let Some(d) = line.strip_prefix("data: ")
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(d)
+                {
+                    let key = v["subject"].as_str().unwrap_or("").to_string();
+                    if let Some(t0) = sent.lock().unwrap().remove(&key) {
+                        lat.lock()
+                            .unwrap()
+                            .push(t0.elapsed().as_secs_f64() * 1000.0);
+                    }
+                }
+            }
+        });
+    }
     std::thread::sleep(Duration::from_millis(300));
     let nominal = rt.block_on(async {
         let (c, mut el) = client(port, "bench-nominal");
@@ -501,11 +546,27 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         });
         let total = p.rate * p.seconds;
         let every_move = (p.rate / p.moves.max(1)).max(1);
+        let every_alert = (p.rate / p.alerts.max(1)).max(1);
         let start = tokio::time::Instant::now();
         let mut mover = 0usize;
+        let mut alarm_bed = 0usize;
         for i in 0..total {
             let due = start + Duration::from_secs_f64(i as f64 / p.rate as f64);
             tokio::time::sleep_until(due).await;
+            if p.alerts > 0 && p.beds > 0 && i % every_alert == every_alert / 2 {
+                alarm_bed = (alarm_bed + 1) % p.beds;
+                alert_sent
+                    .lock()
+                    .unwrap()
+                    .insert(format!("BBED-{:04}", alarm_bed + 1), Instant::now());
+                c.publish(
+                    bed_topic(alarm_bed, 0),
+                    QoS::AtLeastOnce,
+                    false,
+                    bed_alarm(),
+                )
+                .await?;
+            }
             let k = i as usize % round;
             if k >= rxs.len() {
                 let n = i as usize / round;
@@ -547,7 +608,11 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
     let peak = peak_rss_mib(orderly.0.id());
     drop(orderly);
     let mut l = lat.lock().unwrap().clone();
+    let mut al = alert_lat.lock().unwrap().clone();
     Ok(Run {
+        alert_p50_ms: percentile(&mut al, 0.5),
+        alert_p99_ms: percentile(&mut al, 0.99),
+        alert_samples: al.len(),
         raw_msgs_s: raw,
         orderly_msgs_s: orderly_rate,
         p50_ms: percentile(&mut l, 0.5),
@@ -562,7 +627,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ingest") => {}
         _ => bail!(
-            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--runs N]"
+            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--runs N]"
         ),
     }
     let p = parse(&args[1..])?;
@@ -581,7 +646,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     for i in 0..p.runs {
         let r = one_run(root, &bin, &p, &dir)?;
         eprintln!(
-            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), peak {:.0} MiB",
+            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), alert p50 {:.1} ms p99 {:.1} ms ({} samples), peak {:.0} MiB",
             i + 1,
             r.raw_msgs_s,
             r.orderly_msgs_s,
@@ -589,6 +654,9 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             r.p50_ms,
             r.p99_ms,
             r.latency_samples,
+            r.alert_p50_ms,
+            r.alert_p99_ms,
+            r.alert_samples,
             r.peak_mib
         );
         runs.push(r);
@@ -597,8 +665,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let m = |f: fn(&Run) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
     let (raw, ord) = (m(|r| r.raw_msgs_s), m(|r| r.orderly_msgs_s));
     println!(
-        "\ningest benchmark: {} tags, {} smart beds, {} sightings per receiver message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s; median of {} runs",
-        p.tags, p.beds, p.sightings, p.messages, p.rate, p.seconds, p.moves, p.runs
+        "\ningest benchmark: {} tags, {} smart beds, {} sightings per receiver message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s and {} bed-exit alarms/s; median of {} runs",
+        p.tags, p.beds, p.sightings, p.messages, p.rate, p.seconds, p.moves, p.alerts, p.runs
     );
     println!("| figure | median |");
     println!("|---|---|");
@@ -615,6 +683,14 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     println!(
         "| publish -> location.changed on SSE, p99 | {:.1} ms |",
         m(|r| r.p99_ms)
+    );
+    println!(
+        "| publish bed exit -> alert.raised on the unit's SSE, p50 | {:.1} ms |",
+        m(|r| r.alert_p50_ms)
+    );
+    println!(
+        "| publish bed exit -> alert.raised on the unit's SSE, p99 | {:.1} ms |",
+        m(|r| r.alert_p99_ms)
     );
     println!("| peak resident memory | {:.0} MiB |", m(|r| r.peak_mib));
     Ok(())

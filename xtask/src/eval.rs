@@ -76,7 +76,8 @@ fn run_track(path: &Path, fp: &Arc<Floorplan>, seed: &Seed, beacon: &str) -> Res
         ));
     }
     rows.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-    let mut h = Hospital::new(fp.clone(), seed, WorldConfig::default());
+    // Locating only: no alert rules.
+    let mut h = Hospital::new(fp.clone(), seed, WorldConfig::default(), Default::default());
     let mut located: Option<String> = None;
     let mut truth: Option<&'static str> = None;
     let mut truth_since = Timestamp(0);

@@ -18,8 +18,8 @@ pub struct FileConfig {
     pub database: Option<String>,
     pub floorplan: Option<PathBuf>,
     pub seed: Option<PathBuf>,
-    /// Detector parameters (rules/detectors.toml).
-    pub detectors: Option<PathBuf>,
+    /// Rules directory: detectors.toml and alert rules, reloaded when a file changes.
+    pub rules: Option<PathBuf>,
     /// Messages per second one device may send before the excess is dropped.
     pub device_rate: Option<f64>,
 }
@@ -61,9 +61,10 @@ pub struct RunArgs {
     /// Asset registry and census [default: floorplans/demo-seed.toml].
     #[arg(long, env = "ORDERLY_SEED")]
     pub seed: Option<PathBuf>,
-    /// Detector parameters [default: the bundled rules/detectors.toml].
-    #[arg(long, env = "ORDERLY_DETECTORS")]
-    pub detectors: Option<PathBuf>,
+    /// Rules directory (detectors.toml and alert rules), reloaded when a file changes
+    /// [default: the bundled rules, not reloaded].
+    #[arg(long, env = "ORDERLY_RULES")]
+    pub rules: Option<PathBuf>,
     /// Messages per second one device may send [default: 50].
     #[arg(long, env = "ORDERLY_DEVICE_RATE")]
     pub device_rate: Option<f64>,
@@ -96,6 +97,10 @@ pub struct DemoArgs {
     /// Bed exits per occupied bed per hour in the simulation.
     #[arg(long, default_value_t = 0.2)]
     pub bed_exits_per_hour: f64,
+    /// Rules directory, reloaded when a file changes [default: ./rules when it exists, else
+    /// the bundled rules].
+    #[arg(long, env = "ORDERLY_RULES")]
+    pub rules: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -108,7 +113,7 @@ pub struct Settings {
     pub database: String,
     pub floorplan: PathBuf,
     pub seed: PathBuf,
-    pub detectors: Option<PathBuf>,
+    pub rules: Option<PathBuf>,
     pub device_rate: f64,
     pub print_admin_token: bool,
 }
@@ -145,7 +150,7 @@ impl RunArgs {
                 .seed
                 .or(file.seed)
                 .unwrap_or_else(|| "floorplans/demo-seed.toml".into()),
-            detectors: self.detectors.or(file.detectors),
+            rules: self.rules.or(file.rules),
             device_rate: self.device_rate.or(file.device_rate).unwrap_or(50.0),
             print_admin_token: self.print_admin_token,
         })

@@ -6,6 +6,33 @@ use orderly_model::Seed;
 use std::path::Path;
 use std::sync::Arc;
 
+pub const DEMO_FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
+pub const DEMO_SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
+
+/// The bundled demo hospital.
+pub fn demo_site() -> Result<(Arc<Floorplan>, Seed)> {
+    let fp = Floorplan::parse("floorplans/demo.toml", DEMO_FLOORPLAN)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let seed =
+        Seed::parse("floorplans/demo-seed.toml", DEMO_SEED).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((Arc::new(fp), seed))
+}
+
+/// The given floorplan and seed, the demo's for what is not given, or the bundled demo when
+/// neither is given.
+pub fn site_or_demo(
+    floorplan: Option<&Path>,
+    seed: Option<&Path>,
+) -> Result<(Arc<Floorplan>, Seed)> {
+    match (floorplan, seed) {
+        (None, None) => demo_site(),
+        (f, s) => load_site(
+            f.unwrap_or("floorplans/demo.toml".as_ref()),
+            s.unwrap_or("floorplans/demo-seed.toml".as_ref()),
+        ),
+    }
+}
+
 /// Reads and checks a floorplan and a seed against each other.
 pub fn load_site(floorplan: &Path, seed: &Path) -> Result<(Arc<Floorplan>, Seed)> {
     let fp_name = floorplan.display().to_string();
@@ -21,24 +48,4 @@ pub fn load_site(floorplan: &Path, seed: &Path) -> Result<(Arc<Floorplan>, Seed)
     s.check_units(&seed_name, &seed_text, |u| fp.unit(u).is_some())
         .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
     Ok((Arc::new(fp), s))
-}
-
-/// The bundled detector parameters.
-pub const DEFAULT_DETECTORS: &str = include_str!("../../../rules/detectors.toml");
-
-/// Reads detector parameters (`rules/detectors.toml`); `None` takes the bundled defaults.
-pub fn load_detectors(path: Option<&Path>) -> Result<orderly_world::WorldConfig> {
-    let (name, text) = match path {
-        Some(p) => (
-            p.display().to_string(),
-            std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read the detector parameters {}", p.display()))?,
-        ),
-        None => (
-            "rules/detectors.toml (bundled)".to_string(),
-            DEFAULT_DETECTORS.to_string(),
-        ),
-    };
-    orderly_world::WorldConfig::parse(&name, &text)
-        .map_err(|e| anyhow!("the detector parameters are not valid:\n{e}"))
 }

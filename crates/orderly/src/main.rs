@@ -1,13 +1,15 @@
 //! `orderly`: the binary. Reads configuration (file, environment, flags), sets up tracing and
 //! the runtime, and wires the core crates (model, floorplan, world, sim) to the edge crates
-//! (mqtt, store, api). Subcommands: demo, run, sim, record, replay, token, check.
+//! (mqtt, store, api). Subcommands: demo, run, sim, record, replay, rules, token, check.
 //!
 //! May depend on every Orderly crate; uses anyhow for errors.
 
 mod config;
 mod files;
 mod pipeline;
+mod reload;
 mod replay;
+mod rules;
 mod serve;
 mod simulate;
 
@@ -44,6 +46,11 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:18830")]
         listen: std::net::SocketAddr,
     },
+    /// Alert rules: check a directory, or backtest it on a capture.
+    Rules {
+        #[command(subcommand)]
+        cmd: rules::RulesCmd,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -57,9 +64,9 @@ enum Cmd {
         seed: PathBuf,
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Detector parameters.
-        #[arg(long, default_value = "rules/detectors.toml")]
-        detectors: PathBuf,
+        /// Rules directory (detectors.toml and alert rules).
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
     },
 }
 
@@ -113,6 +120,7 @@ fn main() -> Result<()> {
         Cmd::Record(args) => rt.block_on(replay::record(args)),
         Cmd::Replay(args) => replay::replay(args),
         Cmd::Token { cmd } => rt.block_on(token(cmd)),
+        Cmd::Rules { cmd } => rules::main(cmd),
         Cmd::Broker { listen } => {
             let b = orderly_mqtt::EmbeddedBroker::start(listen)?;
             println!("MQTT broker (embedded): {}", b.addr);
@@ -125,22 +133,23 @@ fn main() -> Result<()> {
             floorplan,
             seed,
             config,
-            detectors,
+            rules,
         } => {
             let (fp, s) = files::load_site(&floorplan, &seed)?;
-            files::load_detectors(Some(&detectors))?;
+            let loaded = rules::load(Some(&rules), &fp, &s)?;
             if let Some(c) = config {
                 config::FileConfig::load(&c)?;
             }
             println!(
-                "ok: {} floors, {} units, {} rooms, {} receivers; {} assets, {} staff, {} patients",
+                "ok: {} floors, {} units, {} rooms, {} receivers; {} assets, {} staff, {} patients; {} rules",
                 fp.floors.len(),
                 fp.units.len(),
                 fp.rooms.len(),
                 fp.receivers().len(),
                 s.assets.len(),
                 s.staff.len(),
-                s.patients.len()
+                s.patients.len(),
+                loaded.rules.rules.len()
             );
             Ok(())
         }

@@ -3,23 +3,48 @@
 //! broadcasts them to API streams and publishes alerts over MQTT. The world publishes a new
 //! snapshot for API reads after each batch (at most every 100 ms), so reads never stall ingest.
 
-use orderly_model::{EventKind, Inbound, OutEvent, Snapshot, Timestamp};
+use orderly_model::{Alert, Inbound, OutEvent, Snapshot, Timestamp};
 use orderly_mqtt::MqttLink;
 use orderly_store::Store;
-use orderly_world::Hospital;
+use orderly_world::{AlertCommand, CommandError, Hospital, ReloadSummary, RuleSet, WorldConfig};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// Largest batch the world takes in one step.
 const MAX_BATCH: usize = 5000;
 /// The world steps at least this often, so timers fire without input.
 const TICK: Duration = Duration::from_millis(250);
 
+/// What the rest of the process asks of the world besides readings.
+pub enum WorldControl {
+    Alert(
+        AlertCommand,
+        oneshot::Sender<Result<(u64, Alert), CommandError>>,
+    ),
+    Rules(Arc<RuleSet>, WorldConfig, oneshot::Sender<ReloadSummary>),
+    Rejected(String),
+}
+
+fn apply(hospital: &mut Hospital, c: WorldControl) {
+    match c {
+        WorldControl::Alert(cmd, reply) => {
+            let _ = reply.send(hospital.command(cmd));
+        }
+        WorldControl::Rules(set, config, reply) => {
+            hospital.set_config(config);
+            let _ = reply.send(hospital.replace_rules(set));
+        }
+        WorldControl::Rejected(report) => hospital.rules_rejected(report),
+    }
+}
+
 /// Runs the world on its own thread until `inbound` closes or `shutdown` turns true.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn_world(
     mut hospital: Hospital,
     mut inbound: mpsc::Receiver<Inbound>,
+    mut control: mpsc::Receiver<WorldControl>,
     to_commit: mpsc::Sender<Vec<OutEvent>>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     mut shutdown: watch::Receiver<bool>,
@@ -41,6 +66,7 @@ pub fn spawn_world(
                             Some(m) => { hospital.push(m); n += 1; }
                             None => break,
                         },
+                        Some(c) = control.recv() => apply(&mut hospital, c),
                         _ = tick.tick() => {}
                         _ = shutdown.changed() => break,
                     }
@@ -97,6 +123,7 @@ pub async fn run_committer(
     live: broadcast::Sender<Arc<OutEvent>>,
     mqtt: Option<MqttLink>,
     store_ok: Arc<std::sync::atomic::AtomicBool>,
+    committed: watch::Sender<u64>,
 ) {
     use std::sync::atomic::Ordering;
     while let Some(batch) = batches.recv().await {
@@ -107,6 +134,7 @@ pub async fn run_committer(
                     store_ok.store(true, Ordering::Relaxed);
                     if let Some(last) = batch.last() {
                         metrics::gauge!("orderly_committed_seq").set(last.seq as f64);
+                        committed.send_replace(last.seq);
                     }
                     break;
                 }
@@ -121,9 +149,7 @@ pub async fn run_committer(
         for e in batch {
             metrics::counter!("orderly_events_total", "kind" => e.kind_name()).increment(1);
             let e = Arc::new(e);
-            if let (Some(link), EventKind::AlertRaised(a) | EventKind::AlertResolved(a)) =
-                (&mqtt, &e.kind)
-            {
+            if let (Some(link), Some(a)) = (&mqtt, e.kind.alert()) {
                 let topic = link
                     .topics
                     .alerts(a.unit.as_deref().unwrap_or("unassigned"));

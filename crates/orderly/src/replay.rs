@@ -5,14 +5,17 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use orderly_model::Timestamp;
+use orderly_floorplan::Floorplan;
+use orderly_model::{OutEvent, Seed, Timestamp};
 use orderly_mqtt::Topics;
 use orderly_mqtt::client::wall_clock;
-use orderly_world::Hospital;
+use orderly_world::{Hospital, RuleSet, WorldConfig};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde::Deserialize;
 use std::io::{BufRead, Write};
+use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -41,9 +44,9 @@ pub struct ReplayArgs {
     /// Asset registry and census (default: the bundled demo).
     #[arg(long)]
     pub registry: Option<PathBuf>,
-    /// Detector parameters (default: the bundled rules/detectors.toml).
+    /// Rules directory: detectors.toml and alert rules (default: the bundled rules).
     #[arg(long)]
-    pub detectors: Option<PathBuf>,
+    pub rules: Option<PathBuf>,
     /// Where to write the events (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -60,64 +63,76 @@ struct Line {
 const TICK_MS: i64 = 250;
 
 pub fn replay(args: ReplayArgs) -> Result<()> {
-    let (fp, seed) = match (&args.floorplan, &args.registry) {
-        (None, None) => crate::serve::demo_site()?,
-        (f, s) => crate::files::load_site(
-            f.as_deref().unwrap_or("floorplans/demo.toml".as_ref()),
-            s.as_deref().unwrap_or("floorplans/demo-seed.toml".as_ref()),
-        )?,
-    };
-    let topics = Topics::new(&fp.site.id);
-    let mut hospital = Hospital::new(
-        fp,
-        &seed,
-        crate::files::load_detectors(args.detectors.as_deref())?,
-    );
-    let input = std::io::BufReader::new(
-        std::fs::File::open(&args.capture)
-            .with_context(|| format!("cannot open {}", args.capture.display()))?,
-    );
+    let (fp, seed) =
+        crate::files::site_or_demo(args.floorplan.as_deref(), args.registry.as_deref())?;
+    let loaded = crate::rules::load(args.rules.as_deref(), &fp, &seed)?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let write = |events: Vec<orderly_model::OutEvent>, out: &mut Box<dyn Write>| -> Result<u64> {
-        let n = events.len() as u64;
-        for e in events {
-            serde_json::to_writer(&mut *out, &e)?;
-            out.write_all(b"\n")?;
+    let mut events = 0u64;
+    run(&args.capture, fp, &seed, loaded.config, loaded.rules, |e| {
+        serde_json::to_writer(&mut out, e)?;
+        out.write_all(b"\n")?;
+        events += 1;
+        Ok(())
+    })?;
+    out.flush()?;
+    eprintln!("replayed {}, {events} events", args.capture.display());
+    Ok(())
+}
+
+/// Runs a capture through a fresh world in virtual time, handing each event to `on_event`.
+/// Returns the times of the first and last messages.
+pub fn run(
+    capture: &Path,
+    fp: Arc<Floorplan>,
+    seed: &Seed,
+    config: WorldConfig,
+    rules: Arc<RuleSet>,
+    mut on_event: impl FnMut(&OutEvent) -> Result<()>,
+) -> Result<(Timestamp, Timestamp)> {
+    let topics = Topics::new(&fp.site.id);
+    let mut hospital = Hospital::new(fp, seed, config, rules);
+    let input = std::io::BufReader::new(
+        std::fs::File::open(capture)
+            .with_context(|| format!("cannot open {}", capture.display()))?,
+    );
+    let mut emit = |events: Vec<OutEvent>| -> Result<()> {
+        for e in &events {
+            on_event(e)?;
         }
-        Ok(n)
+        Ok(())
     };
-    let (mut pending_at, mut lines, mut events) = (None::<Timestamp>, 0u64, 0u64);
+    let (mut first, mut pending_at) = (None::<Timestamp>, None::<Timestamp>);
     for (i, line) in input.lines().enumerate() {
-        let line =
-            line.with_context(|| format!("{}:{}: cannot read", args.capture.display(), i + 1))?;
+        let line = line.with_context(|| format!("{}:{}: cannot read", capture.display(), i + 1))?;
         if line.trim().is_empty() {
             continue;
         }
         let l: Line = serde_json::from_str(&line).with_context(|| {
             format!(
                 "{}:{}: not a capture line {{\"at\",\"topic\",\"payload\"}}",
-                args.capture.display(),
+                capture.display(),
                 i + 1
             )
         })?;
+        first.get_or_insert(l.at);
         // Time moves on: finish the batch of the previous instant, and tick through the gap.
         if let Some(p) = pending_at {
             if l.at > p {
-                events += write(hospital.step(p), &mut out)?;
+                emit(hospital.step(p))?;
                 let mut t = p.plus_ms(TICK_MS);
                 while t < l.at {
-                    events += write(hospital.step(t), &mut out)?;
+                    emit(hospital.step(t))?;
                     t = t.plus_ms(TICK_MS);
                 }
             } else if l.at < p {
                 bail!(
                     "{}:{}: `at` goes back in time ({} after {})",
-                    args.capture.display(),
+                    capture.display(),
                     i + 1,
                     l.at,
                     p
@@ -131,14 +146,11 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         };
         hospital.push(orderly_mqtt::decode(&topics, &l.topic, &bytes, l.at));
         pending_at = Some(l.at);
-        lines += 1;
     }
     if let Some(p) = pending_at {
-        events += write(hospital.step(p), &mut out)?;
+        emit(hospital.step(p))?;
     }
-    out.flush()?;
-    eprintln!("replayed {lines} messages, {events} events");
-    Ok(())
+    Ok((first.unwrap_or_default(), pending_at.unwrap_or_default()))
 }
 
 pub async fn record(args: RecordArgs) -> Result<()> {

@@ -24,27 +24,15 @@ macro_rules! say {
     }};
 }
 
-pub const DEMO_FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
-pub const DEMO_SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
-
-/// The bundled demo hospital.
-pub fn demo_site() -> Result<(Arc<Floorplan>, Seed)> {
-    let fp = Floorplan::parse("floorplans/demo.toml", DEMO_FLOORPLAN)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let seed =
-        Seed::parse("floorplans/demo-seed.toml", DEMO_SEED).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((Arc::new(fp), seed))
-}
-
 pub async fn run(args: RunArgs) -> Result<()> {
     let settings = args.resolve()?;
     let (fp, seed) = crate::files::load_site(&settings.floorplan, &settings.seed)?;
-    let detectors = crate::files::load_detectors(settings.detectors.as_deref())?;
-    serve(settings, fp, seed, detectors, None).await
+    let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
+    serve(settings, fp, seed, rules, None).await
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
-    let (fp, seed) = demo_site()?;
+    let (fp, seed) = crate::files::demo_site()?;
     let settings = Settings {
         http: args.http,
         mqtt_host: "127.0.0.1".into(),
@@ -53,7 +41,12 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         database: args.database,
         floorplan: "floorplans/demo.toml".into(),
         seed: "floorplans/demo-seed.toml".into(),
-        detectors: None,
+        // The repository's rules/ when run from a checkout, so editing a rule shows live.
+        rules: args.rules.or_else(|| {
+            std::path::Path::new("rules")
+                .is_dir()
+                .then(|| "rules".into())
+        }),
         device_rate: 50.0,
         print_admin_token: true,
     };
@@ -63,8 +56,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         bed_exits_per_hour: args.bed_exits_per_hour,
         ..orderly_sim::SimConfig::default()
     };
-    let detectors = crate::files::load_detectors(None)?;
-    serve(settings, fp, seed, detectors, Some(sim)).await
+    let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
+    serve(settings, fp, seed, rules, Some(sim)).await
 }
 
 async fn shutdown_signal() {
@@ -86,7 +79,7 @@ async fn serve(
     settings: Settings,
     fp: Arc<Floorplan>,
     seed: Seed,
-    detectors: orderly_world::WorldConfig,
+    rules: crate::rules::Loaded,
     sim: Option<orderly_sim::SimConfig>,
 ) -> Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -125,7 +118,23 @@ async fn serve(
     mqtt_cfg.device_rate = settings.device_rate;
     let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone());
 
-    let mut hospital = Hospital::new(fp.clone(), &seed, detectors);
+    say!(
+        "Rules: {} from {}{}",
+        rules.rules.rules.len(),
+        rules.source,
+        if settings.rules.is_some() {
+            " (reloaded when a file changes, on SIGHUP and on POST /api/v1/rules/reload)"
+        } else {
+            ""
+        }
+    );
+    let rules_view = crate::reload::view_of(
+        &rules.rules,
+        &rules.source,
+        settings.rules.is_some(),
+        wall_clock(),
+    );
+    let mut hospital = Hospital::new(fp.clone(), &seed, rules.config, rules.rules);
     hospital.restore(Restored {
         next_seq: remembered.next_seq,
         locations: remembered.locations,
@@ -136,9 +145,12 @@ async fn serve(
     let (live_tx, _) = broadcast::channel(8192);
     let store_ok = Arc::new(AtomicBool::new(true));
     let world_running = Arc::new(AtomicBool::new(true));
+    let (world_ctl_tx, world_ctl_rx) = mpsc::channel(64);
+    let (committed_tx, committed_rx) = watch::channel(remembered.next_seq);
     let world = spawn_world(
         hospital,
         in_rx,
+        world_ctl_rx,
         commit_tx,
         snap_tx,
         shutdown_rx.clone(),
@@ -151,7 +163,19 @@ async fn serve(
         live_tx.clone(),
         Some(link.clone()),
         store_ok.clone(),
+        committed_tx,
     ));
+    let (api_ctl_tx, api_ctl_rx) = mpsc::channel(64);
+    let (rules_tx, rules_rx) = watch::channel(Arc::new(rules_view));
+    let reloader = crate::reload::Reloader {
+        dir: settings.rules.clone(),
+        floorplan: fp.clone(),
+        seed: Arc::new(seed.clone()),
+        world: world_ctl_tx,
+        view: rules_tx,
+        clock: wall_clock,
+    };
+    let reloader = tokio::spawn(reloader.run(api_ctl_rx, shutdown_rx.clone()));
 
     let readiness: orderly_api::ReadinessCheck = {
         let (link, store_ok, world_running) =
@@ -178,6 +202,9 @@ async fn serve(
         metrics,
         readiness,
         clock: wall_clock,
+        control: api_ctl_tx,
+        committed: committed_rx,
+        rules: rules_rx,
     };
     let listener = tokio::net::TcpListener::bind(settings.http)
         .await
@@ -225,6 +252,7 @@ async fn serve(
         let _ = t.await;
     }
     let _ = mqtt_task.await;
+    let _ = reloader.await;
     let _ = tokio::task::spawn_blocking(move || world.join()).await;
     world_running.store(false, Ordering::Relaxed);
     let _ = committer.await;

@@ -78,19 +78,9 @@ mod publisher {
     }
 }
 
-fn site(args: &SimArgs) -> Result<(Arc<Floorplan>, Seed)> {
-    match (&args.floorplan, &args.registry) {
-        (None, None) => crate::serve::demo_site(),
-        (fp, seed) => crate::files::load_site(
-            fp.as_deref().unwrap_or("floorplans/demo.toml".as_ref()),
-            seed.as_deref()
-                .unwrap_or("floorplans/demo-seed.toml".as_ref()),
-        ),
-    }
-}
-
 pub async fn sim(args: SimArgs) -> Result<()> {
-    let (fp, seed) = site(&args)?;
+    let (fp, seed) =
+        crate::files::site_or_demo(args.floorplan.as_deref(), args.registry.as_deref())?;
     let cfg = SimConfig {
         seed: args.seed,
         equipment_moves_per_hour: args.moves_per_hour,
