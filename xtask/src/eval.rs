@@ -55,7 +55,13 @@ struct Score {
     delays: Vec<f64>,
 }
 
-fn run_track(path: &Path, fp: &Arc<Floorplan>, seed: &Seed, beacon: &str) -> Result<Score> {
+fn run_track(
+    path: &Path,
+    fp: &Arc<Floorplan>,
+    seed: &Seed,
+    beacon: &str,
+    config: &WorldConfig,
+) -> Result<Score> {
     let text = std::fs::read_to_string(path)?;
     let mut rows: Vec<(f64, String, f32, f64, f64)> = Vec::new();
     for line in text.lines() {
@@ -77,7 +83,7 @@ fn run_track(path: &Path, fp: &Arc<Floorplan>, seed: &Seed, beacon: &str) -> Res
     }
     rows.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
     // Locating only: no alert rules.
-    let mut h = Hospital::new(fp.clone(), seed, WorldConfig::default(), Default::default());
+    let mut h = Hospital::new(fp.clone(), seed, config.clone(), Default::default());
     let mut located: Option<String> = None;
     let mut truth: Option<&'static str> = None;
     let mut truth_since = Timestamp(0);
@@ -134,6 +140,36 @@ fn run_track(path: &Path, fp: &Arc<Floorplan>, seed: &Seed, beacon: &str) -> Res
     Ok(s)
 }
 
+/// `text` (a detectors file) with `key = value` set in `[section]`, replacing the key's line
+/// or adding it after the section's header (adding the section when absent).
+fn override_keys(text: &str, sets: &[(String, String, String)]) -> String {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    for (section, key, value) in sets {
+        let header = format!("[{section}]");
+        let start = match lines.iter().position(|l| l.trim() == header) {
+            Some(i) => i,
+            None => {
+                lines.push(header);
+                lines.len() - 1
+            }
+        };
+        let end = lines[start + 1..]
+            .iter()
+            .position(|l| l.trim_start().starts_with('['))
+            .map_or(lines.len(), |i| start + 1 + i);
+        let line = format!("{key} = {value}");
+        match (start + 1..end).find(|&i| {
+            lines[i]
+                .split_once('=')
+                .is_some_and(|(k, _)| k.trim() == key)
+        }) {
+            Some(i) => lines[i] = line,
+            None => lines.insert(start + 1, line),
+        }
+    }
+    lines.join("\n")
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     if v.is_empty() {
@@ -144,10 +180,33 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn eval(root: &Path, args: &[String]) -> Result<()> {
+    const USAGE: &str =
+        "usage: cargo xtask eval rooms [--detectors FILE] [--set section.key=value ...]";
     match args.first().map(String::as_str) {
         Some("rooms") => {}
-        _ => bail!("usage: cargo xtask eval rooms"),
+        _ => bail!(USAGE),
     }
+    // The shipped parameters, so the figures are those of what runs; `--set` tries others.
+    let mut detectors = root.join("rules/detectors.toml");
+    let mut sets: Vec<(String, String, String)> = Vec::new();
+    let mut it = args[1..].iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--detectors" => detectors = it.next().context(USAGE)?.into(),
+            "--set" => {
+                let kv = it.next().context(USAGE)?;
+                let (k, v) = kv.split_once('=').context(USAGE)?;
+                let (section, key) = k.split_once('.').context(USAGE)?;
+                sets.push((section.into(), key.into(), v.into()));
+            }
+            _ => bail!(USAGE),
+        }
+    }
+    let text = std::fs::read_to_string(&detectors)
+        .with_context(|| format!("reading {}", detectors.display()))?;
+    let text = override_keys(&text, &sets);
+    let config = WorldConfig::parse(&detectors.to_string_lossy(), &text)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let data = root.join("../shared/data/ble-philotuxo");
     if !data.exists() {
         println!(
@@ -194,6 +253,13 @@ pub fn eval(root: &Path, args: &[String]) -> Result<()> {
         .collect();
     tracks.sort();
     println!(
+        "Locator parameters: {}{}\n",
+        detectors.display(),
+        sets.iter()
+            .map(|(s, k, v)| format!(" {s}.{k}={v}"))
+            .collect::<String>()
+    );
+    println!(
         "| trajectory | rows | accuracy | switches / true transitions | median switch delay |"
     );
     println!("|---|---|---|---|---|");
@@ -205,7 +271,7 @@ pub fn eval(root: &Path, args: &[String]) -> Result<()> {
         delays: Vec::new(),
     };
     for t in &tracks {
-        let mut s = run_track(t, &fp, &seed, &beacon)?;
+        let mut s = run_track(t, &fp, &seed, &beacon, &config)?;
         let name = t
             .file_name()
             .unwrap()

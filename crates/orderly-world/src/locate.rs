@@ -1,8 +1,17 @@
-//! Locating: each tag's room from receiver sightings. Per receiver, the RSSI is smoothed with
-//! a time-aware EWMA; a room scores its best receiver; the tag moves to another room only when
-//! that room leads by a margin for a dwell time (hysteresis), or at once on an IR/ultrasound
-//! sighting, which is certain. A tag silent past its class's timeout is reported lost, and
-//! stays "last seen in X at T".
+//! Locating: each tag's room from receiver sightings, as a forward (HMM) filter over rooms.
+//!
+//! Per receiver, the RSSI is smoothed with an asymmetric EWMA (quick to rise, slow to fall:
+//! fading only ever lowers a signal, so the upper envelope is the better estimate). A room's
+//! level pools its receivers (a soft maximum). Per tag, a belief over the rooms it has been
+//! heard in is predicted forward in time (a tag leaves a room at a small rate, mostly to an
+//! adjacent room: the floorplan graph) and weighted by how far each room's level is below the
+//! best, in proportion to the time elapsed. The tag is placed once a room holds `enter_p` of
+//! the belief: a probabilistic margin and dwell, where a large lead moves it sooner than a
+//! small one and a single faded reading does not reset the count. A move between rooms that
+//! are not adjacent must also respect walking speed over the floorplan. An IR/ultrasound
+//! sighting is certainty. A tag silent past its class's timeout is reported lost, and stays
+//! "last seen in X at T". Method after Daniş & Cemgil, "Probabilistic indoor tracking of
+//! Bluetooth Low-Energy beacons", Performance Evaluation 162 (2023), at room granularity.
 
 use crate::ingest::SightingsIn;
 use crate::registry::{Subject, TagClass};
@@ -10,24 +19,42 @@ use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::{EventKind, Timestamp};
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::outbox::Outbox;
 
-/// Locator parameters (defaults in code; a site overrides them in `rules/`).
+/// Locator parameters (defaults in code; a site overrides them in `rules/detectors.toml`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocatorConfig {
-    /// EWMA time constant per receiver, seconds.
-    pub tau_s: f32,
+    /// EWMA time constant per receiver when the signal rises, seconds.
+    pub rise_s: f32,
+    /// EWMA time constant per receiver when the signal falls, seconds.
+    pub fall_s: f32,
     /// A receiver not heard for this long no longer counts, seconds.
     pub stale_s: f32,
-    /// How far another room must lead the current one, dB.
-    pub margin_db: f32,
-    /// How long it must lead before the tag moves, seconds.
-    pub dwell_s: f32,
-    /// Weakest smoothed RSSI that can place a tag at all, dBm.
+    /// Soft maximum over a room's receivers, dB (0 = the best receiver alone).
+    pub pool_db: f32,
+    /// Weakest room level that counts as hearing the tag at all, dBm.
     pub floor_dbm: f32,
+    /// Level of a room in the belief none of whose receivers hears the tag, dBm.
+    pub unheard_dbm: f32,
+    /// A room this many dB below the best loses a factor e of belief per `1 / evidence_per_s`.
+    pub evidence_db: f32,
+    /// How fast evidence accumulates, per second.
+    pub evidence_per_s: f32,
+    /// Longest gap counted as evidence, seconds (a tag heard again after a gap is not certain).
+    pub evidence_cap_s: f32,
+    /// Rate at which a tag leaves its room, per second (the prior of a move).
+    pub leave_per_s: f32,
+    /// Weight of a move to a room that is not adjacent, relative to an adjacent one.
+    pub jump_weight: f32,
+    /// Belief a room needs before the tag is placed in it.
+    pub enter_p: f32,
+    /// How long a tag must be heard before its first placement, seconds.
+    pub settle_s: f32,
+    /// Fastest walking speed a move between non-adjacent rooms may imply, m/s.
+    pub max_speed_mps: f32,
     /// How long an IR/ultrasound sighting pins the tag to its room, seconds.
     pub ir_hold_s: f32,
     /// Silence after which a tag is lost, by class, seconds.
@@ -39,11 +66,20 @@ pub struct LocatorConfig {
 impl Default for LocatorConfig {
     fn default() -> Self {
         LocatorConfig {
-            tau_s: 2.0,
+            rise_s: 0.35,
+            fall_s: 3.0,
             stale_s: 10.0,
-            margin_db: 5.0,
-            dwell_s: 3.0,
+            pool_db: 6.0,
             floor_dbm: -95.0,
+            unheard_dbm: -100.0,
+            evidence_db: 4.0,
+            evidence_per_s: 5.0,
+            evidence_cap_s: 2.0,
+            leave_per_s: 0.05,
+            jump_weight: 0.05,
+            enter_p: 0.9,
+            settle_s: 1.0,
+            max_speed_mps: 2.5,
             ir_hold_s: 8.0,
             // Receivers report every 1-2 s; a wheelchair in a dead spot is not an emergency,
             // a patient wristband going quiet for a minute is.
@@ -71,6 +107,9 @@ pub struct Locator(pub LocatorConfig);
 /// How stale `last_seen` may be in the read model (it is exact in the world).
 pub const LAST_SEEN_RESOLUTION_MS: i64 = 5000;
 
+/// Beliefs below this are dropped (unless the room is heard now).
+const PRUNE_P: f32 = 1e-4;
+
 #[derive(Clone, Copy, Debug)]
 struct Heard {
     receiver: u32,
@@ -83,9 +122,26 @@ struct Heard {
 #[derive(Component, Default, Debug)]
 pub struct Tracking {
     heard: Vec<Heard>,
+    /// Belief over rooms: (room, probability), summing to 1 when not empty.
+    belief: Vec<(u32, f32)>,
+    /// When the belief was last brought forward.
+    updated: Option<Timestamp>,
+    /// When the tag was first heard after a silence.
+    first_heard: Timestamp,
+    /// Last time the located room was the most likely one.
+    held: Timestamp,
     ir: Option<(u32, Timestamp)>,
-    candidate: Option<(u32, Timestamp)>,
     pub last_heard: Timestamp,
+}
+
+impl Tracking {
+    /// Probability of `room` in the belief.
+    pub fn belief(&self, room: u32) -> f32 {
+        self.belief
+            .iter()
+            .find(|(r, _)| *r == room)
+            .map_or(0.0, |(_, p)| *p)
+    }
 }
 
 /// Where a tag is.
@@ -107,6 +163,10 @@ struct LostScan {
     next: Timestamp,
 }
 
+/// Walking distances from a room to every room, computed on first use.
+#[derive(Resource, Default)]
+struct Distances(HashMap<u32, Vec<f32>>);
+
 pub struct LocatePlugin(pub LocatorConfig);
 
 impl Capability for LocatePlugin {
@@ -117,6 +177,7 @@ impl Capability for LocatePlugin {
         world.insert_resource(Locator(self.0.clone()));
         world.init_resource::<Watch>();
         world.init_resource::<LostScan>();
+        world.init_resource::<Distances>();
         let tagged: Vec<Entity> = world
             .query::<(Entity, &Subject)>()
             .iter(world)
@@ -142,7 +203,10 @@ fn absorb_sightings(
     mut watch: ResMut<Watch>,
     mut stats: ResMut<crate::ingest::IngestStats>,
 ) {
-    let tau_ms = locator.0.tau_s * 1000.0;
+    let cfg = &locator.0;
+    let rise_ms = cfg.rise_s.max(1e-3) * 1000.0;
+    let fall_ms = cfg.fall_s.max(1e-3) * 1000.0;
+    let stale_ms = (cfg.stale_s * 1000.0) as i64;
     for msg in input.read() {
         for s in &msg.sightings {
             let Some(&e) = registry.tags.get(&s.tag) else {
@@ -151,6 +215,12 @@ fn absorb_sightings(
             };
             let Ok(mut t) = tags.get_mut(e) else { continue };
             let at = msg.at;
+            if at.since(t.last_heard) > stale_ms {
+                // Heard again after a silence: what was believed before no longer holds.
+                t.first_heard = at;
+                t.belief.clear();
+                t.updated = None;
+            }
             t.last_heard = t.last_heard.max(at);
             if s.ir {
                 t.ir = Some((msg.room, at));
@@ -158,7 +228,8 @@ fn absorb_sightings(
             match t.heard.iter_mut().find(|h| h.receiver == msg.receiver) {
                 Some(h) => {
                     let dt = at.since(h.at).max(0) as f32;
-                    let alpha = 1.0 - (-dt / tau_ms).exp();
+                    let tau = if s.rssi > h.rssi { rise_ms } else { fall_ms };
+                    let alpha = 1.0 - (-dt / tau).exp();
                     h.rssi += alpha.clamp(0.1, 1.0) * (s.rssi - h.rssi);
                     h.at = h.at.max(at);
                 }
@@ -174,119 +245,217 @@ fn absorb_sightings(
     }
 }
 
-/// Best and second-best room scores at `now`, dropping stale receivers.
-fn score(t: &mut Tracking, now: Timestamp, cfg: &LocatorConfig) -> Option<(u32, f32, f32)> {
+/// Level of each heard room at `now` (pooled over its receivers), dropping stale receivers.
+fn room_levels(t: &mut Tracking, now: Timestamp, cfg: &LocatorConfig, out: &mut Vec<(u32, f32)>) {
     let stale_ms = (cfg.stale_s * 1000.0) as i64;
     t.heard.retain(|h| now.since(h.at) <= stale_ms);
-    let mut rooms: Vec<(u32, f32)> = Vec::with_capacity(t.heard.len());
-    for h in &t.heard {
+    out.clear();
+    // Best receiver per room first, then the soft maximum around it.
+    let aged = |h: &Heard| {
         // A receiver not heard lately fades: 1 dB per second after the first two.
         let age_s = (now.since(h.at) as f32 / 1000.0 - 2.0).max(0.0);
-        let v = h.rssi - age_s;
-        match rooms.iter_mut().find(|(r, _)| *r == h.room) {
+        h.rssi - age_s
+    };
+    for h in &t.heard {
+        let v = aged(h);
+        match out.iter_mut().find(|(r, _)| *r == h.room) {
             Some((_, best)) => *best = best.max(v),
-            None => rooms.push((h.room, v)),
+            None => out.push((h.room, v)),
         }
     }
-    let (mut best, mut second) = (None::<(u32, f32)>, f32::NEG_INFINITY);
-    for &(r, v) in &rooms {
-        match best {
-            Some((br, bv)) if v > bv || (v == bv && r < br) => {
-                second = bv;
-                best = Some((r, v));
-            }
-            Some(_) => second = second.max(v),
-            None => best = Some((r, v)),
+    if cfg.pool_db > 0.0 {
+        for (room, top) in out.iter_mut() {
+            let sum: f32 = t
+                .heard
+                .iter()
+                .filter(|h| h.room == *room)
+                .map(|h| ((aged(h) - *top) / cfg.pool_db).exp())
+                .sum();
+            *top += cfg.pool_db * sum.ln();
         }
     }
-    best.map(|(r, v)| (r, v, second))
 }
 
-fn room_score(t: &Tracking, room: u32, now: Timestamp) -> f32 {
-    t.heard
+/// Brings the tag's belief forward to `now`: prediction over the floorplan, then the evidence
+/// of the room levels. Returns false when nothing is heard well enough to say anything.
+fn update_belief(
+    t: &mut Tracking,
+    now: Timestamp,
+    cfg: &LocatorConfig,
+    fp: &orderly_floorplan::Floorplan,
+    levels: &mut Vec<(u32, f32)>,
+) -> bool {
+    room_levels(t, now, cfg, levels);
+    let top = levels
         .iter()
-        .filter(|h| h.room == room)
-        .map(|h| h.rssi - (now.since(h.at) as f32 / 1000.0 - 2.0).max(0.0))
-        .fold(f32::NEG_INFINITY, f32::max)
-}
-
-fn confidence(gap_db: f32) -> f32 {
-    if gap_db.is_infinite() {
-        return 0.9;
+        .map(|(_, v)| *v)
+        .fold(f32::NEG_INFINITY, f32::max);
+    if top.is_nan() || top < cfg.floor_dbm {
+        return false;
     }
-    (1.0 - (-gap_db.max(0.0) / 4.0).exp()).clamp(0.05, 0.99)
+    let dt = t
+        .updated
+        .map_or(0.0, |u| now.since(u).max(0) as f32 / 1000.0);
+    t.updated = Some(now);
+    for &(room, _) in levels.iter() {
+        if !t.belief.iter().any(|(r, _)| *r == room) {
+            t.belief.push((room, 0.0));
+        }
+    }
+    if t.belief.iter().all(|(_, p)| *p <= 0.0) {
+        // Nothing believed yet: every heard room alike.
+        let p = 1.0 / t.belief.len() as f32;
+        t.belief.iter_mut().for_each(|(_, q)| *q = p);
+    }
+    // Predict: a share of each room's belief leaves for the others, mostly adjacent ones.
+    let n = t.belief.len();
+    if n > 1 && dt > 0.0 {
+        let leave = 1.0 - (-cfg.leave_per_s.max(0.0) * dt).exp();
+        let mut moved = vec![0.0f32; n];
+        for i in 0..n {
+            let (ri, pi) = t.belief[i];
+            let out = pi * leave;
+            if out <= 0.0 {
+                continue;
+            }
+            let weight = |j: usize| {
+                if fp.adjacent(ri as usize, t.belief[j].0 as usize) {
+                    1.0
+                } else {
+                    cfg.jump_weight.max(0.0)
+                }
+            };
+            // Shared among adjacent rooms; a room that is not adjacent gets `jump_weight` of an
+            // adjacent room's share, and what no room takes stays (the rooms between are not
+            // in the belief: they would have to be heard first).
+            let total = (0..n).filter(|&j| j != i).map(weight).sum::<f32>().max(1.0);
+            for j in (0..n).filter(|&j| j != i) {
+                let share = out * weight(j) / total;
+                moved[j] += share;
+                moved[i] -= share;
+            }
+        }
+        for (b, m) in t.belief.iter_mut().zip(moved) {
+            b.1 = (b.1 + m).max(0.0);
+        }
+    }
+    // Evidence: each room weighted by how far its level is below the best, for the time elapsed.
+    let w = cfg.evidence_per_s * dt.min(cfg.evidence_cap_s) / cfg.evidence_db.max(1e-3);
+    let mut sum = 0.0;
+    for (room, p) in t.belief.iter_mut() {
+        let level = levels
+            .iter()
+            .find(|(r, _)| r == room)
+            .map_or(cfg.unheard_dbm, |(_, v)| *v);
+        *p *= ((level - top).min(0.0) * w).exp();
+        sum += *p;
+    }
+    if sum.is_nan() || sum <= 0.0 || sum.is_infinite() {
+        let p = 1.0 / n as f32;
+        t.belief.iter_mut().for_each(|(_, q)| *q = p);
+    } else {
+        t.belief.iter_mut().for_each(|(_, p)| *p /= sum);
+    }
+    t.belief
+        .retain(|(room, p)| *p >= PRUNE_P || levels.iter().any(|(r, _)| r == room));
+    true
 }
 
-#[allow(clippy::type_complexity)]
+/// The most likely room and its probability.
+fn most_likely(belief: &[(u32, f32)]) -> Option<(u32, f32)> {
+    belief
+        .iter()
+        .copied()
+        .fold(None, |best, (r, p)| match best {
+            Some((br, bp)) if bp > p || (bp == p && br < r) => Some((br, bp)),
+            _ => Some((r, p)),
+        })
+}
+
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn decide(
     clock: Res<Clock>,
     locator: Res<Locator>,
     site: Res<Site>,
     mut watch: ResMut<Watch>,
+    mut distances: ResMut<Distances>,
     mut tags: Query<(&Subject, &mut Tracking, Option<&mut Location>)>,
     mut outbox: ResMut<Outbox>,
     mut commands: Commands,
 ) {
     let now = clock.now;
     let cfg = &locator.0;
-    let dwell_ms = (cfg.dwell_s * 1000.0) as i64;
+    let fp = &site.0;
     let ir_ms = (cfg.ir_hold_s * 1000.0) as i64;
+    let settle_ms = (cfg.settle_s * 1000.0) as i64;
     let mut keep = BTreeSet::new();
+    let mut levels = Vec::new();
     for e in std::mem::take(&mut watch.0) {
         let Ok((subject, mut t, loc)) = tags.get_mut(e) else {
             continue;
         };
+        let t = &mut *t;
         let current = loc.as_ref().filter(|l| l.present).map(|l| l.room);
-        // An IR/ultrasound sighting is certainty.
         let target = if let Some((room, _)) = t.ir.filter(|(_, at)| now.since(*at) <= ir_ms) {
+            // An IR/ultrasound sighting is certainty.
+            t.belief.clear();
+            t.belief.push((room, 1.0));
+            t.updated = Some(now);
+            t.held = now;
             Some((room, 1.0))
         } else {
             t.ir = None;
-            match score(&mut t, now, cfg) {
-                Some((best, v, second)) if v >= cfg.floor_dbm => {
-                    if current.is_none() {
-                        Some((best, confidence(v - second)))
-                    } else if Some(best) == current {
-                        t.candidate = None;
-                        None
-                    } else {
-                        let cur = room_score(&t, current.unwrap_or(u32::MAX), now);
-                        if v - cur >= cfg.margin_db {
-                            match t.candidate {
-                                Some((c, since)) if c == best => {
-                                    if now.since(since) >= dwell_ms {
-                                        Some((best, confidence(v - second.max(cur))))
-                                    } else {
-                                        keep.insert(e);
-                                        None
-                                    }
-                                }
-                                _ => {
-                                    t.candidate = Some((best, now));
-                                    keep.insert(e);
-                                    None
-                                }
-                            }
+            if !update_belief(t, now, cfg, fp, &mut levels) {
+                None
+            } else {
+                let best = most_likely(&t.belief);
+                if best.is_some_and(|(room, _)| Some(room) != current) {
+                    // A move may be coming: look again at the next step even if not heard.
+                    keep.insert(e);
+                }
+                match (best, current) {
+                    (Some((room, p)), None) if p >= cfg.enter_p => {
+                        if now.since(t.first_heard) >= settle_ms {
+                            Some((room, p))
                         } else {
-                            t.candidate = None;
                             None
                         }
                     }
+                    (Some((room, _)), Some(cur)) if room == cur => {
+                        t.held = now;
+                        None
+                    }
+                    (Some((room, p)), Some(cur)) if p >= cfg.enter_p => {
+                        if fp.adjacent(cur as usize, room as usize) {
+                            Some((room, p))
+                        } else {
+                            // Not adjacent: only once walking there could have taken this long.
+                            let d = distances
+                                .0
+                                .entry(cur)
+                                .or_insert_with(|| fp.distances_from(cur as usize));
+                            let metres = d.get(room as usize).copied().unwrap_or(f32::INFINITY);
+                            let walked = now.since(t.held) as f32 / 1000.0 * cfg.max_speed_mps;
+                            (metres.is_finite() && walked >= metres).then_some((room, p))
+                        }
+                    }
+                    _ => None,
                 }
-                _ => None,
             }
         };
         let last_seen = t.last_heard;
         let mut loc = loc;
         let previous = loc.as_deref().map(|l| (l.room, l.present));
         if let Some(l) = loc.as_mut() {
-            // Every sighting refreshes `last_seen`, but only every few seconds does that count
-            // as a change for the read model: views are rebuilt on moves, not on every sighting.
+            // Every sighting refreshes `last_seen` and the confidence, but only every few
+            // seconds does that count as a change for the read model: views are rebuilt on
+            // moves, not on every sighting.
             if last_seen.since(l.last_seen) >= LAST_SEEN_RESOLUTION_MS {
                 l.last_seen = last_seen;
             } else {
                 l.bypass_change_detection().last_seen = last_seen;
             }
+            l.bypass_change_detection().confidence = t.belief(l.room);
         }
         let Some((room, conf)) = target else {
             if let Some(l) = loc.as_deref_mut().filter(|l| !l.present) {
@@ -295,7 +464,7 @@ fn decide(
             }
             continue;
         };
-        t.candidate = None;
+        t.held = now;
         if let Some(l) = loc.as_deref_mut().filter(|l| l.room == room) {
             l.present = true;
             continue;
