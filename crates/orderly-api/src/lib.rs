@@ -12,6 +12,7 @@ mod auth;
 mod control;
 mod docs;
 mod error;
+mod locate;
 mod routes;
 mod sse;
 
@@ -27,6 +28,7 @@ pub use auth::Auth;
 pub use control::{Control, ReloadOutcome, RuleInfo, RulesView};
 pub use docs::openapi;
 pub use error::ApiError;
+pub use locate::Found;
 
 /// Reports what keeps the service from being ready (empty when ready).
 pub type ReadinessCheck = Arc<dyn Fn() -> Vec<String> + Send + Sync>;

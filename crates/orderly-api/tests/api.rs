@@ -78,6 +78,23 @@ async fn fixture(ready: bool) -> Fixture {
                 Payload::Sightings(sight),
             ));
         }
+        // More pumps about the hospital, placed by IR (certain): for the locate tests.
+        for (tag, rx) in [
+            ("TP-0002", "rx-f2-icu-store"),
+            ("TP-0003", "rx-f2-c02"),
+            ("TP-0004", "rx-f3-c01"),
+            ("TP-0005", "rx-f2-c01"),
+        ] {
+            let sight = Sightings {
+                sightings: vec![Sighting {
+                    tag: tag.into(),
+                    rssi: -60.0,
+                    battery: None,
+                    ir: true,
+                }],
+            };
+            h.push(reading(1_000_000 + s * 1000, rx, Payload::Sightings(sight)));
+        }
         events.extend(h.step(Timestamp(1_000_000 + s * 1000)));
     }
     let bed = BedState {
@@ -340,8 +357,8 @@ async fn the_stream_replays_then_goes_live() {
     }
     let mut body = resp.into_body();
     let mut text = String::new();
-    // The backlog: two location changes and the alert, all in ICU.
-    while text.matches("\n\n").count() < 3 {
+    // The backlog: the ICU's location changes, then the alert.
+    while !text.contains("event: alert.raised") {
         let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
             .await
             .expect("backlog in time")
@@ -349,8 +366,8 @@ async fn the_stream_replays_then_goes_live() {
             .unwrap();
         text.push_str(&String::from_utf8_lossy(&frame.into_data().unwrap()));
     }
-    assert!(text.contains("event: alert.raised"), "{text}");
-    assert!(text.contains("id: 3"), "{text}");
+    assert!(text.contains("event: location.changed"), "{text}");
+    assert!(!text.contains("MS3"), "another unit's event: {text}");
     // Live: an MS3 event is filtered out for an ICU nurse, the ICU one comes through.
     let ev = |seq: u64, unit: &str| {
         Arc::new(OutEvent {
@@ -367,8 +384,8 @@ async fn the_stream_replays_then_goes_live() {
             },
         })
     };
-    f.state.events.send(ev(10, "MS3")).unwrap();
-    f.state.events.send(ev(11, "ICU")).unwrap();
+    f.state.events.send(ev(100, "MS3")).unwrap();
+    f.state.events.send(ev(101, "ICU")).unwrap();
     let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
         .await
         .expect("live event in time")
@@ -376,7 +393,7 @@ async fn the_stream_replays_then_goes_live() {
         .unwrap();
     let live = String::from_utf8_lossy(&frame.into_data().unwrap()).to_string();
     assert!(
-        live.starts_with("id: 11\nevent: location.changed\n"),
+        live.starts_with("id: 101\nevent: location.changed\n"),
         "{live}"
     );
 }
@@ -567,5 +584,110 @@ async fn a_rejected_reload_answers_422_with_the_located_problems_and_only_admins
             .as_str()
             .unwrap()
             .starts_with("rules/x.toml:1:1:")
+    );
+}
+
+/// Walking distances by a plain Bellman-Ford over the floorplan's links: an independent check
+/// of the endpoint's ranking.
+fn shortest(fp: &Floorplan, from: usize) -> Vec<f32> {
+    let n = fp.rooms.len();
+    let mut d = vec![f32::INFINITY; n];
+    d[from] = 0.0;
+    for _ in 0..n {
+        let mut changed = false;
+        for i in 0..n {
+            if d[i].is_infinite() {
+                continue;
+            }
+            for (j, link) in fp.neighbours(i) {
+                let wait = if link.kind == orderly_floorplan::LinkKind::Elevator {
+                    fp.site.elevator_wait_m
+                } else {
+                    0.0
+                };
+                if d[i] + link.metres + wait < d[j] - 1e-3 {
+                    d[j] = d[i] + link.metres + wait;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    d
+}
+
+#[tokio::test]
+async fn nearest_available_equipment_by_walking_distance_with_its_route() {
+    let f = fixture(true).await;
+    let fp = f.state.floorplan.clone();
+    let (status, body) = get(
+        &f,
+        "/api/v1/locate?kind=infusion_pump&near=F2-C02&limit=10",
+        Some(&f.nurse_icu),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let found = body.as_array().unwrap();
+    let ids: Vec<&str> = found.iter().map(|a| a["asset"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 5, "{body}");
+    // The ranking agrees with an independent shortest-path computation.
+    let d = shortest(&fp, fp.room_index("F2-C02").unwrap());
+    let mut expected: Vec<(f32, &str)> = found
+        .iter()
+        .map(|a| {
+            let room = fp.room_index(a["room"].as_str().unwrap()).unwrap();
+            (d[room], a["asset"].as_str().unwrap())
+        })
+        .collect();
+    expected.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+    assert_eq!(ids, expected.iter().map(|e| e.1).collect::<Vec<_>>());
+    for a in found {
+        let room = fp.room_index(a["room"].as_str().unwrap()).unwrap();
+        let metres = a["metres"].as_f64().unwrap() as f32;
+        assert!((metres - d[room]).abs() < 0.1, "{a}");
+        // The route starts here, ends at the item, and walks links of the floorplan.
+        let route: Vec<usize> = a["route"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| fp.room_index(r.as_str().unwrap()).unwrap())
+            .collect();
+        assert_eq!(route.first(), Some(&fp.room_index("F2-C02").unwrap()));
+        assert_eq!(route.last(), Some(&room));
+        assert!(route.windows(2).all(|w| fp.adjacent(w[0], w[1])), "{a}");
+    }
+    assert_eq!(
+        ids[0], "PUMP-0003",
+        "the one in the corridor itself comes first"
+    );
+    assert_eq!(found[0]["metres"], 0.0);
+    assert_eq!(
+        *ids.last().unwrap(),
+        "PUMP-0004",
+        "the one upstairs comes last"
+    );
+    // limit, and bad questions.
+    let (_, two) = get(
+        &f,
+        "/api/v1/locate?kind=infusion_pump&near=F2-C02&limit=2",
+        Some(&f.admin),
+    )
+    .await;
+    assert_eq!(two.as_array().unwrap().len(), 2);
+    for bad in [
+        "/api/v1/locate?kind=infusion_pump&near=NOWHERE",
+        "/api/v1/locate?kind=pumps&near=F2-C02",
+        "/api/v1/locate?kind=infusion_pump&near=F2-C02&status=lost",
+    ] {
+        let (status, body) = get(&f, bad, Some(&f.admin)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    assert_eq!(
+        get(&f, "/api/v1/locate?kind=infusion_pump&near=F2-C02", None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
     );
 }

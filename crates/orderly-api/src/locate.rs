@@ -1,0 +1,124 @@
+//! Finding equipment: the nearest items of a kind to a room, by walking distance over the
+//! floorplan graph (corridors, doors, stairs, elevators with their wait), each with its route.
+
+use crate::{ApiError, ApiState, Auth};
+use axum::Json;
+use axum::extract::{Query, State};
+use orderly_model::{AssetStatus, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct LocateQuery {
+    /// Asset kind, e.g. `infusion_pump`, `wheelchair`.
+    kind: String,
+    /// The room to search from (where the item is needed).
+    near: String,
+    /// Statuses to accept, comma-separated (default `available,clean`: ready for use).
+    status: Option<String>,
+    /// At most this many (default 5, at most 100).
+    limit: Option<usize>,
+}
+
+/// One item found, with the way to it.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct Found {
+    pub asset: String,
+    pub kind: String,
+    pub status: AssetStatus,
+    pub room: String,
+    pub room_name: String,
+    pub floor: String,
+    pub unit: Option<String>,
+    /// Walking distance from `near`, metres (an elevator counts its wait as metres).
+    pub metres: f32,
+    /// Rooms from `near` to the item, both included.
+    pub route: Vec<String>,
+    /// How sure the locator is of the room, 0..1.
+    pub confidence: f32,
+    pub last_seen: Timestamp,
+}
+
+/// The nearest items of a kind, by walking distance.
+///
+/// Only items whose tag is heard now (not "last seen") and whose status is accepted; items out
+/// of service (maintenance, recall) are never offered. Ties go to the more certain location.
+#[utoipa::path(get, path = "/api/v1/locate", tag = "equipment", params(LocateQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Found>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn locate(
+    _auth: Auth,
+    State(s): State<ApiState>,
+    Query(q): Query<LocateQuery>,
+) -> Result<Json<Vec<Found>>, ApiError> {
+    let fp = &s.floorplan;
+    let near = fp
+        .room_index(&q.near)
+        .ok_or_else(|| ApiError::BadRequest(format!("no room {:?} in the floorplan", q.near)))?;
+    let statuses: Vec<AssetStatus> = match &q.status {
+        None => vec![AssetStatus::Available, AssetStatus::Clean],
+        Some(list) => list
+            .split(',')
+            .map(|x| {
+                AssetStatus::parse(x.trim()).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "unknown status {x:?} (one of available, in_use, needs_cleaning, clean)"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let limit = q.limit.unwrap_or(5).clamp(1, 100);
+    let snap = s.snapshot();
+    if !snap.assets.values().any(|a| a.kind == q.kind) {
+        let mut kinds: Vec<&str> = snap.assets.values().map(|a| a.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        return Err(ApiError::BadRequest(format!(
+            "no assets of kind {:?} (kinds: {})",
+            q.kind,
+            kinds.join(", ")
+        )));
+    }
+    let metres = fp.distances_from(near);
+    let mut found: Vec<(f32, f32, &str, usize)> = snap
+        .assets
+        .values()
+        .filter(|a| a.kind == q.kind)
+        .filter(|a| a.status != AssetStatus::OutOfService && statuses.contains(&a.status))
+        .filter_map(|a| {
+            let l = a.location.as_ref().filter(|l| l.present)?;
+            let room = fp.room_index(&l.room)?;
+            let m = metres[room];
+            m.is_finite()
+                .then_some((m, -l.confidence, a.id.as_str(), room))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        a.0.total_cmp(&b.0)
+            .then(a.1.total_cmp(&b.1))
+            .then(a.2.cmp(b.2))
+    });
+    let out = found
+        .into_iter()
+        .take(limit)
+        .filter_map(|(m, _, id, room)| {
+            let a = snap.assets.get(id)?;
+            let l = a.location.as_ref()?;
+            let route = fp.route(near, room)?;
+            Some(Found {
+                asset: a.id.clone(),
+                kind: a.kind.clone(),
+                status: a.status,
+                room: l.room.clone(),
+                room_name: l.room_name.clone(),
+                floor: l.floor.clone(),
+                unit: l.unit.clone(),
+                metres: (m * 10.0).round() / 10.0,
+                route: route.rooms,
+                confidence: l.confidence,
+                last_seen: l.last_seen,
+            })
+        })
+        .collect();
+    Ok(Json(out))
+}
