@@ -6,7 +6,8 @@
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use orderly_model::{Alert, AlertState, Priority, Role, Timestamp};
+use orderly_model::view::AssetView;
+use orderly_model::{Alert, AlertState, AssetStatus, Priority, Role, StatusError, Timestamp};
 use orderly_rules::{AlertCommand, CommandError};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -21,6 +22,14 @@ pub enum Control {
     },
     Reload {
         reply: oneshot::Sender<ReloadOutcome>,
+    },
+    /// A person sets an asset's status; the reply is the sequence number of the event.
+    Status {
+        asset: String,
+        to: AssetStatus,
+        by: String,
+        reason: String,
+        reply: oneshot::Sender<Result<u64, StatusError>>,
     },
 }
 
@@ -348,4 +357,87 @@ pub(crate) async fn reload(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
     Ok((status, Json(outcome)))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct StatusBody {
+    /// `available`, `in_use`, `needs_cleaning`, `clean` or `out_of_service`.
+    status: String,
+    /// Why (kept with the change; required for `out_of_service`).
+    #[serde(default)]
+    reason: String,
+}
+
+/// Set an asset's status: cleaned, taken out of service (maintenance, recall), back in service.
+///
+/// Anyone may mark an item in use, needs cleaning or clean; only biomed, facilities and admins
+/// take an item out of service or bring it back. Answered once the change is committed; audited.
+#[utoipa::path(post, path = "/api/v1/assets/{id}/status", tag = "equipment", params(("id" = String, Path, description = "asset id")), request_body = StatusBody, security(("bearer" = [])),
+    responses((status = 200, body = AssetView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn set_status(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Json(body): Json<StatusBody>,
+) -> Result<Json<AssetView>, ApiError> {
+    let to = AssetStatus::parse(&body.status).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "unknown status {:?} (available, in_use, needs_cleaning, clean, out_of_service)",
+            body.status
+        ))
+    })?;
+    let current = s
+        .snapshot()
+        .assets
+        .get(&id)
+        .map(|a| a.status)
+        .ok_or_else(|| ApiError::NotFound(format!("no asset {id:?}")))?;
+    let service = to == AssetStatus::OutOfService || current == AssetStatus::OutOfService;
+    if service && !matches!(auth.role(), Role::Admin | Role::Biomed | Role::Facilities) {
+        return Err(ApiError::Forbidden(
+            "only biomed, facilities and admins take equipment out of service or bring it back"
+                .into(),
+        ));
+    }
+    if to == AssetStatus::OutOfService && body.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "a reason is required to take equipment out of service".into(),
+        ));
+    }
+    let (tx, rx) = oneshot::channel();
+    send(
+        &s,
+        Control::Status {
+            asset: id.clone(),
+            to,
+            by: auth.0.name.clone(),
+            reason: body.reason.clone(),
+            reply: tx,
+        },
+    )
+    .await?;
+    let seq = rx
+        .await
+        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
+        .map_err(|e| match e {
+            StatusError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            StatusError::Unchanged { .. } => ApiError::Conflict(e.to_string()),
+        })?;
+    committed(&s, seq).await?;
+    auth.audit(
+        &s,
+        "set status",
+        &format!("asset {id}"),
+        format!("{} -> {}: {}", current.as_str(), to.as_str(), body.reason),
+    )
+    .await?;
+    // The read model follows the commit within a step; answer with what was decided.
+    let mut view = s
+        .snapshot()
+        .assets
+        .get(&id)
+        .map(|a| (**a).clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no asset {id:?}")))?;
+    view.status = to;
+    Ok(Json(view))
 }

@@ -23,6 +23,10 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/assets", get(list_assets))
         .route("/api/v1/assets/{id}", get(get_asset))
         .route("/api/v1/assets/{id}/history", get(asset_history))
+        .route(
+            "/api/v1/assets/{id}/status",
+            post(crate::control::set_status),
+        )
         .route("/api/v1/locate", get(crate::locate::locate))
         .route("/api/v1/rooms", get(list_rooms))
         .route("/api/v1/rooms/{id}", get(get_room))

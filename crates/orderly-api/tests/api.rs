@@ -145,6 +145,23 @@ async fn fixture(ready: bool) -> Fixture {
                     }
                     let _ = reply.send(r);
                 }
+                Control::Status {
+                    asset,
+                    to,
+                    by,
+                    reason,
+                    reply,
+                } => {
+                    let r = h.set_status(&asset, to, &by, &reason);
+                    now += 1000;
+                    let ev = h.step(Timestamp(now));
+                    owner_store.commit(&ev).await.unwrap();
+                    snap_tx.send_replace(Arc::new(h.snapshot()));
+                    if let Some(e) = ev.last() {
+                        committed_tx.send_replace(e.seq);
+                    }
+                    let _ = reply.send(r);
+                }
                 Control::Reload { reply } => {
                     let _ = reply.send(ReloadOutcome {
                         ok: false,
@@ -689,5 +706,109 @@ async fn nearest_available_equipment_by_walking_distance_with_its_route() {
             .await
             .0,
         StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn staff_set_equipment_status_audited_and_out_of_service_is_never_offered() {
+    let f = fixture(true).await;
+    let (_, biomed) = f
+        .state
+        .store
+        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
+        .await
+        .unwrap();
+    let near = "/api/v1/locate?kind=infusion_pump&near=F2-C02&limit=10";
+    let ids = |b: &serde_json::Value| -> Vec<String> {
+        b.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["asset"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(ids(&get(&f, near, Some(&f.admin)).await.1).contains(&"PUMP-0003".to_string()));
+    // A nurse may not take it out of service; biomed may, with a reason.
+    let body = serde_json::json!({"status": "out_of_service", "reason": "recall FA-2026-11"});
+    let (status, _) = post(
+        &f,
+        "/api/v1/assets/PUMP-0003/status",
+        &f.nurse_icu,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = post(
+        &f,
+        "/api/v1/assets/PUMP-0003/status",
+        &biomed,
+        serde_json::json!({"status": "out_of_service"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no reason");
+    let (status, a) = post(&f, "/api/v1/assets/PUMP-0003/status", &biomed, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{a}");
+    assert_eq!(a["status"], "out_of_service");
+    let (status, _) = post(&f, "/api/v1/assets/PUMP-0003/status", &biomed, body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "already out of service");
+    // Never offered, even when asked for by status.
+    assert!(!ids(&get(&f, near, Some(&f.admin)).await.1).contains(&"PUMP-0003".to_string()));
+    let (_, any) = get(
+        &f,
+        "/api/v1/locate?kind=infusion_pump&near=F2-C02&status=available,clean,in_use,needs_cleaning",
+        Some(&f.admin),
+    )
+    .await;
+    assert!(!ids(&any).contains(&"PUMP-0003".to_string()));
+    // A nurse marks another pump as needing cleaning: it is no longer offered as ready.
+    let (status, _) = post(
+        &f,
+        "/api/v1/assets/PUMP-0002/status",
+        &f.nurse_icu,
+        serde_json::json!({"status": "needs_cleaning"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!ids(&get(&f, near, Some(&f.admin)).await.1).contains(&"PUMP-0002".to_string()));
+    // Recorded as events, and audited.
+    let events = f.state.store.events_after(0, 1000).await.unwrap();
+    let changes: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            orderly_model::EventKind::StatusChanged { asset, to, by, .. } => {
+                Some((asset.clone(), format!("{} by {by}", to.as_str())))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (
+                "PUMP-0003".to_string(),
+                "out_of_service by Bo Biomed".to_string()
+            ),
+            (
+                "PUMP-0002".to_string(),
+                "needs_cleaning by Nurse Ana".to_string()
+            ),
+        ]
+    );
+    let audit = f.state.store.audit_log(100).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.action == "set status"
+            && a.target == "asset PUMP-0003"
+            && a.detail.contains("recall")),
+        "{audit:?}"
+    );
+    assert_eq!(
+        post(
+            &f,
+            "/api/v1/assets/NOPE/status",
+            &f.admin,
+            serde_json::json!({"status": "clean"})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
     );
 }

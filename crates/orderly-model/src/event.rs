@@ -22,6 +22,7 @@ impl OutEvent {
         match &self.kind {
             EventKind::LocationChanged { unit, .. } => unit.as_deref(),
             EventKind::LocationLost { unit, .. } => unit.as_deref(),
+            EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
     }
@@ -58,6 +59,22 @@ pub enum EventKind {
         unit: Option<String>,
         last_seen: Timestamp,
     },
+    /// An asset's status changed: by its device (a pump infusing is in use), by where it went
+    /// (a dirty utility room), or by a person through the API (`by`).
+    #[serde(rename = "asset.status_changed")]
+    StatusChanged {
+        asset: String,
+        asset_kind: String,
+        from: crate::AssetStatus,
+        to: crate::AssetStatus,
+        /// A person's name, or what changed it (`pump`, `bed`, `dirty utility room`).
+        by: String,
+        reason: String,
+        /// Where it is, if located.
+        room: Option<String>,
+        /// Its room's unit, else its home unit.
+        unit: Option<String>,
+    },
     /// A rule's condition held: a new alert.
     #[serde(rename = "alert.raised")]
     AlertRaised(Alert),
@@ -90,6 +107,7 @@ impl EventKind {
         match self {
             EventKind::LocationChanged { .. } => "location.changed",
             EventKind::LocationLost { .. } => "location.lost",
+            EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
             EventKind::AlertAcknowledged(_) => "alert.acknowledged",
@@ -104,7 +122,9 @@ impl EventKind {
     /// The alert, for every alert transition.
     pub fn alert(&self) -> Option<&Alert> {
         match self {
-            EventKind::LocationChanged { .. } | EventKind::LocationLost { .. } => None,
+            EventKind::LocationChanged { .. }
+            | EventKind::LocationLost { .. }
+            | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
             | EventKind::AlertUpdated(a)
             | EventKind::AlertAcknowledged(a)
@@ -117,9 +137,10 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 10] = [
+    pub const NAMES: [&'static str; 11] = [
         "location.changed",
         "location.lost",
+        "asset.status_changed",
         "alert.raised",
         "alert.updated",
         "alert.acknowledged",

@@ -37,7 +37,7 @@ pub mod view;
 pub use event::{Alert, AlertKind, AlertState, EventKind, OutEvent, Priority};
 pub use ids::{DeviceIdError, valid_device_id};
 pub use reading::{DecodeError, DeviceClass, Inbound, Payload, Reading, RejectReason, Rejected};
-pub use seed::{Asset, AssetKind, AssetStatus, Patient, Role, Seed, SeedError, Staff};
+pub use seed::{Asset, AssetKind, AssetStatus, Patient, Role, Seed, SeedError, Staff, StatusError};
 pub use source::{FileError, FileErrors, Source};
 pub use time::Timestamp;
 pub use view::Snapshot;

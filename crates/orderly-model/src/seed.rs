@@ -45,6 +45,15 @@ crate::wire_names!(AssetStatus {
     OutOfService => "out_of_service",
 });
 
+/// Why a status change asked for by a person was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StatusError {
+    #[error("no asset {0:?}")]
+    NotFound(String),
+    #[error("{asset} is already {status}")]
+    Unchanged { asset: String, status: &'static str },
+}
+
 /// An API caller's role. Nurses are scoped to units.
 #[derive(
     Clone,

@@ -5,7 +5,7 @@
 //!
 //! Edge crate: does database IO. Depends on orderly-model, sqlx, tokio, serde_json, sha2, rand.
 
-use orderly_model::{Alert, EventKind, OutEvent, Role, Timestamp};
+use orderly_model::{Alert, AssetStatus, EventKind, OutEvent, Role, Timestamp};
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -41,6 +41,8 @@ pub struct Remembered {
     pub next_seq: u64,
     /// (subject, room, since, last seen, confidence).
     pub locations: Vec<(String, String, Timestamp, Timestamp, f32)>,
+    /// Asset statuses set since the seed: (asset, status, since).
+    pub statuses: Vec<(String, AssetStatus, Timestamp)>,
     /// Alerts still active or acknowledged.
     pub alerts: Vec<Alert>,
 }
@@ -94,14 +96,28 @@ pub struct Store {
 }
 
 fn migrator() -> Migrator {
-    let sql: &'static str = include_str!("../migrations/0001_init.sql");
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("init"),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )])
+    let steps: [(i64, &str, &'static str); 2] = [
+        (1, "init", include_str!("../migrations/0001_init.sql")),
+        (
+            2,
+            "asset status",
+            include_str!("../migrations/0002_asset_status.sql"),
+        ),
+    ];
+    Migrator::with_migrations(
+        steps
+            .into_iter()
+            .map(|(v, name, sql)| {
+                Migration::new(
+                    v,
+                    Cow::Borrowed(name),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
 }
 
 fn hash(secret: &str) -> String {
@@ -186,6 +202,7 @@ impl Store {
             let subject = match &e.kind {
                 EventKind::LocationChanged { subject, .. }
                 | EventKind::LocationLost { subject, .. } => Some(subject.clone()),
+                EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
             sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -237,6 +254,26 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                EventKind::StatusChanged {
+                    asset,
+                    to,
+                    by,
+                    reason,
+                    ..
+                } => {
+                    sqlx::query(
+                        "INSERT INTO asset_status (asset, status, since_ms, by_whom, reason) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (asset) DO UPDATE SET status = excluded.status, since_ms = excluded.since_ms, \
+                         by_whom = excluded.by_whom, reason = excluded.reason",
+                    )
+                    .bind(asset.clone())
+                    .bind(to.as_str())
+                    .bind(e.at.millis())
+                    .bind(by.clone())
+                    .bind(reason.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 k => {
                     let Some(a) = k.alert() else { continue };
                     let body = serde_json::to_string(a).map_err(|err| StoreError::Corrupt {
@@ -283,6 +320,22 @@ impl Store {
                 r.try_get::<f64, _>("confidence")? as f32,
             ));
         }
+        let rows = sqlx::query("SELECT asset, status, since_ms FROM asset_status ORDER BY asset")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut statuses = Vec::with_capacity(rows.len());
+        for r in rows {
+            let s: String = r.try_get("status")?;
+            let status = AssetStatus::parse(&s).ok_or_else(|| StoreError::Corrupt {
+                table: "asset_status",
+                detail: format!("unknown status {s:?}"),
+            })?;
+            statuses.push((
+                r.try_get("asset")?,
+                status,
+                Timestamp(r.try_get("since_ms")?),
+            ));
+        }
         let alerts = self
             .alerts(&AlertQuery {
                 open_only: true,
@@ -293,6 +346,7 @@ impl Store {
         Ok(Remembered {
             next_seq: next_seq.unwrap_or(0) as u64,
             locations,
+            statuses,
             alerts,
         })
     }

@@ -3,6 +3,7 @@
 
 use crate::ingest::{BedStateIn, PumpIn};
 use crate::registry::Status;
+use crate::status::StatusCause;
 use crate::{Capability, Phase};
 use bevy_ecs::prelude::*;
 use orderly_model::AssetStatus;
@@ -51,11 +52,11 @@ where
 
 fn bed_frames(
     mut input: MessageReader<BedStateIn>,
-    mut beds: Query<(Option<&mut BedFrame>, &mut Status)>,
+    mut beds: Query<(Option<&mut BedFrame>, &mut Status, &mut StatusCause)>,
     mut commands: Commands,
 ) {
     for m in input.read() {
-        let Ok((frame, mut status)) = beds.get_mut(m.bed) else {
+        let Ok((frame, mut status, mut cause)) = beds.get_mut(m.bed) else {
             continue;
         };
         let new = BedFrame {
@@ -63,19 +64,22 @@ fn bed_frames(
             at: m.at,
         };
         upsert(&mut commands, m.bed, frame, new);
-        if m.state.occupied && status.0 != AssetStatus::OutOfService {
-            status.set_if_neq(Status(AssetStatus::InUse));
+        if m.state.occupied
+            && status.0 != AssetStatus::OutOfService
+            && status.set_if_neq(Status(AssetStatus::InUse))
+        {
+            cause.0 = "bed occupied";
         }
     }
 }
 
 fn pump_telemetry(
     mut input: MessageReader<PumpIn>,
-    mut pumps: Query<(Option<&mut PumpStatus>, &mut Status)>,
+    mut pumps: Query<(Option<&mut PumpStatus>, &mut Status, &mut StatusCause)>,
     mut commands: Commands,
 ) {
     for m in input.read() {
-        let Ok((current, mut status)) = pumps.get_mut(m.pump) else {
+        let Ok((current, mut status, mut cause)) = pumps.get_mut(m.pump) else {
             continue;
         };
         let new = PumpStatus {
@@ -91,10 +95,13 @@ fn pump_telemetry(
             PumpState::Infusing | PumpState::Paused | PumpState::Alarm
         );
         if busy {
-            status.set_if_neq(Status(AssetStatus::InUse));
+            if status.set_if_neq(Status(AssetStatus::InUse)) {
+                cause.0 = "pump in use";
+            }
         } else if status.0 == AssetStatus::InUse {
             // Use has ended: the pump goes to cleaning before it is available again.
             status.set_if_neq(Status(AssetStatus::NeedsCleaning));
+            cause.0 = "pump use ended";
         }
     }
 }

@@ -18,15 +18,17 @@ pub mod locate;
 pub mod outbox;
 mod registry;
 mod snapshot;
+pub mod status;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
 use orderly_floorplan::Floorplan;
-use orderly_model::{Alert, Inbound, OutEvent, Seed, Snapshot, Timestamp};
+use orderly_model::{Alert, AssetStatus, Inbound, OutEvent, Seed, Snapshot, Timestamp};
 use std::sync::Arc;
 
 pub use alerts::{PresenceConfig, known};
 pub use locate::LocatorConfig;
+pub use orderly_model::StatusError;
 pub use orderly_rules::{AlertCommand, CommandError, ReloadSummary, RuleSet};
 pub use registry::{Registry, Subject, SubjectKind, TagClass};
 
@@ -78,6 +80,8 @@ pub struct Restored {
     pub next_seq: u64,
     /// Last known room of each subject: (subject id, room id, since, last seen, confidence).
     pub locations: Vec<(String, String, Timestamp, Timestamp, f32)>,
+    /// Asset statuses changed since the seed: (asset id, status, since).
+    pub statuses: Vec<(String, AssetStatus, Timestamp)>,
     /// Alerts that were active or acknowledged.
     pub alerts: Vec<Alert>,
 }
@@ -97,11 +101,12 @@ impl Hospital {
         config: WorldConfig,
         rules: Arc<RuleSet>,
     ) -> Self {
-        let caps: [&dyn Capability; 6] = [
+        let caps: [&dyn Capability; 7] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
             &devices::DevicesPlugin,
+            &status::StatusPlugin,
             &alerts::AlertsPlugin {
                 rules,
                 presence: config.presence.clone(),
@@ -168,6 +173,7 @@ impl Hospital {
             o.next_seq = o.next_seq.max(restored.next_seq);
         }
         locate::restore(&mut self.world, &restored.locations);
+        status::restore(&mut self.world, &restored.statuses);
         alerts::restore(&mut self.world, restored.alerts);
         if self.world.contains_resource::<snapshot::ReadModel>() {
             snapshot::rebuild(&mut self.world);
@@ -178,6 +184,18 @@ impl Hospital {
     /// it (it leaves with the next step) and the alert as it now stands.
     pub fn command(&mut self, cmd: AlertCommand) -> Result<(u64, Alert), CommandError> {
         alerts::command(&mut self.world, cmd)
+    }
+
+    /// A person sets an asset's status (the API checks who may). Returns the sequence number of
+    /// the `asset.status_changed` event that records it (it leaves with the next step).
+    pub fn set_status(
+        &mut self,
+        asset: &str,
+        to: AssetStatus,
+        by: &str,
+        reason: &str,
+    ) -> Result<u64, StatusError> {
+        status::set_by_person(&mut self.world, asset, to, by, reason)
     }
 
     /// Swaps in a new, checked rule set at once, keeping the state of surviving rules.

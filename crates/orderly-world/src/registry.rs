@@ -72,7 +72,12 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
             class: TagClass::Equipment,
         };
         let e = world
-            .spawn((subject, AssetInfo(a.clone()), Status(a.status)))
+            .spawn((
+                subject,
+                AssetInfo(a.clone()),
+                Status(a.status),
+                crate::status::StatusCause("seed"),
+            ))
             .id();
         if let Some(t) = &a.tag {
             reg.tags.insert(t.clone(), e);

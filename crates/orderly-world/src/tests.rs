@@ -130,7 +130,11 @@ fn a_tag_moves_on_evidence_that_holds_not_on_a_faded_reading() {
     // Fading: one second in four the store reads 12 dB low and the corridor leads by 6 dB.
     let mut ev = Vec::new();
     for s in 5..45 {
-        let (store, corridor) = if s % 4 == 0 { (-72.0, -66.0) } else { (-60.0, -75.0) };
+        let (store, corridor) = if s % 4 == 0 {
+            (-72.0, -66.0)
+        } else {
+            (-60.0, -75.0)
+        };
         ev.extend(walk(
             &mut h,
             s,
@@ -209,7 +213,10 @@ fn a_jump_to_a_far_room_waits_for_the_walking_time() {
     // Heard in F2-C01 last at t(2); believed there a few seconds more while that receiver's
     // signal fades (a jump across floors needs more than a few seconds of evidence).
     assert!(moved - 2.0 >= walk_s, "moved at {moved}, walk {walk_s} s");
-    assert!(moved - 2.0 <= walk_s + 8.0, "moved at {moved}, walk {walk_s} s");
+    assert!(
+        moved - 2.0 <= walk_s + 8.0,
+        "moved at {moved}, walk {walk_s} s"
+    );
 }
 
 #[test]
@@ -404,6 +411,7 @@ fn a_restart_restores_locations_alerts_and_numbering() {
     let mut again = hospital();
     let loc = snap.assets["BED-ICU-01"].location.clone().unwrap();
     again.restore(Restored {
+        statuses: vec![],
         next_seq: events.last().unwrap().seq,
         locations: vec![(
             "BED-ICU-01".into(),
@@ -448,6 +456,7 @@ fn a_restored_alert_waits_for_its_device_before_it_can_resolve() {
     let open: Vec<_> = h.snapshot().alerts.values().cloned().collect();
     let mut again = hospital();
     again.restore(Restored {
+        statuses: vec![],
         next_seq: 100,
         locations: vec![],
         alerts: open,
@@ -764,4 +773,117 @@ fn the_shipped_rules_are_valid() {
     let set = rules(&RULES);
     assert!(set.rules.len() >= 8);
     assert!(set.get("bed-exit-alarm").is_some());
+}
+
+fn status_changes(events: &[OutEvent]) -> Vec<(String, AssetStatus, AssetStatus, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::StatusChanged {
+                asset, from, to, by, ..
+            } => Some((asset.clone(), *from, *to, by.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn equipment_in_a_dirty_utility_room_needs_cleaning_and_a_person_marks_it_clean() {
+    let mut h = hospital();
+    h.push(sighting(t(0), "rx-f2-icu-dirty", "TP-0001", -60.0, true));
+    let ev = h.step(t(0));
+    assert_eq!(
+        status_changes(&ev),
+        [(
+            "PUMP-0001".to_string(),
+            AssetStatus::Available,
+            AssetStatus::NeedsCleaning,
+            "dirty utility room".to_string()
+        )]
+    );
+    assert_eq!(
+        h.snapshot().assets["PUMP-0001"].status,
+        AssetStatus::NeedsCleaning
+    );
+    // Staying there changes nothing more.
+    h.push(sighting(t(1), "rx-f2-icu-dirty", "TP-0001", -60.0, true));
+    assert!(status_changes(&h.step(t(1))).is_empty());
+    // Cleaned, by a person: one event, with the name.
+    let seq = h
+        .set_status("PUMP-0001", AssetStatus::Clean, "Sam Tech", "wiped down")
+        .unwrap();
+    let ev = h.step(t(2));
+    assert_eq!(ev.iter().filter(|e| e.seq == seq).count(), 1);
+    assert_eq!(
+        status_changes(&ev),
+        [(
+            "PUMP-0001".to_string(),
+            AssetStatus::NeedsCleaning,
+            AssetStatus::Clean,
+            "Sam Tech".to_string()
+        )]
+    );
+    assert_eq!(
+        h.set_status("PUMP-0001", AssetStatus::Clean, "Sam Tech", ""),
+        Err(StatusError::Unchanged {
+            asset: "PUMP-0001".into(),
+            status: "clean"
+        })
+    );
+    assert!(matches!(
+        h.set_status("NOPE", AssetStatus::Clean, "x", ""),
+        Err(StatusError::NotFound(_))
+    ));
+    // A restart puts the status back without a new event.
+    let mut again = hospital();
+    again.restore(Restored {
+        statuses: vec![("PUMP-0001".into(), AssetStatus::Clean, t(2))],
+        ..Restored::default()
+    });
+    assert!(status_changes(&again.step(t(3))).is_empty());
+    assert_eq!(
+        again.snapshot().assets["PUMP-0001"].status,
+        AssetStatus::Clean
+    );
+}
+
+#[test]
+fn a_pump_is_in_use_while_infusing_then_needs_cleaning() {
+    use orderly_model::reading::{PumpState, PumpTelemetry};
+    let mut h = hospital();
+    let pump = |at: Timestamp, state: PumpState| {
+        Inbound::Reading(Reading {
+            at,
+            device: "pump-0001".into(),
+            ts: at,
+            seq: None,
+            payload: Payload::PumpTelemetry(PumpTelemetry {
+                state,
+                battery_pct: 90.0,
+                on_battery: false,
+                runtime_hours: 100.0,
+                occlusion_alarms_total: 0,
+                downstream_psi: None,
+                motor_current_ma: None,
+                faults: vec![],
+            }),
+        })
+    };
+    h.push(pump(t(0), PumpState::Infusing));
+    let mut ev = h.step(t(0));
+    h.push(pump(t(1), PumpState::Infusing));
+    ev.extend(h.step(t(1)));
+    h.push(pump(t(2), PumpState::Idle));
+    ev.extend(h.step(t(2)));
+    let got: Vec<(AssetStatus, String)> = status_changes(&ev)
+        .into_iter()
+        .map(|(_, _, to, by)| (to, by))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (AssetStatus::InUse, "pump in use".to_string()),
+            (AssetStatus::NeedsCleaning, "pump use ended".to_string())
+        ]
+    );
 }

@@ -3,7 +3,7 @@
 //! broadcasts them to API streams and publishes alerts over MQTT. The world publishes a new
 //! snapshot for API reads after each batch (at most every 100 ms), so reads never stall ingest.
 
-use orderly_model::{Alert, Inbound, OutEvent, Snapshot, Timestamp};
+use orderly_model::{Alert, AssetStatus, Inbound, OutEvent, Snapshot, StatusError, Timestamp};
 use orderly_mqtt::MqttLink;
 use orderly_store::Store;
 use orderly_world::{AlertCommand, CommandError, Hospital, ReloadSummary, RuleSet, WorldConfig};
@@ -24,6 +24,14 @@ pub enum WorldControl {
     ),
     Rules(Arc<RuleSet>, WorldConfig, oneshot::Sender<ReloadSummary>),
     Rejected(String),
+    /// A person sets an asset's status: (asset, status, by, reason).
+    Status(
+        String,
+        AssetStatus,
+        String,
+        String,
+        oneshot::Sender<Result<u64, StatusError>>,
+    ),
 }
 
 fn apply(hospital: &mut Hospital, c: WorldControl) {
@@ -36,6 +44,9 @@ fn apply(hospital: &mut Hospital, c: WorldControl) {
             let _ = reply.send(hospital.replace_rules(set));
         }
         WorldControl::Rejected(report) => hospital.rules_rejected(report),
+        WorldControl::Status(asset, to, by, reason, reply) => {
+            let _ = reply.send(hospital.set_status(&asset, to, &by, &reason));
+        }
     }
 }
 

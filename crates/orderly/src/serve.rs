@@ -138,6 +138,7 @@ async fn serve(
     hospital.restore(Restored {
         next_seq: remembered.next_seq,
         locations: remembered.locations,
+        statuses: remembered.statuses,
         alerts: remembered.alerts,
     });
     let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
