@@ -780,7 +780,11 @@ fn status_changes(events: &[OutEvent]) -> Vec<(String, AssetStatus, AssetStatus,
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::StatusChanged {
-                asset, from, to, by, ..
+                asset,
+                from,
+                to,
+                by,
+                ..
             } => Some((asset.clone(), *from, *to, by.clone())),
             _ => None,
         })
@@ -886,4 +890,22 @@ fn a_pump_is_in_use_while_infusing_then_needs_cleaning() {
             (AssetStatus::NeedsCleaning, "pump use ended".to_string())
         ]
     );
+}
+
+#[test]
+fn equipment_at_an_exit_alerts_security_once() {
+    let mut h = hospital();
+    let mut raised = Vec::new();
+    for s in 0..5 {
+        h.push(sighting(t(s), "rx-f1-exit-main", "TWC-0004", -60.0, true));
+        raised.extend(
+            h.step(t(s))
+                .into_iter()
+                .filter(|e| matches!(e.kind, EventKind::AlertRaised(_))),
+        );
+    }
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let a = raised[0].kind.alert().unwrap();
+    assert_eq!(a.rule, "equipment-at-exit");
+    assert_eq!(a.audience, ["role:security"]);
 }
