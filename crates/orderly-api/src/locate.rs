@@ -4,6 +4,7 @@
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Query, State};
+use orderly_model::view::{AssetView, LocationView};
 use orderly_model::{AssetStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -80,7 +81,7 @@ pub(crate) async fn locate(
         )));
     }
     let metres = fp.distances_from(near);
-    let mut found: Vec<(f32, f32, &str, usize)> = snap
+    let mut found: Vec<(f32, &AssetView, &LocationView, usize)> = snap
         .assets
         .values()
         .filter(|a| a.kind == q.kind)
@@ -89,21 +90,19 @@ pub(crate) async fn locate(
             let l = a.location.as_ref().filter(|l| l.present)?;
             let room = fp.room_index(&l.room)?;
             let m = metres[room];
-            m.is_finite()
-                .then_some((m, -l.confidence, a.id.as_str(), room))
+            m.is_finite().then_some((m, &**a, l, room))
         })
         .collect();
+    // Nearest first; at equal distance the more certain location, then by id.
     found.sort_by(|a, b| {
         a.0.total_cmp(&b.0)
-            .then(a.1.total_cmp(&b.1))
-            .then(a.2.cmp(b.2))
+            .then(b.2.confidence.total_cmp(&a.2.confidence))
+            .then(a.1.id.cmp(&b.1.id))
     });
     let out = found
         .into_iter()
         .take(limit)
-        .filter_map(|(m, _, id, room)| {
-            let a = snap.assets.get(id)?;
-            let l = a.location.as_ref()?;
+        .filter_map(|(m, a, l, room)| {
             let route = fp.route(near, room)?;
             Some(Found {
                 asset: a.id.clone(),
