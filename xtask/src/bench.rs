@@ -626,8 +626,9 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
 pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ingest") => {}
+        Some("locator") => return locator(root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--runs N]"
+            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--runs N]\n       cargo xtask bench locator [--tags N] [--receivers N] [--seconds S] [--runs N]"
         ),
     }
     let p = parse(&args[1..])?;
@@ -693,5 +694,99 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         m(|r| r.alert_p99_ms)
     );
     println!("| peak resident memory | {:.0} MiB |", m(|r| r.peak_mib));
+    Ok(())
+}
+
+/// `cargo xtask bench locator`: the locator alone on one core (crates/orderly-world/benches/
+/// locator.rs), run `--runs` times; medians of its figures.
+fn locator(root: &Path, args: &[String]) -> Result<()> {
+    let mut runs = 5usize;
+    let mut pass = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let v = args.get(i + 1).context("every option takes a value")?;
+        match args[i].as_str() {
+            "--runs" => runs = v.parse()?,
+            "--tags" | "--receivers" | "--seconds" | "--warmup" => {
+                v.parse::<usize>()
+                    .with_context(|| format!("{} takes a number", args[i]))?;
+                pass.push(args[i].clone());
+                pass.push(v.clone());
+            }
+            o => {
+                bail!("unknown option {o}: --tags N --receivers N --seconds S --warmup S --runs N")
+            }
+        }
+        i += 2;
+    }
+    let status = Command::new("cargo")
+        .args([
+            "bench",
+            "--no-run",
+            "-p",
+            "orderly-world",
+            "--bench",
+            "locator",
+        ])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("building the locator benchmark failed");
+    }
+    let mut figures: Vec<HashMap<String, f64>> = Vec::new();
+    let mut header = String::new();
+    for r in 0..runs {
+        let out = Command::new("cargo")
+            .args([
+                "bench",
+                "-q",
+                "-p",
+                "orderly-world",
+                "--bench",
+                "locator",
+                "--",
+            ])
+            .args(&pass)
+            .current_dir(root)
+            .stderr(Stdio::inherit())
+            .output()?;
+        if !out.status.success() {
+            bail!("locator benchmark run {} failed", r + 1);
+        }
+        let line = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .rfind(|l| l.starts_with("tags="))
+            .context("the benchmark printed no figures")?
+            .to_string();
+        eprintln!("run {}: {line}", r + 1);
+        let map: HashMap<String, f64> = line
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+            .collect();
+        if header.is_empty() {
+            header = format!(
+                "{} tags, {} receivers, {} sightings in {} messages",
+                map["tags"], map["receivers"], map["sightings"], map["messages"]
+            );
+        }
+        figures.push(map);
+    }
+    let m = |k: &str| median(&mut figures.iter().map(|f| f[k]).collect::<Vec<_>>());
+    println!(
+        "\nlocator benchmark (one core, ingest + locate only): {header}; median of {runs} runs"
+    );
+    println!("| figure | median |");
+    println!("|---|---|");
+    println!(
+        "| sightings/s | {:.0} (target >= 200000) |",
+        m("sightings_per_s")
+    );
+    println!("| times real time | {:.1} |", m("realtime_x"));
+    println!(
+        "| slowest tick (0.1 s of messages) | {:.1} ms |",
+        m("worst_tick_ms")
+    );
+    println!("| located room right at the end | {:.3} |", m("right_room"));
     Ok(())
 }
