@@ -22,6 +22,9 @@ pub struct LocationView {
     pub confidence: f32,
     /// False once the tag has been silent past its class's timeout: "last seen in X at T".
     pub present: bool,
+    /// Silent past its class's timeout (after a restart, the last known room comes back
+    /// neither present nor lost until the tag is heard or the timeout passes).
+    pub lost: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -36,6 +39,8 @@ pub struct AssetView {
     pub unit: Option<String>,
     pub status: AssetStatus,
     pub location: Option<LocationView>,
+    /// The tag's battery as it last reported it, percent.
+    pub tag_battery_pct: Option<u8>,
     /// Latest frame state, for smart beds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bed: Option<BedState>,
@@ -52,6 +57,8 @@ pub struct StaffView {
     pub units: Vec<String>,
     pub badge: String,
     pub location: Option<LocationView>,
+    /// The tag's battery as it last reported it, percent.
+    pub tag_battery_pct: Option<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -67,6 +74,8 @@ pub struct PatientView {
     pub ventilated: bool,
     pub wearable: Option<String>,
     pub location: Option<LocationView>,
+    /// The tag's battery as it last reported it, percent.
+    pub tag_battery_pct: Option<u8>,
 }
 
 /// Bad input, counted per reason and per device, with the latest few.

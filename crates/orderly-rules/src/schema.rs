@@ -163,6 +163,16 @@ const ASSET: &[FactDef] = &[
         Bool,
         "silent past its class's timeout (shown as last seen)",
     ),
+    f(
+        "tag_battery_known",
+        Bool,
+        "the tag has reported its battery",
+    ),
+    f(
+        "tag_battery_pct",
+        Double,
+        "the tag's battery as last reported, 0..100 (100 when not reported)",
+    ),
 ];
 
 const PATIENT: &[FactDef] = &[
@@ -183,6 +193,26 @@ const PATIENT: &[FactDef] = &[
     ),
     f("ventilated", Bool, "on a ventilator"),
     f("elopement_risk", Bool, "at risk of wandering off"),
+    f(
+        "located",
+        Bool,
+        "the locator has placed the patient's wristband in a room",
+    ),
+    f(
+        "lost",
+        Bool,
+        "the wristband is silent past its timeout (removed, or out of range)",
+    ),
+    f(
+        "tag_battery_known",
+        Bool,
+        "the wristband has reported its battery",
+    ),
+    f(
+        "tag_battery_pct",
+        Double,
+        "the wristband's battery as last reported, 0..100 (100 when not reported)",
+    ),
 ];
 
 const ROOM: &[FactDef] = &[
@@ -215,6 +245,16 @@ const STAFF: &[FactDef] = &[
         "the locator has placed the badge in a room",
     ),
     f("lost", Bool, "the badge is silent past its timeout"),
+    f(
+        "tag_battery_known",
+        Bool,
+        "the badge has reported its battery",
+    ),
+    f(
+        "tag_battery_pct",
+        Double,
+        "the badge's battery as last reported, 0..100 (100 when not reported)",
+    ),
 ];
 
 /// The facts of a group.

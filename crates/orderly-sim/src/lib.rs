@@ -251,7 +251,12 @@ impl Simulator {
                 },
                 area,
                 home,
-                battery: rng.random_range(0.3..1.0),
+                // A few tags in any fleet are near the end of their cell.
+                battery: if rng.random_bool(0.02) {
+                    rng.random_range(0.05..0.15)
+                } else {
+                    rng.random_range(0.3..1.0)
+                },
             });
         }
         for s in &seed.staff {

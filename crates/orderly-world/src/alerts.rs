@@ -7,13 +7,13 @@
 //! disabled, with a technical alert to admins, until the next reload; the others keep running.
 
 use crate::devices::{BedFrame, PumpStatus};
-use crate::locate::{Location, Locator};
+use crate::locate::{Location, TagBattery};
 use crate::outbox::Outbox;
-use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject, TagClass};
+use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
+use orderly_model::Alert;
 use orderly_model::reading::{BedHeight, ExitAlarm, PumpState, Surface};
-use orderly_model::{Alert, Timestamp};
 use orderly_rules::{
     AlertCommand, Alerting, CommandError, Fact, Facts, ReloadSummary, RuleSet, SubjectType, schema,
 };
@@ -83,7 +83,7 @@ pub struct ActiveAlerts(pub Alerting);
 
 /// The facts rules read about one subject, rebuilt when its inputs change.
 #[derive(Component, Clone, Debug, PartialEq)]
-pub struct SubjectFacts(pub Facts, Option<(u32, bool)>);
+pub struct SubjectFacts(pub Facts, Option<(u32, bool, bool)>);
 
 impl SubjectFacts {
     pub fn facts(&self) -> &Facts {
@@ -147,18 +147,25 @@ type SubjectItem<'a> = (
     Option<&'a PumpStatus>,
     Option<&'a Location>,
     Option<&'a Status>,
+    Option<&'a TagBattery>,
 );
 
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn build_facts(
-    clock: Res<Clock>,
     site: Res<Site>,
     registry: Res<Registry>,
     rules: Res<Rules>,
-    locator: Option<Res<Locator>>,
     mut presence: ResMut<Presence>,
     reevaluate: Res<Reevaluate>,
-    changed: Query<Entity, Or<(Changed<BedFrame>, Changed<PumpStatus>, Changed<Status>)>>,
+    changed: Query<
+        Entity,
+        Or<(
+            Changed<BedFrame>,
+            Changed<PumpStatus>,
+            Changed<Status>,
+            Changed<TagBattery>,
+        )>,
+    >,
     // A location changes on every sighting (last seen); only a new room or presence matters.
     moved: Query<(Entity, &Location), Changed<Location>>,
     staff_moved: Query<(Entity, &Location), (With<StaffInfo>, Changed<Location>)>,
@@ -177,7 +184,7 @@ fn build_facts(
             .filter(|(e, l)| {
                 facts
                     .get(*e)
-                    .map_or(true, |f| f.1 != Some((l.room, l.present)))
+                    .map_or(true, |f| f.1 != Some((l.room, l.present, l.lost)))
             })
             .map(|(e, _)| e),
     );
@@ -237,11 +244,9 @@ fn build_facts(
     }
     dirty.extend(linked);
     let ctx = FactCtx {
-        now: clock.now,
         site: &site,
         registry: &registry,
         presence: &presence,
-        locator: locator.as_deref(),
         subjects: &subjects,
     };
     let mut build = |e: Entity| {
@@ -252,7 +257,7 @@ fn build_facts(
         }
         let new = SubjectFacts(
             ctx.facts(&item, &types),
-            item.7.map(|l| (l.room, l.present)),
+            item.7.map(|l| (l.room, l.present, l.lost)),
         );
         match facts.get_mut(e) {
             Ok(mut f) => {
@@ -275,31 +280,19 @@ fn build_facts(
 }
 
 struct FactCtx<'a, 'w, 's> {
-    now: Timestamp,
     site: &'a Site,
     registry: &'a Registry,
     presence: &'a Presence,
-    locator: Option<&'a Locator>,
     subjects: &'a Query<'w, 's, SubjectItem<'static>>,
 }
 
 impl FactCtx<'_, '_, '_> {
-    fn lost(&self, subject: &Subject, loc: Option<&Location>) -> bool {
-        let Some(l) = loc else { return false };
-        if l.present {
-            return false;
-        }
-        let s = self.locator.map(|c| match subject.class {
-            TagClass::Equipment => c.0.lost_equipment_s,
-            TagClass::Staff => c.0.lost_staff_s,
-            TagClass::Patient => c.0.lost_patient_s,
-        });
-        let timeout_ms = (f64::from(s.unwrap_or(0.0)) * 1000.0) as i64;
-        self.now.millis() - l.last_seen.millis() >= timeout_ms
+    fn lost(loc: Option<&Location>) -> bool {
+        loc.is_some_and(|l| l.lost)
     }
 
     fn facts(&self, item: &SubjectItem<'_>, types: &[SubjectType]) -> Facts {
-        let (_, subject, asset, patient, staff, bed, pump, loc, status) = *item;
+        let (_, subject, asset, patient, staff, bed, pump, loc, status, battery) = *item;
         let mut f = Facts::default();
         let groups: BTreeSet<&str> = types.iter().flat_map(|t| t.groups()).copied().collect();
         // The bed of a patient, and the patient of a bed.
@@ -309,8 +302,7 @@ impl FactCtx<'_, '_, '_> {
         let bed_patient = asset
             .filter(|a| a.0.kind == "bed")
             .and_then(|_| self.registry.bed_patient.get(&subject.id))
-            .and_then(|e| self.subjects.get(*e).ok())
-            .and_then(|i| i.3);
+            .and_then(|e| self.subjects.get(*e).ok());
         // Where the subject is: a patient where their wristband is heard, else in their bed's room.
         let room_loc = match patient {
             Some(_) => loc
@@ -349,13 +341,24 @@ impl FactCtx<'_, '_, '_> {
                     Fact::String(a.0.unit.clone().unwrap_or_default()),
                 ),
                 s("located", Fact::Bool(loc.is_some())),
-                s("lost", Fact::Bool(self.lost(subject, loc))),
+                s("lost", Fact::Bool(Self::lost(loc))),
             ] {
                 f.set(g, n, v);
             }
+            battery_facts(&mut f, "asset", battery);
         }
         if groups.contains("patient") {
-            patient_facts(&mut f, patient.or(bed_patient));
+            // The patient's own wristband: the subject's, or the patient in this bed's.
+            let band = match patient {
+                Some(_) => Some((subject, loc, battery)),
+                None => bed_patient.map(|i| (i.1, i.7, i.9)),
+            };
+            patient_facts(&mut f, patient.or(bed_patient.and_then(|i| i.3)));
+            let (located, lost) =
+                band.map_or((false, false), |(_, l, _)| (l.is_some(), Self::lost(l)));
+            f.set("patient", "located", Fact::Bool(located));
+            f.set("patient", "lost", Fact::Bool(lost));
+            battery_facts(&mut f, "patient", band.and_then(|b| b.2));
         }
         if groups.contains("staff")
             && let Some(s) = staff
@@ -364,7 +367,8 @@ impl FactCtx<'_, '_, '_> {
             f.set("staff", "name", Fact::String(s.0.name.clone()));
             f.set("staff", "role", Fact::String(s.0.role.clone()));
             f.set("staff", "located", Fact::Bool(loc.is_some()));
-            f.set("staff", "lost", Fact::Bool(self.lost(subject, loc)));
+            f.set("staff", "lost", Fact::Bool(Self::lost(loc)));
+            battery_facts(&mut f, "staff", battery);
         }
         // The room, and where alerts go.
         let room = room_loc.map(|l| &self.site.0.rooms[l.room as usize]);
@@ -401,6 +405,18 @@ impl FactCtx<'_, '_, '_> {
             .or_else(|| staff.and_then(|s| s.0.units.first().cloned()));
         f
     }
+}
+
+/// `tag_battery_known` and `tag_battery_pct` of `group` (100 when not reported, so a rule that
+/// forgets `known` stays quiet rather than alerting on every tag without a battery field).
+fn battery_facts(f: &mut Facts, group: &'static str, battery: Option<&TagBattery>) {
+    let pct = battery.and_then(|b| b.0);
+    f.set(group, "tag_battery_known", Fact::Bool(pct.is_some()));
+    f.set(
+        group,
+        "tag_battery_pct",
+        Fact::Double(pct.map_or(100.0, f64::from)),
+    );
 }
 
 fn bed_facts(f: &mut Facts, id: String, frame: Option<&BedFrame>) {

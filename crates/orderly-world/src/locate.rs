@@ -19,7 +19,7 @@ use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::{EventKind, Timestamp};
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::outbox::Outbox;
 
@@ -61,6 +61,8 @@ pub struct LocatorConfig {
     pub lost_equipment_s: f32,
     pub lost_staff_s: f32,
     pub lost_patient_s: f32,
+    /// Per asset kind, overriding `lost_equipment_s` (a wheelchair is missed in minutes).
+    pub lost_kind_s: BTreeMap<String, f32>,
 }
 
 impl Default for LocatorConfig {
@@ -86,14 +88,20 @@ impl Default for LocatorConfig {
             lost_equipment_s: 900.0,
             lost_staff_s: 300.0,
             lost_patient_s: 60.0,
+            lost_kind_s: BTreeMap::new(),
         }
     }
 }
 
 impl LocatorConfig {
-    fn lost_after_ms(&self, class: TagClass) -> i64 {
-        let s = match class {
-            TagClass::Equipment => self.lost_equipment_s,
+    /// Silence after which `subject`'s tag is lost, milliseconds.
+    pub fn lost_after_ms(&self, subject: &Subject) -> i64 {
+        let s = match subject.class {
+            TagClass::Equipment => self
+                .lost_kind_s
+                .get(&subject.kind_name)
+                .copied()
+                .unwrap_or(self.lost_equipment_s),
             TagClass::Staff => self.lost_staff_s,
             TagClass::Patient => self.lost_patient_s,
         };
@@ -152,7 +160,15 @@ pub struct Location {
     pub last_seen: Timestamp,
     pub confidence: f32,
     pub present: bool,
+    /// Silent past its class's timeout (`present` is then false too). After a restart the
+    /// last known room comes back neither present nor lost, until heard or timed out.
+    pub lost: bool,
 }
+
+/// A tag's battery as it last reported it (the `battery` of its sightings), whole percent.
+/// Changes only when the reported value does, so rules see it without a fact rebuild per sighting.
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TagBattery(pub Option<u8>);
 
 /// Tags to look at in the next decide pass (heard, or with a move pending).
 #[derive(Resource, Default)]
@@ -185,7 +201,9 @@ impl Capability for LocatePlugin {
             .map(|(e, _)| e)
             .collect();
         for e in tagged {
-            world.entity_mut(e).insert(Tracking::default());
+            world
+                .entity_mut(e)
+                .insert((Tracking::default(), TagBattery::default()));
         }
         schedule.add_systems(
             (absorb_sightings, decide, scan_lost)
@@ -199,7 +217,7 @@ fn absorb_sightings(
     mut input: MessageReader<SightingsIn>,
     registry: Res<Registry>,
     locator: Res<Locator>,
-    mut tags: Query<&mut Tracking>,
+    mut tags: Query<(&mut Tracking, &mut TagBattery)>,
     mut watch: ResMut<Watch>,
     mut stats: ResMut<crate::ingest::IngestStats>,
 ) {
@@ -213,7 +231,12 @@ fn absorb_sightings(
                 stats.unknown_tags += 1;
                 continue;
             };
-            let Ok(mut t) = tags.get_mut(e) else { continue };
+            let Ok((mut t, mut battery)) = tags.get_mut(e) else {
+                continue;
+            };
+            if let Some(b) = s.battery.filter(|b| b.is_finite()) {
+                battery.set_if_neq(TagBattery(Some((b.clamp(0.0, 1.0) * 100.0).round() as u8)));
+            }
             let at = msg.at;
             if at.since(t.last_heard) > stale_ms {
                 // Heard again after a silence: what was believed before no longer holds.
@@ -461,12 +484,14 @@ fn decide(
             if let Some(l) = loc.as_deref_mut().filter(|l| !l.present) {
                 // Heard again, and nothing says it left: back where it was last seen.
                 l.present = true;
+                l.lost = false;
             }
             continue;
         };
         t.held = now;
         if let Some(l) = loc.as_deref_mut().filter(|l| l.room == room) {
             l.present = true;
+            l.lost = false;
             continue;
         }
         let from = previous.map(|(r, _)| r);
@@ -476,6 +501,7 @@ fn decide(
             last_seen,
             confidence: conf,
             present: true,
+            lost: false,
         };
         match loc.as_deref_mut() {
             Some(l) => *l = new,
@@ -514,9 +540,15 @@ fn scan_lost(
     }
     scan.next = now.plus_ms(1000);
     for (subject, t, mut loc) in &mut tags {
-        if !loc.present
-            || now.since(t.last_heard.max(loc.last_seen)) <= locator.0.lost_after_ms(subject.class)
+        if loc.lost
+            || now.since(t.last_heard.max(loc.last_seen)) <= locator.0.lost_after_ms(subject)
         {
+            continue;
+        }
+        loc.lost = true;
+        if !loc.present {
+            // Restored after a restart and not heard since: rules see `lost` now; the event is
+            // not repeated (it went out before the restart if the loss began then).
             continue;
         }
         loc.present = false;
@@ -554,6 +586,7 @@ pub(crate) fn restore(
             last_seen: *last_seen,
             confidence: *confidence,
             present: false,
+            lost: false,
         };
         world.entity_mut(e).insert(loc);
         if let Some(mut t) = world.get_mut::<Tracking>(e) {

@@ -5,7 +5,7 @@
 use crate::alerts::ActiveAlerts;
 use crate::devices::{BedFrame, PumpStatus};
 use crate::ingest::IngestStats;
-use crate::locate::Location;
+use crate::locate::{Location, TagBattery};
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
 use crate::{Capability, Clock, Phase, Site};
@@ -33,6 +33,7 @@ fn view(site: &Site, l: &Location) -> LocationView {
         last_seen: l.last_seen,
         confidence: l.confidence,
         present: l.present,
+        lost: l.lost,
     }
 }
 
@@ -45,6 +46,7 @@ type ViewQuery<'a> = (
     Option<&'a PumpStatus>,
     Option<&'a StaffInfo>,
     Option<&'a PatientInfo>,
+    Option<&'a TagBattery>,
 );
 
 impl ReadModel {
@@ -81,7 +83,8 @@ impl ReadModel {
 
     /// Rebuilds one entity's view; returns the bed asset id when it is a bed (its patient follows).
     fn update(&mut self, site: &Site, item: ViewQuery) -> Option<String> {
-        let (subject, loc, asset, status, bed, pump, staff, patient) = item;
+        let (subject, loc, asset, status, bed, pump, staff, patient, battery) = item;
+        let tag_battery_pct = battery.and_then(|b| b.0);
         let location = loc.map(|l| view(site, l));
         self.set_room(&subject.id, location.as_ref().map(|l| l.room.as_str()));
         if let Some(AssetInfo(a)) = asset {
@@ -95,6 +98,7 @@ impl ReadModel {
                 unit: a.unit.clone(),
                 status: status.map_or(a.status, |s| s.0),
                 location,
+                tag_battery_pct,
                 bed: bed.map(|b| b.state.clone()),
                 pump: pump.map(|p| p.telemetry.clone()),
             };
@@ -109,6 +113,7 @@ impl ReadModel {
                 units: s.units.clone(),
                 badge: s.badge.clone(),
                 location,
+                tag_battery_pct,
             };
             self.snap.staff.insert(s.id.clone(), Arc::new(v));
         } else if let Some(PatientInfo(p)) = patient {
@@ -123,6 +128,7 @@ impl ReadModel {
                 ventilated: p.ventilated,
                 wearable: p.wearable.clone(),
                 location,
+                tag_battery_pct,
             };
             self.place_patient(&mut v);
             self.snap.patients.insert(p.id.clone(), Arc::new(v));
@@ -177,6 +183,7 @@ fn refresh(
             Changed<Status>,
             Changed<BedFrame>,
             Changed<PumpStatus>,
+            Changed<TagBattery>,
         )>,
     >,
 ) {

@@ -5,7 +5,7 @@ use super::*;
 use orderly_model::reading::{
     BedHeight, BedState, ExitAlarm, Rails, RejectReason, Sighting, Sightings, Surface,
 };
-use orderly_model::{EventKind, Payload, Reading};
+use orderly_model::{EventKind, Payload, Priority, Reading};
 
 const FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 const SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
@@ -258,11 +258,20 @@ fn silent_tags_are_lost_then_found_where_they_were() {
         ("rx-f2-icu-01", -60.0),
         ("rx-f2-c01", -80.0),
     );
+    // Not yet at the patient timeout (a minute).
+    let ev = h.step(t(2 + 58));
+    assert!(ev.is_empty(), "{ev:?}");
     let ev = h.step(t(2 + 61));
     assert!(
-        matches!(&ev[..], [OutEvent { kind: EventKind::LocationLost { room, .. }, .. }] if room == "F2-ICU-01"),
+        matches!(&ev[0], OutEvent { kind: EventKind::LocationLost { room, .. }, .. } if room == "F2-ICU-01"),
         "{ev:?}"
     );
+    // P-1001 is at risk of elopement: a silent wristband is a high alert to the unit and security.
+    let raised: Vec<&Alert> = ev.iter().filter_map(|e| e.kind.alert()).collect();
+    assert_eq!(raised.len(), 1, "{ev:?}");
+    assert_eq!(raised[0].rule, "wristband-silent-elopement");
+    assert_eq!(raised[0].priority, Priority::High);
+    assert!(raised[0].audience.contains(&"role:security".to_string()));
     assert!(
         !h.snapshot().patients["P-1001"]
             .location
@@ -278,13 +287,110 @@ fn silent_tags_are_lost_then_found_where_they_were() {
         ("rx-f2-icu-01", -60.0),
         ("rx-f2-c01", -80.0),
     );
+    // Heard again where it was: no move, and the alert clears.
+    assert!(moves(&ev).is_empty(), "{ev:?}");
+    assert_eq!(alert_kinds(&ev), ["alert.resolved"], "{ev:?}");
+    let loc = h.snapshot().patients["P-1001"].location.clone().unwrap();
+    assert!(loc.present && !loc.lost, "{loc:?}");
+}
+
+fn sighting_with_battery(at: Timestamp, rx: &str, tag: &str, battery: f32) -> Inbound {
+    let mut s = sighting(at, rx, tag, -60.0, true);
+    if let Inbound::Reading(Reading {
+        payload: Payload::Sightings(x),
+        ..
+    }) = &mut s
+    {
+        x.sightings[0].battery = Some(battery);
+    }
+    s
+}
+
+#[test]
+fn a_tag_battery_low_for_an_hour_is_one_advisory_to_facilities() {
+    let mut h = hospital();
+    // Heard every ten minutes (within the equipment silence timeout), battery as given.
+    let mut feed = |h: &mut Hospital, from: i64, to: i64, battery: f32| {
+        let mut ev = Vec::new();
+        for s in (from..to).step_by(600) {
+            h.push(sighting_with_battery(
+                t(s),
+                "rx-f2-icu-01",
+                "TP-0001",
+                battery,
+            ));
+            ev.extend(h.step(t(s)));
+        }
+        ev.extend(h.step(t(to)));
+        ev.into_iter()
+            .filter_map(|e| e.kind.alert().cloned())
+            .collect::<Vec<Alert>>()
+    };
+    assert!(feed(&mut h, 0, 1800, 0.12).is_empty());
+    assert_eq!(h.snapshot().assets["PUMP-0001"].tag_battery_pct, Some(12));
+    // A cold cell reading low for half an hour, then normal again: nothing.
+    assert!(feed(&mut h, 1800, 6000, 0.5).is_empty());
+    // Low for an hour: one advisory to facilities, and no more while it stays low.
+    let raised = feed(&mut h, 6000, 6000 + 3600 + 600, 0.14);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0].rule, "tag-battery-low");
+    assert_eq!(raised[0].audience, ["role:facilities"]);
+    assert!(feed(&mut h, 10200, 14000, 0.13).is_empty());
+}
+
+#[test]
+fn silence_timeouts_follow_the_tag_class_and_the_asset_kind() {
+    let mut h = hospital();
+    // A wheelchair (600 s in detectors.toml), a pump (the equipment default, 900 s).
+    let cfg = WorldConfig::parse(
+        "rules/detectors.toml",
+        include_str!("../../../rules/detectors.toml"),
+    )
+    .unwrap();
+    h.set_config(cfg);
+    h.push(sighting(t(0), "rx-f2-icu-01", "TWC-0001", -60.0, true));
+    h.push(sighting(t(0), "rx-f2-icu-01", "TP-0001", -60.0, true));
+    h.step(t(0));
+    let lost = |ev: &[OutEvent]| -> Vec<String> {
+        ev.iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::LocationLost { subject, .. } => Some(subject.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(lost(&h.step(t(599))).is_empty());
+    assert_eq!(lost(&h.step(t(602))), ["WC-0001"]);
+    assert!(lost(&h.step(t(899))).is_empty());
+    let ev = h.step(t(902));
+    assert_eq!(lost(&ev), ["PUMP-0001"]);
+    let snap = h.snapshot();
+    assert!(snap.assets["WC-0001"].location.as_ref().unwrap().lost);
+    assert!(snap.assets["PUMP-0001"].location.as_ref().unwrap().lost);
+}
+
+#[test]
+fn a_location_restored_after_a_restart_is_lost_when_its_timeout_passes_without_a_second_event() {
+    let mut h = hospital();
+    h.restore(Restored {
+        next_seq: 1,
+        locations: vec![("P-1002".into(), "F2-ICU-02".into(), t(-10), t(-10), 0.95)],
+        ..Default::default()
+    });
+    let ev = h.step(t(0));
     assert!(ev.is_empty(), "{ev:?}");
+    let loc = h.snapshot().patients["P-1002"].location.clone().unwrap();
+    assert!(!loc.present && !loc.lost, "{loc:?}");
+    // A minute after it was last heard: lost, and the unit hears of it, with no location event.
+    let ev = h.step(t(51));
+    assert_eq!(alert_kinds(&ev), ["alert.raised"], "{ev:?}");
+    assert_eq!(ev[0].kind.alert().unwrap().rule, "wristband-silent");
     assert!(
-        h.snapshot().patients["P-1001"]
+        h.snapshot().patients["P-1002"]
             .location
             .as_ref()
             .unwrap()
-            .present
+            .lost
     );
 }
 
