@@ -310,7 +310,7 @@ fn sighting_with_battery(at: Timestamp, rx: &str, tag: &str, battery: f32) -> In
 fn a_tag_battery_low_for_an_hour_is_one_advisory_to_facilities() {
     let mut h = hospital();
     // Heard every ten minutes (within the equipment silence timeout), battery as given.
-    let mut feed = |h: &mut Hospital, from: i64, to: i64, battery: f32| {
+    let feed = |h: &mut Hospital, from: i64, to: i64, battery: f32| {
         let mut ev = Vec::new();
         for s in (from..to).step_by(600) {
             h.push(sighting_with_battery(
