@@ -28,6 +28,7 @@ pub(crate) use wire_names;
 
 pub mod event;
 pub mod ids;
+pub mod par;
 pub mod reading;
 pub mod seed;
 pub mod source;

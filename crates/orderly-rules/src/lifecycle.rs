@@ -364,6 +364,21 @@ impl Alerting {
             .collect()
     }
 
+    /// A subject that no longer exists (a PAR level removed): its open alerts are resolved and
+    /// its timers dropped.
+    pub fn forget_subject(&mut self, subject: &str, now: Timestamp, why: &str) -> Vec<EventKind> {
+        let keys: Vec<Key> = self
+            .open
+            .keys()
+            .filter(|k| k.1 == subject)
+            .cloned()
+            .collect();
+        self.trackers.retain(|k, _| k.1 != subject);
+        keys.iter()
+            .filter_map(|k| self.close(k, now, "system", why))
+            .collect()
+    }
+
     /// Orderly's own technical alert (a rule failing, a rule set rejected), to admins.
     pub fn raise_system(
         &mut self,

@@ -22,6 +22,8 @@ pub const SYSTEM_PREFIX: &str = "orderly.";
 pub struct Known {
     pub units: BTreeSet<String>,
     pub roles: BTreeSet<String>,
+    /// Asset kinds in the registry.
+    pub kinds: BTreeSet<String>,
 }
 
 /// Who receives an alert.

@@ -18,15 +18,18 @@ pub enum SubjectType {
     Patient,
     /// A staff member, with their room.
     Staff,
+    /// A unit's stock of one kind of equipment against its PAR level (`rules/par.toml`).
+    Par,
 }
 
 impl SubjectType {
-    pub const ALL: [SubjectType; 5] = [
+    pub const ALL: [SubjectType; 6] = [
         SubjectType::Bed,
         SubjectType::Pump,
         SubjectType::Asset,
         SubjectType::Patient,
         SubjectType::Staff,
+        SubjectType::Par,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +39,7 @@ impl SubjectType {
             SubjectType::Asset => "asset",
             SubjectType::Patient => "patient",
             SubjectType::Staff => "staff",
+            SubjectType::Par => "par",
         }
     }
 
@@ -47,6 +51,7 @@ impl SubjectType {
             SubjectType::Asset => &["asset", "room"],
             SubjectType::Patient => &["patient", "bed", "room"],
             SubjectType::Staff => &["staff", "room"],
+            SubjectType::Par => &["par"],
         }
     }
 }
@@ -257,6 +262,50 @@ const STAFF: &[FactDef] = &[
     ),
 ];
 
+const PAR: &[FactDef] = &[
+    f("unit", String, "the unit's id"),
+    f("unit_name", String, "the unit's name"),
+    f("kind", String, "the asset kind, as in the registry"),
+    f(
+        "ready",
+        Int,
+        "items of the kind on the unit, `available` or `clean`, heard lately",
+    ),
+    f(
+        "target",
+        Int,
+        "the PAR level: items the unit should hold ready",
+    ),
+    f("critical", Int, "below this the unit is critically short"),
+    f(
+        "short",
+        Int,
+        "items missing to reach the target (0 when at or above)",
+    ),
+    f(
+        "source_known",
+        Bool,
+        "somewhere nearby has ready items to spare",
+    ),
+    f(
+        "source_room",
+        String,
+        "the nearest room with items to spare (a unit above its own level, or a room outside any unit), or empty",
+    ),
+    f("source_name", String, "that room's name, or empty"),
+    f("source_spare", Int, "items that room can spare"),
+    f(
+        "source_metres",
+        Int,
+        "walking distance from the unit's station to that room, metres",
+    ),
+    f(
+        "pull_from",
+        String,
+        "where to pull from, for messages: `F1-EQUIP Equipment depot (6 spare, 85 m)`, or `no spare nearby`",
+    ),
+];
+
 /// The facts of a group.
 pub fn group(name: &str) -> Option<&'static [FactDef]> {
     Some(match name {
@@ -266,6 +315,7 @@ pub fn group(name: &str) -> Option<&'static [FactDef]> {
         "patient" => PATIENT,
         "room" => ROOM,
         "staff" => STAFF,
+        "par" => PAR,
         _ => return None,
     })
 }

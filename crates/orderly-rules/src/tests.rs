@@ -7,6 +7,7 @@ fn known() -> Known {
         roles: ["nurse", "charge_nurse", "biomed", "admin"]
             .map(String::from)
             .into(),
+        kinds: ["bed", "infusion_pump"].map(String::from).into(),
     }
 }
 

@@ -9,6 +9,7 @@
 use crate::devices::{BedFrame, PumpStatus};
 use crate::locate::{Location, TagBattery};
 use crate::outbox::Outbox;
+use crate::par::ParSubject;
 use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
@@ -88,6 +89,11 @@ pub struct SubjectFacts(pub Facts, Option<(u32, bool, bool)>);
 impl SubjectFacts {
     pub fn facts(&self) -> &Facts {
         &self.0
+    }
+
+    /// Facts of a subject that is not located (a PAR level).
+    pub(crate) fn new(facts: Facts) -> Self {
+        SubjectFacts(facts, None)
     }
 }
 
@@ -547,7 +553,7 @@ fn evaluate(
     mut rules: ResMut<Rules>,
     mut reevaluate: ResMut<Reevaluate>,
     subjects: Query<(
-        &Subject,
+        AnyOf<(&Subject, &ParSubject)>,
         &SubjectFacts,
         Option<&AssetInfo>,
         Has<PatientInfo>,
@@ -559,7 +565,7 @@ fn evaluate(
 ) {
     let all = std::mem::take(&mut reevaluate.0);
     let now = clock.now;
-    let mut items: Vec<_> = if all {
+    let items: Vec<_> = if all {
         subjects.iter().collect()
     } else {
         changed
@@ -570,10 +576,19 @@ fn evaluate(
     if items.is_empty() {
         return;
     }
-    items.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+    let id = |s: &(Option<&Subject>, Option<&ParSubject>)| match s {
+        (Some(s), _) => s.id.clone(),
+        (None, Some(p)) => p.id.clone(),
+        (None, None) => String::new(),
+    };
+    let mut items: Vec<_> = items.into_iter().map(|i| (id(&i.0), i)).collect();
+    items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let set = rules.set.clone();
-    for (subject, facts, asset, patient, staff) in items {
-        let types = types_of(asset, patient, staff);
+    for (subject_id, (which, facts, asset, patient, staff)) in items {
+        let types = match which {
+            (_, Some(_)) => vec![SubjectType::Par],
+            _ => types_of(asset, patient, staff),
+        };
         let mut ctx = None;
         for rule in &set.rules {
             if !rule.enabled
@@ -588,16 +603,16 @@ fn evaluate(
             let ctx = ctx.get_or_insert_with(|| facts.0.context());
             match rule.holds_in(ctx) {
                 Ok(holds) => {
-                    for e in alerts.0.observe(rule, &subject.id, holds, &facts.0, now) {
+                    for e in alerts.0.observe(rule, &subject_id, holds, &facts.0, now) {
                         outbox.push(now, e);
                     }
                 }
                 Err(err) => {
-                    tracing::error!(rule = %rule.id, subject = %subject.id, error = %err, "rule failed; disabled until the next reload");
+                    tracing::error!(rule = %rule.id, subject = %subject_id, error = %err, "rule failed; disabled until the next reload");
                     rules.disabled.insert(rule.id.clone(), err.to_string());
                     let msg = format!(
                         "Rule {} ({}) failed on {} and is disabled until the rules are reloaded: {err}",
-                        rule.id, rule.defined_at, subject.id
+                        rule.id, rule.defined_at, subject_id
                     );
                     if let Some(e) = alerts.0.raise_system(
                         RULE_FAILED,
@@ -706,7 +721,7 @@ pub(crate) fn rules_rejected(world: &mut World, report: String) {
 /// roles a seed may use (whether or not today's staff list has one) and API roles.
 pub fn known(
     floorplan: &orderly_floorplan::Floorplan,
-    _seed: &orderly_model::Seed,
+    seed: &orderly_model::Seed,
 ) -> orderly_rules::Known {
     let mut roles: BTreeSet<String> = orderly_model::seed::STAFF_ROLES
         .iter()
@@ -720,6 +735,7 @@ pub fn known(
     orderly_rules::Known {
         units: floorplan.units.iter().map(|u| u.id.clone()).collect(),
         roles,
+        kinds: seed.assets.iter().map(|a| a.kind.clone()).collect(),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod devices;
 pub mod ingest;
 pub mod locate;
 pub mod outbox;
+pub mod par;
 mod registry;
 mod snapshot;
 pub mod status;
@@ -64,6 +65,9 @@ pub trait Capability {
 pub struct WorldConfig {
     pub locator: LocatorConfig,
     pub presence: PresenceConfig,
+    /// PAR levels, from `rules/par.toml` (not a detectors.toml section).
+    #[serde(skip)]
+    pub par: Vec<orderly_model::par::ParLevel>,
 }
 
 impl WorldConfig {
@@ -101,12 +105,13 @@ impl Hospital {
         config: WorldConfig,
         rules: Arc<RuleSet>,
     ) -> Self {
-        let caps: [&dyn Capability; 7] = [
+        let caps: [&dyn Capability; 8] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
             &devices::DevicesPlugin,
             &status::StatusPlugin,
+            &par::ParPlugin(config.par.clone()),
             &alerts::AlertsPlugin {
                 rules,
                 presence: config.presence.clone(),
@@ -209,6 +214,7 @@ impl Hospital {
             self.world.insert_resource(locate::Locator(config.locator));
         }
         alerts::set_presence(&mut self.world, &config.presence);
+        par::set_levels(&mut self.world, &config.par);
     }
 
     /// Records that a changed rule set was rejected (a technical alert to admins).

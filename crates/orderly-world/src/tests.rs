@@ -6,6 +6,7 @@ use orderly_model::reading::{
     BedHeight, BedState, ExitAlarm, Rails, RejectReason, Sighting, Sightings, Surface,
 };
 use orderly_model::{EventKind, Payload, Priority, Reading};
+use orderly_rules::Fact;
 
 const FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 const SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
@@ -844,18 +845,26 @@ fn built_facts_match_the_schema() {
         ))
         .join("\n");
     let mut h = hospital_with(rules(&[("all.toml", &all_kinds)]));
+    h.set_config(WorldConfig {
+        par: vec![par_level("ICU", "infusion_pump", 2, 1)],
+        ..WorldConfig::default()
+    });
     place_bed(&mut h);
     h.step(t(5));
     let world = h.world_mut();
-    let mut q = world.query::<(&registry::Subject, &alerts::SubjectFacts)>();
+    let mut q = world.query::<(
+        AnyOf<(&registry::Subject, &par::ParSubject)>,
+        &alerts::SubjectFacts,
+    )>();
     let mut seen = std::collections::BTreeSet::new();
-    for (s, f) in q.iter(world) {
+    for ((subject, par), f) in q.iter(world) {
+        let id = subject.map_or_else(|| par.unwrap().id.clone(), |s| s.id.clone());
         for (g, facts) in &f.facts().groups {
             let defs = schema::group(g).unwrap();
             let names: Vec<_> = facts.keys().copied().collect();
             let mut want: Vec<_> = defs.iter().map(|d| d.name).collect();
             want.sort_unstable();
-            assert_eq!(names, want, "{} group {g}", s.id);
+            assert_eq!(names, want, "{id} group {g}");
             for d in defs {
                 let ok = match (&facts[d.name], d.ty) {
                     (Fact::Bool(_), FactType::Bool)
@@ -866,12 +875,12 @@ fn built_facts_match_the_schema() {
                     (Fact::String(v), FactType::Enum(vals)) => vals.contains(&v.as_str()),
                     _ => false,
                 };
-                assert!(ok, "{}: {g}.{} = {:?}", s.id, d.name, facts[d.name]);
+                assert!(ok, "{id}: {g}.{} = {:?}", d.name, facts[d.name]);
             }
             seen.insert(*g);
         }
     }
-    assert_eq!(seen.len(), 6, "{seen:?}");
+    assert_eq!(seen.len(), 7, "{seen:?}");
 }
 
 #[test]
@@ -1014,4 +1023,124 @@ fn equipment_at_an_exit_alerts_security_once() {
     let a = raised[0].kind.alert().unwrap();
     assert_eq!(a.rule, "equipment-at-exit");
     assert_eq!(a.audience, ["role:security"]);
+}
+
+fn par_level(unit: &str, kind: &str, target: u32, critical: u32) -> orderly_model::par::ParLevel {
+    orderly_model::par::ParLevel {
+        unit: unit.into(),
+        kind: kind.into(),
+        target,
+        critical,
+    }
+}
+
+#[test]
+fn a_unit_short_of_ready_pumps_is_told_where_to_pull_from() {
+    let mut h = hospital();
+    h.set_config(WorldConfig {
+        par: vec![
+            par_level("ICU", "infusion_pump", 2, 1),
+            par_level("MS3", "infusion_pump", 2, 0),
+        ],
+        ..WorldConfig::default()
+    });
+    // Two ready pumps on ICU, three on 3 West (one to spare), one in the central store.
+    let placed = [
+        ("TP-0001", "rx-f2-icu-01"),
+        ("TP-0002", "rx-f2-icu-01"),
+        ("TP-0003", "rx-f3-ms3-08"),
+        ("TP-0004", "rx-f3-ms3-08"),
+        ("TP-0005", "rx-f3-ms3-08"),
+        ("TP-0006", "rx-f1-equip"),
+    ];
+    let mut alerts: Vec<EventKind> = Vec::new();
+    let mut run = |h: &mut Hospital, from: i64, to: i64| {
+        for s in (from..to).step_by(30) {
+            for (tag, rx) in placed {
+                h.push(sighting(t(s), rx, tag, -60.0, true));
+            }
+            alerts.extend(
+                h.step(t(s))
+                    .into_iter()
+                    .filter(|e| e.kind.alert().is_some_and(|a| a.rule.starts_with("par-")))
+                    .map(|e| e.kind),
+            );
+        }
+        std::mem::take(&mut alerts)
+    };
+    // At the level: nothing, however long.
+    assert!(run(&mut h, 0, 1800).is_empty());
+    let facts = |h: &mut Hospital| {
+        let w = h.world_mut();
+        let mut q = w.query::<(&par::ParSubject, &alerts::SubjectFacts)>();
+        q.iter(w)
+            .find(|(p, _)| p.id == "PAR-ICU-infusion_pump")
+            .map(|(_, f)| f.facts().clone())
+            .unwrap()
+    };
+    let f = facts(&mut h);
+    assert_eq!(f.get("par", "ready"), Some(&Fact::Int(2)));
+    // One goes for repair: below the target. Fifteen minutes later, one advisory to the unit
+    // and facilities, naming the nearest room with a pump to spare.
+    h.set_status(
+        "PUMP-0001",
+        AssetStatus::OutOfService,
+        "S-0040",
+        "cracked housing",
+    )
+    .unwrap();
+    assert!(run(&mut h, 1800, 1800 + 14 * 60).is_empty());
+    let raised = run(&mut h, 1800 + 14 * 60, 1800 + 16 * 60);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let a = raised[0].alert().unwrap();
+    assert_eq!(a.rule, "par-below-target");
+    assert_eq!(a.unit.as_deref(), Some("ICU"));
+    assert_eq!(a.audience, ["station:ICU", "role:facilities"]);
+    // The source, checked against the floorplan's own shortest paths: 3 West can spare one
+    // (three ready, level two), the central store one.
+    let (fp, _) = site();
+    let station = fp.room_index("F2-ICU-NS").unwrap();
+    let d = fp.distances_from(station);
+    let (near, far) = {
+        let ms3 = fp.room_index("F3-MS3-08").unwrap();
+        let store = fp.room_index("F1-EQUIP").unwrap();
+        if d[ms3] <= d[store] {
+            (ms3, store)
+        } else {
+            (store, ms3)
+        }
+    };
+    assert!(d[near] < d[far]);
+    let want = format!(
+        "pull 1 from {} {} (1 spare, {} m)",
+        fp.rooms[near].id,
+        fp.rooms[near].name,
+        d[near].round()
+    );
+    assert!(a.message.contains(&want), "{} lacks {want}", a.message);
+    // The second goes too: critical within five minutes; the advisory clears.
+    h.set_status("PUMP-0002", AssetStatus::OutOfService, "S-0040", "dropped")
+        .unwrap();
+    let ev = run(&mut h, 2800, 2800 + 6 * 60);
+    let names: Vec<(&str, &str)> = ev
+        .iter()
+        .map(|e| (e.name(), e.alert().unwrap().rule.as_str()))
+        .collect();
+    assert!(
+        names.contains(&("alert.raised", "par-critical")),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&("alert.resolved", "par-below-target")),
+        "{names:?}"
+    );
+    assert_eq!(facts(&mut h).get("par", "ready"), Some(&Fact::Int(0)));
+    // The level is removed: its alert goes with it.
+    h.set_config(WorldConfig::default());
+    let ev = h.step(t(3200));
+    assert!(
+        ev.iter().any(|e| e.kind.name() == "alert.resolved"
+            && e.kind.alert().unwrap().resolution.as_deref() == Some("PAR level removed")),
+        "{ev:?}"
+    );
 }

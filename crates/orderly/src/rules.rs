@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The rules shipped with Orderly, used when no directory is given.
-pub const BUNDLED: [(&str, &str); 4] = [
+pub const BUNDLED: [(&str, &str); 5] = [
     (
         "rules/detectors.toml",
         include_str!("../../../rules/detectors.toml"),
     ),
+    ("rules/par.toml", include_str!("../../../rules/par.toml")),
     ("rules/beds.toml", include_str!("../../../rules/beds.toml")),
     (
         "rules/pumps.toml",
@@ -56,23 +57,27 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Checks a set of files: `detectors.toml` is the detectors' parameters, the rest are rules.
-/// Every problem of every file is in the error.
+/// Checks a set of files: `detectors.toml` is the detectors' parameters, `par.toml` the PAR
+/// levels, the rest are rules. Every problem of every file is in the error.
 pub fn compile(
     files: &[(String, String)],
     known: &Known,
 ) -> Result<(WorldConfig, RuleSet), String> {
     let mut report = Vec::new();
     let mut config = WorldConfig::default();
+    let mut par = Vec::new();
     let mut rule_files = Vec::new();
     for (name, text) in files {
         let path = name.trim_end_matches(" (bundled)");
-        if Path::new(path)
-            .file_name()
-            .is_some_and(|f| f == "detectors.toml")
-        {
+        let file = Path::new(path).file_name().and_then(|f| f.to_str());
+        if file == Some("detectors.toml") {
             match WorldConfig::parse(name, text) {
                 Ok(c) => config = c,
+                Err(e) => report.push(e.to_string()),
+            }
+        } else if file == Some("par.toml") {
+            match orderly_model::par::parse(name, text, &known.units, &known.kinds) {
+                Ok(p) => par = p,
                 Err(e) => report.push(e.to_string()),
             }
         } else {
@@ -86,6 +91,7 @@ pub fn compile(
             None
         }
     };
+    config.par = par;
     match set {
         Some(s) if report.is_empty() => Ok((config, s)),
         _ => Err(report.join("\n")),
@@ -168,14 +174,15 @@ pub fn main(cmd: RulesCmd) -> Result<()> {
                 *by_subject.entry(r.subject.as_str()).or_default() += 1;
             }
             println!(
-                "ok: {} rules in {} files ({}); detectors ok",
+                "ok: {} rules in {} files ({}); detectors ok; {} PAR levels",
                 loaded.rules.rules.len(),
                 loaded.files.len(),
                 by_subject
                     .iter()
                     .map(|(k, v)| format!("{v} on {k}"))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                loaded.config.par.len()
             );
             Ok(())
         }

@@ -228,6 +228,25 @@ async fn serve(
         );
     }
 
+    let evs_task = match &sim {
+        Some(_) => {
+            let (_, secret) = store
+                .create_token(
+                    "simulated environmental services",
+                    Role::Facilities,
+                    &[],
+                    wall_clock(),
+                )
+                .await?;
+            Some(tokio::spawn(crate::simulate::evs_rounds(
+                http_addr,
+                secret,
+                fp.clone(),
+                shutdown_rx.clone(),
+            )))
+        }
+        None => None,
+    };
     let sim_task = sim.map(|cfg| {
         let broker = (settings.mqtt_host.clone(), settings.mqtt_port);
         let fp = fp.clone();
@@ -250,6 +269,9 @@ async fn serve(
     tracing::info!("stopping");
     let _ = shutdown_tx.send(true);
     if let Some(t) = sim_task {
+        let _ = t.await;
+    }
+    if let Some(t) = evs_task {
         let _ = t.await;
     }
     let _ = mqtt_task.await;

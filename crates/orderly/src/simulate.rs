@@ -200,3 +200,104 @@ async fn publish_live_with_truth(
     el.abort();
     Ok(())
 }
+
+/// The demo's environmental services: a simulated person who, every two minutes, looks up the
+/// equipment marked as needing cleaning through the API (as a handheld app would) and marks
+/// clean what has waited 15 minutes outside a patient room. Without it every pump in the demo
+/// would end up dirty and every unit short of its PAR level. Audited like any person's change.
+pub async fn evs_rounds(
+    http: std::net::SocketAddr,
+    token: String,
+    fp: Arc<Floorplan>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use std::collections::HashMap;
+    const WAIT: Duration = Duration::from_secs(15 * 60);
+    let base = format!("http://{http}");
+    let mut first_seen: HashMap<String, std::time::Instant> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(120)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let (base, token, fp, mut seen) = (
+            base.clone(),
+            token.clone(),
+            fp.clone(),
+            std::mem::take(&mut first_seen),
+        );
+        let round = tokio::task::spawn_blocking(move || {
+            let r = evs_round(&base, &token, &fp, &mut seen, WAIT);
+            (r, seen)
+        })
+        .await;
+        match round {
+            Ok((Ok(cleaned), seen)) => {
+                first_seen = seen;
+                if cleaned > 0 {
+                    tracing::info!(cleaned, "simulated environmental services round");
+                }
+            }
+            Ok((Err(e), seen)) => {
+                first_seen = seen;
+                tracing::warn!(error = %e, "simulated environmental services round failed");
+            }
+            Err(e) => tracing::warn!(error = %e, "simulated environmental services task failed"),
+        }
+    }
+}
+
+fn evs_round(
+    base: &str,
+    token: &str,
+    fp: &Floorplan,
+    first_seen: &mut std::collections::HashMap<String, std::time::Instant>,
+    wait: Duration,
+) -> Result<usize> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let auth = format!("Bearer {token}");
+    let list: serde_json::Value = agent
+        .get(format!(
+            "{base}/api/v1/assets?status=needs_cleaning&limit=1000"
+        ))
+        .header("Authorization", &auth)
+        .call()?
+        .body_mut()
+        .read_json()?;
+    let now = std::time::Instant::now();
+    let mut dirty = std::collections::HashMap::new();
+    for a in list.as_array().into_iter().flatten() {
+        let Some(id) = a["id"].as_str() else { continue };
+        let room = a["location"]["room"].as_str().and_then(|r| fp.room(r));
+        let at_bedside = room.is_some_and(|r| {
+            matches!(
+                r.kind,
+                orderly_floorplan::RoomKind::Patient | orderly_floorplan::RoomKind::Bay
+            )
+        });
+        if room.is_none() || at_bedside {
+            continue;
+        }
+        dirty.insert(id.to_string(), *first_seen.get(id).unwrap_or(&now));
+    }
+    *first_seen = dirty;
+    let mut cleaned = 0;
+    for (id, since) in first_seen.iter() {
+        if now.duration_since(*since) < wait {
+            continue;
+        }
+        agent
+            .post(format!("{base}/api/v1/assets/{id}/status"))
+            .header("Authorization", &auth)
+            .send_json(serde_json::json!({
+                "status": "clean",
+                "reason": "cleaned and wiped down (simulated environmental services round)"
+            }))?;
+        cleaned += 1;
+    }
+    first_seen.retain(|_, since| now.duration_since(*since) < wait);
+    Ok(cleaned)
+}
