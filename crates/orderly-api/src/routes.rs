@@ -28,6 +28,10 @@ pub(crate) fn router(state: ApiState) -> Router {
             post(crate::control::set_status),
         )
         .route("/api/v1/locate", get(crate::locate::locate))
+        .route(
+            "/api/v1/reports/utilisation",
+            get(crate::reports::utilisation_report),
+        )
         .route("/api/v1/rooms", get(list_rooms))
         .route("/api/v1/rooms/{id}", get(get_room))
         .route("/api/v1/units/{unit}/alerts", get(unit_alerts))
@@ -188,7 +192,7 @@ pub(crate) struct Window {
     limit: Option<i64>,
 }
 
-fn time_param(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
+pub(crate) fn time_param(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
     match v {
         None => Ok(None),
         Some(x) => Timestamp::parse_rfc3339(x).map(Some).ok_or_else(|| {

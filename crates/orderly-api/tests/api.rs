@@ -812,3 +812,101 @@ async fn staff_set_equipment_status_audited_and_out_of_service_is_never_offered(
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn utilisation_per_asset_and_per_kind_as_json_and_csv() {
+    let f = fixture(true).await;
+    let (_, biomed) = f
+        .state
+        .store
+        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
+        .await
+        .unwrap();
+    // PUMP-0003 goes out of service at 1004 s (the world's clock when biomed acts, in the
+    // fixture); the window is 1000 s to 2000 s.
+    let (status, _) = post(
+        &f,
+        "/api/v1/assets/PUMP-0003/status",
+        &biomed,
+        serde_json::json!({"status": "out_of_service", "reason": "recall"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let window = "from=1970-01-01T00:16:40Z&to=1970-01-01T00:33:20Z";
+    let (status, r) = get(
+        &f,
+        &format!("/api/v1/reports/utilisation?kind=infusion_pump&by=asset&{window}"),
+        Some(&f.nurse_icu),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let p3 = r["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "PUMP-0003")
+        .unwrap();
+    assert_eq!(p3["out_of_service_s"], 996.0, "{p3}");
+    assert_eq!(p3["idle_s"], 4.0, "{p3}");
+    assert_eq!(p3["utilisation"], 0.0, "{p3}");
+    // Groups add up: every pump is counted once, every second of the window once.
+    let groups = r["groups"].as_array().unwrap();
+    let pumps: u64 = groups.iter().map(|g| g["assets"].as_u64().unwrap()).sum();
+    assert_eq!(pumps, 320);
+    let seconds: f64 = groups
+        .iter()
+        .map(|g| {
+            [
+                "in_use_s",
+                "idle_s",
+                "cleaning_s",
+                "out_of_service_s",
+                "missing_s",
+            ]
+            .iter()
+            .map(|k| g[k].as_f64().unwrap())
+            .sum::<f64>()
+        })
+        .sum();
+    assert_eq!(seconds, 320.0 * 1000.0);
+    // CSV for a spreadsheet.
+    let req = Request::get(format!(
+        "/api/v1/reports/utilisation?kind=infusion_pump&format=csv&{window}"
+    ))
+    .header("authorization", format!("Bearer {}", f.admin))
+    .body(Body::empty())
+    .unwrap();
+    let resp = router(f.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.starts_with(
+            "kind,unit,assets,in_use_s,idle_s,cleaning_s,out_of_service_s,missing_s,utilisation\n"
+        ),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1 + groups.len(), "{text}");
+    // Clear errors.
+    for (q, want) in [
+        ("kind=spaceship", "no asset of kind"),
+        ("unit=NOPE", "no unit"),
+        ("by=room", "use group or asset"),
+        ("format=xml", "use json or csv"),
+        ("from=yesterday", "not RFC 3339"),
+        (
+            "from=1970-01-01T00:40:00Z&to=1970-01-01T00:33:20Z",
+            "from before to",
+        ),
+    ] {
+        let (status, body) = get(
+            &f,
+            &format!("/api/v1/reports/utilisation?{q}"),
+            Some(&f.admin),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
+        assert!(body.to_string().contains(want), "{q}: {body}");
+    }
+}

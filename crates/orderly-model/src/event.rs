@@ -22,6 +22,7 @@ impl OutEvent {
         match &self.kind {
             EventKind::LocationChanged { unit, .. } => unit.as_deref(),
             EventKind::LocationLost { unit, .. } => unit.as_deref(),
+            EventKind::LocationFound { unit, .. } => unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -55,6 +56,18 @@ pub enum EventKind {
         subject: String,
         subject_kind: String,
         tag: String,
+        room: String,
+        unit: Option<String>,
+        last_seen: Timestamp,
+    },
+    /// A lost tag is heard again (it was silent since `lost_at`); where it is heard follows as a
+    /// `location.changed` once the locator is sure, if it is not where it was last seen.
+    #[serde(rename = "location.found")]
+    LocationFound {
+        subject: String,
+        subject_kind: String,
+        tag: String,
+        /// The room it was last seen in.
         room: String,
         unit: Option<String>,
         last_seen: Timestamp,
@@ -107,6 +120,7 @@ impl EventKind {
         match self {
             EventKind::LocationChanged { .. } => "location.changed",
             EventKind::LocationLost { .. } => "location.lost",
+            EventKind::LocationFound { .. } => "location.found",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
@@ -124,6 +138,7 @@ impl EventKind {
         match self {
             EventKind::LocationChanged { .. }
             | EventKind::LocationLost { .. }
+            | EventKind::LocationFound { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
             | EventKind::AlertUpdated(a)

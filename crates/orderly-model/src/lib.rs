@@ -30,6 +30,7 @@ pub mod event;
 pub mod ids;
 pub mod par;
 pub mod reading;
+pub mod report;
 pub mod seed;
 pub mod source;
 pub mod time;

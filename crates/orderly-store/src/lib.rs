@@ -5,6 +5,7 @@
 //!
 //! Edge crate: does database IO. Depends on orderly-model, sqlx, tokio, serde_json, sha2, rand.
 
+use orderly_model::report::Change;
 use orderly_model::{Alert, AssetStatus, EventKind, OutEvent, Role, Timestamp};
 use rand::{RngCore, SeedableRng};
 use serde::Serialize;
@@ -13,6 +14,7 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlSafeStr};
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,6 +47,18 @@ pub struct Remembered {
     pub statuses: Vec<(String, AssetStatus, Timestamp)>,
     /// Alerts still active or acknowledged.
     pub alerts: Vec<Alert>,
+}
+
+/// What a utilisation report reads from the events (`orderly_model::report`).
+#[derive(Clone, Debug, Default)]
+pub struct UtilisationInputs {
+    /// Per asset, its status as of the window's start, where an event says so: the last change
+    /// before the window, else the `from` of its first change in the window.
+    pub status_at_start: HashMap<String, AssetStatus>,
+    /// Subjects whose tag was lost when the window opened.
+    pub missing_at_start: HashSet<String>,
+    /// Every status change, loss and find in the window, oldest first.
+    pub changes: Vec<(String, Timestamp, Change)>,
 }
 
 /// An authenticated API caller.
@@ -96,12 +110,17 @@ pub struct Store {
 }
 
 fn migrator() -> Migrator {
-    let steps: [(i64, &str, &'static str); 2] = [
+    let steps: [(i64, &str, &'static str); 3] = [
         (1, "init", include_str!("../migrations/0001_init.sql")),
         (
             2,
             "asset status",
             include_str!("../migrations/0002_asset_status.sql"),
+        ),
+        (
+            3,
+            "events by kind",
+            include_str!("../migrations/0003_events_by_kind.sql"),
         ),
     ];
     Migrator::with_migrations(
@@ -201,7 +220,8 @@ impl Store {
             })?;
             let subject = match &e.kind {
                 EventKind::LocationChanged { subject, .. }
-                | EventKind::LocationLost { subject, .. } => Some(subject.clone()),
+                | EventKind::LocationLost { subject, .. }
+                | EventKind::LocationFound { subject, .. } => Some(subject.clone()),
                 EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
@@ -395,6 +415,76 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The events a utilisation report over `[from, to)` needs (status changes, tags lost and
+    /// found), read through the `(kind, at_ms)` index: no scan of location changes.
+    pub async fn utilisation_inputs(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<UtilisationInputs> {
+        let parse = |body: String| -> Result<OutEvent> {
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                table: "events",
+                detail: e.to_string(),
+            })
+        };
+        let mut out = UtilisationInputs::default();
+        // The last of each kind before the window, per subject.
+        let last_before = |kinds: &'static str| {
+            format!(
+                "SELECT e.body FROM events e JOIN (SELECT subject, MAX(seq) AS s FROM events \
+                 WHERE kind IN ({kinds}) AND at_ms < $1 GROUP BY subject) m ON e.seq = m.s"
+            )
+        };
+        for row in sqlx::query(sqlx::AssertSqlSafe(last_before("'asset.status_changed'")))
+            .bind(from.millis())
+            .fetch_all(&self.pool)
+            .await?
+        {
+            if let EventKind::StatusChanged { asset, to, .. } = parse(row.try_get("body")?)?.kind {
+                out.status_at_start.insert(asset, to);
+            }
+        }
+        for row in sqlx::query(sqlx::AssertSqlSafe(last_before(
+            "'location.lost', 'location.found'",
+        )))
+        .bind(from.millis())
+        .fetch_all(&self.pool)
+        .await?
+        {
+            if let EventKind::LocationLost { subject, .. } = parse(row.try_get("body")?)?.kind {
+                out.missing_at_start.insert(subject);
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE kind IN ('asset.status_changed', 'location.lost', 'location.found') \
+             AND at_ms >= $1 AND at_ms < $2 ORDER BY seq",
+        )
+        .bind(from.millis())
+        .bind(to.millis())
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let e = parse(row.try_get("body")?)?;
+            let (subject, change) = match e.kind {
+                EventKind::StatusChanged {
+                    asset,
+                    from: was,
+                    to,
+                    ..
+                } => {
+                    out.status_at_start.entry(asset.clone()).or_insert(was);
+                    (asset, Change::Status(to))
+                }
+                EventKind::LocationLost { subject, .. } => (subject, Change::Missing(true)),
+                EventKind::LocationFound { subject, .. } => (subject, Change::Missing(false)),
+                _ => continue,
+            };
+            out.changes.push((subject, e.at, change));
+        }
+        Ok(out)
     }
 
     /// Rooms a subject was in between `from` and `to`, oldest first.

@@ -2,7 +2,10 @@
 //! `ORDERLY_TEST_POSTGRES_URL` names a server (the xtask sets it when one runs). Each
 //! PostgreSQL run gets a database of its own, dropped afterwards.
 
-use orderly_model::{Alert, AlertState, EventKind, OutEvent, Priority, Role, Timestamp};
+use orderly_model::report::Change;
+use orderly_model::{
+    Alert, AlertState, AssetStatus, EventKind, OutEvent, Priority, Role, Timestamp,
+};
 use orderly_store::{AlertQuery, AuditEntry, Backend, Store};
 use sqlx::Connection;
 
@@ -161,7 +164,105 @@ async fn suite(url: &str) {
     // A restart sees everything again.
     let again = Store::open(url).await.unwrap();
     assert_eq!(again.remembered().await.unwrap().next_seq, 4);
+    utilisation_inputs(&again).await;
     again.close().await;
+}
+
+fn status(seq: u64, at: i64, asset: &str, from: AssetStatus, to: AssetStatus) -> OutEvent {
+    OutEvent {
+        seq,
+        at: Timestamp(at),
+        kind: EventKind::StatusChanged {
+            asset: asset.into(),
+            asset_kind: "infusion_pump".into(),
+            from,
+            to,
+            by: "device".into(),
+            reason: "test".into(),
+            room: None,
+            unit: None,
+        },
+    }
+}
+
+fn lost_found(seq: u64, at: i64, subject: &str, lost: bool) -> OutEvent {
+    let (subject, subject_kind, tag, room, unit, last_seen) = (
+        subject.to_string(),
+        "infusion_pump".to_string(),
+        "T".to_string(),
+        "A".to_string(),
+        None,
+        Timestamp(at - 900_000),
+    );
+    OutEvent {
+        seq,
+        at: Timestamp(at),
+        kind: if lost {
+            EventKind::LocationLost {
+                subject,
+                subject_kind,
+                tag,
+                room,
+                unit,
+                last_seen,
+            }
+        } else {
+            EventKind::LocationFound {
+                subject,
+                subject_kind,
+                tag,
+                room,
+                unit,
+                last_seen,
+            }
+        },
+    }
+}
+
+/// What a utilisation report reads: the state at the window's start, and the changes in it.
+async fn utilisation_inputs(store: &Store) {
+    use AssetStatus::*;
+    store
+        .commit(&[
+            status(10, 10_000, "PUMP-1", Available, InUse),
+            status(11, 20_000, "PUMP-1", InUse, NeedsCleaning),
+            lost_found(12, 21_000, "PUMP-2", true),
+            moved(13, 25_000, "PUMP-1", "B"),
+            status(14, 30_000, "PUMP-3", Available, OutOfService),
+            lost_found(15, 31_000, "PUMP-2", false),
+            lost_found(16, 32_000, "PUMP-1", true),
+        ])
+        .await
+        .unwrap();
+    let i = store
+        .utilisation_inputs(Timestamp(25_000), Timestamp(40_000))
+        .await
+        .unwrap();
+    assert_eq!(i.status_at_start.get("PUMP-1"), Some(&NeedsCleaning));
+    // No change before the window: the `from` of its first change in it.
+    assert_eq!(i.status_at_start.get("PUMP-3"), Some(&Available));
+    assert!(i.missing_at_start.contains("PUMP-2"));
+    assert!(!i.missing_at_start.contains("PUMP-1"));
+    assert_eq!(
+        i.changes,
+        [
+            (
+                "PUMP-3".to_string(),
+                Timestamp(30_000),
+                Change::Status(OutOfService)
+            ),
+            (
+                "PUMP-2".to_string(),
+                Timestamp(31_000),
+                Change::Missing(false)
+            ),
+            (
+                "PUMP-1".to_string(),
+                Timestamp(32_000),
+                Change::Missing(true)
+            ),
+        ]
+    );
 }
 
 #[tokio::test]

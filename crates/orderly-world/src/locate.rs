@@ -468,6 +468,26 @@ fn decide(
         };
         let last_seen = t.last_heard;
         let mut loc = loc;
+        if let Some(l) = loc
+            .as_deref_mut()
+            .filter(|l| l.lost && last_seen > l.last_seen)
+        {
+            // Heard again after it was lost: found (where, the locator says as usual).
+            l.lost = false;
+            l.present = true;
+            let r = &site.0.rooms[l.room as usize];
+            outbox.push(
+                now,
+                EventKind::LocationFound {
+                    subject: subject.id.clone(),
+                    subject_kind: subject.kind_name.clone(),
+                    tag: subject.tag.clone().unwrap_or_default(),
+                    room: r.id.clone(),
+                    unit: r.unit.clone(),
+                    last_seen: l.last_seen,
+                },
+            );
+        }
         let previous = loc.as_deref().map(|l| (l.room, l.present));
         if let Some(l) = loc.as_mut() {
             // Every sighting refreshes `last_seen` and the confidence, but only every few

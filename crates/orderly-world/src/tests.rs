@@ -288,7 +288,8 @@ fn silent_tags_are_lost_then_found_where_they_were() {
         ("rx-f2-icu-01", -60.0),
         ("rx-f2-c01", -80.0),
     );
-    // Heard again where it was: no move, and the alert clears.
+    // Heard again where it was: found, no move, and the alert clears.
+    assert_eq!(ev[0].kind.name(), "location.found", "{ev:?}");
     assert!(moves(&ev).is_empty(), "{ev:?}");
     assert_eq!(alert_kinds(&ev), ["alert.resolved"], "{ev:?}");
     let loc = h.snapshot().patients["P-1001"].location.clone().unwrap();
