@@ -51,7 +51,8 @@ fn replay_is_deterministic_and_locates_what_the_simulator_moved() {
 
     // Where the world last put each subject, against where the simulator last had it.
     let mut located: BTreeMap<String, String> = BTreeMap::new();
-    for line in String::from_utf8(ea).unwrap().lines() {
+    let events = String::from_utf8(ea).unwrap();
+    for line in events.lines() {
         let e: serde_json::Value = serde_json::from_str(line).unwrap();
         if e["kind"] == "location.changed" {
             located.insert(
@@ -89,6 +90,92 @@ fn replay_is_deterministic_and_locates_what_the_simulator_moved() {
         accuracy >= 0.95,
         "room accuracy {accuracy:.3} over {} settled subjects",
         settled.len()
+    );
+    walks_are_followed_without_flapping(&events, &std::fs::read_to_string(&truth).unwrap());
+}
+
+fn ms(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// Every walk of the simulation against what the world said: after the dwell, the located
+/// room is the true one; the locator does not switch more often than the subjects moved
+/// (corridor segments included), and never bounces A -> B -> A through a room the subject did
+/// not pass.
+fn walks_are_followed_without_flapping(events: &str, truth: &str) {
+    let mut real: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for line in truth.lines() {
+        let t: serde_json::Value = serde_json::from_str(line).unwrap();
+        if t["kind"] == "room" {
+            real.entry(t["subject"].as_str().unwrap().into())
+                .or_default()
+                .push((
+                    ms(t["at"].as_str().unwrap()),
+                    t["room"].as_str().unwrap().into(),
+                ));
+        }
+    }
+    let mut located: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for line in events.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if e["kind"] == "location.changed" {
+            located
+                .entry(e["subject"].as_str().unwrap().into())
+                .or_default()
+                .push((
+                    ms(e["at"].as_str().unwrap()),
+                    e["to"].as_str().unwrap().into(),
+                ));
+        }
+    }
+    let start = real.values().map(|v| v[0].0).min().unwrap();
+    let end = start + 300_000;
+    let located_at = |s: &str, t: i64| -> Option<&str> {
+        located
+            .get(s)?
+            .iter()
+            .take_while(|(at, _)| *at <= t)
+            .last()
+            .map(|(_, r)| r.as_str())
+    };
+    let (mut stays, mut right, mut transitions, mut switches, mut bounces) = (0, 0, 0, 0, 0);
+    for (s, v) in &real {
+        for (i, (from, room)) in v.iter().enumerate() {
+            let to = v.get(i + 1).map_or(end, |n| n.0);
+            // Stays of 30 s or more, judged 15 s in (the dwell and settling).
+            if to - from >= 30_000 {
+                stays += 1;
+                right += usize::from(located_at(s, (from + 15_000).min(to)) == Some(room));
+            }
+        }
+        transitions += v.len() - 1;
+        let l = located.get(s).map_or(&[][..], |l| &l[..]);
+        switches += l.len().saturating_sub(1);
+        for w in l.windows(3) {
+            let (b, c) = (&w[1], &w[2]);
+            let passed = v
+                .iter()
+                .any(|(at, r)| r == &b.1 && (at - b.0).abs() < 15_000);
+            if c.1 == w[0].1 && c.0 - b.0 < 10_000 && !passed {
+                bounces += 1;
+            }
+        }
+    }
+    assert!(stays > 500, "{stays} stays");
+    let dwell_accuracy = right as f64 / stays as f64;
+    assert!(
+        dwell_accuracy >= 0.95,
+        "located room right after the dwell in {right} of {stays} stays"
+    );
+    assert!(
+        switches as f64 <= 1.1 * transitions as f64,
+        "{switches} room switches for {transitions} true room changes: flapping"
+    );
+    assert!(
+        bounces * 100 <= switches,
+        "{bounces} bounces A -> B -> A through rooms not passed, of {switches} switches"
     );
 }
 
