@@ -34,6 +34,16 @@ struct Entry {
     critical: Spanned<i64>,
 }
 
+/// A checked PAR file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParLevels {
+    pub levels: Vec<ParLevel>,
+    /// Levels for a kind the registry does not have (a site without tagged wheelchairs using
+    /// shared rules): skipped, not an error, and said so. A kind that looks like a misspelt
+    /// known one is an error instead.
+    pub ignored: Vec<crate::source::FileError>,
+}
+
 /// Parses and checks a PAR file. `units` are the floorplan's unit ids, `kinds` the asset kinds
 /// of the seed.
 pub fn parse(
@@ -41,10 +51,11 @@ pub fn parse(
     text: &str,
     units: &BTreeSet<String>,
     kinds: &BTreeSet<String>,
-) -> Result<Vec<ParLevel>, FileErrors> {
+) -> Result<ParLevels, FileErrors> {
     let src = Source::new(file, text);
     let raw: File = src.parse_toml()?;
     let mut errors = Vec::new();
+    let mut ignored = Vec::new();
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut out = Vec::new();
     let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(", ");
@@ -52,21 +63,48 @@ pub fn parse(
         let unit = e.unit.get_ref();
         let kind = e.kind.get_ref();
         let mut ok = true;
+        let mut skip = false;
         if !units.contains(unit) {
-            errors.push(src.error_at(
-                e.unit.span().start,
-                format!("unit {unit:?} is not in the floorplan"),
-                Some(format!("use one of: {}", list(units))),
-            ));
-            ok = false;
+            // A misspelt unit is an error; a unit this floorplan does not have at all (shared
+            // rules on another site) is skipped and said.
+            match crate::source::suggest(unit, units.iter().map(String::as_str)) {
+                Some(near) => {
+                    errors.push(src.error_at(
+                        e.unit.span().start,
+                        format!("unit {unit:?} is not in the floorplan"),
+                        Some(format!("did you mean {near:?}?")),
+                    ));
+                    ok = false;
+                }
+                None => {
+                    ignored.push(src.error_at(
+                        e.unit.span().start,
+                        format!("unit {unit:?} is not in the floorplan: level ignored"),
+                        Some(format!("the floorplan has: {}", list(units))),
+                    ));
+                    skip = true;
+                }
+            }
         }
         if !kinds.contains(kind) {
-            errors.push(src.error_at(
-                e.kind.span().start,
-                format!("no asset of kind {kind:?} in the registry"),
-                Some(format!("use one of: {}", list(kinds))),
-            ));
-            ok = false;
+            match crate::source::suggest(kind, kinds.iter().map(String::as_str)) {
+                Some(near) => {
+                    errors.push(src.error_at(
+                        e.kind.span().start,
+                        format!("no asset of kind {kind:?} in the registry"),
+                        Some(format!("did you mean {near:?}?")),
+                    ));
+                    ok = false;
+                }
+                None => {
+                    ignored.push(src.error_at(
+                        e.kind.span().start,
+                        format!("no asset of kind {kind:?} in the registry: level ignored"),
+                        Some(format!("the registry has: {}", list(kinds))),
+                    ));
+                    skip = true;
+                }
+            }
         }
         let (target, critical) = (*e.target.get_ref(), *e.critical.get_ref());
         if !(1..=10_000).contains(&target) {
@@ -96,7 +134,7 @@ pub fn parse(
             ok = false;
         }
         seen.insert(key, e.unit.span().start);
-        if ok {
+        if ok && !skip {
             out.push(ParLevel {
                 unit: unit.clone(),
                 kind: kind.clone(),
@@ -106,7 +144,10 @@ pub fn parse(
         }
     }
     if errors.is_empty() {
-        Ok(out)
+        Ok(ParLevels {
+            levels: out,
+            ignored,
+        })
     } else {
         Err(FileErrors(errors))
     }
@@ -125,7 +166,7 @@ mod tests {
         let units = set(&["ICU", "ED"]);
         let kinds = set(&["infusion_pump", "wheelchair"]);
         let ok = "[[par]]\nunit = \"ICU\"\nkind = \"infusion_pump\"\ntarget = 8\ncritical = 3\n";
-        let levels = parse("par.toml", ok, &units, &kinds).unwrap();
+        let levels = parse("par.toml", ok, &units, &kinds).unwrap().levels;
         assert_eq!(
             levels,
             [ParLevel {
@@ -140,14 +181,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         for want in [
-            "par.toml:2:8: unit \"ICX\" is not in the floorplan (fix: use one of: ED, ICU)",
-            "par.toml:3:8: no asset of kind \"infusion_pmp\"",
+            "par.toml:2:8: unit \"ICX\" is not in the floorplan (fix: did you mean \"ICU\"?)",
+            "par.toml:3:8: no asset of kind \"infusion_pmp\" in the registry (fix: did you mean \"infusion_pump\"?)",
             "par.toml:5:12: critical 9 must be between 0 and the target (8)",
             "par.toml:10:10: target 0 is out of range",
             "par.toml:14:8: a second level for wheelchair on ED (fix: keep one; the first is on line 8)",
         ] {
             assert!(e.contains(want), "{want}\nnot in\n{e}");
         }
+        // A kind this site does not have at all: skipped and said, not an error.
+        let other = "[[par]]\nunit = \"ICU\"\nkind = \"ventilator\"\ntarget = 2\ncritical = 1\n";
+        let p = parse("par.toml", other, &units, &kinds).unwrap();
+        assert!(p.levels.is_empty());
+        assert_eq!(
+            p.ignored[0].to_string(),
+            "par.toml:3:8: no asset of kind \"ventilator\" in the registry: level ignored (fix: the registry has: infusion_pump, wheelchair)"
+        );
         let typo = "[[par]]\nunit = \"ICU\"\nkind = \"infusion_pump\"\ntarget = 8\ncritcal = 3\n";
         let e = parse("par.toml", typo, &units, &kinds)
             .unwrap_err()

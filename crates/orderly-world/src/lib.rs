@@ -68,6 +68,10 @@ pub struct WorldConfig {
     /// PAR levels, from `rules/par.toml` (not a detectors.toml section).
     #[serde(skip)]
     pub par: Vec<orderly_model::par::ParLevel>,
+    /// What loading the rules directory skipped, with file and line (PAR levels for kinds the
+    /// registry does not have): logged at load, printed by `orderly rules check`.
+    #[serde(skip)]
+    pub notes: Vec<String>,
 }
 
 impl WorldConfig {

@@ -66,6 +66,7 @@ pub fn compile(
     let mut report = Vec::new();
     let mut config = WorldConfig::default();
     let mut par = Vec::new();
+    let mut notes = Vec::new();
     let mut rule_files = Vec::new();
     for (name, text) in files {
         let path = name.trim_end_matches(" (bundled)");
@@ -77,7 +78,10 @@ pub fn compile(
             }
         } else if file == Some("par.toml") {
             match orderly_model::par::parse(name, text, &known.units, &known.kinds) {
-                Ok(p) => par = p,
+                Ok(p) => {
+                    par = p.levels;
+                    notes.extend(p.ignored.iter().map(ToString::to_string));
+                }
                 Err(e) => report.push(e.to_string()),
             }
         } else {
@@ -92,6 +96,10 @@ pub fn compile(
         }
     };
     config.par = par;
+    for n in &notes {
+        tracing::warn!(note = %n, "rules directory");
+    }
+    config.notes = notes;
     match set {
         Some(s) if report.is_empty() => Ok((config, s)),
         _ => Err(report.join("\n")),
@@ -184,6 +192,9 @@ pub fn main(cmd: RulesCmd) -> Result<()> {
                     .join(", "),
                 loaded.config.par.len()
             );
+            for n in &loaded.config.notes {
+                println!("note: {n}");
+            }
             Ok(())
         }
         RulesCmd::Backtest(args) => backtest(args),
