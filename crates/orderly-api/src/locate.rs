@@ -43,7 +43,8 @@ pub struct Found {
 /// The nearest items of a kind, by walking distance.
 ///
 /// Only items whose tag is heard now (not "last seen") and whose status is accepted; items out
-/// of service (maintenance, recall) are never offered. Ties go to the more certain location.
+/// of service (maintenance, recall) or overdue for maintenance (`service_due` passed) are never
+/// offered. Ties go to the more certain location.
 #[utoipa::path(get, path = "/api/v1/locate", tag = "equipment", params(LocateQuery), security(("bearer" = [])),
     responses((status = 200, body = Vec<Found>), (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn locate(
@@ -81,11 +82,13 @@ pub(crate) async fn locate(
         )));
     }
     let metres = fp.distances_from(near);
+    let now = (s.clock)();
     let mut found: Vec<(f32, &AssetView, &LocationView, usize)> = snap
         .assets
         .values()
         .filter(|a| a.kind == q.kind)
         .filter(|a| a.status != AssetStatus::OutOfService && statuses.contains(&a.status))
+        .filter(|a| a.service_due.is_none_or(|due| due > now))
         .filter_map(|a| {
             let l = a.location.as_ref().filter(|l| l.present)?;
             let room = fp.room_index(&l.room)?;

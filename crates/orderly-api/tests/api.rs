@@ -50,7 +50,9 @@ fn reading(at: i64, device: &str, payload: Payload) -> Inbound {
 /// A world where pump 1 and bed ICU-01 are in room F2-ICU-01 and the bed's exit alarm sounds.
 async fn fixture(ready: bool) -> Fixture {
     let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
-    let seed = Seed::parse("demo-seed.toml", SEED).unwrap();
+    // Two bladder scanners besides the demo's: one overdue for maintenance, one due later.
+    let extra = "\n[[asset]]\nid = \"BSC-OVERDUE\"\nkind = \"bladder_scanner\"\ntag = \"TBSC-OVERDUE\"\nservice_due = \"1970-01-01T00:20:00Z\"\n\n[[asset]]\nid = \"BSC-LATER\"\nkind = \"bladder_scanner\"\ntag = \"TBSC-LATER\"\nservice_due = \"2027-03-31\"\n";
+    let seed = Seed::parse("demo-seed.toml", &format!("{SEED}{extra}")).unwrap();
     let mut h = Hospital::new(
         fp.clone(),
         &seed,
@@ -84,6 +86,8 @@ async fn fixture(ready: bool) -> Fixture {
             ("TP-0003", "rx-f2-c02"),
             ("TP-0004", "rx-f3-c01"),
             ("TP-0005", "rx-f2-c01"),
+            ("TBSC-OVERDUE", "rx-f2-c02"),
+            ("TBSC-LATER", "rx-f2-c01"),
         ] {
             let sight = Sightings {
                 sightings: vec![Sighting {
@@ -909,4 +913,28 @@ async fn utilisation_per_asset_and_per_kind_as_json_and_csv() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
         assert!(body.to_string().contains(want), "{q}: {body}");
     }
+}
+
+#[tokio::test]
+async fn equipment_overdue_for_maintenance_is_never_offered() {
+    let f = fixture(true).await;
+    // The overdue scanner is in the corridor itself, the other one a room away: only the one
+    // in date is offered (the API's clock is 1970-01-01T00:33:20Z in the fixture).
+    let (status, body) = get(
+        &f,
+        "/api/v1/locate?kind=bladder_scanner&near=F2-C02",
+        Some(&f.nurse_icu),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ids: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["asset"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["BSC-LATER"], "{body}");
+    let (_, a) = get(&f, "/api/v1/assets/BSC-OVERDUE", Some(&f.admin)).await;
+    assert_eq!(a["service_due"], "1970-01-01T00:20:00.000Z", "{a}");
+    assert_eq!(a["location"]["room"], "F2-C02", "{a}");
 }

@@ -97,6 +97,10 @@ pub struct Asset {
     /// Home unit (where it belongs for PAR levels).
     pub unit: Option<String>,
     pub status: AssetStatus,
+    /// When its next scheduled maintenance is due, as the maintenance system (CMMS) says:
+    /// from then on it is overdue and never offered by `locate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_due: Option<crate::Timestamp>,
 }
 
 /// A staff member with a badge.
@@ -174,6 +178,8 @@ struct AssetEntry {
     unit: Option<Spanned<String>>,
     #[serde(default)]
     status: AssetStatus,
+    /// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
+    service_due: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -280,6 +286,21 @@ impl Checker<'_> {
             self.err(at, format!("{what} {value:?}: {e}"), None);
         }
     }
+    /// A due date: `YYYY-MM-DD` (midnight UTC) or a full RFC 3339 time.
+    fn date(&mut self, d: &Spanned<String>) -> Option<crate::Timestamp> {
+        let text = d.get_ref();
+        let t = crate::Timestamp::parse_rfc3339(text)
+            .or_else(|| crate::Timestamp::parse_rfc3339(&format!("{text}T00:00:00Z")));
+        if t.is_none() {
+            self.err(
+                d.span().start,
+                format!("service_due {text:?} is not a date"),
+                Some("write it as YYYY-MM-DD, e.g. \"2027-03-31\""),
+            );
+        }
+        t
+    }
+
     fn kind(&mut self, kind: &Spanned<String>) {
         let k = kind.get_ref();
         let ok = !k.is_empty()
@@ -337,6 +358,7 @@ impl Seed {
                 serial: a.serial.clone(),
                 unit: a.unit.as_ref().map(|u| u.get_ref().clone()),
                 status: a.status,
+                service_due: a.service_due.as_ref().and_then(|d| c.date(d)),
             });
         }
 
@@ -387,6 +409,7 @@ impl Seed {
                     unit: (!f.units.is_empty())
                         .then(|| f.units[i as usize % f.units.len()].get_ref().clone()),
                     status: f.status,
+                    service_due: None,
                 });
             }
         }
@@ -581,6 +604,28 @@ wearable = "W-1"
         );
         assert!(text.contains("unknown staff role \"wizard\""), "{text}");
         assert!(text.contains("morse 150 is out of range"), "{text}");
+    }
+
+    #[test]
+    fn a_service_due_date_is_a_date() {
+        let ok = GOOD.replace(
+            "unit = \"ICU\"\n",
+            "unit = \"ICU\"\nservice_due = \"2027-03-31\"\n",
+        );
+        let s = Seed::parse("seed.toml", &ok).unwrap();
+        assert_eq!(
+            s.assets[0].service_due,
+            crate::Timestamp::parse_rfc3339("2027-03-31T00:00:00Z")
+        );
+        let bad = GOOD.replace(
+            "unit = \"ICU\"\n",
+            "unit = \"ICU\"\nservice_due = \"31/03/2027\"\n",
+        );
+        let e = Seed::parse("seed.toml", &bad).unwrap_err().to_string();
+        assert!(
+            e.contains("seed.toml:8:15: service_due \"31/03/2027\" is not a date (fix: write it as YYYY-MM-DD"),
+            "{e}"
+        );
     }
 
     #[test]

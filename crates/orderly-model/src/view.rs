@@ -38,6 +38,9 @@ pub struct AssetView {
     /// Home unit.
     pub unit: Option<String>,
     pub status: AssetStatus,
+    /// When its next scheduled maintenance is due (from the registry); past it, the item is
+    /// overdue and `locate` does not offer it.
+    pub service_due: Option<Timestamp>,
     pub location: Option<LocationView>,
     /// The tag's battery as it last reported it, percent.
     pub tag_battery_pct: Option<u8>,

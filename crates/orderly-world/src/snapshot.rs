@@ -97,6 +97,7 @@ impl ReadModel {
                 serial: a.serial.clone(),
                 unit: a.unit.clone(),
                 status: status.map_or(a.status, |s| s.0),
+                service_due: a.service_due,
                 location,
                 tag_battery_pct,
                 bed: bed.map(|b| b.state.clone()),
