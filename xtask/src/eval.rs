@@ -181,11 +181,11 @@ fn median(v: &mut [f64]) -> f64 {
 
 pub fn eval(root: &Path, args: &[String]) -> Result<()> {
     const USAGE: &str =
-        "usage: cargo xtask eval rooms [--detectors FILE] [--set section.key=value ...]";
-    match args.first().map(String::as_str) {
-        Some("rooms") => {}
+        "usage: cargo xtask eval rooms|falls [--detectors FILE] [--set section.key=value ...]";
+    let what = match args.first().map(String::as_str) {
+        Some(w @ ("rooms" | "falls")) => w,
         _ => bail!(USAGE),
-    }
+    };
     // The shipped parameters, so the figures are those of what runs; `--set` tries others.
     let mut detectors = root.join("rules/detectors.toml");
     let mut sets: Vec<(String, String, String)> = Vec::new();
@@ -207,6 +207,9 @@ pub fn eval(root: &Path, args: &[String]) -> Result<()> {
     let text = override_keys(&text, &sets);
     let config = WorldConfig::parse(&detectors.to_string_lossy(), &text)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if what == "falls" {
+        return crate::eval_falls::falls(root, &config.falls);
+    }
     let data = root.join("../shared/data/ble-philotuxo");
     if !data.exists() {
         println!(

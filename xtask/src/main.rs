@@ -4,6 +4,7 @@
 mod bench;
 mod ci;
 mod eval;
+mod eval_falls;
 mod gen_demo;
 
 use anyhow::{Result, bail};

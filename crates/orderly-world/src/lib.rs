@@ -13,6 +13,7 @@
 
 pub mod alerts;
 pub mod devices;
+pub mod fall;
 pub mod ingest;
 pub mod locate;
 pub mod outbox;
@@ -65,6 +66,7 @@ pub trait Capability {
 pub struct WorldConfig {
     pub locator: LocatorConfig,
     pub presence: PresenceConfig,
+    pub falls: fall::FallConfig,
     /// PAR levels, from `rules/par.toml` (not a detectors.toml section).
     #[serde(skip)]
     pub par: Vec<orderly_model::par::ParLevel>,
