@@ -84,6 +84,7 @@ pub struct FallDetector {
     samples: VecDeque<(i64, [f32; 3])>,
     pending: Option<Impact>,
     quiet_until: i64,
+    last: Option<Evidence>,
 }
 
 fn norm(a: [f32; 3]) -> f32 {
@@ -101,6 +102,7 @@ impl FallDetector {
             samples: VecDeque::new(),
             pending: None,
             quiet_until: i64::MIN,
+            last: None,
         }
     }
 
@@ -127,20 +129,29 @@ impl FallDetector {
         Some((mean, var.sqrt()))
     }
 
-    /// Speed gained while the magnitude was below 1 g over the second before `at`, m/s.
-    fn drop_mps(&self, at: i64) -> f32 {
-        let mut v = 0.0;
+    /// The fastest downward speed reached in the second before `at`, m/s: the acceleration
+    /// along the posture's gravity direction `up` (the mean vector before the fall, whose
+    /// length is 1 g as this device measures it), integrated.
+    fn drop_mps(&self, at: i64, up: [f32; 3]) -> f32 {
+        let g = norm(up);
+        if g < 1e-3 {
+            return 0.0;
+        }
+        let u = up.map(|x| x / g);
+        let (mut v, mut best) = (0.0f32, 0.0f32);
         let mut prev: Option<i64> = None;
         for (t, a) in &self.samples {
             if *t > at {
                 break;
             }
             if let Some(p) = prev.filter(|_| *t >= at - 1000) {
-                v += (1.0 - norm(*a)).max(0.0) * 9.81 * (t - p) as f32 / 1000.0;
+                let along = a[0] * u[0] + a[1] * u[1] + a[2] * u[2];
+                v += (1.0 - along / g) * 9.81 * (t - p) as f32 / 1000.0;
+                best = best.max(v);
             }
             prev = Some(*t);
         }
-        v
+        best
     }
 
     /// Feeds one sample (time in ms, acceleration in g); returns a fall when one is decided.
@@ -149,7 +160,7 @@ impl FallDetector {
         if !a.iter().all(|v| v.is_finite()) || self.samples.back().is_some_and(|(l, _)| t <= *l) {
             return None;
         }
-        let c = &self.cfg;
+        let c = self.cfg.clone();
         self.samples.push_back((t, a));
         let keep = ms(c.pre_from_s + c.post_end_s) + 1000;
         while self.samples.front().is_some_and(|(f, _)| t - f > keep) {
@@ -187,41 +198,72 @@ impl FallDetector {
         }
     }
 
-    fn decide(&self, imp: Impact, now: i64) -> Option<Fall> {
+    /// The evidence of the last candidate decided (fall or not), for evaluation.
+    pub fn last_evidence(&self) -> Option<&Evidence> {
+        self.last.as_ref()
+    }
+
+    fn evidence(&self, imp: Impact) -> Option<Evidence> {
         let c = &self.cfg;
-        let (pre, _) = self.window(imp.at - ms(c.pre_from_s), imp.at - ms(c.pre_to_s))?;
+        let (pre, pre_std) = self.window(imp.at - ms(c.pre_from_s), imp.at - ms(c.pre_to_s))?;
         let (post, still) = self.window(imp.at + ms(c.post_start_s), imp.at + ms(c.post_end_s))?;
         let (np, nq) = (norm(pre), norm(post));
         if np < 1e-3 || nq < 1e-3 {
             return None;
         }
         let cos = (pre[0] * post[0] + pre[1] * post[1] + pre[2] * post[2]) / (np * nq);
-        let angle = cos.clamp(-1.0, 1.0).acos().to_degrees();
-        if angle < c.angle_deg || still > c.still_std_g {
-            return None;
-        }
-        let drop = self.drop_mps(imp.at);
-        if drop < c.min_drop_mps {
+        Some(Evidence {
+            impact_at: imp.at,
+            peak_g: imp.peak,
+            angle_deg: cos.clamp(-1.0, 1.0).acos().to_degrees(),
+            still_std_g: still,
+            drop_mps: self.drop_mps(imp.at, pre),
+            pre_std_g: pre_std,
+            post_g: nq,
+        })
+    }
+
+    fn decide(&mut self, imp: Impact, now: i64) -> Option<Fall> {
+        let c = &self.cfg;
+        let e = self.evidence(imp);
+        self.last = e;
+        let e = e?;
+        if e.angle_deg < c.angle_deg || e.still_std_g > c.still_std_g || e.drop_mps < c.min_drop_mps
+        {
             return None;
         }
         let margin = |x: f32, at: f32| (x / at).min(2.0) - 1.0;
         let confidence = (0.5
             + 0.5
-                * (margin(imp.peak, c.impact_g)
-                    + margin(angle, c.angle_deg)
-                    + margin(c.still_std_g, still.max(1e-3)))
+                * (margin(e.peak_g, c.impact_g)
+                    + margin(e.angle_deg, c.angle_deg)
+                    + margin(c.still_std_g, e.still_std_g.max(1e-3)))
                 / 3.0)
             .clamp(0.0, 1.0);
         Some(Fall {
             impact_at: imp.at,
             decided_at: now,
-            peak_g: imp.peak,
-            angle_deg: angle,
-            still_std_g: still,
-            drop_mps: drop,
+            peak_g: e.peak_g,
+            angle_deg: e.angle_deg,
+            still_std_g: e.still_std_g,
+            drop_mps: e.drop_mps,
             confidence,
         })
     }
+}
+
+/// What a candidate looked like, whether or not it was a fall.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evidence {
+    pub impact_at: i64,
+    pub peak_g: f32,
+    pub angle_deg: f32,
+    pub still_std_g: f32,
+    pub drop_mps: f32,
+    /// Activity before the impact: standard deviation of the magnitude, g.
+    pub pre_std_g: f32,
+    /// Mean acceleration after the impact, g (about 1 when lying still).
+    pub post_g: f32,
 }
 
 #[cfg(test)]
