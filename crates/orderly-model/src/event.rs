@@ -23,6 +23,7 @@ impl OutEvent {
             EventKind::LocationChanged { unit, .. } => unit.as_deref(),
             EventKind::LocationLost { unit, .. } => unit.as_deref(),
             EventKind::LocationFound { unit, .. } => unit.as_deref(),
+            EventKind::FallDetected { unit, .. } => unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -71,6 +72,20 @@ pub enum EventKind {
         room: String,
         unit: Option<String>,
         last_seen: Timestamp,
+    },
+    /// A fall, from a patient's wearable (the detector) or the device itself; `suppressed` says
+    /// why it raises no alert (the bed reports the patient lying in it).
+    #[serde(rename = "fall.detected")]
+    FallDetected {
+        patient: String,
+        /// `wearable` (Orderly's detector) or `device` (the wearable's own).
+        source: String,
+        impact_at: Timestamp,
+        confidence: f32,
+        room: Option<String>,
+        unit: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        suppressed: Option<String>,
     },
     /// An asset's status changed: by its device (a pump infusing is in use), by where it went
     /// (a dirty utility room), or by a person through the API (`by`).
@@ -121,6 +136,7 @@ impl EventKind {
             EventKind::LocationChanged { .. } => "location.changed",
             EventKind::LocationLost { .. } => "location.lost",
             EventKind::LocationFound { .. } => "location.found",
+            EventKind::FallDetected { .. } => "fall.detected",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
@@ -139,6 +155,7 @@ impl EventKind {
             EventKind::LocationChanged { .. }
             | EventKind::LocationLost { .. }
             | EventKind::LocationFound { .. }
+            | EventKind::FallDetected { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
             | EventKind::AlertUpdated(a)

@@ -199,6 +199,21 @@ const PATIENT: &[FactDef] = &[
     f("ventilated", Bool, "on a ventilator"),
     f("elopement_risk", Bool, "at risk of wandering off"),
     f(
+        "fallen",
+        Bool,
+        "a fall was detected (wearable or device) and not suppressed by the bed, within `[falls] fact_s`",
+    ),
+    f(
+        "fell_alone",
+        Bool,
+        "no caregiver was in the room when that fall happened",
+    ),
+    f(
+        "fall_confidence",
+        Double,
+        "how sure the detector is of that fall, 0..1 (0 when none)",
+    ),
+    f(
         "located",
         Bool,
         "the locator has placed the patient's wristband in a room",

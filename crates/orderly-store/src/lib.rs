@@ -222,6 +222,7 @@ impl Store {
                 EventKind::LocationChanged { subject, .. }
                 | EventKind::LocationLost { subject, .. }
                 | EventKind::LocationFound { subject, .. } => Some(subject.clone()),
+                EventKind::FallDetected { patient, .. } => Some(patient.clone()),
                 EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };

@@ -7,6 +7,7 @@
 //! disabled, with a technical alert to admins, until the next reload; the others keep running.
 
 use crate::devices::{BedFrame, PumpStatus};
+use crate::falls::FallState;
 use crate::locate::{Location, TagBattery};
 use crate::outbox::Outbox;
 use crate::par::ParSubject;
@@ -70,8 +71,8 @@ impl Default for PresenceConfig {
 }
 
 #[derive(Resource, Clone)]
-struct Presence {
-    caregivers: BTreeSet<String>,
+pub(crate) struct Presence {
+    pub(crate) caregivers: BTreeSet<String>,
     /// Room index -> roles of the staff present there, sorted.
     rooms: BTreeMap<u32, Vec<String>>,
     /// Where each staff member was counted (room, present).
@@ -154,6 +155,7 @@ type SubjectItem<'a> = (
     Option<&'a Location>,
     Option<&'a Status>,
     Option<&'a TagBattery>,
+    Option<&'a FallState>,
 );
 
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
@@ -170,6 +172,7 @@ fn build_facts(
             Changed<PumpStatus>,
             Changed<Status>,
             Changed<TagBattery>,
+            Changed<FallState>,
         )>,
     >,
     // A location changes on every sighting (last seen); only a new room or presence matters.
@@ -298,7 +301,7 @@ impl FactCtx<'_, '_, '_> {
     }
 
     fn facts(&self, item: &SubjectItem<'_>, types: &[SubjectType]) -> Facts {
-        let (_, subject, asset, patient, staff, bed, pump, loc, status, battery) = *item;
+        let (_, subject, asset, patient, staff, bed, pump, loc, status, battery, fall) = *item;
         let mut f = Facts::default();
         let groups: BTreeSet<&str> = types.iter().flat_map(|t| t.groups()).copied().collect();
         // The bed of a patient, and the patient of a bed.
@@ -359,6 +362,22 @@ impl FactCtx<'_, '_, '_> {
                 Some(_) => Some((subject, loc, battery)),
                 None => bed_patient.map(|i| (i.1, i.7, i.9)),
             };
+            let fallen = match patient {
+                Some(_) => fall,
+                None => bed_patient.and_then(|i| i.10),
+            }
+            .and_then(|f| f.fallen.as_ref());
+            f.set("patient", "fallen", Fact::Bool(fallen.is_some()));
+            f.set(
+                "patient",
+                "fell_alone",
+                Fact::Bool(fallen.is_some_and(|x| x.alone)),
+            );
+            f.set(
+                "patient",
+                "fall_confidence",
+                Fact::Double(fallen.map_or(0.0, |x| f64::from(x.confidence))),
+            );
             patient_facts(&mut f, patient.or(bed_patient.and_then(|i| i.3)));
             let (located, lost) =
                 band.map_or((false, false), |(_, l, _)| (l.is_some(), Self::lost(l)));

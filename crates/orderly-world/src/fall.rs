@@ -37,6 +37,8 @@ pub struct FallConfig {
     /// The descent before the impact: speed gained while the magnitude was below 1 g over the
     /// second before it, m/s (a body dropping, not one lowered onto a bed); 0 turns it off.
     pub min_drop_mps: f32,
+    /// How long a detected fall stays a fact for the rules (`patient.fallen`), seconds.
+    pub fact_s: f32,
 }
 
 impl Default for FallConfig {
@@ -51,6 +53,7 @@ impl Default for FallConfig {
             still_std_g: 0.2,
             refractory_s: 5.0,
             min_drop_mps: 0.0,
+            fact_s: 120.0,
         }
     }
 }

@@ -14,6 +14,7 @@
 pub mod alerts;
 pub mod devices;
 pub mod fall;
+pub mod falls;
 pub mod ingest;
 pub mod locate;
 pub mod outbox;
@@ -111,11 +112,12 @@ impl Hospital {
         config: WorldConfig,
         rules: Arc<RuleSet>,
     ) -> Self {
-        let caps: [&dyn Capability; 8] = [
+        let caps: [&dyn Capability; 9] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
             &devices::DevicesPlugin,
+            &falls::FallsPlugin(config.falls.clone()),
             &status::StatusPlugin,
             &par::ParPlugin(config.par.clone()),
             &alerts::AlertsPlugin {
@@ -221,6 +223,7 @@ impl Hospital {
         }
         alerts::set_presence(&mut self.world, &config.presence);
         par::set_levels(&mut self.world, &config.par);
+        falls::set_config(&mut self.world, &config.falls);
     }
 
     /// Records that a changed rule set was rejected (a technical alert to admins).

@@ -11,8 +11,12 @@ use orderly_rules::Fact;
 const FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 const SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
 
-const RULES: [(&str, &str); 3] = [
+const RULES: [(&str, &str); 4] = [
     ("rules/beds.toml", include_str!("../../../rules/beds.toml")),
+    (
+        "rules/falls.toml",
+        include_str!("../../../rules/falls.toml"),
+    ),
     (
         "rules/pumps.toml",
         include_str!("../../../rules/pumps.toml"),
@@ -1144,4 +1148,120 @@ fn a_unit_short_of_ready_pumps_is_told_where_to_pull_from() {
             && e.kind.alert().unwrap().resolution.as_deref() == Some("PAR level removed")),
         "{ev:?}"
     );
+}
+
+/// A wearable's stream: upright for 3 s, an impact, then lying still; one message a second.
+fn fall_stream(device: &str, from: i64) -> Vec<Inbound> {
+    let mut out = Vec::new();
+    for sec in 0..8 {
+        let acc_g: Vec<[f32; 3]> = (0..50)
+            .map(|i| {
+                let ms = sec * 1000 + i * 20;
+                match ms {
+                    ..3000 => [0.0, 0.0, 1.0],
+                    3000..3020 => [3.5, 0.0, 0.5],
+                    _ => [1.0, 0.0, 0.0],
+                }
+            })
+            .collect();
+        let at = t(from + sec);
+        out.push(Inbound::Reading(Reading {
+            at,
+            device: device.into(),
+            ts: at,
+            seq: None,
+            payload: Payload::WearableImu(orderly_model::reading::WearableImu { hz: 50.0, acc_g }),
+        }));
+    }
+    out
+}
+
+fn feed(h: &mut Hospital, msgs: Vec<Inbound>, from: i64) -> Vec<OutEvent> {
+    let mut out = Vec::new();
+    for (i, m) in msgs.into_iter().enumerate() {
+        h.push(m);
+        out.extend(h.step(t(from + i as i64 + 1)));
+    }
+    out
+}
+
+fn bed2(at: Timestamp, occupied: bool) -> Inbound {
+    let mut b = bed_state(at, ExitAlarm::Armed);
+    if let Inbound::Reading(r) = &mut b {
+        r.device = "bed-icu-02".into();
+        if let Payload::BedState(s) = &mut r.payload {
+            s.occupied = occupied;
+        }
+    }
+    b
+}
+
+#[test]
+fn a_fall_from_the_wearable_is_one_high_alert_to_the_unit_until_someone_resolves_it() {
+    let mut h = hospital();
+    h.push(bed2(t(0), false));
+    h.step(t(0));
+    let ev = feed(&mut h, fall_stream("W-1002", 0), 0);
+    let detected: Vec<&OutEvent> = ev
+        .iter()
+        .filter(|e| e.kind.name() == "fall.detected")
+        .collect();
+    assert_eq!(detected.len(), 1, "{ev:?}");
+    let raised: Vec<&Alert> = ev.iter().filter_map(|e| e.kind.alert()).collect();
+    assert_eq!(raised.len(), 1, "{ev:?}");
+    let a = raised[0];
+    assert_eq!(
+        (a.rule.as_str(), a.priority),
+        ("fall-alone", Priority::High)
+    );
+    assert_eq!(a.unit.as_deref(), Some("ICU"));
+    assert_eq!(a.audience, ["station:ICU"]);
+    assert!(a.message.contains("Ada Petrov"), "{}", a.message);
+    // The fact lapses after fact_s; the alert stays until a person resolves it.
+    let ev = h.step(t(400));
+    assert!(
+        ev.iter().all(|e| e.kind.name() != "alert.resolved"),
+        "{ev:?}"
+    );
+    assert!(h.snapshot().alerts.values().any(|x| x.rule == "fall-alone"));
+}
+
+#[test]
+fn a_fall_while_the_bed_holds_the_patient_is_logged_not_alerted() {
+    let mut h = hospital();
+    h.push(bed2(t(0), true));
+    h.step(t(0));
+    let ev = feed(&mut h, fall_stream("W-1002", 0), 0);
+    let detected: Vec<&OutEvent> = ev
+        .iter()
+        .filter(|e| e.kind.name() == "fall.detected")
+        .collect();
+    assert_eq!(detected.len(), 1, "{ev:?}");
+    assert!(
+        matches!(&detected[0].kind, EventKind::FallDetected { suppressed: Some(why), .. } if why.contains("bed")),
+        "{ev:?}"
+    );
+    assert!(alert_kinds(&ev).is_empty(), "{ev:?}");
+}
+
+#[test]
+fn the_wearables_own_fall_event_alerts_too() {
+    let mut h = hospital();
+    h.push(Inbound::Reading(Reading {
+        at: t(1),
+        device: "W-1002".into(),
+        ts: t(1),
+        seq: None,
+        payload: Payload::WearableEvent(orderly_model::reading::WearableEvent {
+            kind: orderly_model::reading::WearableEventType::Fall,
+            confidence: Some(0.9),
+        }),
+    }));
+    let ev = h.step(t(1));
+    let rules: Vec<&str> = ev
+        .iter()
+        .filter_map(|e| e.kind.alert())
+        .map(|a| a.rule.as_str())
+        .collect();
+    assert_eq!(rules, ["fall-alone"], "{ev:?}");
 }

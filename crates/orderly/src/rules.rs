@@ -13,13 +13,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The rules shipped with Orderly, used when no directory is given.
-pub const BUNDLED: [(&str, &str); 5] = [
+pub const BUNDLED: [(&str, &str); 6] = [
     (
         "rules/detectors.toml",
         include_str!("../../../rules/detectors.toml"),
     ),
     ("rules/par.toml", include_str!("../../../rules/par.toml")),
     ("rules/beds.toml", include_str!("../../../rules/beds.toml")),
+    (
+        "rules/falls.toml",
+        include_str!("../../../rules/falls.toml"),
+    ),
     (
         "rules/pumps.toml",
         include_str!("../../../rules/pumps.toml"),

@@ -1,0 +1,187 @@
+//! Falls: each patient's wearable stream through a [`FallDetector`], and on-device `fall`
+//! events, fused with what the bed knows. A fall while the patient's bed reports them lying in
+//! it is suppressed (lying down quickly and rolling over are the detector's main false alarms)
+//! and logged as a `fall.detected` event with the reason; any other fall sets the patient's
+//! `FallState` for `[falls] fact_s` seconds, which the rules read as `patient.fallen` (and
+//! `patient.fell_alone`: no caregiver in the room when it happened, fixed for the fall).
+
+use crate::devices::BedFrame;
+use crate::fall::{FallConfig, FallDetector};
+use crate::ingest::{ImuIn, WearableEventIn};
+use crate::locate::Location;
+use crate::outbox::Outbox;
+use crate::registry::{PatientInfo, Subject};
+use crate::{Capability, Clock, Phase, Registry, Site};
+use bevy_ecs::prelude::*;
+use orderly_model::reading::WearableEventType;
+use orderly_model::{EventKind, Timestamp};
+
+/// A patient's detector (patients with a wearable).
+#[derive(Component)]
+pub struct FallWatch(FallDetector);
+
+/// The patient's latest fall, while it counts.
+#[derive(Component, Clone, Debug, Default, PartialEq)]
+pub struct FallState {
+    pub fallen: Option<Fallen>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fallen {
+    /// When it happened (the impact, device time).
+    pub at: Timestamp,
+    /// Until when the fact holds (world time).
+    pub until: Timestamp,
+    pub confidence: f32,
+    /// No caregiver in the room when it happened.
+    pub alone: bool,
+}
+
+#[derive(Resource, Clone)]
+struct Falls(FallConfig);
+
+pub struct FallsPlugin(pub FallConfig);
+
+impl Capability for FallsPlugin {
+    fn name(&self) -> &'static str {
+        "falls"
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+        world.insert_resource(Falls(self.0.clone()));
+        let patients: Vec<(Entity, bool)> = world
+            .query::<(Entity, &PatientInfo)>()
+            .iter(world)
+            .map(|(e, p)| (e, p.0.wearable.is_some()))
+            .collect();
+        for (e, wearable) in patients {
+            let mut ent = world.entity_mut(e);
+            ent.insert(FallState::default());
+            if wearable {
+                ent.insert(FallWatch(FallDetector::new(self.0.clone())));
+            }
+        }
+        schedule.add_systems((detect, expire).chain().in_set(Phase::Derive));
+    }
+}
+
+/// New parameters: detectors start afresh (their windows are a few seconds).
+pub(crate) fn set_config(world: &mut World, cfg: &FallConfig) {
+    if !world.contains_resource::<Falls>() {
+        return;
+    }
+    world.insert_resource(Falls(cfg.clone()));
+    let mut q = world.query::<&mut FallWatch>();
+    for mut w in q.iter_mut(world) {
+        w.0 = FallDetector::new(cfg.clone());
+    }
+}
+
+/// A fall to judge: from the detector or from the device itself.
+struct Candidate {
+    patient: Entity,
+    at: Timestamp,
+    confidence: f32,
+    source: &'static str,
+}
+
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn detect(
+    clock: Res<Clock>,
+    cfg: Res<Falls>,
+    site: Res<Site>,
+    registry: Res<Registry>,
+    mut imu: MessageReader<ImuIn>,
+    mut events: MessageReader<WearableEventIn>,
+    mut watches: Query<&mut FallWatch>,
+    mut patients: Query<(&Subject, &PatientInfo, Option<&Location>, &mut FallState)>,
+    beds: Query<(&BedFrame, Option<&Location>)>,
+    staff: Query<(&crate::registry::StaffInfo, &Location)>,
+    presence: Option<Res<crate::alerts::Presence>>,
+    mut outbox: ResMut<Outbox>,
+) {
+    let mut found = Vec::new();
+    for m in imu.read() {
+        let Ok(mut w) = watches.get_mut(m.patient) else {
+            continue;
+        };
+        let step = 1000.0 / f64::from(m.imu.hz.max(1.0));
+        for (i, a) in m.imu.acc_g.iter().enumerate() {
+            let t = m.ts.millis() + (i as f64 * step) as i64;
+            if let Some(f) = w.0.push(t, *a) {
+                found.push(Candidate {
+                    patient: m.patient,
+                    at: Timestamp(f.impact_at),
+                    confidence: f.confidence,
+                    source: "wearable",
+                });
+            }
+        }
+    }
+    for m in events.read() {
+        if m.event.kind == WearableEventType::Fall {
+            found.push(Candidate {
+                patient: m.patient,
+                at: m.ts,
+                confidence: m.event.confidence.unwrap_or(1.0),
+                source: "device",
+            });
+        }
+    }
+    let now = clock.now;
+    let hold_ms = (cfg.0.fact_s.max(1.0) * 1000.0) as i64;
+    for c in found {
+        let Ok((subject, info, loc, mut state)) = patients.get_mut(c.patient) else {
+            continue;
+        };
+        // Where: the wristband's room, else the bed's.
+        let bed = registry
+            .subjects
+            .get(&info.0.bed)
+            .and_then(|e| beds.get(*e).ok());
+        let room = loc
+            .filter(|l| l.present)
+            .map(|l| l.room)
+            .or_else(|| bed.and_then(|(_, l)| l).map(|l| l.room));
+        let in_bed = bed.is_some_and(|(b, _)| b.state.occupied);
+        let suppressed = in_bed.then(|| "the bed reports the patient lying in it".to_string());
+        let caregiver = |role: &str, s: &crate::registry::StaffInfo| match &presence {
+            Some(p) => p.caregivers.contains(role),
+            None => s.0.is_caregiver(),
+        };
+        let alone = room.is_none_or(|r| {
+            !staff
+                .iter()
+                .any(|(s, l)| l.present && l.room == r && caregiver(&s.0.role, s))
+        });
+        let r = room.map(|r| &site.0.rooms[r as usize]);
+        tracing::info!(patient = %subject.id, source = c.source, suppressed = suppressed.is_some(), "fall detected");
+        outbox.push(
+            now,
+            EventKind::FallDetected {
+                patient: subject.id.clone(),
+                source: c.source.to_string(),
+                impact_at: c.at,
+                confidence: (c.confidence * 100.0).round() / 100.0,
+                room: r.map(|r| r.id.clone()),
+                unit: r.and_then(|r| r.unit.clone()),
+                suppressed: suppressed.clone(),
+            },
+        );
+        if suppressed.is_none() {
+            state.fallen = Some(Fallen {
+                at: c.at,
+                until: now.plus_ms(hold_ms),
+                confidence: c.confidence,
+                alone,
+            });
+        }
+    }
+}
+
+fn expire(clock: Res<Clock>, mut states: Query<&mut FallState>) {
+    for mut s in &mut states {
+        if s.fallen.as_ref().is_some_and(|f| clock.now >= f.until) {
+            s.fallen = None;
+        }
+    }
+}
