@@ -214,6 +214,11 @@ const PATIENT: &[FactDef] = &[
         "how sure the detector is of that fall, 0..1 (0 when none)",
     ),
     f(
+        "nearest_staff",
+        String,
+        "the three nearest staff badges by walking distance when that fall happened: `Ana Silva (nurse, 12 m), ...`",
+    ),
+    f(
         "located",
         Bool,
         "the locator has placed the patient's wristband in a room",

@@ -378,6 +378,11 @@ impl FactCtx<'_, '_, '_> {
                 "fall_confidence",
                 Fact::Double(fallen.map_or(0.0, |x| f64::from(x.confidence))),
             );
+            f.set(
+                "patient",
+                "nearest_staff",
+                Fact::String(fallen.map(|x| x.nearest.clone()).unwrap_or_default()),
+            );
             patient_facts(&mut f, patient.or(bed_patient.and_then(|i| i.3)));
             let (located, lost) =
                 band.map_or((false, false), |(_, l, _)| (l.is_some(), Self::lost(l)));

@@ -39,6 +39,9 @@ pub struct FallConfig {
     pub min_drop_mps: f32,
     /// How long a detected fall stays a fact for the rules (`patient.fallen`), seconds.
     pub fact_s: f32,
+    /// The wearer's button within this many seconds of a fall cancels it ("I'm OK"): the fall
+    /// alert is resolved, with the button as who resolved it.
+    pub cancel_s: f32,
 }
 
 impl Default for FallConfig {
@@ -54,6 +57,7 @@ impl Default for FallConfig {
             refractory_s: 5.0,
             min_drop_mps: 0.0,
             fact_s: 120.0,
+            cancel_s: 30.0,
         }
     }
 }

@@ -35,6 +35,10 @@ pub struct Fallen {
     pub confidence: f32,
     /// No caregiver in the room when it happened.
     pub alone: bool,
+    /// When Orderly learnt of it (world time): the button's cancel window starts here.
+    pub detected: Timestamp,
+    /// The nearest staff badges by walking distance, for the message: "Ana Silva (nurse, 12 m)".
+    pub nearest: String,
 }
 
 #[derive(Resource, Clone)]
@@ -97,6 +101,8 @@ fn detect(
     beds: Query<(&BedFrame, Option<&Location>)>,
     staff: Query<(&crate::registry::StaffInfo, &Location)>,
     presence: Option<Res<crate::alerts::Presence>>,
+    rules: Option<Res<crate::alerts::Rules>>,
+    mut alerts: Option<ResMut<crate::alerts::ActiveAlerts>>,
     mut outbox: ResMut<Outbox>,
 ) {
     let mut found = Vec::new();
@@ -117,17 +123,42 @@ fn detect(
             }
         }
     }
+    let now = clock.now;
+    let mut cancelled = Vec::new();
     for m in events.read() {
-        if m.event.kind == WearableEventType::Fall {
-            found.push(Candidate {
+        match m.event.kind {
+            WearableEventType::Fall => found.push(Candidate {
                 patient: m.patient,
                 at: m.ts,
                 confidence: m.event.confidence.unwrap_or(1.0),
                 source: "device",
-            });
+            }),
+            WearableEventType::Button => {
+                let Ok((subject, _, _, mut state)) = patients.get_mut(m.patient) else {
+                    continue;
+                };
+                let cancel_ms = (cfg.0.cancel_s.max(0.0) * 1000.0) as i64;
+                if state
+                    .fallen
+                    .as_ref()
+                    .is_some_and(|f| now.since(f.detected) <= cancel_ms)
+                {
+                    state.fallen = None;
+                    cancelled.push(subject.id.clone());
+                }
+            }
+            WearableEventType::Removed => {}
         }
     }
-    let now = clock.now;
+    if !cancelled.is_empty() {
+        cancel(
+            &cancelled,
+            rules.as_deref(),
+            alerts.as_deref_mut(),
+            &mut outbox,
+            now,
+        );
+    }
     let hold_ms = (cfg.0.fact_s.max(1.0) * 1000.0) as i64;
     for c in found {
         let Ok((subject, info, loc, mut state)) = patients.get_mut(c.patient) else {
@@ -168,12 +199,76 @@ fn detect(
             },
         );
         if suppressed.is_none() {
+            let nearest = room.map_or_else(String::new, |r| nearest_staff(&site, &staff, r, 3));
             state.fallen = Some(Fallen {
                 at: c.at,
                 until: now.plus_ms(hold_ms),
                 confidence: c.confidence,
                 alone,
+                detected: now,
+                nearest,
             });
+        }
+    }
+}
+
+/// The `count` nearest staff badges heard now, by walking distance from `room`.
+fn nearest_staff(
+    site: &Site,
+    staff: &Query<(&crate::registry::StaffInfo, &Location)>,
+    room: u32,
+    count: usize,
+) -> String {
+    let d = site.0.distances_from(room as usize);
+    let mut near: Vec<(f32, &str, &str)> = staff
+        .iter()
+        .filter(|(_, l)| l.present)
+        .filter_map(|(s, l)| {
+            let m = d.get(l.room as usize).copied().filter(|m| m.is_finite())?;
+            Some((m, s.0.name.as_str(), s.0.role.as_str()))
+        })
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
+    near.iter()
+        .take(count)
+        .map(|(m, name, role)| format!("{name} ({role}, {} m)", m.round()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// "I'm OK": resolves the open alerts of rules that read `patient.fallen` on these patients.
+fn cancel(
+    patients: &[String],
+    rules: Option<&crate::alerts::Rules>,
+    alerts: Option<&mut crate::alerts::ActiveAlerts>,
+    outbox: &mut Outbox,
+    now: Timestamp,
+) {
+    let (Some(rules), Some(alerts)) = (rules, alerts) else {
+        return;
+    };
+    let ids: Vec<String> = alerts
+        .0
+        .open
+        .values()
+        .filter(|a| patients.contains(&a.subject))
+        .filter(|a| {
+            rules
+                .set
+                .get(&a.rule)
+                .is_some_and(|r| r.when.source.contains("patient.fallen"))
+        })
+        .map(|a| a.id.clone())
+        .collect();
+    for id in ids {
+        tracing::info!(alert = %id, "fall cancelled by the wearer's button");
+        if let Ok(ev) = alerts.0.resolve(
+            &id,
+            "patient (wearable button)",
+            "I'm OK: the patient pressed the wearable's button",
+            now,
+        ) {
+            outbox.push(now, ev);
         }
     }
 }

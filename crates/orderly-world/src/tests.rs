@@ -1265,3 +1265,60 @@ fn the_wearables_own_fall_event_alerts_too() {
         .collect();
     assert_eq!(rules, ["fall-alone"], "{ev:?}");
 }
+
+fn button(at: Timestamp) -> Inbound {
+    Inbound::Reading(Reading {
+        at,
+        device: "W-1002".into(),
+        ts: at,
+        seq: None,
+        payload: Payload::WearableEvent(orderly_model::reading::WearableEvent {
+            kind: orderly_model::reading::WearableEventType::Button,
+            confidence: None,
+        }),
+    })
+}
+
+#[test]
+fn the_wearers_button_soon_after_cancels_the_fall_as_im_ok_later_it_does_not() {
+    for (press_after, cancelled) in [(10, true), (60, false)] {
+        let mut h = hospital();
+        // A nurse two rooms away: named as the nearest in the alert.
+        h.push(sighting(t(0), "rx-f2-icu-04", "B-0001", -60.0, true));
+        // The patient's wristband is heard in their room.
+        h.push(sighting(t(0), "rx-f2-icu-02", "TW-1002", -60.0, true));
+        h.step(t(0));
+        let ev = feed(&mut h, fall_stream("W-1002", 0), 0);
+        let a = ev.iter().find_map(|e| e.kind.alert()).unwrap().clone();
+        assert!(
+            a.message.contains("nearest: Jonas Fischer (charge_nurse"),
+            "{}",
+            a.message
+        );
+        let when = 8 + press_after;
+        h.push(button(t(when)));
+        let ev = h.step(t(when));
+        let resolved: Vec<&Alert> = ev
+            .iter()
+            .filter(|e| e.kind.name() == "alert.resolved")
+            .filter_map(|e| e.kind.alert())
+            .collect();
+        if cancelled {
+            assert_eq!(resolved.len(), 1, "{ev:?}");
+            assert_eq!(resolved[0].id, a.id);
+            assert_eq!(
+                resolved[0].resolved_by.as_deref(),
+                Some("patient (wearable button)")
+            );
+            assert!(
+                resolved[0]
+                    .resolution
+                    .as_deref()
+                    .unwrap()
+                    .contains("I'm OK")
+            );
+        } else {
+            assert!(resolved.is_empty(), "a late press does not cancel: {ev:?}");
+        }
+    }
+}
