@@ -123,7 +123,7 @@ fn an_alert_reaches_the_unit_over_mqtt_and_the_api_and_survives_a_restart() {
     let setup = Setup::new();
     // Resolve one second after the alarm clears (the shipped rule waits 10 s against flapping).
     setup.edit_rules("beds.toml", |t| {
-        t.replacen("clear_for = \"10s\"", "clear_for = \"1s\"", 1)
+        t.replace("clear_for = \"10s\"", "clear_for = \"1s\"")
     });
     let o = setup.start();
     let station = Device::connect(&o.mqtt, Some(&format!("orderly/v1/{}/alerts/#", o.site)));
@@ -143,7 +143,9 @@ fn an_alert_reaches_the_unit_over_mqtt_and_the_api_and_survives_a_restart() {
             .is_some_and(|a| !a.is_empty())
     });
     let (_, alerts) = o.get("/api/v1/units/ICU/alerts");
-    assert_eq!(alerts[0]["rule"], "bed-exit-alarm");
+    // Ada Petrov, Morse 35: a bed exit at lower risk is medium.
+    assert_eq!(alerts[0]["rule"], "bed-exit");
+    assert_eq!(alerts[0]["priority"], "medium");
     assert_eq!(alerts[0]["room"], "F2-ICU-02");
     let (topic, payload) = station
         .received

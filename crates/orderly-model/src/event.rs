@@ -24,6 +24,7 @@ impl OutEvent {
             EventKind::LocationLost { unit, .. } => unit.as_deref(),
             EventKind::LocationFound { unit, .. } => unit.as_deref(),
             EventKind::FallDetected { unit, .. } => unit.as_deref(),
+            EventKind::BedExit { unit, .. } => unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -87,6 +88,23 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         suppressed: Option<String>,
     },
+    /// A patient left (or is leaving) their bed: seen by the load cells or the bed's own alarm.
+    /// The alert, if any, follows from the rules (`bed.exited`).
+    #[serde(rename = "bed.exit")]
+    BedExit {
+        bed: String,
+        patient: Option<String>,
+        /// `load cells` (Orderly's detector) or `bed alarm` (the bed's own).
+        source: String,
+        /// The zone watched: `movement`, `pre_exit` or `exit`.
+        zone: String,
+        /// A caregiver was in the room (helping the patient up).
+        assisted: bool,
+        /// When the patient reached the zone (device time).
+        exit_at: Timestamp,
+        room: Option<String>,
+        unit: Option<String>,
+    },
     /// An asset's status changed: by its device (a pump infusing is in use), by where it went
     /// (a dirty utility room), or by a person through the API (`by`).
     #[serde(rename = "asset.status_changed")]
@@ -137,6 +155,7 @@ impl EventKind {
             EventKind::LocationLost { .. } => "location.lost",
             EventKind::LocationFound { .. } => "location.found",
             EventKind::FallDetected { .. } => "fall.detected",
+            EventKind::BedExit { .. } => "bed.exit",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
@@ -156,6 +175,7 @@ impl EventKind {
             | EventKind::LocationLost { .. }
             | EventKind::LocationFound { .. }
             | EventKind::FallDetected { .. }
+            | EventKind::BedExit { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
             | EventKind::AlertUpdated(a)
@@ -169,9 +189,12 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 14] = [
         "location.changed",
         "location.lost",
+        "location.found",
+        "fall.detected",
+        "bed.exit",
         "asset.status_changed",
         "alert.raised",
         "alert.updated",

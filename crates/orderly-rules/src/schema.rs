@@ -96,6 +96,7 @@ use FactType::*;
 
 pub const EXIT_ALARM: &[&str] = &["off", "armed", "alarming"];
 pub const HEIGHT: &[&str] = &["low", "raised"];
+pub const EXIT_ZONE: &[&str] = &["off", "exit", "pre_exit", "movement"];
 pub const SURFACE: &[&str] = &["static", "alternating", "rotation"];
 pub const PUMP_STATE: &[&str] = &["off", "idle", "infusing", "paused", "alarm"];
 pub const ASSET_STATUS: &[&str] = &[
@@ -131,6 +132,41 @@ const BED: &[FactDef] = &[
         "`static`, `alternating`, `rotation`",
     ),
     f("moving", Bool, "the frame is moving"),
+    f(
+        "exited",
+        Bool,
+        "the patient is out of (or leaving) the bed: the load cells passed the watched zone, or the bed's own exit alarm sounds; until they are back",
+    ),
+    f(
+        "exit_source",
+        String,
+        "what saw the exit: `load cells` or `bed alarm` (empty when none)",
+    ),
+    f(
+        "exit_zone",
+        String,
+        "the zone that was passed: `movement`, `pre_exit`, `exit` (empty when none)",
+    ),
+    f(
+        "exit_assisted",
+        Bool,
+        "a caregiver was in the room when the exit began (helping the patient up)",
+    ),
+    f(
+        "in_bed",
+        Bool,
+        "the load cells hold the patient's weight (armed and not out)",
+    ),
+    f(
+        "exit_armed",
+        Bool,
+        "the load cells have learnt a patient's weight (in bed, or out after an exit)",
+    ),
+    f(
+        "exit_watch",
+        Enum(EXIT_ZONE),
+        "the zone watched, from the patient's fall risk (`[bed_exit] zones`): `off`, `exit`, `pre_exit`, `movement`",
+    ),
 ];
 
 const PUMP: &[FactDef] = &[

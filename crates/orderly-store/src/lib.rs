@@ -223,6 +223,7 @@ impl Store {
                 | EventKind::LocationLost { subject, .. }
                 | EventKind::LocationFound { subject, .. } => Some(subject.clone()),
                 EventKind::FallDetected { patient, .. } => Some(patient.clone()),
+                EventKind::BedExit { bed, .. } => Some(bed.clone()),
                 EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };

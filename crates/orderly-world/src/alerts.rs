@@ -6,6 +6,7 @@
 //! resolve a bed's alert before the bed speaks again). A rule that fails while evaluating is
 //! disabled, with a technical alert to admins, until the next reload; the others keep running.
 
+use crate::bed_exit::BedExitState;
 use crate::devices::{BedFrame, PumpStatus};
 use crate::falls::FallState;
 use crate::locate::{Location, TagBattery};
@@ -156,6 +157,7 @@ type SubjectItem<'a> = (
     Option<&'a Status>,
     Option<&'a TagBattery>,
     Option<&'a FallState>,
+    Option<&'a BedExitState>,
 );
 
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
@@ -173,6 +175,7 @@ fn build_facts(
             Changed<Status>,
             Changed<TagBattery>,
             Changed<FallState>,
+            Changed<BedExitState>,
         )>,
     >,
     // A location changes on every sighting (last seen); only a new room or presence matters.
@@ -301,7 +304,8 @@ impl FactCtx<'_, '_, '_> {
     }
 
     fn facts(&self, item: &SubjectItem<'_>, types: &[SubjectType]) -> Facts {
-        let (_, subject, asset, patient, staff, bed, pump, loc, status, battery, fall) = *item;
+        let (_, subject, asset, patient, staff, bed, pump, loc, status, battery, fall, exit) =
+            *item;
         let mut f = Facts::default();
         let groups: BTreeSet<&str> = types.iter().flat_map(|t| t.groups()).copied().collect();
         // The bed of a patient, and the patient of a bed.
@@ -320,15 +324,23 @@ impl FactCtx<'_, '_, '_> {
             None => loc,
         };
         if groups.contains("bed") {
-            let frame = match patient {
-                Some(_) => patient_bed.and_then(|b| b.5),
-                None => bed,
+            let (frame, exit) = match patient {
+                Some(_) => (
+                    patient_bed.and_then(|b| b.5),
+                    patient_bed.and_then(|b| b.11),
+                ),
+                None => (bed, exit),
             };
             let id = match patient {
                 Some(p) => p.0.bed.clone(),
                 None => subject.id.clone(),
             };
             bed_facts(&mut f, id, frame);
+            exit_facts(&mut f, exit);
+            // Neither its state nor its load cells heard from yet: rules on the bed wait.
+            if frame.is_none() && exit.is_none_or(|x| x.zone.is_none()) {
+                f.unreported.push("bed");
+            }
         }
         if groups.contains("pump") {
             pump_facts(&mut f, &subject.id, pump);
@@ -491,9 +503,39 @@ fn bed_facts(f: &mut Facts, id: String, frame: Option<&BedFrame>) {
     };
     f.set(g, "surface", Fact::String(surface.into()));
     f.set(g, "moving", Fact::Bool(s.is_some_and(|s| s.moving)));
-    if frame.is_none() {
-        f.unreported.push("bed");
-    }
+}
+
+/// What the bed-exit detector and the bed's own alarm say (crate::bed_exit).
+fn exit_facts(f: &mut Facts, exit: Option<&BedExitState>) {
+    let g = "bed";
+    let x = exit.and_then(|e| e.exited.as_ref());
+    f.set(g, "exited", Fact::Bool(x.is_some()));
+    f.set(
+        g,
+        "exit_source",
+        Fact::String(x.map(|x| x.source).unwrap_or_default().to_string()),
+    );
+    f.set(
+        g,
+        "exit_zone",
+        Fact::String(x.map_or("", |x| x.zone.as_str()).to_string()),
+    );
+    f.set(
+        g,
+        "exit_assisted",
+        Fact::Bool(x.is_some_and(|x| x.assisted)),
+    );
+    f.set(g, "in_bed", Fact::Bool(exit.is_some_and(|e| e.in_bed)));
+    f.set(g, "exit_armed", Fact::Bool(exit.is_some_and(|e| e.armed)));
+    f.set(
+        g,
+        "exit_watch",
+        Fact::String(
+            exit.and_then(|e| e.zone)
+                .map_or("off", |z| z.as_str())
+                .to_string(),
+        ),
+    );
 }
 
 fn pump_facts(f: &mut Facts, id: &str, pump: Option<&PumpStatus>) {

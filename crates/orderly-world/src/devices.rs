@@ -50,7 +50,7 @@ where
     }
 }
 
-fn bed_frames(
+pub(crate) fn bed_frames(
     mut input: MessageReader<BedStateIn>,
     mut beds: Query<(Option<&mut BedFrame>, &mut Status, &mut StatusCause)>,
     mut commands: Commands,

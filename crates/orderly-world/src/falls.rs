@@ -5,6 +5,7 @@
 //! `FallState` for `[falls] fact_s` seconds, which the rules read as `patient.fallen` (and
 //! `patient.fell_alone`: no caregiver in the room when it happened, fixed for the fall).
 
+use crate::bed_exit::BedExitState;
 use crate::devices::BedFrame;
 use crate::fall::{FallConfig, FallDetector};
 use crate::ingest::{ImuIn, WearableEventIn};
@@ -98,7 +99,7 @@ fn detect(
     mut events: MessageReader<WearableEventIn>,
     mut watches: Query<&mut FallWatch>,
     mut patients: Query<(&Subject, &PatientInfo, Option<&Location>, &mut FallState)>,
-    beds: Query<(&BedFrame, Option<&Location>)>,
+    beds: Query<(Option<&BedFrame>, Option<&BedExitState>, Option<&Location>)>,
     staff: Query<(&crate::registry::StaffInfo, &Location)>,
     presence: Option<Res<crate::alerts::Presence>>,
     rules: Option<Res<crate::alerts::Rules>>,
@@ -172,18 +173,19 @@ fn detect(
         let room = loc
             .filter(|l| l.present)
             .map(|l| l.room)
-            .or_else(|| bed.and_then(|(_, l)| l).map(|l| l.room));
-        let in_bed = bed.is_some_and(|(b, _)| b.state.occupied);
-        let suppressed = in_bed.then(|| "the bed reports the patient lying in it".to_string());
-        let caregiver = |role: &str, s: &crate::registry::StaffInfo| match &presence {
-            Some(p) => p.caregivers.contains(role),
-            None => s.0.is_caregiver(),
+            .or_else(|| bed.and_then(|(_, _, l)| l).map(|l| l.room));
+        // The bed's own occupancy sensor, or its load cells holding the patient's weight.
+        let suppressed = match bed {
+            Some((Some(f), _, _)) if f.state.occupied => {
+                Some("the bed reports the patient lying in it".to_string())
+            }
+            Some((_, Some(x), _)) if x.in_bed => {
+                Some("the bed's load cells hold the patient's weight".to_string())
+            }
+            _ => None,
         };
-        let alone = room.is_none_or(|r| {
-            !staff
-                .iter()
-                .any(|(s, l)| l.present && l.room == r && caregiver(&s.0.role, s))
-        });
+        let alone =
+            room.is_none_or(|r| !crate::bed_exit::caregiver_in(r, &staff, presence.as_deref()));
         let r = room.map(|r| &site.0.rooms[r as usize]);
         tracing::info!(patient = %subject.id, source = c.source, suppressed = suppressed.is_some(), "fall detected");
         outbox.push(

@@ -12,6 +12,7 @@
 //! in a fixed order, so the same inputs give the same events (replay is byte-for-byte).
 
 pub mod alerts;
+pub mod bed_exit;
 pub mod devices;
 pub mod fall;
 pub mod falls;
@@ -68,6 +69,7 @@ pub struct WorldConfig {
     pub locator: LocatorConfig,
     pub presence: PresenceConfig,
     pub falls: fall::FallConfig,
+    pub bed_exit: bed_exit::BedExitConfig,
     /// PAR levels, from `rules/par.toml` (not a detectors.toml section).
     #[serde(skip)]
     pub par: Vec<orderly_model::par::ParLevel>,
@@ -112,11 +114,12 @@ impl Hospital {
         config: WorldConfig,
         rules: Arc<RuleSet>,
     ) -> Self {
-        let caps: [&dyn Capability; 9] = [
+        let caps: [&dyn Capability; 10] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
             &devices::DevicesPlugin,
+            &bed_exit::BedExitPlugin(config.bed_exit.clone()),
             &falls::FallsPlugin(config.falls.clone()),
             &status::StatusPlugin,
             &par::ParPlugin(config.par.clone()),
@@ -187,6 +190,7 @@ impl Hospital {
         }
         locate::restore(&mut self.world, &restored.locations);
         status::restore(&mut self.world, &restored.statuses);
+        bed_exit::restore(&mut self.world, &restored.alerts);
         alerts::restore(&mut self.world, restored.alerts);
         if self.world.contains_resource::<snapshot::ReadModel>() {
             snapshot::rebuild(&mut self.world);
@@ -224,6 +228,7 @@ impl Hospital {
         alerts::set_presence(&mut self.world, &config.presence);
         par::set_levels(&mut self.world, &config.par);
         falls::set_config(&mut self.world, &config.falls);
+        bed_exit::set_config(&mut self.world, &config.bed_exit);
     }
 
     /// Records that a changed rule set was rejected (a technical alert to admins).
