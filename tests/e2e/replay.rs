@@ -94,6 +94,127 @@ fn replay_is_deterministic_and_locates_what_the_simulator_moved() {
     walks_are_followed_without_flapping(&events, &std::fs::read_to_string(&truth).unwrap());
 }
 
+/// The simulator's patients get out of bed and fall (its wearables stream 50 Hz, worn any way
+/// round, so every fall must come from Orderly's own detector). Each bed exit and each fall is
+/// alerted exactly once, to the station of the unit it happened in, naming the right room, in
+/// time; nothing else is alerted; and the capture replays to the same alerts.
+#[test]
+fn simulated_falls_and_bed_exits_are_each_alerted_once_at_the_right_station() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("capture.jsonl");
+    let truth = dir.path().join("truth.jsonl");
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    run(&[
+        "sim",
+        "--capture",
+        cap.to_str().unwrap(),
+        "--duration",
+        "150",
+        "--truth",
+        truth.to_str().unwrap(),
+        "--bed-exits-per-hour",
+        "10",
+        "--falls-per-hour",
+        "2",
+        "--imu",
+        "--seed",
+        "3",
+    ]);
+    for out in [&a, &b] {
+        run(&[
+            "replay",
+            cap.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+    }
+    let raised = |file: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["kind"] == "alert.raised")
+            .collect()
+    };
+    let alerts = raised(&a);
+    assert_eq!(alerts, raised(&b), "two replays raised different alerts");
+    // Each room's unit, read from the floorplan file as an integrator would.
+    let plan = std::fs::read_to_string(workspace().join("floorplans/demo.toml")).unwrap();
+    let unit_of = |room: &str| -> String {
+        let block = plan
+            .split("[[room]]")
+            .find(|b| b.contains(&format!("id = \"{room}\"\n")))
+            .unwrap();
+        let line = block.lines().find(|l| l.starts_with("unit = ")).unwrap();
+        line.trim_start_matches("unit = ")
+            .trim_matches('"')
+            .to_string()
+    };
+    let exit_rules = ["bed-exit-alarm", "bed-exit", "bed-exit-assisted"];
+    let fall_rules = ["fall", "fall-alone"];
+    let mut used = vec![false; alerts.len()];
+    let (mut exits, mut falls) = (0, 0);
+    for line in std::fs::read_to_string(&truth).unwrap().lines() {
+        let t: serde_json::Value = serde_json::from_str(line).unwrap();
+        // (subject, rules, from, to): a high-risk patient is alerted as they sit on the edge,
+        // up to 4 s before standing; anyone within 1.5 s of standing; a fall within 5 s of the
+        // impact (the detector needs 3 s after it, the wearable sends once a second).
+        let (subject, rules, from, to) = match t["kind"].as_str().unwrap() {
+            "bed_exit" => {
+                exits += 1;
+                (t["bed"].as_str().unwrap(), &exit_rules[..], -4_000, 1_500)
+            }
+            "fall" => {
+                falls += 1;
+                (t["patient"].as_str().unwrap(), &fall_rules[..], 0, 5_000)
+            }
+            _ => continue,
+        };
+        let at = ms(t["at"].as_str().unwrap());
+        let room = t["room"].as_str().unwrap();
+        let matching: Vec<usize> = alerts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                a["subject"] == subject
+                    && rules.contains(&a["rule"].as_str().unwrap())
+                    && (from..=to).contains(&(ms(a["at"].as_str().unwrap()) - at))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(matching.len(), 1, "{t}: alerts {matching:?} of {alerts:#?}");
+        let a = &alerts[matching[0]];
+        used[matching[0]] = true;
+        let unit = unit_of(room);
+        assert_eq!(a["room"], room, "{t}: {a}");
+        assert_eq!(a["unit"], unit.as_str(), "{t}: {a}");
+        assert!(
+            a["audience"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(format!("station:{unit}"))),
+            "{t}: {a}"
+        );
+    }
+    assert!(exits >= 10 && falls >= 3, "{exits} exits, {falls} falls");
+    // The capture ends 150 s in: a patient sitting on the edge then has not stood up yet.
+    let end = ms("2026-11-22T08:00:00Z") + 150_000 - 4_000;
+    let stray: Vec<&serde_json::Value> = alerts
+        .iter()
+        .zip(&used)
+        .filter(|(a, u)| {
+            !**u && ms(a["at"].as_str().unwrap()) < end
+                && (exit_rules.contains(&a["rule"].as_str().unwrap())
+                    || fall_rules.contains(&a["rule"].as_str().unwrap()))
+        })
+        .map(|(a, _)| a)
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "alerts with nothing behind them: {stray:#?}"
+    );
+}
+
 fn ms(rfc3339: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .unwrap()

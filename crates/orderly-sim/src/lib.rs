@@ -130,11 +130,108 @@ struct Bed {
     occupied: bool,
     alarm: &'static str,
     hob: f32,
-    back_at: Option<Timestamp>,
+    /// What its patient is doing (an empty bed: `Out` for ever).
+    activity: Activity,
     next_state: Timestamp,
-    next_load: Timestamp,
+    /// Load samples at 5 Hz, sent once a second: (first sample's time, cells).
+    load: (Timestamp, Vec<[f32; 4]>),
+    next_sample: Timestamp,
     seq: u64,
     weight: f32,
+    /// Rolling over in bed: the lateral centre of mass swings with this phase (radians).
+    roll_phase: f32,
+}
+
+/// What a bed's patient is doing. Getting up takes 4 s (to the edge, feet down, standing) and
+/// getting back in 3 s, so the load cells and the wearable see the whole movement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Activity {
+    InBed,
+    GettingUp {
+        since: Timestamp,
+        /// -1 left, 1 right.
+        side: f32,
+        /// A fall on the way (the impact), for falls the simulator injects.
+        fall_at: Option<Timestamp>,
+    },
+    Out {
+        back_at: Timestamp,
+        fall_at: Option<Timestamp>,
+        fallen: bool,
+    },
+    GettingIn {
+        since: Timestamp,
+        side: f32,
+    },
+}
+
+/// Standing up after `GETTING_UP_MS`; back in bed `GETTING_IN_MS` after starting.
+const GETTING_UP_MS: i64 = 4000;
+const GETTING_IN_MS: i64 = 3000;
+
+impl Activity {
+    /// Share of the patient's weight on the bed, and the lateral centre of mass.
+    fn load(&self, now: Timestamp) -> (f32, f32) {
+        match *self {
+            Activity::InBed => (1.0, 0.0),
+            Activity::GettingUp { since, side, .. } => {
+                let e = now.since(since) as f32;
+                if e < 2000.0 {
+                    (1.0 - 0.05 * e / 2000.0, side * 0.85 * e / 2000.0)
+                } else {
+                    (0.65, side * 0.88)
+                }
+            }
+            Activity::Out { .. } => (0.0, 0.0),
+            Activity::GettingIn { since, side } => {
+                let e = now.since(since) as f32;
+                if e < 1500.0 {
+                    (0.65, side * 0.88)
+                } else {
+                    (1.0, side * 0.88 * (1.0 - (e - 1500.0) / 1500.0).max(0.0))
+                }
+            }
+        }
+    }
+
+    /// The wearer's acceleration in the body frame (x forward, y up when standing, z to the
+    /// side), g, without noise: lying on the back in bed, sitting up, walking, falling.
+    fn body_acc(&self, now: Timestamp) -> [f32; 3] {
+        let turn = |frac: f32| {
+            let a = frac.clamp(0.0, 1.0) * std::f32::consts::FRAC_PI_2;
+            [a.cos(), a.sin(), 0.0]
+        };
+        match *self {
+            Activity::InBed => [1.0, 0.0, 0.0],
+            Activity::GettingUp { since, .. } => turn(now.since(since) as f32 / 2000.0),
+            Activity::Out {
+                fall_at, fallen, ..
+            } => {
+                let to_fall = fall_at.map(|f| f.since(now));
+                match to_fall {
+                    // Dropping: the last 0.4 s before the impact is near free fall.
+                    Some(d) if !fallen && (1..=400).contains(&d) => [0.05, 0.3, 0.05],
+                    // The impact: 60 ms of about 3.2 g.
+                    Some(d) if (-60..=0).contains(&d) => [2.5, 2.0, 0.5],
+                    // On the floor, on one side, still.
+                    Some(d) if d < -60 => [0.0, 0.0, 1.0],
+                    _ => {
+                        // Walking: about two steps a second.
+                        let t = now.0 as f32 / 1000.0;
+                        let w = (std::f32::consts::TAU * 2.0 * t).sin();
+                        [
+                            0.05 * w,
+                            1.0 + 0.25 * w,
+                            0.05 * (std::f32::consts::PI * 2.0 * t).cos(),
+                        ]
+                    }
+                }
+            }
+            Activity::GettingIn { since, .. } => {
+                turn(1.0 - now.since(since) as f32 / GETTING_IN_MS as f32)
+            }
+        }
+    }
 }
 
 struct Pump {
@@ -153,8 +250,13 @@ struct Pump {
 struct Wearable {
     device: String,
     patient: String,
-    tag: usize,
-    next_imu: Timestamp,
+    /// The patient's bed (index into `beds`), once beds are set up.
+    bed: Option<usize>,
+    /// How the device sits on the body: body axis and sign for each device axis.
+    mount: [(usize, f32); 3],
+    /// Samples at 50 Hz, sent once a second: (first sample's time, samples).
+    imu: (Timestamp, Vec<[f32; 3]>),
+    next_sample: Timestamp,
     seq: u64,
 }
 
@@ -295,7 +397,6 @@ impl Simulator {
         }
         for p in &seed.patients {
             let room = bed_room(&p.bed).unwrap_or_else(|| all_patient_rooms[0]);
-            let tag = sim.tags.len();
             if let Some(t) = &p.tag {
                 sim.tags.push(Tag {
                     subject: p.id.clone(),
@@ -310,11 +411,19 @@ impl Simulator {
                 });
             }
             if let Some(w) = &p.wearable {
+                // Worn any way round: a random axis order and signs.
+                let mut axes = [0usize, 1, 2];
+                for i in (1..3).rev() {
+                    axes.swap(i, rng.random_range(0..=i));
+                }
+                let mount = axes.map(|a| (a, if rng.random_bool(0.5) { 1.0 } else { -1.0 }));
                 sim.wearables.push(Wearable {
                     device: w.clone(),
                     patient: p.id.clone(),
-                    tag,
-                    next_imu: start,
+                    bed: None,
+                    mount,
+                    imu: (start, Vec::new()),
+                    next_sample: start,
                     seq: 0,
                 });
             }
@@ -338,11 +447,21 @@ impl Simulator {
                     patient,
                     alarm: if occupied { "armed" } else { "off" },
                     hob: if occupied { 30.0 } else { 0.0 },
-                    back_at: None,
+                    activity: if occupied {
+                        Activity::InBed
+                    } else {
+                        Activity::Out {
+                            back_at: Timestamp(i64::MAX),
+                            fall_at: None,
+                            fallen: false,
+                        }
+                    },
                     next_state: start.plus_ms(rng.random_range(0..30_000)),
-                    next_load: start.plus_ms(rng.random_range(0..10_000)),
+                    load: (start, Vec::new()),
+                    next_sample: start.plus_ms(rng.random_range(0..200)),
                     seq: 0,
                     weight: rng.random_range(50.0..110.0),
+                    roll_phase: rng.random_range(0.0..std::f32::consts::TAU),
                 });
             } else {
                 let in_patient_room = matches!(
@@ -362,6 +481,12 @@ impl Simulator {
                     seq: 0,
                 });
             }
+        }
+        for w in &mut sim.wearables {
+            w.bed = sim
+                .beds
+                .iter()
+                .position(|b| b.patient.as_deref() == Some(w.patient.as_str()));
         }
         let period = sim.cfg.receiver_period_ms.max(100);
         for (rx, room) in fp.receivers() {
@@ -538,43 +663,122 @@ impl Simulator {
         }
     }
 
+    /// The patient in bed `b` starts to get up now (falling on the way if `fall`).
+    fn get_up(&mut self, b: usize, now: Timestamp, fall: bool) {
+        let side = if self.rng.random_bool(0.5) { 1.0 } else { -1.0 };
+        // A fall: a few steps from the bed.
+        let fall_at = fall.then(|| now.plus_ms(GETTING_UP_MS + self.rng.random_range(2000..6000)));
+        self.beds[b].activity = Activity::GettingUp {
+            since: now,
+            side,
+            fall_at,
+        };
+    }
+
     fn beds_report(&mut self, now: Timestamp, dt: i64, out: &mut Vec<Message>) {
         for b in 0..self.beds.len() {
             let mut changed = false;
-            if let Some(back) = self.beds[b].back_at.filter(|t| *t <= now) {
-                let bed = &mut self.beds[b];
-                bed.back_at = None;
-                bed.occupied = true;
-                bed.alarm = "armed";
-                changed = true;
-                if let Some(p) = &bed.patient {
-                    self.truth.push(Truth::BackInBed {
-                        at: back,
-                        bed: bed.id.clone(),
-                        patient: p.clone(),
-                    });
-                }
-            } else if self.beds[b].occupied
-                && self.beds[b].back_at.is_none()
+            if self.beds[b].patient.is_some()
+                && self.beds[b].activity == Activity::InBed
                 && self.chance(self.cfg.bed_exits_per_hour, dt)
             {
-                let back = now.plus_ms(self.rng.random_range(45_000..150_000));
-                let room = self.fp.rooms[self.tags[self.beds[b].tag].room].id.clone();
+                self.get_up(b, now, false);
+            }
+            let room = self.fp.rooms[self.tags[self.beds[b].tag].room].id.clone();
+            match self.beds[b].activity {
+                Activity::GettingUp {
+                    since,
+                    side: _,
+                    fall_at,
+                } if now.since(since) >= GETTING_UP_MS => {
+                    let at = since.plus_ms(GETTING_UP_MS);
+                    // Up and about for 45-150 s; after a fall, on the floor until help comes.
+                    let back_at = match fall_at {
+                        Some(f) => f.plus_ms(self.rng.random_range(120_000..300_000)),
+                        None => at.plus_ms(self.rng.random_range(45_000..150_000)),
+                    };
+                    let bed = &mut self.beds[b];
+                    bed.activity = Activity::Out {
+                        back_at,
+                        fall_at,
+                        fallen: false,
+                    };
+                    bed.occupied = false;
+                    if bed.alarm == "armed" {
+                        bed.alarm = "alarming";
+                    }
+                    changed = true;
+                    if let Some(p) = &bed.patient {
+                        self.truth.push(Truth::BedExit {
+                            at,
+                            bed: bed.id.clone(),
+                            patient: p.clone(),
+                            room: room.clone(),
+                        });
+                    }
+                }
+                Activity::Out {
+                    back_at,
+                    fall_at: Some(f),
+                    fallen: false,
+                } if f <= now => {
+                    self.beds[b].activity = Activity::Out {
+                        back_at,
+                        fall_at: Some(f),
+                        fallen: true,
+                    };
+                    self.falls_now(b, f, room.clone(), out);
+                }
+                Activity::Out { back_at, .. } if back_at <= now => {
+                    let side = if self.rng.random_bool(0.5) { 1.0 } else { -1.0 };
+                    self.beds[b].activity = Activity::GettingIn { since: now, side };
+                }
+                Activity::GettingIn { since, .. } if now.since(since) >= GETTING_IN_MS => {
+                    let bed = &mut self.beds[b];
+                    bed.activity = Activity::InBed;
+                    bed.occupied = true;
+                    // The nurse who helped resets the bed's alarm.
+                    bed.alarm = "armed";
+                    changed = true;
+                    if let Some(p) = &bed.patient {
+                        self.truth.push(Truth::BackInBed {
+                            at: now,
+                            bed: bed.id.clone(),
+                            patient: p.clone(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+            // Load cells: a sample every 200 ms, sent once a second.
+            while self.beds[b].next_sample <= now {
+                let at = self.beds[b].next_sample;
+                self.beds[b].next_sample = at.plus_ms(200);
+                let (share, mut x) = self.beds[b].activity.load(at);
+                if self.beds[b].activity == Activity::InBed {
+                    // Turning now and then: a slow swing of the centre of mass.
+                    let phase = self.beds[b].roll_phase + at.0 as f32 / 600_000.0;
+                    x = 0.2 * phase.sin();
+                }
+                let w = self.beds[b].weight * share;
+                let right = w * (1.0 + x) / 2.0;
+                let left = w - right;
+                let noise: [f32; 4] = std::array::from_fn(|_| self.gauss(0.15));
+                let cells = [left * 0.55, right * 0.55, left * 0.45, right * 0.45];
+                let cells: [f32; 4] =
+                    std::array::from_fn(|i| ((cells[i] + noise[i]).max(0.0) * 10.0).round() / 10.0);
                 let bed = &mut self.beds[b];
-                bed.occupied = false;
-                bed.alarm = if bed.alarm == "armed" {
-                    "alarming"
-                } else {
-                    bed.alarm
-                };
-                bed.back_at = Some(back);
-                changed = true;
-                if let Some(p) = &bed.patient {
-                    self.truth.push(Truth::BedExit {
+                if bed.load.1.is_empty() {
+                    bed.load.0 = at;
+                }
+                bed.load.1.push(cells);
+                if bed.load.1.len() >= 5 {
+                    bed.seq += 1;
+                    let (ts, cells) = std::mem::replace(&mut bed.load, (at, Vec::new()));
+                    out.push(Message {
                         at: now,
-                        bed: bed.id.clone(),
-                        patient: p.clone(),
-                        room,
+                        topic: format!("{}bed/{}/load", self.prefix, bed.device),
+                        payload: json!({"ts": ts, "seq": bed.seq, "hz": 5, "cells_kg": cells}),
                     });
                 }
             }
@@ -590,23 +794,28 @@ impl Simulator {
                         "exit_alarm": bed.alarm, "surface": "static", "moving": false}),
                 });
             }
-            if bed.next_load <= now {
-                bed.next_load = now.plus_ms(10_000);
-                bed.seq += 1;
-                let w = if bed.occupied { bed.weight / 4.0 } else { 0.0 } + 15.0;
-                let cells: Vec<[f32; 4]> = (0..10)
-                    .map(|k| {
-                        let d = (k as f32 * 0.1).sin() * 0.3;
-                        [w + 1.0 + d, w + 1.2 - d, w - 0.8 + d, w - 1.0 - d]
-                            .map(|x| (x * 10.0).round() / 10.0)
-                    })
-                    .collect();
-                out.push(Message {
-                    at: now,
-                    topic: format!("{}bed/{}/load", self.prefix, bed.device),
-                    payload: json!({"ts": now, "seq": bed.seq, "hz": 1, "cells_kg": cells}),
-                });
-            }
+        }
+    }
+
+    /// The patient of bed `b` falls at `at` in `room`: the truth, and the wearable's own
+    /// `fall` event unless it streams its accelerometer (then Orderly's detector must see it).
+    fn falls_now(&mut self, b: usize, at: Timestamp, room: String, out: &mut Vec<Message>) {
+        let Some(w) = self.wearables.iter().position(|w| w.bed == Some(b)) else {
+            return;
+        };
+        let wear = &self.wearables[w];
+        self.truth.push(Truth::Fall {
+            at,
+            patient: wear.patient.clone(),
+            wearable: wear.device.clone(),
+            room,
+        });
+        if !self.cfg.imu {
+            out.push(Message {
+                at: self.now,
+                topic: format!("{}wearable/{}/event", self.prefix, wear.device),
+                payload: json!({"ts": at, "type": "fall", "confidence": 0.9}),
+            });
         }
     }
 
@@ -670,37 +879,43 @@ impl Simulator {
 
     fn wearables_report(&mut self, now: Timestamp, dt: i64, out: &mut Vec<Message>) {
         for w in 0..self.wearables.len() {
-            if self.chance(self.cfg.falls_per_hour, dt) {
-                let wear = &self.wearables[w];
-                let room = self.fp.rooms[self.tags[wear.tag].room].id.clone();
-                self.truth.push(Truth::Fall {
-                    at: now,
-                    patient: wear.patient.clone(),
-                    wearable: wear.device.clone(),
-                    room,
-                });
-                out.push(Message {
-                    at: now,
-                    topic: format!("{}wearable/{}/event", self.prefix, wear.device),
-                    payload: json!({"ts": now, "type": "fall", "confidence": 0.9}),
-                });
+            // A fall: the patient gets up and falls a few steps from the bed.
+            if let Some(b) = self.wearables[w].bed
+                && self.beds[b].activity == Activity::InBed
+                && self.chance(self.cfg.falls_per_hour, dt)
+            {
+                self.get_up(b, now, true);
             }
-            if self.cfg.imu && self.wearables[w].next_imu <= now {
-                let start = self.wearables[w].next_imu;
-                self.wearables[w].next_imu = start.plus_ms(5000);
-                let samples: Vec<[f32; 3]> = (0..250)
-                    .map(|_| {
-                        [self.gauss(0.02), -1.0 + self.gauss(0.02), self.gauss(0.02)]
-                            .map(|x| (x * 1000.0).round() / 1000.0)
-                    })
-                    .collect();
+            if !self.cfg.imu {
+                continue;
+            }
+            // 50 Hz, sent once a second.
+            while self.wearables[w].next_sample <= now {
+                let at = self.wearables[w].next_sample;
+                self.wearables[w].next_sample = at.plus_ms(20);
+                let body = match self.wearables[w].bed {
+                    Some(b) => self.beds[b].activity.body_acc(at),
+                    None => [0.0, 1.0, 0.0],
+                };
+                let noise: [f32; 3] = std::array::from_fn(|_| self.gauss(0.015));
                 let wear = &mut self.wearables[w];
-                wear.seq += 1;
-                out.push(Message {
-                    at: now,
-                    topic: format!("{}wearable/{}/imu", self.prefix, wear.device),
-                    payload: json!({"ts": start, "seq": wear.seq, "hz": 50, "acc_g": samples}),
+                let sample: [f32; 3] = std::array::from_fn(|i| {
+                    let (axis, sign) = wear.mount[i];
+                    ((sign * body[axis] + noise[i]) * 1000.0).round() / 1000.0
                 });
+                if wear.imu.1.is_empty() {
+                    wear.imu.0 = at;
+                }
+                wear.imu.1.push(sample);
+                if wear.imu.1.len() >= 50 {
+                    wear.seq += 1;
+                    let (ts, samples) = std::mem::replace(&mut wear.imu, (at, Vec::new()));
+                    out.push(Message {
+                        at: now,
+                        topic: format!("{}wearable/{}/imu", self.prefix, wear.device),
+                        payload: json!({"ts": ts, "seq": wear.seq, "hz": 50, "acc_g": samples}),
+                    });
+                }
             }
         }
     }
@@ -722,17 +937,25 @@ impl Simulator {
         out
     }
 
-    /// Makes a patient get out of bed now (tests and demos).
+    /// Makes a patient start getting out of bed now (standing 4 s later; tests and demos).
     pub fn bed_exit(&mut self, bed_id: &str) -> bool {
-        let Some(b) = self.beds.iter().position(|b| b.id == bed_id) else {
+        self.start_exit(bed_id, false)
+    }
+
+    /// Makes a patient get out of bed now and fall a few steps from it (tests and demos).
+    pub fn fall(&mut self, bed_id: &str) -> bool {
+        self.start_exit(bed_id, true)
+    }
+
+    fn start_exit(&mut self, bed_id: &str, fall: bool) -> bool {
+        let Some(b) = self
+            .beds
+            .iter()
+            .position(|b| b.id == bed_id && b.activity == Activity::InBed && b.patient.is_some())
+        else {
             return false;
         };
-        let back = self.now.plus_ms(90_000);
-        let bed = &mut self.beds[b];
-        bed.occupied = false;
-        bed.alarm = "alarming";
-        bed.back_at = Some(back);
-        bed.next_state = self.now;
+        self.get_up(b, self.now, fall);
         true
     }
 

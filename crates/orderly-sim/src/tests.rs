@@ -72,15 +72,86 @@ fn a_sent_item_walks_the_route_and_the_truth_follows() {
 }
 
 #[test]
-fn a_bed_exit_shows_on_the_bed() {
+fn a_bed_exit_shows_on_the_bed_and_its_load_cells() {
     let mut s = sim(1);
-    s.advance(Timestamp(1_795_000_000_000 + 1000));
+    let t0 = 1_795_000_000_000;
+    s.advance(Timestamp(t0 + 1000));
     assert!(s.bed_exit("BED-ICU-01"));
-    let msgs = s.advance(Timestamp(1_795_000_000_000 + 1200));
+    assert!(!s.bed_exit("BED-ICU-01"), "already getting up");
+    let msgs = s.advance(Timestamp(t0 + 6000));
     let state = msgs
         .iter()
         .find(|m| m.topic.ends_with("bed/bed-icu-01/state"))
-        .expect("a state message at once");
+        .expect("a state message when they stand");
     assert_eq!(state.payload["exit_alarm"], "alarming");
     assert_eq!(state.payload["occupied"], false);
+    assert_eq!(state.at, Timestamp(t0 + 5000));
+    // The load: about a patient's weight before, on the edge during, nothing after.
+    let totals: Vec<f64> = msgs
+        .iter()
+        .filter(|m| m.topic.ends_with("bed/bed-icu-01/load"))
+        .flat_map(|m| m.payload["cells_kg"].as_array().unwrap().clone())
+        .map(|c| {
+            c.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .sum()
+        })
+        .collect();
+    assert!(totals.len() >= 20, "{totals:?}");
+    assert!(totals[0] > 45.0, "{totals:?}");
+    assert!(*totals.last().unwrap() < 2.0, "{totals:?}");
+    let truth = s.take_truth();
+    assert!(
+        truth.iter().any(|t| matches!(t, Truth::BedExit { bed, at, .. } if bed == "BED-ICU-01" && *at == Timestamp(t0 + 5000))),
+        "{truth:?}"
+    );
+}
+
+#[test]
+fn an_injected_fall_streams_an_impact_and_lying_still_any_way_round() {
+    let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
+    let seed = Seed::parse("demo-seed.toml", SEED).unwrap();
+    let t0 = 1_795_000_000_000;
+    let mut s = Simulator::new(
+        fp,
+        &seed,
+        SimConfig {
+            imu: true,
+            falls_per_hour: 0.0,
+            bed_exits_per_hour: 0.0,
+            ..SimConfig::default()
+        },
+        Timestamp(t0),
+    );
+    assert!(s.fall("BED-ICU-02"));
+    let msgs = s.advance(Timestamp(t0 + 20_000));
+    let fall = s
+        .take_truth()
+        .into_iter()
+        .find_map(|t| match t {
+            Truth::Fall { at, wearable, .. } => Some((at, wearable)),
+            _ => None,
+        })
+        .expect("the fall happened");
+    assert_eq!(fall.1, "W-1002");
+    let mags: Vec<f64> = msgs
+        .iter()
+        .filter(|m| m.topic.ends_with("wearable/W-1002/imu"))
+        .flat_map(|m| m.payload["acc_g"].as_array().unwrap().clone())
+        .map(|a| {
+            a.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap().powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    assert!(mags.len() >= 50 * 19, "{}", mags.len());
+    assert!(mags.iter().any(|m| *m > 3.0), "an impact");
+    assert!(mags.iter().all(|m| *m < 4.0));
+    // No on-device event when the accelerometer streams: Orderly's detector must find it.
+    assert!(!msgs.iter().any(|m| m.topic.ends_with("/event")));
 }

@@ -97,6 +97,12 @@ pub struct DemoArgs {
     /// Bed exits per occupied bed per hour in the simulation.
     #[arg(long, default_value_t = 0.2)]
     pub bed_exits_per_hour: f64,
+    /// Falls per patient per hour in the simulation.
+    #[arg(long, default_value_t = 0.01)]
+    pub falls_per_hour: f64,
+    /// Stream simulated wearable accelerometers (50 Hz): falls found by Orderly's detector.
+    #[arg(long)]
+    pub imu: bool,
     /// Rules directory, reloaded when a file changes [default: ./rules when it exists, else
     /// the bundled rules].
     #[arg(long, env = "ORDERLY_RULES")]

@@ -54,6 +54,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         seed: args.sim_seed,
         equipment_moves_per_hour: args.moves_per_hour,
         bed_exits_per_hour: args.bed_exits_per_hour,
+        falls_per_hour: args.falls_per_hour,
+        imu: args.imu,
         ..orderly_sim::SimConfig::default()
     };
     let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;

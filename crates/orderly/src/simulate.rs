@@ -44,7 +44,11 @@ pub struct SimArgs {
     pub moves_per_hour: f64,
     #[arg(long, default_value_t = 0.2)]
     pub bed_exits_per_hour: f64,
-    /// Stream wearable accelerometer samples too.
+    /// Falls per patient per hour (the patient gets up and falls a few steps from the bed).
+    #[arg(long, default_value_t = 0.01)]
+    pub falls_per_hour: f64,
+    /// Stream wearable accelerometer samples too (50 Hz, one message a second per wearable);
+    /// falls then come only from Orderly's detector, not from the wearable's own event.
     #[arg(long)]
     pub imu: bool,
 }
@@ -85,6 +89,7 @@ pub async fn sim(args: SimArgs) -> Result<()> {
         seed: args.seed,
         equipment_moves_per_hour: args.moves_per_hour,
         bed_exits_per_hour: args.bed_exits_per_hour,
+        falls_per_hour: args.falls_per_hour,
         imu: args.imu,
         ..SimConfig::default()
     };
