@@ -21,6 +21,7 @@ struct Params {
     seconds: u64,
     moves: u64,
     alerts: u64,
+    falls: u64,
     runs: usize,
 }
 
@@ -34,6 +35,7 @@ fn parse(args: &[String]) -> Result<Params> {
         seconds: 15,
         moves: 20,
         alerts: 2,
+        falls: 2,
         runs: 3,
     };
     let mut i = 0;
@@ -48,6 +50,7 @@ fn parse(args: &[String]) -> Result<Params> {
             "--seconds" => p.seconds = v.parse()?,
             "--moves" => p.moves = v.parse()?,
             "--alerts" => p.alerts = v.parse()?,
+            "--falls" => p.falls = v.parse()?,
             "--runs" => p.runs = v.parse()?,
             o => bail!("unknown option {o}; see `cargo xtask bench ingest --help` in README.md"),
         }
@@ -129,7 +132,9 @@ fn receivers(root: &Path) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn seed_file(dir: &Path, tags: usize, beds: usize) -> Result<PathBuf> {
+/// The registry: `tags` tagged pumps, `beds` smart beds, and `patients` patients with a
+/// wearable each, in beds of their own (ICU) that send nothing: their falls are not suppressed.
+fn seed_file(dir: &Path, tags: usize, beds: usize, patients: usize) -> Result<PathBuf> {
     let p = dir.join("bench-seed.toml");
     let mut text = format!(
         "[[fleet]]\nkind = \"infusion_pump\"\ncount = {tags}\nid = \"BENCH-{{n}}\"\ntag = \"BT-{{n}}\"\nwidth = 6\n"
@@ -137,8 +142,50 @@ fn seed_file(dir: &Path, tags: usize, beds: usize) -> Result<PathBuf> {
     if beds > 0 {
         text.push_str(&format!("\n[[fleet]]\nkind = \"bed\"\ncount = {beds}\nid = \"BBED-{{n}}\"\ndevice = \"bbed-{{n}}\"\nwidth = 4\nunits = [\"ICU\"]\n"));
     }
+    if patients > 0 {
+        text.push_str(&format!("\n[[fleet]]\nkind = \"bed\"\ncount = {patients}\nid = \"PBED-{{n}}\"\nwidth = 4\nunits = [\"ICU\"]\n"));
+        for n in 1..=patients {
+            text.push_str(&format!(
+                "\n[[patient]]\nid = \"BP-{n:04}\"\nname = \"Bench Patient {n}\"\nbed = \"PBED-{n:04}\"\nmorse = 50\nbraden = 18\nventilated = false\nwearable = \"bw-{n:04}\"\n"
+            ));
+        }
+    }
     std::fs::write(&p, text)?;
     Ok(p)
+}
+
+/// A wearable's fall at 50 Hz, in two batches as a device would send them: upright, 0.4 s of
+/// free fall and the impact at 2.5 s into the first; lying still on the floor in the second,
+/// whose last sample is the last one the detector needs (`post_end_s` = 3 s after the impact).
+fn fall_batches() -> (Vec<u8>, Vec<u8>) {
+    let sample = |k: usize| -> [f32; 3] {
+        let t = k as f32 * 0.02 - 2.5; // seconds from the impact
+        let wobble = ((k * 37) % 7) as f32 * 0.003;
+        match t {
+            t if t < -0.4 => [wobble, 1.0, 0.0],
+            t if t < 0.0 => [0.05, 0.3, 0.05],
+            t if t < 0.06 => [2.5, 2.0, 0.5],
+            _ => [wobble, 0.0, 1.0],
+        }
+    };
+    let batch = |from: usize, to: usize, ts: &str| {
+        let samples: Vec<String> = (from..to)
+            .map(|k| {
+                let [x, y, z] = sample(k);
+                format!("[{x:.3},{y:.3},{z:.3}]")
+            })
+            .collect();
+        format!(
+            "{{\"ts\":\"{ts}\",\"hz\":50,\"acc_g\":[{}]}}",
+            samples.join(",")
+        )
+        .into_bytes()
+    };
+    // 0..150: -2.5 s .. +0.5 s; 150..277: +0.5 s .. +3.02 s.
+    (
+        batch(0, 150, "2026-11-22T10:00:00.000Z"),
+        batch(150, 277, "2026-11-22T10:00:03.000Z"),
+    )
 }
 
 /// A smart bed's message: every tenth its frame state, otherwise a second of load cells.
@@ -308,6 +355,9 @@ struct Run {
     alert_p50_ms: f64,
     alert_p99_ms: f64,
     alert_samples: usize,
+    fall_p50_ms: f64,
+    fall_p99_ms: f64,
+    fall_samples: usize,
 }
 
 fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
@@ -315,7 +365,8 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         .enable_all()
         .build()?;
     let rxs = receivers(root)?;
-    let seed = seed_file(dir, p.tags, p.beds)?;
+    let fallers = (p.falls * p.seconds) as usize + 1;
+    let seed = seed_file(dir, p.tags, p.beds, if p.falls > 0 { fallers } else { 0 })?;
     // Tags homed round-robin in the receivers' rooms.
     let mut room_tags: HashMap<String, Vec<usize>> = HashMap::new();
     let rooms: Vec<String> = {
@@ -500,9 +551,10 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
             }
         });
     }
-    // ... and from publish of a bed's exit alarm to the alert on its unit's stream.
+    // ... and from publish of a bed's exit alarm, or of the wearable batch holding the last
+    // sample the fall detector needs, to the alert on its unit's stream.
     let alert_sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let alert_lat: Arc<Mutex<Vec<f64>>> = Arc::new(Mutex::new(Vec::new()));
+    let alert_lat: Arc<Mutex<Vec<(f64, bool)>>> = Arc::new(Mutex::new(Vec::new()));
     {
         let (sent, lat, http, token) = (
             alert_sent.clone(),
@@ -526,9 +578,10 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
                 {
                     let key = v["subject"].as_str().unwrap_or("").to_string();
                     if let Some(t0) = sent.lock().unwrap().remove(&key) {
+                        let fall = v["rule"].as_str().unwrap_or("").starts_with("fall");
                         lat.lock()
                             .unwrap()
-                            .push(t0.elapsed().as_secs_f64() * 1000.0);
+                            .push((t0.elapsed().as_secs_f64() * 1000.0, fall));
                     }
                 }
             }
@@ -547,12 +600,43 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         let total = p.rate * p.seconds;
         let every_move = (p.rate / p.moves.max(1)).max(1);
         let every_alert = (p.rate / p.alerts.max(1)).max(1);
+        let every_fall = (p.rate / p.falls.max(1)).max(1);
+        let (pre, post) = fall_batches();
+        // Falls whose second batch is due: (message index, wearable number).
+        let mut falling: std::collections::VecDeque<(u64, usize)> = Default::default();
+        let mut faller = 0usize;
         let start = tokio::time::Instant::now();
         let mut mover = 0usize;
         let mut alarm_bed = 0usize;
         for i in 0..total {
             let due = start + Duration::from_secs_f64(i as f64 / p.rate as f64);
             tokio::time::sleep_until(due).await;
+            if p.falls > 0 && i % every_fall == every_fall / 3 && faller < fallers {
+                faller += 1;
+                c.publish(
+                    format!("orderly/v1/general/wearable/bw-{faller:04}/imu"),
+                    QoS::AtLeastOnce,
+                    false,
+                    pre.clone(),
+                )
+                .await?;
+                // The rest 0.5 s later, as the device sends once its batch is full.
+                falling.push_back((i + p.rate / 2, faller));
+            }
+            while falling.front().is_some_and(|(at, _)| *at <= i) {
+                let (_, n) = falling.pop_front().unwrap();
+                alert_sent
+                    .lock()
+                    .unwrap()
+                    .insert(format!("BP-{n:04}"), Instant::now());
+                c.publish(
+                    format!("orderly/v1/general/wearable/bw-{n:04}/imu"),
+                    QoS::AtLeastOnce,
+                    false,
+                    post.clone(),
+                )
+                .await?;
+            }
             if p.alerts > 0 && p.beds > 0 && i % every_alert == every_alert / 2 {
                 alarm_bed = (alarm_bed + 1) % p.beds;
                 alert_sent
@@ -608,11 +692,17 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
     let peak = peak_rss_mib(orderly.0.id());
     drop(orderly);
     let mut l = lat.lock().unwrap().clone();
-    let mut al = alert_lat.lock().unwrap().clone();
+    let (mut al, mut fl): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    for (ms, fall) in alert_lat.lock().unwrap().iter() {
+        if *fall { fl.push(*ms) } else { al.push(*ms) }
+    }
     Ok(Run {
         alert_p50_ms: percentile(&mut al, 0.5),
         alert_p99_ms: percentile(&mut al, 0.99),
         alert_samples: al.len(),
+        fall_p50_ms: percentile(&mut fl, 0.5),
+        fall_p99_ms: percentile(&mut fl, 0.99),
+        fall_samples: fl.len(),
         raw_msgs_s: raw,
         orderly_msgs_s: orderly_rate,
         p50_ms: percentile(&mut l, 0.5),
@@ -628,7 +718,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         Some("ingest") => {}
         Some("locator") => return locator(root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--runs N]\n       cargo xtask bench locator [--tags N] [--receivers N] [--seconds S] [--runs N]"
+            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--falls PER_S] [--runs N]\n       cargo xtask bench locator [--tags N] [--receivers N] [--seconds S] [--runs N]"
         ),
     }
     let p = parse(&args[1..])?;
@@ -647,7 +737,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     for i in 0..p.runs {
         let r = one_run(root, &bin, &p, &dir)?;
         eprintln!(
-            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), alert p50 {:.1} ms p99 {:.1} ms ({} samples), peak {:.0} MiB",
+            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), alert p50 {:.1} ms p99 {:.1} ms ({} samples), fall p50 {:.1} ms p99 {:.1} ms ({} samples), peak {:.0} MiB",
             i + 1,
             r.raw_msgs_s,
             r.orderly_msgs_s,
@@ -658,6 +748,9 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             r.alert_p50_ms,
             r.alert_p99_ms,
             r.alert_samples,
+            r.fall_p50_ms,
+            r.fall_p99_ms,
+            r.fall_samples,
             r.peak_mib
         );
         runs.push(r);
@@ -666,8 +759,17 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let m = |f: fn(&Run) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
     let (raw, ord) = (m(|r| r.raw_msgs_s), m(|r| r.orderly_msgs_s));
     println!(
-        "\ningest benchmark: {} tags, {} smart beds, {} sightings per receiver message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s and {} bed-exit alarms/s; median of {} runs",
-        p.tags, p.beds, p.sightings, p.messages, p.rate, p.seconds, p.moves, p.alerts, p.runs
+        "\ningest benchmark: {} tags, {} smart beds, {} sightings per receiver message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s, {} bed-exit alarms/s and {} falls/s; median of {} runs",
+        p.tags,
+        p.beds,
+        p.sightings,
+        p.messages,
+        p.rate,
+        p.seconds,
+        p.moves,
+        p.alerts,
+        p.falls,
+        p.runs
     );
     println!("| figure | median |");
     println!("|---|---|");
@@ -692,6 +794,14 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     println!(
         "| publish bed exit -> alert.raised on the unit's SSE, p99 | {:.1} ms |",
         m(|r| r.alert_p99_ms)
+    );
+    println!(
+        "| last sample the fall detector needs -> alert.raised on the unit's SSE, p50 | {:.1} ms |",
+        m(|r| r.fall_p50_ms)
+    );
+    println!(
+        "| last sample the fall detector needs -> alert.raised on the unit's SSE, p99 | {:.1} ms |",
+        m(|r| r.fall_p99_ms)
     );
     println!("| peak resident memory | {:.0} MiB |", m(|r| r.peak_mib));
     Ok(())

@@ -48,14 +48,14 @@ impl Default for FallConfig {
     fn default() -> Self {
         FallConfig {
             impact_g: 2.0,
-            pre_from_s: 2.0,
+            pre_from_s: 3.0,
             pre_to_s: 0.5,
             post_start_s: 1.0,
             post_end_s: 3.0,
-            angle_deg: 45.0,
+            angle_deg: 50.0,
             still_std_g: 0.2,
             refractory_s: 5.0,
-            min_drop_mps: 0.0,
+            min_drop_mps: 0.3,
             fact_s: 120.0,
             cancel_s: 30.0,
         }
@@ -277,9 +277,20 @@ pub struct Evidence {
 mod tests {
     use super::*;
 
-    /// Upright for 3 s, an impact of `peak` g, then `after` (the gravity direction) for 4 s,
-    /// at `hz`, with the device turned by `turn` (a rotation about z then x).
+    /// Upright for 3 s (the last 0.4 s of it dropping, at 0.3 g), an impact of `peak` g, then
+    /// `after` (the gravity direction) for 4 s, at `hz`, with the device turned by `turn` (a
+    /// rotation about z then x).
     fn trace(hz: f32, peak: f32, after: [f32; 3], turn: (f32, f32)) -> Vec<(i64, [f32; 3])> {
+        trace_with(hz, peak, after, turn, 0.3)
+    }
+
+    fn trace_with(
+        hz: f32,
+        peak: f32,
+        after: [f32; 3],
+        turn: (f32, f32),
+        dropping_g: f32,
+    ) -> Vec<(i64, [f32; 3])> {
         let (cz, sz, cx, sx) = (turn.0.cos(), turn.0.sin(), turn.1.cos(), turn.1.sin());
         let rot = |a: [f32; 3]| {
             let b = [cz * a[0] - sz * a[1], sz * a[0] + cz * a[1], a[2]];
@@ -289,8 +300,10 @@ mod tests {
         let mut out = Vec::new();
         let mut t = 0.0f32;
         while t < 7000.0 {
-            let a = if t < 3000.0 {
+            let a = if t < 2600.0 {
                 [0.0, 0.0, 1.0]
+            } else if t < 3000.0 {
+                [0.0, 0.0, dropping_g]
             } else if t < 3000.0 + dt {
                 [peak * after[0], peak * after[1], peak * after[2].max(0.3)]
             } else {
@@ -334,6 +347,14 @@ mod tests {
             s.1[0] += if i % 4 < 2 { 0.5 } else { -0.5 };
         }
         assert!(falls(&cfg, &moving).is_empty());
+        // Impact, turn and stillness with no descent before: sitting down hard on a low chair.
+        assert!(
+            falls(
+                &cfg,
+                &trace_with(50.0, 3.5, [1.0, 0.0, 0.0], (0.0, 0.0), 1.0)
+            )
+            .is_empty()
+        );
     }
 
     #[test]

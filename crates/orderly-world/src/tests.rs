@@ -1155,7 +1155,8 @@ fn a_unit_short_of_ready_pumps_is_told_where_to_pull_from() {
     );
 }
 
-/// A wearable's stream: upright for 3 s, an impact, then lying still; one message a second.
+/// A wearable's stream: upright for 3 s (the last 0.4 s of it dropping), an impact, then lying
+/// still; one message a second.
 fn fall_stream(device: &str, from: i64) -> Vec<Inbound> {
     let mut out = Vec::new();
     for sec in 0..8 {
@@ -1163,7 +1164,8 @@ fn fall_stream(device: &str, from: i64) -> Vec<Inbound> {
             .map(|i| {
                 let ms = sec * 1000 + i * 20;
                 match ms {
-                    ..3000 => [0.0, 0.0, 1.0],
+                    ..2600 => [0.0, 0.0, 1.0],
+                    ..3000 => [0.0, 0.0, 0.3],
                     3000..3020 => [3.5, 0.0, 0.5],
                     _ => [1.0, 0.0, 0.0],
                 }
