@@ -321,8 +321,8 @@ fn get_json(http: &str, token: &str, path: &str) -> Result<serde_json::Value> {
     Ok(r.body_mut().read_json()?)
 }
 
-/// Events the world emitted that are not committed yet, from /metrics.
-fn commit_lag(http: &str, token: &str) -> Result<f64> {
+/// Events the world emitted that are not committed yet, and the last emitted, from /metrics.
+fn commit_state(http: &str, token: &str) -> Result<(f64, f64)> {
     let agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .build()
@@ -341,7 +341,8 @@ fn commit_lag(http: &str, token: &str) -> Result<f64> {
             })
             .unwrap_or(0.0)
     };
-    Ok(gauge("orderly_emitted_seq ") - gauge("orderly_committed_seq "))
+    let emitted = gauge("orderly_emitted_seq ");
+    Ok((emitted - gauge("orderly_committed_seq "), emitted))
 }
 
 struct Run {
@@ -513,9 +514,18 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
     // The snapshot is published at most every 100 ms: subtract that granularity's half.
     let orderly_secs = (start.elapsed().as_secs_f64() - 0.05).max(0.001);
     let orderly_rate = msgs.len() as f64 / orderly_secs;
-    // Let the committer catch up with the flood before timing latencies.
+    // Let the committer catch up with the flood, and the world finish what the flood started
+    // (placements decided a dwell time later), before timing latencies: otherwise the first
+    // seconds of the nominal load queue behind thousands of the flood's late events.
     let caught_up = Instant::now() + Duration::from_secs(300);
-    while commit_lag(&http, &token)? > 0.0 && Instant::now() < caught_up {
+    let mut last = (f64::NAN, Instant::now());
+    while Instant::now() < caught_up {
+        let (lag, seq) = commit_state(&http, &token)?;
+        if seq != last.0 {
+            last = (seq, Instant::now());
+        } else if lag <= 0.0 && last.1.elapsed() >= Duration::from_secs(3) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 

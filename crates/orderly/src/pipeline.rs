@@ -15,6 +15,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 const MAX_BATCH: usize = 5000;
 /// The world steps at least this often, so timers fire without input.
 const TICK: Duration = Duration::from_millis(250);
+/// A world step or a commit this slow is logged (it delays alerts by as much).
+const SLOW: Duration = Duration::from_millis(50);
 
 /// What the rest of the process asks of the world besides readings.
 pub enum WorldControl {
@@ -92,8 +94,15 @@ pub fn spawn_world(
                     }
                     let started = Instant::now();
                     let events = hospital.step(clock());
-                    metrics::histogram!("orderly_world_step_seconds")
-                        .record(started.elapsed().as_secs_f64());
+                    let took = started.elapsed();
+                    metrics::histogram!("orderly_world_step_seconds").record(took.as_secs_f64());
+                    if took >= SLOW {
+                        let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+                        for e in &events {
+                            *kinds.entry(e.kind_name()).or_default() += 1;
+                        }
+                        tracing::warn!(ms = took.as_millis() as u64, messages = n, events = ?kinds, "slow world step");
+                    }
                     metrics::counter!("orderly_ingest_messages_total").increment(n as u64);
                     metrics::gauge!("orderly_inbox_depth").set(inbound.len() as f64);
                     dirty |= n > 0 || !events.is_empty();
@@ -140,7 +149,18 @@ pub async fn run_committer(
     while let Some(batch) = batches.recv().await {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match store.commit(&batch).await {
+            let started = Instant::now();
+            let result = store.commit(&batch).await;
+            let took = started.elapsed();
+            metrics::histogram!("orderly_commit_seconds").record(took.as_secs_f64());
+            if took >= SLOW {
+                tracing::warn!(
+                    ms = took.as_millis() as u64,
+                    events = batch.len(),
+                    "slow commit"
+                );
+            }
+            match result {
                 Ok(()) => {
                     store_ok.store(true, Ordering::Relaxed);
                     if let Some(last) = batch.last() {
