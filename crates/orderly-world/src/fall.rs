@@ -52,7 +52,7 @@ impl Default for FallConfig {
             pre_to_s: 0.5,
             post_start_s: 1.0,
             post_end_s: 3.0,
-            angle_deg: 50.0,
+            angle_deg: 55.0,
             still_std_g: 0.2,
             refractory_s: 5.0,
             min_drop_mps: 0.3,
