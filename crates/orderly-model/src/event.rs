@@ -25,6 +25,7 @@ impl OutEvent {
             EventKind::LocationFound { unit, .. } => unit.as_deref(),
             EventKind::FallDetected { unit, .. } => unit.as_deref(),
             EventKind::BedExit { unit, .. } => unit.as_deref(),
+            EventKind::PatientTurned { unit, .. } => unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -105,6 +106,17 @@ pub enum EventKind {
         room: Option<String>,
         unit: Option<String>,
     },
+    /// A patient at risk of pressure injury was repositioned: their turning timer starts again.
+    #[serde(rename = "patient.turned")]
+    PatientTurned {
+        patient: String,
+        /// `load cells` (a sustained shift across the bed) or `rotation surface`.
+        source: String,
+        /// Minutes in bed since the previous repositioning (or since Orderly started).
+        minutes_since: i64,
+        room: Option<String>,
+        unit: Option<String>,
+    },
     /// An asset's status changed: by its device (a pump infusing is in use), by where it went
     /// (a dirty utility room), or by a person through the API (`by`).
     #[serde(rename = "asset.status_changed")]
@@ -156,6 +168,7 @@ impl EventKind {
             EventKind::LocationFound { .. } => "location.found",
             EventKind::FallDetected { .. } => "fall.detected",
             EventKind::BedExit { .. } => "bed.exit",
+            EventKind::PatientTurned { .. } => "patient.turned",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
@@ -176,6 +189,7 @@ impl EventKind {
             | EventKind::LocationFound { .. }
             | EventKind::FallDetected { .. }
             | EventKind::BedExit { .. }
+            | EventKind::PatientTurned { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
             | EventKind::AlertUpdated(a)
@@ -189,12 +203,13 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "location.changed",
         "location.lost",
         "location.found",
         "fall.detected",
         "bed.exit",
+        "patient.turned",
         "asset.status_changed",
         "alert.raised",
         "alert.updated",

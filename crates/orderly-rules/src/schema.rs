@@ -97,6 +97,15 @@ use FactType::*;
 pub const EXIT_ALARM: &[&str] = &["off", "armed", "alarming"];
 pub const HEIGHT: &[&str] = &["low", "raised"];
 pub const EXIT_ZONE: &[&str] = &["off", "exit", "pre_exit", "movement"];
+pub const TURN_STATE: &[&str] = &[
+    "off",
+    "paused",
+    "ok",
+    "due_soon",
+    "due",
+    "overdue",
+    "severely_overdue",
+];
 pub const SURFACE: &[&str] = &["static", "alternating", "rotation"];
 pub const PUMP_STATE: &[&str] = &["off", "idle", "infusing", "paused", "alarm"];
 pub const ASSET_STATUS: &[&str] = &[
@@ -233,6 +242,21 @@ const PATIENT: &[FactDef] = &[
         "from Braden: `none` 19+, `mild` 15-18, `moderate` 13-14, `high` 10-12, `very_high` 9 or less",
     ),
     f("ventilated", Bool, "on a ventilator"),
+    f(
+        "turn_state",
+        Enum(TURN_STATE),
+        "the repositioning timer (`[turning]` in detectors.toml): `off` (not at risk, or no load cells), `paused` (out of bed), `ok`, `due_soon`, `due`, `overdue`, `severely_overdue`",
+    ),
+    f(
+        "turn_every_min",
+        Int,
+        "minutes between repositionings for this patient's Braden band (0: not timed)",
+    ),
+    f(
+        "turn_minutes",
+        Int,
+        "minutes in bed since the last repositioning, as of the timer's last change of state",
+    ),
     f("elopement_risk", Bool, "at risk of wandering off"),
     f(
         "fallen",

@@ -47,6 +47,8 @@ pub struct Remembered {
     pub statuses: Vec<(String, AssetStatus, Timestamp)>,
     /// Alerts still active or acknowledged.
     pub alerts: Vec<Alert>,
+    /// The last repositioning of each patient (`patient.turned`): (patient, when).
+    pub turned: Vec<(String, Timestamp)>,
 }
 
 /// What a utilisation report reads from the events (`orderly_model::report`).
@@ -224,6 +226,7 @@ impl Store {
                 | EventKind::LocationFound { subject, .. } => Some(subject.clone()),
                 EventKind::FallDetected { patient, .. } => Some(patient.clone()),
                 EventKind::BedExit { bed, .. } => Some(bed.clone()),
+                EventKind::PatientTurned { patient, .. } => Some(patient.clone()),
                 EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
@@ -365,11 +368,21 @@ impl Store {
                 ..AlertQuery::default()
             })
             .await?;
+        let rows = sqlx::query(
+            "SELECT subject, MAX(at_ms) AS at_ms FROM events WHERE kind = 'patient.turned' GROUP BY subject ORDER BY subject",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut turned = Vec::with_capacity(rows.len());
+        for r in rows {
+            turned.push((r.try_get("subject")?, Timestamp(r.try_get("at_ms")?)));
+        }
         Ok(Remembered {
             next_seq: next_seq.unwrap_or(0) as u64,
             locations,
             statuses,
             alerts,
+            turned,
         })
     }
 

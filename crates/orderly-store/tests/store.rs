@@ -104,6 +104,7 @@ async fn suite(url: &str) {
         .await
         .unwrap();
     assert!(store.remembered().await.unwrap().alerts.is_empty());
+
     let all = store
         .alerts(&AlertQuery {
             unit: Some("ICU".into()),
@@ -164,6 +165,33 @@ async fn suite(url: &str) {
     // A restart sees everything again.
     let again = Store::open(url).await.unwrap();
     assert_eq!(again.remembered().await.unwrap().next_seq, 4);
+    // The last repositioning of each patient comes back after a restart.
+    let turned = |seq, at, patient: &str| OutEvent {
+        seq,
+        at: Timestamp(at),
+        kind: EventKind::PatientTurned {
+            patient: patient.into(),
+            source: "load cells".into(),
+            minutes_since: 100,
+            room: None,
+            unit: Some("ICU".into()),
+        },
+    };
+    again
+        .commit(&[
+            turned(100, 9100, "P-1"),
+            turned(101, 9200, "P-2"),
+            turned(102, 9300, "P-1"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        again.remembered().await.unwrap().turned,
+        vec![
+            ("P-1".to_string(), Timestamp(9300)),
+            ("P-2".to_string(), Timestamp(9200))
+        ]
+    );
     utilisation_inputs(&again).await;
     again.close().await;
 }

@@ -13,6 +13,7 @@ use crate::locate::{Location, TagBattery};
 use crate::outbox::Outbox;
 use crate::par::ParSubject;
 use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
+use crate::turning::Turning;
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::Alert;
@@ -158,6 +159,7 @@ type SubjectItem<'a> = (
     Option<&'a TagBattery>,
     Option<&'a FallState>,
     Option<&'a BedExitState>,
+    Option<&'a Turning>,
 );
 
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
@@ -176,6 +178,7 @@ fn build_facts(
             Changed<TagBattery>,
             Changed<FallState>,
             Changed<BedExitState>,
+            Changed<Turning>,
         )>,
     >,
     // A location changes on every sighting (last seen); only a new room or presence matters.
@@ -304,7 +307,7 @@ impl FactCtx<'_, '_, '_> {
     }
 
     fn facts(&self, item: &SubjectItem<'_>, types: &[SubjectType]) -> Facts {
-        let (_, subject, asset, patient, staff, bed, pump, loc, status, battery, fall, exit) =
+        let (_, subject, asset, patient, staff, bed, pump, loc, status, battery, fall, exit, turn) =
             *item;
         let mut f = Facts::default();
         let groups: BTreeSet<&str> = types.iter().flat_map(|t| t.groups()).copied().collect();
@@ -396,6 +399,11 @@ impl FactCtx<'_, '_, '_> {
                 Fact::String(fallen.map(|x| x.nearest.clone()).unwrap_or_default()),
             );
             patient_facts(&mut f, patient.or(bed_patient.and_then(|i| i.3)));
+            let turn = match patient {
+                Some(_) => turn,
+                None => bed_patient.and_then(|i| i.12),
+            };
+            turn_facts(&mut f, turn);
             let (located, lost) =
                 band.map_or((false, false), |(_, l, _)| (l.is_some(), Self::lost(l)));
             f.set("patient", "located", Fact::Bool(located));
@@ -536,6 +544,22 @@ fn exit_facts(f: &mut Facts, exit: Option<&BedExitState>) {
                 .to_string(),
         ),
     );
+}
+
+/// The patient's repositioning timer (crate::turning).
+fn turn_facts(f: &mut Facts, turn: Option<&Turning>) {
+    let g = "patient";
+    f.set(
+        g,
+        "turn_state",
+        Fact::String(turn.map_or("off", |t| t.state.as_str()).to_string()),
+    );
+    f.set(
+        g,
+        "turn_every_min",
+        Fact::Int(turn.and_then(|t| t.every_min).map_or(0, i64::from)),
+    );
+    f.set(g, "turn_minutes", Fact::Int(turn.map_or(0, |t| t.minutes)));
 }
 
 fn pump_facts(f: &mut Facts, id: &str, pump: Option<&PumpStatus>) {

@@ -453,7 +453,7 @@ pub(crate) fn restore(world: &mut World, alerts: &[orderly_model::Alert]) {
 }
 
 #[derive(Resource, Clone)]
-struct BedExits(BedExitConfig);
+pub(crate) struct BedExits(BedExitConfig);
 
 pub struct BedExitPlugin(pub BedExitConfig);
 
@@ -513,7 +513,7 @@ pub(crate) fn caregiver_in(
 }
 
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn watch(
+pub(crate) fn watch(
     clock: Res<Clock>,
     cfg: Res<BedExits>,
     site: Res<Site>,

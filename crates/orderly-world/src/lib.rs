@@ -23,6 +23,7 @@ pub mod par;
 mod registry;
 mod snapshot;
 pub mod status;
+pub mod turning;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
@@ -70,6 +71,7 @@ pub struct WorldConfig {
     pub presence: PresenceConfig,
     pub falls: fall::FallConfig,
     pub bed_exit: bed_exit::BedExitConfig,
+    pub turning: turning::TurningConfig,
     /// PAR levels, from `rules/par.toml` (not a detectors.toml section).
     #[serde(skip)]
     pub par: Vec<orderly_model::par::ParLevel>,
@@ -97,6 +99,8 @@ pub struct Restored {
     pub statuses: Vec<(String, AssetStatus, Timestamp)>,
     /// Alerts that were active or acknowledged.
     pub alerts: Vec<Alert>,
+    /// The last repositioning of each patient: (patient id, when).
+    pub turned: Vec<(String, Timestamp)>,
 }
 
 /// The world and its schedule.
@@ -114,12 +118,13 @@ impl Hospital {
         config: WorldConfig,
         rules: Arc<RuleSet>,
     ) -> Self {
-        let caps: [&dyn Capability; 10] = [
+        let caps: [&dyn Capability; 11] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
             &devices::DevicesPlugin,
             &bed_exit::BedExitPlugin(config.bed_exit.clone()),
+            &turning::TurningPlugin(config.turning.clone()),
             &falls::FallsPlugin(config.falls.clone()),
             &status::StatusPlugin,
             &par::ParPlugin(config.par.clone()),
@@ -191,6 +196,7 @@ impl Hospital {
         locate::restore(&mut self.world, &restored.locations);
         status::restore(&mut self.world, &restored.statuses);
         bed_exit::restore(&mut self.world, &restored.alerts);
+        turning::restore(&mut self.world, &restored.turned);
         alerts::restore(&mut self.world, restored.alerts);
         if self.world.contains_resource::<snapshot::ReadModel>() {
             snapshot::rebuild(&mut self.world);
@@ -229,6 +235,7 @@ impl Hospital {
         par::set_levels(&mut self.world, &config.par);
         falls::set_config(&mut self.world, &config.falls);
         bed_exit::set_config(&mut self.world, &config.bed_exit);
+        turning::set_config(&mut self.world, &config.turning);
     }
 
     /// Records that a changed rule set was rejected (a technical alert to admins).

@@ -24,7 +24,7 @@ pub enum WorldControl {
         AlertCommand,
         oneshot::Sender<Result<(u64, Alert), CommandError>>,
     ),
-    Rules(Arc<RuleSet>, WorldConfig, oneshot::Sender<ReloadSummary>),
+    Rules(Arc<RuleSet>, Box<WorldConfig>, oneshot::Sender<ReloadSummary>),
     Rejected(String),
     /// A person sets an asset's status: (asset, status, by, reason).
     Status(
@@ -42,7 +42,7 @@ fn apply(hospital: &mut Hospital, c: WorldControl) {
             let _ = reply.send(hospital.command(cmd));
         }
         WorldControl::Rules(set, config, reply) => {
-            hospital.set_config(config);
+            hospital.set_config(*config);
             let _ = reply.send(hospital.replace_rules(set));
         }
         WorldControl::Rejected(report) => hospital.rules_rejected(report),

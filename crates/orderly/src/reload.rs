@@ -80,7 +80,7 @@ impl Reloader {
                 let (tx, rx) = oneshot::channel();
                 if self
                     .world
-                    .send(WorldControl::Rules(set.clone(), config, tx))
+                    .send(WorldControl::Rules(set.clone(), Box::new(config), tx))
                     .await
                     .is_err()
                 {

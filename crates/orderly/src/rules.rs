@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The rules shipped with Orderly, used when no directory is given.
-pub const BUNDLED: [(&str, &str); 6] = [
+pub const BUNDLED: [(&str, &str); 7] = [
     (
         "rules/detectors.toml",
         include_str!("../../../rules/detectors.toml"),
@@ -31,6 +31,10 @@ pub const BUNDLED: [(&str, &str); 6] = [
     (
         "rules/tracking.toml",
         include_str!("../../../rules/tracking.toml"),
+    ),
+    (
+        "rules/turning.toml",
+        include_str!("../../../rules/turning.toml"),
     ),
 ];
 

@@ -142,6 +142,7 @@ async fn serve(
         locations: remembered.locations,
         statuses: remembered.statuses,
         alerts: remembered.alerts,
+        turned: remembered.turned,
     });
     let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
     let (commit_tx, commit_rx) = mpsc::channel(1024);
