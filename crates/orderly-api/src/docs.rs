@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::healthz, crate::routes::readyz, crate::routes::metrics,
         crate::routes::list_assets, crate::routes::get_asset, crate::routes::asset_history,
         crate::locate::locate, crate::control::set_status, crate::reports::utilisation_report,
+        crate::reports::compliance_report,
         crate::routes::list_rooms, crate::routes::get_room,
         crate::routes::unit_alerts, crate::routes::alert_history,
         crate::routes::ingest, crate::routes::audit_log,
@@ -21,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         crate::sse::events, crate::sse::unit_events,
     ),
     modifiers(&Bearer),
-    tags((name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
+    tags((name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
 )]
 struct Doc;
 

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use orderly_model::compliance::{Compliance, compliance};
 use orderly_model::report::{Start, Utilisation, utilisation};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -102,6 +103,84 @@ pub(crate) async fn utilisation_report(
                 (
                     header::CONTENT_DISPOSITION,
                     "attachment; filename=\"utilisation.csv\"",
+                ),
+            ],
+            report.to_csv(),
+        )
+            .into_response())
+    } else {
+        Ok(Json(report).into_response())
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct ComplianceQuery {
+    /// Start (RFC 3339); default 24 hours before `to`.
+    from: Option<String>,
+    /// End (RFC 3339); default now.
+    to: Option<String>,
+    /// Only this bundle (`fall-risk`, `ventilated`, `brakes`, `turning`: the rules' `bundle`).
+    bundle: Option<String>,
+    /// Only this unit.
+    unit: Option<String>,
+    /// `unit` (per bundle and unit, the default) or `subject` (one row per bed or patient too).
+    by: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// Care-bundle compliance: of the time each bundle applied (a rule with `bundle` and
+/// `applies`: an occupied bed of a patient at risk, no care in progress), the share it was
+/// complied with, per bundle and unit, or per bed or patient.
+#[utoipa::path(get, path = "/api/v1/reports/compliance", tag = "beds", params(ComplianceQuery), security(("bearer" = [])),
+    responses((status = 200, body = Compliance, description = "JSON, or CSV with `format=csv`"), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn compliance_report(
+    _auth: Auth,
+    State(s): State<ApiState>,
+    Query(q): Query<ComplianceQuery>,
+) -> Result<Response, ApiError> {
+    let to = time_param("to", &q.to)?.unwrap_or_else(s.clock);
+    let from = time_param("from", &q.from)?.unwrap_or(to.plus_ms(-24 * 3600 * 1000));
+    if from >= to || to.since(from) > MAX_WINDOW_MS {
+        return Err(ApiError::BadRequest(
+            "the window must have from before to, and span at most 366 days".into(),
+        ));
+    }
+    let per_subject = match q.by.as_deref() {
+        None | Some("unit") => false,
+        Some("subject") => true,
+        Some(x) => {
+            return Err(ApiError::BadRequest(format!(
+                "by {x:?}: use unit or subject"
+            )));
+        }
+    };
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(x) => {
+            return Err(ApiError::BadRequest(format!(
+                "format {x:?}: use json or csv"
+            )));
+        }
+    };
+    if let Some(u) = &q.unit
+        && !s.floorplan.units.iter().any(|x| &x.id == u)
+    {
+        return Err(ApiError::BadRequest(format!("no unit {u:?}")));
+    }
+    let mut changes = s.store.bundle_changes(to, q.bundle.as_deref()).await?;
+    if let Some(u) = &q.unit {
+        changes.retain(|c| c.unit.as_ref() == Some(u));
+    }
+    let report = compliance(&changes, from, to, per_subject);
+    if csv {
+        Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"compliance.csv\"",
                 ),
             ],
             report.to_csv(),

@@ -32,6 +32,10 @@ pub(crate) fn router(state: ApiState) -> Router {
             "/api/v1/reports/utilisation",
             get(crate::reports::utilisation_report),
         )
+        .route(
+            "/api/v1/reports/compliance",
+            get(crate::reports::compliance_report),
+        )
         .route("/api/v1/rooms", get(list_rooms))
         .route("/api/v1/rooms/{id}", get(get_room))
         .route("/api/v1/units/{unit}/alerts", get(unit_alerts))

@@ -938,3 +938,63 @@ async fn equipment_overdue_for_maintenance_is_never_offered() {
     assert_eq!(a["service_due"], "1970-01-01T00:20:00.000Z", "{a}");
     assert_eq!(a["location"]["room"], "F2-C02", "{a}");
 }
+
+#[tokio::test]
+async fn bundle_compliance_per_unit_and_bed_as_json_and_csv() {
+    // The fixture's bed BED-ICU-01 (Ben Rossi, Morse 85) reports at 1004 s: occupied, low,
+    // braked, but no upper rail up: the fall-risk bundle applies and is not complied with;
+    // the brakes bundle applies and is.
+    let f = fixture(true).await;
+    let window = "from=1970-01-01T00:16:40Z&to=1970-01-01T00:33:20Z";
+    let (status, r) = get(
+        &f,
+        &format!("/api/v1/reports/compliance?unit=ICU&by=subject&{window}"),
+        Some(&f.nurse_icu),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let row = |rows: &serde_json::Value, bundle: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["bundle"] == bundle)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {bundle} in {rows}"))
+    };
+    let fall = row(&r["subjects"], "fall-risk");
+    assert_eq!(fall["subject"], "BED-ICU-01");
+    assert_eq!(
+        (fall["applicable_s"].as_f64(), fall["compliant_s"].as_f64()),
+        (Some(996.0), Some(0.0))
+    );
+    assert_eq!(fall["compliance"], 0.0);
+    let brakes = row(&r["units"], "brakes");
+    assert_eq!(brakes["unit"], "ICU");
+    assert_eq!(brakes["compliance"], 1.0, "{brakes}");
+    // One bundle only, as CSV.
+    let req = Request::get(format!(
+        "/api/v1/reports/compliance?bundle=fall-risk&format=csv&{window}"
+    ))
+    .header("authorization", format!("Bearer {}", f.admin))
+    .body(Body::empty())
+    .unwrap();
+    let resp = router(f.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert_eq!(
+        text,
+        "bundle,unit,subject,applicable_s,compliant_s,compliance\nfall-risk,ICU,,996,0,0.000\n"
+    );
+    // Clear errors.
+    for (q, want) in [("unit=NOPE", "no unit"), ("by=room", "use unit or subject")] {
+        let (status, r) = get(
+            &f,
+            &format!("/api/v1/reports/compliance?{q}"),
+            Some(&f.admin),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}: {r}");
+        assert!(r.to_string().contains(want), "{q}: {r}");
+    }
+}

@@ -26,6 +26,7 @@ impl OutEvent {
             EventKind::FallDetected { unit, .. } => unit.as_deref(),
             EventKind::BedExit { unit, .. } => unit.as_deref(),
             EventKind::PatientTurned { unit, .. } => unit.as_deref(),
+            EventKind::BundleChanged { unit, .. } => unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -117,6 +118,19 @@ pub enum EventKind {
         room: Option<String>,
         unit: Option<String>,
     },
+    /// A care bundle's standing on a subject changed (a rule with `bundle`): whether it applies
+    /// (an occupied bed of a patient at risk, no care in progress) and whether it is complied
+    /// with. Compliance reports add up the time between these.
+    #[serde(rename = "bundle.changed")]
+    BundleChanged {
+        bundle: String,
+        rule: String,
+        subject: String,
+        applies: bool,
+        compliant: bool,
+        room: Option<String>,
+        unit: Option<String>,
+    },
     /// An asset's status changed: by its device (a pump infusing is in use), by where it went
     /// (a dirty utility room), or by a person through the API (`by`).
     #[serde(rename = "asset.status_changed")]
@@ -169,6 +183,7 @@ impl EventKind {
             EventKind::FallDetected { .. } => "fall.detected",
             EventKind::BedExit { .. } => "bed.exit",
             EventKind::PatientTurned { .. } => "patient.turned",
+            EventKind::BundleChanged { .. } => "bundle.changed",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
@@ -190,6 +205,7 @@ impl EventKind {
             | EventKind::FallDetected { .. }
             | EventKind::BedExit { .. }
             | EventKind::PatientTurned { .. }
+            | EventKind::BundleChanged { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
             | EventKind::AlertUpdated(a)
@@ -203,13 +219,14 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "location.changed",
         "location.lost",
         "location.found",
         "fall.detected",
         "bed.exit",
         "patient.turned",
+        "bundle.changed",
         "asset.status_changed",
         "alert.raised",
         "alert.updated",

@@ -163,6 +163,12 @@ pub struct Rule {
     pub resolve: Resolve,
     pub message: Template,
     pub enabled: bool,
+    /// A care bundle this rule checks (`bundle = "fall-risk"`): the time its subject spends with
+    /// the bundle applying, and in compliance (`when` false), is reported per bed and unit.
+    pub bundle: Option<String>,
+    /// When the bundle applies to the subject (CEL); `unless` holding also takes the time out
+    /// (care in progress).
+    pub applies: Option<Condition>,
     /// Fact groups the conditions read.
     groups: Vec<&'static str>,
 }
@@ -187,6 +193,21 @@ impl Rule {
             Some(u) => Ok(!u.eval(ctx)?),
             None => Ok(true),
         }
+    }
+
+    /// For a bundle rule: (the bundle applies, and it is complied with) now.
+    pub fn compliance_in(
+        &self,
+        ctx: &cel::Context<'_, '_>,
+    ) -> Result<Option<(bool, bool)>, EvalError> {
+        let (Some(_), Some(applies)) = (&self.bundle, &self.applies) else {
+            return Ok(None);
+        };
+        let mut on = applies.eval(ctx)?;
+        if on && let Some(u) = &self.unless {
+            on = !u.eval(ctx)?;
+        }
+        Ok(Some((on, on && !self.when.eval(ctx)?)))
     }
 
     /// A canonical text of everything that defines the rule (not where it is written), to
@@ -217,6 +238,9 @@ impl Rule {
             self.message.source,
             self.enabled
         );
+        if let Some(b) = &self.bundle {
+            let _ = write!(s, "|{b}|{:?}", self.applies.as_ref().map(|a| &a.source));
+        }
         s
     }
 
@@ -363,6 +387,10 @@ struct RuleToml {
     action: Option<Spanned<String>>,
     #[serde(default = "yes")]
     enabled: bool,
+    #[serde(default)]
+    bundle: Option<Spanned<String>>,
+    #[serde(default)]
+    applies: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -689,6 +717,23 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
     };
     let when = c.condition(&r.when, subject);
     let unless = r.unless.as_ref().map(|u| c.condition(u, subject));
+    let applies = r.applies.as_ref().map(|a| c.condition(a, subject));
+    match (&r.bundle, &r.applies) {
+        (Some(b), None) => c.err(
+            b,
+            "a bundle needs `applies`: when the bundle applies to the subject",
+            Some(
+                "add applies = \"<CEL>\", e.g. \"patient.fall_risk == 'high' && bed.occupied\""
+                    .into(),
+            ),
+        ),
+        (None, Some(a)) => c.err(
+            a,
+            "`applies` without `bundle`",
+            Some("name the bundle: bundle = \"fall-risk\"".into()),
+        ),
+        _ => {}
+    }
     const DAY: i64 = 86_400_000;
     let hold_ms = r.hold.as_ref().map_or(0, |d| c.duration(d, DAY));
     let clear_for_ms = r.clear_for.as_ref().map_or(0, |d| c.duration(d, DAY));
@@ -783,9 +828,17 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
                 Some(Some(u)) => Some(u),
                 Some(None) => return Err(c.errors),
             };
+            let applies = match applies {
+                None => None,
+                Some(Some(a)) => Some(a),
+                Some(None) => return Err(c.errors),
+            };
             let mut groups: BTreeSet<&'static str> = when.groups.iter().copied().collect();
             if let Some(u) = &unless {
                 groups.extend(u.groups.iter().copied());
+            }
+            if let Some(a) = &applies {
+                groups.extend(a.groups.iter().copied());
             }
             Ok(Rule {
                 groups: groups.into_iter().collect(),
@@ -805,6 +858,8 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
                 resolve,
                 message,
                 enabled: r.enabled,
+                bundle: r.bundle.map(|b| b.into_inner()),
+                applies,
             })
         }
         _ => Err(c.errors),

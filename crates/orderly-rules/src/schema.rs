@@ -131,6 +131,11 @@ const BED: &[FactDef] = &[
     f("brakes", Bool, "brakes set"),
     f("rails_up", Int, "how many of the four side rails are up"),
     f(
+        "upper_rails_up",
+        Int,
+        "how many of the two upper (head) side rails are up",
+    ),
+    f(
         "exit_alarm",
         Enum(EXIT_ALARM),
         "the bed's own exit alarm: `off`, `armed`, `alarming`",

@@ -427,3 +427,39 @@ fn the_rules_documentation_lists_every_fact() {
         }
     }
 }
+
+#[test]
+fn a_bundle_rule_says_when_the_bundle_applies_and_when_it_is_complied_with() {
+    let text = GOOD.replace(
+        "for = \"5m\"",
+        "for = \"5m\"\nbundle = \"ventilated\"\napplies = \"patient.ventilated && bed.occupied\"",
+    );
+    let set = compile(&text).unwrap();
+    let r = &set.rules[0];
+    assert_eq!(r.bundle.as_deref(), Some("ventilated"));
+    let facts = |vent: bool, occupied: bool, hob: f64, caregiver: bool| {
+        let mut f = Facts::default();
+        f.set("patient", "ventilated", Fact::Bool(vent));
+        f.set("bed", "occupied", Fact::Bool(occupied));
+        f.set("bed", "hob_deg", Fact::Double(hob));
+        f.set("room", "caregiver_present", Fact::Bool(caregiver));
+        f
+    };
+    let c = |f: Facts| r.compliance_in(&f.context()).unwrap();
+    assert_eq!(c(facts(true, true, 35.0, false)), Some((true, true)));
+    assert_eq!(c(facts(true, true, 20.0, false)), Some((true, false)));
+    // Care in progress (`unless`) and an empty bed take the time out.
+    assert_eq!(c(facts(true, true, 20.0, true)), Some((false, false)));
+    assert_eq!(c(facts(true, false, 20.0, false)), Some((false, false)));
+    // A rule without a bundle says nothing; half a bundle is an error with the fix.
+    assert_eq!(
+        compile(GOOD).unwrap().rules[0]
+            .compliance_in(&facts(true, true, 1.0, false).context())
+            .unwrap(),
+        None
+    );
+    let e = errors(&GOOD.replace("for = \"5m\"", "for = \"5m\"\nbundle = \"ventilated\""));
+    assert!(e.contains("a bundle needs `applies`"), "{e}");
+    // The bundle is part of the definition: changing it is a changed rule on reload.
+    assert_ne!(r.definition(), compile(GOOD).unwrap().rules[0].definition());
+}

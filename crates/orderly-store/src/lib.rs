@@ -227,6 +227,7 @@ impl Store {
                 EventKind::FallDetected { patient, .. } => Some(patient.clone()),
                 EventKind::BedExit { bed, .. } => Some(bed.clone()),
                 EventKind::PatientTurned { patient, .. } => Some(patient.clone()),
+                EventKind::BundleChanged { subject, .. } => Some(subject.clone()),
                 EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
@@ -430,6 +431,51 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Every `bundle.changed` before `to`, in commit order (through the `(kind, at_ms)` index),
+    /// optionally of one bundle: what a compliance report needs.
+    pub async fn bundle_changes(
+        &self,
+        to: Timestamp,
+        bundle: Option<&str>,
+    ) -> Result<Vec<orderly_model::compliance::BundleChange>> {
+        let rows = sqlx::query(
+            "SELECT at_ms, body FROM events WHERE kind = 'bundle.changed' AND at_ms < $1 ORDER BY seq",
+        )
+        .bind(to.millis())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let body: String = r.try_get("body")?;
+            let e: OutEvent = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                table: "events",
+                detail: e.to_string(),
+            })?;
+            if let EventKind::BundleChanged {
+                bundle: b,
+                rule,
+                subject,
+                applies,
+                compliant,
+                unit,
+                ..
+            } = e.kind
+                && bundle.is_none_or(|x| x == b)
+            {
+                out.push(orderly_model::compliance::BundleChange {
+                    at: Timestamp(r.try_get("at_ms")?),
+                    bundle: b,
+                    rule,
+                    subject,
+                    unit,
+                    applies,
+                    compliant,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The events a utilisation report over `[from, to)` needs (status changes, tags lost and

@@ -16,8 +16,8 @@ use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
 use crate::turning::Turning;
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
-use orderly_model::Alert;
 use orderly_model::reading::{BedHeight, ExitAlarm, PumpState, Surface};
+use orderly_model::{Alert, EventKind};
 use orderly_rules::{
     AlertCommand, Alerting, CommandError, Fact, Facts, ReloadSummary, RuleSet, SubjectType, schema,
 };
@@ -81,6 +81,10 @@ pub(crate) struct Presence {
     counted: BTreeMap<Entity, (u32, bool)>,
 }
 
+/// Each bundle rule's last standing on each subject: (rule, subject) -> (applies, compliant).
+#[derive(Resource, Default)]
+pub struct Compliance(pub BTreeMap<(String, String), (bool, bool)>);
+
 /// Open alerts and the hold, clearing and escalation timers behind them.
 #[derive(Resource, Default)]
 pub struct ActiveAlerts(pub Alerting);
@@ -115,6 +119,7 @@ impl Capability for AlertsPlugin {
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
         world.init_resource::<ActiveAlerts>();
+        world.init_resource::<Compliance>();
         world.insert_resource(Rules::new(self.rules.clone()));
         world.insert_resource(Presence {
             caregivers: self.presence.caregiver_roles.iter().cloned().collect(),
@@ -498,6 +503,10 @@ fn bed_facts(f: &mut Facts, id: String, frame: Option<&BedFrame>) {
         .count()
     });
     f.set(g, "rails_up", Fact::Int(rails as i64));
+    let upper = s.map_or(0, |s| {
+        usize::from(s.rails.head_left) + usize::from(s.rails.head_right)
+    });
+    f.set(g, "upper_rails_up", Fact::Int(upper as i64));
     let exit = match s.map(|s| s.exit_alarm) {
         Some(ExitAlarm::Armed) => "armed",
         Some(ExitAlarm::Alarming) => "alarming",
@@ -637,7 +646,7 @@ fn patient_facts(f: &mut Facts, p: Option<&PatientInfo>) {
     );
 }
 
-#[allow(clippy::type_complexity)]
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
 fn evaluate(
     clock: Res<Clock>,
     mut rules: ResMut<Rules>,
@@ -651,6 +660,7 @@ fn evaluate(
     )>,
     changed: Query<Entity, Changed<SubjectFacts>>,
     mut alerts: ResMut<ActiveAlerts>,
+    mut compliance: ResMut<Compliance>,
     mut outbox: ResMut<Outbox>,
 ) {
     let all = std::mem::take(&mut reevaluate.0);
@@ -691,6 +701,32 @@ fn evaluate(
                 continue;
             }
             let ctx = ctx.get_or_insert_with(|| facts.0.context());
+            if let Some(bundle) = &rule.bundle {
+                match rule.compliance_in(ctx) {
+                    Ok(Some(now_is)) => {
+                        let key = (rule.id.clone(), subject_id.clone());
+                        // Unknown until now is "not applying": no event for that.
+                        if compliance.0.get(&key).copied().unwrap_or((false, false)) != now_is {
+                            compliance.0.insert(key, now_is);
+                            outbox.push(
+                                now,
+                                EventKind::BundleChanged {
+                                    bundle: bundle.clone(),
+                                    rule: rule.id.clone(),
+                                    subject: subject_id.clone(),
+                                    applies: now_is.0,
+                                    compliant: now_is.1,
+                                    room: facts.0.room.clone(),
+                                    unit: facts.0.unit.clone(),
+                                },
+                            );
+                        }
+                    }
+                    Ok(None) => {}
+                    // The same expressions fail in `holds_in` just below, which disables the rule.
+                    Err(_) => {}
+                }
+            }
             match rule.holds_in(ctx) {
                 Ok(holds) => {
                     for e in alerts.0.observe(rule, &subject_id, holds, &facts.0, now) {

@@ -24,7 +24,11 @@ pub enum WorldControl {
         AlertCommand,
         oneshot::Sender<Result<(u64, Alert), CommandError>>,
     ),
-    Rules(Arc<RuleSet>, Box<WorldConfig>, oneshot::Sender<ReloadSummary>),
+    Rules(
+        Arc<RuleSet>,
+        Box<WorldConfig>,
+        oneshot::Sender<ReloadSummary>,
+    ),
     Rejected(String),
     /// A person sets an asset's status: (asset, status, by, reason).
     Status(
