@@ -50,6 +50,8 @@ pub struct AssetView {
     /// Latest telemetry, for infusion pumps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pump: Option<PumpTelemetry>,
+    /// The bed-exit watch (smart beds).
+    pub bed_exit: Option<BedExitView>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -62,6 +64,42 @@ pub struct StaffView {
     pub location: Option<LocationView>,
     /// The tag's battery as it last reported it, percent.
     pub tag_battery_pct: Option<u8>,
+}
+
+/// What the bed-exit watch of a smart bed says.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BedExitView {
+    /// The zone watched for this bed's patient: `off`, `exit`, `pre_exit`, `movement`.
+    pub watching: String,
+    /// The load cells hold the patient's weight.
+    pub in_bed: bool,
+    /// The load cells have learnt a patient's weight (in bed, or out after an exit).
+    pub armed: bool,
+    /// The exit under way, if any.
+    pub exit: Option<ExitView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ExitView {
+    pub at: Timestamp,
+    /// `load cells`, `bed alarm` or `restored`.
+    pub source: String,
+    pub zone: String,
+    /// A caregiver was in the room when it began.
+    pub assisted: bool,
+}
+
+/// A patient's repositioning timer.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TurningView {
+    /// `off`, `paused`, `ok`, `due_soon`, `due`, `overdue`, `severely_overdue`.
+    pub state: String,
+    /// Minutes between turns for this patient (none: not timed).
+    pub every_min: Option<u32>,
+    /// The last repositioning seen, if any.
+    pub last_turn: Option<Timestamp>,
+    /// Minutes in bed since it, as of the timer's last change of state.
+    pub minutes: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -79,6 +117,8 @@ pub struct PatientView {
     pub location: Option<LocationView>,
     /// The tag's battery as it last reported it, percent.
     pub tag_battery_pct: Option<u8>,
+    /// The repositioning timer (patients in a smart bed).
+    pub turning: Option<TurningView>,
 }
 
 /// Bad input, counted per reason and per device, with the latest few.

@@ -3,15 +3,19 @@
 //! in maps that share structure, so handing a snapshot to the API costs O(1).
 
 use crate::alerts::ActiveAlerts;
+use crate::bed_exit::BedExitState;
 use crate::devices::{BedFrame, PumpStatus};
 use crate::ingest::IngestStats;
 use crate::locate::{Location, TagBattery};
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
+use crate::turning::Turning;
 use crate::{Capability, Clock, Phase, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::Snapshot;
-use orderly_model::view::{AssetView, LocationView, PatientView, StaffView};
+use orderly_model::view::{
+    AssetView, BedExitView, ExitView, LocationView, PatientView, StaffView, TurningView,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -47,6 +51,8 @@ type ViewQuery<'a> = (
     Option<&'a StaffInfo>,
     Option<&'a PatientInfo>,
     Option<&'a TagBattery>,
+    Option<&'a BedExitState>,
+    Option<&'a Turning>,
 );
 
 impl ReadModel {
@@ -83,7 +89,7 @@ impl ReadModel {
 
     /// Rebuilds one entity's view; returns the bed asset id when it is a bed (its patient follows).
     fn update(&mut self, site: &Site, item: ViewQuery) -> Option<String> {
-        let (subject, loc, asset, status, bed, pump, staff, patient, battery) = item;
+        let (subject, loc, asset, status, bed, pump, staff, patient, battery, exit, turning) = item;
         let tag_battery_pct = battery.and_then(|b| b.0);
         let location = loc.map(|l| view(site, l));
         self.set_room(&subject.id, location.as_ref().map(|l| l.room.as_str()));
@@ -102,6 +108,17 @@ impl ReadModel {
                 tag_battery_pct,
                 bed: bed.map(|b| b.state.clone()),
                 pump: pump.map(|p| p.telemetry.clone()),
+                bed_exit: exit.map(|x| BedExitView {
+                    watching: x.zone.map_or("off", |z| z.as_str()).to_string(),
+                    in_bed: x.in_bed,
+                    armed: x.armed,
+                    exit: x.exited.as_ref().map(|e| ExitView {
+                        at: e.at,
+                        source: e.source.to_string(),
+                        zone: e.zone.as_str().to_string(),
+                        assisted: e.assisted,
+                    }),
+                }),
             };
             self.snap.assets.insert(a.id.clone(), Arc::new(v));
             return (a.kind == "bed").then(|| a.id.clone());
@@ -130,6 +147,12 @@ impl ReadModel {
                 wearable: p.wearable.clone(),
                 location,
                 tag_battery_pct,
+                turning: turning.map(|t| TurningView {
+                    state: t.state.as_str().to_string(),
+                    every_min: t.every_min,
+                    last_turn: t.last_turn,
+                    minutes: t.minutes,
+                }),
             };
             self.place_patient(&mut v);
             self.snap.patients.insert(p.id.clone(), Arc::new(v));
@@ -185,6 +208,8 @@ fn refresh(
             Changed<BedFrame>,
             Changed<PumpStatus>,
             Changed<TagBattery>,
+            Changed<BedExitState>,
+            Changed<Turning>,
         )>,
     >,
 ) {

@@ -1406,6 +1406,17 @@ fn a_high_risk_patient_sitting_on_the_edge_is_one_high_alert_within_a_second_and
         a.raised_at.since(t(10))
     );
     assert!(a.message.contains("load cells"), "{}", a.message);
+    // The API shows it on the bed.
+    let view = h.snapshot().assets["BED-ICU-01"].bed_exit.clone().unwrap();
+    assert_eq!(
+        (view.watching.as_str(), view.in_bed, view.armed),
+        ("pre_exit", false, true)
+    );
+    let exit = view.exit.unwrap();
+    assert_eq!(
+        (exit.source.as_str(), exit.zone.as_str(), exit.at),
+        ("load cells", "pre_exit", t(10))
+    );
     assert!(
         ev.iter().any(|e| matches!(&e.kind, EventKind::BedExit { zone, source, .. } if zone == "pre_exit" && source == "load cells")),
         "{ev:?}"
@@ -1544,6 +1555,12 @@ fn an_unturned_patient_is_reminded_before_due_and_alerted_when_overdue_and_a_tur
     // Overdue 15 minutes past due: medium, and the reminder gives way.
     let ev = idle(&mut h, 110 * 60 + 30, 145 * 60);
     assert_eq!(rules_raised(&ev), ["turn-overdue"]);
+    let view = h.snapshot().patients["P-1001"].turning.clone().unwrap();
+    assert_eq!(
+        (view.state.as_str(), view.every_min),
+        ("overdue", Some(120))
+    );
+    assert!(view.minutes >= 135, "{view:?}");
     assert!(
         ev.iter().any(|e| e.kind.name() == "alert.resolved"
             && e.kind.alert().is_some_and(|a| a.rule == "turn-due")),
