@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use orderly_model::Timestamp;
 use orderly_model::compliance::{Compliance, compliance};
 use orderly_model::report::{Start, Utilisation, utilisation};
 use serde::Deserialize;
@@ -40,13 +41,7 @@ pub(crate) async fn utilisation_report(
     State(s): State<ApiState>,
     Query(q): Query<UtilisationQuery>,
 ) -> Result<Response, ApiError> {
-    let to = time_param("to", &q.to)?.unwrap_or_else(s.clock);
-    let from = time_param("from", &q.from)?.unwrap_or(to.plus_ms(-7 * 24 * 3600 * 1000));
-    if from >= to || to.since(from) > MAX_WINDOW_MS {
-        return Err(ApiError::BadRequest(
-            "the window must have from before to, and span at most 366 days".into(),
-        ));
-    }
+    let (from, to) = window(&s, &q.from, &q.to, 7 * 24 * 3600 * 1000)?;
     let per_asset = match q.by.as_deref() {
         None | Some("group") => false,
         Some("asset") => true,
@@ -56,15 +51,7 @@ pub(crate) async fn utilisation_report(
             )));
         }
     };
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(x) => {
-            return Err(ApiError::BadRequest(format!(
-                "format {x:?}: use json or csv"
-            )));
-        }
-    };
+    let csv = wants_csv(&q.format)?;
     let snap = s.snapshot();
     if let Some(k) = &q.kind
         && !snap.assets.values().any(|a| &a.kind == k)
@@ -96,20 +83,53 @@ pub(crate) async fn utilisation_report(
         })
         .collect();
     let report = utilisation(&starts, &inputs.changes, from, to, per_asset);
-    if csv {
-        Ok((
+    let csv = csv.then(|| report.to_csv());
+    Ok(respond(csv, "utilisation.csv", report))
+}
+
+/// `[from, to)` of a report: `to` defaults to now, `from` to `default_ms` before it.
+fn window(
+    s: &ApiState,
+    from: &Option<String>,
+    to: &Option<String>,
+    default_ms: i64,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let to = time_param("to", to)?.unwrap_or_else(s.clock);
+    let from = time_param("from", from)?.unwrap_or(to.plus_ms(-default_ms));
+    if from >= to || to.since(from) > MAX_WINDOW_MS {
+        return Err(ApiError::BadRequest(
+            "the window must have from before to, and span at most 366 days".into(),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// `format`: `json` (the default) or `csv`.
+fn wants_csv(format: &Option<String>) -> Result<bool, ApiError> {
+    match format.as_deref() {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(x) => Err(ApiError::BadRequest(format!(
+            "format {x:?}: use json or csv"
+        ))),
+    }
+}
+
+/// The report as CSV (an attachment named `filename`) when asked for, else as JSON.
+fn respond<T: serde::Serialize>(csv: Option<String>, filename: &str, report: T) -> Response {
+    match csv {
+        Some(text) => (
             [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
                 (
                     header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"utilisation.csv\"",
+                    format!("attachment; filename=\"{filename}\""),
                 ),
             ],
-            report.to_csv(),
+            text,
         )
-            .into_response())
-    } else {
-        Ok(Json(report).into_response())
+            .into_response(),
+        None => Json(report).into_response(),
     }
 }
 
@@ -139,13 +159,7 @@ pub(crate) async fn compliance_report(
     State(s): State<ApiState>,
     Query(q): Query<ComplianceQuery>,
 ) -> Result<Response, ApiError> {
-    let to = time_param("to", &q.to)?.unwrap_or_else(s.clock);
-    let from = time_param("from", &q.from)?.unwrap_or(to.plus_ms(-24 * 3600 * 1000));
-    if from >= to || to.since(from) > MAX_WINDOW_MS {
-        return Err(ApiError::BadRequest(
-            "the window must have from before to, and span at most 366 days".into(),
-        ));
-    }
+    let (from, to) = window(&s, &q.from, &q.to, 24 * 3600 * 1000)?;
     let per_subject = match q.by.as_deref() {
         None | Some("unit") => false,
         Some("subject") => true,
@@ -155,15 +169,7 @@ pub(crate) async fn compliance_report(
             )));
         }
     };
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(x) => {
-            return Err(ApiError::BadRequest(format!(
-                "format {x:?}: use json or csv"
-            )));
-        }
-    };
+    let csv = wants_csv(&q.format)?;
     if let Some(u) = &q.unit
         && !s.floorplan.units.iter().any(|x| &x.id == u)
     {
@@ -174,19 +180,6 @@ pub(crate) async fn compliance_report(
         changes.retain(|c| c.unit.as_ref() == Some(u));
     }
     let report = compliance(&changes, from, to, per_subject);
-    if csv {
-        Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"compliance.csv\"",
-                ),
-            ],
-            report.to_csv(),
-        )
-            .into_response())
-    } else {
-        Ok(Json(report).into_response())
-    }
+    let csv = csv.then(|| report.to_csv());
+    Ok(respond(csv, "compliance.csv", report))
 }
