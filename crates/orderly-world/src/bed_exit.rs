@@ -155,11 +155,8 @@ enum State {
         baseline: f32,
         stage_since: Option<i64>,
     },
-    /// After an exit; `back_since` while the patient seems back.
-    Out {
-        baseline: f32,
-        back_since: Option<(i64, f64, u32)>,
-    },
+    /// After an exit; `back_since` while the patient seems back (with the weight's sum).
+    Out { back_since: Option<(i64, f64, u32)> },
 }
 
 /// One bed's detector: a few numbers, no sample history.
@@ -170,8 +167,6 @@ pub struct BedExitDetector {
     moving: bool,
     inhibit_until: i64,
     last_ms: Option<i64>,
-    /// The latest sample's share of the baseline and centre of mass, for the API.
-    pub last: Option<(f32, f32, f32)>,
 }
 
 /// The stage one sample is in, against the patient's weight: the most severe that applies.
@@ -200,7 +195,6 @@ impl BedExitDetector {
             moving: false,
             inhibit_until: i64::MIN,
             last_ms: None,
-            last: None,
         }
     }
 
@@ -266,7 +260,6 @@ impl BedExitDetector {
         let heavy = w >= cfg.arm_kg;
         match &mut self.state {
             State::Empty => {
-                self.last = Some((0.0, lateral, w));
                 if heavy {
                     self.state = State::Arming {
                         since: at,
@@ -277,7 +270,6 @@ impl BedExitDetector {
                 None
             }
             State::Arming { since, sum, n } => {
-                self.last = Some((0.0, lateral, w));
                 if !heavy {
                     self.state = State::Empty;
                     return None;
@@ -302,7 +294,6 @@ impl BedExitDetector {
                 stage_since,
             } => {
                 let share = w / *baseline;
-                self.last = Some((share, lateral, w));
                 if inhibited {
                     // The bed moving throws the load around: nothing to learn or to watch.
                     *stage_since = None;
@@ -324,10 +315,7 @@ impl BedExitDetector {
                 let since = *stage_since.get_or_insert(at);
                 let held = at - since;
                 if watching && held >= ms(cfg.hold_s) {
-                    self.state = State::Out {
-                        baseline: *baseline,
-                        back_since: None,
-                    };
+                    self.state = State::Out { back_since: None };
                     return Some(Change::Exit {
                         at: since,
                         decided_at: at,
@@ -343,12 +331,7 @@ impl BedExitDetector {
                 }
                 None
             }
-            State::Out {
-                baseline,
-                back_since,
-            } => {
-                let share = w / *baseline;
-                self.last = Some((share, lateral, w));
+            State::Out { back_since } => {
                 // A patient's weight, centred (any patient's: the bed may have a new one).
                 let back = heavy && lateral.abs() <= cfg.pre_exit_lateral;
                 if !back {
