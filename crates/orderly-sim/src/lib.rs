@@ -83,6 +83,12 @@ pub enum Truth {
         bed: String,
         patient: String,
     },
+    /// A nurse turned the patient to another side in bed.
+    Turned {
+        at: Timestamp,
+        bed: String,
+        patient: String,
+    },
     PumpAlarm {
         at: Timestamp,
         pump: String,
@@ -138,8 +144,12 @@ struct Bed {
     next_sample: Timestamp,
     seq: u64,
     weight: f32,
-    /// Rolling over in bed: the lateral centre of mass swings with this phase (radians).
+    /// Shifting in bed: the lateral centre of mass wavers with this phase (radians).
     roll_phase: f32,
+    /// The side the patient lies on (-0.25 left, 0 back, 0.25 right), and when a nurse next
+    /// turns them (every 90-150 minutes).
+    side: f32,
+    next_turn: Timestamp,
 }
 
 /// What a bed's patient is doing. Getting up takes 4 s (to the edge, feet down, standing) and
@@ -462,6 +472,8 @@ impl Simulator {
                     seq: 0,
                     weight: rng.random_range(50.0..110.0),
                     roll_phase: rng.random_range(0.0..std::f32::consts::TAU),
+                    side: 0.0,
+                    next_turn: start.plus_ms(rng.random_range(0..9_000_000)),
                 });
             } else {
                 let in_patient_room = matches!(
@@ -684,6 +696,29 @@ impl Simulator {
             {
                 self.get_up(b, now, false);
             }
+            // Repositioning: a nurse turns the patient to another side.
+            if self.beds[b].activity == Activity::InBed
+                && self.beds[b].patient.is_some()
+                && self.beds[b].next_turn <= now
+            {
+                let sides = [-0.25f32, 0.0, 0.25];
+                let others: Vec<f32> = sides
+                    .into_iter()
+                    .filter(|s| (*s - self.beds[b].side).abs() > 0.1)
+                    .collect();
+                let side = others[self.rng.random_range(0..others.len())];
+                let next = now.plus_ms(self.rng.random_range(5_400_000..9_000_000));
+                let bed = &mut self.beds[b];
+                bed.side = side;
+                bed.next_turn = next;
+                if let Some(p) = &bed.patient {
+                    self.truth.push(Truth::Turned {
+                        at: now,
+                        bed: bed.id.clone(),
+                        patient: p.clone(),
+                    });
+                }
+            }
             let room = self.fp.rooms[self.tags[self.beds[b].tag].room].id.clone();
             match self.beds[b].activity {
                 Activity::GettingUp {
@@ -756,9 +791,9 @@ impl Simulator {
                 self.beds[b].next_sample = at.plus_ms(200);
                 let (share, mut x) = self.beds[b].activity.load(at);
                 if self.beds[b].activity == Activity::InBed {
-                    // Turning now and then: a slow swing of the centre of mass.
+                    // On one side, wavering a little.
                     let phase = self.beds[b].roll_phase + at.0 as f32 / 600_000.0;
-                    x = 0.2 * phase.sin();
+                    x = self.beds[b].side + 0.05 * phase.sin();
                 }
                 let w = self.beds[b].weight * share;
                 let right = w * (1.0 + x) / 2.0;
@@ -940,6 +975,19 @@ impl Simulator {
     /// Makes a patient start getting out of bed now (standing 4 s later; tests and demos).
     pub fn bed_exit(&mut self, bed_id: &str) -> bool {
         self.start_exit(bed_id, false)
+    }
+
+    /// Makes a nurse turn the patient in this bed at the next step (tests and demos).
+    pub fn turn(&mut self, bed_id: &str) -> bool {
+        let Some(b) = self
+            .beds
+            .iter()
+            .position(|b| b.id == bed_id && b.patient.is_some())
+        else {
+            return false;
+        };
+        self.beds[b].next_turn = self.now;
+        true
     }
 
     /// Makes a patient get out of bed now and fall a few steps from it (tests and demos).

@@ -155,3 +155,39 @@ fn an_injected_fall_streams_an_impact_and_lying_still_any_way_round() {
     // No on-device event when the accelerometer streams: Orderly's detector must find it.
     assert!(!msgs.iter().any(|m| m.topic.ends_with("/event")));
 }
+
+#[test]
+fn a_turn_moves_the_centre_of_mass_across_the_bed_and_is_in_the_truth() {
+    let mut s = sim(1);
+    let t0 = 1_795_000_000_000;
+    let lateral = |msgs: &[Message]| -> f64 {
+        let cells: Vec<Vec<f64>> = msgs
+            .iter()
+            .filter(|m| m.topic.ends_with("bed/bed-icu-01/load"))
+            .flat_map(|m| m.payload["cells_kg"].as_array().unwrap().clone())
+            .map(|c| {
+                c.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
+            .collect();
+        let x: f64 = cells
+            .iter()
+            .map(|c| ((c[1] + c[3]) - (c[0] + c[2])) / c.iter().sum::<f64>())
+            .sum();
+        x / cells.len() as f64
+    };
+    let before = lateral(&s.advance(Timestamp(t0 + 5_000)));
+    s.take_truth();
+    assert!(s.turn("BED-ICU-01"));
+    s.advance(Timestamp(t0 + 6_000));
+    let after = lateral(&s.advance(Timestamp(t0 + 12_000)));
+    assert!((after - before).abs() > 0.18, "{before} -> {after}");
+    assert!(
+        s.take_truth()
+            .iter()
+            .any(|t| matches!(t, Truth::Turned { bed, .. } if bed == "BED-ICU-01"))
+    );
+}
