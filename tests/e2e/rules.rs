@@ -316,3 +316,50 @@ fn a_backtest_counts_alerts_per_rule_and_compares_two_rule_sets() {
         "{table}"
     );
 }
+
+/// A rule asks a bed for a setting over the real broker; the bed's acknowledgement settles it.
+#[test]
+fn a_bed_command_goes_to_the_bed_after_commit_and_its_ack_settles_it() {
+    let setup = Setup::new();
+    // The shipped rule holds 2 minutes; 1 second here.
+    setup.edit_rules("beds.toml", |t| {
+        t.replacen(
+            "unless = \"room.caregiver_present\"\nfor = \"2m\"\npriority = \"low\"\nkind = \"technical\"",
+            "unless = \"room.caregiver_present\"\nfor = \"1s\"\npriority = \"low\"\nkind = \"technical\"",
+            1,
+        )
+    });
+    let o = setup.start();
+    let bed_dev = Device::connect(&o.mqtt, Some(&o.topic("bed/bed-icu-01/command")));
+    let dev = Device::connect(&o.mqtt, None);
+    // Ben Rossi (Morse 85) in bed, the bed's exit alarm off, nobody in the room.
+    dev.json(&o.topic("bed/bed-icu-01/state"), &bed("off", 30.0));
+    let (topic, payload) = bed_dev
+        .received
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a command on bed/bed-icu-01/command");
+    assert_eq!(topic, o.topic("bed/bed-icu-01/command"));
+    let cmd: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(cmd["set"], json!({"exit_alarm": "armed"}), "{cmd}");
+    assert_eq!(cmd["reason"], "rule arm-exit-alarm");
+    let id = cmd["command_id"].as_str().unwrap().to_string();
+    // Committed before it was published: the event stream has it.
+    let events = o.stream("after=0&kind=bed.command", Duration::from_secs(5), |e| {
+        !e.is_empty()
+    });
+    assert_eq!(events[0]["command_id"], id.as_str());
+    dev.json(
+        &o.topic("bed/bed-icu-01/command/ack"),
+        &json!({"ts": orderly_tests::now_rfc3339(), "command_id": id, "result": "applied"}),
+    );
+    let events = o.stream(
+        "after=0&kind=bed.command_acked",
+        Duration::from_secs(10),
+        |e| !e.is_empty(),
+    );
+    assert_eq!(events[0]["result"], "applied", "{events:?}");
+    assert_eq!(events[0]["command_id"], id.as_str());
+    bed_dev.close();
+    dev.close();
+    o.stop();
+}

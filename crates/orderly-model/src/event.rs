@@ -131,6 +131,29 @@ pub enum EventKind {
         room: Option<String>,
         unit: Option<String>,
     },
+    /// Orderly asked a bed for settings (a rule's `bed_command`), committed before it is
+    /// published on `bed/{device}/command`.
+    #[serde(rename = "bed.command")]
+    BedCommand {
+        command_id: String,
+        bed: String,
+        device: String,
+        /// The settings asked for, as in the command's payload.
+        #[schema(value_type = Object)]
+        set: serde_json::Map<String, serde_json::Value>,
+        /// Why: `rule {id}`.
+        reason: String,
+        rule: String,
+    },
+    /// How a bed command ended: `applied`, `refused` (with the bed's reason) or `timed_out`.
+    #[serde(rename = "bed.command_acked")]
+    BedCommandAcked {
+        command_id: String,
+        bed: String,
+        rule: String,
+        result: String,
+        reason: Option<String>,
+    },
     /// An asset's status changed: by its device (a pump infusing is in use), by where it went
     /// (a dirty utility room), or by a person through the API (`by`).
     #[serde(rename = "asset.status_changed")]
@@ -183,6 +206,8 @@ impl EventKind {
             EventKind::FallDetected { .. } => "fall.detected",
             EventKind::BedExit { .. } => "bed.exit",
             EventKind::PatientTurned { .. } => "patient.turned",
+            EventKind::BedCommand { .. } => "bed.command",
+            EventKind::BedCommandAcked { .. } => "bed.command_acked",
             EventKind::BundleChanged { .. } => "bundle.changed",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
@@ -205,6 +230,8 @@ impl EventKind {
             | EventKind::FallDetected { .. }
             | EventKind::BedExit { .. }
             | EventKind::PatientTurned { .. }
+            | EventKind::BedCommand { .. }
+            | EventKind::BedCommandAcked { .. }
             | EventKind::BundleChanged { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
@@ -219,7 +246,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 18] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -227,6 +254,8 @@ impl EventKind {
         "bed.exit",
         "patient.turned",
         "bundle.changed",
+        "bed.command",
+        "bed.command_acked",
         "asset.status_changed",
         "alert.raised",
         "alert.updated",

@@ -21,7 +21,7 @@ pub use check::Problem;
 pub use facts::{Fact, Facts};
 pub use lifecycle::{AlertCommand, Alerting, CommandError, Key, Placement, Tracker};
 pub use rule::{
-    Condition, EvalError, Known, MAX_CONDITION_LEN, ReloadSummary, Resolve, Rule, RuleSet,
+    Action, Condition, EvalError, Known, MAX_CONDITION_LEN, ReloadSummary, Resolve, Rule, RuleSet,
     SYSTEM_PREFIX, Step, Target, Template, after,
 };
 pub use schema::{FactType, SubjectType};

@@ -68,6 +68,17 @@ pub struct Step {
     pub to: Vec<Target>,
 }
 
+/// What a rule does when its condition holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Raise an alert (the default).
+    Alert,
+    /// Ask the bed for settings that move nothing (`exit_alarm`, `brakes`, `surface`), over
+    /// MQTT, with an acknowledgement (`set = { exit_alarm = "armed" }`). Settings that move the
+    /// bed (`height`, `hob_deg`) are never commanded by a rule.
+    BedCommand(BTreeMap<String, String>),
+}
+
 /// How an alert of the rule closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolve {
@@ -163,6 +174,8 @@ pub struct Rule {
     pub resolve: Resolve,
     pub message: Template,
     pub enabled: bool,
+    /// Alert (default) or bed command.
+    pub action: Action,
     /// A care bundle this rule checks (`bundle = "fall-risk"`): the time its subject spends with
     /// the bundle applying, and in compliance (`when` false), is reported per bed and unit.
     pub bundle: Option<String>,
@@ -238,6 +251,9 @@ impl Rule {
             self.message.source,
             self.enabled
         );
+        if let Action::BedCommand(set) = &self.action {
+            let _ = write!(s, "|bed_command{set:?}");
+        }
         if let Some(b) = &self.bundle {
             let _ = write!(s, "|{b}|{:?}", self.applies.as_ref().map(|a| &a.source));
         }
@@ -391,6 +407,8 @@ struct RuleToml {
     bundle: Option<Spanned<String>>,
     #[serde(default)]
     applies: Option<Spanned<String>>,
+    #[serde(default)]
+    set: Option<Spanned<BTreeMap<String, toml::Value>>>,
 }
 
 fn yes() -> bool {
@@ -805,20 +823,41 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
             Resolve::Auto
         }
     };
-    if let Some(a) = &r.action
-        && a.get_ref() != "alert"
-    {
-        let fix = match a.get_ref().as_str() {
-            "bed_command" | "work_order" => {
-                "bed commands and work orders are not available to rules yet; use `alert`"
+    let mut action = Action::Alert;
+    match (r.action.as_ref().map(|a| a.get_ref().as_str()), &r.set) {
+        (None | Some("alert"), None) => {}
+        (None | Some("alert"), Some(set)) => c.err(
+            set,
+            "`set` belongs to a bed command",
+            Some("add action = \"bed_command\"".into()),
+        ),
+        (Some("bed_command"), set) => {
+            let a = r.action.as_ref().expect("matched Some");
+            if subject != SubjectType::Bed {
+                c.err(a, "a bed command needs subject = \"bed\"", None);
             }
-            _ => "use `alert`",
-        };
-        c.err(
-            a,
-            format!("unknown action `{}`", a.get_ref()),
-            Some(fix.into()),
-        );
+            match set {
+                None => c.err(
+                    a,
+                    "a bed command needs `set`",
+                    Some("set = { exit_alarm = \"armed\" } (exit_alarm, brakes, surface)".into()),
+                ),
+                Some(set) => match bed_settings(set.get_ref()) {
+                    Ok(s) => action = Action::BedCommand(s),
+                    Err((msg, fix)) => c.err(set, msg, Some(fix)),
+                },
+            }
+        }
+        (Some("work_order"), _) => c.err(
+            r.action.as_ref().expect("matched Some"),
+            "unknown action `work_order`",
+            Some("work orders are not available to rules yet (maintenance); use `alert`".into()),
+        ),
+        (Some(other), _) => c.err(
+            r.action.as_ref().expect("matched Some"),
+            format!("unknown action `{other}`"),
+            Some("`alert` or `bed_command`".into()),
+        ),
     }
     let message = c.template(&r.message, subject);
     match (c.errors.is_empty(), when, unless) {
@@ -860,10 +899,56 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
                 enabled: r.enabled,
                 bundle: r.bundle.map(|b| b.into_inner()),
                 applies,
+                action,
             })
         }
         _ => Err(c.errors),
     }
+}
+
+/// The settings a rule may command, checked: only those that move nothing, with their values.
+fn bed_settings(
+    set: &BTreeMap<String, toml::Value>,
+) -> Result<BTreeMap<String, String>, (String, String)> {
+    if set.is_empty() {
+        return Err((
+            "`set` is empty".into(),
+            "set = { exit_alarm = \"armed\" }".into(),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in set {
+        let text = match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => other.to_string(),
+        };
+        let allowed: &[&str] = match k.as_str() {
+            "exit_alarm" => &["off", "armed"],
+            "brakes" => &["true", "false"],
+            "surface" => schema::SURFACE,
+            "height" | "hob_deg" => {
+                return Err((
+                    format!("`{k}` moves the bed: a rule never commands it"),
+                    "raise an alert instead; a nurse at the bedside moves the bed".into(),
+                ));
+            }
+            _ => {
+                return Err((
+                    format!("`{k}` is not a bed setting a rule may command"),
+                    "exit_alarm, brakes or surface".into(),
+                ));
+            }
+        };
+        if !allowed.contains(&text.as_str()) {
+            return Err((
+                format!("`{k}` cannot be set to {text}"),
+                format!("one of: {}", allowed.join(", ")),
+            ));
+        }
+        out.insert(k.clone(), text);
+    }
+    Ok(out)
 }
 
 /// A timestamp plus a duration, saturating.

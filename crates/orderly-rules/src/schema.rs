@@ -147,6 +147,16 @@ const BED: &[FactDef] = &[
     ),
     f("moving", Bool, "the frame is moving"),
     f(
+        "command_failed",
+        Bool,
+        "the bed refused Orderly's last command or did not acknowledge it in time (until one is applied)",
+    ),
+    f(
+        "command_failure",
+        String,
+        "what failed: the settings, refused or timed out, and the bed's reason (empty when none)",
+    ),
+    f(
         "exited",
         Bool,
         "the patient is out of (or leaving) the bed: the load cells passed the watched zone, or the bed's own exit alarm sounds; until they are back",

@@ -463,3 +463,47 @@ fn a_bundle_rule_says_when_the_bundle_applies_and_when_it_is_complied_with() {
     // The bundle is part of the definition: changing it is a changed rule on reload.
     assert_ne!(r.definition(), compile(GOOD).unwrap().rules[0].definition());
 }
+
+#[test]
+fn a_bed_command_sets_only_what_moves_nothing_and_only_on_beds() {
+    let cmd = |set: &str| {
+        GOOD.replace(
+            "remind_every = \"10m\"",
+            &format!("remind_every = \"10m\"\naction = \"bed_command\"\nset = {set}"),
+        )
+    };
+    let set = compile(&cmd("{ exit_alarm = \"armed\", brakes = true }")).unwrap();
+    assert_eq!(
+        set.rules[0].action,
+        Action::BedCommand(
+            [("brakes", "true"), ("exit_alarm", "armed")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into()
+        )
+    );
+    let e = errors(&cmd("{ hob_deg = 30 }"));
+    assert!(
+        e.contains("`hob_deg` moves the bed: a rule never commands it"),
+        "{e}"
+    );
+    let e = errors(&cmd("{ exit_alarm = \"alarming\" }"));
+    assert!(
+        e.contains("cannot be set to alarming (fix: one of: off, armed)"),
+        "{e}"
+    );
+    let e = errors(&cmd("{ colour = \"red\" }"));
+    assert!(e.contains("not a bed setting"), "{e}");
+    let e = errors(&GOOD.replace("remind_every = \"10m\"", "action = \"bed_command\""));
+    assert!(e.contains("a bed command needs `set`"), "{e}");
+    let e = errors(&GOOD.replace("remind_every = \"10m\"", "set = { brakes = true }"));
+    assert!(e.contains("`set` belongs to a bed command"), "{e}");
+    let e = errors(
+        &cmd("{ brakes = true }")
+            .replace("subject = \"bed\"", "subject = \"patient\"")
+            .replace("bed.hob_deg < 30.0", "patient.morse > 1")
+            .replace("{bed.hob_deg}", "{patient.morse}"),
+    );
+    assert!(e.contains("a bed command needs subject = \"bed\""), "{e}");
+    let e = errors(&GOOD.replace("remind_every = \"10m\"", "action = \"work_order\""));
+    assert!(e.contains("work orders are not available"), "{e}");
+}

@@ -228,6 +228,9 @@ impl Store {
                 EventKind::BedExit { bed, .. } => Some(bed.clone()),
                 EventKind::PatientTurned { patient, .. } => Some(patient.clone()),
                 EventKind::BundleChanged { subject, .. } => Some(subject.clone()),
+                EventKind::BedCommand { bed, .. } | EventKind::BedCommandAcked { bed, .. } => {
+                    Some(bed.clone())
+                }
                 EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };

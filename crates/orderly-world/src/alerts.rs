@@ -7,6 +7,7 @@
 //! disabled, with a technical alert to admins, until the next reload; the others keep running.
 
 use crate::bed_exit::BedExitState;
+use crate::commands::CommandState;
 use crate::devices::{BedFrame, PumpStatus};
 use crate::falls::FallState;
 use crate::locate::{Location, TagBattery};
@@ -106,7 +107,7 @@ impl SubjectFacts {
 
 /// Set when every subject must be evaluated again (a new rule set).
 #[derive(Resource, Default)]
-struct Reevaluate(bool);
+pub(crate) struct Reevaluate(bool);
 
 pub struct AlertsPlugin {
     pub rules: Arc<RuleSet>,
@@ -165,6 +166,7 @@ type SubjectItem<'a> = (
     Option<&'a FallState>,
     Option<&'a BedExitState>,
     Option<&'a Turning>,
+    Option<&'a CommandState>,
 );
 
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
@@ -184,6 +186,7 @@ fn build_facts(
             Changed<FallState>,
             Changed<BedExitState>,
             Changed<Turning>,
+            Changed<CommandState>,
         )>,
     >,
     // A location changes on every sighting (last seen); only a new room or presence matters.
@@ -312,8 +315,22 @@ impl FactCtx<'_, '_, '_> {
     }
 
     fn facts(&self, item: &SubjectItem<'_>, types: &[SubjectType]) -> Facts {
-        let (_, subject, asset, patient, staff, bed, pump, loc, status, battery, fall, exit, turn) =
-            *item;
+        let (
+            _,
+            subject,
+            asset,
+            patient,
+            staff,
+            bed,
+            pump,
+            loc,
+            status,
+            battery,
+            fall,
+            exit,
+            turn,
+            cmd,
+        ) = *item;
         let mut f = Facts::default();
         let groups: BTreeSet<&str> = types.iter().flat_map(|t| t.groups()).copied().collect();
         // The bed of a patient, and the patient of a bed.
@@ -332,13 +349,21 @@ impl FactCtx<'_, '_, '_> {
             None => loc,
         };
         if groups.contains("bed") {
-            let (frame, exit) = match patient {
+            let (frame, exit, cmd) = match patient {
                 Some(_) => (
                     patient_bed.and_then(|b| b.5),
                     patient_bed.and_then(|b| b.11),
+                    patient_bed.and_then(|b| b.13),
                 ),
-                None => (bed, exit),
+                None => (bed, exit, cmd),
             };
+            let failed = cmd.and_then(|c| c.failed.clone());
+            f.set("bed", "command_failed", Fact::Bool(failed.is_some()));
+            f.set(
+                "bed",
+                "command_failure",
+                Fact::String(failed.unwrap_or_default()),
+            );
             let id = match patient {
                 Some(p) => p.0.bed.clone(),
                 None => subject.id.clone(),
@@ -647,7 +672,7 @@ fn patient_facts(f: &mut Facts, p: Option<&PatientInfo>) {
 }
 
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
-fn evaluate(
+pub(crate) fn evaluate(
     clock: Res<Clock>,
     mut rules: ResMut<Rules>,
     mut reevaluate: ResMut<Reevaluate>,
@@ -661,6 +686,7 @@ fn evaluate(
     changed: Query<Entity, Changed<SubjectFacts>>,
     mut alerts: ResMut<ActiveAlerts>,
     mut compliance: ResMut<Compliance>,
+    mut wants: Option<ResMut<crate::commands::Wants>>,
     mut outbox: ResMut<Outbox>,
 ) {
     let all = std::mem::take(&mut reevaluate.0);
@@ -728,6 +754,12 @@ fn evaluate(
                 }
             }
             match rule.holds_in(ctx) {
+                Ok(holds) if rule.action != orderly_rules::Action::Alert => {
+                    // A bed command: the commands capability holds, checks and sends it.
+                    if let Some(w) = wants.as_deref_mut() {
+                        w.0.push((rule.id.clone(), subject_id.clone(), holds));
+                    }
+                }
                 Ok(holds) => {
                     for e in alerts.0.observe(rule, &subject_id, holds, &facts.0, now) {
                         outbox.push(now, e);

@@ -13,6 +13,7 @@
 
 pub mod alerts;
 pub mod bed_exit;
+pub mod commands;
 pub mod devices;
 pub mod fall;
 pub mod falls;
@@ -72,6 +73,7 @@ pub struct WorldConfig {
     pub falls: fall::FallConfig,
     pub bed_exit: bed_exit::BedExitConfig,
     pub turning: turning::TurningConfig,
+    pub commands: commands::CommandConfig,
     /// PAR levels, from `rules/par.toml` (not a detectors.toml section).
     #[serde(skip)]
     pub par: Vec<orderly_model::par::ParLevel>,
@@ -118,7 +120,7 @@ impl Hospital {
         config: WorldConfig,
         rules: Arc<RuleSet>,
     ) -> Self {
-        let caps: [&dyn Capability; 11] = [
+        let caps: [&dyn Capability; 12] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
@@ -128,6 +130,7 @@ impl Hospital {
             &falls::FallsPlugin(config.falls.clone()),
             &status::StatusPlugin,
             &par::ParPlugin(config.par.clone()),
+            &commands::CommandsPlugin(config.commands.clone()),
             &alerts::AlertsPlugin {
                 rules,
                 presence: config.presence.clone(),
@@ -236,6 +239,7 @@ impl Hospital {
         falls::set_config(&mut self.world, &config.falls);
         bed_exit::set_config(&mut self.world, &config.bed_exit);
         turning::set_config(&mut self.world, &config.turning);
+        commands::set_config(&mut self.world, &config.commands);
     }
 
     /// Records that a changed rule set was rejected (a technical alert to admins).

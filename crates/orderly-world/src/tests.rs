@@ -1672,3 +1672,122 @@ fn after_a_restart_the_turning_timer_counts_from_the_last_recorded_turn() {
     let ev = loads(&mut h, "bed-icu-01", 2, 10, 1.0, 0.0);
     assert_eq!(rules_raised(&ev), ["turn-due"]);
 }
+
+// Commands back to beds ------------------------------------------------------------------------
+
+fn ack(at: Timestamp, id: &str, applied: bool) -> Inbound {
+    Inbound::Reading(Reading {
+        at,
+        device: "bed-icu-01".into(),
+        ts: at,
+        seq: None,
+        payload: Payload::CommandAck(orderly_model::reading::CommandAck {
+            command_id: id.into(),
+            result: if applied {
+                orderly_model::reading::AckResult::Applied
+            } else {
+                orderly_model::reading::AckResult::Refused
+            },
+            reason: (!applied).then(|| "bed in CPR mode".to_string()),
+        }),
+    })
+}
+
+fn commands(ev: &[OutEvent]) -> Vec<(String, serde_json::Value)> {
+    ev.iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BedCommand {
+                command_id, set, ..
+            } => Some((command_id.clone(), serde_json::Value::Object(set.clone()))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn acked(ev: &[OutEvent]) -> Vec<String> {
+    ev.iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BedCommandAcked { result, .. } => Some(result.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Ben Rossi (Morse 85) in bed-icu-01 with its exit alarm off, nobody in the room.
+fn alarm_off_bed() -> Hospital {
+    let mut h = hospital();
+    h.push(bed_state(t(0), ExitAlarm::Off));
+    h.step(t(0));
+    h
+}
+
+#[test]
+fn a_rule_arms_the_exit_alarm_after_its_hold_and_the_bed_acknowledges() {
+    let mut h = alarm_off_bed();
+    assert!(
+        commands(&idle(&mut h, 30, 90)).is_empty(),
+        "held for 2 minutes first"
+    );
+    let ev = h.step(t(120));
+    let sent = commands(&ev);
+    assert_eq!(sent.len(), 1, "{ev:?}");
+    assert_eq!(sent[0].1, serde_json::json!({"exit_alarm": "armed"}));
+    // Applied: the bed reports it armed, nothing more is sent, no technical alert.
+    h.push(ack(t(122), &sent[0].0, true));
+    h.push(bed_state(t(122), ExitAlarm::Armed));
+    let mut ev = h.step(t(122));
+    ev.extend(idle(&mut h, 180, 900));
+    assert_eq!(acked(&ev), ["applied"]);
+    assert!(commands(&ev).is_empty(), "{ev:?}");
+    assert!(!rules_of(&ev).contains(&"bed-command-failed"), "{ev:?}");
+}
+
+/// Rules of the alerts raised.
+fn rules_of(ev: &[OutEvent]) -> Vec<&str> {
+    ev.iter()
+        .filter(|e| e.kind.name() == "alert.raised")
+        .filter_map(|e| e.kind.alert())
+        .map(|a| a.rule.as_str())
+        .collect()
+}
+
+#[test]
+fn a_refusal_or_silence_is_a_technical_alert_and_no_storm_follows() {
+    let mut h = alarm_off_bed();
+    let ev = idle(&mut h, 30, 120);
+    let id = commands(&ev)[0].0.clone();
+    h.push(ack(t(125), &id, false));
+    let ev = h.step(t(125));
+    assert_eq!(acked(&ev), ["refused"]);
+    assert_eq!(rules_of(&ev), ["bed-command-failed"]);
+    let a = ev.iter().find_map(|e| e.kind.alert()).unwrap();
+    assert!(a.message.contains("CPR mode"), "{}", a.message);
+    assert_eq!(a.audience, ["station:ICU", "role:biomed"]);
+    // The condition still holds, but the rule waits retry_s (5 min) before asking again; the
+    // second time the bed says nothing: timed out after 30 s.
+    let ev = idle(&mut h, 150, 390);
+    assert!(commands(&ev).is_empty(), "{ev:?}");
+    let ev = idle(&mut h, 420, 420);
+    assert_eq!(commands(&ev).len(), 1, "{ev:?}");
+    let ev = idle(&mut h, 440, 450);
+    assert!(acked(&ev).is_empty(), "{ev:?}");
+    let ev = idle(&mut h, 480, 480);
+    assert_eq!(acked(&ev), ["timed_out"]);
+    // An ack for an unknown command changes nothing.
+    h.push(ack(t(545), "c-999999", true));
+    assert!(acked(&h.step(t(545))).is_empty());
+}
+
+#[test]
+fn a_moving_bed_is_never_commanded() {
+    let mut h = hospital();
+    let mut moving = bed_state(t(0), ExitAlarm::Off);
+    if let Inbound::Reading(r) = &mut moving
+        && let Payload::BedState(s) = &mut r.payload
+    {
+        s.moving = true;
+    }
+    h.push(moving);
+    h.step(t(0));
+    assert!(commands(&idle(&mut h, 30, 600)).is_empty());
+}

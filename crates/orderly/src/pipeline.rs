@@ -3,7 +3,9 @@
 //! broadcasts them to API streams and publishes alerts over MQTT. The world publishes a new
 //! snapshot for API reads after each batch (at most every 100 ms), so reads never stall ingest.
 
-use orderly_model::{Alert, AssetStatus, Inbound, OutEvent, Snapshot, StatusError, Timestamp};
+use orderly_model::{
+    Alert, AssetStatus, EventKind, Inbound, OutEvent, Snapshot, StatusError, Timestamp,
+};
 use orderly_mqtt::MqttLink;
 use orderly_store::Store;
 use orderly_world::{AlertCommand, CommandError, Hospital, ReloadSummary, RuleSet, WorldConfig};
@@ -184,6 +186,28 @@ pub async fn run_committer(
         for e in batch {
             metrics::counter!("orderly_events_total", "kind" => e.kind_name()).increment(1);
             let e = Arc::new(e);
+            // A bed command goes to its bed once committed (the device contract's payload).
+            if let (
+                Some(link),
+                EventKind::BedCommand {
+                    command_id,
+                    device,
+                    set,
+                    reason,
+                    ..
+                },
+            ) = (&mqtt, &e.kind)
+            {
+                let payload = serde_json::json!({
+                    "command_id": command_id, "ts": e.at, "set": set, "reason": reason,
+                });
+                if let Err(err) = link.try_publish(
+                    link.topics.bed_command(device),
+                    payload.to_string().into_bytes(),
+                ) {
+                    tracing::warn!(error = %err, command = %command_id, "cannot queue the bed command for MQTT; it times out and is reported");
+                }
+            }
             if let (Some(link), Some(a)) = (&mqtt, e.kind.alert()) {
                 let topic = link
                     .topics
