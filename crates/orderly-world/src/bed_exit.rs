@@ -534,7 +534,10 @@ pub(crate) fn watch(
             .and_then(|e| patients.get(*e).ok())
             .map(|p| p.0.morse);
         let zone = cfg.0.zones.for_morse(morse);
-        st.zone = Some(zone);
+        if st.zone != Some(zone) {
+            // Only a real change: the rules rebuild a bed's facts when this component changes.
+            st.zone = Some(zone);
+        }
         for ch in
             w.0.samples(m.ts.millis(), m.load.hz, &m.load.cells_kg, zone)
         {
