@@ -3,7 +3,7 @@
 //!
 //! Core crate: no IO, no async, no wall clock (time comes from the [`Clock`] resource, set by
 //! the caller), never panics on input. Depends on orderly-model, orderly-floorplan,
-//! orderly-rules, bevy_ecs, serde and tracing.
+//! orderly-rules, bevy_ecs, serde, serde_json (bed command payloads) and tracing.
 //!
 //! The schedule runs in four ordered [`Phase`]s: `Ingest` (check and route readings into typed
 //! messages), `Derive` (facts: where tags are, what devices report), `Rules` (what deserves an
