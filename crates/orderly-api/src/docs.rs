@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::list_assets, crate::routes::get_asset, crate::routes::asset_history,
         crate::locate::locate, crate::control::set_status, crate::reports::utilisation_report,
         crate::reports::compliance_report,
+        crate::routes::bed_commands,
         crate::routes::list_rooms, crate::routes::get_room,
         crate::routes::unit_alerts, crate::routes::alert_history,
         crate::routes::ingest, crate::routes::audit_log,

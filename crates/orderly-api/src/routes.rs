@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orderly_model::view::{AssetView, IngestView, PatientView, StaffView};
-use orderly_model::{Alert, AssetStatus, Priority, Role, Timestamp};
+use orderly_model::{Alert, AssetStatus, OutEvent, Priority, Role, Timestamp};
 use orderly_store::{AlertQuery, AuditEntry, Stay};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -23,6 +23,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/assets", get(list_assets))
         .route("/api/v1/assets/{id}", get(get_asset))
         .route("/api/v1/assets/{id}/history", get(asset_history))
+        .route("/api/v1/beds/{id}/commands", get(bed_commands))
         .route(
             "/api/v1/assets/{id}/status",
             post(crate::control::set_status),
@@ -222,6 +223,34 @@ pub(crate) async fn asset_history(
     Ok(Json(
         s.store
             .history(&id, from, to, w.limit.unwrap_or(1000))
+            .await?,
+    ))
+}
+
+/// The commands Orderly sent a bed and how each ended (`bed.command`, `bed.command_acked`),
+/// newest first.
+#[utoipa::path(get, path = "/api/v1/beds/{id}/commands", tag = "beds", params(("id" = String, Path, description = "bed asset id"), Window), security(("bearer" = [])),
+    responses((status = 200, body = Vec<OutEvent>), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn bed_commands(
+    _auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(w): Query<Window>,
+) -> Result<Json<Vec<OutEvent>>, ApiError> {
+    if s.snapshot().assets.get(&id).is_none_or(|a| a.kind != "bed") {
+        return Err(ApiError::NotFound(format!("no bed {id:?}")));
+    }
+    let to = time_param("to", &w.to)?.unwrap_or_else(s.clock);
+    let from = time_param("from", &w.from)?.unwrap_or(to.plus_ms(-7 * 24 * 3600 * 1000));
+    Ok(Json(
+        s.store
+            .subject_events(
+                &id,
+                &["bed.command", "bed.command_acked"],
+                from,
+                to.plus_ms(1),
+                w.limit.unwrap_or(200),
+            )
             .await?,
     ))
 }

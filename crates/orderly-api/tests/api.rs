@@ -998,3 +998,63 @@ async fn bundle_compliance_per_unit_and_bed_as_json_and_csv() {
         assert!(r.to_string().contains(want), "{q}: {r}");
     }
 }
+
+#[tokio::test]
+async fn a_beds_command_history_newest_first() {
+    let f = fixture(true).await;
+    let cmd = |seq, at, bed: &str, id: &str| OutEvent {
+        seq,
+        at: Timestamp(at),
+        kind: orderly_model::EventKind::BedCommand {
+            command_id: id.into(),
+            bed: bed.into(),
+            device: bed.to_lowercase(),
+            set: serde_json::json!({"exit_alarm": "armed"})
+                .as_object()
+                .unwrap()
+                .clone(),
+            reason: "rule arm-exit-alarm".into(),
+            rule: "arm-exit-alarm".into(),
+        },
+    };
+    let acked = OutEvent {
+        seq: 90_002,
+        at: Timestamp(1_002_000),
+        kind: orderly_model::EventKind::BedCommandAcked {
+            command_id: "c-90000".into(),
+            bed: "BED-ICU-01".into(),
+            rule: "arm-exit-alarm".into(),
+            result: "refused".into(),
+            reason: Some("bed in CPR mode".into()),
+        },
+    };
+    f.state
+        .store
+        .commit(&[
+            cmd(90_000, 1_001_000, "BED-ICU-01", "c-90000"),
+            cmd(90_001, 1_001_500, "BED-ICU-02", "c-90001"),
+            acked,
+        ])
+        .await
+        .unwrap();
+    let (status, v) = get(&f, "/api/v1/beds/BED-ICU-01/commands", Some(&f.nurse_icu)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let kinds: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["command_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [("bed.command_acked", "c-90000"), ("bed.command", "c-90000")]
+    );
+    assert_eq!(v[0]["reason"], "bed in CPR mode");
+    let (status, _) = get(&f, "/api/v1/beds/PUMP-0001/commands", Some(&f.admin)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

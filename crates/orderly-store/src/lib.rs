@@ -580,6 +580,50 @@ impl Store {
             .collect()
     }
 
+    /// A subject's events of the given kinds over `[from, to)`, newest first (the
+    /// `(subject, seq)` index). `kinds` are event kind names from the code, never user text.
+    pub async fn subject_events(
+        &self,
+        subject: &str,
+        kinds: &[&'static str],
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<OutEvent>> {
+        let list: Vec<String> = kinds
+            .iter()
+            .filter(|k| {
+                k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+            })
+            .map(|k| format!("'{k}'"))
+            .collect();
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT body FROM events WHERE subject = $1 AND kind IN ({}) AND at_ms >= $2 AND at_ms < $3 \
+             ORDER BY seq DESC LIMIT $4",
+            list.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(subject.to_string())
+            .bind(from.millis())
+            .bind(to.millis())
+            .bind(limit.clamp(1, 10_000))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let body: String = r.try_get("body")?;
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                    table: "events",
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
     /// Creates an API token and returns (token id, secret). Only the secret's hash is stored:
     /// the secret cannot be shown again.
     pub async fn create_token(

@@ -185,6 +185,21 @@ async fn suite(url: &str) {
         ])
         .await
         .unwrap();
+    let mine = again
+        .subject_events(
+            "P-1",
+            &["patient.turned"],
+            Timestamp(0),
+            Timestamp(10_000),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        mine.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [102, 100],
+        "the subject's own, newest first"
+    );
     assert_eq!(
         again.remembered().await.unwrap().turned,
         vec![
