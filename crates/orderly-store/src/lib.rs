@@ -426,13 +426,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|r| {
-                let body: String = r.try_get("body")?;
-                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-                    table: "events",
-                    detail: e.to_string(),
-                })
-            })
+            .map(|r| event_of(r.try_get("body")?))
             .collect()
     }
 
@@ -451,11 +445,7 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            let body: String = r.try_get("body")?;
-            let e: OutEvent = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-                table: "events",
-                detail: e.to_string(),
-            })?;
+            let e = event_of(r.try_get("body")?)?;
             if let EventKind::BundleChanged {
                 bundle: b,
                 rule,
@@ -488,12 +478,7 @@ impl Store {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<UtilisationInputs> {
-        let parse = |body: String| -> Result<OutEvent> {
-            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-                table: "events",
-                detail: e.to_string(),
-            })
-        };
+        let parse = event_of;
         let mut out = UtilisationInputs::default();
         // The last of each kind before the window, per subject.
         let last_before = |kinds: &'static str| {
@@ -614,13 +599,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter()
-            .map(|r| {
-                let body: String = r.try_get("body")?;
-                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-                    table: "events",
-                    detail: e.to_string(),
-                })
-            })
+            .map(|r| event_of(r.try_get("body")?))
             .collect()
     }
 
@@ -722,4 +701,12 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// An event as committed (its JSON body in the events table).
+fn event_of(body: String) -> Result<OutEvent> {
+    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+        table: "events",
+        detail: e.to_string(),
+    })
 }

@@ -19,7 +19,7 @@ use crate::devices::BedFrame;
 use crate::ingest::{BedLoadIn, BedStateIn};
 use crate::locate::Location;
 use crate::outbox::Outbox;
-use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Subject};
+use crate::registry::{PatientInfo, StaffInfo, Subject};
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::reading::ExitAlarm;
@@ -446,13 +446,7 @@ impl Capability for BedExitPlugin {
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
         world.insert_resource(BedExits(self.0.clone()));
-        let beds: Vec<Entity> = world
-            .query::<(Entity, &AssetInfo)>()
-            .iter(world)
-            .filter(|(_, a)| a.0.kind == "bed" && a.0.device.is_some())
-            .map(|(e, _)| e)
-            .collect();
-        for e in beds {
+        for e in crate::registry::smart_beds(world) {
             world.entity_mut(e).insert((
                 BedExitWatch(BedExitDetector::new(self.0.clone())),
                 BedExitState::default(),

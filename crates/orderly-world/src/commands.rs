@@ -85,13 +85,7 @@ impl Capability for CommandsPlugin {
         world.insert_resource(Config(self.0.clone()));
         world.init_resource::<Wants>();
         world.init_resource::<Ledger>();
-        let beds: Vec<Entity> = world
-            .query::<(Entity, &AssetInfo)>()
-            .iter(world)
-            .filter(|(_, a)| a.0.kind == "bed" && a.0.device.is_some())
-            .map(|(e, _)| e)
-            .collect();
-        for e in beds {
+        for e in crate::registry::smart_beds(world) {
             world.entity_mut(e).insert(CommandState::default());
         }
         schedule.add_systems(acks.in_set(Phase::Derive));

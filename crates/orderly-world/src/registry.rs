@@ -57,6 +57,16 @@ pub struct Registry {
     pub bed_patient: HashMap<String, Entity>,
 }
 
+/// The smart beds: assets of kind bed with a device that reports.
+pub(crate) fn smart_beds(world: &mut World) -> Vec<Entity> {
+    world
+        .query::<(Entity, &AssetInfo)>()
+        .iter(world)
+        .filter(|(_, a)| a.0.kind == "bed" && a.0.device.is_some())
+        .map(|(e, _)| e)
+        .collect()
+}
+
 pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Registry {
     let mut reg = Registry::default();
     for (n, (rx, room)) in fp.receivers().into_iter().enumerate() {

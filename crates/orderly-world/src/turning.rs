@@ -255,11 +255,7 @@ impl Capability for TurningPlugin {
                 TurnClock::default(),
             ));
         }
-        let beds: Vec<Entity> = world
-            .query_filtered::<Entity, With<crate::bed_exit::BedExitWatch>>()
-            .iter(world)
-            .collect();
-        for e in beds {
+        for e in crate::registry::smart_beds(world) {
             world.entity_mut(e).insert(TurnWatch::default());
         }
         schedule.add_systems(
