@@ -140,7 +140,7 @@ struct Bed {
     activity: Activity,
     next_state: Timestamp,
     /// Load samples at 5 Hz, sent once a second: (first sample's time, cells).
-    load: (Timestamp, Vec<[f32; 4]>),
+    load: Batch<[f32; 4]>,
     next_sample: Timestamp,
     seq: u64,
     weight: f32,
@@ -150,6 +150,33 @@ struct Bed {
     /// turns them (every 90-150 minutes).
     side: f32,
     next_turn: Timestamp,
+}
+
+/// Samples gathered for one message: the first sample's time and the samples; full at `len`.
+struct Batch<T> {
+    first: Timestamp,
+    samples: Vec<T>,
+}
+
+impl<T> Batch<T> {
+    fn new(at: Timestamp) -> Self {
+        Batch {
+            first: at,
+            samples: Vec::new(),
+        }
+    }
+
+    /// Adds a sample taken at `at`; returns the batch once it holds `len`.
+    fn push(&mut self, at: Timestamp, sample: T, len: usize) -> Option<(Timestamp, Vec<T>)> {
+        if self.samples.is_empty() {
+            self.first = at;
+        }
+        self.samples.push(sample);
+        (self.samples.len() >= len).then(|| {
+            let full = std::mem::replace(self, Batch::new(at));
+            (full.first, full.samples)
+        })
+    }
 }
 
 /// What a bed's patient is doing. Getting up takes 4 s (to the edge, feet down, standing) and
@@ -265,7 +292,7 @@ struct Wearable {
     /// How the device sits on the body: body axis and sign for each device axis.
     mount: [(usize, f32); 3],
     /// Samples at 50 Hz, sent once a second: (first sample's time, samples).
-    imu: (Timestamp, Vec<[f32; 3]>),
+    imu: Batch<[f32; 3]>,
     next_sample: Timestamp,
     seq: u64,
 }
@@ -432,7 +459,7 @@ impl Simulator {
                     patient: p.id.clone(),
                     bed: None,
                     mount,
-                    imu: (start, Vec::new()),
+                    imu: Batch::new(start),
                     next_sample: start,
                     seq: 0,
                 });
@@ -467,7 +494,7 @@ impl Simulator {
                         }
                     },
                     next_state: start.plus_ms(rng.random_range(0..30_000)),
-                    load: (start, Vec::new()),
+                    load: Batch::new(start),
                     next_sample: start.plus_ms(rng.random_range(0..200)),
                     seq: 0,
                     weight: rng.random_range(50.0..110.0),
@@ -803,13 +830,8 @@ impl Simulator {
                 let cells: [f32; 4] =
                     std::array::from_fn(|i| ((cells[i] + noise[i]).max(0.0) * 10.0).round() / 10.0);
                 let bed = &mut self.beds[b];
-                if bed.load.1.is_empty() {
-                    bed.load.0 = at;
-                }
-                bed.load.1.push(cells);
-                if bed.load.1.len() >= 5 {
+                if let Some((ts, cells)) = bed.load.push(at, cells, 5) {
                     bed.seq += 1;
-                    let (ts, cells) = std::mem::replace(&mut bed.load, (at, Vec::new()));
                     out.push(Message {
                         at: now,
                         topic: format!("{}bed/{}/load", self.prefix, bed.device),
@@ -938,13 +960,8 @@ impl Simulator {
                     let (axis, sign) = wear.mount[i];
                     ((sign * body[axis] + noise[i]) * 1000.0).round() / 1000.0
                 });
-                if wear.imu.1.is_empty() {
-                    wear.imu.0 = at;
-                }
-                wear.imu.1.push(sample);
-                if wear.imu.1.len() >= 50 {
+                if let Some((ts, samples)) = wear.imu.push(at, sample, 50) {
                     wear.seq += 1;
-                    let (ts, samples) = std::mem::replace(&mut wear.imu, (at, Vec::new()));
                     out.push(Message {
                         at: now,
                         topic: format!("{}wearable/{}/imu", self.prefix, wear.device),

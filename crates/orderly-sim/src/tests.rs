@@ -17,6 +17,21 @@ fn sim(seed: u64) -> Simulator {
     )
 }
 
+/// Every sample (an array of numbers) under `field` of the messages on topics ending `topic`.
+fn samples(msgs: &[Message], topic: &str, field: &str) -> Vec<Vec<f64>> {
+    msgs.iter()
+        .filter(|m| m.topic.ends_with(topic))
+        .flat_map(|m| m.payload[field].as_array().unwrap().clone())
+        .map(|c| {
+            c.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
 fn the_same_seed_gives_the_same_traffic() {
     let (mut a, mut b) = (sim(7), sim(7));
@@ -87,17 +102,9 @@ fn a_bed_exit_shows_on_the_bed_and_its_load_cells() {
     assert_eq!(state.payload["occupied"], false);
     assert_eq!(state.at, Timestamp(t0 + 5000));
     // The load: about a patient's weight before, on the edge during, nothing after.
-    let totals: Vec<f64> = msgs
+    let totals: Vec<f64> = samples(&msgs, "bed/bed-icu-01/load", "cells_kg")
         .iter()
-        .filter(|m| m.topic.ends_with("bed/bed-icu-01/load"))
-        .flat_map(|m| m.payload["cells_kg"].as_array().unwrap().clone())
-        .map(|c| {
-            c.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .sum()
-        })
+        .map(|c| c.iter().sum())
         .collect();
     assert!(totals.len() >= 20, "{totals:?}");
     assert!(totals[0] > 45.0, "{totals:?}");
@@ -136,18 +143,9 @@ fn an_injected_fall_streams_an_impact_and_lying_still_any_way_round() {
         })
         .expect("the fall happened");
     assert_eq!(fall.1, "W-1002");
-    let mags: Vec<f64> = msgs
+    let mags: Vec<f64> = samples(&msgs, "wearable/W-1002/imu", "acc_g")
         .iter()
-        .filter(|m| m.topic.ends_with("wearable/W-1002/imu"))
-        .flat_map(|m| m.payload["acc_g"].as_array().unwrap().clone())
-        .map(|a| {
-            a.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap().powi(2))
-                .sum::<f64>()
-                .sqrt()
-        })
+        .map(|a| a.iter().map(|x| x * x).sum::<f64>().sqrt())
         .collect();
     assert!(mags.len() >= 50 * 19, "{}", mags.len());
     assert!(mags.iter().any(|m| *m > 3.0), "an impact");
@@ -161,18 +159,7 @@ fn a_turn_moves_the_centre_of_mass_across_the_bed_and_is_in_the_truth() {
     let mut s = sim(1);
     let t0 = 1_795_000_000_000;
     let lateral = |msgs: &[Message]| -> f64 {
-        let cells: Vec<Vec<f64>> = msgs
-            .iter()
-            .filter(|m| m.topic.ends_with("bed/bed-icu-01/load"))
-            .flat_map(|m| m.payload["cells_kg"].as_array().unwrap().clone())
-            .map(|c| {
-                c.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap())
-                    .collect()
-            })
-            .collect();
+        let cells = samples(msgs, "bed/bed-icu-01/load", "cells_kg");
         let x: f64 = cells
             .iter()
             .map(|c| ((c[1] + c[3]) - (c[0] + c[2])) / c.iter().sum::<f64>())

@@ -183,6 +183,14 @@ fn stage(c: &BedExitConfig, share: f32, lateral: f32) -> Option<Zone> {
     }
 }
 
+/// The centre of mass across the bed from one sample of the four cells (head-left, head-right,
+/// foot-left, foot-right): -1 all on the left cells, +1 all on the right; None without weight
+/// or with a bad reading.
+pub fn lateral(c: &[f32; 4]) -> Option<f32> {
+    let w: f32 = c.iter().sum();
+    (w.is_finite() && w > 1.0).then(|| ((c[1] + c[3]) - (c[0] + c[2])) / w)
+}
+
 fn ms(s: f32) -> i64 {
     (s.max(0.0) * 1000.0) as i64
 }
@@ -250,11 +258,7 @@ impl BedExitDetector {
             return None;
         }
         let w: f32 = c.iter().sum();
-        let lateral = if w > 1.0 {
-            ((c[1] + c[3]) - (c[0] + c[2])) / w
-        } else {
-            0.0
-        };
+        let lateral = lateral(&c).unwrap_or(0.0);
         let cfg = &self.cfg;
         let inhibited = self.moving || at < self.inhibit_until;
         let heavy = w >= cfg.arm_kg;

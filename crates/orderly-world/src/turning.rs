@@ -309,11 +309,9 @@ fn detect(
         let step = 1000.0 / f64::from(m.load.hz.max(0.1));
         let mut hit = false;
         for (i, c) in m.load.cells_kg.iter().enumerate() {
-            let total: f32 = c.iter().sum();
-            if !(total.is_finite() && total > 1.0) {
+            let Some(lateral) = crate::bed_exit::lateral(c) else {
                 continue;
-            }
-            let lateral = ((c[1] + c[3]) - (c[0] + c[2])) / total;
+            };
             let at = m.ts.millis() + (i as f64 * step) as i64;
             hit |= w.0.sample(&cfg.0, at, lateral);
         }
