@@ -27,6 +27,8 @@ impl OutEvent {
             EventKind::BedExit { unit, .. } => unit.as_deref(),
             EventKind::PatientTurned { unit, .. } => unit.as_deref(),
             EventKind::BundleChanged { unit, .. } => unit.as_deref(),
+            EventKind::BedSuggested { unit, .. } => unit.as_deref(),
+            EventKind::BedSuggestionEnded { unit, .. } => unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -154,6 +156,36 @@ pub enum EventKind {
         result: String,
         reason: Option<String>,
     },
+    /// A rule's `bed_suggestion` held: a setting that moves the bed (head angle, height) is
+    /// offered at the nursing station. Nothing is sent to the bed unless a nurse confirms it
+    /// while a caregiver badge is in the room.
+    #[serde(rename = "bed.suggested")]
+    BedSuggested {
+        suggestion_id: String,
+        bed: String,
+        rule: String,
+        /// The settings it would ask the bed for.
+        #[schema(value_type = Object)]
+        set: serde_json::Map<String, serde_json::Value>,
+        /// The rule's message, for the station.
+        message: String,
+        room: Option<String>,
+        unit: Option<String>,
+    },
+    /// A suggestion ended: `confirmed` (by a nurse; `command_id` is the command it became),
+    /// `dismissed` (by a nurse, with a reason) or `withdrawn` (its rule no longer holds).
+    #[serde(rename = "bed.suggestion_ended")]
+    BedSuggestionEnded {
+        suggestion_id: String,
+        bed: String,
+        rule: String,
+        outcome: String,
+        by: Option<String>,
+        reason: Option<String>,
+        command_id: Option<String>,
+        room: Option<String>,
+        unit: Option<String>,
+    },
     /// An asset's status changed: by its device (a pump infusing is in use), by where it went
     /// (a dirty utility room), or by a person through the API (`by`).
     #[serde(rename = "asset.status_changed")]
@@ -208,6 +240,8 @@ impl EventKind {
             EventKind::PatientTurned { .. } => "patient.turned",
             EventKind::BedCommand { .. } => "bed.command",
             EventKind::BedCommandAcked { .. } => "bed.command_acked",
+            EventKind::BedSuggested { .. } => "bed.suggested",
+            EventKind::BedSuggestionEnded { .. } => "bed.suggestion_ended",
             EventKind::BundleChanged { .. } => "bundle.changed",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
@@ -232,6 +266,8 @@ impl EventKind {
             | EventKind::PatientTurned { .. }
             | EventKind::BedCommand { .. }
             | EventKind::BedCommandAcked { .. }
+            | EventKind::BedSuggested { .. }
+            | EventKind::BedSuggestionEnded { .. }
             | EventKind::BundleChanged { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
@@ -246,7 +282,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 20] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -256,6 +292,8 @@ impl EventKind {
         "bundle.changed",
         "bed.command",
         "bed.command_acked",
+        "bed.suggested",
+        "bed.suggestion_ended",
         "asset.status_changed",
         "alert.raised",
         "alert.updated",

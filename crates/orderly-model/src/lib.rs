@@ -26,6 +26,7 @@ macro_rules! wire_names {
 }
 pub(crate) use wire_names;
 
+pub mod command;
 pub mod compliance;
 pub mod event;
 pub mod ids;

@@ -3,7 +3,7 @@
 
 use crate::reading::{BedState, PumpTelemetry, RejectReason, Rejected};
 use crate::{Alert, AssetStatus, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -135,6 +135,22 @@ pub struct IngestView {
     pub recent: Vec<Rejected>,
 }
 
+/// A pending suggestion: a setting that moves a bed, waiting for a nurse at the bedside to
+/// confirm or dismiss it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SuggestionView {
+    pub id: String,
+    pub bed: String,
+    pub rule: String,
+    /// The settings it would ask the bed for (`hob_deg`, `height`).
+    #[schema(value_type = Object)]
+    pub set: serde_json::Map<String, serde_json::Value>,
+    pub message: String,
+    pub room: Option<String>,
+    pub unit: Option<String>,
+    pub at: Timestamp,
+}
+
 /// Everything the API reads, as of one moment. The maps share structure between snapshots
 /// (`imbl`): taking one is O(1), and the world updates only what changed.
 #[derive(Clone, Debug, Default)]
@@ -153,4 +169,6 @@ pub struct Snapshot {
     /// Rules disabled after failing while evaluating (until the next reload), with the error.
     pub disabled_rules: BTreeMap<String, String>,
     pub ingest: IngestView,
+    /// Pending bed suggestions, by id.
+    pub suggestions: BTreeMap<String, SuggestionView>,
 }

@@ -77,6 +77,20 @@ pub enum Action {
     /// MQTT, with an acknowledgement (`set = { exit_alarm = "armed" }`). Settings that move the
     /// bed (`height`, `hob_deg`) are never commanded by a rule.
     BedCommand(BTreeMap<String, String>),
+    /// Offer settings that move the bed (`hob_deg`, `height`) at the nursing station
+    /// (`set = { hob_deg = "30" }`): sent only when a nurse confirms it while a caregiver badge
+    /// is in the room; withdrawn when the condition (`when`) no longer holds.
+    BedSuggestion(BTreeMap<String, String>),
+}
+
+impl Action {
+    /// The settings of a bed command or suggestion.
+    pub fn settings(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            Action::Alert => None,
+            Action::BedCommand(s) | Action::BedSuggestion(s) => Some(s),
+        }
+    }
 }
 
 /// How an alert of the rule closes.
@@ -198,6 +212,17 @@ impl Rule {
     }
 
     /// Evaluates `when && !unless` in a context built once per subject ([`Facts::context`]).
+    /// (`when` holds, the rule holds: `when` and not `unless`).
+    pub fn standing_in(&self, ctx: &cel::Context<'_, '_>) -> Result<(bool, bool), EvalError> {
+        if !self.when.eval(ctx)? {
+            return Ok((false, false));
+        }
+        match &self.unless {
+            Some(u) => Ok((true, !u.eval(ctx)?)),
+            None => Ok((true, true)),
+        }
+    }
+
     pub fn holds_in(&self, ctx: &cel::Context<'_, '_>) -> Result<bool, EvalError> {
         if !self.when.eval(ctx)? {
             return Ok(false);
@@ -251,8 +276,14 @@ impl Rule {
             self.message.source,
             self.enabled
         );
-        if let Action::BedCommand(set) = &self.action {
-            let _ = write!(s, "|bed_command{set:?}");
+        match &self.action {
+            Action::Alert => {}
+            Action::BedCommand(set) => {
+                let _ = write!(s, "|bed_command{set:?}");
+            }
+            Action::BedSuggestion(set) => {
+                let _ = write!(s, "|bed_suggestion{set:?}");
+            }
         }
         if let Some(b) = &self.bundle {
             let _ = write!(s, "|{b}|{:?}", self.applies.as_ref().map(|a| &a.source));
@@ -828,21 +859,32 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
         (None | Some("alert"), None) => {}
         (None | Some("alert"), Some(set)) => c.err(
             set,
-            "`set` belongs to a bed command",
-            Some("add action = \"bed_command\"".into()),
+            "`set` belongs to a bed command or suggestion",
+            Some("add action = \"bed_command\" (or \"bed_suggestion\" for hob_deg, height)".into()),
         ),
-        (Some("bed_command"), set) => {
+        (Some(kind @ ("bed_command" | "bed_suggestion")), set) => {
             let a = r.action.as_ref().expect("matched Some");
+            let motion = kind == "bed_suggestion";
+            let what = if motion {
+                "a bed suggestion"
+            } else {
+                "a bed command"
+            };
             if subject != SubjectType::Bed {
-                c.err(a, "a bed command needs subject = \"bed\"", None);
+                c.err(a, format!("{what} needs subject = \"bed\""), None);
             }
             match set {
                 None => c.err(
                     a,
-                    "a bed command needs `set`",
-                    Some("set = { exit_alarm = \"armed\" } (exit_alarm, brakes, surface)".into()),
+                    format!("{what} needs `set`"),
+                    Some(if motion {
+                        "set = { hob_deg = 30 } (hob_deg, height)".into()
+                    } else {
+                        "set = { exit_alarm = \"armed\" } (exit_alarm, brakes, surface)".into()
+                    }),
                 ),
-                Some(set) => match bed_settings(set.get_ref()) {
+                Some(set) => match bed_settings(set.get_ref(), motion) {
+                    Ok(s) if motion => action = Action::BedSuggestion(s),
                     Ok(s) => action = Action::BedCommand(s),
                     Err((msg, fix)) => c.err(set, msg, Some(fix)),
                 },
@@ -856,7 +898,7 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
         (Some(other), _) => c.err(
             r.action.as_ref().expect("matched Some"),
             format!("unknown action `{other}`"),
-            Some("`alert` or `bed_command`".into()),
+            Some("`alert`, `bed_command` or `bed_suggestion`".into()),
         ),
     }
     let message = c.template(&r.message, subject);
@@ -906,14 +948,20 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
     }
 }
 
-/// The settings a rule may command, checked: only those that move nothing, with their values.
+/// The settings a rule may ask for, checked with their values: for a command only those that
+/// move nothing; for a suggestion (`motion`) only those that move the bed.
 fn bed_settings(
     set: &BTreeMap<String, toml::Value>,
+    motion: bool,
 ) -> Result<BTreeMap<String, String>, (String, String)> {
     if set.is_empty() {
         return Err((
             "`set` is empty".into(),
-            "set = { exit_alarm = \"armed\" }".into(),
+            if motion {
+                "set = { hob_deg = 30 }".into()
+            } else {
+                "set = { exit_alarm = \"armed\" }".into()
+            },
         ));
     }
     let mut out = BTreeMap::new();
@@ -923,20 +971,46 @@ fn bed_settings(
             toml::Value::Boolean(b) => b.to_string(),
             other => other.to_string(),
         };
-        let allowed: &[&str] = match k.as_str() {
-            "exit_alarm" => &["off", "armed"],
-            "brakes" => &["true", "false"],
-            "surface" => schema::SURFACE,
-            "height" | "hob_deg" => {
+        let allowed: &[&str] = match (k.as_str(), motion) {
+            ("exit_alarm", false) => &["off", "armed"],
+            ("brakes", false) => &["true", "false"],
+            ("surface", false) => schema::SURFACE,
+            ("height", true) => schema::HEIGHT,
+            ("hob_deg", true) => {
+                // Head of bed: 0 (flat) to 75 degrees, a whole number.
+                match text.parse::<u32>() {
+                    Ok(d) if d <= 75 => {
+                        out.insert(k.clone(), d.to_string());
+                        continue;
+                    }
+                    _ => {
+                        return Err((
+                            format!("`hob_deg` cannot be set to {text}"),
+                            "whole degrees from 0 to 75, such as hob_deg = 30".into(),
+                        ));
+                    }
+                }
+            }
+            ("height" | "hob_deg", false) => {
                 return Err((
                     format!("`{k}` moves the bed: a rule never commands it"),
-                    "raise an alert instead; a nurse at the bedside moves the bed".into(),
+                    "use action = \"bed_suggestion\": a nurse at the bedside confirms it".into(),
+                ));
+            }
+            ("exit_alarm" | "brakes" | "surface", true) => {
+                return Err((
+                    format!("`{k}` moves nothing: it is a command, not a suggestion"),
+                    "use action = \"bed_command\"".into(),
                 ));
             }
             _ => {
                 return Err((
-                    format!("`{k}` is not a bed setting a rule may command"),
-                    "exit_alarm, brakes or surface".into(),
+                    format!("`{k}` is not a bed setting a rule may ask for"),
+                    if motion {
+                        "hob_deg or height".into()
+                    } else {
+                        "exit_alarm, brakes or surface".into()
+                    },
                 ));
             }
         };

@@ -507,3 +507,47 @@ fn a_bed_command_sets_only_what_moves_nothing_and_only_on_beds() {
     let e = errors(&GOOD.replace("remind_every = \"10m\"", "action = \"work_order\""));
     assert!(e.contains("work orders are not available"), "{e}");
 }
+
+#[test]
+fn a_bed_suggestion_offers_only_what_moves_the_bed() {
+    let suggest = |set: &str| {
+        GOOD.replace(
+            "remind_every = \"10m\"",
+            &format!("remind_every = \"10m\"\naction = \"bed_suggestion\"\nset = {set}"),
+        )
+    };
+    let set = compile(&suggest("{ hob_deg = 30, height = \"low\" }")).unwrap();
+    assert_eq!(
+        set.rules[0].action,
+        Action::BedSuggestion(
+            [("height", "low"), ("hob_deg", "30")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into()
+        )
+    );
+    assert_eq!(set.rules[0].action.settings().map(|s| s.len()), Some(2));
+    let e = errors(&suggest("{ exit_alarm = \"armed\" }"));
+    assert!(
+        e.contains("`exit_alarm` moves nothing: it is a command, not a suggestion"),
+        "{e}"
+    );
+    for bad in ["{ hob_deg = 90 }", "{ hob_deg = -5 }", "{ hob_deg = 30.5 }"] {
+        let e = errors(&suggest(bad));
+        assert!(e.contains("whole degrees from 0 to 75"), "{bad}: {e}");
+    }
+    let e = errors(&suggest("{ height = \"floor\" }"));
+    assert!(e.contains("one of: low, raised"), "{e}");
+    let e = errors(&GOOD.replace("remind_every = \"10m\"", "action = \"bed_suggestion\""));
+    assert!(e.contains("a bed suggestion needs `set`"), "{e}");
+    // A command may not move the bed; the error says what to use instead.
+    let e = errors(&GOOD.replace(
+        "remind_every = \"10m\"",
+        "action = \"bed_command\"\nset = { height = \"low\" }",
+    ));
+    assert!(e.contains("use action = \"bed_suggestion\""), "{e}");
+    // Command and suggestion of the same settings are different definitions.
+    assert_ne!(
+        compile(&suggest("{ hob_deg = 30 }")).unwrap().rules[0].definition(),
+        compile(GOOD).unwrap().rules[0].definition()
+    );
+}

@@ -49,6 +49,10 @@ pub struct Remembered {
     pub alerts: Vec<Alert>,
     /// The last repositioning of each patient (`patient.turned`): (patient, when).
     pub turned: Vec<(String, Timestamp)>,
+    /// Bed commands not yet acknowledged (looked for in the last week of the log).
+    pub commands: Vec<orderly_model::command::PendingCommand>,
+    /// Bed suggestions still on offer (the same week).
+    pub suggestions: Vec<orderly_model::view::SuggestionView>,
 }
 
 /// What a utilisation report reads from the events (`orderly_model::report`).
@@ -228,9 +232,10 @@ impl Store {
                 EventKind::BedExit { bed, .. } => Some(bed.clone()),
                 EventKind::PatientTurned { patient, .. } => Some(patient.clone()),
                 EventKind::BundleChanged { subject, .. } => Some(subject.clone()),
-                EventKind::BedCommand { bed, .. } | EventKind::BedCommandAcked { bed, .. } => {
-                    Some(bed.clone())
-                }
+                EventKind::BedCommand { bed, .. }
+                | EventKind::BedCommandAcked { bed, .. }
+                | EventKind::BedSuggested { bed, .. }
+                | EventKind::BedSuggestionEnded { bed, .. } => Some(bed.clone()),
                 EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
@@ -381,12 +386,28 @@ impl Store {
         for r in rows {
             turned.push((r.try_get("subject")?, Timestamp(r.try_get("at_ms")?)));
         }
+        // A command or suggestion older than a week is not waited for any more.
+        const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE kind IN ('bed.command', 'bed.command_acked', 'bed.suggested', 'bed.suggestion_ended') \
+             AND at_ms >= (SELECT COALESCE(MAX(at_ms), 0) FROM events) - $1 ORDER BY seq",
+        )
+        .bind(WEEK_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut log = Vec::with_capacity(rows.len());
+        for r in rows {
+            log.push(event_of(r.try_get("body")?)?);
+        }
+        let (commands, suggestions) = orderly_model::command::still_open(&log);
         Ok(Remembered {
             next_seq: next_seq.unwrap_or(0) as u64,
             locations,
             statuses,
             alerts,
             turned,
+            commands,
+            suggestions,
         })
     }
 

@@ -18,7 +18,7 @@ use crate::turning::Turning;
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::reading::{BedHeight, ExitAlarm, PumpState, Surface};
-use orderly_model::{Alert, EventKind};
+use orderly_model::{Alert, EventKind, Timestamp};
 use orderly_rules::{
     AlertCommand, Alerting, CommandError, Fact, Facts, ReloadSummary, RuleSet, SubjectType, schema,
 };
@@ -753,37 +753,85 @@ pub(crate) fn evaluate(
                     Err(_) => {}
                 }
             }
-            match rule.holds_in(ctx) {
-                Ok(holds) if rule.action != orderly_rules::Action::Alert => {
-                    // A bed command: the commands capability holds, checks and sends it.
-                    if let Some(w) = wants.as_deref_mut() {
-                        w.0.push((rule.id.clone(), subject_id.clone(), holds));
+            if rule.action != orderly_rules::Action::Alert {
+                // A bed command or suggestion: the commands capability holds, checks and sends it.
+                match rule.standing_in(ctx) {
+                    Ok((when, holds)) => {
+                        if let Some(w) = wants.as_deref_mut() {
+                            let suggestion =
+                                matches!(rule.action, orderly_rules::Action::BedSuggestion(_));
+                            w.0.push(crate::commands::Want {
+                                rule: rule.id.clone(),
+                                bed: subject_id.clone(),
+                                when,
+                                holds,
+                                message: (holds && suggestion)
+                                    .then(|| rule.message.render(&facts.0)),
+                                room: facts.0.room.clone(),
+                                unit: facts.0.unit.clone(),
+                            });
+                        }
+                        continue;
+                    }
+                    Err(err) => {
+                        disable(
+                            &mut rules,
+                            &mut alerts,
+                            &mut outbox,
+                            rule,
+                            &subject_id,
+                            err,
+                            now,
+                        );
+                        continue;
                     }
                 }
+            }
+            match rule.holds_in(ctx) {
                 Ok(holds) => {
                     for e in alerts.0.observe(rule, &subject_id, holds, &facts.0, now) {
                         outbox.push(now, e);
                     }
                 }
-                Err(err) => {
-                    tracing::error!(rule = %rule.id, subject = %subject_id, error = %err, "rule failed; disabled until the next reload");
-                    rules.disabled.insert(rule.id.clone(), err.to_string());
-                    let msg = format!(
-                        "Rule {} ({}) failed on {} and is disabled until the rules are reloaded: {err}",
-                        rule.id, rule.defined_at, subject_id
-                    );
-                    if let Some(e) = alerts.0.raise_system(
-                        RULE_FAILED,
-                        &rule.id,
-                        "A rule failed and is disabled",
-                        msg,
-                        now,
-                    ) {
-                        outbox.push(now, e);
-                    }
-                }
+                Err(err) => disable(
+                    &mut rules,
+                    &mut alerts,
+                    &mut outbox,
+                    rule,
+                    &subject_id,
+                    err,
+                    now,
+                ),
             }
         }
+    }
+}
+
+/// A rule that failed while evaluating is disabled until the next reload, with a technical
+/// alert to admins.
+fn disable(
+    rules: &mut Rules,
+    alerts: &mut ActiveAlerts,
+    outbox: &mut Outbox,
+    rule: &orderly_rules::Rule,
+    subject_id: &str,
+    err: orderly_rules::EvalError,
+    now: Timestamp,
+) {
+    tracing::error!(rule = %rule.id, subject = %subject_id, error = %err, "rule failed; disabled until the next reload");
+    rules.disabled.insert(rule.id.clone(), err.to_string());
+    let msg = format!(
+        "Rule {} ({}) failed on {} and is disabled until the rules are reloaded: {err}",
+        rule.id, rule.defined_at, subject_id
+    );
+    if let Some(e) = alerts.0.raise_system(
+        RULE_FAILED,
+        &rule.id,
+        "A rule failed and is disabled",
+        msg,
+        now,
+    ) {
+        outbox.push(now, e);
     }
 }
 

@@ -8,16 +8,26 @@
 //! before it is published on `bed/{device}/command`, and ends as `bed.command_acked` (applied,
 //! refused, or timed out after `ack_timeout_s`). A bed that refuses or stays silent carries the
 //! failure as a fact (`bed.command_failed`) for a technical alert, until a command is applied.
+//!
+//! Settings that move the bed (`hob_deg`, `height`) are never automatic: a rule with
+//! `action = "bed_suggestion"` offers them at the nursing station (`bed.suggested`). A nurse
+//! confirms it through the API ([`decide`]) only while a caregiver badge is in the bed's room,
+//! and it becomes a command on the same path; or dismisses it (not offered again while the
+//! condition lasts, up to `suggestion_snooze_s`). A suggestion whose condition no longer holds
+//! is withdrawn. Pending commands and suggestions survive a restart ([`restore`]).
 
+use crate::alerts::SubjectFacts;
 use crate::devices::BedFrame;
 use crate::ingest::CommandAckIn;
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, Subject};
 use crate::{Capability, Clock, Phase, Registry};
 use bevy_ecs::prelude::*;
-use orderly_model::reading::{AckResult, BedState, ExitAlarm, Surface};
+use orderly_model::command::{Decided, Decision, PendingCommand as Pending, SuggestionError};
+use orderly_model::reading::{AckResult, BedHeight, BedState, ExitAlarm, Surface};
+use orderly_model::view::SuggestionView;
 use orderly_model::{EventKind, Timestamp};
-use orderly_rules::Action;
+use orderly_rules::{Action, Fact};
 use serde::Deserialize;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -29,6 +39,8 @@ pub struct CommandConfig {
     pub max_per_window: usize,
     pub window_s: f32,
     pub retry_s: f32,
+    /// A dismissed suggestion is not offered again while its condition lasts, up to this long.
+    pub suggestion_snooze_s: f32,
 }
 
 impl Default for CommandConfig {
@@ -38,14 +50,29 @@ impl Default for CommandConfig {
             max_per_window: 6,
             window_s: 600.0,
             retry_s: 300.0,
+            suggestion_snooze_s: 3600.0,
         }
     }
 }
 
-/// What the rules said this step about bed-command rules: (rule, bed, holds). Written by the
-/// alerts capability's evaluation, read here.
+/// What the rules said this step about one bed-command or suggestion rule on one bed.
+#[derive(Clone, Debug)]
+pub struct Want {
+    pub rule: String,
+    pub bed: String,
+    /// The rule's `when` holds (a suggestion is withdrawn when it does not).
+    pub when: bool,
+    /// `when` holds and `unless` does not.
+    pub holds: bool,
+    /// The rule's message, for a suggestion that holds.
+    pub message: Option<String>,
+    pub room: Option<String>,
+    pub unit: Option<String>,
+}
+
+/// Written by the alerts capability's evaluation, read here.
 #[derive(Resource, Default)]
-pub struct Wants(pub Vec<(String, String, bool)>);
+pub struct Wants(pub Vec<Want>);
 
 /// A bed's last command failure, for the rules (`bed.command_failed`).
 #[derive(Component, Clone, Debug, Default, PartialEq)]
@@ -53,23 +80,26 @@ pub struct CommandState {
     pub failed: Option<String>,
 }
 
-struct Pending {
-    bed: Entity,
-    bed_id: String,
-    keys: Vec<String>,
-    rule: String,
-    at: Timestamp,
+struct Holding {
+    since: Timestamp,
+    message: String,
+    room: Option<String>,
+    unit: Option<String>,
 }
 
 #[derive(Resource, Default)]
 struct Ledger {
-    /// (rule, bed) -> since when the condition holds.
-    holding: BTreeMap<(String, String), Timestamp>,
+    /// (rule, bed) -> since when the condition holds, and what to say about it.
+    holding: BTreeMap<(String, String), Holding>,
     /// (rule, bed) -> the last command it sent.
     attempted: BTreeMap<(String, String), Timestamp>,
-    pending: BTreeMap<String, Pending>,
+    pending: BTreeMap<String, (Entity, Pending)>,
     /// Per bed, when its recent commands were sent.
     sent: BTreeMap<String, VecDeque<Timestamp>>,
+    /// Pending suggestions by id.
+    suggestions: BTreeMap<String, (Entity, SuggestionView)>,
+    /// (rule, bed) -> dismissed: not offered again before then, while the condition lasts.
+    snoozed: BTreeMap<(String, String), Timestamp>,
 }
 
 #[derive(Resource, Clone)]
@@ -99,36 +129,110 @@ pub(crate) fn set_config(world: &mut World, cfg: &CommandConfig) {
     }
 }
 
+/// Commands and suggestions still open when Orderly last stopped (from the store): commands
+/// keep their time, so an ack that comes after the restart settles them and silence still
+/// times out; suggestions stay on offer.
+pub(crate) fn restore(world: &mut World, pending: &[Pending], suggestions: &[SuggestionView]) {
+    if !world.contains_resource::<Ledger>() {
+        return;
+    }
+    let registry = world.resource::<Registry>();
+    let bed = |id: &str| registry.subjects.get(id).copied();
+    let pending: Vec<(Entity, &Pending)> = pending
+        .iter()
+        .filter_map(|p| Some((bed(&p.bed)?, p)))
+        .collect();
+    let suggestions: Vec<(Entity, &SuggestionView)> = suggestions
+        .iter()
+        .filter_map(|s| Some((bed(&s.bed)?, s)))
+        .collect();
+    let mut ledger = world.resource_mut::<Ledger>();
+    for (e, p) in pending {
+        {
+            ledger
+                .attempted
+                .insert((p.rule.clone(), p.bed.clone()), p.at);
+            ledger
+                .sent
+                .entry(p.bed.clone())
+                .or_default()
+                .push_back(p.at);
+            ledger.pending.insert(p.command_id.clone(), (e, p.clone()));
+        }
+    }
+    for (e, s) in suggestions {
+        ledger.suggestions.insert(s.id.clone(), (e, s.clone()));
+    }
+}
+
+/// The pending suggestions (a few per unit at most), for the snapshot.
+pub(crate) fn suggestions(world: &World) -> BTreeMap<String, SuggestionView> {
+    world
+        .get_resource::<Ledger>()
+        .map(|l| {
+            l.suggestions
+                .iter()
+                .map(|(k, (_, v))| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn ms(s: f32) -> i64 {
     (s.max(0.0) * 1000.0) as i64
 }
 
-/// The setting's current value as the rule grammar writes it.
-fn current(state: &BedState, key: &str) -> Option<String> {
-    Some(match key {
-        "exit_alarm" => match state.exit_alarm {
-            ExitAlarm::Off => "off",
-            // Sounding is armed as far as a command goes.
-            ExitAlarm::Armed | ExitAlarm::Alarming => "armed",
+/// Whether the bed already has the setting as the rule grammar writes it.
+fn in_place(state: &BedState, key: &str, value: &str) -> bool {
+    match key {
+        // Sounding is armed as far as a command goes.
+        "exit_alarm" => {
+            let now = match state.exit_alarm {
+                ExitAlarm::Off => "off",
+                ExitAlarm::Armed | ExitAlarm::Alarming => "armed",
+            };
+            now == value
         }
-        .to_string(),
-        "brakes" => state.brakes.to_string(),
-        "surface" => match state.surface {
-            Surface::Static => "static",
-            Surface::Alternating => "alternating",
-            Surface::Rotation => "rotation",
+        "brakes" => state.brakes.to_string() == value,
+        "surface" => {
+            let now = match state.surface {
+                Surface::Static => "static",
+                Surface::Alternating => "alternating",
+                Surface::Rotation => "rotation",
+            };
+            now == value
         }
-        .to_string(),
-        _ => return None,
-    })
+        "height" => {
+            let now = match state.height {
+                BedHeight::Low => "low",
+                BedHeight::Raised => "raised",
+            };
+            now == value
+        }
+        // Within 2 degrees is in place (the angle sensor's resolution).
+        "hob_deg" => value
+            .parse::<f32>()
+            .is_ok_and(|v| (state.hob_deg - v).abs() < 2.0),
+        _ => false,
+    }
 }
 
 /// The value as JSON for the command payload.
 fn json_value(key: &str, v: &str) -> serde_json::Value {
     match key {
         "brakes" => serde_json::Value::Bool(v == "true"),
+        "hob_deg" => v
+            .parse::<u32>()
+            .map(serde_json::Value::from)
+            .unwrap_or_else(|_| serde_json::Value::String(v.to_string())),
         _ => serde_json::Value::String(v.to_string()),
     }
+}
+
+fn payload(set: &BTreeMap<&str, &str>) -> serde_json::Map<String, serde_json::Value> {
+    set.iter()
+        .map(|(k, v)| (k.to_string(), json_value(k, v)))
+        .collect()
 }
 
 fn acks(
@@ -146,7 +250,7 @@ fn acks(
         if ledger
             .pending
             .get(&m.ack.command_id)
-            .is_some_and(|p| p.bed == m.bed)
+            .is_some_and(|p| p.0 == m.bed)
         {
             let result = match m.ack.result {
                 AckResult::Applied => "applied",
@@ -159,7 +263,7 @@ fn acks(
     let late: Vec<String> = ledger
         .pending
         .iter()
-        .filter(|(_, p)| now.since(p.at) >= timeout)
+        .filter(|(_, p)| now.since(p.1.at) >= timeout)
         .map(|(id, _)| id.clone())
         .collect();
     for id in late {
@@ -172,10 +276,10 @@ fn acks(
         }
     }
     for (id, result, reason) in ended {
-        let Some(p) = ledger.pending.remove(&id) else {
+        let Some((bed, p)) = ledger.pending.remove(&id) else {
             continue;
         };
-        if let Ok(mut st) = states.get_mut(p.bed) {
+        if let Ok(mut st) = states.get_mut(bed) {
             let failed = (result != "applied").then(|| {
                 format!(
                     "{} ({}): {}",
@@ -186,17 +290,132 @@ fn acks(
             });
             st.set_if_neq(CommandState { failed });
         }
-        tracing::info!(command = %id, bed = %p.bed_id, result, "bed command settled");
+        tracing::info!(command = %id, bed = %p.bed, result, "bed command settled");
         outbox.push(
             now,
             EventKind::BedCommandAcked {
                 command_id: id,
-                bed: p.bed_id,
+                bed: p.bed,
                 rule: p.rule,
                 result: result.to_string(),
                 reason,
             },
         );
+    }
+}
+
+/// Why a bed cannot be sent these settings now (the interlocks shared by rules and nurses).
+enum Blocked {
+    Busy(String),
+    RateLimited,
+}
+
+impl Ledger {
+    fn blocked(
+        &mut self,
+        bed: Entity,
+        bed_id: &str,
+        keys: &[&str],
+        now: Timestamp,
+        cfg: &CommandConfig,
+    ) -> Option<Blocked> {
+        if let Some(k) = self
+            .pending
+            .values()
+            .flat_map(|(e, p)| p.keys.iter().filter(move |_| *e == bed))
+            .find(|k| keys.contains(&k.as_str()))
+        {
+            return Some(Blocked::Busy(k.clone()));
+        }
+        let window = ms(cfg.window_s);
+        let recent = self.sent.entry(bed_id.to_string()).or_default();
+        while recent.front().is_some_and(|t| now.since(*t) >= window) {
+            recent.pop_front();
+        }
+        (recent.len() >= cfg.max_per_window).then_some(Blocked::RateLimited)
+    }
+
+    /// Records and emits a command (the interlocks were checked); returns its id.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        outbox: &mut Outbox,
+        now: Timestamp,
+        bed: Entity,
+        bed_id: &str,
+        device: String,
+        set: &BTreeMap<&str, &str>,
+        rule: &str,
+        reason: String,
+    ) -> String {
+        self.sent
+            .entry(bed_id.to_string())
+            .or_default()
+            .push_back(now);
+        let command_id = format!("c-{}", outbox.next_seq + 1);
+        self.pending.insert(
+            command_id.clone(),
+            (
+                bed,
+                Pending {
+                    command_id: command_id.clone(),
+                    bed: bed_id.to_string(),
+                    keys: set.keys().map(|k| k.to_string()).collect(),
+                    rule: rule.to_string(),
+                    at: now,
+                },
+            ),
+        );
+        tracing::info!(command = %command_id, bed = %bed_id, rule, %reason, "bed command");
+        outbox.push(
+            now,
+            EventKind::BedCommand {
+                command_id: command_id.clone(),
+                bed: bed_id.to_string(),
+                device,
+                set: payload(set),
+                reason,
+                rule: rule.to_string(),
+            },
+        );
+        command_id
+    }
+
+    fn end_suggestion(
+        &mut self,
+        outbox: &mut Outbox,
+        now: Timestamp,
+        id: &str,
+        outcome: &str,
+        by: Option<String>,
+        reason: Option<String>,
+        command_id: Option<String>,
+    ) {
+        let Some((_, s)) = self.suggestions.remove(id) else {
+            return;
+        };
+        tracing::info!(suggestion = %id, bed = %s.bed, outcome, by = ?by, "bed suggestion ended");
+        outbox.push(
+            now,
+            EventKind::BedSuggestionEnded {
+                suggestion_id: s.id,
+                bed: s.bed,
+                rule: s.rule,
+                outcome: outcome.to_string(),
+                by,
+                reason,
+                command_id,
+                room: s.room,
+                unit: s.unit,
+            },
+        );
+    }
+
+    fn suggestion_of(&self, rule: &str, bed: &str) -> Option<String> {
+        self.suggestions
+            .iter()
+            .find(|(_, (_, s))| s.rule == rule && s.bed == bed)
+            .map(|(id, _)| id.clone())
     }
 }
 
@@ -212,42 +431,83 @@ fn issue(
     mut outbox: ResMut<Outbox>,
 ) {
     let now = clock.now;
-    for (rule, bed, holds) in wants.0.drain(..) {
-        let key = (rule, bed);
-        if holds {
-            ledger.holding.entry(key).or_insert(now);
+    for w in wants.0.drain(..) {
+        let key = (w.rule, w.bed);
+        if w.holds {
+            let h = ledger.holding.entry(key.clone()).or_insert(Holding {
+                since: now,
+                message: String::new(),
+                room: None,
+                unit: None,
+            });
+            if let Some(m) = w.message {
+                h.message = m;
+            }
+            h.room = w.room;
+            h.unit = w.unit;
         } else {
             ledger.holding.remove(&key);
         }
+        if !w.when {
+            // The episode is over: a dismissal no longer applies, an offer is withdrawn.
+            ledger.snoozed.remove(&key);
+            if let Some(id) = ledger.suggestion_of(&key.0, &key.1) {
+                ledger.end_suggestion(
+                    &mut outbox,
+                    now,
+                    &id,
+                    "withdrawn",
+                    None,
+                    Some("the rule no longer holds".into()),
+                    None,
+                );
+            }
+        }
+    }
+    // Suggestions of rules that are gone (a reload) are withdrawn.
+    let orphans: Vec<String> = ledger
+        .suggestions
+        .iter()
+        .filter(|(_, (_, s))| {
+            !rules
+                .set
+                .get(&s.rule)
+                .is_some_and(|r| matches!(r.action, Action::BedSuggestion(_)))
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in orphans {
+        ledger.end_suggestion(
+            &mut outbox,
+            now,
+            &id,
+            "withdrawn",
+            None,
+            Some("the rule was removed".into()),
+            None,
+        );
     }
     if ledger.holding.is_empty() {
         return;
     }
-    let window = ms(cfg.0.window_s);
     let due: Vec<((String, String), Timestamp)> = ledger
         .holding
         .iter()
-        .map(|(k, v)| (k.clone(), *v))
+        .map(|(k, v)| (k.clone(), v.since))
         .collect();
     for ((rule_id, bed_id), since) in due {
         let Some(rule) = rules.set.get(&rule_id) else {
             ledger.holding.remove(&(rule_id, bed_id));
             continue;
         };
-        let Action::BedCommand(set) = &rule.action else {
+        let Some(set) = rule.action.settings() else {
             continue;
         };
+        let suggestion = matches!(rule.action, Action::BedSuggestion(_));
         if now.since(since) < rule.hold_ms {
             continue;
         }
         let key = (rule_id.clone(), bed_id.clone());
-        if ledger
-            .attempted
-            .get(&key)
-            .is_some_and(|t| now.since(*t) < ms(cfg.0.retry_s))
-        {
-            continue;
-        }
         let Some((e, (_, asset, frame))) = registry
             .subjects
             .get(&bed_id)
@@ -255,8 +515,8 @@ fn issue(
         else {
             continue;
         };
-        // Never a moving bed, nor one whose state is unknown.
-        let Some(frame) = frame.filter(|f| !f.state.moving) else {
+        // Nothing for a bed whose state is unknown; nothing automatic for a moving one.
+        let Some(frame) = frame else {
             continue;
         };
         let Some(device) = asset.0.device.clone() else {
@@ -264,55 +524,193 @@ fn issue(
         };
         let wanted: BTreeMap<&str, &str> = set
             .iter()
-            .filter(|(k, v)| current(&frame.state, k).as_deref() != Some(v.as_str()))
+            .filter(|(k, v)| !in_place(&frame.state, k, v))
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         if wanted.is_empty() {
             continue;
         }
-        let busy = ledger
-            .pending
-            .values()
-            .any(|p| p.bed == e && p.keys.iter().any(|k| wanted.contains_key(k.as_str())));
-        if busy {
-            continue;
-        }
-        let recent = ledger.sent.entry(bed_id.clone()).or_default();
-        while recent.front().is_some_and(|t| now.since(*t) >= window) {
-            recent.pop_front();
-        }
-        if recent.len() >= cfg.0.max_per_window {
-            tracing::warn!(bed = %bed_id, rule = %rule_id, "bed command rate limit reached");
-            continue;
-        }
-        recent.push_back(now);
-        let command_id = format!("c-{}", outbox.next_seq + 1);
-        let payload: serde_json::Map<String, serde_json::Value> = wanted
-            .iter()
-            .map(|(k, v)| (k.to_string(), json_value(k, v)))
-            .collect();
-        ledger.attempted.insert(key, now);
-        ledger.pending.insert(
-            command_id.clone(),
-            Pending {
-                bed: e,
-                bed_id: bed_id.clone(),
-                keys: wanted.keys().map(|k| k.to_string()).collect(),
-                rule: rule_id.clone(),
-                at: now,
-            },
-        );
-        tracing::info!(command = %command_id, bed = %bed_id, rule = %rule_id, "bed command");
-        outbox.push(
-            now,
-            EventKind::BedCommand {
-                command_id,
+        if suggestion {
+            if ledger.suggestion_of(&rule_id, &bed_id).is_some()
+                || ledger.snoozed.get(&key).is_some_and(|t| now < *t)
+            {
+                continue;
+            }
+            let h = &ledger.holding[&key];
+            let view = SuggestionView {
+                id: format!("s-{}", outbox.next_seq + 1),
                 bed: bed_id.clone(),
-                device,
-                set: payload,
-                reason: format!("rule {rule_id}"),
                 rule: rule_id.clone(),
-            },
+                set: payload(&wanted),
+                message: h.message.clone(),
+                room: h.room.clone(),
+                unit: h.unit.clone(),
+                at: now,
+            };
+            tracing::info!(suggestion = %view.id, bed = %bed_id, rule = %rule_id, "bed suggestion");
+            outbox.push(
+                now,
+                EventKind::BedSuggested {
+                    suggestion_id: view.id.clone(),
+                    bed: view.bed.clone(),
+                    rule: view.rule.clone(),
+                    set: view.set.clone(),
+                    message: view.message.clone(),
+                    room: view.room.clone(),
+                    unit: view.unit.clone(),
+                },
+            );
+            ledger.suggestions.insert(view.id.clone(), (e, view));
+            continue;
+        }
+        if frame.state.moving
+            || ledger
+                .attempted
+                .get(&key)
+                .is_some_and(|t| now.since(*t) < ms(cfg.0.retry_s))
+        {
+            continue;
+        }
+        let keys: Vec<&str> = wanted.keys().copied().collect();
+        match ledger.blocked(e, &bed_id, &keys, now, &cfg.0) {
+            Some(Blocked::Busy(_)) => continue,
+            Some(Blocked::RateLimited) => {
+                tracing::warn!(bed = %bed_id, rule = %rule_id, "bed command rate limit reached");
+                continue;
+            }
+            None => {}
+        }
+        ledger.attempted.insert(key, now);
+        ledger.send(
+            &mut outbox,
+            now,
+            e,
+            &bed_id,
+            device,
+            &wanted,
+            &rule_id,
+            format!("rule {rule_id}"),
         );
+    }
+}
+
+/// A nurse's decision on a pending suggestion (through the API). A confirmation needs a
+/// caregiver badge in the bed's room (as the rules see it), a bed that is known and still,
+/// no command pending for those settings and room under the bed's rate limit; it then becomes
+/// a command like any other. The events go out with the next step.
+pub(crate) fn decide(
+    world: &mut World,
+    id: &str,
+    decision: Decision,
+) -> Result<Decided, SuggestionError> {
+    let now = world.resource::<Clock>().now;
+    let cfg = world.resource::<Config>().0.clone();
+    let (bed, view) = world
+        .get_resource::<Ledger>()
+        .and_then(|l| l.suggestions.get(id).cloned())
+        .ok_or_else(|| SuggestionError::NotFound(id.to_string()))?;
+    match decision {
+        Decision::Dismiss { by, reason } => {
+            world.resource_scope(|world, mut ledger: Mut<Ledger>| {
+                let mut outbox = world.resource_mut::<Outbox>();
+                ledger.snoozed.insert(
+                    (view.rule.clone(), view.bed.clone()),
+                    Timestamp(now.millis().saturating_add(ms(cfg.suggestion_snooze_s))),
+                );
+                ledger.end_suggestion(
+                    &mut outbox,
+                    now,
+                    id,
+                    "dismissed",
+                    Some(by),
+                    Some(reason),
+                    None,
+                );
+                Ok(Decided {
+                    seq: outbox.last_seq(),
+                    command_id: None,
+                })
+            })
+        }
+        Decision::Confirm { by } => {
+            let at_bedside = world
+                .get::<SubjectFacts>(bed)
+                .and_then(|f| f.0.get("room", "caregiver_present").cloned())
+                == Some(Fact::Bool(true));
+            if !at_bedside {
+                return Err(SuggestionError::NobodyAtBedside {
+                    room: view
+                        .room
+                        .clone()
+                        .unwrap_or_else(|| "the bed's room (unknown)".into()),
+                });
+            }
+            let state = world
+                .get::<BedFrame>(bed)
+                .map(|f| f.state.clone())
+                .ok_or_else(|| SuggestionError::Unknown(view.bed.clone()))?;
+            if state.moving {
+                return Err(SuggestionError::Moving(view.bed.clone()));
+            }
+            let device = world
+                .get::<AssetInfo>(bed)
+                .and_then(|a| a.0.device.clone())
+                .ok_or_else(|| SuggestionError::Unknown(view.bed.clone()))?;
+            let set: BTreeMap<String, String> = view
+                .set
+                .iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect();
+            world.resource_scope(|world, mut ledger: Mut<Ledger>| {
+                let wanted: BTreeMap<&str, &str> =
+                    set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let keys: Vec<&str> = wanted.keys().copied().collect();
+                match ledger.blocked(bed, &view.bed, &keys, now, &cfg) {
+                    Some(Blocked::Busy(setting)) => {
+                        return Err(SuggestionError::Busy {
+                            bed: view.bed.clone(),
+                            setting,
+                        });
+                    }
+                    Some(Blocked::RateLimited) => {
+                        return Err(SuggestionError::RateLimited(view.bed.clone()));
+                    }
+                    None => {}
+                }
+                let mut outbox = world.resource_mut::<Outbox>();
+                let command_id = ledger.send(
+                    &mut outbox,
+                    now,
+                    bed,
+                    &view.bed,
+                    device,
+                    &wanted,
+                    &view.rule,
+                    format!(
+                        "suggestion {} (rule {}) confirmed by {by}",
+                        view.id, view.rule
+                    ),
+                );
+                ledger.end_suggestion(
+                    &mut outbox,
+                    now,
+                    id,
+                    "confirmed",
+                    Some(by),
+                    None,
+                    Some(command_id.clone()),
+                );
+                Ok(Decided {
+                    seq: outbox.last_seq(),
+                    command_id: Some(command_id),
+                })
+            })
+        }
     }
 }

@@ -103,6 +103,10 @@ pub struct Restored {
     pub alerts: Vec<Alert>,
     /// The last repositioning of each patient: (patient id, when).
     pub turned: Vec<(String, Timestamp)>,
+    /// Bed commands not yet acknowledged.
+    pub commands: Vec<orderly_model::command::PendingCommand>,
+    /// Bed suggestions still on offer.
+    pub suggestions: Vec<orderly_model::view::SuggestionView>,
 }
 
 /// The world and its schedule.
@@ -200,6 +204,7 @@ impl Hospital {
         status::restore(&mut self.world, &restored.statuses);
         bed_exit::restore(&mut self.world, &restored.alerts);
         turning::restore(&mut self.world, &restored.turned);
+        commands::restore(&mut self.world, &restored.commands, &restored.suggestions);
         alerts::restore(&mut self.world, restored.alerts);
         if self.world.contains_resource::<snapshot::ReadModel>() {
             snapshot::rebuild(&mut self.world);
@@ -210,6 +215,16 @@ impl Hospital {
     /// it (it leaves with the next step) and the alert as it now stands.
     pub fn command(&mut self, cmd: AlertCommand) -> Result<(u64, Alert), CommandError> {
         alerts::command(&mut self.world, cmd)
+    }
+
+    /// A nurse's decision on a pending bed suggestion (the API checks who may). Returns the
+    /// sequence number of the event that records it and the command it became, if any.
+    pub fn decide(
+        &mut self,
+        suggestion: &str,
+        decision: orderly_model::command::Decision,
+    ) -> Result<orderly_model::command::Decided, orderly_model::command::SuggestionError> {
+        commands::decide(&mut self.world, suggestion, decision)
     }
 
     /// A person sets an asset's status (the API checks who may). Returns the sequence number of

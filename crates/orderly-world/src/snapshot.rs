@@ -280,5 +280,6 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
     if let Some(s) = world.get_resource::<IngestStats>() {
         snap.ingest = s.view();
     }
+    snap.suggestions = crate::commands::suggestions(world);
     snap
 }

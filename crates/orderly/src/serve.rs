@@ -143,6 +143,8 @@ async fn serve(
         statuses: remembered.statuses,
         alerts: remembered.alerts,
         turned: remembered.turned,
+        commands: remembered.commands,
+        suggestions: remembered.suggestions,
     });
     let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
     let (commit_tx, commit_rx) = mpsc::channel(1024);
