@@ -6,7 +6,8 @@
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use orderly_model::view::AssetView;
+use orderly_model::command::{Decided, Decision, SuggestionError};
+use orderly_model::view::{AssetView, SuggestionView};
 use orderly_model::{Alert, AlertState, AssetStatus, Priority, Role, StatusError, Timestamp};
 use orderly_rules::{AlertCommand, CommandError};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,12 @@ pub enum Control {
     },
     Reload {
         reply: oneshot::Sender<ReloadOutcome>,
+    },
+    /// A nurse confirms or dismisses a bed suggestion.
+    Suggestion {
+        id: String,
+        decision: Decision,
+        reply: oneshot::Sender<Result<Decided, SuggestionError>>,
     },
     /// A person sets an asset's status; the reply is the sequence number of the event.
     Status {
@@ -440,4 +447,154 @@ pub(crate) async fn set_status(
         .ok_or_else(|| ApiError::NotFound(format!("no asset {id:?}")))?;
     view.status = to;
     Ok(Json(view))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct SuggestionFilter {
+    /// Only this unit's.
+    unit: Option<String>,
+}
+
+/// Pending bed suggestions (settings that move a bed, waiting for a nurse at the bedside),
+/// oldest first. Nurses see their units'.
+#[utoipa::path(get, path = "/api/v1/suggestions", tag = "beds", params(SuggestionFilter), security(("bearer" = [])),
+    responses((status = 200, body = [SuggestionView]), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn suggestions(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(f): Query<SuggestionFilter>,
+) -> Result<Json<Vec<SuggestionView>>, ApiError> {
+    if let Some(u) = &f.unit {
+        auth.require_unit(u)?;
+    }
+    let snap = s.snapshot();
+    let mut list: Vec<SuggestionView> = snap
+        .suggestions
+        .values()
+        .filter(|v| f.unit.is_none() || v.unit == f.unit)
+        .filter(|v| auth.may_see_unit(v.unit.as_deref()))
+        .cloned()
+        .collect();
+    list.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+    Ok(Json(list))
+}
+
+/// What became of a suggestion.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecisionView {
+    pub suggestion: SuggestionView,
+    /// `confirmed` or `dismissed`.
+    pub outcome: String,
+    pub by: String,
+    /// The command sent to the bed (a confirmation); its acknowledgement follows on the event
+    /// stream (`bed.command_acked`) and in `GET /api/v1/beds/{id}/commands`.
+    pub command_id: Option<String>,
+    /// The sequence number of the committed event that records the decision.
+    pub seq: u64,
+}
+
+async fn decide(
+    auth: &Auth,
+    s: &ApiState,
+    id: &str,
+    decision: impl FnOnce(String) -> Decision,
+) -> Result<Json<DecisionView>, ApiError> {
+    // Nurses decide, on their own units: a suggestion moves a patient's bed.
+    auth.require(&[Role::Nurse])?;
+    let suggestion = s
+        .snapshot()
+        .suggestions
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("no pending suggestion {id:?}")))?;
+    if !auth.may_see_unit(suggestion.unit.as_deref()) {
+        return Err(ApiError::Forbidden(format!(
+            "{} is not assigned to unit {}",
+            auth.0.name,
+            suggestion.unit.as_deref().unwrap_or("(none)")
+        )));
+    }
+    let by = auth.0.name.clone();
+    let decision = decision(by.clone());
+    let (outcome, detail) = match &decision {
+        Decision::Confirm { .. } => ("confirmed", suggestion.message.clone()),
+        Decision::Dismiss { reason, .. } => {
+            ("dismissed", format!("{}: {reason}", suggestion.message))
+        }
+    };
+    let (tx, rx) = oneshot::channel();
+    send(
+        s,
+        Control::Suggestion {
+            id: id.to_string(),
+            decision,
+            reply: tx,
+        },
+    )
+    .await?;
+    let done = rx
+        .await
+        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
+        .map_err(|e| match e {
+            SuggestionError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            _ => ApiError::Conflict(e.to_string()),
+        })?;
+    committed(s, done.seq).await?;
+    let what = if outcome == "confirmed" {
+        "confirm suggestion"
+    } else {
+        "dismiss suggestion"
+    };
+    auth.audit(
+        s,
+        what,
+        &format!("bed {} suggestion {id}", suggestion.bed),
+        detail,
+    )
+    .await?;
+    Ok(Json(DecisionView {
+        suggestion,
+        outcome: outcome.into(),
+        by,
+        command_id: done.command_id,
+        seq: done.seq,
+    }))
+}
+
+/// Confirm a bed suggestion: the setting is sent to the bed. Only a nurse of the bed's unit,
+/// and only while a caregiver badge is in the bed's room (409 otherwise), so that someone sees
+/// the bed move. Answered once committed; audited.
+#[utoipa::path(post, path = "/api/v1/suggestions/{id}/confirm", tag = "beds", params(("id" = String, Path, description = "suggestion id")), security(("bearer" = [])),
+    responses((status = 200, body = DecisionView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn confirm_suggestion(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<DecisionView>, ApiError> {
+    decide(&auth, &s, &id, |by| Decision::Confirm { by }).await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct DismissBody {
+    /// Why not (kept with the decision).
+    reason: String,
+}
+
+/// Dismiss a bed suggestion, with a reason: it is not offered again while its condition lasts
+/// (up to `suggestion_snooze_s`, an hour by default). Nurses of the bed's unit; audited.
+#[utoipa::path(post, path = "/api/v1/suggestions/{id}/dismiss", tag = "beds", params(("id" = String, Path, description = "suggestion id")), request_body = DismissBody, security(("bearer" = [])),
+    responses((status = 200, body = DecisionView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn dismiss_suggestion(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Json(body): Json<DismissBody>,
+) -> Result<Json<DecisionView>, ApiError> {
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(ApiError::BadRequest(
+            "a reason is required to dismiss a suggestion".into(),
+        ));
+    }
+    decide(&auth, &s, &id, move |by| Decision::Dismiss { by, reason }).await
 }

@@ -24,6 +24,15 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/assets/{id}", get(get_asset))
         .route("/api/v1/assets/{id}/history", get(asset_history))
         .route("/api/v1/beds/{id}/commands", get(bed_commands))
+        .route("/api/v1/suggestions", get(crate::control::suggestions))
+        .route(
+            "/api/v1/suggestions/{id}/confirm",
+            post(crate::control::confirm_suggestion),
+        )
+        .route(
+            "/api/v1/suggestions/{id}/dismiss",
+            post(crate::control::dismiss_suggestion),
+        )
         .route(
             "/api/v1/assets/{id}/status",
             post(crate::control::set_status),
@@ -227,8 +236,9 @@ pub(crate) async fn asset_history(
     ))
 }
 
-/// The commands Orderly sent a bed and how each ended (`bed.command`, `bed.command_acked`),
-/// newest first.
+/// The commands Orderly sent a bed and how each ended (`bed.command`, `bed.command_acked`), and
+/// the suggestions it offered for it and what became of them (`bed.suggested`,
+/// `bed.suggestion_ended`), newest first.
 #[utoipa::path(get, path = "/api/v1/beds/{id}/commands", tag = "beds", params(("id" = String, Path, description = "bed asset id"), Window), security(("bearer" = [])),
     responses((status = 200, body = Vec<OutEvent>), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn bed_commands(
@@ -246,7 +256,12 @@ pub(crate) async fn bed_commands(
         s.store
             .subject_events(
                 &id,
-                &["bed.command", "bed.command_acked"],
+                &[
+                    "bed.command",
+                    "bed.command_acked",
+                    "bed.suggested",
+                    "bed.suggestion_ended",
+                ],
                 from,
                 to.plus_ms(1),
                 w.limit.unwrap_or(200),

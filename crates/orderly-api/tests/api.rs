@@ -49,6 +49,11 @@ fn reading(at: i64, device: &str, payload: Payload) -> Inbound {
 
 /// A world where pump 1 and bed ICU-01 are in room F2-ICU-01 and the bed's exit alarm sounds.
 async fn fixture(ready: bool) -> Fixture {
+    fixture_with(ready, |_| Vec::new()).await
+}
+
+/// The same, then `more` (whose events are committed too).
+async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEvent>) -> Fixture {
     let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
     // Two bladder scanners besides the demo's: one overdue for maintenance, one due later.
     let extra = "\n[[asset]]\nid = \"BSC-OVERDUE\"\nkind = \"bladder_scanner\"\ntag = \"TBSC-OVERDUE\"\nservice_due = \"1970-01-01T00:20:00Z\"\n\n[[asset]]\nid = \"BSC-LATER\"\nkind = \"bladder_scanner\"\ntag = \"TBSC-LATER\"\nservice_due = \"2027-03-31\"\n";
@@ -113,6 +118,7 @@ async fn fixture(ready: bool) -> Fixture {
     };
     h.push(reading(1_004_000, "bed-icu-01", Payload::BedState(bed)));
     events.extend(h.step(Timestamp(1_004_000)));
+    events.extend(more(&mut h));
     store.commit(&events).await.unwrap();
     let (snap_tx, snap_rx) = watch::channel(Arc::new(h.snapshot()));
     let (admin_id, admin) = store
@@ -135,18 +141,22 @@ async fn fixture(ready: bool) -> Fixture {
     let (committed_tx, committed) = watch::channel(last);
     let owner_store = store.clone();
     tokio::spawn(async move {
-        let mut now = 1_005_000;
+        let mut now = h.now().millis().max(1_005_000);
         while let Some(c) = control_rx.recv().await {
+            // Step once after the change, commit, publish the snapshot, then answer.
+            let mut step = async |h: &mut Hospital| {
+                now += 1000;
+                let ev = h.step(Timestamp(now));
+                owner_store.commit(&ev).await.unwrap();
+                snap_tx.send_replace(Arc::new(h.snapshot()));
+                if let Some(e) = ev.last() {
+                    committed_tx.send_replace(e.seq);
+                }
+            };
             match c {
                 Control::Alert { cmd, reply } => {
                     let r = h.command(cmd);
-                    now += 1000;
-                    let ev = h.step(Timestamp(now));
-                    owner_store.commit(&ev).await.unwrap();
-                    snap_tx.send_replace(Arc::new(h.snapshot()));
-                    if let Some(e) = ev.last() {
-                        committed_tx.send_replace(e.seq);
-                    }
+                    step(&mut h).await;
                     let _ = reply.send(r);
                 }
                 Control::Status {
@@ -157,13 +167,16 @@ async fn fixture(ready: bool) -> Fixture {
                     reply,
                 } => {
                     let r = h.set_status(&asset, to, &by, &reason);
-                    now += 1000;
-                    let ev = h.step(Timestamp(now));
-                    owner_store.commit(&ev).await.unwrap();
-                    snap_tx.send_replace(Arc::new(h.snapshot()));
-                    if let Some(e) = ev.last() {
-                        committed_tx.send_replace(e.seq);
-                    }
+                    step(&mut h).await;
+                    let _ = reply.send(r);
+                }
+                Control::Suggestion {
+                    id,
+                    decision,
+                    reply,
+                } => {
+                    let r = h.decide(&id, decision);
+                    step(&mut h).await;
                     let _ = reply.send(r);
                 }
                 Control::Reload { reply } => {
@@ -1057,4 +1070,122 @@ async fn a_beds_command_history_newest_first() {
     assert_eq!(v[0]["reason"], "bed in CPR mode");
     let (status, _) = get(&f, "/api/v1/beds/PUMP-0001/commands", Some(&f.admin)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_nurse_of_the_unit_sees_and_decides_bed_suggestions_never_without_someone_at_the_bedside()
+{
+    // Bed ICU-01 left raised for 5 minutes with nobody in the room: lowering it is suggested.
+    let f = fixture_with(true, |h| {
+        let raised = BedState {
+            occupied: true,
+            hob_deg: 30.0,
+            height: BedHeight::Raised,
+            brakes: true,
+            rails: Rails::default(),
+            exit_alarm: ExitAlarm::Armed,
+            surface: Surface::Static,
+            moving: false,
+        };
+        h.push(reading(1_004_500, "bed-icu-01", Payload::BedState(raised)));
+        let mut ev = h.step(Timestamp(1_004_500));
+        ev.extend(h.step(Timestamp(1_310_000)));
+        ev
+    })
+    .await;
+    let (status, list) = get(&f, "/api/v1/suggestions", Some(&f.nurse_icu)).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["bed"], "BED-ICU-01");
+    assert_eq!(list[0]["unit"], "ICU");
+    assert_eq!(list[0]["set"], serde_json::json!({"height": "low"}));
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    // Another unit's nurse sees none of it and may not decide it.
+    let (_, nurse_ms3) = f
+        .state
+        .store
+        .create_token("Nurse Bo", Role::Nurse, &["MS3".into()], Timestamp(0))
+        .await
+        .unwrap();
+    let (_, theirs) = get(&f, "/api/v1/suggestions", Some(&nurse_ms3)).await;
+    assert_eq!(theirs, serde_json::json!([]));
+    assert_eq!(
+        get(&f, "/api/v1/suggestions?unit=ICU", Some(&nurse_ms3))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let confirm = format!("/api/v1/suggestions/{id}/confirm");
+    let dismiss = format!("/api/v1/suggestions/{id}/dismiss");
+    assert_eq!(
+        post(&f, &confirm, &nurse_ms3, serde_json::json!({}))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    // Only nurses decide.
+    assert_eq!(
+        post(&f, &confirm, &f.admin, serde_json::json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    // Nobody in the room: refused, and it stays on offer.
+    let (status, body) = post(&f, &confirm, &f.nurse_icu, serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no caregiver badge is in F2-ICU-01"),
+        "{body}"
+    );
+    assert_eq!(
+        get(&f, "/api/v1/suggestions", Some(&f.nurse_icu)).await.1[0]["id"],
+        id.as_str()
+    );
+    // A dismissal needs a reason.
+    assert_eq!(
+        post(
+            &f,
+            &dismiss,
+            &f.nurse_icu,
+            serde_json::json!({"reason": " "})
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    let (status, done) = post(
+        &f,
+        &dismiss,
+        &f.nurse_icu,
+        serde_json::json!({"reason": "patient assessed, wants it raised"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["outcome"], "dismissed");
+    assert_eq!(done["by"], "Nurse Ana");
+    assert_eq!(
+        get(&f, "/api/v1/suggestions", Some(&f.nurse_icu)).await.1,
+        serde_json::json!([])
+    );
+    assert_eq!(
+        post(&f, &confirm, &f.nurse_icu, serde_json::json!({}))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, audit) = get(&f, "/api/v1/audit", Some(&f.admin)).await;
+    assert_eq!(audit[0]["action"], "dismiss suggestion", "{audit}");
+    assert!(
+        audit[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("patient assessed"),
+        "{audit}"
+    );
+    // The decision is in the bed's history.
+    let (_, events) = get(&f, "/api/v1/beds/BED-ICU-01/commands", Some(&f.nurse_icu)).await;
+    assert_eq!(events[0]["kind"], "bed.suggestion_ended", "{events}");
+    assert_eq!(events[1]["kind"], "bed.suggested", "{events}");
 }

@@ -381,16 +381,13 @@ impl Ledger {
         command_id
     }
 
-    fn end_suggestion(
-        &mut self,
-        outbox: &mut Outbox,
-        now: Timestamp,
-        id: &str,
-        outcome: &str,
-        by: Option<String>,
-        reason: Option<String>,
-        command_id: Option<String>,
-    ) {
+    fn end_suggestion(&mut self, outbox: &mut Outbox, now: Timestamp, id: &str, end: Ending) {
+        let Ending {
+            outcome,
+            by,
+            reason,
+            command_id,
+        } = end;
         let Some((_, s)) = self.suggestions.remove(id) else {
             return;
         };
@@ -416,6 +413,26 @@ impl Ledger {
             .iter()
             .find(|(_, (_, s))| s.rule == rule && s.bed == bed)
             .map(|(id, _)| id.clone())
+    }
+}
+
+/// How a suggestion ended: `confirmed`, `dismissed` or `withdrawn`, by whom, why, and the
+/// command it became.
+struct Ending {
+    outcome: &'static str,
+    by: Option<String>,
+    reason: Option<String>,
+    command_id: Option<String>,
+}
+
+impl Ending {
+    fn withdrawn(why: &str) -> Self {
+        Ending {
+            outcome: "withdrawn",
+            by: None,
+            reason: Some(why.into()),
+            command_id: None,
+        }
     }
 }
 
@@ -456,10 +473,7 @@ fn issue(
                     &mut outbox,
                     now,
                     &id,
-                    "withdrawn",
-                    None,
-                    Some("the rule no longer holds".into()),
-                    None,
+                    Ending::withdrawn("the rule no longer holds"),
                 );
             }
         }
@@ -481,10 +495,7 @@ fn issue(
             &mut outbox,
             now,
             &id,
-            "withdrawn",
-            None,
-            Some("the rule was removed".into()),
-            None,
+            Ending::withdrawn("the rule was removed"),
         );
     }
     if ledger.holding.is_empty() {
@@ -621,10 +632,12 @@ pub(crate) fn decide(
                     &mut outbox,
                     now,
                     id,
-                    "dismissed",
-                    Some(by),
-                    Some(reason),
-                    None,
+                    Ending {
+                        outcome: "dismissed",
+                        by: Some(by),
+                        reason: Some(reason),
+                        command_id: None,
+                    },
                 );
                 Ok(Decided {
                     seq: outbox.last_seq(),
@@ -701,10 +714,12 @@ pub(crate) fn decide(
                     &mut outbox,
                     now,
                     id,
-                    "confirmed",
-                    Some(by),
-                    None,
-                    Some(command_id.clone()),
+                    Ending {
+                        outcome: "confirmed",
+                        by: Some(by),
+                        reason: None,
+                        command_id: Some(command_id.clone()),
+                    },
                 );
                 Ok(Decided {
                     seq: outbox.last_seq(),

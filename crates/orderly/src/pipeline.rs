@@ -32,6 +32,14 @@ pub enum WorldControl {
         oneshot::Sender<ReloadSummary>,
     ),
     Rejected(String),
+    /// A nurse's decision on a bed suggestion.
+    Decide(
+        String,
+        orderly_model::command::Decision,
+        oneshot::Sender<
+            Result<orderly_model::command::Decided, orderly_model::command::SuggestionError>,
+        >,
+    ),
     /// A person sets an asset's status: (asset, status, by, reason).
     Status(
         String,
@@ -52,6 +60,9 @@ fn apply(hospital: &mut Hospital, c: WorldControl) {
             let _ = reply.send(hospital.replace_rules(set));
         }
         WorldControl::Rejected(report) => hospital.rules_rejected(report),
+        WorldControl::Decide(id, decision, reply) => {
+            let _ = reply.send(hospital.decide(&id, decision));
+        }
         WorldControl::Status(asset, to, by, reason, reply) => {
             let _ = reply.send(hospital.set_status(&asset, to, &by, &reason));
         }

@@ -168,6 +168,12 @@ impl Reloader {
                     Some(Control::Reload { reply }) => {
                         let _ = reply.send(self.reload("api").await);
                     }
+                    Some(Control::Suggestion { id, decision, reply }) => {
+                        let _ = self
+                            .world
+                            .send(WorldControl::Decide(id, decision, reply))
+                            .await;
+                    }
                     Some(Control::Status { asset, to, by, reason, reply }) => {
                         let _ = self
                             .world
