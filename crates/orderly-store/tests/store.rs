@@ -207,8 +207,86 @@ async fn suite(url: &str) {
             ("P-2".to_string(), Timestamp(9200))
         ]
     );
+    open_commands_and_suggestions(&again).await;
     utilisation_inputs(&again).await;
     again.close().await;
+}
+
+/// Bed commands without an acknowledgement and suggestions not ended come back after a restart.
+async fn open_commands_and_suggestions(store: &Store) {
+    let set = |k: &str, v: serde_json::Value| {
+        let mut m = serde_json::Map::new();
+        m.insert(k.into(), v);
+        m
+    };
+    let cmd = |seq, id: &str| OutEvent {
+        seq,
+        at: Timestamp(9_400 + seq as i64),
+        kind: EventKind::BedCommand {
+            command_id: id.into(),
+            bed: "BED-1".into(),
+            device: "bed-1".into(),
+            set: set("exit_alarm", "armed".into()),
+            reason: "rule arm-exit-alarm".into(),
+            rule: "arm-exit-alarm".into(),
+        },
+    };
+    let suggested = |seq, id: &str| OutEvent {
+        seq,
+        at: Timestamp(9_400 + seq as i64),
+        kind: EventKind::BedSuggested {
+            suggestion_id: id.into(),
+            bed: "BED-1".into(),
+            rule: "suggest-bed-low".into(),
+            set: set("height", "low".into()),
+            message: "Lower the bed".into(),
+            room: Some("R-1".into()),
+            unit: Some("ICU".into()),
+        },
+    };
+    store
+        .commit(&[
+            cmd(110, "c-110"),
+            OutEvent {
+                seq: 111,
+                at: Timestamp(9_511),
+                kind: EventKind::BedCommandAcked {
+                    command_id: "c-110".into(),
+                    bed: "BED-1".into(),
+                    rule: "arm-exit-alarm".into(),
+                    result: "applied".into(),
+                    reason: None,
+                },
+            },
+            cmd(112, "c-112"),
+            suggested(113, "s-113"),
+            suggested(114, "s-114"),
+            OutEvent {
+                seq: 115,
+                at: Timestamp(9_515),
+                kind: EventKind::BedSuggestionEnded {
+                    suggestion_id: "s-113".into(),
+                    bed: "BED-1".into(),
+                    rule: "suggest-bed-low".into(),
+                    outcome: "dismissed".into(),
+                    by: Some("Nurse Ana".into()),
+                    reason: Some("assessed".into()),
+                    command_id: None,
+                    room: Some("R-1".into()),
+                    unit: Some("ICU".into()),
+                },
+            },
+        ])
+        .await
+        .unwrap();
+    let r = store.remembered().await.unwrap();
+    let pending: Vec<&str> = r.commands.iter().map(|c| c.command_id.as_str()).collect();
+    assert_eq!(pending, ["c-112"]);
+    assert_eq!(r.commands[0].keys, ["exit_alarm"]);
+    assert_eq!(r.commands[0].at, Timestamp(9_512));
+    let offers: Vec<&str> = r.suggestions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(offers, ["s-114"]);
+    assert_eq!(r.suggestions[0].unit.as_deref(), Some("ICU"));
 }
 
 fn status(seq: u64, at: i64, asset: &str, from: AssetStatus, to: AssetStatus) -> OutEvent {
