@@ -212,6 +212,26 @@ impl Setup {
         std::fs::write(&p, edit(old)).unwrap();
     }
 
+    /// A new API token from `orderly token create` on this setup's database; its secret.
+    pub fn token(&self, role: &str, name: &str, units: &str) -> String {
+        let out = Command::new(binary())
+            .args(["token", "create", "--role", role, "--name", name])
+            .args(["--units", units, "--database", &self.db.url])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("secret (shown once): "))
+            .expect("the secret")
+            .trim()
+            .to_string()
+    }
+
     /// Starts orderly and waits until it is ready.
     pub fn start(&self) -> Orderly {
         let mut cmd = Command::new(binary());
@@ -337,9 +357,14 @@ impl Orderly {
 
     /// POST JSON with the admin token: (status, JSON or string body).
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_as(path, &self.token, body)
+    }
+
+    /// POST JSON with this token: (status, JSON or string body).
+    pub fn post_as(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
         let mut resp = agent()
             .post(format!("{}{path}", self.http))
-            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Authorization", format!("Bearer {token}"))
             .send_json(body)
             .expect("HTTP request");
         let status = resp.status().as_u16();

@@ -185,33 +185,7 @@ fn an_alert_reaches_the_unit_over_mqtt_and_the_api_and_survives_a_restart() {
 fn tokens_scope_nurses_to_their_units() {
     let setup = Setup::new();
     let o = setup.start();
-    let out = std::process::Command::new(orderly_tests::binary())
-        .args([
-            "token",
-            "create",
-            "--role",
-            "nurse",
-            "--name",
-            "Nurse Ana",
-            "--units",
-            "MS3",
-            "--database",
-            &setup.db.url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let secret = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("secret (shown once): "))
-        .unwrap()
-        .trim()
-        .to_string();
+    let secret = setup.token("nurse", "Nurse Ana", "MS3");
     assert_eq!(o.get_as("/api/v1/units/MS3/alerts", &secret).0, 200);
     assert_eq!(o.get_as("/api/v1/units/ICU/alerts", &secret).0, 403);
     assert_eq!(o.get_as("/api/v1/audit", &secret).0, 403);

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binary, a real broker, a real database; MQTT in, HTTP out.
 //! One test binary (like ripgrep's) with a module per capability.
 
+mod beds;
 mod files;
 mod ingest;
 mod replay;

@@ -372,3 +372,62 @@ fn record_writes_what_the_broker_carries_as_a_replayable_capture() {
     dev.close();
     o.stop();
 }
+
+/// Beds left with their exit alarm off: replaying the capture gives the same bed commands, each
+/// to a high-risk patient's bed whose alarm the simulator left off, and nothing else is asked of
+/// any bed. (Nothing answers in a replay: each times out.)
+#[test]
+fn replay_gives_the_same_bed_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let cap = dir.path().join("capture.jsonl");
+    let truth = dir.path().join("truth.jsonl");
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    run(&[
+        "sim",
+        "--capture",
+        cap.to_str().unwrap(),
+        "--duration",
+        "60",
+        "--truth",
+        truth.to_str().unwrap(),
+        "--care-lapses",
+        "1",
+        "--bed-exits-per-hour",
+        "0",
+        "--seed",
+        "5",
+    ]);
+    for out in [&a, &b] {
+        run(&[
+            "replay",
+            cap.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+    }
+    let commands = |file: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|e| e["kind"] == "bed.command")
+            .collect()
+    };
+    let sent = commands(&a);
+    assert_eq!(sent, commands(&b), "two replays sent different commands");
+    let alarm_off: std::collections::BTreeSet<String> = std::fs::read_to_string(&truth)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|t| t["kind"] == "lapse" && t["setting"] == "exit_alarm")
+        .map(|t| t["bed"].as_str().unwrap().to_string())
+        .collect();
+    assert!(sent.len() >= 3, "{sent:#?}");
+    for c in &sent {
+        assert!(
+            alarm_off.contains(c["bed"].as_str().unwrap()),
+            "{c} (alarm left off: {alarm_off:?})"
+        );
+        assert_eq!(c["set"], serde_json::json!({"exit_alarm": "armed"}));
+    }
+}

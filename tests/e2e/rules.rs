@@ -321,14 +321,6 @@ fn a_backtest_counts_alerts_per_rule_and_compares_two_rule_sets() {
 #[test]
 fn a_bed_command_goes_to_the_bed_after_commit_and_its_ack_settles_it() {
     let setup = Setup::new();
-    // The shipped rule holds 2 minutes; 1 second here.
-    setup.edit_rules("beds.toml", |t| {
-        t.replacen(
-            "unless = \"room.caregiver_present\"\nfor = \"2m\"\npriority = \"low\"\nkind = \"technical\"",
-            "unless = \"room.caregiver_present\"\nfor = \"1s\"\npriority = \"low\"\nkind = \"technical\"",
-            1,
-        )
-    });
     let o = setup.start();
     let bed_dev = Device::connect(&o.mqtt, Some(&o.topic("bed/bed-icu-01/command")));
     let dev = Device::connect(&o.mqtt, None);

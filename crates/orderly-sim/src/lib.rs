@@ -37,6 +37,36 @@ pub struct SimConfig {
     pub falls_per_hour: f64,
     /// Stream accelerometer samples from wearables (heavy; off by default).
     pub imu: bool,
+    /// Chance that a bed is left with a lapse in its safety settings after a nurse's visit
+    /// (a turn, or putting the patient back to bed) and at the start: exit alarm off, bed
+    /// raised, brakes off, or (ventilated patients) the head of the bed lowered.
+    pub care_lapses: f64,
+    /// How beds answer Orderly's commands, by bed asset id (default: they apply them).
+    pub bed_answers: BTreeMap<String, BedAnswer>,
+}
+
+/// How a simulated bed answers a command on `bed/{device}/command`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BedAnswer {
+    /// Applies it (a motion takes a few seconds, `moving` meanwhile) and acknowledges.
+    #[default]
+    Apply,
+    /// Acknowledges with a refusal (`bed in CPR mode`).
+    Refuse,
+    /// Says nothing.
+    Ignore,
+}
+
+impl BedAnswer {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "apply" => Some(BedAnswer::Apply),
+            "refuse" => Some(BedAnswer::Refuse),
+            "ignore" => Some(BedAnswer::Ignore),
+            _ => None,
+        }
+    }
 }
 
 impl Default for SimConfig {
@@ -49,6 +79,8 @@ impl Default for SimConfig {
             pump_alarms_per_hour: 0.05,
             falls_per_hour: 0.01,
             imu: false,
+            care_lapses: 0.0,
+            bed_answers: BTreeMap::new(),
         }
     }
 }
@@ -104,6 +136,22 @@ pub enum Truth {
         wearable: String,
         room: String,
     },
+    /// The patient is in bed and a safety setting was left out of place: `exit_alarm` off,
+    /// `height` raised, `brakes` off or `hob_deg` lowered.
+    Lapse {
+        at: Timestamp,
+        bed: String,
+        patient: String,
+        setting: String,
+        room: String,
+    },
+    /// A command reached the bed and how it answered (`apply`, `refuse`, `ignore`).
+    Command {
+        at: Timestamp,
+        bed: String,
+        command_id: String,
+        answer: BedAnswer,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -136,6 +184,13 @@ struct Bed {
     occupied: bool,
     alarm: &'static str,
     hob: f32,
+    height: &'static str,
+    brakes: bool,
+    surface: String,
+    /// A commanded motion under way until then.
+    moving_until: Option<Timestamp>,
+    /// Its patient is ventilated (the head of the bed stays at 30 degrees or more).
+    ventilated: bool,
     /// What its patient is doing (an empty bed: `Out` for ever).
     activity: Activity,
     next_state: Timestamp,
@@ -310,6 +365,13 @@ pub struct Simulator {
     wearables: Vec<Wearable>,
     /// Receivers: (id, room, next report, seq).
     receivers: Vec<(String, usize, Timestamp, u64)>,
+    /// Commands received and not yet answered: (when the bed answers, bed, command id, settings).
+    answers: Vec<(
+        Timestamp,
+        usize,
+        String,
+        serde_json::Map<String, serde_json::Value>,
+    )>,
     truth: Vec<Truth>,
 }
 
@@ -339,6 +401,7 @@ impl Simulator {
             pumps: Vec::new(),
             wearables: Vec::new(),
             receivers: Vec::new(),
+            answers: Vec::new(),
             truth: Vec::new(),
         };
         let bed_room = |bed: &str| -> Option<usize> {
@@ -470,11 +533,8 @@ impl Simulator {
                 continue;
             };
             if a.kind == "bed" {
-                let patient = seed
-                    .patients
-                    .iter()
-                    .find(|p| p.bed == a.id)
-                    .map(|p| p.id.clone());
+                let census = seed.patients.iter().find(|p| p.bed == a.id);
+                let patient = census.map(|p| p.id.clone());
                 let occupied = patient.is_some();
                 sim.beds.push(Bed {
                     id: a.id.clone(),
@@ -484,6 +544,11 @@ impl Simulator {
                     patient,
                     alarm: if occupied { "armed" } else { "off" },
                     hob: if occupied { 30.0 } else { 0.0 },
+                    height: "low",
+                    brakes: true,
+                    surface: "static".into(),
+                    moving_until: None,
+                    ventilated: census.is_some_and(|p| p.ventilated),
                     activity: if occupied {
                         Activity::InBed
                     } else {
@@ -493,7 +558,8 @@ impl Simulator {
                             fallen: false,
                         }
                     },
-                    next_state: start.plus_ms(rng.random_range(0..30_000)),
+                    // A bed reports its state as it connects, then every 30 s.
+                    next_state: start.plus_ms(rng.random_range(0..2_000)),
                     load: Batch::new(start),
                     next_sample: start.plus_ms(rng.random_range(0..200)),
                     seq: 0,
@@ -545,6 +611,11 @@ impl Simulator {
             });
         }
         sim.rng = rng;
+        for b in 0..sim.beds.len() {
+            if sim.beds[b].patient.is_some() {
+                sim.maybe_lapse(b, start);
+            }
+        }
         sim
     }
 
@@ -714,9 +785,137 @@ impl Simulator {
         };
     }
 
+    /// A bed's safety setting left out of place (in bed, after a nurse's visit), now and then.
+    fn maybe_lapse(&mut self, b: usize, now: Timestamp) {
+        if self.cfg.care_lapses <= 0.0 || !self.rng.random_bool(self.cfg.care_lapses.min(1.0)) {
+            return;
+        }
+        let mut options = vec!["exit_alarm", "height", "brakes"];
+        if self.beds[b].ventilated {
+            options.push("hob_deg");
+        }
+        let setting = options[self.rng.random_range(0..options.len())];
+        let room = self.fp.rooms[self.tags[self.beds[b].tag].room].id.clone();
+        let bed = &mut self.beds[b];
+        match setting {
+            "exit_alarm" => bed.alarm = "off",
+            "height" => bed.height = "raised",
+            "brakes" => bed.brakes = false,
+            _ => bed.hob = 15.0,
+        }
+        if let Some(p) = &bed.patient {
+            self.truth.push(Truth::Lapse {
+                at: now,
+                bed: bed.id.clone(),
+                patient: p.clone(),
+                setting: setting.into(),
+                room,
+            });
+        }
+    }
+
+    /// A nurse at the bedside puts the bed's safety settings right.
+    fn settings_right(bed: &mut Bed) {
+        bed.alarm = "armed";
+        bed.height = "low";
+        bed.brakes = true;
+        if bed.ventilated && bed.hob < 30.0 {
+            bed.hob = 30.0;
+        }
+    }
+
+    /// A command for the bed with this device id, as published on `bed/{device}/command`: it
+    /// answers 400 ms later as configured (`bed_answers`). False when no bed has that device or
+    /// the payload has no `command_id`.
+    pub fn command(&mut self, device: &str, payload: &serde_json::Value) -> bool {
+        let Some(b) = self.beds.iter().position(|x| x.device == device) else {
+            return false;
+        };
+        let Some(id) = payload["command_id"].as_str() else {
+            return false;
+        };
+        let set = payload["set"].as_object().cloned().unwrap_or_default();
+        let answer = self
+            .cfg
+            .bed_answers
+            .get(&self.beds[b].id)
+            .copied()
+            .unwrap_or_default();
+        self.truth.push(Truth::Command {
+            at: self.now,
+            bed: self.beds[b].id.clone(),
+            command_id: id.into(),
+            answer,
+        });
+        if answer != BedAnswer::Ignore {
+            self.answers
+                .push((self.now.plus_ms(400), b, id.to_string(), set));
+        }
+        true
+    }
+
+    /// Beds answer the commands that are due: apply (a motion keeps the bed `moving` for 5 s)
+    /// or refuse, with an acknowledgement, and report their state at once.
+    fn answer_commands(&mut self, now: Timestamp, out: &mut Vec<Message>) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.answers)
+            .into_iter()
+            .partition(|a| a.0 <= now);
+        self.answers = later;
+        for (_, b, id, set) in due {
+            let answer = self
+                .cfg
+                .bed_answers
+                .get(&self.beds[b].id)
+                .copied()
+                .unwrap_or_default();
+            let bed = &mut self.beds[b];
+            let mut refusal = (answer == BedAnswer::Refuse).then(|| "bed in CPR mode".to_string());
+            if refusal.is_none() {
+                for (k, v) in &set {
+                    match (k.as_str(), v) {
+                        ("exit_alarm", serde_json::Value::String(a)) if a == "armed" => {
+                            bed.alarm = "armed"
+                        }
+                        ("exit_alarm", serde_json::Value::String(a)) if a == "off" => {
+                            bed.alarm = "off"
+                        }
+                        ("brakes", serde_json::Value::Bool(on)) => bed.brakes = *on,
+                        ("surface", serde_json::Value::String(m)) => bed.surface = m.clone(),
+                        ("height", serde_json::Value::String(h)) if h == "low" || h == "raised" => {
+                            bed.height = if h == "low" { "low" } else { "raised" };
+                            bed.moving_until = Some(now.plus_ms(5000));
+                        }
+                        ("hob_deg", serde_json::Value::Number(d)) => {
+                            bed.hob = d.as_f64().unwrap_or(30.0) as f32;
+                            bed.moving_until = Some(now.plus_ms(5000));
+                        }
+                        _ => refusal = Some(format!("cannot set {k} to {v}")),
+                    }
+                }
+            }
+            bed.seq += 1;
+            let mut ack = json!({"ts": now, "seq": bed.seq, "command_id": id,
+                "result": if refusal.is_some() { "refused" } else { "applied" }});
+            if let Some(r) = refusal {
+                ack["reason"] = r.into();
+            }
+            out.push(Message {
+                at: now,
+                topic: format!("{}bed/{}/command/ack", self.prefix, bed.device),
+                payload: ack,
+            });
+            bed.next_state = now;
+        }
+    }
+
     fn beds_report(&mut self, now: Timestamp, dt: i64, out: &mut Vec<Message>) {
+        self.answer_commands(now, out);
         for b in 0..self.beds.len() {
             let mut changed = false;
+            if self.beds[b].moving_until.is_some_and(|t| t <= now) {
+                self.beds[b].moving_until = None;
+                changed = true;
+            }
             if self.beds[b].patient.is_some()
                 && self.beds[b].activity == Activity::InBed
                 && self.chance(self.cfg.bed_exits_per_hour, dt)
@@ -738,6 +937,8 @@ impl Simulator {
                 let bed = &mut self.beds[b];
                 bed.side = side;
                 bed.next_turn = next;
+                Self::settings_right(bed);
+                changed = true;
                 if let Some(p) = &bed.patient {
                     self.truth.push(Truth::Turned {
                         at: now,
@@ -745,6 +946,7 @@ impl Simulator {
                         patient: p.clone(),
                     });
                 }
+                self.maybe_lapse(b, now);
             }
             let room = self.fp.rooms[self.tags[self.beds[b].tag].room].id.clone();
             match self.beds[b].activity {
@@ -799,8 +1001,8 @@ impl Simulator {
                     let bed = &mut self.beds[b];
                     bed.activity = Activity::InBed;
                     bed.occupied = true;
-                    // The nurse who helped resets the bed's alarm.
-                    bed.alarm = "armed";
+                    // The nurse who helped puts the bed right (and now and then leaves a lapse).
+                    Self::settings_right(bed);
                     changed = true;
                     if let Some(p) = &bed.patient {
                         self.truth.push(Truth::BackInBed {
@@ -809,6 +1011,7 @@ impl Simulator {
                             patient: p.clone(),
                         });
                     }
+                    self.maybe_lapse(b, now);
                 }
                 _ => {}
             }
@@ -846,9 +1049,9 @@ impl Simulator {
                 out.push(Message {
                     at: now,
                     topic: format!("{}bed/{}/state", self.prefix, bed.device),
-                    payload: json!({"ts": now, "seq": bed.seq, "occupied": bed.occupied, "hob_deg": bed.hob, "height": "low", "brakes": true,
+                    payload: json!({"ts": now, "seq": bed.seq, "occupied": bed.occupied, "hob_deg": bed.hob, "height": bed.height, "brakes": bed.brakes,
                         "rails": {"head_left": true, "head_right": true, "foot_left": false, "foot_right": false},
-                        "exit_alarm": bed.alarm, "surface": "static", "moving": false}),
+                        "exit_alarm": bed.alarm, "surface": bed.surface, "moving": bed.moving_until.is_some()}),
                 });
             }
         }

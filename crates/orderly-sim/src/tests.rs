@@ -4,17 +4,16 @@ const FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 const SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
 
 fn sim(seed: u64) -> Simulator {
+    sim_with(SimConfig {
+        seed,
+        ..SimConfig::default()
+    })
+}
+
+fn sim_with(cfg: SimConfig) -> Simulator {
     let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
     let s = Seed::parse("demo-seed.toml", SEED).unwrap();
-    Simulator::new(
-        fp,
-        &s,
-        SimConfig {
-            seed,
-            ..SimConfig::default()
-        },
-        Timestamp(1_795_000_000_000),
-    )
+    Simulator::new(fp, &s, cfg, Timestamp(1_795_000_000_000))
 }
 
 /// Every sample (an array of numbers) under `field` of the messages on topics ending `topic`.
@@ -94,9 +93,10 @@ fn a_bed_exit_shows_on_the_bed_and_its_load_cells() {
     assert!(s.bed_exit("BED-ICU-01"));
     assert!(!s.bed_exit("BED-ICU-01"), "already getting up");
     let msgs = s.advance(Timestamp(t0 + 6000));
+    // (The bed may also report as it connects, in its first 2 s.)
     let state = msgs
         .iter()
-        .find(|m| m.topic.ends_with("bed/bed-icu-01/state"))
+        .rfind(|m| m.topic.ends_with("bed/bed-icu-01/state"))
         .expect("a state message when they stand");
     assert_eq!(state.payload["exit_alarm"], "alarming");
     assert_eq!(state.payload["occupied"], false);
@@ -177,4 +177,98 @@ fn a_turn_moves_the_centre_of_mass_across_the_bed_and_is_in_the_truth() {
             .iter()
             .any(|t| matches!(t, Truth::Turned { bed, .. } if bed == "BED-ICU-01"))
     );
+}
+
+/// The payloads on `bed/{device}/{what}`.
+fn bed_msgs<'a>(msgs: &'a [Message], device: &str, what: &str) -> Vec<&'a serde_json::Value> {
+    msgs.iter()
+        .filter(|m| m.topic.ends_with(&format!("bed/{device}/{what}")))
+        .map(|m| &m.payload)
+        .collect()
+}
+
+#[test]
+fn beds_apply_refuse_or_ignore_commands_as_configured() {
+    let mut s = sim_with(SimConfig {
+        bed_answers: [
+            ("BED-ICU-02".to_string(), BedAnswer::Refuse),
+            ("BED-ICU-03".to_string(), BedAnswer::Ignore),
+        ]
+        .into(),
+        ..SimConfig::default()
+    });
+    let t0 = Timestamp(1_795_000_000_000);
+    s.advance(t0.plus_ms(3000));
+    for dev in ["bed-icu-01", "bed-icu-02", "bed-icu-03"] {
+        let cmd = serde_json::json!({"command_id": format!("c-{dev}"), "set": {"hob_deg": 45}});
+        assert!(s.command(dev, &cmd));
+    }
+    assert!(!s.command("bed-nowhere", &serde_json::json!({"command_id": "c-1"})));
+    let out = s.advance(t0.plus_ms(4000));
+    let ack = bed_msgs(&out, "bed-icu-01", "command/ack");
+    assert_eq!(ack.len(), 1, "{out:?}");
+    assert_eq!(ack[0]["result"], "applied");
+    assert_eq!(ack[0]["command_id"], "c-bed-icu-01");
+    // The motion shows: moving at 45 degrees now, still afterwards.
+    let state = bed_msgs(&out, "bed-icu-01", "state");
+    assert_eq!(state.last().unwrap()["hob_deg"], 45.0);
+    assert_eq!(state.last().unwrap()["moving"], true);
+    let refused = bed_msgs(&out, "bed-icu-02", "command/ack");
+    assert_eq!(refused[0]["result"], "refused");
+    assert_eq!(refused[0]["reason"], "bed in CPR mode");
+    assert!(bed_msgs(&out, "bed-icu-03", "command/ack").is_empty());
+    let out = s.advance(t0.plus_ms(10_000));
+    let state = bed_msgs(&out, "bed-icu-01", "state");
+    assert_eq!(state.last().unwrap()["moving"], false, "{state:?}");
+    // The ack shares the bed's sequence counter with its other messages.
+    let answers: Vec<_> = s
+        .take_truth()
+        .into_iter()
+        .filter_map(|t| match t {
+            Truth::Command { bed, answer, .. } => Some((bed, answer)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("BED-ICU-01".to_string(), BedAnswer::Apply),
+            ("BED-ICU-02".to_string(), BedAnswer::Refuse),
+            ("BED-ICU-03".to_string(), BedAnswer::Ignore)
+        ]
+    );
+}
+
+#[test]
+fn with_care_lapses_beds_start_with_a_setting_out_of_place_and_report_it() {
+    let mut s = sim_with(SimConfig {
+        care_lapses: 1.0,
+        ..SimConfig::default()
+    });
+    let lapses: Vec<(String, String)> = s
+        .take_truth()
+        .into_iter()
+        .filter_map(|t| match t {
+            Truth::Lapse { bed, setting, .. } => Some((bed, setting)),
+            _ => None,
+        })
+        .collect();
+    assert!(lapses.len() >= 20, "{lapses:?}");
+    let out = s.advance(Timestamp(1_795_000_000_000 + 2_000));
+    for (bed, setting) in &lapses {
+        let state = bed_msgs(&out, &bed.to_lowercase(), "state");
+        let st = state
+            .last()
+            .unwrap_or_else(|| panic!("{bed} reported no state"));
+        let out_of_place = match setting.as_str() {
+            "exit_alarm" => st["exit_alarm"] == "off",
+            "height" => st["height"] == "raised",
+            "brakes" => st["brakes"] == false,
+            "hob_deg" => st["hob_deg"].as_f64().unwrap() < 30.0,
+            other => panic!("{other}"),
+        };
+        assert!(out_of_place, "{bed} {setting}: {st}");
+    }
+    let kinds: std::collections::BTreeSet<&str> = lapses.iter().map(|l| l.1.as_str()).collect();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
 }

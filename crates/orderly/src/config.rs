@@ -103,6 +103,10 @@ pub struct DemoArgs {
     /// Stream simulated wearable accelerometers (50 Hz): falls found by Orderly's detector.
     #[arg(long)]
     pub imu: bool,
+    /// Chance (0-1) that a nurse's visit leaves a bed with a safety setting out of place (the
+    /// demo's beds then get Orderly's commands and suggestions).
+    #[arg(long, default_value_t = 0.1)]
+    pub care_lapses: f64,
     /// Rules directory, reloaded when a file changes [default: ./rules when it exists, else
     /// the bundled rules].
     #[arg(long, env = "ORDERLY_RULES")]

@@ -56,6 +56,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         bed_exits_per_hour: args.bed_exits_per_hour,
         falls_per_hour: args.falls_per_hour,
         imu: args.imu,
+        care_lapses: args.care_lapses,
         ..orderly_sim::SimConfig::default()
     };
     let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;

@@ -6,7 +6,7 @@ use clap::Args;
 use orderly_floorplan::Floorplan;
 use orderly_model::{Seed, Timestamp};
 use orderly_mqtt::client::wall_clock;
-use orderly_sim::{SimConfig, Simulator};
+use orderly_sim::{BedAnswer, SimConfig, Simulator};
 use publisher::publish_client;
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,6 +51,22 @@ pub struct SimArgs {
     /// falls then come only from Orderly's detector, not from the wearable's own event.
     #[arg(long)]
     pub imu: bool,
+    /// Chance (0-1) that a nurse's visit leaves a bed with a safety setting out of place (exit
+    /// alarm off, bed raised, brakes off, head of bed lowered), and that a bed starts so.
+    #[arg(long, default_value_t = 0.0)]
+    pub care_lapses: f64,
+    /// How a bed answers commands: `BED-ID=apply|refuse|ignore` (repeatable; default apply).
+    #[arg(long = "bed-answer", value_parser = parse_answer)]
+    pub bed_answers: Vec<(String, BedAnswer)>,
+}
+
+fn parse_answer(s: &str) -> Result<(String, BedAnswer), String> {
+    let (bed, answer) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected BED-ID=apply|refuse|ignore"))?;
+    let answer = BedAnswer::parse(answer)
+        .ok_or_else(|| format!("{answer:?}: expected apply, refuse or ignore"))?;
+    Ok((bed.to_string(), answer))
 }
 
 mod publisher {
@@ -58,11 +74,16 @@ mod publisher {
     use rumqttc::{AsyncClient, MqttOptions};
     use std::time::Duration;
 
-    /// A publishing client whose event loop runs in its own task.
+    /// Where a client passes the messages it receives: (topic, payload).
+    pub type Incoming = tokio::sync::mpsc::Sender<(String, Vec<u8>)>;
+
+    /// A publishing client whose event loop runs in its own task. With `listen`, it subscribes
+    /// to that filter on every connection and passes what arrives to the channel.
     pub fn publish_client(
         host: &str,
         port: u16,
         id: &str,
+        listen: Option<(String, Incoming)>,
     ) -> Result<(AsyncClient, tokio::task::JoinHandle<()>)> {
         let mut o = MqttOptions::new(id, host, port);
         o.set_keep_alive(Duration::from_secs(15));
@@ -70,11 +91,26 @@ mod publisher {
         o.set_request_channel_capacity(10_000);
         o.set_inflight(500);
         let (client, mut el) = AsyncClient::new(o, 10_000);
+        let subscriber = client.clone();
         let task = tokio::spawn(async move {
+            use rumqttc::{Event, Packet, QoS};
             loop {
-                if let Err(e) = el.poll().await {
-                    tracing::debug!(error = %e, "simulator's broker connection failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        if let Some((filter, _)) = &listen {
+                            let _ = subscriber.subscribe(filter.clone(), QoS::AtLeastOnce).await;
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if let Some((_, tx)) = &listen {
+                            let _ = tx.try_send((p.topic.clone(), p.payload.to_vec()));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "simulator's broker connection failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
                 }
             }
         });
@@ -91,6 +127,8 @@ pub async fn sim(args: SimArgs) -> Result<()> {
         bed_exits_per_hour: args.bed_exits_per_hour,
         falls_per_hour: args.falls_per_hour,
         imu: args.imu,
+        care_lapses: args.care_lapses,
+        bed_answers: args.bed_answers.iter().cloned().collect(),
         ..SimConfig::default()
     };
     let mut truth = match &args.truth {
@@ -176,10 +214,14 @@ async fn publish_live_with_truth(
     mut shutdown: watch::Receiver<bool>,
     mut truth: Option<std::io::BufWriter<std::fs::File>>,
 ) -> Result<()> {
+    // The beds listen for Orderly's commands and answer them.
+    let prefix = format!("orderly/v1/{}/", fp.site.id);
+    let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(1000);
     let (client, el) = publish_client(
         &broker.0,
         broker.1,
         &format!("orderly-sim-{}", std::process::id()),
+        Some((format!("{prefix}bed/+/command"), cmd_tx)),
     )?;
     let mut sim = Simulator::new(fp, &seed, cfg, wall_clock());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -187,6 +229,19 @@ async fn publish_live_with_truth(
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            Some((topic, payload)) = cmd_rx.recv() => {
+                let device = topic
+                    .strip_prefix(&prefix)
+                    .and_then(|t| t.strip_prefix("bed/"))
+                    .and_then(|t| t.strip_suffix("/command"));
+                match (device, serde_json::from_slice::<serde_json::Value>(&payload)) {
+                    (Some(d), Ok(v)) => {
+                        sim.command(d, &v);
+                    }
+                    _ => tracing::warn!(%topic, "simulator: not a bed command"),
+                }
+                continue;
+            }
             _ = shutdown.changed() => break,
         }
         for m in sim.advance(wall_clock()) {
