@@ -37,7 +37,7 @@ impl Placement {
 /// The state of one (rule, subject) between evaluations.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tracker {
-    /// The condition's value at the last evaluation.
+    /// The condition (`when`) at the last evaluation, whatever `unless` said.
     pub holds: bool,
     /// True since then, waiting for the rule's `for`.
     pub pending_since: Option<Timestamp>,
@@ -127,12 +127,30 @@ impl Alerting {
         facts: &Facts,
         now: Timestamp,
     ) -> Vec<EventKind> {
+        self.observe_standing(rule, subject, (holds, holds), facts, now)
+    }
+
+    /// The same with `when` and the whole rule (`when` and not `unless`) apart. While `unless`
+    /// holds (care at the bedside, say) no alert is raised and the `for` starts again, but an
+    /// open alert stays open: it resolves only when `when` itself clears. So a nurse walking in
+    /// and out does not resolve and re-raise the same lapse.
+    pub fn observe_standing(
+        &mut self,
+        rule: &Rule,
+        subject: &str,
+        (when, holds): (bool, bool),
+        facts: &Facts,
+        now: Timestamp,
+    ) -> Vec<EventKind> {
         let key = (rule.id.clone(), subject.to_string());
         let mut out = Vec::new();
         let mut tr = self.trackers.remove(&key).unwrap_or_default();
         let rising = holds && !tr.holds;
-        tr.holds = holds;
-        if holds {
+        tr.holds = when;
+        if when && !holds {
+            tr.pending_since = None;
+            tr.clearing_since = None;
+        } else if holds {
             tr.placement = Placement::of(rule, facts);
             tr.clearing_since = None;
             if !tr.wait_for_clear {

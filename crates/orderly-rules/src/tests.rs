@@ -551,3 +551,49 @@ fn a_bed_suggestion_offers_only_what_moves_the_bed() {
         compile(GOOD).unwrap().rules[0].definition()
     );
 }
+
+#[test]
+fn while_unless_holds_nothing_is_raised_and_an_open_alert_stays_open_until_when_clears() {
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"60s\"")).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    // (when, holds): a nurse at the bedside from 0 to 100 s: nothing raised, the hold starts
+    // when she leaves.
+    assert!(
+        a.observe_standing(r, "BED-1", (true, false), &facts(20.0), t(0))
+            .is_empty()
+    );
+    assert!(
+        a.observe_standing(r, "BED-1", (true, false), &facts(20.0), t(100))
+            .is_empty()
+    );
+    assert!(
+        a.observe_standing(r, "BED-1", (true, true), &facts(20.0), t(101))
+            .is_empty()
+    );
+    assert!(
+        a.observe_standing(r, "BED-1", (true, true), &facts(20.0), t(150))
+            .is_empty()
+    );
+    assert_eq!(
+        kinds(&a.observe_standing(r, "BED-1", (true, true), &facts(20.0), t(161))),
+        ["alert.raised"]
+    );
+    // She comes back for ten minutes and leaves it as it was: the same alert, open throughout,
+    // not resolved and raised again, not even counted again.
+    for s in (200..800).step_by(30) {
+        let ev = a.observe_standing(r, "BED-1", (true, false), &facts(20.0), t(s));
+        assert!(ev.is_empty(), "{ev:?}");
+    }
+    assert!(
+        a.observe_standing(r, "BED-1", (true, true), &facts(20.0), t(800))
+            .is_empty()
+    );
+    assert_eq!(a.open.values().next().unwrap().count, 1);
+    // Put right: resolved after clear_for.
+    a.observe_standing(r, "BED-1", (false, false), &facts(40.0), t(900));
+    assert_eq!(
+        kinds(&a.observe_standing(r, "BED-1", (false, false), &facts(40.0), t(931))),
+        ["alert.resolved"]
+    );
+}

@@ -787,9 +787,12 @@ pub(crate) fn evaluate(
                     }
                 }
             }
-            match rule.holds_in(ctx) {
-                Ok(holds) => {
-                    for e in alerts.0.observe(rule, &subject_id, holds, &facts.0, now) {
+            match rule.standing_in(ctx) {
+                Ok(standing) => {
+                    for e in alerts
+                        .0
+                        .observe_standing(rule, &subject_id, standing, &facts.0, now)
+                    {
                         outbox.push(now, e);
                     }
                 }

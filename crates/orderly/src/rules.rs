@@ -225,6 +225,8 @@ pub struct RuleReport {
 pub struct Backtest {
     pub hours: f64,
     pub rules: BTreeMap<String, RuleReport>,
+    /// Care-bundle compliance over the capture, per bundle and unit (as the compliance report).
+    pub compliance: Vec<orderly_model::compliance::ComplianceRow>,
 }
 
 /// Runs a capture through the world with `loaded` and tallies the alerts.
@@ -235,6 +237,7 @@ pub fn run_backtest(
     loaded: &Loaded,
 ) -> Result<Backtest> {
     let mut events = Vec::new();
+    let mut bundles = Vec::new();
     let (first, last) = crate::replay::run(
         capture,
         fp.clone(),
@@ -242,14 +245,45 @@ pub fn run_backtest(
         loaded.config.clone(),
         loaded.rules.clone(),
         |e| {
-            if e.kind.alert().is_some() {
+            if e.kind.alert().is_some()
+                || matches!(
+                    e.kind,
+                    EventKind::BedCommand { .. } | EventKind::BedSuggested { .. }
+                )
+            {
                 events.push(e.clone());
+            } else if let EventKind::BundleChanged {
+                bundle,
+                rule,
+                subject,
+                applies,
+                compliant,
+                unit,
+                ..
+            } = &e.kind
+            {
+                bundles.push(orderly_model::compliance::BundleChange {
+                    at: e.at,
+                    bundle: bundle.clone(),
+                    rule: rule.clone(),
+                    subject: subject.clone(),
+                    unit: unit.clone(),
+                    applies: *applies,
+                    compliant: *compliant,
+                });
             }
             Ok(())
         },
     )?;
     let hours = ((last.millis() - first.millis()) as f64 / 3_600_000.0).max(1.0 / 3600.0);
     let mut report = Backtest {
+        compliance: orderly_model::compliance::compliance(
+            &bundles,
+            first,
+            Timestamp(last.millis() + 1),
+            false,
+        )
+        .units,
         hours,
         rules: loaded
             .rules
@@ -261,6 +295,11 @@ pub fn run_backtest(
     let mut raised_at: BTreeMap<String, Timestamp> = BTreeMap::new();
     let mut resolve_s: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for e in &events {
+        // A command or suggestion rule's "raised" counts what it asked of beds.
+        if let EventKind::BedCommand { rule, .. } | EventKind::BedSuggested { rule, .. } = &e.kind {
+            report.rules.entry(rule.clone()).or_default().raised += 1;
+            continue;
+        }
         let Some(a) = e.kind.alert() else { continue };
         let r = report.rules.entry(a.rule.clone()).or_default();
         match &e.kind {
@@ -374,6 +413,23 @@ fn backtest(args: BacktestArgs) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
+    }
+    if !report.compliance.is_empty() {
+        println!("\nbundle compliance (share of the time each applied that it was complied with)");
+        println!(
+            "{:<12} {:<8} {:>12} {:>11}",
+            "bundle", "unit", "applied h", "compliance"
+        );
+        for r in &report.compliance {
+            println!(
+                "{:<12} {:<8} {:>12.2} {:>11}",
+                r.bundle,
+                r.unit.as_deref().unwrap_or("-"),
+                r.applicable_s / 3600.0,
+                r.compliance
+                    .map_or("-".to_string(), |c| format!("{:.1}%", c * 100.0))
+            );
+        }
     }
     Ok(())
 }
