@@ -2014,3 +2014,56 @@ fn pending_commands_and_suggestions_survive_a_restart() {
         .unwrap();
     assert!(d.command_id.is_some());
 }
+
+/// A bed's state: occupied, low, braked, alarm armed, head of bed at `hob` degrees.
+fn hob_state(device: &str, at: Timestamp, hob: f32) -> Inbound {
+    let mut b = bed_state(at, ExitAlarm::Armed);
+    if let Inbound::Reading(r) = &mut b {
+        r.device = device.into();
+        if let Payload::BedState(s) = &mut r.payload {
+            s.hob_deg = hob;
+        }
+    }
+    b
+}
+
+#[test]
+fn the_head_of_bed_is_suggested_at_30_degrees_and_the_ventilator_rule_wins_over_pressure() {
+    let mut h = hospital();
+    // P-1008 (Braden 12, ventilated) at 45 degrees; P-1009 (Braden 11, not ventilated) at 45.
+    h.push(hob_state("bed-icu-09", t(0), 45.0));
+    h.push(hob_state("bed-icu-10", t(0), 45.0));
+    h.step(t(0));
+    let ev = idle(&mut h, 30, 3600);
+    let offered: Vec<(&str, &str, serde_json::Value)> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BedSuggested { bed, rule, set, .. } => Some((
+                bed.as_str(),
+                rule.as_str(),
+                serde_json::Value::Object(set.clone()),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        offered,
+        [(
+            "BED-ICU-10",
+            "suggest-head-of-bed-pressure",
+            serde_json::json!({"hob_deg": 30})
+        )]
+    );
+    // The ventilated patient's head lowered to 20: raising it to 30 is suggested (15 min).
+    h.push(hob_state("bed-icu-09", t(3601), 20.0));
+    h.step(t(3601));
+    let ev = idle(&mut h, 3630, 3601 + 16 * 60);
+    let rules: Vec<&str> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BedSuggested { rule, .. } => Some(rule.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rules, ["suggest-head-of-bed"]);
+}
