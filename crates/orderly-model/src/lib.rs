@@ -30,6 +30,7 @@ pub mod command;
 pub mod compliance;
 pub mod event;
 pub mod ids;
+pub mod maintenance;
 pub mod par;
 pub mod reading;
 pub mod report;

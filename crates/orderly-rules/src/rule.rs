@@ -24,6 +24,8 @@ pub struct Known {
     pub roles: BTreeSet<String>,
     /// Asset kinds in the registry.
     pub kinds: BTreeSet<String>,
+    /// The models of each kind in the registry (for the maintenance catalogue).
+    pub models: std::collections::BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Who receives an alert.

@@ -8,6 +8,7 @@ fn known() -> Known {
             .map(String::from)
             .into(),
         kinds: ["bed", "infusion_pump"].map(String::from).into(),
+        models: Default::default(),
     }
 }
 

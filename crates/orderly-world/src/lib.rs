@@ -77,6 +77,9 @@ pub struct WorldConfig {
     /// PAR levels, from `rules/par.toml` (not a detectors.toml section).
     #[serde(skip)]
     pub par: Vec<orderly_model::par::ParLevel>,
+    /// Maintenance policies, from `rules/maintenance.toml` (not a detectors.toml section).
+    #[serde(skip)]
+    pub maintenance: orderly_model::maintenance::Catalogue,
     /// What loading the rules directory skipped, with file and line (PAR levels for kinds the
     /// registry does not have): logged at load, printed by `orderly rules check`.
     #[serde(skip)]

@@ -13,12 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The rules shipped with Orderly, used when no directory is given.
-pub const BUNDLED: [(&str, &str); 7] = [
+pub const BUNDLED: [(&str, &str); 8] = [
     (
         "rules/detectors.toml",
         include_str!("../../../rules/detectors.toml"),
     ),
     ("rules/par.toml", include_str!("../../../rules/par.toml")),
+    (
+        "rules/maintenance.toml",
+        include_str!("../../../rules/maintenance.toml"),
+    ),
     ("rules/beds.toml", include_str!("../../../rules/beds.toml")),
     (
         "rules/falls.toml",
@@ -74,6 +78,7 @@ pub fn compile(
     let mut report = Vec::new();
     let mut config = WorldConfig::default();
     let mut par = Vec::new();
+    let mut maintenance = orderly_model::maintenance::Catalogue::default();
     let mut notes = Vec::new();
     let mut rule_files = Vec::new();
     for (name, text) in files {
@@ -82,6 +87,14 @@ pub fn compile(
         if file == Some("detectors.toml") {
             match WorldConfig::parse(name, text) {
                 Ok(c) => config = c,
+                Err(e) => report.push(e.to_string()),
+            }
+        } else if file == Some("maintenance.toml") {
+            match orderly_model::maintenance::parse(name, text, &known.models) {
+                Ok(c) => {
+                    notes.extend(c.ignored.iter().map(ToString::to_string));
+                    maintenance = c;
+                }
                 Err(e) => report.push(e.to_string()),
             }
         } else if file == Some("par.toml") {
@@ -104,6 +117,7 @@ pub fn compile(
         }
     };
     config.par = par;
+    config.maintenance = maintenance;
     for n in &notes {
         tracing::warn!(note = %n, "rules directory");
     }

@@ -1,0 +1,566 @@
+//! The maintenance catalogue (`rules/maintenance.toml`): per asset kind, and optionally per
+//! model, how often an item is serviced (by time and by use), how critical it is, and what the
+//! engineer checks. Checked against the seed's kinds and models with file, line and the fix.
+//! Also the pure arithmetic of "what is due": [`Policy::due`].
+
+use crate::Timestamp;
+use crate::source::{FileError, FileErrors, Source};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+/// How much harm a failure does (AAMI EQ89 / The Joint Commission EC.02.04.01: high-risk
+/// equipment must have 100% of its scheduled maintenance done on time).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    Low,
+    #[default]
+    Medium,
+    High,
+}
+
+/// One maintenance policy.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Policy {
+    pub kind: String,
+    /// Only this model (wins over the kind's policy).
+    pub model: Option<String>,
+    pub risk: Risk,
+    /// Time between scheduled services, days.
+    pub every_days: Option<u32>,
+    /// Use between services: pump runtime hours.
+    pub runtime_hours: Option<f64>,
+    /// Use between services: bed actuator cycles (a motor run: head, knee, height).
+    pub actuator_cycles: Option<u64>,
+    /// What the engineer checks.
+    pub checks: Vec<String>,
+    /// `file:line`.
+    pub defined_at: String,
+}
+
+/// What an item has used, from its telemetry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Usage {
+    pub runtime_hours: Option<f64>,
+    pub actuator_cycles: Option<u64>,
+}
+
+/// What an item had at its last service (`None`: no record).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LastService {
+    pub at: Option<Timestamp>,
+    pub runtime_hours: Option<f64>,
+    pub actuator_cycles: Option<u64>,
+}
+
+/// A reason a service is due now, with its explanation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DueNow {
+    /// `interval`, `runtime` or `cycles` (one open work order per asset and reason).
+    pub reason: String,
+    pub detail: String,
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+impl Policy {
+    /// When the next time-based service is due: the last service plus the interval, else the
+    /// date the registry gives (`service_due`).
+    pub fn next_due(
+        &self,
+        last: &LastService,
+        registry_due: Option<Timestamp>,
+    ) -> Option<Timestamp> {
+        match (last.at, self.every_days) {
+            (Some(at), Some(d)) => Some(Timestamp(at.millis() + d as i64 * DAY_MS)),
+            _ => registry_due,
+        }
+    }
+
+    /// The usage at which the next service falls due: the last service's reading plus the
+    /// interval; without a record, the next multiple of the interval above the first reading
+    /// (as a meter-based schedule counts: 2000 h, 4000 h, ...).
+    fn next_at<T: Copy + Into<f64>>(
+        interval: Option<T>,
+        last: Option<T>,
+        first: Option<f64>,
+    ) -> Option<f64> {
+        let i: f64 = interval?.into();
+        if i <= 0.0 {
+            return None;
+        }
+        match last {
+            Some(l) => Some(l.into() + i),
+            None => first.map(|f| ((f / i).floor() + 1.0) * i),
+        }
+    }
+
+    /// What is due at `now` given the usage now and at the first reading Orderly had.
+    pub fn due(
+        &self,
+        now: Timestamp,
+        usage: &Usage,
+        first: &Usage,
+        last: &LastService,
+        registry_due: Option<Timestamp>,
+    ) -> Vec<DueNow> {
+        let mut out = Vec::new();
+        if let Some(at) = self.next_due(last, registry_due)
+            && now >= at
+        {
+            out.push(DueNow {
+                reason: "interval".into(),
+                detail: match self.every_days {
+                    Some(d) => format!(
+                        "scheduled service (every {d} days) was due {}",
+                        at.to_rfc3339()
+                    ),
+                    None => format!("scheduled service was due {}", at.to_rfc3339()),
+                },
+            });
+        }
+        if let (Some(h), Some(next)) = (
+            usage.runtime_hours,
+            Self::next_at(self.runtime_hours, last.runtime_hours, first.runtime_hours),
+        ) && h >= next
+        {
+            out.push(DueNow {
+                reason: "runtime".into(),
+                detail: format!(
+                    "runtime {h:.0} h reached the service point at {next:.0} h (every {:.0} h)",
+                    self.runtime_hours.unwrap_or_default()
+                ),
+            });
+        }
+        let cycles = |c: Option<u64>| c.map(|c| c as f64);
+        if let (Some(c), Some(next)) = (
+            usage.actuator_cycles,
+            Self::next_at(
+                self.actuator_cycles.map(|c| c as f64),
+                cycles(last.actuator_cycles),
+                cycles(first.actuator_cycles),
+            ),
+        ) && c as f64 >= next
+        {
+            out.push(DueNow {
+                reason: "cycles".into(),
+                detail: format!(
+                    "{c} actuator cycles reached the service point at {next:.0} (every {})",
+                    self.actuator_cycles.unwrap_or_default()
+                ),
+            });
+        }
+        out
+    }
+}
+
+/// A checked catalogue.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Catalogue {
+    pub policies: Vec<Policy>,
+    /// Policies for kinds or models the registry does not have: skipped, and said.
+    #[serde(skip)]
+    pub ignored: Vec<FileError>,
+}
+
+impl Catalogue {
+    /// The policy for an item: its model's, else its kind's.
+    pub fn policy(&self, kind: &str, model: Option<&str>) -> Option<&Policy> {
+        self.policies
+            .iter()
+            .find(|p| p.kind == kind && p.model.is_some() && p.model.as_deref() == model)
+            .or_else(|| {
+                self.policies
+                    .iter()
+                    .find(|p| p.kind == kind && p.model.is_none())
+            })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    policy: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    kind: Spanned<String>,
+    model: Option<Spanned<String>>,
+    #[serde(default)]
+    risk: Option<Spanned<String>>,
+    every: Option<Spanned<String>>,
+    runtime_hours: Option<Spanned<f64>>,
+    actuator_cycles: Option<Spanned<i64>>,
+    #[serde(default)]
+    checks: Vec<String>,
+}
+
+/// `6 months`, `1 year`, `90 days`, `2 weeks` as days (a month is 30.44 days, a year 365.25).
+fn interval_days(text: &str) -> Option<u32> {
+    let mut parts = text.split_whitespace();
+    let n: f64 = parts.next()?.parse().ok()?;
+    let unit = parts.next()?;
+    if parts.next().is_some() || !(n > 0.0) {
+        return None;
+    }
+    let days = match unit.trim_end_matches('s') {
+        "day" => n,
+        "week" => n * 7.0,
+        "month" => n * 30.4375,
+        "year" => n * 365.25,
+        _ => return None,
+    };
+    (1.0..=3660.0)
+        .contains(&days.round())
+        .then_some(days.round() as u32)
+}
+
+/// Parses and checks a catalogue. `models` maps each kind of the registry to its models.
+pub fn parse(
+    file: &str,
+    text: &str,
+    models: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<Catalogue, FileErrors> {
+    let src = Source::new(file, text);
+    let raw: File = src.parse_toml()?;
+    let mut errors = Vec::new();
+    let mut ignored = Vec::new();
+    let mut seen: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    let kinds: Vec<&str> = models.keys().map(String::as_str).collect();
+    for e in raw.policy {
+        let kind = e.kind.get_ref();
+        let at = e.kind.span().start;
+        let mut ok = true;
+        let mut skip = false;
+        match models.get(kind) {
+            None => match crate::source::suggest(kind, kinds.iter().copied()) {
+                Some(near) => {
+                    errors.push(src.error_at(
+                        at,
+                        format!("no asset of kind {kind:?} in the registry"),
+                        Some(format!("did you mean {near:?}?")),
+                    ));
+                    ok = false;
+                }
+                None => {
+                    ignored.push(src.error_at(
+                        at,
+                        format!("no asset of kind {kind:?} in the registry: policy ignored"),
+                        Some(format!("the registry has: {}", kinds.join(", "))),
+                    ));
+                    skip = true;
+                }
+            },
+            Some(known) => {
+                if let Some(m) = &e.model
+                    && !known.contains(m.get_ref())
+                {
+                    ignored.push(src.error_at(
+                        m.span().start,
+                        format!(
+                            "no {kind} of model {:?} in the registry: policy ignored",
+                            m.get_ref()
+                        ),
+                        Some(format!(
+                            "the registry's {kind} models: {}",
+                            known.iter().cloned().collect::<Vec<_>>().join(", ")
+                        )),
+                    ));
+                    skip = true;
+                }
+            }
+        }
+        let risk = match e.risk.as_ref().map(|r| (r, r.get_ref().as_str())) {
+            None => Risk::Medium,
+            Some((_, "high")) => Risk::High,
+            Some((_, "medium")) => Risk::Medium,
+            Some((_, "low")) => Risk::Low,
+            Some((r, other)) => {
+                errors.push(src.error_at(
+                    r.span().start,
+                    format!("unknown risk {other:?}"),
+                    Some("high, medium or low".into()),
+                ));
+                ok = false;
+                Risk::Medium
+            }
+        };
+        let every_days = match &e.every {
+            None => None,
+            Some(s) => {
+                match interval_days(s.get_ref()) {
+                    Some(d) => Some(d),
+                    None => {
+                        errors.push(src.error_at(
+                        s.span().start,
+                        format!("`every` {:?} is not an interval", s.get_ref()),
+                        Some("write it as \"6 months\", \"1 year\", \"90 days\" or \"2 weeks\"".into()),
+                    ));
+                        ok = false;
+                        None
+                    }
+                }
+            }
+        };
+        let runtime_hours = match &e.runtime_hours {
+            Some(h) if !(*h.get_ref() > 0.0 && *h.get_ref() <= 1e6) => {
+                errors.push(src.error_at(
+                    h.span().start,
+                    format!("runtime_hours {} is out of range", h.get_ref()),
+                    Some("hours of use between services, more than 0".into()),
+                ));
+                ok = false;
+                None
+            }
+            h => h.as_ref().map(|h| *h.get_ref()),
+        };
+        let actuator_cycles = match &e.actuator_cycles {
+            Some(c) if !(1..=100_000_000).contains(c.get_ref()) => {
+                errors.push(src.error_at(
+                    c.span().start,
+                    format!("actuator_cycles {} is out of range", c.get_ref()),
+                    Some("motor runs between services, more than 0".into()),
+                ));
+                ok = false;
+                None
+            }
+            c => c.as_ref().map(|c| *c.get_ref() as u64),
+        };
+        if ok && every_days.is_none() && runtime_hours.is_none() && actuator_cycles.is_none() {
+            errors.push(src.error_at(
+                at,
+                format!("the policy for {kind} has no interval"),
+                Some("give `every` (time), `runtime_hours` or `actuator_cycles`".into()),
+            ));
+            ok = false;
+        }
+        let model = e.model.as_ref().map(|m| m.get_ref().clone());
+        let key = (kind.clone(), model.clone());
+        if let Some(&first) = seen.get(&key) {
+            let (line, _) = src.line_col(first);
+            errors.push(src.error_at(
+                at,
+                format!(
+                    "a second policy for {kind}{}",
+                    model.as_deref().map(|m| format!(" {m}")).unwrap_or_default()
+                ),
+                Some(format!("keep one; the first is on line {line}")),
+            ));
+            ok = false;
+        }
+        seen.insert(key, at);
+        if ok && !skip {
+            let (line, _) = src.line_col(at);
+            out.push(Policy {
+                kind: kind.clone(),
+                model,
+                risk,
+                every_days,
+                runtime_hours,
+                actuator_cycles,
+                checks: e.checks,
+                defined_at: format!("{file}:{line}"),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(Catalogue {
+            policies: out,
+            ignored,
+        })
+    } else {
+        Err(FileErrors(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn models() -> BTreeMap<String, BTreeSet<String>> {
+        [
+            ("infusion_pump", vec!["Alaris 8100 LVP"]),
+            ("bed", vec!["Centrella Smart+"]),
+        ]
+        .into_iter()
+        .map(|(k, m)| (k.to_string(), m.into_iter().map(String::from).collect()))
+        .collect()
+    }
+
+    const GOOD: &str = r#"
+[[policy]]
+kind = "infusion_pump"
+risk = "high"
+every = "6 months"
+runtime_hours = 2000
+checks = ["flow accuracy", "occlusion pressure"]
+
+[[policy]]
+kind = "bed"
+every = "1 year"
+actuator_cycles = 20000
+
+[[policy]]
+kind = "bed"
+model = "Centrella Smart+"
+risk = "medium"
+every = "1 year"
+actuator_cycles = 25000
+"#;
+
+    #[test]
+    fn a_model_policy_wins_over_its_kinds() {
+        let c = parse("m.toml", GOOD, &models()).unwrap();
+        let p = c.policy("infusion_pump", Some("Alaris 8100 LVP")).unwrap();
+        assert_eq!(
+            (p.risk, p.every_days, p.runtime_hours),
+            (Risk::High, Some(183), Some(2000.0))
+        );
+        assert_eq!(p.defined_at, "m.toml:3");
+        assert_eq!(
+            c.policy("bed", Some("Centrella Smart+"))
+                .unwrap()
+                .actuator_cycles,
+            Some(25000)
+        );
+        assert_eq!(
+            c.policy("bed", Some("Other")).unwrap().actuator_cycles,
+            Some(20000)
+        );
+        assert!(c.policy("wheelchair", None).is_none());
+    }
+
+    #[test]
+    fn mistakes_are_located_with_the_fix() {
+        let e = parse(
+            "m.toml",
+            "[[policy]]\nkind = \"infusion_pmp\"\nevery = \"6 months\"\n",
+            &models(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("m.toml:2:8: no asset of kind \"infusion_pmp\""),
+            "{e}"
+        );
+        assert!(e.contains("did you mean \"infusion_pump\"?"), "{e}");
+        let e = parse(
+            "m.toml",
+            "[[policy]]\nkind = \"bed\"\nevery = \"6 moons\"\n",
+            &models(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("m.toml:3:9: `every` \"6 moons\" is not an interval"),
+            "{e}"
+        );
+        let e = parse(
+            "m.toml",
+            "[[policy]]\nkind = \"bed\"\nrisk = \"extreme\"\n",
+            &models(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown risk \"extreme\""), "{e}");
+        let e = parse("m.toml", "[[policy]]\nkind = \"bed\"\n", &models())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has no interval"), "{e}");
+        let e = parse(
+            "m.toml",
+            &format!("{GOOD}\n[[policy]]\nkind = \"bed\"\nevery = \"2 years\"\n"),
+            &models(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("a second policy for bed (fix: keep one; the first is on line 10)"),
+            "{e}"
+        );
+        // A kind this site does not have is skipped and said, not an error.
+        let c = parse(
+            "m.toml",
+            "[[policy]]\nkind = \"dialysis_machine\"\nevery = \"1 year\"\n",
+            &models(),
+        )
+        .unwrap();
+        assert!(c.policies.is_empty());
+        assert_eq!(c.ignored.len(), 1);
+    }
+
+    #[test]
+    fn due_by_time_by_runtime_and_by_cycles() {
+        let c = parse("m.toml", GOOD, &models()).unwrap();
+        let pump = c.policy("infusion_pump", None).unwrap();
+        let day = |d: i64| Timestamp(d * DAY_MS);
+        let none = LastService::default();
+        // Without a record, runtime counts to the next multiple of 2000 h above the first
+        // reading (10234 h: the service point is 12000 h).
+        let first = Usage {
+            runtime_hours: Some(10_234.0),
+            actuator_cycles: None,
+        };
+        let at = |h: f64| Usage {
+            runtime_hours: Some(h),
+            actuator_cycles: None,
+        };
+        assert!(
+            pump.due(day(10), &at(11_999.0), &first, &none, Some(day(100)))
+                .is_empty()
+        );
+        let due = pump.due(day(10), &at(12_000.5), &first, &none, Some(day(100)));
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].reason, "runtime");
+        assert!(
+            due[0]
+                .detail
+                .contains("runtime 12000 h reached the service point at 12000 h"),
+            "{}",
+            due[0].detail
+        );
+        // The registry's date, then the interval from the last service.
+        let due = pump.due(day(100), &at(11_000.0), &first, &none, Some(day(100)));
+        assert_eq!(due[0].reason, "interval");
+        let serviced = LastService {
+            at: Some(day(100)),
+            runtime_hours: Some(11_000.0),
+            actuator_cycles: None,
+        };
+        assert!(
+            pump.due(day(282), &at(12_999.0), &first, &serviced, Some(day(100)))
+                .is_empty()
+        );
+        let due = pump.due(day(283), &at(13_000.0), &first, &serviced, Some(day(100)));
+        let reasons: Vec<&str> = due.iter().map(|d| d.reason.as_str()).collect();
+        assert_eq!(reasons, ["interval", "runtime"]);
+        let bed = c.policy("bed", None).unwrap();
+        let cycles = |n| Usage {
+            runtime_hours: None,
+            actuator_cycles: Some(n),
+        };
+        let due = bed.due(day(1), &cycles(40_000), &cycles(39_990), &none, None);
+        assert_eq!(due[0].reason, "cycles");
+        assert!(
+            bed.due(day(1), &cycles(39_999), &cycles(39_990), &none, None)
+                .is_empty()
+        );
+    }
+}
