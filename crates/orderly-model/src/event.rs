@@ -29,6 +29,7 @@ impl OutEvent {
             EventKind::BundleChanged { unit, .. } => unit.as_deref(),
             EventKind::BedSuggested { unit, .. } => unit.as_deref(),
             EventKind::BedSuggestionEnded { unit, .. } => unit.as_deref(),
+            EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => w.unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -186,6 +187,12 @@ pub enum EventKind {
         room: Option<String>,
         unit: Option<String>,
     },
+    /// Maintenance is due (a policy's interval or meter, a rule, a person): a new work order.
+    #[serde(rename = "workorder.opened")]
+    WorkOrderOpened(crate::maintenance::WorkOrder),
+    /// A work order was scheduled, started, noted, done or cancelled (`status`).
+    #[serde(rename = "workorder.updated")]
+    WorkOrderUpdated(crate::maintenance::WorkOrder),
     /// An asset's status changed: by its device (a pump infusing is in use), by where it went
     /// (a dirty utility room), or by a person through the API (`by`).
     #[serde(rename = "asset.status_changed")]
@@ -242,6 +249,8 @@ impl EventKind {
             EventKind::BedCommandAcked { .. } => "bed.command_acked",
             EventKind::BedSuggested { .. } => "bed.suggested",
             EventKind::BedSuggestionEnded { .. } => "bed.suggestion_ended",
+            EventKind::WorkOrderOpened(_) => "workorder.opened",
+            EventKind::WorkOrderUpdated(_) => "workorder.updated",
             EventKind::BundleChanged { .. } => "bundle.changed",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
@@ -268,6 +277,8 @@ impl EventKind {
             | EventKind::BedCommandAcked { .. }
             | EventKind::BedSuggested { .. }
             | EventKind::BedSuggestionEnded { .. }
+            | EventKind::WorkOrderOpened(_)
+            | EventKind::WorkOrderUpdated(_)
             | EventKind::BundleChanged { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
@@ -282,7 +293,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 22] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -294,6 +305,8 @@ impl EventKind {
         "bed.command_acked",
         "bed.suggested",
         "bed.suggestion_ended",
+        "workorder.opened",
+        "workorder.updated",
         "asset.status_changed",
         "alert.raised",
         "alert.updated",

@@ -216,7 +216,7 @@ fn interval_days(text: &str) -> Option<u32> {
     let mut parts = text.split_whitespace();
     let n: f64 = parts.next()?.parse().ok()?;
     let unit = parts.next()?;
-    if parts.next().is_some() || !(n > 0.0) {
+    if parts.next().is_some() || n.is_nan() || n <= 0.0 {
         return None;
     }
     let days = match unit.trim_end_matches('s') {
@@ -388,6 +388,192 @@ pub fn parse(
     } else {
         Err(FileErrors(errors))
     }
+}
+
+/// Where a work order stands.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkOrderStatus {
+    Open,
+    Scheduled,
+    InProgress,
+    Done,
+    Cancelled,
+}
+
+impl WorkOrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkOrderStatus::Open => "open",
+            WorkOrderStatus::Scheduled => "scheduled",
+            WorkOrderStatus::InProgress => "in_progress",
+            WorkOrderStatus::Done => "done",
+            WorkOrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            WorkOrderStatus::Open,
+            WorkOrderStatus::Scheduled,
+            WorkOrderStatus::InProgress,
+            WorkOrderStatus::Done,
+            WorkOrderStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
+    /// Not yet done or cancelled.
+    pub fn is_open(self) -> bool {
+        !matches!(self, WorkOrderStatus::Done | WorkOrderStatus::Cancelled)
+    }
+}
+
+/// A note on a work order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Note {
+    pub at: Timestamp,
+    pub by: String,
+    pub text: String,
+}
+
+/// A piece of maintenance work on one item. One is open per item and reason at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkOrder {
+    pub id: String,
+    pub asset: String,
+    pub asset_kind: String,
+    pub model: Option<String>,
+    /// The item's home unit.
+    pub unit: Option<String>,
+    /// `interval`, `runtime`, `cycles` (its policy), `rule:{id}`, `manual`, ...
+    pub reason: String,
+    /// Why, in words: which signal, which threshold.
+    pub detail: String,
+    pub risk: Risk,
+    /// What the policy says to check.
+    #[serde(default)]
+    pub checks: Vec<String>,
+    pub status: WorkOrderStatus,
+    pub opened_at: Timestamp,
+    /// `orderly` or a person.
+    pub opened_by: String,
+    pub updated_at: Timestamp,
+    pub scheduled_for: Option<Timestamp>,
+    pub assignee: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    pub closed_by: Option<String>,
+    #[serde(default)]
+    pub notes: Vec<Note>,
+    /// The meters when it was done: the next usage interval counts from here.
+    pub usage_at_close: Option<Usage>,
+}
+
+/// A change a person asks for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum WorkOrderAction {
+    /// Plan it: when, and who.
+    Schedule {
+        #[schema(value_type = String)]
+        at: Timestamp,
+        assignee: Option<String>,
+    },
+    /// Work begins: the item is out of service until it is done.
+    Start,
+    /// Done: the item's meters and interval start again; it is back in service.
+    Complete { notes: Option<String> },
+    /// Not needed (a reason is required).
+    Cancel { reason: String },
+    /// A note.
+    Note { text: String },
+}
+
+/// Why a work-order change was refused; nothing changed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WorkOrderError {
+    #[error("no open work order {0:?}")]
+    NotFound(String),
+    #[error("no asset {0:?}")]
+    NoAsset(String),
+    #[error("{asset} already has an open work order for {reason}: {id}")]
+    Duplicate {
+        asset: String,
+        reason: String,
+        id: String,
+    },
+    #[error("work order {id} is {status}: cannot {action}")]
+    Transition {
+        id: String,
+        status: &'static str,
+        action: &'static str,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// From every work order (any order): those still open, each item's last service (its latest
+/// scheduled work order done: `interval`, `runtime` or `cycles`), and the (item, reason) pairs
+/// cancelled since that service.
+#[allow(clippy::type_complexity)]
+pub fn still_open(
+    mut orders: Vec<WorkOrder>,
+) -> (
+    Vec<WorkOrder>,
+    Vec<(String, LastService)>,
+    Vec<(String, String)>,
+) {
+    orders
+        .sort_by(|a, b| (a.closed_at, a.opened_at, &a.id).cmp(&(b.closed_at, b.opened_at, &b.id)));
+    let mut open = Vec::new();
+    let mut last: BTreeMap<String, LastService> = BTreeMap::new();
+    let mut cancelled: BTreeMap<(String, String), Timestamp> = BTreeMap::new();
+    for w in orders {
+        match w.status {
+            s if s.is_open() => open.push(w),
+            WorkOrderStatus::Done
+                if matches!(w.reason.as_str(), "interval" | "runtime" | "cycles") =>
+            {
+                let u = w.usage_at_close.unwrap_or_default();
+                last.insert(
+                    w.asset.clone(),
+                    LastService {
+                        at: w.closed_at,
+                        runtime_hours: u.runtime_hours,
+                        actuator_cycles: u.actuator_cycles,
+                    },
+                );
+            }
+            WorkOrderStatus::Cancelled => {
+                cancelled.insert(
+                    (w.asset.clone(), w.reason.clone()),
+                    w.closed_at.unwrap_or(w.updated_at),
+                );
+            }
+            _ => {}
+        }
+    }
+    open.sort_by(|a, b| (a.opened_at, &a.id).cmp(&(b.opened_at, &b.id)));
+    let cancelled = cancelled
+        .into_iter()
+        .filter(|((asset, _), at)| last.get(asset).and_then(|l| l.at).is_none_or(|s| s < *at))
+        .map(|(k, _)| k)
+        .collect();
+    (open, last.into_iter().collect(), cancelled)
 }
 
 #[cfg(test)]

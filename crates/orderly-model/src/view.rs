@@ -171,4 +171,6 @@ pub struct Snapshot {
     pub ingest: IngestView,
     /// Pending bed suggestions, by id.
     pub suggestions: BTreeMap<String, SuggestionView>,
+    /// Work orders not done or cancelled, by id.
+    pub work_orders: BTreeMap<String, crate::maintenance::WorkOrder>,
 }

@@ -53,6 +53,12 @@ pub struct Remembered {
     pub commands: Vec<orderly_model::command::PendingCommand>,
     /// Bed suggestions still on offer (the same week).
     pub suggestions: Vec<orderly_model::view::SuggestionView>,
+    /// Work orders not done or cancelled.
+    pub work_orders: Vec<orderly_model::maintenance::WorkOrder>,
+    /// Each item's last service: its latest scheduled work order done.
+    pub last_service: Vec<(String, orderly_model::maintenance::LastService)>,
+    /// (item, reason) of work orders cancelled since the item's last service.
+    pub cancelled: Vec<(String, String)>,
 }
 
 /// What a utilisation report reads from the events (`orderly_model::report`).
@@ -237,6 +243,9 @@ impl Store {
                 | EventKind::BedSuggested { bed, .. }
                 | EventKind::BedSuggestionEnded { bed, .. } => Some(bed.clone()),
                 EventKind::StatusChanged { asset, .. } => Some(asset.clone()),
+                EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => {
+                    Some(w.asset.clone())
+                }
                 k => k.alert().map(|a| a.subject.clone()),
             };
             sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -305,6 +314,28 @@ impl Store {
                     .bind(e.at.millis())
                     .bind(by.clone())
                     .bind(reason.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => {
+                    let body = serde_json::to_string(w).map_err(|err| StoreError::Corrupt {
+                        table: "work_orders",
+                        detail: err.to_string(),
+                    })?;
+                    sqlx::query(
+                        "INSERT INTO work_orders (id, asset, reason, status, opened_ms, updated_ms, closed_ms, body) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_ms = excluded.updated_ms, \
+                         closed_ms = excluded.closed_ms, body = excluded.body",
+                    )
+                    .bind(w.id.clone())
+                    .bind(w.asset.clone())
+                    .bind(w.reason.clone())
+                    .bind(w.status.as_str())
+                    .bind(w.opened_at.millis())
+                    .bind(e.at.millis())
+                    .bind(w.closed_at.map(|t| t.millis()))
+                    .bind(body)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -400,6 +431,20 @@ impl Store {
             log.push(event_of(r.try_get("body")?)?);
         }
         let (commands, suggestions) = orderly_model::command::still_open(&log);
+        let rows = sqlx::query("SELECT body FROM work_orders ORDER BY opened_ms, id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut orders = Vec::with_capacity(rows.len());
+        for r in rows {
+            let body: String = r.try_get("body")?;
+            let w: orderly_model::maintenance::WorkOrder =
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                    table: "work_orders",
+                    detail: e.to_string(),
+                })?;
+            orders.push(w);
+        }
+        let (work_orders, last_service, cancelled) = orderly_model::maintenance::still_open(orders);
         Ok(Remembered {
             next_seq: next_seq.unwrap_or(0) as u64,
             locations,
@@ -408,6 +453,9 @@ impl Store {
             turned,
             commands,
             suggestions,
+            work_orders,
+            last_service,
+            cancelled,
         })
     }
 

@@ -945,13 +945,16 @@ pub fn known(
         units: floorplan.units.iter().map(|u| u.id.clone()).collect(),
         roles,
         kinds: seed.assets.iter().map(|a| a.kind.clone()).collect(),
-        models: seed.assets.iter().fold(Default::default(), |mut m: std::collections::BTreeMap<String, BTreeSet<String>>, a| {
-            let e = m.entry(a.kind.clone()).or_default();
-            if let Some(model) = &a.model {
-                e.insert(model.clone());
-            }
-            m
-        }),
+        models: seed.assets.iter().fold(
+            Default::default(),
+            |mut m: std::collections::BTreeMap<String, BTreeSet<String>>, a| {
+                let e = m.entry(a.kind.clone()).or_default();
+                if let Some(model) = &a.model {
+                    e.insert(model.clone());
+                }
+                m
+            },
+        ),
     }
 }
 

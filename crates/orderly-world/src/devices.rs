@@ -73,7 +73,7 @@ pub(crate) fn bed_frames(
     }
 }
 
-fn pump_telemetry(
+pub(crate) fn pump_telemetry(
     mut input: MessageReader<PumpIn>,
     mut pumps: Query<(Option<&mut PumpStatus>, &mut Status, &mut StatusCause)>,
     mut commands: Commands,

@@ -19,6 +19,7 @@ pub mod fall;
 pub mod falls;
 pub mod ingest;
 pub mod locate;
+pub mod maintenance;
 pub mod outbox;
 pub mod par;
 mod registry;
@@ -110,6 +111,12 @@ pub struct Restored {
     pub commands: Vec<orderly_model::command::PendingCommand>,
     /// Bed suggestions still on offer.
     pub suggestions: Vec<orderly_model::view::SuggestionView>,
+    /// Work orders not done or cancelled.
+    pub work_orders: Vec<orderly_model::maintenance::WorkOrder>,
+    /// Each item's last service (its last scheduled work order done).
+    pub last_service: Vec<(String, orderly_model::maintenance::LastService)>,
+    /// (item, reason) of work orders cancelled since the item's last service.
+    pub cancelled: Vec<(String, String)>,
 }
 
 /// The world and its schedule.
@@ -127,7 +134,7 @@ impl Hospital {
         config: WorldConfig,
         rules: Arc<RuleSet>,
     ) -> Self {
-        let caps: [&dyn Capability; 12] = [
+        let caps: [&dyn Capability; 13] = [
             &outbox::OutboxPlugin,
             &ingest::IngestPlugin,
             &locate::LocatePlugin(config.locator.clone()),
@@ -138,6 +145,7 @@ impl Hospital {
             &status::StatusPlugin,
             &par::ParPlugin(config.par.clone()),
             &commands::CommandsPlugin(config.commands.clone()),
+            &maintenance::MaintenancePlugin(config.maintenance.clone()),
             &alerts::AlertsPlugin {
                 rules,
                 presence: config.presence.clone(),
@@ -208,6 +216,12 @@ impl Hospital {
         bed_exit::restore(&mut self.world, &restored.alerts);
         turning::restore(&mut self.world, &restored.turned);
         commands::restore(&mut self.world, &restored.commands, &restored.suggestions);
+        maintenance::restore(
+            &mut self.world,
+            &restored.work_orders,
+            &restored.last_service,
+            &restored.cancelled,
+        );
         alerts::restore(&mut self.world, restored.alerts);
         if self.world.contains_resource::<snapshot::ReadModel>() {
             snapshot::rebuild(&mut self.world);
@@ -218,6 +232,34 @@ impl Hospital {
     /// it (it leaves with the next step) and the alert as it now stands.
     pub fn command(&mut self, cmd: AlertCommand) -> Result<(u64, Alert), CommandError> {
         alerts::command(&mut self.world, cmd)
+    }
+
+    /// A person opens a work order on an item by hand. Returns the sequence number of the event
+    /// that records it and the work order.
+    pub fn open_work_order(
+        &mut self,
+        asset: &str,
+        reason: &str,
+        detail: &str,
+        by: &str,
+    ) -> Result<
+        (u64, orderly_model::maintenance::WorkOrder),
+        orderly_model::maintenance::WorkOrderError,
+    > {
+        maintenance::open(&mut self.world, asset, reason, detail, by)
+    }
+
+    /// A person moves a work order on (schedule, start, complete, cancel, note).
+    pub fn work_order(
+        &mut self,
+        id: &str,
+        action: orderly_model::maintenance::WorkOrderAction,
+        by: &str,
+    ) -> Result<
+        (u64, orderly_model::maintenance::WorkOrder),
+        orderly_model::maintenance::WorkOrderError,
+    > {
+        maintenance::act(&mut self.world, id, action, by)
     }
 
     /// A nurse's decision on a pending bed suggestion (the API checks who may). Returns the
@@ -258,6 +300,7 @@ impl Hospital {
         bed_exit::set_config(&mut self.world, &config.bed_exit);
         turning::set_config(&mut self.world, &config.turning);
         commands::set_config(&mut self.world, &config.commands);
+        maintenance::set_catalogue(&mut self.world, &config.maintenance);
     }
 
     /// Records that a changed rule set was rejected (a technical alert to admins).

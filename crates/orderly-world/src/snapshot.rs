@@ -281,5 +281,6 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
         snap.ingest = s.view();
     }
     snap.suggestions = crate::commands::suggestions(world);
+    snap.work_orders = crate::maintenance::open_orders(world);
     snap
 }

@@ -2067,3 +2067,186 @@ fn the_head_of_bed_is_suggested_at_30_degrees_and_the_ventilator_rule_wins_over_
         .collect();
     assert_eq!(rules, ["suggest-head-of-bed"]);
 }
+
+// Maintenance ----------------------------------------------------------------------------------
+
+/// The demo hospital with the shipped maintenance catalogue.
+fn maintained() -> Hospital {
+    let (fp, seed) = site();
+    let k = known(&fp, &seed);
+    let catalogue = orderly_model::maintenance::parse(
+        "rules/maintenance.toml",
+        include_str!("../../../rules/maintenance.toml"),
+        &k.models,
+    )
+    .unwrap();
+    let config = WorldConfig {
+        maintenance: catalogue,
+        ..WorldConfig::default()
+    };
+    Hospital::new(fp, &seed, config, rules(&RULES))
+}
+
+fn pump_at(at: Timestamp, state: orderly_model::reading::PumpState, runtime_hours: f64) -> Inbound {
+    Inbound::Reading(Reading {
+        at,
+        device: "pump-0001".into(),
+        ts: at,
+        seq: None,
+        payload: Payload::PumpTelemetry(orderly_model::reading::PumpTelemetry {
+            state,
+            battery_pct: 90.0,
+            on_battery: false,
+            runtime_hours,
+            occlusion_alarms_total: 3,
+            downstream_psi: None,
+            motor_current_ma: None,
+            faults: vec![],
+        }),
+    })
+}
+
+fn opened(ev: &[OutEvent]) -> Vec<orderly_model::maintenance::WorkOrder> {
+    ev.iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::WorkOrderOpened(w) => Some(w.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_pump_crossing_its_runtime_interval_gets_one_work_order_and_a_service_resets_it() {
+    use orderly_model::maintenance::{WorkOrderAction, WorkOrderStatus};
+    use orderly_model::reading::PumpState;
+    let mut h = maintained();
+    // 1990 h: the next service point is 2000 h (every 2000 h of use).
+    h.push(pump_at(t(0), PumpState::Idle, 1990.0));
+    let ev = idle(&mut h, 0, 600);
+    assert!(opened(&ev).is_empty(), "{ev:?}");
+    h.push(pump_at(t(601), PumpState::Idle, 2000.4));
+    let mut ev = h.step(t(601));
+    for s in (660..3600).step_by(60) {
+        h.push(pump_at(t(s), PumpState::Idle, 2000.4 + s as f64 / 3600.0));
+        ev.extend(h.step(t(s)));
+    }
+    let wos = opened(&ev);
+    assert_eq!(
+        wos.len(),
+        1,
+        "one work order, however often it is checked: {wos:?}"
+    );
+    let wo = &wos[0];
+    assert_eq!(
+        (wo.asset.as_str(), wo.reason.as_str()),
+        ("PUMP-0001", "runtime")
+    );
+    assert_eq!(wo.risk, orderly_model::maintenance::Risk::High);
+    assert!(
+        wo.detail.contains("reached the service point at 2000 h"),
+        "{}",
+        wo.detail
+    );
+    assert!(!wo.checks.is_empty());
+    assert!(h.snapshot().work_orders.contains_key(&wo.id));
+    // Started: out of service; done: back in service, the next point is 2000 h of use later.
+    let (_, w) = h
+        .work_order(&wo.id, WorkOrderAction::Start, "Biomed Bo")
+        .unwrap();
+    assert_eq!(w.status, WorkOrderStatus::InProgress);
+    let ev = h.step(t(3601));
+    assert!(
+        status_changes(&ev)
+            .iter()
+            .any(|c| c.2 == AssetStatus::OutOfService),
+        "{ev:?}"
+    );
+    assert!(matches!(
+        h.work_order(&wo.id, WorkOrderAction::Start, "Biomed Bo"),
+        Err(orderly_model::maintenance::WorkOrderError::Transition { .. })
+    ));
+    let (_, w) = h
+        .work_order(
+            &wo.id,
+            WorkOrderAction::Complete {
+                notes: Some("flow within 2%".into()),
+            },
+            "Biomed Bo",
+        )
+        .unwrap();
+    assert_eq!(w.status, WorkOrderStatus::Done);
+    assert_eq!(
+        w.usage_at_close.unwrap().runtime_hours.map(|h| h.round()),
+        Some(2001.0)
+    );
+    let ev = h.step(t(3602));
+    assert!(
+        status_changes(&ev)
+            .iter()
+            .any(|c| c.2 == AssetStatus::Available),
+        "{ev:?}"
+    );
+    assert!(h.snapshot().work_orders.is_empty());
+    // 3990 h of use later: nothing; past 4001 h: the next one.
+    h.push(pump_at(t(3700), PumpState::Idle, 4000.0));
+    assert!(opened(&idle(&mut h, 3700, 3900)).is_empty());
+    h.push(pump_at(t(3960), PumpState::Idle, 4001.5));
+    let ev = idle(&mut h, 3960, 4100);
+    assert_eq!(opened(&ev).len(), 1);
+}
+
+#[test]
+fn a_cancelled_work_order_is_not_opened_again_and_work_orders_survive_a_restart() {
+    use orderly_model::maintenance::{WorkOrderAction, still_open};
+    use orderly_model::reading::PumpState;
+    let mut h = maintained();
+    h.push(pump_at(t(0), PumpState::Idle, 1990.0));
+    let mut log = h.step(t(0));
+    h.push(pump_at(t(1), PumpState::Idle, 2000.5));
+    log.extend(idle(&mut h, 1, 200));
+    let wo = opened(&log)[0].clone();
+    let (_, _) = h
+        .work_order(
+            &wo.id,
+            WorkOrderAction::Cancel {
+                reason: "pump being retired".into(),
+            },
+            "Biomed Bo",
+        )
+        .unwrap();
+    log.extend(idle(&mut h, 201, 2000));
+    assert_eq!(opened(&log).len(), 1, "not opened again");
+    // A repair opened by hand; the log read back after a restart.
+    let (_, repair) = h
+        .open_work_order("PUMP-0001", "repair", "door latch broken", "Nurse Ana")
+        .unwrap();
+    assert!(matches!(
+        h.open_work_order("PUMP-0001", "repair", "again", "Nurse Ana"),
+        Err(orderly_model::maintenance::WorkOrderError::Duplicate { .. })
+    ));
+    log.extend(h.step(t(2001)));
+    let orders: Vec<_> = log
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => Some(w.clone()),
+            _ => None,
+        })
+        .fold(std::collections::BTreeMap::new(), |mut m, w| {
+            m.insert(w.id.clone(), w);
+            m
+        })
+        .into_values()
+        .collect();
+    let (open, last, cancelled) = still_open(orders);
+    let mut again = maintained();
+    again.restore(Restored {
+        next_seq: log.last().unwrap().seq,
+        work_orders: open,
+        last_service: last,
+        cancelled,
+        ..Restored::default()
+    });
+    assert!(again.snapshot().work_orders.contains_key(&repair.id));
+    again.push(pump_at(t(2002), PumpState::Idle, 2001.0));
+    assert!(opened(&idle(&mut again, 2002, 2200)).is_empty());
+}

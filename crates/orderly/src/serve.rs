@@ -146,6 +146,9 @@ async fn serve(
         turned: remembered.turned,
         commands: remembered.commands,
         suggestions: remembered.suggestions,
+        work_orders: remembered.work_orders,
+        last_service: remembered.last_service,
+        cancelled: remembered.cancelled,
     });
     let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
     let (commit_tx, commit_rx) = mpsc::channel(1024);

@@ -1,0 +1,505 @@
+//! Maintenance: meters from telemetry, what is due by each item's policy
+//! (`rules/maintenance.toml`), and the work orders that follow.
+//!
+//! Meters: a pump's runtime hours and occlusion alarms (lifetime counters it reports), a bed's
+//! actuator cycles (each start of `moving`, counted by Orderly since it started watching), the
+//! battery. Once a minute every item with a policy is checked ([`Policy::due`]): a reason that is
+//! due (`interval`, `runtime`, `cycles`) opens one work order, unless one is open for that item
+//! and reason, or one was cancelled since the item's last service. People move work orders on
+//! ([`act`]): schedule, start (the item goes out of service), complete (the service is recorded
+//! with the meters, the item is back in service, the other due work orders of the item are done
+//! with it), cancel, note. Every change is a `workorder.*` event; open work orders and each
+//! item's last service come back after a restart ([`restore`]).
+
+use crate::devices::{BedFrame, PumpStatus};
+use crate::outbox::Outbox;
+use crate::registry::{AssetInfo, Status};
+use crate::{Capability, Clock, Phase, Registry};
+use bevy_ecs::prelude::*;
+use orderly_model::maintenance::{
+    Catalogue, LastService, Note, Usage, WorkOrder, WorkOrderAction, WorkOrderError,
+    WorkOrderStatus,
+};
+use orderly_model::{AssetStatus, EventKind, Timestamp};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An item's meters.
+#[derive(Component, Clone, Debug, Default, PartialEq)]
+pub struct Meters {
+    pub usage: Usage,
+    /// The first reading Orderly had (without a service record, usage intervals count from the
+    /// next multiple of the interval above it).
+    pub first: Usage,
+    pub occlusions: Option<u64>,
+    pub battery_pct: Option<f32>,
+    moving: bool,
+}
+
+/// An item's maintenance standing.
+#[derive(Component, Clone, Debug, Default, PartialEq)]
+pub struct Service {
+    pub last: LastService,
+    /// Open work orders of this item.
+    pub open: Vec<String>,
+}
+
+/// The policies in force.
+#[derive(Resource, Clone, Default)]
+pub struct Policies(pub Catalogue);
+
+#[derive(Resource, Default)]
+struct WorkOrders {
+    open: BTreeMap<String, WorkOrder>,
+    /// (asset, reason) cancelled since the asset's last service: not opened again until then.
+    cancelled: BTreeSet<(String, String)>,
+    /// When the due check last ran.
+    checked: Option<Timestamp>,
+}
+
+/// How often the due check runs.
+const CHECK_MS: i64 = 60_000;
+
+pub struct MaintenancePlugin(pub Catalogue);
+
+impl Capability for MaintenancePlugin {
+    fn name(&self) -> &'static str {
+        "maintenance"
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+        world.insert_resource(Policies(self.0.clone()));
+        world.init_resource::<WorkOrders>();
+        let assets: Vec<Entity> = world
+            .query_filtered::<Entity, With<AssetInfo>>()
+            .iter(world)
+            .collect();
+        for e in assets {
+            world
+                .entity_mut(e)
+                .insert((Meters::default(), Service::default()));
+        }
+        // After the device systems, whose first reading inserts the component (applied between).
+        schedule.add_systems(
+            (
+                meter_pumps.after(crate::devices::pump_telemetry),
+                meter_beds.after(crate::devices::bed_frames),
+            )
+                .in_set(Phase::Derive),
+        );
+        schedule.add_systems(check_due.in_set(Phase::Rules));
+    }
+}
+
+pub(crate) fn set_catalogue(world: &mut World, c: &Catalogue) {
+    if world.contains_resource::<Policies>() {
+        world.insert_resource(Policies(c.clone()));
+        if let Some(mut w) = world.get_resource_mut::<WorkOrders>() {
+            w.checked = None;
+        }
+    }
+}
+
+fn meter_pumps(mut pumps: Query<(&PumpStatus, &mut Meters), Changed<PumpStatus>>) {
+    for (p, mut m) in &mut pumps {
+        let t = &p.telemetry;
+        let m = m.as_mut();
+        m.usage.runtime_hours = Some(t.runtime_hours);
+        m.first.runtime_hours.get_or_insert(t.runtime_hours);
+        m.occlusions = Some(t.occlusion_alarms_total);
+        m.battery_pct = Some(t.battery_pct);
+    }
+}
+
+fn meter_beds(mut beds: Query<(&BedFrame, &mut Meters), Changed<BedFrame>>) {
+    for (b, mut m) in &mut beds {
+        let moving = b.state.moving;
+        if moving != m.moving {
+            let m = m.as_mut();
+            m.moving = moving;
+            let n = m.usage.actuator_cycles.unwrap_or(0) + u64::from(moving);
+            m.usage.actuator_cycles = Some(n);
+            m.first.actuator_cycles.get_or_insert(0);
+        } else if m.usage.actuator_cycles.is_none() {
+            m.usage.actuator_cycles = Some(0);
+            m.first.actuator_cycles = Some(0);
+        }
+    }
+}
+
+/// The work order for an item, as opened.
+fn new_order(
+    id: String,
+    a: &orderly_model::Asset,
+    policy: Option<&orderly_model::maintenance::Policy>,
+    reason: String,
+    detail: String,
+    by: &str,
+    now: Timestamp,
+) -> WorkOrder {
+    WorkOrder {
+        id,
+        asset: a.id.clone(),
+        asset_kind: a.kind.clone(),
+        model: a.model.clone(),
+        unit: a.unit.clone(),
+        reason,
+        detail,
+        risk: policy.map(|p| p.risk).unwrap_or_default(),
+        checks: policy.map(|p| p.checks.clone()).unwrap_or_default(),
+        status: WorkOrderStatus::Open,
+        opened_at: now,
+        opened_by: by.to_string(),
+        updated_at: now,
+        scheduled_for: None,
+        assignee: None,
+        started_at: None,
+        closed_at: None,
+        closed_by: None,
+        notes: Vec::new(),
+        usage_at_close: None,
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn check_due(
+    clock: Res<Clock>,
+    policies: Res<Policies>,
+    mut orders: ResMut<WorkOrders>,
+    mut items: Query<(&AssetInfo, &Meters, &mut Service)>,
+    mut outbox: ResMut<Outbox>,
+) {
+    let now = clock.now;
+    if orders
+        .checked
+        .is_some_and(|t| now.since(t) < CHECK_MS && now >= t)
+    {
+        return;
+    }
+    orders.checked = Some(now);
+    if policies.0.policies.is_empty() {
+        return;
+    }
+    let mut ordered: Vec<_> = items.iter_mut().collect();
+    ordered.sort_by(|a, b| a.0.0.id.cmp(&b.0.0.id));
+    for (info, meters, mut service) in ordered {
+        let a = &info.0;
+        let Some(policy) = policies.0.policy(&a.kind, a.model.as_deref()) else {
+            continue;
+        };
+        for due in policy.due(
+            now,
+            &meters.usage,
+            &meters.first,
+            &service.last,
+            a.service_due,
+        ) {
+            let key = (a.id.clone(), due.reason.clone());
+            let open = orders
+                .open
+                .values()
+                .any(|w| w.asset == a.id && w.reason == due.reason);
+            if open || orders.cancelled.contains(&key) {
+                continue;
+            }
+            let id = format!("wo-{}", outbox.next_seq + 1);
+            let wo = new_order(
+                id.clone(),
+                a,
+                Some(policy),
+                due.reason,
+                due.detail,
+                "orderly",
+                now,
+            );
+            tracing::info!(work_order = %id, asset = %a.id, reason = %wo.reason, "maintenance due");
+            service.open.push(id.clone());
+            orders.open.insert(id, wo.clone());
+            outbox.push(now, EventKind::WorkOrderOpened(wo));
+        }
+    }
+}
+
+/// A person opens a work order by hand (`reason` such as `repair`, `inspection`).
+pub(crate) fn open(
+    world: &mut World,
+    asset: &str,
+    reason: &str,
+    detail: &str,
+    by: &str,
+) -> Result<(u64, WorkOrder), WorkOrderError> {
+    let now = world.resource::<Clock>().now;
+    let e = *world
+        .resource::<Registry>()
+        .subjects
+        .get(asset)
+        .filter(|e| world.get::<AssetInfo>(**e).is_some())
+        .ok_or_else(|| WorkOrderError::NoAsset(asset.to_string()))?;
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 100 {
+        return Err(WorkOrderError::Invalid(
+            "a reason of 1 to 100 characters is required".into(),
+        ));
+    }
+    if let Some(w) = world
+        .resource::<WorkOrders>()
+        .open
+        .values()
+        .find(|w| w.asset == asset && w.reason == reason)
+    {
+        return Err(WorkOrderError::Duplicate {
+            asset: asset.to_string(),
+            reason: reason.to_string(),
+            id: w.id.clone(),
+        });
+    }
+    let a = world
+        .get::<AssetInfo>(e)
+        .map(|a| a.0.clone())
+        .expect("filtered");
+    let policy = world
+        .resource::<Policies>()
+        .0
+        .policy(&a.kind, a.model.as_deref())
+        .cloned();
+    let mut outbox = world.resource_mut::<Outbox>();
+    let id = format!("wo-{}", outbox.next_seq + 1);
+    let wo = new_order(
+        id.clone(),
+        &a,
+        policy.as_ref(),
+        reason.to_string(),
+        detail.to_string(),
+        by,
+        now,
+    );
+    outbox.push(now, EventKind::WorkOrderOpened(wo.clone()));
+    let seq = outbox.last_seq();
+    world
+        .resource_mut::<WorkOrders>()
+        .open
+        .insert(id.clone(), wo.clone());
+    if let Some(mut s) = world.get_mut::<Service>(e) {
+        s.open.push(id);
+    }
+    Ok((seq, wo))
+}
+
+/// A person moves a work order on. Returns the sequence number of the event that records it.
+pub(crate) fn act(
+    world: &mut World,
+    id: &str,
+    action: WorkOrderAction,
+    by: &str,
+) -> Result<(u64, WorkOrder), WorkOrderError> {
+    let now = world.resource::<Clock>().now;
+    let mut wo = world
+        .resource::<WorkOrders>()
+        .open
+        .get(id)
+        .cloned()
+        .ok_or_else(|| WorkOrderError::NotFound(id.to_string()))?;
+    let e = *world
+        .resource::<Registry>()
+        .subjects
+        .get(&wo.asset)
+        .ok_or_else(|| WorkOrderError::NoAsset(wo.asset.clone()))?;
+    let refuse = |wo: &WorkOrder, action: &'static str| WorkOrderError::Transition {
+        id: wo.id.clone(),
+        status: wo.status.as_str(),
+        action,
+    };
+    let note = |wo: &mut WorkOrder, text: &str| {
+        let text = text.trim();
+        if !text.is_empty() {
+            wo.notes.push(Note {
+                at: now,
+                by: by.to_string(),
+                text: text.to_string(),
+            });
+        }
+    };
+    // (status change for the asset, other work orders this one closes)
+    let mut asset_to: Option<(AssetStatus, String)> = None;
+    let mut covered: Vec<String> = Vec::new();
+    match action {
+        WorkOrderAction::Schedule { at, assignee } => {
+            if wo.status == WorkOrderStatus::InProgress {
+                return Err(refuse(&wo, "schedule"));
+            }
+            wo.status = WorkOrderStatus::Scheduled;
+            wo.scheduled_for = Some(at);
+            if assignee.is_some() {
+                wo.assignee = assignee;
+            }
+        }
+        WorkOrderAction::Start => {
+            if wo.status == WorkOrderStatus::InProgress {
+                return Err(refuse(&wo, "start"));
+            }
+            wo.status = WorkOrderStatus::InProgress;
+            wo.started_at = Some(now);
+            if wo.assignee.is_none() {
+                wo.assignee = Some(by.to_string());
+            }
+            asset_to = Some((
+                AssetStatus::OutOfService,
+                format!("maintenance: work order {id}"),
+            ));
+        }
+        WorkOrderAction::Complete { notes } => {
+            note(&mut wo, notes.as_deref().unwrap_or_default());
+            wo.status = WorkOrderStatus::Done;
+            wo.closed_at = Some(now);
+            wo.closed_by = Some(by.to_string());
+            let usage = world.get::<Meters>(e).map(|m| m.usage).unwrap_or_default();
+            wo.usage_at_close = Some(usage);
+            // A service covers every scheduled reason of the item; a repair covers itself.
+            if is_service(&wo.reason) {
+                covered = world
+                    .resource::<WorkOrders>()
+                    .open
+                    .values()
+                    .filter(|w| w.asset == wo.asset && w.id != wo.id && is_service(&w.reason))
+                    .map(|w| w.id.clone())
+                    .collect();
+                if let Some(mut s) = world.get_mut::<Service>(e) {
+                    s.last = LastService {
+                        at: Some(now),
+                        runtime_hours: usage.runtime_hours,
+                        actuator_cycles: usage.actuator_cycles,
+                    };
+                }
+                let mut orders = world.resource_mut::<WorkOrders>();
+                let asset = wo.asset.clone();
+                orders.cancelled.retain(|(a, _)| *a != asset);
+            }
+            if world
+                .get::<Status>(e)
+                .is_some_and(|s| s.0 == AssetStatus::OutOfService)
+            {
+                asset_to = Some((
+                    AssetStatus::Available,
+                    format!("maintenance done: work order {id}"),
+                ));
+            }
+        }
+        WorkOrderAction::Cancel { reason } => {
+            if reason.trim().is_empty() {
+                return Err(WorkOrderError::Invalid(
+                    "a reason is required to cancel".into(),
+                ));
+            }
+            note(&mut wo, &format!("cancelled: {}", reason.trim()));
+            wo.status = WorkOrderStatus::Cancelled;
+            wo.closed_at = Some(now);
+            wo.closed_by = Some(by.to_string());
+            world
+                .resource_mut::<WorkOrders>()
+                .cancelled
+                .insert((wo.asset.clone(), wo.reason.clone()));
+            if wo.started_at.is_some()
+                && world
+                    .get::<Status>(e)
+                    .is_some_and(|s| s.0 == AssetStatus::OutOfService)
+            {
+                asset_to = Some((AssetStatus::Available, format!("work order {id} cancelled")));
+            }
+        }
+        WorkOrderAction::Note { text } => {
+            if text.trim().is_empty() {
+                return Err(WorkOrderError::Invalid("an empty note".into()));
+            }
+            note(&mut wo, &text);
+        }
+    }
+    wo.updated_at = now;
+    if let Some((to, why)) = asset_to {
+        // The same as a person's status change (audited by the API with the work order).
+        let _ = crate::status::set_by_person(world, &wo.asset, to, by, &why);
+    }
+    let mut closed = vec![wo.clone()];
+    for other in covered {
+        if let Some(mut w) = world.resource::<WorkOrders>().open.get(&other).cloned() {
+            w.status = WorkOrderStatus::Done;
+            w.closed_at = Some(now);
+            w.closed_by = Some(by.to_string());
+            w.updated_at = now;
+            w.usage_at_close = wo.usage_at_close;
+            w.notes.push(Note {
+                at: now,
+                by: by.to_string(),
+                text: format!("done with work order {id}"),
+            });
+            closed.push(w);
+        }
+    }
+    let mut seq = 0;
+    for w in closed {
+        let mut orders = world.resource_mut::<WorkOrders>();
+        if w.status.is_open() {
+            orders.open.insert(w.id.clone(), w.clone());
+        } else {
+            orders.open.remove(&w.id);
+            if let Some(mut s) = world.get_mut::<Service>(e) {
+                s.open.retain(|x| *x != w.id);
+            }
+        }
+        let mut outbox = world.resource_mut::<Outbox>();
+        outbox.push(now, EventKind::WorkOrderUpdated(w));
+        seq = seq.max(outbox.last_seq());
+    }
+    Ok((seq, wo))
+}
+
+/// A policy's reasons (a scheduled service), as opposed to a repair or a rule's.
+fn is_service(reason: &str) -> bool {
+    matches!(reason, "interval" | "runtime" | "cycles")
+}
+
+/// The open work orders, for the snapshot.
+pub(crate) fn open_orders(world: &World) -> BTreeMap<String, WorkOrder> {
+    world
+        .get_resource::<WorkOrders>()
+        .map(|w| w.open.clone())
+        .unwrap_or_default()
+}
+
+/// What the store remembers: open work orders, each item's last service, and the reasons
+/// cancelled since it.
+pub(crate) fn restore(
+    world: &mut World,
+    open: &[WorkOrder],
+    last: &[(String, LastService)],
+    cancelled: &[(String, String)],
+) {
+    if !world.contains_resource::<WorkOrders>() {
+        return;
+    }
+    let registry = world.resource::<Registry>();
+    let entity = |id: &str| registry.subjects.get(id).copied();
+    let found: Vec<(Entity, &WorkOrder)> = open
+        .iter()
+        .filter_map(|w| Some((entity(&w.asset)?, w)))
+        .collect();
+    let services: Vec<(Entity, LastService)> = last
+        .iter()
+        .filter_map(|(a, l)| Some((entity(a)?, *l)))
+        .collect();
+    for (e, l) in services {
+        if let Some(mut s) = world.get_mut::<Service>(e) {
+            s.last = l;
+        }
+    }
+    for (e, w) in found {
+        if let Some(mut s) = world.get_mut::<Service>(e) {
+            s.open.push(w.id.clone());
+        }
+        world
+            .resource_mut::<WorkOrders>()
+            .open
+            .insert(w.id.clone(), w.clone());
+    }
+    world
+        .resource_mut::<WorkOrders>()
+        .cancelled
+        .extend(cancelled.iter().cloned());
+}
