@@ -24,6 +24,16 @@ pub enum Control {
     Reload {
         reply: oneshot::Sender<ReloadOutcome>,
     },
+    /// A maintenance request: open a work order or move one on.
+    Maintenance {
+        op: orderly_model::maintenance::MaintenanceOp,
+        reply: oneshot::Sender<
+            Result<
+                (u64, orderly_model::maintenance::WorkOrder),
+                orderly_model::maintenance::WorkOrderError,
+            >,
+        >,
+    },
     /// A nurse confirms or dismisses a bed suggestion.
     Suggestion {
         id: String,
@@ -89,7 +99,7 @@ pub struct RulesView {
     pub last_reload: Option<ReloadOutcome>,
 }
 
-async fn send(s: &ApiState, c: Control) -> Result<(), ApiError> {
+pub(crate) async fn send(s: &ApiState, c: Control) -> Result<(), ApiError> {
     s.control
         .send(c)
         .await
@@ -97,7 +107,7 @@ async fn send(s: &ApiState, c: Control) -> Result<(), ApiError> {
 }
 
 /// Waits until the event `seq` is committed (so what we answer survives a crash).
-async fn committed(s: &ApiState, seq: u64) -> Result<(), ApiError> {
+pub(crate) async fn committed(s: &ApiState, seq: u64) -> Result<(), ApiError> {
     let mut rx = s.committed.clone();
     let wait = rx.wait_for(|c| *c >= seq);
     match tokio::time::timeout(Duration::from_secs(10), wait).await {

@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
         crate::reports::compliance_report,
         crate::routes::bed_commands, crate::control::suggestions, crate::control::confirm_suggestion,
         crate::control::dismiss_suggestion,
+        crate::maintenance::work_orders, crate::maintenance::open_work_order, crate::maintenance::act,
+        crate::maintenance::pull_list,
         crate::routes::list_rooms, crate::routes::get_room,
         crate::routes::unit_alerts, crate::routes::alert_history,
         crate::routes::ingest, crate::routes::audit_log,
@@ -24,7 +26,7 @@ use utoipa::{Modify, OpenApi};
         crate::sse::events, crate::sse::unit_events,
     ),
     modifiers(&Bearer),
-    tags((name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
+    tags((name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "maintenance"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
 )]
 struct Doc;
 

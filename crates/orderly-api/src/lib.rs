@@ -13,6 +13,7 @@ mod control;
 mod docs;
 mod error;
 mod locate;
+mod maintenance;
 mod reports;
 mod routes;
 mod sse;

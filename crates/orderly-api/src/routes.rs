@@ -24,6 +24,18 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/assets/{id}", get(get_asset))
         .route("/api/v1/assets/{id}/history", get(asset_history))
         .route("/api/v1/beds/{id}/commands", get(bed_commands))
+        .route(
+            "/api/v1/maintenance/work-orders",
+            get(crate::maintenance::work_orders).post(crate::maintenance::open_work_order),
+        )
+        .route(
+            "/api/v1/maintenance/work-orders/{id}",
+            post(crate::maintenance::act),
+        )
+        .route(
+            "/api/v1/maintenance/pull-list",
+            get(crate::maintenance::pull_list),
+        )
         .route("/api/v1/suggestions", get(crate::control::suggestions))
         .route(
             "/api/v1/suggestions/{id}/confirm",

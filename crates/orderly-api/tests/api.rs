@@ -58,10 +58,20 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
     // Two bladder scanners besides the demo's: one overdue for maintenance, one due later.
     let extra = "\n[[asset]]\nid = \"BSC-OVERDUE\"\nkind = \"bladder_scanner\"\ntag = \"TBSC-OVERDUE\"\nservice_due = \"1970-01-01T00:20:00Z\"\n\n[[asset]]\nid = \"BSC-LATER\"\nkind = \"bladder_scanner\"\ntag = \"TBSC-LATER\"\nservice_due = \"2027-03-31\"\n";
     let seed = Seed::parse("demo-seed.toml", &format!("{SEED}{extra}")).unwrap();
+    // The shipped maintenance catalogue.
+    let maintenance = orderly_model::maintenance::parse(
+        "maintenance.toml",
+        include_str!("../../../rules/maintenance.toml"),
+        &orderly_world::known(&fp, &seed).models,
+    )
+    .unwrap();
     let mut h = Hospital::new(
         fp.clone(),
         &seed,
-        WorldConfig::default(),
+        WorldConfig {
+            maintenance,
+            ..WorldConfig::default()
+        },
         bundled_rules(&fp, &seed),
     );
     let dir = tempfile::tempdir().unwrap();
@@ -167,6 +177,11 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
                     reply,
                 } => {
                     let r = h.set_status(&asset, to, &by, &reason);
+                    step(&mut h).await;
+                    let _ = reply.send(r);
+                }
+                Control::Maintenance { op, reply } => {
+                    let r = h.maintenance(op);
                     step(&mut h).await;
                     let _ = reply.send(r);
                 }
@@ -1188,4 +1203,201 @@ async fn a_nurse_of_the_unit_sees_and_decides_bed_suggestions_never_without_some
     let (_, events) = get(&f, "/api/v1/beds/BED-ICU-01/commands", Some(&f.nurse_icu)).await;
     assert_eq!(events[0]["kind"], "bed.suggestion_ended", "{events}");
     assert_eq!(events[1]["kind"], "bed.suggested", "{events}");
+}
+
+fn pump(
+    at: i64,
+    device: &str,
+    state: orderly_model::reading::PumpState,
+    runtime_hours: f64,
+) -> Inbound {
+    reading(
+        at,
+        device,
+        Payload::PumpTelemetry(orderly_model::reading::PumpTelemetry {
+            state,
+            battery_pct: 95.0,
+            on_battery: false,
+            runtime_hours,
+            occlusion_alarms_total: 2,
+            downstream_psi: None,
+            motor_current_ma: None,
+            faults: vec![],
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_pump_past_its_runtime_interval_is_on_the_pull_list_with_its_room_and_an_infusing_one_is_not_pullable()
+ {
+    use orderly_model::reading::PumpState;
+    // Pump 2 (in the ICU store) and pump 1 (at the bedside in F2-ICU-01, infusing) both pass
+    // 2000 h of use since their last service point.
+    let f = fixture_with(true, |h| {
+        h.push(pump(1_004_100, "pump-0002", PumpState::Idle, 1999.0));
+        h.push(pump(1_004_100, "pump-0001", PumpState::Infusing, 3999.0));
+        let mut ev = h.step(Timestamp(1_004_100));
+        h.push(pump(1_004_200, "pump-0002", PumpState::Idle, 2000.5));
+        h.push(pump(1_004_200, "pump-0001", PumpState::Infusing, 4000.2));
+        ev.extend(h.step(Timestamp(1_004_200)));
+        ev.extend(h.step(Timestamp(1_070_000)));
+        ev
+    })
+    .await;
+    let (_, biomed) = f
+        .state
+        .store
+        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
+        .await
+        .unwrap();
+    let (status, open) = get(
+        &f,
+        "/api/v1/maintenance/work-orders?status=open",
+        Some(&biomed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{open}");
+    let mut got: Vec<(&str, &str)> = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["asset"].as_str().unwrap(), w["reason"].as_str().unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(got, [("PUMP-0001", "runtime"), ("PUMP-0002", "runtime")]);
+    assert_eq!(
+        get(&f, "/api/v1/maintenance/work-orders", Some(&f.nurse_icu))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, list) = get(
+        &f,
+        "/api/v1/maintenance/pull-list?from=F1-BIOMED",
+        Some(&biomed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let item = |id: &str| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["asset"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not on {list}"))
+    };
+    let p2 = item("PUMP-0002");
+    assert_eq!(p2["room"], "F2-ICU-STORE");
+    assert_eq!(p2["pullable"], true);
+    assert_eq!(p2["risk"], "high");
+    assert_eq!(p2["due"][0]["reason"], "runtime");
+    let p1 = item("PUMP-0001");
+    assert_eq!(p1["pullable"], false);
+    assert!(p1["note"].as_str().unwrap().contains("infusing"), "{p1}");
+    // The overdue scanner is due by date; the one due in 2027 is not listed.
+    assert_eq!(item("BSC-OVERDUE")["due"][0]["reason"], "interval");
+    assert!(!list.to_string().contains("BSC-LATER"));
+    // The round: from the workshop through the rooms of what may be taken, not the bedside.
+    let rooms: Vec<&str> = list["round"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["room"].as_str().unwrap())
+        .collect();
+    assert!(rooms.contains(&"F2-ICU-STORE"), "{rooms:?}");
+    assert!(!rooms.contains(&"F2-ICU-01"), "{rooms:?}");
+    assert!(list["metres"].as_f64().unwrap() > 0.0);
+    assert_eq!(list["route"][0], "F1-BIOMED");
+    assert_eq!(
+        get(
+            &f,
+            "/api/v1/maintenance/pull-list?from=NOWHERE",
+            Some(&biomed)
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    // Started: the pump is out of service and off the list; done: back, work order closed.
+    let id = p2["due"][0]["work_order"].as_str().unwrap().to_string();
+    let (status, w) = post(
+        &f,
+        &format!("/api/v1/maintenance/work-orders/{id}"),
+        &biomed,
+        serde_json::json!({"action": "start"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert_eq!(w["status"], "in_progress");
+    let (_, list) = get(
+        &f,
+        "/api/v1/maintenance/pull-list?from=F1-BIOMED",
+        Some(&biomed),
+    )
+    .await;
+    assert!(!list["items"].to_string().contains("PUMP-0002"), "{list}");
+    let (_, asset) = get(&f, "/api/v1/assets/PUMP-0002", Some(&biomed)).await;
+    assert_eq!(asset["status"], "out_of_service");
+    assert_eq!(
+        post(
+            &f,
+            &format!("/api/v1/maintenance/work-orders/{id}"),
+            &biomed,
+            serde_json::json!({"action": "start"}),
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
+    let (status, w) = post(
+        &f,
+        &format!("/api/v1/maintenance/work-orders/{id}"),
+        &biomed,
+        serde_json::json!({"action": "complete", "notes": "flow within 2%"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert_eq!(w["status"], "done");
+    assert_eq!(w["notes"][0]["text"], "flow within 2%");
+    let (_, asset) = get(&f, "/api/v1/assets/PUMP-0002", Some(&biomed)).await;
+    assert_eq!(asset["status"], "available");
+    assert!(
+        asset["maintenance"]["last_service"]["at"].is_string(),
+        "{asset}"
+    );
+    // A nurse reports a repair; the same again is a conflict; nurses do not move work orders.
+    let (status, w) = post(
+        &f,
+        "/api/v1/maintenance/work-orders",
+        &f.nurse_icu,
+        serde_json::json!({"asset": "PUMP-0003", "reason": "repair", "detail": "door latch broken"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert_eq!(w["opened_by"], "Nurse Ana");
+    let again = post(
+        &f,
+        "/api/v1/maintenance/work-orders",
+        &f.nurse_icu,
+        serde_json::json!({"asset": "PUMP-0003", "reason": "repair"}),
+    )
+    .await;
+    assert_eq!(again.0, StatusCode::CONFLICT, "{:?}", again.1);
+    assert_eq!(
+        post(
+            &f,
+            &format!(
+                "/api/v1/maintenance/work-orders/{}",
+                w["id"].as_str().unwrap()
+            ),
+            &f.nurse_icu,
+            serde_json::json!({"action": "start"}),
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (_, audit) = get(&f, "/api/v1/audit", Some(&f.admin)).await;
+    assert_eq!(audit[0]["action"], "open work order", "{audit}");
 }

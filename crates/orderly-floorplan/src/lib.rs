@@ -133,6 +133,18 @@ pub struct Route {
     pub rooms: Vec<String>,
 }
 
+/// A walking round through rooms: the order to visit them and the whole route.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Round {
+    /// The stops (room indices) in visiting order.
+    pub order: Vec<usize>,
+    /// Walking metres from the previous stop (the start, for the first).
+    pub legs: Vec<f32>,
+    pub metres: f32,
+    /// Room ids from the start through every stop, each room once per pass.
+    pub rooms: Vec<String>,
+}
+
 /// A validated floorplan and its walking graph. Room indices are stable: the order of the file.
 #[derive(Clone, Debug)]
 pub struct Floorplan {
@@ -217,6 +229,81 @@ impl Floorplan {
             out[self.graph[n]] = c;
         }
         out
+    }
+
+    /// A short round from `from` through every room of `stops` (duplicates and unreachable
+    /// rooms dropped): nearest neighbour first, then 2-opt until no swap shortens it. Not
+    /// always the shortest (that is the travelling-salesman problem), within a few percent for
+    /// the tens of rooms of an engineer's round.
+    pub fn round(&self, from: usize, stops: &[usize]) -> Round {
+        let d0 = self.distances_from(from);
+        let mut stops: Vec<usize> = stops
+            .iter()
+            .copied()
+            .filter(|s| *s < self.rooms.len() && d0[*s].is_finite() && *s != from)
+            .collect();
+        stops.sort_unstable();
+        stops.dedup();
+        // Distances: index 0 is the start, i + 1 is stops[i].
+        let nodes: Vec<usize> = std::iter::once(from).chain(stops.iter().copied()).collect();
+        let dist: Vec<Vec<f32>> = nodes
+            .iter()
+            .map(|&n| {
+                let d = if n == from {
+                    d0.clone()
+                } else {
+                    self.distances_from(n)
+                };
+                nodes.iter().map(|&m| d[m]).collect()
+            })
+            .collect();
+        let n = nodes.len();
+        let mut tour = vec![0usize];
+        let mut left: Vec<usize> = (1..n).collect();
+        while !left.is_empty() {
+            let last = *tour.last().expect("starts with the start");
+            let (i, _) = left
+                .iter()
+                .enumerate()
+                .min_by(|a, b| {
+                    dist[last][*a.1]
+                        .total_cmp(&dist[last][*b.1])
+                        .then(a.1.cmp(b.1))
+                })
+                .expect("not empty");
+            tour.push(left.swap_remove(i));
+        }
+        // 2-opt on the open path (the round ends at its last stop).
+        let len = |t: &[usize]| t.windows(2).map(|w| dist[w[0]][w[1]]).sum::<f32>();
+        let mut improved = true;
+        while improved {
+            improved = false;
+            for i in 1..tour.len().saturating_sub(1) {
+                for j in i + 1..tour.len() {
+                    let before = dist[tour[i - 1]][tour[i]]
+                        + tour.get(j + 1).map_or(0.0, |&k| dist[tour[j]][k]);
+                    let after = dist[tour[i - 1]][tour[j]]
+                        + tour.get(j + 1).map_or(0.0, |&k| dist[tour[i]][k]);
+                    if after + 1e-3 < before {
+                        tour[i..=j].reverse();
+                        improved = true;
+                    }
+                }
+            }
+        }
+        let legs: Vec<f32> = tour.windows(2).map(|w| dist[w[0]][w[1]]).collect();
+        let mut rooms = vec![self.rooms[from].id.clone()];
+        for w in tour.windows(2) {
+            if let Some(r) = self.route(nodes[w[0]], nodes[w[1]]) {
+                rooms.extend(r.rooms.into_iter().skip(1));
+            }
+        }
+        Round {
+            metres: len(&tour),
+            order: tour[1..].iter().map(|&i| nodes[i]).collect(),
+            legs,
+            rooms,
+        }
     }
 
     /// The shortest walking route between two rooms.

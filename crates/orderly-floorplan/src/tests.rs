@@ -249,3 +249,52 @@ fn room_kind_names_match_the_file_format() {
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }
 }
+
+#[test]
+fn a_round_visits_every_stop_once_and_is_no_longer_than_visiting_them_in_file_order() {
+    let fp = Floorplan::parse("demo.toml", include_str!("../../../floorplans/demo.toml")).unwrap();
+    let from = fp.room_index("F2-C01").unwrap();
+    let ids = [
+        "F4-MS4-05",
+        "F2-ICU-03",
+        "F3-MS3-11",
+        "F2-ICU-09",
+        "F4-MS4-20",
+        "F3-MS3-02",
+        "F2-ICU-03",
+    ];
+    let stops: Vec<usize> = ids.iter().map(|r| fp.room_index(r).unwrap()).collect();
+    let r = fp.round(from, &stops);
+    let mut visited = r.order.clone();
+    visited.sort_unstable();
+    let mut want = stops.clone();
+    want.sort_unstable();
+    want.dedup();
+    assert_eq!(visited, want, "each stop once");
+    assert_eq!(r.legs.len(), r.order.len());
+    assert!((r.legs.iter().sum::<f32>() - r.metres).abs() < 0.01);
+    // Not longer than the order given.
+    let mut naive = 0.0;
+    let mut at = from;
+    for &s in &want {
+        naive += fp.distances_from(at)[s];
+        at = s;
+    }
+    assert!(r.metres <= naive + 0.01, "{} > {naive}", r.metres);
+    // The ICU rooms (this floor) come before the other floors'.
+    let first_two: Vec<&str> = r.order[..2]
+        .iter()
+        .map(|&i| fp.rooms[i].id.as_str())
+        .collect();
+    assert!(
+        first_two.iter().all(|id| id.starts_with("F2-ICU")),
+        "{first_two:?}"
+    );
+    // The route starts at the start and passes through every stop.
+    assert_eq!(r.rooms[0], "F2-C01");
+    for id in ids {
+        assert!(r.rooms.iter().any(|x| x == id), "{id} not on {:?}", r.rooms);
+    }
+    // Nothing to visit: an empty round.
+    assert_eq!(fp.round(from, &[]).metres, 0.0);
+}

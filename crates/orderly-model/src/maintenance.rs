@@ -503,6 +503,24 @@ pub enum WorkOrderAction {
     Note { text: String },
 }
 
+/// What a person asks of the maintenance capability.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MaintenanceOp {
+    /// Open a work order by hand (a repair, an inspection).
+    Open {
+        asset: String,
+        reason: String,
+        detail: String,
+        by: String,
+    },
+    /// Move a work order on.
+    Act {
+        id: String,
+        action: WorkOrderAction,
+        by: String,
+    },
+}
+
 /// Why a work-order change was refused; nothing changed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WorkOrderError {

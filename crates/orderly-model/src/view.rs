@@ -38,8 +38,8 @@ pub struct AssetView {
     /// Home unit.
     pub unit: Option<String>,
     pub status: AssetStatus,
-    /// When its next scheduled maintenance is due (from the registry); past it, the item is
-    /// overdue and `locate` does not offer it.
+    /// When its next scheduled maintenance is due (its policy's interval from the last service,
+    /// else the registry's date); past it, the item is overdue and `locate` does not offer it.
     pub service_due: Option<Timestamp>,
     pub location: Option<LocationView>,
     /// The tag's battery as it last reported it, percent.
@@ -52,6 +52,27 @@ pub struct AssetView {
     pub pump: Option<PumpTelemetry>,
     /// The bed-exit watch (smart beds).
     pub bed_exit: Option<BedExitView>,
+    /// Its maintenance policy's view (items the catalogue covers).
+    pub maintenance: Option<MaintenanceView>,
+}
+
+/// An item's maintenance: its risk, when it is next due by time, its meters and its open work
+/// orders.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct MaintenanceView {
+    pub risk: crate::maintenance::Risk,
+    /// The next time-based service (the last one plus the interval, else the registry's date).
+    pub next_due: Option<Timestamp>,
+    /// Use so far (lifetime counters as the device reports them; bed cycles since Orderly
+    /// started watching).
+    pub usage: crate::maintenance::Usage,
+    pub last_service: crate::maintenance::LastService,
+    pub occlusion_alarms: Option<u64>,
+    pub battery_pct: Option<f32>,
+    /// Open work orders.
+    pub work_orders: Vec<String>,
+    /// `file:line` of the policy.
+    pub policy: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]

@@ -122,7 +122,7 @@ pub struct Store {
 }
 
 fn migrator() -> Migrator {
-    let steps: [(i64, &str, &'static str); 3] = [
+    let steps: [(i64, &str, &'static str); 4] = [
         (1, "init", include_str!("../migrations/0001_init.sql")),
         (
             2,
@@ -133,6 +133,11 @@ fn migrator() -> Migrator {
             3,
             "events by kind",
             include_str!("../migrations/0003_events_by_kind.sql"),
+        ),
+        (
+            4,
+            "work orders",
+            include_str!("../migrations/0004_work_orders.sql"),
         ),
     ];
     Migrator::with_migrations(
@@ -457,6 +462,41 @@ impl Store {
             last_service,
             cancelled,
         })
+    }
+
+    /// Work orders, newest first: of one asset, in one status (`open` means not done or
+    /// cancelled), opened in `[from, to)`.
+    pub async fn work_orders(
+        &self,
+        asset: Option<&str>,
+        status: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<orderly_model::maintenance::WorkOrder>> {
+        let rows = sqlx::query(
+            "SELECT body FROM work_orders WHERE ($1 IS NULL OR asset = $1) \
+             AND ($2 IS NULL OR status = $2 OR ($2 = 'open' AND status NOT IN ('done', 'cancelled'))) \
+             AND opened_ms >= $3 AND opened_ms < $4 ORDER BY opened_ms DESC, id DESC LIMIT $5",
+        )
+        .bind(asset.map(str::to_string))
+        .bind(status.map(str::to_string))
+        .bind(from.millis())
+        .bind(to.millis())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let body: String = r.try_get("body")?;
+            out.push(
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                    table: "work_orders",
+                    detail: e.to_string(),
+                })?,
+            );
+        }
+        Ok(out)
     }
 
     /// Alerts matching the filters, newest first.

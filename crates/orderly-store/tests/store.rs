@@ -208,6 +208,7 @@ async fn suite(url: &str) {
         ]
     );
     open_commands_and_suggestions(&again).await;
+    work_orders(&again).await;
     utilisation_inputs(&again).await;
     again.close().await;
 }
@@ -426,4 +427,99 @@ async fn postgres() {
         .execute(&mut conn)
         .await
         .unwrap();
+}
+
+/// Work orders as they stand, their queries, and what a restart needs from them.
+async fn work_orders(store: &Store) {
+    use orderly_model::maintenance::{Risk, Usage, WorkOrder, WorkOrderStatus};
+    let wo = |id: &str, asset: &str, reason: &str, opened: i64| WorkOrder {
+        id: id.into(),
+        asset: asset.into(),
+        asset_kind: "infusion_pump".into(),
+        model: None,
+        unit: Some("ICU".into()),
+        reason: reason.into(),
+        detail: String::new(),
+        risk: Risk::High,
+        checks: vec![],
+        status: WorkOrderStatus::Open,
+        opened_at: Timestamp(opened),
+        opened_by: "orderly".into(),
+        updated_at: Timestamp(opened),
+        scheduled_for: None,
+        assignee: None,
+        started_at: None,
+        closed_at: None,
+        closed_by: None,
+        notes: vec![],
+        usage_at_close: None,
+    };
+    let mut done = wo("wo-200", "PUMP-1", "runtime", 9_600);
+    done.status = WorkOrderStatus::Done;
+    done.closed_at = Some(Timestamp(9_700));
+    done.usage_at_close = Some(Usage {
+        runtime_hours: Some(2001.0),
+        actuator_cycles: None,
+    });
+    let mut cancelled = wo("wo-202", "PUMP-2", "interval", 9_650);
+    cancelled.status = WorkOrderStatus::Cancelled;
+    cancelled.closed_at = Some(Timestamp(9_660));
+    let ev = |seq: u64, at: i64, kind| OutEvent {
+        seq,
+        at: Timestamp(at),
+        kind,
+    };
+    store
+        .commit(&[
+            ev(
+                200,
+                9_600,
+                EventKind::WorkOrderOpened(wo("wo-200", "PUMP-1", "runtime", 9_600)),
+            ),
+            ev(
+                201,
+                9_610,
+                EventKind::WorkOrderOpened(wo("wo-201", "PUMP-1", "repair", 9_610)),
+            ),
+            ev(
+                202,
+                9_650,
+                EventKind::WorkOrderOpened(wo("wo-202", "PUMP-2", "interval", 9_650)),
+            ),
+            ev(203, 9_660, EventKind::WorkOrderUpdated(cancelled)),
+            ev(204, 9_700, EventKind::WorkOrderUpdated(done)),
+        ])
+        .await
+        .unwrap();
+    let ids = |v: Vec<WorkOrder>| v.into_iter().map(|w| w.id).collect::<Vec<_>>();
+    let all = store
+        .work_orders(None, None, Timestamp(0), Timestamp(10_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(all), ["wo-202", "wo-201", "wo-200"], "newest first");
+    let open = store
+        .work_orders(None, Some("open"), Timestamp(0), Timestamp(10_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(open), ["wo-201"]);
+    let pump1 = store
+        .work_orders(
+            Some("PUMP-1"),
+            Some("done"),
+            Timestamp(0),
+            Timestamp(10_000),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(pump1), ["wo-200"]);
+    let r = store.remembered().await.unwrap();
+    assert_eq!(ids(r.work_orders), ["wo-201"]);
+    assert_eq!(r.last_service.len(), 1);
+    assert_eq!(r.last_service[0].0, "PUMP-1");
+    assert_eq!(r.last_service[0].1.runtime_hours, Some(2001.0));
+    assert_eq!(
+        r.cancelled,
+        [("PUMP-2".to_string(), "interval".to_string())]
+    );
 }

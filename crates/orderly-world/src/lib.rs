@@ -234,6 +234,28 @@ impl Hospital {
         alerts::command(&mut self.world, cmd)
     }
 
+    /// A person's maintenance request: open a work order or move one on.
+    pub fn maintenance(
+        &mut self,
+        op: orderly_model::maintenance::MaintenanceOp,
+    ) -> Result<
+        (u64, orderly_model::maintenance::WorkOrder),
+        orderly_model::maintenance::WorkOrderError,
+    > {
+        use orderly_model::maintenance::MaintenanceOp;
+        match op {
+            MaintenanceOp::Open {
+                asset,
+                reason,
+                detail,
+                by,
+            } => maintenance::open(&mut self.world, &asset, &reason, &detail, &by),
+            MaintenanceOp::Act { id, action, by } => {
+                maintenance::act(&mut self.world, &id, action, &by)
+            }
+        }
+    }
+
     /// A person opens a work order on an item by hand. Returns the sequence number of the event
     /// that records it and the work order.
     pub fn open_work_order(

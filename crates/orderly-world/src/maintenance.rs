@@ -95,6 +95,9 @@ pub(crate) fn set_catalogue(world: &mut World, c: &Catalogue) {
         if let Some(mut w) = world.get_resource_mut::<WorkOrders>() {
             w.checked = None;
         }
+        if world.contains_resource::<crate::snapshot::ReadModel>() {
+            crate::snapshot::rebuild(world);
+        }
     }
 }
 

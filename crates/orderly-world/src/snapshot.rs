@@ -7,12 +7,15 @@ use crate::bed_exit::BedExitState;
 use crate::devices::{BedFrame, PumpStatus};
 use crate::ingest::IngestStats;
 use crate::locate::{Location, TagBattery};
+use crate::maintenance::{Meters, Policies, Service};
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Status, Subject};
 use crate::turning::Turning;
 use crate::{Capability, Clock, Phase, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::Snapshot;
+use orderly_model::maintenance::Catalogue;
+use orderly_model::view::MaintenanceView;
 use orderly_model::view::{
     AssetView, BedExitView, ExitView, LocationView, PatientView, StaffView, TurningView,
 };
@@ -53,6 +56,8 @@ type ViewQuery<'a> = (
     Option<&'a TagBattery>,
     Option<&'a BedExitState>,
     Option<&'a Turning>,
+    Option<&'a Meters>,
+    Option<&'a Service>,
 );
 
 impl ReadModel {
@@ -88,12 +93,39 @@ impl ReadModel {
     }
 
     /// Rebuilds one entity's view; returns the bed asset id when it is a bed (its patient follows).
-    fn update(&mut self, site: &Site, item: ViewQuery) -> Option<String> {
-        let (subject, loc, asset, status, bed, pump, staff, patient, battery, exit, turning) = item;
+    fn update(&mut self, site: &Site, policies: &Catalogue, item: ViewQuery) -> Option<String> {
+        let (
+            subject,
+            loc,
+            asset,
+            status,
+            bed,
+            pump,
+            staff,
+            patient,
+            battery,
+            exit,
+            turning,
+            meters,
+            service,
+        ) = item;
         let tag_battery_pct = battery.and_then(|b| b.0);
         let location = loc.map(|l| view(site, l));
         self.set_room(&subject.id, location.as_ref().map(|l| l.room.as_str()));
         if let Some(AssetInfo(a)) = asset {
+            let maintenance = policies.policy(&a.kind, a.model.as_deref()).map(|p| {
+                let last = service.map(|s| s.last).unwrap_or_default();
+                MaintenanceView {
+                    risk: p.risk,
+                    next_due: p.next_due(&last, a.service_due),
+                    usage: meters.map(|m| m.usage).unwrap_or_default(),
+                    last_service: last,
+                    occlusion_alarms: meters.and_then(|m| m.occlusions),
+                    battery_pct: meters.and_then(|m| m.battery_pct),
+                    work_orders: service.map(|s| s.open.clone()).unwrap_or_default(),
+                    policy: p.defined_at.clone(),
+                }
+            });
             let v = AssetView {
                 id: a.id.clone(),
                 kind: a.kind.clone(),
@@ -103,7 +135,10 @@ impl ReadModel {
                 serial: a.serial.clone(),
                 unit: a.unit.clone(),
                 status: status.map_or(a.status, |s| s.0),
-                service_due: a.service_due,
+                service_due: maintenance
+                    .as_ref()
+                    .and_then(|m| m.next_due)
+                    .or(a.service_due),
                 location,
                 tag_battery_pct,
                 bed: bed.map(|b| b.state.clone()),
@@ -119,6 +154,7 @@ impl ReadModel {
                         assisted: e.assisted,
                     }),
                 }),
+                maintenance,
             };
             self.snap.assets.insert(a.id.clone(), Arc::new(v));
             return (a.kind == "bed").then(|| a.id.clone());
@@ -199,6 +235,7 @@ impl ReadModel {
 #[allow(clippy::type_complexity)]
 fn refresh(
     site: Res<Site>,
+    policies: Option<Res<Policies>>,
     mut model: ResMut<ReadModel>,
     changed: Query<
         ViewQuery,
@@ -210,12 +247,15 @@ fn refresh(
             Changed<TagBattery>,
             Changed<BedExitState>,
             Changed<Turning>,
+            Changed<Service>,
         )>,
     >,
 ) {
+    let empty = Catalogue::default();
+    let policies = policies.as_deref().map_or(&empty, |p| &p.0);
     let mut beds = BTreeSet::new();
     for item in &changed {
-        if let Some(bed) = model.update(&site, item) {
+        if let Some(bed) = model.update(&site, policies, item) {
             beds.insert(bed);
         }
     }
@@ -241,10 +281,14 @@ impl Capability for ReadModelPlugin {
 /// Builds the whole read model from scratch (at start and after a restore).
 pub(crate) fn rebuild(world: &mut World) {
     let site = world.resource::<Site>().clone();
+    let policies = world
+        .get_resource::<Policies>()
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
     let mut model = ReadModel::default();
     let mut q = world.query::<ViewQuery>();
     for item in q.iter(world) {
-        model.update(&site, item);
+        model.update(&site, &policies, item);
     }
     let beds: Vec<String> = model
         .snap

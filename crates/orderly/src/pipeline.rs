@@ -32,6 +32,16 @@ pub enum WorldControl {
         oneshot::Sender<ReloadSummary>,
     ),
     Rejected(String),
+    /// A maintenance request (a work order opened or moved on).
+    Maintenance(
+        orderly_model::maintenance::MaintenanceOp,
+        oneshot::Sender<
+            Result<
+                (u64, orderly_model::maintenance::WorkOrder),
+                orderly_model::maintenance::WorkOrderError,
+            >,
+        >,
+    ),
     /// A nurse's decision on a bed suggestion.
     Decide(
         String,
@@ -60,6 +70,9 @@ fn apply(hospital: &mut Hospital, c: WorldControl) {
             let _ = reply.send(hospital.replace_rules(set));
         }
         WorldControl::Rejected(report) => hospital.rules_rejected(report),
+        WorldControl::Maintenance(op, reply) => {
+            let _ = reply.send(hospital.maintenance(op));
+        }
         WorldControl::Decide(id, decision, reply) => {
             let _ = reply.send(hospital.decide(&id, decision));
         }

@@ -168,6 +168,9 @@ impl Reloader {
                     Some(Control::Reload { reply }) => {
                         let _ = reply.send(self.reload("api").await);
                     }
+                    Some(Control::Maintenance { op, reply }) => {
+                        let _ = self.world.send(WorldControl::Maintenance(op, reply)).await;
+                    }
                     Some(Control::Suggestion { id, decision, reply }) => {
                         let _ = self
                             .world
