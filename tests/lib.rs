@@ -396,40 +396,39 @@ impl Orderly {
         timeout: Duration,
         mut done: impl FnMut(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let mut resp = stream_agent(timeout)
+        let resp = stream_agent(timeout)
             .get(format!("{}/api/v1/events?{query}", self.http))
             .header("Authorization", format!("Bearer {}", self.token))
             .call()
             .expect("SSE request");
         assert_eq!(resp.status().as_u16(), 200);
-        let reader = resp.body_mut().as_reader();
+        // The reader thread owns the connection and is left behind once we have enough: it
+        // ends at its next read (the stream's keep-alive, the agent's timeout, or Orderly
+        // stopping), so the test does not wait for it.
+        let mut reader = BufReader::new(resp.into_body().into_reader());
         let (tx, rx) = mpsc::channel();
-        let mut reader = BufReader::new(reader);
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                let mut line = String::new();
-                while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                    if let Some(v) = line
-                        .strip_prefix("data: ")
-                        .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                        && tx.send(v).is_err()
-                    {
-                        break;
-                    }
-                    line.clear();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if let Some(v) = line
+                    .strip_prefix("data: ")
+                    .and_then(|d| serde_json::from_str::<Value>(d.trim()).ok())
+                    && tx.send(v).is_err()
+                {
+                    break;
                 }
-            });
-            let deadline = Instant::now() + timeout;
-            let mut got = Vec::new();
-            while !done(&got) {
-                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                    Ok(v) => got.push(v),
-                    Err(_) => break,
-                }
+                line.clear();
             }
-            drop(rx);
-            got
-        })
+        });
+        let deadline = Instant::now() + timeout;
+        let mut got = Vec::new();
+        while !done(&got) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(v) => got.push(v),
+                Err(_) => break,
+            }
+        }
+        got
     }
 
     /// Polls `cond` until it holds; fails the test with orderly's log if it never does.

@@ -4,5 +4,6 @@
 mod beds;
 mod files;
 mod ingest;
+mod maintenance;
 mod replay;
 mod rules;

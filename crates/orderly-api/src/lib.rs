@@ -55,6 +55,8 @@ pub struct ApiState {
     pub committed: watch::Receiver<u64>,
     /// The rules in force.
     pub rules: watch::Receiver<Arc<RulesView>>,
+    /// Turns true when Orderly stops: live streams end then, so they do not hold the shutdown.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl ApiState {

@@ -171,5 +171,14 @@ async fn stream_events(
             }
         },
     );
-    Ok(Sse::new(first.chain(live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    // A stream ends when Orderly stops (the station reconnects to the next one with
+    // Last-Event-ID); without this, graceful shutdown would wait on every open stream.
+    let mut shutdown = s.shutdown.clone();
+    let stopping = async move {
+        if shutdown.wait_for(|v| *v).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    Ok(Sse::new(first.chain(live).take_until(stopping))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

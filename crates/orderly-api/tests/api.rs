@@ -220,6 +220,7 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         control,
         committed,
         rules: watch::channel(Arc::new(RulesView::default())).1,
+        shutdown: watch::channel(false).1,
     };
     Fixture {
         state,

@@ -167,21 +167,24 @@ fn check_due(
     clock: Res<Clock>,
     policies: Res<Policies>,
     mut orders: ResMut<WorkOrders>,
-    mut items: Query<(&AssetInfo, &Meters, &mut Service)>,
+    mut items: Query<(&AssetInfo, Ref<Meters>, &mut Service)>,
     mut outbox: ResMut<Outbox>,
 ) {
     let now = clock.now;
-    if orders
+    // Every item once a minute (time passes), and an item whose meters moved at once.
+    let sweep = orders
         .checked
-        .is_some_and(|t| now.since(t) < CHECK_MS && now >= t)
-    {
-        return;
+        .is_none_or(|t| now.since(t) >= CHECK_MS || now < t);
+    if sweep {
+        orders.checked = Some(now);
     }
-    orders.checked = Some(now);
     if policies.0.policies.is_empty() {
         return;
     }
-    let mut ordered: Vec<_> = items.iter_mut().collect();
+    let mut ordered: Vec<_> = items
+        .iter_mut()
+        .filter(|(_, m, _)| sweep || m.is_changed())
+        .collect();
     ordered.sort_by(|a, b| a.0.0.id.cmp(&b.0.0.id));
     for (info, meters, mut service) in ordered {
         let a = &info.0;

@@ -215,6 +215,7 @@ async fn serve(
         control: api_ctl_tx,
         committed: committed_rx,
         rules: rules_rx,
+        shutdown: shutdown_rx.clone(),
     };
     let listener = tokio::net::TcpListener::bind(settings.http)
         .await
