@@ -34,6 +34,16 @@ pub enum Control {
             >,
         >,
     },
+    /// A recall issued or closed.
+    Recall {
+        op: orderly_model::maintenance::RecallOp,
+        reply: oneshot::Sender<
+            Result<
+                (u64, orderly_model::maintenance::Recall),
+                orderly_model::maintenance::WorkOrderError,
+            >,
+        >,
+    },
     /// A nurse confirms or dismisses a bed suggestion.
     Suggestion {
         id: String,

@@ -8,7 +8,8 @@ use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use orderly_model::maintenance::{
-    MaintenanceOp, Risk, WorkOrder, WorkOrderAction, WorkOrderError, WorkOrderStatus,
+    MaintenanceOp, Recall, RecallNotice, RecallOp, Risk, WorkOrder, WorkOrderAction,
+    WorkOrderError, WorkOrderStatus,
 };
 use orderly_model::{AssetStatus, Role, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -73,15 +74,7 @@ async fn request(
     let (seq, wo) = rx
         .await
         .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
-        .map_err(|e| match e {
-            WorkOrderError::NotFound(_) | WorkOrderError::NoAsset(_) => {
-                ApiError::NotFound(e.to_string())
-            }
-            WorkOrderError::Duplicate { .. } | WorkOrderError::Transition { .. } => {
-                ApiError::Conflict(e.to_string())
-            }
-            WorkOrderError::Invalid(_) => ApiError::BadRequest(e.to_string()),
-        })?;
+        .map_err(refusal)?;
     committed(s, seq).await?;
     auth.audit(
         s,
@@ -382,4 +375,156 @@ pub(crate) async fn pull_list(
         metres: round.metres,
         route: round.rooms,
     }))
+}
+
+fn refusal(e: WorkOrderError) -> ApiError {
+    match e {
+        WorkOrderError::NotFound(_) | WorkOrderError::NoAsset(_) => {
+            ApiError::NotFound(e.to_string())
+        }
+        WorkOrderError::Duplicate { .. } | WorkOrderError::Transition { .. } => {
+            ApiError::Conflict(e.to_string())
+        }
+        WorkOrderError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+    }
+}
+
+/// One item of a recall and how far it is.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecallItem {
+    pub asset: String,
+    pub status: AssetStatus,
+    pub room: Option<String>,
+    pub room_name: Option<String>,
+    /// Its open work order for the recall; none once it is done (or cancelled).
+    pub work_order: Option<String>,
+    pub done: bool,
+}
+
+/// A recall with its progress.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct RecallView {
+    pub recall: Recall,
+    pub items: Vec<RecallItem>,
+    /// Items whose recall work order is closed.
+    pub done: usize,
+    pub remaining: usize,
+}
+
+fn recall_view(snap: &orderly_model::Snapshot, r: &Recall) -> RecallView {
+    let key = format!("recall:{}", r.id);
+    let items: Vec<RecallItem> = r
+        .assets
+        .iter()
+        .map(|id| {
+            let a = snap.assets.get(id);
+            let wo = snap
+                .work_orders
+                .values()
+                .find(|w| w.asset == *id && w.reason == key)
+                .map(|w| w.id.clone());
+            RecallItem {
+                asset: id.clone(),
+                status: a.map_or(AssetStatus::OutOfService, |a| a.status),
+                room: a.and_then(|a| a.location.as_ref()).map(|l| l.room.clone()),
+                room_name: a
+                    .and_then(|a| a.location.as_ref())
+                    .map(|l| l.room_name.clone()),
+                done: wo.is_none(),
+                work_order: wo,
+            }
+        })
+        .collect();
+    let done = items.iter().filter(|i| i.done).count();
+    RecallView {
+        remaining: items.len() - done,
+        done,
+        recall: r.clone(),
+        items,
+    }
+}
+
+/// Open recalls, with each item, where it is and whether its work is done.
+#[utoipa::path(get, path = "/api/v1/maintenance/recalls", tag = "maintenance", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RecallView>), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn recalls(
+    auth: Auth,
+    State(s): State<ApiState>,
+) -> Result<Json<Vec<RecallView>>, ApiError> {
+    auth.require(&ENGINEERS)?;
+    let snap = s.snapshot();
+    Ok(Json(
+        snap.recalls
+            .values()
+            .map(|r| recall_view(&snap, r))
+            .collect(),
+    ))
+}
+
+async fn recall_op(
+    auth: &Auth,
+    s: &ApiState,
+    op: RecallOp,
+    what: &str,
+) -> Result<Json<RecallView>, ApiError> {
+    auth.require(&[Role::Biomed, Role::Admin])?;
+    let (tx, rx) = oneshot::channel();
+    send(s, Control::Recall { op, reply: tx }).await?;
+    let (seq, r) = rx
+        .await
+        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
+        .map_err(refusal)?;
+    committed(s, seq).await?;
+    auth.audit(
+        s,
+        what,
+        &format!("recall {}", r.id),
+        format!("{} ({} items)", r.title, r.assets.len()),
+    )
+    .await?;
+    // The read model follows within a step; the items as they stand now.
+    let snap = s.snapshot();
+    Ok(Json(recall_view(&snap, &r)))
+}
+
+/// Issue a recall (`model`, and `serial_from`/`serial_to` or `serials`; neither: the whole
+/// model): every item it covers goes out of service at once (never offered by `locate`), with a
+/// work order each; an item found in use raises `recalled-*-in-use`. Biomed and admins;
+/// answered once committed, audited.
+#[utoipa::path(post, path = "/api/v1/maintenance/recalls", tag = "maintenance", request_body = RecallNotice, security(("bearer" = [])),
+    responses((status = 200, body = RecallView), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn issue_recall(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Json(notice): Json<RecallNotice>,
+) -> Result<Json<RecallView>, ApiError> {
+    let op = RecallOp::Issue {
+        notice,
+        by: auth.0.name.clone(),
+    };
+    recall_op(&auth, &s, op, "issue recall").await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct CloseBody {
+    #[serde(default)]
+    note: String,
+}
+
+/// Close a recall (the manufacturer's action is complete): its items are no longer recalled;
+/// their open work orders stay until done or cancelled.
+#[utoipa::path(post, path = "/api/v1/maintenance/recalls/{id}/close", tag = "maintenance", params(("id" = String, Path, description = "recall id")), request_body = CloseBody, security(("bearer" = [])),
+    responses((status = 200, body = RecallView), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn close_recall(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Json(b): Json<CloseBody>,
+) -> Result<Json<RecallView>, ApiError> {
+    let op = RecallOp::Close {
+        id,
+        by: auth.0.name.clone(),
+        note: b.note,
+    };
+    recall_op(&auth, &s, op, "close recall").await
 }

@@ -33,6 +33,14 @@ pub(crate) fn router(state: ApiState) -> Router {
             post(crate::maintenance::act),
         )
         .route(
+            "/api/v1/maintenance/recalls",
+            get(crate::maintenance::recalls).post(crate::maintenance::issue_recall),
+        )
+        .route(
+            "/api/v1/maintenance/recalls/{id}/close",
+            post(crate::maintenance::close_recall),
+        )
+        .route(
             "/api/v1/maintenance/pull-list",
             get(crate::maintenance::pull_list),
         )

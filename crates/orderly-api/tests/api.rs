@@ -180,6 +180,11 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
                     step(&mut h).await;
                     let _ = reply.send(r);
                 }
+                Control::Recall { op, reply } => {
+                    let r = h.recall(op);
+                    step(&mut h).await;
+                    let _ = reply.send(r);
+                }
                 Control::Maintenance { op, reply } => {
                     let r = h.maintenance(op);
                     step(&mut h).await;
@@ -1401,4 +1406,74 @@ async fn a_pump_past_its_runtime_interval_is_on_the_pull_list_with_its_room_and_
     );
     let (_, audit) = get(&f, "/api/v1/audit", Some(&f.admin)).await;
     assert_eq!(audit[0]["action"], "open work order", "{audit}");
+}
+
+#[tokio::test]
+async fn a_recall_takes_its_pumps_out_of_service_at_once_and_shows_its_progress() {
+    let f = fixture(true).await;
+    let (_, biomed) = f
+        .state
+        .store
+        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
+        .await
+        .unwrap();
+    let notice = serde_json::json!({
+        "title": "Occlusion sensor may fail",
+        "model": "Alaris 8100 LVP",
+        "serial_from": "PUMPSN-0001",
+        "serial_to": "PUMPSN-0002",
+        "detail": "replace the sensor board"
+    });
+    assert_eq!(
+        post(
+            &f,
+            "/api/v1/maintenance/recalls",
+            &f.nurse_icu,
+            notice.clone()
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, v) = post(&f, "/api/v1/maintenance/recalls", &biomed, notice).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let id = v["recall"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        v["recall"]["assets"],
+        serde_json::json!(["PUMP-0001", "PUMP-0002"])
+    );
+    assert_eq!(v["remaining"], 2);
+    assert_eq!(v["items"][0]["status"], "out_of_service", "{v}");
+    assert_eq!(v["items"][0]["room"], "F2-ICU-01");
+    // Never offered by locate.
+    let (_, found) = get(
+        &f,
+        "/api/v1/locate?kind=infusion_pump&near=F2-ICU-01&limit=50",
+        Some(&f.nurse_icu),
+    )
+    .await;
+    assert!(!found.to_string().contains("PUMP-0001"), "{found}");
+    assert!(!found.to_string().contains("PUMP-0002"), "{found}");
+    let (status, list) = get(&f, "/api/v1/maintenance/recalls", Some(&biomed)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["recall"]["id"], id.as_str());
+    let bad = post(
+        &f,
+        "/api/v1/maintenance/recalls",
+        &biomed,
+        serde_json::json!({"title": "x", "model": "Alaris 8100 LVP", "serial_from": "B", "serial_to": "A"}),
+    )
+    .await;
+    assert_eq!(bad.0, StatusCode::BAD_REQUEST, "{:?}", bad.1);
+    let (status, closed) = post(
+        &f,
+        &format!("/api/v1/maintenance/recalls/{id}/close"),
+        &biomed,
+        serde_json::json!({"note": "done"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert_eq!(closed["recall"]["status"], "closed");
+    let (_, list) = get(&f, "/api/v1/maintenance/recalls", Some(&biomed)).await;
+    assert_eq!(list, serde_json::json!([]));
 }

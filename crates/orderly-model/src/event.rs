@@ -193,6 +193,12 @@ pub enum EventKind {
     /// A work order was scheduled, started, noted, done or cancelled (`status`).
     #[serde(rename = "workorder.updated")]
     WorkOrderUpdated(crate::maintenance::WorkOrder),
+    /// A recall was issued: its items are out of service, each with a work order.
+    #[serde(rename = "recall.opened")]
+    RecallOpened(crate::maintenance::Recall),
+    /// A recall was closed.
+    #[serde(rename = "recall.updated")]
+    RecallUpdated(crate::maintenance::Recall),
     /// An asset's status changed: by its device (a pump infusing is in use), by where it went
     /// (a dirty utility room), or by a person through the API (`by`).
     #[serde(rename = "asset.status_changed")]
@@ -251,6 +257,8 @@ impl EventKind {
             EventKind::BedSuggestionEnded { .. } => "bed.suggestion_ended",
             EventKind::WorkOrderOpened(_) => "workorder.opened",
             EventKind::WorkOrderUpdated(_) => "workorder.updated",
+            EventKind::RecallOpened(_) => "recall.opened",
+            EventKind::RecallUpdated(_) => "recall.updated",
             EventKind::BundleChanged { .. } => "bundle.changed",
             EventKind::StatusChanged { .. } => "asset.status_changed",
             EventKind::AlertRaised(_) => "alert.raised",
@@ -279,6 +287,8 @@ impl EventKind {
             | EventKind::BedSuggestionEnded { .. }
             | EventKind::WorkOrderOpened(_)
             | EventKind::WorkOrderUpdated(_)
+            | EventKind::RecallOpened(_)
+            | EventKind::RecallUpdated(_)
             | EventKind::BundleChanged { .. }
             | EventKind::StatusChanged { .. } => None,
             EventKind::AlertRaised(a)
@@ -293,7 +303,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 22] = [
+    pub const NAMES: [&'static str; 24] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -307,6 +317,8 @@ impl EventKind {
         "bed.suggestion_ended",
         "workorder.opened",
         "workorder.updated",
+        "recall.opened",
+        "recall.updated",
         "asset.status_changed",
         "alert.raised",
         "alert.updated",

@@ -503,6 +503,82 @@ pub enum WorkOrderAction {
     Note { text: String },
 }
 
+/// A manufacturer's or regulator's recall: a model, optionally a range or list of serials.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Recall {
+    pub id: String,
+    pub title: String,
+    /// Only items of this kind (optional).
+    pub kind: Option<String>,
+    pub model: String,
+    /// Serials from `serial_from` to `serial_to`, both included, compared as text (so numbers
+    /// in serials must have the same width: `PUMPSN-0100` to `PUMPSN-0150`).
+    pub serial_from: Option<String>,
+    pub serial_to: Option<String>,
+    /// Or exactly these serials. Neither: every item of the model.
+    #[serde(default)]
+    pub serials: Vec<String>,
+    /// What is wrong and what to do (the notice's text or reference).
+    pub detail: String,
+    /// `open` or `closed`.
+    pub status: String,
+    pub opened_at: Timestamp,
+    pub opened_by: String,
+    pub closed_at: Option<Timestamp>,
+    pub closed_by: Option<String>,
+    /// The items it covered when it was issued.
+    pub assets: Vec<String>,
+}
+
+impl Recall {
+    /// Whether it covers an item of this kind, model and serial.
+    pub fn covers(&self, kind: &str, model: Option<&str>, serial: Option<&str>) -> bool {
+        if model != Some(self.model.as_str()) || self.kind.as_deref().is_some_and(|k| k != kind) {
+            return false;
+        }
+        if !self.serials.is_empty() {
+            return serial.is_some_and(|s| self.serials.iter().any(|x| x == s));
+        }
+        match (&self.serial_from, &self.serial_to, serial) {
+            (None, None, _) => true,
+            (_, _, None) => false,
+            (from, to, Some(s)) => {
+                from.as_deref().is_none_or(|f| s >= f) && to.as_deref().is_none_or(|t| s <= t)
+            }
+        }
+    }
+}
+
+/// A recall as a person issues it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecallNotice {
+    pub title: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub model: String,
+    #[serde(default)]
+    pub serial_from: Option<String>,
+    #[serde(default)]
+    pub serial_to: Option<String>,
+    #[serde(default)]
+    pub serials: Vec<String>,
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// What a person asks about recalls.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RecallOp {
+    /// Issue one: every item it covers goes out of service at once, with a work order each.
+    Issue { notice: RecallNotice, by: String },
+    /// Close it (the manufacturer's action is complete).
+    Close {
+        id: String,
+        by: String,
+        note: String,
+    },
+}
+
 /// What a person asks of the maintenance capability.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MaintenanceOp {

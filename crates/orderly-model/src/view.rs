@@ -194,4 +194,6 @@ pub struct Snapshot {
     pub suggestions: BTreeMap<String, SuggestionView>,
     /// Work orders not done or cancelled, by id.
     pub work_orders: BTreeMap<String, crate::maintenance::WorkOrder>,
+    /// Recalls not closed, by id.
+    pub recalls: BTreeMap<String, crate::maintenance::Recall>,
 }

@@ -224,6 +224,16 @@ const ASSET: &[FactDef] = &[
     f("home_unit", String, "the unit it belongs to, or empty"),
     f("located", Bool, "the locator has placed it in a room"),
     f(
+        "recalled",
+        Bool,
+        "a recall open against its model and serial covers it (and its recall work order is not done)",
+    ),
+    f(
+        "open_work_orders",
+        Int,
+        "its maintenance work orders not yet done or cancelled",
+    ),
+    f(
         "lost",
         Bool,
         "silent past its class's timeout (shown as last seen)",

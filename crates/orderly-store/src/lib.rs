@@ -59,6 +59,8 @@ pub struct Remembered {
     pub last_service: Vec<(String, orderly_model::maintenance::LastService)>,
     /// (item, reason) of work orders cancelled since the item's last service.
     pub cancelled: Vec<(String, String)>,
+    /// Every recall as last recorded.
+    pub recalls: Vec<orderly_model::maintenance::Recall>,
 }
 
 /// What a utilisation report reads from the events (`orderly_model::report`).
@@ -251,6 +253,7 @@ impl Store {
                 EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => {
                     Some(w.asset.clone())
                 }
+                EventKind::RecallOpened(r) | EventKind::RecallUpdated(r) => Some(r.id.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
             sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -450,6 +453,21 @@ impl Store {
             orders.push(w);
         }
         let (work_orders, last_service, cancelled) = orderly_model::maintenance::still_open(orders);
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE kind IN ('recall.opened', 'recall.updated') ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut recalls: std::collections::BTreeMap<String, orderly_model::maintenance::Recall> =
+            std::collections::BTreeMap::new();
+        for r in rows {
+            if let EventKind::RecallOpened(x) | EventKind::RecallUpdated(x) =
+                event_of(r.try_get("body")?)?.kind
+            {
+                recalls.insert(x.id.clone(), x);
+            }
+        }
+        let recalls = recalls.into_values().collect();
         Ok(Remembered {
             next_seq: next_seq.unwrap_or(0) as u64,
             locations,
@@ -461,6 +479,7 @@ impl Store {
             work_orders,
             last_service,
             cancelled,
+            recalls,
         })
     }
 

@@ -167,6 +167,7 @@ type SubjectItem<'a> = (
     Option<&'a BedExitState>,
     Option<&'a Turning>,
     Option<&'a CommandState>,
+    Option<&'a crate::maintenance::Service>,
 );
 
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
@@ -187,6 +188,7 @@ fn build_facts(
             Changed<BedExitState>,
             Changed<Turning>,
             Changed<CommandState>,
+            Changed<crate::maintenance::Service>,
         )>,
     >,
     // A location changes on every sighting (last seen); only a new room or presence matters.
@@ -330,6 +332,7 @@ impl FactCtx<'_, '_, '_> {
             exit,
             turn,
             cmd,
+            service,
         ) = *item;
         let mut f = Facts::default();
         let groups: BTreeSet<&str> = types.iter().flat_map(|t| t.groups()).copied().collect();
@@ -396,6 +399,14 @@ impl FactCtx<'_, '_, '_> {
                 ),
                 s("located", Fact::Bool(loc.is_some())),
                 s("lost", Fact::Bool(Self::lost(loc))),
+                s(
+                    "recalled",
+                    Fact::Bool(service.is_some_and(|s| !s.recalls.is_empty())),
+                ),
+                s(
+                    "open_work_orders",
+                    Fact::Int(service.map_or(0, |s| s.open.len() as i64)),
+                ),
             ] {
                 f.set(g, n, v);
             }

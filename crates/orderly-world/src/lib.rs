@@ -117,6 +117,8 @@ pub struct Restored {
     pub last_service: Vec<(String, orderly_model::maintenance::LastService)>,
     /// (item, reason) of work orders cancelled since the item's last service.
     pub cancelled: Vec<(String, String)>,
+    /// Recalls, as last recorded (open ones matter).
+    pub recalls: Vec<orderly_model::maintenance::Recall>,
 }
 
 /// The world and its schedule.
@@ -221,6 +223,7 @@ impl Hospital {
             &restored.work_orders,
             &restored.last_service,
             &restored.cancelled,
+            &restored.recalls,
         );
         alerts::restore(&mut self.world, restored.alerts);
         if self.world.contains_resource::<snapshot::ReadModel>() {
@@ -254,6 +257,15 @@ impl Hospital {
                 maintenance::act(&mut self.world, &id, action, &by)
             }
         }
+    }
+
+    /// Issues or closes a recall (the API checks who may).
+    pub fn recall(
+        &mut self,
+        op: orderly_model::maintenance::RecallOp,
+    ) -> Result<(u64, orderly_model::maintenance::Recall), orderly_model::maintenance::WorkOrderError>
+    {
+        maintenance::recall(&mut self.world, op)
     }
 
     /// A person opens a work order on an item by hand. Returns the sequence number of the event

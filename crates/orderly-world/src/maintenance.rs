@@ -17,8 +17,8 @@ use crate::registry::{AssetInfo, Status};
 use crate::{Capability, Clock, Phase, Registry};
 use bevy_ecs::prelude::*;
 use orderly_model::maintenance::{
-    Catalogue, LastService, Note, Usage, WorkOrder, WorkOrderAction, WorkOrderError,
-    WorkOrderStatus,
+    Catalogue, LastService, Note, Recall, RecallOp, Usage, WorkOrder, WorkOrderAction,
+    WorkOrderError, WorkOrderStatus,
 };
 use orderly_model::{AssetStatus, EventKind, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +41,8 @@ pub struct Service {
     pub last: LastService,
     /// Open work orders of this item.
     pub open: Vec<String>,
+    /// Open recalls that cover it and whose work order on it is not done.
+    pub recalls: Vec<String>,
 }
 
 /// The policies in force.
@@ -50,6 +52,8 @@ pub struct Policies(pub Catalogue);
 #[derive(Resource, Default)]
 struct WorkOrders {
     open: BTreeMap<String, WorkOrder>,
+    /// Recalls not closed.
+    recalls: BTreeMap<String, Recall>,
     /// (asset, reason) cancelled since the asset's last service: not opened again until then.
     cancelled: BTreeSet<(String, String)>,
     /// When the due check last ran.
@@ -378,6 +382,11 @@ pub(crate) fn act(
                 let asset = wo.asset.clone();
                 orders.cancelled.retain(|(a, _)| *a != asset);
             }
+            if let Some(recall) = wo.reason.strip_prefix("recall:")
+                && let Some(mut s) = world.get_mut::<Service>(e)
+            {
+                s.recalls.retain(|r| r != recall);
+            }
             if world
                 .get::<Status>(e)
                 .is_some_and(|s| s.0 == AssetStatus::OutOfService)
@@ -456,6 +465,118 @@ pub(crate) fn act(
     Ok((seq, wo))
 }
 
+/// Issues or closes a recall. Issuing takes every item it covers out of service at once and
+/// opens a work order `recall:{id}` on each; the item is recalled (`asset.recalled`) until that
+/// work order is done or the recall closed. Returns the sequence number of the recall's event.
+pub(crate) fn recall(world: &mut World, op: RecallOp) -> Result<(u64, Recall), WorkOrderError> {
+    let now = world.resource::<Clock>().now;
+    match op {
+        RecallOp::Issue { notice, by } => {
+            let (title, model) = (notice.title.trim(), notice.model.trim());
+            if title.is_empty() || model.is_empty() {
+                return Err(WorkOrderError::Invalid(
+                    "a recall needs a title and the model it covers".into(),
+                ));
+            }
+            if let (Some(a), Some(b)) = (&notice.serial_from, &notice.serial_to)
+                && a > b
+            {
+                return Err(WorkOrderError::Invalid(format!(
+                    "serial_from {a:?} comes after serial_to {b:?}"
+                )));
+            }
+            let id = format!("recall-{}", world.resource::<Outbox>().next_seq + 1);
+            let mut r = Recall {
+                id: id.clone(),
+                title: title.to_string(),
+                kind: notice.kind.clone(),
+                model: model.to_string(),
+                serial_from: notice.serial_from.clone(),
+                serial_to: notice.serial_to.clone(),
+                serials: notice.serials.clone(),
+                detail: notice.detail.clone(),
+                status: "open".into(),
+                opened_at: now,
+                opened_by: by.clone(),
+                closed_at: None,
+                closed_by: None,
+                assets: Vec::new(),
+            };
+            let mut covered: Vec<(Entity, String)> = world
+                .query::<(Entity, &AssetInfo)>()
+                .iter(world)
+                .filter(|(_, a)| r.covers(&a.0.kind, a.0.model.as_deref(), a.0.serial.as_deref()))
+                .map(|(e, a)| (e, a.0.id.clone()))
+                .collect();
+            covered.sort_by(|a, b| a.1.cmp(&b.1));
+            r.assets = covered.iter().map(|c| c.1.clone()).collect();
+            // The recall first, then what it does to each item.
+            let mut outbox = world.resource_mut::<Outbox>();
+            outbox.push(now, EventKind::RecallOpened(r.clone()));
+            let seq = outbox.last_seq();
+            world
+                .resource_mut::<WorkOrders>()
+                .recalls
+                .insert(id.clone(), r.clone());
+            tracing::warn!(recall = %id, items = r.assets.len(), model = %r.model, "recall issued");
+            let detail = if r.detail.is_empty() {
+                r.title.clone()
+            } else {
+                format!("{}: {}", r.title, r.detail)
+            };
+            for (e, asset) in covered {
+                if let Some(mut s) = world.get_mut::<Service>(e) {
+                    s.recalls.push(id.clone());
+                }
+                if world
+                    .get::<Status>(e)
+                    .is_some_and(|s| s.0 != AssetStatus::OutOfService)
+                {
+                    let _ = crate::status::set_by_person(
+                        world,
+                        &asset,
+                        AssetStatus::OutOfService,
+                        &by,
+                        &format!("{id}: {title}"),
+                    );
+                }
+                let _ = open(world, &asset, &format!("recall:{id}"), &detail, &by);
+            }
+            Ok((seq, r))
+        }
+        RecallOp::Close { id, by, note } => {
+            let mut r = world
+                .resource_mut::<WorkOrders>()
+                .recalls
+                .remove(&id)
+                .ok_or_else(|| WorkOrderError::NotFound(id.clone()))?;
+            r.status = "closed".into();
+            r.closed_at = Some(now);
+            r.closed_by = Some(by);
+            if !note.trim().is_empty() {
+                r.detail = format!("{} (closed: {})", r.detail, note.trim());
+            }
+            let mut q = world.query::<&mut Service>();
+            for mut s in q.iter_mut(world) {
+                if s.recalls.contains(&id) {
+                    s.recalls.retain(|x| *x != id);
+                }
+            }
+            let mut outbox = world.resource_mut::<Outbox>();
+            outbox.push(now, EventKind::RecallUpdated(r.clone()));
+            Ok((outbox.last_seq(), r))
+        }
+    }
+}
+
+/// The recalls not closed, for the snapshot.
+pub(crate) fn open_recalls(world: &World) -> BTreeMap<String, Recall> {
+    world
+        .get_resource::<WorkOrders>()
+        .map(|w| w.recalls.clone())
+        .unwrap_or_default()
+}
+
 /// A policy's reasons (a scheduled service), as opposed to a repair or a rule's.
 fn is_service(reason: &str) -> bool {
     matches!(reason, "interval" | "runtime" | "cycles")
@@ -476,6 +597,7 @@ pub(crate) fn restore(
     open: &[WorkOrder],
     last: &[(String, LastService)],
     cancelled: &[(String, String)],
+    recalls: &[Recall],
 ) {
     if !world.contains_resource::<WorkOrders>() {
         return;
@@ -508,4 +630,22 @@ pub(crate) fn restore(
         .resource_mut::<WorkOrders>()
         .cancelled
         .extend(cancelled.iter().cloned());
+    // An item is still recalled while its recall's work order is open.
+    for r in recalls.iter().filter(|r| r.status == "open") {
+        let key = format!("recall:{}", r.id);
+        let pending: Vec<Entity> = open
+            .iter()
+            .filter(|w| w.reason == key)
+            .filter_map(|w| world.resource::<Registry>().subjects.get(&w.asset).copied())
+            .collect();
+        for e in pending {
+            if let Some(mut s) = world.get_mut::<Service>(e) {
+                s.recalls.push(r.id.clone());
+            }
+        }
+        world
+            .resource_mut::<WorkOrders>()
+            .recalls
+            .insert(r.id.clone(), r.clone());
+    }
 }

@@ -326,5 +326,6 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
     }
     snap.suggestions = crate::commands::suggestions(world);
     snap.work_orders = crate::maintenance::open_orders(world);
+    snap.recalls = crate::maintenance::open_recalls(world);
     snap
 }

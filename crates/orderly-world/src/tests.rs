@@ -2250,3 +2250,83 @@ fn a_cancelled_work_order_is_not_opened_again_and_work_orders_survive_a_restart(
     again.push(pump_at(t(2002), PumpState::Idle, 2001.0));
     assert!(opened(&idle(&mut again, 2002, 2200)).is_empty());
 }
+
+#[test]
+fn a_recall_takes_its_items_out_of_service_at_once_and_one_in_use_is_alerted() {
+    use orderly_model::maintenance::{RecallNotice, RecallOp, WorkOrderAction};
+    use orderly_model::reading::PumpState;
+    let mut h = hospital_with(rules(&[
+        RULES[0],
+        (
+            "rules/maintenance-alerts.toml",
+            include_str!("../../../rules/maintenance-alerts.toml"),
+        ),
+    ]));
+    // Pump 1 is infusing at a bedside.
+    h.push(pump_at(t(0), PumpState::Infusing, 100.0));
+    h.step(t(0));
+    let notice = RecallNotice {
+        title: "Occlusion sensor may fail (FSN 2026-11)".into(),
+        kind: None,
+        model: "Alaris 8100 LVP".into(),
+        serial_from: Some("PUMPSN-0001".into()),
+        serial_to: Some("PUMPSN-0003".into()),
+        serials: vec![],
+        detail: "replace the sensor board".into(),
+    };
+    let (seq, r) = h
+        .recall(RecallOp::Issue {
+            notice,
+            by: "Bo Biomed".into(),
+        })
+        .unwrap();
+    assert_eq!(r.assets, ["PUMP-0001", "PUMP-0002", "PUMP-0003"]);
+    let ev = h.step(t(1));
+    assert_eq!(ev[0].seq, seq);
+    assert_eq!(ev[0].kind.name(), "recall.opened");
+    // At once: out of service, a work order each, and the one in use alerted.
+    let oos: Vec<String> = status_changes(&ev)
+        .into_iter()
+        .filter(|c| c.2 == AssetStatus::OutOfService)
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(oos, ["PUMP-0001", "PUMP-0002", "PUMP-0003"]);
+    let wos = opened(&ev);
+    assert_eq!(wos.len(), 3);
+    assert!(wos.iter().all(|w| w.reason == format!("recall:{}", r.id)));
+    assert_eq!(rules_of(&ev), ["recalled-pump-in-use"], "{ev:?}");
+    // Never offered: out of service; the telemetry does not bring it back into use.
+    h.push(pump_at(t(2), PumpState::Infusing, 100.1));
+    assert!(status_changes(&h.step(t(2))).is_empty());
+    // Pump 2 fixed: no longer recalled, back in service; closing the recall clears the rest.
+    let w2 = wos.iter().find(|w| w.asset == "PUMP-0002").unwrap();
+    h.work_order(&w2.id, WorkOrderAction::Start, "Bo Biomed")
+        .unwrap();
+    h.work_order(
+        &w2.id,
+        WorkOrderAction::Complete { notes: None },
+        "Bo Biomed",
+    )
+    .unwrap();
+    let ev = h.step(t(3));
+    assert!(
+        status_changes(&ev)
+            .iter()
+            .any(|c| c.0 == "PUMP-0002" && c.2 == AssetStatus::Available),
+        "{ev:?}"
+    );
+    assert_eq!(h.snapshot().recalls[&r.id].assets.len(), 3);
+    h.recall(RecallOp::Close {
+        id: r.id.clone(),
+        by: "Bo Biomed".into(),
+        note: "manufacturer's action complete".into(),
+    })
+    .unwrap();
+    let ev = h.step(t(4));
+    assert!(ev.iter().any(|e| e.kind.name() == "recall.updated"));
+    assert!(
+        ev.iter().any(|e| e.kind.name() == "alert.resolved"),
+        "{ev:?}"
+    );
+    assert!(h.snapshot().recalls.is_empty());
+}

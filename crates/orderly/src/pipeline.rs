@@ -42,6 +42,16 @@ pub enum WorldControl {
             >,
         >,
     ),
+    /// A recall issued or closed.
+    Recall(
+        orderly_model::maintenance::RecallOp,
+        oneshot::Sender<
+            Result<
+                (u64, orderly_model::maintenance::Recall),
+                orderly_model::maintenance::WorkOrderError,
+            >,
+        >,
+    ),
     /// A nurse's decision on a bed suggestion.
     Decide(
         String,
@@ -72,6 +82,9 @@ fn apply(hospital: &mut Hospital, c: WorldControl) {
         WorldControl::Rejected(report) => hospital.rules_rejected(report),
         WorldControl::Maintenance(op, reply) => {
             let _ = reply.send(hospital.maintenance(op));
+        }
+        WorldControl::Recall(op, reply) => {
+            let _ = reply.send(hospital.recall(op));
         }
         WorldControl::Decide(id, decision, reply) => {
             let _ = reply.send(hospital.decide(&id, decision));

@@ -171,6 +171,9 @@ impl Reloader {
                     Some(Control::Maintenance { op, reply }) => {
                         let _ = self.world.send(WorldControl::Maintenance(op, reply)).await;
                     }
+                    Some(Control::Recall { op, reply }) => {
+                        let _ = self.world.send(WorldControl::Recall(op, reply)).await;
+                    }
                     Some(Control::Suggestion { id, decision, reply }) => {
                         let _ = self
                             .world

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The rules shipped with Orderly, used when no directory is given.
-pub const BUNDLED: [(&str, &str); 8] = [
+pub const BUNDLED: [(&str, &str); 9] = [
     (
         "rules/detectors.toml",
         include_str!("../../../rules/detectors.toml"),
@@ -22,6 +22,10 @@ pub const BUNDLED: [(&str, &str); 8] = [
     (
         "rules/maintenance.toml",
         include_str!("../../../rules/maintenance.toml"),
+    ),
+    (
+        "rules/maintenance-alerts.toml",
+        include_str!("../../../rules/maintenance-alerts.toml"),
     ),
     ("rules/beds.toml", include_str!("../../../rules/beds.toml")),
     (
@@ -204,7 +208,7 @@ pub fn main(cmd: RulesCmd) -> Result<()> {
                 *by_subject.entry(r.subject.as_str()).or_default() += 1;
             }
             println!(
-                "ok: {} rules in {} files ({}); detectors ok; {} PAR levels",
+                "ok: {} rules in {} files ({}); detectors ok; {} PAR levels; {} maintenance policies",
                 loaded.rules.rules.len(),
                 loaded.files.len(),
                 by_subject
@@ -212,7 +216,8 @@ pub fn main(cmd: RulesCmd) -> Result<()> {
                     .map(|(k, v)| format!("{v} on {k}"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                loaded.config.par.len()
+                loaded.config.par.len(),
+                loaded.config.maintenance.policies.len()
             );
             for n in &loaded.config.notes {
                 println!("note: {n}");

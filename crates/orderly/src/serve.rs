@@ -149,6 +149,7 @@ async fn serve(
         work_orders: remembered.work_orders,
         last_service: remembered.last_service,
         cancelled: remembered.cancelled,
+        recalls: remembered.recalls,
     });
     let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
     let (commit_tx, commit_rx) = mpsc::channel(1024);
