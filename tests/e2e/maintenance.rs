@@ -92,3 +92,60 @@ fn a_pump_past_its_runtime_interval_gets_one_work_order_and_is_on_the_pull_list(
     dev.close();
     o.stop();
 }
+
+/// A recall takes effect at once: its pumps are out of service in the answer, and one that is
+/// running raises a high alert to its unit's station and biomed.
+#[test]
+fn a_recall_takes_effect_at_once_and_a_recalled_pump_running_is_alerted() {
+    let setup = Setup::new();
+    let o = setup.start();
+    let biomed = setup.token("biomed", "Bo Biomed", "ICU");
+    let dev = Device::connect(&o.mqtt, None);
+    dev.json(
+        &o.topic("rtls/rx-f2-icu-03/sightings"),
+        &json!({"ts": now_rfc3339(), "sightings": [{"tag": "TP-0011", "rssi": -50, "ir": true}]}),
+    );
+    let (status, r) = o.post_as(
+        "/api/v1/maintenance/recalls",
+        &biomed,
+        &json!({"title": "Occlusion sensor may fail", "model": "Alaris 8100 LVP",
+                "serials": ["PUMPSN-0011", "PUMPSN-0012"]}),
+    );
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["recall"]["assets"], json!(["PUMP-0011", "PUMP-0012"]));
+    // In the answer itself, and in the asset's view straight after.
+    assert!(
+        r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "out_of_service"),
+        "{r}"
+    );
+    let (_, a) = o.get_as("/api/v1/assets/PUMP-0011", &biomed);
+    assert_eq!(a["status"], "out_of_service", "{a}");
+    // Someone starts the recalled pump at the bedside.
+    dev.json(
+        &o.topic("pump/pump-0011/telemetry"),
+        &telemetry("infusing", 321.0),
+    );
+    let raised = o.stream("after=0&kind=alert.raised", Duration::from_secs(15), |e| {
+        e.iter().any(|a| a["rule"] == "recalled-pump-in-use")
+    });
+    let a = raised
+        .iter()
+        .find(|a| a["rule"] == "recalled-pump-in-use")
+        .expect("recalled-pump-in-use");
+    assert_eq!(a["subject"], "PUMP-0011");
+    assert_eq!(a["priority"], "high");
+    assert_eq!(a["room"], "F2-ICU-03");
+    assert!(
+        a["audience"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("role:biomed")),
+        "{a}"
+    );
+    dev.close();
+    o.stop();
+}

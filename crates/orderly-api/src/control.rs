@@ -11,6 +11,7 @@ use orderly_model::view::{AssetView, SuggestionView};
 use orderly_model::{Alert, AlertState, AssetStatus, Priority, Role, StatusError, Timestamp};
 use orderly_rules::{AlertCommand, CommandError};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
@@ -125,6 +126,17 @@ pub(crate) async fn committed(s: &ApiState, seq: u64) -> Result<(), ApiError> {
         _ => Err(ApiError::Unavailable(
             "the change is recorded but not yet committed; the database is slow or down".into(),
         )),
+    }
+}
+
+/// The read model once it includes event `seq` (the world publishes it within a tick of the
+/// step), so an answer shows what the change did; the latest one if that takes over 2 s.
+pub(crate) async fn snapshot_after(s: &ApiState, seq: u64) -> Arc<orderly_model::Snapshot> {
+    let mut rx = s.snapshot.clone();
+    let wait = rx.wait_for(|snap| snap.last_seq >= seq);
+    match tokio::time::timeout(Duration::from_secs(2), wait).await {
+        Ok(Ok(snap)) => snap.clone(),
+        _ => s.snapshot(),
     }
 }
 

@@ -482,8 +482,8 @@ async fn recall_op(
         format!("{} ({} items)", r.title, r.assets.len()),
     )
     .await?;
-    // The read model follows within a step; the items as they stand now.
-    let snap = s.snapshot();
+    // The items as the change left them.
+    let snap = crate::control::snapshot_after(s, seq).await;
     Ok(Json(recall_view(&snap, &r)))
 }
 

@@ -491,6 +491,65 @@ mod tests {
         assert_eq!(back.unit(), Some("ICU"));
     }
 
+    /// Work orders and recalls are newtype variants too: their fields sit beside `kind`.
+    #[test]
+    fn maintenance_events_round_trip() {
+        use crate::maintenance::{Recall, Risk, WorkOrder, WorkOrderStatus};
+        let w = WorkOrder {
+            id: "wo-1".into(),
+            asset: "PUMP-0001".into(),
+            asset_kind: "infusion_pump".into(),
+            model: Some("Alaris 8100 LVP".into()),
+            unit: Some("ICU".into()),
+            reason: "runtime".into(),
+            detail: "d".into(),
+            risk: Risk::High,
+            checks: vec!["flow".into()],
+            status: WorkOrderStatus::Open,
+            opened_at: Timestamp(1),
+            opened_by: "orderly".into(),
+            updated_at: Timestamp(1),
+            scheduled_for: None,
+            assignee: None,
+            started_at: None,
+            closed_at: None,
+            closed_by: None,
+            notes: vec![],
+            usage_at_close: None,
+        };
+        let r = Recall {
+            id: "recall-1".into(),
+            title: "t".into(),
+            asset_kind: Some("infusion_pump".into()),
+            model: "Alaris 8100 LVP".into(),
+            serial_from: Some("A".into()),
+            serial_to: Some("B".into()),
+            serials: vec![],
+            detail: String::new(),
+            status: "open".into(),
+            opened_at: Timestamp(1),
+            opened_by: "Bo".into(),
+            closed_at: None,
+            closed_by: None,
+            assets: vec!["PUMP-0001".into()],
+        };
+        for kind in [
+            EventKind::WorkOrderOpened(w.clone()),
+            EventKind::WorkOrderUpdated(w),
+            EventKind::RecallOpened(r.clone()),
+            EventKind::RecallUpdated(r),
+        ] {
+            let e = OutEvent {
+                seq: 1,
+                at: Timestamp(0),
+                kind,
+            };
+            let s = serde_json::to_string(&e).unwrap();
+            let back: OutEvent = serde_json::from_str(&s).unwrap();
+            assert_eq!(back, e, "{s}");
+        }
+    }
+
     /// An alert's fields sit beside the event's own (`kind` is the event's): they must not clash.
     #[test]
     fn every_alert_event_round_trips() {

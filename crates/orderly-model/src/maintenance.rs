@@ -508,8 +508,8 @@ pub enum WorkOrderAction {
 pub struct Recall {
     pub id: String,
     pub title: String,
-    /// Only items of this kind (optional).
-    pub kind: Option<String>,
+    /// Only items of this kind (optional). (Not `kind`: events are tagged by `kind`.)
+    pub asset_kind: Option<String>,
     pub model: String,
     /// Serials from `serial_from` to `serial_to`, both included, compared as text (so numbers
     /// in serials must have the same width: `PUMPSN-0100` to `PUMPSN-0150`).
@@ -533,7 +533,9 @@ pub struct Recall {
 impl Recall {
     /// Whether it covers an item of this kind, model and serial.
     pub fn covers(&self, kind: &str, model: Option<&str>, serial: Option<&str>) -> bool {
-        if model != Some(self.model.as_str()) || self.kind.as_deref().is_some_and(|k| k != kind) {
+        if model != Some(self.model.as_str())
+            || self.asset_kind.as_deref().is_some_and(|k| k != kind)
+        {
             return false;
         }
         if !self.serials.is_empty() {
@@ -554,7 +556,7 @@ impl Recall {
 pub struct RecallNotice {
     pub title: String,
     #[serde(default)]
-    pub kind: Option<String>,
+    pub asset_kind: Option<String>,
     pub model: String,
     #[serde(default)]
     pub serial_from: Option<String>,

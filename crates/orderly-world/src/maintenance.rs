@@ -489,7 +489,7 @@ pub(crate) fn recall(world: &mut World, op: RecallOp) -> Result<(u64, Recall), W
             let mut r = Recall {
                 id: id.clone(),
                 title: title.to_string(),
-                kind: notice.kind.clone(),
+                asset_kind: notice.asset_kind.clone(),
                 model: model.to_string(),
                 serial_from: notice.serial_from.clone(),
                 serial_to: notice.serial_to.clone(),

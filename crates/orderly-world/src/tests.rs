@@ -2267,7 +2267,7 @@ fn a_recall_takes_its_items_out_of_service_at_once_and_one_in_use_is_alerted() {
     h.step(t(0));
     let notice = RecallNotice {
         title: "Occlusion sensor may fail (FSN 2026-11)".into(),
-        kind: None,
+        asset_kind: None,
         model: "Alaris 8100 LVP".into(),
         serial_from: Some("PUMPSN-0001".into()),
         serial_to: Some("PUMPSN-0003".into()),
