@@ -47,8 +47,44 @@ pub struct Policy {
     pub actuator_cycles: Option<u64>,
     /// What the engineer checks.
     pub checks: Vec<String>,
+    /// Battery prediction: a work order when the run time on a full charge is predicted to
+    /// fall below this many hours within the prediction horizon.
+    pub battery_min_hours: Option<f64>,
+    /// Occlusion watch: a work order when the item's occlusion alarms per infusing hour run at
+    /// this many times its fleet's (a CUSUM, `[prediction] cusum_h`).
+    pub occlusion_ratio: Option<f64>,
     /// `file:line`.
     pub defined_at: String,
+}
+
+/// Parameters of the predictions (`[prediction]` in the catalogue).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PredictionConfig {
+    /// A battery predicted to fall below its minimum within this many days gets a work order.
+    pub horizon_days: f64,
+    /// Battery estimates needed (one per discharge on battery), and the days they must span.
+    pub min_points: usize,
+    pub min_days: f64,
+    /// How many recent estimates the trend uses.
+    pub window: usize,
+    /// CUSUM decision interval, in excess alarms.
+    pub cusum_h: f64,
+    /// The fleet's occlusion alarms per infusing hour before it has 500 h of its own.
+    pub prior_rate: f64,
+}
+
+impl Default for PredictionConfig {
+    fn default() -> Self {
+        PredictionConfig {
+            horizon_days: 30.0,
+            min_points: 5,
+            min_days: 7.0,
+            window: 30,
+            cusum_h: 5.0,
+            prior_rate: 0.02,
+        }
+    }
 }
 
 /// What an item has used, from its telemetry.
@@ -171,6 +207,7 @@ impl Policy {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Catalogue {
     pub policies: Vec<Policy>,
+    pub prediction: PredictionConfig,
     /// Policies for kinds or models the registry does not have: skipped, and said.
     #[serde(skip)]
     pub ignored: Vec<FileError>,
@@ -195,6 +232,8 @@ impl Catalogue {
 struct File {
     #[serde(default)]
     policy: Vec<Entry>,
+    #[serde(default)]
+    prediction: PredictionConfig,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +248,8 @@ struct Entry {
     actuator_cycles: Option<Spanned<i64>>,
     #[serde(default)]
     checks: Vec<String>,
+    battery_min_hours: Option<Spanned<f64>>,
+    occlusion_ratio: Option<Spanned<f64>>,
 }
 
 /// `6 months`, `1 year`, `90 days`, `2 weeks` as days (a month is 30.44 days, a year 365.25).
@@ -351,6 +392,32 @@ pub fn parse(
             ));
             ok = false;
         }
+        let battery_min_hours = match &e.battery_min_hours {
+            Some(h) if !(*h.get_ref() > 0.0 && *h.get_ref() <= 100.0) => {
+                errors.push(src.error_at(
+                    h.span().start,
+                    format!("battery_min_hours {} is out of range", h.get_ref()),
+                    Some("the shortest acceptable run time on battery, hours (0 to 100)".into()),
+                ));
+                ok = false;
+                None
+            }
+            h => h.as_ref().map(|h| *h.get_ref()),
+        };
+        let occlusion_ratio = match &e.occlusion_ratio {
+            Some(r) if !(*r.get_ref() > 1.0 && *r.get_ref() <= 100.0) => {
+                errors.push(src.error_at(
+                    r.span().start,
+                    format!("occlusion_ratio {} is out of range", r.get_ref()),
+                    Some(
+                        "how many times the fleet's rate to watch for, above 1 (2 is usual)".into(),
+                    ),
+                ));
+                ok = false;
+                None
+            }
+            r => r.as_ref().map(|r| *r.get_ref()),
+        };
         let model = e.model.as_ref().map(|m| m.get_ref().clone());
         let key = (kind.clone(), model.clone());
         if let Some(&first) = seen.get(&key) {
@@ -376,6 +443,8 @@ pub fn parse(
                 runtime_hours,
                 actuator_cycles,
                 checks: e.checks,
+                battery_min_hours,
+                occlusion_ratio,
                 defined_at: format!("{file}:{line}"),
             });
         }
@@ -383,6 +452,7 @@ pub fn parse(
     if errors.is_empty() {
         Ok(Catalogue {
             policies: out,
+            prediction: raw.prediction,
             ignored,
         })
     } else {

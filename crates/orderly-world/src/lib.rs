@@ -22,6 +22,7 @@ pub mod locate;
 pub mod maintenance;
 pub mod outbox;
 pub mod par;
+pub mod predict;
 mod registry;
 mod snapshot;
 pub mod status;

@@ -33,7 +33,18 @@ pub struct Meters {
     pub occlusions: Option<u64>,
     pub battery_pct: Option<f32>,
     moving: bool,
+    /// The discharge on battery under way: (since, charge then).
+    discharge: Option<(Timestamp, f32)>,
+    /// Run time on a full charge, hours, from each discharge (the most recent `window`).
+    pub runtimes: std::collections::VecDeque<(Timestamp, f64)>,
+    /// The last occlusion counter and runtime seen: (alarms, hours).
+    occ_last: Option<(u64, f64)>,
+    pub occlusion_cusum: crate::predict::Cusum,
 }
+
+/// Each model's occlusion alarms and infusing hours, for the fleet's reference rate.
+#[derive(Resource, Default)]
+struct Fleet(BTreeMap<String, (f64, f64)>);
 
 /// An item's maintenance standing.
 #[derive(Component, Clone, Debug, Default, PartialEq)]
@@ -72,6 +83,7 @@ impl Capability for MaintenancePlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
         world.insert_resource(Policies(self.0.clone()));
         world.init_resource::<WorkOrders>();
+        world.init_resource::<Fleet>();
         let assets: Vec<Entity> = world
             .query_filtered::<Entity, With<AssetInfo>>()
             .iter(world)
@@ -105,14 +117,67 @@ pub(crate) fn set_catalogue(world: &mut World, c: &Catalogue) {
     }
 }
 
-fn meter_pumps(mut pumps: Query<(&PumpStatus, &mut Meters), Changed<PumpStatus>>) {
-    for (p, mut m) in &mut pumps {
+fn meter_pumps(
+    policies: Res<Policies>,
+    mut fleet: ResMut<Fleet>,
+    mut pumps: Query<(&AssetInfo, &PumpStatus, &mut Meters), Changed<PumpStatus>>,
+) {
+    let cfg = &policies.0.prediction;
+    for (info, p, mut m) in &mut pumps {
         let t = &p.telemetry;
         let m = m.as_mut();
         m.usage.runtime_hours = Some(t.runtime_hours);
         m.first.runtime_hours.get_or_insert(t.runtime_hours);
-        m.occlusions = Some(t.occlusion_alarms_total);
         m.battery_pct = Some(t.battery_pct);
+        // Battery: a discharge ends when the pump is plugged in again, or after 2 hours or 30
+        // points of charge (then the next one starts), and gives one run-time estimate.
+        let now = (p.at, t.battery_pct);
+        match (t.on_battery, m.discharge) {
+            (true, None) => m.discharge = Some(now),
+            (true, Some(start)) => {
+                if now.0.since(start.0) >= 2 * 3_600_000 || start.1 - now.1 >= 30.0 {
+                    if let Some(h) = crate::predict::runtime_hours(start, now) {
+                        m.runtimes.push_back((now.0, h));
+                    }
+                    m.discharge = Some(now);
+                }
+            }
+            (false, Some(start)) => {
+                if let Some(h) = crate::predict::runtime_hours(start, now) {
+                    m.runtimes.push_back((now.0, h));
+                }
+                m.discharge = None;
+            }
+            (false, None) => {}
+        }
+        while m.runtimes.len() > cfg.window.max(2) {
+            m.runtimes.pop_front();
+        }
+        // Occlusions per infusing hour, against the model's fleet.
+        let (alarms, hours) = (t.occlusion_alarms_total, t.runtime_hours);
+        m.occlusions = Some(alarms);
+        if let Some((a0, h0)) = m.occ_last {
+            let (da, dh) = (alarms as f64 - a0 as f64, hours - h0);
+            // A counter reset or a jump of more than a day is not usage: start again from here.
+            if da >= 0.0 && (0.0..=24.0).contains(&dh) && dh + da > 0.0 {
+                let model = info.0.model.clone().unwrap_or_else(|| info.0.kind.clone());
+                let f = fleet.0.entry(model).or_default();
+                f.0 += da;
+                f.1 += dh;
+                let rate = if f.1 >= 500.0 {
+                    f.0 / f.1
+                } else {
+                    cfg.prior_rate
+                };
+                let ratio = policies
+                    .0
+                    .policy(&info.0.kind, info.0.model.as_deref())
+                    .and_then(|p| p.occlusion_ratio)
+                    .unwrap_or(2.0);
+                m.occlusion_cusum.add(da, dh, rate.max(1e-6), ratio);
+            }
+        }
+        m.occ_last = Some((alarms, hours));
     }
 }
 
@@ -195,13 +260,15 @@ fn check_due(
         let Some(policy) = policies.0.policy(&a.kind, a.model.as_deref()) else {
             continue;
         };
-        for due in policy.due(
+        let mut due = policy.due(
             now,
             &meters.usage,
             &meters.first,
             &service.last,
             a.service_due,
-        ) {
+        );
+        due.extend(predictions(policy, &policies.0.prediction, &meters, now));
+        for due in due {
             let key = (a.id.clone(), due.reason.clone());
             let open = orders
                 .open
@@ -226,6 +293,59 @@ fn check_due(
             outbox.push(now, EventKind::WorkOrderOpened(wo));
         }
     }
+}
+
+/// What the predictions say is due: a battery falling below its minimum within the horizon, an
+/// occlusion rate above the fleet's. Each says which signal, which trend, and how sure.
+fn predictions(
+    policy: &orderly_model::maintenance::Policy,
+    cfg: &orderly_model::maintenance::PredictionConfig,
+    m: &Meters,
+    now: Timestamp,
+) -> Vec<orderly_model::maintenance::DueNow> {
+    let mut out = Vec::new();
+    if let Some(min) = policy.battery_min_hours {
+        let pts: Vec<(Timestamp, f64)> = m.runtimes.iter().copied().collect();
+        if let Some(c) = crate::predict::crossing(&pts, min, now, cfg.min_points, cfg.min_days)
+            && let Some(at) = c.at
+            && at.since(now) as f64 <= cfg.horizon_days * 86_400_000.0
+        {
+            let date = |t: Option<Timestamp>| {
+                t.map_or("-".to_string(), |t| t.to_rfc3339()[..10].to_string())
+            };
+            out.push(orderly_model::maintenance::DueNow {
+                reason: "battery".into(),
+                detail: format!(
+                    "battery run time {:.1} h on a full charge, {:+.2} h a month over {} discharges; \
+                     below {min:.1} h around {} (80% between {} and {})",
+                    c.now_value,
+                    c.per_month,
+                    c.points,
+                    date(Some(at)),
+                    date(c.earliest),
+                    date(c.latest)
+                ),
+            });
+        }
+    }
+    if let Some(ratio) = policy.occlusion_ratio
+        && m.occlusion_cusum.s > cfg.cusum_h
+    {
+        let c = &m.occlusion_cusum;
+        out.push(orderly_model::maintenance::DueNow {
+            reason: "occlusion-rate".into(),
+            detail: format!(
+                "{:.0} occlusion alarms in {:.0} infusing hours ({:.3}/h): CUSUM {:.1} above {:.1} \
+                 for a rate {ratio}x the fleet's",
+                c.count,
+                c.exposure,
+                c.count / c.exposure.max(1e-9),
+                c.s,
+                cfg.cusum_h
+            ),
+        });
+    }
+    out
 }
 
 /// A person opens a work order by hand (`reason` such as `repair`, `inspection`).
@@ -381,6 +501,17 @@ pub(crate) fn act(
                 let mut orders = world.resource_mut::<WorkOrders>();
                 let asset = wo.asset.clone();
                 orders.cancelled.retain(|(a, _)| *a != asset);
+            }
+            // The part was replaced or fixed: its signal starts again.
+            if let Some(mut m) = world.get_mut::<Meters>(e) {
+                match wo.reason.as_str() {
+                    "battery" => {
+                        m.runtimes.clear();
+                        m.discharge = None;
+                    }
+                    "occlusion-rate" => m.occlusion_cusum = Default::default(),
+                    _ => {}
+                }
             }
             if let Some(recall) = wo.reason.strip_prefix("recall:")
                 && let Some(mut s) = world.get_mut::<Service>(e)
