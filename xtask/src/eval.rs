@@ -142,7 +142,7 @@ fn run_track(
 
 /// `text` (a detectors file) with `key = value` set in `[section]`, replacing the key's line
 /// or adding it after the section's header (adding the section when absent).
-fn override_keys(text: &str, sets: &[(String, String, String)]) -> String {
+pub(crate) fn override_keys(text: &str, sets: &[(String, String, String)]) -> String {
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
     for (section, key, value) in sets {
         let header = format!("[{section}]");
@@ -180,9 +180,9 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn eval(root: &Path, args: &[String]) -> Result<()> {
-    const USAGE: &str =
-        "usage: cargo xtask eval rooms|falls [--detectors FILE] [--set section.key=value ...]";
+    const USAGE: &str = "usage: cargo xtask eval rooms|falls [--detectors FILE] [--set section.key=value ...] | maintenance [--seeds N] [--days N]";
     let what = match args.first().map(String::as_str) {
+        Some("maintenance") => return crate::eval_maintenance::maintenance(root, &args[1..]),
         Some(w @ ("rooms" | "falls")) => w,
         _ => bail!(USAGE),
     };

@@ -5,6 +5,7 @@ mod bench;
 mod ci;
 mod eval;
 mod eval_falls;
+mod eval_maintenance;
 mod gen_demo;
 
 use anyhow::{Result, bail};
@@ -31,6 +32,6 @@ fn main() -> Result<()> {
         Some("bench") => bench::bench(&root(), &args[1..]),
         Some("eval") => eval::eval(&root(), &args[1..]),
         Some("gen-demo") => gen_demo::generate(&root()),
-        _ => bail!("usage: cargo xtask <ci|bench ingest|eval rooms|gen-demo>"),
+        _ => bail!("usage: cargo xtask <ci|bench ingest|eval rooms|falls|maintenance|gen-demo>"),
     }
 }

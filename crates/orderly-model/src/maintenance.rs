@@ -77,11 +77,11 @@ pub struct PredictionConfig {
 impl Default for PredictionConfig {
     fn default() -> Self {
         PredictionConfig {
-            horizon_days: 30.0,
+            horizon_days: 45.0,
             min_points: 5,
             min_days: 7.0,
             window: 30,
-            cusum_h: 5.0,
+            cusum_h: 10.0,
             prior_rate: 0.02,
         }
     }

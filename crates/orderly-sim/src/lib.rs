@@ -8,6 +8,8 @@
 //! floorplan, seed, configuration and random seed give the same messages, byte for byte.
 //! Depends on orderly-model, orderly-floorplan, rand and serde_json.
 
+pub mod fleet;
+
 use orderly_floorplan::{Floorplan, RoomKind};
 use orderly_model::{Seed, Timestamp};
 use rand::rngs::StdRng;

@@ -33,8 +33,8 @@ pub struct Meters {
     pub occlusions: Option<u64>,
     pub battery_pct: Option<f32>,
     moving: bool,
-    /// The discharge on battery under way: (since, charge then).
-    discharge: Option<(Timestamp, f32)>,
+    /// The discharge on battery under way: its first and latest readings (time, charge).
+    discharge: Option<((Timestamp, f32), (Timestamp, f32))>,
     /// Run time on a full charge, hours, from each discharge (the most recent `window`).
     pub runtimes: std::collections::VecDeque<(Timestamp, f64)>,
     /// The last occlusion counter and runtime seen: (alarms, hours).
@@ -131,20 +131,23 @@ fn meter_pumps(
         m.battery_pct = Some(t.battery_pct);
         // Battery: a discharge ends when the pump is plugged in again, or after 2 hours or 30
         // points of charge (then the next one starts), and gives one run-time estimate.
+        // Only readings taken on battery count: the first one plugged in again is charging.
         let now = (p.at, t.battery_pct);
         match (t.on_battery, m.discharge) {
-            (true, None) => m.discharge = Some(now),
-            (true, Some(start)) => {
+            (true, None) => m.discharge = Some((now, now)),
+            (true, Some((start, _))) => {
                 if now.0.since(start.0) >= 2 * 3_600_000 || start.1 - now.1 >= 30.0 {
                     if let Some(h) = crate::predict::runtime_hours(start, now) {
                         m.runtimes.push_back((now.0, h));
                     }
-                    m.discharge = Some(now);
+                    m.discharge = Some((now, now));
+                } else {
+                    m.discharge = Some((start, now));
                 }
             }
-            (false, Some(start)) => {
-                if let Some(h) = crate::predict::runtime_hours(start, now) {
-                    m.runtimes.push_back((now.0, h));
+            (false, Some((start, last))) => {
+                if let Some(h) = crate::predict::runtime_hours(start, last) {
+                    m.runtimes.push_back((last.0, h));
                 }
                 m.discharge = None;
             }
