@@ -83,13 +83,16 @@ pub enum Action {
     /// (`set = { hob_deg = "30" }`): sent only when a nurse confirms it while a caregiver badge
     /// is in the room; withdrawn when the condition (`when`) no longer holds.
     BedSuggestion(BTreeMap<String, String>),
+    /// Open a maintenance work order on the subject (reason `rule:{id}`, the message as its
+    /// detail), one open at a time per item.
+    WorkOrder,
 }
 
 impl Action {
     /// The settings of a bed command or suggestion.
     pub fn settings(&self) -> Option<&BTreeMap<String, String>> {
         match self {
-            Action::Alert => None,
+            Action::Alert | Action::WorkOrder => None,
             Action::BedCommand(s) | Action::BedSuggestion(s) => Some(s),
         }
     }
@@ -285,6 +288,9 @@ impl Rule {
             }
             Action::BedSuggestion(set) => {
                 let _ = write!(s, "|bed_suggestion{set:?}");
+            }
+            Action::WorkOrder => {
+                let _ = write!(s, "|work_order");
             }
         }
         if let Some(b) = &self.bundle {
@@ -892,15 +898,27 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
                 },
             }
         }
-        (Some("work_order"), _) => c.err(
-            r.action.as_ref().expect("matched Some"),
-            "unknown action `work_order`",
-            Some("work orders are not available to rules yet (maintenance); use `alert`".into()),
-        ),
+        (Some("work_order"), set) => {
+            let a = r.action.as_ref().expect("matched Some");
+            if !matches!(
+                subject,
+                SubjectType::Bed | SubjectType::Pump | SubjectType::Asset
+            ) {
+                c.err(
+                    a,
+                    "a work order is opened on equipment",
+                    Some("use subject = \"asset\", \"pump\" or \"bed\"".into()),
+                );
+            }
+            if let Some(set) = set {
+                c.err(set, "`set` belongs to a bed command or suggestion", None);
+            }
+            action = Action::WorkOrder;
+        }
         (Some(other), _) => c.err(
             r.action.as_ref().expect("matched Some"),
             format!("unknown action `{other}`"),
-            Some("`alert`, `bed_command` or `bed_suggestion`".into()),
+            Some("`alert`, `bed_command`, `bed_suggestion` or `work_order`".into()),
         ),
     }
     let message = c.template(&r.message, subject);

@@ -505,8 +505,17 @@ fn a_bed_command_sets_only_what_moves_nothing_and_only_on_beds() {
             .replace("{bed.hob_deg}", "{patient.morse}"),
     );
     assert!(e.contains("a bed command needs subject = \"bed\""), "{e}");
-    let e = errors(&GOOD.replace("remind_every = \"10m\"", "action = \"work_order\""));
-    assert!(e.contains("work orders are not available"), "{e}");
+    // A bed rule may open a work order; a patient rule may not.
+    let set = compile(&GOOD.replace("remind_every = \"10m\"", "action = \"work_order\"")).unwrap();
+    assert_eq!(set.rules[0].action, Action::WorkOrder);
+    let e = errors(
+        &GOOD
+            .replace("remind_every = \"10m\"", "action = \"work_order\"")
+            .replace("subject = \"bed\"", "subject = \"patient\"")
+            .replace("bed.hob_deg < 30.0", "patient.morse > 1")
+            .replace("{bed.hob_deg}", "{patient.morse}"),
+    );
+    assert!(e.contains("a work order is opened on equipment"), "{e}");
 }
 
 #[test]

@@ -698,6 +698,7 @@ pub(crate) fn evaluate(
     mut alerts: ResMut<ActiveAlerts>,
     mut compliance: ResMut<Compliance>,
     mut wants: Option<ResMut<crate::commands::Wants>>,
+    mut work_wants: Option<ResMut<crate::maintenance::RuleWants>>,
     mut outbox: ResMut<Outbox>,
 ) {
     let all = std::mem::take(&mut reevaluate.0);
@@ -763,6 +764,30 @@ pub(crate) fn evaluate(
                     // The same expressions fail in `holds_in` just below, which disables the rule.
                     Err(_) => {}
                 }
+            }
+            if rule.action == orderly_rules::Action::WorkOrder {
+                // A maintenance work order: the maintenance capability holds and opens it.
+                match rule.holds_in(ctx) {
+                    Ok(holds) => {
+                        if let Some(w) = work_wants.as_deref_mut() {
+                            w.0.push((
+                                rule.id.clone(),
+                                subject_id.clone(),
+                                holds.then(|| rule.message.render(&facts.0)),
+                            ));
+                        }
+                    }
+                    Err(err) => disable(
+                        &mut rules,
+                        &mut alerts,
+                        &mut outbox,
+                        rule,
+                        &subject_id,
+                        err,
+                        now,
+                    ),
+                }
+                continue;
             }
             if rule.action != orderly_rules::Action::Alert {
                 // A bed command or suggestion: the commands capability holds, checks and sends it.

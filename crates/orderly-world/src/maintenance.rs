@@ -56,6 +56,15 @@ pub struct Service {
     pub recalls: Vec<String>,
 }
 
+/// What the rules with `action = "work_order"` said this step: (rule, asset, the message when
+/// the rule holds). Written by the alerts capability's evaluation.
+#[derive(Resource, Default)]
+pub struct RuleWants(pub Vec<(String, String, Option<String>)>);
+
+/// Since when each (rule, asset) has held, with its latest message.
+#[derive(Resource, Default)]
+struct RuleHolds(BTreeMap<(String, String), (Timestamp, String)>);
+
 /// The policies in force.
 #[derive(Resource, Clone, Default)]
 pub struct Policies(pub Catalogue);
@@ -84,6 +93,8 @@ impl Capability for MaintenancePlugin {
         world.insert_resource(Policies(self.0.clone()));
         world.init_resource::<WorkOrders>();
         world.init_resource::<Fleet>();
+        world.init_resource::<RuleWants>();
+        world.init_resource::<RuleHolds>();
         let assets: Vec<Entity> = world
             .query_filtered::<Entity, With<AssetInfo>>()
             .iter(world)
@@ -102,6 +113,11 @@ impl Capability for MaintenancePlugin {
                 .in_set(Phase::Derive),
         );
         schedule.add_systems(check_due.in_set(Phase::Rules));
+        schedule.add_systems(
+            rule_orders
+                .in_set(Phase::Rules)
+                .after(crate::alerts::evaluate),
+        );
     }
 }
 
@@ -294,6 +310,58 @@ fn check_due(
             service.open.push(id.clone());
             orders.open.insert(id, wo.clone());
             outbox.push(now, EventKind::WorkOrderOpened(wo));
+        }
+    }
+}
+
+/// Rules with `action = "work_order"`: once one has held for its `for`, a work order
+/// `rule:{id}` on the item, unless one is open (or was cancelled since the item's last service).
+fn rule_orders(world: &mut World) {
+    let now = world.resource::<Clock>().now;
+    let wants = std::mem::take(&mut world.resource_mut::<RuleWants>().0);
+    {
+        let mut holds = world.resource_mut::<RuleHolds>();
+        for (rule, asset, message) in wants {
+            match message {
+                Some(m) => {
+                    holds
+                        .0
+                        .entry((rule, asset))
+                        .or_insert((now, String::new()))
+                        .1 = m;
+                }
+                None => {
+                    holds.0.remove(&(rule, asset));
+                }
+            }
+        }
+    }
+    let due: Vec<(String, String, String)> = {
+        let rules = world.resource::<crate::alerts::Rules>();
+        let orders = world.resource::<WorkOrders>();
+        world
+            .resource::<RuleHolds>()
+            .0
+            .iter()
+            .filter(|((rule, _), (since, _))| {
+                rules
+                    .set
+                    .get(rule)
+                    .is_some_and(|r| now.since(*since) >= r.hold_ms)
+            })
+            .map(|((rule, asset), (_, m))| (format!("rule:{rule}"), asset.clone(), m.clone()))
+            .filter(|(reason, asset, _)| {
+                !orders
+                    .open
+                    .values()
+                    .any(|w| w.asset == *asset && w.reason == *reason)
+                    && !orders.cancelled.contains(&(asset.clone(), reason.clone()))
+            })
+            .collect()
+    };
+    for (reason, asset, message) in due {
+        if let Err(e) = open(world, &asset, &reason, &message, "orderly") {
+            tracing::warn!(asset = %asset, reason = %reason, error = %e, "rule work order not opened");
         }
     }
 }

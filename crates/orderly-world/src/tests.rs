@@ -2330,3 +2330,42 @@ fn a_recall_takes_its_items_out_of_service_at_once_and_one_in_use_is_alerted() {
     );
     assert!(h.snapshot().recalls.is_empty());
 }
+
+#[test]
+fn a_rule_opens_one_work_order_once_it_has_held() {
+    use orderly_model::reading::{PumpState, PumpTelemetry};
+    let mut h = hospital_with(rules(&[(
+        "rules/maintenance-alerts.toml",
+        include_str!("../../../rules/maintenance-alerts.toml"),
+    )]));
+    let faulty = |at: Timestamp| {
+        Inbound::Reading(Reading {
+            at,
+            device: "pump-0001".into(),
+            ts: at,
+            seq: None,
+            payload: Payload::PumpTelemetry(PumpTelemetry {
+                state: PumpState::Idle,
+                battery_pct: 90.0,
+                on_battery: false,
+                runtime_hours: 10.0,
+                occlusion_alarms_total: 0,
+                downstream_psi: None,
+                motor_current_ma: None,
+                faults: vec!["E102".into()],
+            }),
+        })
+    };
+    let mut ev = Vec::new();
+    for s in (0..=1800).step_by(60) {
+        h.push(faulty(t(s)));
+        ev.extend(h.step(t(s)));
+        if s < 600 {
+            assert!(opened(&ev).is_empty(), "held 10 minutes first");
+        }
+    }
+    let wos = opened(&ev);
+    assert_eq!(wos.len(), 1, "{wos:?}");
+    assert_eq!(wos[0].reason, "rule:repair-pump-fault");
+    assert!(wos[0].detail.contains("E102"), "{}", wos[0].detail);
+}
