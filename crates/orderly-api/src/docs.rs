@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         crate::control::dismiss_suggestion,
         crate::maintenance::work_orders, crate::maintenance::open_work_order, crate::maintenance::act,
         crate::maintenance::pull_list, crate::maintenance::recalls, crate::maintenance::issue_recall,
-        crate::maintenance::close_recall,
+        crate::maintenance::close_recall, crate::maintenance::report, crate::maintenance::calendar,
         crate::routes::list_rooms, crate::routes::get_room,
         crate::routes::unit_alerts, crate::routes::alert_history,
         crate::routes::ingest, crate::routes::audit_log,

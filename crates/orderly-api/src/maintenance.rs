@@ -528,3 +528,71 @@ pub(crate) async fn close_recall(
     };
     recall_op(&auth, &s, op, "close recall").await
 }
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct ReportQuery {
+    /// Start of the window (RFC 3339; default 90 days before `to`).
+    from: Option<String>,
+    /// End of the window (default now).
+    to: Option<String>,
+    /// Days after falling due that still count as on time (default 30).
+    grace_days: Option<f64>,
+    /// `json` (default) or `csv` (the completion table).
+    format: Option<String>,
+}
+
+/// Scheduled-maintenance completion by risk class (due, on time, late, overdue, pending;
+/// the Joint Commission expects 100% for high-risk equipment), the work orders overdue at the end
+/// of the window, and downtime per item (hours out of service being worked on).
+#[utoipa::path(get, path = "/api/v1/maintenance/report", tag = "maintenance", params(ReportQuery), security(("bearer" = [])),
+    responses((status = 200, body = orderly_model::maintenance::MaintenanceReport), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn report(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(q): Query<ReportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    auth.require(&ENGINEERS)?;
+    let csv = crate::reports::wants_csv(&q.format)?;
+    let (from, to) = crate::reports::window(&s, &q.from, &q.to, 90 * 24 * 3600 * 1000)?;
+    let grace = q.grace_days.unwrap_or(30.0);
+    if !(0.0..=365.0).contains(&grace) {
+        return Err(ApiError::BadRequest("grace_days: 0 to 365".into()));
+    }
+    // Work orders opened up to a year before the window can still be open (overdue) in it.
+    let orders = s
+        .store
+        .work_orders(
+            None,
+            None,
+            from.plus_ms(-366 * 24 * 3600 * 1000),
+            to,
+            1_000_000,
+        )
+        .await?;
+    let r = orderly_model::maintenance::report(&orders, from, to, grace);
+    let csv = csv.then(|| r.to_csv());
+    Ok(crate::reports::respond(csv, "maintenance.csv", r))
+}
+
+/// Scheduled work (open work orders with a `scheduled_for`) as an iCalendar feed (RFC 5545),
+/// for the engineers' calendars.
+#[utoipa::path(get, path = "/api/v1/maintenance/calendar.ics", tag = "maintenance", security(("bearer" = [])),
+    responses((status = 200, description = "text/calendar", content_type = "text/calendar"), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn calendar(
+    auth: Auth,
+    State(s): State<ApiState>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    auth.require(&ENGINEERS)?;
+    let snap = s.snapshot();
+    let orders: Vec<WorkOrder> = snap.work_orders.values().cloned().collect();
+    let body = orderly_model::maintenance::ical(&orders, &s.floorplan.site.id, (s.clock)());
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/calendar; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}

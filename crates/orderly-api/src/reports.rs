@@ -88,7 +88,7 @@ pub(crate) async fn utilisation_report(
 }
 
 /// `[from, to)` of a report: `to` defaults to now, `from` to `default_ms` before it.
-fn window(
+pub(crate) fn window(
     s: &ApiState,
     from: &Option<String>,
     to: &Option<String>,
@@ -105,7 +105,7 @@ fn window(
 }
 
 /// `format`: `json` (the default) or `csv`.
-fn wants_csv(format: &Option<String>) -> Result<bool, ApiError> {
+pub(crate) fn wants_csv(format: &Option<String>) -> Result<bool, ApiError> {
     match format.as_deref() {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
@@ -116,7 +116,11 @@ fn wants_csv(format: &Option<String>) -> Result<bool, ApiError> {
 }
 
 /// The report as CSV (an attachment named `filename`) when asked for, else as JSON.
-fn respond<T: serde::Serialize>(csv: Option<String>, filename: &str, report: T) -> Response {
+pub(crate) fn respond<T: serde::Serialize>(
+    csv: Option<String>,
+    filename: &str,
+    report: T,
+) -> Response {
     match csv {
         Some(text) => (
             [

@@ -33,6 +33,14 @@ pub(crate) fn router(state: ApiState) -> Router {
             post(crate::maintenance::act),
         )
         .route(
+            "/api/v1/maintenance/report",
+            get(crate::maintenance::report),
+        )
+        .route(
+            "/api/v1/maintenance/calendar.ics",
+            get(crate::maintenance::calendar),
+        )
+        .route(
             "/api/v1/maintenance/recalls",
             get(crate::maintenance::recalls).post(crate::maintenance::issue_recall),
         )

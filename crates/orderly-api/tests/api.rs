@@ -1372,6 +1372,50 @@ async fn a_pump_past_its_runtime_interval_is_on_the_pull_list_with_its_room_and_
         asset["maintenance"]["last_service"]["at"].is_string(),
         "{asset}"
     );
+    // Pump 1's work order scheduled: on the engineers' calendar; the report counts pump 2's.
+    let p1_order = p1["due"][0]["work_order"].as_str().unwrap().to_string();
+    let (status, w) = post(
+        &f,
+        &format!("/api/v1/maintenance/work-orders/{p1_order}"),
+        &biomed,
+        serde_json::json!({"action": "schedule", "at": "1970-01-02T09:00:00Z", "assignee": "Bo Biomed"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    let req = Request::get("/api/v1/maintenance/calendar.ics")
+        .header("authorization", format!("Bearer {biomed}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = router(f.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let cal = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(cal.contains(&format!("UID:{p1_order}@")), "{cal}");
+    assert!(cal.contains("DTSTART:19700102T090000Z"), "{cal}");
+    let (status, r) = get(
+        &f,
+        "/api/v1/maintenance/report?from=1970-01-01T00:00:00Z&to=1970-01-02T00:00:00Z",
+        Some(&biomed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["completion"][0]["risk"], "high", "{r}");
+    assert_eq!(r["completion"][0]["due"], 2, "{r}");
+    assert_eq!(r["completion"][0]["on_time"], 1, "{r}");
+    assert_eq!(r["completion"][0]["pending"], 1, "{r}");
     // A nurse reports a repair; the same again is a conflict; nurses do not move work orders.
     let (status, w) = post(
         &f,

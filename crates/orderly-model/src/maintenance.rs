@@ -742,6 +742,247 @@ pub fn still_open(
     (open, last.into_iter().collect(), cancelled)
 }
 
+/// Scheduled maintenance, by risk class: what fell due in the window and how it ended.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CompletionRow {
+    pub risk: Risk,
+    /// Scheduled work orders (`interval`, `runtime`, `cycles`) opened in the window.
+    pub due: usize,
+    /// Done within the grace period after falling due.
+    pub on_time: usize,
+    pub late: usize,
+    pub cancelled: usize,
+    /// Still open at the end of the window: past the grace period, and within it.
+    pub overdue: usize,
+    pub pending: usize,
+    /// on_time / (due - cancelled), when anything fell due (the Joint Commission expects 1.0
+    /// for high-risk equipment).
+    pub completion: Option<f64>,
+}
+
+/// Time an item was out of service being worked on.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct DowntimeRow {
+    pub asset: String,
+    pub asset_kind: String,
+    pub hours: f64,
+    pub work_orders: usize,
+}
+
+/// An overdue work order at the end of the window.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct OverdueRow {
+    pub work_order: String,
+    pub asset: String,
+    pub reason: String,
+    pub risk: Risk,
+    pub days_overdue: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct MaintenanceReport {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub grace_days: f64,
+    pub completion: Vec<CompletionRow>,
+    pub overdue: Vec<OverdueRow>,
+    pub downtime: Vec<DowntimeRow>,
+    pub downtime_hours: f64,
+}
+
+/// The maintenance report over `[from, to)` from the work orders (each as it stands now).
+pub fn report(
+    orders: &[WorkOrder],
+    from: Timestamp,
+    to: Timestamp,
+    grace_days: f64,
+) -> MaintenanceReport {
+    let grace = (grace_days * DAY_MS as f64) as i64;
+    let scheduled = |w: &WorkOrder| matches!(w.reason.as_str(), "interval" | "runtime" | "cycles");
+    let mut rows: BTreeMap<Risk, CompletionRow> = BTreeMap::new();
+    let mut overdue = Vec::new();
+    for w in orders.iter().filter(|w| scheduled(w)) {
+        // Open at the end of the window (closed after it counts as open then).
+        let open_at_end = w.closed_at.is_none_or(|c| c >= to) && w.opened_at < to;
+        if open_at_end && to.since(w.opened_at) > grace {
+            overdue.push(OverdueRow {
+                work_order: w.id.clone(),
+                asset: w.asset.clone(),
+                reason: w.reason.clone(),
+                risk: w.risk,
+                days_overdue: (to.since(w.opened_at) - grace) as f64 / DAY_MS as f64,
+            });
+        }
+        if w.opened_at < from || w.opened_at >= to {
+            continue;
+        }
+        let r = rows.entry(w.risk).or_insert_with(|| CompletionRow {
+            risk: w.risk,
+            ..CompletionRow::default()
+        });
+        r.due += 1;
+        match (w.status, w.closed_at) {
+            (WorkOrderStatus::Cancelled, Some(c)) if c < to => r.cancelled += 1,
+            (WorkOrderStatus::Done, Some(c)) if c < to => {
+                if c.since(w.opened_at) <= grace {
+                    r.on_time += 1;
+                } else {
+                    r.late += 1;
+                }
+            }
+            _ => {
+                if to.since(w.opened_at) > grace {
+                    r.overdue += 1;
+                } else {
+                    r.pending += 1;
+                }
+            }
+        }
+    }
+    for r in rows.values_mut() {
+        let n = r.due - r.cancelled;
+        r.completion = (n > 0).then(|| r.on_time as f64 / n as f64);
+    }
+    let mut down: BTreeMap<String, DowntimeRow> = BTreeMap::new();
+    for w in orders {
+        let Some(start) = w.started_at else { continue };
+        let end = w.closed_at.unwrap_or(to).min(to);
+        let (a, b) = (start.max(from), end);
+        if b <= a {
+            continue;
+        }
+        let row = down.entry(w.asset.clone()).or_insert_with(|| DowntimeRow {
+            asset: w.asset.clone(),
+            asset_kind: w.asset_kind.clone(),
+            hours: 0.0,
+            work_orders: 0,
+        });
+        row.hours += b.since(a) as f64 / 3_600_000.0;
+        row.work_orders += 1;
+    }
+    let mut downtime: Vec<DowntimeRow> = down.into_values().collect();
+    downtime.sort_by(|a, b| b.hours.total_cmp(&a.hours).then(a.asset.cmp(&b.asset)));
+    overdue.sort_by(|a, b| {
+        b.risk
+            .cmp(&a.risk)
+            .then(b.days_overdue.total_cmp(&a.days_overdue))
+    });
+    MaintenanceReport {
+        from,
+        to,
+        grace_days,
+        completion: rows.into_values().rev().collect(),
+        overdue,
+        downtime_hours: downtime.iter().map(|d| d.hours).sum(),
+        downtime,
+    }
+}
+
+impl MaintenanceReport {
+    /// The completion table as CSV (a spreadsheet for the environment-of-care committee).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("risk,due,on_time,late,cancelled,overdue,pending,completion\n");
+        for r in &self.completion {
+            let risk = match r.risk {
+                Risk::High => "high",
+                Risk::Medium => "medium",
+                Risk::Low => "low",
+            };
+            out.push_str(&format!(
+                "{risk},{},{},{},{},{},{},{}\n",
+                r.due,
+                r.on_time,
+                r.late,
+                r.cancelled,
+                r.overdue,
+                r.pending,
+                r.completion.map_or(String::new(), |c| format!("{c:.3}"))
+            ));
+        }
+        out
+    }
+}
+
+/// Scheduled work as an iCalendar (RFC 5545) feed: one event per work order with a
+/// `scheduled_for`, an hour long, for the engineers' calendars.
+pub fn ical(orders: &[WorkOrder], site: &str, now: Timestamp) -> String {
+    fn stamp(t: Timestamp) -> String {
+        // 2026-11-29T10:00:00.000Z -> 20261129T100000Z
+        let s = t.to_rfc3339();
+        format!(
+            "{}{}{}T{}{}{}Z",
+            &s[0..4],
+            &s[5..7],
+            &s[8..10],
+            &s[11..13],
+            &s[14..16],
+            &s[17..19]
+        )
+    }
+    fn text(s: &str) -> String {
+        s.replace('\\', "\\\\")
+            .replace(';', "\\;")
+            .replace(',', "\\,")
+            .replace('\n', "\\n")
+    }
+    let mut out = String::from(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Orderly//maintenance//EN\r\nCALSCALE:GREGORIAN\r\n",
+    );
+    for w in orders {
+        let Some(at) = w.scheduled_for else { continue };
+        if !w.status.is_open() {
+            continue;
+        }
+        let summary = format!("{} {}: {}", w.asset_kind, w.asset, w.reason);
+        let mut desc = w.detail.clone();
+        if !w.checks.is_empty() {
+            desc.push_str(&format!("\nChecks: {}", w.checks.join("; ")));
+        }
+        if let Some(a) = &w.assignee {
+            desc.push_str(&format!("\nAssigned to {a}"));
+        }
+        let lines = [
+            "BEGIN:VEVENT".to_string(),
+            format!("UID:{}@{}.orderly", w.id, site),
+            format!("DTSTAMP:{}", stamp(now)),
+            format!("DTSTART:{}", stamp(at)),
+            format!("DTEND:{}", stamp(Timestamp(at.millis() + 3_600_000))),
+            format!("SUMMARY:{}", text(&summary)),
+            format!("DESCRIPTION:{}", text(&desc)),
+            format!(
+                "STATUS:{}",
+                if w.status == WorkOrderStatus::InProgress {
+                    "CONFIRMED"
+                } else {
+                    "TENTATIVE"
+                }
+            ),
+            "END:VEVENT".to_string(),
+        ];
+        for l in &lines {
+            // Lines fold at 75 octets (RFC 5545 3.1).
+            let mut rest = l.as_str();
+            let mut first = true;
+            while !rest.is_empty() {
+                let max = if first { 75 } else { 74 };
+                let mut cut = rest.len().min(max);
+                while !rest.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                if !first {
+                    out.push(' ');
+                }
+                out.push_str(&rest[..cut]);
+                out.push_str("\r\n");
+                rest = &rest[cut..];
+                first = false;
+            }
+        }
+    }
+    out.push_str("END:VCALENDAR\r\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -914,5 +1155,91 @@ actuator_cycles = 25000
             bed.due(day(1), &cycles(39_999), &cycles(39_990), &none, None)
                 .is_empty()
         );
+    }
+
+    fn order(id: &str, reason: &str, risk: Risk, opened: i64) -> WorkOrder {
+        WorkOrder {
+            id: id.into(),
+            asset: format!("A-{id}"),
+            asset_kind: "infusion_pump".into(),
+            model: None,
+            unit: None,
+            reason: reason.into(),
+            detail: "d".into(),
+            risk,
+            checks: vec!["flow, accuracy".into()],
+            status: WorkOrderStatus::Open,
+            opened_at: Timestamp(opened * DAY_MS),
+            opened_by: "orderly".into(),
+            updated_at: Timestamp(opened * DAY_MS),
+            scheduled_for: None,
+            assignee: None,
+            started_at: None,
+            closed_at: None,
+            closed_by: None,
+            notes: vec![],
+            usage_at_close: None,
+        }
+    }
+
+    #[test]
+    fn completion_on_time_late_overdue_and_downtime() {
+        let day = |d: i64| Some(Timestamp(d * DAY_MS));
+        let mut on_time = order("1", "interval", Risk::High, 10);
+        on_time.status = WorkOrderStatus::Done;
+        on_time.started_at = day(20);
+        on_time.closed_at = Some(Timestamp(20 * DAY_MS + 2 * 3_600_000));
+        let mut late = order("2", "runtime", Risk::High, 10);
+        late.status = WorkOrderStatus::Done;
+        late.closed_at = day(50);
+        let overdue = order("3", "interval", Risk::High, 30);
+        let pending = order("4", "interval", Risk::Medium, 80);
+        let repair = order("5", "repair", Risk::High, 15);
+        let mut cancelled = order("6", "interval", Risk::Medium, 12);
+        cancelled.status = WorkOrderStatus::Cancelled;
+        cancelled.closed_at = day(13);
+        let all = [on_time, late, overdue, pending, repair, cancelled];
+        let r = report(&all, Timestamp(0), Timestamp(90 * DAY_MS), 30.0);
+        let high = &r.completion[0];
+        assert_eq!(high.risk, Risk::High);
+        assert_eq!(
+            (high.due, high.on_time, high.late, high.overdue),
+            (3, 1, 1, 1)
+        );
+        assert!((high.completion.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+        let medium = &r.completion[1];
+        assert_eq!((medium.due, medium.cancelled, medium.pending), (2, 1, 1));
+        assert_eq!(medium.completion, Some(0.0));
+        assert_eq!(r.overdue.len(), 1);
+        assert_eq!(r.overdue[0].work_order, "3");
+        assert!((r.overdue[0].days_overdue - 30.0).abs() < 1e-9);
+        assert_eq!(r.downtime.len(), 1);
+        assert!((r.downtime_hours - 2.0).abs() < 1e-9);
+        assert!(r.to_csv().starts_with("risk,due,on_time"));
+        assert!(
+            r.to_csv().contains("high,3,1,1,0,1,0,0.333"),
+            "{}",
+            r.to_csv()
+        );
+    }
+
+    #[test]
+    fn scheduled_work_is_an_icalendar_feed() {
+        let mut w = order("7", "interval", Risk::High, 10);
+        w.scheduled_for = Some(Timestamp(11 * DAY_MS + 9 * 3_600_000));
+        w.assignee = Some("Bo Biomed".into());
+        let unscheduled = order("8", "interval", Risk::High, 10);
+        let cal = ical(&[w, unscheduled], "general", Timestamp(0));
+        assert!(
+            cal.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"),
+            "{cal}"
+        );
+        assert_eq!(cal.matches("BEGIN:VEVENT").count(), 1);
+        assert!(cal.contains("UID:7@general.orderly\r\n"), "{cal}");
+        assert!(cal.contains("DTSTART:19700112T090000Z\r\n"), "{cal}");
+        assert!(cal.contains("DTEND:19700112T100000Z\r\n"), "{cal}");
+        assert!(cal.contains("Checks: flow\\, accuracy"), "{cal}");
+        assert!(cal.lines().all(|l| l.len() <= 76), "{cal}");
+        assert!(cal.ends_with("END:VCALENDAR\r\n"));
     }
 }
