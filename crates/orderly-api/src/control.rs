@@ -117,6 +117,17 @@ pub(crate) async fn send(s: &ApiState, c: Control) -> Result<(), ApiError> {
         .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))
 }
 
+/// Sends a request to the process that owns the world and waits for its answer.
+pub(crate) async fn ask<T>(
+    s: &ApiState,
+    make: impl FnOnce(oneshot::Sender<T>) -> Control,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    send(s, make(tx)).await?;
+    rx.await
+        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))
+}
+
 /// Waits until the event `seq` is committed (so what we answer survives a crash).
 pub(crate) async fn committed(s: &ApiState, seq: u64) -> Result<(), ApiError> {
     let mut rx = s.committed.clone();
@@ -184,25 +195,16 @@ async fn act(
         .ok_or_else(|| ApiError::NotFound(format!("no open alert {id:?}")))?;
     may_act(auth, alert)?;
     let by = auth.0.name.clone();
-    let (tx, rx) = oneshot::channel();
-    send(
-        s,
-        Control::Alert {
-            cmd: cmd(by),
-            reply: tx,
-        },
-    )
-    .await?;
-    let (seq, alert) = rx
-        .await
-        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
-        .map_err(|e| match e {
-            CommandError::NotFound(m) => ApiError::NotFound(format!("no open alert {m:?}")),
-            CommandError::AlreadyAcknowledged { .. } => ApiError::Conflict(e.to_string()),
-            CommandError::BadSilence | CommandError::NoReason => {
-                ApiError::BadRequest(e.to_string())
-            }
-        })?;
+    let (seq, alert) = ask(s, |reply| Control::Alert {
+        cmd: cmd(by),
+        reply,
+    })
+    .await?
+    .map_err(|e| match e {
+        CommandError::NotFound(m) => ApiError::NotFound(format!("no open alert {m:?}")),
+        CommandError::AlreadyAcknowledged { .. } => ApiError::Conflict(e.to_string()),
+        CommandError::BadSilence | CommandError::NoReason => ApiError::BadRequest(e.to_string()),
+    })?;
     committed(s, seq).await?;
     auth.audit(s, what, &format!("alert {id}"), alert.message.clone())
         .await?;
@@ -371,11 +373,7 @@ pub(crate) async fn reload(
     State(s): State<ApiState>,
 ) -> Result<(axum::http::StatusCode, Json<ReloadOutcome>), ApiError> {
     auth.require(&[Role::Admin])?;
-    let (tx, rx) = oneshot::channel();
-    send(&s, Control::Reload { reply: tx }).await?;
-    let outcome = rx
-        .await
-        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?;
+    let outcome = ask(&s, |reply| Control::Reload { reply }).await?;
     auth.audit(
         &s,
         "reload",
@@ -443,25 +441,18 @@ pub(crate) async fn set_status(
             "a reason is required to take equipment out of service".into(),
         ));
     }
-    let (tx, rx) = oneshot::channel();
-    send(
-        &s,
-        Control::Status {
-            asset: id.clone(),
-            to,
-            by: auth.0.name.clone(),
-            reason: body.reason.clone(),
-            reply: tx,
-        },
-    )
-    .await?;
-    let seq = rx
-        .await
-        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
-        .map_err(|e| match e {
-            StatusError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            StatusError::Unchanged { .. } => ApiError::Conflict(e.to_string()),
-        })?;
+    let seq = ask(&s, |reply| Control::Status {
+        asset: id.clone(),
+        to,
+        by: auth.0.name.clone(),
+        reason: body.reason.clone(),
+        reply,
+    })
+    .await?
+    .map_err(|e| match e {
+        StatusError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        StatusError::Unchanged { .. } => ApiError::Conflict(e.to_string()),
+    })?;
     committed(&s, seq).await?;
     auth.audit(
         &s,
@@ -554,23 +545,16 @@ async fn decide(
             ("dismissed", format!("{}: {reason}", suggestion.message))
         }
     };
-    let (tx, rx) = oneshot::channel();
-    send(
-        s,
-        Control::Suggestion {
-            id: id.to_string(),
-            decision,
-            reply: tx,
-        },
-    )
-    .await?;
-    let done = rx
-        .await
-        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
-        .map_err(|e| match e {
-            SuggestionError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            _ => ApiError::Conflict(e.to_string()),
-        })?;
+    let done = ask(s, |reply| Control::Suggestion {
+        id: id.to_string(),
+        decision,
+        reply,
+    })
+    .await?
+    .map_err(|e| match e {
+        SuggestionError::NotFound(_) => ApiError::NotFound(e.to_string()),
+        _ => ApiError::Conflict(e.to_string()),
+    })?;
     committed(s, done.seq).await?;
     let what = if outcome == "confirmed" {
         "confirm suggestion"

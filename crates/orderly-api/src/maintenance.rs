@@ -2,7 +2,7 @@
 //! what is due within a window, where it is now, whether it can be taken (never a pump that is
 //! infusing or a bed with a patient in it), and a walking round through those rooms.
 
-use crate::control::{Control, committed, send};
+use crate::control::{Control, ask, committed};
 use crate::routes::time_param;
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
@@ -13,7 +13,6 @@ use orderly_model::maintenance::{
 };
 use orderly_model::{AssetStatus, Role, Timestamp};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
 /// Who may read and move work orders.
@@ -69,11 +68,8 @@ async fn request(
     op: MaintenanceOp,
     what: &str,
 ) -> Result<Json<WorkOrder>, ApiError> {
-    let (tx, rx) = oneshot::channel();
-    send(s, Control::Maintenance { op, reply: tx }).await?;
-    let (seq, wo) = rx
-        .await
-        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
+    let (seq, wo) = ask(s, |reply| Control::Maintenance { op, reply })
+        .await?
         .map_err(refusal)?;
     committed(s, seq).await?;
     auth.audit(
@@ -468,11 +464,8 @@ async fn recall_op(
     what: &str,
 ) -> Result<Json<RecallView>, ApiError> {
     auth.require(&[Role::Biomed, Role::Admin])?;
-    let (tx, rx) = oneshot::channel();
-    send(s, Control::Recall { op, reply: tx }).await?;
-    let (seq, r) = rx
-        .await
-        .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))?
+    let (seq, r) = ask(s, |reply| Control::Recall { op, reply })
+        .await?
         .map_err(refusal)?;
     committed(s, seq).await?;
     auth.audit(

@@ -53,6 +53,9 @@ pub struct Policy {
     /// Occlusion watch: a work order when the item's occlusion alarms per infusing hour run at
     /// this many times its fleet's (a CUSUM, `[prediction] cusum_h`).
     pub occlusion_ratio: Option<f64>,
+    /// Fault watch: a work order when new fault codes per infusing hour run at this many times
+    /// the fleet's (the same CUSUM).
+    pub fault_ratio: Option<f64>,
     /// `file:line`.
     pub defined_at: String,
 }
@@ -72,6 +75,8 @@ pub struct PredictionConfig {
     pub cusum_h: f64,
     /// The fleet's occlusion alarms per infusing hour before it has 500 h of its own.
     pub prior_rate: f64,
+    /// New fault codes per infusing hour, the same way.
+    pub prior_fault_rate: f64,
 }
 
 impl Default for PredictionConfig {
@@ -83,6 +88,7 @@ impl Default for PredictionConfig {
             window: 30,
             cusum_h: 10.0,
             prior_rate: 0.02,
+            prior_fault_rate: 0.002,
         }
     }
 }
@@ -250,6 +256,7 @@ struct Entry {
     checks: Vec<String>,
     battery_min_hours: Option<Spanned<f64>>,
     occlusion_ratio: Option<Spanned<f64>>,
+    fault_ratio: Option<Spanned<f64>>,
 }
 
 /// `6 months`, `1 year`, `90 days`, `2 weeks` as days (a month is 30.44 days, a year 365.25).
@@ -404,11 +411,11 @@ pub fn parse(
             }
             h => h.as_ref().map(|h| *h.get_ref()),
         };
-        let occlusion_ratio = match &e.occlusion_ratio {
+        let mut ratio = |r: &Option<Spanned<f64>>, name: &str| match r {
             Some(r) if !(*r.get_ref() > 1.0 && *r.get_ref() <= 100.0) => {
                 errors.push(src.error_at(
                     r.span().start,
-                    format!("occlusion_ratio {} is out of range", r.get_ref()),
+                    format!("{name} {} is out of range", r.get_ref()),
                     Some(
                         "how many times the fleet's rate to watch for, above 1 (2 is usual)".into(),
                     ),
@@ -418,6 +425,8 @@ pub fn parse(
             }
             r => r.as_ref().map(|r| *r.get_ref()),
         };
+        let occlusion_ratio = ratio(&e.occlusion_ratio, "occlusion_ratio");
+        let fault_ratio = ratio(&e.fault_ratio, "fault_ratio");
         let model = e.model.as_ref().map(|m| m.get_ref().clone());
         let key = (kind.clone(), model.clone());
         if let Some(&first) = seen.get(&key) {
@@ -445,6 +454,7 @@ pub fn parse(
                 checks: e.checks,
                 battery_min_hours,
                 occlusion_ratio,
+                fault_ratio,
                 defined_at: format!("{file}:{line}"),
             });
         }

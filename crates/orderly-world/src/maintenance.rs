@@ -37,14 +37,37 @@ pub struct Meters {
     discharge: Option<((Timestamp, f32), (Timestamp, f32))>,
     /// Run time on a full charge, hours, from each discharge (the most recent `window`).
     pub runtimes: std::collections::VecDeque<(Timestamp, f64)>,
-    /// The last occlusion counter and runtime seen: (alarms, hours).
-    occ_last: Option<(u64, f64)>,
+    /// The last occlusion counter, fault codes and runtime seen.
+    occ_last: Option<(u64, Vec<String>, f64)>,
     pub occlusion_cusum: crate::predict::Cusum,
+    pub fault_cusum: crate::predict::Cusum,
 }
 
-/// Each model's occlusion alarms and infusing hours, for the fleet's reference rate.
+/// Each model's events (occlusion alarms, new fault codes) and infusing hours, for the fleet's
+/// reference rates.
 #[derive(Resource, Default)]
-struct Fleet(BTreeMap<String, (f64, f64)>);
+struct Fleet(BTreeMap<(String, &'static str), (f64, f64)>);
+
+impl Fleet {
+    /// Adds a pump's events and hours; returns the fleet's rate (the prior until it has 500 h).
+    fn add(
+        &mut self,
+        model: &str,
+        signal: &'static str,
+        events: f64,
+        hours: f64,
+        prior: f64,
+    ) -> f64 {
+        let f = self.0.entry((model.to_string(), signal)).or_default();
+        f.0 += events;
+        f.1 += hours;
+        if f.1 >= 500.0 {
+            (f.0 / f.1).max(1e-6)
+        } else {
+            prior
+        }
+    }
+}
 
 /// An item's maintenance standing.
 #[derive(Component, Clone, Debug, Default, PartialEq)]
@@ -172,31 +195,25 @@ fn meter_pumps(
         while m.runtimes.len() > cfg.window.max(2) {
             m.runtimes.pop_front();
         }
-        // Occlusions per infusing hour, against the model's fleet.
+        // Occlusion alarms and new fault codes per infusing hour, against the model's fleet.
         let (alarms, hours) = (t.occlusion_alarms_total, t.runtime_hours);
         m.occlusions = Some(alarms);
-        if let Some((a0, h0)) = m.occ_last {
-            let (da, dh) = (alarms as f64 - a0 as f64, hours - h0);
+        if let Some((a0, f0, h0)) = &m.occ_last {
+            let (da, dh) = (alarms as f64 - *a0 as f64, hours - h0);
+            let new_faults = t.faults.iter().filter(|f| !f0.contains(f)).count() as f64;
             // A counter reset or a jump of more than a day is not usage: start again from here.
-            if da >= 0.0 && (0.0..=24.0).contains(&dh) && dh + da > 0.0 {
+            if da >= 0.0 && (0.0..=24.0).contains(&dh) && dh + da + new_faults > 0.0 {
                 let model = info.0.model.clone().unwrap_or_else(|| info.0.kind.clone());
-                let f = fleet.0.entry(model).or_default();
-                f.0 += da;
-                f.1 += dh;
-                let rate = if f.1 >= 500.0 {
-                    f.0 / f.1
-                } else {
-                    cfg.prior_rate
-                };
-                let ratio = policies
-                    .0
-                    .policy(&info.0.kind, info.0.model.as_deref())
-                    .and_then(|p| p.occlusion_ratio)
-                    .unwrap_or(2.0);
-                m.occlusion_cusum.add(da, dh, rate.max(1e-6), ratio);
+                let policy = policies.0.policy(&info.0.kind, info.0.model.as_deref());
+                let rate = fleet.add(&model, "occlusion", da, dh, cfg.prior_rate);
+                let ratio = policy.and_then(|p| p.occlusion_ratio).unwrap_or(2.0);
+                m.occlusion_cusum.add(da, dh, rate, ratio);
+                let rate = fleet.add(&model, "fault", new_faults, dh, cfg.prior_fault_rate);
+                let ratio = policy.and_then(|p| p.fault_ratio).unwrap_or(2.0);
+                m.fault_cusum.add(new_faults, dh, rate, ratio);
             }
         }
-        m.occ_last = Some((alarms, hours));
+        m.occ_last = Some((alarms, t.faults.clone(), hours));
     }
 }
 
@@ -399,22 +416,37 @@ fn predictions(
             });
         }
     }
-    if let Some(ratio) = policy.occlusion_ratio
-        && m.occlusion_cusum.s > cfg.cusum_h
-    {
-        let c = &m.occlusion_cusum;
-        out.push(orderly_model::maintenance::DueNow {
-            reason: "occlusion-rate".into(),
-            detail: format!(
-                "{:.0} occlusion alarms in {:.0} infusing hours ({:.3}/h): CUSUM {:.1} above {:.1} \
-                 for a rate {ratio}x the fleet's",
-                c.count,
-                c.exposure,
-                c.count / c.exposure.max(1e-9),
-                c.s,
-                cfg.cusum_h
-            ),
-        });
+    let watches = [
+        (
+            "occlusion-rate",
+            "occlusion alarms",
+            policy.occlusion_ratio,
+            &m.occlusion_cusum,
+        ),
+        (
+            "fault-rate",
+            "new fault codes",
+            policy.fault_ratio,
+            &m.fault_cusum,
+        ),
+    ];
+    for (reason, what, ratio, c) in watches {
+        if let Some(ratio) = ratio
+            && c.s > cfg.cusum_h
+        {
+            out.push(orderly_model::maintenance::DueNow {
+                reason: reason.into(),
+                detail: format!(
+                    "{:.0} {what} in {:.0} infusing hours ({:.3}/h): CUSUM {:.1} above {:.1} \
+                     for a rate {ratio}x the fleet's",
+                    c.count,
+                    c.exposure,
+                    c.count / c.exposure.max(1e-9),
+                    c.s,
+                    cfg.cusum_h
+                ),
+            });
+        }
     }
     out
 }
@@ -581,6 +613,7 @@ pub(crate) fn act(
                         m.discharge = None;
                     }
                     "occlusion-rate" => m.occlusion_cusum = Default::default(),
+                    "fault-rate" => m.fault_cusum = Default::default(),
                     _ => {}
                 }
             }

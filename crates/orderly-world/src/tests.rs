@@ -2369,3 +2369,45 @@ fn a_rule_opens_one_work_order_once_it_has_held() {
     assert_eq!(wos[0].reason, "rule:repair-pump-fault");
     assert!(wos[0].detail.contains("E102"), "{}", wos[0].detail);
 }
+
+#[test]
+fn a_pump_raising_new_fault_codes_far_above_its_fleet_gets_a_fault_rate_work_order() {
+    use orderly_model::reading::{PumpState, PumpTelemetry};
+    let mut h = maintained();
+    let reading = |hour: i64, faults: Vec<String>| {
+        Inbound::Reading(Reading {
+            at: t(hour * 3600),
+            device: "pump-0001".into(),
+            ts: t(hour * 3600),
+            seq: None,
+            payload: Payload::PumpTelemetry(PumpTelemetry {
+                state: PumpState::Infusing,
+                battery_pct: 95.0,
+                on_battery: false,
+                runtime_hours: 100.0 + hour as f64,
+                occlusion_alarms_total: 0,
+                downstream_psi: None,
+                motor_current_ma: None,
+                faults,
+            }),
+        })
+    };
+    let mut ev = Vec::new();
+    // A new code every infusing hour, where the fleet sees 0.002 an hour.
+    for hour in 0..30 {
+        h.push(reading(hour, vec![format!("E{}", 100 + hour)]));
+        ev.extend(h.step(t(hour * 3600)));
+    }
+    let wos: Vec<_> = opened(&ev)
+        .into_iter()
+        .filter(|w| w.reason == "fault-rate")
+        .collect();
+    assert_eq!(wos.len(), 1, "{:?}", opened(&ev));
+    assert!(
+        wos[0].detail.contains("new fault codes in"),
+        "{}",
+        wos[0].detail
+    );
+    // It came after about ten hours (h = 10 excess codes), not at the first code.
+    assert!(wos[0].opened_at >= t(9 * 3600), "{:?}", wos[0].opened_at);
+}
