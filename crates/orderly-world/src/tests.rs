@@ -2411,3 +2411,36 @@ fn a_pump_raising_new_fault_codes_far_above_its_fleet_gets_a_fault_rate_work_ord
     // It came after about ten hours (h = 10 excess codes), not at the first code.
     assert!(wos[0].opened_at >= t(9 * 3600), "{:?}", wos[0].opened_at);
 }
+
+#[test]
+fn a_tag_battery_low_for_an_hour_goes_on_the_work_list_once() {
+    let mut h = hospital_with(rules(&[(
+        "rules/maintenance-alerts.toml",
+        include_str!("../../../rules/maintenance-alerts.toml"),
+    )]));
+    let mut ev = Vec::new();
+    for s in (0..=5400).step_by(60) {
+        h.push(Inbound::Reading(Reading {
+            at: t(s),
+            device: "rx-f2-icu-store".into(),
+            ts: t(s),
+            seq: None,
+            payload: Payload::Sightings(Sightings {
+                sightings: vec![Sighting {
+                    tag: "TP-0002".into(),
+                    rssi: -55.0,
+                    battery: Some(0.09),
+                    ir: true,
+                }],
+            }),
+        }));
+        ev.extend(h.step(t(s)));
+    }
+    let wos = opened(&ev);
+    assert_eq!(wos.len(), 1, "{wos:?}");
+    assert_eq!(
+        (wos[0].asset.as_str(), wos[0].reason.as_str()),
+        ("PUMP-0002", "rule:replace-tag-battery")
+    );
+    assert!(wos[0].opened_at >= t(3600));
+}
