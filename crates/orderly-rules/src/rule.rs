@@ -216,8 +216,8 @@ impl Rule {
         self.holds_in(&facts.context())
     }
 
-    /// Evaluates `when && !unless` in a context built once per subject ([`Facts::context`]).
-    /// (`when` holds, the rule holds: `when` and not `unless`).
+    /// `when`, and the whole rule (`when` and not `unless`), in a context built once per
+    /// subject ([`Facts::context`]).
     pub fn standing_in(&self, ctx: &cel::Context<'_, '_>) -> Result<(bool, bool), EvalError> {
         if !self.when.eval(ctx)? {
             return Ok((false, false));
@@ -228,14 +228,9 @@ impl Rule {
         }
     }
 
+    /// Evaluates `when && !unless` in a context built once per subject.
     pub fn holds_in(&self, ctx: &cel::Context<'_, '_>) -> Result<bool, EvalError> {
-        if !self.when.eval(ctx)? {
-            return Ok(false);
-        }
-        match &self.unless {
-            Some(u) => Ok(!u.eval(ctx)?),
-            None => Ok(true),
-        }
+        self.standing_in(ctx).map(|(_, holds)| holds)
     }
 
     /// For a bundle rule: (the bundle applies, and it is complied with) now.

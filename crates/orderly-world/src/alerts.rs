@@ -761,23 +761,14 @@ pub(crate) fn evaluate(
                         }
                     }
                     Ok(None) => {}
-                    // The same expressions fail in `holds_in` just below, which disables the rule.
+                    // The same expressions fail in `standing_in` just below, which disables the rule.
                     Err(_) => {}
                 }
             }
-            if rule.action == orderly_rules::Action::WorkOrder {
-                // A maintenance work order: the maintenance capability holds and opens it.
-                match rule.holds_in(ctx) {
-                    Ok(holds) => {
-                        if let Some(w) = work_wants.as_deref_mut() {
-                            w.0.push((
-                                rule.id.clone(),
-                                subject_id.clone(),
-                                holds.then(|| rule.message.render(&facts.0)),
-                            ));
-                        }
-                    }
-                    Err(err) => disable(
+            let (when, holds) = match rule.standing_in(ctx) {
+                Ok(s) => s,
+                Err(err) => {
+                    disable(
                         &mut rules,
                         &mut alerts,
                         &mut outbox,
@@ -785,62 +776,46 @@ pub(crate) fn evaluate(
                         &subject_id,
                         err,
                         now,
-                    ),
+                    );
+                    continue;
                 }
-                continue;
-            }
-            if rule.action != orderly_rules::Action::Alert {
-                // A bed command or suggestion: the commands capability holds, checks and sends it.
-                match rule.standing_in(ctx) {
-                    Ok((when, holds)) => {
-                        if let Some(w) = wants.as_deref_mut() {
-                            let suggestion =
-                                matches!(rule.action, orderly_rules::Action::BedSuggestion(_));
-                            w.0.push(crate::commands::Want {
-                                rule: rule.id.clone(),
-                                bed: subject_id.clone(),
-                                when,
-                                holds,
-                                message: (holds && suggestion)
-                                    .then(|| rule.message.render(&facts.0)),
-                                room: facts.0.room.clone(),
-                                unit: facts.0.unit.clone(),
-                            });
-                        }
-                        continue;
-                    }
-                    Err(err) => {
-                        disable(
-                            &mut rules,
-                            &mut alerts,
-                            &mut outbox,
-                            rule,
-                            &subject_id,
-                            err,
-                            now,
-                        );
-                        continue;
-                    }
-                }
-            }
-            match rule.standing_in(ctx) {
-                Ok(standing) => {
-                    for e in alerts
-                        .0
-                        .observe_standing(rule, &subject_id, standing, &facts.0, now)
+            };
+            match &rule.action {
+                orderly_rules::Action::Alert => {
+                    for e in
+                        alerts
+                            .0
+                            .observe_standing(rule, &subject_id, (when, holds), &facts.0, now)
                     {
                         outbox.push(now, e);
                     }
                 }
-                Err(err) => disable(
-                    &mut rules,
-                    &mut alerts,
-                    &mut outbox,
-                    rule,
-                    &subject_id,
-                    err,
-                    now,
-                ),
+                // A maintenance work order: the maintenance capability holds and opens it.
+                orderly_rules::Action::WorkOrder => {
+                    if let Some(w) = work_wants.as_deref_mut() {
+                        w.0.push((
+                            rule.id.clone(),
+                            subject_id.clone(),
+                            holds.then(|| rule.message.render(&facts.0)),
+                        ));
+                    }
+                }
+                // A bed command or suggestion: the commands capability holds, checks and sends it.
+                action @ (orderly_rules::Action::BedCommand(_)
+                | orderly_rules::Action::BedSuggestion(_)) => {
+                    if let Some(w) = wants.as_deref_mut() {
+                        let suggestion = matches!(action, orderly_rules::Action::BedSuggestion(_));
+                        w.0.push(crate::commands::Want {
+                            rule: rule.id.clone(),
+                            bed: subject_id.clone(),
+                            when,
+                            holds,
+                            message: (holds && suggestion).then(|| rule.message.render(&facts.0)),
+                            room: facts.0.room.clone(),
+                            unit: facts.0.unit.clone(),
+                        });
+                    }
+                }
             }
         }
     }
