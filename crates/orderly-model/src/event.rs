@@ -193,6 +193,15 @@ pub enum EventKind {
     /// A work order was scheduled, started, noted, done or cancelled (`status`).
     #[serde(rename = "workorder.updated")]
     WorkOrderUpdated(crate::maintenance::WorkOrder),
+    /// An item's meters that only Orderly counts (a bed's actuator cycles), recorded at most
+    /// hourly while they move, so a restart carries them on.
+    #[serde(rename = "asset.meters")]
+    AssetMeters {
+        asset: String,
+        usage: crate::maintenance::Usage,
+        /// The first reading Orderly had (where usage intervals count from without a service).
+        first: crate::maintenance::Usage,
+    },
     /// A recall was issued: its items are out of service, each with a work order.
     #[serde(rename = "recall.opened")]
     RecallOpened(crate::maintenance::Recall),
@@ -257,6 +266,7 @@ impl EventKind {
             EventKind::BedSuggestionEnded { .. } => "bed.suggestion_ended",
             EventKind::WorkOrderOpened(_) => "workorder.opened",
             EventKind::WorkOrderUpdated(_) => "workorder.updated",
+            EventKind::AssetMeters { .. } => "asset.meters",
             EventKind::RecallOpened(_) => "recall.opened",
             EventKind::RecallUpdated(_) => "recall.updated",
             EventKind::BundleChanged { .. } => "bundle.changed",
@@ -287,6 +297,7 @@ impl EventKind {
             | EventKind::BedSuggestionEnded { .. }
             | EventKind::WorkOrderOpened(_)
             | EventKind::WorkOrderUpdated(_)
+            | EventKind::AssetMeters { .. }
             | EventKind::RecallOpened(_)
             | EventKind::RecallUpdated(_)
             | EventKind::BundleChanged { .. }
@@ -303,7 +314,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 24] = [
+    pub const NAMES: [&'static str; 25] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -317,6 +328,7 @@ impl EventKind {
         "bed.suggestion_ended",
         "workorder.opened",
         "workorder.updated",
+        "asset.meters",
         "recall.opened",
         "recall.updated",
         "asset.status_changed",

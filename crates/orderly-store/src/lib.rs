@@ -61,6 +61,12 @@ pub struct Remembered {
     pub cancelled: Vec<(String, String)>,
     /// Every recall as last recorded.
     pub recalls: Vec<orderly_model::maintenance::Recall>,
+    /// The meters only Orderly counts, as last recorded: (asset, usage, first reading).
+    pub meters: Vec<(
+        String,
+        orderly_model::maintenance::Usage,
+        orderly_model::maintenance::Usage,
+    )>,
 }
 
 /// What a utilisation report reads from the events (`orderly_model::report`).
@@ -254,6 +260,7 @@ impl Store {
                     Some(w.asset.clone())
                 }
                 EventKind::RecallOpened(r) | EventKind::RecallUpdated(r) => Some(r.id.clone()),
+                EventKind::AssetMeters { asset, .. } => Some(asset.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
             sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -468,6 +475,23 @@ impl Store {
             }
         }
         let recalls = recalls.into_values().collect();
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE seq IN \
+             (SELECT MAX(seq) FROM events WHERE kind = 'asset.meters' GROUP BY subject) ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut meters = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let EventKind::AssetMeters {
+                asset,
+                usage,
+                first,
+            } = event_of(r.try_get("body")?)?.kind
+            {
+                meters.push((asset, usage, first));
+            }
+        }
         Ok(Remembered {
             next_seq: next_seq.unwrap_or(0) as u64,
             locations,
@@ -480,6 +504,7 @@ impl Store {
             last_service,
             cancelled,
             recalls,
+            meters,
         })
     }
 

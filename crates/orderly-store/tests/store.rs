@@ -522,4 +522,43 @@ async fn work_orders(store: &Store) {
         r.cancelled,
         [("PUMP-2".to_string(), "interval".to_string())]
     );
+    // Orderly's own counts: the latest record per item.
+    let meters = |seq: u64, asset: &str, n: u64| OutEvent {
+        seq,
+        at: Timestamp(9_800 + seq as i64),
+        kind: EventKind::AssetMeters {
+            asset: asset.into(),
+            usage: Usage {
+                runtime_hours: None,
+                actuator_cycles: Some(n),
+            },
+            first: Usage {
+                runtime_hours: None,
+                actuator_cycles: Some(0),
+            },
+        },
+    };
+    store
+        .commit(&[
+            meters(210, "BED-1", 5),
+            meters(211, "BED-2", 7),
+            meters(212, "BED-1", 9),
+        ])
+        .await
+        .unwrap();
+    let got: Vec<(String, Option<u64>)> = store
+        .remembered()
+        .await
+        .unwrap()
+        .meters
+        .into_iter()
+        .map(|(a, u, _)| (a, u.actuator_cycles))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("BED-2".to_string(), Some(7)),
+            ("BED-1".to_string(), Some(9))
+        ]
+    );
 }

@@ -120,6 +120,12 @@ pub struct Restored {
     pub cancelled: Vec<(String, String)>,
     /// Recalls, as last recorded (open ones matter).
     pub recalls: Vec<orderly_model::maintenance::Recall>,
+    /// The meters only Orderly counts (bed actuator cycles): (asset, usage, first reading).
+    pub meters: Vec<(
+        String,
+        orderly_model::maintenance::Usage,
+        orderly_model::maintenance::Usage,
+    )>,
 }
 
 /// The world and its schedule.
@@ -226,6 +232,7 @@ impl Hospital {
             &restored.cancelled,
             &restored.recalls,
         );
+        maintenance::restore_meters(&mut self.world, &restored.meters);
         alerts::restore(&mut self.world, restored.alerts);
         if self.world.contains_resource::<snapshot::ReadModel>() {
             snapshot::rebuild(&mut self.world);

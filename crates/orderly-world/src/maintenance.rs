@@ -33,6 +33,8 @@ pub struct Meters {
     pub occlusions: Option<u64>,
     pub battery_pct: Option<f32>,
     moving: bool,
+    /// When the counted meters (bed cycles) were last recorded in an event.
+    recorded: Option<Timestamp>,
     /// The discharge on battery under way: its first and latest readings (time, charge).
     discharge: Option<((Timestamp, f32), (Timestamp, f32))>,
     /// Run time on a full charge, hours, from each discharge (the most recent `window`).
@@ -217,18 +219,61 @@ fn meter_pumps(
     }
 }
 
-fn meter_beds(mut beds: Query<(&BedFrame, &mut Meters), Changed<BedFrame>>) {
-    for (b, mut m) in &mut beds {
+/// How often a bed's actuator cycles are recorded while they move.
+const METERS_EVERY_MS: i64 = 3_600_000;
+
+fn meter_beds(
+    clock: Res<Clock>,
+    mut beds: Query<(&AssetInfo, &BedFrame, &mut Meters), Changed<BedFrame>>,
+    mut outbox: ResMut<Outbox>,
+) {
+    for (info, b, mut m) in &mut beds {
         let moving = b.state.moving;
+        let m = m.as_mut();
         if moving != m.moving {
-            let m = m.as_mut();
             m.moving = moving;
             let n = m.usage.actuator_cycles.unwrap_or(0) + u64::from(moving);
             m.usage.actuator_cycles = Some(n);
             m.first.actuator_cycles.get_or_insert(0);
+            // Orderly's own count: recorded now and then, so a restart carries it on.
+            if moving
+                && m.recorded
+                    .is_none_or(|t| clock.now.since(t) >= METERS_EVERY_MS)
+            {
+                m.recorded = Some(clock.now);
+                outbox.push(
+                    clock.now,
+                    EventKind::AssetMeters {
+                        asset: info.0.id.clone(),
+                        usage: Usage {
+                            runtime_hours: None,
+                            actuator_cycles: m.usage.actuator_cycles,
+                        },
+                        first: Usage {
+                            runtime_hours: None,
+                            actuator_cycles: m.first.actuator_cycles,
+                        },
+                    },
+                );
+            }
         } else if m.usage.actuator_cycles.is_none() {
             m.usage.actuator_cycles = Some(0);
             m.first.actuator_cycles = Some(0);
+        }
+    }
+}
+
+/// Puts back the counts only Orderly keeps (a bed's actuator cycles) as last recorded.
+pub(crate) fn restore_meters(world: &mut World, meters: &[(String, Usage, Usage)]) {
+    for (asset, usage, first) in meters {
+        let Some(e) = world.resource::<Registry>().subjects.get(asset).copied() else {
+            continue;
+        };
+        if let Some(mut m) = world.get_mut::<Meters>(e)
+            && usage.actuator_cycles.is_some()
+        {
+            m.usage.actuator_cycles = usage.actuator_cycles;
+            m.first.actuator_cycles = first.actuator_cycles;
         }
     }
 }

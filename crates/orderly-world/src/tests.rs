@@ -2444,3 +2444,59 @@ fn a_tag_battery_low_for_an_hour_goes_on_the_work_list_once() {
     );
     assert!(wos[0].opened_at >= t(3600));
 }
+
+#[test]
+fn a_beds_actuator_cycles_are_recorded_hourly_and_carried_over_a_restart() {
+    let mut h = maintained();
+    let state = |at: Timestamp, moving: bool| {
+        let mut b = bed_state(at, ExitAlarm::Armed);
+        if let Inbound::Reading(r) = &mut b
+            && let Payload::BedState(s) = &mut r.payload
+        {
+            s.moving = moving;
+        }
+        b
+    };
+    let mut ev = Vec::new();
+    // 40 motor runs, one every two minutes: recorded at the first, and at the first an hour on.
+    for i in 0..40 {
+        h.push(state(t(i * 120), true));
+        ev.extend(h.step(t(i * 120)));
+        h.push(state(t(i * 120 + 60), false));
+        ev.extend(h.step(t(i * 120 + 60)));
+    }
+    let recorded: Vec<u64> = ev
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::AssetMeters { usage, .. } => usage.actuator_cycles,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recorded, [1, 31]);
+    let snap = h.snapshot();
+    let m = snap.assets["BED-ICU-01"].maintenance.clone().unwrap();
+    assert_eq!(m.usage.actuator_cycles, Some(40));
+    // After a restart the count goes on from the last record, not from zero.
+    let mut again = maintained();
+    again.restore(Restored {
+        meters: vec![(
+            "BED-ICU-01".into(),
+            orderly_model::maintenance::Usage {
+                runtime_hours: None,
+                actuator_cycles: Some(25),
+            },
+            orderly_model::maintenance::Usage {
+                runtime_hours: None,
+                actuator_cycles: Some(0),
+            },
+        )],
+        ..Restored::default()
+    });
+    again.push(state(t(6000), true));
+    again.step(t(6000));
+    let m = again.snapshot().assets["BED-ICU-01"]
+        .maintenance
+        .clone()
+        .unwrap();
+    assert_eq!(m.usage.actuator_cycles, Some(26));
+}

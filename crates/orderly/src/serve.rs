@@ -150,6 +150,7 @@ async fn serve(
         last_service: remembered.last_service,
         cancelled: remembered.cancelled,
         recalls: remembered.recalls,
+        meters: remembered.meters,
     });
     let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
     let (commit_tx, commit_rx) = mpsc::channel(1024);
