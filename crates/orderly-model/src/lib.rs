@@ -47,6 +47,34 @@ pub use source::{FileError, FileErrors, Source};
 pub use time::Timestamp;
 pub use view::Snapshot;
 
+/// State carried over a restart: what the store remembers, what the world takes back.
+#[derive(Clone, Debug, Default)]
+pub struct Restored {
+    pub next_seq: u64,
+    /// (subject, room, since, last seen, confidence).
+    pub locations: Vec<(String, String, crate::Timestamp, crate::Timestamp, f32)>,
+    /// Asset statuses set since the seed: (asset, status, since).
+    pub statuses: Vec<(String, crate::AssetStatus, crate::Timestamp)>,
+    /// Alerts still active or acknowledged.
+    pub alerts: Vec<crate::Alert>,
+    /// The last repositioning of each patient (`patient.turned`): (patient, when).
+    pub turned: Vec<(String, crate::Timestamp)>,
+    /// Bed commands not yet acknowledged (looked for in the last week of the log).
+    pub commands: Vec<crate::command::PendingCommand>,
+    /// Bed suggestions still on offer (the same week).
+    pub suggestions: Vec<crate::view::SuggestionView>,
+    /// Work orders not done or cancelled.
+    pub work_orders: Vec<crate::maintenance::WorkOrder>,
+    /// Each item's last service: its latest scheduled work order done.
+    pub last_service: Vec<(String, crate::maintenance::LastService)>,
+    /// (item, reason) of work orders cancelled since the item's last service.
+    pub cancelled: Vec<(String, String)>,
+    /// Every recall as last recorded.
+    pub recalls: Vec<crate::maintenance::Recall>,
+    /// The meters only Orderly counts, as last recorded: (asset, usage, first reading).
+    pub meters: Vec<(String, crate::maintenance::Usage, crate::maintenance::Usage)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

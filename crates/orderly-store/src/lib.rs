@@ -37,37 +37,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// What a restart needs back.
-#[derive(Clone, Debug, Default)]
-pub struct Remembered {
-    pub next_seq: u64,
-    /// (subject, room, since, last seen, confidence).
-    pub locations: Vec<(String, String, Timestamp, Timestamp, f32)>,
-    /// Asset statuses set since the seed: (asset, status, since).
-    pub statuses: Vec<(String, AssetStatus, Timestamp)>,
-    /// Alerts still active or acknowledged.
-    pub alerts: Vec<Alert>,
-    /// The last repositioning of each patient (`patient.turned`): (patient, when).
-    pub turned: Vec<(String, Timestamp)>,
-    /// Bed commands not yet acknowledged (looked for in the last week of the log).
-    pub commands: Vec<orderly_model::command::PendingCommand>,
-    /// Bed suggestions still on offer (the same week).
-    pub suggestions: Vec<orderly_model::view::SuggestionView>,
-    /// Work orders not done or cancelled.
-    pub work_orders: Vec<orderly_model::maintenance::WorkOrder>,
-    /// Each item's last service: its latest scheduled work order done.
-    pub last_service: Vec<(String, orderly_model::maintenance::LastService)>,
-    /// (item, reason) of work orders cancelled since the item's last service.
-    pub cancelled: Vec<(String, String)>,
-    /// Every recall as last recorded.
-    pub recalls: Vec<orderly_model::maintenance::Recall>,
-    /// The meters only Orderly counts, as last recorded: (asset, usage, first reading).
-    pub meters: Vec<(
-        String,
-        orderly_model::maintenance::Usage,
-        orderly_model::maintenance::Usage,
-    )>,
-}
+/// What a restart needs back (the world takes it as it is).
+pub use orderly_model::Restored as Remembered;
 
 /// What a utilisation report reads from the events (`orderly_model::report`).
 #[derive(Clone, Debug, Default)]

@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 pub use alerts::{PresenceConfig, known};
 pub use locate::LocatorConfig;
-pub use orderly_model::StatusError;
+pub use orderly_model::{Restored, StatusError};
 pub use orderly_rules::{AlertCommand, CommandError, ReloadSummary, RuleSet};
 pub use registry::{Registry, Subject, SubjectKind, TagClass};
 
@@ -93,39 +93,6 @@ impl WorldConfig {
     pub fn parse(file: &str, text: &str) -> Result<WorldConfig, orderly_model::FileErrors> {
         orderly_model::Source::new(file, text).parse_toml()
     }
-}
-
-/// State carried over a restart, read back from the store.
-#[derive(Clone, Debug, Default)]
-pub struct Restored {
-    /// The next event sequence number.
-    pub next_seq: u64,
-    /// Last known room of each subject: (subject id, room id, since, last seen, confidence).
-    pub locations: Vec<(String, String, Timestamp, Timestamp, f32)>,
-    /// Asset statuses changed since the seed: (asset id, status, since).
-    pub statuses: Vec<(String, AssetStatus, Timestamp)>,
-    /// Alerts that were active or acknowledged.
-    pub alerts: Vec<Alert>,
-    /// The last repositioning of each patient: (patient id, when).
-    pub turned: Vec<(String, Timestamp)>,
-    /// Bed commands not yet acknowledged.
-    pub commands: Vec<orderly_model::command::PendingCommand>,
-    /// Bed suggestions still on offer.
-    pub suggestions: Vec<orderly_model::view::SuggestionView>,
-    /// Work orders not done or cancelled.
-    pub work_orders: Vec<orderly_model::maintenance::WorkOrder>,
-    /// Each item's last service (its last scheduled work order done).
-    pub last_service: Vec<(String, orderly_model::maintenance::LastService)>,
-    /// (item, reason) of work orders cancelled since the item's last service.
-    pub cancelled: Vec<(String, String)>,
-    /// Recalls, as last recorded (open ones matter).
-    pub recalls: Vec<orderly_model::maintenance::Recall>,
-    /// The meters only Orderly counts (bed actuator cycles): (asset, usage, first reading).
-    pub meters: Vec<(
-        String,
-        orderly_model::maintenance::Usage,
-        orderly_model::maintenance::Usage,
-    )>,
 }
 
 /// The world and its schedule.

@@ -10,7 +10,7 @@ use orderly_model::{Role, Seed};
 use orderly_mqtt::client::wall_clock;
 use orderly_mqtt::{EmbeddedBroker, MqttConfig, MqttLink, Topics};
 use orderly_store::Store;
-use orderly_world::{Hospital, Restored};
+use orderly_world::Hospital;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -138,27 +138,15 @@ async fn serve(
         wall_clock(),
     );
     let mut hospital = Hospital::new(fp.clone(), &seed, rules.config, rules.rules);
-    hospital.restore(Restored {
-        next_seq: remembered.next_seq,
-        locations: remembered.locations,
-        statuses: remembered.statuses,
-        alerts: remembered.alerts,
-        turned: remembered.turned,
-        commands: remembered.commands,
-        suggestions: remembered.suggestions,
-        work_orders: remembered.work_orders,
-        last_service: remembered.last_service,
-        cancelled: remembered.cancelled,
-        recalls: remembered.recalls,
-        meters: remembered.meters,
-    });
+    let next_seq = remembered.next_seq;
+    hospital.restore(remembered);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
     let (commit_tx, commit_rx) = mpsc::channel(1024);
     let (live_tx, _) = broadcast::channel(8192);
     let store_ok = Arc::new(AtomicBool::new(true));
     let world_running = Arc::new(AtomicBool::new(true));
     let (world_ctl_tx, world_ctl_rx) = mpsc::channel(64);
-    let (committed_tx, committed_rx) = watch::channel(remembered.next_seq);
+    let (committed_tx, committed_rx) = watch::channel(next_seq);
     let world = spawn_world(
         hospital,
         in_rx,
