@@ -4,6 +4,8 @@
 //! its own so that runs sharing a broker never see each other's traffic. Talks to it only
 //! through MQTT and HTTP.
 
+pub mod browser;
+
 use rumqttc::{Client, Connection, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};

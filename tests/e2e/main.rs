@@ -5,5 +5,6 @@ mod beds;
 mod files;
 mod ingest;
 mod maintenance;
+mod pages;
 mod replay;
 mod rules;

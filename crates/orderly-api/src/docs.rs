@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Orderly API", description = "Hospital asset tracking and smart-room alerts. Every endpoint but /healthz, /readyz and these docs needs `Authorization: Bearer <token>` (`orderly token create`)."),
+    info(title = "Orderly API", description = "Hospital asset tracking and smart-room alerts. Every endpoint but /healthz, /readyz, these docs and the pages' static files needs `Authorization: Bearer <token>` (`orderly token create`)."),
     paths(
         crate::routes::healthz, crate::routes::readyz, crate::routes::metrics,
         crate::routes::list_assets, crate::routes::get_asset, crate::routes::asset_history,
@@ -25,9 +25,11 @@ use utoipa::{Modify, OpenApi};
         crate::control::open_alerts, crate::control::acknowledge, crate::control::resolve,
         crate::control::silence, crate::control::rules, crate::control::reload,
         crate::sse::events, crate::sse::unit_events,
+        crate::site::me, crate::site::floorplan, crate::site::staff, crate::site::par,
+        crate::site::unit_beds,
     ),
     modifiers(&Bearer),
-    tags((name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "maintenance"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
+    tags((name = "site"), (name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "maintenance"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
 )]
 struct Doc;
 

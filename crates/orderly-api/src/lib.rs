@@ -14,8 +14,10 @@ mod docs;
 mod error;
 mod locate;
 mod maintenance;
+mod pages;
 mod reports;
 mod routes;
+mod site;
 mod sse;
 
 use axum::Router;

@@ -17,6 +17,13 @@ use utoipa::{IntoParams, ToSchema};
 
 pub(crate) fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/", get(crate::pages::index))
+        .route("/ui/{file}", get(crate::pages::asset))
+        .route("/api/v1/me", get(crate::site::me))
+        .route("/api/v1/floorplan", get(crate::site::floorplan))
+        .route("/api/v1/staff", get(crate::site::staff))
+        .route("/api/v1/par", get(crate::site::par))
+        .route("/api/v1/units/{unit}/beds", get(crate::site::unit_beds))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -196,4 +196,33 @@ pub struct Snapshot {
     pub work_orders: BTreeMap<String, crate::maintenance::WorkOrder>,
     /// Recalls not closed, by id.
     pub recalls: BTreeMap<String, crate::maintenance::Recall>,
+    /// Each unit's stock of ready equipment against its PAR levels, by `PAR-{unit}-{kind}`.
+    pub par: BTreeMap<String, ParView>,
+}
+
+/// One unit's stock of one kind against its PAR level (`rules/par.toml`), as last counted.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ParView {
+    pub unit: String,
+    pub unit_name: String,
+    pub kind: String,
+    /// Items ready for use (`available` or `clean`, heard now) in the unit's rooms.
+    pub ready: u32,
+    pub target: u32,
+    pub critical: u32,
+    /// `ok` (at or above target), `below_target`, or `critical` (below the critical line).
+    pub state: String,
+    /// The nearest room outside the unit with ready items to spare, if any.
+    pub pull_from: Option<ParSource>,
+}
+
+/// Where a unit short of stock can pull from.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ParSource {
+    pub room: String,
+    pub room_name: String,
+    /// Items there that nobody else needs.
+    pub spare: u32,
+    /// Walking distance from the unit's station.
+    pub metres: f32,
 }

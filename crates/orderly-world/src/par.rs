@@ -15,6 +15,7 @@ use crate::registry::{AssetInfo, Status};
 use crate::{Capability, Clock, Phase, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::par::ParLevel;
+use orderly_model::view::{ParSource, ParView};
 use orderly_model::{AssetStatus, Timestamp};
 use orderly_rules::{Fact, Facts};
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,10 @@ pub struct ParSubject {
     distances: Vec<f32>,
 }
 
+/// The last count of every level, for the read model.
+#[derive(Resource, Default)]
+pub(crate) struct ParStatus(pub BTreeMap<String, ParView>);
+
 #[derive(Resource, Default)]
 struct ParScan {
     next: Timestamp,
@@ -43,6 +48,7 @@ impl Capability for ParPlugin {
         "par"
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
+        world.init_resource::<ParStatus>();
         world.insert_resource(ParScan {
             next: Timestamp(0),
             dirty: true,
@@ -112,6 +118,7 @@ fn count(
     clock: Res<Clock>,
     site: Res<Site>,
     mut scan: ResMut<ParScan>,
+    mut status: ResMut<ParStatus>,
     changed: Query<(), (With<AssetInfo>, Or<(Changed<Status>, Changed<Location>)>)>,
     assets: Query<(&AssetInfo, Option<&Status>, Option<&Location>)>,
     pars: Query<(Entity, &ParSubject, Option<&SubjectFacts>)>,
@@ -163,6 +170,7 @@ fn count(
                 .saturating_sub(target),
         )
     };
+    let mut seen = Vec::new();
     for (e, p, old) in &pars {
         let l = &p.level;
         let ready_here = in_unit
@@ -191,6 +199,11 @@ fn count(
                 best = Some((d, room, spare));
             }
         }
+        seen.push(p.id.clone());
+        let view = par_view(fp, p, ready_here, best);
+        if status.0.get(&p.id) != Some(&view) {
+            status.0.insert(p.id.clone(), view);
+        }
         let facts = par_facts(fp, p, ready_here, best);
         let new = SubjectFacts::new(facts);
         match old {
@@ -199,6 +212,38 @@ fn count(
                 commands.entity(e).insert(new);
             }
         }
+    }
+    status.0.retain(|id, _| seen.contains(id));
+}
+
+fn par_view(
+    fp: &orderly_floorplan::Floorplan,
+    p: &ParSubject,
+    ready: u32,
+    source: Option<(f32, usize, u32)>,
+) -> ParView {
+    let l = &p.level;
+    let state = if ready < l.critical {
+        "critical"
+    } else if ready < l.target {
+        "below_target"
+    } else {
+        "ok"
+    };
+    ParView {
+        unit: l.unit.clone(),
+        unit_name: fp.unit(&l.unit).map_or(l.unit.clone(), |u| u.name.clone()),
+        kind: l.kind.clone(),
+        ready,
+        target: l.target,
+        critical: l.critical,
+        state: state.to_string(),
+        pull_from: source.map(|(d, r, n)| ParSource {
+            room: fp.rooms[r].id.clone(),
+            room_name: fp.rooms[r].name.clone(),
+            spare: n,
+            metres: d.round(),
+        }),
     }
 }
 

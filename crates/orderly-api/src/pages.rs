@@ -1,0 +1,54 @@
+//! The web pages: one HTML shell, a stylesheet and a script, compiled into the binary (no build
+//! step, nothing fetched from elsewhere). They hold no data and need no token to load; every
+//! thing they show comes from the public JSON API and event stream with the token the user
+//! signs in with, so the API's roles and audit apply to the pages unchanged.
+
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+const INDEX: &str = include_str!("../pages/index.html");
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../pages/app.css"),
+    ),
+];
+
+/// Only this origin's script and styles, no frames, no inline script: a page that shows
+/// patients' names should not be embeddable or scriptable from elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    r
+}
+
+/// The pages' shell (`/`): sign-in, then the floor map, station board or biomed board.
+pub(crate) async fn index() -> Response {
+    page("text/html; charset=utf-8", INDEX)
+}
+
+/// The script and the stylesheet (`/ui/app.js`, `/ui/app.css`).
+pub(crate) async fn asset(Path(file): Path<String>) -> Response {
+    match FILES.iter().find(|(name, _, _)| *name == file) {
+        Some((_, ct, body)) => page(ct, body),
+        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+    }
+}

@@ -1,0 +1,449 @@
+//! The web pages in a real browser (headless Chromium through chromedriver), against the real
+//! binary on a real broker and database: sign-in, the floor map following the simulator, the
+//! nearest pump and its route, the station board on two screens, a bed suggestion confirmed,
+//! the biomed board. Skipped, saying why, when no Chromium is installed (`cargo xtask ci`
+//! makes that a failure when one is). With `ORDERLY_SCREENSHOTS=DIR` the tests leave their
+//! screenshots there (`cargo xtask screenshots` refreshes the README's).
+
+use orderly_tests::browser::{Browser, screenshot_dir};
+use orderly_tests::{Device, Orderly, Setup, binary, now_rfc3339};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(30);
+
+fn browser(width: u32, height: u32) -> Option<Browser> {
+    match Browser::start(width, height) {
+        Ok(b) => Some(b),
+        Err(why) => {
+            eprintln!("!!! SKIPPED: page tests need a browser: {why}");
+            None
+        }
+    }
+}
+
+fn sign_in(b: &Browser, o: &Orderly, token: &str) {
+    b.goto(&format!("{}/", o.http));
+    b.type_into("#token", token);
+    b.click("#signin button[type=submit]");
+    b.wait_for("signed in", T, "return !document.getElementById('top').hidden");
+}
+
+/// The simulator on this setup's broker, in the background.
+struct Sim(Child);
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn simulate(setup: &Setup, o: &Orderly, args: &[&str]) -> Sim {
+    Sim(Command::new(binary())
+        .args(["sim", "--mqtt", &format!("{}:{}", o.mqtt.0, o.mqtt.1)])
+        .arg("--floorplan")
+        .arg(&setup.floorplan)
+        .arg("--registry")
+        .arg(&setup.seed)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the simulator"))
+}
+
+/// Nothing without signing in; a wrong token is told so; then the floor map draws the
+/// simulator's equipment and staff where the API says they are, follows a marker when the
+/// simulator moves it, and finds the nearest available pump with its walking route drawn.
+#[test]
+fn the_floor_map_follows_the_simulator_and_draws_the_route_to_the_nearest_pump() {
+    let Some(b) = browser(1920, 1080) else {
+        return;
+    };
+    let setup = Setup::new();
+    let o = setup.start();
+    let porter = setup.token("facilities", "Porter Sam", "");
+    // No token, no data: the page is only a sign-in form, the API refuses.
+    let (status, _) = o.get_as("/api/v1/floorplan", "not-a-token");
+    assert_eq!(status, 401);
+    b.goto(&format!("{}/#/map", o.http));
+    b.wait_for("the sign-in form", T, "return !!document.getElementById('signin')");
+    assert_eq!(
+        b.eval("return document.querySelectorAll('#map').length", json!([])),
+        0
+    );
+    b.type_into("#token", "ord_wrong");
+    b.click("#signin button[type=submit]");
+    b.wait_for(
+        "the refusal",
+        T,
+        "return document.getElementById('signin-error').textContent",
+    );
+    sign_in(&b, &o, &porter);
+    b.wait_for("the map", T, "return !!document.querySelector('#map .room')");
+    // Equipment moving often, so a move happens on the floor shown within seconds.
+    let _sim = simulate(
+        &setup,
+        &o,
+        &["--duration", "120", "--moves-per-hour", "400", "--seed", "3"],
+    );
+    b.wait_for(
+        "equipment markers",
+        T,
+        "return document.querySelectorAll('#markers .marker:not(.staff)').length >= 3",
+    );
+    // Where each equipment marker on the floor is now; then the first to change room.
+    b.eval(
+        "window.before = {}; for (const m of document.querySelectorAll('#markers .marker:not(.staff)')) window.before[m.dataset.subject] = m.dataset.room; return null",
+        json!([]),
+    );
+    let moved = b.wait_for(
+        "a marker to move",
+        Duration::from_secs(60),
+        "for (const m of document.querySelectorAll('#markers .marker:not(.staff)')) { const was = window.before[m.dataset.subject]; if (was && was !== m.dataset.room) return [m.dataset.subject, was, m.dataset.room]; } return null",
+    );
+    let (asset, from, to) = (
+        moved[0].as_str().unwrap().to_string(),
+        moved[1].as_str().unwrap(),
+        moved[2].as_str().unwrap().to_string(),
+    );
+    // The API agreed at that moment (it may have moved on since: then the map follows too).
+    let (_, hist) = o.get(&format!("/api/v1/assets/{asset}/history"));
+    assert!(
+        hist.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["room"] == to.as_str()),
+        "{asset} moved on the map from {from} to {to}; the API's history: {hist}"
+    );
+    let (_, now) = o.get(&format!("/api/v1/assets/{asset}"));
+    let room_now = now["location"]["room"].as_str().unwrap().to_string();
+    b.wait_for(
+        "the marker where the API has it",
+        T,
+        &format!(
+            "const m = document.querySelector('#markers [data-subject=\"{asset}\"]'); const r = {}; return m ? m.dataset.room === r : !!document.querySelector('#map') && document.querySelector('[data-room=\"' + r + '\"]') === null",
+            json!(room_now)
+        ),
+    );
+    // Search finds it.
+    b.type_into("#search", &asset);
+    b.wait_for(
+        "the search result",
+        T,
+        &format!("return !!document.querySelector('[data-hit=\"{asset}\"]')"),
+    );
+    // The nearest available pump from the ED's station, as the API finds it, with the route.
+    b.click(".room[data-room=\"F1-ED-NS\"]");
+    b.wait_for(
+        "the room card",
+        T,
+        "return document.getElementById('roomcard').textContent.includes('F1-ED-NS')",
+    );
+    b.wait_for(
+        "a pump located",
+        T,
+        "return document.querySelectorAll('#markers .marker:not(.staff)').length > 0",
+    );
+    let deadline = Instant::now() + T;
+    let (found, route) = loop {
+        b.click("#find-nearest");
+        let shown = b.wait_for(
+            "the nearest pumps",
+            T,
+            "const f = document.querySelector('#nearest [data-found]'); const r = document.querySelector('#route polyline'); if (f && r) return [f.dataset.found, r.dataset.route]; return document.querySelector('#nearest .error') ? 'none' : null",
+        );
+        if shown != "none" {
+            break (
+                shown[0].as_str().unwrap().to_string(),
+                shown[1].as_str().unwrap().to_string(),
+            );
+        }
+        assert!(Instant::now() < deadline, "no pump was ever available");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let (status, api) = o.get("/api/v1/locate?kind=infusion_pump&near=F1-ED-NS&limit=5");
+    assert_eq!(status, 200, "{api}");
+    let api = api.as_array().unwrap();
+    let same = api
+        .iter()
+        .find(|f| f["asset"] == found.as_str())
+        .unwrap_or_else(|| panic!("the page's nearest {found} is not among the API's: {api:?}"));
+    // The route drawn is the API's route, on this floor, from the chosen room.
+    let on_floor: Vec<&str> = same["route"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .filter(|r| r.starts_with("F1-"))
+        .collect();
+    assert_eq!(route, on_floor.join(","));
+    assert!(route.starts_with("F1-ED-NS"), "{route}");
+    // PAR levels are listed.
+    b.wait_for(
+        "PAR levels",
+        T,
+        "return document.querySelectorAll('[data-par]').length",
+    );
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot(&dir, "map.png");
+    }
+    drop(b);
+    o.stop();
+}
+
+fn raised_bed() -> Value {
+    json!({"ts": now_rfc3339(), "occupied": true, "hob_deg": 30.0, "height": "raised", "brakes": true,
+           "rails": {"head_left": true, "head_right": true, "foot_left": false, "foot_right": false},
+           "exit_alarm": "armed", "surface": "static", "moving": false})
+}
+
+fn heard(dev: &Device, o: &Orderly, receiver: &str, tag: &str) {
+    dev.json(
+        &o.topic(&format!("rtls/{receiver}/sightings")),
+        &json!({"ts": now_rfc3339(), "sightings": [{"tag": tag, "rssi": -50, "ir": true}]}),
+    );
+}
+
+/// Two station screens of the ICU (a 1920x1080 station and a tablet): a fall raises a
+/// high-priority alert with a banner and sound on both; acknowledged on one, the other shows
+/// it acknowledged and stops; resolved with a reason on the tablet, gone from both. A bed
+/// suggestion is confirmed from the board once a caregiver badge is in the room, and the
+/// command reaches the bed with the nurse's name.
+#[test]
+fn the_station_board_acknowledges_on_one_screen_and_the_other_follows() {
+    let Some(station) = browser(1920, 1080) else {
+        return;
+    };
+    let tablet = browser(1180, 820).expect("a second browser");
+    let setup = Setup::new();
+    setup.edit_rules("beds.toml", |t| {
+        let at = t.find("id = \"suggest-bed-low\"").unwrap();
+        let (head, tail) = t.split_at(at);
+        format!("{head}{}", tail.replacen("for = \"5m\"", "for = \"1s\"", 1))
+    });
+    let o = setup.start();
+    let nurse = setup.token("nurse", "Nurse Ana", "ICU");
+    let other = setup.token("nurse", "Nurse Bo", "MS3");
+    sign_in(&station, &o, &nurse);
+    station.wait_for(
+        "the ICU board",
+        T,
+        "return location.hash === '#/station/ICU' && !!document.getElementById('alerts')",
+    );
+    sign_in(&tablet, &o, &nurse);
+    tablet.wait_for("the ICU board", T, "return !!document.getElementById('alerts')");
+    // A nurse of another unit is refused the ICU's board by the API.
+    let (status, _) = o.get_as("/api/v1/units/ICU/beds", &other);
+    assert_eq!(status, 403);
+
+    let dev = Device::connect(&o.mqtt, None);
+    let bed_dev = Device::connect(&o.mqtt, Some(&o.topic("bed/bed-icu-01/command")));
+    // Ada Petrov (bed ICU-02) falls: her wearable says so.
+    dev.json(
+        &o.topic("wearable/W-1002/event"),
+        &json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95}),
+    );
+    let card = "document.querySelector('#alerts article.alert.high')";
+    for b in [&station, &tablet] {
+        b.wait_for(
+            "the fall on the board",
+            T,
+            &format!("const c = {card}; return c && c.dataset.state === 'active' && document.body.dataset.alarm === 'on' && !document.getElementById('banner').hidden"),
+        );
+        assert!(b.eval("return window.orderlyBeeps", json!([])).as_u64() >= Some(1));
+    }
+    let text = station.eval(&format!("return {card}.innerText"), json!([]));
+    assert!(text.as_str().unwrap().contains("HIGH"), "{text}");
+    if let Some(dir) = screenshot_dir() {
+        station.screenshot(&dir, "station.png");
+    }
+    // Acknowledged on the station: the tablet follows over its own stream.
+    station.click("#alerts article.alert.high button.ack");
+    tablet.wait_for(
+        "acknowledged on the other screen",
+        T,
+        &format!("const c = {card}; return c && c.dataset.state === 'acknowledged' && c.innerText.includes('Acknowledged by Nurse Ana') && document.body.dataset.alarm === 'off'"),
+    );
+    let (_, open) = o.get_as("/api/v1/units/ICU/alerts", &nurse);
+    let fall = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["priority"] == "high")
+        .expect("the fall alert")
+        .clone();
+    assert_eq!(fall["state"], "acknowledged");
+
+    // A bed suggestion: Ben Rossi's bed (Morse 85) left raised with nobody there.
+    heard(&dev, &o, "rx-f2-icu-01", "TB-ICU-01");
+    dev.json(&o.topic("bed/bed-icu-01/state"), &raised_bed());
+    station.wait_for(
+        "the suggestion",
+        T,
+        "return !!document.querySelector('[data-suggestion]')",
+    );
+    tablet.wait_for(
+        "the bed's row",
+        T,
+        "const r = document.querySelector('[data-bed=\"BED-ICU-01\"]'); return r && r.innerText.includes('Ben Rossi')",
+    );
+    if let Some(dir) = screenshot_dir() {
+        tablet.screenshot(&dir, "station-tablet.png");
+    }
+    // Confirmed from the board once the charge nurse's badge is in the room (refused before).
+    let deadline = Instant::now() + T;
+    loop {
+        heard(&dev, &o, "rx-f2-icu-01", "B-0001");
+        station.click("[data-suggestion] button.confirm");
+        let gone = Instant::now() + Duration::from_secs(3);
+        let mut done = false;
+        while Instant::now() < gone {
+            if station.eval(
+                "return !document.querySelector('[data-suggestion]')",
+                json!([]),
+            ) == true
+            {
+                done = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the suggestion was never confirmed");
+    }
+    let (_, payload) = bed_dev
+        .received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the confirmed command on the bed's topic");
+    let cmd: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(cmd["set"], json!({"height": "low"}));
+    assert!(
+        cmd["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("confirmed by Nurse Ana"),
+        "{cmd}"
+    );
+
+    // Resolved on the tablet, with a reason: gone from the station.
+    let sel = format!(
+        "#alerts article[data-alert=\"{}\"]",
+        fall["id"].as_str().unwrap()
+    );
+    tablet.type_into(&format!("{sel} input.reason"), "Patient assessed, no injury");
+    tablet.click(&format!("{sel} button.resolve"));
+    station.wait_for(
+        "the fall gone from the station",
+        T,
+        &format!("return !document.querySelector('{sel}')"),
+    );
+    let (_, hist) = o.get("/api/v1/alerts?state=resolved&limit=20");
+    assert!(
+        hist.to_string().contains("Patient assessed, no injury"),
+        "{hist}"
+    );
+    dev.close();
+    bed_dev.close();
+    drop((station, tablet));
+    o.stop();
+}
+
+/// The biomed board: work orders by state, started and completed from the page; the pull list
+/// with the round, shown on the map; a recall's progress; the completion table.
+#[test]
+fn the_biomed_board_works_orders_through_and_shows_the_round() {
+    let Some(b) = browser(1920, 1080) else {
+        return;
+    };
+    let setup = Setup::new();
+    let o = setup.start();
+    let biomed = setup.token("biomed", "Eng Kim", "");
+    let dev = Device::connect(&o.mqtt, None);
+    // Two pumps heard on the ICU floor; one gets a repair order by hand.
+    let (_, pumps) = o.get("/api/v1/assets?kind=infusion_pump&limit=2");
+    let pumps: Vec<(String, String)> = pumps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["tag"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (_, tag) in &pumps {
+        heard(&dev, &o, "rx-f2-icu-03", tag);
+    }
+    let (status, wo) = o.post(
+        "/api/v1/maintenance/work-orders",
+        &json!({"asset": pumps[0].0, "reason": "repair", "detail": "door latch cracked"}),
+    );
+    assert_eq!(status, 200, "{wo}");
+    let wo_id = wo["id"].as_str().unwrap().to_string();
+    sign_in(&b, &o, &biomed);
+    b.wait_for("the biomed board", T, "return location.hash === '#/biomed'");
+    let card = format!("[data-wo=\"{wo_id}\"]");
+    b.wait_for(
+        "the work order, open",
+        T,
+        &format!("const c = document.querySelector('[data-column=open] {card}'); return c && c.innerText.includes('door latch cracked')"),
+    );
+    // A recall of the other pump's model, issued through the API, appears with its progress.
+    let (_, p1) = o.get(&format!("/api/v1/assets/{}", pumps[1].0));
+    let (status, rec) = o.post(
+        "/api/v1/maintenance/recalls",
+        &json!({"title": "Free-flow risk", "model": p1["model"], "serials": [p1["serial"]], "detail": "Replace the door assembly"}),
+    );
+    assert_eq!(status, 200, "{rec}");
+    b.wait_for(
+        "the recall",
+        T,
+        "const r = document.querySelector('[data-recall]'); return r && r.innerText.includes('0 of 1 done')",
+    );
+    // The pull list from the workshop: both pumps, in the ICU room, with the round.
+    b.click("#pull-go");
+    b.wait_for(
+        "the round",
+        T,
+        &format!("return !!document.querySelector('[data-pull=\"{}\"]') && !!document.getElementById('round')", pumps[0].0),
+    );
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot(&dir, "biomed.png");
+    }
+    // Started, then completed, from the page.
+    b.click(&format!("{card} button.start"));
+    b.wait_for(
+        "in progress",
+        T,
+        &format!("return !!document.querySelector('[data-column=in_progress] {card}')"),
+    );
+    let (_, a) = o.get(&format!("/api/v1/assets/{}", pumps[0].0));
+    assert_eq!(a["status"], "out_of_service");
+    b.click(&format!("{card} button.complete"));
+    b.wait_for(
+        "done",
+        T,
+        &format!("return !document.querySelector('{card}')"),
+    );
+    let (_, done) = o.get(&format!(
+        "/api/v1/maintenance/work-orders?asset={}&status=done",
+        pumps[0].0
+    ));
+    assert_eq!(done[0]["id"], wo_id.as_str(), "{done}");
+    assert_eq!(done[0]["closed_by"], "Eng Kim", "{done}");
+    // The round on the map: drawn from the workshop.
+    b.click("#round-map");
+    b.wait_for(
+        "the round drawn",
+        T,
+        "const r = document.querySelector('#route polyline'); return r && r.dataset.route.length > 0",
+    );
+    dev.close();
+    drop(b);
+    o.stop();
+}
