@@ -178,18 +178,22 @@ impl Browser {
     /// Waits until `css` matches an element, then clicks it as a user would (scrolled into
     /// view, the pointer on its centre).
     pub fn click(&self, css: &str) {
-        self.wait_for(&format!("element {css}"), Duration::from_secs(15), &format!(
-            "return !!document.querySelector({})", json!(css)
-        ));
+        self.wait_for(
+            &format!("element {css}"),
+            Duration::from_secs(15),
+            &format!("return !!document.querySelector({})", json!(css)),
+        );
         let id = self.element(css).unwrap_or_else(|e| panic!("{e}"));
         self.must("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 
     /// Types `text` into the element `css` (keystrokes, as a user would).
     pub fn type_into(&self, css: &str, text: &str) {
-        self.wait_for(&format!("element {css}"), Duration::from_secs(15), &format!(
-            "return !!document.querySelector({})", json!(css)
-        ));
+        self.wait_for(
+            &format!("element {css}"),
+            Duration::from_secs(15),
+            &format!("return !!document.querySelector({})", json!(css)),
+        );
         let id = self.element(css).unwrap_or_else(|e| panic!("{e}"));
         self.must(
             "POST",
@@ -227,6 +231,7 @@ impl Browser {
     /// The page as a PNG, into `dir/name`.
     pub fn screenshot(&self, dir: &Path, name: &str) {
         use base64::Engine as _;
+        self.eval("window.scrollTo(0, 0); return null", json!([]));
         let v = self.must("GET", "/screenshot", None);
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap_or(""))

@@ -1,7 +1,7 @@
 //! `cargo xtask ci`: what CI runs. Format, lints, the whole test suite on the embedded broker
-//! and SQLite, then the store and end-to-end suites again on Mosquitto and PostgreSQL when the
-//! machine has them (started here when installed but stopped). A suite that cannot run says
-//! so, loudly, with the reason.
+//! and SQLite (the page tests in headless Chromium when it is installed), then the store and
+//! end-to-end suites again on Mosquitto and PostgreSQL when the machine has them (started here
+//! when installed but stopped). A suite that cannot run says so, loudly, with the reason.
 
 use anyhow::{Context, Result, bail};
 use std::net::{SocketAddr, TcpStream};
@@ -56,6 +56,16 @@ fn test_cmd(packages: &[&str]) -> Command {
         c.args(["-p", p]);
     }
     c
+}
+
+/// Leaves the page tests out of a second pass: the pages see the broker only through the
+/// API, which the first pass already drove them through.
+fn skip_pages(c: &mut Command) {
+    if nextest_available() {
+        c.args(["-E", "not test(/^pages::/)"]);
+    } else {
+        c.args(["--", "--skip", "pages::"]);
+    }
 }
 
 /// A Mosquitto this run started, stopped when dropped.
@@ -126,6 +136,53 @@ fn mosquitto(tmp: &Path) -> (Option<String>, Option<Started>, String) {
     }
 }
 
+/// Whether the page tests can run: Debian's Chromium and its chromedriver (or the binaries
+/// named by `ORDERLY_CHROMIUM` / `ORDERLY_CHROMEDRIVER`), else why not.
+fn browser() -> Result<(), String> {
+    let found = |env: &str, paths: &[&str]| {
+        std::env::var_os(env).is_some() || paths.iter().any(|p| Path::new(p).exists())
+    };
+    if !found(
+        "ORDERLY_CHROMIUM",
+        &["/usr/bin/chromium", "/usr/bin/chromium-browser"],
+    ) {
+        return Err(
+            "Chromium is not installed (apt-get install chromium chromium-driver; .ci/run does this)"
+                .into(),
+        );
+    }
+    if !found("ORDERLY_CHROMEDRIVER", &["/usr/bin/chromedriver"]) {
+        return Err(
+            "chromedriver is not installed (apt-get install chromium-driver; .ci/run does this)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask screenshots`: runs the page tests with a browser and writes their screenshots
+/// into `docs/screenshots/` (the README shows them).
+pub fn screenshots(root: &Path) -> Result<()> {
+    if let Err(why) = browser() {
+        bail!("no browser for the screenshots: {why}");
+    }
+    run(
+        root,
+        "build the binary",
+        Command::new("cargo").args(["build", "-p", "orderly"]),
+    )?;
+    let mut c = test_cmd(&["orderly-tests"]);
+    c.args(["--", "pages::"])
+        .env("ORDERLY_BIN", crate::target_dir().join("debug/orderly"))
+        .env("ORDERLY_REQUIRE_BROWSER", "1")
+        .env("ORDERLY_SCREENSHOTS", root.join("docs/screenshots"))
+        .env_remove("ORDERLY_TEST_MQTT")
+        .env_remove("ORDERLY_TEST_POSTGRES_URL");
+    run(root, "page tests, with screenshots", &mut c)?;
+    eprintln!("screenshots in docs/screenshots/");
+    Ok(())
+}
+
 fn postgres() -> (Option<String>, String) {
     if let Ok(u) = std::env::var("ORDERLY_TEST_POSTGRES_URL") {
         return (Some(u), "from ORDERLY_TEST_POSTGRES_URL".into());
@@ -188,7 +245,17 @@ pub fn ci(root: &Path) -> Result<()> {
         Command::new("cargo").args(["build", "-p", "orderly"]),
     )?;
     let bin = crate::target_dir().join("debug/orderly");
+    let mut skipped = Vec::new();
+    // With a browser installed, the page tests must run (a failure to start it fails them);
+    // without one they skip, and this says so at the end.
+    let browser = browser();
+    if let Err(why) = &browser {
+        skipped.push(format!("page tests in a browser: {why}"));
+    }
     let mut all = test_cmd(&[]);
+    if browser.is_ok() {
+        all.env("ORDERLY_REQUIRE_BROWSER", "1");
+    }
     all.env("ORDERLY_BIN", &bin)
         .env_remove("ORDERLY_TEST_MQTT")
         .env_remove("ORDERLY_TEST_POSTGRES_URL");
@@ -201,10 +268,10 @@ pub fn ci(root: &Path) -> Result<()> {
     let tmp = tempfile_dir()?;
     let (mqtt, _keep, mqtt_why) = mosquitto(&tmp);
     let (pg, pg_why) = postgres();
-    let mut skipped = Vec::new();
     match (&mqtt, &pg) {
         (Some(m), Some(p)) => {
             let mut c = test_cmd(&["orderly-store", "orderly-tests"]);
+            skip_pages(&mut c);
             c.env("ORDERLY_BIN", &bin)
                 .env("ORDERLY_TEST_MQTT", m)
                 .env("ORDERLY_TEST_POSTGRES_URL", p);
@@ -229,6 +296,7 @@ pub fn ci(root: &Path) -> Result<()> {
         (Some(m), None) => {
             skipped.push(format!("store suite on PostgreSQL: {pg_why}"));
             let mut c = test_cmd(&["orderly-tests"]);
+            skip_pages(&mut c);
             c.env("ORDERLY_BIN", &bin).env("ORDERLY_TEST_MQTT", m);
             run(
                 root,
@@ -244,7 +312,9 @@ pub fn ci(root: &Path) -> Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     eprintln!();
     if skipped.is_empty() {
-        eprintln!("ci: every suite ran (embedded broker + SQLite; Mosquitto + PostgreSQL)");
+        eprintln!(
+            "ci: every suite ran (embedded broker + SQLite; Mosquitto + PostgreSQL; pages in Chromium)"
+        );
     } else {
         for s in &skipped {
             eprintln!("!!! SKIPPED: {s}");

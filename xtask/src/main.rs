@@ -1,4 +1,4 @@
-//! Project automation (`cargo xtask ...`): ci, bench, gen-demo. Binary crate: may use
+//! Project automation (`cargo xtask ...`): ci, bench, eval, gen-demo, screenshots. Binary crate: may use
 //! anything; talks to Orderly only as a user would (its binary, MQTT, HTTP).
 
 mod bench;
@@ -32,6 +32,9 @@ fn main() -> Result<()> {
         Some("bench") => bench::bench(&root(), &args[1..]),
         Some("eval") => eval::eval(&root(), &args[1..]),
         Some("gen-demo") => gen_demo::generate(&root()),
-        _ => bail!("usage: cargo xtask <ci|bench ingest|eval rooms|falls|maintenance|gen-demo>"),
+        Some("screenshots") => ci::screenshots(&root()),
+        _ => bail!(
+            "usage: cargo xtask <ci|bench ingest|eval rooms|falls|maintenance|gen-demo|screenshots>"
+        ),
     }
 }

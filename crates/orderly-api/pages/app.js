@@ -401,7 +401,7 @@ async function mapPage(main, params) {
         onclick: () => selectRoom(r.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); selectRoom(r.id); } } },
       s('title', {}, `${r.name} (${r.id})`));
       roomsLayer.append(rect);
-      if (w >= 2.5 && hh >= 1.6) roomsLayer.append(s('text', { x: x + 0.2, y: y + 1.0, class: 'rlabel' }, r.id.replace(/^F\d-/, '')));
+      if (w >= 2 && hh >= 1) roomsLayer.append(s('text', { x: x + 0.15, y: y + 0.8, class: 'rlabel' }, r.id.replace(/^F\d-/, '')));
     }
     markersLayer = s('g', { id: 'markers' });
     routeLayer = s('g', { id: 'route' });
@@ -425,20 +425,25 @@ async function mapPage(main, params) {
     for (const [room, items] of byRoom) {
       const [x, y, w, hh] = S.rooms.get(room).rect;
       items.sort((a, b) => (b.id === st.focus) - (a.id === st.focus) || st.hits.has(b.id) - st.hits.has(a.id) || a.id.localeCompare(b.id));
-      const cell = 0.9;
-      const cols = Math.max(1, Math.floor((w - 0.2) / cell));
-      const rows = Math.max(1, Math.floor((hh - 1.2) / cell));
+      // Cells as large as the room allows for what is in it (0.3 to 0.9 m): a crowded store
+      // shows every item it can, and says how many more.
+      const top = hh >= 2.2 ? 1.2 : 0.15;
+      const aw = Math.max(0.3, w - 0.2);
+      const ah = Math.max(0.3, hh - top - 0.1);
+      const cell = Math.min(0.9, Math.max(0.3, Math.sqrt((aw * ah) / items.length)));
+      const cols = Math.max(1, Math.floor(aw / cell));
+      const rows = Math.max(1, Math.floor(ah / cell));
       const cap = cols * rows;
       items.forEach((it, i) => {
         if (i >= cap) return;
         if (i === cap - 1 && items.length > cap) {
-          out.push(s('text', { x: x + 0.15 + (i % cols) * cell, y: y + 1.2 + Math.floor(i / cols) * cell + 0.7, class: 'more' }, `+${items.length - cap + 1}`));
+          out.push(s('text', { x: x + 0.1 + (i % cols) * cell, y: y + top + Math.floor(i / cols) * cell + cell * 0.8, class: 'more' }, `+${items.length - cap + 1}`));
           return;
         }
         const cx = x + 0.1 + (i % cols) * cell + cell / 2;
-        const cy = y + 1.2 + Math.floor(i / cols) * cell + cell / 2;
+        const cy = y + top + Math.floor(i / cols) * cell + cell / 2;
         const cls = `marker ${it.kind === 'staff' ? 'staff' : it.status}${it.lost ? ' lost' : ''}${st.hits.has(it.id) || st.focus === it.id ? ' hit' : ''}`;
-        out.push(marker(shapeOf(it.kind), cx, cy, 0.3, { class: cls, 'data-subject': it.id, 'data-room': it.room },
+        out.push(marker(shapeOf(it.kind), cx, cy, cell / 3, { class: cls, 'data-subject': it.id, 'data-room': it.room },
           s('title', {}, `${it.label}${it.lost ? ' (last seen here)' : ''}`)));
       });
     }
@@ -728,14 +733,15 @@ async function stationPage(main, unit) {
       h('td', {}, p ? [p.name, h('div', { class: 'muted' }, `Morse ${p.morse}, Braden ${p.braden}${p.ventilated ? ', ventilated' : ''}`)] : h('span', { class: 'muted' }, 'empty')),
       h('td', {}, chips),
       h('td', {}, turning),
-      h('td', {}, b.alerts.length ? b.alerts.map((a) => h('div', {}, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()), ` ${a.title || a.rule}`)) : h('span', { class: 'tag good' }, 'OK')));
+      h('td', {}, b.alerts.length ? b.alerts.map((a) => h('div', {}, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()), ` ${a.title || a.rule}`))
+        : bed ? h('span', { class: 'tag good' }, 'None') : h('span', { class: 'muted' }, '—')));
   }
 
   async function refreshBeds() {
     const [beds, sugg] = await Promise.all([api(`/api/v1/units/${encodeURIComponent(unit)}/beds`, { signal }),
       api(`/api/v1/suggestions?unit=${encodeURIComponent(unit)}`, { signal })]);
     bedsBox.replaceChildren(h('table', { class: 'beds' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Flags'))),
+      h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Open alerts'))),
       h('tbody', {}, beds.map(bedRow))));
     suggBox.replaceChildren(...(sugg.length ? sugg.map((x) => {
       const reason = h('input', { type: 'text', 'aria-label': 'Reason for dismissing', placeholder: 'Reason to dismiss', class: 'reason' });
@@ -775,18 +781,22 @@ async function biomedPage(main, params) {
   const pullBox = h('div', { id: 'pull' });
   const recallBox = h('div', { id: 'recalls' });
   const compBox = h('div', { id: 'compliance' });
+  const predBox = h('div', { id: 'predictions' });
   const shop = S.fp.rooms.find((r) => /biomed/i.test(r.id));
   const fromSel = h('select', { id: 'pull-from' });
   for (const r of [...S.fp.rooms].sort((a, b) => a.id.localeCompare(b.id))) fromSel.append(h('option', { value: r.id, selected: shop && r.id === shop.id }, `${r.id} ${r.name}`));
   if (params.get('from')) fromSel.value = params.get('from');
   const within = h('input', { id: 'pull-days', type: 'number', min: '1', max: '366', value: params.get('within_days') || '14' });
   main.append(h('h1', {}, 'Biomedical engineering'),
-    h('section', { 'aria-labelledby': 'h-wo' }, h('h2', { id: 'h-wo' }, 'Work orders'), cols),
-    h('section', { 'aria-labelledby': 'h-pull' }, h('h2', { id: 'h-pull' }, 'Pull list and round'),
-      h('div', { class: 'row' }, h('label', { for: 'pull-from' }, 'Start from', fromSel), h('label', { for: 'pull-days' }, 'Due within (days)', within),
-        h('button', { type: 'button', class: 'primary', id: 'pull-go', onclick: () => refreshPull().catch(() => {}) }, 'Make the list')), pullBox),
-    h('section', { 'aria-labelledby': 'h-rec' }, h('h2', { id: 'h-rec' }, 'Recalls'), recallBox),
-    h('section', { 'aria-labelledby': 'h-comp' }, h('h2', { id: 'h-comp' }, 'Scheduled maintenance completion (last 90 days)'), compBox));
+    h('div', { class: 'biomed' },
+      h('section', { 'aria-labelledby': 'h-wo' }, h('h2', { id: 'h-wo' }, 'Work orders'), cols),
+      h('div', {},
+        h('section', { 'aria-labelledby': 'h-pull' }, h('h2', { id: 'h-pull' }, 'Pull list and round'),
+          h('div', { class: 'row' }, h('label', { for: 'pull-from' }, 'Start from', fromSel), h('label', { for: 'pull-days' }, 'Due within (days)', within),
+            h('button', { type: 'button', class: 'primary', id: 'pull-go', onclick: () => refreshPull().catch(() => {}) }, 'Make the list')), pullBox),
+        h('section', { 'aria-labelledby': 'h-pred' }, h('h2', { id: 'h-pred' }, 'Predictions'), predBox),
+        h('section', { 'aria-labelledby': 'h-rec' }, h('h2', { id: 'h-rec' }, 'Recalls'), recallBox),
+        h('section', { 'aria-labelledby': 'h-comp' }, h('h2', { id: 'h-comp' }, 'Scheduled maintenance completion (last 90 days)'), compBox))));
 
   const PRED = { battery: 'Prediction: battery', 'occlusion-rate': 'Prediction: occlusion rate', 'fault-rate': 'Prediction: fault rate' };
 
@@ -796,26 +806,27 @@ async function biomedPage(main, params) {
     const who = h('input', { type: 'text', 'aria-label': 'Assignee', placeholder: 'Assignee', class: 'who' });
     const why = h('input', { type: 'text', 'aria-label': 'Reason to cancel', placeholder: 'Reason to cancel', class: 'why' });
     const post = (body, what) => (e) => act(e.currentTarget, what, () => api(`/api/v1/maintenance/work-orders/${id}`, { body }).then(refreshOrders));
-    const actions = [];
+    const main = [];
+    const more = [];
     if (w.status === 'open' || w.status === 'scheduled') {
-      actions.push(at, who, h('button', { type: 'button', class: 'schedule', onclick: (e) => {
+      main.push(h('button', { type: 'button', class: 'start', onclick: post({ action: 'start' }, 'Start') }, 'Start work'));
+      more.push(h('div', { class: 'row' }, at, who, h('button', { type: 'button', class: 'schedule', onclick: (e) => {
         if (!at.value) { at.focus(); toast('Choose when.'); return; }
         post({ action: 'schedule', at: new Date(at.value).toISOString(), assignee: who.value.trim() || null }, 'Schedule')(e);
-      } }, 'Schedule'));
-      actions.push(h('button', { type: 'button', class: 'start', onclick: post({ action: 'start' }, 'Start') }, 'Start work'));
+      } }, 'Schedule')));
     }
-    if (w.status === 'in_progress') actions.push(h('button', { type: 'button', class: 'primary complete', onclick: post({ action: 'complete', notes: null }, 'Complete') }, 'Complete'));
-    actions.push(why, h('button', { type: 'button', class: 'cancel', onclick: (e) => {
+    if (w.status === 'in_progress') main.push(h('button', { type: 'button', class: 'primary complete', onclick: post({ action: 'complete', notes: null }, 'Complete') }, 'Complete'));
+    more.push(h('div', { class: 'row' }, why, h('button', { type: 'button', class: 'cancel', onclick: (e) => {
       if (!why.value.trim()) { why.focus(); toast('Say why it is not needed.'); return; }
       post({ action: 'cancel', reason: why.value.trim() }, 'Cancel')(e);
-    } }, 'Cancel'));
-    return h('article', { class: 'card wo', 'data-wo': w.id, 'data-status': w.status },
-      h('div', {}, h('strong', {}, `${w.asset}`), ` ${words(w.asset_kind)}${w.model ? ` (${w.model})` : ''} — `,
-        h('span', { class: 'tag' }, PRED[w.reason] || words(w.reason)), h('span', { class: 'tag' }, `${w.risk} risk`)),
+    } }, 'Cancel order')));
+    return h('article', { class: `card wo risk-${w.risk}`, 'data-wo': w.id, 'data-status': w.status },
+      h('div', {}, h('strong', {}, `${w.asset}`), ` ${words(w.asset_kind)}${w.model ? ` (${w.model})` : ''}`),
+      h('div', {}, h('span', { class: `tag${PRED[w.reason] ? ' predicted' : ''}` }, PRED[w.reason] || words(w.reason)), h('span', { class: 'tag' }, `${w.risk} risk`)),
       h('p', { class: 'detail' }, w.detail),
-      w.checks && w.checks.length ? h('p', { class: 'muted' }, `Checks: ${w.checks.join('; ')}`) : null,
-      h('p', { class: 'muted' }, `Opened ${when(w.opened_at)} by ${w.opened_by}${w.scheduled_for ? `; scheduled ${when(w.scheduled_for)}${w.assignee ? ` for ${w.assignee}` : ''}` : ''}`),
-      h('div', { class: 'row' }, actions));
+      h('p', { class: 'muted small' }, `Opened ${when(w.opened_at)} by ${w.opened_by}${w.scheduled_for ? `; scheduled ${when(w.scheduled_for)}${w.assignee ? ` for ${w.assignee}` : ''}` : ''}`),
+      w.checks && w.checks.length ? h('details', {}, h('summary', {}, `Checks (${w.checks.length})`), h('ul', { class: 'small' }, w.checks.map((c) => h('li', {}, c)))) : null,
+      h('div', { class: 'row' }, main, h('details', { class: 'more' }, h('summary', {}, w.status === 'in_progress' ? 'Cancel…' : 'Schedule or cancel…'), more)));
   }
 
   async function refreshOrders() {
@@ -825,6 +836,10 @@ async function biomedPage(main, params) {
     const col = (key, title) => h('div', { 'data-column': key }, h('h3', {}, `${title} (${by[key].length})`),
       by[key].length ? by[key].map(woCard) : h('p', { class: 'muted' }, 'None.'));
     cols.replaceChildren(col('open', 'Open'), col('scheduled', 'Scheduled'), col('in_progress', 'In progress'));
+    const predicted = orders.filter((w) => PRED[w.reason]);
+    predBox.replaceChildren(...(predicted.length ? [h('ul', {}, predicted.map((w) => h('li', { 'data-prediction': w.id },
+      h('strong', {}, w.asset), ` (${words(w.asset_kind)}${w.model ? `, ${w.model}` : ''}) — ${PRED[w.reason].replace('Prediction: ', '')}: `, w.detail)))]
+      : [h('p', { class: 'muted' }, 'No failure predicted within the horizon (battery run time, occlusion and fault rates are watched).')]));
   }
 
   async function refreshPull() {
@@ -839,7 +854,7 @@ async function biomedPage(main, params) {
     pullBox.replaceChildren(
       p.items.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Item'), h('th', {}, 'Due'), h('th', {}, 'Where'), h('th', {}, 'Pullable'), h('th', {}, 'Note'))), h('tbody', {}, rows))
         : h('p', {}, 'Nothing due in the window.'),
-      p.round.length ? h('div', { class: 'card', id: 'round' }, h('h3', {}, `Round: ${p.round.length} stops, ${Math.round(p.metres)} m`),
+      p.round.length ? h('div', { class: 'card', id: 'round' }, h('h3', {}, `Round: ${p.round.length} stop${p.round.length === 1 ? '' : 's'}, ${Math.round(p.metres)} m`),
         h('ol', {}, p.round.map((st) => h('li', {}, `${st.room_name} (${st.floor}), ${Math.round(st.metres)} m — collect ${st.assets.join(', ')}`))),
         h('a', { href: mapLink, id: 'round-map' }, 'Show the round on the map')) : null);
   }
@@ -861,7 +876,7 @@ async function biomedPage(main, params) {
 
   async function refreshCompliance() {
     const rep = await api('/api/v1/maintenance/report', { signal });
-    compBox.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, ...['Risk', 'Due', 'On time', 'Late', 'Overdue', 'Pending', 'Cancelled', 'Completion'].map((x) => h('th', {}, x)))),
+    compBox.replaceChildren(!rep.completion.some((c) => c.due > 0) ? h('p', {}, 'No scheduled maintenance fell due in the last 90 days.') : h('table', {}, h('thead', {}, h('tr', {}, ...['Risk', 'Due', 'On time', 'Late', 'Overdue', 'Pending', 'Cancelled', 'Completion'].map((x) => h('th', {}, x)))),
       h('tbody', {}, rep.completion.map((c) => h('tr', { 'data-risk': c.risk }, h('td', {}, c.risk), h('td', {}, c.due), h('td', {}, c.on_time), h('td', {}, c.late),
         h('td', {}, c.overdue), h('td', {}, c.pending), h('td', {}, c.cancelled),
         h('td', {}, c.completion === null || c.completion === undefined ? '—' : `${(100 * c.completion).toFixed(1)} %${c.risk === 'high' && c.completion < 1 ? ' ✖ (high risk needs 100 %)' : ''}`))))),

@@ -5,8 +5,8 @@
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Path, State};
-use orderly_model::view::{AssetView, ParView, PatientView, StaffView};
 use orderly_model::Alert;
+use orderly_model::view::{AssetView, ParView, PatientView, StaffView};
 use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -193,7 +193,11 @@ pub(crate) async fn unit_beds(
             .filter(|x| x.subject == a.id || patient.as_ref().is_some_and(|p| x.subject == p.id))
             .cloned()
             .collect();
-        alerts.sort_by(|a, b| a.priority.cmp(&b.priority).then(a.raised_at.cmp(&b.raised_at)));
+        alerts.sort_by(|a, b| {
+            a.priority
+                .cmp(&b.priority)
+                .then(a.raised_at.cmp(&b.raised_at))
+        });
         out.push(UnitBed {
             bed: a.id.clone(),
             room: here.map(|r| r.id.clone()),
@@ -209,8 +213,13 @@ pub(crate) async fn unit_beds(
         .filter_map(|b| b.patient.as_ref().map(|p| p.id.as_str()))
         .collect();
     if !ids.is_empty() {
-        auth.audit(&s, "read", &format!("unit {unit} beds"), format!("patients {}", ids.join(",")))
-            .await?;
+        auth.audit(
+            &s,
+            "read",
+            &format!("unit {unit} beds"),
+            format!("patients {}", ids.join(",")),
+        )
+        .await?;
     }
     Ok(Json(out))
 }

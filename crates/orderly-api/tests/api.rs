@@ -1521,3 +1521,217 @@ async fn a_recall_takes_its_pumps_out_of_service_at_once_and_shows_its_progress(
     let (_, list) = get(&f, "/api/v1/maintenance/recalls", Some(&biomed)).await;
     assert_eq!(list, serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn the_pages_load_without_a_token_but_hold_no_data() {
+    let f = fixture(true).await;
+    let resp = router(f.state.clone())
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let html = String::from_utf8_lossy(&body);
+    assert!(
+        html.contains("/ui/app.js") && !html.contains("<script>"),
+        "{html}"
+    );
+    let (status, js) = get(&f, "/ui/app.js", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(js.as_str().unwrap().contains("/api/v1/me"));
+    assert_eq!(
+        get(&f, "/ui/secrets.txt", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Everything the pages show needs a token.
+    for uri in [
+        "/api/v1/me",
+        "/api/v1/floorplan",
+        "/api/v1/staff",
+        "/api/v1/par",
+        "/api/v1/units/ICU/beds",
+    ] {
+        assert_eq!(
+            get(&f, uri, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{uri}"
+        );
+        assert_eq!(
+            get(&f, uri, Some("ord_nope")).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{uri}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_pages_api_says_who_draws_the_floorplan_and_lists_staff() {
+    let f = fixture(true).await;
+    let (status, me) = get(&f, "/api/v1/me", Some(&f.nurse_icu)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["name"], "Nurse Ana");
+    assert_eq!(me["role"], "nurse");
+    assert_eq!(me["units"], serde_json::json!(["ICU"]));
+    let (_, fp) = get(&f, "/api/v1/floorplan", Some(&f.nurse_icu)).await;
+    let demo = Floorplan::parse("demo.toml", FLOORPLAN).unwrap();
+    assert_eq!(fp["rooms"].as_array().unwrap().len(), demo.rooms.len());
+    let levels: Vec<i64> = fp["floors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["level"].as_i64().unwrap())
+        .collect();
+    assert!(levels.windows(2).all(|w| w[0] <= w[1]), "{levels:?}");
+    let icu01 = fp["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "F2-ICU-01")
+        .unwrap();
+    assert_eq!(icu01["unit"], "ICU");
+    assert_eq!(icu01["rect"].as_array().unwrap().len(), 4);
+    let icu = fp["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == "ICU")
+        .unwrap();
+    assert_eq!(icu["station"], "F2-ICU-NS");
+    let (_, staff) = get(&f, "/api/v1/staff", Some(&f.admin)).await;
+    let seed = Seed::parse("demo-seed.toml", SEED).unwrap();
+    assert_eq!(staff.as_array().unwrap().len(), seed.staff.len());
+}
+
+#[tokio::test]
+async fn par_levels_count_ready_items_and_nurses_see_their_units() {
+    use orderly_model::par::ParLevel;
+    let level = |unit: &str, target, critical| ParLevel {
+        unit: unit.into(),
+        kind: "infusion_pump".into(),
+        target,
+        critical,
+    };
+    let f = fixture_with(true, |h| {
+        h.set_config(WorldConfig {
+            par: vec![level("ICU", 3, 1), level("MS3", 1, 0)],
+            ..WorldConfig::default()
+        });
+        h.step(Timestamp(1_010_000))
+    })
+    .await;
+    let snap = f.state.snapshot();
+    // Ready pumps heard in ICU rooms, as the snapshot has them.
+    let ready = snap
+        .assets
+        .values()
+        .filter(|a| a.kind == "infusion_pump")
+        .filter(|a| {
+            matches!(
+                a.status,
+                orderly_model::AssetStatus::Available | orderly_model::AssetStatus::Clean
+            )
+        })
+        .filter(|a| {
+            a.location
+                .as_ref()
+                .is_some_and(|l| l.present && l.unit.as_deref() == Some("ICU"))
+        })
+        .count() as u64;
+    let (status, all) = get(&f, "/api/v1/par", Some(&f.admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all}");
+    let (_, mine) = get(&f, "/api/v1/par", Some(&f.nurse_icu)).await;
+    let mine = mine.as_array().unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let icu = &mine[0];
+    assert_eq!(icu["unit"], "ICU");
+    assert_eq!(icu["ready"].as_u64().unwrap(), ready);
+    let expected = if ready < 1 {
+        "critical"
+    } else if ready < 3 {
+        "below_target"
+    } else {
+        "ok"
+    };
+    assert_eq!(icu["state"], expected, "{icu}");
+    if expected != "ok" {
+        // Short: where to pull from (a room outside the ICU with pumps to spare), or none.
+        if let Some(room) = icu["pull_from"]["room"].as_str() {
+            assert!(!room.starts_with("F2-ICU-"), "{icu}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_units_beds_show_their_patients_state_and_alerts_to_its_nurses_only() {
+    let f = fixture(true).await;
+    let (status, beds) = get(&f, "/api/v1/units/ICU/beds", Some(&f.nurse_icu)).await;
+    assert_eq!(status, StatusCode::OK, "{beds}");
+    let beds = beds.as_array().unwrap();
+    let seed = Seed::parse("demo-seed.toml", SEED).unwrap();
+    let icu_beds = seed
+        .assets
+        .iter()
+        .filter(|a| a.kind == "bed" && a.unit.as_deref() == Some("ICU"))
+        .count();
+    assert_eq!(beds.len(), icu_beds);
+    let b1 = beds.iter().find(|b| b["bed"] == "BED-ICU-01").unwrap();
+    assert_eq!(b1["room"], "F2-ICU-01");
+    assert_eq!(b1["patient"]["name"], "Ben Rossi");
+    assert_eq!(b1["asset"]["bed"]["exit_alarm"], "alarming");
+    // Sorted by room: the located bed comes after none of the unlocated ones' rooms.
+    let rooms: Vec<Option<&str>> = beds.iter().map(|b| b["room"].as_str()).collect();
+    let mut sorted = rooms.clone();
+    sorted.sort();
+    assert_eq!(rooms, sorted);
+    // Alerts about the bed or its patient are with it, and only those.
+    for b in beds {
+        for a in b["alerts"].as_array().unwrap() {
+            assert!(
+                a["subject"] == b["bed"] || a["subject"] == b["patient"]["id"],
+                "{a} on {}",
+                b["bed"]
+            );
+        }
+    }
+    let (_, open) = get(&f, "/api/v1/alerts/open?unit=ICU", Some(&f.admin)).await;
+    let about_b1 = open
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["subject"] == "BED-ICU-01" || a["subject"] == "P-1001")
+        .count();
+    assert_eq!(b1["alerts"].as_array().unwrap().len(), about_b1);
+    // Another unit's nurse may not; reading patients is audited.
+    assert_eq!(
+        get(&f, "/api/v1/units/MS3/beds", Some(&f.nurse_icu))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(&f, "/api/v1/units/XX/beds", Some(&f.admin)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, audit) = get(&f, "/api/v1/audit", Some(&f.admin)).await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["target"] == "unit ICU beds"
+                && a["who"].as_str().unwrap().contains("Nurse Ana")),
+        "{audit}"
+    );
+}

@@ -31,12 +31,10 @@ pub struct ParSubject {
     distances: Vec<f32>,
 }
 
-/// The last count of every level, for the read model.
+/// When to count next, and the last count of every level (for the read model).
 #[derive(Resource, Default)]
-pub(crate) struct ParStatus(pub BTreeMap<String, ParView>);
-
-#[derive(Resource, Default)]
-struct ParScan {
+pub(crate) struct ParScan {
+    pub status: BTreeMap<String, ParView>,
     next: Timestamp,
     dirty: bool,
 }
@@ -48,8 +46,8 @@ impl Capability for ParPlugin {
         "par"
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule) {
-        world.init_resource::<ParStatus>();
         world.insert_resource(ParScan {
+            status: BTreeMap::new(),
             next: Timestamp(0),
             dirty: true,
         });
@@ -118,7 +116,6 @@ fn count(
     clock: Res<Clock>,
     site: Res<Site>,
     mut scan: ResMut<ParScan>,
-    mut status: ResMut<ParStatus>,
     changed: Query<(), (With<AssetInfo>, Or<(Changed<Status>, Changed<Location>)>)>,
     assets: Query<(&AssetInfo, Option<&Status>, Option<&Location>)>,
     pars: Query<(Entity, &ParSubject, Option<&SubjectFacts>)>,
@@ -201,8 +198,8 @@ fn count(
         }
         seen.push(p.id.clone());
         let view = par_view(fp, p, ready_here, best);
-        if status.0.get(&p.id) != Some(&view) {
-            status.0.insert(p.id.clone(), view);
+        if scan.status.get(&p.id) != Some(&view) {
+            scan.status.insert(p.id.clone(), view);
         }
         let facts = par_facts(fp, p, ready_here, best);
         let new = SubjectFacts::new(facts);
@@ -213,7 +210,7 @@ fn count(
             }
         }
     }
-    status.0.retain(|id, _| seen.contains(id));
+    scan.status.retain(|id, _| seen.contains(id));
 }
 
 fn par_view(

@@ -327,8 +327,8 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
     snap.suggestions = crate::commands::suggestions(world);
     snap.work_orders = crate::maintenance::open_orders(world);
     snap.recalls = crate::maintenance::open_recalls(world);
-    if let Some(p) = world.get_resource::<crate::par::ParStatus>() {
-        snap.par = p.0.clone();
+    if let Some(p) = world.get_resource::<crate::par::ParScan>() {
+        snap.par = p.status.clone();
     }
     snap
 }

@@ -217,6 +217,7 @@ async fn serve(
         })?;
     let http_addr = listener.local_addr()?;
     say!("API: http://{http_addr}/api/docs");
+    say!("Pages: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)");
 
     if settings.print_admin_token {
         let (_, secret) = store
