@@ -166,12 +166,14 @@ async function stream(path, onEvent, onOpen, signal) {
   }
 }
 
-// A function that runs `fn` at most once per `ms`, after the last call.
-function debounce(fn, ms) {
+// A function that runs `fn` soon after it is called, and at most once per `ms` however often
+// it is called (a steady stream of events must not starve the refresh).
+function throttle(fn, ms) {
   let t = null;
+  let last = 0;
   return () => {
-    clearTimeout(t);
-    t = setTimeout(fn, ms);
+    if (t) return;
+    t = setTimeout(() => { t = null; last = Date.now(); fn(); }, Math.max(0, last + ms - Date.now()));
   };
 }
 
@@ -557,7 +559,7 @@ async function mapPage(main, params) {
     }
     drawMarkers();
   }
-  q.addEventListener('input', debounce(search, 150));
+  q.addEventListener('input', throttle(search, 150));
 
   async function drawPar() {
     const levels = await api('/api/v1/par', { signal });
@@ -593,7 +595,8 @@ async function mapPage(main, params) {
   // At most ten redraws a second, however many tags move (a timer, not an animation frame:
   // a station screen in a background tab must still be current when it is looked at).
   const redraw = (() => { let pending = false; return () => { if (pending) return; pending = true; setTimeout(() => { pending = false; drawMarkers(); }, 100); }; })();
-  const parLater = debounce(() => drawPar().catch(() => {}), 1500);
+  const parLater = throttle(() => drawPar().catch(() => {}), 2000);
+  S.page.timers.push(setInterval(parLater, 30000));
   let loaded = true;
   stream('/api/v1/events?kind=location.changed,location.lost,location.found,asset.status_changed', (kind, e) => {
     window.orderlyEvents = (window.orderlyEvents || 0) + 1;
@@ -759,15 +762,18 @@ async function stationPage(main, unit) {
     }) : [h('p', { class: 'muted' }, 'None pending.')]));
   }
 
-  const alertsLater = debounce(() => refreshAlerts().catch(() => {}), 150);
-  const bedsLater = debounce(() => refreshBeds().catch(() => {}), 500);
+  const alertsLater = throttle(() => refreshAlerts().catch(() => {}), 150);
+  const bedsLater = throttle(() => refreshBeds().catch(() => {}), 1000);
   await Promise.all([refreshAlerts(), refreshBeds()]);
   S.page.timers.push(setInterval(() => {
     for (const e of alertsBox.querySelectorAll('[data-ago]')) e.textContent = `raised ${ago(e.dataset.ago)} ago`;
   }, 5000));
   S.page.timers.push(setInterval(bedsLater, 30000));
   let first = true;
-  stream(`/api/v1/units/${encodeURIComponent(unit)}/events`, (kind) => {
+  const kinds = ['alert.raised', 'alert.updated', 'alert.acknowledged', 'alert.escalated', 'alert.reminder', 'alert.silenced',
+    'alert.unsilenced', 'alert.resolved', 'bed.exit', 'patient.turned', 'bed.command', 'bed.command_acked', 'bed.suggested',
+    'bed.suggestion_ended', 'bundle.changed'];
+  stream(`/api/v1/units/${encodeURIComponent(unit)}/events?kind=${kinds.join(',')}`, (kind) => {
     if (kind.startsWith('alert.')) { alertsLater(); bedsLater(); }
     if (kind.startsWith('bed.') || kind === 'patient.turned' || kind === 'bundle.changed') bedsLater();
   }, async () => { if (!first) { alertsLater(); bedsLater(); } first = false; }, signal);
@@ -884,7 +890,7 @@ async function biomedPage(main, params) {
   }
 
   await Promise.all([refreshOrders(), refreshRecalls(), refreshCompliance(), refreshPull()]);
-  const later = debounce(() => { refreshOrders().catch(() => {}); refreshRecalls().catch(() => {}); }, 500);
+  const later = throttle(() => { refreshOrders().catch(() => {}); refreshRecalls().catch(() => {}); }, 500);
   let first = true;
   stream('/api/v1/events?kind=workorder.opened,workorder.updated,recall.opened,recall.updated', later,
     async () => { if (!first) later(); first = false; }, signal);

@@ -448,8 +448,11 @@ impl Simulator {
                 class: Class::Equipment,
                 room: home,
                 path: VecDeque::new(),
+                // The first move within the hour, or sooner when items move more often than
+                // hourly (a simulation asked for frequent moves shows them from the start).
                 next_decision: if moves {
-                    start.plus_ms(rng.random_range(0..3_600_000))
+                    let mean_ms = 3_600_000.0 / sim.cfg.equipment_moves_per_hour.max(1e-6);
+                    start.plus_ms(rng.random_range(0..(mean_ms.min(3_600_000.0) as i64).max(1)))
                 } else {
                     Timestamp(i64::MAX)
                 },
