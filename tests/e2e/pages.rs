@@ -282,8 +282,9 @@ fn the_station_board_acknowledges_on_one_screen_and_the_other_follows() {
     if let Some(dir) = screenshot_dir() {
         station.screenshot(&dir, "station.png");
     }
-    // Acknowledged on the station: the tablet follows over its own stream.
-    station.click("#alerts article.alert.high button.ack");
+    // Acknowledged on the station, from the keyboard (Enter on the focused button): the tablet
+    // follows over its own stream.
+    station.type_into("#alerts article.alert.high button.ack", "\u{E007}");
     tablet.wait_for(
         "acknowledged on the other screen",
         T,

@@ -161,7 +161,7 @@ pub(crate) struct UnitBed {
     pub alerts: Vec<Alert>,
 }
 
-/// A unit's beds (its own, and any in its rooms now) in room order: the bed's settings, its patient's Morse and Braden scores and
+/// A unit's beds (its own, and any in its rooms now) in room order, unlocated ones last: the bed's settings, its patient's Morse and Braden scores and
 /// turning timer, and the open alerts about either (what the bedside bundles flag). Reading
 /// patients is audited.
 #[utoipa::path(get, path = "/api/v1/units/{unit}/beds", tag = "beds", params(("unit" = String, Path, description = "unit id")), security(("bearer" = [])),
@@ -207,7 +207,10 @@ pub(crate) async fn unit_beds(
             alerts,
         });
     }
-    out.sort_by(|x, y| x.room.cmp(&y.room).then(x.bed.cmp(&y.bed)));
+    // Located beds in room order, then the ones not located.
+    out.sort_by(|x, y| {
+        (x.room.is_none(), &x.room, &x.bed).cmp(&(y.room.is_none(), &y.room, &y.bed))
+    });
     let ids: Vec<&str> = out
         .iter()
         .filter_map(|b| b.patient.as_ref().map(|p| p.id.as_str()))

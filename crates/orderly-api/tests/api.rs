@@ -1690,11 +1690,15 @@ async fn a_units_beds_show_their_patients_state_and_alerts_to_its_nurses_only() 
     assert_eq!(b1["room"], "F2-ICU-01");
     assert_eq!(b1["patient"]["name"], "Ben Rossi");
     assert_eq!(b1["asset"]["bed"]["exit_alarm"], "alarming");
-    // Sorted by room: the located bed comes after none of the unlocated ones' rooms.
-    let rooms: Vec<Option<&str>> = beds.iter().map(|b| b["room"].as_str()).collect();
+    // Located beds first, in room order; then the ones not located.
+    let rooms: Vec<(bool, Option<&str>)> = beds
+        .iter()
+        .map(|b| (b["room"].is_null(), b["room"].as_str()))
+        .collect();
     let mut sorted = rooms.clone();
     sorted.sort();
     assert_eq!(rooms, sorted);
+    assert_eq!(beds[0]["bed"], "BED-ICU-01");
     // Alerts about the bed or its patient are with it, and only those.
     for b in beds {
         for a in b["alerts"].as_array().unwrap() {
