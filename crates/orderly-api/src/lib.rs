@@ -2,8 +2,9 @@
 //! without a socket. Bearer tokens with roles (nurses scoped to units), JSON reads of the
 //! live snapshot, history from the store, a Server-Sent Events stream of what the world
 //! decides, health and readiness, Prometheus metrics, and an OpenAPI document generated from
-//! the code with a page to browse it. Alert actions and rule reloads go to the world through
-//! [`Control`] messages and are answered once committed.
+//! the code with a page to browse it, and the web pages for staff (embedded HTML and script
+//! over this same API). Alert actions and rule reloads go to the world through [`Control`]
+//! messages and are answered once committed.
 //!
 //! Edge crate: serves HTTP. Depends on orderly-model, orderly-floorplan, orderly-store, axum,
 //! orderly-rules (commands), utoipa, metrics. Reads never block ingest: they see an `Arc<Snapshot>` the world published.
