@@ -183,8 +183,27 @@ impl Browser {
             Duration::from_secs(15),
             &format!("return !!document.querySelector({})", json!(css)),
         );
-        let id = self.element(css).unwrap_or_else(|e| panic!("{e}"));
-        self.must("POST", &format!("/element/{id}/click"), Some(json!({})));
+        self.on_element(css, "click", json!({}));
+    }
+
+    /// Runs an element command on `css`, finding it again if the page redrew it in between
+    /// (a live page may replace an element between the lookup and the command).
+    fn on_element(&self, css: &str, command: &str, body: Value) {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let id = self.element(css).unwrap_or_else(|e| panic!("{e}"));
+            match self.call(
+                "POST",
+                &format!("/element/{id}/{command}"),
+                Some(body.clone()),
+            ) {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element") => last = e,
+                Err(e) => panic!("webdriver: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("webdriver: {last}");
     }
 
     /// Types `text` into the element `css` (keystrokes, as a user would).
@@ -194,12 +213,7 @@ impl Browser {
             Duration::from_secs(15),
             &format!("return !!document.querySelector({})", json!(css)),
         );
-        let id = self.element(css).unwrap_or_else(|e| panic!("{e}"));
-        self.must(
-            "POST",
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        );
+        self.on_element(css, "value", json!({ "text": text }));
     }
 
     /// Polls `script` until it returns something truthy (not null, false, 0 or "") and returns it.

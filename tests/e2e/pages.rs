@@ -365,6 +365,25 @@ fn the_station_board_acknowledges_on_one_screen_and_the_other_follows() {
         &format!("{sel} input.reason"),
         "Patient assessed, no injury",
     );
+    // The board redraws under the nurse typing (here: silenced from another screen) and keeps
+    // what she typed.
+    let (status, body) = o.post(
+        &format!("/api/v1/alerts/{}/silence", fall["id"].as_str().unwrap()),
+        &json!({"seconds": 120}),
+    );
+    assert_eq!(status, 200, "{body}");
+    tablet.wait_for(
+        "the silence on the tablet",
+        T,
+        &format!("const c = document.querySelector('{sel}'); return c && c.innerText.includes('Silenced until')"),
+    );
+    assert_eq!(
+        tablet.eval(
+            &format!("return document.querySelector('{sel} input.reason').value"),
+            json!([])
+        ),
+        "Patient assessed, no injury"
+    );
     tablet.click(&format!("{sel} button.resolve"));
     station.wait_for(
         "the fall gone from the station",

@@ -177,6 +177,35 @@ function throttle(fn, ms) {
   };
 }
 
+// Redraws `box` with `nodes`, keeping what the user typed, which sections were open and where
+// the focus was, matched by the `keyAttr` of the enclosing card and the control's class: a live
+// board redraws under a nurse typing a reason.
+function redraw(box, nodes, keyAttr) {
+  const key = (el) => {
+    const owner = el.closest(`[${keyAttr}]`);
+    return owner ? `${owner.getAttribute(keyAttr)}|${el.tagName}|${el.className}|${el.textContent.length}` : null;
+  };
+  const kept = new Map();
+  let focus = null;
+  for (const el of box.querySelectorAll('input, select, details, button')) {
+    const k = key(el);
+    if (!k) continue;
+    if (el.tagName === 'DETAILS') kept.set(k, el.open);
+    else if (el.tagName !== 'BUTTON') kept.set(k, el.value);
+    if (el === document.activeElement) focus = k;
+  }
+  box.replaceChildren(...nodes);
+  for (const el of box.querySelectorAll('input, select, details, button')) {
+    const k = key(el);
+    if (!k) continue;
+    if (kept.has(k)) {
+      if (el.tagName === 'DETAILS') el.open = kept.get(k);
+      else el.value = kept.get(k);
+    }
+    if (k === focus) el.focus();
+  }
+}
+
 // ---------- sign-in and navigation ----------
 
 function signOut(message) {
@@ -672,7 +701,8 @@ async function stationPage(main, unit) {
     const silenceFor = h('select', { 'aria-label': 'Silence for', class: 'silence-for' },
       h('option', { value: '120' }, '2 min'), h('option', { value: '300' }, '5 min'), h('option', { value: '900' }, '15 min'));
     const id = encodeURIComponent(a.id);
-    const state = a.state === 'acknowledged' ? `Acknowledged by ${a.acknowledged_by || '?'}` : a.silenced_until ? `Silenced until ${when(a.silenced_until)}` : 'Active — not acknowledged';
+    const state = (a.state === 'acknowledged' ? `Acknowledged by ${a.acknowledged_by || '?'}` : 'Active — not acknowledged')
+      + (a.silenced_until ? ` · Silenced until ${when(a.silenced_until)}` : '');
     return h('article', { class: `alert ${a.priority}`, 'data-alert': a.id, 'data-state': a.state, 'aria-label': `${a.priority} priority: ${a.title || a.rule}` },
       h('div', { class: 'meta' }, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()),
         h('span', { class: 'state' }, state),
@@ -692,21 +722,8 @@ async function stationPage(main, unit) {
   }
 
   function drawAlerts() {
-    const active = document.activeElement;
-    const keep = active && active.closest && active.closest('[data-alert]');
-    const keepId = keep && keep.dataset.alert;
-    const keepClass = active && active.className;
-    const typed = keep ? keep.querySelector('.reason').value : '';
-    alertsBox.replaceChildren(...(alerts.length ? alerts.map(card) : [h('p', { class: 'empty card' }, '✔ No open alerts for this unit.')]));
+    redraw(alertsBox, alerts.length ? alerts.map(card) : [h('p', { class: 'empty card' }, '✔ No open alerts for this unit.')], 'data-alert');
     count.textContent = `${alerts.length} open (${alerts.filter((a) => a.state === 'active').length} not acknowledged)`;
-    if (keepId) {
-      const again = alertsBox.querySelector(`[data-alert="${CSS.escape(keepId)}"]`);
-      if (again) {
-        again.querySelector('.reason').value = typed;
-        const el = keepClass && again.querySelector(`.${String(keepClass).split(' ').pop()}`);
-        if (el) el.focus();
-      }
-    }
     cue();
   }
 
@@ -746,7 +763,7 @@ async function stationPage(main, unit) {
     bedsBox.replaceChildren(h('table', { class: 'beds' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Open alerts'))),
       h('tbody', {}, beds.map(bedRow))));
-    suggBox.replaceChildren(...(sugg.length ? sugg.map((x) => {
+    redraw(suggBox, (sugg.length ? sugg.map((x) => {
       const reason = h('input', { type: 'text', 'aria-label': 'Reason for dismissing', placeholder: 'Reason to dismiss', class: 'reason' });
       const id = encodeURIComponent(x.id);
       return h('article', { class: 'card suggestion', 'data-suggestion': x.id },
@@ -759,7 +776,7 @@ async function stationPage(main, unit) {
             if (!reason.value.trim()) { reason.focus(); toast('Say why not.'); return; }
             act(e.currentTarget, 'Dismiss', () => api(`/api/v1/suggestions/${id}/dismiss`, { body: { reason: reason.value.trim() } }).then(refreshBeds));
           } }, 'Dismiss')));
-    }) : [h('p', { class: 'muted' }, 'None pending.')]));
+    }) : [h('p', { class: 'muted' }, 'None pending.')]), 'data-suggestion');
   }
 
   const alertsLater = throttle(() => refreshAlerts().catch(() => {}), 150);
@@ -841,7 +858,7 @@ async function biomedPage(main, params) {
     for (const w of orders) if (by[w.status]) by[w.status].push(w);
     const col = (key, title) => h('div', { 'data-column': key }, h('h3', {}, `${title} (${by[key].length})`),
       by[key].length ? by[key].map(woCard) : h('p', { class: 'muted' }, 'None.'));
-    cols.replaceChildren(col('open', 'Open'), col('scheduled', 'Scheduled'), col('in_progress', 'In progress'));
+    redraw(cols, [col('open', 'Open'), col('scheduled', 'Scheduled'), col('in_progress', 'In progress')], 'data-wo');
     const predicted = orders.filter((w) => PRED[w.reason]);
     predBox.replaceChildren(...(predicted.length ? [h('ul', {}, predicted.map((w) => h('li', { 'data-prediction': w.id },
       h('strong', {}, w.asset), ` (${words(w.asset_kind)}${w.model ? `, ${w.model}` : ''}) — ${PRED[w.reason].replace('Prediction: ', '')}: `, w.detail)))]
