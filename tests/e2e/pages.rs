@@ -279,6 +279,12 @@ fn the_station_board_acknowledges_on_one_screen_and_the_other_follows() {
     }
     let text = station.eval(&format!("return {card}.innerText"), json!([]));
     assert!(text.as_str().unwrap().contains("HIGH"), "{text}");
+    // It names the bed and the patient (from the unit's beds), not only the rule's message.
+    station.wait_for(
+        "the bed and patient on the card",
+        T,
+        &format!("return {card}.querySelector('.about')?.innerText.includes('Bed BED-ICU-02 · Ada Petrov (P-1002)')"),
+    );
     if let Some(dir) = screenshot_dir() {
         station.screenshot(&dir, "station.png");
     }

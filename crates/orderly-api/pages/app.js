@@ -667,6 +667,8 @@ async function stationPage(main, unit) {
         h('section', { 'aria-labelledby': 'h-beds' }, h('h2', { id: 'h-beds' }, 'Beds'), bedsBox))));
 
   let alerts = [];
+  // What an alert is about, from the unit's beds: its bed and patient by either id.
+  let about = new Map();
   const banner = document.getElementById('banner');
   let nagging = null;
 
@@ -709,6 +711,7 @@ async function stationPage(main, unit) {
         a.escalation > 0 ? h('span', { class: 'tag bad' }, `Escalated, step ${a.escalation}`) : null,
         h('span', { 'data-ago': a.raised_at }, `raised ${ago(a.raised_at)} ago`)),
       h('div', { class: 'title' }, `${a.title || a.rule}${a.room ? ` — ${roomName(a.room)}` : ''}`),
+      about.has(a.subject) ? h('div', { class: 'about' }, about.get(a.subject)) : null,
       h('div', { class: 'msg' }, a.message),
       h('div', { class: 'actions' },
         a.state === 'active' ? h('button', { type: 'button', class: 'primary ack', onclick: (e) => act(e.currentTarget, 'Acknowledge', () => api(`/api/v1/alerts/${id}/acknowledge`, { body: {} }).then(refreshAlerts)) }, 'Acknowledge') : null,
@@ -760,6 +763,13 @@ async function stationPage(main, unit) {
   async function refreshBeds() {
     const [beds, sugg] = await Promise.all([api(`/api/v1/units/${encodeURIComponent(unit)}/beds`, { signal }),
       api(`/api/v1/suggestions?unit=${encodeURIComponent(unit)}`, { signal })]);
+    about = new Map();
+    for (const b of beds) {
+      const text = `Bed ${b.bed}${b.patient ? ` · ${b.patient.name} (${b.patient.id}), Morse ${b.patient.morse}` : ''}`;
+      about.set(b.bed, text);
+      if (b.patient) about.set(b.patient.id, text);
+    }
+    drawAlerts();
     bedsBox.replaceChildren(h('table', { class: 'beds' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Open alerts'))),
       h('tbody', {}, beds.map(bedRow))));
