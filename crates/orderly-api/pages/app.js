@@ -46,6 +46,11 @@ function s(tag, attrs, ...children) {
   return e;
 }
 
+// Replaces `el`'s children with `nodes`, leaving out the empty ones (null, false).
+function fill(el, ...nodes) {
+  el.replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined && n !== false));
+}
+
 function toast(text) {
   const t = h('div', {}, text);
   document.getElementById('toast').append(t);
@@ -194,7 +199,7 @@ function redraw(box, nodes, keyAttr) {
     else if (el.tagName !== 'BUTTON') kept.set(k, el.value);
     if (el === document.activeElement) focus = k;
   }
-  box.replaceChildren(...nodes);
+  fill(box, ...nodes);
   for (const el of box.querySelectorAll('input, select, details, button')) {
     const k = key(el);
     if (!k) continue;
@@ -259,7 +264,7 @@ function signInPage(main, message) {
 
 function navigation(current) {
   const nav = document.getElementById('nav');
-  nav.replaceChildren();
+  fill(nav);
   const links = [['#/map', 'Floor map']];
   const role = S.me.role;
   if (role === 'nurse') for (const u of S.me.units) links.push([`#/station/${u}`, `Station ${u}`]);
@@ -279,7 +284,7 @@ async function render(message) {
   document.getElementById('banner').hidden = true;
   document.title = 'Orderly';
   const main = document.getElementById('main');
-  main.replaceChildren();
+  fill(main);
   const [path, query] = location.hash.replace(/^#/, '').split('?');
   const params = new URLSearchParams(query || '');
   if (!S.token || !S.me || path === '/signin') {
@@ -406,7 +411,7 @@ async function mapPage(main, params) {
   fromSel.addEventListener('change', () => { st.from = fromSel.value; draw(); });
 
   function drawFloors() {
-    floors.replaceChildren(...S.fp.floors.map((f) => h('button', { type: 'button', 'aria-pressed': String(f.id === st.floor), 'data-floor': f.id,
+    fill(floors, ...S.fp.floors.map((f) => h('button', { type: 'button', 'aria-pressed': String(f.id === st.floor), 'data-floor': f.id,
       onclick: () => { st.floor = f.id; draw(); } }, f.name)));
   }
 
@@ -437,7 +442,7 @@ async function mapPage(main, params) {
     markersLayer = s('g', { id: 'markers' });
     routeLayer = s('g', { id: 'route' });
     svg.append(roomsLayer, markersLayer, routeLayer);
-    svgBox.replaceChildren(svg);
+    fill(svgBox, svg);
     drawMarkers();
     drawRoute();
   }
@@ -478,7 +483,7 @@ async function mapPage(main, params) {
           s('title', {}, `${it.label}${it.lost ? ' (last seen here)' : ''}`)));
       });
     }
-    markersLayer.replaceChildren(...out);
+    fill(markersLayer, ...out);
   }
 
   function centre(id) {
@@ -488,7 +493,7 @@ async function mapPage(main, params) {
 
   function drawRoute() {
     if (!routeLayer) return;
-    routeLayer.replaceChildren();
+    fill(routeLayer, );
     const on = st.route.filter((id) => { const r = S.rooms.get(id); return r && r.rect && r.floor === st.floor; });
     if (on.length === 0) return;
     const pts = on.map(centre);
@@ -528,18 +533,18 @@ async function mapPage(main, params) {
     for (const a of room.assets) list.append(h('li', {}, `${a.id} — ${words(a.kind)}, ${words(a.status)}`));
     for (const p of room.staff) list.append(h('li', {}, `${p.name} — ${words(p.role)} (${p.id})`));
     for (const p of room.patients) list.append(h('li', {}, `Patient ${p.name}, bed ${p.bed}`));
-    roomCard.replaceChildren(h('h2', {}, `${room.name} (${room.id})`),
+    fill(roomCard, h('h2', {}, `${room.name} (${room.id})`),
       h('p', { class: 'muted' }, `${room.unit ? `Unit ${room.unit}, ` : ''}${words(room.kind)}. Searching from here.`),
       list.children.length ? list : h('p', {}, 'Nothing tracked here now.'));
   }
 
   async function findNearest(button) {
-    if (!st.from) { found.replaceChildren(h('p', { class: 'error' }, 'Choose the room to search from (click it on the map).')); return; }
+    if (!st.from) { fill(found, h('p', { class: 'error' }, 'Choose the room to search from (click it on the map).')); return; }
     button.disabled = true;
     try {
       const list = await api(`/api/v1/locate?kind=${encodeURIComponent(kinds.value)}&near=${encodeURIComponent(st.from)}&limit=3`, { signal });
       if (!list.length) {
-        found.replaceChildren(h('p', { class: 'error' }, `No ${words(kinds.value)} is available and heard now.`));
+        fill(found, h('p', { class: 'error' }, `No ${words(kinds.value)} is available and heard now.`));
         showRoute([]);
         return;
       }
@@ -550,12 +555,12 @@ async function mapPage(main, params) {
           h('button', { type: 'button', onclick: () => { showRoute(f.route, S.rooms.get(st.from).floor); focusItem(f.asset, false); } }, i === 0 ? 'Route shown' : 'Show route'),
           h('div', { class: 'muted' }, routeText(f.route))));
       });
-      found.replaceChildren(h('p', {}, `Nearest ${words(kinds.value)} from ${roomName(st.from)}:`), ol);
+      fill(found, h('p', {}, `Nearest ${words(kinds.value)} from ${roomName(st.from)}:`), ol);
       showRoute(list[0].route, S.rooms.get(st.from).floor);
       st.focus = list[0].asset;
       drawMarkers();
     } catch (e) {
-      if (e.status !== 401) found.replaceChildren(h('p', { class: 'error' }, e.message));
+      if (e.status !== 401) fill(found, h('p', { class: 'error' }, e.message));
     } finally {
       button.disabled = false;
     }
@@ -573,7 +578,7 @@ async function mapPage(main, params) {
   function search() {
     const term = q.value.trim().toLowerCase();
     st.hits = new Set();
-    results.replaceChildren();
+    fill(results, );
     if (term.length >= 2) {
       const hits = [...st.items.values()].filter((it) => it.id.toLowerCase().includes(term) || words(it.kind).toLowerCase().includes(term)
         || (it.name && it.name.toLowerCase().includes(term)));
@@ -592,12 +597,12 @@ async function mapPage(main, params) {
 
   async function drawPar() {
     const levels = await api('/api/v1/par', { signal });
-    if (!levels.length) { parBox.replaceChildren(h('p', { class: 'muted' }, 'No PAR levels set (rules/par.toml).')); return; }
+    if (!levels.length) { fill(parBox, h('p', { class: 'muted' }, 'No PAR levels set (rules/par.toml).')); return; }
     const rows = levels.map((p) => h('tr', { 'data-par': `${p.unit}/${p.kind}` },
       h('td', {}, p.unit), h('td', {}, words(p.kind)), h('td', {}, `${p.ready} / ${p.target}`),
       h('td', { class: `par-state ${p.state}` }, p.state === 'ok' ? 'OK' : p.state === 'critical' ? `Critical (under ${p.critical})` : 'Below target'),
       h('td', {}, p.state === 'ok' ? '' : p.pull_from ? `Pull from ${p.pull_from.room_name} (${p.pull_from.spare} spare, ${Math.round(p.pull_from.metres)} m)` : 'No spare nearby')));
-    parBox.replaceChildren(h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Unit'), h('th', {}, 'Kind'), h('th', {}, 'Ready'), h('th', {}, 'State'), h('th', {}, 'Pull'))),
+    fill(parBox, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Unit'), h('th', {}, 'Kind'), h('th', {}, 'Ready'), h('th', {}, 'State'), h('th', {}, 'Pull'))),
       h('tbody', {}, rows)));
   }
 
@@ -614,7 +619,7 @@ async function mapPage(main, params) {
     }
     const ks = [...new Set(assets.map((a) => a.kind))].sort();
     const keep = kinds.value || (ks.includes('infusion_pump') ? 'infusion_pump' : ks[0]);
-    kinds.replaceChildren(...ks.map((k) => h('option', { value: k, selected: k === keep }, words(k))));
+    fill(kinds, ...ks.map((k) => h('option', { value: k, selected: k === keep }, words(k))));
     if (q.value) search(); else drawMarkers();
     await drawPar();
   }
@@ -687,7 +692,7 @@ async function stationPage(main, unit) {
       return;
     }
     const a = fresh[0];
-    banner.replaceChildren(h('span', {}, `▲ NEW HIGH PRIORITY: ${a.title || a.rule} — ${a.room ? roomName(a.room) : a.subject}`),
+    fill(banner, h('span', {}, `▲ NEW HIGH PRIORITY: ${a.title || a.rule} — ${a.room ? roomName(a.room) : a.subject}`),
       h('button', { type: 'button', id: 'seen', onclick: () => { for (const x of fresh) S.seenHigh.add(x.id);
         sessionStorage.setItem('orderly.seenHigh', JSON.stringify([...S.seenHigh].slice(-500))); cue();
         const card = alertsBox.querySelector(`[data-alert="${CSS.escape(a.id)}"]`); if (card) card.querySelector('button').focus(); } }, 'Seen — go to it'));
@@ -770,7 +775,7 @@ async function stationPage(main, unit) {
       if (b.patient) about.set(b.patient.id, text);
     }
     drawAlerts();
-    bedsBox.replaceChildren(h('table', { class: 'beds' },
+    fill(bedsBox, h('table', { class: 'beds' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Open alerts'))),
       h('tbody', {}, beds.map(bedRow))));
     redraw(suggBox, (sugg.length ? sugg.map((x) => {
@@ -870,7 +875,7 @@ async function biomedPage(main, params) {
       by[key].length ? by[key].map(woCard) : h('p', { class: 'muted' }, 'None.'));
     redraw(cols, [col('open', 'Open'), col('scheduled', 'Scheduled'), col('in_progress', 'In progress')], 'data-wo');
     const predicted = orders.filter((w) => PRED[w.reason]);
-    predBox.replaceChildren(...(predicted.length ? [h('ul', {}, predicted.map((w) => h('li', { 'data-prediction': w.id },
+    fill(predBox, ...(predicted.length ? [h('ul', {}, predicted.map((w) => h('li', { 'data-prediction': w.id },
       h('strong', {}, w.asset), ` (${words(w.asset_kind)}${w.model ? `, ${w.model}` : ''}) — ${PRED[w.reason].replace('Prediction: ', '')}: `, w.detail)))]
       : [h('p', { class: 'muted' }, 'No failure predicted within the horizon (battery run time, occlusion and fault rates are watched).')]));
   }
@@ -884,7 +889,7 @@ async function biomedPage(main, params) {
       h('td', {}, it.pullable ? h('span', { class: 'tag good' }, 'Pull now') : h('span', { class: 'tag bad' }, 'Not now')),
       h('td', {}, it.note || '')));
     const mapLink = `#/map?route=${encodeURIComponent(p.route.join(','))}&from=${encodeURIComponent(p.from)}&floor=${encodeURIComponent((S.rooms.get(p.from) || {}).floor || '')}`;
-    pullBox.replaceChildren(
+    fill(pullBox, 
       p.items.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Item'), h('th', {}, 'Due'), h('th', {}, 'Where'), h('th', {}, 'Pullable'), h('th', {}, 'Note'))), h('tbody', {}, rows))
         : h('p', {}, 'Nothing due in the window.'),
       p.round.length ? h('div', { class: 'card', id: 'round' }, h('h3', {}, `Round: ${p.round.length} stop${p.round.length === 1 ? '' : 's'}, ${Math.round(p.metres)} m`),
@@ -894,7 +899,7 @@ async function biomedPage(main, params) {
 
   async function refreshRecalls() {
     const list = await api('/api/v1/maintenance/recalls', { signal });
-    recallBox.replaceChildren(...(list.length ? list.map((r) => h('article', { class: 'card', 'data-recall': r.recall.id },
+    fill(recallBox, ...(list.length ? list.map((r) => h('article', { class: 'card', 'data-recall': r.recall.id },
       h('strong', {}, `${r.recall.title} (${r.recall.model})`), ` — ${r.recall.status}`,
       h('p', {}, r.recall.detail),
       h('p', {}, h('span', { class: 'progress', role: 'img', 'aria-label': `${r.done} of ${r.items.length} done` },
@@ -909,7 +914,7 @@ async function biomedPage(main, params) {
 
   async function refreshCompliance() {
     const rep = await api('/api/v1/maintenance/report', { signal });
-    compBox.replaceChildren(!rep.completion.some((c) => c.due > 0) ? h('p', {}, 'No scheduled maintenance fell due in the last 90 days.') : h('table', {}, h('thead', {}, h('tr', {}, ...['Risk', 'Due', 'On time', 'Late', 'Overdue', 'Pending', 'Cancelled', 'Completion'].map((x) => h('th', {}, x)))),
+    fill(compBox, !rep.completion.some((c) => c.due > 0) ? h('p', {}, 'No scheduled maintenance fell due in the last 90 days.') : h('table', {}, h('thead', {}, h('tr', {}, ...['Risk', 'Due', 'On time', 'Late', 'Overdue', 'Pending', 'Cancelled', 'Completion'].map((x) => h('th', {}, x)))),
       h('tbody', {}, rep.completion.map((c) => h('tr', { 'data-risk': c.risk }, h('td', {}, c.risk), h('td', {}, c.due), h('td', {}, c.on_time), h('td', {}, c.late),
         h('td', {}, c.overdue), h('td', {}, c.pending), h('td', {}, c.cancelled),
         h('td', {}, c.completion === null || c.completion === undefined ? '—' : `${(100 * c.completion).toFixed(1)} %${c.risk === 'high' && c.completion < 1 ? ' ✖ (high risk needs 100 %)' : ''}`))))),
