@@ -2,6 +2,7 @@
 //! anything; talks to Orderly only as a user would (its binary, MQTT, HTTP).
 
 mod bench;
+mod bench_pages;
 mod ci;
 mod eval;
 mod eval_falls;
@@ -29,12 +30,15 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci::ci(&root()),
+        Some("bench") if args.get(1).is_some_and(|a| a == "pages") => {
+            bench_pages::bench(&root(), &args[2..])
+        }
         Some("bench") => bench::bench(&root(), &args[1..]),
         Some("eval") => eval::eval(&root(), &args[1..]),
         Some("gen-demo") => gen_demo::generate(&root()),
         Some("screenshots") => ci::screenshots(&root()),
         _ => bail!(
-            "usage: cargo xtask <ci|bench ingest|eval rooms|falls|maintenance|gen-demo|screenshots>"
+            "usage: cargo xtask <ci|bench ingest|locator|pages|eval rooms|falls|maintenance|gen-demo|screenshots>"
         ),
     }
 }
