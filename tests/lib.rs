@@ -611,3 +611,35 @@ impl Drop for Mosquitto {
         let _ = self.child.wait();
     }
 }
+
+impl Orderly {
+    /// A receiver hearing `tag` close by (IR: certain) on this Orderly's site.
+    pub fn heard(&self, dev: &Device, receiver: &str, tag: &str) {
+        dev.json(
+            &self.topic(&format!("rtls/{receiver}/sightings")),
+            &serde_json::json!({"ts": now_rfc3339(), "sightings": [{"tag": tag, "rssi": -50, "ir": true}]}),
+        );
+    }
+}
+
+/// A smart bed's state: occupied, left raised, everything else safe.
+pub fn raised_bed() -> Value {
+    serde_json::json!({"ts": now_rfc3339(), "occupied": true, "hob_deg": 30.0, "height": "raised", "brakes": true,
+           "rails": {"head_left": true, "head_right": true, "foot_left": false, "foot_right": false},
+           "exit_alarm": "armed", "surface": "static", "moving": false})
+}
+
+/// The `[[patient]]` entries of a seed file, each as its `key = value` fields (values unquoted).
+pub fn seed_patients(seed: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    seed.split("[[patient]]")
+        .skip(1)
+        .map(|block| {
+            block
+                .lines()
+                .take_while(|l| !l.starts_with("[["))
+                .filter_map(|l| l.split_once(" = "))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+                .collect()
+        })
+        .collect()
+}

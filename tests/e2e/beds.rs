@@ -1,24 +1,11 @@
 //! Smart beds end to end: suggestions a nurse confirms at the bedside, and simulated beds that
 //! apply, refuse or ignore Orderly's commands.
 
-use orderly_tests::{Device, Setup, binary, now_rfc3339, workspace};
+use orderly_tests::{Device, Setup, binary, raised_bed, seed_patients, workspace};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn raised_bed() -> Value {
-    json!({"ts": now_rfc3339(), "occupied": true, "hob_deg": 30.0, "height": "raised", "brakes": true,
-           "rails": {"head_left": true, "head_right": true, "foot_left": false, "foot_right": false},
-           "exit_alarm": "armed", "surface": "static", "moving": false})
-}
-
-fn heard(dev: &Device, o: &orderly_tests::Orderly, tag: &str) {
-    dev.json(
-        &o.topic("rtls/rx-f2-icu-01/sightings"),
-        &json!({"ts": now_rfc3339(), "sightings": [{"tag": tag, "rssi": -50, "ir": true}]}),
-    );
-}
 
 /// Lowering a bed moves it: Orderly offers it at the station and sends nothing until a nurse
 /// confirms, which is refused while no caregiver badge is in the room.
@@ -36,7 +23,7 @@ fn a_suggestion_moves_the_bed_only_once_a_nurse_at_the_bedside_confirms_it() {
     let bed_dev = Device::connect(&o.mqtt, Some(&o.topic("bed/bed-icu-01/command")));
     let dev = Device::connect(&o.mqtt, None);
     // Ben Rossi (Morse 85) in bed ICU-01, in its room, the bed left raised; nobody there.
-    heard(&dev, &o, "TB-ICU-01");
+    o.heard(&dev, "rx-f2-icu-01", "TB-ICU-01");
     dev.json(&o.topic("bed/bed-icu-01/state"), &raised_bed());
     let offered = o.stream("after=0&kind=bed.suggested", Duration::from_secs(20), |e| {
         !e.is_empty()
@@ -71,7 +58,7 @@ fn a_suggestion_moves_the_bed_only_once_a_nurse_at_the_bedside_confirms_it() {
     // A caregiver badge in the room (B-0001, a charge nurse): confirmed.
     let deadline = Instant::now() + Duration::from_secs(20);
     let done = loop {
-        heard(&dev, &o, "B-0001");
+        o.heard(&dev, "rx-f2-icu-01", "B-0001");
         let (status, body) = o.post_as(&confirm, &nurse, &json!({}));
         if status == 200 {
             break body;
@@ -112,19 +99,10 @@ fn a_suggestion_moves_the_bed_only_once_a_nurse_at_the_bedside_confirms_it() {
 }
 
 fn morse(seed: &str) -> BTreeMap<String, u32> {
-    let mut out = BTreeMap::new();
-    for block in seed.split("[[patient]]").skip(1) {
-        let field = |k: &str| {
-            block
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{k} = ")))
-                .map(|v| v.trim().trim_matches('"').to_string())
-        };
-        if let (Some(bed), Some(m)) = (field("bed"), field("morse")) {
-            out.insert(bed, m.parse().unwrap());
-        }
-    }
-    out
+    seed_patients(seed)
+        .into_iter()
+        .filter_map(|p| Some((p.get("bed")?.clone(), p.get("morse")?.parse().ok()?)))
+        .collect()
 }
 
 fn lines(path: &std::path::Path) -> Vec<Value> {

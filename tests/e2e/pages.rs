@@ -6,7 +6,7 @@
 //! screenshots there (`cargo xtask screenshots` refreshes the README's).
 
 use orderly_tests::browser::{Browser, screenshot_dir};
-use orderly_tests::{Device, Orderly, Setup, binary, now_rfc3339};
+use orderly_tests::{Device, Orderly, Setup, binary, now_rfc3339, raised_bed};
 use serde_json::{Value, json};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -212,19 +212,6 @@ fn the_floor_map_follows_the_simulator_and_draws_the_route_to_the_nearest_pump()
     o.stop();
 }
 
-fn raised_bed() -> Value {
-    json!({"ts": now_rfc3339(), "occupied": true, "hob_deg": 30.0, "height": "raised", "brakes": true,
-           "rails": {"head_left": true, "head_right": true, "foot_left": false, "foot_right": false},
-           "exit_alarm": "armed", "surface": "static", "moving": false})
-}
-
-fn heard(dev: &Device, o: &Orderly, receiver: &str, tag: &str) {
-    dev.json(
-        &o.topic(&format!("rtls/{receiver}/sightings")),
-        &json!({"ts": now_rfc3339(), "sightings": [{"tag": tag, "rssi": -50, "ir": true}]}),
-    );
-}
-
 /// Two station screens of the ICU (a 1920x1080 station and a tablet): a fall raises a
 /// high-priority alert with a banner and sound on both; acknowledged on one, the other shows
 /// it acknowledged and stops; resolved with a reason on the tablet, gone from both. A bed
@@ -307,7 +294,7 @@ fn the_station_board_acknowledges_on_one_screen_and_the_other_follows() {
     assert_eq!(fall["state"], "acknowledged");
 
     // A bed suggestion: Ben Rossi's bed (Morse 85) left raised with nobody there.
-    heard(&dev, &o, "rx-f2-icu-01", "TB-ICU-01");
+    o.heard(&dev, "rx-f2-icu-01", "TB-ICU-01");
     dev.json(&o.topic("bed/bed-icu-01/state"), &raised_bed());
     station.wait_for(
         "the suggestion",
@@ -325,7 +312,7 @@ fn the_station_board_acknowledges_on_one_screen_and_the_other_follows() {
     // Confirmed from the board once the charge nurse's badge is in the room (refused before).
     let deadline = Instant::now() + T;
     loop {
-        heard(&dev, &o, "rx-f2-icu-01", "B-0001");
+        o.heard(&dev, "rx-f2-icu-01", "B-0001");
         station.click("[data-suggestion] button.confirm");
         let gone = Instant::now() + Duration::from_secs(3);
         let mut done = false;
@@ -432,7 +419,7 @@ fn the_biomed_board_works_orders_through_and_shows_the_round() {
         })
         .collect();
     for (_, tag) in &pumps {
-        heard(&dev, &o, "rx-f2-icu-03", tag);
+        o.heard(&dev, "rx-f2-icu-03", tag);
     }
     let (status, wo) = o.post(
         "/api/v1/maintenance/work-orders",

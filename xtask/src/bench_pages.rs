@@ -7,7 +7,7 @@
 
 use anyhow::{Context, Result, bail};
 use orderly_tests::browser::Browser;
-use orderly_tests::{Device, Setup, now_rfc3339};
+use orderly_tests::{Device, Setup, now_rfc3339, seed_patients};
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,20 +21,11 @@ fn epoch_ms() -> f64 {
 /// The ICU's patients with a wearable, from the demo seed: (patient id, wearable id).
 fn icu_wearers(root: &Path) -> Result<Vec<(String, String)>> {
     let seed = std::fs::read_to_string(root.join("floorplans/demo-seed.toml"))?;
-    let mut out = Vec::new();
-    for block in seed.split("[[patient]]").skip(1) {
-        let field = |k: &str| {
-            block
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{k} = ")))
-                .map(|v| v.trim().trim_matches('"').to_string())
-        };
-        if let (Some(id), Some(bed), Some(w)) = (field("id"), field("bed"), field("wearable"))
-            && bed.starts_with("BED-ICU-")
-        {
-            out.push((id, w));
-        }
-    }
+    let out = seed_patients(&seed)
+        .into_iter()
+        .filter(|p| p.get("bed").is_some_and(|b| b.starts_with("BED-ICU-")))
+        .filter_map(|p| Some((p.get("id")?.clone(), p.get("wearable")?.clone())))
+        .collect();
     Ok(out)
 }
 

@@ -72,6 +72,14 @@ impl Auth {
         }
     }
 
+    /// A unit of the floorplan (else 404) that the caller may see (else 403).
+    pub fn require_known_unit(&self, state: &ApiState, unit: &str) -> Result<(), ApiError> {
+        if state.floorplan.unit(unit).is_none() {
+            return Err(ApiError::NotFound(format!("no unit {unit:?}")));
+        }
+        self.require_unit(unit)
+    }
+
     /// Writes an audit record (reads of patient data, every write). Fails the request if the
     /// record cannot be written: no unaudited access.
     pub async fn audit(

@@ -327,12 +327,7 @@ pub(crate) async fn open_alerts(
         .filter(|a| state.is_none_or(|st| a.state == st))
         .cloned()
         .collect();
-    alerts.sort_by(|a, b| {
-        a.priority
-            .cmp(&b.priority)
-            .then(a.raised_at.cmp(&b.raised_at))
-            .then(a.id.cmp(&b.id))
-    });
+    alerts.sort_by(Alert::urgency);
     auth.audit(
         &s,
         "read",

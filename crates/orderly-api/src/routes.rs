@@ -425,10 +425,7 @@ pub(crate) async fn unit_alerts(
     State(s): State<ApiState>,
     Path(unit): Path<String>,
 ) -> Result<Json<Vec<Alert>>, ApiError> {
-    if s.floorplan.unit(&unit).is_none() {
-        return Err(ApiError::NotFound(format!("no unit {unit:?}")));
-    }
-    auth.require_unit(&unit)?;
+    auth.require_known_unit(&s, &unit)?;
     let mut alerts: Vec<Alert> = s
         .snapshot()
         .alerts
@@ -436,12 +433,7 @@ pub(crate) async fn unit_alerts(
         .filter(|a| a.unit.as_deref() == Some(unit.as_str()))
         .cloned()
         .collect();
-    alerts.sort_by(|a, b| {
-        a.priority
-            .cmp(&b.priority)
-            .then(a.raised_at.cmp(&b.raised_at))
-            .then(a.id.cmp(&b.id))
-    });
+    alerts.sort_by(Alert::urgency);
     auth.audit(
         &s,
         "read",

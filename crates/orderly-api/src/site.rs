@@ -161,9 +161,9 @@ pub(crate) struct UnitBed {
     pub alerts: Vec<Alert>,
 }
 
-/// A unit's beds (its own, and any in its rooms now) in room order, unlocated ones last: the bed's settings, its patient's Morse and Braden scores and
-/// turning timer, and the open alerts about either (what the bedside bundles flag). Reading
-/// patients is audited.
+/// A unit's beds (its own, and any in its rooms now) in room order, unlocated ones last: the
+/// bed's settings, its patient's Morse and Braden scores and turning timer, and the open alerts
+/// about either (what the bedside bundles flag). Reading patients is audited.
 #[utoipa::path(get, path = "/api/v1/units/{unit}/beds", tag = "beds", params(("unit" = String, Path, description = "unit id")), security(("bearer" = [])),
     responses((status = 200, body = Vec<UnitBed>), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn unit_beds(
@@ -171,10 +171,7 @@ pub(crate) async fn unit_beds(
     State(s): State<ApiState>,
     Path(unit): Path<String>,
 ) -> Result<Json<Vec<UnitBed>>, ApiError> {
-    if s.floorplan.unit(&unit).is_none() {
-        return Err(ApiError::NotFound(format!("no unit {unit:?}")));
-    }
-    auth.require_unit(&unit)?;
+    auth.require_known_unit(&s, &unit)?;
     let snap = s.snapshot();
     let fp = &s.floorplan;
     let mut out = Vec::new();
@@ -193,11 +190,7 @@ pub(crate) async fn unit_beds(
             .filter(|x| x.subject == a.id || patient.as_ref().is_some_and(|p| x.subject == p.id))
             .cloned()
             .collect();
-        alerts.sort_by(|a, b| {
-            a.priority
-                .cmp(&b.priority)
-                .then(a.raised_at.cmp(&b.raised_at))
-        });
+        alerts.sort_by(Alert::urgency);
         out.push(UnitBed {
             bed: a.id.clone(),
             room: here.map(|r| r.id.clone()),

@@ -84,9 +84,7 @@ pub(crate) async fn unit_events(
     Query(f): Query<UnitStreamFilter>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    if s.floorplan.unit(&unit).is_none() {
-        return Err(ApiError::NotFound(format!("no unit {unit:?}")));
-    }
+    auth.require_known_unit(&s, &unit)?;
     let f = StreamFilter {
         unit: Some(unit),
         kind: f.kind,

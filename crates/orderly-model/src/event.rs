@@ -468,6 +468,15 @@ fn one() -> u32 {
 }
 
 impl Alert {
+    /// The order a nurse reads alerts in: highest priority first, then the oldest, then by id
+    /// (so equal alerts keep one order everywhere).
+    pub fn urgency(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+        a.priority
+            .cmp(&b.priority)
+            .then(a.raised_at.cmp(&b.raised_at))
+            .then(a.id.cmp(&b.id))
+    }
+
     /// True while open and not silenced at `now`.
     pub fn sounding(&self, now: Timestamp) -> bool {
         self.state != AlertState::Resolved && self.silenced_until.is_none_or(|t| now >= t)
