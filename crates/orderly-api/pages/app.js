@@ -633,7 +633,6 @@ async function mapPage(main, params) {
   S.page.timers.push(setInterval(parLater, 30000));
   let loaded = true;
   stream('/api/v1/events?kind=location.changed,location.lost,location.found,asset.status_changed', (kind, e) => {
-    window.orderlyEvents = (window.orderlyEvents || 0) + 1;
     if (kind === 'location.changed') {
       const it = st.items.get(e.subject);
       if (it) { it.room = e.to; it.lost = false; } else return;
