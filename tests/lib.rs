@@ -214,6 +214,21 @@ impl Setup {
         std::fs::write(&p, edit(old)).unwrap();
     }
 
+    /// Makes rule `rule` of `file` hold for `to` instead of `from` (its first `for = ` after its
+    /// id), so a test need not wait the shipped minutes.
+    pub fn hold(&self, file: &str, rule: &str, from: &str, to: &str) {
+        self.edit_rules(file, |t| {
+            let at = t
+                .find(&format!("id = \"{rule}\""))
+                .unwrap_or_else(|| panic!("no rule {rule} in {file}"));
+            let (head, tail) = t.split_at(at);
+            format!(
+                "{head}{}",
+                tail.replacen(&format!("for = \"{from}\""), &format!("for = \"{to}\""), 1)
+            )
+        });
+    }
+
     /// A new API token from `orderly token create` on this setup's database; its secret.
     pub fn token(&self, role: &str, name: &str, units: &str) -> String {
         let out = Command::new(binary())

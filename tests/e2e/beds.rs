@@ -13,11 +13,7 @@ use std::time::{Duration, Instant};
 fn a_suggestion_moves_the_bed_only_once_a_nurse_at_the_bedside_confirms_it() {
     let setup = Setup::new();
     // The shipped rule waits 5 minutes; 1 second here.
-    setup.edit_rules("beds.toml", |t| {
-        let at = t.find("id = \"suggest-bed-low\"").unwrap();
-        let (head, tail) = t.split_at(at);
-        format!("{head}{}", tail.replacen("for = \"5m\"", "for = \"1s\"", 1))
-    });
+    setup.hold("beds.toml", "suggest-bed-low", "5m", "1s");
     let o = setup.start();
     let nurse = setup.token("nurse", "Nurse Ana", "ICU");
     let bed_dev = Device::connect(&o.mqtt, Some(&o.topic("bed/bed-icu-01/command")));

@@ -224,11 +224,7 @@ fn the_station_board_acknowledges_on_one_screen_and_the_other_follows() {
     };
     let tablet = browser(1180, 820).expect("a second browser");
     let setup = Setup::new();
-    setup.edit_rules("beds.toml", |t| {
-        let at = t.find("id = \"suggest-bed-low\"").unwrap();
-        let (head, tail) = t.split_at(at);
-        format!("{head}{}", tail.replacen("for = \"5m\"", "for = \"1s\"", 1))
-    });
+    setup.hold("beds.toml", "suggest-bed-low", "5m", "1s");
     let o = setup.start();
     let nurse = setup.token("nurse", "Nurse Ana", "ICU");
     let other = setup.token("nurse", "Nurse Bo", "MS3");
