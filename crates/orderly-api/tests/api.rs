@@ -21,6 +21,9 @@ struct Fixture {
     state: ApiState,
     admin: String,
     nurse_icu: String,
+    /// A nurse of another unit (MS3), and a biomedical engineer.
+    nurse_ms3: String,
+    biomed: String,
     _dir: tempfile::TempDir,
 }
 
@@ -140,6 +143,14 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         .create_token("Nurse Ana", Role::Nurse, &["ICU".into()], Timestamp(0))
         .await
         .unwrap();
+    let (_, nurse_ms3) = store
+        .create_token("Nurse Bo", Role::Nurse, &["MS3".into()], Timestamp(0))
+        .await
+        .unwrap();
+    let (_, biomed) = store
+        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
+        .await
+        .unwrap();
     let readiness: orderly_api::ReadinessCheck = if ready {
         Arc::new(Vec::new)
     } else {
@@ -231,6 +242,8 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         state,
         admin,
         nurse_icu,
+        nurse_ms3,
+        biomed,
         _dir: dir,
     }
 }
@@ -599,18 +612,8 @@ async fn other_units_and_other_roles_may_not_act_on_an_alert() {
     let f = fixture(true).await;
     let (_, open) = get(&f, "/api/v1/alerts/open", Some(&f.admin)).await;
     let id = open[0]["id"].as_str().unwrap().to_string();
-    let (_, ms3) = f
-        .state
-        .store
-        .create_token("Nurse Bo", Role::Nurse, &["MS3".into()], Timestamp(0))
-        .await
-        .unwrap();
-    let (_, biomed) = f
-        .state
-        .store
-        .create_token("Biomed", Role::Biomed, &[], Timestamp(0))
-        .await
-        .unwrap();
+    let ms3 = f.nurse_ms3.clone();
+    let biomed = f.biomed.clone();
     for t in [&ms3, &biomed] {
         let (st, e) = post(
             &f,
@@ -756,12 +759,7 @@ async fn nearest_available_equipment_by_walking_distance_with_its_route() {
 #[tokio::test]
 async fn staff_set_equipment_status_audited_and_out_of_service_is_never_offered() {
     let f = fixture(true).await;
-    let (_, biomed) = f
-        .state
-        .store
-        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
-        .await
-        .unwrap();
+    let biomed = f.biomed.clone();
     let near = "/api/v1/locate?kind=infusion_pump&near=F2-C02&limit=10";
     let ids = |b: &serde_json::Value| -> Vec<String> {
         b.as_array()
@@ -860,12 +858,7 @@ async fn staff_set_equipment_status_audited_and_out_of_service_is_never_offered(
 #[tokio::test]
 async fn utilisation_per_asset_and_per_kind_as_json_and_csv() {
     let f = fixture(true).await;
-    let (_, biomed) = f
-        .state
-        .store
-        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
-        .await
-        .unwrap();
+    let biomed = f.biomed.clone();
     // PUMP-0003 goes out of service at 1004 s (the world's clock when biomed acts, in the
     // fixture); the window is 1000 s to 2000 s.
     let (status, _) = post(
@@ -1129,12 +1122,7 @@ async fn a_nurse_of_the_unit_sees_and_decides_bed_suggestions_never_without_some
     assert_eq!(list[0]["set"], serde_json::json!({"height": "low"}));
     let id = list[0]["id"].as_str().unwrap().to_string();
     // Another unit's nurse sees none of it and may not decide it.
-    let (_, nurse_ms3) = f
-        .state
-        .store
-        .create_token("Nurse Bo", Role::Nurse, &["MS3".into()], Timestamp(0))
-        .await
-        .unwrap();
+    let nurse_ms3 = f.nurse_ms3.clone();
     let (_, theirs) = get(&f, "/api/v1/suggestions", Some(&nurse_ms3)).await;
     assert_eq!(theirs, serde_json::json!([]));
     assert_eq!(
@@ -1256,12 +1244,7 @@ async fn a_pump_past_its_runtime_interval_is_on_the_pull_list_with_its_room_and_
         ev
     })
     .await;
-    let (_, biomed) = f
-        .state
-        .store
-        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
-        .await
-        .unwrap();
+    let biomed = f.biomed.clone();
     let (status, open) = get(
         &f,
         "/api/v1/maintenance/work-orders?status=open",
@@ -1461,12 +1444,7 @@ async fn a_pump_past_its_runtime_interval_is_on_the_pull_list_with_its_room_and_
 #[tokio::test]
 async fn a_recall_takes_its_pumps_out_of_service_at_once_and_shows_its_progress() {
     let f = fixture(true).await;
-    let (_, biomed) = f
-        .state
-        .store
-        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
-        .await
-        .unwrap();
+    let biomed = f.biomed.clone();
     let notice = serde_json::json!({
         "title": "Occlusion sensor may fail",
         "model": "Alaris 8100 LVP",
