@@ -8,3 +8,4 @@ mod maintenance;
 mod pages;
 mod replay;
 mod rules;
+mod regression;

@@ -328,3 +328,39 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     std::fs::create_dir_all(&d)?;
     Ok(d)
 }
+
+/// `cargo xtask regress [--update]`: every replay regression case, the two-hour ones included,
+/// with a release build of the binary (a two-hour replay takes about a minute there).
+pub fn regress(root: &Path, args: &[String]) -> Result<()> {
+    let started = std::time::Instant::now();
+    run(
+        root,
+        "build the binary (release)",
+        Command::new("cargo").args(["build", "--release", "-p", "orderly"]),
+    )?;
+    let mut c = Command::new("cargo");
+    c.args([
+        "test",
+        "-p",
+        "orderly-tests",
+        "--test",
+        "e2e",
+        "--",
+        "regression::",
+        "--test-threads",
+        "1",
+    ])
+    .env("ORDERLY_BIN", crate::target_dir().join("release/orderly"))
+    .env("ORDERLY_LONG_REGRESSION", "1");
+    if args.iter().any(|a| a == "--update") {
+        c.env("ORDERLY_REGRESSION_UPDATE", "1");
+    } else if let Some(a) = args.first() {
+        bail!("unknown argument {a:?} (usage: cargo xtask regress [--update])");
+    }
+    run(root, "replay regression", &mut c)?;
+    eprintln!(
+        "replay regression passed in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

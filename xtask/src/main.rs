@@ -1,4 +1,4 @@
-//! Project automation (`cargo xtask ...`): ci, bench, eval, gen-demo, screenshots. Binary crate: may use
+//! Project automation (`cargo xtask ...`): ci, bench, eval, gen-demo, screenshots, regress. Binary crate: may use
 //! anything; talks to Orderly only as a user would (its binary, MQTT, HTTP).
 
 mod bench;
@@ -37,8 +37,9 @@ fn main() -> Result<()> {
         Some("eval") => eval::eval(&root(), &args[1..]),
         Some("gen-demo") => gen_demo::generate(&root()),
         Some("screenshots") => ci::screenshots(&root()),
+        Some("regress") => ci::regress(&root(), &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <ci|bench ingest|locator|pages|eval rooms|falls|maintenance|gen-demo|screenshots>"
+            "usage: cargo xtask <ci|bench ingest|locator|pages|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
         ),
     }
 }
