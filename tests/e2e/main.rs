@@ -6,6 +6,6 @@ mod files;
 mod ingest;
 mod maintenance;
 mod pages;
+mod regression;
 mod replay;
 mod rules;
-mod regression;

@@ -8,7 +8,7 @@ use orderly_floorplan::Floorplan;
 use orderly_model::maintenance::WorkOrder;
 use orderly_model::{EventKind, Inbound, Payload, Reading, Seed, Timestamp};
 use orderly_sim::fleet::{Fleet, FleetConfig};
-use orderly_world::{Hospital, RuleSet, WorldConfig};
+use orderly_world::Hospital;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -67,8 +67,9 @@ pub fn maintenance(root: &Path, args: &[String]) -> Result<()> {
     .map_err(|e| anyhow!("{e}"))?;
     let known = orderly_world::known(&fp, &seed);
     let text = crate::eval::override_keys(&read("rules/maintenance.toml")?, &sets);
-    let catalogue =
-        orderly_model::maintenance::parse("rules/maintenance.toml", &text, &known.models)
+    // The catalogue alone, checked as Orderly checks a rules directory; no alert rules.
+    let bundle =
+        orderly_world::rules_dir::compile(&[("rules/maintenance.toml".into(), text)], &known)
             .map_err(|e| anyhow!("{e}"))?;
     let pumps = seed
         .assets
@@ -82,12 +83,12 @@ pub fn maintenance(root: &Path, args: &[String]) -> Result<()> {
     let mut device_months = 0.0;
     // Seed 1 is where the parameters were chosen; the default evaluation starts at 2.
     for s in first..first + seeds {
-        let config = WorldConfig {
-            maintenance: catalogue.clone(),
-            ..WorldConfig::default()
-        };
-        let rules = Arc::new(RuleSet::compile(&[], &known).map_err(|e| anyhow!("{e}"))?);
-        let mut h = Hospital::new(fp.clone(), &seed, config, rules);
+        let rules = Arc::new(
+            orderly_world::rules_dir::compile(&[], &known)
+                .map_err(|e| anyhow!("{e}"))?
+                .rules,
+        );
+        let mut h = Hospital::new(fp.clone(), &seed, bundle.config.clone(), rules);
         let start = Timestamp::parse_rfc3339("2026-01-01T00:00:00Z").expect("a date");
         let mut fleet = Fleet::new(
             FleetConfig {

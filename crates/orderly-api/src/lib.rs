@@ -9,6 +9,7 @@
 //! Edge crate: serves HTTP. Depends on orderly-model, orderly-floorplan, orderly-store, axum,
 //! orderly-rules (commands), utoipa, metrics. Reads never block ingest: they see an `Arc<Snapshot>` the world published.
 
+mod app;
 mod auth;
 mod control;
 mod docs;
@@ -16,6 +17,7 @@ mod error;
 mod locate;
 mod maintenance;
 mod pages;
+mod params;
 mod reports;
 mod routes;
 mod site;
@@ -70,5 +72,5 @@ impl ApiState {
 
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
-    routes::router(state)
+    app::router(state)
 }

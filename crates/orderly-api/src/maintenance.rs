@@ -3,7 +3,7 @@
 //! infusing or a bed with a patient in it), and a walking round through those rooms.
 
 use crate::control::{Control, ask, committed};
-use crate::routes::time_param;
+use crate::params::{respond, time_param, wants_csv, window};
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -545,8 +545,8 @@ pub(crate) async fn report(
     Query(q): Query<ReportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     auth.require(&ENGINEERS)?;
-    let csv = crate::reports::wants_csv(&q.format)?;
-    let (from, to) = crate::reports::window(&s, &q.from, &q.to, 90 * 24 * 3600 * 1000)?;
+    let csv = wants_csv(&q.format)?;
+    let (from, to) = window(&s, &q.from, &q.to, 90 * 24 * 3600 * 1000)?;
     let grace = q.grace_days.unwrap_or(30.0);
     if !(0.0..=365.0).contains(&grace) {
         return Err(ApiError::BadRequest("grace_days: 0 to 365".into()));
@@ -564,7 +564,7 @@ pub(crate) async fn report(
         .await?;
     let r = orderly_model::maintenance::report(&orders, from, to, grace);
     let csv = csv.then(|| r.to_csv());
-    Ok(crate::reports::respond(csv, "maintenance.csv", r))
+    Ok(respond(csv, "maintenance.csv", r))
 }
 
 /// Scheduled work (open work orders with a `scheduled_for`) as an iCalendar feed (RFC 5545),

@@ -2,13 +2,10 @@
 //! window, as JSON or CSV (for a spreadsheet). Computed from the committed events
 //! (`orderly_model::report`), so it agrees with the history after any restart.
 
-use crate::routes::time_param;
+use crate::params::{respond, wants_csv, window};
 use crate::{ApiError, ApiState, Auth};
-use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use orderly_model::Timestamp;
+use axum::response::Response;
 use orderly_model::compliance::{Compliance, compliance};
 use orderly_model::report::{Start, Utilisation, utilisation};
 use serde::Deserialize;
@@ -29,8 +26,6 @@ pub(crate) struct UtilisationQuery {
     /// `json` (default) or `csv`.
     format: Option<String>,
 }
-
-const MAX_WINDOW_MS: i64 = 366 * 24 * 3600 * 1000;
 
 /// Utilisation: time in use, idle (available or clean), waiting for cleaning, out of service and
 /// missing (tag lost), and in use / on hand, per kind and home unit or per asset.
@@ -85,56 +80,6 @@ pub(crate) async fn utilisation_report(
     let report = utilisation(&starts, &inputs.changes, from, to, per_asset);
     let csv = csv.then(|| report.to_csv());
     Ok(respond(csv, "utilisation.csv", report))
-}
-
-/// `[from, to)` of a report: `to` defaults to now, `from` to `default_ms` before it.
-pub(crate) fn window(
-    s: &ApiState,
-    from: &Option<String>,
-    to: &Option<String>,
-    default_ms: i64,
-) -> Result<(Timestamp, Timestamp), ApiError> {
-    let to = time_param("to", to)?.unwrap_or_else(s.clock);
-    let from = time_param("from", from)?.unwrap_or(to.plus_ms(-default_ms));
-    if from >= to || to.since(from) > MAX_WINDOW_MS {
-        return Err(ApiError::BadRequest(
-            "the window must have from before to, and span at most 366 days".into(),
-        ));
-    }
-    Ok((from, to))
-}
-
-/// `format`: `json` (the default) or `csv`.
-pub(crate) fn wants_csv(format: &Option<String>) -> Result<bool, ApiError> {
-    match format.as_deref() {
-        None | Some("json") => Ok(false),
-        Some("csv") => Ok(true),
-        Some(x) => Err(ApiError::BadRequest(format!(
-            "format {x:?}: use json or csv"
-        ))),
-    }
-}
-
-/// The report as CSV (an attachment named `filename`) when asked for, else as JSON.
-pub(crate) fn respond<T: serde::Serialize>(
-    csv: Option<String>,
-    filename: &str,
-    report: T,
-) -> Response {
-    match csv {
-        Some(text) => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{filename}\""),
-                ),
-            ],
-            text,
-        )
-            .into_response(),
-        None => Json(report).into_response(),
-    }
 }
 
 #[derive(Deserialize, IntoParams)]

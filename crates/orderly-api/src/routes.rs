@@ -1,125 +1,17 @@
 //! Routes and handlers.
 
+use crate::params::time_param;
 use crate::{ApiError, ApiState, Auth};
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::Json;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use orderly_model::view::{AssetView, IngestView, PatientView, StaffView};
-use orderly_model::{Alert, AssetStatus, OutEvent, Priority, Role, Timestamp};
+use orderly_model::{Alert, AssetStatus, OutEvent, Priority, Role};
 use orderly_store::{AlertQuery, AuditEntry, Stay};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Instant;
 use utoipa::{IntoParams, ToSchema};
-
-pub(crate) fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/", get(crate::pages::index))
-        .route("/ui/{file}", get(crate::pages::asset))
-        .route("/api/v1/me", get(crate::site::me))
-        .route("/api/v1/floorplan", get(crate::site::floorplan))
-        .route("/api/v1/staff", get(crate::site::staff))
-        .route("/api/v1/par", get(crate::site::par))
-        .route("/api/v1/units/{unit}/beds", get(crate::site::unit_beds))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/assets", get(list_assets))
-        .route("/api/v1/assets/{id}", get(get_asset))
-        .route("/api/v1/assets/{id}/history", get(asset_history))
-        .route("/api/v1/beds/{id}/commands", get(bed_commands))
-        .route(
-            "/api/v1/maintenance/work-orders",
-            get(crate::maintenance::work_orders).post(crate::maintenance::open_work_order),
-        )
-        .route(
-            "/api/v1/maintenance/work-orders/{id}",
-            post(crate::maintenance::act),
-        )
-        .route(
-            "/api/v1/maintenance/report",
-            get(crate::maintenance::report),
-        )
-        .route(
-            "/api/v1/maintenance/calendar.ics",
-            get(crate::maintenance::calendar),
-        )
-        .route(
-            "/api/v1/maintenance/recalls",
-            get(crate::maintenance::recalls).post(crate::maintenance::issue_recall),
-        )
-        .route(
-            "/api/v1/maintenance/recalls/{id}/close",
-            post(crate::maintenance::close_recall),
-        )
-        .route(
-            "/api/v1/maintenance/pull-list",
-            get(crate::maintenance::pull_list),
-        )
-        .route("/api/v1/suggestions", get(crate::control::suggestions))
-        .route(
-            "/api/v1/suggestions/{id}/confirm",
-            post(crate::control::confirm_suggestion),
-        )
-        .route(
-            "/api/v1/suggestions/{id}/dismiss",
-            post(crate::control::dismiss_suggestion),
-        )
-        .route(
-            "/api/v1/assets/{id}/status",
-            post(crate::control::set_status),
-        )
-        .route("/api/v1/locate", get(crate::locate::locate))
-        .route(
-            "/api/v1/reports/utilisation",
-            get(crate::reports::utilisation_report),
-        )
-        .route(
-            "/api/v1/reports/compliance",
-            get(crate::reports::compliance_report),
-        )
-        .route("/api/v1/rooms", get(list_rooms))
-        .route("/api/v1/rooms/{id}", get(get_room))
-        .route("/api/v1/units/{unit}/alerts", get(unit_alerts))
-        .route("/api/v1/alerts", get(alert_history))
-        .route("/api/v1/alerts/open", get(crate::control::open_alerts))
-        .route(
-            "/api/v1/alerts/{id}/acknowledge",
-            post(crate::control::acknowledge),
-        )
-        .route("/api/v1/alerts/{id}/resolve", post(crate::control::resolve))
-        .route("/api/v1/alerts/{id}/silence", post(crate::control::silence))
-        .route("/api/v1/rules", get(crate::control::rules))
-        .route("/api/v1/rules/reload", post(crate::control::reload))
-        .route("/api/v1/units/{unit}/events", get(crate::sse::unit_events))
-        .route("/api/v1/ingest", get(ingest))
-        .route("/api/v1/audit", get(audit_log))
-        .route("/api/v1/events", get(crate::sse::events))
-        .route("/api/v1/openapi.json", get(crate::docs::openapi_json))
-        .route("/api/docs", get(crate::docs::docs_page))
-        .layer(axum::middleware::from_fn(track))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// Counts requests and their latency per route and status.
-async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("orderly_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
-    metrics::histogram!("orderly_http_request_seconds", "route" => route)
-        .record(start.elapsed().as_secs_f64());
-    resp
-}
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "alive", body = String)))]
@@ -239,15 +131,6 @@ pub(crate) struct Window {
     /// End (RFC 3339); default now.
     to: Option<String>,
     limit: Option<i64>,
-}
-
-pub(crate) fn time_param(name: &str, v: &Option<String>) -> Result<Option<Timestamp>, ApiError> {
-    match v {
-        None => Ok(None),
-        Some(x) => Timestamp::parse_rfc3339(x).map(Some).ok_or_else(|| {
-            ApiError::BadRequest(format!("{name} {x:?} is not RFC 3339 with a zone"))
-        }),
-    }
 }
 
 /// The rooms an asset was in over a window, oldest first.

@@ -95,19 +95,34 @@ struct Checker<'a> {
     problems: Vec<Problem>,
     /// Fact groups the expression reads.
     groups: Vec<&'static str>,
+    /// Facts the expression reads, as `(group, fact)`.
+    facts: Vec<(&'static str, &'static str)>,
 }
 
-/// Checks `program` as a condition on `subject`: returns the groups it reads, or the problems.
+/// What a checked condition reads, found in its AST (never in its text).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// Fact groups it reads, sorted.
+    pub groups: Vec<&'static str>,
+    /// Facts it reads, `(group, fact)`, sorted.
+    pub facts: Vec<(&'static str, &'static str)>,
+    /// Boolean facts the condition cannot hold without: the terms `g.f` (true) and `!g.f`
+    /// (false) of its top-level conjunction.
+    pub requires: Vec<((&'static str, &'static str), bool)>,
+}
+
+/// Checks `program` as a condition on `subject`: returns what it reads, or the problems.
 pub fn check_condition(
     program: &cel::Program,
     subject: SubjectType,
-) -> Result<Vec<&'static str>, Vec<Problem>> {
+) -> Result<Reads, Vec<Problem>> {
     let mut c = Checker {
         subject,
         info: program.source_info(),
         scopes: Vec::new(),
         problems: Vec::new(),
         groups: Vec::new(),
+        facts: Vec::new(),
     };
     let root = program.expression();
     let t = c.expr(root);
@@ -121,9 +136,56 @@ pub fn check_condition(
     if c.problems.is_empty() {
         c.groups.sort_unstable();
         c.groups.dedup();
-        Ok(c.groups)
+        c.facts.sort_unstable();
+        c.facts.dedup();
+        let mut requires = Vec::new();
+        conjuncts(root, &mut requires, &c.facts);
+        Ok(Reads {
+            groups: c.groups,
+            facts: c.facts,
+            requires,
+        })
     } else {
         Err(c.problems)
+    }
+}
+
+/// The terms `g.f` and `!g.f` of a top-level `&&` chain, for facts the checker found.
+fn conjuncts(
+    e: &IdedExpr,
+    out: &mut Vec<((&'static str, &'static str), bool)>,
+    known: &[(&'static str, &'static str)],
+) {
+    let fact = |e: &IdedExpr| -> Option<(&'static str, &'static str)> {
+        let Expr::Select(sel) = &e.expr else {
+            return None;
+        };
+        let Expr::Ident(g) = &sel.operand.expr else {
+            return None;
+        };
+        if sel.test {
+            return None;
+        }
+        known
+            .iter()
+            .copied()
+            .find(|(kg, kf)| *kg == g.as_str() && *kf == sel.field.as_str())
+    };
+    match &e.expr {
+        Expr::Call(call) if call.func_name == op::LOGICAL_AND && call.args.len() == 2 => {
+            conjuncts(&call.args[0], out, known);
+            conjuncts(&call.args[1], out, known);
+        }
+        Expr::Call(call) if call.func_name == op::LOGICAL_NOT && call.args.len() == 1 => {
+            if let Some(f) = fact(&call.args[0]) {
+                out.push((f, false));
+            }
+        }
+        _ => {
+            if let Some(f) = fact(e) {
+                out.push((f, true));
+            }
+        }
     }
 }
 
@@ -181,7 +243,10 @@ impl Checker<'_> {
                 let operand = self.expr(&sel.operand);
                 let t = match operand {
                     Ty::Group(g) => match schema::fact(g, &sel.field) {
-                        Some(d) => Ty::from_fact(d.ty),
+                        Some(d) => {
+                            self.facts.push((g, d.name));
+                            Ty::from_fact(d.ty)
+                        }
                         None => {
                             let names = schema::group(g).unwrap_or_default().iter().map(|d| d.name);
                             let fix = match schema::suggest(&sel.field, names.clone()) {

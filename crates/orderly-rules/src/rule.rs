@@ -114,6 +114,10 @@ pub struct Condition {
     program: cel::Program,
     /// Fact groups it reads.
     pub groups: Vec<&'static str>,
+    /// Facts it reads, `(group, fact)`, from its checked AST.
+    pub facts: Vec<(&'static str, &'static str)>,
+    /// Boolean facts it cannot hold without, and the value each must have.
+    pub requires: Vec<((&'static str, &'static str), bool)>,
 }
 
 /// Why a condition could not be evaluated.
@@ -209,6 +213,24 @@ impl Rule {
     /// Fact groups the rule's conditions read.
     pub fn groups(&self) -> &[&'static str] {
         &self.groups
+    }
+
+    /// Whether `when` reads `group.fact` (from the checked expression, never its text).
+    pub fn reads(&self, group: &str, fact: &str) -> bool {
+        self.when
+            .facts
+            .iter()
+            .any(|(g, f)| *g == group && *f == fact)
+    }
+
+    /// The value `when` needs the boolean `group.fact` to have, when it is a term of its
+    /// top-level conjunction (`bed.exited && !bed.exit_assisted` needs `exit_assisted` false).
+    pub fn requires(&self, group: &str, fact: &str) -> Option<bool> {
+        self.when
+            .requires
+            .iter()
+            .find(|((g, f), _)| *g == group && *f == fact)
+            .map(|(_, v)| *v)
     }
 
     /// Evaluates `when && !unless` over the facts.
@@ -548,10 +570,12 @@ impl Ctx<'_> {
             }
         };
         match check_condition(&program, subject) {
-            Ok(groups) => Some(Condition {
+            Ok(reads) => Some(Condition {
                 source,
                 program,
-                groups,
+                groups: reads.groups,
+                facts: reads.facts,
+                requires: reads.requires,
             }),
             Err(problems) => {
                 for Problem {

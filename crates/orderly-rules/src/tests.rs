@@ -607,3 +607,57 @@ fn while_unless_holds_nothing_is_raised_and_an_open_alert_stays_open_until_when_
         ["alert.resolved"]
     );
 }
+
+/// What a rule reads comes from its checked expression: `reads` for any fact in `when`,
+/// `requires` for a boolean term of its top-level conjunction (negated or not), and nothing
+/// for a fact named only in a string or under `||`.
+#[test]
+fn a_rule_says_which_facts_it_reads_and_needs() {
+    let set = compile(
+        r#"
+[[rule]]
+id = "assisted"
+title = "t"
+subject = "bed"
+priority = "low"
+kind = "advisory"
+notify = ["station"]
+when = "bed.exited && bed.exit_assisted && patient.fall_risk == 'high'"
+message = "m"
+
+[[rule]]
+id = "alone"
+title = "t"
+subject = "bed"
+priority = "low"
+kind = "advisory"
+notify = ["station"]
+when = "(bed.exited && !bed.exit_assisted) && room.id != 'bed.moving'"
+message = "m"
+
+[[rule]]
+id = "either"
+title = "t"
+subject = "bed"
+priority = "low"
+kind = "advisory"
+notify = ["station"]
+when = "bed.exited || bed.exit_assisted"
+message = "m"
+"#,
+    )
+    .unwrap();
+    let r = |id: &str| set.get(id).unwrap();
+    assert!(r("assisted").reads("bed", "exited"));
+    assert!(r("assisted").reads("patient", "fall_risk"));
+    assert!(!r("assisted").reads("bed", "moving"));
+    assert_eq!(r("assisted").requires("bed", "exit_assisted"), Some(true));
+    assert_eq!(r("alone").requires("bed", "exit_assisted"), Some(false));
+    assert_eq!(r("alone").requires("bed", "exited"), Some(true));
+    // A string that looks like a fact is not one.
+    assert!(!r("alone").reads("bed", "moving"));
+    // Under `||` neither is required.
+    assert!(r("either").reads("bed", "exit_assisted"));
+    assert_eq!(r("either").requires("bed", "exit_assisted"), None);
+    assert_eq!(r("either").requires("bed", "exited"), None);
+}

@@ -241,12 +241,12 @@ fn main() {
         ),
     )
     .expect("seed");
-    let caps: [&dyn Capability; 3] = [
-        &outbox::OutboxPlugin,
-        &ingest::IngestPlugin,
-        &locate::LocatePlugin(config.locator.clone()),
+    let caps: Vec<Box<dyn Capability>> = vec![
+        Box::new(outbox::OutboxPlugin),
+        Box::new(ingest::IngestPlugin),
+        Box::new(locate::LocatePlugin),
     ];
-    let mut h = Hospital::with_capabilities(site.floorplan.clone(), &seed, &caps);
+    let mut h = Hospital::with_capabilities(site.floorplan.clone(), &seed, &config, caps);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     // Warm up: every tag placed, beliefs formed (not timed).
     let mut walk = Walk::new(&site, tags);

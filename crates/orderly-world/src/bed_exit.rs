@@ -16,14 +16,17 @@
 //! about 0), as bed scales are before a patient is weighed. Core: no IO, no panics on input.
 
 use crate::devices::BedFrame;
+use crate::facts::{FactCtx, FactProviders, FactSheet};
 use crate::ingest::{BedLoadIn, BedStateIn};
 use crate::locate::Location;
 use crate::outbox::Outbox;
+use crate::presence::caregiver_in;
 use crate::registry::{PatientInfo, StaffInfo, Subject};
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::reading::ExitAlarm;
 use orderly_model::{EventKind, Timestamp};
+use orderly_rules::Fact;
 use serde::Deserialize;
 
 /// How early the detector speaks: each zone includes the later stages.
@@ -402,21 +405,23 @@ pub struct Exited {
     pub restored: bool,
 }
 
-/// After a restart: the beds with an open bed-exit alert (a rule reading `bed.exited`) are still
-/// out, so the exit is neither logged again nor forgotten before the patient is back.
-pub(crate) fn restore(world: &mut World, alerts: &[orderly_model::Alert]) {
+/// After a restart: the beds with an open alert of a rule that reads `bed.exited` are still
+/// out, so the exit is neither logged again nor forgotten before the patient is back. Whether
+/// the exit was assisted is what that rule needs `bed.exit_assisted` to be.
+fn restore(world: &mut World, alerts: &[orderly_model::Alert]) {
     let Some(rules) = world.get_resource::<crate::alerts::Rules>() else {
         return;
     };
     let beds: Vec<(String, Timestamp, bool)> = alerts
         .iter()
-        .filter(|a| {
-            rules
+        .filter_map(|a| {
+            let rule = rules
                 .set
                 .get(&a.rule)
-                .is_some_and(|r| r.when.source.contains("bed.exited"))
+                .filter(|r| r.reads("bed", "exited"))?;
+            let assisted = rule.requires("bed", "exit_assisted") == Some(true);
+            Some((a.subject.clone(), a.raised_at, assisted))
         })
-        .map(|a| (a.subject.clone(), a.raised_at, a.rule.contains("assisted")))
         .collect();
     let Some(reg) = world.get_resource::<Registry>() else {
         return;
@@ -439,20 +444,62 @@ pub(crate) fn restore(world: &mut World, alerts: &[orderly_model::Alert]) {
     }
 }
 
+/// What the bed-exit detector and the bed's own alarm say, in the `bed` group (a patient's
+/// bed for a patient). The load cells watching a zone count as the bed having reported.
+fn exit_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    if !ctx.wants("bed") {
+        return;
+    }
+    let exit = ctx.of_bed::<BedExitState>();
+    let g = "bed";
+    let x = exit.and_then(|e| e.exited.as_ref());
+    f.set(g, "exited", Fact::Bool(x.is_some()));
+    f.set(
+        g,
+        "exit_source",
+        Fact::String(x.map(|x| x.source).unwrap_or_default().to_string()),
+    );
+    f.set(
+        g,
+        "exit_zone",
+        Fact::String(x.map_or("", |x| x.zone.as_str()).to_string()),
+    );
+    f.set(
+        g,
+        "exit_assisted",
+        Fact::Bool(x.is_some_and(|x| x.assisted)),
+    );
+    f.set(g, "in_bed", Fact::Bool(exit.is_some_and(|e| e.in_bed)));
+    f.set(g, "exit_armed", Fact::Bool(exit.is_some_and(|e| e.armed)));
+    f.set(
+        g,
+        "exit_watch",
+        Fact::String(
+            exit.and_then(|e| e.zone)
+                .map_or("off", |z| z.as_str())
+                .to_string(),
+        ),
+    );
+    if exit.is_some_and(|x| x.zone.is_some()) {
+        f.reported("bed");
+    }
+}
+
 #[derive(Resource, Clone)]
 pub(crate) struct BedExits(BedExitConfig);
 
-pub struct BedExitPlugin(pub BedExitConfig);
+pub struct BedExitPlugin;
 
 impl Capability for BedExitPlugin {
     fn name(&self) -> &'static str {
         "bed exit"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
-        world.insert_resource(BedExits(self.0.clone()));
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        let cfg = &config.bed_exit;
+        world.insert_resource(BedExits(cfg.clone()));
         for e in crate::registry::smart_beds(world) {
             world.entity_mut(e).insert((
-                BedExitWatch(BedExitDetector::new(self.0.clone())),
+                BedExitWatch(BedExitDetector::new(cfg.clone())),
                 BedExitState::default(),
             ));
         }
@@ -461,12 +508,22 @@ impl Capability for BedExitPlugin {
                 .in_set(Phase::Derive)
                 .after(crate::devices::bed_frames),
         );
+        world
+            .resource_mut::<FactProviders>()
+            .add(self.name(), exit_facts);
+        crate::facts::watch::<BedExitState>(schedule);
+    }
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        set_config(world, &config.bed_exit);
+    }
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        restore(world, &restored.alerts);
     }
 }
 
 /// New parameters, in force from the next sample: every bed keeps its state (armed, out, the
 /// patient's weight), so a reload never disarms a bed.
-pub(crate) fn set_config(world: &mut World, cfg: &BedExitConfig) {
+fn set_config(world: &mut World, cfg: &BedExitConfig) {
     if world.get_resource::<BedExits>().is_none_or(|c| c.0 == *cfg) {
         return;
     }
@@ -475,22 +532,6 @@ pub(crate) fn set_config(world: &mut World, cfg: &BedExitConfig) {
     for mut w in q.iter_mut(world) {
         w.0.cfg = cfg.clone();
     }
-}
-
-/// Is a caregiver (by `[presence]` roles, else the seed's) in `room` now?
-pub(crate) fn caregiver_in(
-    room: u32,
-    staff: &Query<(&StaffInfo, &Location)>,
-    presence: Option<&crate::alerts::Presence>,
-) -> bool {
-    staff.iter().any(|(s, l)| {
-        l.present
-            && l.room == room
-            && match presence {
-                Some(p) => p.caregivers.contains(&s.0.role),
-                None => s.0.is_caregiver(),
-            }
-    })
 }
 
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -510,7 +551,7 @@ pub(crate) fn watch(
     )>,
     patients: Query<&PatientInfo>,
     staff: Query<(&StaffInfo, &Location)>,
-    presence: Option<Res<crate::alerts::Presence>>,
+    presence: Option<Res<crate::presence::Presence>>,
     mut outbox: ResMut<Outbox>,
 ) {
     let now = clock.now;

@@ -16,8 +16,8 @@
 //! condition lasts, up to `suggestion_snooze_s`). A suggestion whose condition no longer holds
 //! is withdrawn. Pending commands and suggestions survive a restart ([`restore`]).
 
-use crate::alerts::SubjectFacts;
 use crate::devices::BedFrame;
+use crate::facts::{FactCtx, FactProviders, FactSheet, RuleStanding, RulesStep, SubjectFacts};
 use crate::ingest::CommandAckIn;
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, Subject};
@@ -55,25 +55,6 @@ impl Default for CommandConfig {
     }
 }
 
-/// What the rules said this step about one bed-command or suggestion rule on one bed.
-#[derive(Clone, Debug)]
-pub struct Want {
-    pub rule: String,
-    pub bed: String,
-    /// The rule's `when` holds (a suggestion is withdrawn when it does not).
-    pub when: bool,
-    /// `when` holds and `unless` does not.
-    pub holds: bool,
-    /// The rule's message, for a suggestion that holds.
-    pub message: Option<String>,
-    pub room: Option<String>,
-    pub unit: Option<String>,
-}
-
-/// Written by the alerts capability's evaluation, read here.
-#[derive(Resource, Default)]
-pub struct Wants(pub Vec<Want>);
-
 /// A bed's last command failure, for the rules (`bed.command_failed`).
 #[derive(Component, Clone, Debug, Default, PartialEq)]
 pub struct CommandState {
@@ -105,34 +86,51 @@ struct Ledger {
 #[derive(Resource, Clone)]
 struct Config(CommandConfig);
 
-pub struct CommandsPlugin(pub CommandConfig);
+pub struct CommandsPlugin;
 
 impl Capability for CommandsPlugin {
     fn name(&self) -> &'static str {
         "bed commands"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
-        world.insert_resource(Config(self.0.clone()));
-        world.init_resource::<Wants>();
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        world.insert_resource(Config(config.commands.clone()));
         world.init_resource::<Ledger>();
         for e in crate::registry::smart_beds(world) {
             world.entity_mut(e).insert(CommandState::default());
         }
+        world
+            .resource_mut::<FactProviders>()
+            .add(self.name(), command_facts);
+        crate::facts::watch::<CommandState>(schedule);
         schedule.add_systems(acks.in_set(Phase::Derive));
-        schedule.add_systems(issue.in_set(Phase::Rules).after(crate::alerts::evaluate));
+        schedule.add_systems(issue.in_set(RulesStep::Act));
+    }
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        world.insert_resource(Config(config.commands.clone()));
+    }
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        restore(world, &restored.commands, &restored.suggestions);
     }
 }
 
-pub(crate) fn set_config(world: &mut World, cfg: &CommandConfig) {
-    if world.contains_resource::<Config>() {
-        world.insert_resource(Config(cfg.clone()));
+/// Whether the bed's last command failed, in the `bed` group (a patient's bed for a patient).
+fn command_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    if !ctx.wants("bed") {
+        return;
     }
+    let failed = ctx.of_bed::<CommandState>().and_then(|c| c.failed.clone());
+    f.set("bed", "command_failed", Fact::Bool(failed.is_some()));
+    f.set(
+        "bed",
+        "command_failure",
+        Fact::String(failed.unwrap_or_default()),
+    );
 }
 
 /// Commands and suggestions still open when Orderly last stopped (from the store): commands
 /// keep their time, so an ack that comes after the restart settles them and silence still
 /// times out; suggestions stay on offer.
-pub(crate) fn restore(world: &mut World, pending: &[Pending], suggestions: &[SuggestionView]) {
+fn restore(world: &mut World, pending: &[Pending], suggestions: &[SuggestionView]) {
     if !world.contains_resource::<Ledger>() {
         return;
     }
@@ -442,14 +440,18 @@ fn issue(
     cfg: Res<Config>,
     registry: Res<Registry>,
     rules: Res<crate::alerts::Rules>,
-    mut wants: ResMut<Wants>,
+    mut standings: MessageReader<RuleStanding>,
     mut ledger: ResMut<Ledger>,
     beds: Query<(&Subject, &AssetInfo, Option<&BedFrame>)>,
     mut outbox: ResMut<Outbox>,
 ) {
     let now = clock.now;
-    for w in wants.0.drain(..) {
-        let key = (w.rule, w.bed);
+    let wants = standings
+        .read()
+        .filter(|w| matches!(w.action, Action::BedCommand(_) | Action::BedSuggestion(_)));
+    for w in wants {
+        let suggestion = matches!(w.action, Action::BedSuggestion(_));
+        let key = (w.rule.clone(), w.subject.clone());
         if w.holds {
             let h = ledger.holding.entry(key.clone()).or_insert(Holding {
                 since: now,
@@ -457,11 +459,12 @@ fn issue(
                 room: None,
                 unit: None,
             });
-            if let Some(m) = w.message {
-                h.message = m;
+            // A command says what it sets; a suggestion is offered with the rule's message.
+            if suggestion && let Some(m) = &w.message {
+                h.message = m.clone();
             }
-            h.room = w.room;
-            h.unit = w.unit;
+            h.room = w.room.clone();
+            h.unit = w.unit.clone();
         } else {
             ledger.holding.remove(&key);
         }

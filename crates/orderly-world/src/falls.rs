@@ -7,15 +7,18 @@
 
 use crate::bed_exit::BedExitState;
 use crate::devices::BedFrame;
+use crate::facts::{AlertRequest, FactCtx, FactProviders, FactSheet};
 use crate::fall::{FallConfig, FallDetector};
 use crate::ingest::{ImuIn, WearableEventIn};
 use crate::locate::Location;
 use crate::outbox::Outbox;
+use crate::presence::{Presence, caregiver_in};
 use crate::registry::{PatientInfo, Subject};
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::reading::WearableEventType;
 use orderly_model::{EventKind, Timestamp};
+use orderly_rules::Fact;
 
 /// A patient's detector (patients with a wearable).
 #[derive(Component)]
@@ -45,14 +48,22 @@ pub struct Fallen {
 #[derive(Resource, Clone)]
 struct Falls(FallConfig);
 
-pub struct FallsPlugin(pub FallConfig);
+pub struct FallsPlugin;
 
 impl Capability for FallsPlugin {
     fn name(&self) -> &'static str {
         "falls"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
-        world.insert_resource(Falls(self.0.clone()));
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        set_config(world, &config.falls);
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        let cfg = &config.falls;
+        world.insert_resource(Falls(cfg.clone()));
+        world
+            .resource_mut::<FactProviders>()
+            .add(self.name(), fall_facts);
+        crate::facts::watch::<FallState>(schedule);
         let patients: Vec<(Entity, bool)> = world
             .query::<(Entity, &PatientInfo)>()
             .iter(world)
@@ -62,7 +73,7 @@ impl Capability for FallsPlugin {
             let mut ent = world.entity_mut(e);
             ent.insert(FallState::default());
             if wearable {
-                ent.insert(FallWatch(FallDetector::new(self.0.clone())));
+                ent.insert(FallWatch(FallDetector::new(cfg.clone())));
             }
         }
         schedule.add_systems((detect, expire).chain().in_set(Phase::Derive));
@@ -70,7 +81,7 @@ impl Capability for FallsPlugin {
 }
 
 /// New parameters: detectors start afresh (their windows are a few seconds).
-pub(crate) fn set_config(world: &mut World, cfg: &FallConfig) {
+fn set_config(world: &mut World, cfg: &FallConfig) {
     if !world.contains_resource::<Falls>() {
         return;
     }
@@ -101,9 +112,8 @@ fn detect(
     mut patients: Query<(&Subject, &PatientInfo, Option<&Location>, &mut FallState)>,
     beds: Query<(Option<&BedFrame>, Option<&BedExitState>, Option<&Location>)>,
     staff: Query<(&crate::registry::StaffInfo, &Location)>,
-    presence: Option<Res<crate::alerts::Presence>>,
-    rules: Option<Res<crate::alerts::Rules>>,
-    mut alerts: Option<ResMut<crate::alerts::ActiveAlerts>>,
+    presence: Option<Res<Presence>>,
+    mut requests: MessageWriter<AlertRequest>,
     mut outbox: ResMut<Outbox>,
 ) {
     let mut found = Vec::new();
@@ -152,13 +162,14 @@ fn detect(
         }
     }
     if !cancelled.is_empty() {
-        cancel(
-            &cancelled,
-            rules.as_deref(),
-            alerts.as_deref_mut(),
-            &mut outbox,
-            now,
-        );
+        tracing::info!(patients = ?cancelled, "fall cancelled by the wearer's button");
+        requests.write(AlertRequest::ResolveReading {
+            subjects: cancelled,
+            group: "patient",
+            fact: "fallen",
+            by: "patient (wearable button)".into(),
+            reason: "I'm OK: the patient pressed the wearable's button".into(),
+        });
     }
     let hold_ms = (cfg.0.fact_s.max(1.0) * 1000.0) as i64;
     for c in found {
@@ -184,8 +195,7 @@ fn detect(
             }
             _ => None,
         };
-        let alone =
-            room.is_none_or(|r| !crate::bed_exit::caregiver_in(r, &staff, presence.as_deref()));
+        let alone = room.is_none_or(|r| !caregiver_in(r, &staff, presence.as_deref()));
         let r = room.map(|r| &site.0.rooms[r as usize]);
         tracing::info!(patient = %subject.id, source = c.source, suppressed = suppressed.is_some(), "fall detected");
         outbox.push(
@@ -238,41 +248,30 @@ fn nearest_staff(
         .join(", ")
 }
 
-/// "I'm OK": resolves the open alerts of rules that read `patient.fallen` on these patients.
-fn cancel(
-    patients: &[String],
-    rules: Option<&crate::alerts::Rules>,
-    alerts: Option<&mut crate::alerts::ActiveAlerts>,
-    outbox: &mut Outbox,
-    now: Timestamp,
-) {
-    let (Some(rules), Some(alerts)) = (rules, alerts) else {
+/// The patient's fall, in the `patient` group (a bed's patient for a bed).
+fn fall_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    if !ctx.wants("patient") {
         return;
-    };
-    let ids: Vec<String> = alerts
-        .0
-        .open
-        .values()
-        .filter(|a| patients.contains(&a.subject))
-        .filter(|a| {
-            rules
-                .set
-                .get(&a.rule)
-                .is_some_and(|r| r.when.source.contains("patient.fallen"))
-        })
-        .map(|a| a.id.clone())
-        .collect();
-    for id in ids {
-        tracing::info!(alert = %id, "fall cancelled by the wearer's button");
-        if let Ok(ev) = alerts.0.resolve(
-            &id,
-            "patient (wearable button)",
-            "I'm OK: the patient pressed the wearable's button",
-            now,
-        ) {
-            outbox.push(now, ev);
-        }
     }
+    let fallen = ctx
+        .of_patient::<FallState>()
+        .and_then(|f| f.fallen.as_ref());
+    f.set("patient", "fallen", Fact::Bool(fallen.is_some()));
+    f.set(
+        "patient",
+        "fell_alone",
+        Fact::Bool(fallen.is_some_and(|x| x.alone)),
+    );
+    f.set(
+        "patient",
+        "fall_confidence",
+        Fact::Double(fallen.map_or(0.0, |x| f64::from(x.confidence))),
+    );
+    f.set(
+        "patient",
+        "nearest_staff",
+        Fact::String(fallen.map(|x| x.nearest.clone()).unwrap_or_default()),
+    );
 }
 
 fn expire(clock: Res<Clock>, mut states: Query<&mut FallState>) {

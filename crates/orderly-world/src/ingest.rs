@@ -120,7 +120,7 @@ impl Capability for IngestPlugin {
     fn name(&self) -> &'static str {
         "ingest"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+    fn build(&self, world: &mut World, schedule: &mut Schedule, _: &crate::WorldConfig) {
         world.init_resource::<Inbox>();
         world.init_resource::<IngestStats>();
         world.init_resource::<SeqTracker>();

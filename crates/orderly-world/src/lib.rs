@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod bed_exit;
 pub mod commands;
 pub mod devices;
+pub mod facts;
 pub mod fall;
 pub mod falls;
 pub mod ingest;
@@ -23,7 +24,9 @@ pub mod maintenance;
 pub mod outbox;
 pub mod par;
 pub mod predict;
+pub mod presence;
 mod registry;
+pub mod rules_dir;
 mod snapshot;
 pub mod status;
 pub mod turning;
@@ -34,10 +37,11 @@ use orderly_floorplan::Floorplan;
 use orderly_model::{Alert, AssetStatus, Inbound, OutEvent, Seed, Snapshot, Timestamp};
 use std::sync::Arc;
 
-pub use alerts::{PresenceConfig, known};
+pub use alerts::known;
 pub use locate::LocatorConfig;
 pub use orderly_model::{Restored, StatusError};
 pub use orderly_rules::{AlertCommand, CommandError, ReloadSummary, RuleSet};
+pub use presence::PresenceConfig;
 pub use registry::{Registry, Subject, SubjectKind, TagClass};
 
 /// The ordered phases of one step.
@@ -60,15 +64,37 @@ pub struct Clock {
 #[derive(Resource, Clone)]
 pub struct Site(pub Arc<Floorplan>);
 
-/// A capability: a set of systems, resources and messages added to the world, like a Bevy plugin.
-pub trait Capability {
+/// A capability: a set of systems, resources and messages added to the world, like a Bevy
+/// plugin. It reads its own part of the configuration, contributes its facts to the rules
+/// through [`facts::FactProviders`] (and marks stale subjects with [`facts::StaleFacts`]), acts
+/// on the [`facts::RuleStanding`] of rules whose action it serves, asks the alert engine for
+/// what it needs with [`facts::AlertRequest`], and puts back its state after a restart.
+pub trait Capability: Send + Sync {
     fn name(&self) -> &'static str;
-    fn build(&self, world: &mut World, schedule: &mut Schedule);
+    /// Adds its resources, components and systems, configured from `config`.
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &WorldConfig);
+    /// New parameters (a reloaded rules directory), in force from the next step.
+    fn configure(&self, _world: &mut World, _config: &WorldConfig) {}
+    /// Puts back what the store remembered from before a restart (before the first step).
+    fn restore(&self, _world: &mut World, _restored: &Restored) {}
 }
 
-/// Parameters of the built-in capabilities (`rules/detectors.toml`).
+/// What `rules/detectors.toml` holds: one table per capability that has parameters.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct Detectors {
+    pub locator: LocatorConfig,
+    pub presence: PresenceConfig,
+    pub falls: fall::FallConfig,
+    pub bed_exit: bed_exit::BedExitConfig,
+    pub turning: turning::TurningConfig,
+    pub commands: commands::CommandConfig,
+}
+
+/// Everything the capabilities are configured with: the detectors' parameters, the PAR levels
+/// (`rules/par.toml`) and the maintenance catalogue (`rules/maintenance.toml`), as
+/// [`rules_dir::compile`] reads them from a rules directory.
+#[derive(Clone, Debug, Default)]
 pub struct WorldConfig {
     pub locator: LocatorConfig,
     pub presence: PresenceConfig,
@@ -76,22 +102,31 @@ pub struct WorldConfig {
     pub bed_exit: bed_exit::BedExitConfig,
     pub turning: turning::TurningConfig,
     pub commands: commands::CommandConfig,
-    /// PAR levels, from `rules/par.toml` (not a detectors.toml section).
-    #[serde(skip)]
     pub par: Vec<orderly_model::par::ParLevel>,
-    /// Maintenance policies, from `rules/maintenance.toml` (not a detectors.toml section).
-    #[serde(skip)]
     pub maintenance: orderly_model::maintenance::Catalogue,
-    /// What loading the rules directory skipped, with file and line (PAR levels for kinds the
-    /// registry does not have): logged at load, printed by `orderly rules check`.
-    #[serde(skip)]
-    pub notes: Vec<String>,
+}
+
+impl From<Detectors> for WorldConfig {
+    fn from(d: Detectors) -> Self {
+        WorldConfig {
+            locator: d.locator,
+            presence: d.presence,
+            falls: d.falls,
+            bed_exit: d.bed_exit,
+            turning: d.turning,
+            commands: d.commands,
+            ..WorldConfig::default()
+        }
+    }
 }
 
 impl WorldConfig {
-    /// Parses `rules/detectors.toml`; errors carry file, line and column.
+    /// Parses `rules/detectors.toml` (no PAR levels, no catalogue); errors carry file, line
+    /// and column.
     pub fn parse(file: &str, text: &str) -> Result<WorldConfig, orderly_model::FileErrors> {
-        orderly_model::Source::new(file, text).parse_toml()
+        orderly_model::Source::new(file, text)
+            .parse_toml::<Detectors>()
+            .map(WorldConfig::from)
     }
 }
 
@@ -99,58 +134,81 @@ impl WorldConfig {
 pub struct Hospital {
     world: World,
     schedule: Schedule,
+    capabilities: Vec<Box<dyn Capability>>,
 }
 
 impl Hospital {
-    /// A hospital with the built-in capabilities: ingest, locating, devices, alerts from
-    /// `rules`, outbox, read model.
+    /// The built-in capabilities, in the order they are added (and restored).
+    pub fn capabilities(rules: Arc<RuleSet>) -> Vec<Box<dyn Capability>> {
+        vec![
+            Box::new(outbox::OutboxPlugin),
+            Box::new(ingest::IngestPlugin),
+            Box::new(locate::LocatePlugin),
+            Box::new(devices::DevicesPlugin),
+            Box::new(bed_exit::BedExitPlugin),
+            Box::new(turning::TurningPlugin),
+            Box::new(falls::FallsPlugin),
+            Box::new(status::StatusPlugin),
+            Box::new(par::ParPlugin),
+            Box::new(commands::CommandsPlugin),
+            Box::new(maintenance::MaintenancePlugin),
+            Box::new(presence::PresencePlugin),
+            Box::new(alerts::AlertsPlugin { rules }),
+            Box::new(snapshot::ReadModelPlugin),
+        ]
+    }
+
+    /// A hospital with the built-in capabilities and the alert rules `rules`.
     pub fn new(
         floorplan: Arc<Floorplan>,
         seed: &Seed,
         config: WorldConfig,
         rules: Arc<RuleSet>,
     ) -> Self {
-        let caps: [&dyn Capability; 13] = [
-            &outbox::OutboxPlugin,
-            &ingest::IngestPlugin,
-            &locate::LocatePlugin(config.locator.clone()),
-            &devices::DevicesPlugin,
-            &bed_exit::BedExitPlugin(config.bed_exit.clone()),
-            &turning::TurningPlugin(config.turning.clone()),
-            &falls::FallsPlugin(config.falls.clone()),
-            &status::StatusPlugin,
-            &par::ParPlugin(config.par.clone()),
-            &commands::CommandsPlugin(config.commands.clone()),
-            &maintenance::MaintenancePlugin(config.maintenance.clone()),
-            &alerts::AlertsPlugin {
-                rules,
-                presence: config.presence.clone(),
-            },
-            &snapshot::ReadModelPlugin,
-        ];
-        Self::with_capabilities(floorplan, seed, &caps)
+        Self::with_capabilities(floorplan, seed, &config, Self::capabilities(rules))
     }
 
     /// A hospital with a chosen set of capabilities (tests build partial worlds this way).
     pub fn with_capabilities(
         floorplan: Arc<Floorplan>,
         seed: &Seed,
-        caps: &[&dyn Capability],
+        config: &WorldConfig,
+        capabilities: Vec<Box<dyn Capability>>,
     ) -> Self {
         let mut world = World::new();
         let mut schedule = Schedule::default();
         schedule.set_executor(SingleThreadedExecutor::new());
         schedule.configure_sets((Phase::Ingest, Phase::Derive, Phase::Rules, Phase::Emit).chain());
+        schedule.configure_sets(
+            (
+                facts::RulesStep::Prepare,
+                facts::RulesStep::Watch,
+                facts::RulesStep::Evaluate,
+                facts::RulesStep::Act,
+                facts::RulesStep::Timers,
+            )
+                .chain()
+                .in_set(Phase::Rules),
+        );
         schedule.add_systems(bevy_ecs::message::message_update_system.before(Phase::Ingest));
         world.insert_resource(Clock::default());
         world.insert_resource(Site(floorplan.clone()));
+        world.init_resource::<facts::FactProviders>();
+        world.init_resource::<facts::StaleFacts>();
+        bevy_ecs::message::MessageRegistry::register_message::<facts::RuleStanding>(&mut world);
+        bevy_ecs::message::MessageRegistry::register_message::<facts::AlertRequest>(&mut world);
         let registry = registry::spawn_seed(&mut world, &floorplan, seed);
         world.insert_resource(registry);
-        for cap in caps {
+        registry::provide_facts(&mut world, &mut schedule);
+        for cap in &capabilities {
             tracing::debug!(capability = cap.name(), "adding capability");
-            cap.build(&mut world, &mut schedule);
+            cap.build(&mut world, &mut schedule, config);
         }
-        Hospital { world, schedule }
+        Hospital {
+            world,
+            schedule,
+            capabilities,
+        }
     }
 
     /// Queues a received message for the next step.
@@ -184,25 +242,8 @@ impl Hospital {
 
     /// Puts back what the store remembers from before a restart. Call before the first step.
     pub fn restore(&mut self, restored: Restored) {
-        if let Some(mut o) = self.world.get_resource_mut::<outbox::Outbox>() {
-            o.next_seq = o.next_seq.max(restored.next_seq);
-        }
-        locate::restore(&mut self.world, &restored.locations);
-        status::restore(&mut self.world, &restored.statuses);
-        bed_exit::restore(&mut self.world, &restored.alerts);
-        turning::restore(&mut self.world, &restored.turned);
-        commands::restore(&mut self.world, &restored.commands, &restored.suggestions);
-        maintenance::restore(
-            &mut self.world,
-            &restored.work_orders,
-            &restored.last_service,
-            &restored.cancelled,
-            &restored.recalls,
-        );
-        maintenance::restore_meters(&mut self.world, &restored.meters);
-        alerts::restore(&mut self.world, restored.alerts);
-        if self.world.contains_resource::<snapshot::ReadModel>() {
-            snapshot::rebuild(&mut self.world);
+        for cap in &self.capabilities {
+            cap.restore(&mut self.world, &restored);
         }
     }
 
@@ -298,18 +339,11 @@ impl Hospital {
         alerts::replace_rules(&mut self.world, rules)
     }
 
-    /// New detector parameters (from a reloaded detectors.toml), in force from the next step.
+    /// New parameters (from a reloaded rules directory), in force from the next step.
     pub fn set_config(&mut self, config: WorldConfig) {
-        if self.world.contains_resource::<locate::Locator>() {
-            self.world.insert_resource(locate::Locator(config.locator));
+        for cap in &self.capabilities {
+            cap.configure(&mut self.world, &config);
         }
-        alerts::set_presence(&mut self.world, &config.presence);
-        par::set_levels(&mut self.world, &config.par);
-        falls::set_config(&mut self.world, &config.falls);
-        bed_exit::set_config(&mut self.world, &config.bed_exit);
-        turning::set_config(&mut self.world, &config.turning);
-        commands::set_config(&mut self.world, &config.commands);
-        maintenance::set_catalogue(&mut self.world, &config.maintenance);
     }
 
     /// Records that a changed rule set was rejected (a technical alert to admins).

@@ -13,11 +13,13 @@
 //! "last seen in X at T". Method after Daniş & Cemgil, "Probabilistic indoor tracking of
 //! Bluetooth Low-Energy beacons", Performance Evaluation 162 (2023), at room granularity.
 
+use crate::facts::{FactCtx, FactProviders, FactSheet, watch};
 use crate::ingest::SightingsIn;
 use crate::registry::{Subject, TagClass};
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::{EventKind, Timestamp};
+use orderly_rules::Fact;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -179,18 +181,64 @@ struct LostScan {
     next: Timestamp,
 }
 
+/// Whether the subject's tag is placed or lost, and its battery: `asset.*`, `staff.*` and the
+/// patient's wristband (`patient.*`, for a bed its patient's). A change of room or of being
+/// lost is watched by the presence capability, which knows which changes matter.
+fn tag_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    let lost = |l: Option<&Location>| l.is_some_and(|l| l.lost);
+    for (group, own) in [
+        ("asset", ctx.own::<crate::registry::AssetInfo>().is_some()),
+        ("staff", ctx.own::<crate::registry::StaffInfo>().is_some()),
+    ] {
+        if ctx.wants(group) && own {
+            let loc = ctx.own::<Location>();
+            f.set(group, "located", Fact::Bool(loc.is_some()));
+            f.set(group, "lost", Fact::Bool(lost(loc)));
+            battery_facts(f, group, ctx.own::<TagBattery>());
+        }
+    }
+    if ctx.wants("patient") {
+        let loc = ctx.of_patient::<Location>();
+        f.set("patient", "located", Fact::Bool(loc.is_some()));
+        f.set("patient", "lost", Fact::Bool(lost(loc)));
+        battery_facts(f, "patient", ctx.of_patient::<TagBattery>());
+    }
+}
+
+/// `tag_battery_known` and `tag_battery_pct` of `group` (100 when not reported, so a rule that
+/// forgets `known` stays quiet rather than alerting on every tag without a battery field).
+fn battery_facts(f: &mut FactSheet, group: &'static str, battery: Option<&TagBattery>) {
+    let pct = battery.and_then(|b| b.0);
+    f.set(group, "tag_battery_known", Fact::Bool(pct.is_some()));
+    f.set(
+        group,
+        "tag_battery_pct",
+        Fact::Double(pct.map_or(100.0, f64::from)),
+    );
+}
+
 /// Walking distances from a room to every room, computed on first use.
 #[derive(Resource, Default)]
 struct Distances(HashMap<u32, Vec<f32>>);
 
-pub struct LocatePlugin(pub LocatorConfig);
+pub struct LocatePlugin;
 
 impl Capability for LocatePlugin {
     fn name(&self) -> &'static str {
         "locate"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
-        world.insert_resource(Locator(self.0.clone()));
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        world.insert_resource(Locator(config.locator.clone()));
+    }
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        restore(world, &restored.locations);
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        world.insert_resource(Locator(config.locator.clone()));
+        world
+            .resource_mut::<FactProviders>()
+            .add(self.name(), tag_facts);
+        watch::<TagBattery>(schedule);
         world.init_resource::<Watch>();
         world.init_resource::<LostScan>();
         world.init_resource::<Distances>();

@@ -12,6 +12,7 @@
 //! item's last service come back after a restart ([`restore`]).
 
 use crate::devices::{BedFrame, PumpStatus};
+use crate::facts::{FactCtx, FactProviders, FactSheet, RuleStanding, RulesStep};
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, Status};
 use crate::{Capability, Clock, Phase, Registry};
@@ -21,6 +22,7 @@ use orderly_model::maintenance::{
     WorkOrderError, WorkOrderStatus,
 };
 use orderly_model::{AssetStatus, EventKind, Timestamp};
+use orderly_rules::Fact;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// An item's meters.
@@ -82,9 +84,9 @@ pub struct Service {
 }
 
 /// What the rules with `action = "work_order"` said this step: (rule, asset, the message when
-/// the rule holds). Written by the alerts capability's evaluation.
+/// the rule holds), from the engine's [`RuleStanding`] messages.
 #[derive(Resource, Default)]
-pub struct RuleWants(pub Vec<(String, String, Option<String>)>);
+struct RuleWants(Vec<(String, String, Option<String>)>);
 
 /// Since when each (rule, asset) has held, with its latest message.
 #[derive(Resource, Default)]
@@ -108,14 +110,31 @@ struct WorkOrders {
 /// How often the due check runs.
 const CHECK_MS: i64 = 60_000;
 
-pub struct MaintenancePlugin(pub Catalogue);
+pub struct MaintenancePlugin;
 
 impl Capability for MaintenancePlugin {
     fn name(&self) -> &'static str {
         "maintenance"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
-        world.insert_resource(Policies(self.0.clone()));
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        set_catalogue(world, &config.maintenance);
+    }
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        restore(
+            world,
+            &restored.work_orders,
+            &restored.last_service,
+            &restored.cancelled,
+            &restored.recalls,
+        );
+        restore_meters(world, &restored.meters);
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        world.insert_resource(Policies(config.maintenance.clone()));
+        world
+            .resource_mut::<FactProviders>()
+            .add(self.name(), service_facts);
+        crate::facts::watch::<Service>(schedule);
         world.init_resource::<WorkOrders>();
         world.init_resource::<Fleet>();
         world.init_resource::<RuleWants>();
@@ -137,23 +156,50 @@ impl Capability for MaintenancePlugin {
             )
                 .in_set(Phase::Derive),
         );
-        schedule.add_systems(check_due.in_set(Phase::Rules));
+        // Before the rules: an order opened now is in `asset.open_work_orders` at once.
+        schedule.add_systems(check_due.in_set(RulesStep::Prepare));
         schedule.add_systems(
-            rule_orders
-                .in_set(Phase::Rules)
-                .after(crate::alerts::evaluate),
+            (collect_rule_wants, rule_orders)
+                .chain()
+                .in_set(RulesStep::Act),
         );
     }
 }
 
-pub(crate) fn set_catalogue(world: &mut World, c: &Catalogue) {
+/// Recalls and open work orders, in the `asset` group.
+fn service_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    if !ctx.wants("asset") || ctx.own::<AssetInfo>().is_none() {
+        return;
+    }
+    let service = ctx.own::<Service>();
+    f.set(
+        "asset",
+        "recalled",
+        Fact::Bool(service.is_some_and(|s| !s.recalls.is_empty())),
+    );
+    f.set(
+        "asset",
+        "open_work_orders",
+        Fact::Int(service.map_or(0, |s| s.open.len() as i64)),
+    );
+}
+
+fn collect_rule_wants(mut standings: MessageReader<RuleStanding>, mut wants: ResMut<RuleWants>) {
+    for s in standings.read() {
+        if matches!(s.action, orderly_rules::Action::WorkOrder) {
+            wants
+                .0
+                .push((s.rule.clone(), s.subject.clone(), s.message.clone()));
+        }
+    }
+}
+
+/// A new catalogue: every item is checked again at the next step.
+fn set_catalogue(world: &mut World, c: &Catalogue) {
     if world.contains_resource::<Policies>() {
         world.insert_resource(Policies(c.clone()));
         if let Some(mut w) = world.get_resource_mut::<WorkOrders>() {
             w.checked = None;
-        }
-        if world.contains_resource::<crate::snapshot::ReadModel>() {
-            crate::snapshot::rebuild(world);
         }
     }
 }
@@ -264,7 +310,7 @@ fn meter_beds(
 }
 
 /// Puts back the counts only Orderly keeps (a bed's actuator cycles) as last recorded.
-pub(crate) fn restore_meters(world: &mut World, meters: &[(String, Usage, Usage)]) {
+fn restore_meters(world: &mut World, meters: &[(String, Usage, Usage)]) {
     for (asset, usage, first) in meters {
         let Some(e) = world.resource::<Registry>().subjects.get(asset).copied() else {
             continue;
@@ -872,7 +918,7 @@ pub(crate) fn open_orders(world: &World) -> BTreeMap<String, WorkOrder> {
 
 /// What the store remembers: open work orders, each item's last service, and the reasons
 /// cancelled since it.
-pub(crate) fn restore(
+fn restore(
     world: &mut World,
     open: &[WorkOrder],
     last: &[(String, LastService)],

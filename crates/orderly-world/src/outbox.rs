@@ -33,7 +33,12 @@ impl Capability for OutboxPlugin {
     fn name(&self) -> &'static str {
         "outbox"
     }
-    fn build(&self, world: &mut World, _schedule: &mut Schedule) {
+    fn build(&self, world: &mut World, _schedule: &mut Schedule, _: &crate::WorldConfig) {
         world.init_resource::<Outbox>();
+    }
+    /// Event numbers continue where they stopped.
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        let mut o = world.resource_mut::<Outbox>();
+        o.next_seq = o.next_seq.max(restored.next_seq);
     }
 }

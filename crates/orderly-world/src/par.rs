@@ -8,9 +8,9 @@
 //! Counting is a pass over the assets, at most once a second and only after a status or a
 //! location changed.
 
-use crate::alerts::{ActiveAlerts, SubjectFacts};
+use crate::facts::AlertRequest;
+use crate::facts::{RuleTarget, SubjectFacts};
 use crate::locate::Location;
-use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, Status};
 use crate::{Capability, Clock, Phase, Site};
 use bevy_ecs::prelude::*;
@@ -39,20 +39,23 @@ pub(crate) struct ParScan {
     dirty: bool,
 }
 
-pub struct ParPlugin(pub Vec<ParLevel>);
+pub struct ParPlugin;
 
 impl Capability for ParPlugin {
     fn name(&self) -> &'static str {
         "par"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
         world.insert_resource(ParScan {
             status: BTreeMap::new(),
             next: Timestamp(0),
             dirty: true,
         });
-        set_levels(world, &self.0);
+        set_levels(world, &config.par);
         schedule.add_systems(count.in_set(Phase::Derive));
+    }
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        set_levels(world, &config.par);
     }
 }
 
@@ -62,12 +65,11 @@ pub fn subject_id(level: &ParLevel) -> String {
 
 /// Puts `levels` in force: new levels get a subject, changed ones their new numbers, removed
 /// ones go with their alerts resolved. Counted again at the next step.
-pub(crate) fn set_levels(world: &mut World, levels: &[ParLevel]) {
+fn set_levels(world: &mut World, levels: &[ParLevel]) {
     if !world.contains_resource::<ParScan>() {
         return;
     }
     let site = world.resource::<Site>().0.clone();
-    let now = world.resource::<Clock>().now;
     let mut existing: BTreeMap<String, Entity> = world
         .query::<(Entity, &ParSubject)>()
         .iter(world)
@@ -85,24 +87,25 @@ pub(crate) fn set_levels(world: &mut World, levels: &[ParLevel]) {
             .unit(&level.unit)
             .and_then(|u| site.room_index(&u.station));
         let distances = station.map(|s| site.distances_from(s)).unwrap_or_default();
-        world.spawn(ParSubject {
-            id,
-            level: level.clone(),
-            station,
-            distances,
-        });
+        world.spawn((
+            RuleTarget {
+                id: id.clone(),
+                types: vec![orderly_rules::SubjectType::Par],
+            },
+            ParSubject {
+                id,
+                level: level.clone(),
+                station,
+                distances,
+            },
+        ));
     }
-    let mut events = Vec::new();
     for (id, e) in existing {
         world.despawn(e);
-        if let Some(mut alerts) = world.get_resource_mut::<ActiveAlerts>() {
-            events.extend(alerts.0.forget_subject(&id, now, "PAR level removed"));
-        }
-    }
-    if let Some(mut outbox) = world.get_resource_mut::<Outbox>() {
-        for ev in events {
-            outbox.push(now, ev);
-        }
+        world.write_message(AlertRequest::Forget {
+            subject: id,
+            reason: "PAR level removed".into(),
+        });
     }
     world.resource_mut::<ParScan>().dirty = true;
 }
@@ -202,7 +205,7 @@ fn count(
             scan.status.insert(p.id.clone(), view);
         }
         let facts = par_facts(fp, p, ready_here, best);
-        let new = SubjectFacts::new(facts);
+        let new = SubjectFacts(facts);
         match old {
             Some(old) if *old == new => {}
             _ => {

@@ -1,9 +1,11 @@
 //! Spawns the seed (assets, staff, patients) as entities and indexes them by tag and device.
 
+use crate::facts::{FactCtx, FactProviders, FactSheet, RuleTarget, watch};
 use bevy_ecs::prelude::*;
 use orderly_floorplan::Floorplan;
 use orderly_model::reading::DeviceClass;
 use orderly_model::{Asset, AssetStatus, Patient, Seed, Staff};
+use orderly_rules::{Fact, SubjectType, schema};
 use std::collections::HashMap;
 
 /// How quickly a silent tag counts as gone.
@@ -38,6 +40,11 @@ pub struct AssetInfo(pub Asset);
 
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Status(pub AssetStatus);
+
+/// What last changed an asset's status (set together with [`Status`] by the system that changes
+/// it; people's changes carry their name in the event instead).
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusCause(pub &'static str);
 
 #[derive(Component, Clone, Debug)]
 pub struct StaffInfo(pub Staff);
@@ -86,7 +93,11 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
                 subject,
                 AssetInfo(a.clone()),
                 Status(a.status),
-                crate::status::StatusCause("seed"),
+                StatusCause("seed"),
+                RuleTarget {
+                    id: a.id.clone(),
+                    types: asset_types(&a.kind),
+                },
             ))
             .id();
         if let Some(t) = &a.tag {
@@ -110,7 +121,16 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
             tag: Some(s.badge.clone()),
             class: TagClass::Staff,
         };
-        let e = world.spawn((subject, StaffInfo(s.clone()))).id();
+        let e = world
+            .spawn((
+                subject,
+                StaffInfo(s.clone()),
+                RuleTarget {
+                    id: s.id.clone(),
+                    types: vec![SubjectType::Staff],
+                },
+            ))
+            .id();
         reg.tags.insert(s.badge.clone(), e);
         reg.subjects.insert(s.id.clone(), e);
     }
@@ -122,7 +142,16 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
             tag: p.tag.clone(),
             class: TagClass::Patient,
         };
-        let e = world.spawn((subject, PatientInfo(p.clone()))).id();
+        let e = world
+            .spawn((
+                subject,
+                PatientInfo(p.clone()),
+                RuleTarget {
+                    id: p.id.clone(),
+                    types: vec![SubjectType::Patient],
+                },
+            ))
+            .id();
         if let Some(t) = &p.tag {
             reg.tags.insert(t.clone(), e);
         }
@@ -133,4 +162,88 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
         reg.subjects.insert(p.id.clone(), e);
     }
     reg
+}
+
+/// The rule subject kinds of an asset of `kind`.
+fn asset_types(kind: &str) -> Vec<SubjectType> {
+    match kind {
+        "bed" => vec![SubjectType::Bed, SubjectType::Asset],
+        "infusion_pump" => vec![SubjectType::Pump, SubjectType::Asset],
+        _ => vec![SubjectType::Asset],
+    }
+}
+
+/// The registry's own facts: what the seed says an asset, a patient or a staff member is.
+pub(crate) fn provide_facts(world: &mut World, schedule: &mut Schedule) {
+    world
+        .resource_mut::<FactProviders>()
+        .add("registry", registry_facts);
+    watch::<Status>(schedule);
+}
+
+fn registry_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    if ctx.wants("asset")
+        && let Some(a) = ctx.own::<AssetInfo>()
+    {
+        let status = ctx.own::<Status>().map_or(a.0.status, |s| s.0);
+        f.set("asset", "id", Fact::String(a.0.id.clone()));
+        f.set("asset", "kind", Fact::String(a.0.kind.clone()));
+        f.set("asset", "status", Fact::String(status.as_str().to_string()));
+        f.set(
+            "asset",
+            "model",
+            Fact::String(a.0.model.clone().unwrap_or_default()),
+        );
+        f.set(
+            "asset",
+            "home_unit",
+            Fact::String(a.0.unit.clone().unwrap_or_default()),
+        );
+    }
+    if ctx.wants("patient") {
+        patient_facts(f, ctx.of_patient::<PatientInfo>());
+    }
+    if ctx.wants("staff")
+        && let Some(s) = ctx.own::<StaffInfo>()
+    {
+        f.set("staff", "id", Fact::String(s.0.id.clone()));
+        f.set("staff", "name", Fact::String(s.0.name.clone()));
+        f.set("staff", "role", Fact::String(s.0.role.clone()));
+    }
+}
+
+fn patient_facts(f: &mut FactSheet, p: Option<&PatientInfo>) {
+    let g = "patient";
+    let p = p.map(|p| &p.0);
+    f.set(g, "assigned", Fact::Bool(p.is_some()));
+    f.set(
+        g,
+        "id",
+        Fact::String(p.map(|p| p.id.clone()).unwrap_or_default()),
+    );
+    f.set(
+        g,
+        "name",
+        Fact::String(p.map(|p| p.name.clone()).unwrap_or_default()),
+    );
+    let morse = p.map_or(0, |p| p.morse);
+    let braden = p.map_or(23, |p| p.braden);
+    f.set(g, "morse", Fact::Int(i64::from(morse)));
+    f.set(
+        g,
+        "fall_risk",
+        Fact::String(schema::fall_risk(morse).into()),
+    );
+    f.set(g, "braden", Fact::Int(i64::from(braden)));
+    f.set(
+        g,
+        "pressure_risk",
+        Fact::String(schema::pressure_risk(braden).into()),
+    );
+    f.set(g, "ventilated", Fact::Bool(p.is_some_and(|p| p.ventilated)));
+    f.set(
+        g,
+        "elopement_risk",
+        Fact::Bool(p.is_some_and(|p| p.elopement_risk)),
+    );
 }

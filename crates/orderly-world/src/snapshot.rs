@@ -271,10 +271,18 @@ impl Capability for ReadModelPlugin {
     fn name(&self) -> &'static str {
         "read-model"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+    fn build(&self, world: &mut World, schedule: &mut Schedule, _: &crate::WorldConfig) {
         world.init_resource::<ReadModel>();
         rebuild(world);
         schedule.add_systems(refresh.in_set(Phase::Emit));
+    }
+    /// Registered last: what every capability restored is in the views.
+    fn restore(&self, world: &mut World, _: &orderly_model::Restored) {
+        rebuild(world);
+    }
+    /// A new maintenance catalogue changes what is due.
+    fn configure(&self, world: &mut World, _: &crate::WorldConfig) {
+        rebuild(world);
     }
 }
 

@@ -12,10 +12,7 @@ use bevy_ecs::prelude::*;
 use orderly_floorplan::RoomKind;
 use orderly_model::{AssetStatus, EventKind, StatusError, Timestamp};
 
-/// What last changed an asset's status (set together with [`Status`] by the system that changes
-/// it; people's changes carry their name in the event instead).
-#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StatusCause(pub &'static str);
+pub use crate::registry::StatusCause;
 
 /// The status last recorded in an event, to tell a real change from a write of the same value.
 #[derive(Component, Clone, Copy, Debug)]
@@ -30,7 +27,10 @@ impl Capability for StatusPlugin {
     fn name(&self) -> &'static str {
         "status"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        restore(world, &restored.statuses);
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule, _: &crate::WorldConfig) {
         let assets: Vec<(Entity, AssetStatus)> = world
             .query::<(Entity, &Status)>()
             .iter(world)
@@ -42,7 +42,8 @@ impl Capability for StatusPlugin {
                 since: Timestamp(0),
             });
         }
-        schedule.add_systems(dirty_utility.in_set(Phase::Rules));
+        // Before the rules look at the item: its facts see the new status in the same step.
+        schedule.add_systems(dirty_utility.in_set(crate::facts::RulesStep::Prepare));
         schedule.add_systems(record_changes.in_set(Phase::Emit));
     }
 }
@@ -177,7 +178,7 @@ pub(crate) fn set_by_person(
 }
 
 /// Puts back statuses remembered from before a restart (no events).
-pub(crate) fn restore(world: &mut World, statuses: &[(String, AssetStatus, Timestamp)]) {
+fn restore(world: &mut World, statuses: &[(String, AssetStatus, Timestamp)]) {
     for (asset, status, since) in statuses {
         let Some(&e) = world.resource::<Registry>().subjects.get(asset) else {
             continue;

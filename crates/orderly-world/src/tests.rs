@@ -11,25 +11,23 @@ use orderly_rules::Fact;
 const FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 const SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
 
-const RULES: [(&str, &str); 5] = [
-    ("rules/beds.toml", include_str!("../../../rules/beds.toml")),
-    (
-        "rules/falls.toml",
-        include_str!("../../../rules/falls.toml"),
-    ),
-    (
-        "rules/pumps.toml",
-        include_str!("../../../rules/pumps.toml"),
-    ),
-    (
-        "rules/tracking.toml",
-        include_str!("../../../rules/tracking.toml"),
-    ),
-    (
-        "rules/turning.toml",
-        include_str!("../../../rules/turning.toml"),
-    ),
-];
+/// The shipped alert rules these tests run with (all but the maintenance alerts, which the
+/// maintenance tests add), from the bundle Orderly itself ships.
+fn shipped_rules() -> Vec<(&'static str, &'static str)> {
+    rules_dir::BUNDLED
+        .into_iter()
+        .filter(|(n, _)| {
+            [
+                "rules/beds.toml",
+                "rules/falls.toml",
+                "rules/pumps.toml",
+                "rules/tracking.toml",
+                "rules/turning.toml",
+            ]
+            .contains(n)
+        })
+        .collect()
+}
 
 fn site() -> (Arc<Floorplan>, Seed) {
     let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
@@ -53,7 +51,7 @@ fn hospital_with(rules: Arc<RuleSet>) -> Hospital {
 }
 
 fn hospital() -> Hospital {
-    hospital_with(rules(&RULES))
+    hospital_with(rules(&shipped_rules()))
 }
 
 fn t(s: i64) -> Timestamp {
@@ -862,7 +860,7 @@ fn a_rejected_rule_set_raises_one_technical_alert_until_a_good_one_loads() {
     h.rules_rejected("rules/x.toml:3:1: unknown field".into());
     let ev = h.step(t(1));
     assert_eq!(alert_kinds(&ev), ["alert.raised"]);
-    h.replace_rules(rules(&RULES));
+    h.replace_rules(rules(&shipped_rules()));
     assert_eq!(alert_kinds(&h.step(t(2))), ["alert.resolved"]);
 }
 
@@ -886,7 +884,7 @@ fn built_facts_match_the_schema() {
     let world = h.world_mut();
     let mut q = world.query::<(
         AnyOf<(&registry::Subject, &par::ParSubject)>,
-        &alerts::SubjectFacts,
+        &facts::SubjectFacts,
     )>();
     let mut seen = std::collections::BTreeSet::new();
     for ((subject, par), f) in q.iter(world) {
@@ -917,7 +915,7 @@ fn built_facts_match_the_schema() {
 
 #[test]
 fn the_shipped_rules_are_valid() {
-    let set = rules(&RULES);
+    let set = rules(&shipped_rules());
     assert!(set.rules.len() >= 8);
     assert!(set.get("bed-exit-alarm").is_some());
 }
@@ -1104,7 +1102,7 @@ fn a_unit_short_of_ready_pumps_is_told_where_to_pull_from() {
     assert!(run(&mut h, 0, 1800).is_empty());
     let facts = |h: &mut Hospital| {
         let w = h.world_mut();
-        let mut q = w.query::<(&par::ParSubject, &alerts::SubjectFacts)>();
+        let mut q = w.query::<(&par::ParSubject, &facts::SubjectFacts)>();
         q.iter(w)
             .find(|(p, _)| p.id == "PAR-ICU-infusion_pump")
             .map(|(_, f)| f.facts().clone())
@@ -1441,6 +1439,41 @@ fn a_high_risk_patient_sitting_on_the_edge_is_one_high_alert_within_a_second_and
     // Armed again: the next exit is a new alert.
     let ev = loads(&mut h, "bed-icu-01", 40, 42, 0.0, 0.0);
     assert_eq!(raised(&ev), [("bed-exit-alarm", Priority::High)], "{ev:?}");
+}
+
+/// After a restart a bed with an open bed-exit alert is still out, assisted or not as the
+/// alert's rule needs (read from its checked condition, not its id): an assisted exit stays
+/// the assisted rule's, an unassisted one the high-risk rule's, so neither is swapped for the
+/// other (a false new alert).
+#[test]
+fn a_restart_keeps_an_open_bed_exit_out_as_its_rule_needs() {
+    for (rule, assisted) in [("bed-exit-assisted", true), ("bed-exit-alarm", false)] {
+        let alert: Alert = serde_json::from_value(serde_json::json!({
+            "id": format!("{rule}:BED-ICU-01:1000"),
+            "rule": rule,
+            "subject": "BED-ICU-01",
+            "unit": "ICU",
+            "room": "F2-ICU-01",
+            "priority": "high",
+            "state": "active",
+            "message": "out of bed",
+            "raised_at": "2026-11-22T08:00:01Z",
+        }))
+        .unwrap();
+        let mut again = hospital();
+        again.restore(Restored {
+            alerts: vec![alert],
+            ..Restored::default()
+        });
+        let bed = again.world().resource::<Registry>().subjects["BED-ICU-01"];
+        let exit = again
+            .world()
+            .get::<bed_exit::BedExitState>(bed)
+            .and_then(|s| s.exited.clone())
+            .unwrap_or_else(|| panic!("{rule}: the bed is not out after the restart"));
+        assert_eq!(exit.assisted, assisted, "{rule}");
+        assert!(exit.restored);
+    }
 }
 
 #[test]
@@ -2084,7 +2117,7 @@ fn maintained() -> Hospital {
         maintenance: catalogue,
         ..WorldConfig::default()
     };
-    Hospital::new(fp, &seed, config, rules(&RULES))
+    Hospital::new(fp, &seed, config, rules(&shipped_rules()))
 }
 
 fn pump_at(at: Timestamp, state: orderly_model::reading::PumpState, runtime_hours: f64) -> Inbound {
@@ -2256,7 +2289,7 @@ fn a_recall_takes_its_items_out_of_service_at_once_and_one_in_use_is_alerted() {
     use orderly_model::maintenance::{RecallNotice, RecallOp, WorkOrderAction};
     use orderly_model::reading::PumpState;
     let mut h = hospital_with(rules(&[
-        RULES[0],
+        shipped_rules()[0],
         (
             "rules/maintenance-alerts.toml",
             include_str!("../../../rules/maintenance-alerts.toml"),

@@ -15,6 +15,7 @@
 
 use crate::bed_exit::BedExitState;
 use crate::devices::BedFrame;
+use crate::facts::{FactCtx, FactProviders, FactSheet};
 use crate::ingest::BedLoadIn;
 use crate::locate::Location;
 use crate::outbox::Outbox;
@@ -23,6 +24,7 @@ use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
 use orderly_model::reading::Surface;
 use orderly_model::{EventKind, Timestamp};
+use orderly_rules::Fact;
 use serde::Deserialize;
 
 /// Minutes between repositionings by Braden band; a band left out is not timed.
@@ -210,7 +212,7 @@ pub struct TurnClock {
 }
 
 /// After a restart: each patient's timer counts from their last recorded repositioning.
-pub(crate) fn restore(world: &mut World, turned: &[(String, Timestamp)]) {
+fn restore(world: &mut World, turned: &[(String, Timestamp)]) {
     let Some(reg) = world.get_resource::<Registry>() else {
         return;
     };
@@ -231,14 +233,45 @@ pub(crate) fn restore(world: &mut World, turned: &[(String, Timestamp)]) {
 #[derive(Resource, Clone)]
 struct Turns(TurningConfig);
 
-pub struct TurningPlugin(pub TurningConfig);
+/// The patient's repositioning timer, in the `patient` group (a bed's patient for a bed).
+fn turn_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    if !ctx.wants("patient") {
+        return;
+    }
+    let turn = ctx.of_patient::<Turning>();
+    let g = "patient";
+    f.set(
+        g,
+        "turn_state",
+        Fact::String(turn.map_or("off", |t| t.state.as_str()).to_string()),
+    );
+    f.set(
+        g,
+        "turn_every_min",
+        Fact::Int(turn.and_then(|t| t.every_min).map_or(0, i64::from)),
+    );
+    f.set(g, "turn_minutes", Fact::Int(turn.map_or(0, |t| t.minutes)));
+}
+
+pub struct TurningPlugin;
 
 impl Capability for TurningPlugin {
     fn name(&self) -> &'static str {
         "turning"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule) {
-        world.insert_resource(Turns(self.0.clone()));
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        set_config(world, &config.turning);
+    }
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        restore(world, &restored.turned);
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        let cfg = &config.turning;
+        world.insert_resource(Turns(cfg.clone()));
+        world
+            .resource_mut::<FactProviders>()
+            .add(self.name(), turn_facts);
+        crate::facts::watch::<Turning>(schedule);
         let patients: Vec<(Entity, u8)> = world
             .query::<(Entity, &PatientInfo)>()
             .iter(world)
@@ -248,7 +281,7 @@ impl Capability for TurningPlugin {
             world.entity_mut(e).insert((
                 Turning {
                     state: TurnState::Off,
-                    every_min: self.0.every_min.for_braden(braden),
+                    every_min: cfg.every_min.for_braden(braden),
                     last_turn: None,
                     minutes: 0,
                 },
@@ -268,7 +301,7 @@ impl Capability for TurningPlugin {
 }
 
 /// New parameters: intervals follow at once; timers keep their time.
-pub(crate) fn set_config(world: &mut World, cfg: &TurningConfig) {
+fn set_config(world: &mut World, cfg: &TurningConfig) {
     if world.get_resource::<Turns>().is_none_or(|c| c.0 == *cfg) {
         return;
     }

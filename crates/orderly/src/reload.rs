@@ -73,10 +73,10 @@ impl Reloader {
         let known = orderly_world::known(&self.floorplan, &self.seed);
         let checked = crate::rules::read_dir(dir)
             .map_err(|e| format!("{e:#}"))
-            .and_then(|files| crate::rules::compile(&files, &known));
+            .and_then(|files| orderly_world::rules_dir::compile(&files, &known));
         match checked {
-            Ok((config, set)) => {
-                let set = Arc::new(set);
+            Ok(bundle) => {
+                let (config, set) = (bundle.config, Arc::new(bundle.rules));
                 let (tx, rx) = oneshot::channel();
                 if self
                     .world

@@ -6,50 +6,18 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
 use orderly_floorplan::Floorplan;
 use orderly_model::{EventKind, Seed, Timestamp};
-use orderly_rules::{Known, RuleSet};
+use orderly_rules::RuleSet;
 use orderly_world::WorldConfig;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The rules shipped with Orderly, used when no directory is given.
-pub const BUNDLED: [(&str, &str); 9] = [
-    (
-        "rules/detectors.toml",
-        include_str!("../../../rules/detectors.toml"),
-    ),
-    ("rules/par.toml", include_str!("../../../rules/par.toml")),
-    (
-        "rules/maintenance.toml",
-        include_str!("../../../rules/maintenance.toml"),
-    ),
-    (
-        "rules/maintenance-alerts.toml",
-        include_str!("../../../rules/maintenance-alerts.toml"),
-    ),
-    ("rules/beds.toml", include_str!("../../../rules/beds.toml")),
-    (
-        "rules/falls.toml",
-        include_str!("../../../rules/falls.toml"),
-    ),
-    (
-        "rules/pumps.toml",
-        include_str!("../../../rules/pumps.toml"),
-    ),
-    (
-        "rules/tracking.toml",
-        include_str!("../../../rules/tracking.toml"),
-    ),
-    (
-        "rules/turning.toml",
-        include_str!("../../../rules/turning.toml"),
-    ),
-];
-
 /// A checked rules directory.
 pub struct Loaded {
     pub config: WorldConfig,
     pub rules: Arc<RuleSet>,
+    /// What loading skipped, with file and line.
+    pub notes: Vec<String>,
     /// Where it came from (a directory, or "bundled").
     pub source: String,
     pub files: Vec<String>,
@@ -73,83 +41,19 @@ pub fn read_dir(dir: &Path) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// Checks a set of files: `detectors.toml` is the detectors' parameters, `par.toml` the PAR
-/// levels, the rest are rules. Every problem of every file is in the error.
-pub fn compile(
-    files: &[(String, String)],
-    known: &Known,
-) -> Result<(WorldConfig, RuleSet), String> {
-    let mut report = Vec::new();
-    let mut config = WorldConfig::default();
-    let mut par = Vec::new();
-    let mut maintenance = orderly_model::maintenance::Catalogue::default();
-    let mut notes = Vec::new();
-    let mut rule_files = Vec::new();
-    for (name, text) in files {
-        let path = name.trim_end_matches(" (bundled)");
-        let file = Path::new(path).file_name().and_then(|f| f.to_str());
-        if file == Some("detectors.toml") {
-            match WorldConfig::parse(name, text) {
-                Ok(c) => config = c,
-                Err(e) => report.push(e.to_string()),
-            }
-        } else if file == Some("maintenance.toml") {
-            match orderly_model::maintenance::parse(name, text, &known.models) {
-                Ok(c) => {
-                    notes.extend(c.ignored.iter().map(ToString::to_string));
-                    maintenance = c;
-                }
-                Err(e) => report.push(e.to_string()),
-            }
-        } else if file == Some("par.toml") {
-            match orderly_model::par::parse(name, text, &known.units, &known.kinds) {
-                Ok(p) => {
-                    par = p.levels;
-                    notes.extend(p.ignored.iter().map(ToString::to_string));
-                }
-                Err(e) => report.push(e.to_string()),
-            }
-        } else {
-            rule_files.push((name.clone(), text.clone()));
-        }
-    }
-    let set = match RuleSet::compile(&rule_files, known) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            report.push(e.to_string());
-            None
-        }
-    };
-    config.par = par;
-    config.maintenance = maintenance;
-    for n in &notes {
-        tracing::warn!(note = %n, "rules directory");
-    }
-    config.notes = notes;
-    match set {
-        Some(s) if report.is_empty() => Ok((config, s)),
-        _ => Err(report.join("\n")),
-    }
-}
-
 /// Loads the rules directory, or the bundled rules when `dir` is None.
 pub fn load(dir: Option<&Path>, fp: &Floorplan, seed: &Seed) -> Result<Loaded> {
     let (files, source) = match dir {
         Some(d) => (read_dir(d)?, d.display().to_string()),
-        None => (
-            BUNDLED
-                .iter()
-                .map(|(n, t)| (format!("{n} (bundled)"), t.to_string()))
-                .collect(),
-            "bundled".to_string(),
-        ),
+        None => (orderly_world::rules_dir::bundled(), "bundled".to_string()),
     };
     let known = orderly_world::known(fp, seed);
-    let (config, rules) =
-        compile(&files, &known).map_err(|e| anyhow!("the rules are not valid:\n{e}"))?;
+    let bundle = orderly_world::rules_dir::compile(&files, &known)
+        .map_err(|e| anyhow!("the rules are not valid:\n{e}"))?;
     Ok(Loaded {
-        config,
-        rules: Arc::new(rules),
+        config: bundle.config,
+        rules: Arc::new(bundle.rules),
+        notes: bundle.notes,
         source,
         files: files.into_iter().map(|(n, _)| n).collect(),
     })
@@ -219,7 +123,7 @@ pub fn main(cmd: RulesCmd) -> Result<()> {
                 loaded.config.par.len(),
                 loaded.config.maintenance.policies.len()
             );
-            for n in &loaded.config.notes {
+            for n in &loaded.notes {
                 println!("note: {n}");
             }
             Ok(())

@@ -1,0 +1,163 @@
+//! A rules directory as one checked bundle: `detectors.toml` (the capabilities' parameters),
+//! `par.toml` (PAR levels), `maintenance.toml` (the maintenance catalogue) and every other
+//! `*.toml` (alert rules). Pure: the caller reads the files (the binary from a directory, tests
+//! and evaluations from [`BUNDLED`]) and gets the bundle, or every problem of every file with
+//! file, line and the fix. A bad directory is refused as a whole.
+
+use crate::WorldConfig;
+use orderly_rules::{Known, RuleSet};
+
+/// The rules shipped with Orderly (`rules/` at build time), used when no directory is given.
+pub const BUNDLED: [(&str, &str); 9] = [
+    (
+        "rules/detectors.toml",
+        include_str!("../../../rules/detectors.toml"),
+    ),
+    ("rules/par.toml", include_str!("../../../rules/par.toml")),
+    (
+        "rules/maintenance.toml",
+        include_str!("../../../rules/maintenance.toml"),
+    ),
+    (
+        "rules/maintenance-alerts.toml",
+        include_str!("../../../rules/maintenance-alerts.toml"),
+    ),
+    ("rules/beds.toml", include_str!("../../../rules/beds.toml")),
+    (
+        "rules/falls.toml",
+        include_str!("../../../rules/falls.toml"),
+    ),
+    (
+        "rules/pumps.toml",
+        include_str!("../../../rules/pumps.toml"),
+    ),
+    (
+        "rules/tracking.toml",
+        include_str!("../../../rules/tracking.toml"),
+    ),
+    (
+        "rules/turning.toml",
+        include_str!("../../../rules/turning.toml"),
+    ),
+];
+
+/// The bundled files as (name, text), named `rules/x.toml (bundled)`.
+pub fn bundled() -> Vec<(String, String)> {
+    BUNDLED
+        .iter()
+        .map(|(n, t)| (format!("{n} (bundled)"), t.to_string()))
+        .collect()
+}
+
+/// A checked rules directory.
+#[derive(Debug)]
+pub struct Bundle {
+    /// Every capability's parameters, the PAR levels and the maintenance catalogue.
+    pub config: WorldConfig,
+    pub rules: RuleSet,
+    /// What loading skipped, with file and line (PAR levels or policies for kinds the registry
+    /// does not have): logged, and printed by `orderly rules check`.
+    pub notes: Vec<String>,
+}
+
+/// The file name of `name` (`rules/par.toml (bundled)` -> `par.toml`).
+fn file_name(name: &str) -> &str {
+    let path = name.trim_end_matches(" (bundled)");
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+/// Checks a set of files. Every problem of every file is in the error, one per line, as
+/// `file:line:column: what (fix: how)`.
+pub fn compile(files: &[(String, String)], known: &Known) -> Result<Bundle, String> {
+    let mut report = Vec::new();
+    let mut config = WorldConfig::default();
+    let mut notes = Vec::new();
+    let mut rule_files = Vec::new();
+    for (name, text) in files {
+        match file_name(name) {
+            "detectors.toml" => match WorldConfig::parse(name, text) {
+                Ok(c) => {
+                    config = WorldConfig {
+                        par: std::mem::take(&mut config.par),
+                        maintenance: std::mem::take(&mut config.maintenance),
+                        ..c
+                    }
+                }
+                Err(e) => report.push(e.to_string()),
+            },
+            "maintenance.toml" => {
+                match orderly_model::maintenance::parse(name, text, &known.models) {
+                    Ok(c) => {
+                        notes.extend(c.ignored.iter().map(ToString::to_string));
+                        config.maintenance = c;
+                    }
+                    Err(e) => report.push(e.to_string()),
+                }
+            }
+            "par.toml" => match orderly_model::par::parse(name, text, &known.units, &known.kinds) {
+                Ok(p) => {
+                    notes.extend(p.ignored.iter().map(ToString::to_string));
+                    config.par = p.levels;
+                }
+                Err(e) => report.push(e.to_string()),
+            },
+            _ => rule_files.push((name.clone(), text.clone())),
+        }
+    }
+    let rules = match RuleSet::compile(&rule_files, known) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            report.push(e.to_string());
+            None
+        }
+    };
+    for n in &notes {
+        tracing::warn!(note = %n, "rules directory");
+    }
+    match rules {
+        Some(rules) if report.is_empty() => Ok(Bundle {
+            config,
+            rules,
+            notes,
+        }),
+        _ => Err(report.join("\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_rules_compile_for_the_demo_site() {
+        let fp = orderly_floorplan::Floorplan::parse(
+            "demo.toml",
+            include_str!("../../../floorplans/demo.toml"),
+        )
+        .unwrap();
+        let seed = orderly_model::Seed::parse(
+            "demo-seed.toml",
+            include_str!("../../../floorplans/demo-seed.toml"),
+        )
+        .unwrap();
+        let b = compile(&bundled(), &crate::known(&fp, &seed)).unwrap();
+        assert!(b.rules.rules.len() > 10);
+        assert!(!b.config.par.is_empty());
+        assert!(!b.config.maintenance.policies.is_empty());
+    }
+
+    #[test]
+    fn every_problem_of_every_file_is_reported_with_its_place() {
+        let known = orderly_rules::Known::default();
+        let files = vec![
+            (
+                "r/detectors.toml".to_string(),
+                "[locator]\nnope = 1\n".to_string(),
+            ),
+            ("r/a.toml".to_string(), "[[rule]]\nid = 3\n".to_string()),
+        ];
+        let e = compile(&files, &known).unwrap_err();
+        assert!(e.contains("r/detectors.toml:2:1"), "{e}");
+        assert!(e.contains("r/a.toml:2"), "{e}");
+    }
+}
