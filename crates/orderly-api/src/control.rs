@@ -6,58 +6,28 @@
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use orderly_model::command::{Decided, Decision, SuggestionError};
+use orderly_model::command::{Decision, SuggestionError};
+use orderly_model::maintenance::WorkOrderError;
 use orderly_model::view::{AssetView, SuggestionView};
 use orderly_model::{Alert, AlertState, AssetStatus, Priority, Role, StatusError, Timestamp};
 use orderly_rules::{AlertCommand, CommandError};
+use orderly_world::{Applied, Command, Done, Refused};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use utoipa::{IntoParams, ToSchema};
 
-/// A request to the process that owns the world and the rules.
+/// A request to the process that owns the world and the rules: a [`Command`] for the world,
+/// or a reload of the rules directory (which the process reads, checks and then sends to the
+/// world as [`Command::Rules`]).
 pub enum Control {
-    Alert {
-        cmd: AlertCommand,
-        reply: oneshot::Sender<Result<(u64, Alert), CommandError>>,
+    World {
+        command: Command,
+        reply: oneshot::Sender<Result<Applied, Refused>>,
     },
     Reload {
         reply: oneshot::Sender<ReloadOutcome>,
-    },
-    /// A maintenance request: open a work order or move one on.
-    Maintenance {
-        op: orderly_model::maintenance::MaintenanceOp,
-        reply: oneshot::Sender<
-            Result<
-                (u64, orderly_model::maintenance::WorkOrder),
-                orderly_model::maintenance::WorkOrderError,
-            >,
-        >,
-    },
-    /// A recall issued or closed.
-    Recall {
-        op: orderly_model::maintenance::RecallOp,
-        reply: oneshot::Sender<
-            Result<
-                (u64, orderly_model::maintenance::Recall),
-                orderly_model::maintenance::WorkOrderError,
-            >,
-        >,
-    },
-    /// A nurse confirms or dismisses a bed suggestion.
-    Suggestion {
-        id: String,
-        decision: Decision,
-        reply: oneshot::Sender<Result<Decided, SuggestionError>>,
-    },
-    /// A person sets an asset's status; the reply is the sequence number of the event.
-    Status {
-        asset: String,
-        to: AssetStatus,
-        by: String,
-        reason: String,
-        reply: oneshot::Sender<Result<u64, StatusError>>,
     },
 }
 
@@ -128,6 +98,49 @@ pub(crate) async fn ask<T>(
         .map_err(|_| ApiError::Unavailable("Orderly is stopping".into()))
 }
 
+/// Sends a command to the world, and answers once the event that records it is committed (so
+/// what we answer survives a crash, and a read straight after sees it).
+pub(crate) async fn apply(s: &ApiState, command: Command) -> Result<Applied, ApiError> {
+    let applied = ask(s, |reply| Control::World { command, reply })
+        .await?
+        .map_err(refused)?;
+    if let Some(seq) = applied.seq {
+        committed(s, seq).await?;
+    }
+    Ok(applied)
+}
+
+/// Why the world refused a command, as an HTTP answer.
+fn refused(e: Refused) -> ApiError {
+    match e {
+        Refused::Alert(CommandError::NotFound(m)) => {
+            ApiError::NotFound(format!("no open alert {m:?}"))
+        }
+        Refused::Alert(e @ CommandError::AlreadyAcknowledged { .. }) => {
+            ApiError::Conflict(e.to_string())
+        }
+        Refused::Alert(e @ (CommandError::BadSilence | CommandError::NoReason)) => {
+            ApiError::BadRequest(e.to_string())
+        }
+        Refused::Status(e @ StatusError::NotFound(_)) => ApiError::NotFound(e.to_string()),
+        Refused::Status(e @ StatusError::Unchanged { .. }) => ApiError::Conflict(e.to_string()),
+        Refused::Suggestion(e @ SuggestionError::NotFound(_)) => ApiError::NotFound(e.to_string()),
+        Refused::Suggestion(e) => ApiError::Conflict(e.to_string()),
+        Refused::WorkOrder(e @ (WorkOrderError::NotFound(_) | WorkOrderError::NoAsset(_))) => {
+            ApiError::NotFound(e.to_string())
+        }
+        Refused::WorkOrder(
+            e @ (WorkOrderError::Duplicate { .. } | WorkOrderError::Transition { .. }),
+        ) => ApiError::Conflict(e.to_string()),
+        Refused::WorkOrder(e @ WorkOrderError::Invalid(_)) => ApiError::BadRequest(e.to_string()),
+    }
+}
+
+/// The world answered with something other than what the command does (a bug).
+pub(crate) fn unexpected(done: Done) -> ApiError {
+    ApiError::Internal(format!("the world answered {done:?}"))
+}
+
 /// Waits until the event `seq` is committed (so what we answer survives a crash).
 pub(crate) async fn committed(s: &ApiState, seq: u64) -> Result<(), ApiError> {
     let mut rx = s.committed.clone();
@@ -195,17 +208,10 @@ async fn act(
         .ok_or_else(|| ApiError::NotFound(format!("no open alert {id:?}")))?;
     may_act(auth, alert)?;
     let by = auth.0.name.clone();
-    let (seq, alert) = ask(s, |reply| Control::Alert {
-        cmd: cmd(by),
-        reply,
-    })
-    .await?
-    .map_err(|e| match e {
-        CommandError::NotFound(m) => ApiError::NotFound(format!("no open alert {m:?}")),
-        CommandError::AlreadyAcknowledged { .. } => ApiError::Conflict(e.to_string()),
-        CommandError::BadSilence | CommandError::NoReason => ApiError::BadRequest(e.to_string()),
-    })?;
-    committed(s, seq).await?;
+    let alert = match apply(s, Command::Alert(cmd(by))).await?.done {
+        Done::Alert(a) => a,
+        other => return Err(unexpected(other)),
+    };
     auth.audit(s, what, &format!("alert {id}"), alert.message.clone())
         .await?;
     Ok(Json(alert))
@@ -436,19 +442,16 @@ pub(crate) async fn set_status(
             "a reason is required to take equipment out of service".into(),
         ));
     }
-    let seq = ask(&s, |reply| Control::Status {
-        asset: id.clone(),
-        to,
-        by: auth.0.name.clone(),
-        reason: body.reason.clone(),
-        reply,
-    })
-    .await?
-    .map_err(|e| match e {
-        StatusError::NotFound(_) => ApiError::NotFound(e.to_string()),
-        StatusError::Unchanged { .. } => ApiError::Conflict(e.to_string()),
-    })?;
-    committed(&s, seq).await?;
+    apply(
+        &s,
+        Command::Status {
+            asset: id.clone(),
+            to,
+            by: auth.0.name.clone(),
+            reason: body.reason.clone(),
+        },
+    )
+    .await?;
     auth.audit(
         &s,
         "set status",
@@ -540,17 +543,19 @@ async fn decide(
             ("dismissed", format!("{}: {reason}", suggestion.message))
         }
     };
-    let done = ask(s, |reply| Control::Suggestion {
-        id: id.to_string(),
-        decision,
-        reply,
-    })
+    let done = match apply(
+        s,
+        Command::Suggestion {
+            id: id.to_string(),
+            decision,
+        },
+    )
     .await?
-    .map_err(|e| match e {
-        SuggestionError::NotFound(_) => ApiError::NotFound(e.to_string()),
-        _ => ApiError::Conflict(e.to_string()),
-    })?;
-    committed(s, done.seq).await?;
+    .done
+    {
+        Done::Decided(d) => d,
+        other => return Err(unexpected(other)),
+    };
     let what = if outcome == "confirmed" {
         "confirm suggestion"
     } else {

@@ -19,6 +19,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A bug: logged, answered 500.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("storage is unavailable: {0}")]
     Store(#[from] orderly_store::StoreError),
 }
@@ -26,7 +29,7 @@ pub enum ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable code: `unauthenticated`, `forbidden`, `not_found`, `bad_request`, `conflict`,
-    /// `unavailable`.
+    /// `unavailable`, `internal`.
     pub error: &'static str,
     pub message: String,
 }
@@ -40,6 +43,10 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "internal error while serving a request");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "store error while serving a request");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

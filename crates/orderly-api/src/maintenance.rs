@@ -2,16 +2,17 @@
 //! what is due within a window, where it is now, whether it can be taken (never a pump that is
 //! infusing or a bed with a patient in it), and a walking round through those rooms.
 
-use crate::control::{Control, ask, committed};
+use crate::control::{apply, unexpected};
 use crate::params::{respond, time_param, wants_csv, window};
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use orderly_model::maintenance::{
     MaintenanceOp, Recall, RecallNotice, RecallOp, Risk, WorkOrder, WorkOrderAction,
-    WorkOrderError, WorkOrderStatus,
+    WorkOrderStatus,
 };
 use orderly_model::{AssetStatus, Role, Timestamp};
+use orderly_world::{Command, Done};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -68,10 +69,10 @@ async fn request(
     op: MaintenanceOp,
     what: &str,
 ) -> Result<Json<WorkOrder>, ApiError> {
-    let (seq, wo) = ask(s, |reply| Control::Maintenance { op, reply })
-        .await?
-        .map_err(refusal)?;
-    committed(s, seq).await?;
+    let wo = match apply(s, Command::Maintenance(op)).await?.done {
+        Done::WorkOrder(w) => w,
+        other => return Err(unexpected(other)),
+    };
     auth.audit(
         s,
         what,
@@ -373,18 +374,6 @@ pub(crate) async fn pull_list(
     }))
 }
 
-fn refusal(e: WorkOrderError) -> ApiError {
-    match e {
-        WorkOrderError::NotFound(_) | WorkOrderError::NoAsset(_) => {
-            ApiError::NotFound(e.to_string())
-        }
-        WorkOrderError::Duplicate { .. } | WorkOrderError::Transition { .. } => {
-            ApiError::Conflict(e.to_string())
-        }
-        WorkOrderError::Invalid(_) => ApiError::BadRequest(e.to_string()),
-    }
-}
-
 /// One item of a recall and how far it is.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct RecallItem {
@@ -464,10 +453,12 @@ async fn recall_op(
     what: &str,
 ) -> Result<Json<RecallView>, ApiError> {
     auth.require(&[Role::Biomed, Role::Admin])?;
-    let (seq, r) = ask(s, |reply| Control::Recall { op, reply })
-        .await?
-        .map_err(refusal)?;
-    committed(s, seq).await?;
+    let applied = apply(s, Command::Recall(op)).await?;
+    let seq = applied.seq.unwrap_or_default();
+    let r = match applied.done {
+        Done::Recall(r) => r,
+        other => return Err(unexpected(other)),
+    };
     auth.audit(
         s,
         what,

@@ -1,5 +1,6 @@
-//! The web pages: one HTML shell, a stylesheet and a script, compiled into the binary (no build
-//! step, nothing fetched from elsewhere). They hold no data and need no token to load; every
+//! The web pages: one HTML shell, a stylesheet and a script in ES modules (`app.js`, the shell,
+//! imports `common.js` and one module per page), compiled into the binary (no build step,
+//! nothing fetched from elsewhere). They hold no data and need no token to load; every
 //! thing they show comes from the public JSON API and event stream with the token the user
 //! signs in with, so the API's roles and audit apply to the pages unchanged.
 
@@ -8,11 +9,32 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("../pages/index.html");
+/// The script is ES modules (`app.js` imports the others), loaded from this origin only.
 const FILES: &[(&str, &str, &str)] = &[
     (
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../pages/app.js"),
+    ),
+    (
+        "common.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/common.js"),
+    ),
+    (
+        "map.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/map.js"),
+    ),
+    (
+        "station.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/station.js"),
+    ),
+    (
+        "biomed.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/biomed.js"),
     ),
     (
         "app.css",
@@ -51,7 +73,7 @@ pub(crate) async fn index() -> Response {
     page("text/html; charset=utf-8", INDEX)
 }
 
-/// The script and the stylesheet (`/ui/app.js`, `/ui/app.css`).
+/// The scripts and the stylesheet (`/ui/app.js`, `/ui/map.js`, ..., `/ui/app.css`).
 pub(crate) async fn asset(Path(file): Path<String>) -> Response {
     match FILES.iter().find(|(name, _, _)| *name == file) {
         Some((_, ct, body)) => page(ct, body),

@@ -175,38 +175,8 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
                 }
             };
             match c {
-                Control::Alert { cmd, reply } => {
-                    let r = h.command(cmd);
-                    step(&mut h).await;
-                    let _ = reply.send(r);
-                }
-                Control::Status {
-                    asset,
-                    to,
-                    by,
-                    reason,
-                    reply,
-                } => {
-                    let r = h.set_status(&asset, to, &by, &reason);
-                    step(&mut h).await;
-                    let _ = reply.send(r);
-                }
-                Control::Recall { op, reply } => {
-                    let r = h.recall(op);
-                    step(&mut h).await;
-                    let _ = reply.send(r);
-                }
-                Control::Maintenance { op, reply } => {
-                    let r = h.maintenance(op);
-                    step(&mut h).await;
-                    let _ = reply.send(r);
-                }
-                Control::Suggestion {
-                    id,
-                    decision,
-                    reply,
-                } => {
-                    let r = h.decide(&id, decision);
+                Control::World { command, reply } => {
+                    let r = h.apply(command);
                     step(&mut h).await;
                     let _ = reply.send(r);
                 }
@@ -1533,7 +1503,27 @@ async fn the_pages_load_without_a_token_but_hold_no_data() {
     );
     let (status, js) = get(&f, "/ui/app.js", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(js.as_str().unwrap().contains("/api/v1/me"));
+    let js = js.as_str().unwrap().to_string();
+    assert!(js.contains("/api/v1/me"));
+    // Every module the shell imports, and every module those import, is served from here.
+    let mut todo = vec![js];
+    let mut served = std::collections::BTreeSet::new();
+    while let Some(src) = todo.pop() {
+        for part in src.split("from './").skip(1) {
+            let name = part.split('\'').next().unwrap().to_string();
+            if served.insert(name.clone()) {
+                let (status, body) = get(&f, &format!("/ui/{name}"), None).await;
+                assert_eq!(status, StatusCode::OK, "/ui/{name}");
+                todo.push(body.as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(
+        ["common.js", "map.js", "station.js", "biomed.js"]
+            .iter()
+            .all(|m| served.contains(*m)),
+        "{served:?}"
+    );
     assert_eq!(
         get(&f, "/ui/secrets.txt", None).await.0,
         StatusCode::NOT_FOUND
@@ -1589,10 +1579,15 @@ async fn par_levels_count_ready_items_and_nurses_see_their_units() {
         critical,
     };
     let f = fixture_with(true, |h| {
-        h.set_config(WorldConfig {
-            par: vec![level("ICU", 3, 1), level("MS3", 1, 0)],
-            ..WorldConfig::default()
-        });
+        let rules = h.rules().0;
+        h.apply(orderly_world::Command::Rules {
+            rules,
+            config: Box::new(WorldConfig {
+                par: vec![level("ICU", 3, 1), level("MS3", 1, 0)],
+                ..WorldConfig::default()
+            }),
+        })
+        .unwrap();
         h.step(Timestamp(1_010_000))
     })
     .await;

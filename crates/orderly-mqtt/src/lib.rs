@@ -4,11 +4,13 @@
 //! and integrations; and the embedded broker (rumqttd) for a machine with no broker of its own.
 //!
 //! Edge crate: does network IO. Depends on orderly-model, rumqttc, rumqttd, tokio, serde_json.
-//! Decoding ([`contract`]) is pure, so replay and tests use it without a network.
+//! The contract itself (topics, encode and decode) is the core crate `orderly-contract`, so
+//! replay, the simulator and tests use it without a network.
 
 pub mod broker;
 pub mod client;
-pub mod contract;
+/// The device contract lives in the core crate `orderly-contract` (the simulator encodes with it).
+pub use orderly_contract as contract;
 
 pub use broker::{BrokerError, EmbeddedBroker};
 pub use client::{MqttConfig, MqttLink, RateLimiter};

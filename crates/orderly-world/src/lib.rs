@@ -13,8 +13,10 @@
 
 pub mod alerts;
 pub mod bed_exit;
+pub mod command;
 pub mod commands;
 pub mod devices;
+pub mod exit_detector;
 pub mod facts;
 pub mod fall;
 pub mod falls;
@@ -34,10 +36,11 @@ pub mod turning;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
 use orderly_floorplan::Floorplan;
-use orderly_model::{Alert, AssetStatus, Inbound, OutEvent, Seed, Snapshot, Timestamp};
+use orderly_model::{Inbound, OutEvent, Seed, Snapshot, Timestamp};
 use std::sync::Arc;
 
 pub use alerts::known;
+pub use command::{Applied, Command, Done, Refused};
 pub use locate::LocatorConfig;
 pub use orderly_model::{Restored, StatusError};
 pub use orderly_rules::{AlertCommand, CommandError, ReloadSummary, RuleSet};
@@ -247,108 +250,11 @@ impl Hospital {
         }
     }
 
-    /// An operator's action on an alert. Returns the sequence number of the event that records
-    /// it (it leaves with the next step) and the alert as it now stands.
-    pub fn command(&mut self, cmd: AlertCommand) -> Result<(u64, Alert), CommandError> {
-        alerts::command(&mut self.world, cmd)
-    }
-
-    /// A person's maintenance request: open a work order or move one on.
-    pub fn maintenance(
-        &mut self,
-        op: orderly_model::maintenance::MaintenanceOp,
-    ) -> Result<
-        (u64, orderly_model::maintenance::WorkOrder),
-        orderly_model::maintenance::WorkOrderError,
-    > {
-        use orderly_model::maintenance::MaintenanceOp;
-        match op {
-            MaintenanceOp::Open {
-                asset,
-                reason,
-                detail,
-                by,
-            } => maintenance::open(&mut self.world, &asset, &reason, &detail, &by),
-            MaintenanceOp::Act { id, action, by } => {
-                maintenance::act(&mut self.world, &id, action, &by)
-            }
-        }
-    }
-
-    /// Issues or closes a recall (the API checks who may).
-    pub fn recall(
-        &mut self,
-        op: orderly_model::maintenance::RecallOp,
-    ) -> Result<(u64, orderly_model::maintenance::Recall), orderly_model::maintenance::WorkOrderError>
-    {
-        maintenance::recall(&mut self.world, op)
-    }
-
-    /// A person opens a work order on an item by hand. Returns the sequence number of the event
-    /// that records it and the work order.
-    pub fn open_work_order(
-        &mut self,
-        asset: &str,
-        reason: &str,
-        detail: &str,
-        by: &str,
-    ) -> Result<
-        (u64, orderly_model::maintenance::WorkOrder),
-        orderly_model::maintenance::WorkOrderError,
-    > {
-        maintenance::open(&mut self.world, asset, reason, detail, by)
-    }
-
-    /// A person moves a work order on (schedule, start, complete, cancel, note).
-    pub fn work_order(
-        &mut self,
-        id: &str,
-        action: orderly_model::maintenance::WorkOrderAction,
-        by: &str,
-    ) -> Result<
-        (u64, orderly_model::maintenance::WorkOrder),
-        orderly_model::maintenance::WorkOrderError,
-    > {
-        maintenance::act(&mut self.world, id, action, by)
-    }
-
-    /// A nurse's decision on a pending bed suggestion (the API checks who may). Returns the
-    /// sequence number of the event that records it and the command it became, if any.
-    pub fn decide(
-        &mut self,
-        suggestion: &str,
-        decision: orderly_model::command::Decision,
-    ) -> Result<orderly_model::command::Decided, orderly_model::command::SuggestionError> {
-        commands::decide(&mut self.world, suggestion, decision)
-    }
-
-    /// A person sets an asset's status (the API checks who may). Returns the sequence number of
-    /// the `asset.status_changed` event that records it (it leaves with the next step).
-    pub fn set_status(
-        &mut self,
-        asset: &str,
-        to: AssetStatus,
-        by: &str,
-        reason: &str,
-    ) -> Result<u64, StatusError> {
-        status::set_by_person(&mut self.world, asset, to, by, reason)
-    }
-
-    /// Swaps in a new, checked rule set at once, keeping the state of surviving rules.
-    pub fn replace_rules(&mut self, rules: Arc<RuleSet>) -> ReloadSummary {
-        alerts::replace_rules(&mut self.world, rules)
-    }
-
     /// New parameters (from a reloaded rules directory), in force from the next step.
-    pub fn set_config(&mut self, config: WorldConfig) {
+    pub(crate) fn set_config(&mut self, config: WorldConfig) {
         for cap in &self.capabilities {
             cap.configure(&mut self.world, &config);
         }
-    }
-
-    /// Records that a changed rule set was rejected (a technical alert to admins).
-    pub fn rules_rejected(&mut self, report: String) {
-        alerts::rules_rejected(&mut self.world, report);
     }
 
     /// The rules in force, and those disabled after failing (id, error).

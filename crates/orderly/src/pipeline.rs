@@ -3,12 +3,10 @@
 //! broadcasts them to API streams and publishes alerts over MQTT. The world publishes a new
 //! snapshot for API reads after each batch (at most every 100 ms), so reads never stall ingest.
 
-use orderly_model::{
-    Alert, AssetStatus, EventKind, Inbound, OutEvent, Snapshot, StatusError, Timestamp,
-};
+use orderly_model::{EventKind, Inbound, OutEvent, Snapshot, Timestamp};
 use orderly_mqtt::MqttLink;
 use orderly_store::Store;
-use orderly_world::{AlertCommand, CommandError, Hospital, ReloadSummary, RuleSet, WorldConfig};
+use orderly_world::{Applied, Command, Hospital, Refused};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -20,78 +18,18 @@ const TICK: Duration = Duration::from_millis(250);
 /// A world step or a commit this slow is logged (it delays alerts by as much).
 const SLOW: Duration = Duration::from_millis(50);
 
-/// What the rest of the process asks of the world besides readings.
-pub enum WorldControl {
-    Alert(
-        AlertCommand,
-        oneshot::Sender<Result<(u64, Alert), CommandError>>,
-    ),
-    Rules(
-        Arc<RuleSet>,
-        Box<WorldConfig>,
-        oneshot::Sender<ReloadSummary>,
-    ),
-    Rejected(String),
-    /// A maintenance request (a work order opened or moved on).
-    Maintenance(
-        orderly_model::maintenance::MaintenanceOp,
-        oneshot::Sender<
-            Result<
-                (u64, orderly_model::maintenance::WorkOrder),
-                orderly_model::maintenance::WorkOrderError,
-            >,
-        >,
-    ),
-    /// A recall issued or closed.
-    Recall(
-        orderly_model::maintenance::RecallOp,
-        oneshot::Sender<
-            Result<
-                (u64, orderly_model::maintenance::Recall),
-                orderly_model::maintenance::WorkOrderError,
-            >,
-        >,
-    ),
-    /// A nurse's decision on a bed suggestion.
-    Decide(
-        String,
-        orderly_model::command::Decision,
-        oneshot::Sender<
-            Result<orderly_model::command::Decided, orderly_model::command::SuggestionError>,
-        >,
-    ),
-    /// A person sets an asset's status: (asset, status, by, reason).
-    Status(
-        String,
-        AssetStatus,
-        String,
-        String,
-        oneshot::Sender<Result<u64, StatusError>>,
-    ),
+/// What the rest of the process asks of the world besides readings: a [`Command`], and where
+/// to send what it did (none for a refused rule set, which nobody waits on).
+pub struct WorldRequest {
+    pub command: Command,
+    pub reply: Option<oneshot::Sender<Result<Applied, Refused>>>,
 }
 
-fn apply(hospital: &mut Hospital, c: WorldControl) {
-    match c {
-        WorldControl::Alert(cmd, reply) => {
-            let _ = reply.send(hospital.command(cmd));
-        }
-        WorldControl::Rules(set, config, reply) => {
-            hospital.set_config(*config);
-            let _ = reply.send(hospital.replace_rules(set));
-        }
-        WorldControl::Rejected(report) => hospital.rules_rejected(report),
-        WorldControl::Maintenance(op, reply) => {
-            let _ = reply.send(hospital.maintenance(op));
-        }
-        WorldControl::Recall(op, reply) => {
-            let _ = reply.send(hospital.recall(op));
-        }
-        WorldControl::Decide(id, decision, reply) => {
-            let _ = reply.send(hospital.decide(&id, decision));
-        }
-        WorldControl::Status(asset, to, by, reason, reply) => {
-            let _ = reply.send(hospital.set_status(&asset, to, &by, &reason));
-        }
+fn apply(hospital: &mut Hospital, r: WorldRequest) {
+    let done = hospital.apply(r.command);
+    if let Some(reply) = r.reply {
+        // The asker may have given up (a client that went away): nothing to do.
+        let _ = reply.send(done);
     }
 }
 
@@ -100,7 +38,7 @@ fn apply(hospital: &mut Hospital, c: WorldControl) {
 pub fn spawn_world(
     mut hospital: Hospital,
     mut inbound: mpsc::Receiver<Inbound>,
-    mut control: mpsc::Receiver<WorldControl>,
+    mut control: mpsc::Receiver<WorldRequest>,
     to_commit: mpsc::Sender<Vec<OutEvent>>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     mut shutdown: watch::Receiver<bool>,

@@ -4,11 +4,12 @@
 //! (the API's answer, the log, a technical alert to admins). Also forwards the API's alert
 //! actions to the world.
 
-use crate::pipeline::WorldControl;
+use crate::pipeline::WorldRequest;
 use orderly_api::{Control, ReloadOutcome, RuleInfo, RulesView};
 use orderly_floorplan::Floorplan;
 use orderly_model::{Seed, Timestamp};
 use orderly_world::RuleSet;
+use orderly_world::{Applied, Command, Done};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ pub struct Reloader {
     pub dir: Option<PathBuf>,
     pub floorplan: Arc<Floorplan>,
     pub seed: Arc<Seed>,
-    pub world: mpsc::Sender<WorldControl>,
+    pub world: mpsc::Sender<WorldRequest>,
     pub view: watch::Sender<Arc<RulesView>>,
     pub clock: fn() -> Timestamp,
 }
@@ -80,14 +81,24 @@ impl Reloader {
                 let (tx, rx) = oneshot::channel();
                 if self
                     .world
-                    .send(WorldControl::Rules(set.clone(), Box::new(config), tx))
+                    .send(WorldRequest {
+                        command: Command::Rules {
+                            rules: set.clone(),
+                            config: Box::new(config),
+                        },
+                        reply: Some(tx),
+                    })
                     .await
                     .is_err()
                 {
                     outcome.errors = Some("Orderly is stopping".into());
                     return outcome;
                 }
-                let Ok(summary) = rx.await else {
+                let Ok(Ok(Applied {
+                    done: Done::Rules(summary),
+                    ..
+                })) = rx.await
+                else {
                     outcome.errors = Some("Orderly is stopping".into());
                     return outcome;
                 };
@@ -108,7 +119,12 @@ impl Reloader {
                 );
                 let _ = self
                     .world
-                    .send(WorldControl::Rejected(report.clone()))
+                    .send(WorldRequest {
+                        command: Command::RulesRejected {
+                            report: report.clone(),
+                        },
+                        reply: None,
+                    })
                     .await;
                 outcome.errors = Some(report);
                 let mut v = (*self.view.borrow().clone()).clone();
@@ -161,30 +177,18 @@ impl Reloader {
             let hangup = std::future::pending::<Option<()>>();
             tokio::select! {
                 c = api.recv() => match c {
-                    Some(Control::Alert { cmd, reply }) => {
+                    Some(Control::World { command, reply }) => {
                         // If the world is gone the reply is dropped and the API says so.
-                        let _ = self.world.send(WorldControl::Alert(cmd, reply)).await;
+                        let _ = self
+                            .world
+                            .send(WorldRequest {
+                                command,
+                                reply: Some(reply),
+                            })
+                            .await;
                     }
                     Some(Control::Reload { reply }) => {
                         let _ = reply.send(self.reload("api").await);
-                    }
-                    Some(Control::Maintenance { op, reply }) => {
-                        let _ = self.world.send(WorldControl::Maintenance(op, reply)).await;
-                    }
-                    Some(Control::Recall { op, reply }) => {
-                        let _ = self.world.send(WorldControl::Recall(op, reply)).await;
-                    }
-                    Some(Control::Suggestion { id, decision, reply }) => {
-                        let _ = self
-                            .world
-                            .send(WorldControl::Decide(id, decision, reply))
-                            .await;
-                    }
-                    Some(Control::Status { asset, to, by, reason, reply }) => {
-                        let _ = self
-                            .world
-                            .send(WorldControl::Status(asset, to, by, reason, reply))
-                            .await;
                     }
                     None => break,
                 },

@@ -1,4 +1,10 @@
-//! The device contract: topic names and payload decoding. Pure functions, no IO.
+//! The device contract (`../shared/spec/device-contract.md`, documented in
+//! `docs/device-contract.md`): topic names, and payloads encoded from and decoded into the
+//! typed readings of `orderly_model::reading`. One definition for both sides: Orderly's MQTT
+//! edge decodes with it, the simulator (and anyone's test device) encodes with it, and a
+//! property test checks that every topic round-trips.
+//!
+//! Core crate: pure functions, no IO; decoding never fails (bad input is a [`Rejected`]).
 
 use orderly_model::reading::{
     BedLoad, BedState, CommandAck, PumpTelemetry, RejectReason, Rejected, Sightings, WearableEvent,
@@ -42,6 +48,51 @@ impl Topics {
         };
         rest.starts_with("alerts/") || (rest.starts_with("bed/") && rest.ends_with("/command"))
     }
+}
+
+/// The topic a device publishes `payload` on.
+impl Topics {
+    pub fn reading(&self, device: &str, payload: &Payload) -> String {
+        format!("{}{}", self.prefix, payload.topic_suffix(device))
+    }
+}
+
+/// A payload as a device sends it: the typed body's fields, with `ts` (the device's clock) and,
+/// from a device that numbers its messages, `seq`.
+pub fn to_json(ts: Timestamp, seq: Option<u64>, payload: &Payload) -> serde_json::Value {
+    let body = match payload {
+        Payload::Sightings(x) => serde_json::to_value(x),
+        Payload::BedState(x) => serde_json::to_value(x),
+        Payload::BedLoad(x) => serde_json::to_value(x),
+        Payload::CommandAck(x) => serde_json::to_value(x),
+        Payload::PumpTelemetry(x) => serde_json::to_value(x),
+        Payload::WearableImu(x) => serde_json::to_value(x),
+        Payload::WearableEvent(x) => serde_json::to_value(x),
+    };
+    // The reading types are plain structs of numbers, strings and lists: always an object.
+    let mut map = match body {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    map.insert("ts".into(), serde_json::Value::String(ts.to_rfc3339()));
+    if let Some(seq) = seq {
+        map.insert("seq".into(), seq.into());
+    }
+    serde_json::Value::Object(map)
+}
+
+/// One message a device publishes: its topic and its bytes.
+pub fn encode(
+    topics: &Topics,
+    device: &str,
+    ts: Timestamp,
+    seq: Option<u64>,
+    payload: &Payload,
+) -> (String, Vec<u8>) {
+    (
+        topics.reading(device, payload),
+        to_json(ts, seq, payload).to_string().into_bytes(),
+    )
 }
 
 fn reject(at: Timestamp, topic: &str, device: Option<&str>, e: DecodeError) -> Inbound {

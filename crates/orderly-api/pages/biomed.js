@@ -1,0 +1,121 @@
+// The biomed board: work orders, predictions, the pull list and its round, recalls,
+// scheduled-maintenance completion.
+
+import { S, act, api, fill, h, redraw, s, stream, throttle, toast, when, words } from './common.js';
+
+// ---------- biomed board ----------
+
+export async function biomedPage(main, params) {
+  const signal = S.page.ctrl.signal;
+  const cols = h('div', { class: 'columns', id: 'work-orders' });
+  const pullBox = h('div', { id: 'pull' });
+  const recallBox = h('div', { id: 'recalls' });
+  const compBox = h('div', { id: 'compliance' });
+  const predBox = h('div', { id: 'predictions' });
+  const shop = S.fp.rooms.find((r) => /biomed/i.test(r.id));
+  const fromSel = h('select', { id: 'pull-from' });
+  for (const r of [...S.fp.rooms].sort((a, b) => a.id.localeCompare(b.id))) fromSel.append(h('option', { value: r.id, selected: shop && r.id === shop.id }, `${r.id} ${r.name}`));
+  if (params.get('from')) fromSel.value = params.get('from');
+  const within = h('input', { id: 'pull-days', type: 'number', min: '1', max: '366', value: params.get('within_days') || '14' });
+  main.append(h('h1', {}, 'Biomedical engineering'),
+    h('div', { class: 'biomed' },
+      h('section', { 'aria-labelledby': 'h-wo' }, h('h2', { id: 'h-wo' }, 'Work orders'), cols),
+      h('div', {},
+        h('section', { 'aria-labelledby': 'h-pull' }, h('h2', { id: 'h-pull' }, 'Pull list and round'),
+          h('div', { class: 'row' }, h('label', { for: 'pull-from' }, 'Start from', fromSel), h('label', { for: 'pull-days' }, 'Due within (days)', within),
+            h('button', { type: 'button', class: 'primary', id: 'pull-go', onclick: () => refreshPull().catch(() => {}) }, 'Make the list')), pullBox),
+        h('section', { 'aria-labelledby': 'h-pred' }, h('h2', { id: 'h-pred' }, 'Predictions'), predBox),
+        h('section', { 'aria-labelledby': 'h-rec' }, h('h2', { id: 'h-rec' }, 'Recalls'), recallBox),
+        h('section', { 'aria-labelledby': 'h-comp' }, h('h2', { id: 'h-comp' }, 'Scheduled maintenance completion (last 90 days)'), compBox))));
+
+  const PRED = { battery: 'Prediction: battery', 'occlusion-rate': 'Prediction: occlusion rate', 'fault-rate': 'Prediction: fault rate' };
+
+  function woCard(w) {
+    const id = encodeURIComponent(w.id);
+    const at = h('input', { type: 'datetime-local', 'aria-label': 'Scheduled for', class: 'at' });
+    const who = h('input', { type: 'text', 'aria-label': 'Assignee', placeholder: 'Assignee', class: 'who' });
+    const why = h('input', { type: 'text', 'aria-label': 'Reason to cancel', placeholder: 'Reason to cancel', class: 'why' });
+    const post = (body, what) => (e) => act(e.currentTarget, what, () => api(`/api/v1/maintenance/work-orders/${id}`, { body }).then(refreshOrders));
+    const main = [];
+    const more = [];
+    if (w.status === 'open' || w.status === 'scheduled') {
+      main.push(h('button', { type: 'button', class: 'start', onclick: post({ action: 'start' }, 'Start') }, 'Start work'));
+      more.push(h('div', { class: 'row' }, at, who, h('button', { type: 'button', class: 'schedule', onclick: (e) => {
+        if (!at.value) { at.focus(); toast('Choose when.'); return; }
+        post({ action: 'schedule', at: new Date(at.value).toISOString(), assignee: who.value.trim() || null }, 'Schedule')(e);
+      } }, 'Schedule')));
+    }
+    if (w.status === 'in_progress') main.push(h('button', { type: 'button', class: 'primary complete', onclick: post({ action: 'complete', notes: null }, 'Complete') }, 'Complete'));
+    more.push(h('div', { class: 'row' }, why, h('button', { type: 'button', class: 'cancel', onclick: (e) => {
+      if (!why.value.trim()) { why.focus(); toast('Say why it is not needed.'); return; }
+      post({ action: 'cancel', reason: why.value.trim() }, 'Cancel')(e);
+    } }, 'Cancel order')));
+    return h('article', { class: `card wo risk-${w.risk}`, 'data-wo': w.id, 'data-status': w.status },
+      h('div', {}, h('strong', {}, `${w.asset}`), ` ${words(w.asset_kind)}${w.model ? ` (${w.model})` : ''}`),
+      h('div', {}, h('span', { class: `tag${PRED[w.reason] ? ' predicted' : ''}` }, PRED[w.reason] || words(w.reason)), h('span', { class: 'tag' }, `${w.risk} risk`)),
+      h('p', { class: 'detail' }, w.detail),
+      h('p', { class: 'muted small' }, `Opened ${when(w.opened_at)} by ${w.opened_by}${w.scheduled_for ? `; scheduled ${when(w.scheduled_for)}${w.assignee ? ` for ${w.assignee}` : ''}` : ''}`),
+      w.checks && w.checks.length ? h('details', {}, h('summary', {}, `Checks (${w.checks.length})`), h('ul', { class: 'small' }, w.checks.map((c) => h('li', {}, c)))) : null,
+      h('div', { class: 'row' }, main, h('details', { class: 'more' }, h('summary', {}, w.status === 'in_progress' ? 'Cancel…' : 'Schedule or cancel…'), more)));
+  }
+
+  async function refreshOrders() {
+    const orders = await api('/api/v1/maintenance/work-orders?status=open&limit=500', { signal });
+    const by = { open: [], scheduled: [], in_progress: [] };
+    for (const w of orders) if (by[w.status]) by[w.status].push(w);
+    const col = (key, title) => h('div', { 'data-column': key }, h('h3', {}, `${title} (${by[key].length})`),
+      by[key].length ? by[key].map(woCard) : h('p', { class: 'muted' }, 'None.'));
+    redraw(cols, [col('open', 'Open'), col('scheduled', 'Scheduled'), col('in_progress', 'In progress')], 'data-wo');
+    const predicted = orders.filter((w) => PRED[w.reason]);
+    fill(predBox, ...(predicted.length ? [h('ul', {}, predicted.map((w) => h('li', { 'data-prediction': w.id },
+      h('strong', {}, w.asset), ` (${words(w.asset_kind)}${w.model ? `, ${w.model}` : ''}) — ${PRED[w.reason].replace('Prediction: ', '')}: `, w.detail)))]
+      : [h('p', { class: 'muted' }, 'No failure predicted within the horizon (battery run time, occlusion and fault rates are watched).')]));
+  }
+
+  async function refreshPull() {
+    const p = await api(`/api/v1/maintenance/pull-list?from=${encodeURIComponent(fromSel.value)}&within_days=${encodeURIComponent(within.value || 14)}`, { signal });
+    const rows = p.items.map((it) => h('tr', { 'data-pull': it.asset },
+      h('td', {}, it.asset, h('div', { class: 'muted' }, words(it.kind))),
+      h('td', {}, it.due.map((d) => h('div', {}, `${words(d.reason)}${d.due_at ? ` (due ${when(d.due_at)})` : ''}`))),
+      h('td', {}, it.room_name ? `${it.room_name}, ${it.floor}` : 'not located'),
+      h('td', {}, it.pullable ? h('span', { class: 'tag good' }, 'Pull now') : h('span', { class: 'tag bad' }, 'Not now')),
+      h('td', {}, it.note || '')));
+    const mapLink = `#/map?route=${encodeURIComponent(p.route.join(','))}&from=${encodeURIComponent(p.from)}&floor=${encodeURIComponent((S.rooms.get(p.from) || {}).floor || '')}`;
+    fill(pullBox, 
+      p.items.length ? h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Item'), h('th', {}, 'Due'), h('th', {}, 'Where'), h('th', {}, 'Pullable'), h('th', {}, 'Note'))), h('tbody', {}, rows))
+        : h('p', {}, 'Nothing due in the window.'),
+      p.round.length ? h('div', { class: 'card', id: 'round' }, h('h3', {}, `Round: ${p.round.length} stop${p.round.length === 1 ? '' : 's'}, ${Math.round(p.metres)} m`),
+        h('ol', {}, p.round.map((st) => h('li', {}, `${st.room_name} (${st.floor}), ${Math.round(st.metres)} m — collect ${st.assets.join(', ')}`))),
+        h('a', { href: mapLink, id: 'round-map' }, 'Show the round on the map')) : null);
+  }
+
+  async function refreshRecalls() {
+    const list = await api('/api/v1/maintenance/recalls', { signal });
+    fill(recallBox, ...(list.length ? list.map((r) => h('article', { class: 'card', 'data-recall': r.recall.id },
+      h('strong', {}, `${r.recall.title} (${r.recall.model})`), ` — ${r.recall.status}`,
+      h('p', {}, r.recall.detail),
+      h('p', {}, h('span', { class: 'progress', role: 'img', 'aria-label': `${r.done} of ${r.items.length} done` },
+        h('span', {})), ` ${r.done} of ${r.items.length} done, ${r.remaining} to go`),
+      h('ul', {}, r.items.filter((i) => !i.done).slice(0, 20).map((i) => h('li', {}, `${i.asset} — ${words(i.status)}, ${i.room_name || 'not located'}`))))) : [h('p', { class: 'muted' }, 'No open recalls.')]));
+    // Widths through the DOM, not a style attribute: the pages' policy allows no inline styles.
+    list.forEach((r, i) => {
+      const bar = recallBox.children[i] && recallBox.children[i].querySelector('.progress span');
+      if (bar) bar.style.width = `${r.items.length ? Math.round((100 * r.done) / r.items.length) : 0}%`;
+    });
+  }
+
+  async function refreshCompliance() {
+    const rep = await api('/api/v1/maintenance/report', { signal });
+    fill(compBox, !rep.completion.some((c) => c.due > 0) ? h('p', {}, 'No scheduled maintenance fell due in the last 90 days.') : h('table', {}, h('thead', {}, h('tr', {}, ...['Risk', 'Due', 'On time', 'Late', 'Overdue', 'Pending', 'Cancelled', 'Completion'].map((x) => h('th', {}, x)))),
+      h('tbody', {}, rep.completion.map((c) => h('tr', { 'data-risk': c.risk }, h('td', {}, c.risk), h('td', {}, c.due), h('td', {}, c.on_time), h('td', {}, c.late),
+        h('td', {}, c.overdue), h('td', {}, c.pending), h('td', {}, c.cancelled),
+        h('td', {}, c.completion === null || c.completion === undefined ? '—' : `${(100 * c.completion).toFixed(1)} %${c.risk === 'high' && c.completion < 1 ? ' ✖ (high risk needs 100 %)' : ''}`))))),
+    h('p', { class: 'muted' }, `Downtime in the window: ${rep.downtime_hours.toFixed(1)} h. Overdue work orders: ${rep.overdue.length}.`));
+  }
+
+  await Promise.all([refreshOrders(), refreshRecalls(), refreshCompliance(), refreshPull()]);
+  const later = throttle(() => { refreshOrders().catch(() => {}); refreshRecalls().catch(() => {}); }, 500);
+  let first = true;
+  stream('/api/v1/events?kind=workorder.opened,workorder.updated,recall.opened,recall.updated', later,
+    async () => { if (!first) later(); first = false; }, signal);
+}

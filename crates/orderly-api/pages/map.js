@@ -1,0 +1,320 @@
+// The floor map: equipment and badges in their rooms, live; search; the route to the nearest
+// available item; PAR levels.
+
+import { S, api, fill, h, redraw, roomName, s, stream, throttle, when, words } from './common.js';
+
+// ---------- floor map ----------
+
+const SHAPES = {
+  staff: 'diamond', bed: 'square', wheelchair: 'triangle', stretcher: 'triangle',
+};
+
+function shapeOf(kind) {
+  return SHAPES[kind] || 'circle';
+}
+
+function marker(shape, x, y, r, attrs) {
+  if (shape === 'square') return s('rect', { x: x - r, y: y - r, width: 2 * r, height: 2 * r, ...attrs });
+  if (shape === 'diamond') {
+    return s('polygon', { points: `${x},${y - r * 1.2} ${x + r * 1.2},${y} ${x},${y + r * 1.2} ${x - r * 1.2},${y}`, ...attrs });
+  }
+  if (shape === 'triangle') {
+    return s('polygon', { points: `${x},${y - r * 1.15} ${x + r * 1.1},${y + r * 0.9} ${x - r * 1.1},${y + r * 0.9}`, ...attrs });
+  }
+  return s('circle', { cx: x, cy: y, r, ...attrs });
+}
+
+function legend() {
+  const item = (shape, cls, text) => h('span', {},
+    (() => { const v = s('svg', { viewBox: '-1.5 -1.5 3 3', 'aria-hidden': 'true' }); v.append(marker(shape, 0, 0, 1, { class: `marker ${cls}` })); return v; })(),
+    ` ${text}`);
+  return h('div', { class: 'legend', 'aria-label': 'Legend' },
+    item('circle', 'available', 'pump or device'), item('square', 'available', 'bed'),
+    item('triangle', 'available', 'wheelchair or stretcher'), item('diamond', 'staff', 'staff badge'),
+    item('circle', 'available', 'filled: available'), item('circle', 'in_use', 'hollow: in use'),
+    item('circle', 'needs_cleaning', 'amber: needs cleaning'), item('circle', 'out_of_service', 'grey: out of service'),
+    item('circle', 'available lost', 'faded: last seen'));
+}
+
+export async function mapPage(main, params) {
+  const signal = S.page.ctrl.signal;
+  const st = {
+    items: new Map(), // id -> { id, kind, status, room, lost, label }
+    floor: params.get('floor'),
+    from: params.get('from'),
+    route: (params.get('route') || '').split(',').filter(Boolean),
+    hits: new Set(),
+    focus: null,
+  };
+  const myUnit = S.me.units && S.me.units[0] && S.fp.units.find((u) => u.id === S.me.units[0]);
+  if (!st.floor) st.floor = myUnit ? myUnit.floor : S.fp.floors[0].id;
+  if (!st.from) st.from = myUnit ? myUnit.station : null;
+
+  const floors = h('div', { class: 'floors', role: 'group', 'aria-label': 'Floor' });
+  const svgBox = h('div', { id: 'mapbox' });
+  const roomCard = h('div', { class: 'card', id: 'roomcard' }, h('p', { class: 'muted' }, 'Select a room to see what is in it and to search from it.'));
+  const results = h('ul', { class: 'results', id: 'search-results' });
+  const q = h('input', { id: 'search', type: 'search', placeholder: 'PUMP-0001, wheelchair, a name…' });
+  const kinds = h('select', { id: 'near-kind' });
+  const fromSel = h('select', { id: 'near-from' });
+  const found = h('div', { id: 'nearest', 'aria-live': 'polite' });
+  const parBox = h('div', { id: 'par' });
+
+  main.append(h('h1', {}, `Floor map — ${S.fp.name}`),
+    h('div', { class: 'maplayout' },
+      h('section', { 'aria-label': 'Map' }, floors, legend(), svgBox),
+      h('div', { class: 'side' },
+        h('section', { class: 'card', 'aria-labelledby': 'h-search' }, h('h2', { id: 'h-search' }, 'Find equipment or staff'),
+          h('label', { for: 'search' }, 'Id, kind or name', q), results),
+        h('section', { class: 'card', 'aria-labelledby': 'h-near' }, h('h2', { id: 'h-near' }, 'Nearest available'),
+          h('div', { class: 'row' }, h('label', { for: 'near-kind' }, 'Kind', kinds), h('label', { for: 'near-from' }, 'From room', fromSel),
+            h('button', { id: 'find-nearest', class: 'primary', type: 'button', onclick: (e) => findNearest(e.currentTarget) }, 'Find nearest')),
+          found),
+        roomCard,
+        h('section', { class: 'card', 'aria-labelledby': 'h-par' }, h('h2', { id: 'h-par' }, 'PAR levels'), parBox))));
+
+  for (const r of [...S.fp.rooms].sort((a, b) => a.id.localeCompare(b.id))) {
+    if (r.rect) fromSel.append(h('option', { value: r.id, selected: r.id === st.from }, `${r.id} ${r.name}`));
+  }
+  fromSel.addEventListener('change', () => { st.from = fromSel.value; draw(); });
+
+  function drawFloors() {
+    fill(floors, ...S.fp.floors.map((f) => h('button', { type: 'button', 'aria-pressed': String(f.id === st.floor), 'data-floor': f.id,
+      onclick: () => { st.floor = f.id; draw(); } }, f.name)));
+  }
+
+  let svg = null; let markersLayer = null; let routeLayer = null;
+  function draw() {
+    drawFloors();
+    const rooms = S.fp.rooms.filter((r) => r.floor === st.floor && r.rect);
+    let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const r of rooms) {
+      const [x, y, w, hh] = r.rect;
+      x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x + w); y1 = Math.max(y1, y + hh);
+    }
+    if (!rooms.length) { x0 = 0; y0 = 0; x1 = 10; y1 = 10; }
+    const fl = S.fp.floors.find((f) => f.id === st.floor);
+    svg = s('svg', { class: 'map', id: 'map', role: 'img', 'aria-label': `Map of ${fl ? fl.name : st.floor}`,
+      viewBox: `${x0 - 1} ${y0 - 1} ${x1 - x0 + 2} ${y1 - y0 + 2}`, 'data-floor': st.floor });
+    const roomsLayer = s('g', {});
+    for (const r of rooms) {
+      const [x, y, w, hh] = r.rect;
+      const cls = `room ${r.kind}${r.id === st.from ? ' from' : ''}`;
+      const rect = s('rect', { x, y, width: w, height: hh, class: cls, 'data-room': r.id, tabindex: '0', role: 'button',
+        'aria-label': `${r.name} (${r.id})`,
+        onclick: () => selectRoom(r.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); selectRoom(r.id); } } },
+      s('title', {}, `${r.name} (${r.id})`));
+      roomsLayer.append(rect);
+      if (w >= 2 && hh >= 1) roomsLayer.append(s('text', { x: x + 0.15, y: y + 0.8, class: 'rlabel' }, r.id.replace(/^F\d-/, '')));
+    }
+    markersLayer = s('g', { id: 'markers' });
+    routeLayer = s('g', { id: 'route' });
+    svg.append(roomsLayer, markersLayer, routeLayer);
+    fill(svgBox, svg);
+    drawMarkers();
+    drawRoute();
+  }
+
+  function drawMarkers() {
+    if (!markersLayer) return;
+    const byRoom = new Map();
+    for (const it of st.items.values()) {
+      if (!it.room) continue;
+      const r = S.rooms.get(it.room);
+      if (!r || r.floor !== st.floor || !r.rect) continue;
+      if (!byRoom.has(it.room)) byRoom.set(it.room, []);
+      byRoom.get(it.room).push(it);
+    }
+    const out = [];
+    for (const [room, items] of byRoom) {
+      const [x, y, w, hh] = S.rooms.get(room).rect;
+      items.sort((a, b) => (b.id === st.focus) - (a.id === st.focus) || st.hits.has(b.id) - st.hits.has(a.id) || a.id.localeCompare(b.id));
+      // Cells as large as the room allows for what is in it (0.3 to 0.9 m): a crowded store
+      // shows every item it can, and says how many more.
+      const top = hh >= 2.2 ? 1.2 : 0.15;
+      const aw = Math.max(0.3, w - 0.2);
+      const ah = Math.max(0.3, hh - top - 0.1);
+      const cell = Math.min(0.9, Math.max(0.3, Math.sqrt((aw * ah) / items.length)));
+      const cols = Math.max(1, Math.floor(aw / cell));
+      const rows = Math.max(1, Math.floor(ah / cell));
+      const cap = cols * rows;
+      items.forEach((it, i) => {
+        if (i >= cap) return;
+        if (i === cap - 1 && items.length > cap) {
+          out.push(s('text', { x: x + 0.1 + (i % cols) * cell, y: y + top + Math.floor(i / cols) * cell + cell * 0.8, class: 'more' }, `+${items.length - cap + 1}`));
+          return;
+        }
+        const cx = x + 0.1 + (i % cols) * cell + cell / 2;
+        const cy = y + top + Math.floor(i / cols) * cell + cell / 2;
+        const cls = `marker ${it.kind === 'staff' ? 'staff' : it.status}${it.lost ? ' lost' : ''}${st.hits.has(it.id) || st.focus === it.id ? ' hit' : ''}`;
+        out.push(marker(shapeOf(it.kind), cx, cy, cell / 3, { class: cls, 'data-subject': it.id, 'data-room': it.room },
+          s('title', {}, `${it.label}${it.lost ? ' (last seen here)' : ''}`)));
+      });
+    }
+    fill(markersLayer, ...out);
+  }
+
+  function centre(id) {
+    const [x, y, w, hh] = S.rooms.get(id).rect;
+    return [x + w / 2, y + hh / 2];
+  }
+
+  function drawRoute() {
+    if (!routeLayer) return;
+    fill(routeLayer, );
+    const on = st.route.filter((id) => { const r = S.rooms.get(id); return r && r.rect && r.floor === st.floor; });
+    if (on.length === 0) return;
+    const pts = on.map(centre);
+    routeLayer.append(s('polyline', { class: 'route', points: pts.map((p) => p.join(',')).join(' '), 'data-route': on.join(',') }));
+    const [ex, ey] = pts[pts.length - 1];
+    routeLayer.append(s('circle', { class: 'routeend', cx: ex, cy: ey, r: 0.5 }));
+    const [sx, sy] = pts[0];
+    routeLayer.append(s('circle', { class: 'routeend', cx: sx, cy: sy, r: 0.3 }));
+  }
+
+  function routeText(route) {
+    // Rooms grouped by floor, corridors left out: what a porter reads.
+    const legs = [];
+    for (const id of route) {
+      const r = S.rooms.get(id);
+      if (!r) continue;
+      const last = legs[legs.length - 1];
+      if (!last || last.floor !== r.floor) legs.push({ floor: r.floor, rooms: [] });
+      if (!['corridor'].includes(r.kind) || id === route[0] || id === route[route.length - 1]) legs[legs.length - 1].rooms.push(r.name);
+    }
+    return legs.map((l) => `${l.floor}: ${l.rooms.join(' → ')}`).join(' ⇒ ');
+  }
+
+  function showRoute(route, floor) {
+    st.route = route;
+    if (floor && floor !== st.floor) { st.floor = floor; draw(); } else drawRoute();
+  }
+
+  async function selectRoom(id) {
+    st.from = id;
+    fromSel.value = id;
+    for (const r of svg.querySelectorAll('.room.from')) r.classList.remove('from');
+    const rr = svg.querySelector(`.room[data-room="${CSS.escape(id)}"]`);
+    if (rr) rr.classList.add('from');
+    const room = await api(`/api/v1/rooms/${encodeURIComponent(id)}`, { signal });
+    const list = h('ul', {});
+    for (const a of room.assets) list.append(h('li', {}, `${a.id} — ${words(a.kind)}, ${words(a.status)}`));
+    for (const p of room.staff) list.append(h('li', {}, `${p.name} — ${words(p.role)} (${p.id})`));
+    for (const p of room.patients) list.append(h('li', {}, `Patient ${p.name}, bed ${p.bed}`));
+    fill(roomCard, h('h2', {}, `${room.name} (${room.id})`),
+      h('p', { class: 'muted' }, `${room.unit ? `Unit ${room.unit}, ` : ''}${words(room.kind)}. Searching from here.`),
+      list.children.length ? list : h('p', {}, 'Nothing tracked here now.'));
+  }
+
+  async function findNearest(button) {
+    if (!st.from) { fill(found, h('p', { class: 'error' }, 'Choose the room to search from (click it on the map).')); return; }
+    button.disabled = true;
+    try {
+      const list = await api(`/api/v1/locate?kind=${encodeURIComponent(kinds.value)}&near=${encodeURIComponent(st.from)}&limit=3`, { signal });
+      if (!list.length) {
+        fill(found, h('p', { class: 'error' }, `No ${words(kinds.value)} is available and heard now.`));
+        showRoute([]);
+        return;
+      }
+      const ol = h('ol', { class: 'results' });
+      list.forEach((f, i) => {
+        ol.append(h('li', { 'data-found': f.asset },
+          h('strong', {}, f.asset), ` — ${f.room_name} (${f.room}), ${Math.round(f.metres)} m walk `,
+          h('button', { type: 'button', onclick: () => { showRoute(f.route, S.rooms.get(st.from).floor); focusItem(f.asset, false); } }, i === 0 ? 'Route shown' : 'Show route'),
+          h('div', { class: 'muted' }, routeText(f.route))));
+      });
+      fill(found, h('p', {}, `Nearest ${words(kinds.value)} from ${roomName(st.from)}:`), ol);
+      showRoute(list[0].route, S.rooms.get(st.from).floor);
+      st.focus = list[0].asset;
+      drawMarkers();
+    } catch (e) {
+      if (e.status !== 401) fill(found, h('p', { class: 'error' }, e.message));
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function focusItem(id, switchFloor) {
+    st.focus = id;
+    const it = st.items.get(id);
+    if (switchFloor && it && it.room && S.rooms.get(it.room) && S.rooms.get(it.room).floor !== st.floor) {
+      st.floor = S.rooms.get(it.room).floor;
+      draw();
+    } else drawMarkers();
+  }
+
+  function search() {
+    const term = q.value.trim().toLowerCase();
+    st.hits = new Set();
+    fill(results, );
+    if (term.length >= 2) {
+      const hits = [...st.items.values()].filter((it) => it.id.toLowerCase().includes(term) || words(it.kind).toLowerCase().includes(term)
+        || (it.name && it.name.toLowerCase().includes(term)));
+      for (const it of hits.slice(0, 25)) {
+        st.hits.add(it.id);
+        const r = it.room ? S.rooms.get(it.room) : null;
+        results.append(h('li', { 'data-hit': it.id }, h('button', { type: 'button', onclick: () => focusItem(it.id, true) }, it.id),
+          ` ${it.name || words(it.kind)}${it.kind !== 'staff' ? `, ${words(it.status)}` : ''} — ${r ? `${r.name}, ${r.floor}` : 'not located'}${it.lost ? ' (last seen)' : ''}`));
+      }
+      if (hits.length > 25) results.append(h('li', { class: 'muted' }, `…and ${hits.length - 25} more`));
+      if (!hits.length) results.append(h('li', {}, 'Nothing matches.'));
+    }
+    drawMarkers();
+  }
+  q.addEventListener('input', throttle(search, 150));
+
+  async function drawPar() {
+    const levels = await api('/api/v1/par', { signal });
+    if (!levels.length) { fill(parBox, h('p', { class: 'muted' }, 'No PAR levels set (rules/par.toml).')); return; }
+    const rows = levels.map((p) => h('tr', { 'data-par': `${p.unit}/${p.kind}` },
+      h('td', {}, p.unit), h('td', {}, words(p.kind)), h('td', {}, `${p.ready} / ${p.target}`),
+      h('td', { class: `par-state ${p.state}` }, p.state === 'ok' ? 'OK' : p.state === 'critical' ? `Critical (under ${p.critical})` : 'Below target'),
+      h('td', {}, p.state === 'ok' ? '' : p.pull_from ? `Pull from ${p.pull_from.room_name} (${p.pull_from.spare} spare, ${Math.round(p.pull_from.metres)} m)` : 'No spare nearby')));
+    fill(parBox, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Unit'), h('th', {}, 'Kind'), h('th', {}, 'Ready'), h('th', {}, 'State'), h('th', {}, 'Pull'))),
+      h('tbody', {}, rows)));
+  }
+
+  async function load() {
+    const [assets, staff] = await Promise.all([api('/api/v1/assets?limit=100000', { signal }), api('/api/v1/staff', { signal })]);
+    st.items.clear();
+    for (const a of assets) {
+      st.items.set(a.id, { id: a.id, kind: a.kind, status: a.status, room: a.location && a.location.room,
+        lost: !!(a.location && !a.location.present), label: `${a.id} ${words(a.kind)}, ${words(a.status)}` });
+    }
+    for (const p of staff) {
+      st.items.set(p.id, { id: p.id, kind: 'staff', name: p.name, status: 'staff', room: p.location && p.location.room,
+        lost: !!(p.location && !p.location.present), label: `${p.name} (${words(p.role)})` });
+    }
+    const ks = [...new Set(assets.map((a) => a.kind))].sort();
+    const keep = kinds.value || (ks.includes('infusion_pump') ? 'infusion_pump' : ks[0]);
+    fill(kinds, ...ks.map((k) => h('option', { value: k, selected: k === keep }, words(k))));
+    if (q.value) search(); else drawMarkers();
+    await drawPar();
+  }
+
+  draw();
+  await load();
+  // At most ten redraws a second, however many tags move (a timer, not an animation frame:
+  // a station screen in a background tab must still be current when it is looked at).
+  const redraw = (() => { let pending = false; return () => { if (pending) return; pending = true; setTimeout(() => { pending = false; drawMarkers(); }, 100); }; })();
+  const parLater = throttle(() => drawPar().catch(() => {}), 2000);
+  S.page.timers.push(setInterval(parLater, 30000));
+  let loaded = true;
+  stream('/api/v1/events?kind=location.changed,location.lost,location.found,asset.status_changed', (kind, e) => {
+    if (kind === 'location.changed') {
+      const it = st.items.get(e.subject);
+      if (it) { it.room = e.to; it.lost = false; } else return;
+    } else if (kind === 'location.lost') {
+      const it = st.items.get(e.subject);
+      if (it) { it.room = e.room; it.lost = true; } else return;
+    } else if (kind === 'location.found') {
+      const it = st.items.get(e.subject);
+      if (it) it.lost = false; else return;
+    } else if (kind === 'asset.status_changed') {
+      const it = st.items.get(e.asset);
+      if (it) { it.status = e.to; it.label = `${it.id} ${words(it.kind)}, ${words(e.to)}`; }
+    }
+    redraw();
+    parLater();
+  }, async () => { if (!loaded) await load(); loaded = false; }, signal);
+}

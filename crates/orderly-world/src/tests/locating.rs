@@ -1,0 +1,329 @@
+//! Locating tags: placement, walking-time gates, IR, lost and found, batteries, restarts.
+
+use super::*;
+
+#[test]
+fn the_demo_seed_matches_the_demo_floorplan() {
+    let fp = Floorplan::parse("demo.toml", FLOORPLAN).unwrap();
+    let seed = Seed::parse("demo-seed.toml", SEED).unwrap();
+    seed.check_units("demo-seed.toml", SEED, |u| fp.unit(u).is_some())
+        .unwrap();
+    assert!(
+        seed.assets
+            .iter()
+            .filter(|a| a.kind == "infusion_pump")
+            .count()
+            >= 300
+    );
+    assert!(seed.patients.len() >= 40);
+}
+
+#[test]
+fn a_tag_moves_on_evidence_that_holds_not_on_a_faded_reading() {
+    let mut h = hospital();
+    let ev = walk(
+        &mut h,
+        0,
+        5,
+        "TP-0001",
+        ("rx-f2-icu-store", -60.0),
+        ("rx-f2-c01", -75.0),
+    );
+    assert_eq!(
+        moves(&ev),
+        [("PUMP-0001".to_string(), "F2-ICU-STORE".to_string())]
+    );
+    // Fading: one second in four the store reads 12 dB low and the corridor leads by 6 dB.
+    let mut ev = Vec::new();
+    for s in 5..45 {
+        let (store, corridor) = if s % 4 == 0 {
+            (-72.0, -66.0)
+        } else {
+            (-60.0, -75.0)
+        };
+        ev.extend(walk(
+            &mut h,
+            s,
+            1,
+            "TP-0001",
+            ("rx-f2-icu-store", store),
+            ("rx-f2-c01", corridor),
+        ));
+    }
+    assert!(moves(&ev).is_empty(), "flapped on fading: {ev:?}");
+    // The corridor clearly stronger and staying so: one move, within three seconds.
+    let ev = walk(
+        &mut h,
+        45,
+        10,
+        "TP-0001",
+        ("rx-f2-icu-store", -85.0),
+        ("rx-f2-c01", -60.0),
+    );
+    assert_eq!(
+        moves(&ev),
+        [("PUMP-0001".to_string(), "F2-C01".to_string())]
+    );
+    let first = ev
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::LocationChanged { .. }))
+        .unwrap();
+    assert!(first.at <= t(47), "too slow: {:?}", first.at);
+    let snap = h.snapshot();
+    let loc = snap.assets["PUMP-0001"].location.as_ref().unwrap();
+    assert_eq!(loc.room, "F2-C01");
+    assert!(loc.present && loc.confidence > 0.9, "{loc:?}");
+    assert_eq!(*snap.rooms["F2-C01"], ["PUMP-0001"]);
+    assert!(
+        !snap.rooms.contains_key("F2-ICU-STORE"),
+        "the room it left still lists it"
+    );
+}
+
+#[test]
+fn one_sighting_on_arrival_does_not_place_a_tag() {
+    let mut h = hospital();
+    h.push(sighting(t(0), "rx-f2-c01", "TP-0001", -70.0, false));
+    assert!(moves(&h.step(t(0))).is_empty());
+    // Heard for the settling time: placed.
+    h.push(sighting(t(1), "rx-f2-c01", "TP-0001", -70.0, false));
+    assert_eq!(
+        moves(&h.step(t(1))),
+        [("PUMP-0001".to_string(), "F2-C01".to_string())]
+    );
+}
+
+#[test]
+fn a_jump_to_a_far_room_waits_for_the_walking_time() {
+    let (fp, _) = site();
+    let from = fp.room_index("F2-C01").unwrap();
+    let to = fp.room_index("F4-C01").unwrap();
+    let metres = fp.distances_from(from)[to];
+    let walk_s = metres / LocatorConfig::default().max_speed_mps;
+    assert!(!fp.adjacent(from, to) && walk_s > 5.0, "{metres} m");
+    let mut h = hospital();
+    for s in 0..3 {
+        h.push(sighting(t(s), "rx-f2-c01", "TP-0001", -60.0, false));
+        h.step(t(s));
+    }
+    // From now on only a receiver two floors up hears it (a reflection, or a tag carried up).
+    let mut moved = None;
+    for s in 3..60 {
+        h.push(sighting(t(s), "rx-f4-c01", "TP-0001", -60.0, false));
+        if !moves(&h.step(t(s))).is_empty() {
+            moved = Some(s);
+            break;
+        }
+    }
+    let moved = moved.expect("never moved") as f32;
+    // Heard in F2-C01 last at t(2); believed there a few seconds more while that receiver's
+    // signal fades (a jump across floors needs more than a few seconds of evidence).
+    assert!(moved - 2.0 >= walk_s, "moved at {moved}, walk {walk_s} s");
+    assert!(
+        moved - 2.0 <= walk_s + 8.0,
+        "moved at {moved}, walk {walk_s} s"
+    );
+}
+
+#[test]
+fn an_ir_sighting_is_certain_and_immediate() {
+    let mut h = hospital();
+    walk(
+        &mut h,
+        0,
+        3,
+        "B-0001",
+        ("rx-f2-c01", -60.0),
+        ("rx-f2-icu-01", -80.0),
+    );
+    h.push(sighting(t(3), "rx-f2-icu-01", "B-0001", -80.0, true));
+    let ev = h.step(t(3));
+    assert_eq!(
+        moves(&ev),
+        [("S-0001".to_string(), "F2-ICU-01".to_string())]
+    );
+    match &ev[0].kind {
+        EventKind::LocationChanged {
+            confidence, from, ..
+        } => {
+            assert_eq!(*confidence, 1.0);
+            assert_eq!(from.as_deref(), Some("F2-C01"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn silent_tags_are_lost_then_found_where_they_were() {
+    let mut h = hospital();
+    walk(
+        &mut h,
+        0,
+        2,
+        "TW-1001",
+        ("rx-f2-icu-01", -60.0),
+        ("rx-f2-c01", -80.0),
+    );
+    // Not yet at the patient timeout (a minute).
+    let ev = h.step(t(2 + 58));
+    assert!(ev.is_empty(), "{ev:?}");
+    let ev = h.step(t(2 + 61));
+    assert!(
+        matches!(&ev[0], OutEvent { kind: EventKind::LocationLost { room, .. }, .. } if room == "F2-ICU-01"),
+        "{ev:?}"
+    );
+    // P-1001 is at risk of elopement: a silent wristband is a high alert to the unit and security.
+    let raised: Vec<&Alert> = ev.iter().filter_map(|e| e.kind.alert()).collect();
+    assert_eq!(raised.len(), 1, "{ev:?}");
+    assert_eq!(raised[0].rule, "wristband-silent-elopement");
+    assert_eq!(raised[0].priority, Priority::High);
+    assert!(raised[0].audience.contains(&"role:security".to_string()));
+    assert!(
+        !h.snapshot().patients["P-1001"]
+            .location
+            .as_ref()
+            .unwrap()
+            .present
+    );
+    let ev = walk(
+        &mut h,
+        70,
+        2,
+        "TW-1001",
+        ("rx-f2-icu-01", -60.0),
+        ("rx-f2-c01", -80.0),
+    );
+    // Heard again where it was: found, no move, and the alert clears.
+    assert_eq!(ev[0].kind.name(), "location.found", "{ev:?}");
+    assert!(moves(&ev).is_empty(), "{ev:?}");
+    assert_eq!(alert_kinds(&ev), ["alert.resolved"], "{ev:?}");
+    let loc = h.snapshot().patients["P-1001"].location.clone().unwrap();
+    assert!(loc.present && !loc.lost, "{loc:?}");
+}
+
+pub(super) fn sighting_with_battery(at: Timestamp, rx: &str, tag: &str, battery: f32) -> Inbound {
+    let mut s = sighting(at, rx, tag, -60.0, true);
+    if let Inbound::Reading(Reading {
+        payload: Payload::Sightings(x),
+        ..
+    }) = &mut s
+    {
+        x.sightings[0].battery = Some(battery);
+    }
+    s
+}
+
+#[test]
+fn a_tag_battery_low_for_an_hour_is_one_advisory_to_facilities() {
+    let mut h = hospital();
+    // Heard every ten minutes (within the equipment silence timeout), battery as given.
+    let feed = |h: &mut Hospital, from: i64, to: i64, battery: f32| {
+        let mut ev = Vec::new();
+        for s in (from..to).step_by(600) {
+            h.push(sighting_with_battery(
+                t(s),
+                "rx-f2-icu-01",
+                "TP-0001",
+                battery,
+            ));
+            ev.extend(h.step(t(s)));
+        }
+        ev.extend(h.step(t(to)));
+        ev.into_iter()
+            .filter_map(|e| e.kind.alert().cloned())
+            .collect::<Vec<Alert>>()
+    };
+    assert!(feed(&mut h, 0, 1800, 0.12).is_empty());
+    assert_eq!(h.snapshot().assets["PUMP-0001"].tag_battery_pct, Some(12));
+    // A cold cell reading low for half an hour, then normal again: nothing.
+    assert!(feed(&mut h, 1800, 6000, 0.5).is_empty());
+    // Low for an hour: one advisory to facilities, and no more while it stays low.
+    let raised = feed(&mut h, 6000, 6000 + 3600 + 600, 0.14);
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0].rule, "tag-battery-low");
+    assert_eq!(raised[0].audience, ["role:facilities"]);
+    assert!(feed(&mut h, 10200, 14000, 0.13).is_empty());
+}
+
+#[test]
+fn silence_timeouts_follow_the_tag_class_and_the_asset_kind() {
+    let mut h = hospital();
+    // A wheelchair (600 s in detectors.toml), a pump (the equipment default, 900 s).
+    let cfg = WorldConfig::parse(
+        "rules/detectors.toml",
+        include_str!("../../../../rules/detectors.toml"),
+    )
+    .unwrap();
+    h.set_config(cfg);
+    h.push(sighting(t(0), "rx-f2-icu-01", "TWC-0001", -60.0, true));
+    h.push(sighting(t(0), "rx-f2-icu-01", "TP-0001", -60.0, true));
+    h.step(t(0));
+    let lost = |ev: &[OutEvent]| -> Vec<String> {
+        ev.iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::LocationLost { subject, .. } => Some(subject.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(lost(&h.step(t(599))).is_empty());
+    assert_eq!(lost(&h.step(t(602))), ["WC-0001"]);
+    assert!(lost(&h.step(t(899))).is_empty());
+    let ev = h.step(t(902));
+    assert_eq!(lost(&ev), ["PUMP-0001"]);
+    let snap = h.snapshot();
+    assert!(snap.assets["WC-0001"].location.as_ref().unwrap().lost);
+    assert!(snap.assets["PUMP-0001"].location.as_ref().unwrap().lost);
+}
+
+#[test]
+fn a_location_restored_after_a_restart_is_lost_when_its_timeout_passes_without_a_second_event() {
+    let mut h = hospital();
+    h.restore(Restored {
+        next_seq: 1,
+        locations: vec![("P-1002".into(), "F2-ICU-02".into(), t(-10), t(-10), 0.95)],
+        ..Default::default()
+    });
+    let ev = h.step(t(0));
+    assert!(ev.is_empty(), "{ev:?}");
+    let loc = h.snapshot().patients["P-1002"].location.clone().unwrap();
+    assert!(!loc.present && !loc.lost, "{loc:?}");
+    // A minute after it was last heard: lost, and the unit hears of it, with no location event.
+    let ev = h.step(t(51));
+    assert_eq!(alert_kinds(&ev), ["alert.raised"], "{ev:?}");
+    assert_eq!(ev[0].kind.alert().unwrap().rule, "wristband-silent");
+    assert!(
+        h.snapshot().patients["P-1002"]
+            .location
+            .as_ref()
+            .unwrap()
+            .lost
+    );
+}
+
+#[test]
+fn bad_input_is_counted_and_changes_nothing() {
+    let mut h = hospital();
+    let mut unknown = sighting(t(0), "rx-nowhere", "TP-0001", -50.0, false);
+    h.push(unknown.clone());
+    if let Inbound::Reading(r) = &mut unknown {
+        r.device = "rx-f2-c01".into();
+        r.seq = Some(5);
+    }
+    h.push(unknown.clone());
+    h.push(unknown.clone()); // duplicate seq
+    if let Inbound::Reading(r) = &mut unknown {
+        r.seq = Some(9); // three lost
+    }
+    h.push(unknown);
+    h.step(t(0));
+    let snap = h.snapshot();
+    assert_eq!(snap.ingest.rejected, 2);
+    assert_eq!(snap.ingest.by_reason[&RejectReason::UnknownDevice], 1);
+    assert_eq!(snap.ingest.by_reason[&RejectReason::Duplicate], 1);
+    assert_eq!(snap.ingest.by_device["rx-nowhere"], 1);
+    assert_eq!(snap.ingest.gaps, 3);
+    assert_eq!(snap.ingest.accepted, 2);
+    assert_eq!(snap.ingest.recent.len(), 2);
+    assert_eq!(snap.ingest.recent[1].topic, "rtls/rx-f2-c01/sightings");
+}
