@@ -175,7 +175,7 @@ fn build_facts(world: &mut World) {
     } else {
         dirty.into_iter().collect()
     };
-    let providers = &world.resource::<FactProviders>().0;
+    let providers = &world.resource::<FactProviders>().providers;
     let mut built = Vec::new();
     for e in targets {
         let (Some(subject), Some(target)) = (world.get::<Subject>(e), world.get::<RuleTarget>(e))

@@ -158,9 +158,22 @@ impl Capability for BedExitPlugin {
                 .in_set(Phase::Derive)
                 .after(crate::devices::bed_frames),
         );
-        world
-            .resource_mut::<FactProviders>()
-            .add(self.name(), exit_facts);
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[(
+                "bed",
+                &[
+                    "exited",
+                    "exit_source",
+                    "exit_zone",
+                    "exit_assisted",
+                    "in_bed",
+                    "exit_armed",
+                    "exit_watch",
+                ],
+            )],
+            exit_facts,
+        );
         crate::facts::watch::<BedExitState>(schedule);
     }
     fn configure(&self, world: &mut World, config: &crate::WorldConfig) {

@@ -98,9 +98,11 @@ impl Capability for CommandsPlugin {
         for e in crate::registry::smart_beds(world) {
             world.entity_mut(e).insert(CommandState::default());
         }
-        world
-            .resource_mut::<FactProviders>()
-            .add(self.name(), command_facts);
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[("bed", &["command_failed", "command_failure"])],
+            command_facts,
+        );
         crate::facts::watch::<CommandState>(schedule);
         schedule.add_systems(acks.in_set(Phase::Derive));
         schedule.add_systems(issue.in_set(RulesStep::Act));

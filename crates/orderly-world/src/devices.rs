@@ -33,9 +33,41 @@ impl Capability for DevicesPlugin {
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule, _: &crate::WorldConfig) {
         schedule.add_systems((bed_frames, pump_telemetry).in_set(Phase::Derive));
-        world
-            .resource_mut::<FactProviders>()
-            .add(self.name(), device_facts);
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[
+                (
+                    "bed",
+                    &[
+                        "id",
+                        "reported",
+                        "occupied",
+                        "hob_deg",
+                        "height",
+                        "brakes",
+                        "rails_up",
+                        "upper_rails_up",
+                        "exit_alarm",
+                        "surface",
+                        "moving",
+                    ],
+                ),
+                (
+                    "pump",
+                    &[
+                        "id",
+                        "reported",
+                        "state",
+                        "battery_pct",
+                        "on_battery",
+                        "runtime_hours",
+                        "occlusion_alarms_total",
+                        "faults",
+                    ],
+                ),
+            ],
+            device_facts,
+        );
         watch::<BedFrame>(schedule);
         watch::<PumpStatus>(schedule);
     }

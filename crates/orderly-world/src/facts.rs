@@ -154,16 +154,32 @@ impl FactSheet {
 /// What a capability contributes to a subject's facts.
 pub type FactProvider = fn(&FactCtx<'_>, &mut FactSheet);
 
-/// The providers, in the order capabilities registered them.
+/// The facts a capability declares it provides: `(group, [fact, ...])`. Each fact of the rule
+/// schema is declared by exactly one capability, and a provider sets only what it declares
+/// (both tested), so two capabilities never fight over a fact.
+pub type Provides = &'static [(&'static str, &'static [&'static str])];
+
+/// The providers, in the order capabilities registered them, and what each declares.
 #[derive(Resource, Default)]
-pub struct FactProviders(pub(crate) Vec<(&'static str, FactProvider)>);
+pub struct FactProviders {
+    pub(crate) providers: Vec<(&'static str, FactProvider)>,
+    pub(crate) declared: Vec<(&'static str, Provides)>,
+}
 
 impl FactProviders {
-    pub fn add(&mut self, capability: &'static str, provider: FactProvider) {
-        self.0.push((capability, provider));
+    /// `capability` provides the facts `provides` with `provider`.
+    pub fn add(&mut self, capability: &'static str, provides: Provides, provider: FactProvider) {
+        self.providers.push((capability, provider));
+        self.declared.push((capability, provides));
     }
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.0.iter().map(|(n, _)| *n)
+    /// `capability` provides the facts `provides` of subjects of its own, whose `SubjectFacts`
+    /// it sets whole (PAR levels).
+    pub fn declare(&mut self, capability: &'static str, provides: Provides) {
+        self.declared.push((capability, provides));
+    }
+    /// Who declared which facts.
+    pub fn declared(&self) -> &[(&'static str, Provides)] {
+        &self.declared
     }
 }
 

@@ -60,9 +60,14 @@ impl Capability for FallsPlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
         let cfg = &config.falls;
         world.insert_resource(Falls(cfg.clone()));
-        world
-            .resource_mut::<FactProviders>()
-            .add(self.name(), fall_facts);
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[(
+                "patient",
+                &["fallen", "fell_alone", "fall_confidence", "nearest_staff"],
+            )],
+            fall_facts,
+        );
         crate::facts::watch::<FallState>(schedule);
         let patients: Vec<(Entity, bool)> = world
             .query::<(Entity, &PatientInfo)>()

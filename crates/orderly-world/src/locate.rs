@@ -205,6 +205,9 @@ fn tag_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
     }
 }
 
+/// What the tag says of its wearer or item, in each group that has a tag.
+const TAG_FACTS: &[&str] = &["located", "lost", "tag_battery_known", "tag_battery_pct"];
+
 /// `tag_battery_known` and `tag_battery_pct` of `group` (100 when not reported, so a rule that
 /// forgets `known` stays quiet rather than alerting on every tag without a battery field).
 fn battery_facts(f: &mut FactSheet, group: &'static str, battery: Option<&TagBattery>) {
@@ -235,9 +238,15 @@ impl Capability for LocatePlugin {
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
         world.insert_resource(Locator(config.locator.clone()));
-        world
-            .resource_mut::<FactProviders>()
-            .add(self.name(), tag_facts);
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[
+                ("asset", TAG_FACTS),
+                ("staff", TAG_FACTS),
+                ("patient", TAG_FACTS),
+            ],
+            tag_facts,
+        );
         watch::<TagBattery>(schedule);
         world.init_resource::<Watch>();
         world.init_resource::<LostScan>();

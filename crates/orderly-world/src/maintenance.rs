@@ -131,9 +131,11 @@ impl Capability for MaintenancePlugin {
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
         world.insert_resource(Policies(config.maintenance.clone()));
-        world
-            .resource_mut::<FactProviders>()
-            .add(self.name(), service_facts);
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[("asset", &["recalled", "open_work_orders"])],
+            service_facts,
+        );
         crate::facts::watch::<Service>(schedule);
         world.init_resource::<WorkOrders>();
         world.init_resource::<Fleet>();

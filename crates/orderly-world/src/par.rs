@@ -53,6 +53,27 @@ impl Capability for ParPlugin {
         });
         set_levels(world, &config.par);
         schedule.add_systems(count.in_set(Phase::Derive));
+        world.resource_mut::<crate::facts::FactProviders>().declare(
+            self.name(),
+            &[(
+                "par",
+                &[
+                    "unit",
+                    "unit_name",
+                    "kind",
+                    "ready",
+                    "target",
+                    "critical",
+                    "short",
+                    "source_known",
+                    "source_room",
+                    "source_name",
+                    "source_spare",
+                    "source_metres",
+                    "pull_from",
+                ],
+            )],
+        );
     }
     fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
         set_levels(world, &config.par);

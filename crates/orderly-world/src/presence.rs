@@ -56,9 +56,24 @@ impl Capability for PresencePlugin {
             rooms: BTreeMap::new(),
             counted: BTreeMap::new(),
         });
-        world
-            .resource_mut::<FactProviders>()
-            .add(self.name(), room_facts);
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[(
+                "room",
+                &[
+                    "known",
+                    "id",
+                    "name",
+                    "kind",
+                    "unit",
+                    "floor",
+                    "caregiver_present",
+                    "staff_count",
+                    "roles_present",
+                ],
+            )],
+            room_facts,
+        );
         schedule.add_systems(watch.in_set(RulesStep::Watch));
     }
     fn configure(&self, world: &mut World, config: &WorldConfig) {

@@ -175,9 +175,28 @@ fn asset_types(kind: &str) -> Vec<SubjectType> {
 
 /// The registry's own facts: what the seed says an asset, a patient or a staff member is.
 pub(crate) fn provide_facts(world: &mut World, schedule: &mut Schedule) {
-    world
-        .resource_mut::<FactProviders>()
-        .add("registry", registry_facts);
+    world.resource_mut::<FactProviders>().add(
+        "registry",
+        &[
+            ("asset", &["id", "kind", "status", "model", "home_unit"]),
+            (
+                "patient",
+                &[
+                    "assigned",
+                    "id",
+                    "name",
+                    "morse",
+                    "fall_risk",
+                    "braden",
+                    "pressure_risk",
+                    "ventilated",
+                    "elopement_risk",
+                ],
+            ),
+            ("staff", &["id", "name", "role"]),
+        ],
+        registry_facts,
+    );
     watch::<Status>(schedule);
 }
 

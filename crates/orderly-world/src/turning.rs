@@ -268,9 +268,11 @@ impl Capability for TurningPlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
         let cfg = &config.turning;
         world.insert_resource(Turns(cfg.clone()));
-        world
-            .resource_mut::<FactProviders>()
-            .add(self.name(), turn_facts);
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[("patient", &["turn_state", "turn_every_min", "turn_minutes"])],
+            turn_facts,
+        );
         crate::facts::watch::<Turning>(schedule);
         let patients: Vec<(Entity, u8)> = world
             .query::<(Entity, &PatientInfo)>()

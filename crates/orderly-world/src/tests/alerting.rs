@@ -486,6 +486,104 @@ fn built_facts_match_the_schema() {
     assert_eq!(seen.len(), 7, "{seen:?}");
 }
 
+/// Each fact of the schema is declared by exactly one capability, and each provider, run on
+/// every subject, sets only the facts it declared: two capabilities never fight over a fact,
+/// and a fact with no provider is found here, not by a rule that never fires.
+#[test]
+fn every_fact_is_declared_by_one_capability_and_provided_only_by_it() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut h = hospital();
+    place_bed(&mut h);
+    h.step(t(5));
+    let world = h.world_mut();
+    let mut q = world.query_filtered::<Entity, With<registry::Subject>>();
+    let subjects: Vec<Entity> = q.iter(world).collect();
+    let world = &*world;
+    let providers = world.resource::<facts::FactProviders>();
+    let mut owner: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for (cap, provides) in providers.declared() {
+        for (g, names) in provides.iter() {
+            for n in names.iter() {
+                if let Some(other) = owner.insert((*g, *n), *cap) {
+                    panic!("{g}.{n} is declared by both {other} and {cap}");
+                }
+            }
+        }
+    }
+    let schema: BTreeSet<(&str, &str)> = orderly_rules::SubjectType::ALL
+        .iter()
+        .flat_map(|t| t.groups().iter())
+        .flat_map(|g| {
+            orderly_rules::schema::group(g)
+                .unwrap()
+                .iter()
+                .map(move |d| (*g, d.name))
+        })
+        .collect();
+    let declared: BTreeSet<(&str, &str)> = owner.keys().copied().collect();
+    assert_eq!(
+        schema.difference(&declared).collect::<Vec<_>>(),
+        Vec::<&(&str, &str)>::new(),
+        "facts of the schema no capability declares"
+    );
+    assert_eq!(
+        declared.difference(&schema).collect::<Vec<_>>(),
+        Vec::<&(&str, &str)>::new(),
+        "declared facts the schema does not have"
+    );
+    // Each provider alone, on every subject of the demo hospital.
+    let registry = world.resource::<Registry>();
+    let mut checked = 0;
+    for e in subjects {
+        let subject = world.get::<registry::Subject>(e).unwrap();
+        let target = world.get::<facts::RuleTarget>(e).unwrap();
+        let patient = world.get::<registry::PatientInfo>(e);
+        let is_bed = world
+            .get::<registry::AssetInfo>(e)
+            .is_some_and(|a| a.0.kind == "bed");
+        let ctx = facts::FactCtx {
+            world,
+            subject: e,
+            id: &subject.id,
+            groups: target
+                .types
+                .iter()
+                .flat_map(|t| t.groups())
+                .copied()
+                .collect(),
+            bed: match patient {
+                Some(p) => registry.subjects.get(&p.0.bed).copied(),
+                None => is_bed.then_some(e),
+            },
+            bed_id: match patient {
+                Some(p) => Some(p.0.bed.as_str()),
+                None => is_bed.then_some(subject.id.as_str()),
+            },
+            patient: match patient {
+                Some(_) => Some(e),
+                None if is_bed => registry.bed_patient.get(&subject.id).copied(),
+                None => None,
+            },
+        };
+        for (cap, provide) in &providers.providers {
+            let mut sheet = facts::FactSheet::default();
+            provide(&ctx, &mut sheet);
+            for (g, group) in &sheet.facts.groups {
+                for n in group.keys() {
+                    assert_eq!(
+                        owner.get(&(*g, *n)),
+                        Some(&*cap),
+                        "{cap} set {g}.{n} on {} without declaring it",
+                        subject.id
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 1000, "{checked}");
+}
+
 #[test]
 fn the_shipped_rules_are_valid() {
     let set = rules(&shipped_rules());
