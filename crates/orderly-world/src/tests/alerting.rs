@@ -572,7 +572,7 @@ fn every_fact_is_declared_by_one_capability_and_provided_only_by_it() {
                 for n in group.keys() {
                     assert_eq!(
                         owner.get(&(*g, *n)),
-                        Some(&*cap),
+                        Some(cap),
                         "{cap} set {g}.{n} on {} without declaring it",
                         subject.id
                     );
