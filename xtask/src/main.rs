@@ -26,8 +26,61 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
+/// Commands that run the world or the simulator in this process for minutes: evaluations.
+/// From an unoptimised xtask (the `cargo xtask` alias builds the dev profile, which keeps
+/// `cargo xtask ci` from compiling the tree twice) they re-run themselves as an optimised build.
+fn heavy(args: &[String]) -> bool {
+    matches!(args.first().map(String::as_str), Some("eval"))
+}
+
+/// Re-runs this command with an optimised xtask; its exit status is ours.
+fn run_optimised(args: &[String]) -> Result<()> {
+    eprintln!(
+        "(running `{}` with an optimised build: cargo run --release -p xtask)",
+        args.join(" ")
+    );
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
+            .args(args)
+            .current_dir(root())
+            .env("ORDERLY_XTASK_OPTIMISED", "1")
+            .status()?;
+    if !status.success() {
+        bail!("{} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if heavy(&args)
+        && cfg!(debug_assertions)
+        && std::env::var_os("ORDERLY_XTASK_OPTIMISED").is_none()
+    {
+        return run_optimised(&args);
+    }
+    let started = std::time::Instant::now();
+    let result = dispatch(&args);
+    if matches!(
+        args.first().map(String::as_str),
+        Some("eval" | "bench" | "regress")
+    ) {
+        eprintln!(
+            "{} took {:.1} s (wall time, {} build of xtask)",
+            args.join(" "),
+            started.elapsed().as_secs_f64(),
+            if cfg!(debug_assertions) {
+                "unoptimised"
+            } else {
+                "optimised"
+            }
+        );
+    }
+    result
+}
+
+fn dispatch(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::ci(&root()),
         Some("bench") if args.get(1).is_some_and(|a| a == "pages") => {

@@ -133,6 +133,7 @@ fn refused(e: Refused) -> ApiError {
             e @ (WorkOrderError::Duplicate { .. } | WorkOrderError::Transition { .. }),
         ) => ApiError::Conflict(e.to_string()),
         Refused::WorkOrder(e @ WorkOrderError::Invalid(_)) => ApiError::BadRequest(e.to_string()),
+        Refused::TooLong(why) => ApiError::BadRequest(why),
     }
 }
 

@@ -491,6 +491,48 @@ async fn post(
     )
 }
 
+/// Finding: a resolve with a reason of about 1 MiB answered 200, and the `alert.resolved` it
+/// made was larger than the MQTT client's packet limit, which stopped alerts going out until a
+/// restart. Every text a person enters has a limit, said in the 400; nothing changes.
+#[tokio::test]
+async fn a_reason_too_long_is_refused_with_the_limit_and_changes_nothing() {
+    let f = fixture(true).await;
+    let (_, open) = get(&f, "/api/v1/alerts/open?unit=ICU", Some(&f.nurse_icu)).await;
+    let id = open[0]["id"].as_str().unwrap().to_string();
+    for (path, body) in [
+        (
+            "resolve",
+            serde_json::json!({"reason": "x".repeat(1 << 20)}),
+        ),
+        ("resolve", serde_json::json!({"reason": "é".repeat(2001)})),
+    ] {
+        let (st, e) = post(
+            &f,
+            &format!("/api/v1/alerts/{id}/{path}"),
+            &f.nurse_icu,
+            body,
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+        assert!(
+            e["message"].as_str().unwrap().contains("at most 2000"),
+            "{e}"
+        );
+    }
+    let (_, still) = get(&f, "/api/v1/alerts/open?unit=ICU", Some(&f.nurse_icu)).await;
+    assert_eq!(still[0]["id"], id.as_str());
+    assert_eq!(still[0]["state"], "active");
+    // At the limit is fine.
+    let (st, a) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/resolve"),
+        &f.nurse_icu,
+        serde_json::json!({"reason": "é".repeat(2000)}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{a}");
+}
+
 #[tokio::test]
 async fn a_nurse_acknowledges_silences_and_resolves_her_units_alert_once_committed() {
     let f = fixture(true).await;

@@ -261,6 +261,10 @@ pub enum RejectReason {
     TooLarge,
     /// The device sent more messages than its fair share; the excess was dropped.
     RateLimited,
+    /// `ts` is further ahead of Orderly's clock, or further behind it, than a device clock can
+    /// be (`[ingest]` in detectors.toml): a device with a wrong clock cannot poison what it
+    /// reports (a bed's load cells stamped years ahead would hide every later sample).
+    ClockSkew,
 }
 
 crate::wire_names!(RejectReason {
@@ -274,6 +278,7 @@ crate::wire_names!(RejectReason {
     Duplicate => "duplicate",
     TooLarge => "too_large",
     RateLimited => "rate_limited",
+    ClockSkew => "clock_skew",
 });
 
 /// A message that changes nothing, with the reason.

@@ -44,7 +44,7 @@ impl MqttConfig {
     fn options(&self) -> MqttOptions {
         let mut o = MqttOptions::new(&self.client_id, &self.host, self.port);
         o.set_keep_alive(Duration::from_secs(15));
-        o.set_max_packet_size(1024 * 1024, 1024 * 1024);
+        o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         // A persistent session under a stable client id: what devices publish (QoS 1) while
         // Orderly restarts is queued by the broker and delivered when it is back.
         o.set_clean_session(false);
@@ -52,6 +52,29 @@ impl MqttConfig {
         o.set_inflight(200);
         o
     }
+}
+
+/// The largest packet Orderly sends or accepts. A publish that would not fit is refused here,
+/// never handed to the client: one packet over the limit would drop the connection, and QoS 1
+/// would send it again on every reconnect, stopping every alert behind it.
+pub const MAX_PACKET: usize = 1024 * 1024;
+
+/// Why a message was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{bytes} bytes is over the {MAX_PACKET}-byte packet limit; not sent")]
+    TooLarge { bytes: usize },
+    #[error(transparent)]
+    Client(#[from] rumqttc::ClientError),
+}
+
+/// Topic, payload and the packet's own bytes fit in [`MAX_PACKET`].
+fn fits(topic: &str, payload: &[u8]) -> Result<(), PublishError> {
+    let bytes = topic.len() + payload.len() + 16;
+    if bytes > MAX_PACKET {
+        return Err(PublishError::TooLarge { bytes });
+    }
+    Ok(())
 }
 
 /// A token bucket per device, so that a flood from one device cannot starve the others.
@@ -134,20 +157,20 @@ impl MqttLink {
     }
 
     /// Publishes a JSON payload (QoS 1: at least once).
-    pub async fn publish(
-        &self,
-        topic: String,
-        payload: Vec<u8>,
-    ) -> Result<(), rumqttc::ClientError> {
-        self.client
+    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), PublishError> {
+        fits(&topic, &payload)?;
+        Ok(self
+            .client
             .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
+            .await?)
     }
 
     /// Queues a publish without waiting (fails when the queue is full or the loop stopped).
-    pub fn try_publish(&self, topic: String, payload: Vec<u8>) -> Result<(), rumqttc::ClientError> {
-        self.client
-            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+    pub fn try_publish(&self, topic: String, payload: Vec<u8>) -> Result<(), PublishError> {
+        fits(&topic, &payload)?;
+        Ok(self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)?)
     }
 
     pub async fn disconnect(&self) {
@@ -228,6 +251,18 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A message that would not fit in one packet is refused before the client sees it (it
+    /// would drop the connection and come back on every reconnect); one that fits is not.
+    #[test]
+    fn an_outgoing_message_over_the_packet_limit_is_refused_not_sent() {
+        let topic = "orderly/v1/general/alerts/ICU";
+        assert!(fits(topic, &vec![b'x'; 4096]).is_ok());
+        assert!(matches!(
+            fits(topic, &vec![b'x'; MAX_PACKET]),
+            Err(PublishError::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn one_device_cannot_take_more_than_its_share() {

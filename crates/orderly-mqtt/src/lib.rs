@@ -13,5 +13,5 @@ pub mod client;
 pub use orderly_contract as contract;
 
 pub use broker::{BrokerError, EmbeddedBroker};
-pub use client::{MqttConfig, MqttLink, RateLimiter};
+pub use client::{MAX_PACKET, MqttConfig, MqttLink, PublishError, RateLimiter};
 pub use contract::{Topics, decode};

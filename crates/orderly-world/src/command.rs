@@ -5,7 +5,9 @@
 
 use crate::{Hospital, WorldConfig};
 use orderly_model::command::{Decided, Decision, SuggestionError};
-use orderly_model::maintenance::{MaintenanceOp, Recall, RecallOp, WorkOrder, WorkOrderError};
+use orderly_model::maintenance::{
+    MaintenanceOp, Recall, RecallOp, WorkOrder, WorkOrderAction, WorkOrderError,
+};
 use orderly_model::{Alert, AssetStatus, StatusError};
 use orderly_rules::{AlertCommand, CommandError, ReloadSummary, RuleSet};
 use std::sync::Arc;
@@ -39,7 +41,100 @@ pub enum Command {
     RulesRejected { report: String },
 }
 
+/// The longest text a person may enter (a reason, a note, a title, a name): a paragraph. Every
+/// event that carries one stays far below what an MQTT broker or client accepts in one packet,
+/// so a long text can never stop alerts from going out.
+pub const MAX_TEXT_CHARS: usize = 2000;
+/// The most serial numbers one recall may list, each at most [`MAX_ID_CHARS`].
+pub const MAX_SERIALS: usize = 5000;
+/// The longest identifier or serial number.
+pub const MAX_ID_CHARS: usize = 128;
+
 impl Command {
+    /// The texts a person entered, with the field's name and its limit.
+    fn texts(&self) -> Vec<(&'static str, &str, usize)> {
+        fn t<'a>(name: &'static str, s: &'a str) -> (&'static str, &'a str, usize) {
+            (name, s, MAX_TEXT_CHARS)
+        }
+        let mut out = Vec::new();
+        match self {
+            Command::Alert(AlertCommand::Acknowledge { by, .. })
+            | Command::Alert(AlertCommand::Silence { by, .. }) => out.push(t("by", by)),
+            Command::Alert(AlertCommand::Resolve { by, reason, .. }) => {
+                out.extend([t("by", by), t("reason", reason)])
+            }
+            Command::Maintenance(MaintenanceOp::Open {
+                asset,
+                reason,
+                detail,
+                by,
+            }) => out.extend([
+                ("asset", asset.as_str(), MAX_ID_CHARS),
+                t("reason", reason),
+                t("detail", detail),
+                t("by", by),
+            ]),
+            Command::Maintenance(MaintenanceOp::Act { action, by, .. }) => {
+                out.push(t("by", by));
+                match action {
+                    WorkOrderAction::Schedule {
+                        assignee: Some(a), ..
+                    } => out.push(t("assignee", a)),
+                    WorkOrderAction::Complete { notes: Some(n) } => out.push(t("notes", n)),
+                    WorkOrderAction::Cancel { reason } => out.push(t("reason", reason)),
+                    WorkOrderAction::Note { text } => out.push(t("text", text)),
+                    _ => {}
+                }
+            }
+            Command::Recall(RecallOp::Issue { notice, by }) => {
+                out.extend([
+                    t("title", &notice.title),
+                    t("detail", &notice.detail),
+                    ("model", notice.model.as_str(), MAX_ID_CHARS),
+                    t("by", by),
+                ]);
+                for s in [&notice.serial_from, &notice.serial_to]
+                    .into_iter()
+                    .flatten()
+                {
+                    out.push(("serial", s, MAX_ID_CHARS));
+                }
+                out.extend(
+                    notice
+                        .serials
+                        .iter()
+                        .map(|s| ("serial", s.as_str(), MAX_ID_CHARS)),
+                );
+            }
+            Command::Recall(RecallOp::Close { by, note, .. }) => {
+                out.extend([t("by", by), t("note", note)])
+            }
+            Command::Suggestion { decision, .. } => match decision {
+                Decision::Confirm { by } => out.push(t("by", by)),
+                Decision::Dismiss { by, reason } => out.extend([t("by", by), t("reason", reason)]),
+            },
+            Command::Status { by, reason, .. } => out.extend([t("by", by), t("reason", reason)]),
+            Command::Rules { .. } | Command::RulesRejected { .. } => {}
+        }
+        out
+    }
+
+    /// Why its texts are too long, if they are: every text a person enters has a limit.
+    pub fn too_long(&self) -> Option<String> {
+        if let Command::Recall(RecallOp::Issue { notice, .. }) = self
+            && notice.serials.len() > MAX_SERIALS
+        {
+            return Some(format!(
+                "a recall lists {} serial numbers; at most {MAX_SERIALS} (use a range)",
+                notice.serials.len()
+            ));
+        }
+        self.texts().into_iter().find_map(|(name, text, max)| {
+            let n = text.chars().count();
+            (n > max).then(|| format!("{name} is {n} characters long; at most {max}"))
+        })
+    }
+
     /// What it is, for logs.
     pub fn name(&self) -> &'static str {
         match self {
@@ -92,12 +187,18 @@ pub enum Refused {
     Suggestion(#[from] SuggestionError),
     #[error(transparent)]
     Status(#[from] StatusError),
+    /// A text over its limit ([`MAX_TEXT_CHARS`]).
+    #[error("{0}")]
+    TooLong(String),
 }
 
 impl Hospital {
     /// Applies a command from outside: its event leaves with the next step.
     pub fn apply(&mut self, command: Command) -> Result<Applied, Refused> {
         tracing::debug!(command = command.name(), "applying");
+        if let Some(why) = command.too_long() {
+            return Err(Refused::TooLong(why));
+        }
         let world = &mut self.world;
         Ok(match command {
             Command::Alert(cmd) => {

@@ -51,12 +51,99 @@ impl IngestStats {
     }
 }
 
-/// Last sequence number per device.
+/// How far a device's clock may be from Orderly's (`[ingest]` in detectors.toml).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// A message stamped further ahead than this of its receipt is rejected as `clock_skew`.
+    pub max_clock_ahead_s: f64,
+    /// A message stamped further back than this before its receipt is rejected as
+    /// `clock_skew` (the backlog a broker kept during an outage is younger than this).
+    pub max_clock_behind_s: f64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_clock_ahead_s: 300.0,
+            max_clock_behind_s: 86_400.0,
+        }
+    }
+}
+
+#[derive(Resource, Clone, Default)]
+struct Limits(IngestConfig);
+
+/// Per device: the last sequence number in force, the recent ones (to tell a redelivery from a
+/// counter that went back), and a pending re-sync.
+#[derive(Clone, Debug, Default)]
+struct SeqState {
+    last: u64,
+    recent: VecDeque<u64>,
+    /// A message behind `last` that was not a repeat: (its seq). One more behind it and ahead
+    /// of it re-syncs the device's counter.
+    behind: Option<u64>,
+}
+
+/// Sequence numbers per device.
 #[derive(Resource, Default)]
-pub struct SeqTracker(HashMap<String, u64>);
+pub struct SeqTracker(HashMap<String, SeqState>);
 
 /// A jump back by more than this many is a device restart, not a duplicate.
 const SEQ_RESTART: u64 = 1000;
+/// How many recent sequence numbers are remembered per device.
+const SEQ_WINDOW: usize = 64;
+
+/// What a sequence number means for a device.
+#[derive(Debug, PartialEq, Eq)]
+enum Seq {
+    /// Use it (the gap since the last, if any).
+    Accept { gap: u64 },
+    /// A repeat of a recent one (a redelivery).
+    Repeat,
+    /// Behind the last and not a repeat: the counter may have been pushed ahead by a bad or
+    /// forged message, or the device restarted; the next one behind and ascending re-syncs.
+    Behind,
+}
+
+impl SeqState {
+    fn judge(&mut self, seq: u64) -> Seq {
+        if self.recent.is_empty() {
+            self.take(seq);
+            return Seq::Accept { gap: 0 };
+        }
+        if self.recent.contains(&seq) {
+            return Seq::Repeat;
+        }
+        if seq > self.last {
+            // A jump of a thousand or more is a counter that jumped (or was pushed), not that
+            // many messages lost.
+            let gap = seq - self.last - 1;
+            self.take(seq);
+            return Seq::Accept {
+                gap: if gap < SEQ_RESTART { gap } else { 0 },
+            };
+        }
+        // Behind: a device restart (far back), or a counter pushed ahead by a bad message.
+        let resync = self.last - seq >= SEQ_RESTART || self.behind.is_some_and(|b| seq > b);
+        if resync {
+            self.recent.clear();
+            self.take(seq);
+            return Seq::Accept { gap: 0 };
+        }
+        self.behind = Some(seq);
+        Seq::Behind
+    }
+
+    fn take(&mut self, seq: u64) {
+        self.last = seq;
+        self.behind = None;
+        if self.recent.len() == SEQ_WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(seq);
+    }
+}
 
 #[derive(Message, Clone, Debug)]
 pub struct SightingsIn {
@@ -120,7 +207,11 @@ impl Capability for IngestPlugin {
     fn name(&self) -> &'static str {
         "ingest"
     }
-    fn build(&self, world: &mut World, schedule: &mut Schedule, _: &crate::WorldConfig) {
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        world.insert_resource(Limits(config.ingest.clone()));
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        world.insert_resource(Limits(config.ingest.clone()));
         world.init_resource::<Inbox>();
         world.init_resource::<IngestStats>();
         world.init_resource::<SeqTracker>();
@@ -150,6 +241,7 @@ fn route_inbox(
     mut inbox: ResMut<Inbox>,
     mut stats: ResMut<IngestStats>,
     mut seqs: ResMut<SeqTracker>,
+    limits: Res<Limits>,
     registry: Res<Registry>,
     mut out: Writers,
 ) {
@@ -178,22 +270,49 @@ fn route_inbox(
             ));
             continue;
         };
+        // A device's clock may be off by a little, never by years: a message stamped far from
+        // its receipt would poison what the device reports (samples ordered by device time).
+        let ahead = r.ts.since(r.at);
+        if ahead > ms(limits.0.max_clock_ahead_s) || -ahead > ms(limits.0.max_clock_behind_s) {
+            stats.reject(rejected(
+                &r,
+                RejectReason::ClockSkew,
+                format!(
+                    "ts {} is {} s {} its receipt at {} (allowed: {} s ahead, {} s behind)",
+                    r.ts.to_rfc3339(),
+                    (ahead.abs() as f64 / 1000.0).round(),
+                    if ahead > 0 { "ahead of" } else { "behind" },
+                    r.at.to_rfc3339(),
+                    limits.0.max_clock_ahead_s,
+                    limits.0.max_clock_behind_s
+                ),
+            ));
+            continue;
+        }
         if let Some(seq) = r.seq {
-            let last = seqs.0.get(&r.device).copied();
-            if let Some(last) = last {
-                if seq <= last && last - seq < SEQ_RESTART {
+            let state = seqs.0.entry(r.device.clone()).or_default();
+            let last = state.last;
+            match state.judge(seq) {
+                Seq::Accept { gap } => stats.view.gaps = stats.view.gaps.saturating_add(gap),
+                Seq::Repeat => {
                     stats.reject(rejected(
                         &r,
                         RejectReason::Duplicate,
-                        format!("seq {seq} after {last}"),
+                        format!("seq {seq} was already received from this device"),
                     ));
                     continue;
                 }
-                if seq > last + 1 {
-                    stats.view.gaps += seq - last - 1;
+                Seq::Behind => {
+                    stats.reject(rejected(
+                        &r,
+                        RejectReason::Duplicate,
+                        format!(
+                            "seq {seq} is behind {last} (the next message behind and ascending re-syncs the counter)"
+                        ),
+                    ));
+                    continue;
                 }
             }
-            seqs.0.insert(r.device.clone(), seq);
         }
         stats.view.accepted += 1;
         let (at, ts) = (r.at, r.ts);
@@ -245,6 +364,10 @@ fn route_inbox(
             _ => {}
         }
     }
+}
+
+fn ms(s: f64) -> i64 {
+    (s.max(0.0) * 1000.0) as i64
 }
 
 fn rejected(r: &Reading, reason: RejectReason, detail: String) -> Rejected {

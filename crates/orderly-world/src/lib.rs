@@ -86,6 +86,7 @@ pub trait Capability: Send + Sync {
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Detectors {
+    pub ingest: ingest::IngestConfig,
     pub locator: LocatorConfig,
     pub presence: PresenceConfig,
     pub falls: fall::FallConfig,
@@ -99,6 +100,7 @@ pub struct Detectors {
 /// [`rules_dir::compile`] reads them from a rules directory.
 #[derive(Clone, Debug, Default)]
 pub struct WorldConfig {
+    pub ingest: ingest::IngestConfig,
     pub locator: LocatorConfig,
     pub presence: PresenceConfig,
     pub falls: fall::FallConfig,
@@ -112,6 +114,7 @@ pub struct WorldConfig {
 impl From<Detectors> for WorldConfig {
     fn from(d: Detectors) -> Self {
         WorldConfig {
+            ingest: d.ingest,
             locator: d.locator,
             presence: d.presence,
             falls: d.falls,

@@ -212,3 +212,98 @@ fn a_fall_while_the_load_cells_hold_the_patient_is_suppressed() {
     );
     assert!(raised(&ev).is_empty(), "{ev:?}");
 }
+
+/// Finding: one `bed/{id}/load` stamped 70 years ahead switched off the bed's exit detection
+/// (every later sample looked older than it). Now it is rejected as `clock_skew`, counted with
+/// the bed's id, and a real exit afterwards is alerted.
+#[test]
+fn a_load_message_stamped_years_ahead_is_refused_and_the_bed_still_sees_an_exit() {
+    let mut h = hospital();
+    bed_in_room(&mut h, "TB-ICU-01", "rx-f2-icu-01", "bed-icu-01");
+    let far = Timestamp(t(10).millis() + 70 * 365 * 24 * 3600 * 1000);
+    h.push(Inbound::Reading(Reading {
+        at: t(11),
+        device: "bed-icu-01".into(),
+        ts: far,
+        seq: None,
+        payload: Payload::BedLoad(orderly_model::reading::BedLoad {
+            hz: 10.0,
+            cells_kg: vec![[0.0; 4]; 10],
+        }),
+    }));
+    h.step(t(11));
+    let snap = h.snapshot();
+    assert_eq!(snap.ingest.by_reason[&RejectReason::ClockSkew], 1);
+    assert_eq!(snap.ingest.by_device["bed-icu-01"], 1);
+    assert!(
+        snap.ingest.recent[0]
+            .detail
+            .contains("ahead of its receipt"),
+        "{:?}",
+        snap.ingest.recent[0]
+    );
+    // Still in bed, then out: the exit is alerted.
+    loads(&mut h, "bed-icu-01", 12, 20, 1.0, 0.0);
+    let ev = loads(&mut h, "bed-icu-01", 20, 24, 0.0, 0.0);
+    assert_eq!(raised(&ev), [("bed-exit-alarm", Priority::High)], "{ev:?}");
+}
+
+/// A bed state with `seq` as given, at second `s`.
+fn state_seq(s: i64, seq: u64, alarm: ExitAlarm) -> Inbound {
+    let Inbound::Reading(mut r) = bed_state(t(s), alarm) else {
+        unreachable!()
+    };
+    r.seq = Some(seq);
+    Inbound::Reading(r)
+}
+
+/// Finding: one `bed/{id}/state` with a `seq` 1,000 ahead made the bed's next real messages,
+/// its own "alarming" among them, duplicates; `u64::MAX` wrapped the gap counter. Now a
+/// counter pushed ahead costs one message: the next one behind and ascending re-syncs, a
+/// repeat is still a duplicate, and nothing wraps.
+#[test]
+fn a_sequence_pushed_ahead_by_one_message_re_syncs_and_the_alarm_gets_through() {
+    for forged in [1_003u64, u64::MAX] {
+        let mut h = hospital();
+        walk(
+            &mut h,
+            0,
+            2,
+            "TB-ICU-01",
+            ("rx-f2-icu-01", -55.0),
+            ("rx-f2-c01", -80.0),
+        );
+        for (s, seq) in [(3, 1), (4, 2), (5, 3)] {
+            h.push(state_seq(s, seq, ExitAlarm::Armed));
+            h.step(t(s));
+        }
+        h.push(state_seq(6, forged, ExitAlarm::Armed));
+        h.step(t(6));
+        // A redelivery of a real one is a duplicate.
+        h.push(state_seq(7, 3, ExitAlarm::Armed));
+        h.step(t(7));
+        // The bed's own next messages: the alarm gets through (at once after a jump so far
+        // back that it is a restart, else on the second).
+        h.push(state_seq(8, 4, ExitAlarm::Alarming));
+        let mut ev = h.step(t(8));
+        h.push(state_seq(9, 5, ExitAlarm::Alarming));
+        ev.extend(h.step(t(9)));
+        assert_eq!(
+            raised(&ev),
+            [("bed-exit-alarm", Priority::High)],
+            "forged seq {forged}: {ev:?}"
+        );
+        let snap = h.snapshot();
+        let dup = snap.ingest.by_reason[&RejectReason::Duplicate];
+        assert_eq!(dup, if forged == u64::MAX { 1 } else { 2 }, "{forged}");
+        assert!(snap.ingest.gaps < 1_000_000, "{}", snap.ingest.gaps);
+        assert!(
+            snap.ingest
+                .recent
+                .iter()
+                .all(|r| r.device.as_deref() == Some("bed-icu-01")),
+            "{:?}",
+            snap.ingest.recent
+        );
+    }
+}
