@@ -332,3 +332,71 @@ fn what_devices_send_while_orderly_restarts_is_processed_when_it_is_back() {
     );
     o.stop();
 }
+
+/// Finding: after every restart the demo raised "wristband silent" (and "equipment lost")
+/// alerts for tags heard all along, resolved a second later: the stored last-seen time moves
+/// only when a tag changes room. Now a tag gets its whole timeout from the restart before it
+/// counts as silent, so a restart raises nothing that was not true before it.
+#[test]
+fn a_restart_raises_no_silent_wristband_alert_for_a_tag_heard_all_along() {
+    let setup = Setup::new();
+    // A five-second wristband timeout, so the stored last-seen time is stale in seconds.
+    setup.edit_rules("detectors.toml", |t| {
+        t.replace("lost_patient_s = 60.0", "lost_patient_s = 5.0")
+    });
+    let hear = |o: &orderly_tests::Orderly, dev: &Device| {
+        dev.json(
+            &o.topic("rtls/rx-f2-icu-02/sightings"),
+            &sightings("TW-1002", -55, true),
+        );
+    };
+    let o = setup.start();
+    let dev = Device::connect(&o.mqtt, None);
+    hear(&o, &dev);
+    o.wait_until("the wristband placed", Duration::from_secs(15), || {
+        o.get("/api/v1/rooms/F2-ICU-02")
+            .1
+            .to_string()
+            .contains("P-1002")
+    });
+    // Heard every second for eight seconds in the same room: no change of room, so the stored
+    // last-seen time stays at the first sighting.
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_secs(1));
+        hear(&o, &dev);
+    }
+    dev.close();
+    o.stop();
+    let o = setup.start();
+    let dev = Device::connect(&o.mqtt, None);
+    for _ in 0..7 {
+        hear(&o, &dev);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (_, history) = o.get("/api/v1/alerts?unit=ICU");
+    let silent: Vec<&serde_json::Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| {
+            a["rule"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("wristband-silent")
+        })
+        .collect();
+    assert!(silent.is_empty(), "{silent:#?}");
+    // Quiet past the timeout after the restart: then it is silent, truly.
+    dev.close();
+    o.wait_until(
+        "the silent wristband alerted",
+        Duration::from_secs(20),
+        || {
+            o.get("/api/v1/alerts/open?unit=ICU")
+                .1
+                .as_array()
+                .is_some_and(|a| a.iter().any(|a| a["rule"] == "wristband-silent"))
+        },
+    );
+    o.stop();
+}

@@ -53,6 +53,8 @@ pub struct Restored {
     pub next_seq: u64,
     /// (subject, room, since, last seen, confidence).
     pub locations: Vec<(String, String, crate::Timestamp, crate::Timestamp, f32)>,
+    /// Subjects whose tag was lost (silent past its timeout) when Orderly stopped.
+    pub lost: Vec<String>,
     /// Asset statuses set since the seed: (asset, status, since).
     pub statuses: Vec<(String, crate::AssetStatus, crate::Timestamp)>,
     /// Alerts still active or acknowledged.

@@ -394,6 +394,20 @@ impl Store {
                 ..AlertQuery::default()
             })
             .await?;
+        // Tags lost when Orderly stopped: their last location event is a loss.
+        let rows = sqlx::query(
+            "SELECT e.body FROM events e JOIN (SELECT subject, MAX(seq) AS s FROM events \
+             WHERE kind IN ('location.changed', 'location.lost', 'location.found') GROUP BY subject) m \
+             ON e.seq = m.s ORDER BY e.seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut lost = Vec::new();
+        for r in rows {
+            if let EventKind::LocationLost { subject, .. } = event_of(r.try_get("body")?)?.kind {
+                lost.push(subject);
+            }
+        }
         let rows = sqlx::query(
             "SELECT subject, MAX(at_ms) AS at_ms FROM events WHERE kind = 'patient.turned' GROUP BY subject ORDER BY subject",
         )
@@ -466,6 +480,7 @@ impl Store {
         Ok(Remembered {
             next_seq: next_seq.unwrap_or(0) as u64,
             locations,
+            lost,
             statuses,
             alerts,
             turned,

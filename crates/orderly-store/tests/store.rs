@@ -210,6 +210,7 @@ async fn suite(url: &str) {
     open_commands_and_suggestions(&again).await;
     work_orders(&again).await;
     utilisation_inputs(&again).await;
+    lost_tags_are_remembered(&again).await;
     again.close().await;
 }
 
@@ -339,6 +340,27 @@ fn lost_found(seq: u64, at: i64, subject: &str, lost: bool) -> OutEvent {
             }
         },
     }
+}
+
+/// A restart knows which tags were lost when Orderly stopped: those whose last location event
+/// is a loss (found again, or seen in another room since, is not lost).
+async fn lost_tags_are_remembered(store: &Store) {
+    let next = store.remembered().await.unwrap().next_seq;
+    store
+        .commit(&[
+            moved(next + 1, 100_000, "TAG-LOST", "A"),
+            lost_found(next + 2, 200_000, "TAG-LOST", true),
+            lost_found(next + 3, 200_000, "TAG-FOUND", true),
+            lost_found(next + 4, 300_000, "TAG-FOUND", false),
+            lost_found(next + 5, 200_000, "TAG-MOVED", true),
+            moved(next + 6, 300_000, "TAG-MOVED", "B"),
+        ])
+        .await
+        .unwrap();
+    let lost = store.remembered().await.unwrap().lost;
+    assert!(lost.contains(&"TAG-LOST".to_string()), "{lost:?}");
+    assert!(!lost.contains(&"TAG-FOUND".to_string()), "{lost:?}");
+    assert!(!lost.contains(&"TAG-MOVED".to_string()), "{lost:?}");
 }
 
 /// What a utilisation report reads: the state at the window's start, and the changes in it.

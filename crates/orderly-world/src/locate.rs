@@ -179,6 +179,10 @@ pub struct Watch(BTreeSet<Entity>);
 #[derive(Resource, Default)]
 struct LostScan {
     next: Timestamp,
+    /// The first step's time: after a restart a tag gets its whole timeout from then before it
+    /// counts as lost (its stored last-seen time only moves when it changes room), so a
+    /// restart raises no "silent" or "lost" alert that was not true before it.
+    started: Option<Timestamp>,
 }
 
 /// Whether the subject's tag is placed or lost, and its battery: `asset.*`, `staff.*` and the
@@ -234,7 +238,7 @@ impl Capability for LocatePlugin {
         world.insert_resource(Locator(config.locator.clone()));
     }
     fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
-        restore(world, &restored.locations);
+        restore(world, &restored.locations, &restored.lost);
     }
     fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
         world.insert_resource(Locator(config.locator.clone()));
@@ -612,13 +616,15 @@ fn scan_lost(
     mut outbox: ResMut<Outbox>,
 ) {
     let now = clock.now;
+    let started = *scan.started.get_or_insert(now);
     if now < scan.next {
         return;
     }
     scan.next = now.plus_ms(1000);
     for (subject, t, mut loc) in &mut tags {
         if loc.lost
-            || now.since(t.last_heard.max(loc.last_seen)) <= locator.0.lost_after_ms(subject)
+            || now.since(t.last_heard.max(loc.last_seen).max(started))
+                <= locator.0.lost_after_ms(subject)
         {
             continue;
         }
@@ -644,10 +650,12 @@ fn scan_lost(
     }
 }
 
-/// Puts back the last known rooms after a restart (not present until heard again).
-pub(crate) fn restore(
+/// Puts back the last known rooms after a restart: not present until heard again, and lost if
+/// the tag was lost when Orderly stopped (so an open "lost" alert stays true).
+fn restore(
     world: &mut World,
     locations: &[(String, String, Timestamp, Timestamp, f32)],
+    lost: &[String],
 ) {
     let site = world.resource::<Site>().0.clone();
     for (subject, room, since, last_seen, confidence) in locations {
@@ -663,7 +671,7 @@ pub(crate) fn restore(
             last_seen: *last_seen,
             confidence: *confidence,
             present: false,
-            lost: false,
+            lost: lost.contains(subject),
         };
         world.entity_mut(e).insert(loc);
         if let Some(mut t) = world.get_mut::<Tracking>(e) {

@@ -277,19 +277,25 @@ fn silence_timeouts_follow_the_tag_class_and_the_asset_kind() {
 }
 
 #[test]
-fn a_location_restored_after_a_restart_is_lost_when_its_timeout_passes_without_a_second_event() {
+fn a_location_restored_after_a_restart_is_lost_a_whole_timeout_after_the_restart_not_before() {
     let mut h = hospital();
+    // Last seen ten minutes before the restart (the store's last-seen time moves only when a
+    // tag changes room): before, every such tag was "silent" at once after every restart.
     h.restore(Restored {
         next_seq: 1,
-        locations: vec![("P-1002".into(), "F2-ICU-02".into(), t(-10), t(-10), 0.95)],
+        locations: vec![("P-1002".into(), "F2-ICU-02".into(), t(-600), t(-600), 0.95)],
         ..Default::default()
     });
     let ev = h.step(t(0));
     assert!(ev.is_empty(), "{ev:?}");
     let loc = h.snapshot().patients["P-1002"].location.clone().unwrap();
     assert!(!loc.present && !loc.lost, "{loc:?}");
-    // A minute after it was last heard: lost, and the unit hears of it, with no location event.
-    let ev = h.step(t(51));
+    // Within a wristband's timeout (a minute) of the restart: nothing.
+    let ev = h.step(t(50));
+    assert!(alert_kinds(&ev).is_empty(), "{ev:?}");
+    // A minute after the restart and still not heard: lost, and the unit hears of it, with no
+    // location event.
+    let ev = h.step(t(61));
     assert_eq!(alert_kinds(&ev), ["alert.raised"], "{ev:?}");
     assert_eq!(ev[0].kind.alert().unwrap().rule, "wristband-silent");
     assert!(
@@ -299,6 +305,38 @@ fn a_location_restored_after_a_restart_is_lost_when_its_timeout_passes_without_a
             .unwrap()
             .lost
     );
+}
+
+/// A tag lost before the restart is still lost after it: its open alert stays open (it does
+/// not clear and come back), and no new event says so again.
+#[test]
+fn a_tag_lost_before_a_restart_is_still_lost_after_it() {
+    let mut first = hospital();
+    first.restore(Restored {
+        next_seq: 1,
+        locations: vec![("P-1002".into(), "F2-ICU-02".into(), t(-600), t(-600), 0.95)],
+        ..Default::default()
+    });
+    first.step(t(0));
+    let ev = first.step(t(61));
+    let alert = ev[0].kind.alert().unwrap().clone();
+    let mut again = hospital();
+    again.restore(Restored {
+        next_seq: 10,
+        locations: vec![("P-1002".into(), "F2-ICU-02".into(), t(-600), t(-600), 0.95)],
+        lost: vec!["P-1002".into()],
+        alerts: vec![alert.clone()],
+        ..Default::default()
+    });
+    let mut ev = Vec::new();
+    for s in [100, 200, 400, 800] {
+        ev.extend(again.step(t(s)));
+    }
+    // Nothing raised or resolved again (it escalates, as an open alert nobody acknowledged does).
+    assert_eq!(alert_kinds(&ev), ["alert.escalated"], "{ev:?}");
+    let snap = again.snapshot();
+    assert!(snap.patients["P-1002"].location.as_ref().unwrap().lost);
+    assert!(snap.alerts.contains_key(&alert.id), "{:?}", snap.alerts);
 }
 
 #[test]
