@@ -78,11 +78,18 @@ fn fits(topic: &str, payload: &[u8]) -> Result<(), PublishError> {
 }
 
 /// A token bucket per device, so that a flood from one device cannot starve the others.
+///
+/// Tokens come back with time as the device lives it: the larger of the time between arrivals
+/// and the time between the device's own timestamps. A backlog the broker kept while Orderly
+/// was away arrives in one burst but was sent over minutes, so it is processed, not dropped as
+/// if it were a flood; a device that floods now has no time to show for it. A device cannot
+/// buy credit with timestamps in the future: they count only up to their arrival.
 #[derive(Debug)]
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
-    buckets: HashMap<String, (f64, Timestamp)>,
+    /// Per device: (tokens, last arrival, latest device time).
+    buckets: HashMap<String, (f64, Timestamp, Option<Timestamp>)>,
 }
 
 impl RateLimiter {
@@ -93,19 +100,30 @@ impl RateLimiter {
             buckets: HashMap::new(),
         }
     }
-    /// Whether `device` may send one more message at `now`.
-    pub fn allow(&mut self, device: &str, now: Timestamp) -> bool {
+    /// Whether `device` may send one more message, received at `now` and stamped `ts` by the
+    /// device (when it could be read).
+    pub fn allow(&mut self, device: &str, now: Timestamp, ts: Option<Timestamp>) -> bool {
         if self.buckets.len() > 100_000 {
             // Made-up device ids must not grow memory without end.
             self.buckets.clear();
         }
-        let (tokens, last) = self
+        let (tokens, last, device_last) = self
             .buckets
             .entry(device.to_string())
-            .or_insert((self.burst, now));
-        let dt = now.since(*last).max(0) as f64 / 1000.0;
+            .or_insert((self.burst, now, None));
+        let arrived = now.since(*last).max(0);
+        // Device time counts only up to the arrival: no credit from the future.
+        let ts = ts.map(|t| t.min(now));
+        let lived = match (ts, *device_last) {
+            (Some(t), Some(d)) => t.since(d).max(0),
+            _ => 0,
+        };
+        let dt = arrived.max(lived) as f64 / 1000.0;
         *tokens = (*tokens + dt * self.rate).min(self.burst);
         *last = now;
+        if let Some(t) = ts {
+            *device_last = Some(device_last.map_or(t, |d| d.max(t)));
+        }
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             true
@@ -215,8 +233,13 @@ async fn run(
                     .strip_prefix(&topics.prefix)
                     .and_then(|r| r.split('/').nth(1))
                     .unwrap_or("-");
-                let inbound = if limiter.allow(device, at) {
-                    decode(&topics, &p.topic, &p.payload, at)
+                let inbound = decode(&topics, &p.topic, &p.payload, at);
+                let ts = match &inbound {
+                    Inbound::Reading(r) => Some(r.ts),
+                    Inbound::Rejected(_) => None,
+                };
+                let inbound = if limiter.allow(device, at, ts) {
+                    inbound
                 } else {
                     Inbound::Rejected(Rejected {
                         at,
@@ -252,6 +275,31 @@ async fn run(
 mod tests {
     use super::*;
 
+    /// Finding: after a 240 s outage the broker's backlog came back in one burst and was dropped
+    /// as rate-limited. A backlog sent over minutes is processed; the same number of messages
+    /// stamped now is still a flood; future timestamps buy nothing.
+    #[test]
+    fn a_backlog_sent_over_minutes_is_not_a_flood() {
+        let mut l = RateLimiter::new(10.0, 20.0);
+        let back = Timestamp(1_000_000);
+        let now = Timestamp(1_000_000 + 240_000);
+        // 240 messages, one a second during the outage, all arriving now.
+        let backlog = (0..240)
+            .filter(|i| l.allow("bed-1", now, Some(back.plus_ms(i * 1000))))
+            .count();
+        assert_eq!(backlog, 240);
+        // A device sending 240 messages now, stamped now: its burst, no more.
+        let flood = (0..240)
+            .filter(|_| l.allow("bed-2", now, Some(now)))
+            .count();
+        assert_eq!(flood, 20);
+        // Stamped in the future, a second apart: no credit beyond the arrival.
+        let future = (0..240)
+            .filter(|i| l.allow("bed-3", now, Some(now.plus_ms(i * 1000))))
+            .count();
+        assert_eq!(future, 20);
+    }
+
     /// A message that would not fit in one packet is refused before the client sees it (it
     /// would drop the connection and come back on every reconnect); one that fits is not.
     #[test]
@@ -268,12 +316,12 @@ mod tests {
     fn one_device_cannot_take_more_than_its_share() {
         let mut l = RateLimiter::new(10.0, 20.0);
         let t0 = Timestamp(0);
-        let allowed = (0..100).filter(|_| l.allow("noisy", t0)).count();
+        let allowed = (0..100).filter(|_| l.allow("noisy", t0, Some(t0))).count();
         assert_eq!(allowed, 20);
-        assert!(l.allow("quiet", t0));
+        assert!(l.allow("quiet", t0, None));
         // One second later, ten more.
         let allowed = (0..100)
-            .filter(|_| l.allow("noisy", Timestamp(1000)))
+            .filter(|_| l.allow("noisy", Timestamp(1000), Some(Timestamp(1000))))
             .count();
         assert_eq!(allowed, 10);
     }
