@@ -68,3 +68,47 @@ fn the_demo_files_check_clean() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("assets"));
 }
+
+/// Finding: `orderly token revoke` of an id that does not exist said so and exited 0, so a
+/// script (or a tired admin) took a typo for a revoked token. Now it fails, in one line.
+#[test]
+fn revoking_a_token_that_does_not_exist_fails_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("o.db").display());
+    let out = Command::new(binary())
+        .args(["token", "create", "--role", "admin", "--name", "Admin"])
+        .args(["--database", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("token id: ").map(str::to_string))
+        .unwrap();
+    let revoke = |id: &str| {
+        Command::new(binary())
+            .args(["token", "revoke", id, "--database", &db])
+            .output()
+            .unwrap()
+    };
+    let out = revoke("tok-nope");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no active token with id \"tok-nope\""),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let out = revoke(&id);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Twice is the same mistake.
+    assert!(!revoke(&id).status.success());
+}

@@ -239,6 +239,9 @@ fn metrics_count_what_was_processed() {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }
     assert_eq!(o.get_as("/metrics", "ord_bogus").0, 401);
+    // Admins only: a nurse's token is refused.
+    let nurse = setup.token("nurse", "Nurse Metrics", "ICU");
+    assert_eq!(o.get_as("/metrics", &nurse).0, 403);
     dev.close();
     o.stop();
 }

@@ -104,7 +104,7 @@ pub(crate) struct ComplianceQuery {
 #[utoipa::path(get, path = "/api/v1/reports/compliance", tag = "beds", params(ComplianceQuery), security(("bearer" = [])),
     responses((status = 200, body = Compliance, description = "JSON, or CSV with `format=csv`"), (status = 400, body = crate::error::ErrorBody)))]
 pub(crate) async fn compliance_report(
-    _auth: Auth,
+    auth: Auth,
     State(s): State<ApiState>,
     Query(q): Query<ComplianceQuery>,
 ) -> Result<Response, ApiError> {
@@ -124,9 +124,23 @@ pub(crate) async fn compliance_report(
     {
         return Err(ApiError::BadRequest(format!("no unit {u:?}")));
     }
+    // A nurse sees her units only: per bed and patient, a report names patients.
+    if let Some(u) = &q.unit {
+        auth.require_unit(u)?;
+    }
     let mut changes = s.store.bundle_changes(to, q.bundle.as_deref()).await?;
+    changes.retain(|c| auth.may_see_unit(c.unit.as_deref()));
     if let Some(u) = &q.unit {
         changes.retain(|c| c.unit.as_ref() == Some(u));
+    }
+    if per_subject {
+        auth.audit(
+            &s,
+            "read",
+            "compliance report by subject",
+            format!("bundle={:?} unit={:?}", q.bundle, q.unit),
+        )
+        .await?;
     }
     let report = compliance(&changes, from, to, per_subject);
     let csv = csv.then(|| report.to_csv());

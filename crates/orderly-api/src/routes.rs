@@ -48,9 +48,13 @@ pub(crate) async fn readyz(State(s): State<ApiState>) -> Response {
         .into_response()
 }
 
-/// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = [])), responses((status = 200, description = "Prometheus text", body = String)))]
-pub(crate) async fn metrics(_auth: Auth, State(s): State<ApiState>) -> Response {
+/// Prometheus metrics (text exposition format). Admins only: the counters name devices and
+/// routes, which is how the system is built, not what a nurse needs.
+#[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = [])), responses((status = 200, description = "Prometheus text", body = String), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn metrics(auth: Auth, State(s): State<ApiState>) -> Response {
+    if let Err(e) = auth.require(&[Role::Admin]) {
+        return e.into_response();
+    }
     match &s.metrics {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

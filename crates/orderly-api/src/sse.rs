@@ -116,11 +116,25 @@ async fn stream_events(
                 .collect()
         }),
     };
-    let after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or(f.after);
+    // A Last-Event-ID that is not a sequence number is the client's mistake, said so (it was
+    // silently ignored, replaying nothing). One past the latest committed event (another
+    // database, or u64::MAX, which the store would have read as -1 and replayed everything)
+    // means "from now".
+    let after = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "Last-Event-ID {:?} is not an event's sequence number",
+                        String::from_utf8_lossy(v.as_bytes())
+                    ))
+                })?,
+        ),
+        None => f.after,
+    }
+    .map(|a| a.min(*s.committed.borrow()));
     // Alert messages name patients: opening a stream is a read of patient data.
     auth.audit(
         &s,

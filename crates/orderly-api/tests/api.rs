@@ -387,6 +387,60 @@ async fn nurses_see_only_their_units_alerts() {
     );
 }
 
+/// Finding: `Last-Event-ID: abc` was silently ignored, and `u64::MAX` replayed the whole log
+/// (the store read it as -1). Now a non-number is a 400 that says so, and an id past the last
+/// committed event means "from now": nothing replayed, live events still come.
+#[tokio::test]
+async fn a_bad_last_event_id_is_refused_and_one_from_the_future_replays_nothing() {
+    let f = fixture(true).await;
+    let open = |id: &str| {
+        Request::get("/api/v1/events")
+            .header("authorization", format!("Bearer {}", f.admin))
+            .header("last-event-id", id)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let resp = router(f.state.clone()).oneshot(open("abc")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let b = resp.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&b).contains("not an event's sequence number"),
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    let resp = router(f.state.clone())
+        .oneshot(open(&u64::MAX.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let nothing = tokio::time::timeout(std::time::Duration::from_millis(300), body.frame()).await;
+    assert!(nothing.is_err(), "replayed: {nothing:?}");
+    f.state
+        .events
+        .send(Arc::new(OutEvent {
+            seq: 1_000_000,
+            at: Timestamp(5),
+            kind: orderly_model::EventKind::LocationChanged {
+                subject: "PUMP-0002".into(),
+                subject_kind: "infusion_pump".into(),
+                tag: "TP-0002".into(),
+                from: None,
+                to: "X".into(),
+                unit: Some("ICU".into()),
+                confidence: 0.9,
+            },
+        }))
+        .unwrap();
+    let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+        .await
+        .expect("the live event")
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&frame.into_data().unwrap()).to_string();
+    assert!(text.starts_with("id: 1000000\n"), "{text}");
+}
+
 #[tokio::test]
 async fn the_stream_replays_then_goes_live() {
     let f = fixture(true).await;
@@ -1016,6 +1070,23 @@ async fn bundle_compliance_per_unit_and_bed_as_json_and_csv() {
     let brakes = row(&r["units"], "brakes");
     assert_eq!(brakes["unit"], "ICU");
     assert_eq!(brakes["compliance"], 1.0, "{brakes}");
+    // Finding: by subject, the report listed another unit's beds and patients to a nurse. An
+    // MS3 nurse may not ask for the ICU, and her own report has none of its subjects.
+    let (status, _) = get(
+        &f,
+        &format!("/api/v1/reports/compliance?unit=ICU&by=subject&{window}"),
+        Some(&f.nurse_ms3),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, mine) = get(
+        &f,
+        &format!("/api/v1/reports/compliance?by=subject&{window}"),
+        Some(&f.nurse_ms3),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert!(!mine.to_string().contains("ICU"), "{mine}");
     // One bundle only, as CSV.
     let req = Request::get(format!(
         "/api/v1/reports/compliance?bundle=fall-risk&format=csv&{window}"

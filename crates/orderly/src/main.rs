@@ -107,7 +107,20 @@ fn init_tracing() {
         .init();
 }
 
-fn main() -> Result<()> {
+/// A failure is reported as `error: ...` on standard error, with its causes on the same line
+/// and no backtrace (whatever `RUST_BACKTRACE` says: this is a message for a person), and the
+/// exit status is 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -183,15 +196,14 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             let done = store
                 .revoke_token(&id, orderly_mqtt::client::wall_clock())
                 .await?;
-            println!(
-                "{}",
-                if done {
-                    "revoked"
-                } else {
-                    "no such active token"
-                }
-            );
             store.close().await;
+            if !done {
+                // A typo in the id must not look like a revoked token.
+                anyhow::bail!(
+                    "no active token with id {id:?} (it does not exist or was revoked already; `orderly token create` prints the id)"
+                );
+            }
+            println!("revoked");
         }
     }
     Ok(())
