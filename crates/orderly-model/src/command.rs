@@ -43,8 +43,18 @@ pub struct PendingCommand {
     pub bed: String,
     /// The settings asked for.
     pub keys: Vec<String>,
+    /// Their values, as the rule grammar writes them (`armed`, `true`, `30`), in `keys` order.
+    pub values: Vec<String>,
     pub rule: String,
     pub at: crate::Timestamp,
+}
+
+/// A command payload's value as the rule grammar writes it (`armed`, `true`, `30`).
+pub fn grammar_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Folds the bed-command and suggestion events of the log, oldest first, into what was still
@@ -71,6 +81,7 @@ pub fn still_open<'a>(
                         command_id: command_id.clone(),
                         bed: bed.clone(),
                         keys: set.keys().cloned().collect(),
+                        values: set.values().map(grammar_value).collect(),
                         rule: rule.clone(),
                         at: e.at,
                     },

@@ -79,6 +79,8 @@ struct Ledger {
     sent: BTreeMap<String, VecDeque<Timestamp>>,
     /// Pending suggestions by id.
     suggestions: BTreeMap<String, (Entity, SuggestionView)>,
+    /// Commands the bed said it applied, since when: waiting for a state that shows it.
+    confirming: BTreeMap<String, Timestamp>,
     /// (rule, bed) -> dismissed: not offered again before then, while the condition lasts.
     snoozed: BTreeMap<(String, String), Timestamp>,
 }
@@ -104,7 +106,8 @@ impl Capability for CommandsPlugin {
             command_facts,
         );
         crate::facts::watch::<CommandState>(schedule);
-        schedule.add_systems(acks.in_set(Phase::Derive));
+        // After the frames: an ack is checked against the state that came with it.
+        schedule.add_systems(acks.in_set(Phase::Derive).after(crate::devices::bed_frames));
         schedule.add_systems(issue.in_set(RulesStep::Act));
     }
     fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
@@ -241,6 +244,7 @@ fn acks(
     mut input: MessageReader<CommandAckIn>,
     mut ledger: ResMut<Ledger>,
     mut states: Query<&mut CommandState>,
+    frames: Query<&BedFrame>,
     mut outbox: ResMut<Outbox>,
 ) {
     let now = clock.now;
@@ -252,11 +256,54 @@ fn acks(
             .get(&m.ack.command_id)
             .is_some_and(|p| p.0 == m.bed)
         {
-            let result = match m.ack.result {
-                AckResult::Applied => "applied",
-                AckResult::Refused => "refused",
-            };
-            ended.push((m.ack.command_id.clone(), result, m.ack.reason.clone()));
+            match m.ack.result {
+                // "Applied" is the bed's word; its own state has the last one.
+                AckResult::Applied => {
+                    ledger.confirming.insert(m.ack.command_id.clone(), m.at);
+                }
+                AckResult::Refused => {
+                    ended.push((m.ack.command_id.clone(), "refused", m.ack.reason.clone()))
+                }
+            }
+        }
+    }
+    // An acknowledged command is applied once a state the bed reported since shows its
+    // settings; a state that shows otherwise makes it failed (a forged or mistaken ack).
+    let confirming: Vec<(String, Timestamp)> = ledger
+        .confirming
+        .iter()
+        .map(|(id, at)| (id.clone(), *at))
+        .collect();
+    for (id, acked_at) in confirming {
+        let Some((bed, p)) = ledger.pending.get(&id) else {
+            ledger.confirming.remove(&id);
+            continue;
+        };
+        let Ok(frame) = frames.get(*bed) else {
+            continue;
+        };
+        if frame.at < acked_at {
+            continue;
+        }
+        let wrong: Vec<String> = p
+            .keys
+            .iter()
+            .zip(&p.values)
+            .filter(|(k, v)| !in_place(&frame.state, k, v))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        ledger.confirming.remove(&id);
+        if wrong.is_empty() {
+            ended.push((id, "applied", None));
+        } else {
+            ended.push((
+                id,
+                "contradicted",
+                Some(format!(
+                    "the bed acknowledged it, but its state since does not show {}",
+                    wrong.join(", ")
+                )),
+            ));
         }
     }
     let timeout = ms(cfg.0.ack_timeout_s);
@@ -268,14 +315,16 @@ fn acks(
         .collect();
     for id in late {
         if !ended.iter().any(|e| e.0 == id) {
-            ended.push((
-                id,
-                "timed_out",
-                Some(format!("no acknowledgement in {timeout} ms")),
-            ));
+            let why = if ledger.confirming.remove(&id).is_some() {
+                format!("acknowledged, but the bed reported no state in {timeout} ms to show it")
+            } else {
+                format!("no acknowledgement in {timeout} ms")
+            };
+            ended.push((id, "timed_out", Some(why)));
         }
     }
     for (id, result, reason) in ended {
+        ledger.confirming.remove(&id);
         let Some((bed, p)) = ledger.pending.remove(&id) else {
             continue;
         };
@@ -361,6 +410,7 @@ impl Ledger {
                     command_id: command_id.clone(),
                     bed: bed_id.to_string(),
                     keys: set.keys().map(|k| k.to_string()).collect(),
+                    values: set.values().map(|v| v.to_string()).collect(),
                     rule: rule.to_string(),
                     at: now,
                 },

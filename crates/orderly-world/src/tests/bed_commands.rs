@@ -71,6 +71,45 @@ fn a_rule_arms_the_exit_alarm_after_its_hold_and_the_bed_acknowledges() {
     assert!(!rules_of(&ev).contains(&"bed-command-failed"), "{ev:?}");
 }
 
+/// Finding: a forged `command/ack` "applied" settled a command while the bed kept reporting
+/// its alarm off. An ack is the bed's word; its state has the last one: applied once a state
+/// since shows the setting, failed when it shows otherwise (and the station is told).
+#[test]
+fn an_applied_ack_the_beds_own_state_contradicts_is_a_failure() {
+    let mut h = alarm_off_bed();
+    let ev = h.step(t(5));
+    let id = commands(&ev)[0].0.clone();
+    // "Applied", says the message; the bed's next state still has the alarm off.
+    h.push(ack(t(6), &id, true));
+    let ev = h.step(t(6));
+    assert!(
+        acked(&ev).is_empty(),
+        "not settled on the ack alone: {ev:?}"
+    );
+    h.push(bed_state(t(7), ExitAlarm::Off));
+    let ev = h.step(t(7));
+    assert_eq!(acked(&ev), ["contradicted"], "{ev:?}");
+    assert_eq!(rules_of(&ev), ["bed-command-failed"], "{ev:?}");
+    let reason = ev
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::BedCommandAcked { reason, .. } => reason.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        reason.contains("does not show exit_alarm armed"),
+        "{reason}"
+    );
+    // An ack with no state after it is not taken on trust either: it times out, saying why.
+    let mut h = alarm_off_bed();
+    let id = commands(&h.step(t(5)))[0].0.clone();
+    h.push(ack(t(6), &id, true));
+    h.step(t(6));
+    let ev = idle(&mut h, 7, 40);
+    assert_eq!(acked(&ev), ["timed_out"], "{ev:?}");
+}
+
 /// Rules of the alerts raised.
 pub(super) fn rules_of(ev: &[OutEvent]) -> Vec<&str> {
     ev.iter()
@@ -299,10 +338,11 @@ fn pending_commands_and_suggestions_survive_a_restart() {
         ..Restored::default()
     });
     assert!(again.snapshot().suggestions.contains_key(&offer));
-    // The late ack settles the command sent before the restart.
+    // The late ack counts for the command sent before the restart; it is settled once the
+    // bed's state shows it (below).
     again.push(ack(t(331), &cmd, true));
     let ev = again.step(t(331));
-    assert_eq!(acked(&ev), ["applied"]);
+    assert!(acked(&ev).is_empty(), "{ev:?}");
     // The offer is still there to confirm.
     walk(
         &mut again,
@@ -326,7 +366,8 @@ fn pending_commands_and_suggestions_survive_a_restart() {
         ))
     );
     again.push(raised_state(t(335), ExitAlarm::Armed));
-    again.step(t(335));
+    let ev = again.step(t(335));
+    assert_eq!(acked(&ev), ["applied"], "{ev:?}");
     let d = again
         .decide(
             &offer,
