@@ -33,8 +33,8 @@ export async function biomedPage(main, params) {
   function woCard(w) {
     const id = encodeURIComponent(w.id);
     const at = h('input', { type: 'datetime-local', 'aria-label': 'Scheduled for', class: 'at' });
-    const who = h('input', { type: 'text', 'aria-label': 'Assignee', placeholder: 'Assignee', class: 'who' });
-    const why = h('input', { type: 'text', 'aria-label': 'Reason to cancel', placeholder: 'Reason to cancel', class: 'why' });
+    const who = h('input', { type: 'text', 'aria-label': 'Assignee', placeholder: 'Assignee', class: 'who', maxlength: '2000' });
+    const why = h('input', { type: 'text', 'aria-label': 'Reason to cancel', placeholder: 'Reason to cancel', class: 'why', maxlength: '2000' });
     const post = (body, what) => (e) => act(e.currentTarget, what, () => api(`/api/v1/maintenance/work-orders/${id}`, { body }).then(refreshOrders));
     const main = [];
     const more = [];

@@ -55,7 +55,7 @@ export async function stationPage(main, unit) {
   }
 
   function card(a) {
-    const reason = h('input', { type: 'text', 'aria-label': 'Reason for resolving', placeholder: 'Reason (required)', class: 'reason' });
+    const reason = h('input', { type: 'text', 'aria-label': 'Reason for resolving', placeholder: 'Reason (required)', class: 'reason', maxlength: '2000' });
     const silenceFor = h('select', { 'aria-label': 'Silence for', class: 'silence-for' },
       h('option', { value: '120' }, '2 min'), h('option', { value: '300' }, '5 min'), h('option', { value: '900' }, '15 min'));
     const id = encodeURIComponent(a.id);
@@ -130,7 +130,7 @@ export async function stationPage(main, unit) {
       h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Open alerts'))),
       h('tbody', {}, beds.map(bedRow))));
     redraw(suggBox, (sugg.length ? sugg.map((x) => {
-      const reason = h('input', { type: 'text', 'aria-label': 'Reason for dismissing', placeholder: 'Reason to dismiss', class: 'reason' });
+      const reason = h('input', { type: 'text', 'aria-label': 'Reason for dismissing', placeholder: 'Reason to dismiss', class: 'reason', maxlength: '2000' });
       const id = encodeURIComponent(x.id);
       return h('article', { class: 'card suggestion', 'data-suggestion': x.id },
         h('div', { class: 'title' }, `${x.room ? roomName(x.room) : ''} — bed ${x.bed}: ${Object.entries(x.set).map(([k, v]) => `${words(k)} → ${v}`).join(', ')}`),
