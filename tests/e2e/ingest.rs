@@ -403,3 +403,38 @@ fn a_restart_raises_no_silent_wristband_alert_for_a_tag_heard_all_along() {
     );
     o.stop();
 }
+
+/// Finding: one message larger than Orderly's MQTT client accepted (2 MB on an external broker)
+/// stopped all ingest for good: the client dropped the connection and the persistent session
+/// sent it again on every reconnect. Now the client takes any packet MQTT allows: on a broker
+/// without a size limit the message is counted as `too_large` with its device; the embedded
+/// broker refuses it from the device. Either way the next message, from anyone, is processed.
+#[test]
+fn one_oversized_message_is_counted_and_ingest_goes_on() {
+    let setup = Setup::new();
+    let o = setup.start();
+    let big = Device::connect(&o.mqtt, None);
+    big.publish(
+        &o.topic("rtls/rx-f2-icu-01/sightings"),
+        vec![b' '; 2 * 1024 * 1024 - 64],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let dev = Device::connect(&o.mqtt, None);
+    dev.json(
+        &o.topic("rtls/rx-f2-icu-02/sightings"),
+        &sightings("TP-0011", -55, true),
+    );
+    o.wait_until(
+        "the next message processed",
+        Duration::from_secs(20),
+        || o.get("/api/v1/assets/PUMP-0011").1["location"]["room"] == "F2-ICU-02",
+    );
+    if std::env::var_os("ORDERLY_TEST_MQTT").is_some() {
+        // An external broker without a size limit delivered it: counted, with its device.
+        let (_, ingest) = o.get("/api/v1/ingest");
+        assert_eq!(ingest["by_reason"]["too_large"], 1, "{ingest}");
+        assert_eq!(ingest["by_device"]["rx-f2-icu-01"], 1, "{ingest}");
+    }
+    dev.close();
+    o.stop();
+}

@@ -42,7 +42,8 @@ impl EmbeddedBroker {
             next_connection_delay_ms: 1,
             connections: ConnectionSettings {
                 connection_timeout_ms: 60_000,
-                max_payload_size: 1024 * 1024,
+                // What Orderly's client takes with room to spare (client::MAX_INCOMING).
+                max_payload_size: crate::client::MAX_PACKET,
                 max_inflight_count: 500,
                 auth: None,
                 external_auth: None,

@@ -44,7 +44,7 @@ impl MqttConfig {
     fn options(&self) -> MqttOptions {
         let mut o = MqttOptions::new(&self.client_id, &self.host, self.port);
         o.set_keep_alive(Duration::from_secs(15));
-        o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        o.set_max_packet_size(MAX_INCOMING, MAX_PACKET);
         // A persistent session under a stable client id: what devices publish (QoS 1) while
         // Orderly restarts is queued by the broker and delivered when it is back.
         o.set_clean_session(false);
@@ -58,6 +58,14 @@ impl MqttConfig {
 /// never handed to the client: one packet over the limit would drop the connection, and QoS 1
 /// would send it again on every reconnect, stopping every alert behind it.
 pub const MAX_PACKET: usize = 1024 * 1024;
+
+/// The largest packet Orderly takes from the broker: the largest MQTT allows (256 MiB). A
+/// message the client refused would drop the connection and, on a persistent session, come
+/// back on every reconnect, stopping all ingest for good; one it takes is decoded, and
+/// anything over the contract's 256 KiB is counted as `too_large` with its device and dropped.
+/// Keep such messages off the network at the broker: the embedded broker refuses packets over
+/// 1 MiB; set Mosquitto's `message_size_limit` (docs/device-contract.md).
+pub const MAX_INCOMING: usize = 268_435_455;
 
 /// Why a message was not published.
 #[derive(Debug, thiserror::Error)]

@@ -160,7 +160,7 @@ pub async fn record(args: RecordArgs) -> Result<()> {
         host,
         port.parse::<u16>().context("--mqtt port")?,
     );
-    o.set_max_packet_size(1024 * 1024, 1024 * 1024);
+    o.set_max_packet_size(orderly_mqtt::client::MAX_INCOMING, orderly_mqtt::MAX_PACKET);
     o.set_keep_alive(Duration::from_secs(15));
     let (client, mut el) = AsyncClient::new(o, 100);
     let topics = Topics::new(&args.site);
