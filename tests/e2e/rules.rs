@@ -344,6 +344,8 @@ fn a_bed_command_goes_to_the_bed_after_commit_and_its_ack_settles_it() {
         &o.topic("bed/bed-icu-01/command/ack"),
         &json!({"ts": orderly_tests::now_rfc3339(), "command_id": id, "result": "applied"}),
     );
+    // The ack is the bed's word; the state it reports next, with the alarm armed, settles it.
+    dev.json(&o.topic("bed/bed-icu-01/state"), &bed("armed", 30.0));
     let events = o.stream(
         "after=0&kind=bed.command_acked",
         Duration::from_secs(10),
