@@ -115,7 +115,8 @@ export async function biomedPage(main, params) {
 
   await Promise.all([refreshOrders(), refreshRecalls(), refreshCompliance(), refreshPull()]);
   const later = throttle(() => { refreshOrders().catch(() => {}); refreshRecalls().catch(() => {}); }, 500);
-  let first = true;
+  // Reload at every (re)connection, the first included: what was committed between the first
+  // load and the stream's start would otherwise never be shown.
   stream('/api/v1/events?kind=workorder.opened,workorder.updated,recall.opened,recall.updated', later,
-    async () => { if (!first) later(); first = false; }, signal);
+    async () => { later(); }, signal);
 }

@@ -152,12 +152,13 @@ export async function stationPage(main, unit) {
     for (const e of alertsBox.querySelectorAll('[data-ago]')) e.textContent = `raised ${ago(e.dataset.ago)} ago`;
   }, 5000));
   S.page.timers.push(setInterval(bedsLater, 30000));
-  let first = true;
   const kinds = ['alert.raised', 'alert.updated', 'alert.acknowledged', 'alert.escalated', 'alert.reminder', 'alert.silenced',
     'alert.unsilenced', 'alert.resolved', 'bed.exit', 'patient.turned', 'bed.command', 'bed.command_acked', 'bed.suggested',
     'bed.suggestion_ended', 'bundle.changed'];
   stream(`/api/v1/units/${encodeURIComponent(unit)}/events?kind=${kinds.join(',')}`, (kind) => {
     if (kind.startsWith('alert.')) { alertsLater(); bedsLater(); }
     if (kind.startsWith('bed.') || kind === 'patient.turned' || kind === 'bundle.changed') bedsLater();
-  }, async () => { if (!first) { alertsLater(); bedsLater(); } first = false; }, signal);
+    // Reload at every (re)connection, the first included: an alert committed between the first
+    // load and the stream's start would otherwise be missing until the next one.
+  }, async () => { alertsLater(); bedsLater(); }, signal);
 }
