@@ -130,6 +130,42 @@ fn apply_requests(
     }
 }
 
+/// What a subject's facts are built from: the subject, the groups its rule kinds read, and the
+/// bed and patient its `bed` and `patient` groups come from (itself, or its partner in the
+/// registry). None for an entity that is not a registry subject.
+pub(crate) fn fact_ctx(world: &World, e: Entity) -> Option<(FactCtx<'_>, &RuleTarget)> {
+    let subject = world.get::<Subject>(e)?;
+    let target = world.get::<RuleTarget>(e)?;
+    let registry = world.resource::<Registry>();
+    let patient = world.get::<PatientInfo>(e);
+    let is_bed = world.get::<AssetInfo>(e).is_some_and(|a| a.0.kind == "bed");
+    let ctx = FactCtx {
+        world,
+        subject: e,
+        id: &subject.id,
+        groups: target
+            .types
+            .iter()
+            .flat_map(|t| t.groups())
+            .copied()
+            .collect(),
+        bed: match patient {
+            Some(p) => registry.subjects.get(&p.0.bed).copied(),
+            None => is_bed.then_some(e),
+        },
+        bed_id: match patient {
+            Some(p) => Some(p.0.bed.as_str()),
+            None => is_bed.then_some(subject.id.as_str()),
+        },
+        patient: match patient {
+            Some(_) => Some(e),
+            None if is_bed => registry.bed_patient.get(&subject.id).copied(),
+            None => None,
+        },
+    };
+    Some((ctx, target))
+}
+
 /// Rebuilds the facts of the subjects some capability marked stale (and of a bed's patient and
 /// a patient's bed with them), from every registered provider.
 fn build_facts(world: &mut World) {
@@ -141,76 +177,31 @@ fn build_facts(world: &mut World) {
     if wanted.is_empty() {
         return;
     }
-    let everyone: Vec<Entity> = if all {
+    let targets: Vec<Entity> = if all {
         world
             .query_filtered::<Entity, (With<Subject>, With<RuleTarget>)>()
             .iter(world)
             .collect()
     } else {
-        Vec::new()
-    };
-    let registry = world.resource::<Registry>();
-    // A bed's patient follows the bed, and the bed follows its patient.
-    let mut linked = Vec::new();
-    for e in &dirty {
-        let Some(subject) = world.get::<Subject>(*e) else {
-            continue;
-        };
-        if world
-            .get::<AssetInfo>(*e)
-            .is_some_and(|a| a.0.kind == "bed")
-            && let Some(p) = registry.bed_patient.get(&subject.id)
-        {
-            linked.push(*p);
-        }
-        if let Some(p) = world.get::<PatientInfo>(*e)
-            && let Some(b) = registry.subjects.get(&p.0.bed)
-        {
-            linked.push(*b);
-        }
-    }
-    dirty.extend(linked);
-    let targets: Vec<Entity> = if all {
-        everyone
-    } else {
+        // A bed's patient follows the bed, and the bed follows its patient.
+        let linked: Vec<Entity> = dirty
+            .iter()
+            .filter_map(|e| fact_ctx(world, *e))
+            .flat_map(|(ctx, _)| [ctx.bed, ctx.patient])
+            .flatten()
+            .collect();
+        dirty.extend(linked);
         dirty.into_iter().collect()
     };
     let providers = &world.resource::<FactProviders>().providers;
     let mut built = Vec::new();
     for e in targets {
-        let (Some(subject), Some(target)) = (world.get::<Subject>(e), world.get::<RuleTarget>(e))
-        else {
+        let Some((ctx, target)) = fact_ctx(world, e) else {
             continue;
         };
         if !target.types.iter().any(|t| wanted.contains(t)) {
             continue;
         }
-        let patient = world.get::<PatientInfo>(e);
-        let is_bed = world.get::<AssetInfo>(e).is_some_and(|a| a.0.kind == "bed");
-        let ctx = FactCtx {
-            world,
-            subject: e,
-            id: &subject.id,
-            groups: target
-                .types
-                .iter()
-                .flat_map(|t| t.groups())
-                .copied()
-                .collect(),
-            bed: match patient {
-                Some(p) => registry.subjects.get(&p.0.bed).copied(),
-                None => is_bed.then_some(e),
-            },
-            bed_id: match patient {
-                Some(p) => Some(p.0.bed.as_str()),
-                None => is_bed.then_some(subject.id.as_str()),
-            },
-            patient: match patient {
-                Some(_) => Some(e),
-                None if is_bed => registry.bed_patient.get(&subject.id).copied(),
-                None => None,
-            },
-        };
         let mut sheet = FactSheet::default();
         for (_, provide) in providers {
             provide(&ctx, &mut sheet);

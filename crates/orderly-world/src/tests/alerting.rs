@@ -532,39 +532,9 @@ fn every_fact_is_declared_by_one_capability_and_provided_only_by_it() {
         "declared facts the schema does not have"
     );
     // Each provider alone, on every subject of the demo hospital.
-    let registry = world.resource::<Registry>();
     let mut checked = 0;
     for e in subjects {
-        let subject = world.get::<registry::Subject>(e).unwrap();
-        let target = world.get::<facts::RuleTarget>(e).unwrap();
-        let patient = world.get::<registry::PatientInfo>(e);
-        let is_bed = world
-            .get::<registry::AssetInfo>(e)
-            .is_some_and(|a| a.0.kind == "bed");
-        let ctx = facts::FactCtx {
-            world,
-            subject: e,
-            id: &subject.id,
-            groups: target
-                .types
-                .iter()
-                .flat_map(|t| t.groups())
-                .copied()
-                .collect(),
-            bed: match patient {
-                Some(p) => registry.subjects.get(&p.0.bed).copied(),
-                None => is_bed.then_some(e),
-            },
-            bed_id: match patient {
-                Some(p) => Some(p.0.bed.as_str()),
-                None => is_bed.then_some(subject.id.as_str()),
-            },
-            patient: match patient {
-                Some(_) => Some(e),
-                None if is_bed => registry.bed_patient.get(&subject.id).copied(),
-                None => None,
-            },
-        };
+        let (ctx, _) = alerts::fact_ctx(world, e).unwrap();
         for (cap, provide) in &providers.providers {
             let mut sheet = facts::FactSheet::default();
             provide(&ctx, &mut sheet);
@@ -574,7 +544,7 @@ fn every_fact_is_declared_by_one_capability_and_provided_only_by_it() {
                         owner.get(&(*g, *n)),
                         Some(cap),
                         "{cap} set {g}.{n} on {} without declaring it",
-                        subject.id
+                        ctx.id
                     );
                     checked += 1;
                 }
