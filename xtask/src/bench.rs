@@ -182,25 +182,41 @@ fn fall_batches() -> (Vec<u8>, Vec<u8>) {
         .into_bytes()
     };
     // 0..150: -2.5 s .. +0.5 s; 150..277: +0.5 s .. +3.02 s.
-    (
-        batch(0, 150, "2026-11-22T10:00:00.000Z"),
-        batch(150, 277, "2026-11-22T10:00:03.000Z"),
-    )
+    (batch(0, 150, &stamp(0)), batch(150, 277, &stamp(3000)))
+}
+
+/// The time the bench's devices stamp their messages with: when the bench started, plus
+/// `offset_ms`. Devices' clocks are checked (`clock_skew`), so a fixed date would be refused
+/// once it is more than a day old.
+fn stamp(offset_ms: i64) -> String {
+    static START: std::sync::OnceLock<orderly_model::Timestamp> = std::sync::OnceLock::new();
+    START
+        .get_or_init(|| {
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            orderly_model::Timestamp(ms)
+        })
+        .plus_ms(offset_ms)
+        .to_rfc3339()
 }
 
 /// A smart bed's message: every tenth its frame state, otherwise a second of load cells.
 fn bed_payload(i: usize) -> Vec<u8> {
     if i.is_multiple_of(10) {
-        return br#"{"ts":"2026-11-22T10:00:00.000Z","occupied":true,"hob_deg":30.0,"height":"low","brakes":true,"rails":{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false},"exit_alarm":"armed","surface":"static","moving":false}"#.to_vec();
+        return format!(r#"{{"ts":"{}","occupied":true,"hob_deg":30.0,"height":"low","brakes":true,"rails":{{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false}},"exit_alarm":"armed","surface":"static","moving":false}}"#, stamp(0)).into_bytes();
     }
     let samples = ["[18.2,19.1,17.5,16.9]"; 10].join(",");
-    format!("{{\"ts\":\"2026-11-22T10:00:00.000Z\",\"hz\":10,\"cells_kg\":[{samples}]}}")
-        .into_bytes()
+    format!(
+        "{{\"ts\":\"{}\",\"hz\":10,\"cells_kg\":[{samples}]}}",
+        stamp(0)
+    )
+    .into_bytes()
 }
 
 /// A bed whose exit alarm sounds (the shipped rule `bed-exit-alarm` raises a high alert).
 fn bed_alarm() -> Vec<u8> {
-    br#"{"ts":"2026-11-22T10:00:00.000Z","occupied":false,"hob_deg":30.0,"height":"low","brakes":true,"rails":{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false},"exit_alarm":"alarming","surface":"static","moving":false}"#.to_vec()
+    format!(r#"{{"ts":"{}","occupied":false,"hob_deg":30.0,"height":"low","brakes":true,"rails":{{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false}},"exit_alarm":"alarming","surface":"static","moving":false}}"#, stamp(0)).into_bytes()
 }
 
 fn bed_topic(b: usize, i: usize) -> String {
@@ -215,7 +231,7 @@ fn bed_topic(b: usize, i: usize) -> String {
 /// The sightings load: receiver r reports `k` of the tags homed in its room.
 fn payload(rx_room_tags: &[usize], k: usize, cursor: &mut usize, ir: Option<usize>) -> Vec<u8> {
     let mut s = String::with_capacity(40 + 40 * k);
-    s.push_str("{\"ts\":\"2026-11-22T10:00:00.000Z\",\"sightings\":[");
+    s.push_str(&format!("{{\"ts\":\"{}\",\"sightings\":[", stamp(0)));
     let mut first = true;
     if let Some(t) = ir {
         s.push_str(&format!(
