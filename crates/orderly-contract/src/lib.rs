@@ -7,8 +7,8 @@
 //! Core crate: pure functions, no IO; decoding never fails (bad input is a [`Rejected`]).
 
 use orderly_model::reading::{
-    BedLoad, BedState, CommandAck, PumpTelemetry, RejectReason, Rejected, Sightings, WearableEvent,
-    WearableImu,
+    BedLoad, BedState, CommandAck, DeviceClass, PumpTelemetry, RejectReason, Rejected, Sightings,
+    WearableEvent, WearableImu,
 };
 use orderly_model::{DecodeError, Inbound, Payload, Reading, Timestamp, valid_device_id};
 use serde::de::DeserializeOwned;
@@ -47,6 +47,57 @@ impl Topics {
             return false;
         };
         rest.starts_with("alerts/") || (rest.starts_with("bed/") && rest.ends_with("/command"))
+    }
+}
+
+/// What one client may do on the broker: the topics it may publish on and the topics it may
+/// read. `orderly devices` writes the broker's ACL from these.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Permissions {
+    pub publish: Vec<String>,
+    pub read: Vec<String>,
+}
+
+impl Topics {
+    /// A device's own topics: it publishes only its own readings and reads only its own
+    /// commands (a bed), so it can neither pose as another device nor command a bed.
+    pub fn device_permissions(&self, class: DeviceClass, device: &str) -> Permissions {
+        let (kind, leaves): (&str, &[&str]) = match class {
+            DeviceClass::Receiver => ("rtls", &["sightings"]),
+            DeviceClass::Bed => ("bed", &["state", "load", "command/ack"]),
+            DeviceClass::Pump => ("pump", &["telemetry"]),
+            DeviceClass::Wearable => ("wearable", &["imu", "event"]),
+        };
+        let publish = leaves
+            .iter()
+            .map(|l| format!("{}{kind}/{device}/{l}", self.prefix))
+            .collect();
+        let read = match class {
+            DeviceClass::Bed => vec![self.bed_command(device)],
+            _ => Vec::new(),
+        };
+        Permissions { publish, read }
+    }
+
+    /// Orderly itself: reads every device topic of the site, and is the only client that
+    /// publishes alerts and bed commands.
+    pub fn orderly_permissions(&self) -> Permissions {
+        Permissions {
+            publish: vec![self.subscription()],
+            read: vec![self.subscription()],
+        }
+    }
+
+    /// An integration that receives one unit's alerts (nurse call, pagers, phones): what a
+    /// nurse of that unit may see, and nothing of other units. `None`: every unit's alerts.
+    pub fn alert_subscriber_permissions(&self, unit: Option<&str>) -> Permissions {
+        Permissions {
+            publish: Vec::new(),
+            read: vec![match unit {
+                Some(u) => self.alerts(u),
+                None => format!("{}alerts/#", self.prefix),
+            }],
+        }
     }
 }
 
@@ -415,6 +466,81 @@ mod tests {
             unreachable!()
         };
         assert!(s.sightings[1].ir && !s.sightings[0].ir);
+    }
+
+    /// A device may publish exactly the topics of its class that Orderly decodes, under its own
+    /// id, and read only its own command topic.
+    #[test]
+    fn a_device_may_publish_exactly_its_own_readings() {
+        let topics = Topics::new("general");
+        let examples = [
+            (
+                "rtls/d1/sightings",
+                r#"{"ts":"2026-11-22T10:00:00Z","sightings":[]}"#,
+            ),
+            (
+                "bed/d1/state",
+                r#"{"ts":"2026-11-22T10:00:00Z","occupied":true,"hob_deg":32.0,"height":"low","brakes":true,"rails":{"head_left":true,"head_right":true,"foot_left":false,"foot_right":false},"exit_alarm":"armed","surface":"static","moving":false}"#,
+            ),
+            (
+                "bed/d1/load",
+                r#"{"ts":"2026-11-22T10:00:00Z","hz":10,"cells_kg":[[18.2,19.1,17.5,16.9]]}"#,
+            ),
+            (
+                "bed/d1/command/ack",
+                r#"{"ts":"2026-11-22T10:00:00Z","command_id":"c-1","result":"applied"}"#,
+            ),
+            (
+                "pump/d1/telemetry",
+                r#"{"ts":"2026-11-22T10:00:00Z","state":"idle","battery_pct":87,"on_battery":false,"runtime_hours":1.0,"occlusion_alarms_total":0,"downstream_psi":1.0,"motor_current_ma":10,"faults":[]}"#,
+            ),
+            (
+                "wearable/d1/imu",
+                r#"{"ts":"2026-11-22T10:00:00Z","hz":50,"acc_g":[[0.0,-1.0,0.0]]}"#,
+            ),
+            (
+                "wearable/d1/event",
+                r#"{"ts":"2026-11-22T10:00:00Z","type":"button"}"#,
+            ),
+        ];
+        let mut granted = std::collections::BTreeSet::new();
+        for class in [
+            DeviceClass::Receiver,
+            DeviceClass::Bed,
+            DeviceClass::Pump,
+            DeviceClass::Wearable,
+        ] {
+            let p = topics.device_permissions(class, "d1");
+            for t in &p.publish {
+                assert!(granted.insert(t.clone()), "{t} granted to two classes");
+            }
+            if class == DeviceClass::Bed {
+                assert_eq!(
+                    p.read,
+                    vec!["orderly/v1/general/bed/d1/command".to_string()]
+                );
+            } else {
+                assert!(p.read.is_empty());
+            }
+            // Nothing Orderly publishes.
+            assert!(p.publish.iter().all(|t| !topics.is_outbound(t)), "{p:?}");
+        }
+        let decoded: std::collections::BTreeSet<String> = examples
+            .iter()
+            .map(|(t, body)| {
+                let i = dec(t, body);
+                assert!(matches!(i, Inbound::Reading(_)), "{t}: {i:?}");
+                format!("orderly/v1/general/{t}")
+            })
+            .collect();
+        assert_eq!(granted, decoded);
+        assert!(
+            topics
+                .alert_subscriber_permissions(Some("ICU"))
+                .read
+                .iter()
+                .all(|t| t == "orderly/v1/general/alerts/ICU")
+        );
     }
 
     /// Each bad message is rejected with the right reason (table-driven).

@@ -103,6 +103,36 @@ pub struct Asset {
     pub service_due: Option<crate::Timestamp>,
 }
 
+impl Asset {
+    /// The class of its own MQTT device, when it has one: a bed's is a smart bed, any other
+    /// asset's an infusion pump.
+    pub fn device_class(&self) -> Option<crate::DeviceClass> {
+        self.device.as_ref().map(|_| {
+            if self.kind == "bed" {
+                crate::DeviceClass::Bed
+            } else {
+                crate::DeviceClass::Pump
+            }
+        })
+    }
+}
+
+impl Seed {
+    /// Every device the registry names (smart beds, pumps, wearables) with its class, in file
+    /// order. Room receivers are the floorplan's.
+    pub fn devices(&self) -> Vec<(&str, crate::DeviceClass)> {
+        let assets = self
+            .assets
+            .iter()
+            .filter_map(|a| Some((a.device.as_deref()?, a.device_class()?)));
+        let wearables = self
+            .patients
+            .iter()
+            .filter_map(|p| Some((p.wearable.as_deref()?, crate::DeviceClass::Wearable)));
+        assets.chain(wearables).collect()
+    }
+}
+
 /// A staff member with a badge.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Staff {

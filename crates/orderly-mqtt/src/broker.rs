@@ -14,6 +14,10 @@ pub enum BrokerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "the embedded MQTT broker listens on loopback only, not on {0}: it has no device passwords or topic permissions, so anyone on the network could forge a bed command or read alerts; give devices a broker configured by `orderly devices` (docs/security.md)"
+    )]
+    NotLoopback(SocketAddr),
     #[error("the embedded MQTT broker did not start listening on {0} within 5 s")]
     NotListening(SocketAddr),
     #[error("cannot start the embedded MQTT broker thread: {0}")]
@@ -29,6 +33,9 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts a broker on `addr` (port 0 picks a free port) and waits until it accepts connections.
     pub fn start(addr: SocketAddr) -> Result<Self, BrokerError> {
+        if !addr.ip().is_loopback() {
+            return Err(BrokerError::NotLoopback(addr));
+        }
         let probe =
             TcpListener::bind(addr).map_err(|source| BrokerError::PortTaken { addr, source })?;
         let addr = probe
@@ -82,5 +89,24 @@ impl EmbeddedBroker {
         }
         tracing::info!(%addr, "embedded MQTT broker listening");
         Ok(EmbeddedBroker { addr })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// rumqttd has no topic permissions: on the network it would let any client move a bed.
+    #[test]
+    fn the_embedded_broker_refuses_to_listen_beyond_loopback_and_says_why() {
+        for addr in ["0.0.0.0:0", "192.168.1.20:1883"] {
+            let e = EmbeddedBroker::start(addr.parse().unwrap()).unwrap_err();
+            let msg = e.to_string();
+            assert!(matches!(e, BrokerError::NotLoopback(_)), "{msg}");
+            assert!(
+                msg.contains("loopback only") && msg.contains("orderly devices"),
+                "{msg}"
+            );
+        }
     }
 }

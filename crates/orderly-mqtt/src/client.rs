@@ -7,8 +7,8 @@ use orderly_model::reading::{RejectReason, Rejected};
 use orderly_model::{Inbound, Timestamp};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -29,6 +29,8 @@ pub struct MqttConfig {
     pub device_rate: f64,
     /// How many messages above the rate one device may send in a burst.
     pub device_burst: f64,
+    /// Credentials and TLS.
+    pub security: crate::Security,
 }
 
 impl MqttConfig {
@@ -39,9 +41,10 @@ impl MqttConfig {
             client_id: client_id.into(),
             device_rate: 50.0,
             device_burst: 200.0,
+            security: crate::Security::default(),
         }
     }
-    fn options(&self) -> MqttOptions {
+    fn options(&self) -> Result<MqttOptions, crate::SecurityError> {
         let mut o = MqttOptions::new(&self.client_id, &self.host, self.port);
         o.set_keep_alive(Duration::from_secs(15));
         o.set_max_packet_size(MAX_INCOMING, MAX_PACKET);
@@ -50,7 +53,8 @@ impl MqttConfig {
         o.set_clean_session(false);
         o.set_request_channel_capacity(1024);
         o.set_inflight(200);
-        o
+        self.security.apply(&mut o)?;
+        Ok(o)
     }
 }
 
@@ -146,40 +150,51 @@ impl RateLimiter {
 pub struct MqttLink {
     client: AsyncClient,
     connected: Arc<AtomicBool>,
+    /// Why the link is down (the broker's refusal, a TLS failure), in plain words.
+    problem: Arc<Mutex<Option<String>>>,
     pub topics: Topics,
 }
 
 impl MqttLink {
-    /// Connects, and spawns the loop that feeds `tx` until `shutdown` turns true.
+    /// Connects, and spawns the loop that feeds `tx` until `shutdown` turns true. Fails at
+    /// once when the TLS files cannot be used.
     pub fn start(
         cfg: &MqttConfig,
         topics: Topics,
         tx: mpsc::Sender<Inbound>,
         shutdown: watch::Receiver<bool>,
-    ) -> (MqttLink, tokio::task::JoinHandle<()>) {
-        let (client, eventloop) = AsyncClient::new(cfg.options(), 1024);
+    ) -> Result<(MqttLink, tokio::task::JoinHandle<()>), crate::SecurityError> {
+        let (client, eventloop) = AsyncClient::new(cfg.options()?, 1024);
         let connected = Arc::new(AtomicBool::new(false));
+        let problem = Arc::new(Mutex::new(None));
         let link = MqttLink {
             client: client.clone(),
             connected: connected.clone(),
+            problem: problem.clone(),
             topics: topics.clone(),
         };
-        let limiter = RateLimiter::new(cfg.device_rate, cfg.device_burst);
         let task = tokio::spawn(run(
             client,
             eventloop,
             topics,
             tx,
             shutdown,
-            connected,
-            limiter,
+            Status { connected, problem },
             cfg.clone(),
         ));
-        (link, task)
+        Ok((link, task))
     }
 
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// Why the link is down, when it is: what the broker or TLS said, in plain words.
+    pub fn problem(&self) -> Option<String> {
+        if self.is_connected() {
+            return None;
+        }
+        self.problem.lock().ok().and_then(|p| p.clone())
     }
 
     /// Publishes a JSON payload (QoS 1: at least once).
@@ -204,17 +219,38 @@ impl MqttLink {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the link shares with the API: connected or not, and why not.
+struct Status {
+    connected: Arc<AtomicBool>,
+    problem: Arc<Mutex<Option<String>>>,
+}
+
+impl Status {
+    /// Records why the link is down; says it in the log once per distinct reason.
+    fn down(&self, why: String, was_up: bool) {
+        let mut p = self.problem.lock().unwrap_or_else(|e| e.into_inner());
+        if was_up {
+            tracing::warn!(reason = %why, "lost the MQTT broker; reconnecting");
+        } else if p.as_deref() != Some(why.as_str()) {
+            tracing::error!(reason = %why, "cannot connect to the MQTT broker; retrying");
+        } else {
+            tracing::debug!(reason = %why, "MQTT broker still unreachable; retrying");
+        }
+        *p = Some(why);
+    }
+}
+
 async fn run(
     client: AsyncClient,
     mut eventloop: EventLoop,
     topics: Topics,
     tx: mpsc::Sender<Inbound>,
     mut shutdown: watch::Receiver<bool>,
-    connected: Arc<AtomicBool>,
-    mut limiter: RateLimiter,
+    status: Status,
     cfg: MqttConfig,
 ) {
+    let mut limiter = RateLimiter::new(cfg.device_rate, cfg.device_burst);
+    let connected = status.connected.clone();
     let mut backoff = Duration::from_millis(100);
     loop {
         let event = tokio::select! {
@@ -223,12 +259,34 @@ async fn run(
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                connected.store(true, Ordering::Relaxed);
                 backoff = Duration::from_millis(100);
-                tracing::info!(host = %cfg.host, port = cfg.port, "connected to the MQTT broker");
+                tracing::info!(host = %cfg.host, port = cfg.port, security = %cfg.security.describe(), "connected to the MQTT broker");
                 // The broker keeps no session for us: subscribe again on every connection.
                 if let Err(e) = client.try_subscribe(topics.subscription(), QoS::AtLeastOnce) {
                     tracing::error!(error = %e, "cannot subscribe");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                // Connected means able to hear the devices: the subscription was granted.
+                if ack
+                    .return_codes
+                    .iter()
+                    .all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)))
+                {
+                    connected.store(true, Ordering::Relaxed);
+                    if let Ok(mut p) = status.problem.lock() {
+                        *p = None;
+                    }
+                } else {
+                    status.down(
+                        format!(
+                            "{}:{}: the broker refused the subscription to {} (this user may not read the site's device topics; check the broker's ACL)",
+                            cfg.host,
+                            cfg.port,
+                            topics.subscription()
+                        ),
+                        false,
+                    );
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -263,11 +321,16 @@ async fn run(
             }
             Ok(_) => {}
             Err(e) => {
-                if connected.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(error = %e, "lost the MQTT broker; reconnecting");
-                } else {
-                    tracing::debug!(error = %e, "MQTT broker unreachable; retrying");
-                }
+                let was_up = connected.swap(false, Ordering::Relaxed);
+                status.down(
+                    format!(
+                        "{}:{}: {}",
+                        cfg.host,
+                        cfg.port,
+                        crate::security::explain(&e)
+                    ),
+                    was_up,
+                );
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.changed() => break,

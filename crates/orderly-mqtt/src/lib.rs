@@ -9,9 +9,11 @@
 
 pub mod broker;
 pub mod client;
+pub mod security;
 /// The device contract lives in the core crate `orderly-contract` (the simulator encodes with it).
 pub use orderly_contract as contract;
 
 pub use broker::{BrokerError, EmbeddedBroker};
 pub use client::{MAX_PACKET, MqttConfig, MqttLink, PublishError, RateLimiter};
 pub use contract::{Topics, decode};
+pub use security::{Credentials, Security, SecurityError, TlsFiles};

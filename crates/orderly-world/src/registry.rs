@@ -103,12 +103,7 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
         if let Some(t) = &a.tag {
             reg.tags.insert(t.clone(), e);
         }
-        if let Some(d) = &a.device {
-            let class = if a.kind == "bed" {
-                DeviceClass::Bed
-            } else {
-                DeviceClass::Pump
-            };
+        if let (Some(d), Some(class)) = (&a.device, a.device_class()) {
             reg.devices.insert(d.clone(), (class, e));
         }
         reg.subjects.insert(a.id.clone(), e);

@@ -22,6 +22,15 @@ pub struct FileConfig {
     pub rules: Option<PathBuf>,
     /// Messages per second one device may send before the excess is dropped.
     pub device_rate: Option<f64>,
+    /// The broker user Orderly connects as (its password from `mqtt_password_file` or the
+    /// environment variable ORDERLY_MQTT_PASSWORD, never from this file).
+    pub mqtt_username: Option<String>,
+    pub mqtt_password_file: Option<PathBuf>,
+    /// TLS to the broker: the CA bundle (PEM) that signed the broker's certificate.
+    pub mqtt_tls_ca: Option<PathBuf>,
+    /// This client's certificate and key (PEM), for a broker that requires one.
+    pub mqtt_tls_cert: Option<PathBuf>,
+    pub mqtt_tls_key: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -68,6 +77,21 @@ pub struct RunArgs {
     /// Messages per second one device may send [default: 50].
     #[arg(long, env = "ORDERLY_DEVICE_RATE")]
     pub device_rate: Option<f64>,
+    /// The broker user Orderly connects as (`orderly devices` makes one called `orderly`).
+    #[arg(long, env = "ORDERLY_MQTT_USERNAME")]
+    pub mqtt_username: Option<String>,
+    /// File holding the broker password (its first line); or set ORDERLY_MQTT_PASSWORD.
+    #[arg(long, env = "ORDERLY_MQTT_PASSWORD_FILE")]
+    pub mqtt_password_file: Option<PathBuf>,
+    /// Connect to the broker over TLS, trusting this CA bundle (PEM).
+    #[arg(long, env = "ORDERLY_MQTT_TLS_CA")]
+    pub mqtt_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a broker that requires one; needs --mqtt-tls-key.
+    #[arg(long, env = "ORDERLY_MQTT_TLS_CERT")]
+    pub mqtt_tls_cert: Option<PathBuf>,
+    /// Client private key (PEM) for --mqtt-tls-cert.
+    #[arg(long, env = "ORDERLY_MQTT_TLS_KEY")]
+    pub mqtt_tls_key: Option<PathBuf>,
     /// Create an admin token at start and print it (for test harnesses).
     #[arg(long, hide = true)]
     pub print_admin_token: bool,
@@ -125,6 +149,7 @@ pub struct Settings {
     pub seed: PathBuf,
     pub rules: Option<PathBuf>,
     pub device_rate: f64,
+    pub mqtt_security: orderly_mqtt::Security,
     pub print_admin_token: bool,
 }
 
@@ -162,9 +187,69 @@ impl RunArgs {
                 .unwrap_or_else(|| "floorplans/demo-seed.toml".into()),
             rules: self.rules.or(file.rules),
             device_rate: self.device_rate.or(file.device_rate).unwrap_or(50.0),
+            mqtt_security: security(
+                self.mqtt_username.or(file.mqtt_username),
+                self.mqtt_password_file.or(file.mqtt_password_file),
+                std::env::var("ORDERLY_MQTT_PASSWORD").ok(),
+                self.mqtt_tls_ca.or(file.mqtt_tls_ca),
+                self.mqtt_tls_cert.or(file.mqtt_tls_cert),
+                self.mqtt_tls_key.or(file.mqtt_tls_key),
+            )?,
             print_admin_token: self.print_admin_token,
         })
     }
+}
+
+/// The broker credentials and TLS files, checked for what belongs together.
+pub fn security(
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> Result<orderly_mqtt::Security> {
+    use orderly_mqtt::{Credentials, TlsFiles};
+    let credentials = match (username, password_file, password_env) {
+        (None, None, _) => None,
+        (None, Some(_), _) => {
+            return Err(anyhow!(
+                "--mqtt-password-file needs --mqtt-username (the broker user it belongs to)"
+            ));
+        }
+        (Some(u), Some(f), _) => Some(Credentials {
+            username: u,
+            password: orderly_mqtt::security::read_password(&f)?,
+        }),
+        (Some(u), None, Some(p)) if !p.is_empty() => Some(Credentials {
+            username: u,
+            password: p,
+        }),
+        (Some(u), None, _) => {
+            return Err(anyhow!(
+                "--mqtt-username {u:?} needs a password: --mqtt-password-file FILE or the environment variable ORDERLY_MQTT_PASSWORD"
+            ));
+        }
+    };
+    let client = match (cert, key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => Some((c, k)),
+        _ => {
+            return Err(anyhow!(
+                "a client certificate needs both --mqtt-tls-cert and --mqtt-tls-key"
+            ));
+        }
+    };
+    let tls = match (ca, client) {
+        (Some(ca), client) => Some(TlsFiles { ca, client }),
+        (None, None) => None,
+        (None, Some(_)) => {
+            return Err(anyhow!(
+                "--mqtt-tls-cert needs --mqtt-tls-ca (the CA that signed the broker's certificate)"
+            ));
+        }
+    };
+    Ok(orderly_mqtt::Security { credentials, tls })
 }
 
 #[cfg(test)]

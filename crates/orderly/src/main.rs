@@ -1,10 +1,11 @@
 //! `orderly`: the binary. Reads configuration (file, environment, flags), sets up tracing and
 //! the runtime, and wires the core crates (model, floorplan, world, sim) to the edge crates
-//! (mqtt, store, api). Subcommands: demo, run, sim, record, replay, rules, token, check.
+//! (mqtt, store, api). Subcommands: demo, run, sim, record, replay, rules, devices, token, check.
 //!
 //! May depend on every Orderly crate; uses anyhow for errors.
 
 mod config;
+mod devices;
 mod files;
 mod pipeline;
 mod reload;
@@ -51,6 +52,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: rules::RulesCmd,
     },
+    /// The broker's users and topic permissions for every device (Mosquitto and EMQX files).
+    Devices(devices::DevicesArgs),
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -133,6 +136,7 @@ fn run() -> Result<()> {
         Cmd::Record(args) => rt.block_on(replay::record(args)),
         Cmd::Replay(args) => replay::replay(args),
         Cmd::Token { cmd } => rt.block_on(token(cmd)),
+        Cmd::Devices(args) => devices::main(args),
         Cmd::Rules { cmd } => rules::main(cmd),
         Cmd::Broker { listen } => {
             let b = orderly_mqtt::EmbeddedBroker::start(listen)?;

@@ -48,6 +48,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
                 .then(|| "rules".into())
         }),
         device_rate: 50.0,
+        mqtt_security: orderly_mqtt::Security::default(),
         print_admin_token: true,
     };
     let sim = orderly_sim::SimConfig {
@@ -100,6 +101,11 @@ async fn serve(
     );
 
     if settings.embedded_broker {
+        if settings.mqtt_security.credentials.is_some() || settings.mqtt_security.tls.is_some() {
+            anyhow::bail!(
+                "the embedded broker takes neither passwords nor TLS (it listens on loopback only); drop --mqtt-username and --mqtt-tls-*, or use a broker configured by `orderly devices`"
+            );
+        }
         let addr: SocketAddr = format!("{}:{}", settings.mqtt_host, settings.mqtt_port)
             .parse()
             .context("the embedded broker needs an IP address as mqtt-host")?;
@@ -119,7 +125,9 @@ async fn serve(
         format!("orderly-{}", fp.site.id),
     );
     mqtt_cfg.device_rate = settings.device_rate;
-    let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone());
+    mqtt_cfg.security = settings.mqtt_security.clone();
+    let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone())
+        .context("the MQTT TLS settings")?;
 
     say!(
         "Rules: {} from {}{}",
@@ -183,7 +191,10 @@ async fn serve(
         Arc::new(move || {
             let mut p = Vec::new();
             if !link.is_connected() {
-                p.push("mqtt: not connected to the broker".into());
+                p.push(match link.problem() {
+                    Some(why) => format!("mqtt: not connected: {why}"),
+                    None => "mqtt: not connected to the broker yet".into(),
+                });
             }
             if !store_ok.load(Ordering::Relaxed) {
                 p.push("database: the last commit failed; retrying".into());
