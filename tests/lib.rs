@@ -165,6 +165,8 @@ pub struct Setup {
     pub embedded: bool,
     /// A copy of the repository's rules/ that this test may edit; Orderly watches it.
     pub rules: PathBuf,
+    /// More arguments for `orderly run` (broker credentials, TLS).
+    pub args: Vec<String>,
 }
 
 impl Setup {
@@ -204,6 +206,7 @@ impl Setup {
             mqtt,
             embedded,
             rules,
+            args: Vec::new(),
         }
     }
 
@@ -251,6 +254,15 @@ impl Setup {
 
     /// Starts orderly and waits until it is ready.
     pub fn start(&self) -> Orderly {
+        let o = self.spawn();
+        o.wait_until("ready", Duration::from_secs(30), || {
+            o.get("/readyz").0 == 200
+        });
+        o
+    }
+
+    /// Starts orderly and waits until its API answers (ready or not).
+    pub fn spawn(&self) -> Orderly {
         let mut cmd = Command::new(binary());
         cmd.arg("run")
             .args([
@@ -273,6 +285,7 @@ impl Setup {
                 if self.embedded { "true" } else { "false" },
             ])
             .arg("--print-admin-token")
+            .args(&self.args)
             .env("ORDERLY_LOG", "info,rumqttd=warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -314,18 +327,14 @@ impl Setup {
                 token = Some(t.trim().to_string());
             }
         }
-        let o = Orderly {
+        Orderly {
             child,
             http: http.unwrap(),
             token: token.unwrap(),
             mqtt: self.mqtt.clone(),
             site: self.site.clone(),
             stderr: stderr_buf,
-        };
-        o.wait_until("ready", Duration::from_secs(30), || {
-            o.get("/readyz").0 == 200
-        });
-        o
+        }
     }
 }
 
@@ -499,8 +508,51 @@ pub struct Device {
     pub received: mpsc::Receiver<(String, Vec<u8>)>,
 }
 
+/// How a test device logs in: a user name and password, and TLS trusting a CA file. Written
+/// for the tests (rustls with ring, configured here), not taken from Orderly's client.
+#[derive(Clone, Debug, Default)]
+pub struct Login {
+    pub user: Option<(String, String)>,
+    pub ca: Option<PathBuf>,
+}
+
+impl Login {
+    fn apply(&self, o: &mut MqttOptions) {
+        if let Some((u, p)) = &self.user {
+            o.set_credentials(u, p);
+        }
+        if let Some(ca) = &self.ca {
+            use rustls::pki_types::{CertificateDer, pem::PemObject};
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).expect("the CA file") {
+                roots.add(c.expect("a CA certificate")).unwrap();
+            }
+            #[allow(deprecated)]
+            let provider = rustls::crypto::ring::default_provider();
+            let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            o.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(cfg)),
+            ));
+        }
+    }
+}
+
 impl Device {
     pub fn connect(mqtt: &(String, u16), subscribe: Option<&str>) -> Device {
+        Self::connect_as(mqtt, &Login::default(), subscribe)
+            .unwrap_or_else(|e| panic!("device connected to the broker: {e}"))
+    }
+
+    /// Connects with `login`; the broker's refusal (or a failed handshake) as text.
+    pub fn connect_as(
+        mqtt: &(String, u16),
+        login: &Login,
+        subscribe: Option<&str>,
+    ) -> Result<Device, String> {
         let id = format!(
             "test-device-{}-{}",
             std::process::id(),
@@ -509,6 +561,7 @@ impl Device {
         let mut o = MqttOptions::new(id, &mqtt.0, mqtt.1);
         o.set_keep_alive(Duration::from_secs(10));
         o.set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
+        login.apply(&mut o);
         let (client, mut conn): (Client, Connection) = Client::new(o, 1000);
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -521,27 +574,31 @@ impl Device {
                         if let Some(s) = &sub {
                             let _ = c2.subscribe(s.clone(), QoS::AtLeastOnce);
                         } else {
-                            let _ = ready_tx.send(());
+                            let _ = ready_tx.send(Ok(()));
                         }
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        let _ = ready_tx.send(());
+                        let _ = ready_tx.send(Ok(()));
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
                     }
                     Ok(_) => {}
-                    Err(_) => break,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        break;
+                    }
                 }
             }
         });
-        ready_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("device connected to the broker");
-        Device {
-            client,
-            conn: handle,
-            received: rx,
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(Device {
+                client,
+                conn: handle,
+                received: rx,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("no answer from the broker in 10 s".into()),
         }
     }
 
@@ -586,11 +643,17 @@ impl Mosquitto {
     }
 
     pub fn start(dir: &Path, port: u16) -> Option<Mosquitto> {
+        Self::start_with(dir, port, "allow_anonymous true\n")
+    }
+
+    /// A Mosquitto with more configuration lines (TLS files, password and ACL files). It
+    /// stays root when started as root, to read files in the test's private folder.
+    pub fn start_with(dir: &Path, port: u16, more: &str) -> Option<Mosquitto> {
         let bin = Self::binary()?;
         let conf = dir.join(format!("mosquitto-{port}.conf"));
         std::fs::write(
             &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+            format!("listener {port} 127.0.0.1\npersistence false\nuser root\n{more}"),
         )
         .unwrap();
         let child = Command::new(bin)

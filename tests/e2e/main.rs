@@ -9,3 +9,4 @@ mod pages;
 mod regression;
 mod replay;
 mod rules;
+mod security;

@@ -173,7 +173,7 @@ pub fn explain(e: &rumqttc::ConnectionError) -> String {
                     "bad user name or password (check --mqtt-username and --mqtt-password-file against the broker's password file)"
                 }
                 ConnectReturnCode::NotAuthorized => {
-                    "not authorised (the broker needs credentials, or this user may not connect)"
+                    "not authorised (a wrong user name or password, none given where the broker needs one, or a user that may not connect; check --mqtt-username and --mqtt-password-file)"
                 }
                 ConnectReturnCode::BadClientId => "the client id was rejected",
                 ConnectReturnCode::ServiceUnavailable => "the broker is unavailable",

@@ -285,6 +285,45 @@ mod tests {
         assert_eq!(s.http, SocketAddr::from(([127, 0, 0, 1], 8080)));
     }
 
+    /// The example file parses, with its commented-out security keys too, and a user name
+    /// without a password, or a client certificate without its key, is one clear error.
+    #[test]
+    fn the_example_file_and_its_security_keys_parse() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../orderly.example.toml");
+        FileConfig::load(&path).unwrap();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("# mqtt_", "mqtt_");
+        let f: FileConfig = toml::from_str(&text).unwrap();
+        assert_eq!(f.mqtt_username.as_deref(), Some("orderly"));
+        assert!(f.mqtt_tls_key.is_some());
+        let e = security(Some("orderly".into()), None, None, None, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs a password"), "{e}");
+        let e = security(
+            None,
+            None,
+            None,
+            Some("ca.pem".into()),
+            Some("c.pem".into()),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--mqtt-tls-key"), "{e}");
+        let ok = security(
+            Some("orderly".into()),
+            None,
+            Some("pw".into()),
+            None,
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok.credentials.unwrap().password, "pw");
+    }
+
     #[test]
     fn a_bad_file_names_its_line() {
         let dir = tempfile::tempdir().unwrap();

@@ -58,6 +58,13 @@ pub struct SimArgs {
     /// How a bed answers commands: `BED-ID=apply|refuse|ignore` (repeatable; default apply).
     #[arg(long = "bed-answer", value_parser = parse_answer)]
     pub bed_answers: Vec<(String, BedAnswer)>,
+    /// Each device logs in as itself, with its password from this file (`orderly devices`
+    /// writes it as credentials.toml): for a broker with per-device permissions.
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+    /// Connect over TLS, trusting this CA bundle (PEM).
+    #[arg(long)]
+    pub mqtt_tls_ca: Option<PathBuf>,
 }
 
 fn parse_answer(s: &str) -> Result<(String, BedAnswer), String> {
@@ -83,6 +90,7 @@ mod publisher {
         host: &str,
         port: u16,
         id: &str,
+        security: &orderly_mqtt::Security,
         listen: Option<(String, Incoming)>,
     ) -> Result<(AsyncClient, tokio::task::JoinHandle<()>)> {
         let mut o = MqttOptions::new(id, host, port);
@@ -90,6 +98,7 @@ mod publisher {
         o.set_max_packet_size(1024 * 1024, 1024 * 1024);
         o.set_request_channel_capacity(10_000);
         o.set_inflight(500);
+        security.apply(&mut o)?;
         let (client, mut el) = AsyncClient::new(o, 10_000);
         let subscriber = client.clone();
         let task = tokio::spawn(async move {
@@ -170,7 +179,24 @@ pub async fn sim(args: SimArgs) -> Result<()> {
     let deadline = args
         .duration
         .map(|d| tokio::time::Instant::now() + Duration::from_secs(d));
-    let publish = publish_live_with_truth(fp, seed, cfg, (host.to_string(), port), rx, truth);
+    let logins = Logins {
+        passwords: match &args.credentials {
+            Some(p) => {
+                let pw = crate::devices::read_credentials(p)?;
+                if pw.is_empty() {
+                    anyhow::bail!("{}: no passwords (run `orderly devices`)", p.display());
+                }
+                Some(pw)
+            }
+            None => None,
+        },
+        tls: args
+            .mqtt_tls_ca
+            .clone()
+            .map(|ca| orderly_mqtt::TlsFiles { ca, client: None }),
+    };
+    let publish =
+        publish_live_with_truth(fp, seed, cfg, (host.to_string(), port), logins, rx, truth);
     match deadline {
         Some(d) => {
             let _ = tokio::time::timeout_at(d, publish).await;
@@ -203,7 +229,114 @@ pub async fn publish_live(
     broker: (String, u16),
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    publish_live_with_truth(fp, seed, cfg, broker, shutdown, None).await
+    let logins = Logins {
+        passwords: None,
+        tls: None,
+    };
+    publish_live_with_truth(fp, seed, cfg, broker, logins, shutdown, None).await
+}
+
+/// How the simulated devices log in to the broker.
+struct Logins {
+    /// Each device as itself (its own user and password); `None`: one anonymous connection
+    /// for all of them.
+    passwords: Option<std::collections::BTreeMap<String, String>>,
+    tls: Option<orderly_mqtt::TlsFiles>,
+}
+
+/// The simulator's connections: one for every device, or one per device logged in as itself.
+struct Connections {
+    broker: (String, u16),
+    logins: Logins,
+    prefix: String,
+    commands: publisher::Incoming,
+    shared: Option<rumqttc::AsyncClient>,
+    own: std::collections::HashMap<String, rumqttc::AsyncClient>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Connections {
+    fn new(
+        broker: (String, u16),
+        logins: Logins,
+        prefix: String,
+        commands: publisher::Incoming,
+    ) -> Result<Self> {
+        let mut c = Connections {
+            broker,
+            logins,
+            prefix,
+            commands,
+            shared: None,
+            own: std::collections::HashMap::new(),
+            tasks: Vec::new(),
+        };
+        if c.logins.passwords.is_none() {
+            // The beds listen for Orderly's commands on the one connection.
+            let security = orderly_mqtt::Security {
+                credentials: None,
+                tls: c.logins.tls.clone(),
+            };
+            let (client, task) = publish_client(
+                &c.broker.0,
+                c.broker.1,
+                &format!("orderly-sim-{}", std::process::id()),
+                &security,
+                Some((format!("{}bed/+/command", c.prefix), c.commands.clone())),
+            )?;
+            c.shared = Some(client);
+            c.tasks.push(task);
+        }
+        Ok(c)
+    }
+
+    /// The connection that publishes on `topic`: its device's own, opened on first use.
+    fn client(&mut self, topic: &str) -> Result<rumqttc::AsyncClient> {
+        if let Some(c) = &self.shared {
+            return Ok(c.clone());
+        }
+        let Some(rest) = topic.strip_prefix(&self.prefix) else {
+            anyhow::bail!("{topic} is not under {}", self.prefix);
+        };
+        let mut parts = rest.split('/');
+        let (class, device) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if let Some(c) = self.own.get(device) {
+            return Ok(c.clone());
+        }
+        let password = self
+            .logins
+            .passwords
+            .as_ref()
+            .and_then(|p| p.get(device))
+            .with_context(|| format!("no password for device {device} in the credentials file (run `orderly devices` again)"))?;
+        let security = orderly_mqtt::Security {
+            credentials: Some(orderly_mqtt::Credentials {
+                username: device.to_string(),
+                password: password.clone(),
+            }),
+            tls: self.logins.tls.clone(),
+        };
+        let listen = (class == "bed").then(|| {
+            (
+                format!("{}bed/{device}/command", self.prefix),
+                self.commands.clone(),
+            )
+        });
+        let (client, task) =
+            publish_client(&self.broker.0, self.broker.1, device, &security, listen)?;
+        self.own.insert(device.to_string(), client.clone());
+        self.tasks.push(task);
+        Ok(client)
+    }
+
+    async fn close(self) {
+        for c in self.shared.iter().chain(self.own.values()) {
+            let _ = c.disconnect().await;
+        }
+        for t in self.tasks {
+            t.abort();
+        }
+    }
 }
 
 async fn publish_live_with_truth(
@@ -211,18 +344,14 @@ async fn publish_live_with_truth(
     seed: Seed,
     cfg: SimConfig,
     broker: (String, u16),
+    logins: Logins,
     mut shutdown: watch::Receiver<bool>,
     mut truth: Option<std::io::BufWriter<std::fs::File>>,
 ) -> Result<()> {
     // The beds listen for Orderly's commands and answer them.
     let prefix = format!("orderly/v1/{}/", fp.site.id);
     let (cmd_tx, mut cmd_rx) = tokio::sync::mpsc::channel(1000);
-    let (client, el) = publish_client(
-        &broker.0,
-        broker.1,
-        &format!("orderly-sim-{}", std::process::id()),
-        Some((format!("{prefix}bed/+/command"), cmd_tx)),
-    )?;
+    let mut connections = Connections::new(broker.clone(), logins, prefix.clone(), cmd_tx)?;
     let mut sim = Simulator::new(fp, &seed, cfg, wall_clock());
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tracing::info!(broker = %format!("{}:{}", broker.0, broker.1), "simulator publishing");
@@ -246,6 +375,7 @@ async fn publish_live_with_truth(
         }
         for m in sim.advance(wall_clock()) {
             let payload = serde_json::to_vec(&m.payload)?;
+            let client = connections.client(&m.topic)?;
             if client
                 .publish(m.topic, rumqttc::QoS::AtLeastOnce, false, payload)
                 .await
@@ -256,8 +386,7 @@ async fn publish_live_with_truth(
         }
         write_truth(&mut truth, &mut sim)?;
     }
-    let _ = client.disconnect().await;
-    el.abort();
+    connections.close().await;
     Ok(())
 }
 
