@@ -116,6 +116,61 @@ impl Database {
     }
 }
 
+/// A database's write lock, held by a test until dropped: Orderly's commits wait meanwhile.
+pub struct WriteLock {
+    release: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Database {
+    /// Takes the database's write lock (SQLite: an exclusive transaction; PostgreSQL: the
+    /// event table locked against writes) and holds it until the guard is dropped.
+    pub fn hold_writes(&self) -> WriteLock {
+        let url = self.url.clone();
+        let pg = self.pg.is_some();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (release, wait) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                sqlx::any::install_default_drivers();
+                let mut c = sqlx::AnyConnection::connect(&url).await.expect("connect");
+                let take: &[&'static str] = if pg {
+                    &["BEGIN", "LOCK TABLE events IN EXCLUSIVE MODE"]
+                } else {
+                    &["BEGIN EXCLUSIVE"]
+                };
+                for sql in take {
+                    sqlx::query(*sql).execute(&mut c).await.expect(sql);
+                }
+                let _ = ready_tx.send(());
+                let _ = wait.recv();
+                sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
+            });
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the database's write lock");
+        WriteLock {
+            release: Some(release),
+            thread: Some(thread),
+        }
+    }
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         if let Some((admin, name)) = &self.pg {

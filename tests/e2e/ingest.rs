@@ -438,3 +438,53 @@ fn one_oversized_message_is_counted_and_ingest_goes_on() {
     dev.close();
     o.stop();
 }
+
+/// A message is acknowledged to the broker only once what it caused is committed. Here the
+/// fall alert a wearable's message raises cannot be committed (the test holds the database's
+/// write lock) when Orderly is killed; the broker still has the message and delivers it again
+/// to the next Orderly, which raises the alert. With acknowledgement on receipt the fall was
+/// lost.
+#[test]
+fn a_fall_not_yet_committed_when_orderly_crashes_is_delivered_again_and_alerted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (setup, _own) = if std::env::var("ORDERLY_TEST_MQTT").is_ok() {
+        (Setup::new(), None)
+    } else {
+        let port = orderly_tests::free_port();
+        let Some(m) = orderly_tests::Mosquitto::start(dir.path(), port) else {
+            eprintln!(
+                "SKIPPED: acknowledgement after commit: no external broker and Mosquitto is not installed"
+            );
+            return;
+        };
+        (Setup::with_broker("127.0.0.1", port), Some(m))
+    };
+    let o = setup.start();
+    let lock = setup.db.hold_writes();
+    let dev = Device::connect(&setup.mqtt, None);
+    // Ada Petrov (P-1002) falls: her wearable says so.
+    dev.json(
+        &o.topic("wearable/W-1002/event"),
+        &json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95}),
+    );
+    o.wait_until("the fall taken in", Duration::from_secs(20), || {
+        o.get("/api/v1/ingest").1["accepted"].as_u64() >= Some(1)
+    });
+    o.kill();
+    drop(lock);
+    dev.close();
+    let o = setup.start();
+    o.wait_until(
+        "the fall alerted after the restart",
+        Duration::from_secs(30),
+        || {
+            let (_, alerts) = o.get("/api/v1/alerts/open?unit=ICU");
+            alerts.as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["subject"] == "P-1002" && x["rule"].as_str().unwrap_or("").starts_with("fall")
+                })
+            })
+        },
+    );
+    o.stop();
+}

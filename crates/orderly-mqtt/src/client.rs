@@ -51,6 +51,10 @@ impl MqttConfig {
         // A persistent session under a stable client id: what devices publish (QoS 1) while
         // Orderly restarts is queued by the broker and delivered when it is back.
         o.set_clean_session(false);
+        // A message is acknowledged only once what it caused is committed (the pipeline calls
+        // `MqttLink::ack`): a crash before the commit leaves it with the broker, which
+        // delivers it again.
+        o.set_manual_acks(true);
         o.set_request_channel_capacity(1024);
         o.set_inflight(200);
         self.security.apply(&mut o)?;
@@ -145,6 +149,32 @@ impl RateLimiter {
     }
 }
 
+/// A message as it reached Orderly, and the acknowledgement the broker waits for.
+#[derive(Debug)]
+pub struct Received {
+    pub inbound: Inbound,
+    /// Send it (through [`MqttLink::ack`]) once what the message caused is committed; until
+    /// then the broker keeps the message and delivers it again after a crash.
+    pub ack: Option<Ack>,
+}
+
+/// A QoS 1 message's packet id, to acknowledge to the broker after the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    pkid: u16,
+}
+
+impl Ack {
+    fn of(p: &rumqttc::Publish) -> Option<Ack> {
+        (p.qos != QoS::AtMostOnce).then_some(Ack { pkid: p.pkid })
+    }
+    fn packet(self) -> rumqttc::Publish {
+        let mut p = rumqttc::Publish::new("", QoS::AtLeastOnce, Vec::new());
+        p.pkid = self.pkid;
+        p
+    }
+}
+
 /// A connection to the broker: the publishing half, and whether it is connected.
 #[derive(Clone)]
 pub struct MqttLink {
@@ -161,7 +191,7 @@ impl MqttLink {
     pub fn start(
         cfg: &MqttConfig,
         topics: Topics,
-        tx: mpsc::Sender<Inbound>,
+        tx: mpsc::Sender<Received>,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(MqttLink, tokio::task::JoinHandle<()>), crate::SecurityError> {
         let (client, eventloop) = AsyncClient::new(cfg.options()?, 1024);
@@ -214,6 +244,16 @@ impl MqttLink {
             .try_publish(topic, QoS::AtLeastOnce, false, payload)?)
     }
 
+    /// Acknowledges a received message to the broker (after its effects are committed).
+    /// Acknowledgements go out in the order the messages came (MQTT requires it). One that
+    /// cannot be queued is left: the broker delivers the message again and its sequence number
+    /// marks it a duplicate.
+    pub async fn ack(&self, ack: Ack) {
+        if let Err(e) = self.client.ack(&ack.packet()).await {
+            tracing::debug!(error = %e, "cannot acknowledge a message; the broker will send it again");
+        }
+    }
+
     pub async fn disconnect(&self) {
         let _ = self.client.disconnect().await;
     }
@@ -244,7 +284,7 @@ async fn run(
     client: AsyncClient,
     mut eventloop: EventLoop,
     topics: Topics,
-    tx: mpsc::Sender<Inbound>,
+    tx: mpsc::Sender<Received>,
     mut shutdown: watch::Receiver<bool>,
     status: Status,
     cfg: MqttConfig,
@@ -290,7 +330,12 @@ async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
+                let ack = Ack::of(&p);
                 if topics.is_outbound(&p.topic) {
+                    // Orderly's own message back: nothing to commit.
+                    if let Some(a) = ack {
+                        let _ = client.try_ack(&a.packet());
+                    }
                     continue;
                 }
                 let at = wall_clock();
@@ -315,7 +360,7 @@ async fn run(
                         detail: format!("more than {} messages/s", cfg.device_rate),
                     })
                 };
-                if tx.send(inbound).await.is_err() {
+                if tx.send(Received { inbound, ack }).await.is_err() {
                     break;
                 }
             }

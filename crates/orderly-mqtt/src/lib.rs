@@ -14,6 +14,6 @@ pub mod security;
 pub use orderly_contract as contract;
 
 pub use broker::{BrokerError, EmbeddedBroker};
-pub use client::{MAX_PACKET, MqttConfig, MqttLink, PublishError, RateLimiter};
+pub use client::{Ack, MAX_PACKET, MqttConfig, MqttLink, PublishError, RateLimiter, Received};
 pub use contract::{Topics, decode};
 pub use security::{Credentials, Security, SecurityError, TlsFiles};

@@ -1,10 +1,12 @@
 //! The live pipeline: readings from the MQTT edge go to the world thread in batches; the
 //! world's events go to the committer, which commits them to the store and only then
-//! broadcasts them to API streams and publishes alerts over MQTT. The world publishes a new
-//! snapshot for API reads after each batch (at most every 100 ms), so reads never stall ingest.
+//! broadcasts them to API streams, publishes alerts over MQTT, and acknowledges to the broker
+//! the messages that caused them (a crash before the commit leaves them with the broker, which
+//! delivers them again). The world publishes a new snapshot for API reads after each batch (at
+//! most every 100 ms), so reads never stall ingest.
 
-use orderly_model::{EventKind, Inbound, OutEvent, Snapshot, Timestamp};
-use orderly_mqtt::MqttLink;
+use orderly_model::{EventKind, OutEvent, Snapshot, Timestamp};
+use orderly_mqtt::{Ack, MqttLink, Received};
 use orderly_store::Store;
 use orderly_world::{Applied, Command, Hospital, Refused};
 use std::sync::Arc;
@@ -33,13 +35,21 @@ fn apply(hospital: &mut Hospital, r: WorldRequest) {
     }
 }
 
+/// What one world step hands the committer: its events, and the acknowledgements of the
+/// messages it took, sent to the broker once the events are committed.
+#[derive(Default)]
+pub struct Commit {
+    pub events: Vec<OutEvent>,
+    pub acks: Vec<Ack>,
+}
+
 /// Runs the world on its own thread until `inbound` closes or `shutdown` turns true.
 #[allow(clippy::too_many_arguments)]
 pub fn spawn_world(
     mut hospital: Hospital,
-    mut inbound: mpsc::Receiver<Inbound>,
+    mut inbound: mpsc::Receiver<Received>,
     mut control: mpsc::Receiver<WorldRequest>,
-    to_commit: mpsc::Sender<Vec<OutEvent>>,
+    to_commit: mpsc::Sender<Commit>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     mut shutdown: watch::Receiver<bool>,
     clock: fn() -> Timestamp,
@@ -53,11 +63,16 @@ pub fn spawn_world(
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut last_snapshot = Instant::now();
                 let mut dirty = false;
+                let take = |hospital: &mut Hospital, acks: &mut Vec<Ack>, m: Received| {
+                    hospital.push(m.inbound);
+                    acks.extend(m.ack);
+                };
                 loop {
                     let mut n = 0usize;
+                    let mut acks = Vec::new();
                     tokio::select! {
                         m = inbound.recv() => match m {
-                            Some(m) => { hospital.push(m); n += 1; }
+                            Some(m) => { take(&mut hospital, &mut acks, m); n += 1; }
                             None => break,
                         },
                         Some(c) = control.recv() => apply(&mut hospital, c),
@@ -67,7 +82,7 @@ pub fn spawn_world(
                     while n < MAX_BATCH {
                         match inbound.try_recv() {
                             Ok(m) => {
-                                hospital.push(m);
+                                take(&mut hospital, &mut acks, m);
                                 n += 1;
                             }
                             Err(_) => break,
@@ -90,7 +105,9 @@ pub fn spawn_world(
                     if let Some(last) = events.last() {
                         metrics::gauge!("orderly_emitted_seq").set(last.seq as f64);
                     }
-                    if !events.is_empty() && to_commit.send(events).await.is_err() {
+                    if (!events.is_empty() || !acks.is_empty())
+                        && to_commit.send(Commit { events, acks }).await.is_err()
+                    {
                         break;
                     }
                     if dirty && last_snapshot.elapsed() >= Duration::from_millis(100) {
@@ -102,12 +119,13 @@ pub fn spawn_world(
                     }
                 }
                 // Whatever arrived before the end is still processed and committed.
+                let mut acks = Vec::new();
                 while let Ok(m) = inbound.try_recv() {
-                    hospital.push(m);
+                    take(&mut hospital, &mut acks, m);
                 }
                 let events = hospital.step(clock());
-                if !events.is_empty() {
-                    let _ = to_commit.send(events).await;
+                if !events.is_empty() || !acks.is_empty() {
+                    let _ = to_commit.send(Commit { events, acks }).await;
                 }
                 snapshot.send_replace(Arc::new(hospital.snapshot()));
                 tracing::info!("world stopped");
@@ -120,16 +138,20 @@ pub fn spawn_world(
 /// until it succeeds: nothing is published before it is committed, and nothing is dropped.
 pub async fn run_committer(
     store: Store,
-    mut batches: mpsc::Receiver<Vec<OutEvent>>,
+    mut batches: mpsc::Receiver<Commit>,
     live: broadcast::Sender<Arc<OutEvent>>,
     mqtt: Option<MqttLink>,
     store_ok: Arc<std::sync::atomic::AtomicBool>,
     committed: watch::Sender<u64>,
 ) {
     use std::sync::atomic::Ordering;
-    while let Some(batch) = batches.recv().await {
+    while let Some(Commit {
+        events: batch,
+        acks,
+    }) = batches.recv().await
+    {
         let mut backoff = Duration::from_millis(100);
-        loop {
+        while !batch.is_empty() {
             let started = Instant::now();
             let result = store.commit(&batch).await;
             let took = started.elapsed();
@@ -198,6 +220,12 @@ pub async fn run_committer(
             }
             // No live subscriber is fine: the event is committed and can be caught up.
             let _ = live.send(e);
+        }
+        // What these messages caused is committed: the broker may forget them.
+        if let Some(link) = &mqtt {
+            for a in acks {
+                link.ack(a).await;
+            }
         }
     }
 }
