@@ -103,6 +103,9 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/openapi.json", get(crate::docs::openapi_json))
         .route("/api/docs", get(crate::docs::docs_page))
         .layer(axum::middleware::from_fn(track))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            crate::server::BODY_READ_TIMEOUT,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -20,6 +20,7 @@ mod pages;
 mod params;
 mod reports;
 mod routes;
+pub mod server;
 mod site;
 mod sse;
 

@@ -272,11 +272,13 @@ async fn serve(
     say!("Ready. Ctrl-C stops.");
 
     let mut api_shutdown = shutdown_rx.clone();
-    let server =
-        axum::serve(listener, orderly_api::router(state)).with_graceful_shutdown(async move {
+    let server = tokio::spawn(orderly_api::server::serve(
+        listener,
+        orderly_api::router(state),
+        async move {
             let _ = api_shutdown.changed().await;
-        });
-    let server = tokio::spawn(async move { server.await });
+        },
+    ));
     shutdown_signal().await;
     tracing::info!("stopping");
     let _ = shutdown_tx.send(true);
