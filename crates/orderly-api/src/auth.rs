@@ -28,9 +28,10 @@ impl FromRequestParts<ApiState> for Auth {
             .filter(|s| !s.is_empty())
             .ok_or(ApiError::Unauthenticated)?;
         let principal = state
-            .store
-            .principal(secret)
-            .await?
+            .database
+            .principal(&state.store, secret)
+            .await
+            .map_err(ApiError::Unavailable)?
             .ok_or(ApiError::Unauthenticated)?;
         Ok(Auth(principal))
     }
@@ -96,7 +97,10 @@ impl Auth {
             target: target.into(),
             detail,
         };
-        state.store.audit(&entry).await?;
-        Ok(())
+        state
+            .database
+            .audit(&state.store, entry)
+            .await
+            .map_err(ApiError::Unavailable)
     }
 }

@@ -101,6 +101,15 @@ pub(crate) async fn ask<T>(
 /// Sends a command to the world, and answers once the event that records it is committed (so
 /// what we answer survives a crash, and a read straight after sees it).
 pub(crate) async fn apply(s: &ApiState, command: Command) -> Result<Applied, ApiError> {
+    // A change must be committed before it is answered: with the database away it would
+    // hang, so it is refused at once and nothing changes.
+    if !s.database.is_up()
+        && let Err(why) = s.database.check(&s.store).await
+    {
+        return Err(ApiError::Unavailable(format!(
+            "the database is unreachable ({why}): nothing was changed; try again when it is back"
+        )));
+    }
     let applied = ask(s, |reply| Control::World { command, reply })
         .await?
         .map_err(refused)?;

@@ -16,6 +16,7 @@ mod docs;
 mod error;
 mod locate;
 mod maintenance;
+pub mod outage;
 mod pages;
 mod params;
 mod reports;
@@ -49,6 +50,9 @@ pub struct ApiState {
     /// Events after they are committed, for live streams.
     pub events: broadcast::Sender<Arc<OutEvent>>,
     pub store: Store,
+    /// The database's health as the API sees it, the token cache and the audit records that
+    /// wait for the database.
+    pub database: outage::Database,
     pub floorplan: Arc<Floorplan>,
     /// Prometheus exposition, when a recorder is installed.
     pub metrics: Option<PrometheusHandle>,

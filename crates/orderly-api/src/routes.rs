@@ -30,8 +30,15 @@ pub(crate) struct Readiness {
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
 pub(crate) async fn readyz(State(s): State<ApiState>) -> Response {
     let mut problems = (s.readiness)();
-    if let Err(e) = s.store.ping().await {
-        problems.push(format!("database: {e}"));
+    let waiting = s.database.pending_audit();
+    if let Err(e) = s.database.check(&s.store).await {
+        problems.push(format!(
+            "database: unreachable ({e}); degraded: live views work, changes are refused, {waiting} audit records wait"
+        ));
+    } else if waiting > 0 {
+        problems.push(format!(
+            "database: back; {waiting} audit records are being written"
+        ));
     }
     let status = if problems.is_empty() {
         StatusCode::OK

@@ -11,6 +11,8 @@ use orderly_model::{Inbound, OutEvent, Payload, Reading, Role, Seed, Timestamp};
 use orderly_store::Store;
 use orderly_world::{Hospital, RuleSet, WorldConfig};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tower::ServiceExt;
 
@@ -199,6 +201,7 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         snapshot: snap_rx,
         events: broadcast::channel(16).0,
         store,
+        database: orderly_api::outage::Database::new(Arc::new(AtomicBool::new(true))),
         floorplan: fp,
         metrics: None,
         readiness,
@@ -1811,5 +1814,64 @@ async fn a_units_beds_show_their_patients_state_and_alerts_to_its_nurses_only() 
             .any(|a| a["target"] == "unit ICU beds"
                 && a["who"].as_str().unwrap().contains("Nurse Ana")),
         "{audit}"
+    );
+}
+
+/// Finding: during a database outage every authenticated request, live reads included, hung
+/// about 22 s on its token lookup, and /readyz hung too. Now a token seen before keeps working
+/// from its last answer, live views are served (their audit records wait for the database),
+/// changes are refused at once with 503 and change nothing, and /readyz answers at once.
+#[tokio::test]
+async fn with_the_database_away_live_views_work_and_changes_are_refused_at_once() {
+    let mut f = fixture(true).await;
+    // Every request asks the database (no cache freshness), so the outage path is the one taken.
+    f.state.database = orderly_api::outage::Database::new(Arc::new(AtomicBool::new(true)))
+        .with_token_freshness(Duration::ZERO);
+    let (st, _) = get(&f, "/api/v1/rooms/F2-ICU-01", Some(&f.nurse_icu)).await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, open) = get(&f, "/api/v1/alerts/open?unit=ICU", Some(&f.nurse_icu)).await;
+    let id = open[0]["id"].as_str().unwrap().to_string();
+
+    f.state.store.close().await;
+    let started = std::time::Instant::now();
+    let (st, room) = get(&f, "/api/v1/rooms/F2-ICU-01", Some(&f.nurse_icu)).await;
+    assert_eq!(st, StatusCode::OK, "{room}");
+    assert_eq!(room["patients"][0]["id"], "P-1001");
+    assert_eq!(
+        f.state.database.pending_audit(),
+        1,
+        "the read's audit record waits"
+    );
+    let (st, e) = post(
+        &f,
+        &format!("/api/v1/alerts/{id}/acknowledge"),
+        &f.nurse_icu,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{e}"
+    );
+    let (_, open) = get(&f, "/api/v1/alerts/open?unit=ICU", Some(&f.nurse_icu)).await;
+    assert_eq!(open[0]["state"], "active", "{open}");
+    // A token never seen cannot be checked: 503 that says so, not 401.
+    let (st, e) = get(&f, "/api/v1/assets", Some(&f.biomed)).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("unreachable"),
+        "{e}"
+    );
+    let (st, r) = get(&f, "/readyz", None).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.to_string().contains("degraded"), "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
     );
 }

@@ -209,6 +209,7 @@ async fn serve(
         snapshot: snap_rx,
         events: live_tx,
         store: store.clone(),
+        database: orderly_api::outage::Database::new(store_ok.clone()),
         floorplan: fp.clone(),
         metrics,
         readiness,
@@ -218,6 +219,12 @@ async fn serve(
         rules: rules_rx,
         shutdown: shutdown_rx.clone(),
     };
+    let flusher = tokio::spawn(
+        state
+            .database
+            .clone()
+            .run_flusher(store.clone(), shutdown_rx.clone()),
+    );
     let listener = tokio::net::TcpListener::bind(settings.http)
         .await
         .with_context(|| {
@@ -295,6 +302,7 @@ async fn serve(
     let _ = committer.await;
     link.disconnect().await;
     let _ = server.await;
+    let _ = flusher.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
