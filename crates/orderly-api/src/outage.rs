@@ -20,13 +20,16 @@ pub const MAX_PENDING_AUDIT: usize = 50_000;
 /// Tokens remembered at most (made-up secrets must not grow memory).
 const MAX_TOKENS: usize = 10_000;
 
+/// The database's last answer for a token (the caller, or none: not valid) and when.
+type Answer = (Option<Principal>, Instant);
+
 /// What the API knows of the database's health, shared with the committer.
 #[derive(Clone)]
 pub struct Database {
     up: Arc<AtomicBool>,
     /// How long a token's answer stands without asking ([`TOKEN_FRESH`]).
     fresh: Duration,
-    tokens: Arc<Mutex<HashMap<String, (Option<Principal>, Instant)>>>,
+    tokens: Arc<Mutex<HashMap<String, Answer>>>,
     pending: Arc<Mutex<VecDeque<AuditEntry>>>,
     /// One writer of the waiting records at a time (each is written once, in order).
     flushing: Arc<tokio::sync::Mutex<()>>,
@@ -95,7 +98,7 @@ impl Database {
 
     fn unreachable(
         &self,
-        cached: Option<(Option<Principal>, Instant)>,
+        cached: Option<Answer>,
         why: String,
     ) -> Result<Option<Principal>, String> {
         self.set_up(false);
