@@ -112,3 +112,98 @@ fn revoking_a_token_that_does_not_exist_fails_in_one_line() {
     // Twice is the same mistake.
     assert!(!revoke(&id).status.success());
 }
+
+/// Tokens expire (`--expires-in`), `token list` shows them without secrets, and the audit log
+/// of a running Orderly is a hash chain that `orderly audit verify` checks: a record changed in
+/// the database afterwards is named, and the command fails in one line.
+#[test]
+fn tokens_expire_and_a_changed_audit_record_is_found() {
+    let setup = orderly_tests::Setup::new();
+    let o = setup.start();
+    setup.token("nurse", "Nurse Ana", "ICU");
+    // Reads of patient data, each audited.
+    for unit in ["ICU", "MS3", "MS4"] {
+        let (status, _) = o.get(&format!("/api/v1/units/{unit}/beds"));
+        assert_eq!(status, 200);
+    }
+    o.stop();
+    let db = &setup.db.url;
+    let run = |args: &[&str]| {
+        Command::new(binary())
+            .args(args)
+            .args(["--database", db])
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "token",
+        "create",
+        "--role",
+        "biomed",
+        "--name",
+        "Temp",
+        "--expires-in",
+        "1h",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("expires: "));
+    let bad = run(&[
+        "token",
+        "create",
+        "--role",
+        "biomed",
+        "--name",
+        "T",
+        "--expires-in",
+        "soon",
+    ]);
+    assert!(!bad.status.success());
+    let list = String::from_utf8_lossy(&run(&["token", "list"]).stdout).to_string();
+    assert!(
+        list.contains("Nurse Ana") && list.contains("Temp") && list.contains("active"),
+        "{list}"
+    );
+    assert!(!list.contains("ord_"), "a secret in the list: {list}");
+
+    let ok = run(&["audit", "verify"]);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success() && text.starts_with("ok: "),
+        "{text}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Someone with database access rewrites what the nurse read.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut c = sqlx::AnyConnection::connect(db).await.unwrap();
+        sqlx::query("UPDATE audit SET target = 'unit ED beds' WHERE target = 'unit MS3 beds'")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    });
+    let out = run(&["audit", "verify"]);
+    assert!(
+        !out.status.success(),
+        "{text} then {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("on unit ED beds") && err.contains("was changed after it was written"),
+        "{err}"
+    );
+    assert!(
+        err.trim_end().ends_with("(listed above)")
+            && err.contains("error: the audit log was tampered with"),
+        "{err}"
+    );
+}

@@ -29,7 +29,7 @@ impl FromRequestParts<ApiState> for Auth {
             .ok_or(ApiError::Unauthenticated)?;
         let principal = state
             .database
-            .principal(&state.store, secret)
+            .principal(&state.store, secret, (state.clock)())
             .await
             .map_err(ApiError::Unavailable)?
             .ok_or(ApiError::Unauthenticated)?;

@@ -73,6 +73,7 @@ impl Database {
         &self,
         store: &Store,
         secret: &str,
+        now: orderly_model::Timestamp,
     ) -> Result<Option<Principal>, String> {
         let cached = self.tokens.lock().ok().and_then(|t| t.get(secret).cloned());
         if let Some((p, at)) = &cached
@@ -80,7 +81,7 @@ impl Database {
         {
             return Ok(p.clone());
         }
-        match tokio::time::timeout(DB_TIMEOUT, store.principal(secret)).await {
+        match tokio::time::timeout(DB_TIMEOUT, store.principal(secret, now)).await {
             Ok(Ok(p)) => {
                 self.set_up(true);
                 if let Ok(mut t) = self.tokens.lock() {

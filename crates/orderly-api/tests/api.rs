@@ -137,20 +137,26 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
     store.commit(&events).await.unwrap();
     let (snap_tx, snap_rx) = watch::channel(Arc::new(h.snapshot()));
     let (admin_id, admin) = store
-        .create_token("admin", Role::Admin, &[], Timestamp(0))
+        .create_token("admin", Role::Admin, &[], Timestamp(0), None)
         .await
         .unwrap();
     let _ = admin_id;
     let (_, nurse_icu) = store
-        .create_token("Nurse Ana", Role::Nurse, &["ICU".into()], Timestamp(0))
+        .create_token(
+            "Nurse Ana",
+            Role::Nurse,
+            &["ICU".into()],
+            Timestamp(0),
+            None,
+        )
         .await
         .unwrap();
     let (_, nurse_ms3) = store
-        .create_token("Nurse Bo", Role::Nurse, &["MS3".into()], Timestamp(0))
+        .create_token("Nurse Bo", Role::Nurse, &["MS3".into()], Timestamp(0), None)
         .await
         .unwrap();
     let (_, biomed) = store
-        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0))
+        .create_token("Bo Biomed", Role::Biomed, &[], Timestamp(0), None)
         .await
         .unwrap();
     let readiness: orderly_api::ReadinessCheck = if ready {

@@ -80,6 +80,48 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// An API token as `orderly token list` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub units: Vec<String>,
+    pub created: Timestamp,
+    pub expires: Option<Timestamp>,
+    pub revoked: Option<Timestamp>,
+}
+
+/// What `verify_audit` found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditVerdict {
+    /// Records in the chain.
+    pub records: u64,
+    /// Records written before the chain existed (not verifiable).
+    pub unchained: u64,
+    /// The last record's number and hash: note them elsewhere, and a later run that finds a
+    /// shorter chain shows records deleted from its end.
+    pub head: (i64, String),
+    /// Each break in the chain, in plain words.
+    pub problems: Vec<String>,
+}
+
+/// A record's hash: SHA-256 over the previous record's hash, its number and its fields, as a
+/// JSON array (no field can run into the next).
+pub fn audit_hash(prev: &str, seq: i64, e: &AuditEntry) -> String {
+    let text = serde_json::json!([
+        prev,
+        seq,
+        e.at.millis(),
+        e.who,
+        e.action,
+        e.target,
+        e.detail
+    ])
+    .to_string();
+    hash(&text)
+}
+
 /// Filters for alert history.
 #[derive(Clone, Debug, Default)]
 pub struct AlertQuery {
@@ -98,10 +140,13 @@ pub struct AlertQuery {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The audit chain's last record (number, hash), loaded at the first write: audit records
+    /// are written one at a time, each chained to the one before.
+    audit_head: std::sync::Arc<tokio::sync::Mutex<Option<(i64, String)>>>,
 }
 
 fn migrator() -> Migrator {
-    let steps: [(i64, &str, &'static str); 4] = [
+    let steps: [(i64, &str, &'static str); 5] = [
         (1, "init", include_str!("../migrations/0001_init.sql")),
         (
             2,
@@ -117,6 +162,11 @@ fn migrator() -> Migrator {
             4,
             "work orders",
             include_str!("../migrations/0004_work_orders.sql"),
+        ),
+        (
+            5,
+            "audit chain, token expiry",
+            include_str!("../migrations/0005_audit_chain_token_expiry.sql"),
         ),
     ];
     Migrator::with_migrations(
@@ -192,7 +242,11 @@ impl Store {
                 .await?;
         }
         migrator().run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            audit_head: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -752,27 +806,58 @@ impl Store {
         role: Role,
         units: &[String],
         now: Timestamp,
+        expires: Option<Timestamp>,
     ) -> Result<(String, String)> {
         let id = format!("tok_{}", random_hex(6));
         let secret = format!("ord_{}", random_hex(24));
-        sqlx::query("INSERT INTO tokens (id, name, hash, role, units, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, NULL)")
+        sqlx::query("INSERT INTO tokens (id, name, hash, role, units, created_ms, revoked_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7)")
             .bind(id.clone())
             .bind(name.to_string())
             .bind(hash(&secret))
             .bind(role.as_str())
             .bind(units.join(","))
             .bind(now.millis())
+            .bind(expires.map(|t| t.millis()))
             .execute(&self.pool)
             .await?;
         Ok((id, secret))
     }
 
-    /// The caller a bearer secret belongs to, if it is valid and not revoked.
-    pub async fn principal(&self, secret: &str) -> Result<Option<Principal>> {
+    /// Every token, newest first, without its secret (only its hash is stored anyway).
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, name, role, units, created_ms, expires_ms, revoked_ms FROM tokens ORDER BY created_ms DESC, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let units: String = r.try_get("units")?;
+                Ok(TokenInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    role: r.try_get("role")?,
+                    units: units
+                        .split(',')
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    created: Timestamp(r.try_get("created_ms")?),
+                    expires: r.try_get::<Option<i64>, _>("expires_ms")?.map(Timestamp),
+                    revoked: r.try_get::<Option<i64>, _>("revoked_ms")?.map(Timestamp),
+                })
+            })
+            .collect()
+    }
+
+    /// The caller a bearer secret belongs to, if it is valid at `now`: not revoked, not
+    /// expired.
+    pub async fn principal(&self, secret: &str, now: Timestamp) -> Result<Option<Principal>> {
         let row = sqlx::query(
-            "SELECT id, name, role, units FROM tokens WHERE hash = $1 AND revoked_ms IS NULL",
+            "SELECT id, name, role, units FROM tokens WHERE hash = $1 AND revoked_ms IS NULL AND (expires_ms IS NULL OR expires_ms > $2)",
         )
         .bind(hash(secret))
+        .bind(now.millis())
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
@@ -803,19 +888,106 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
-    /// Writes one audit record.
+    /// Writes one audit record, chained to the one before: its number is the next, and it
+    /// carries the hash of the record before and its own ([`audit_hash`]).
     pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
+        let mut head = self.audit_head.lock().await;
+        let (last_seq, last_hash) = match &*head {
+            Some(h) => h.clone(),
+            None => self.audit_chain_head().await?,
+        };
+        let seq = last_seq + 1;
+        let hash = audit_hash(&last_hash, seq, e);
         sqlx::query(
-            "INSERT INTO audit (at_ms, who, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO audit (at_ms, who, action, target, detail, seq, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(e.at.millis())
         .bind(e.who.clone())
         .bind(e.action.clone())
         .bind(e.target.clone())
         .bind(e.detail.clone())
+        .bind(seq)
+        .bind(last_hash)
+        .bind(hash.clone())
         .execute(&self.pool)
         .await?;
+        *head = Some((seq, hash));
         Ok(())
+    }
+
+    /// The chain's last record as stored: (0, "") when there is none.
+    async fn audit_chain_head(&self) -> Result<(i64, String)> {
+        let row = sqlx::query(
+            "SELECT seq, hash FROM audit WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => (r.try_get("seq")?, r.try_get("hash")?),
+            None => (0, String::new()),
+        })
+    }
+
+    /// Checks the audit chain from its first record: every number present, every record's
+    /// hash matching its contents and the hash it names for the one before.
+    pub async fn verify_audit(&self) -> Result<AuditVerdict> {
+        let unchained: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit WHERE seq IS NULL")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, who, action, target, detail, prev_hash, hash FROM audit WHERE seq IS NOT NULL ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut problems = Vec::new();
+        let (mut expect_seq, mut prev) = (1i64, String::new());
+        let mut records = 0u64;
+        for r in rows {
+            records += 1;
+            let seq: i64 = r.try_get("seq")?;
+            let e = AuditEntry {
+                at: Timestamp(r.try_get("at_ms")?),
+                who: r.try_get("who")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                detail: r.try_get("detail")?,
+            };
+            let stored_prev: String = r.try_get("prev_hash")?;
+            let stored: String = r.try_get("hash")?;
+            let whose = format!(
+                "record {seq} ({} by {} on {}, at {})",
+                e.action,
+                e.who,
+                e.target,
+                e.at.to_rfc3339()
+            );
+            if seq != expect_seq {
+                problems.push(if seq > expect_seq {
+                    format!(
+                        "records {expect_seq} to {} are missing (deleted) before {whose}",
+                        seq - 1
+                    )
+                } else {
+                    format!("{whose} repeats a number")
+                });
+            } else if stored_prev != prev {
+                problems.push(format!(
+                    "{whose} does not follow the record before it (that one was changed or replaced)"
+                ));
+            }
+            if audit_hash(&stored_prev, seq, &e) != stored {
+                problems.push(format!("{whose} was changed after it was written"));
+            }
+            expect_seq = seq + 1;
+            prev = stored;
+        }
+        Ok(AuditVerdict {
+            records,
+            unchained: unchained as u64,
+            head: (expect_seq - 1, prev),
+            problems,
+        })
     }
 
     /// The newest audit records first.

@@ -137,17 +137,39 @@ async fn suite(url: &str) {
 
     // Tokens: only the hash is kept; revoked tokens stop working.
     let (id, secret) = store
-        .create_token("ward nurse", Role::Nurse, &["ICU".into()], Timestamp(1))
+        .create_token(
+            "ward nurse",
+            Role::Nurse,
+            &["ICU".into()],
+            Timestamp(1),
+            None,
+        )
         .await
         .unwrap();
-    let p = store.principal(&secret).await.unwrap().unwrap();
+    let p = store
+        .principal(&secret, Timestamp(2))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (p.role, p.units.clone()),
         (Role::Nurse, vec!["ICU".to_string()])
     );
-    assert!(store.principal("ord_wrong").await.unwrap().is_none());
+    assert!(
+        store
+            .principal("ord_wrong", Timestamp(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.revoke_token(&id, Timestamp(2)).await.unwrap());
-    assert!(store.principal(&secret).await.unwrap().is_none());
+    assert!(
+        store
+            .principal(&secret, Timestamp(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     store
         .audit(&AuditEntry {
@@ -211,7 +233,107 @@ async fn suite(url: &str) {
     work_orders(&again).await;
     utilisation_inputs(&again).await;
     lost_tags_are_remembered(&again).await;
+    tokens_expire(&again).await;
+    audit_chain(&again, url).await;
     again.close().await;
+}
+
+/// A token stops working when it expires; the list shows every token without its secret.
+async fn tokens_expire(store: &Store) {
+    let (id, secret) = store
+        .create_token(
+            "agency nurse",
+            Role::Nurse,
+            &["MS3".into()],
+            Timestamp(1000),
+            Some(Timestamp(5000)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .principal(&secret, Timestamp(4999))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .principal(&secret, Timestamp(5000))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let list = store.tokens().await.unwrap();
+    let t = list.iter().find(|t| t.id == id).unwrap();
+    assert_eq!((t.expires, t.revoked), (Some(Timestamp(5000)), None));
+    assert_eq!(t.units, ["MS3"]);
+}
+
+/// The audit log is a hash chain: a record changed or deleted afterwards is found and named;
+/// a restart goes on with the chain.
+async fn audit_chain(store: &Store, url: &str) {
+    use sqlx::Connection;
+    let entry = |at: i64, target: &str| AuditEntry {
+        at: Timestamp(at),
+        who: "tok_9 (Nurse Ana)".into(),
+        action: "read".into(),
+        target: target.into(),
+        detail: String::new(),
+    };
+    let before = store.verify_audit().await.unwrap();
+    assert!(before.problems.is_empty(), "{:?}", before.problems);
+    let n = before.records as i64;
+    for i in 0..3 {
+        store
+            .audit(&entry(10_000 + i, &format!("room R-{i}")))
+            .await
+            .unwrap();
+    }
+    // Another process (a restart) continues the same chain.
+    let other = Store::open(url).await.unwrap();
+    other.audit(&entry(10_010, "room R-3")).await.unwrap();
+    other.close().await;
+    let v = store.verify_audit().await.unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!((v.records as i64, v.head.0), (n + 4, n + 4));
+
+    let mut c = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE audit SET target = 'room X' WHERE seq = {}",
+        n + 2
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let v = store.verify_audit().await.unwrap();
+    assert_eq!(v.problems.len(), 1, "{:?}", v.problems);
+    assert!(
+        v.problems[0].starts_with(&format!(
+            "record {} (read by tok_9 (Nurse Ana) on room X",
+            n + 2
+        )) && v.problems[0].ends_with("was changed after it was written"),
+        "{:?}",
+        v.problems
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DELETE FROM audit WHERE seq = {}",
+        n + 3
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let v = store.verify_audit().await.unwrap();
+    assert!(
+        v.problems.iter().any(|p| p.starts_with(&format!(
+            "records {} to {} are missing",
+            n + 3,
+            n + 3
+        ))),
+        "{:?}",
+        v.problems
+    );
+    c.close().await.unwrap();
 }
 
 /// Bed commands without an acknowledgement and suggestions not ended come back after a restart.

@@ -1,6 +1,6 @@
 //! `orderly`: the binary. Reads configuration (file, environment, flags), sets up tracing and
 //! the runtime, and wires the core crates (model, floorplan, world, sim) to the edge crates
-//! (mqtt, store, api). Subcommands: demo, run, sim, record, replay, rules, devices, token, check.
+//! (mqtt, store, api). Subcommands: demo, run, sim, record, replay, rules, devices, audit, token, check.
 //!
 //! May depend on every Orderly crate; uses anyhow for errors.
 
@@ -54,6 +54,11 @@ enum Cmd {
     },
     /// The broker's users and topic permissions for every device (Mosquitto and EMQX files).
     Devices(devices::DevicesArgs),
+    /// The audit log: `orderly audit verify` checks its hash chain.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -74,6 +79,16 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+enum AuditCmd {
+    /// Check that no audit record was changed or deleted since it was written; prints the
+    /// chain's head (note it: a later run with a shorter chain shows deletions at the end).
+    Verify {
+        #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
+        database: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCmd {
     /// Create a token; prints the secret once (only its hash is stored).
     Create {
@@ -86,7 +101,15 @@ enum TokenCmd {
         /// Units a nurse may see, comma-separated.
         #[arg(long, value_delimiter = ',')]
         units: Vec<String>,
+        /// How long it works: `90d`, `12h`, ... or `never` (a service that is rotated by hand).
+        #[arg(long, default_value = "90d")]
+        expires_in: String,
         /// Database URL.
+        #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
+        database: String,
+    },
+    /// Every token: id, holder, role, units, created, expires, revoked (never a secret).
+    List {
         #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
         database: String,
     },
@@ -136,6 +159,9 @@ fn run() -> Result<()> {
         Cmd::Record(args) => rt.block_on(replay::record(args)),
         Cmd::Replay(args) => replay::replay(args),
         Cmd::Token { cmd } => rt.block_on(token(cmd)),
+        Cmd::Audit {
+            cmd: AuditCmd::Verify { database },
+        } => rt.block_on(audit_verify(database)),
         Cmd::Devices(args) => devices::main(args),
         Cmd::Rules { cmd } => rules::main(cmd),
         Cmd::Broker { listen } => {
@@ -180,8 +206,21 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             role,
             name,
             units,
+            expires_in,
             database,
         } => {
+            let now = orderly_mqtt::client::wall_clock();
+            let expires = match expires_in.as_str() {
+                "never" => None,
+                d => {
+                    let d = humantime::parse_duration(d).map_err(|e| {
+                        anyhow::anyhow!(
+                            "--expires-in {d:?}: {e} (write a duration like 90d or 12h, or never)"
+                        )
+                    })?;
+                    Some(now.plus_ms(d.as_millis().min(i64::MAX as u128) as i64))
+                }
+            };
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("unknown role {role:?}: use nurse, facilities, biomed or admin")
             })?;
@@ -190,10 +229,48 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             }
             let store = orderly_store::Store::open(&database).await?;
             let (id, secret) = store
-                .create_token(&name, role, &units, orderly_mqtt::client::wall_clock())
+                .create_token(&name, role, &units, now, expires)
                 .await?;
             println!("token id: {id}\nsecret (shown once): {secret}");
+            match expires {
+                Some(t) => println!("expires: {}", t.to_rfc3339()),
+                None => println!("expires: never (revoke it by hand: orderly token revoke {id})"),
+            }
             store.close().await;
+        }
+        TokenCmd::List { database } => {
+            let store = orderly_store::Store::open(&database).await?;
+            let tokens = store.tokens().await?;
+            store.close().await;
+            let now = orderly_mqtt::client::wall_clock();
+            println!(
+                "{:<16} {:<10} {:<12} {:<22} {:<22} {:<10} name",
+                "id", "role", "units", "created", "expires", "state"
+            );
+            for t in tokens {
+                let state = match (t.revoked, t.expires) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(e)) if e <= now => "expired",
+                    _ => "active",
+                };
+                let day = |ts: orderly_model::Timestamp| {
+                    ts.to_rfc3339().chars().take(19).collect::<String>()
+                };
+                println!(
+                    "{:<16} {:<10} {:<12} {:<22} {:<22} {:<10} {}",
+                    t.id,
+                    t.role,
+                    if t.units.is_empty() {
+                        "-".to_string()
+                    } else {
+                        t.units.join(",")
+                    },
+                    day(t.created),
+                    t.expires.map_or("never".to_string(), day),
+                    state,
+                    t.name
+                );
+            }
         }
         TokenCmd::Revoke { id, database } => {
             let store = orderly_store::Store::open(&database).await?;
@@ -210,5 +287,36 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             println!("revoked");
         }
     }
+    Ok(())
+}
+
+async fn audit_verify(database: String) -> Result<()> {
+    let store = orderly_store::Store::open(&database).await?;
+    let v = store.verify_audit().await?;
+    store.close().await;
+    if !v.problems.is_empty() {
+        for p in &v.problems {
+            eprintln!("audit: {p}");
+        }
+        anyhow::bail!(
+            "the audit log was tampered with: {} problem(s) in {} records (listed above)",
+            v.problems.len(),
+            v.records
+        );
+    }
+    println!(
+        "ok: {} audit records, the chain is intact; head: record {} hash {}{}",
+        v.records,
+        v.head.0,
+        v.head.1,
+        if v.unchained > 0 {
+            format!(
+                " ({} older records were written before the chain and cannot be checked)",
+                v.unchained
+            )
+        } else {
+            String::new()
+        }
+    );
     Ok(())
 }

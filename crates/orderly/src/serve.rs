@@ -239,7 +239,7 @@ async fn serve(
 
     if settings.print_admin_token {
         let (_, secret) = store
-            .create_token("demo admin", Role::Admin, &[], wall_clock())
+            .create_token("demo admin", Role::Admin, &[], wall_clock(), None)
             .await?;
         say!("Admin token: {secret}");
         say!(
@@ -255,6 +255,7 @@ async fn serve(
                     Role::Facilities,
                     &[],
                     wall_clock(),
+                    None,
                 )
                 .await?;
             Some(tokio::spawn(crate::simulate::evs_rounds(
