@@ -27,13 +27,87 @@ impl FromRequestParts<ApiState> for Auth {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or(ApiError::Unauthenticated)?;
+        let client = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        if let Some(ip) = client
+            && state.failed_logins.blocked(ip)
+        {
+            // Callers behind one address (a proxy, a ward's NAT) keep working with tokens
+            // already known to be valid; new guesses get no database lookup and no audit row.
+            return match state.database.known_valid(secret) {
+                Some(p) => Ok(Auth(p)),
+                None => {
+                    metrics::counter!("orderly_auth_throttled_total").increment(1);
+                    Err(ApiError::TooManyRequests(format!(
+                        "too many failed sign-ins from {ip}: wait a minute and check the token"
+                    )))
+                }
+            };
+        }
         let principal = state
             .database
             .principal(&state.store, secret, (state.clock)())
             .await
-            .map_err(ApiError::Unavailable)?
-            .ok_or(ApiError::Unauthenticated)?;
-        Ok(Auth(principal))
+            .map_err(ApiError::Unavailable)?;
+        match principal {
+            Some(p) => Ok(Auth(p)),
+            None => {
+                let from = client.map_or("an unknown address".to_string(), |ip| ip.to_string());
+                metrics::counter!("orderly_auth_failures_total").increment(1);
+                tracing::warn!(client = %from, path = %parts.uri.path(), "a request with an unknown, revoked or expired token");
+                if let Some(ip) = client {
+                    state.failed_logins.record(ip);
+                }
+                // Audited (never the secret): who tried, from where, on what.
+                let entry = AuditEntry {
+                    at: (state.clock)(),
+                    who: format!("unauthenticated client {from}"),
+                    action: "authentication failed".into(),
+                    target: parts.uri.path().to_string(),
+                    detail: "unknown, revoked or expired token".into(),
+                };
+                let _ = state.database.audit(&state.store, entry).await;
+                Err(ApiError::Unauthenticated)
+            }
+        }
+    }
+}
+
+/// Failed sign-ins per client address: after [`FailedLogins::LIMIT`] in a minute, a token from
+/// that address not already known to be valid is refused (429) until the minute has passed,
+/// with no database lookup and no audit row: a flood of guesses cannot load the database or
+/// bury the audit log (tokens are 192 random bits: guessing one is hopeless anyway).
+#[derive(Clone, Default)]
+pub struct FailedLogins {
+    seen: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>>,
+    >,
+}
+
+impl FailedLogins {
+    pub const LIMIT: usize = 10;
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn blocked(&self, ip: std::net::IpAddr) -> bool {
+        let Ok(mut seen) = self.seen.lock() else {
+            return false;
+        };
+        let Some(times) = seen.get_mut(&ip) else {
+            return false;
+        };
+        times.retain(|t| t.elapsed() < Self::WINDOW);
+        times.len() >= Self::LIMIT
+    }
+
+    fn record(&self, ip: std::net::IpAddr) {
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() > 100_000 {
+                seen.clear();
+            }
+            seen.entry(ip).or_default().push(std::time::Instant::now());
+        }
     }
 }
 

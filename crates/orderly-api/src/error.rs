@@ -19,6 +19,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A bug: logged, answered 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -29,7 +31,7 @@ pub enum ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable code: `unauthenticated`, `forbidden`, `not_found`, `bad_request`, `conflict`,
-    /// `unavailable`, `internal`.
+    /// `unavailable`, `too_many_requests`, `internal`.
     pub error: &'static str,
     pub message: String,
 }
@@ -43,6 +45,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "internal error while serving a request");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")

@@ -33,7 +33,7 @@ use orderly_store::Store;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
 
-pub use auth::Auth;
+pub use auth::{Auth, FailedLogins};
 pub use control::{Control, ReloadOutcome, RuleInfo, RulesView};
 pub use docs::openapi;
 pub use error::ApiError;
@@ -53,6 +53,8 @@ pub struct ApiState {
     /// The database's health as the API sees it, the token cache and the audit records that
     /// wait for the database.
     pub database: outage::Database,
+    /// Failed sign-ins per client address (429 after too many).
+    pub failed_logins: auth::FailedLogins,
     pub floorplan: Arc<Floorplan>,
     /// Prometheus exposition, when a recorder is installed.
     pub metrics: Option<PrometheusHandle>,

@@ -66,6 +66,13 @@ impl Database {
         self.pending.lock().map_or(0, |p| p.len())
     }
 
+    /// The caller `secret` belongs to if the database said so within the freshness time.
+    pub fn known_valid(&self, secret: &str) -> Option<Principal> {
+        let t = self.tokens.lock().ok()?;
+        let (p, at) = t.get(secret)?;
+        (at.elapsed() < self.fresh).then(|| p.clone()).flatten()
+    }
+
     /// Who `secret` belongs to. A fresh answer (valid or not) comes from the cache; else the
     /// database is asked; when it cannot answer, the last answer it gave stands (nobody can
     /// revoke a token while the database is away: revoking writes to it).

@@ -37,9 +37,9 @@ async fn serve_with(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _peer)) => stream,
+                Ok(x) => x,
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.
                     tracing::warn!(error = %e, "cannot accept an HTTP connection");
@@ -53,7 +53,10 @@ async fn serve_with(
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+            .serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(with_peer(app.clone(), peer)),
+            );
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -67,6 +70,25 @@ async fn serve_with(
             tracing::info!("HTTP requests still open after 5 s; stopping anyway");
         }
     }
+}
+
+/// The router, with the client's address on every request (`ConnectInfo`, as axum's own
+/// server gives it): failed sign-ins are counted per address.
+fn with_peer(
+    app: Router,
+    peer: std::net::SocketAddr,
+) -> impl tower::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send,
+> + Clone {
+    use tower::ServiceExt;
+    tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        app.clone().oneshot(req)
+    })
 }
 
 #[cfg(test)]

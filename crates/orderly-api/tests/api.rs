@@ -208,6 +208,7 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         events: broadcast::channel(16).0,
         store,
         database: orderly_api::outage::Database::new(Arc::new(AtomicBool::new(true))),
+        failed_logins: Default::default(),
         floorplan: fp,
         metrics: None,
         readiness,

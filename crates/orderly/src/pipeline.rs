@@ -17,6 +17,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 const MAX_BATCH: usize = 5000;
 /// The world steps at least this often, so timers fire without input.
 const TICK: Duration = Duration::from_millis(250);
+/// Events committed in one transaction at most (batches waiting are merged up to it).
+const MAX_COMMIT: usize = 20_000;
 /// A world step or a commit this slow is logged (it delays alerts by as much).
 const SLOW: Duration = Duration::from_millis(50);
 
@@ -146,10 +148,21 @@ pub async fn run_committer(
 ) {
     use std::sync::atomic::Ordering;
     while let Some(Commit {
-        events: batch,
-        acks,
+        events: mut batch,
+        mut acks,
     }) = batches.recv().await
     {
+        // Whatever else waits goes into the same transaction: under load one commit (and
+        // one round of acknowledgements) serves many world steps.
+        while batch.len() < MAX_COMMIT {
+            match batches.try_recv() {
+                Ok(more) => {
+                    batch.extend(more.events);
+                    acks.extend(more.acks);
+                }
+                Err(_) => break,
+            }
+        }
         let mut backoff = Duration::from_millis(100);
         while !batch.is_empty() {
             let started = Instant::now();

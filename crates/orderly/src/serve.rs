@@ -210,6 +210,7 @@ async fn serve(
         events: live_tx,
         store: store.clone(),
         database: orderly_api::outage::Database::new(store_ok.clone()),
+        failed_logins: Default::default(),
         floorplan: fp.clone(),
         metrics,
         readiness,
