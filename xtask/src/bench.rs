@@ -23,6 +23,8 @@ struct Params {
     alerts: u64,
     falls: u64,
     runs: usize,
+    /// Mosquitto (as a hospital runs it) instead of the embedded broker.
+    mosquitto: bool,
 }
 
 fn parse(args: &[String]) -> Result<Params> {
@@ -37,6 +39,7 @@ fn parse(args: &[String]) -> Result<Params> {
         alerts: 2,
         falls: 2,
         runs: 3,
+        mosquitto: false,
     };
     let mut i = 0;
     while i < args.len() {
@@ -52,6 +55,13 @@ fn parse(args: &[String]) -> Result<Params> {
             "--alerts" => p.alerts = v.parse()?,
             "--falls" => p.falls = v.parse()?,
             "--runs" => p.runs = v.parse()?,
+            "--broker" => {
+                p.mosquitto = match v.as_str() {
+                    "mosquitto" => true,
+                    "embedded" => false,
+                    o => bail!("--broker {o}: embedded or mosquitto"),
+                }
+            }
             o => bail!("unknown option {o}; see `cargo xtask bench ingest --help` in README.md"),
         }
         i += 2;
@@ -109,6 +119,42 @@ fn spawn(bin: &Path, args: &[&str], until: &[&str]) -> Result<(Proc, Vec<String>
         }
     }
     bail!("orderly {args:?} exited before it was ready")
+}
+
+/// A broker on `port`: the embedded one (`orderly broker`), or Mosquitto configured as
+/// docs/device-contract.md advises (1000 messages in flight per client).
+fn start_broker(p: &Params, bin: &Path, dir: &Path, port: u16) -> Result<Proc> {
+    if !p.mosquitto {
+        let (b, _) = spawn(
+            bin,
+            &["broker", "--listen", &format!("127.0.0.1:{port}")],
+            &["MQTT broker"],
+        )?;
+        return Ok(b);
+    }
+    let conf = dir.join(format!("mosquitto-{port}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser root\nmax_inflight_messages 1000\nmax_queued_messages 1000000\nmessage_size_limit 1048576\n"
+        ),
+    )?;
+    let child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting mosquitto (is it installed?)")?;
+    let proc = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("Mosquitto did not listen on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(proc)
 }
 
 /// Receivers of the demo floorplan, with their rooms.
@@ -417,11 +463,7 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
 
     // 1. The broker alone: the same messages to one subscriber.
     let port = free_port();
-    let (broker, _) = spawn(
-        bin,
-        &["broker", "--listen", &format!("127.0.0.1:{port}")],
-        &["MQTT broker"],
-    )?;
+    let broker = start_broker(p, bin, dir, port)?;
     let raw = rt.block_on(async {
         let (sub, mut el) = client(port, "bench-sub");
         sub.subscribe("orderly/v1/general/#", QoS::AtLeastOnce)
@@ -466,12 +508,17 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         "sqlite://{}",
         dir.join(format!("bench-{port}.db")).display()
     );
+    let _own_broker = if p.mosquitto {
+        Some(start_broker(p, bin, dir, port)?)
+    } else {
+        None
+    };
     let (orderly, lines) = spawn(
         bin,
         &[
             "run",
             "--embedded-broker",
-            "true",
+            if p.mosquitto { "false" } else { "true" },
             "--mqtt-port",
             &port.to_string(),
             "--http",
@@ -744,7 +791,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         Some("ingest") => {}
         Some("locator") => return locator(root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--falls PER_S] [--runs N]\n       cargo xtask bench locator [--tags N] [--receivers N] [--seconds S] [--runs N]"
+            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--falls PER_S] [--runs N] [--broker embedded|mosquitto]\n       cargo xtask bench locator [--tags N] [--receivers N] [--seconds S] [--runs N]"
         ),
     }
     let p = parse(&args[1..])?;
