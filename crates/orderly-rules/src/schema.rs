@@ -248,6 +248,16 @@ const ASSET: &[FactDef] = &[
         Double,
         "the tag's battery as last reported, 0..100 (100 when not reported)",
     ),
+    f(
+        "clock_wrong",
+        Bool,
+        "its own device (smart bed, pump) stamps messages beyond the allowed clock skew, so they are refused",
+    ),
+    f(
+        "clock_offset_s",
+        Double,
+        "how far its device's clock is from Orderly's, seconds (ahead > 0), as last refused; 0 when right",
+    ),
 ];
 
 const PATIENT: &[FactDef] = &[

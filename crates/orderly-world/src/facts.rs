@@ -71,9 +71,12 @@ impl StaleFacts {
 /// Marks the subjects whose `C` changed since the last step.
 pub fn mark_changed<C: Component>(
     changed: Query<Entity, Changed<C>>,
+    mut removed: RemovedComponents<C>,
     mut stale: ResMut<StaleFacts>,
 ) {
     stale.entities.extend(changed.iter());
+    // A component taken away changes the facts too (a device's clock set right again).
+    stale.entities.extend(removed.read());
 }
 
 /// Registers a provider and makes a change of `C` on a subject make its facts stale.

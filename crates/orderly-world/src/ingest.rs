@@ -223,6 +223,29 @@ impl Capability for IngestPlugin {
         MessageRegistry::register_message::<ImuIn>(world);
         MessageRegistry::register_message::<WearableEventIn>(world);
         schedule.add_systems(route_inbox.in_set(Phase::Ingest));
+        world.resource_mut::<crate::facts::FactProviders>().add(
+            self.name(),
+            &[("asset", &["clock_wrong", "clock_offset_s"])],
+            clock_facts,
+        );
+        crate::facts::watch::<DeviceClock>(schedule);
+    }
+}
+
+/// `asset.clock_wrong` and `asset.clock_offset_s` of an asset with its own device.
+fn clock_facts(ctx: &crate::facts::FactCtx<'_>, f: &mut crate::facts::FactSheet) {
+    if ctx.wants("asset") {
+        let c = ctx.own::<DeviceClock>();
+        f.set(
+            "asset",
+            "clock_wrong",
+            orderly_rules::Fact::Bool(c.is_some()),
+        );
+        f.set(
+            "asset",
+            "clock_offset_s",
+            orderly_rules::Fact::Double(c.map_or(0.0, |c| c.offset_ms as f64 / 1000.0)),
+        );
     }
 }
 
@@ -237,12 +260,30 @@ struct Writers<'w> {
     wearable: MessageWriter<'w, WearableEventIn>,
 }
 
+/// A device whose clock is wrong: its messages are refused as `clock_skew`, so what it
+/// reports is unknown until someone sets its clock (a technical alert for biomed). On the
+/// device's subject (the asset); gone with the device's first message in time.
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct DeviceClock {
+    /// Device time minus receipt time of the last refused message, ms.
+    pub offset_ms: i64,
+    pub since: Timestamp,
+}
+
+/// Devices' clocks: the wrong ones, and how to mark or clear one.
+#[derive(bevy_ecs::system::SystemParam)]
+struct Clocks<'w, 's> {
+    wrong: Query<'w, 's, &'static mut DeviceClock>,
+    commands: Commands<'w, 's>,
+}
+
 fn route_inbox(
     mut inbox: ResMut<Inbox>,
     mut stats: ResMut<IngestStats>,
     mut seqs: ResMut<SeqTracker>,
     limits: Res<Limits>,
     registry: Res<Registry>,
+    mut clocks: Clocks,
     mut out: Writers,
 ) {
     for inbound in inbox.0.drain(..) {
@@ -273,7 +314,24 @@ fn route_inbox(
         // A device's clock may be off by a little, never by years: a message stamped far from
         // its receipt would poison what the device reports (samples ordered by device time).
         let ahead = r.ts.since(r.at);
-        if ahead > ms(limits.0.max_clock_ahead_s) || -ahead > ms(limits.0.max_clock_behind_s) {
+        let skewed =
+            ahead > ms(limits.0.max_clock_ahead_s) || -ahead > ms(limits.0.max_clock_behind_s);
+        if let Some(e) = entity {
+            match (clocks.wrong.get_mut(e), skewed) {
+                (Ok(mut c), true) => c.offset_ms = ahead,
+                (Ok(_), false) => {
+                    clocks.commands.entity(e).remove::<DeviceClock>();
+                }
+                (Err(_), true) => {
+                    clocks.commands.entity(e).insert(DeviceClock {
+                        offset_ms: ahead,
+                        since: r.at,
+                    });
+                }
+                (Err(_), false) => {}
+            }
+        }
+        if skewed {
             stats.reject(rejected(
                 &r,
                 RejectReason::ClockSkew,

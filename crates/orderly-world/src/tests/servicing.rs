@@ -438,3 +438,53 @@ fn a_beds_actuator_cycles_are_recorded_hourly_and_carried_over_a_restart() {
         .unwrap();
     assert_eq!(m.usage.actuator_cycles, Some(26));
 }
+
+/// A device whose clock is an hour off has every message refused; within a minute and a bit
+/// the unit and biomed are told, with how far off it is, and the alert ends once the device's
+/// messages are in time again.
+#[test]
+fn a_pump_whose_clock_is_wrong_is_a_technical_alert_for_biomed_until_it_is_set() {
+    use orderly_model::reading::PumpState;
+    let mut h = maintained();
+    let all: Vec<_> = rules_dir::BUNDLED
+        .into_iter()
+        .filter(|(n, _)| ["rules/maintenance-alerts.toml", "rules/pumps.toml"].contains(n))
+        .collect();
+    h.replace_rules(rules(&all));
+    let hour = 3600 * 1000;
+    let mut ev = Vec::new();
+    for s in (0..=90).step_by(10) {
+        let Inbound::Reading(mut r) = pump_at(t(s), PumpState::Idle, 10.0) else {
+            unreachable!()
+        };
+        r.ts = Timestamp(r.at.millis() + hour);
+        h.push(Inbound::Reading(r));
+        ev.extend(h.step(t(s)));
+    }
+    let alert = ev
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::AlertRaised(a) if a.rule == "device-clock-wrong" => Some(a.clone()),
+            _ => None,
+        })
+        .expect("the clock alert");
+    assert_eq!(alert.subject, "PUMP-0001");
+    assert!(
+        alert.audience.iter().any(|a| a == "role:biomed"),
+        "{alert:?}"
+    );
+    assert!(alert.message.contains("3600 s off"), "{}", alert.message);
+    assert!(h.snapshot().ingest.by_reason[&RejectReason::ClockSkew] >= 10);
+    // Its clock set right: the alert ends after its clear time.
+    let mut ev = Vec::new();
+    for s in (100..=200).step_by(10) {
+        h.push(pump_at(t(s), PumpState::Idle, 10.0));
+        ev.extend(h.step(t(s)));
+    }
+    assert!(
+        ev.iter().any(
+            |e| matches!(&e.kind, EventKind::AlertResolved(a) if a.rule == "device-clock-wrong")
+        ),
+        "{ev:?}"
+    );
+}
