@@ -31,6 +31,11 @@ pub struct MqttConfig {
     pub device_burst: f64,
     /// Credentials and TLS.
     pub security: crate::Security,
+    /// Acknowledge a message only once what it caused is committed (`MqttLink::ack`). Off for
+    /// the embedded broker: it lives and dies with Orderly's process, so its queue cannot
+    /// outlive a crash anyway, and rumqttd's fixed window of 100 unacknowledged messages per
+    /// client would hold every message for the commit before it (seconds under load).
+    pub ack_after_commit: bool,
 }
 
 impl MqttConfig {
@@ -42,6 +47,7 @@ impl MqttConfig {
             device_rate: 50.0,
             device_burst: 200.0,
             security: crate::Security::default(),
+            ack_after_commit: true,
         }
     }
     fn options(&self) -> Result<MqttOptions, crate::SecurityError> {
@@ -54,7 +60,7 @@ impl MqttConfig {
         // A message is acknowledged only once what it caused is committed (the pipeline calls
         // `MqttLink::ack`): a crash before the commit leaves it with the broker, which
         // delivers it again.
-        o.set_manual_acks(true);
+        o.set_manual_acks(self.ack_after_commit);
         o.set_request_channel_capacity(1024);
         o.set_inflight(200);
         self.security.apply(&mut o)?;
@@ -330,7 +336,11 @@ async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let ack = Ack::of(&p);
+                let ack = if cfg.ack_after_commit {
+                    Ack::of(&p)
+                } else {
+                    None
+                };
                 if topics.is_outbound(&p.topic) {
                     // Orderly's own message back: nothing to commit.
                     if let Some(a) = ack {

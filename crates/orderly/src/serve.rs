@@ -126,6 +126,9 @@ async fn serve(
     );
     mqtt_cfg.device_rate = settings.device_rate;
     mqtt_cfg.security = settings.mqtt_security.clone();
+    // The embedded broker dies with this process: nothing to gain from holding its messages
+    // until they are committed, and its fixed window would delay them (MqttConfig).
+    mqtt_cfg.ack_after_commit = !settings.embedded_broker;
     let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone())
         .context("the MQTT TLS settings")?;
 
