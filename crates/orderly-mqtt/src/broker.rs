@@ -62,8 +62,12 @@ impl EmbeddedBroker {
             router: RouterConfig {
                 max_connections: 10_010,
                 max_outgoing_packet_count: 200,
-                max_segment_size: 100 * 1024 * 1024,
-                max_segment_count: 10,
+                // rumqttd keeps a log of what it routed, per topic filter, up to size x count:
+                // 100 MiB x 10 let the demo grow about 7 MB a minute towards 1 GiB. 16 MiB x 4
+                // holds minutes of a large site's traffic for a subscriber that lags (the only
+                // one is Orderly, in this process) and caps the log at 64 MiB per filter.
+                max_segment_size: 16 * 1024 * 1024,
+                max_segment_count: 4,
                 ..RouterConfig::default()
             },
             v4: Some(HashMap::from([("orderly-v4".to_string(), server)])),
