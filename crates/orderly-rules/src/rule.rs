@@ -164,16 +164,28 @@ impl Template {
         for p in &self.parts {
             match p {
                 Part::Text(t) => out.push_str(t),
-                Part::Fact(g, n) => match facts.get(g, n) {
-                    Some(v) => {
-                        let s = v.render();
-                        out.push_str(if s.is_empty() { "?" } else { &s });
-                    }
-                    None => out.push('?'),
-                },
+                Part::Fact(g, n) => {
+                    let s = facts.get(g, n).map(|v| v.render()).unwrap_or_default();
+                    // A person reads this: words for what is not known, never "?".
+                    out.push_str(if s.is_empty() { unknown(g, n) } else { &s });
+                }
             }
         }
         out
+    }
+}
+
+/// What a message says for a fact that has no value (a tag never placed, a patient without a
+/// name on file).
+fn unknown(group: &str, fact: &str) -> &'static str {
+    match (group, fact) {
+        ("room", "name") | ("room", "id") => "an unknown room",
+        ("room", "unit") | ("asset", "home_unit") => "an unknown unit",
+        ("patient", "name") => "a patient with no name on file",
+        (_, "model") => "an unknown model",
+        ("pump", "faults") => "no fault codes",
+        ("patient", "nearest_staff") => "nobody located nearby",
+        _ => "(not known)",
     }
 }
 

@@ -661,3 +661,22 @@ message = "m"
     assert_eq!(r("either").requires("bed", "exit_assisted"), None);
     assert_eq!(r("either").requires("bed", "exited"), None);
 }
+
+/// Finding: a lost wristband's alert read "last in ?" when the wearer had never been placed. A
+/// message says in words what is not known, never "?".
+#[test]
+fn a_message_says_in_words_what_is_not_known() {
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
+    let r = &set.rules[0];
+    let mut f = facts(20.0);
+    f.set("room", "name", Fact::String(String::new()));
+    f.groups.get_mut("patient").map(|p| p.remove("name"));
+    let ev = Alerting::default().observe(r, "BED-1", true, &f, t(0));
+    let EventKind::AlertRaised(al) = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        al.message,
+        "Head of bed at 20 degrees for a patient with no name on file in an unknown room"
+    );
+}
