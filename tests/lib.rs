@@ -98,7 +98,7 @@ impl Database {
                     std::process::id(),
                     COUNTER.fetch_add(1, Ordering::Relaxed)
                 );
-                pg_exec(&admin, &format!("CREATE DATABASE {name}"));
+                db_exec(&admin, &format!("CREATE DATABASE {name}"));
                 let base = admin
                     .rsplit_once('/')
                     .map_or(admin.as_str(), |(b, _)| b)
@@ -174,7 +174,7 @@ impl Database {
 impl Drop for Database {
     fn drop(&mut self) {
         if let Some((admin, name)) = &self.pg {
-            pg_exec(
+            db_exec(
                 admin,
                 &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             );
@@ -182,7 +182,9 @@ impl Drop for Database {
     }
 }
 
-fn pg_exec(url: &str, sql: &str) {
+/// Runs one SQL statement on the database at `url` (SQLite or PostgreSQL), as someone with
+/// direct access to it would.
+pub fn db_exec(url: &str, sql: &str) {
     use sqlx::Connection;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -192,7 +194,7 @@ fn pg_exec(url: &str, sql: &str) {
         sqlx::any::install_default_drivers();
         let mut c = sqlx::AnyConnection::connect(url)
             .await
-            .expect("connect to PostgreSQL");
+            .expect("connect to the database");
         sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .execute(&mut c)
             .await
@@ -225,6 +227,21 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// A setup on a broker that outlives Orderly (the embedded one restarts with it): the one
+    /// the suite runs on, or a Mosquitto started in `dir` (kept alive by the second value).
+    /// None, after saying why `what` is skipped, when neither is there.
+    pub fn with_lasting_broker(dir: &Path, what: &str) -> Option<(Setup, Option<Mosquitto>)> {
+        if std::env::var("ORDERLY_TEST_MQTT").is_ok() {
+            return Some((Setup::new(), None));
+        }
+        let port = free_port();
+        let Some(m) = Mosquitto::start(dir, port) else {
+            eprintln!("SKIPPED: {what}: no external broker and Mosquitto is not installed");
+            return None;
+        };
+        Some((Setup::with_broker("127.0.0.1", port), Some(m)))
+    }
+
     /// A setup on a broker this test runs itself (not the embedded one).
     pub fn with_broker(host: &str, port: u16) -> Setup {
         let mut s = Setup::new();

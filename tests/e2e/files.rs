@@ -177,19 +177,10 @@ fn tokens_expire_and_a_changed_audit_record_is_found() {
         String::from_utf8_lossy(&ok.stderr)
     );
     // Someone with database access rewrites what the nurse read.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        sqlx::any::install_default_drivers();
-        let mut c = sqlx::AnyConnection::connect(db).await.unwrap();
-        sqlx::query("UPDATE audit SET target = 'unit ED beds' WHERE target = 'unit MS3 beds'")
-            .execute(&mut c)
-            .await
-            .unwrap();
-    });
+    orderly_tests::db_exec(
+        db,
+        "UPDATE audit SET target = 'unit ED beds' WHERE target = 'unit MS3 beds'",
+    );
     let out = run(&["audit", "verify"]);
     assert!(
         !out.status.success(),

@@ -307,17 +307,10 @@ fn what_devices_send_while_orderly_restarts_is_processed_when_it_is_back() {
     // The embedded broker lives in the orderly process and restarts with it: this needs a
     // broker of its own, the one the suite runs on or a Mosquitto started here.
     let dir = tempfile::tempdir().unwrap();
-    let (setup, _own) = if std::env::var("ORDERLY_TEST_MQTT").is_ok() {
-        (Setup::new(), None)
-    } else {
-        let port = orderly_tests::free_port();
-        let Some(m) = orderly_tests::Mosquitto::start(dir.path(), port) else {
-            eprintln!(
-                "SKIPPED: messages across an orderly restart: no external broker and Mosquitto is not installed"
-            );
-            return;
-        };
-        (Setup::with_broker("127.0.0.1", port), Some(m))
+    let Some((setup, _own)) =
+        Setup::with_lasting_broker(dir.path(), "messages across an orderly restart")
+    else {
+        return;
     };
     let o = setup.start();
     o.stop();
@@ -447,17 +440,10 @@ fn one_oversized_message_is_counted_and_ingest_goes_on() {
 #[test]
 fn a_fall_not_yet_committed_when_orderly_crashes_is_delivered_again_and_alerted() {
     let dir = tempfile::tempdir().unwrap();
-    let (setup, _own) = if std::env::var("ORDERLY_TEST_MQTT").is_ok() {
-        (Setup::new(), None)
-    } else {
-        let port = orderly_tests::free_port();
-        let Some(m) = orderly_tests::Mosquitto::start(dir.path(), port) else {
-            eprintln!(
-                "SKIPPED: acknowledgement after commit: no external broker and Mosquitto is not installed"
-            );
-            return;
-        };
-        (Setup::with_broker("127.0.0.1", port), Some(m))
+    let Some((setup, _own)) =
+        Setup::with_lasting_broker(dir.path(), "acknowledgement after commit")
+    else {
+        return;
     };
     let o = setup.start();
     let lock = setup.db.hold_writes();
