@@ -251,6 +251,12 @@ fn the_station_board_acknowledges_on_one_screen_and_the_other_follows() {
         &o.topic("wearable/W-1002/event"),
         &json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95}),
     );
+    // First through the API, so that a failure says which side lost it (Orderly or the page).
+    o.wait_until("the fall alert in the API", T, || {
+        let (_, open) = o.get_as("/api/v1/units/ICU/alerts", &nurse);
+        open.as_array()
+            .is_some_and(|a| a.iter().any(|a| a["priority"] == "high"))
+    });
     let card = "document.querySelector('#alerts article.alert.high')";
     for b in [&station, &tablet] {
         b.wait_for(

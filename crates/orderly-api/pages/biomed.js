@@ -1,7 +1,7 @@
 // The biomed board: work orders, predictions, the pull list and its round, recalls,
 // scheduled-maintenance completion.
 
-import { S, act, api, fill, h, redraw, s, stream, throttle, toast, when, words } from './common.js';
+import { S, act, api, fill, h, redraw, refresher, s, stream, throttle, toast, when, words } from './common.js';
 
 // ---------- biomed board ----------
 
@@ -59,7 +59,7 @@ export async function biomedPage(main, params) {
       h('div', { class: 'row' }, main, h('details', { class: 'more' }, h('summary', {}, w.status === 'in_progress' ? 'Cancel…' : 'Schedule or cancel…'), more)));
   }
 
-  async function refreshOrders() {
+  const refreshOrders = refresher(async () => {
     const orders = await api('/api/v1/maintenance/work-orders?status=open&limit=500', { signal });
     const by = { open: [], scheduled: [], in_progress: [] };
     for (const w of orders) if (by[w.status]) by[w.status].push(w);
@@ -70,9 +70,9 @@ export async function biomedPage(main, params) {
     fill(predBox, ...(predicted.length ? [h('ul', {}, predicted.map((w) => h('li', { 'data-prediction': w.id },
       h('strong', {}, w.asset), ` (${words(w.asset_kind)}${w.model ? `, ${w.model}` : ''}) — ${PRED[w.reason].replace('Prediction: ', '')}: `, w.detail)))]
       : [h('p', { class: 'muted' }, 'No failure predicted within the horizon (battery run time, occlusion and fault rates are watched).')]));
-  }
+  }, signal);
 
-  async function refreshPull() {
+  const refreshPull = refresher(async () => {
     const p = await api(`/api/v1/maintenance/pull-list?from=${encodeURIComponent(fromSel.value)}&within_days=${encodeURIComponent(within.value || 14)}`, { signal });
     const rows = p.items.map((it) => h('tr', { 'data-pull': it.asset },
       h('td', {}, it.asset, h('div', { class: 'muted' }, words(it.kind))),
@@ -87,9 +87,9 @@ export async function biomedPage(main, params) {
       p.round.length ? h('div', { class: 'card', id: 'round' }, h('h3', {}, `Round: ${p.round.length} stop${p.round.length === 1 ? '' : 's'}, ${Math.round(p.metres)} m`),
         h('ol', {}, p.round.map((st) => h('li', {}, `${st.room_name} (${st.floor}), ${Math.round(st.metres)} m — collect ${st.assets.join(', ')}`))),
         h('a', { href: mapLink, id: 'round-map' }, 'Show the round on the map')) : null);
-  }
+  }, signal);
 
-  async function refreshRecalls() {
+  const refreshRecalls = refresher(async () => {
     const list = await api('/api/v1/maintenance/recalls', { signal });
     fill(recallBox, ...(list.length ? list.map((r) => h('article', { class: 'card', 'data-recall': r.recall.id },
       h('strong', {}, `${r.recall.title} (${r.recall.model})`), ` — ${r.recall.status}`,
@@ -102,16 +102,16 @@ export async function biomedPage(main, params) {
       const bar = recallBox.children[i] && recallBox.children[i].querySelector('.progress span');
       if (bar) bar.style.width = `${r.items.length ? Math.round((100 * r.done) / r.items.length) : 0}%`;
     });
-  }
+  }, signal);
 
-  async function refreshCompliance() {
+  const refreshCompliance = refresher(async () => {
     const rep = await api('/api/v1/maintenance/report', { signal });
     fill(compBox, !rep.completion.some((c) => c.due > 0) ? h('p', {}, 'No scheduled maintenance fell due in the last 90 days.') : h('table', {}, h('thead', {}, h('tr', {}, ...['Risk', 'Due', 'On time', 'Late', 'Overdue', 'Pending', 'Cancelled', 'Completion'].map((x) => h('th', {}, x)))),
       h('tbody', {}, rep.completion.map((c) => h('tr', { 'data-risk': c.risk }, h('td', {}, c.risk), h('td', {}, c.due), h('td', {}, c.on_time), h('td', {}, c.late),
         h('td', {}, c.overdue), h('td', {}, c.pending), h('td', {}, c.cancelled),
         h('td', {}, c.completion === null || c.completion === undefined ? '—' : `${(100 * c.completion).toFixed(1)} %${c.risk === 'high' && c.completion < 1 ? ' ✖ (high risk needs 100 %)' : ''}`))))),
     h('p', { class: 'muted' }, `Downtime in the window: ${rep.downtime_hours.toFixed(1)} h. Overdue work orders: ${rep.overdue.length}.`));
-  }
+  }, signal);
 
   await Promise.all([refreshOrders(), refreshRecalls(), refreshCompliance(), refreshPull()]);
   const later = throttle(() => { refreshOrders().catch(() => {}); refreshRecalls().catch(() => {}); }, 500);

@@ -169,6 +169,36 @@ export async function stream(path, onEvent, onOpen, signal) {
   }
 }
 
+// Wraps a page's reload so that two never overlap: an older answer arriving after a newer one
+// would put back what the newer one removed (an alert raised while the first load was on its way
+// stayed off the board). A call made while one runs runs once more after it, and its promise
+// settles after that run (an action's own change is on screen when it says done). A reload
+// that fails is tried again in a few seconds: a board must not stay stale after one refused read.
+export function refresher(fn, signal) {
+  let running = null;
+  let again = false;
+  let retry = null;
+  const run = () => {
+    if (running) { again = true; return running; }
+    running = (async () => {
+      try {
+        do { again = false; await fn(); } while (again && !(signal && signal.aborted));
+      } catch (e) {
+        if (!(signal && signal.aborted) && e.status !== 401) {
+          clearTimeout(retry);
+          retry = setTimeout(() => run().catch(() => {}), 3000);
+          if (S.page) S.page.timers.push(retry);
+        }
+        throw e;
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  };
+  return run;
+}
+
 // A function that runs `fn` soon after it is called, and at most once per `ms` however often
 // it is called (a steady stream of events must not starve the refresh).
 export function throttle(fn, ms) {

@@ -1,7 +1,7 @@
 // The floor map: equipment and badges in their rooms, live; search; the route to the nearest
 // available item; PAR levels.
 
-import { S, api, fill, h, redraw, roomName, s, stream, throttle, when, words } from './common.js';
+import { S, api, fill, h, redraw, refresher, roomName, s, stream, throttle, when, words } from './common.js';
 
 // ---------- floor map ----------
 
@@ -263,7 +263,7 @@ export async function mapPage(main, params) {
   }
   q.addEventListener('input', throttle(search, 150));
 
-  async function drawPar() {
+  const drawPar = refresher(async () => {
     const levels = await api('/api/v1/par', { signal });
     if (!levels.length) { fill(parBox, h('p', { class: 'muted' }, 'No PAR levels set (rules/par.toml).')); return; }
     const rows = levels.map((p) => h('tr', { 'data-par': `${p.unit}/${p.kind}` },
@@ -272,7 +272,7 @@ export async function mapPage(main, params) {
       h('td', {}, p.state === 'ok' ? '' : p.pull_from ? `Pull from ${p.pull_from.room_name} (${p.pull_from.spare} spare, ${Math.round(p.pull_from.metres)} m)` : 'No spare nearby')));
     fill(parBox, h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Unit'), h('th', {}, 'Kind'), h('th', {}, 'Ready'), h('th', {}, 'State'), h('th', {}, 'Pull'))),
       h('tbody', {}, rows)));
-  }
+  }, signal);
 
   async function load() {
     const [assets, staff] = await Promise.all([api('/api/v1/assets?limit=100000', { signal }), api('/api/v1/staff', { signal })]);
@@ -293,13 +293,15 @@ export async function mapPage(main, params) {
   }
 
   draw();
-  await load();
+  const reload = refresher(load, signal);
+  await reload();
   // At most ten redraws a second, however many tags move (a timer, not an animation frame:
   // a station screen in a background tab must still be current when it is looked at).
   const redraw = (() => { let pending = false; return () => { if (pending) return; pending = true; setTimeout(() => { pending = false; drawMarkers(); }, 100); }; })();
   const parLater = throttle(() => drawPar().catch(() => {}), 2000);
   S.page.timers.push(setInterval(parLater, 30000));
-  let loaded = true;
+  // Reload at every (re)connection, the first included: a tag that moved between the first
+  // load and the stream's start would otherwise stay in its old room until it moved again.
   stream('/api/v1/events?kind=location.changed,location.lost,location.found,asset.status_changed', (kind, e) => {
     if (kind === 'location.changed') {
       const it = st.items.get(e.subject);
@@ -316,5 +318,5 @@ export async function mapPage(main, params) {
     }
     redraw();
     parLater();
-  }, async () => { if (!loaded) await load(); loaded = false; }, signal);
+  }, async () => { await reload().catch(() => {}); }, signal);
 }

@@ -1,7 +1,7 @@
 // The nursing-station board: a unit's open alerts, its beds, bed suggestions; acknowledge,
 // resolve, silence; a banner and a tone for a new high-priority alert.
 
-import { S, act, ago, api, beep, enableSound, fill, h, redraw, roomName, s, stream, throttle, toast, when, words } from './common.js';
+import { S, act, ago, api, beep, enableSound, fill, h, redraw, refresher, roomName, s, stream, throttle, toast, when, words } from './common.js';
 
 // ---------- nursing-station board ----------
 
@@ -59,7 +59,7 @@ export async function stationPage(main, unit) {
     const silenceFor = h('select', { 'aria-label': 'Silence for', class: 'silence-for' },
       h('option', { value: '120' }, '2 min'), h('option', { value: '300' }, '5 min'), h('option', { value: '900' }, '15 min'));
     const id = encodeURIComponent(a.id);
-    const state = (a.state === 'acknowledged' ? `Acknowledged by ${a.acknowledged_by || '?'}` : 'Active — not acknowledged')
+    const state = (a.state === 'acknowledged' ? (a.acknowledged_by ? `Acknowledged by ${a.acknowledged_by}` : 'Acknowledged') : 'Active — not acknowledged')
       + (a.silenced_until ? ` · Silenced until ${when(a.silenced_until)}` : '');
     return h('article', { class: `alert ${a.priority}`, 'data-alert': a.id, 'data-state': a.state, 'aria-label': `${a.priority} priority: ${a.title || a.rule}` },
       h('div', { class: 'meta' }, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()),
@@ -86,10 +86,10 @@ export async function stationPage(main, unit) {
     cue();
   }
 
-  async function refreshAlerts() {
+  const refreshAlerts = refresher(async () => {
     alerts = await api(`/api/v1/units/${encodeURIComponent(unit)}/alerts`, { signal });
     drawAlerts();
-  }
+  }, signal);
 
   function bedRow(b) {
     const bed = b.asset && b.asset.bed;
@@ -116,7 +116,7 @@ export async function stationPage(main, unit) {
         : bed ? h('span', { class: 'tag good' }, 'None') : h('span', { class: 'muted' }, '—')));
   }
 
-  async function refreshBeds() {
+  const refreshBeds = refresher(async () => {
     const [beds, sugg] = await Promise.all([api(`/api/v1/units/${encodeURIComponent(unit)}/beds`, { signal }),
       api(`/api/v1/suggestions?unit=${encodeURIComponent(unit)}`, { signal })]);
     about = new Map();
@@ -143,7 +143,7 @@ export async function stationPage(main, unit) {
             act(e.currentTarget, 'Dismiss', () => api(`/api/v1/suggestions/${id}/dismiss`, { body: { reason: reason.value.trim() } }).then(refreshBeds));
           } }, 'Dismiss')));
     }) : [h('p', { class: 'muted' }, 'None pending.')]), 'data-suggestion');
-  }
+  }, signal);
 
   const alertsLater = throttle(() => refreshAlerts().catch(() => {}), 150);
   const bedsLater = throttle(() => refreshBeds().catch(() => {}), 1000);
