@@ -481,6 +481,21 @@ impl Orderly {
             .status();
     }
 
+    /// Its exit status if it has exited (by itself: a crash, unless a test stopped it).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The last `n` bytes of what it logged.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.stderr.lock().unwrap();
+        let mut from = log.len().saturating_sub(n);
+        while !log.is_char_boundary(from) {
+            from += 1;
+        }
+        log[from..].to_string()
+    }
+
     /// Kills the process at once (SIGKILL: as if it crashed) and waits for it.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -158,7 +158,7 @@ fn start_broker(p: &Params, bin: &Path, dir: &Path, port: u16) -> Result<Proc> {
 }
 
 /// Receivers of the demo floorplan, with their rooms.
-fn receivers(root: &Path) -> Result<Vec<(String, String)>> {
+pub(crate) fn receivers(root: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(root.join("floorplans/demo.toml"))?;
     let mut out = Vec::new();
     let mut room = String::new();

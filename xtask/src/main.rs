@@ -7,6 +7,7 @@ mod ci;
 mod eval;
 mod eval_falls;
 mod eval_maintenance;
+mod faults;
 mod gen_demo;
 
 use anyhow::{Result, bail};
@@ -83,6 +84,7 @@ fn main() -> Result<()> {
 fn dispatch(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::ci(&root()),
+        Some("faults") => faults::faults(&root(), &args[1..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "pages") => {
             bench_pages::bench(&root(), &args[2..])
         }
@@ -92,7 +94,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("screenshots") => ci::screenshots(&root()),
         Some("regress") => ci::regress(&root(), &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <ci|bench ingest|locator|pages|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
+            "usage: cargo xtask <ci|faults [--quick]|bench ingest|locator|pages|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
         ),
     }
 }

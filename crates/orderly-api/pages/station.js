@@ -65,6 +65,7 @@ export async function stationPage(main, unit) {
       h('div', { class: 'meta' }, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()),
         h('span', { class: 'state' }, state),
         a.escalation > 0 ? h('span', { class: 'tag bad' }, `Escalated, step ${a.escalation}`) : null,
+        a.data_at ? h('span', { class: 'tag bad', 'data-late': a.data_at }, `Delivered late: happened ${ago(a.data_at)} ago`) : null,
         h('span', { 'data-ago': a.raised_at }, `raised ${ago(a.raised_at)} ago`)),
       h('div', { class: 'title' }, `${a.title || a.rule}${a.room ? ` — ${roomName(a.room)}` : ''}`),
       about.has(a.subject) ? h('div', { class: 'about' }, about.get(a.subject)) : null,

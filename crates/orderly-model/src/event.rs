@@ -461,6 +461,11 @@ pub struct Alert {
     /// Why it was resolved: `condition cleared`, a person's reason, `rule removed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<String>,
+    /// When the device sent the data this alert was raised (or last updated) on, if that data
+    /// reached Orderly late (a broker's backlog after an outage): the alert is about then, not
+    /// now, and says how old it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_at: Option<Timestamp>,
 }
 
 fn one() -> u32 {

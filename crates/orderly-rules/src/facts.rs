@@ -64,6 +64,10 @@ pub struct Facts {
     pub room: Option<String>,
     #[serde(skip)]
     pub unit: Option<String>,
+    /// When the device sent the data these facts come from, if it arrived late (see
+    /// `Alert::data_at`).
+    #[serde(skip)]
+    pub data_at: Option<orderly_model::Timestamp>,
 }
 
 impl Facts {

@@ -22,6 +22,8 @@ pub struct Placement {
     pub message: String,
     pub room: Option<String>,
     pub unit: Option<String>,
+    /// The data's time when it arrived late (`Alert::data_at`).
+    pub data_at: Option<Timestamp>,
 }
 
 impl Placement {
@@ -30,7 +32,31 @@ impl Placement {
             message: rule.message.render(facts),
             room: facts.room.clone(),
             unit: facts.unit.clone(),
+            data_at: facts.data_at,
         }
+    }
+}
+
+/// The placement's message, saying how old its data was when it arrived late: a nurse must
+/// know that a bed exit alerted now happened minutes ago.
+fn late(p: &Placement, now: Timestamp) -> String {
+    match p.data_at {
+        Some(at) => format!(
+            "{} (from data sent {} ago, delivered late)",
+            p.message,
+            age(now.millis().saturating_sub(at.millis()))
+        ),
+        None => p.message.clone(),
+    }
+}
+
+/// A duration in words: `45 s`, `4 min`, `2 h 5 min`.
+fn age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
     }
 }
 
@@ -110,6 +136,7 @@ impl Alerting {
                         message: a.message.clone(),
                         room: a.room.clone(),
                         unit: a.unit.clone(),
+                        data_at: a.data_at,
                     },
                     ..Tracker::default()
                 },
@@ -157,7 +184,8 @@ impl Alerting {
                 if let Some(alert) = self.open.get_mut(&key) {
                     if rising {
                         alert.count += 1;
-                        alert.message = tr.placement.message.clone();
+                        alert.message = late(&tr.placement, now);
+                        alert.data_at = tr.placement.data_at;
                         alert.room = tr.placement.room.clone();
                         alert.updated_at = now;
                         out.push(EventKind::AlertUpdated(alert.clone()));
@@ -198,7 +226,7 @@ impl Alerting {
             category: rule.kind,
             state: AlertState::Active,
             title: rule.title.clone(),
-            message: p.message.clone(),
+            message: late(p, now),
             raised_at: now,
             updated_at: now,
             count: 1,
@@ -213,6 +241,7 @@ impl Alerting {
             resolved_at: None,
             resolved_by: None,
             resolution: None,
+            data_at: p.data_at,
         };
         self.open
             .insert((rule.id.clone(), subject.to_string()), alert.clone());
@@ -441,6 +470,7 @@ impl Alerting {
             resolved_at: None,
             resolved_by: None,
             resolution: None,
+            data_at: None,
         };
         self.open.insert(key, alert.clone());
         Some(EventKind::AlertRaised(alert))

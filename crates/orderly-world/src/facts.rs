@@ -139,6 +139,10 @@ impl FactSheet {
     pub fn reported(&mut self, group: &'static str) {
         self.reported.insert(group);
     }
+    /// The subject's data was sent at `at` and arrived late: alerts on it say how old it was.
+    pub fn data_from(&mut self, at: orderly_model::Timestamp) {
+        self.facts.data_at = Some(self.facts.data_at.map_or(at, |d| d.min(at)));
+    }
     /// Where an alert about the subject is routed.
     pub fn route(&mut self, room: Option<String>, unit: Option<String>) {
         self.facts.room = room;

@@ -229,11 +229,16 @@ impl Capability for IngestPlugin {
             clock_facts,
         );
         crate::facts::watch::<DeviceClock>(schedule);
+        crate::facts::watch::<Late>(schedule);
     }
 }
 
-/// `asset.clock_wrong` and `asset.clock_offset_s` of an asset with its own device.
+/// `asset.clock_wrong` and `asset.clock_offset_s` of an asset with its own device, and when
+/// the subject's data was sent if it arrived late.
 fn clock_facts(ctx: &crate::facts::FactCtx<'_>, f: &mut crate::facts::FactSheet) {
+    if let Some(l) = ctx.own::<Late>() {
+        f.data_from(l.ts);
+    }
     if ctx.wants("asset") {
         let c = ctx.own::<DeviceClock>();
         f.set(
@@ -270,10 +275,23 @@ pub struct DeviceClock {
     pub since: Timestamp,
 }
 
-/// Devices' clocks: the wrong ones, and how to mark or clear one.
+/// A device whose latest message reached Orderly late (more than [`LATE_MS`] after the device
+/// sent it: a broker's backlog after an outage). Alerts raised on what it reported say how old
+/// the data was (`Alert::data_at`). On the device's subject; gone with its next timely message.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Late {
+    /// When the device sent it.
+    pub ts: Timestamp,
+}
+
+/// Received this long after the device's own time stamp, a message is late.
+pub const LATE_MS: i64 = 30_000;
+
+/// Devices' clocks: the wrong ones, and how to mark or clear one; and the late ones.
 #[derive(bevy_ecs::system::SystemParam)]
 struct Clocks<'w, 's> {
     wrong: Query<'w, 's, &'static mut DeviceClock>,
+    late: Query<'w, 's, &'static Late>,
     commands: Commands<'w, 's>,
 }
 
@@ -286,6 +304,8 @@ fn route_inbox(
     mut clocks: Clocks,
     mut out: Writers,
 ) {
+    // Per device subject, whether its latest message this step was late (and when it was sent).
+    let mut lateness: HashMap<Entity, Option<Timestamp>> = HashMap::new();
     for inbound in inbox.0.drain(..) {
         let r = match inbound {
             Inbound::Rejected(rej) => {
@@ -374,6 +394,9 @@ fn route_inbox(
         }
         stats.view.accepted += 1;
         let (at, ts) = (r.at, r.ts);
+        if let Some(e) = entity {
+            lateness.insert(e, (at.since(ts) > LATE_MS).then_some(ts));
+        }
         match (r.payload, entity) {
             (Payload::Sightings(s), None) => {
                 let (receiver, room) = registry.receivers[&r.device];
@@ -420,6 +443,18 @@ fn route_inbox(
                 });
             }
             _ => {}
+        }
+    }
+    for (e, late) in lateness {
+        match (clocks.late.get(e).ok().copied(), late) {
+            (Some(old), Some(ts)) if old.ts == ts => {}
+            (_, Some(ts)) => {
+                clocks.commands.entity(e).insert(Late { ts });
+            }
+            (Some(_), None) => {
+                clocks.commands.entity(e).remove::<Late>();
+            }
+            (None, None) => {}
         }
     }
 }

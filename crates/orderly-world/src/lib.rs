@@ -63,6 +63,25 @@ pub struct Clock {
     pub now: Timestamp,
 }
 
+/// Whether devices' messages reach the world as they are sent: the broker link is up, no
+/// backlog waits in the inbox and the world is not held up (by a database outage, say). While
+/// they do not, a device's silence proves nothing, so supervision (a tag unheard for its
+/// timeout) waits, and counts its timeout again from when the feed came back. Live from the
+/// start unless the binary says otherwise (replays and tests feed the world directly).
+#[derive(Resource, Clone, Copy, Debug)]
+pub struct Feed {
+    /// Since when the feed has been live without a break; None while it is not.
+    pub live_since: Option<Timestamp>,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed {
+            live_since: Some(Timestamp::default()),
+        }
+    }
+}
+
 /// The site's floorplan, shared read-only.
 #[derive(Resource, Clone)]
 pub struct Site(pub Arc<Floorplan>);
@@ -198,6 +217,7 @@ impl Hospital {
         );
         schedule.add_systems(bevy_ecs::message::message_update_system.before(Phase::Ingest));
         world.insert_resource(Clock::default());
+        world.init_resource::<Feed>();
         world.insert_resource(Site(floorplan.clone()));
         world.init_resource::<facts::FactProviders>();
         world.init_resource::<facts::StaleFacts>();
@@ -239,6 +259,17 @@ impl Hospital {
 
     pub fn now(&self) -> Timestamp {
         self.world.resource::<Clock>().now
+    }
+
+    /// Says whether the feed is live at `now` ([`Feed`]): the binary knows the broker link,
+    /// the inbox and how long the world waited.
+    pub fn set_feed_live(&mut self, live: bool, now: Timestamp) {
+        let mut feed = self.world.resource_mut::<Feed>();
+        feed.live_since = match (live, feed.live_since) {
+            (false, _) => None,
+            (true, None) => Some(now),
+            (true, Some(t)) => Some(t),
+        };
     }
 
     /// A consistent copy of what the API reads.

@@ -609,6 +609,7 @@ fn decide(
 
 fn scan_lost(
     clock: Res<Clock>,
+    feed: Res<crate::Feed>,
     locator: Res<Locator>,
     site: Res<Site>,
     mut scan: ResMut<LostScan>,
@@ -617,6 +618,11 @@ fn scan_lost(
 ) {
     let now = clock.now;
     let started = *scan.started.get_or_insert(now);
+    // Blind (the broker away, a backlog not yet read): nobody is lost for being unheard.
+    let Some(live) = feed.live_since else {
+        return;
+    };
+    let started = started.max(live);
     if now < scan.next {
         return;
     }

@@ -17,6 +17,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 const MAX_BATCH: usize = 5000;
 /// The world steps at least this often, so timers fire without input.
 const TICK: Duration = Duration::from_millis(250);
+/// A world that has not stepped for this long was held up (it steps every TICK at least).
+const HELD_UP: Duration = Duration::from_secs(3);
+/// More messages than this waiting in the inbox is a backlog being caught up, not live data.
+const BACKLOG: usize = 2000;
 /// Events committed in one transaction at most (batches waiting are merged up to it).
 const MAX_COMMIT: usize = 20_000;
 /// A world step or a commit this slow is logged (it delays alerts by as much).
@@ -55,6 +59,7 @@ pub fn spawn_world(
     snapshot: watch::Sender<Arc<Snapshot>>,
     mut shutdown: watch::Receiver<bool>,
     clock: fn() -> Timestamp,
+    link: Option<MqttLink>,
     rt: tokio::runtime::Handle,
 ) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
@@ -64,6 +69,7 @@ pub fn spawn_world(
                 let mut tick = tokio::time::interval(TICK);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut last_snapshot = Instant::now();
+                let mut last_step = Instant::now();
                 let mut dirty = false;
                 let take = |hospital: &mut Hospital, acks: &mut Vec<Ack>, m: Received| {
                     hospital.push(m.inbound);
@@ -90,8 +96,18 @@ pub fn spawn_world(
                             Err(_) => break,
                         }
                     }
+                    // The feed is live while the broker link is up, no backlog waits and the
+                    // world was not held up (a commit waiting on the database): otherwise a
+                    // device's silence proves nothing (orderly_world::Feed).
+                    let held_up = last_step.elapsed() >= HELD_UP;
+                    last_step = Instant::now();
+                    let live = link.as_ref().is_none_or(MqttLink::is_connected)
+                        && inbound.len() < BACKLOG
+                        && !held_up;
+                    let now = clock();
+                    hospital.set_feed_live(live, now);
                     let started = Instant::now();
-                    let events = hospital.step(clock());
+                    let events = hospital.step(now);
                     let took = started.elapsed();
                     metrics::histogram!("orderly_world_step_seconds").record(took.as_secs_f64());
                     if took >= SLOW {

@@ -166,6 +166,7 @@ async fn serve(
         snap_tx,
         shutdown_rx.clone(),
         wall_clock,
+        Some(link.clone()),
         tokio::runtime::Handle::current(),
     );
     let committer = tokio::spawn(run_committer(

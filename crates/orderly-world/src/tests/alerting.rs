@@ -63,6 +63,46 @@ fn a_bed_exit_alarm_raises_one_alert_and_resolves() {
     assert!(h.snapshot().alerts.is_empty());
 }
 
+/// A bed's alarm that reaches Orderly four minutes late (the broker kept it through an outage)
+/// is still alerted, and the alert says how old its data is; the bed's next timely alarm is
+/// alerted as news.
+#[test]
+fn an_alarm_delivered_late_is_alerted_with_how_old_it_is() {
+    let mut h = hospital();
+    walk(
+        &mut h,
+        0,
+        2,
+        "TB-ICU-01",
+        ("rx-f2-icu-01", -55.0),
+        ("rx-f2-c01", -80.0),
+    );
+    let mut late = bed_state(t(300), ExitAlarm::Alarming);
+    if let Inbound::Reading(r) = &mut late {
+        r.ts = t(60);
+    }
+    h.push(late);
+    let ev = h.step(t(300));
+    let a = ev.iter().find_map(|e| e.kind.alert()).expect("alerted");
+    assert_eq!(a.rule, "bed-exit-alarm");
+    assert_eq!(a.data_at, Some(t(60)));
+    assert!(
+        a.message
+            .ends_with("(from data sent 4 min ago, delivered late)"),
+        "{}",
+        a.message
+    );
+    h.push(bed_state(t(301), ExitAlarm::Armed));
+    h.step(t(301));
+    h.step(t(312));
+    assert!(h.snapshot().alerts.is_empty());
+    h.push(bed_state(t(320), ExitAlarm::Alarming));
+    let ev = h.step(t(320));
+    let a = ev.iter().find_map(|e| e.kind.alert()).expect("alerted");
+    assert_eq!(a.data_at, None);
+    assert!(!a.message.contains("late"), "{}", a.message);
+}
+
 #[test]
 fn the_same_inputs_give_the_same_events() {
     let run = || {

@@ -276,6 +276,49 @@ fn silence_timeouts_follow_the_tag_class_and_the_asset_kind() {
     assert!(snap.assets["PUMP-0001"].location.as_ref().unwrap().lost);
 }
 
+/// While the feed is not live (the broker away, a backlog unread) an unheard wristband proves
+/// nothing: no "silent" alert during a broker outage of four minutes, and a whole timeout from
+/// when the feed came back before one is raised (the backlog's sightings come in meanwhile).
+#[test]
+fn a_wristband_is_not_silent_while_the_feed_is_down_nor_a_timeout_after_it_is_back() {
+    let mut h = hospital();
+    walk(
+        &mut h,
+        0,
+        2,
+        "TW-1002",
+        ("rx-f2-icu-02", -60.0),
+        ("rx-f2-c01", -80.0),
+    );
+    h.set_feed_live(false, t(10));
+    for s in (10..250).step_by(10) {
+        let ev = h.step(t(s));
+        assert!(alert_kinds(&ev).is_empty(), "at {s} s: {ev:?}");
+    }
+    h.set_feed_live(true, t(250));
+    let ev = h.step(t(250 + 59));
+    assert!(alert_kinds(&ev).is_empty(), "{ev:?}");
+    // Still unheard a whole timeout after the feed came back: now it is silent, rightly.
+    let ev = h.step(t(250 + 61));
+    assert_eq!(alert_kinds(&ev), ["alert.raised"], "{ev:?}");
+    assert_eq!(
+        ev.iter().find_map(|e| e.kind.alert()).unwrap().rule,
+        "wristband-silent"
+    );
+    // And the same wristband with a live feed throughout is silent a minute after it was heard.
+    let mut live = hospital();
+    walk(
+        &mut live,
+        0,
+        2,
+        "TW-1002",
+        ("rx-f2-icu-02", -60.0),
+        ("rx-f2-c01", -80.0),
+    );
+    let ev = live.step(t(2 + 61));
+    assert_eq!(alert_kinds(&ev), ["alert.raised"], "{ev:?}");
+}
+
 #[test]
 fn a_location_restored_after_a_restart_is_lost_a_whole_timeout_after_the_restart_not_before() {
     let mut h = hospital();
