@@ -29,6 +29,7 @@ const CORE: &[&str] = &[
     "orderly-world",
     "orderly-sim",
     "orderly-contract",
+    "orderly-hl7",
 ];
 
 /// What a core crate may not depend on: IO, async, networking, databases, and the edge crates.

@@ -17,6 +17,7 @@ use bevy_ecs::prelude::*;
 use orderly_model::reading::ExitAlarm;
 use orderly_model::{EventKind, Timestamp};
 use orderly_rules::Fact;
+use std::collections::BTreeMap;
 
 /// A bed's detector (beds with a device).
 #[derive(Component)]
@@ -216,13 +217,22 @@ pub(crate) fn watch(
     staff: Query<(&StaffInfo, &Location)>,
     presence: Option<Res<crate::presence::Presence>>,
     mut outbox: ResMut<Outbox>,
+    mut recheck: Local<Vec<Entity>>,
 ) {
     let now = clock.now;
-    let mut touched: Vec<Entity> = Vec::new();
+    // Beds whose alarm came and went within the last step: looked at again now, so the rules
+    // saw the exit once before it clears.
+    let mut touched: Vec<Entity> = std::mem::take(&mut *recheck);
+    // The first alarming state of each bed in this step: a backlog read in one step may hold
+    // an alarm and the bed armed again after it, and the alarm must not vanish between them.
+    let mut sounded: BTreeMap<Entity, Timestamp> = BTreeMap::new();
     for m in states.read() {
         if let Ok((_, mut w, ..)) = beds.get_mut(m.bed) {
             w.0.set_moving(m.ts.millis(), m.state.moving);
             touched.push(m.bed);
+            if m.state.exit_alarm == ExitAlarm::Alarming {
+                sounded.entry(m.bed).or_insert(m.at);
+            }
         }
     }
     let mut changes: Vec<(Entity, Change)> = Vec::new();
@@ -296,7 +306,11 @@ pub(crate) fn watch(
         let Ok((subject, w, mut st, frame, loc)) = beds.get_mut(e) else {
             continue;
         };
-        let alarming = frame.is_some_and(|f| f.state.exit_alarm == ExitAlarm::Alarming);
+        let sounding = frame.is_some_and(|f| f.state.exit_alarm == ExitAlarm::Alarming);
+        let alarming = sounding || sounded.contains_key(&e);
+        if alarming && !sounding {
+            recheck.push(e);
+        }
         let (in_bed, armed) = (w.0.in_bed(), w.0.armed());
         let subject = subject.clone();
         let room = loc.filter(|l| l.present).map(|l| l.room);
@@ -305,13 +319,17 @@ pub(crate) fn watch(
             st.armed = armed;
         }
         let started = alarming && !st.alarm_sounding;
-        if st.alarm_sounding != alarming {
-            st.alarm_sounding = alarming;
+        if st.alarm_sounding != sounding {
+            st.alarm_sounding = sounding;
         }
         match (&st.exited, alarming) {
             (None, true) if started => {
                 let assisted = room.is_some_and(|r| caregiver_in(r, &staff, presence.as_deref()));
-                let at = frame.map_or(now, |f| f.at);
+                let at = sounded
+                    .get(&e)
+                    .copied()
+                    .or(frame.map(|f| f.at))
+                    .unwrap_or(now);
                 begin_exit(
                     &site,
                     &registry,

@@ -103,6 +103,43 @@ fn an_alarm_delivered_late_is_alerted_with_how_old_it_is() {
     assert!(!a.message.contains("late"), "{}", a.message);
 }
 
+/// A backlog read in one step (after a broker outage) holds a bed's alarm and the bed armed
+/// again after it: the exit is still logged and alerted once, and resolves as usual.
+#[test]
+fn an_alarm_that_came_and_went_within_one_step_is_still_alerted() {
+    let mut h = hospital();
+    walk(
+        &mut h,
+        0,
+        2,
+        "TB-ICU-01",
+        ("rx-f2-icu-01", -55.0),
+        ("rx-f2-c01", -80.0),
+    );
+    h.push(bed_state(t(3), ExitAlarm::Armed));
+    h.step(t(3));
+    h.push(bed_state(t(4), ExitAlarm::Alarming));
+    h.push(bed_state(t(6), ExitAlarm::Armed));
+    let ev = h.step(t(7));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(&e.kind, EventKind::BedExit { source, .. } if source == "bed alarm")),
+        "{ev:?}"
+    );
+    let raised: Vec<_> = ev
+        .iter()
+        .filter(|e| e.kind.name() == "alert.raised")
+        .collect();
+    assert_eq!(raised.len(), 1, "{ev:?}");
+    // Cleared from the next step on: resolved after the rule's 10 s.
+    assert!(h.step(t(8)).is_empty());
+    let ev = h.step(t(19));
+    assert!(
+        ev.iter().any(|e| e.kind.name() == "alert.resolved"),
+        "{ev:?}"
+    );
+}
+
 #[test]
 fn the_same_inputs_give_the_same_events() {
     let run = || {
