@@ -49,6 +49,7 @@ const NOT_IN_CORE: &[&str] = &[
     "orderly-mqtt",
     "orderly-store",
     "orderly-api",
+    "orderly-mllp",
     "orderly",
 ];
 

@@ -1,0 +1,198 @@
+//! The HL7 v2 listener: MLLP over TCP from an interface engine, one or several connections.
+//! Each message is parsed ([`orderly_hl7::Message`]), read as a census message, applied
+//! through a [`Census`] (which commits it) and only then acknowledged AA; what cannot be
+//! applied is answered AE or AR with an ERR naming the segment, field and reason. A repeated
+//! control id is the census's to recognise (it answers as before without applying twice).
+//! Bad input never stops the listener: a message over the size limit or binary garbage closes
+//! that connection, a connection that sends nothing is closed after the idle timeout, and
+//! connections beyond the limit are closed at once; each is counted per reason.
+
+use orderly_hl7::mllp::{Decoder, frame};
+use orderly_hl7::{AckCode, CensusMessage, Message, Problem, ack};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Where messages are applied. `apply` returns once what the message changed is committed;
+/// a [`Problem`] when it cannot be applied (nothing changed).
+pub trait Census: Send + Sync + 'static {
+    fn apply(&self, message: CensusMessage) -> impl Future<Output = Result<(), Problem>> + Send;
+    /// An HL7 time stamp for the ACK's MSH-7 (`YYYYMMDDHHMMSS`), from the binary's clock.
+    fn now_hl7(&self) -> String;
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The longest message taken, in bytes.
+    pub max_message: usize,
+    /// A connection that sends nothing for this long is closed.
+    pub idle: Duration,
+    /// Connections open at once; more are closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_message: 1 << 20,
+            idle: Duration::from_secs(300),
+            max_connections: 64,
+        }
+    }
+}
+
+/// What the listener counted: applied messages, and refusals per reason.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub applied: AtomicU64,
+    pub connections: AtomicUsize,
+    refused: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl Stats {
+    fn refuse(&self, reason: &'static str) {
+        *self
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+    /// Refusals per reason (`too_large`, `not_hl7`, `idle`, `too_many_connections`, and the
+    /// problem reasons of [`Problem::reason`]).
+    pub fn refused(&self) -> BTreeMap<&'static str, u64> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Serves `listener` until `shutdown` turns true.
+pub async fn serve<C: Census>(
+    listener: TcpListener,
+    census: Arc<C>,
+    cfg: Config,
+    stats: Arc<Stats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut n: u64 = 0;
+    loop {
+        let (sock, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "HL7 listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        if stats.connections.load(Ordering::Relaxed) >= cfg.max_connections {
+            stats.refuse("too_many_connections");
+            tracing::warn!(%peer, limit = cfg.max_connections, "HL7 connection refused: too many open");
+            drop(sock);
+            continue;
+        }
+        n += 1;
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        let (census, cfg, stats, shutdown) =
+            (census.clone(), cfg.clone(), stats.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            tracing::info!(%peer, connection = n, "HL7 connection opened");
+            let mut sock = sock;
+            connection(&mut sock, &*census, &cfg, &stats, shutdown).await;
+            // Counted out before the peer sees the close, so it may connect again at once.
+            stats.connections.fetch_sub(1, Ordering::Relaxed);
+            drop(sock);
+            tracing::info!(%peer, connection = n, "HL7 connection closed");
+        });
+    }
+}
+
+async fn connection<C: Census>(
+    sock: &mut TcpStream,
+    census: &C,
+    cfg: &Config,
+    stats: &Stats,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut dec = Decoder::new(cfg.max_message);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut acks: u64 = 0;
+    loop {
+        let read = tokio::select! {
+            r = tokio::time::timeout(cfg.idle, sock.read(&mut buf)) => r,
+            _ = shutdown.changed() => return,
+        };
+        let n = match read {
+            Err(_) => {
+                stats.refuse("idle");
+                return;
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(n)) => n,
+        };
+        let junk_before = dec.junk;
+        let frames = match dec.push(&buf[..n]) {
+            Ok(f) => f,
+            Err(e) => {
+                stats.refuse("too_large");
+                tracing::warn!(error = %e, "HL7 message refused; closing the connection");
+                return;
+            }
+        };
+        if dec.junk > junk_before && frames.is_empty() && !dec.partial() && dec.junk > 1024 {
+            // Kilobytes of bytes outside any frame: not an MLLP peer.
+            stats.refuse("not_mllp");
+            return;
+        }
+        for f in frames {
+            acks += 1;
+            let reply = handle(&f, census, stats, acks).await;
+            if sock.write_all(&frame(reply.as_bytes())).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One message: its ACK, after what it changed is committed.
+async fn handle<C: Census>(bytes: &[u8], census: &C, stats: &Stats, n: u64) -> String {
+    let now = census.now_hl7();
+    let id = format!("ORDERLY{now}{n}");
+    let text = orderly_hl7::message::decode(bytes);
+    let msg = match Message::parse(&text) {
+        Ok(m) => m,
+        Err(e) => {
+            stats.refuse("not_hl7");
+            let p = Problem::new("MSH", 0, 100, e.to_string());
+            return ack(None, AckCode::Ar, Some(&p), &now, &id);
+        }
+    };
+    let census_msg = match orderly_hl7::read(&msg) {
+        Ok(c) => c,
+        Err(p) => {
+            stats.refuse(p.reason());
+            tracing::info!(segment = %p.segment, field = p.field, code = p.code, reason = %p.text, "HL7 message not applied");
+            return ack(Some(&msg), p.ack_code(), Some(&p), &now, &id);
+        }
+    };
+    match census.apply(census_msg).await {
+        Ok(()) => {
+            stats.applied.fetch_add(1, Ordering::Relaxed);
+            ack(Some(&msg), AckCode::Aa, None, &now, &id)
+        }
+        Err(p) => {
+            stats.refuse(p.reason());
+            tracing::info!(segment = %p.segment, field = p.field, code = p.code, reason = %p.text, "HL7 message not applied");
+            ack(Some(&msg), p.ack_code(), Some(&p), &now, &id)
+        }
+    }
+}
