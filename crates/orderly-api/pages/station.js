@@ -28,8 +28,10 @@ export async function stationPage(main, unit) {
   const banner = document.getElementById('banner');
   let nagging = null;
 
+  // Seen per occurrence: a second fall on an open fall alert (its count goes up) is news.
+  const seenKey = (a) => `${a.id}#${a.count || 1}`;
   function unseenHigh() {
-    return alerts.filter((a) => a.priority === 'high' && a.state === 'active' && !a.silenced_until && !S.seenHigh.has(a.id));
+    return alerts.filter((a) => a.priority === 'high' && a.state === 'active' && !a.silenced_until && !S.seenHigh.has(seenKey(a)));
   }
 
   function cue() {
@@ -44,7 +46,7 @@ export async function stationPage(main, unit) {
     }
     const a = fresh[0];
     fill(banner, h('span', {}, `▲ NEW HIGH PRIORITY: ${a.title || a.rule} — ${a.room ? roomName(a.room) : a.subject}`),
-      h('button', { type: 'button', id: 'seen', onclick: () => { for (const x of fresh) S.seenHigh.add(x.id);
+      h('button', { type: 'button', id: 'seen', onclick: () => { for (const x of fresh) S.seenHigh.add(seenKey(x));
         sessionStorage.setItem('orderly.seenHigh', JSON.stringify([...S.seenHigh].slice(-500))); cue();
         const card = alertsBox.querySelector(`[data-alert="${CSS.escape(a.id)}"]`); if (card) card.querySelector('button').focus(); } }, 'Seen — go to it'));
     banner.hidden = false;
@@ -65,6 +67,7 @@ export async function stationPage(main, unit) {
       h('div', { class: 'meta' }, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()),
         h('span', { class: 'state' }, state),
         a.escalation > 0 ? h('span', { class: 'tag bad' }, `Escalated, step ${a.escalation}`) : null,
+        a.count > 1 ? h('span', { class: 'tag bad', 'data-count': a.count }, `Happened ${a.count} times`) : null,
         a.data_at ? h('span', { class: 'tag bad', 'data-late': a.data_at }, `Delivered late: happened ${ago(a.data_at)} ago`) : null,
         h('span', { 'data-ago': a.raised_at }, `raised ${ago(a.raised_at)} ago`)),
       h('div', { class: 'title' }, `${a.title || a.rule}${a.room ? ` — ${roomName(a.room)}` : ''}`),

@@ -188,6 +188,20 @@ impl Alerting {
                         alert.data_at = tr.placement.data_at;
                         alert.room = tr.placement.room.clone();
                         alert.updated_at = now;
+                        // A rule a person resolves (a fall) rising again is a new event, not a
+                        // flap: its recipients are told again, an acknowledgement of the first
+                        // no longer covers it, and escalation starts over (a silence holds).
+                        if rule.resolve == Resolve::Manual {
+                            alert.notified_at = now;
+                            alert.escalation = 0;
+                            alert.escalation_base = now;
+                            alert.audience = rule.audience(0, alert.unit.as_deref());
+                            if alert.state == AlertState::Acknowledged {
+                                alert.state = AlertState::Active;
+                                alert.acknowledged_by = None;
+                                alert.acknowledged_at = None;
+                            }
+                        }
                         out.push(EventKind::AlertUpdated(alert.clone()));
                     }
                 } else {

@@ -289,6 +289,51 @@ fn a_repeat_while_clearing_updates_the_open_alert() {
     assert_eq!(a.open.len(), 1);
 }
 
+/// A rule a person resolves (a fall) that rises again while its alert is open is a new event:
+/// the station is told again and an acknowledgement of the first no longer covers it. A rule
+/// that resolves itself keeps a flap within its clearing time quiet (alarm fatigue).
+#[test]
+fn a_new_occurrence_of_a_manually_resolved_alert_notifies_again_and_needs_a_new_acknowledgement() {
+    let manual = GOOD
+        .replace("for = \"5m\"", "for = \"0s\"")
+        .replace("clear_for = \"30s\"", "resolve = \"manual\"");
+    let set = compile(&manual).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    a.observe(r, "BED-1", true, &facts(20.0), t(0));
+    let id = a.open.values().next().unwrap().id.clone();
+    a.acknowledge(&id, "Nurse Ana", t(5)).unwrap();
+    assert!(
+        a.tick(&set, t(60)).is_empty(),
+        "acknowledged: no escalation"
+    );
+    a.observe(r, "BED-1", false, &facts(40.0), t(100));
+    let ev = a.observe(r, "BED-1", true, &facts(10.0), t(200));
+    assert_eq!(kinds(&ev), ["alert.updated"]);
+    let EventKind::AlertUpdated(al) = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!((al.count, al.state), (2, AlertState::Active));
+    assert_eq!((al.notified_at, al.escalation_base), (t(200), t(200)));
+    assert_eq!(al.acknowledged_by, None);
+    // Unacknowledged again, it escalates again from the new event.
+    assert_eq!(kinds(&a.tick(&set, t(230))), ["alert.escalated"]);
+
+    // The same with a rule that resolves itself: the acknowledgement stands.
+    let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
+    let r = &set.rules[0];
+    let mut a = Alerting::default();
+    a.observe(r, "BED-1", true, &facts(20.0), t(0));
+    let id = a.open.values().next().unwrap().id.clone();
+    a.acknowledge(&id, "Nurse Ana", t(5)).unwrap();
+    a.observe(r, "BED-1", false, &facts(40.0), t(10));
+    let ev = a.observe(r, "BED-1", true, &facts(10.0), t(20));
+    let EventKind::AlertUpdated(al) = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!((al.count, al.state), (2, AlertState::Acknowledged));
+}
+
 #[test]
 fn a_silence_runs_out_by_itself_and_escalation_restarts_from_then() {
     let set = compile(&GOOD.replace("for = \"5m\"", "for = \"0s\"")).unwrap();
