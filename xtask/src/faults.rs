@@ -724,6 +724,23 @@ impl Env {
     /// Seconds until a new alarm is alerted (Orderly answering, the link and the database back).
     fn recovery(&mut self, limit: Duration) -> (Option<f64>, (usize, i64)) {
         let started = Instant::now();
+        // On a bed with no open alert, so that the probe's own alert is what is waited for.
+        self.ensure_running();
+        let o = self.o();
+        if let Ok((200, Value::Array(open))) = get(
+            &o.http,
+            &o.token,
+            "/api/v1/alerts/open",
+            Duration::from_secs(5),
+        ) {
+            for _ in 0..BEDS {
+                let bed = format!("FBED-{:04}", self.next_bed % BEDS + 1);
+                if !open.iter().any(|a| a["subject"] == bed.as_str()) {
+                    break;
+                }
+                self.next_bed += 1;
+            }
+        }
         let probe = self.alarm();
         let bed = format!("FBED-{:04}", probe.0 + 1);
         let from = rfc3339(probe.1 - 2000);
@@ -776,34 +793,69 @@ impl Env {
             }
             std::thread::sleep(Duration::from_millis(500));
         };
-        let mut expected: BTreeMap<String, usize> = BTreeMap::new();
-        for (b, _) in alarms {
-            *expected.entry(format!("FBED-{:04}", b + 1)).or_default() += 1;
+        // An alarm is covered when the station showed an active alert for its bed at that time:
+        // the alert it raised (by the time its data was sent: `data_at` when it came late), or
+        // an open one it came back on. An alert that covers no alarm of its own is extra.
+        let ms = |v: &Value| {
+            serde_json::from_value::<orderly_model::Timestamp>(v.clone())
+                .ok()
+                .map(|t| t.0)
+        };
+        let mut by_bed: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (b, t) in alarms {
+            by_bed
+                .entry(format!("FBED-{:04}", b + 1))
+                .or_default()
+                .push(*t);
         }
-        let mut counted: BTreeMap<String, usize> = BTreeMap::new();
+        let mut covered: HashSet<(String, i64)> = HashSet::new();
         let mut ids = HashSet::new();
-        for a in &alerts {
+        let mut sorted: Vec<&Value> = alerts.iter().collect();
+        sorted.sort_by_key(|a| ms(&a["raised_at"]).unwrap_or(0));
+        for a in sorted {
             let subject = a["subject"].as_str().unwrap_or_default().to_string();
-            if a["rule"] == "bed-exit-alarm" && expected.contains_key(&subject) {
+            let raised = ms(&a["raised_at"]).unwrap_or(0);
+            let in_row = raised >= from_ms - 1000;
+            let Some(times) = by_bed
+                .get(&subject)
+                .filter(|_| a["rule"] == "bed-exit-alarm")
+            else {
+                if in_row {
+                    row.false_alerts += 1;
+                    row.note.push_str(&format!(
+                        "false: {} {} ({}); ",
+                        a["rule"].as_str().unwrap_or_default(),
+                        subject,
+                        a["message"].as_str().unwrap_or_default()
+                    ));
+                }
+                continue;
+            };
+            let cause_at = ms(&a["data_at"]).unwrap_or(raised) + 1500;
+            let end = ms(&a["resolved_at"]).unwrap_or(i64::MAX);
+            let cause = times.iter().copied().filter(|t| *t <= cause_at).max();
+            let mut own = 0;
+            for t in times.iter().copied() {
+                let mine = Some(t) == cause || (t > cause_at && t <= end);
+                if mine && covered.insert((subject.clone(), t)) {
+                    own += 1;
+                }
+            }
+            if in_row {
                 row.raised += 1;
                 ids.insert(a["id"].as_str().unwrap_or_default().to_string());
-                *counted.entry(subject).or_default() += a["count"].as_u64().unwrap_or(1) as usize;
-            } else {
-                row.false_alerts += 1;
-                row.note.push_str(&format!(
-                    "false: {} {} ({}); ",
-                    a["rule"].as_str().unwrap_or_default(),
-                    subject,
-                    a["message"].as_str().unwrap_or_default()
-                ));
+                if own == 0 {
+                    row.extra += 1;
+                    row.note.push_str(&format!(
+                        "extra: {} at {}; ",
+                        subject,
+                        a["raised_at"].as_str().unwrap_or_default()
+                    ));
+                }
             }
         }
         row.expected = alarms.len();
-        for (bed, n) in &expected {
-            let c = counted.get(bed).copied().unwrap_or(0);
-            row.lost += n.saturating_sub(c);
-            row.extra += c.saturating_sub(*n);
-        }
+        row.lost = alarms.len() - covered.len();
         // Published twice: an alert id raised under two event numbers (a redelivery of the
         // same event, same number, is MQTT's at-least-once and is not counted).
         let pubs = self.published.raised.lock().unwrap().clone();

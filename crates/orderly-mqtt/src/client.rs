@@ -99,6 +99,42 @@ fn fits(topic: &str, payload: &[u8]) -> Result<(), PublishError> {
     Ok(())
 }
 
+/// The messages each device sent lately, to recognise the broker delivering one again: after
+/// a stalled link or a reconnection, the broker resends what it holds as unacknowledged (the
+/// acknowledgement was lost with the link), and applying it twice would count one bed exit as
+/// two. A message whose topic and bytes match one of the device's last [`Self::PER_DEVICE`] is a
+/// duplicate (every device message carries its own time, so two real messages never match).
+#[derive(Debug, Default)]
+pub struct Redeliveries {
+    seen: HashMap<String, std::collections::VecDeque<u64>>,
+}
+
+impl Redeliveries {
+    pub const PER_DEVICE: usize = 256;
+
+    /// Whether this message was received before; remembers it if not.
+    pub fn seen_before(&mut self, device: &str, topic: &str, payload: &[u8]) -> bool {
+        use std::hash::{Hash, Hasher};
+        if self.seen.len() > 100_000 {
+            // Made-up device ids must not grow memory without end.
+            self.seen.clear();
+        }
+        let mut h = std::hash::DefaultHasher::new();
+        topic.hash(&mut h);
+        payload.hash(&mut h);
+        let key = h.finish();
+        let recent = self.seen.entry(device.to_string()).or_default();
+        if recent.contains(&key) {
+            return true;
+        }
+        if recent.len() == Self::PER_DEVICE {
+            recent.pop_front();
+        }
+        recent.push_back(key);
+        false
+    }
+}
+
 /// A token bucket per device, so that a flood from one device cannot starve the others.
 ///
 /// Tokens come back with time as the device lives it: the larger of the time between arrivals
@@ -296,6 +332,7 @@ async fn run(
     cfg: MqttConfig,
 ) {
     let mut limiter = RateLimiter::new(cfg.device_rate, cfg.device_burst);
+    let mut redeliveries = Redeliveries::default();
     let connected = status.connected.clone();
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -354,6 +391,19 @@ async fn run(
                     .strip_prefix(&topics.prefix)
                     .and_then(|r| r.split('/').nth(1))
                     .unwrap_or("-");
+                if redeliveries.seen_before(device, &p.topic, &p.payload) {
+                    let inbound = Inbound::Rejected(Rejected {
+                        at,
+                        topic: p.topic.clone(),
+                        device: Some(device.to_string()),
+                        reason: RejectReason::Duplicate,
+                        detail: "the same message (topic and bytes) was received before: the broker delivered it again".into(),
+                    });
+                    if tx.send(Received { inbound, ack }).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 let inbound = decode(&topics, &p.topic, &p.payload, at);
                 let ts = match &inbound {
                     Inbound::Reading(r) => Some(r.ts),
@@ -400,6 +450,24 @@ async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_message_delivered_again_is_recognised_and_a_new_one_is_not() {
+        let mut r = Redeliveries::default();
+        let a = br#"{"ts":"2026-12-05T10:00:00Z","exit_alarm":"alarming"}"#;
+        let b = br#"{"ts":"2026-12-05T10:00:02Z","exit_alarm":"alarming"}"#;
+        assert!(!r.seen_before("bed-1", "t/bed/bed-1/state", a));
+        assert!(!r.seen_before("bed-1", "t/bed/bed-1/state", b));
+        assert!(r.seen_before("bed-1", "t/bed/bed-1/state", a));
+        // Another device's, or another topic's, same bytes are not the same message.
+        assert!(!r.seen_before("bed-2", "t/bed/bed-2/state", a));
+        assert!(!r.seen_before("bed-1", "t/bed/bed-1/load", a));
+        // Only the last PER_DEVICE are remembered.
+        for k in 0..Redeliveries::PER_DEVICE {
+            r.seen_before("bed-1", "t/bed/bed-1/state", format!("{k}").as_bytes());
+        }
+        assert!(!r.seen_before("bed-1", "t/bed/bed-1/state", a));
+    }
 
     /// Finding: after a 240 s outage the broker's backlog came back in one burst and was dropped
     /// as rate-limited. A backlog sent over minutes is processed; the same number of messages
