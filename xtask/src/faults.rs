@@ -724,22 +724,27 @@ impl Env {
     /// Seconds until a new alarm is alerted (Orderly answering, the link and the database back).
     fn recovery(&mut self, limit: Duration) -> (Option<f64>, (usize, i64)) {
         let started = Instant::now();
-        // On a bed with no open alert, so that the probe's own alert is what is waited for.
-        self.ensure_running();
-        let o = self.o();
-        if let Ok((200, Value::Array(open))) = get(
-            &o.http,
-            &o.token,
-            "/api/v1/alerts/open",
-            Duration::from_secs(5),
-        ) {
-            for _ in 0..BEDS {
-                let bed = format!("FBED-{:04}", self.next_bed % BEDS + 1);
-                if !open.iter().any(|a| a["subject"] == bed.as_str()) {
-                    break;
+        // On a bed with no open alert, so that the probe's own alert is what is waited for
+        // (after kills in quick succession every bed's alert may still be open, each waiting
+        // for its 10 s of quiet again after each restart).
+        'free: while started.elapsed() < limit {
+            self.ensure_running();
+            let o = self.o();
+            if let Ok((200, Value::Array(open))) = get(
+                &o.http,
+                &o.token,
+                "/api/v1/alerts/open",
+                Duration::from_secs(5),
+            ) {
+                for _ in 0..BEDS {
+                    let bed = format!("FBED-{:04}", self.next_bed % BEDS + 1);
+                    if !open.iter().any(|a| a["subject"] == bed.as_str()) {
+                        break 'free;
+                    }
+                    self.next_bed += 1;
                 }
-                self.next_bed += 1;
             }
+            std::thread::sleep(Duration::from_millis(250));
         }
         let probe = self.alarm();
         let bed = format!("FBED-{:04}", probe.0 + 1);
