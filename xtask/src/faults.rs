@@ -851,10 +851,19 @@ impl Env {
                 ids.insert(a["id"].as_str().unwrap_or_default().to_string());
                 if own == 0 {
                     row.extra += 1;
+                    let near: Vec<String> = times
+                        .iter()
+                        .filter(|t| (*t - raised).abs() < 120_000)
+                        .map(|t| format!("{:+.1}", (*t - raised) as f64 / 1000.0))
+                        .collect();
                     row.note.push_str(&format!(
-                        "extra: {} at {}; ",
+                        "extra: {} raised {} (data {}, resolved {}, count {}; its bed's alarms at {} s from it); ",
                         subject,
-                        a["raised_at"].as_str().unwrap_or_default()
+                        a["raised_at"].as_str().unwrap_or_default(),
+                        a["data_at"].as_str().unwrap_or("timely"),
+                        a["resolved_at"].as_str().unwrap_or("not"),
+                        a["count"],
+                        near.join(" ")
                     ));
                 }
             }

@@ -304,7 +304,7 @@ fn route_inbox(
     mut clocks: Clocks,
     mut out: Writers,
 ) {
-    // Per device subject, whether its latest message this step was late (and when it was sent).
+    // Per device subject, whether a message of it in this step was late (and the oldest's time).
     let mut lateness: HashMap<Entity, Option<Timestamp>> = HashMap::new();
     for inbound in inbox.0.drain(..) {
         let r = match inbound {
@@ -395,7 +395,13 @@ fn route_inbox(
         stats.view.accepted += 1;
         let (at, ts) = (r.at, r.ts);
         if let Some(e) = entity {
-            lateness.insert(e, (at.since(ts) > LATE_MS).then_some(ts));
+            // Any late message in the step makes the subject's data late (a backlog holds the
+            // alarm from minutes ago and the bed's timely state after it): the oldest counts.
+            let late = (at.since(ts) > LATE_MS).then_some(ts);
+            let slot = lateness.entry(e).or_insert(None);
+            if let Some(t) = late {
+                *slot = Some(slot.map_or(t, |x: Timestamp| x.min(t)));
+            }
         }
         match (r.payload, entity) {
             (Payload::Sightings(s), None) => {

@@ -96,6 +96,19 @@ fn an_alarm_delivered_late_is_alerted_with_how_old_it_is() {
     h.step(t(301));
     h.step(t(312));
     assert!(h.snapshot().alerts.is_empty());
+    // A backlog read in one step: the alarm from four minutes ago, then the bed's timely state.
+    let mut old = bed_state(t(400), ExitAlarm::Alarming);
+    if let Inbound::Reading(r) = &mut old {
+        r.ts = t(160);
+    }
+    h.push(old);
+    h.push(bed_state(t(400), ExitAlarm::Armed));
+    let ev = h.step(t(400));
+    let a = ev.iter().find_map(|e| e.kind.alert()).expect("alerted");
+    assert_eq!(a.data_at, Some(t(160)), "{a:?}");
+    h.step(t(401));
+    h.step(t(412));
+    assert!(h.snapshot().alerts.is_empty());
     h.push(bed_state(t(320), ExitAlarm::Alarming));
     let ev = h.step(t(320));
     let a = ev.iter().find_map(|e| e.kind.alert()).expect("alerted");
