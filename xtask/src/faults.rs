@@ -806,6 +806,20 @@ impl Env {
                 .ok()
                 .map(|t| t.0)
         };
+        // What was judged, for a look afterwards.
+        let dump = std::env::temp_dir().join(format!(
+            "faults-{}.json",
+            row.name.replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        ));
+        let _ = std::fs::write(
+            &dump,
+            serde_json::to_vec_pretty(&serde_json::json!({
+                "from_ms": from_ms,
+                "alarms": alarms,
+                "alerts": alerts,
+            }))
+            .unwrap_or_default(),
+        );
         let mut by_bed: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for (b, t) in alarms {
             by_bed
@@ -841,7 +855,8 @@ impl Env {
             let cause = times.iter().copied().filter(|t| *t <= cause_at).max();
             let mut own = 0;
             for t in times.iter().copied() {
-                let mine = Some(t) == cause || (t > cause_at && t <= end);
+                // An alarm within 2 s of the alert's end may have been read after it ended.
+                let mine = Some(t) == cause || (t > cause_at && t <= end.saturating_sub(2000));
                 if mine && covered.insert((subject.clone(), t)) {
                     own += 1;
                 }
@@ -870,6 +885,18 @@ impl Env {
         }
         row.expected = alarms.len();
         row.lost = alarms.len() - covered.len();
+        let lost: Vec<String> = alarms
+            .iter()
+            .map(|(b, t)| (format!("FBED-{:04}", b + 1), *t))
+            .filter(|k| !covered.contains(k))
+            .map(|(b, t)| format!("{b} at +{:.0} s", (t - from_ms) as f64 / 1000.0))
+            .collect();
+        if !lost.is_empty() {
+            row.note.push_str(&format!(
+                "lost (from the row's start): {}; ",
+                lost.join(", ")
+            ));
+        }
         // Published twice: an alert id raised under two event numbers (a redelivery of the
         // same event, same number, is MQTT's at-least-once and is not counted).
         let pubs = self.published.raised.lock().unwrap().clone();
