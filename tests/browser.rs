@@ -190,7 +190,8 @@ impl Browser {
     /// (a live page may replace an element between the lookup and the command).
     fn on_element(&self, css: &str, command: &str, body: Value) {
         let mut last = String::new();
-        for _ in 0..5 {
+        // Not interactable: covered or laid out again for a moment (a banner, a redraw).
+        for _ in 0..20 {
             let id = self.element(css).unwrap_or_else(|e| panic!("{e}"));
             match self.call(
                 "POST",
@@ -198,10 +199,10 @@ impl Browser {
                 Some(body.clone()),
             ) {
                 Ok(_) => return,
-                Err(e) if e.contains("stale element") => last = e,
+                Err(e) if e.contains("stale element") || e.contains("not interactable") => last = e,
                 Err(e) => panic!("webdriver: {e}"),
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(100));
         }
         panic!("webdriver: {last}");
     }

@@ -119,21 +119,27 @@ pub fn spawn_world(
                     }
                     metrics::counter!("orderly_ingest_messages_total").increment(n as u64);
                     metrics::gauge!("orderly_inbox_depth").set(inbound.len() as f64);
-                    dirty |= n > 0 || !events.is_empty();
+                    let emitted = !events.is_empty();
+                    dirty |= n > 0 || emitted;
                     if let Some(last) = events.last() {
                         metrics::gauge!("orderly_emitted_seq").set(last.seq as f64);
                     }
-                    if (!events.is_empty() || !acks.is_empty())
-                        && to_commit.send(Commit { events, acks }).await.is_err()
+                    // What the step decided is readable before it is on the stream (the stream
+                    // follows the commit): a suggestion or an alert a page hears of is in the
+                    // API's lists when the page asks. Readings alone, at most ten times a second.
+                    if dirty
+                        && (emitted || last_snapshot.elapsed() >= Duration::from_millis(100))
                     {
-                        break;
-                    }
-                    if dirty && last_snapshot.elapsed() >= Duration::from_millis(100) {
                         let s = hospital.snapshot();
                         metrics::gauge!("orderly_ingest_rejected").set(s.ingest.rejected as f64);
                         snapshot.send_replace(Arc::new(s));
                         last_snapshot = Instant::now();
                         dirty = false;
+                    }
+                    if (!events.is_empty() || !acks.is_empty())
+                        && to_commit.send(Commit { events, acks }).await.is_err()
+                    {
+                        break;
                     }
                 }
                 // Whatever arrived before the end is still processed and committed.
