@@ -798,14 +798,6 @@ impl Env {
             }
             std::thread::sleep(Duration::from_millis(500));
         };
-        // An alarm is covered when the station showed an active alert for its bed at that time:
-        // the alert it raised (by the time its data was sent: `data_at` when it came late), or
-        // an open one it came back on. An alert that covers no alarm of its own is extra.
-        let ms = |v: &Value| {
-            serde_json::from_value::<orderly_model::Timestamp>(v.clone())
-                .ok()
-                .map(|t| t.0)
-        };
         // What was judged, for a look afterwards.
         let dump = std::env::temp_dir().join(format!(
             "faults-{}.json",
@@ -820,6 +812,17 @@ impl Env {
             }))
             .unwrap_or_default(),
         );
+        // An alarm is covered when an alert for its bed was open when it sounded or was raised
+        // after it (a backlog is read after an outage: one alert may then cover several of a
+        // bed's alarms, and its `count` and `data_at` tell of the latest): each of a bed's alerts
+        // covers the alarms from the end of the bed's previous alert to its own end. An alert
+        // that covers no alarm is extra. (A lost alarm followed, before the alert's end, by
+        // another of the same bed cannot be told apart; the beds' alarms are 72 s apart.)
+        let ms = |v: &Value| {
+            serde_json::from_value::<orderly_model::Timestamp>(v.clone())
+                .ok()
+                .map(|t| t.0)
+        };
         let mut by_bed: BTreeMap<String, Vec<i64>> = BTreeMap::new();
         for (b, t) in alarms {
             by_bed
@@ -831,6 +834,7 @@ impl Env {
         let mut ids = HashSet::new();
         let mut sorted: Vec<&Value> = alerts.iter().collect();
         sorted.sort_by_key(|a| ms(&a["raised_at"]).unwrap_or(0));
+        let mut prev_end: BTreeMap<String, i64> = BTreeMap::new();
         for a in sorted {
             let subject = a["subject"].as_str().unwrap_or_default().to_string();
             let raised = ms(&a["raised_at"]).unwrap_or(0);
@@ -850,14 +854,15 @@ impl Env {
                 }
                 continue;
             };
-            let cause_at = ms(&a["data_at"]).unwrap_or(raised) + 1500;
-            let end = ms(&a["resolved_at"]).unwrap_or(i64::MAX);
-            let cause = times.iter().copied().filter(|t| *t <= cause_at).max();
+            // Within 2 s of an end an alarm may have been read after it: the next alert's.
+            let end = ms(&a["resolved_at"])
+                .unwrap_or(i64::MAX)
+                .saturating_sub(2000);
+            let from = prev_end.get(&subject).copied().unwrap_or(i64::MIN);
+            prev_end.insert(subject.clone(), end);
             let mut own = 0;
-            for t in times.iter().copied() {
-                // An alarm within 2 s of the alert's end may have been read after it ended.
-                let mine = Some(t) == cause || (t > cause_at && t <= end.saturating_sub(2000));
-                if mine && covered.insert((subject.clone(), t)) {
+            for t in times.iter().copied().filter(|t| *t > from && *t <= end) {
+                if covered.insert((subject.clone(), t)) {
                     own += 1;
                 }
             }
@@ -866,19 +871,13 @@ impl Env {
                 ids.insert(a["id"].as_str().unwrap_or_default().to_string());
                 if own == 0 {
                     row.extra += 1;
-                    let near: Vec<String> = times
-                        .iter()
-                        .filter(|t| (*t - raised).abs() < 120_000)
-                        .map(|t| format!("{:+.1}", (*t - raised) as f64 / 1000.0))
-                        .collect();
                     row.note.push_str(&format!(
-                        "extra: {} raised {} (data {}, resolved {}, count {}; its bed's alarms at {} s from it); ",
+                        "extra: {} raised {} (data {}, resolved {}, count {}); ",
                         subject,
                         a["raised_at"].as_str().unwrap_or_default(),
                         a["data_at"].as_str().unwrap_or("timely"),
                         a["resolved_at"].as_str().unwrap_or("not"),
                         a["count"],
-                        near.join(" ")
                     ));
                 }
             }
