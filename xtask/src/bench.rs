@@ -232,9 +232,13 @@ fn fall_batches() -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The time the bench's devices stamp their messages with: when the bench started, plus
-/// `offset_ms`. Devices' clocks are checked (`clock_skew`), so a fixed date would be refused
-/// once it is more than a day old.
+/// `offset_ms`, plus a millisecond per message stamped so far, so that no two messages of a
+/// device are the same bytes (Orderly counts a repeat as the broker's redelivery, a duplicate).
+/// Devices' clocks are checked (`clock_skew`), so a fixed date would be refused once it is more
+/// than a day old.
 fn stamp(offset_ms: i64) -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let offset_ms = offset_ms + SEQ.fetch_add(1, Ordering::Relaxed) as i64;
     static START: std::sync::OnceLock<orderly_model::Timestamp> = std::sync::OnceLock::new();
     START
         .get_or_init(|| {

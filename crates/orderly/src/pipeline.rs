@@ -119,8 +119,14 @@ pub fn spawn_world(
                     }
                     metrics::counter!("orderly_ingest_messages_total").increment(n as u64);
                     metrics::gauge!("orderly_inbox_depth").set(inbound.len() as f64);
-                    let emitted = !events.is_empty();
-                    dirty |= n > 0 || emitted;
+                    // Decisions a page reads back (alerts, suggestions, commands, work orders):
+                    // not the stream of moves, which pages apply from the stream itself and
+                    // which would otherwise cost a snapshot per step under load.
+                    let emitted = events.iter().any(|e| {
+                        let k = e.kind_name();
+                        !k.starts_with("location.") && k != "asset.status_changed"
+                    });
+                    dirty |= n > 0 || !events.is_empty();
                     if let Some(last) = events.last() {
                         metrics::gauge!("orderly_emitted_seq").set(last.seq as f64);
                     }
