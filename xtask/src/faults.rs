@@ -703,22 +703,16 @@ impl Env {
         (b, now_ms())
     }
 
-    /// Sounds alarms every GAP_S seconds for `secs`, running `during` once a second with the
-    /// seconds elapsed; the alarms sounded.
-    fn alarms_for(
-        &mut self,
-        secs: u64,
-        mut during: impl FnMut(&mut Env, u64) -> Result<()>,
-    ) -> Result<Vec<(usize, i64)>> {
+    /// Sounds alarms every GAP_S seconds for `secs`; the alarms sounded.
+    fn alarms_for(&mut self, secs: u64) -> Vec<(usize, i64)> {
         let mut out = Vec::new();
         for s in 0..secs {
             if s % GAP_S == 0 {
                 out.push(self.alarm());
             }
-            during(self, s)?;
             std::thread::sleep(Duration::from_secs(1));
         }
-        Ok(out)
+        out
     }
 
     /// Seconds until a new alarm is alerted (Orderly answering, the link and the database back).
@@ -930,11 +924,11 @@ impl Env {
         let from_ms = now_ms();
         let pub0 = self.devices.published.load(Ordering::Relaxed);
         let crashes0 = self.crashes;
-        let mut alarms = self.alarms_for(before, |_, _| Ok(()))?;
+        let mut alarms = self.alarms_for(before);
         inject(self, &mut alarms)?;
         let (recovery_s, probe) = self.recovery(Duration::from_secs(300));
         alarms.push(probe);
-        alarms.extend(self.alarms_for(20, |_, _| Ok(()))?);
+        alarms.extend(self.alarms_for(20));
         let mut row = Row {
             name: name.to_string(),
             recovery_s,
@@ -967,7 +961,7 @@ fn kill9(env: &mut Env, kills: usize, alarms: &mut Vec<(usize, i64)>) -> Result<
         rng ^= rng << 17;
         // 1 to 6 s of load, then kill -9 at that moment, and start again at once.
         let wait = 1 + rng % 6;
-        alarms.extend(env.alarms_for(wait, |_, _| Ok(()))?);
+        alarms.extend(env.alarms_for(wait));
         if let Some(o) = env.orderly.take() {
             o.kill();
         }
@@ -1133,21 +1127,21 @@ pub fn faults(root: &Path, args: &[String]) -> Result<()> {
     if want("broker-restart") {
         rows.push(env.row("broker restart", 10, |e, a| {
             e.broker.stop();
-            a.extend(e.alarms_for(3, |_, _| Ok(()))?);
+            a.extend(e.alarms_for(3));
             e.broker.start()
         })?);
     }
     if want("broker-down") {
         rows.push(env.row(&format!("broker down {down} s"), 10, |e, a| {
             e.broker.stop();
-            a.extend(e.alarms_for(down, |_, _| Ok(()))?);
+            a.extend(e.alarms_for(down));
             e.broker.start()
         })?);
     }
     if want("stall") {
         rows.push(env.row(&format!("link stalled {stall} s"), 10, |e, a| {
             e.proxy.stalled.store(true, Ordering::Relaxed);
-            a.extend(e.alarms_for(stall, |_, _| Ok(()))?);
+            a.extend(e.alarms_for(stall));
             e.proxy.stalled.store(false, Ordering::Relaxed);
             Ok(())
         })?);
@@ -1156,7 +1150,7 @@ pub fn faults(root: &Path, args: &[String]) -> Result<()> {
         rows.push(
             env.row(&format!("PostgreSQL stopped {pg_down} s"), 10, |e, a| {
                 e.pg.stop()?;
-                a.extend(e.alarms_for(pg_down, |_, _| Ok(()))?);
+                a.extend(e.alarms_for(pg_down));
                 e.pg.start()
             })?,
         );
@@ -1165,7 +1159,7 @@ pub fn faults(root: &Path, args: &[String]) -> Result<()> {
         rows.push(
             env.row(&format!("PostgreSQL frozen {frozen} s"), 10, |e, a| {
                 e.pg.signal_all("STOP");
-                a.extend(e.alarms_for(frozen, |_, _| Ok(()))?);
+                a.extend(e.alarms_for(frozen));
                 e.pg.signal_all("CONT");
                 Ok(())
             })?,

@@ -123,7 +123,13 @@ impl Redeliveries {
         topic.hash(&mut h);
         payload.hash(&mut h);
         let key = h.finish();
-        let recent = self.seen.entry(device.to_string()).or_default();
+        // No allocation on the per-message path once the device is known.
+        if !self.seen.contains_key(device) {
+            self.seen.insert(device.to_string(), Default::default());
+        }
+        let Some(recent) = self.seen.get_mut(device) else {
+            return false;
+        };
         if recent.contains(&key) {
             return true;
         }
