@@ -11,7 +11,7 @@
 //! with it), cancel, note. Every change is a `workorder.*` event; open work orders and each
 //! item's last service come back after a restart ([`restore`]).
 
-use crate::devices::{BedFrame, PumpStatus};
+use crate::devices::BedFrame;
 use crate::facts::{FactCtx, FactProviders, FactSheet, RuleStanding, RulesStep};
 use crate::outbox::Outbox;
 use crate::registry::{AssetInfo, Status};
@@ -209,10 +209,16 @@ fn set_catalogue(world: &mut World, c: &Catalogue) {
 fn meter_pumps(
     policies: Res<Policies>,
     mut fleet: ResMut<Fleet>,
-    mut pumps: Query<(&AssetInfo, &PumpStatus, &mut Meters), Changed<PumpStatus>>,
+    mut input: MessageReader<crate::ingest::PumpIn>,
+    mut pumps: Query<(&AssetInfo, &mut Meters)>,
 ) {
     let cfg = &policies.0.prediction;
-    for (info, p, mut m) in &mut pumps {
+    // Every reading in the order it came, not only a step's latest: the first reading Orderly
+    // has of a pump anchors its service points, and a discharge's readings are its curve.
+    for p in input.read() {
+        let Ok((info, mut m)) = pumps.get_mut(p.pump) else {
+            continue;
+        };
         let t = &p.telemetry;
         let m = m.as_mut();
         m.usage.runtime_hours = Some(t.runtime_hours);

@@ -133,6 +133,20 @@ fn a_pump_crossing_its_runtime_interval_gets_one_work_order_and_a_service_resets
     assert_eq!(opened(&ev).len(), 1);
 }
 
+/// A pump's first two readings read in one step (a backlog, a busy step): the first still anchors
+/// its service points, so crossing 2000 h between them opens the work order.
+#[test]
+fn readings_that_arrive_together_are_each_metered() {
+    use orderly_model::reading::PumpState;
+    let mut h = maintained();
+    h.push(pump_at(t(0), PumpState::Idle, 1999.0));
+    h.push(pump_at(t(0), PumpState::Idle, 2000.5));
+    let ev = idle(&mut h, 0, 120);
+    let wos = opened(&ev);
+    assert_eq!(wos.len(), 1, "{ev:?}");
+    assert_eq!(wos[0].reason, "runtime");
+}
+
 #[test]
 fn a_cancelled_work_order_is_not_opened_again_and_work_orders_survive_a_restart() {
     use orderly_model::maintenance::{WorkOrderAction, still_open};
