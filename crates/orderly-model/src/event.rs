@@ -31,6 +31,7 @@ impl OutEvent {
             EventKind::BedSuggestionEnded { unit, .. } => unit.as_deref(),
             EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => w.unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
+            k if k.census().is_some() => k.census().and_then(|c| c.unit.as_deref()),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
     }
@@ -224,6 +225,33 @@ pub enum EventKind {
         /// Its room's unit, else its home unit.
         unit: Option<String>,
     },
+    /// A patient was admitted (or registered) into a bed, or arrived in one from outside Orderly's beds.
+    #[serde(rename = "patient.admitted")]
+    PatientAdmitted(crate::census::CensusChange),
+    /// A patient moved to another bed (`from_bed`), or to a place outside Orderly's beds (no `patient.bed`); a bed swap is two of these.
+    #[serde(rename = "patient.transferred")]
+    PatientTransferred(crate::census::CensusChange),
+    /// A patient was discharged: their alerts are resolved, their wristband released, their bed's turnover starts.
+    #[serde(rename = "patient.discharged")]
+    PatientDischarged(crate::census::CensusChange),
+    /// A patient's demographics or visit changed (HL7 A08, A06, A07).
+    #[serde(rename = "patient.updated")]
+    PatientUpdated(crate::census::CensusChange),
+    /// New risk assessments or observations (Morse, Braden, ventilated, weight, isolation).
+    #[serde(rename = "patient.assessed")]
+    PatientAssessed(crate::census::CensusChange),
+    /// An admission was entered in error and cancelled (HL7 A11): the patient is taken out of the census.
+    #[serde(rename = "patient.admit_cancelled")]
+    AdmitCancelled(crate::census::CensusChange),
+    /// A transfer was cancelled (HL7 A12): the patient is back in the bed they came from.
+    #[serde(rename = "patient.transfer_cancelled")]
+    TransferCancelled(crate::census::CensusChange),
+    /// A discharge was cancelled (HL7 A13): the patient is back in their bed, as before it.
+    #[serde(rename = "patient.discharge_cancelled")]
+    DischargeCancelled(crate::census::CensusChange),
+    /// Two records of one patient were merged (HL7 A40): `merged` names the ids folded into `patient`.
+    #[serde(rename = "patient.merged")]
+    PatientMerged(crate::census::CensusChange),
     /// A rule's condition held: a new alert.
     #[serde(rename = "alert.raised")]
     AlertRaised(Alert),
@@ -271,6 +299,15 @@ impl EventKind {
             EventKind::RecallUpdated(_) => "recall.updated",
             EventKind::BundleChanged { .. } => "bundle.changed",
             EventKind::StatusChanged { .. } => "asset.status_changed",
+            EventKind::PatientAdmitted(_) => "patient.admitted",
+            EventKind::PatientTransferred(_) => "patient.transferred",
+            EventKind::PatientDischarged(_) => "patient.discharged",
+            EventKind::PatientUpdated(_) => "patient.updated",
+            EventKind::PatientAssessed(_) => "patient.assessed",
+            EventKind::AdmitCancelled(_) => "patient.admit_cancelled",
+            EventKind::TransferCancelled(_) => "patient.transfer_cancelled",
+            EventKind::DischargeCancelled(_) => "patient.discharge_cancelled",
+            EventKind::PatientMerged(_) => "patient.merged",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
             EventKind::AlertAcknowledged(_) => "alert.acknowledged",
@@ -279,6 +316,22 @@ impl EventKind {
             EventKind::AlertSilenced(_) => "alert.silenced",
             EventKind::AlertUnsilenced(_) => "alert.unsilenced",
             EventKind::AlertResolved(_) => "alert.resolved",
+        }
+    }
+
+    /// The census change, for every `patient.*` event of the census.
+    pub fn census(&self) -> Option<&crate::census::CensusChange> {
+        match self {
+            EventKind::PatientAdmitted(c) => Some(c),
+            EventKind::PatientTransferred(c) => Some(c),
+            EventKind::PatientDischarged(c) => Some(c),
+            EventKind::PatientUpdated(c) => Some(c),
+            EventKind::PatientAssessed(c) => Some(c),
+            EventKind::AdmitCancelled(c) => Some(c),
+            EventKind::TransferCancelled(c) => Some(c),
+            EventKind::DischargeCancelled(c) => Some(c),
+            EventKind::PatientMerged(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -301,7 +354,16 @@ impl EventKind {
             | EventKind::RecallOpened(_)
             | EventKind::RecallUpdated(_)
             | EventKind::BundleChanged { .. }
-            | EventKind::StatusChanged { .. } => None,
+            | EventKind::StatusChanged { .. }
+            | EventKind::PatientAdmitted(_)
+            | EventKind::PatientTransferred(_)
+            | EventKind::PatientDischarged(_)
+            | EventKind::PatientUpdated(_)
+            | EventKind::PatientAssessed(_)
+            | EventKind::AdmitCancelled(_)
+            | EventKind::TransferCancelled(_)
+            | EventKind::DischargeCancelled(_)
+            | EventKind::PatientMerged(_) => None,
             EventKind::AlertRaised(a)
             | EventKind::AlertUpdated(a)
             | EventKind::AlertAcknowledged(a)
@@ -314,7 +376,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 25] = [
+    pub const NAMES: [&'static str; 34] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -332,6 +394,15 @@ impl EventKind {
         "recall.opened",
         "recall.updated",
         "asset.status_changed",
+        "patient.admitted",
+        "patient.transferred",
+        "patient.discharged",
+        "patient.updated",
+        "patient.assessed",
+        "patient.admit_cancelled",
+        "patient.transfer_cancelled",
+        "patient.discharge_cancelled",
+        "patient.merged",
         "alert.raised",
         "alert.updated",
         "alert.acknowledged",

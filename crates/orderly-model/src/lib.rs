@@ -26,6 +26,7 @@ macro_rules! wire_names {
 }
 pub(crate) use wire_names;
 
+pub mod census;
 pub mod command;
 pub mod compliance;
 pub mod event;
@@ -75,6 +76,13 @@ pub struct Restored {
     pub recalls: Vec<crate::maintenance::Recall>,
     /// The meters only Orderly counts, as last recorded: (asset, usage, first reading).
     pub meters: Vec<(String, crate::maintenance::Usage, crate::maintenance::Usage)>,
+    /// Patients the census changed since the seed, as they now stand (in a bed or outside).
+    pub census: Vec<crate::Patient>,
+    /// Patients out of the census (discharged, admission cancelled, merged away), as they
+    /// were, with when: a cancelled discharge brings one back.
+    pub census_gone: Vec<(crate::Patient, crate::Timestamp)>,
+    /// HL7 messages applied (`{sender}|{control id}`) and the event that recorded each.
+    pub census_seen: Vec<(String, u64)>,
 }
 
 #[cfg(test)]

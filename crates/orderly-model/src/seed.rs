@@ -171,6 +171,9 @@ pub struct Patient {
     /// Accelerometer wearable device id.
     pub wearable: Option<String>,
     pub elopement_risk: bool,
+    /// What the census (HL7 ADT and ORU, or the REST API) says beyond the seed's fields.
+    #[serde(default, skip_serializing_if = "crate::census::Record::is_empty")]
+    pub record: crate::census::Record,
 }
 
 /// The validated registry and census.
@@ -523,6 +526,7 @@ impl Seed {
                 tag: p.tag.as_ref().map(|t| t.get_ref().clone()),
                 wearable: p.wearable.as_ref().map(|w| w.get_ref().clone()),
                 elopement_risk: p.elopement_risk,
+                record: Default::default(),
             });
         }
 

@@ -138,6 +138,10 @@ pub struct PatientView {
     pub location: Option<LocationView>,
     /// The tag's battery as it last reported it, percent.
     pub tag_battery_pct: Option<u8>,
+    /// What the census says beyond the seed's fields (class, visit, isolation, scores not
+    /// assessed yet, ...).
+    #[serde(default, skip_serializing_if = "crate::census::Record::is_empty")]
+    pub record: crate::census::Record,
     /// The repositioning timer (patients in a smart bed).
     pub turning: Option<TurningView>,
 }

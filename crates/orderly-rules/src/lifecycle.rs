@@ -440,6 +440,39 @@ impl Alerting {
             .collect()
     }
 
+    /// The subject moved to another unit (a patient transferred): its open alerts go to that
+    /// unit's recipients at their escalation step, and say so.
+    pub fn rehome(
+        &mut self,
+        rules: &RuleSet,
+        subject: &str,
+        unit: Option<&str>,
+        room: Option<&str>,
+        now: Timestamp,
+    ) -> Vec<EventKind> {
+        let mut out = Vec::new();
+        for ((rule_id, s), a) in self.open.iter_mut() {
+            if s != subject || a.unit.as_deref() == unit {
+                continue;
+            }
+            let Some(rule) = rules.get(rule_id) else {
+                continue;
+            };
+            a.unit = unit.map(str::to_string);
+            a.room = room.map(str::to_string);
+            a.audience = rule.audience(a.escalation as usize, unit);
+            a.updated_at = now;
+            out.push(EventKind::AlertUpdated(a.clone()));
+        }
+        for ((_, s), tr) in self.trackers.iter_mut() {
+            if s == subject {
+                tr.placement.unit = unit.map(str::to_string);
+                tr.placement.room = room.map(str::to_string);
+            }
+        }
+        out
+    }
+
     /// Orderly's own technical alert (a rule failing, a rule set rejected), to admins.
     pub fn raise_system(
         &mut self,

@@ -126,6 +126,44 @@ fn apply_requests(
                     outbox.push(now, ev);
                 }
             }
+            AlertRequest::ResolveGroup {
+                subjects,
+                group,
+                reason,
+            } => {
+                let ids: Vec<String> = alerts
+                    .0
+                    .open
+                    .values()
+                    .filter(|a| subjects.contains(&a.subject))
+                    .filter(|a| {
+                        rules
+                            .set
+                            .get(&a.rule)
+                            .is_some_and(|r| r.groups().contains(group))
+                    })
+                    .map(|a| a.id.clone())
+                    .collect();
+                for id in ids {
+                    tracing::info!(alert = %id, reason = %reason, "alert resolved: its subject changed");
+                    if let Ok(ev) = alerts.0.resolve(&id, "system", reason, now) {
+                        outbox.push(now, ev);
+                    }
+                }
+            }
+            AlertRequest::Rehome {
+                subject,
+                unit,
+                room,
+            } => {
+                for ev in
+                    alerts
+                        .0
+                        .rehome(&rules.set, subject, unit.as_deref(), room.as_deref(), now)
+                {
+                    outbox.push(now, ev);
+                }
+            }
         }
     }
 }

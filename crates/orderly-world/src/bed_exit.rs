@@ -38,7 +38,16 @@ pub struct BedExitState {
     /// The bed's own alarm was sounding at its last report: an exit begins when it starts (a
     /// bed may sound on after the patient is back, until someone resets it).
     pub alarm_sounding: bool,
+    /// The census took the bed's patient out (discharged, transferred away) and put nobody in:
+    /// the load cells watch nothing until a patient is in it again (the patient leaving at
+    /// discharge is not a bed exit).
+    pub vacated: bool,
 }
+
+/// The patient the census has in a bed, as the bed-exit watch last saw it (None before the
+/// first look).
+#[derive(Component, Clone, Copy, Debug, Default, PartialEq)]
+struct Occupant(Option<Option<Entity>>);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exited {
@@ -152,10 +161,12 @@ impl Capability for BedExitPlugin {
             world.entity_mut(e).insert((
                 BedExitWatch(BedExitDetector::new(cfg.clone())),
                 BedExitState::default(),
+                Occupant::default(),
             ));
         }
         schedule.add_systems(
-            watch
+            (follow_census, watch)
+                .chain()
                 .in_set(Phase::Derive)
                 .after(crate::devices::bed_frames),
         );
@@ -245,7 +256,14 @@ pub(crate) fn watch(
             .get(&subject.id)
             .and_then(|e| patients.get(*e).ok())
             .map(|p| p.0.morse);
-        let zone = cfg.0.zones.for_morse(morse);
+        let zone = if st.vacated && morse.is_none() {
+            Zone::Off
+        } else {
+            cfg.0.zones.for_morse(morse)
+        };
+        if morse.is_some() && st.vacated {
+            st.vacated = false;
+        }
         if st.zone != Some(zone) {
             // Only a real change: the rules rebuild a bed's facts when this component changes.
             st.zone = Some(zone);
@@ -357,6 +375,39 @@ pub(crate) fn watch(
             }
             (Some(x), false) if !x.by_load => st.exited = None,
             _ => {}
+        }
+    }
+}
+
+/// A bed whose patient the census changed starts afresh: the exit under way was the last
+/// patient's (their alert ended with the change), and a bed left empty watches nothing from its
+/// load cells until someone is admitted to it.
+fn follow_census(
+    registry: Res<Registry>,
+    cfg: Res<BedExits>,
+    mut beds: Query<(
+        &Subject,
+        &mut Occupant,
+        &mut BedExitState,
+        &mut BedExitWatch,
+    )>,
+) {
+    if !registry.is_changed() {
+        return;
+    }
+    for (subject, mut seen, mut st, mut w) in &mut beds {
+        let now = registry.bed_patient.get(&subject.id).copied();
+        match seen.0 {
+            None => seen.0 = Some(now),
+            Some(before) if before != now => {
+                seen.0 = Some(now);
+                *st = BedExitState {
+                    vacated: now.is_none(),
+                    ..BedExitState::default()
+                };
+                w.0 = BedExitDetector::new(cfg.0.clone());
+            }
+            Some(_) => {}
         }
     }
 }

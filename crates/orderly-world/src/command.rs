@@ -39,6 +39,11 @@ pub enum Command {
     /// A changed rules directory was refused (a technical alert to admins; the rules in force
     /// keep running).
     RulesRejected { report: String },
+    /// Admit, transfer, discharge, update, assess a patient (HL7 ADT and ORU, or the REST API).
+    Census {
+        op: crate::census::CensusOp,
+        origin: crate::census::Origin,
+    },
 }
 
 /// The longest text a person may enter (a reason, a note, a title, a name): a paragraph. Every
@@ -115,6 +120,20 @@ impl Command {
             },
             Command::Status { by, reason, .. } => out.extend([t("by", by), t("reason", reason)]),
             Command::Rules { .. } | Command::RulesRejected { .. } => {}
+            Command::Census { op, origin } => {
+                out.push(t("by", &origin.by));
+                match op {
+                    crate::census::CensusOp::Admit { patient, bed } => {
+                        out.push(("patient", patient.id.as_str(), MAX_ID_CHARS));
+                        out.push(t("name", &patient.name));
+                        if let Some(b) = bed {
+                            out.push(("bed", b.as_str(), MAX_ID_CHARS));
+                        }
+                    }
+                    crate::census::CensusOp::Update { name: Some(n), .. } => out.push(t("name", n)),
+                    _ => {}
+                }
+            }
         }
         out
     }
@@ -147,6 +166,7 @@ impl Command {
             Command::Status { .. } => "status",
             Command::Rules { .. } => "rules",
             Command::RulesRejected { .. } => "rules rejected",
+            Command::Census { op, .. } => op.name(),
         }
     }
 }
@@ -166,6 +186,8 @@ pub enum Done {
     Rules(ReloadSummary),
     /// Recorded (a refused rule set).
     Noted,
+    /// A census operation: the patient as they now stand, in plain words what it did.
+    Census(crate::census::CensusDone),
 }
 
 /// A command applied: the sequence number of the event that records it (it leaves with the
@@ -187,6 +209,8 @@ pub enum Refused {
     Suggestion(#[from] SuggestionError),
     #[error(transparent)]
     Status(#[from] StatusError),
+    #[error(transparent)]
+    Census(#[from] crate::census::CensusError),
     /// A text over its limit ([`MAX_TEXT_CHARS`]).
     #[error("{0}")]
     TooLong(String),
@@ -255,6 +279,13 @@ impl Hospital {
                 Applied {
                     seq: None,
                     done: Done::Rules(crate::alerts::replace_rules(&mut self.world, rules)),
+                }
+            }
+            Command::Census { op, origin } => {
+                let d = crate::census::apply(world, op, origin)?;
+                Applied {
+                    seq: d.seq,
+                    done: Done::Census(d),
                 }
             }
             Command::RulesRejected { report } => {

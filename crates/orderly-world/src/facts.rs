@@ -220,4 +220,17 @@ pub enum AlertRequest {
     },
     /// The subject is gone (a PAR level removed): its alerts are resolved and its timers dropped.
     Forget { subject: String, reason: String },
+    /// Resolve the open alerts on these subjects whose rules read any fact of `group` (the
+    /// patient of a bed was discharged: the bed's alerts about them end with them).
+    ResolveGroup {
+        subjects: Vec<String>,
+        group: &'static str,
+        reason: String,
+    },
+    /// The subject's open alerts go to `unit`'s recipients now (a patient transferred).
+    Rehome {
+        subject: String,
+        unit: Option<String>,
+        room: Option<String>,
+    },
 }

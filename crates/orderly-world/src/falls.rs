@@ -81,6 +81,30 @@ impl Capability for FallsPlugin {
                 ent.insert(FallWatch(FallDetector::new(cfg.clone())));
             }
         }
+        // A patient admitted later, or whose wearable changed.
+        world.add_observer(
+            |on: On<Insert<PatientInfo>>,
+             falls: Res<Falls>,
+             q: Query<(&PatientInfo, Has<FallState>, Has<FallWatch>)>,
+             mut commands: Commands| {
+                let Ok((p, state, watch)) = q.get(on.entity) else {
+                    return;
+                };
+                let mut ent = commands.entity(on.entity);
+                if !state {
+                    ent.insert(FallState::default());
+                }
+                match (p.0.wearable.is_some(), watch) {
+                    (true, false) => {
+                        ent.insert(FallWatch(FallDetector::new(falls.0.clone())));
+                    }
+                    (false, true) => {
+                        ent.remove::<FallWatch>();
+                    }
+                    _ => {}
+                }
+            },
+        );
         schedule.add_systems((detect, expire).chain().in_set(Phase::Derive));
     }
 }

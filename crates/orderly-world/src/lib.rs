@@ -13,6 +13,7 @@
 
 pub mod alerts;
 pub mod bed_exit;
+pub mod census;
 pub mod command;
 pub mod commands;
 pub mod devices;
@@ -168,6 +169,7 @@ impl Hospital {
         vec![
             Box::new(outbox::OutboxPlugin),
             Box::new(ingest::IngestPlugin),
+            Box::new(census::CensusPlugin),
             Box::new(locate::LocatePlugin),
             Box::new(devices::DevicesPlugin),
             Box::new(bed_exit::BedExitPlugin),

@@ -266,6 +266,20 @@ impl Capability for LocatePlugin {
                 .entity_mut(e)
                 .insert((Tracking::default(), TagBattery::default()));
         }
+        // A patient admitted later with a wristband.
+        world.add_observer(
+            |on: On<Insert<crate::registry::PatientInfo>>,
+             q: Query<(&Subject, Has<Tracking>)>,
+             mut commands: Commands| {
+                if let Ok((s, false)) = q.get(on.entity)
+                    && s.tag.is_some()
+                {
+                    commands
+                        .entity(on.entity)
+                        .insert((Tracking::default(), TagBattery::default()));
+                }
+            },
+        );
         schedule.add_systems(
             (absorb_sightings, decide, scan_lost)
                 .chain()

@@ -129,34 +129,71 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
         reg.tags.insert(s.badge.clone(), e);
         reg.subjects.insert(s.id.clone(), e);
     }
+    world.insert_resource(std::mem::take(&mut reg));
     for p in &seed.patients {
-        let subject = Subject {
-            id: p.id.clone(),
-            kind: SubjectKind::Patient,
-            kind_name: "patient".into(),
-            tag: p.tag.clone(),
-            class: TagClass::Patient,
-        };
-        let e = world
-            .spawn((
-                subject,
-                PatientInfo(p.clone()),
-                RuleTarget {
-                    id: p.id.clone(),
-                    types: vec![SubjectType::Patient],
-                },
-            ))
-            .id();
-        if let Some(t) = &p.tag {
-            reg.tags.insert(t.clone(), e);
-        }
-        if let Some(w) = &p.wearable {
-            reg.devices.insert(w.clone(), (DeviceClass::Wearable, e));
-        }
-        reg.bed_patient.insert(p.bed.clone(), e);
-        reg.subjects.insert(p.id.clone(), e);
+        spawn_patient(world, p);
     }
-    reg
+    world.remove_resource::<Registry>().unwrap_or_default()
+}
+
+/// A patient entity, registered by id, wristband, wearable and bed (an empty bed: somewhere
+/// outside Orderly's beds). Capabilities add their parts by observing [`PatientInfo`].
+pub(crate) fn spawn_patient(world: &mut World, p: &Patient) -> Entity {
+    let subject = Subject {
+        id: p.id.clone(),
+        kind: SubjectKind::Patient,
+        kind_name: "patient".into(),
+        tag: p.tag.clone(),
+        class: TagClass::Patient,
+    };
+    let e = world
+        .spawn((
+            subject,
+            PatientInfo(p.clone()),
+            RuleTarget {
+                id: p.id.clone(),
+                types: vec![SubjectType::Patient],
+            },
+        ))
+        .id();
+    let mut reg = world.resource_mut::<Registry>();
+    if let Some(t) = &p.tag {
+        reg.tags.insert(t.clone(), e);
+    }
+    if let Some(w) = &p.wearable {
+        reg.devices.insert(w.clone(), (DeviceClass::Wearable, e));
+    }
+    if !p.bed.is_empty() {
+        reg.bed_patient.insert(p.bed.clone(), e);
+    }
+    reg.subjects.insert(p.id.clone(), e);
+    e
+}
+
+/// Takes a patient out of the world and of every index (a discharge, a cancelled admission,
+/// a record merged into another).
+pub(crate) fn despawn_patient(world: &mut World, e: Entity) {
+    let Some(p) = world.get::<PatientInfo>(e).map(|p| p.0.clone()) else {
+        return;
+    };
+    let mut reg = world.resource_mut::<Registry>();
+    if let Some(t) = &p.tag
+        && reg.tags.get(t) == Some(&e)
+    {
+        reg.tags.remove(t);
+    }
+    if let Some(w) = &p.wearable
+        && reg.devices.get(w).is_some_and(|(_, x)| *x == e)
+    {
+        reg.devices.remove(w);
+    }
+    if reg.bed_patient.get(&p.bed) == Some(&e) {
+        reg.bed_patient.remove(&p.bed);
+    }
+    if reg.subjects.get(&p.id) == Some(&e) {
+        reg.subjects.remove(&p.id);
+    }
+    world.despawn(e);
 }
 
 /// The rule subject kinds of an asset of `kind`.
@@ -193,6 +230,7 @@ pub(crate) fn provide_facts(world: &mut World, schedule: &mut Schedule) {
         registry_facts,
     );
     watch::<Status>(schedule);
+    watch::<PatientInfo>(schedule);
 }
 
 fn registry_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {

@@ -183,6 +183,7 @@ impl ReadModel {
                 wearable: p.wearable.clone(),
                 location,
                 tag_battery_pct,
+                record: p.record.clone(),
                 turning: turning.map(|t| TurningView {
                     state: t.state.as_str().to_string(),
                     every_min: t.every_min,
@@ -248,9 +249,26 @@ fn refresh(
             Changed<BedExitState>,
             Changed<Turning>,
             Changed<Service>,
+            Changed<PatientInfo>,
         )>,
     >,
+    mut removed: RemovedComponents<PatientInfo>,
+    registry: Res<crate::Registry>,
 ) {
+    // Patients taken out of the census (discharged, merged away): out of the views.
+    if removed.read().count() > 0 {
+        let gone: Vec<String> = model
+            .snap
+            .patients
+            .keys()
+            .filter(|id| !registry.subjects.contains_key(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            model.snap.patients.remove(&id);
+            model.set_room(&id, None);
+        }
+    }
     let empty = Catalogue::default();
     let policies = policies.as_deref().map_or(&empty, |p| &p.0);
     let mut beds = BTreeSet::new();

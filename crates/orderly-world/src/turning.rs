@@ -293,6 +293,37 @@ impl Capability for TurningPlugin {
         for e in crate::registry::smart_beds(world) {
             world.entity_mut(e).insert(TurnWatch::default());
         }
+        // A patient admitted later, or a new Braden score: the interval follows at once, the
+        // timer keeps its time.
+        world.add_observer(
+            |on: On<Insert<PatientInfo>>,
+             turns: Res<Turns>,
+             mut q: Query<(&PatientInfo, Option<&mut Turning>)>,
+             mut commands: Commands| {
+                let Ok((p, turning)) = q.get_mut(on.entity) else {
+                    return;
+                };
+                let every_min = turns.0.every_min.for_braden(p.0.braden);
+                match turning {
+                    Some(mut t) => {
+                        if t.every_min != every_min {
+                            t.every_min = every_min;
+                        }
+                    }
+                    None => {
+                        commands.entity(on.entity).insert((
+                            Turning {
+                                state: TurnState::Off,
+                                every_min,
+                                last_turn: None,
+                                minutes: 0,
+                            },
+                            TurnClock::default(),
+                        ));
+                    }
+                }
+            },
+        );
         schedule.add_systems(
             (detect, advance)
                 .chain()

@@ -106,6 +106,7 @@ pub(super) fn walk(
 mod alerting;
 mod bed_commands;
 mod bed_exits;
+mod census;
 mod equipment;
 mod fall_alerts;
 mod locating;

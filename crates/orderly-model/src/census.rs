@@ -1,0 +1,383 @@
+//! The census: who is in which bed, from HL7 v2 ADT and ORU (or the REST API). What a census
+//! event carries ([`CensusChange`]), what Orderly keeps of a patient beyond the seed's fields
+//! ([`Record`]), and the site's map from the hospital's location and observation codes to
+//! Orderly's beds and facts ([`CensusMap`], a checked file).
+
+use crate::Timestamp;
+use crate::source::{FileError, FileErrors, Source, suggest};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+/// What the census says of a patient beyond the seed's fields.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Record {
+    /// Every identifier the patient is known by (`GH/12345`), the key first; merged ones too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<String>,
+    /// Patient class (PV1-2): `I` inpatient, `E` emergency, `O` outpatient, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    /// Visit number (PV1-19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attending: Option<String>,
+    /// Isolation precautions (`contact`, `droplet`, `airborne`), from an observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_kg: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted_at: Option<Timestamp>,
+    /// When the latest ADT event applied happened (EVN-2, else MSH-7): an older one does not
+    /// overwrite what it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Timestamp>,
+    /// When each assessment was observed (OBX-14): `morse`, `braden`, `ventilated`, `weight`,
+    /// `isolation`. An older observation does not overwrite a newer one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub observed: BTreeMap<String, Timestamp>,
+    /// Scores not assessed yet (`morse`, `braden`): until a Morse score arrives the patient has
+    /// fall precautions (counted as 45, high risk); until a Braden score, no turning schedule
+    /// (counted as 23).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unassessed: Vec<String>,
+}
+
+impl Record {
+    pub fn is_empty(&self) -> bool {
+        *self == Record::default()
+    }
+}
+
+/// The Morse score counted for a patient whose fall risk is not assessed yet.
+pub const MORSE_UNASSESSED: u8 = 45;
+/// The Braden score counted for a patient whose pressure-injury risk is not assessed yet.
+pub const BRADEN_UNASSESSED: u8 = 23;
+
+/// What changed in the census: the body of every `patient.*` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CensusChange {
+    /// The patient as they now stand (as they stood, for a discharge or a cancelled admission).
+    pub patient: crate::Patient,
+    /// The bed the patient was in before (a transfer, a swap, a discharge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_bed: Option<String>,
+    /// The unit of the patient's bed (for a discharge: of the bed they left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// A person (REST API), or `hl7 {sender}`.
+    pub by: String,
+    /// The HL7 message applied: `{sender}|{control id}` (a repeat is recognised by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When it happened, as the sender says (EVN-2, MSH-7, OBX-14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub happened_at: Option<Timestamp>,
+    /// A merge: the patient ids merged into this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<String>,
+    /// In plain words: `admitted to BED-ICU-03`, `Morse 35 -> 60`.
+    pub detail: String,
+}
+
+/// An observation the rules use, as the census map names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservationFact {
+    /// Morse Fall Scale total, 0-125.
+    Morse,
+    /// Braden Scale total, 6-23.
+    Braden,
+    /// Mechanically ventilated: Y/N, yes/no, true/false, 1/0.
+    Ventilated,
+    /// Body weight in kg (or lb, converted).
+    Weight,
+    /// Isolation precautions: a word (`contact`, `droplet`, `airborne`), or none.
+    Isolation,
+}
+
+impl ObservationFact {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservationFact::Morse => "morse",
+            ObservationFact::Braden => "braden",
+            ObservationFact::Ventilated => "ventilated",
+            ObservationFact::Weight => "weight",
+            ObservationFact::Isolation => "isolation",
+        }
+    }
+}
+
+/// The LOINC codes Orderly knows without a map: Morse total, Braden total, body weight.
+pub const LOINC: &[(&str, ObservationFact)] = &[
+    ("59460-6", ObservationFact::Morse),
+    ("38227-5", ObservationFact::Braden),
+    ("29463-7", ObservationFact::Weight),
+];
+
+/// Where a hospital location code (PV1-3) puts a patient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// An Orderly bed.
+    Bed(String),
+    /// A point of care Orderly does not watch (theatre, radiology, another building): the
+    /// patient is not in any of Orderly's beds while there.
+    Outside,
+}
+
+/// The site's census map: the hospital's location codes to Orderly's beds, the points of care
+/// outside Orderly, and local observation codes to the facts the rules use.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CensusMap {
+    /// (point of care, room, bed) -> Orderly bed.
+    beds: BTreeMap<(String, String, String), String>,
+    outside: BTreeSet<String>,
+    /// Points of care with Orderly beds.
+    cares: BTreeSet<String>,
+    /// (code system, code) -> fact; the system is "" for "any".
+    observations: BTreeMap<(String, String), ObservationFact>,
+}
+
+/// Why a location cannot be placed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlaceError {
+    #[error(
+        "location {0} is not in the census map (no Orderly bed for it, and its point of care is not listed as outside)"
+    )]
+    Unknown(String),
+}
+
+impl CensusMap {
+    /// Where `point_of_care^room^bed` puts a patient.
+    pub fn place(&self, point_of_care: &str, room: &str, bed: &str) -> Result<Place, PlaceError> {
+        let key = (point_of_care.to_string(), room.to_string(), bed.to_string());
+        if let Some(b) = self.beds.get(&key) {
+            return Ok(Place::Bed(b.clone()));
+        }
+        if self.outside.contains(point_of_care) {
+            return Ok(Place::Outside);
+        }
+        Err(PlaceError::Unknown(format!("{point_of_care}^{room}^{bed}")))
+    }
+
+    /// The hospital's location code of an Orderly bed (`ICU^201^1`), for messages and tests.
+    pub fn location_of(&self, orderly_bed: &str) -> Option<(String, String, String)> {
+        self.beds
+            .iter()
+            .find(|(_, b)| b.as_str() == orderly_bed)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Which fact an observation code (OBX-3) gives: the map's local codes, then LOINC.
+    pub fn observation(&self, system: &str, code: &str) -> Option<ObservationFact> {
+        self.observations
+            .get(&(system.to_string(), code.to_string()))
+            .or_else(|| self.observations.get(&(String::new(), code.to_string())))
+            .copied()
+            .or_else(|| {
+                matches!(system, "LN" | "LOINC" | "http://loinc.org" | "")
+                    .then(|| LOINC.iter().find(|(c, _)| *c == code).map(|(_, f)| *f))
+                    .flatten()
+            })
+    }
+
+    pub fn bed_count(&self) -> usize {
+        self.beds.len()
+    }
+
+    /// Reads and checks a census map: every bed must be a bed in the seed (`beds`), no
+    /// location or bed listed twice.
+    pub fn parse(file: &str, text: &str, beds: &BTreeSet<String>) -> Result<CensusMap, FileErrors> {
+        let src = Source::new(file, text);
+        let raw: MapFile = src.parse_toml()?;
+        let mut errors: Vec<FileError> = Vec::new();
+        let mut map = CensusMap::default();
+        let mut taken: BTreeMap<String, usize> = BTreeMap::new();
+        for b in &raw.bed {
+            let loc = b.location.get_ref();
+            let parts: Vec<&str> = loc.split('^').collect();
+            if parts.len() != 3 || parts.iter().any(|p| p.trim().is_empty()) {
+                errors.push(src.error_at(
+                    b.location.span().start,
+                    format!("location {loc:?} is not point_of_care^room^bed"),
+                    Some("write it as PV1-3 carries it, for example \"ICU^201^1\"".into()),
+                ));
+                continue;
+            }
+            let key = (
+                parts[0].to_string(),
+                parts[1].to_string(),
+                parts[2].to_string(),
+            );
+            let bed = b.bed.get_ref();
+            if !beds.contains(bed) {
+                let fix = suggest(bed, beds.iter().map(String::as_str))
+                    .map(|s| format!("did you mean {s:?}?"))
+                    .or_else(|| Some("name a bed asset of the seed".into()));
+                errors.push(src.error_at(
+                    b.bed.span().start,
+                    format!("bed {bed:?} is not a bed in the seed"),
+                    fix,
+                ));
+                continue;
+            }
+            if map.beds.contains_key(&key) {
+                errors.push(src.error_at(
+                    b.location.span().start,
+                    format!("location {loc:?} is listed twice"),
+                    Some("one Orderly bed per location".into()),
+                ));
+                continue;
+            }
+            if let Some(line) = taken.insert(bed.clone(), b.bed.span().start) {
+                let (l, _) = src.line_col(line);
+                errors.push(src.error_at(
+                    b.bed.span().start,
+                    format!("bed {bed:?} already has a location (line {l})"),
+                    Some("one location per Orderly bed".into()),
+                ));
+                continue;
+            }
+            map.cares.insert(key.0.clone());
+            map.beds.insert(key, bed.clone());
+        }
+        for o in &raw.outside {
+            let poc = o.point_of_care.get_ref();
+            if map.cares.contains(poc) {
+                errors.push(src.error_at(
+                    o.point_of_care.span().start,
+                    format!("point of care {poc:?} has Orderly beds, so it cannot be outside"),
+                    Some("remove it from [[outside]] or its beds from [[bed]]".into()),
+                ));
+                continue;
+            }
+            map.outside.insert(poc.clone());
+        }
+        for o in &raw.observation {
+            let fact =
+                match ObservationFact::deserialize(toml::Value::String(o.fact.get_ref().clone())) {
+                    Ok(f) => f,
+                    Err(_) => {
+                        errors.push(src.error_at(
+                            o.fact.span().start,
+                            format!("fact {:?} is not one Orderly reads", o.fact.get_ref()),
+                            Some("one of morse, braden, ventilated, weight, isolation".into()),
+                        ));
+                        continue;
+                    }
+                };
+            let key = (
+                o.system.clone().unwrap_or_default(),
+                o.code.get_ref().clone(),
+            );
+            if map.observations.insert(key, fact).is_some() {
+                errors.push(src.error_at(
+                    o.code.span().start,
+                    format!("code {:?} is listed twice", o.code.get_ref()),
+                    None,
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(map)
+        } else {
+            Err(FileErrors(errors))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapFile {
+    #[serde(default)]
+    bed: Vec<BedEntry>,
+    #[serde(default)]
+    outside: Vec<OutsideEntry>,
+    #[serde(default)]
+    observation: Vec<ObservationEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BedEntry {
+    location: Spanned<String>,
+    bed: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutsideEntry {
+    point_of_care: Spanned<String>,
+    #[serde(default)]
+    #[allow(dead_code, reason = "for the reader of the file")]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObservationEntry {
+    code: Spanned<String>,
+    /// OBX-3.3 (`LN`, or the site's own); any system when absent.
+    system: Option<String>,
+    fact: Spanned<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beds() -> BTreeSet<String> {
+        ["BED-ICU-01", "BED-ICU-02"]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn a_map_places_beds_and_outside_and_reads_local_codes() {
+        let m = CensusMap::parse(
+            "m.toml",
+            "[[bed]]\nlocation = \"ICU^201^1\"\nbed = \"BED-ICU-01\"\n\
+             [[outside]]\npoint_of_care = \"OR\"\n\
+             [[observation]]\ncode = \"VENT\"\nsystem = \"L\"\nfact = \"ventilated\"\n",
+            &beds(),
+        )
+        .unwrap();
+        assert_eq!(
+            m.place("ICU", "201", "1"),
+            Ok(Place::Bed("BED-ICU-01".into()))
+        );
+        assert_eq!(m.place("OR", "1", ""), Ok(Place::Outside));
+        assert!(m.place("ICU", "201", "2").is_err());
+        assert_eq!(
+            m.observation("L", "VENT"),
+            Some(ObservationFact::Ventilated)
+        );
+        assert_eq!(m.observation("LN", "59460-6"), Some(ObservationFact::Morse));
+        assert_eq!(m.observation("L", "59460-6"), None);
+    }
+
+    #[test]
+    fn a_bad_map_names_the_line_and_the_fix() {
+        let e = CensusMap::parse(
+            "m.toml",
+            "[[bed]]\nlocation = \"ICU^201^1\"\nbed = \"BED-ICU-1\"\n\
+             [[bed]]\nlocation = \"ICU201\"\nbed = \"BED-ICU-02\"\n\
+             [[observation]]\ncode = \"X\"\nfact = \"mood\"\n",
+            &beds(),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("m.toml:3:"), "{text}");
+        assert!(text.contains("did you mean \"BED-ICU-01\""), "{text}");
+        assert!(text.contains("m.toml:5:"), "{text}");
+        assert!(text.contains("m.toml:9:"), "{text}");
+        assert_eq!(e.0.len(), 3);
+    }
+}
