@@ -11,6 +11,7 @@ use orderly_model::maintenance::WorkOrderError;
 use orderly_model::view::{AssetView, SuggestionView};
 use orderly_model::{Alert, AlertState, AssetStatus, Priority, Role, StatusError, Timestamp};
 use orderly_rules::{AlertCommand, CommandError};
+use orderly_world::census::CensusError;
 use orderly_world::{Applied, Command, Done, Refused};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -120,7 +121,7 @@ pub(crate) async fn apply(s: &ApiState, command: Command) -> Result<Applied, Api
 }
 
 /// Why the world refused a command, as an HTTP answer.
-fn refused(e: Refused) -> ApiError {
+pub(crate) fn refused(e: Refused) -> ApiError {
     match e {
         Refused::Alert(CommandError::NotFound(m)) => {
             ApiError::NotFound(format!("no open alert {m:?}"))
@@ -143,6 +144,19 @@ fn refused(e: Refused) -> ApiError {
         ) => ApiError::Conflict(e.to_string()),
         Refused::WorkOrder(e @ WorkOrderError::Invalid(_)) => ApiError::BadRequest(e.to_string()),
         Refused::TooLong(why) => ApiError::BadRequest(why),
+        Refused::Census(
+            e @ (CensusError::UnknownPatient(_)
+            | CensusError::UnknownBed(_)
+            | CensusError::NotDischarged(_)),
+        ) => ApiError::NotFound(e.to_string()),
+        Refused::Census(
+            e @ (CensusError::BedTaken { .. }
+            | CensusError::AlreadyAdmitted(_)
+            | CensusError::NoBedToReturnTo(_)),
+        ) => ApiError::Conflict(e.to_string()),
+        Refused::Census(
+            e @ (CensusError::OutOfRange { .. } | CensusError::BadId(_) | CensusError::SelfMerge),
+        ) => ApiError::BadRequest(e.to_string()),
     }
 }
 

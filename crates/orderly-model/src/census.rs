@@ -79,9 +79,9 @@ pub struct CensusChange {
     /// When it happened, as the sender says (EVN-2, MSH-7, OBX-14).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub happened_at: Option<Timestamp>,
-    /// A merge: the patient ids merged into this one.
+    /// A merge: the records merged into this one, as they last stood (out of the census now).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub merged: Vec<String>,
+    pub merged: Vec<crate::Patient>,
     /// In plain words: `admitted to BED-ICU-03`, `Morse 35 -> 60`.
     pub detail: String,
 }

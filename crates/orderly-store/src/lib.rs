@@ -146,7 +146,7 @@ pub struct Store {
 }
 
 fn migrator() -> Migrator {
-    let steps: [(i64, &str, &'static str); 5] = [
+    let steps: [(i64, &str, &'static str); 6] = [
         (1, "init", include_str!("../migrations/0001_init.sql")),
         (
             2,
@@ -168,6 +168,7 @@ fn migrator() -> Migrator {
             "audit chain, token expiry",
             include_str!("../migrations/0005_audit_chain_token_expiry.sql"),
         ),
+        (6, "census", include_str!("../migrations/0006_census.sql")),
     ];
     Migrator::with_migrations(
         steps
@@ -194,6 +195,24 @@ fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::rngs::StdRng::from_os_rng().fill_bytes(&mut buf);
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An HL7 message Orderly answered AE or AR.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RejectedMessage {
+    pub at: Timestamp,
+    /// MSH-3/MSH-4 as sent, or "" when the header could not be read.
+    pub sender: String,
+    /// MSH-10, or "".
+    pub control_id: String,
+    /// `ADT^A01`, or "" when unreadable.
+    pub kind: String,
+    /// The acknowledgement: `AE` or `AR`.
+    pub code: String,
+    /// Where and why, in plain words (`PV1-3: location ... is not in the census map`).
+    pub problem: String,
+    /// The message as received (segments on their own lines).
+    pub message: String,
 }
 
 impl Store {
@@ -288,6 +307,7 @@ impl Store {
                 }
                 EventKind::RecallOpened(r) | EventKind::RecallUpdated(r) => Some(r.id.clone()),
                 EventKind::AssetMeters { asset, .. } => Some(asset.clone()),
+                k if k.census().is_some() => k.census().map(|c| c.patient.id.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
             sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -380,6 +400,58 @@ impl Store {
                     .bind(body)
                     .execute(&mut *tx)
                     .await?;
+                }
+                k if k.census().is_some() => {
+                    let Some(c) = k.census() else { continue };
+                    let out = matches!(
+                        e.kind_name(),
+                        "patient.discharged" | "patient.admit_cancelled"
+                    );
+                    let body =
+                        serde_json::to_string(&c.patient).map_err(|err| StoreError::Corrupt {
+                            table: "census",
+                            detail: err.to_string(),
+                        })?;
+                    sqlx::query(
+                        "INSERT INTO census (patient, status, bed, updated_ms, body) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (patient) DO UPDATE SET status = excluded.status, bed = excluded.bed, \
+                         updated_ms = excluded.updated_ms, body = excluded.body",
+                    )
+                    .bind(c.patient.id.clone())
+                    .bind(if out { "out" } else { "in" })
+                    .bind(c.patient.bed.clone())
+                    .bind(e.at.millis())
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
+                    // A merged record is out of the census, as it last stood.
+                    for m in &c.merged {
+                        let body = serde_json::to_string(m).map_err(|err| StoreError::Corrupt {
+                            table: "census",
+                            detail: err.to_string(),
+                        })?;
+                        sqlx::query(
+                            "INSERT INTO census (patient, status, bed, updated_ms, body) VALUES ($1, 'out', $2, $3, $4) \
+                             ON CONFLICT (patient) DO UPDATE SET status = excluded.status, bed = excluded.bed, \
+                             updated_ms = excluded.updated_ms, body = excluded.body",
+                        )
+                        .bind(m.id.clone())
+                        .bind(m.bed.clone())
+                        .bind(e.at.millis())
+                        .bind(body)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    if let Some(m) = &c.message {
+                        sqlx::query(
+                            "INSERT INTO hl7_applied (message, seq, at_ms) VALUES ($1, $2, $3) ON CONFLICT (message) DO NOTHING",
+                        )
+                        .bind(m.clone())
+                        .bind(e.seq as i64)
+                        .bind(e.at.millis())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 k => {
                     let Some(a) = k.alert() else { continue };
@@ -533,7 +605,47 @@ impl Store {
                 meters.push((asset, usage, first));
             }
         }
+        // The census as it stands, those out of it in the last 30 days (a cancelled discharge
+        // brings one back), and the HL7 messages applied in the last 30 days.
+        const KEEP_MS: i64 = 30 * 24 * 3600 * 1000;
+        let newest: i64 = sqlx::query("SELECT COALESCE(MAX(at_ms), 0) AS m FROM events")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("m")?;
+        let rows = sqlx::query(
+            "SELECT status, updated_ms, body FROM census WHERE status = 'in' OR updated_ms >= $1 ORDER BY patient",
+        )
+        .bind(newest - KEEP_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut census, mut census_gone) = (Vec::new(), Vec::new());
+        for r in rows {
+            let body: String = r.try_get("body")?;
+            let p: orderly_model::Patient =
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                    table: "census",
+                    detail: e.to_string(),
+                })?;
+            let status: String = r.try_get("status")?;
+            if status == "in" {
+                census.push(p);
+            } else {
+                census_gone.push((p, Timestamp(r.try_get("updated_ms")?)));
+            }
+        }
+        let rows =
+            sqlx::query("SELECT message, seq FROM hl7_applied WHERE at_ms >= $1 ORDER BY seq")
+                .bind(newest - KEEP_MS)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut census_seen = Vec::with_capacity(rows.len());
+        for r in rows {
+            census_seen.push((r.try_get("message")?, r.try_get::<i64, _>("seq")? as u64));
+        }
         Ok(Remembered {
+            census,
+            census_gone,
+            census_seen,
             next_seq: next_seq.unwrap_or(0) as u64,
             locations,
             lost,
@@ -795,6 +907,58 @@ impl Store {
             .await?;
         rows.into_iter()
             .map(|r| event_of(r.try_get("body")?))
+            .collect()
+    }
+
+    /// Records an HL7 message Orderly could not apply (answered AE or AR), with why. The
+    /// message is kept up to 64 KiB (the start is what an analyst needs).
+    pub async fn record_rejected(&self, r: &RejectedMessage) -> Result<()> {
+        let mut text = r.message.clone();
+        if text.len() > 65_536 {
+            let mut cut = 65_536;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        sqlx::query(
+            "INSERT INTO hl7_rejected (id, at_ms, sender, control_id, kind, code, problem, message) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(format!("{:013}-{}", r.at.millis(), random_hex(4)))
+        .bind(r.at.millis())
+        .bind(r.sender.clone())
+        .bind(r.control_id.clone())
+        .bind(r.kind.clone())
+        .bind(r.code.clone())
+        .bind(r.problem.clone())
+        .bind(text)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// HL7 messages not applied, newest first.
+    pub async fn rejected(&self, limit: i64) -> Result<Vec<RejectedMessage>> {
+        let rows = sqlx::query(
+            "SELECT at_ms, sender, control_id, kind, code, problem, message FROM hl7_rejected \
+             ORDER BY at_ms DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(RejectedMessage {
+                    at: Timestamp(r.try_get("at_ms")?),
+                    sender: r.try_get("sender")?,
+                    control_id: r.try_get("control_id")?,
+                    kind: r.try_get("kind")?,
+                    code: r.try_get("code")?,
+                    problem: r.try_get("problem")?,
+                    message: r.try_get("message")?,
+                })
+            })
             .collect()
     }
 

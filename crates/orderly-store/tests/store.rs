@@ -235,7 +235,104 @@ async fn suite(url: &str) {
     lost_tags_are_remembered(&again).await;
     tokens_expire(&again).await;
     audit_chain(&again, url).await;
+    census(&again).await;
     again.close().await;
+}
+
+/// The census as it stands after admissions, a discharge and a merge; the HL7 messages
+/// applied; the messages rejected.
+async fn census(store: &Store) {
+    use orderly_model::census::CensusChange;
+    let patient = |id: &str, bed: &str, morse: u8| orderly_model::Patient {
+        id: id.into(),
+        name: format!("Patient {id}"),
+        bed: bed.into(),
+        morse,
+        braden: 18,
+        ventilated: false,
+        tag: None,
+        wearable: None,
+        elopement_risk: false,
+        record: Default::default(),
+    };
+    let change =
+        |p: orderly_model::Patient, m: &str, merged: Vec<orderly_model::Patient>| CensusChange {
+            patient: p,
+            from_bed: None,
+            unit: Some("ICU".into()),
+            by: "hl7 EHR".into(),
+            message: Some(format!("EHR|{m}")),
+            happened_at: None,
+            merged,
+            detail: "x".into(),
+        };
+    let ev = |seq: u64, kind: EventKind| OutEvent {
+        seq,
+        at: Timestamp(90_000_000 + seq as i64),
+        kind,
+    };
+    store
+        .commit(&[
+            ev(
+                90_001,
+                EventKind::PatientAdmitted(change(patient("GH-1", "BED-1", 50), "1", vec![])),
+            ),
+            ev(
+                90_002,
+                EventKind::PatientAdmitted(change(patient("GH-2", "BED-2", 10), "2", vec![])),
+            ),
+            ev(
+                90_003,
+                EventKind::PatientAssessed(change(patient("GH-1", "BED-1", 60), "3", vec![])),
+            ),
+            ev(
+                90_004,
+                EventKind::PatientDischarged(change(patient("GH-2", "BED-2", 10), "4", vec![])),
+            ),
+            ev(
+                90_005,
+                EventKind::PatientMerged(change(
+                    patient("GH-1", "BED-1", 60),
+                    "5",
+                    vec![patient("P-7", "", 20)],
+                )),
+            ),
+        ])
+        .await
+        .unwrap();
+    let r = store.remembered().await.unwrap();
+    let ids = |v: &[orderly_model::Patient]| {
+        v.iter()
+            .map(|p| (p.id.clone(), p.morse))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&r.census), [("GH-1".to_string(), 60)]);
+    let gone: Vec<_> = r.census_gone.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(
+        ids(&gone),
+        [("GH-2".to_string(), 10), ("P-7".to_string(), 20)]
+    );
+    assert_eq!(r.census_seen.len(), 5);
+    assert!(r.census_seen.contains(&("EHR|4".to_string(), 90_004)));
+    // A rejected message, newest first, its text kept.
+    for (n, problem) in [(1, "PV1-3: not in the map"), (2, "MSH-12: version 2.1")] {
+        store
+            .record_rejected(&orderly_store::RejectedMessage {
+                at: Timestamp(90_100_000 + n),
+                sender: "EHR".into(),
+                control_id: format!("R{n}"),
+                kind: "ADT^A01".into(),
+                code: "AE".into(),
+                problem: problem.into(),
+                message: "MSH|^~\\&|EHR\rPID|||1".into(),
+            })
+            .await
+            .unwrap();
+    }
+    let rejected = store.rejected(10).await.unwrap();
+    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected[0].control_id, "R2");
+    assert!(rejected[1].message.starts_with("MSH|"));
 }
 
 /// A token stops working when it expires; the list shows every token without its secret.

@@ -351,7 +351,7 @@ fn record(
     make: fn(CensusChange) -> EventKind,
     p: &Patient,
     from_bed: Option<String>,
-    merged: Vec<String>,
+    merged: Vec<Patient>,
     detail: String,
 ) -> u64 {
     let now = world.resource::<Clock>().now;
@@ -835,7 +835,7 @@ pub(crate) fn apply(
                 EventKind::PatientMerged,
                 &keep,
                 None,
-                vec![gone.id.clone()],
+                vec![gone.clone()],
                 detail.clone(),
             );
             let mut c = world.resource_mut::<Census>();

@@ -372,9 +372,8 @@ fn swaps_cancellations_and_merges_and_a_restart() {
             }
         }
         for m in &c.merged {
-            if let Some(p) = census_now.remove(m) {
-                gone.push((p, e.at));
-            }
+            census_now.remove(&m.id);
+            gone.push((m.clone(), e.at));
         }
     }
     let mut again = hospital();
