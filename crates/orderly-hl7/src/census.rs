@@ -244,6 +244,50 @@ pub fn time_ok(t: &str) -> bool {
         && n(12, 14).is_none_or(|s| s < 61)
 }
 
+/// An HL7 time (`YYYYMMDD[HH[MM[SS[.S+]]]][+/-ZZZZ]`) as milliseconds since 1970 UTC. A time
+/// without an offset is read as UTC (senders that omit it should be set to send one).
+pub fn time_millis(t: &str) -> Option<i64> {
+    if !time_ok(t) {
+        return None;
+    }
+    let (main, offset_min) = match t.find(['+', '-']) {
+        Some(i) => {
+            let (m, z) = t.split_at(i);
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let digits = &z[1..];
+            if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return None;
+            }
+            let h: i64 = digits[..2].parse().ok()?;
+            let mi: i64 = digits[2..].parse().ok()?;
+            (m, sign * (h * 60 + mi))
+        }
+        None => (t, 0),
+    };
+    let (digits, frac) = match main.split_once('.') {
+        Some((d, f)) => (d, f),
+        None => (main, ""),
+    };
+    let n =
+        |a: usize, b: usize| -> i64 { digits.get(a..b).and_then(|s| s.parse().ok()).unwrap_or(0) };
+    let (y, mo, d) = (n(0, 4), n(4, 6), n(6, 8));
+    let (h, mi, sec) = (n(8, 10), n(10, 12), n(12, 14));
+    let ms: i64 = if frac.is_empty() {
+        0
+    } else {
+        let f: String = frac.chars().chain("000".chars()).take(3).collect();
+        f.parse().ok()?
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((((days * 24 + h) * 60 + mi - offset_min) * 60 + sec) * 1000 + ms)
+}
+
 fn patient_in(m: &Message, pid: &crate::message::Segment, seq: usize) -> Result<Patient, Problem> {
     let mut ids = Vec::new();
     for rep in m.repetitions(pid, 3) {
@@ -496,6 +540,20 @@ mod tests {
 
     fn msg(s: &str) -> Message {
         Message::parse(&s.replace('\n', "\r")).unwrap()
+    }
+
+    #[test]
+    fn hl7_times_read_as_utc_milliseconds() {
+        assert_eq!(time_millis("19700101"), Some(0));
+        assert_eq!(time_millis("20261205083000"), Some(1_796_459_400_000));
+        assert_eq!(
+            time_millis("20261205093000+0100"),
+            time_millis("20261205083000")
+        );
+        assert_eq!(time_millis("20261205083000.25"), Some(1_796_459_400_250));
+        assert_eq!(time_millis("2026120508300"), Some(1_796_459_400_000));
+        assert_eq!(time_millis("20261305"), None);
+        assert_eq!(time_millis("20261205+01"), None);
     }
 
     #[test]

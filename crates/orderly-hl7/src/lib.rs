@@ -9,5 +9,7 @@ pub mod message;
 pub mod mllp;
 
 pub use ack::{AckCode, Problem, ack};
-pub use census::{CensusMessage, Header, Location, Observation, Patient, PatientId, Visit, read};
+pub use census::{
+    CensusMessage, Header, Location, Observation, Patient, PatientId, Visit, read, time_millis,
+};
 pub use message::{Message, ParseError};

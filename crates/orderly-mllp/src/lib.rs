@@ -21,9 +21,40 @@ use tokio::sync::watch;
 /// Where messages are applied. `apply` returns once what the message changed is committed;
 /// a [`Problem`] when it cannot be applied (nothing changed).
 pub trait Census: Send + Sync + 'static {
-    fn apply(&self, message: CensusMessage) -> impl Future<Output = Result<(), Problem>> + Send;
+    fn apply(&self, message: CensusMessage) -> impl Future<Output = Result<(), Refusal>> + Send;
     /// An HL7 time stamp for the ACK's MSH-7 (`YYYYMMDDHHMMSS`), from the binary's clock.
     fn now_hl7(&self) -> String;
+    /// A message answered AE or AR, kept for the interface analyst.
+    fn rejected(&self, rejection: Rejection) -> impl Future<Output = ()> + Send;
+}
+
+/// Why a message was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its content cannot be applied: answered AE or AR with the problem.
+    Problem(Problem),
+    /// Orderly cannot commit now (its database is away): no acknowledgement, and the
+    /// connection is closed, so the interface engine sends it again.
+    Unavailable(String),
+}
+
+impl From<Problem> for Refusal {
+    fn from(p: Problem) -> Self {
+        Refusal::Problem(p)
+    }
+}
+
+/// A message answered AE or AR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// MSH-3/MSH-4, MSH-10 and MSH-9 (`ADT^A01`), "" where unreadable.
+    pub sender: String,
+    pub control_id: String,
+    pub kind: String,
+    pub code: AckCode,
+    pub problem: Problem,
+    /// The message as received, segments on their own lines.
+    pub text: String,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +87,7 @@ pub struct Stats {
 
 impl Stats {
     fn refuse(&self, reason: &'static str) {
+        metrics::counter!("orderly_hl7_refused_total", "reason" => reason).increment(1);
         *self
             .refused
             .lock()
@@ -155,7 +187,10 @@ async fn connection<C: Census>(
         }
         for f in frames {
             acks += 1;
-            let reply = handle(&f, census, stats, acks).await;
+            let Some(reply) = handle(&f, census, stats, acks).await else {
+                // Not committed: no acknowledgement; the sender resends on a new connection.
+                return;
+            };
             if sock.write_all(&frame(reply.as_bytes())).await.is_err() {
                 return;
             }
@@ -163,8 +198,9 @@ async fn connection<C: Census>(
     }
 }
 
-/// One message: its ACK, after what it changed is committed.
-async fn handle<C: Census>(bytes: &[u8], census: &C, stats: &Stats, n: u64) -> String {
+/// One message: its ACK, after what it changed is committed; None when it cannot be
+/// committed now (no ACK: the sender resends).
+async fn handle<C: Census>(bytes: &[u8], census: &C, stats: &Stats, n: u64) -> Option<String> {
     let now = census.now_hl7();
     let id = format!("ORDERLY{now}{n}");
     let text = orderly_hl7::message::decode(bytes);
@@ -173,7 +209,8 @@ async fn handle<C: Census>(bytes: &[u8], census: &C, stats: &Stats, n: u64) -> S
         Err(e) => {
             stats.refuse("not_hl7");
             let p = Problem::new("MSH", 0, 100, e.to_string());
-            return ack(None, AckCode::Ar, Some(&p), &now, &id);
+            reject(census, None, &text, AckCode::Ar, &p).await;
+            return Some(ack(None, AckCode::Ar, Some(&p), &now, &id));
         }
     };
     let census_msg = match orderly_hl7::read(&msg) {
@@ -181,18 +218,56 @@ async fn handle<C: Census>(bytes: &[u8], census: &C, stats: &Stats, n: u64) -> S
         Err(p) => {
             stats.refuse(p.reason());
             tracing::info!(segment = %p.segment, field = p.field, code = p.code, reason = %p.text, "HL7 message not applied");
-            return ack(Some(&msg), p.ack_code(), Some(&p), &now, &id);
+            reject(census, Some(&msg), &text, p.ack_code(), &p).await;
+            return Some(ack(Some(&msg), p.ack_code(), Some(&p), &now, &id));
         }
     };
     match census.apply(census_msg).await {
         Ok(()) => {
             stats.applied.fetch_add(1, Ordering::Relaxed);
-            ack(Some(&msg), AckCode::Aa, None, &now, &id)
+            metrics::counter!("orderly_hl7_applied_total").increment(1);
+            Some(ack(Some(&msg), AckCode::Aa, None, &now, &id))
         }
-        Err(p) => {
+        Err(Refusal::Problem(p)) => {
             stats.refuse(p.reason());
             tracing::info!(segment = %p.segment, field = p.field, code = p.code, reason = %p.text, "HL7 message not applied");
-            ack(Some(&msg), p.ack_code(), Some(&p), &now, &id)
+            reject(census, Some(&msg), &text, p.ack_code(), &p).await;
+            Some(ack(Some(&msg), p.ack_code(), Some(&p), &now, &id))
+        }
+        Err(Refusal::Unavailable(why)) => {
+            stats.refuse("unavailable");
+            tracing::warn!(reason = %why, "HL7 message not committed; no acknowledgement, the sender will resend");
+            None
         }
     }
+}
+
+async fn reject<C: Census>(
+    census: &C,
+    msg: Option<&Message>,
+    text: &str,
+    code: AckCode,
+    p: &Problem,
+) {
+    let get =
+        |seg: &str, f: usize, c: usize| msg.and_then(|m| m.get(seg, f, c)).unwrap_or_default();
+    let sender = [get("MSH", 3, 1), get("MSH", 4, 1)]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    let kind = match (get("MSH", 9, 1), get("MSH", 9, 2)) {
+        (k, t) if t.is_empty() => k,
+        (k, t) => format!("{k}^{t}"),
+    };
+    census
+        .rejected(Rejection {
+            sender,
+            control_id: get("MSH", 10, 1),
+            kind,
+            code,
+            problem: p.clone(),
+            text: text.replace('\r', "\n"),
+        })
+        .await;
 }

@@ -3,7 +3,7 @@
 //! the crate's own framing or parser.
 
 use orderly_hl7::{CensusMessage, Problem};
-use orderly_mllp::{Census, Config, Stats, serve};
+use orderly_mllp::{Census, Config, Refusal, Rejection, Stats, serve};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,22 +12,23 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Default)]
 struct Recorder {
     applied: Mutex<Vec<String>>,
+    rejected: Mutex<Vec<Rejection>>,
 }
 
 impl Census for Recorder {
-    async fn apply(&self, m: CensusMessage) -> Result<(), Problem> {
+    async fn apply(&self, m: CensusMessage) -> Result<(), Refusal> {
         if let CensusMessage::Adt { visit, .. } = &m
             && visit
                 .location
                 .as_ref()
                 .is_some_and(|l| l.point_of_care == "NOWHERE")
         {
-            return Err(Problem::new(
+            return Err(Refusal::Problem(Problem::new(
                 "PV1",
                 3,
                 103,
                 "location NOWHERE is not in the location map",
-            ));
+            )));
         }
         self.applied
             .lock()
@@ -37,6 +38,9 @@ impl Census for Recorder {
     }
     fn now_hl7(&self) -> String {
         "20261205120000".into()
+    }
+    async fn rejected(&self, r: Rejection) {
+        self.rejected.lock().unwrap().push(r);
     }
 }
 
@@ -150,6 +154,16 @@ async fn an_admission_is_applied_then_acknowledged_and_a_bad_one_is_answered_wit
     assert_eq!(refused.get("table_value_not_found"), Some(&1));
     assert_eq!(refused.get("unsupported_version"), Some(&1));
     assert_eq!(refused.get("not_hl7"), Some(&1));
+    // Each refusal is kept with who sent it, its control id, the code and the text.
+    let rejected = census.rejected.lock().unwrap().clone();
+    let ids: Vec<_> = rejected
+        .iter()
+        .map(|r| (r.control_id.as_str(), r.code.as_str()))
+        .collect();
+    assert_eq!(ids, [("C2", "AE"), ("C3", "AR"), ("", "AR")]);
+    assert_eq!(rejected[0].kind, "ADT^A01");
+    assert!(rejected[0].text.contains("\nPV1|"), "{}", rejected[0].text);
+    assert_eq!(rejected[2].text, "hello");
 }
 
 #[tokio::test]
