@@ -210,6 +210,8 @@ pub struct Orderly {
     pub mqtt: (String, u16),
     pub site: String,
     pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The HL7 (MLLP) listener's address, when started with `--hl7`.
+    pub hl7: Option<String>,
 }
 
 pub struct Setup {
@@ -383,7 +385,7 @@ impl Setup {
                     .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        let (mut http, mut token) = (None, None);
+        let (mut http, mut token, mut hl7) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
         while http.is_none() || token.is_none() {
             let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -395,6 +397,8 @@ impl Setup {
             };
             if let Some(rest) = line.strip_prefix("API: http://") {
                 http = Some(format!("http://{}", rest.trim_end_matches("/api/docs")));
+            } else if let Some(rest) = line.strip_prefix("HL7: MLLP on ") {
+                hl7 = rest.split_whitespace().next().map(str::to_string);
             } else if let Some(t) = line.strip_prefix("Admin token: ") {
                 token = Some(t.trim().to_string());
             }
@@ -406,6 +410,7 @@ impl Setup {
             mqtt: self.mqtt.clone(),
             site: self.site.clone(),
             stderr: stderr_buf,
+            hl7,
         }
     }
 }

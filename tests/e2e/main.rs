@@ -2,6 +2,7 @@
 //! One test binary (like ripgrep's) with a module per capability.
 
 mod beds;
+mod census;
 mod files;
 mod ingest;
 mod maintenance;

@@ -71,6 +71,20 @@ pub(crate) fn router(state: ApiState) -> Router {
             "/api/v1/assets/{id}/status",
             post(crate::control::set_status),
         )
+        .route("/api/v1/patients", post(crate::census::admit))
+        .route(
+            "/api/v1/patients/{id}/transfer",
+            post(crate::census::transfer),
+        )
+        .route(
+            "/api/v1/patients/{id}/discharge",
+            post(crate::census::discharge),
+        )
+        .route("/api/v1/patients/{id}/assess", post(crate::census::assess))
+        .route(
+            "/api/v1/integration/hl7/rejected",
+            get(crate::census::rejected),
+        )
         .route("/api/v1/locate", get(crate::locate::locate))
         .route(
             "/api/v1/reports/utilisation",

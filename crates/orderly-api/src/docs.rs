@@ -27,9 +27,11 @@ use utoipa::{Modify, OpenApi};
         crate::sse::events, crate::sse::unit_events,
         crate::site::me, crate::site::floorplan, crate::site::staff, crate::site::par,
         crate::site::unit_beds,
+        crate::census::admit, crate::census::transfer, crate::census::discharge,
+        crate::census::assess, crate::census::rejected,
     ),
     modifiers(&Bearer),
-    tags((name = "site"), (name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "maintenance"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
+    tags((name = "site"), (name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "census"), (name = "maintenance"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
 )]
 struct Doc;
 

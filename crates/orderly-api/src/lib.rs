@@ -11,6 +11,7 @@
 
 mod app;
 mod auth;
+pub mod census;
 mod control;
 mod docs;
 mod error;

@@ -31,6 +31,8 @@ pub struct FileConfig {
     /// This client's certificate and key (PEM), for a broker that requires one.
     pub mqtt_tls_cert: Option<PathBuf>,
     pub mqtt_tls_key: Option<PathBuf>,
+    pub hl7: Option<SocketAddr>,
+    pub census_map: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -92,6 +94,14 @@ pub struct RunArgs {
     /// Client private key (PEM) for --mqtt-tls-cert.
     #[arg(long, env = "ORDERLY_MQTT_TLS_KEY")]
     pub mqtt_tls_key: Option<PathBuf>,
+    /// Listen for HL7 v2 (ADT and ORU over MLLP) from the interface engine on this address
+    /// (the census, live).
+    #[arg(long, env = "ORDERLY_HL7")]
+    pub hl7: Option<SocketAddr>,
+    /// The census map: the hospital's location and observation codes to this site's beds
+    /// and facts [default: floorplans/demo-census.toml].
+    #[arg(long, env = "ORDERLY_CENSUS_MAP")]
+    pub census_map: Option<PathBuf>,
     /// Create an admin token at start and print it (for test harnesses).
     #[arg(long, hide = true)]
     pub print_admin_token: bool,
@@ -135,6 +145,9 @@ pub struct DemoArgs {
     /// the bundled rules].
     #[arg(long, env = "ORDERLY_RULES")]
     pub rules: Option<PathBuf>,
+    /// Address of the HL7 v2 (MLLP) listener the simulated interface engine sends the census to.
+    #[arg(long, env = "ORDERLY_HL7", default_value = "127.0.0.1:2575")]
+    pub hl7: SocketAddr,
 }
 
 /// Resolved settings.
@@ -151,6 +164,10 @@ pub struct Settings {
     pub device_rate: f64,
     pub mqtt_security: orderly_mqtt::Security,
     pub print_admin_token: bool,
+    /// The HL7 listener's address, if any.
+    pub hl7: Option<SocketAddr>,
+    /// The census map file (None: the bundled demo's).
+    pub census_map: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -196,6 +213,8 @@ impl RunArgs {
                 self.mqtt_tls_key.or(file.mqtt_tls_key),
             )?,
             print_admin_token: self.print_admin_token,
+            hl7: self.hl7.or(file.hl7),
+            census_map: self.census_map.or(file.census_map),
         })
     }
 }

@@ -8,6 +8,30 @@ use std::sync::Arc;
 
 pub const DEMO_FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 pub const DEMO_SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
+pub const DEMO_CENSUS_MAP: &str = include_str!("../../../floorplans/demo-census.toml");
+
+/// The census map at `path` (else the bundled demo's), checked against the seed's beds.
+pub fn census_map(path: Option<&Path>, seed: &Seed) -> Result<orderly_model::census::CensusMap> {
+    let beds = seed
+        .assets
+        .iter()
+        .filter(|a| a.kind == "bed")
+        .map(|a| a.id.clone())
+        .collect();
+    let (name, text) = match path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the census map {}", p.display()))?,
+        ),
+        None => (
+            "floorplans/demo-census.toml".to_string(),
+            DEMO_CENSUS_MAP.to_string(),
+        ),
+    };
+    orderly_model::census::CensusMap::parse(&name, &text, &beds)
+        .map_err(|e| anyhow!("the census map is not valid:\n{e}"))
+}
 
 /// The bundled demo hospital.
 pub fn demo_site() -> Result<(Arc<Floorplan>, Seed)> {

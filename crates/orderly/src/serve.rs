@@ -50,6 +50,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         device_rate: 50.0,
         mqtt_security: orderly_mqtt::Security::default(),
         print_admin_token: true,
+        hl7: Some(args.hl7),
+        census_map: None,
     };
     let sim = orderly_sim::SimConfig {
         seed: args.sim_seed,
@@ -224,6 +226,31 @@ async fn serve(
         rules: rules_rx,
         shutdown: shutdown_rx.clone(),
     };
+    let hl7_task = match settings.hl7 {
+        Some(addr) => {
+            let map = crate::files::census_map(settings.census_map.as_deref(), &seed)?;
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen for HL7 on {addr} (taken? choose another with --hl7)")
+            })?;
+            say!(
+                "HL7: MLLP on {} ({} beds in the census map)",
+                listener.local_addr()?,
+                map.bed_count()
+            );
+            let census = Arc::new(orderly_api::census::Hl7Census::new(
+                state.clone(),
+                Arc::new(map),
+            ));
+            Some(tokio::spawn(orderly_mllp::serve(
+                listener,
+                census,
+                orderly_mllp::Config::default(),
+                Arc::new(orderly_mllp::Stats::default()),
+                shutdown_rx.clone(),
+            )))
+        }
+        None => None,
+    };
     let flusher = tokio::spawn(
         state
             .database
@@ -296,6 +323,9 @@ async fn serve(
     tracing::info!("stopping");
     let _ = shutdown_tx.send(true);
     if let Some(t) = sim_task {
+        let _ = t.await;
+    }
+    if let Some(t) = hl7_task {
         let _ = t.await;
     }
     if let Some(t) = evs_task {

@@ -1,0 +1,297 @@
+//! The census over real TCP: an interface engine's HL7 v2 messages over MLLP, with a client
+//! written here from the specifications (MLLP: 0x0B, the message, 0x1C 0x0D; HL7: segments
+//! ended by CR, MSA-1 the acknowledgement code and MSA-2 the control id it answers), not with
+//! Orderly's framing or parser. What each message did is read back through the API.
+
+use orderly_tests::Setup;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// One MLLP connection, as an interface engine holds it.
+struct Engine(TcpStream);
+
+impl Engine {
+    fn connect(addr: &str) -> Engine {
+        let s = TcpStream::connect(addr).expect("connect to Orderly's HL7 listener");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        Engine(s)
+    }
+
+    /// Sends one message (segments given one per line) and reads its acknowledgement.
+    fn send(&mut self, segments: &str) -> Ack {
+        let body = segments.trim().replace('\n', "\r") + "\r";
+        let mut frame = vec![0x0b];
+        frame.extend_from_slice(body.as_bytes());
+        frame.extend_from_slice(&[0x1c, 0x0d]);
+        self.0.write_all(&frame).unwrap();
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            let n = self.0.read(&mut byte).expect("an acknowledgement in time");
+            assert!(n == 1, "the connection closed before an acknowledgement");
+            got.push(byte[0]);
+            if got.ends_with(&[0x1c, 0x0d]) {
+                break;
+            }
+        }
+        assert_eq!(got[0], 0x0b, "an MLLP frame starts with 0x0B");
+        let text = String::from_utf8_lossy(&got[1..got.len() - 2]).to_string();
+        Ack::read(&text)
+    }
+}
+
+struct Ack {
+    code: String,
+    control_id: String,
+    err: Option<String>,
+    text: String,
+}
+
+impl Ack {
+    fn read(text: &str) -> Ack {
+        let seg = |name: &str| {
+            text.split('\r')
+                .find(|s| s.starts_with(&format!("{name}|")))
+                .map(str::to_string)
+        };
+        let msa = seg("MSA").unwrap_or_else(|| panic!("no MSA in {text:?}"));
+        let f: Vec<&str> = msa.split('|').collect();
+        Ack {
+            code: f.get(1).unwrap_or(&"").to_string(),
+            control_id: f.get(2).unwrap_or(&"").to_string(),
+            err: seg("ERR"),
+            text: text.replace('\r', "\n"),
+        }
+    }
+}
+
+fn msh(trigger: &str, control: &str) -> String {
+    let kind = if trigger == "R01" { "ORU" } else { "ADT" };
+    format!("MSH|^~\\&|EPIC|GH|ORDERLY|GH|20261205080000||{kind}^{trigger}|{control}|P|2.5.1")
+}
+
+/// An ADT message whose event happened at 08:`minute` (EVN-2).
+fn adt(trigger: &str, control: &str, minute: u32, mrn: &str, name: &str, location: &str) -> String {
+    format!(
+        "{}\nEVN|{trigger}|202612050{}{minute:02}00\nPID|1||{mrn}^^^GH^MR||{name}||19480301|F\nPV1|1|I|{location}||||1234^Welby^Marcus||||||||||||V{control}",
+        msh(trigger, control),
+        8
+    )
+}
+
+fn patient_in(o: &orderly_tests::Orderly, unit: &str, bed: &str) -> Value {
+    let (status, beds) = o.get(&format!("/api/v1/units/{unit}/beds"));
+    assert_eq!(status, 200, "{beds}");
+    beds.as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["bed"] == bed)
+        .map(|b| b["patient"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Admit, assess, transfer, swap, discharge and their repeats over one MLLP connection: each
+/// acknowledged AA only once committed and seen at once through the API; a repeated control id
+/// acknowledged again without a second change, even after a kill -9; a message Orderly cannot
+/// apply answered AE with where and why, and kept for the interface analyst.
+#[test]
+fn the_census_follows_the_interface_engine_and_each_message_is_applied_once() {
+    let mut setup = Setup::new();
+    setup.args = vec!["--hl7".into(), "127.0.0.1:0".into()];
+    let o = setup.start();
+    let addr = o.hl7.clone().expect("the HL7 listener's address");
+    let mut engine = Engine::connect(&addr);
+
+    // Admitted to ICU room 205 (BED-ICU-05, empty in the demo): in the bed at once, not yet
+    // assessed.
+    let ack = engine.send(&adt("A01", "C1", 1, "55501", "Okafor^Nia", "ICU^205^A^GH"));
+    assert_eq!(
+        (ack.code.as_str(), ack.control_id.as_str()),
+        ("AA", "C1"),
+        "{}",
+        ack.text
+    );
+    let p = patient_in(&o, "ICU", "BED-ICU-05");
+    assert_eq!(p["id"], "GH-55501", "{p}");
+    assert_eq!(p["name"], "Nia Okafor");
+    assert_eq!(p["record"]["unassessed"], json!(["morse", "braden"]));
+
+    // A Morse score and a local ventilation code arrive as observations.
+    let oru = format!(
+        "{}\nPID|1||55501^^^GH^MR||Okafor^Nia\nOBR|1|||FALLRISK\nOBX|1|NM|59460-6^Fall risk total [Morse Fall Scale]^LN||60||||||F|||20261205080500\nOBX|2|ST|VENT^Ventilated^GH||Y||||||F|||20261205080500",
+        msh("R01", "C2")
+    );
+    let ack = engine.send(&oru);
+    assert_eq!(ack.code, "AA", "{}", ack.text);
+    let p = patient_in(&o, "ICU", "BED-ICU-05");
+    assert_eq!(
+        (p["morse"].as_u64(), p["ventilated"].as_bool()),
+        (Some(60), Some(true)),
+        "{p}"
+    );
+
+    // Transferred to room 211 (BED-ICU-11, empty): out of 205, in 211.
+    let ack = engine.send(&adt("A02", "C3", 6, "55501", "Okafor^Nia", "ICU^211^A^GH"));
+    assert_eq!(ack.code, "AA", "{}", ack.text);
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-05"), Value::Null);
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-11")["id"], "GH-55501");
+
+    // A location the census map does not know: AE naming PV1-3, nothing changed, kept.
+    let ack = engine.send(&adt("A02", "C4", 7, "55501", "Okafor^Nia", "ZZ^999^Q"));
+    assert_eq!(ack.code, "AE", "{}", ack.text);
+    let err = ack.err.expect("an ERR segment");
+    assert!(err.contains("PV1^1^3"), "{err}");
+    // The location's ^ written with HL7's escape (\S\) inside the ERR field.
+    assert!(
+        err.contains("ZZ\\S\\999\\S\\Q is not in the census map"),
+        "{err}"
+    );
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-11")["id"], "GH-55501");
+    let (status, rejected) = o.get("/api/v1/integration/hl7/rejected");
+    assert_eq!(status, 200, "{rejected}");
+    let r = &rejected[0];
+    assert_eq!(
+        (r["control_id"].as_str(), r["code"].as_str()),
+        (Some("C4"), Some("AE")),
+        "{r}"
+    );
+    assert!(r["problem"].as_str().unwrap().starts_with("PV1-3: "), "{r}");
+
+    // A17: the patient of ICU-01 (a seed patient, known by id) swaps beds with ours.
+    let swap = format!(
+        "{}\nEVN|A17|20261205081000\nPID|1||P-1001||Rossi^Ben\nPV1|1|I|ICU^211^A^GH\nPID|2||55501^^^GH^MR||Okafor^Nia\nPV1|2|I|ICU^201^A^GH",
+        msh("A17", "C5")
+    );
+    let ack = engine.send(&swap);
+    assert_eq!(ack.code, "AA", "{}", ack.text);
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-01")["id"], "GH-55501");
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-11")["id"], "P-1001");
+
+    // Discharged; the same message sent again is acknowledged again and applied once.
+    let discharge = adt("A03", "C6", 12, "55501", "Okafor^Nia", "ICU^201^A^GH");
+    assert_eq!(engine.send(&discharge).code, "AA");
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-01"), Value::Null);
+    let again = engine.send(&discharge);
+    assert_eq!(
+        (again.code.as_str(), again.control_id.as_str()),
+        ("AA", "C6")
+    );
+    let discharged = |o: &orderly_tests::Orderly| {
+        o.stream(
+            "after=0&kind=patient.discharged",
+            Duration::from_secs(3),
+            |_| false,
+        )
+        .len()
+    };
+    assert_eq!(discharged(&o), 1);
+
+    // Killed as if it crashed after committing, the engine resends on a new connection (it
+    // never saw the ACK): acknowledged, still applied once.
+    drop(engine);
+    o.kill();
+    let o = setup.start();
+    let mut engine = Engine::connect(o.hl7.as_deref().unwrap());
+    let again = engine.send(&discharge);
+    assert_eq!(
+        (again.code.as_str(), again.control_id.as_str()),
+        ("AA", "C6"),
+        "{}",
+        again.text
+    );
+    assert_eq!(discharged(&o), 1);
+    // The census came back as it was: P-1001 in 211, nobody in 201 or 205.
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-11")["id"], "P-1001");
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-01"), Value::Null);
+    // A13 brings the discharged patient back into their bed.
+    let ack = engine.send(&adt("A13", "C7", 13, "55501", "Okafor^Nia", "ICU^201^A^GH"));
+    assert_eq!(ack.code, "AA", "{}", ack.text);
+    let p = patient_in(&o, "ICU", "BED-ICU-01");
+    assert_eq!(
+        (p["id"].as_str(), p["morse"].as_u64()),
+        (Some("GH-55501"), Some(60)),
+        "{p}"
+    );
+}
+
+/// The same operations over REST, for hospitals without an interface engine: admit, assess,
+/// transfer, discharge; nurses only on their units; what is refused says why.
+#[test]
+fn nurses_admit_assess_transfer_and_discharge_over_the_api() {
+    let setup = Setup::new();
+    let o = setup.start();
+    let nurse = setup.token("nurse", "Nurse Jo", "ICU");
+    let other = setup.token("nurse", "Nurse Al", "MS3");
+    let (s, b) = o.post_as(
+        "/api/v1/patients",
+        &nurse,
+        &json!({"id": "MRN-77", "name": "Ada King", "bed": "BED-ICU-05", "morse": 50, "braden": 14}),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["detail"], "admitted to BED-ICU-05");
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-05")["morse"], 50);
+    // Another unit's nurse may not move this patient; a taken bed is a conflict.
+    let (s, b) = o.post_as(
+        "/api/v1/patients/MRN-77/transfer",
+        &other,
+        &json!({"bed": "BED-MS3-06"}),
+    );
+    assert_eq!(s, 403, "{b}");
+    let (s, b) = o.post_as(
+        "/api/v1/patients/MRN-77/transfer",
+        &nurse,
+        &json!({"bed": "BED-ICU-02"}),
+    );
+    assert_eq!(s, 409, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("taken by patient P-1002"),
+        "{b}"
+    );
+    let (s, b) = o.post_as(
+        "/api/v1/patients/MRN-77/assess",
+        &nurse,
+        &json!({"morse": 130}),
+    );
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = o.post_as(
+        "/api/v1/patients/MRN-77/assess",
+        &nurse,
+        &json!({"morse": 20, "isolation": "Contact"}),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["detail"], "Morse 50 -> 20, isolation: contact");
+    let p = patient_in(&o, "ICU", "BED-ICU-05");
+    assert_eq!(
+        (p["morse"].as_u64(), p["record"]["isolation"].as_str()),
+        (Some(20), Some("contact"))
+    );
+    let (s, b) = o.post_as(
+        "/api/v1/patients/MRN-77/transfer",
+        &nurse,
+        &json!({"bed": "BED-ICU-11"}),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-11")["id"], "MRN-77");
+    let (s, b) = o.post_as("/api/v1/patients/MRN-77/discharge", &nurse, &json!({}));
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(patient_in(&o, "ICU", "BED-ICU-11"), Value::Null);
+    let (s, _) = o.post_as("/api/v1/patients/MRN-77/discharge", &nurse, &json!({}));
+    assert_eq!(s, 404);
+    // Each change is in the audit log with who made it.
+    let (_, log) = o.get("/api/v1/audit?limit=50");
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["who"].as_str().is_some_and(|w| w.contains("Nurse Jo")))
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for a in ["admit", "assess", "transfer", "discharge"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+}
