@@ -12,6 +12,7 @@ use orderly_model::view::{AssetView, SuggestionView};
 use orderly_model::{Alert, AlertState, AssetStatus, Priority, Role, StatusError, Timestamp};
 use orderly_rules::{AlertCommand, CommandError};
 use orderly_world::census::CensusError;
+use orderly_world::turnover::TurnoverError;
 use orderly_world::{Applied, Command, Done, Refused};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -157,6 +158,11 @@ pub(crate) fn refused(e: Refused) -> ApiError {
         Refused::Census(
             e @ (CensusError::OutOfRange { .. } | CensusError::BadId(_) | CensusError::SelfMerge),
         ) => ApiError::BadRequest(e.to_string()),
+        Refused::Turnover(e @ TurnoverError::NotABed(_)) => ApiError::NotFound(e.to_string()),
+        Refused::Turnover(e @ TurnoverError::Transition { .. }) => {
+            ApiError::Conflict(e.to_string())
+        }
+        Refused::Turnover(e @ TurnoverError::NoReason(_)) => ApiError::BadRequest(e.to_string()),
     }
 }
 

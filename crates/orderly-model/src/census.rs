@@ -381,3 +381,62 @@ mod tests {
         assert_eq!(e.0.len(), 3);
     }
 }
+
+/// Where a bed is in its turnover: between one patient and the next.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BedTurn {
+    /// A patient is in it.
+    Occupied,
+    /// The patient left (discharged, transferred out): it must be cleaned.
+    Dirty,
+    /// Environmental services are cleaning it.
+    Cleaning,
+    /// Cleaned, waiting to be made up or inspected.
+    Clean,
+    /// Ready for the next patient.
+    #[default]
+    Ready,
+    /// Out of use by a supervisor's decision (a reason is kept).
+    Blocked,
+}
+
+crate::wire_names!(BedTurn {
+    Occupied => "occupied",
+    Dirty => "dirty",
+    Cleaning => "cleaning",
+    Clean => "clean",
+    Ready => "ready",
+    Blocked => "blocked",
+});
+
+/// A bed's turnover changed: the body of a `bed.turnover` event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TurnoverChange {
+    pub bed: String,
+    pub from: BedTurn,
+    pub to: BedTurn,
+    /// A person, `census`, `environmental services badge` or `orderly` (a timer).
+    pub by: String,
+    /// Why (a block's reason; `patient discharged`, ...).
+    pub reason: String,
+    /// The bed's unit (its room's, else its home unit).
+    pub unit: Option<String>,
+    pub room: Option<String>,
+    /// When the patient left, for the turnaround from discharge to ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacated_at: Option<Timestamp>,
+}

@@ -31,6 +31,7 @@ impl OutEvent {
             EventKind::BedSuggestionEnded { unit, .. } => unit.as_deref(),
             EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => w.unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
+            EventKind::BedTurnover(t) => t.unit.as_deref(),
             k if k.census().is_some() => k.census().and_then(|c| c.unit.as_deref()),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -252,6 +253,9 @@ pub enum EventKind {
     /// Two records of one patient were merged (HL7 A40): `merged` names the ids folded into `patient`.
     #[serde(rename = "patient.merged")]
     PatientMerged(crate::census::CensusChange),
+    /// A bed's turnover moved on (occupied, dirty, cleaning, clean, ready, blocked).
+    #[serde(rename = "bed.turnover")]
+    BedTurnover(crate::census::TurnoverChange),
     /// A rule's condition held: a new alert.
     #[serde(rename = "alert.raised")]
     AlertRaised(Alert),
@@ -308,6 +312,7 @@ impl EventKind {
             EventKind::TransferCancelled(_) => "patient.transfer_cancelled",
             EventKind::DischargeCancelled(_) => "patient.discharge_cancelled",
             EventKind::PatientMerged(_) => "patient.merged",
+            EventKind::BedTurnover(_) => "bed.turnover",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
             EventKind::AlertAcknowledged(_) => "alert.acknowledged",
@@ -355,6 +360,7 @@ impl EventKind {
             | EventKind::RecallUpdated(_)
             | EventKind::BundleChanged { .. }
             | EventKind::StatusChanged { .. }
+            | EventKind::BedTurnover(_)
             | EventKind::PatientAdmitted(_)
             | EventKind::PatientTransferred(_)
             | EventKind::PatientDischarged(_)
@@ -376,7 +382,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 34] = [
+    pub const NAMES: [&'static str; 35] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -403,6 +409,7 @@ impl EventKind {
         "patient.transfer_cancelled",
         "patient.discharge_cancelled",
         "patient.merged",
+        "bed.turnover",
         "alert.raised",
         "alert.updated",
         "alert.acknowledged",

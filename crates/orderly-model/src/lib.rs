@@ -83,6 +83,8 @@ pub struct Restored {
     pub census_gone: Vec<(crate::Patient, crate::Timestamp)>,
     /// HL7 messages applied (`{sender}|{control id}`) and the event that recorded each.
     pub census_seen: Vec<(String, u64)>,
+    /// Each bed's last turnover change, with when.
+    pub turnover: Vec<(crate::census::TurnoverChange, crate::Timestamp)>,
 }
 
 #[cfg(test)]

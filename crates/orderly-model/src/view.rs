@@ -54,6 +54,9 @@ pub struct AssetView {
     pub bed_exit: Option<BedExitView>,
     /// Its maintenance policy's view (items the catalogue covers).
     pub maintenance: Option<MaintenanceView>,
+    /// A bed's turnover between patients (beds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turnover: Option<TurnoverView>,
 }
 
 /// An item's maintenance: its risk, when it is next due by time, its meters and its open work
@@ -229,4 +232,15 @@ pub struct ParSource {
     pub spare: u32,
     /// Walking distance from the unit's station.
     pub metres: f32,
+}
+
+/// A bed's turnover as it stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TurnoverView {
+    pub state: crate::census::BedTurn,
+    pub since: crate::Timestamp,
+    /// When its last patient left.
+    pub vacated_at: Option<crate::Timestamp>,
+    /// Why it is in this state (a block's reason, `patient left`, ...).
+    pub reason: String,
 }

@@ -308,6 +308,7 @@ impl Store {
                 EventKind::RecallOpened(r) | EventKind::RecallUpdated(r) => Some(r.id.clone()),
                 EventKind::AssetMeters { asset, .. } => Some(asset.clone()),
                 k if k.census().is_some() => k.census().map(|c| c.patient.id.clone()),
+                EventKind::BedTurnover(t) => Some(t.bed.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
             sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -642,7 +643,14 @@ impl Store {
         for r in rows {
             census_seen.push((r.try_get("message")?, r.try_get::<i64, _>("seq")? as u64));
         }
+        let turnover = self
+            .turnovers_where(
+                "seq IN (SELECT MAX(seq) FROM events WHERE kind = 'bed.turnover' GROUP BY subject)",
+                None,
+            )
+            .await?;
         Ok(Remembered {
+            turnover,
             census,
             census_gone,
             census_seen,
@@ -908,6 +916,40 @@ impl Store {
         rows.into_iter()
             .map(|r| event_of(r.try_get("body")?))
             .collect()
+    }
+
+    /// Bed turnover changes in `[from, to)`, oldest first.
+    pub async fn turnovers(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(orderly_model::census::TurnoverChange, Timestamp)>> {
+        self.turnovers_where(
+            "kind = 'bed.turnover' AND at_ms >= $1 AND at_ms < $2",
+            Some((from, to)),
+        )
+        .await
+    }
+
+    async fn turnovers_where(
+        &self,
+        filter: &'static str,
+        range: Option<(Timestamp, Timestamp)>,
+    ) -> Result<Vec<(orderly_model::census::TurnoverChange, Timestamp)>> {
+        let sql = format!("SELECT body FROM events WHERE {filter} ORDER BY seq");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some((from, to)) = range {
+            q = q.bind(from.millis()).bind(to.millis());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let e = event_of(r.try_get("body")?)?;
+            if let EventKind::BedTurnover(t) = e.kind {
+                out.push((t, e.at));
+            }
+        }
+        Ok(out)
     }
 
     /// Records an HL7 message Orderly could not apply (answered AE or AR), with why. The

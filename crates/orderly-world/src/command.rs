@@ -44,6 +44,12 @@ pub enum Command {
         op: crate::census::CensusOp,
         origin: crate::census::Origin,
     },
+    /// A person moves a bed's turnover on (cleaning, ready, block, unblock).
+    Turnover {
+        bed: String,
+        action: crate::turnover::TurnAction,
+        by: String,
+    },
 }
 
 /// The longest text a person may enter (a reason, a note, a title, a name): a paragraph. Every
@@ -120,6 +126,14 @@ impl Command {
             },
             Command::Status { by, reason, .. } => out.extend([t("by", by), t("reason", reason)]),
             Command::Rules { .. } | Command::RulesRejected { .. } => {}
+            Command::Turnover { bed, action, by } => {
+                out.extend([("bed", bed.as_str(), MAX_ID_CHARS), t("by", by)]);
+                if let crate::turnover::TurnAction::Block { reason }
+                | crate::turnover::TurnAction::Unblock { reason } = action
+                {
+                    out.push(t("reason", reason));
+                }
+            }
             Command::Census { op, origin } => {
                 out.push(t("by", &origin.by));
                 match op {
@@ -167,6 +181,7 @@ impl Command {
             Command::Rules { .. } => "rules",
             Command::RulesRejected { .. } => "rules rejected",
             Command::Census { op, .. } => op.name(),
+            Command::Turnover { .. } => "turnover",
         }
     }
 }
@@ -188,6 +203,8 @@ pub enum Done {
     Noted,
     /// A census operation: the patient as they now stand, in plain words what it did.
     Census(crate::census::CensusDone),
+    /// A bed's turnover as it now stands.
+    Turnover(orderly_model::census::BedTurn),
 }
 
 /// A command applied: the sequence number of the event that records it (it leaves with the
@@ -211,6 +228,8 @@ pub enum Refused {
     Status(#[from] StatusError),
     #[error(transparent)]
     Census(#[from] crate::census::CensusError),
+    #[error(transparent)]
+    Turnover(#[from] crate::turnover::TurnoverError),
     /// A text over its limit ([`MAX_TEXT_CHARS`]).
     #[error("{0}")]
     TooLong(String),
@@ -279,6 +298,13 @@ impl Hospital {
                 Applied {
                     seq: None,
                     done: Done::Rules(crate::alerts::replace_rules(&mut self.world, rules)),
+                }
+            }
+            Command::Turnover { bed, action, by } => {
+                let (seq, state) = crate::turnover::act(world, &bed, action, &by)?;
+                Applied {
+                    seq: Some(seq),
+                    done: Done::Turnover(state),
                 }
             }
             Command::Census { op, origin } => {

@@ -33,6 +33,7 @@ pub mod rules_dir;
 mod snapshot;
 pub mod status;
 pub mod turning;
+pub mod turnover;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
@@ -113,6 +114,7 @@ pub struct Detectors {
     pub bed_exit: bed_exit::BedExitConfig,
     pub turning: turning::TurningConfig,
     pub commands: commands::CommandConfig,
+    pub turnover: turnover::TurnoverConfig,
 }
 
 /// Everything the capabilities are configured with: the detectors' parameters, the PAR levels
@@ -127,6 +129,7 @@ pub struct WorldConfig {
     pub bed_exit: bed_exit::BedExitConfig,
     pub turning: turning::TurningConfig,
     pub commands: commands::CommandConfig,
+    pub turnover: turnover::TurnoverConfig,
     pub par: Vec<orderly_model::par::ParLevel>,
     pub maintenance: orderly_model::maintenance::Catalogue,
 }
@@ -141,6 +144,7 @@ impl From<Detectors> for WorldConfig {
             bed_exit: d.bed_exit,
             turning: d.turning,
             commands: d.commands,
+            turnover: d.turnover,
             ..WorldConfig::default()
         }
     }
@@ -180,6 +184,7 @@ impl Hospital {
             Box::new(commands::CommandsPlugin),
             Box::new(maintenance::MaintenancePlugin),
             Box::new(presence::PresencePlugin),
+            Box::new(turnover::TurnoverPlugin),
             Box::new(alerts::AlertsPlugin { rules }),
             Box::new(snapshot::ReadModelPlugin),
         ]

@@ -40,6 +40,13 @@ pub struct Presence {
     counted: BTreeMap<Entity, (u32, bool)>,
 }
 
+impl Presence {
+    /// The roles of the staff present in a room now, sorted.
+    pub fn roles_in(&self, room: u32) -> &[String] {
+        self.rooms.get(&room).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// The place a subject's facts were last marked for: (room, present, lost).
 #[derive(Component, Clone, Copy, PartialEq, Eq)]
 struct Placed((u32, bool, bool));

@@ -58,6 +58,7 @@ type ViewQuery<'a> = (
     Option<&'a Turning>,
     Option<&'a Meters>,
     Option<&'a Service>,
+    Option<&'a crate::turnover::Turnover>,
 );
 
 impl ReadModel {
@@ -108,6 +109,7 @@ impl ReadModel {
             turning,
             meters,
             service,
+            turnover,
         ) = item;
         let tag_battery_pct = battery.and_then(|b| b.0);
         let location = loc.map(|l| view(site, l));
@@ -155,6 +157,12 @@ impl ReadModel {
                     }),
                 }),
                 maintenance,
+                turnover: turnover.map(|t| orderly_model::view::TurnoverView {
+                    state: t.state,
+                    since: t.since,
+                    vacated_at: t.vacated_at,
+                    reason: t.reason.clone(),
+                }),
             };
             self.snap.assets.insert(a.id.clone(), Arc::new(v));
             return (a.kind == "bed").then(|| a.id.clone());
@@ -250,6 +258,7 @@ fn refresh(
             Changed<Turning>,
             Changed<Service>,
             Changed<PatientInfo>,
+            Changed<crate::turnover::Turnover>,
         )>,
     >,
     mut removed: RemovedComponents<PatientInfo>,

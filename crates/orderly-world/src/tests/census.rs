@@ -403,3 +403,153 @@ fn swaps_cancellations_and_merges_and_a_restart() {
     assert!(repeat.repeat);
     assert_eq!(again.snapshot().patients["P-1001"].bed, "BED-ICU-02");
 }
+
+fn turns(ev: &[OutEvent]) -> Vec<(String, &'static str, &'static str, String)> {
+    ev.iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::BedTurnover(t) => {
+                Some((t.bed.clone(), t.from.as_str(), t.to.as_str(), t.by.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A discharged patient's bed goes dirty; a cleaner's badge staying in the room starts the
+/// cleaning, their leaving after enough time makes it clean, and it is ready ten minutes later.
+/// An admission makes a bed occupied; a supervisor blocks and unblocks with a reason. The
+/// turnover comes back after a restart.
+#[test]
+fn a_discharged_bed_goes_dirty_cleaning_clean_ready_by_the_census_and_a_cleaners_badge() {
+    use crate::turnover::TurnAction;
+    use orderly_model::census::BedTurn;
+    let mut h = hospital();
+    bed_located(&mut h, "TB-ICU-01", "rx-f2-icu-01", "bed-icu-01", 0);
+    census(
+        &mut h,
+        CensusOp::Discharge {
+            patient: "P-1001".into(),
+        },
+        hl7("D1"),
+    )
+    .unwrap();
+    let ev = h.step(t(11));
+    assert_eq!(
+        turns(&ev),
+        [("BED-ICU-01".into(), "occupied", "dirty", "census".into())]
+    );
+    // A cleaner passes through for a minute: nothing. Then stays 9 minutes and leaves.
+    let mut ev = walk(
+        &mut h,
+        20,
+        60,
+        "B-0060",
+        ("rx-f2-icu-01", -50.0),
+        ("rx-f2-c01", -85.0),
+    );
+    ev.extend(walk(
+        &mut h,
+        80,
+        60,
+        "B-0060",
+        ("rx-f2-c01", -50.0),
+        ("rx-f2-icu-01", -85.0),
+    ));
+    assert!(turns(&ev).is_empty(), "{:?}", turns(&ev));
+    let mut ev = walk(
+        &mut h,
+        140,
+        560,
+        "B-0060",
+        ("rx-f2-icu-01", -50.0),
+        ("rx-f2-c01", -85.0),
+    );
+    ev.extend(walk(
+        &mut h,
+        700,
+        60,
+        "B-0060",
+        ("rx-f2-c01", -50.0),
+        ("rx-f2-icu-01", -85.0),
+    ));
+    let got: Vec<_> = turns(&ev).into_iter().map(|x| (x.1, x.2)).collect();
+    assert_eq!(got, [("dirty", "cleaning"), ("cleaning", "clean")]);
+    let b = h.snapshot().assets["BED-ICU-01"].turnover.clone().unwrap();
+    assert_eq!(b.state, BedTurn::Clean);
+    assert_eq!(b.vacated_at, Some(t(11)));
+    // Ten minutes clean: ready.
+    let ev = idle(&mut h, 760, 760 + 660);
+    let got: Vec<_> = turns(&ev).into_iter().map(|x| (x.1, x.2, x.3)).collect();
+    assert_eq!(got, [("clean", "ready", "orderly".to_string())]);
+    // Blocked (a reason is needed), unblocked to dirty; admitted: occupied.
+    assert!(matches!(
+        h.apply(Command::Turnover {
+            bed: "BED-ICU-01".into(),
+            action: TurnAction::Block { reason: " ".into() },
+            by: "Sup".into(),
+        }),
+        Err(Refused::Turnover(_))
+    ));
+    for (action, to) in [
+        (
+            TurnAction::Block {
+                reason: "rail broken".into(),
+            },
+            BedTurn::Blocked,
+        ),
+        (
+            TurnAction::Unblock {
+                reason: "rail fixed".into(),
+            },
+            BedTurn::Dirty,
+        ),
+        (TurnAction::Cleaned, BedTurn::Clean),
+        (TurnAction::Ready, BedTurn::Ready),
+    ] {
+        let a = h
+            .apply(Command::Turnover {
+                bed: "BED-ICU-01".into(),
+                action,
+                by: "Sup".into(),
+            })
+            .unwrap();
+        assert!(matches!(a.done, Done::Turnover(s) if s == to));
+    }
+    assert!(matches!(
+        h.apply(Command::Turnover {
+            bed: "BED-ICU-01".into(),
+            action: TurnAction::Ready,
+            by: "Sup".into(),
+        }),
+        Err(Refused::Turnover(
+            crate::turnover::TurnoverError::Transition { .. }
+        ))
+    ));
+    admit(&mut h, "GH-3", "BED-ICU-01", "A3");
+    let ev = h.step(t(1500));
+    let log: Vec<_> = turns(&ev).into_iter().map(|x| (x.1, x.2)).collect();
+    assert_eq!(log.last(), Some(&("ready", "occupied")));
+    // After a restart the bed's turnover is as last recorded.
+    let mut again = hospital();
+    let last = ev
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            EventKind::BedTurnover(x) => Some((x.clone(), e.at)),
+            _ => None,
+        })
+        .unwrap();
+    again.restore(Restored {
+        turnover: vec![last],
+        ..Restored::default()
+    });
+    again.step(t(1501));
+    assert_eq!(
+        again.snapshot().assets["BED-ICU-01"]
+            .turnover
+            .clone()
+            .unwrap()
+            .state,
+        BedTurn::Occupied
+    );
+}
