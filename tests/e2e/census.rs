@@ -295,3 +295,114 @@ fn nurses_admit_assess_transfer_and_discharge_over_the_api() {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
 }
+
+/// A discharge starts the bed's turnover: the bed board and the environmental-services
+/// worklist show it dirty, a tap moves it through cleaning to ready, a supervisor blocks it
+/// with a reason, and the turnaround report counts it.
+#[test]
+fn a_discharged_bed_is_turned_over_on_the_bed_board_and_the_worklist() {
+    let setup = Setup::new();
+    let o = setup.start();
+    let evs = setup.token("facilities", "Sami Ito", "");
+    let nurse = setup.token("nurse", "Nurse Jo", "ICU");
+    let (s, b) = o.post("/api/v1/patients/P-1003/discharge", &json!({}));
+    assert_eq!(s, 200, "{b}");
+    let state = |o: &orderly_tests::Orderly| {
+        let (_, board) = o.get("/api/v1/beds/availability?unit=ICU");
+        let icu = &board[0];
+        let bed = icu["beds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["bed"] == "BED-ICU-03")
+            .cloned()
+            .unwrap();
+        (
+            bed["state"].as_str().unwrap().to_string(),
+            icu["counts"].clone(),
+        )
+    };
+    let (st, counts) = state(&o);
+    assert_eq!(st, "dirty");
+    assert_eq!(counts["dirty"], 1, "{counts}");
+    let (_, work) = o.get_as("/api/v1/beds/worklist", &evs);
+    assert_eq!(work[0]["bed"], "BED-ICU-03", "{work}");
+    assert_eq!(work[0]["reason"], "patient left");
+    // A nurse may not start the cleaning; environmental services may. Ready before clean is
+    // refused with why.
+    let (s, _) = o.post_as(
+        "/api/v1/beds/BED-ICU-03/turnover",
+        &nurse,
+        &json!({"action": "start_cleaning"}),
+    );
+    assert_eq!(s, 403);
+    let (s, b) = o.post_as(
+        "/api/v1/beds/BED-ICU-03/turnover",
+        &evs,
+        &json!({"action": "start_cleaning"}),
+    );
+    assert_eq!((s, b["state"].as_str()), (200, Some("cleaning")), "{b}");
+    let (s, b) = o.post_as(
+        "/api/v1/beds/BED-ICU-03/turnover",
+        &nurse,
+        &json!({"action": "ready"}),
+    );
+    assert_eq!(s, 409, "{b}");
+    assert!(
+        b["message"].as_str().unwrap().contains("needs it clean"),
+        "{b}"
+    );
+    let (s, _) = o.post_as(
+        "/api/v1/beds/BED-ICU-03/turnover",
+        &evs,
+        &json!({"action": "cleaned"}),
+    );
+    assert_eq!(s, 200);
+    let (s, b) = o.post_as(
+        "/api/v1/beds/BED-ICU-03/turnover",
+        &nurse,
+        &json!({"action": "ready"}),
+    );
+    assert_eq!((s, b["state"].as_str()), (200, Some("ready")), "{b}");
+    assert_eq!(state(&o).0, "ready");
+    let (_, work) = o.get_as("/api/v1/beds/worklist", &evs);
+    assert!(
+        work.as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["bed"] != "BED-ICU-03"),
+        "{work}"
+    );
+    // Blocked with a reason (none: refused), shown on the board.
+    let (s, _) = o.post_as(
+        "/api/v1/beds/BED-ICU-03/turnover",
+        &evs,
+        &json!({"action": "block"}),
+    );
+    assert_eq!(s, 400);
+    let (s, _) = o.post_as(
+        "/api/v1/beds/BED-ICU-03/turnover",
+        &evs,
+        &json!({"action": "block", "reason": "side rail broken"}),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(state(&o).0, "blocked");
+    // The turnaround report counts the bed turned, as JSON and CSV.
+    let (s, rows) = o.get("/api/v1/reports/turnaround");
+    assert_eq!(s, 200, "{rows}");
+    let icu = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unit"] == "ICU")
+        .cloned()
+        .unwrap();
+    assert_eq!(icu["turned"], 1, "{icu}");
+    assert!(
+        icu["vacated_to_ready_median_min"].as_f64().is_some(),
+        "{icu}"
+    );
+    let (s, csv) = o.get("/api/v1/reports/turnaround?format=csv");
+    assert_eq!(s, 200);
+    assert!(csv.as_str().unwrap().contains("\nICU,1,"), "{csv}");
+}

@@ -81,6 +81,16 @@ pub(crate) fn router(state: ApiState) -> Router {
             post(crate::census::discharge),
         )
         .route("/api/v1/patients/{id}/assess", post(crate::census::assess))
+        .route("/api/v1/beds/{id}/turnover", post(crate::census::turnover))
+        .route(
+            "/api/v1/beds/availability",
+            get(crate::census::availability),
+        )
+        .route("/api/v1/beds/worklist", get(crate::census::worklist))
+        .route(
+            "/api/v1/reports/turnaround",
+            get(crate::census::turnaround_report),
+        )
         .route(
             "/api/v1/integration/hl7/rejected",
             get(crate::census::rejected),

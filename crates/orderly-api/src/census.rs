@@ -729,3 +729,243 @@ pub(crate) async fn rejected(
     .await?;
     Ok(Json(rows))
 }
+
+// Bed turnover -------------------------------------------------------------------------------
+
+use orderly_model::census::BedTurn;
+use orderly_world::turnover::TurnAction;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TurnoverBody {
+    /// `start_cleaning`, `cleaned` (environmental services), `ready` (made up, inspected),
+    /// `block` or `unblock` (supervisors; a reason is required).
+    action: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// A bed's turnover as it stands, for the bed board and the worklist.
+#[derive(Serialize, ToSchema, Clone)]
+pub(crate) struct BedBoardRow {
+    bed: String,
+    unit: Option<String>,
+    room: Option<String>,
+    state: BedTurn,
+    since: Timestamp,
+    /// When its last patient left.
+    vacated_at: Option<Timestamp>,
+    reason: String,
+    /// Its patient, when occupied.
+    patient: Option<String>,
+}
+
+fn board(s: &ApiState) -> Vec<BedBoardRow> {
+    let snap = s.snapshot();
+    let mut rows: Vec<BedBoardRow> = snap
+        .assets
+        .values()
+        .filter_map(|a| {
+            let t = a.turnover.as_ref()?;
+            Some(BedBoardRow {
+                bed: a.id.clone(),
+                unit: a
+                    .location
+                    .as_ref()
+                    .and_then(|l| l.unit.clone())
+                    .or_else(|| a.unit.clone()),
+                room: a.location.as_ref().map(|l| l.room.clone()),
+                state: t.state,
+                since: t.since,
+                vacated_at: t.vacated_at,
+                reason: t.reason.clone(),
+                patient: snap
+                    .patients
+                    .values()
+                    .find(|p| p.bed == a.id)
+                    .map(|p| p.id.clone()),
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.unit, &a.bed).cmp(&(&b.unit, &b.bed)));
+    rows
+}
+
+/// Move a bed's turnover on: start or finish cleaning, make it ready, block or unblock it.
+///
+/// Cleaning: facilities (environmental services) and admins. Ready: also nurses of the bed's
+/// unit. Block and unblock (with a reason): facilities and admins. Answered once committed;
+/// audited.
+#[utoipa::path(post, path = "/api/v1/beds/{id}/turnover", tag = "census", params(("id" = String, Path, description = "bed id")), request_body = TurnoverBody, security(("bearer" = [])),
+    responses((status = 200, body = BedBoardRow), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+pub(crate) async fn turnover(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Json(b): Json<TurnoverBody>,
+) -> Result<Json<BedBoardRow>, ApiError> {
+    let action = match b.action.as_str() {
+        "start_cleaning" => TurnAction::StartCleaning,
+        "cleaned" => TurnAction::Cleaned,
+        "ready" => TurnAction::Ready,
+        "block" => TurnAction::Block {
+            reason: b.reason.clone(),
+        },
+        "unblock" => TurnAction::Unblock {
+            reason: b.reason.clone(),
+        },
+        x => {
+            return Err(ApiError::BadRequest(format!(
+                "action {x:?}: use start_cleaning, cleaned, ready, block or unblock"
+            )));
+        }
+    };
+    match action {
+        TurnAction::Ready => {
+            auth.require(&[Role::Nurse, Role::Facilities, Role::Admin])?;
+            if auth.role() == Role::Nurse {
+                let unit = bed_unit(&s, &id)
+                    .ok_or_else(|| ApiError::Forbidden(format!("bed {id} has no unit")))?;
+                auth.require_unit(&unit)?;
+            }
+        }
+        _ => auth.require(&[Role::Facilities, Role::Admin])?,
+    }
+    let applied = crate::control::apply(
+        &s,
+        Command::Turnover {
+            bed: id.clone(),
+            action,
+            by: auth.0.name.clone(),
+        },
+    )
+    .await?;
+    auth.audit(
+        &s,
+        "bed turnover",
+        &format!("bed {id}"),
+        format!("{} {}", b.action, b.reason),
+    )
+    .await?;
+    let state = match applied.done {
+        orderly_world::Done::Turnover(state) => state,
+        d => return Err(crate::control::unexpected(d)),
+    };
+    if let Some(seq) = applied.seq {
+        crate::control::snapshot_after(&s, seq).await;
+    }
+    let mut row = board(&s)
+        .into_iter()
+        .find(|r| r.bed == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no bed {id:?}")))?;
+    row.state = state;
+    Ok(Json(row))
+}
+
+/// A unit's beds by turnover state.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct UnitAvailability {
+    unit: String,
+    /// Beds per state (`occupied`, `dirty`, `cleaning`, `clean`, `ready`, `blocked`).
+    counts: std::collections::BTreeMap<String, usize>,
+    beds: Vec<BedBoardRow>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct AvailabilityFilter {
+    /// Only this unit.
+    unit: Option<String>,
+}
+
+/// The bed board: each unit's beds, occupied, dirty, being cleaned, clean, ready or blocked.
+///
+/// Nurses see their units.
+#[utoipa::path(get, path = "/api/v1/beds/availability", tag = "census", params(AvailabilityFilter), security(("bearer" = [])),
+    responses((status = 200, body = Vec<UnitAvailability>), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn availability(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(q): Query<AvailabilityFilter>,
+) -> Result<Json<Vec<UnitAvailability>>, ApiError> {
+    if let Some(u) = &q.unit {
+        auth.require_known_unit(&s, u)?;
+    }
+    let mut units: std::collections::BTreeMap<String, UnitAvailability> = Default::default();
+    for row in board(&s) {
+        let unit = row.unit.clone().unwrap_or_else(|| "(no unit)".into());
+        if q.unit.as_ref().is_some_and(|u| *u != unit) || !auth.may_see_unit(row.unit.as_deref()) {
+            continue;
+        }
+        let u = units
+            .entry(unit.clone())
+            .or_insert_with(|| UnitAvailability {
+                unit,
+                counts: BedTurn::ALL
+                    .iter()
+                    .map(|t| (t.as_str().to_string(), 0))
+                    .collect(),
+                beds: Vec::new(),
+            });
+        *u.counts.entry(row.state.as_str().to_string()).or_default() += 1;
+        u.beds.push(row);
+    }
+    Ok(Json(units.into_values().collect()))
+}
+
+/// The environmental-services worklist: dirty beds and beds being cleaned, most needed first:
+/// units without a ready bed before the others, then the longest waiting.
+#[utoipa::path(get, path = "/api/v1/beds/worklist", tag = "census", security(("bearer" = [])),
+    responses((status = 200, body = Vec<BedBoardRow>)))]
+pub(crate) async fn worklist(auth: Auth, State(s): State<ApiState>) -> Json<Vec<BedBoardRow>> {
+    let rows = board(&s);
+    let mut ready: std::collections::BTreeMap<Option<String>, usize> = Default::default();
+    for r in &rows {
+        if r.state == BedTurn::Ready {
+            *ready.entry(r.unit.clone()).or_default() += 1;
+        }
+    }
+    let mut work: Vec<BedBoardRow> = rows
+        .into_iter()
+        .filter(|r| matches!(r.state, BedTurn::Dirty | BedTurn::Cleaning))
+        .filter(|r| auth.may_see_unit(r.unit.as_deref()) || auth.role() != Role::Nurse)
+        .collect();
+    work.sort_by_key(|r| {
+        (
+            ready.get(&r.unit).copied().unwrap_or(0) > 0,
+            r.vacated_at.unwrap_or(r.since),
+            r.bed.clone(),
+        )
+    });
+    Json(work)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct TurnaroundQuery {
+    /// Start (RFC 3339); default 7 days before `to`.
+    from: Option<String>,
+    /// End (RFC 3339); default now.
+    to: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// Bed turnaround per unit: beds turned, minutes from the patient leaving to ready and from
+/// dirty to clean (median and 90th percentile), beds still waiting.
+#[utoipa::path(get, path = "/api/v1/reports/turnaround", tag = "census", params(TurnaroundQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<orderly_model::census::UnitTurnaround>, description = "JSON, or CSV with `format=csv`"), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn turnaround_report(
+    _auth: Auth,
+    State(s): State<ApiState>,
+    Query(q): Query<TurnaroundQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let (from, to) = crate::params::window(&s, &q.from, &q.to, 7 * 24 * 3600 * 1000)?;
+    let csv = crate::params::wants_csv(&q.format)?;
+    let changes = s
+        .store
+        .turnovers(from, to)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("the database is unreachable ({e})")))?;
+    let rows = orderly_model::census::turnaround(&changes);
+    let csv = csv.then(|| orderly_model::census::turnaround_csv(&rows));
+    Ok(crate::params::respond(csv, "turnaround.csv", rows))
+}

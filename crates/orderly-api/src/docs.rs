@@ -28,7 +28,8 @@ use utoipa::{Modify, OpenApi};
         crate::site::me, crate::site::floorplan, crate::site::staff, crate::site::par,
         crate::site::unit_beds,
         crate::census::admit, crate::census::transfer, crate::census::discharge,
-        crate::census::assess, crate::census::rejected,
+        crate::census::assess, crate::census::rejected, crate::census::turnover,
+        crate::census::availability, crate::census::worklist, crate::census::turnaround_report,
     ),
     modifiers(&Bearer),
     tags((name = "site"), (name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "census"), (name = "maintenance"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))

@@ -364,6 +364,42 @@ mod tests {
     }
 
     #[test]
+    fn turnaround_counts_from_the_patient_leaving_to_ready_per_unit() {
+        let c = |bed: &str, from: BedTurn, to: BedTurn, vacated: i64, at: i64| {
+            (
+                TurnoverChange {
+                    bed: bed.into(),
+                    from,
+                    to,
+                    by: "x".into(),
+                    reason: String::new(),
+                    unit: Some("ICU".into()),
+                    room: None,
+                    vacated_at: Some(Timestamp(vacated * 60_000)),
+                },
+                Timestamp(at * 60_000),
+            )
+        };
+        use BedTurn::*;
+        let rows = turnaround(&[
+            c("B1", Occupied, Dirty, 0, 0),
+            c("B2", Occupied, Dirty, 5, 5),
+            c("B1", Dirty, Cleaning, 0, 20),
+            c("B1", Cleaning, Clean, 0, 40),
+            c("B1", Clean, Ready, 0, 50),
+            c("B3", Occupied, Dirty, 10, 10),
+            c("B3", Dirty, Clean, 10, 30),
+            c("B3", Clean, Ready, 10, 90),
+        ]);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!((r.turned, r.waiting), (2, 1));
+        assert_eq!(r.vacated_to_ready_median_min, Some(80.0));
+        assert_eq!(r.dirty_to_clean_median_min, Some(40.0));
+        assert!(turnaround_csv(&rows).starts_with("unit,turned,"));
+    }
+
+    #[test]
     fn a_bad_map_names_the_line_and_the_fix() {
         let e = CensusMap::parse(
             "m.toml",
@@ -439,4 +475,104 @@ pub struct TurnoverChange {
     /// When the patient left, for the turnaround from discharge to ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vacated_at: Option<Timestamp>,
+}
+
+/// Bed turnaround on one unit over a window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct UnitTurnaround {
+    pub unit: String,
+    /// Beds that went from a patient leaving to ready again in the window.
+    pub turned: usize,
+    /// Minutes from the patient leaving to the bed ready: median and 90th percentile.
+    pub vacated_to_ready_median_min: Option<f64>,
+    pub vacated_to_ready_p90_min: Option<f64>,
+    /// Minutes from dirty to clean (the cleaning and the wait for it): median, 90th percentile.
+    pub dirty_to_clean_median_min: Option<f64>,
+    pub dirty_to_clean_p90_min: Option<f64>,
+    /// Beds still waiting (dirty or being cleaned) at the end of the window.
+    pub waiting: usize,
+}
+
+/// Turnaround per unit from the turnover changes (oldest first) of a window.
+pub fn turnaround(changes: &[(TurnoverChange, Timestamp)]) -> Vec<UnitTurnaround> {
+    #[derive(Default)]
+    struct Acc {
+        ready: Vec<f64>,
+        clean: Vec<f64>,
+        waiting: BTreeSet<String>,
+    }
+    let mut units: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut dirty_at: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    for (c, at) in changes {
+        let unit = c.unit.clone().unwrap_or_else(|| "(no unit)".into());
+        let acc = units.entry(unit).or_default();
+        match c.to {
+            BedTurn::Dirty => {
+                dirty_at.insert(&c.bed, *at);
+                acc.waiting.insert(c.bed.clone());
+            }
+            BedTurn::Cleaning => {
+                acc.waiting.insert(c.bed.clone());
+            }
+            BedTurn::Clean => {
+                if let Some(d) = dirty_at.remove(c.bed.as_str()) {
+                    acc.clean.push(at.since(d) as f64 / 60_000.0);
+                }
+                acc.waiting.remove(&c.bed);
+            }
+            BedTurn::Ready => {
+                if let Some(v) = c.vacated_at
+                    && c.from == BedTurn::Clean
+                {
+                    acc.ready.push(at.since(v) as f64 / 60_000.0);
+                }
+                acc.waiting.remove(&c.bed);
+            }
+            BedTurn::Occupied | BedTurn::Blocked => {
+                dirty_at.remove(c.bed.as_str());
+                acc.waiting.remove(&c.bed);
+            }
+        }
+    }
+    let q = |v: &mut Vec<f64>, p: f64| -> Option<f64> {
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        Some((v[i] * 10.0).round() / 10.0)
+    };
+    units
+        .into_iter()
+        .map(|(unit, mut a)| UnitTurnaround {
+            unit,
+            turned: a.ready.len(),
+            vacated_to_ready_median_min: q(&mut a.ready, 0.5),
+            vacated_to_ready_p90_min: q(&mut a.ready, 0.9),
+            dirty_to_clean_median_min: q(&mut a.clean, 0.5),
+            dirty_to_clean_p90_min: q(&mut a.clean, 0.9),
+            waiting: a.waiting.len(),
+        })
+        .collect()
+}
+
+/// One row per unit.
+pub fn turnaround_csv(rows: &[UnitTurnaround]) -> String {
+    let f = |x: Option<f64>| x.map_or(String::new(), |x| format!("{x:.1}"));
+    let mut out = String::from(
+        "unit,turned,vacated_to_ready_median_min,vacated_to_ready_p90_min,dirty_to_clean_median_min,dirty_to_clean_p90_min,waiting\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            crate::report::csv_field(&r.unit),
+            r.turned,
+            f(r.vacated_to_ready_median_min),
+            f(r.vacated_to_ready_p90_min),
+            f(r.dirty_to_clean_median_min),
+            f(r.dirty_to_clean_p90_min),
+            r.waiting
+        ));
+    }
+    out
 }
