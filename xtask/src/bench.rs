@@ -69,7 +69,7 @@ fn parse(args: &[String]) -> Result<Params> {
     Ok(p)
 }
 
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = Command::new("kill")
@@ -96,7 +96,7 @@ fn free_port() -> u16 {
 }
 
 /// Starts the binary and returns the lines it printed once `until` matched.
-fn spawn(bin: &Path, args: &[&str], until: &[&str]) -> Result<(Proc, Vec<String>)> {
+pub(crate) fn spawn(bin: &Path, args: &[&str], until: &[&str]) -> Result<(Proc, Vec<String>)> {
     let mut child = Command::new(bin)
         .args(args)
         .env("ORDERLY_LOG", "warn")
@@ -345,7 +345,7 @@ async fn flood(port: u16, msgs: &[(String, Vec<u8>)]) -> Result<Duration> {
     Ok(d)
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     if v.is_empty() {
         f64::NAN

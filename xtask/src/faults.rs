@@ -78,7 +78,7 @@ fn rfc3339(ms: i64) -> String {
 
 /// A PostgreSQL cluster in a temporary folder on its own port (as the `postgres` user when
 /// this runs as root: PostgreSQL refuses to run as root).
-struct Pg {
+pub(crate) struct Pg {
     bin: PathBuf,
     data: PathBuf,
     port: u16,
@@ -106,7 +106,7 @@ impl Pg {
         }
     }
 
-    fn start_new(dir: &Path) -> Result<Pg> {
+    pub(crate) fn start_new(dir: &Path) -> Result<Pg> {
         let bin = Self::bin_dir().context(
             "PostgreSQL's server is not installed (apt-get install postgresql): faults needs its own",
         )?;
@@ -216,7 +216,7 @@ impl Pg {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 }

@@ -2,6 +2,7 @@
 //! anything; talks to Orderly only as a user would (its binary, MQTT, HTTP).
 
 mod bench;
+mod bench_hl7;
 mod bench_pages;
 mod ci;
 mod eval;
@@ -85,6 +86,9 @@ fn dispatch(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::ci(&root()),
         Some("faults") => faults::faults(&root(), &args[1..]),
+        Some("bench") if args.get(1).is_some_and(|a| a == "hl7") => {
+            bench_hl7::bench(&root(), &args[2..])
+        }
         Some("bench") if args.get(1).is_some_and(|a| a == "pages") => {
             bench_pages::bench(&root(), &args[2..])
         }
@@ -94,7 +98,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("screenshots") => ci::screenshots(&root()),
         Some("regress") => ci::regress(&root(), &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <ci|faults [--quick]|bench ingest|locator|pages|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
+            "usage: cargo xtask <ci|faults [--quick]|bench ingest|locator|pages|hl7|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
         ),
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! May depend on every Orderly crate; uses anyhow for errors.
 
+mod census_feed;
 mod config;
 mod devices;
 mod files;

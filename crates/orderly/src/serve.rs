@@ -226,6 +226,8 @@ async fn serve(
         rules: rules_rx,
         shutdown: shutdown_rx.clone(),
     };
+    let mut hl7_feed: Option<(std::net::SocketAddr, Arc<orderly_model::census::CensusMap>)> =
+        None;
     let hl7_task = match settings.hl7 {
         Some(addr) => {
             let map = crate::files::census_map(settings.census_map.as_deref(), &seed)?;
@@ -237,10 +239,9 @@ async fn serve(
                 listener.local_addr()?,
                 map.bed_count()
             );
-            let census = Arc::new(orderly_api::census::Hl7Census::new(
-                state.clone(),
-                Arc::new(map),
-            ));
+            let map = Arc::new(map);
+            hl7_feed = Some((listener.local_addr()?, map.clone()));
+            let census = Arc::new(orderly_api::census::Hl7Census::new(state.clone(), map));
             Some(tokio::spawn(orderly_mllp::serve(
                 listener,
                 census,
@@ -299,6 +300,29 @@ async fn serve(
         }
         None => None,
     };
+    // The demo's interface engine: admissions, transfers, discharges and scores over MLLP.
+    let feed_task = match (&sim, hl7_feed) {
+        (Some(cfg), Some((addr, map))) => {
+            let (_, secret) = store
+                .create_token(
+                    "simulated interface engine",
+                    Role::Admin,
+                    &[],
+                    wall_clock(),
+                    None,
+                )
+                .await?;
+            Some(tokio::spawn(crate::census_feed::run(
+                addr,
+                http_addr,
+                secret,
+                map,
+                cfg.seed,
+                shutdown_rx.clone(),
+            )))
+        }
+        _ => None,
+    };
     let sim_task = sim.map(|cfg| {
         let broker = (settings.mqtt_host.clone(), settings.mqtt_port);
         let fp = fp.clone();
@@ -326,6 +350,9 @@ async fn serve(
         let _ = t.await;
     }
     if let Some(t) = hl7_task {
+        let _ = t.await;
+    }
+    if let Some(t) = feed_task {
         let _ = t.await;
     }
     if let Some(t) = evs_task {

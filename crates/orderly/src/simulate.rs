@@ -488,5 +488,38 @@ fn evs_round(
         cleaned += 1;
     }
     first_seen.retain(|_, since| now.duration_since(*since) < wait);
-    Ok(cleaned)
+    Ok(cleaned + evs_beds(&agent, base, &auth)?)
+}
+
+/// Environmental services turn the dirty beds over: they start on a dirty bed at their next
+/// round and are done with it ten minutes later (the world then makes it ready).
+fn evs_beds(agent: &ureq::Agent, base: &str, auth: &str) -> Result<usize> {
+    let work: serde_json::Value = agent
+        .get(format!("{base}/api/v1/beds/worklist"))
+        .header("Authorization", auth)
+        .call()?
+        .body_mut()
+        .read_json()?;
+    let now = wall_clock();
+    let mut moved = 0;
+    for b in work.as_array().into_iter().flatten() {
+        let (Some(bed), Some(state)) = (b["bed"].as_str(), b["state"].as_str()) else {
+            continue;
+        };
+        let since = b["since"]
+            .as_str()
+            .and_then(Timestamp::parse_rfc3339)
+            .unwrap_or(now);
+        let action = match state {
+            "dirty" => "start_cleaning",
+            "cleaning" if now.since(since) >= 10 * 60_000 => "cleaned",
+            _ => continue,
+        };
+        agent
+            .post(format!("{base}/api/v1/beds/{bed}/turnover"))
+            .header("Authorization", auth)
+            .send_json(serde_json::json!({ "action": action }))?;
+        moved += 1;
+    }
+    Ok(moved)
 }

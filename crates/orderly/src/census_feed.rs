@@ -1,0 +1,259 @@
+//! The demo's interface engine: an HL7 v2 feed over MLLP into Orderly's listener, so the demo's
+//! census and bed board move. Each minute it may admit a patient into a ready bed (an A01,
+//! then their Morse and Braden scores as an ORU^R01), discharge one it admitted after their
+//! stay (A03), transfer one to another ready bed (A02), or send a new Morse score. It reads
+//! which beds are ready from Orderly's bed board, like a bed manager would.
+
+use anyhow::{Context, Result, anyhow};
+use orderly_model::census::CensusMap;
+use orderly_mqtt::client::wall_clock;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A patient the feed admitted, and when.
+struct Stay {
+    id: String,
+    mrn: String,
+    name: String,
+    admitted_ms: i64,
+    /// Minutes they stay.
+    stay_min: i64,
+}
+
+struct Feed {
+    rng: StdRng,
+    /// Unique across demo runs (the database outlives them): wall-clock seconds at start.
+    run: i64,
+    sent: u64,
+    stays: Vec<Stay>,
+}
+
+const GIVEN: &[&str] = &[
+    "Amara", "Bilal", "Chen", "Dora", "Emeka", "Freya", "Goran", "Hana", "Ines", "Jonas",
+];
+const FAMILY: &[&str] = &[
+    "Adeyemi", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito",
+    "Jansen",
+];
+
+/// Runs the feed until shutdown: one round a minute.
+pub async fn run(
+    hl7: SocketAddr,
+    http: SocketAddr,
+    token: String,
+    map: Arc<CensusMap>,
+    seed: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut feed = Some(Feed {
+        rng: StdRng::seed_from_u64(seed ^ 0x4c37),
+        run: wall_clock().millis() / 1000,
+        sent: 0,
+        stays: Vec::new(),
+    });
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let (mut f, token, map) = (
+            feed.take().expect("the feed's state"),
+            token.clone(),
+            map.clone(),
+        );
+        let (f, r) = match tokio::task::spawn_blocking(move || {
+            let r = round(&mut f, hl7, http, &token, &map);
+            (f, r)
+        })
+        .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "simulated interface engine stopped");
+                return;
+            }
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "simulated interface engine round failed");
+        }
+        feed = Some(f);
+    }
+}
+
+fn hl7_now() -> String {
+    orderly_api::census::hl7_time(wall_clock())
+}
+
+impl Feed {
+    fn control(&mut self) -> String {
+        self.sent += 1;
+        format!("SIM{}-{}", self.run, self.sent)
+    }
+    fn msh(&mut self, kind: &str) -> String {
+        format!(
+            "MSH|^~\\&|SIMEHR|DEMO|ORDERLY|DEMO|{}||{kind}|{}|P|2.5.1",
+            hl7_now(),
+            self.control()
+        )
+    }
+    fn adt(&mut self, trigger: &str, s: &Stay, location: &str) -> String {
+        let (family, given) = s.name.split_once(' ').map_or(("", ""), |(g, f)| (f, g));
+        format!(
+            "{}\rEVN|{trigger}|{}\rPID|1||{}^^^DEMO^MR||{family}^{given}||19500101|U\rPV1|1|I|{location}||||9000^Attending^Demo||||||||||||V{}",
+            self.msh(&format!("ADT^{trigger}")),
+            hl7_now(),
+            s.mrn,
+            s.mrn
+        )
+    }
+    fn scores(&mut self, s: &Stay, morse: u8, braden: Option<u8>) -> String {
+        let now = hl7_now();
+        let mut m = format!(
+            "{}\rPID|1||{}^^^DEMO^MR\rOBR|1|||RISK^Risk assessment\rOBX|1|NM|59460-6^Fall risk total [Morse Fall Scale]^LN||{morse}||||||F|||{now}",
+            self.msh("ORU^R01"),
+            s.mrn
+        );
+        if let Some(b) = braden {
+            m.push_str(&format!(
+                "\rOBX|2|NM|38227-5^Braden scale total score^LN||{b}||||||F|||{now}"
+            ));
+        }
+        m
+    }
+}
+
+/// Sends messages on one MLLP connection; each must be acknowledged AA.
+fn send(hl7: SocketAddr, messages: &[String]) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let mut s = TcpStream::connect_timeout(&hl7, Duration::from_secs(5))
+        .with_context(|| format!("connecting to the HL7 listener {hl7}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(15)))?;
+    for m in messages {
+        s.write_all(&orderly_hl7::mllp::frame((m.clone() + "\r").as_bytes()))?;
+        let mut got = Vec::new();
+        let mut b = [0u8; 1];
+        while !got.ends_with(&[0x1c, 0x0d]) {
+            if s.read(&mut b)? == 0 {
+                return Err(anyhow!("the HL7 listener closed the connection"));
+            }
+            got.push(b[0]);
+        }
+        let ack = String::from_utf8_lossy(&got);
+        if !ack.contains("MSA|AA|") {
+            tracing::warn!(ack = %ack.replace('\r', " / "), "simulated HL7 message not applied");
+        }
+    }
+    Ok(())
+}
+
+fn round(
+    f: &mut Feed,
+    hl7: SocketAddr,
+    http: SocketAddr,
+    token: &str,
+    map: &CensusMap,
+) -> Result<()> {
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .new_agent();
+    let board: serde_json::Value = agent
+        .get(format!("http://{http}/api/v1/beds/availability"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()?
+        .body_mut()
+        .read_json()?;
+    let mut ready: Vec<String> = Vec::new();
+    for u in board.as_array().into_iter().flatten() {
+        for b in u["beds"].as_array().into_iter().flatten() {
+            if b["state"] == "ready"
+                && let Some(bed) = b["bed"].as_str()
+                && map.location_of(bed).is_some()
+            {
+                ready.push(bed.to_string());
+            }
+        }
+    }
+    let loc = |bed: &str| {
+        map.location_of(bed)
+            .map(|(p, r, b)| format!("{p}^{r}^{b}^DEMO"))
+    };
+    let now = wall_clock().millis();
+    let mut out = Vec::new();
+    // Discharges: stays that are over, one a round.
+    if let Some(i) = f
+        .stays
+        .iter()
+        .position(|s| now - s.admitted_ms >= s.stay_min * 60_000)
+    {
+        let s = f.stays.remove(i);
+        let m = f.adt("A03", &s, "");
+        out.push(m);
+    }
+    // An admission into a ready bed, about every other minute, then the nurse's scores.
+    if !ready.is_empty() && f.rng.random_bool(0.5) {
+        let bed = ready.remove(f.rng.random_range(0..ready.len()));
+        let n = f.sent + 1;
+        let s = Stay {
+            id: String::new(),
+            mrn: format!("{}{n:03}", f.run % 100_000),
+            name: format!(
+                "{} {}",
+                GIVEN[f.rng.random_range(0..GIVEN.len())],
+                FAMILY[f.rng.random_range(0..FAMILY.len())]
+            ),
+            admitted_ms: now,
+            stay_min: f.rng.random_range(20..90),
+        };
+        if let Some(l) = loc(&bed) {
+            let a = f.adt("A01", &s, &l);
+            out.push(a);
+            let morse = [0u8, 15, 25, 35, 45, 55, 70, 85][f.rng.random_range(0..8)];
+            let braden = f.rng.random_range(9..=23);
+            let o = f.scores(&s, morse, Some(braden));
+            out.push(o);
+            f.stays.push(Stay {
+                id: format!("DEMO-{}", s.mrn),
+                ..s
+            });
+        }
+    }
+    // Now and then a transfer to another ready bed, or a new Morse score.
+    if !f.stays.is_empty() {
+        let i = f.rng.random_range(0..f.stays.len());
+        if !ready.is_empty() && f.rng.random_bool(0.15) {
+            let bed = ready.remove(f.rng.random_range(0..ready.len()));
+            if let Some(l) = loc(&bed) {
+                let s = &f.stays[i];
+                let stay = Stay {
+                    id: s.id.clone(),
+                    mrn: s.mrn.clone(),
+                    name: s.name.clone(),
+                    admitted_ms: s.admitted_ms,
+                    stay_min: s.stay_min,
+                };
+                out.push(f.adt("A02", &stay, &l));
+            }
+        } else if f.rng.random_bool(0.2) {
+            let s = &f.stays[i];
+            let stay = Stay {
+                id: s.id.clone(),
+                mrn: s.mrn.clone(),
+                name: s.name.clone(),
+                admitted_ms: s.admitted_ms,
+                stay_min: s.stay_min,
+            };
+            let morse = [15u8, 35, 55, 85][f.rng.random_range(0..4)];
+            out.push(f.scores(&stay, morse, None));
+        }
+    }
+    tracing::debug!(messages = out.len(), "simulated interface engine round");
+    send(hl7, &out)
+}
