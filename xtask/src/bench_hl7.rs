@@ -107,7 +107,10 @@ fn script(c: usize, own: &[String], count: usize, run: u128) -> Vec<String> {
                 "{pid}\rOBR|1\rOBX|1|NM|59460-6^Morse^LN||55||||||F\rOBX|2|NM|38227-5^Braden^LN||14||||||F"
             ),
         );
-        msg("ADT^A08", format!("{pid}\rPV1|1|I|{bed}||||77^Grey^Meredith"));
+        msg(
+            "ADT^A08",
+            format!("{pid}\rPV1|1|I|{bed}||||77^Grey^Meredith"),
+        );
         if own.len() > 1 {
             msg("ADT^A02", format!("{pid}\rPV1|1|I|{next}"));
         }
@@ -183,7 +186,9 @@ fn one(
         .collect();
     let mut sent = 0;
     for h in handles {
-        sent += h.join().map_err(|_| anyhow::anyhow!("a sender panicked"))??;
+        sent += h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a sender panicked"))??;
     }
     Ok(sent as f64 / started.elapsed().as_secs_f64())
 }
@@ -242,7 +247,10 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
                     ),
                 };
                 let rate = one(&bin, &seed, &db, &beds, conns, p.messages)?;
-                eprintln!("{backend}, {conns} connection(s), run {}: {rate:.0} msg/s", r + 1);
+                eprintln!(
+                    "{backend}, {conns} connection(s), run {}: {rate:.0} msg/s",
+                    r + 1
+                );
                 rates.push(rate);
             }
             rows.push((backend, conns, crate::bench::median(&mut rates)));

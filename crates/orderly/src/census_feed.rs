@@ -37,8 +37,7 @@ const GIVEN: &[&str] = &[
     "Amara", "Bilal", "Chen", "Dora", "Emeka", "Freya", "Goran", "Hana", "Ines", "Jonas",
 ];
 const FAMILY: &[&str] = &[
-    "Adeyemi", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito",
-    "Jansen",
+    "Adeyemi", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ito", "Jansen",
 ];
 
 /// Runs the feed until shutdown: one round a minute.

@@ -226,8 +226,7 @@ async fn serve(
         rules: rules_rx,
         shutdown: shutdown_rx.clone(),
     };
-    let mut hl7_feed: Option<(std::net::SocketAddr, Arc<orderly_model::census::CensusMap>)> =
-        None;
+    let mut hl7_feed: Option<(std::net::SocketAddr, Arc<orderly_model::census::CensusMap>)> = None;
     let hl7_task = match settings.hl7 {
         Some(addr) => {
             let map = crate::files::census_map(settings.census_map.as_deref(), &seed)?;
