@@ -500,3 +500,43 @@ fn the_biomed_board_works_orders_through_and_shows_the_round() {
     drop(b);
     o.stop();
 }
+
+/// The census on the station board, without a reload: a patient admitted over the API appears
+/// in their bed with their scores in words (not assessed yet: says so), and once discharged the
+/// bed says it waits for cleaning.
+#[test]
+fn the_station_board_follows_the_census() {
+    let Some(station) = browser(1600, 1000) else {
+        return;
+    };
+    let setup = Setup::new();
+    let o = setup.start();
+    let nurse = setup.token("nurse", "Nurse Ana", "ICU");
+    sign_in(&station, &o, &nurse);
+    station.wait_for(
+        "the ICU board's beds",
+        T,
+        "return !!document.querySelector('#beds tr[data-bed=\"BED-ICU-05\"]')",
+    );
+    let row = "document.querySelector('#beds tr[data-bed=\"BED-ICU-05\"]').innerText";
+    let (s, b) = o.post_as(
+        "/api/v1/patients",
+        &nurse,
+        &json!({"id": "MRN-5", "name": "Nia Okafor", "bed": "BED-ICU-05"}),
+    );
+    assert_eq!(s, 200, "{b}");
+    station.wait_for(
+        "the admitted patient in bed 5",
+        T,
+        &format!("const t = {row}; return t.includes('Nia Okafor') && t.includes('Morse not assessed yet (fall precautions)')"),
+    );
+    let (s, b) = o.post_as("/api/v1/patients/MRN-5/discharge", &nurse, &json!({}));
+    assert_eq!(s, 200, "{b}");
+    station.wait_for(
+        "bed 5 waiting for cleaning",
+        T,
+        &format!("const t = {row}; return !t.includes('Nia Okafor') && t.includes('Empty — waiting for cleaning')"),
+    );
+    let text = station.eval("return document.body.innerText", json!([]));
+    assert!(!text.as_str().unwrap().contains('?'), "{text}");
+}

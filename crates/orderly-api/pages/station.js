@@ -95,6 +95,28 @@ export async function stationPage(main, unit) {
     drawAlerts();
   }, signal);
 
+  // A patient's scores in words: a score not assessed yet says so (and what it means).
+  function scores(p) {
+    const un = (p.record && p.record.unassessed) || [];
+    const morse = un.includes('morse') ? 'Morse not assessed yet (fall precautions)' : `Morse ${p.morse}`;
+    const braden = un.includes('braden') ? 'Braden not assessed yet' : `Braden ${p.braden}`;
+    return `${morse}, ${braden}${p.ventilated ? ', ventilated' : ''}`;
+  }
+
+  // An empty bed's turnover: dirty, being cleaned, clean, ready or blocked, and since when.
+  function turnover(t) {
+    if (!t) return 'empty';
+    const since = t.since ? ` for ${ago(t.since)}` : '';
+    switch (t.state) {
+      case 'dirty': return `Empty — waiting for cleaning${since}`;
+      case 'cleaning': return `Empty — being cleaned${since}`;
+      case 'clean': return 'Empty — cleaned, being made ready';
+      case 'ready': return 'Empty — ready for a patient';
+      case 'blocked': return `Blocked: ${t.reason || 'no reason given'}`;
+      default: return 'empty';
+    }
+  }
+
   function bedRow(b) {
     const bed = b.asset && b.asset.bed;
     const p = b.patient;
@@ -113,7 +135,9 @@ export async function stationPage(main, unit) {
       `Turn ${words(t.state)}${t.every_min ? ` (${t.minutes} of ${t.every_min} min)` : ''}`) : h('span', { class: 'muted' }, '—');
     return h('tr', { 'data-bed': b.bed },
       h('td', {}, b.room_name || 'not located', h('div', { class: 'muted' }, b.bed)),
-      h('td', {}, p ? [p.name, h('div', { class: 'muted' }, `Morse ${p.morse}, Braden ${p.braden}${p.ventilated ? ', ventilated' : ''}`)] : h('span', { class: 'muted' }, 'empty')),
+      h('td', {}, p ? [p.name, h('div', { class: 'muted' }, scores(p)),
+        p.record && p.record.isolation ? h('span', { class: 'tag bad' }, `Isolation: ${p.record.isolation}`) : null]
+        : h('span', { class: 'muted' }, turnover(b.asset && b.asset.turnover))),
       h('td', {}, chips),
       h('td', {}, turning),
       h('td', {}, b.alerts.length ? b.alerts.map((a) => h('div', {}, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()), ` ${a.title || a.rule}`))
@@ -158,10 +182,12 @@ export async function stationPage(main, unit) {
   S.page.timers.push(setInterval(bedsLater, 30000));
   const kinds = ['alert.raised', 'alert.updated', 'alert.acknowledged', 'alert.escalated', 'alert.reminder', 'alert.silenced',
     'alert.unsilenced', 'alert.resolved', 'bed.exit', 'patient.turned', 'bed.command', 'bed.command_acked', 'bed.suggested',
-    'bed.suggestion_ended', 'bundle.changed'];
+    'bed.suggestion_ended', 'bundle.changed', 'bed.turnover', 'patient.admitted', 'patient.transferred', 'patient.discharged',
+    'patient.updated', 'patient.assessed', 'patient.admit_cancelled', 'patient.transfer_cancelled', 'patient.discharge_cancelled',
+    'patient.merged'];
   stream(`/api/v1/units/${encodeURIComponent(unit)}/events?kind=${kinds.join(',')}`, (kind) => {
     if (kind.startsWith('alert.')) { alertsLater(); bedsLater(); }
-    if (kind.startsWith('bed.') || kind === 'patient.turned' || kind === 'bundle.changed') bedsLater();
+    if (kind.startsWith('bed.') || kind.startsWith('patient.') || kind === 'bundle.changed') bedsLater();
     // Reload at every (re)connection, the first included: an alert committed between the first
     // load and the stream's start would otherwise be missing until the next one.
   }, async () => { alertsLater(); bedsLater(); }, signal);
