@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// A CA, and a server certificate for 127.0.0.1 signed by it (PEM files in `dir`).
-fn certificates(dir: &Path) {
+pub(crate) fn certificates(dir: &Path) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();

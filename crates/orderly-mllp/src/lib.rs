@@ -14,8 +14,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Where messages are applied. `apply` returns once what the message changed is committed;
@@ -57,7 +57,7 @@ pub struct Rejection {
     pub text: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// The longest message taken, in bytes.
     pub max_message: usize,
@@ -65,6 +65,62 @@ pub struct Config {
     pub idle: Duration,
     /// Connections open at once; more are closed at once.
     pub max_connections: usize,
+    /// TLS: every connection must complete a handshake (within `idle`) before its messages.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Why the listener's certificate or key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} holds no PEM certificate ({detail})")]
+    Certificate { path: String, detail: String },
+    #[error("{path} holds no PEM private key ({detail})")]
+    Key { path: String, detail: String },
+    #[error("the certificate and key do not make a TLS server: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// A TLS acceptor from a PEM certificate chain and its private key.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, TlsError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|source| TlsError::Read {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    let certs = CertificateDer::pem_slice_iter(&read(cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Certificate {
+            path: cert.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Certificate {
+            path: cert.display().to_string(),
+            detail: "none found".into(),
+        });
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| TlsError::Key {
+        path: key.display().to_string(),
+        detail: e.to_string(),
+    })?;
+    // ring, as the MQTT client uses (orderly-mqtt's security.rs says why).
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 impl Default for Config {
@@ -73,6 +129,7 @@ impl Default for Config {
             max_message: 1 << 20,
             idle: Duration::from_secs(300),
             max_connections: 64,
+            tls: None,
         }
     }
 }
@@ -139,7 +196,25 @@ pub async fn serve<C: Census>(
         tokio::spawn(async move {
             tracing::info!(%peer, connection = n, "HL7 connection opened");
             let mut sock = sock;
-            connection(&mut sock, &*census, &cfg, &stats, shutdown).await;
+            match cfg.tls.clone() {
+                None => connection(&mut sock, &*census, &cfg, &stats, shutdown).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(cfg.idle, acceptor.accept(&mut sock)).await {
+                        Ok(Ok(mut tls)) => {
+                            connection(&mut tls, &*census, &cfg, &stats, shutdown).await;
+                            let _ = tls.shutdown().await;
+                        }
+                        Ok(Err(e)) => {
+                            stats.refuse("tls_handshake");
+                            tracing::warn!(%peer, error = %e, "HL7 connection refused: TLS handshake failed");
+                        }
+                        Err(_) => {
+                            stats.refuse("tls_handshake");
+                            tracing::warn!(%peer, "HL7 connection refused: no TLS handshake in time");
+                        }
+                    }
+                }
+            }
             // Counted out before the peer sees the close, so it may connect again at once.
             stats.connections.fetch_sub(1, Ordering::Relaxed);
             drop(sock);
@@ -148,8 +223,8 @@ pub async fn serve<C: Census>(
     }
 }
 
-async fn connection<C: Census>(
-    sock: &mut TcpStream,
+async fn connection<S: AsyncRead + AsyncWrite + Unpin, C: Census>(
+    sock: &mut S,
     census: &C,
     cfg: &Config,
     stats: &Stats,

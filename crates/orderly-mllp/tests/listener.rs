@@ -172,6 +172,7 @@ async fn oversized_silent_and_surplus_connections_are_closed_and_the_rest_served
         max_message: 4096,
         idle: Duration::from_millis(300),
         max_connections: 2,
+        tls: None,
     };
     let (addr, census, stats, _stop) = start(cfg).await;
     // A message over the limit: the connection is closed.

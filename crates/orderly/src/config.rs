@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub mqtt_tls_key: Option<PathBuf>,
     pub hl7: Option<SocketAddr>,
     pub census_map: Option<PathBuf>,
+    pub hl7_tls_cert: Option<PathBuf>,
+    pub hl7_tls_key: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -102,6 +104,12 @@ pub struct RunArgs {
     /// and facts [default: floorplans/demo-census.toml].
     #[arg(long, env = "ORDERLY_CENSUS_MAP")]
     pub census_map: Option<PathBuf>,
+    /// Serve HL7 over TLS with this PEM certificate chain (with --hl7-tls-key).
+    #[arg(long, env = "ORDERLY_HL7_TLS_CERT")]
+    pub hl7_tls_cert: Option<PathBuf>,
+    /// The certificate's PEM private key.
+    #[arg(long, env = "ORDERLY_HL7_TLS_KEY")]
+    pub hl7_tls_key: Option<PathBuf>,
     /// Create an admin token at start and print it (for test harnesses).
     #[arg(long, hide = true)]
     pub print_admin_token: bool,
@@ -168,6 +176,8 @@ pub struct Settings {
     pub hl7: Option<SocketAddr>,
     /// The census map file (None: the bundled demo's).
     pub census_map: Option<PathBuf>,
+    /// HL7 over TLS: certificate chain and key.
+    pub hl7_tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl RunArgs {
@@ -215,6 +225,16 @@ impl RunArgs {
             print_admin_token: self.print_admin_token,
             hl7: self.hl7.or(file.hl7),
             census_map: self.census_map.or(file.census_map),
+            hl7_tls: match (
+                self.hl7_tls_cert.or(file.hl7_tls_cert),
+                self.hl7_tls_key.or(file.hl7_tls_key),
+            ) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => anyhow::bail!(
+                    "HL7 over TLS needs both --hl7-tls-cert and --hl7-tls-key (or neither)"
+                ),
+            },
         })
     }
 }

@@ -52,6 +52,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         print_admin_token: true,
         hl7: Some(args.hl7),
         census_map: None,
+        hl7_tls: None,
     };
     let sim = orderly_sim::SimConfig {
         seed: args.sim_seed,
@@ -234,17 +235,32 @@ async fn serve(
                 format!("cannot listen for HL7 on {addr} (taken? choose another with --hl7)")
             })?;
             say!(
-                "HL7: MLLP on {} ({} beds in the census map)",
+                "HL7: MLLP on {} ({}, {} beds in the census map)",
                 listener.local_addr()?,
+                if settings.hl7_tls.is_some() {
+                    "TLS"
+                } else {
+                    "plain TCP"
+                },
                 map.bed_count()
             );
             let map = Arc::new(map);
             hl7_feed = Some((listener.local_addr()?, map.clone()));
             let census = Arc::new(orderly_api::census::Hl7Census::new(state.clone(), map));
+            let tls = match &settings.hl7_tls {
+                Some((cert, key)) => Some(
+                    orderly_mllp::tls_acceptor(cert, key)
+                        .context("HL7 over TLS (--hl7-tls-cert, --hl7-tls-key)")?,
+                ),
+                None => None,
+            };
             Some(tokio::spawn(orderly_mllp::serve(
                 listener,
                 census,
-                orderly_mllp::Config::default(),
+                orderly_mllp::Config {
+                    tls,
+                    ..orderly_mllp::Config::default()
+                },
                 Arc::new(orderly_mllp::Stats::default()),
                 shutdown_rx.clone(),
             )))
