@@ -649,3 +649,58 @@ fn fourteen_simulated_hours_of_turnovers_match_the_scripts_truth() {
     assert!(near(icu.vacated_to_ready_p90_min, 55.0), "{icu:?}");
     assert!(near(icu.dirty_to_clean_median_min, 45.0), "{icu:?}");
 }
+
+/// A patient's open alert follows them to the new unit's station when they are transferred,
+/// at its escalation step, and says so (`alert.updated`); the alert itself stays open.
+#[test]
+fn a_transfer_sends_the_patients_open_alerts_to_the_new_units_station() {
+    let mut h = hospital();
+    h.push(sighting(t(0), "rx-f2-icu-02", "TW-1002", -50.0, true));
+    h.step(t(0));
+    h.push(Inbound::Reading(Reading {
+        at: t(1),
+        device: "W-1002".into(),
+        ts: t(1),
+        seq: None,
+        payload: Payload::WearableEvent(orderly_model::reading::WearableEvent {
+            kind: orderly_model::reading::WearableEventType::Fall,
+            confidence: Some(0.9),
+        }),
+    }));
+    let ev = h.step(t(1));
+    let fall = ev
+        .iter()
+        .find_map(|e| e.kind.alert())
+        .cloned()
+        .expect("a fall alert");
+    assert_eq!(fall.unit.as_deref(), Some("ICU"));
+    census(
+        &mut h,
+        CensusOp::Transfer {
+            patient: "P-1002".into(),
+            bed: Some("BED-MS3-06".into()),
+        },
+        hl7("X1"),
+    )
+    .unwrap();
+    let ev = h.step(t(2));
+    let moved: Vec<_> = ev
+        .iter()
+        .filter(|e| e.kind_name() == "alert.updated")
+        .filter_map(|e| e.kind.alert())
+        .filter(|a| a.id == fall.id)
+        .collect();
+    assert_eq!(moved.len(), 1, "{ev:?}");
+    assert_eq!(moved[0].unit.as_deref(), Some("MS3"));
+    assert!(
+        moved[0].audience.iter().any(|a| a == "station:MS3"),
+        "{:?}",
+        moved[0].audience
+    );
+    assert!(
+        h.snapshot().alerts[&fall.id]
+            .audience
+            .iter()
+            .all(|a| a != "station:ICU")
+    );
+}
