@@ -239,7 +239,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
                         if !ok {
                             bail!("cannot create database {name} (is psql installed?)");
                         }
-                        base.replace("/postgres", &format!("/{name}"))
+                        let (server, _) = base.rsplit_once('/').context("a database URL")?;
+                        format!("{server}/{name}")
                     }
                     _ => format!(
                         "sqlite://{}",
