@@ -540,3 +540,57 @@ fn the_station_board_follows_the_census() {
     let text = station.eval("return document.body.innerText", json!([]));
     assert!(!text.as_str().unwrap().contains('?'), "{text}");
 }
+
+/// The beds page: a discharge puts the bed on environmental services' worklist, their taps
+/// move it through cleaning to clean, a nurse's makes it ready, and the bed board follows.
+#[test]
+fn the_beds_page_turns_a_discharged_bed_over() {
+    let Some(b) = browser(1600, 1000) else {
+        return;
+    };
+    let setup = Setup::new();
+    let o = setup.start();
+    let evs = setup.token("facilities", "Sami Ito", "");
+    sign_in(&b, &o, &evs);
+    b.goto(&format!("{}/#/beds", o.http));
+    b.wait_for(
+        "the bed board",
+        T,
+        "return !!document.querySelector('#board tr[data-bed=\"BED-ICU-03\"]') && document.getElementById('worklist').innerText.includes('No bed waits')",
+    );
+    let (s, _) = o.post("/api/v1/patients/P-1003/discharge", &json!({}));
+    assert_eq!(s, 200);
+    let card = "#worklist article[data-bed=\"BED-ICU-03\"]";
+    b.wait_for(
+        "the bed on the worklist",
+        T,
+        &format!("const c = document.querySelector('{card}'); return c && c.innerText.includes('Waiting for cleaning')"),
+    );
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot(&dir, "beds.png");
+    }
+    b.click(&format!("{card} button.start"));
+    b.wait_for(
+        "being cleaned",
+        T,
+        &format!("const c = document.querySelector('{card}'); return c && c.innerText.includes('Being cleaned')"),
+    );
+    b.click(&format!("{card} button.cleaned"));
+    b.wait_for(
+        "off the worklist, clean on the board",
+        T,
+        &format!("return !document.querySelector('{card}') && document.querySelector('#board tr[data-bed=\"BED-ICU-03\"]').dataset.state === 'clean'"),
+    );
+    b.click("#board tr[data-bed=\"BED-ICU-03\"] button.ready");
+    b.wait_for(
+        "ready on the board",
+        T,
+        "return document.querySelector('#board tr[data-bed=\"BED-ICU-03\"]').dataset.state === 'ready'",
+    );
+    let text = b.eval("return document.body.innerText", json!([]));
+    assert!(
+        text.as_str().unwrap().to_lowercase().contains("beds turned"),
+        "{text}"
+    );
+    assert!(!text.as_str().unwrap().contains('?'), "{text}");
+}

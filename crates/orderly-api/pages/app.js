@@ -1,4 +1,5 @@
-// Orderly's pages: sign-in, the floor map, the nursing-station board and the biomed board.
+// Orderly's pages: sign-in, the floor map, the nursing-station board, the biomed board and the
+// beds between patients.
 // ES modules, no build step, no framework. Everything comes from the public API with the
 // token the user signed in with (kept in this tab's sessionStorage only). This module is the
 // shell: sign-in, navigation and which page a URL shows.
@@ -7,6 +8,7 @@ import { S, api, enableSound, fill, h, signOut } from './common.js';
 import { mapPage } from './map.js';
 import { stationPage } from './station.js';
 import { biomedPage } from './biomed.js';
+import { bedsPage } from './beds.js';
 
 // ---------- sign-in and navigation ----------
 
@@ -58,6 +60,7 @@ function navigation(current) {
   if (role === 'nurse') for (const u of S.me.units) links.push([`#/station/${u}`, `Station ${u}`]);
   if (role === 'admin') for (const u of S.fp.units) links.push([`#/station/${u.id}`, `Station ${u.id}`]);
   if (role === 'biomed' || role === 'admin') links.push(['#/biomed', 'Biomed']);
+  if (role !== 'biomed') links.push(['#/beds', 'Beds']);
   for (const [href, text] of links) {
     nav.append(h('a', { href, 'aria-current': current === href ? 'page' : null }, text));
   }
@@ -90,6 +93,7 @@ async function render(message) {
     if (parts[0] === 'map') await mapPage(main, params);
     else if (parts[0] === 'station') await stationPage(main, decodeURIComponent(parts[1] || ''));
     else if (parts[0] === 'biomed') await biomedPage(main, params);
+    else if (parts[0] === 'beds') await bedsPage(main);
     else main.append(h('p', { class: 'error' }, `No page ${path}.`));
   } catch (e) {
     if (e.status !== 401) main.append(h('p', { class: 'error', role: 'alert' }, `Could not load: ${e.message}`));

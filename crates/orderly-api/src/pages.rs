@@ -37,6 +37,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../pages/biomed.js"),
     ),
     (
+        "beds.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/beds.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../pages/app.css"),
