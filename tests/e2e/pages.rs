@@ -589,7 +589,10 @@ fn the_beds_page_turns_a_discharged_bed_over() {
     );
     let text = b.eval("return document.body.innerText", json!([]));
     assert!(
-        text.as_str().unwrap().to_lowercase().contains("beds turned"),
+        text.as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("beds turned"),
         "{text}"
     );
     assert!(!text.as_str().unwrap().contains('?'), "{text}");

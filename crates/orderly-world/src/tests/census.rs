@@ -567,7 +567,7 @@ fn fourteen_simulated_hours_of_turnovers_match_the_scripts_truth() {
         ("BED-ICU-11", "TB-ICU-11", "rx-f2-icu-11"),
     ];
     let mut log = Vec::new();
-    let mut step = |h: &mut Hospital, s: i64, cleaner: Option<&str>| {
+    let step = |h: &mut Hospital, s: i64, cleaner: Option<&str>| {
         for (_, tag, rx) in beds {
             h.push(sighting(t(s), rx, tag, -50.0, true));
         }
