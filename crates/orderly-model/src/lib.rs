@@ -32,6 +32,7 @@ pub mod compliance;
 pub mod event;
 pub mod ids;
 pub mod maintenance;
+pub mod news2;
 pub mod par;
 pub mod reading;
 pub mod report;
