@@ -11,3 +11,4 @@ mod regression;
 mod replay;
 mod rules;
 mod security;
+mod vitals;

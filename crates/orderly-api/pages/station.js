@@ -103,6 +103,16 @@ export async function stationPage(main, unit) {
     return `${morse}, ${braden}${p.ventilated ? ', ventilated' : ''}`;
   }
 
+  // The latest NEWS2: the score and the chart's response in words, the trend, when due.
+  function news2(n) {
+    if (!n) return null;
+    const say = { routine: 'routine', low: 'low', single_parameter_3: 'a 3 in one parameter', medium: 'urgent response', high: 'emergency response' };
+    const bad = ['medium', 'high', 'single_parameter_3'].includes(n.response);
+    const due = n.due_at ? (Date.parse(n.due_at) < Date.now() ? '; observations overdue' : `; next obs within ${ago(new Date(2 * Date.now() - Date.parse(n.due_at)).toISOString())}`) : '';
+    return h('span', { class: `tag news2 ${bad ? 'bad' : ''}`, title: n.detail },
+      `NEWS2 ${n.aggregate}${n.complete ? '' : ' (partial)'} — ${say[n.response] || n.response}${n.rise >= 2 ? `, up ${n.rise}` : ''}${due}`);
+  }
+
   // An empty bed's turnover: dirty, being cleaned, clean, ready or blocked, and since when.
   function turnover(t) {
     if (!t) return 'empty';
@@ -136,7 +146,8 @@ export async function stationPage(main, unit) {
     return h('tr', { 'data-bed': b.bed },
       h('td', {}, b.room_name || 'not located', h('div', { class: 'muted' }, b.bed)),
       h('td', {}, p ? [p.name, h('div', { class: 'muted' }, scores(p)),
-        p.record && p.record.isolation ? h('span', { class: 'tag bad' }, `Isolation: ${p.record.isolation}`) : null]
+        p.record && p.record.isolation ? h('span', { class: 'tag bad' }, `Isolation: ${p.record.isolation}`) : null,
+        news2(p.news2)]
         : h('span', { class: 'muted' }, turnover(b.asset && b.asset.turnover))),
       h('td', {}, chips),
       h('td', {}, turning),

@@ -8,7 +8,7 @@
 
 use orderly_model::reading::{
     BedLoad, BedState, CommandAck, DeviceClass, PumpTelemetry, RejectReason, Rejected, Sightings,
-    WearableEvent, WearableImu,
+    Vitals, WearableEvent, WearableImu,
 };
 use orderly_model::{DecodeError, Inbound, Payload, Reading, Timestamp, valid_device_id};
 use serde::de::DeserializeOwned;
@@ -66,7 +66,7 @@ impl Topics {
             DeviceClass::Receiver => ("rtls", &["sightings"]),
             DeviceClass::Bed => ("bed", &["state", "load", "command/ack"]),
             DeviceClass::Pump => ("pump", &["telemetry"]),
-            DeviceClass::Wearable => ("wearable", &["imu", "event"]),
+            DeviceClass::Wearable => ("wearable", &["imu", "event", "vitals"]),
         };
         let publish = leaves
             .iter()
@@ -119,6 +119,7 @@ pub fn to_json(ts: Timestamp, seq: Option<u64>, payload: &Payload) -> serde_json
         Payload::PumpTelemetry(x) => serde_json::to_value(x),
         Payload::WearableImu(x) => serde_json::to_value(x),
         Payload::WearableEvent(x) => serde_json::to_value(x),
+        Payload::Vitals(x) => serde_json::to_value(x),
     };
     // The reading types are plain structs of numbers, strings and lists: always an object.
     let mut map = match body {
@@ -275,6 +276,7 @@ fn decode_payload(
         ("pump", "telemetry") => Payload::PumpTelemetry(check_pump(field(bytes)?)?),
         ("wearable", "imu") => Payload::WearableImu(check_imu(field(bytes)?)?),
         ("wearable", "event") => Payload::WearableEvent(check_event(field(bytes)?)?),
+        ("wearable", "vitals") => Payload::Vitals(check_vitals(field(bytes)?)?),
         _ => {
             return Err(DecodeError::new(
                 RejectReason::UnknownTopic,
@@ -390,6 +392,54 @@ fn check_imu(i: WearableImu) -> Result<WearableImu, DecodeError> {
     Ok(i)
 }
 
+/// Values a living adult can have; anything else is refused, never scored.
+fn check_vitals(v: Vitals) -> Result<Vitals, DecodeError> {
+    for (what, x, lo, hi) in [
+        ("respiration_rate", v.respiration_rate, 0.0, 80.0),
+        ("spo2", v.spo2, 20.0, 100.0),
+        ("o2_flow_lpm", v.o2_flow_lpm, 0.0, 80.0),
+        ("systolic", v.systolic, 20.0, 300.0),
+        ("diastolic", v.diastolic, 10.0, 250.0),
+        ("pulse", v.pulse, 0.0, 300.0),
+        ("temperature_c", v.temperature_c, 25.0, 45.0),
+    ] {
+        if let Some(x) = x {
+            range(what, x, lo, hi)?;
+        }
+    }
+    if let Some(k) = v.quality.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "spo2" | "pulse" | "respiration_rate" | "systolic" | "temperature_c"
+        )
+    }) {
+        return Err(DecodeError::new(
+            RejectReason::BadField,
+            format!(
+                "quality of {k:?}: only spo2, pulse, respiration_rate, systolic, temperature_c"
+            ),
+        ));
+    }
+    let any = [
+        v.respiration_rate,
+        v.spo2,
+        v.systolic,
+        v.pulse,
+        v.temperature_c,
+    ]
+    .iter()
+    .any(Option::is_some)
+        || v.consciousness.is_some()
+        || v.on_oxygen.is_some();
+    if !any {
+        return Err(DecodeError::new(
+            RejectReason::BadField,
+            "no vital sign in the message",
+        ));
+    }
+    Ok(v)
+}
+
 fn check_event(e: WearableEvent) -> Result<WearableEvent, DecodeError> {
     if let Some(c) = e.confidence {
         range("confidence", c as f64, 0.0, 1.0)?;
@@ -501,6 +551,10 @@ mod tests {
             (
                 "wearable/d1/event",
                 r#"{"ts":"2026-11-22T10:00:00Z","type":"button"}"#,
+            ),
+            (
+                "wearable/d1/vitals",
+                r#"{"ts":"2026-11-22T10:00:00Z","spo2":96}"#,
             ),
         ];
         let mut granted = std::collections::BTreeSet::new();
@@ -650,6 +704,56 @@ mod tests {
 
     /// Every prefix and every single-byte corruption of a good message decodes to a reading or
     /// a rejection: never a panic.
+    /// Vital signs: any subset of the NEWS2 parameters, quality flags; what no living adult
+    /// has, an unknown field or no vital sign at all is refused with why.
+    #[test]
+    fn vital_signs_decode_and_impossible_values_are_refused() {
+        let ok = dec(
+            "wearable/w1/vitals",
+            r#"{"ts":"2026-11-22T10:00:00Z","mode":"spot","respiration_rate":18,"spo2":95,"on_oxygen":true,"o2_flow_lpm":2,"systolic":118,"diastolic":70,"pulse":88,"temperature_c":37.4,"consciousness":"new_confusion","quality":{"spo2":"poor"}}"#,
+        );
+        let Inbound::Reading(r) = ok else {
+            panic!("{ok:?}")
+        };
+        let Payload::Vitals(v) = r.payload else {
+            panic!()
+        };
+        assert_eq!(v.mode, orderly_model::reading::VitalsMode::Spot);
+        assert_eq!(
+            v.consciousness,
+            Some(orderly_model::news2::Consciousness::NewConfusion)
+        );
+        for (payload, why) in [
+            (
+                r#"{"ts":"2026-11-22T10:00:00Z","spo2":140}"#,
+                RejectReason::OutOfRange,
+            ),
+            (
+                r#"{"ts":"2026-11-22T10:00:00Z","respiration_rate":-1}"#,
+                RejectReason::OutOfRange,
+            ),
+            (
+                r#"{"ts":"2026-11-22T10:00:00Z","temperature_c":98.6}"#,
+                RejectReason::OutOfRange,
+            ),
+            (
+                r#"{"ts":"2026-11-22T10:00:00Z","spo2_pct":96}"#,
+                RejectReason::BadField,
+            ),
+            (r#"{"ts":"2026-11-22T10:00:00Z"}"#, RejectReason::BadField),
+            (
+                r#"{"ts":"2026-11-22T10:00:00Z","pulse":80,"quality":{"mood":"poor"}}"#,
+                RejectReason::BadField,
+            ),
+        ] {
+            assert_eq!(
+                reason(&dec("wearable/w1/vitals", payload)),
+                Some(why),
+                "{payload}"
+            );
+        }
+    }
+
     #[test]
     fn damaged_messages_never_panic() {
         let good = br#"{"ts":"2026-11-22T10:00:00.250Z","seq":1842,"sightings":[{"tag":"T-00042","rssi":-67,"battery":0.81},{"tag":"S-0007","rssi":-71,"ir":true}]}"#;

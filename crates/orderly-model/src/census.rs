@@ -47,6 +47,9 @@ pub struct Record {
     /// (counted as 23).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unassessed: Vec<String>,
+    /// A clinician has marked hypercapnic respiratory failure: NEWS2 scores SpO2 on scale 2.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hypercapnic: bool,
 }
 
 impl Record {

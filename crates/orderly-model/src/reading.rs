@@ -45,6 +45,7 @@ pub enum Payload {
     PumpTelemetry(PumpTelemetry),
     WearableImu(WearableImu),
     WearableEvent(WearableEvent),
+    Vitals(Vitals),
 }
 
 impl Payload {
@@ -58,6 +59,7 @@ impl Payload {
             Payload::PumpTelemetry(_) => ("pump", "telemetry"),
             Payload::WearableImu(_) => ("wearable", "imu"),
             Payload::WearableEvent(_) => ("wearable", "event"),
+            Payload::Vitals(_) => ("wearable", "vitals"),
         };
         format!("{class}/{device}/{leaf}")
     }
@@ -68,7 +70,9 @@ impl Payload {
             Payload::Sightings(_) => DeviceClass::Receiver,
             Payload::BedState(_) | Payload::BedLoad(_) | Payload::CommandAck(_) => DeviceClass::Bed,
             Payload::PumpTelemetry(_) => DeviceClass::Pump,
-            Payload::WearableImu(_) | Payload::WearableEvent(_) => DeviceClass::Wearable,
+            Payload::WearableImu(_) | Payload::WearableEvent(_) | Payload::Vitals(_) => {
+                DeviceClass::Wearable
+            }
         }
     }
 }
@@ -223,6 +227,63 @@ pub struct WearableEvent {
     pub kind: WearableEventType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
+}
+
+/// How a vital-sign value was taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VitalsMode {
+    /// A continuous sensor (a wearable, a bedside monitor): scored over a window, poor signal
+    /// ignored.
+    #[default]
+    Continuous,
+    /// A spot check by a nurse: scored at once.
+    Spot,
+}
+
+/// A signal-quality flag from a continuous sensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    Good,
+    /// Motion, poor perfusion, a probe off: the value is not scored.
+    Poor,
+}
+
+/// Vital signs of the device's patient (`wearable/{id}/vitals`): any subset of the NEWS2
+/// parameters, each with its time being the message's `ts`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Vitals {
+    #[serde(default)]
+    pub mode: VitalsMode,
+    /// Breaths per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respiration_rate: Option<f64>,
+    /// Oxygen saturation, %.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spo2: Option<f64>,
+    /// On supplemental oxygen (any flow) rather than air.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_oxygen: Option<bool>,
+    /// Oxygen flow, litres per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o2_flow_lpm: Option<f64>,
+    /// mmHg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systolic: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diastolic: Option<f64>,
+    /// Beats per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulse: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_c: Option<f64>,
+    /// ACVPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consciousness: Option<crate::news2::Consciousness>,
+    /// Signal quality per parameter (`spo2`, `pulse`, `respiration_rate`); absent is good.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub quality: std::collections::BTreeMap<String, Quality>,
 }
 
 /// Why a message changed nothing. The names are stable: they are metric labels and API values.

@@ -281,6 +281,7 @@ pub const STAFF_ROLES: &[&str] = &[
     "facilities",
     "security",
     "environmental_services",
+    "rapid_response",
 ];
 
 /// Errors from reading a seed file.

@@ -141,6 +141,9 @@ pub struct PatientView {
     pub location: Option<LocationView>,
     /// The tag's battery as it last reported it, percent.
     pub tag_battery_pct: Option<u8>,
+    /// The latest NEWS2 from the patient's vital signs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub news2: Option<News2View>,
     /// What the census says beyond the seed's fields (class, visit, isolation, scores not
     /// assessed yet, ...).
     #[serde(default, skip_serializing_if = "crate::census::Record::is_empty")]
@@ -243,4 +246,22 @@ pub struct TurnoverView {
     pub vacated_at: Option<crate::Timestamp>,
     /// Why it is in this state (a block's reason, `patient left`, ...).
     pub reason: String,
+}
+
+/// A patient's latest NEWS2.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct News2View {
+    pub aggregate: u8,
+    /// `routine`, `low`, `single_parameter_3`, `medium`, `high`.
+    pub response: String,
+    /// All seven parameters in it.
+    pub complete: bool,
+    /// Up by this much within the trend window.
+    pub rise: u8,
+    /// When its newest value was taken.
+    pub scored_at: crate::Timestamp,
+    /// The next observations are due by then.
+    pub due_at: Option<crate::Timestamp>,
+    /// The values and sub-scores in words.
+    pub detail: String,
 }

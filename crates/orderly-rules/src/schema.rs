@@ -116,6 +116,14 @@ pub const ASSET_STATUS: &[&str] = &[
     "out_of_service",
 ];
 pub const FALL_RISK: &[&str] = &["none", "low", "high"];
+pub const NEWS2_RESPONSE: &[&str] = &[
+    "none",
+    "routine",
+    "low",
+    "single_parameter_3",
+    "medium",
+    "high",
+];
 pub const PRESSURE_RISK: &[&str] = &["none", "mild", "moderate", "high", "very_high"];
 
 const BED: &[FactDef] = &[
@@ -293,6 +301,41 @@ const PATIENT: &[FactDef] = &[
         "minutes in bed since the last repositioning, as of the timer's last change of state",
     ),
     f("elopement_risk", Bool, "at risk of wandering off"),
+    f(
+        "news2_scored",
+        Bool,
+        "vital signs within `[vitals] max_age_min` give a NEWS2 score",
+    ),
+    f(
+        "news2",
+        Int,
+        "the NEWS2 aggregate (RCP 2017) of the latest values, 0-20 (0 when none)",
+    ),
+    f(
+        "news2_complete",
+        Bool,
+        "all seven NEWS2 parameters are in the score",
+    ),
+    f(
+        "news2_response",
+        Enum(NEWS2_RESPONSE),
+        "the RCP chart 2 response: `none` (no score), `routine` (0), `low` (1-4), `single_parameter_3` (a 3 in one parameter, under 5), `medium` (5-6), `high` (7 or more)",
+    ),
+    f(
+        "news2_rise",
+        Int,
+        "the aggregate now minus the lowest within `[vitals] trend_h`",
+    ),
+    f(
+        "news2_detail",
+        String,
+        "the values and their sub-scores in words: `RR 24 (2), SpO2 93 (2), on oxygen (2), ...`",
+    ),
+    f(
+        "obs_overdue",
+        Bool,
+        "the next observations are overdue for the score's minimum frequency (12 h, 4 h, 1 h, 15 min)",
+    ),
     f(
         "fallen",
         Bool,

@@ -194,6 +194,14 @@ pub struct ImuIn {
 }
 
 #[derive(Message, Clone, Debug)]
+pub struct VitalsIn {
+    pub at: Timestamp,
+    pub ts: Timestamp,
+    pub patient: Entity,
+    pub vitals: orderly_model::reading::Vitals,
+}
+
+#[derive(Message, Clone, Debug)]
 pub struct WearableEventIn {
     pub at: Timestamp,
     pub ts: Timestamp,
@@ -222,6 +230,7 @@ impl Capability for IngestPlugin {
         MessageRegistry::register_message::<PumpIn>(world);
         MessageRegistry::register_message::<ImuIn>(world);
         MessageRegistry::register_message::<WearableEventIn>(world);
+        MessageRegistry::register_message::<VitalsIn>(world);
         schedule.add_systems(route_inbox.in_set(Phase::Ingest));
         world.resource_mut::<crate::facts::FactProviders>().add(
             self.name(),
@@ -263,6 +272,7 @@ struct Writers<'w> {
     pumps: MessageWriter<'w, PumpIn>,
     imu: MessageWriter<'w, ImuIn>,
     wearable: MessageWriter<'w, WearableEventIn>,
+    vitals: MessageWriter<'w, VitalsIn>,
 }
 
 /// A device whose clock is wrong: its messages are refused as `clock_skew`, so what it
@@ -438,6 +448,14 @@ fn route_inbox(
                     ts,
                     patient,
                     imu,
+                });
+            }
+            (Payload::Vitals(vitals), Some(patient)) => {
+                out.vitals.write(VitalsIn {
+                    at,
+                    ts,
+                    patient,
+                    vitals,
                 });
             }
             (Payload::WearableEvent(event), Some(patient)) => {

@@ -34,6 +34,7 @@ mod snapshot;
 pub mod status;
 pub mod turning;
 pub mod turnover;
+pub mod vitals;
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::SingleThreadedExecutor;
@@ -115,6 +116,7 @@ pub struct Detectors {
     pub turning: turning::TurningConfig,
     pub commands: commands::CommandConfig,
     pub turnover: turnover::TurnoverConfig,
+    pub vitals: vitals::VitalsConfig,
 }
 
 /// Everything the capabilities are configured with: the detectors' parameters, the PAR levels
@@ -130,6 +132,7 @@ pub struct WorldConfig {
     pub turning: turning::TurningConfig,
     pub commands: commands::CommandConfig,
     pub turnover: turnover::TurnoverConfig,
+    pub vitals: vitals::VitalsConfig,
     pub par: Vec<orderly_model::par::ParLevel>,
     pub maintenance: orderly_model::maintenance::Catalogue,
 }
@@ -145,6 +148,7 @@ impl From<Detectors> for WorldConfig {
             turning: d.turning,
             commands: d.commands,
             turnover: d.turnover,
+            vitals: d.vitals,
             ..WorldConfig::default()
         }
     }
@@ -179,6 +183,7 @@ impl Hospital {
             Box::new(bed_exit::BedExitPlugin),
             Box::new(turning::TurningPlugin),
             Box::new(falls::FallsPlugin),
+            Box::new(vitals::VitalsPlugin),
             Box::new(status::StatusPlugin),
             Box::new(par::ParPlugin),
             Box::new(commands::CommandsPlugin),

@@ -8,7 +8,7 @@ use crate::WorldConfig;
 use orderly_rules::{Known, RuleSet};
 
 /// The rules shipped with Orderly (`rules/` at build time), used when no directory is given.
-pub const BUNDLED: [(&str, &str); 9] = [
+pub const BUNDLED: [(&str, &str); 10] = [
     (
         "rules/detectors.toml",
         include_str!("../../../rules/detectors.toml"),
@@ -38,6 +38,10 @@ pub const BUNDLED: [(&str, &str); 9] = [
     (
         "rules/turning.toml",
         include_str!("../../../rules/turning.toml"),
+    ),
+    (
+        "rules/vitals.toml",
+        include_str!("../../../rules/vitals.toml"),
     ),
 ];
 

@@ -59,6 +59,7 @@ type ViewQuery<'a> = (
     Option<&'a Meters>,
     Option<&'a Service>,
     Option<&'a crate::turnover::Turnover>,
+    Option<&'a crate::vitals::VitalSigns>,
 );
 
 impl ReadModel {
@@ -110,6 +111,7 @@ impl ReadModel {
             meters,
             service,
             turnover,
+            vitals,
         ) = item;
         let tag_battery_pct = battery.and_then(|b| b.0);
         let location = loc.map(|l| view(site, l));
@@ -192,6 +194,18 @@ impl ReadModel {
                 location,
                 tag_battery_pct,
                 record: p.record.clone(),
+                news2: vitals.and_then(|v| {
+                    let n = v.news.as_ref()?;
+                    Some(orderly_model::view::News2View {
+                        aggregate: n.aggregate,
+                        response: n.response.as_str().to_string(),
+                        complete: n.complete,
+                        rise: v.rise,
+                        scored_at: v.scored_at?,
+                        due_at: v.due_at,
+                        detail: v.detail(),
+                    })
+                }),
                 turning: turning.map(|t| TurningView {
                     state: t.state.as_str().to_string(),
                     every_min: t.every_min,
@@ -259,6 +273,7 @@ fn refresh(
             Changed<Service>,
             Changed<PatientInfo>,
             Changed<crate::turnover::Turnover>,
+            Changed<crate::vitals::VitalSigns>,
         )>,
     >,
     mut removed: RemovedComponents<PatientInfo>,

@@ -23,6 +23,7 @@ pub(super) fn shipped_rules() -> Vec<(&'static str, &'static str)> {
                 "rules/pumps.toml",
                 "rules/tracking.toml",
                 "rules/turning.toml",
+                "rules/vitals.toml",
             ]
             .contains(n)
         })
@@ -112,6 +113,7 @@ mod fall_alerts;
 mod locating;
 mod servicing;
 mod turns;
+mod vitals;
 
 /// Helpers each file defines are shared with the others.
 #[allow(unused_imports)]

@@ -1,0 +1,141 @@
+//! Vital signs and NEWS2 through the world: a spot check's band is alerted in the step that
+//! scored it, at the patient's station, with the values in words.
+
+use super::*;
+use orderly_model::news2::Consciousness;
+use orderly_model::reading::{Vitals, VitalsMode};
+
+fn spot(s: i64, v: Vitals) -> Inbound {
+    Inbound::Reading(Reading {
+        at: t(s),
+        device: "W-1002".into(),
+        ts: t(s),
+        seq: None,
+        payload: Payload::Vitals(Vitals {
+            mode: VitalsMode::Spot,
+            ..v
+        }),
+    })
+}
+
+fn full(rr: f64, spo2: f64, o2: bool, sbp: f64, hr: f64, c: Consciousness, temp: f64) -> Vitals {
+    Vitals {
+        respiration_rate: Some(rr),
+        spo2: Some(spo2),
+        on_oxygen: Some(o2),
+        systolic: Some(sbp),
+        pulse: Some(hr),
+        consciousness: Some(c),
+        temperature_c: Some(temp),
+        ..Vitals::default()
+    }
+}
+
+#[test]
+fn a_spot_check_in_a_band_is_alerted_in_the_step_that_scored_it() {
+    let mut h = hospital();
+    h.push(sighting(t(0), "rx-f2-icu-02", "TW-1002", -50.0, true));
+    h.step(t(0));
+    // RR 24 (2), SpO2 94 (1), air, SBP 105 (1), pulse 95 (1), alert, 37.0: NEWS2 5.
+    h.push(spot(
+        10,
+        full(24.0, 94.0, false, 105.0, 95.0, Consciousness::Alert, 37.0),
+    ));
+    let ev = h.step(t(10));
+    let raised: Vec<_> = ev
+        .iter()
+        .filter(|e| e.kind_name() == "alert.raised")
+        .filter_map(|e| e.kind.alert())
+        .collect();
+    assert_eq!(raised.len(), 1, "{ev:?}");
+    let a = raised[0];
+    assert_eq!(
+        (a.rule.as_str(), a.priority),
+        ("news2-medium", Priority::Medium)
+    );
+    assert_eq!(a.unit.as_deref(), Some("ICU"));
+    assert!(a.message.contains("NEWS2 5"), "{}", a.message);
+    assert!(
+        a.message.contains("RR 24 (2), SpO2 94 (1)"),
+        "{}",
+        a.message
+    );
+    let view = h.snapshot().patients["P-1002"].news2.clone().unwrap();
+    assert_eq!(
+        (view.aggregate, view.response.as_str(), view.complete),
+        (5, "medium", true)
+    );
+    // Worse: 3+3+2+2+2+3+2 = 17, the emergency response; the medium one clears.
+    h.push(spot(
+        70,
+        full(
+            26.0,
+            91.0,
+            true,
+            95.0,
+            120.0,
+            Consciousness::NewConfusion,
+            39.5,
+        ),
+    ));
+    let mut ev = h.step(t(70));
+    ev.extend((71..200).step_by(10).flat_map(|s| h.step(t(s))));
+    let high: Vec<_> = ev
+        .iter()
+        .filter(|e| e.kind_name() == "alert.raised")
+        .filter_map(|e| e.kind.alert())
+        .filter(|a| a.rule.starts_with("news2"))
+        .collect();
+    assert_eq!(high.len(), 1, "{ev:?}");
+    assert_eq!(
+        (high[0].rule.as_str(), high[0].priority),
+        ("news2-high", Priority::High)
+    );
+    assert!(
+        high[0].audience.iter().any(|x| x == "role:rapid_response"),
+        "{:?}",
+        high[0].audience
+    );
+    assert!(high[0].message.contains("NEWS2 17"), "{}", high[0].message);
+    assert!(
+        ev.iter().any(|e| e.kind_name() == "alert.resolved"
+            && e.kind.alert().is_some_and(|a| a.rule == "news2-medium")),
+        "{ev:?}"
+    );
+}
+
+/// Observations overdue: after a routine score of 0, nothing for 12 hours is an advisory.
+#[test]
+fn observations_overdue_after_the_bands_minimum_frequency() {
+    let mut h = hospital();
+    h.push(sighting(t(0), "rx-f2-icu-02", "TW-1002", -50.0, true));
+    h.push(spot(
+        0,
+        full(16.0, 97.0, false, 120.0, 70.0, Consciousness::Alert, 36.8),
+    ));
+    let ev = h.step(t(0));
+    assert!(
+        ev.iter()
+            .all(|e| e.kind.alert().is_none_or(|a| !a.rule.starts_with("news2"))),
+        "{ev:?}"
+    );
+    let before: Vec<_> = (1..(12 * 60))
+        .step_by(30)
+        .flat_map(|m| h.step(t(m * 60)))
+        .filter(|e| e.kind_name() == "alert.raised")
+        .filter_map(|e| e.kind.alert().map(|a| a.rule.clone()))
+        .collect();
+    assert!(
+        !before.contains(&"observations-overdue".to_string()),
+        "{before:?}"
+    );
+    let after: Vec<_> = (0..5)
+        .flat_map(|k| h.step(t(12 * 3600 + 60 + k * 30)))
+        .filter(|e| e.kind_name() == "alert.raised")
+        .filter_map(|e| e.kind.alert().map(|a| a.rule.clone()))
+        .collect();
+    assert!(
+        after.contains(&"observations-overdue".to_string()),
+        "{after:?}"
+    );
+}

@@ -1,0 +1,390 @@
+//! Vital signs and NEWS2 (issue 22): each patient's observations from their wearable or a
+//! spot check (`wearable/{id}/vitals`), scored with `orderly_model::news2` as the RCP chart
+//! scores them. A continuous sensor's value is the median of its good-quality readings over
+//! the last `window_s` (a short dip, motion or a probe off is no score); a spot check counts at
+//! once. The `patient.news2*` facts let the rules in `rules/vitals.toml` raise the chart's
+//! responses, a rising trend, and observations overdue for the band's minimum frequency.
+
+use crate::facts::{FactCtx, FactProviders, FactSheet, watch};
+use crate::ingest::VitalsIn;
+use crate::registry::PatientInfo;
+use crate::{Capability, Clock, Phase};
+use bevy_ecs::prelude::*;
+use orderly_model::Timestamp;
+use orderly_model::news2::{self, Consciousness, News2, Observations, SpO2Scale};
+use orderly_model::reading::{Quality, VitalsMode};
+use orderly_rules::Fact;
+use serde::Deserialize;
+use std::collections::VecDeque;
+
+/// Parameters (`[vitals]` in `rules/detectors.toml`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VitalsConfig {
+    /// A continuous sensor's value is the median of its good readings over this window, s.
+    pub window_s: u32,
+    /// A value older than this is not part of the set, minutes.
+    pub max_age_min: u32,
+    /// The trend: the aggregate now against the lowest within this many hours.
+    pub trend_h: u32,
+}
+
+impl Default for VitalsConfig {
+    fn default() -> Self {
+        VitalsConfig {
+            window_s: 300,
+            max_age_min: 12 * 60,
+            trend_h: 4,
+        }
+    }
+}
+
+#[derive(Resource, Clone)]
+struct VitalsParams(VitalsConfig);
+
+/// The five numeric parameters, in this order.
+const PARAMS: [&str; 5] = [
+    "respiration_rate",
+    "spo2",
+    "systolic",
+    "pulse",
+    "temperature_c",
+];
+
+/// A patient's vital signs and score.
+#[derive(Component, Clone, Debug, Default, PartialEq)]
+pub struct VitalSigns {
+    /// Continuous readings of good quality within the window, per parameter.
+    window: [VecDeque<(Timestamp, f64)>; 5],
+    /// The value each parameter counts with, and when it was taken.
+    value: [Option<(Timestamp, f64)>; 5],
+    on_oxygen: Option<(Timestamp, bool)>,
+    consciousness: Option<(Timestamp, Consciousness)>,
+    /// The latest score and when its newest value was taken.
+    pub news: Option<News2>,
+    pub scored_at: Option<Timestamp>,
+    /// Aggregates within the trend window (for the rise).
+    history: VecDeque<(Timestamp, u8)>,
+    pub rise: u8,
+    /// The next observations are due by then (the band's minimum frequency).
+    pub due_at: Option<Timestamp>,
+    pub overdue: bool,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+impl VitalSigns {
+    /// Takes one message's values.
+    fn take(&mut self, ts: Timestamp, v: &orderly_model::reading::Vitals, window_ms: i64) {
+        let values = [
+            v.respiration_rate,
+            v.spo2,
+            v.systolic,
+            v.pulse,
+            v.temperature_c,
+        ];
+        for (i, x) in values.into_iter().enumerate() {
+            let Some(x) = x else { continue };
+            match v.mode {
+                VitalsMode::Spot => {
+                    self.window[i].clear();
+                    self.value[i] = Some((ts, x));
+                }
+                VitalsMode::Continuous => {
+                    if v.quality.get(PARAMS[i]) == Some(&Quality::Poor) {
+                        continue;
+                    }
+                    let w = &mut self.window[i];
+                    w.push_back((ts, x));
+                    while w.front().is_some_and(|(t, _)| ts.since(*t) > window_ms) {
+                        w.pop_front();
+                    }
+                    let mut xs: Vec<f64> = w.iter().map(|(_, x)| *x).collect();
+                    self.value[i] = Some((ts, median(&mut xs)));
+                }
+            }
+        }
+        if let Some(o) = v.on_oxygen {
+            self.on_oxygen = Some((ts, o));
+        }
+        if let Some(c) = v.consciousness {
+            self.consciousness = Some((ts, c));
+        }
+    }
+
+    /// Scores what is recent enough.
+    fn rescore(&mut self, now: Timestamp, scale: SpO2Scale, cfg: &VitalsConfig) {
+        let max_age = i64::from(cfg.max_age_min) * 60_000;
+        let fresh = |x: Option<(Timestamp, f64)>| x.filter(|(t, _)| now.since(*t) <= max_age);
+        let vals: Vec<Option<(Timestamp, f64)>> = self.value.iter().map(|v| fresh(*v)).collect();
+        let on_oxygen = self.on_oxygen.filter(|(t, _)| now.since(*t) <= max_age);
+        let cons = self.consciousness.filter(|(t, _)| now.since(*t) <= max_age);
+        let obs = Observations {
+            respiration_rate: vals[0].map(|x| x.1),
+            spo2: vals[1].map(|x| x.1),
+            on_oxygen: on_oxygen.map(|x| x.1),
+            systolic: vals[2].map(|x| x.1),
+            pulse: vals[3].map(|x| x.1),
+            consciousness: cons.map(|x| x.1),
+            temperature_c: vals[4].map(|x| x.1),
+        };
+        let newest = vals
+            .iter()
+            .flatten()
+            .map(|x| x.0)
+            .chain(on_oxygen.map(|x| x.0))
+            .chain(cons.map(|x| x.0))
+            .max();
+        let Some(at) = newest else {
+            self.news = None;
+            self.scored_at = None;
+            self.due_at = None;
+            return;
+        };
+        // The contract checked the ranges; a value that still fails is not scored.
+        let Ok(n) = news2::score(&obs, scale) else {
+            return;
+        };
+        self.news = Some(n);
+        self.scored_at = Some(at);
+        self.due_at = Some(Timestamp(
+            at.millis() + i64::from(n.response.observe_within_min()) * 60_000,
+        ));
+        let trend_ms = i64::from(cfg.trend_h) * 3_600_000;
+        self.history.push_back((at, n.aggregate));
+        while self
+            .history
+            .front()
+            .is_some_and(|(t, _)| at.since(*t) > trend_ms)
+        {
+            self.history.pop_front();
+        }
+        let low = self.history.iter().map(|(_, a)| *a).min().unwrap_or(0);
+        self.rise = n.aggregate.saturating_sub(low);
+    }
+
+    /// The sub-scores in words, for a rule's message.
+    pub fn detail(&self) -> String {
+        let Some(n) = &self.news else {
+            return String::new();
+        };
+        let mut parts = Vec::new();
+        let names = ["RR", "SpO2", "systolic", "pulse", "temp"];
+        let subs = [
+            n.sub.respiration_rate,
+            n.sub.spo2,
+            n.sub.systolic,
+            n.sub.pulse,
+            n.sub.temperature,
+        ];
+        for i in 0..5 {
+            if let (Some((_, v)), Some(s)) = (self.value[i], subs[i]) {
+                let v = if i == 4 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{:.0}", v.round())
+                };
+                parts.push(format!("{} {v} ({s})", names[i]));
+            }
+        }
+        if let (Some((_, o)), Some(s)) = (self.on_oxygen, n.sub.air_or_oxygen) {
+            parts.push(format!("{} ({s})", if o { "on oxygen" } else { "on air" }));
+        }
+        if let (Some((_, c)), Some(s)) = (self.consciousness, n.sub.consciousness) {
+            let c = match c {
+                Consciousness::Alert => "alert",
+                Consciousness::NewConfusion => "new confusion",
+                Consciousness::Voice => "responds to voice",
+                Consciousness::Pain => "responds to pain",
+                Consciousness::Unresponsive => "unresponsive",
+            };
+            parts.push(format!("{c} ({s})"));
+        }
+        parts.join(", ")
+    }
+}
+
+pub struct VitalsPlugin;
+
+impl Capability for VitalsPlugin {
+    fn name(&self) -> &'static str {
+        "vitals"
+    }
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        world.insert_resource(VitalsParams(config.vitals.clone()));
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        world.insert_resource(VitalsParams(config.vitals.clone()));
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[(
+                "patient",
+                &[
+                    "news2_scored",
+                    "news2",
+                    "news2_complete",
+                    "news2_response",
+                    "news2_rise",
+                    "news2_detail",
+                    "obs_overdue",
+                ],
+            )],
+            vitals_facts,
+        );
+        watch::<VitalSigns>(schedule);
+        let patients: Vec<Entity> = world
+            .query_filtered::<Entity, With<PatientInfo>>()
+            .iter(world)
+            .collect();
+        for e in patients {
+            world.entity_mut(e).insert(VitalSigns::default());
+        }
+        world.add_observer(
+            |on: On<Insert<PatientInfo>>, q: Query<Has<VitalSigns>>, mut commands: Commands| {
+                if q.get(on.entity).is_ok_and(|has| !has) {
+                    commands.entity(on.entity).insert(VitalSigns::default());
+                }
+            },
+        );
+        schedule.add_systems(score.in_set(Phase::Derive));
+    }
+}
+
+fn score(
+    clock: Res<Clock>,
+    cfg: Res<VitalsParams>,
+    mut input: MessageReader<VitalsIn>,
+    mut patients: Query<(&PatientInfo, &mut VitalSigns)>,
+    mut last_sweep: Local<Option<Timestamp>>,
+) {
+    let now = clock.now;
+    let cfg = &cfg.0;
+    let window_ms = i64::from(cfg.window_s) * 1000;
+    let mut touched = Vec::new();
+    for m in input.read() {
+        if let Ok((_, mut v)) = patients.get_mut(m.patient) {
+            v.take(m.ts, &m.vitals, window_ms);
+            touched.push(m.patient);
+        }
+    }
+    touched.sort_unstable();
+    touched.dedup();
+    for e in touched {
+        if let Ok((p, mut v)) = patients.get_mut(e) {
+            let scale = if p.0.record.hypercapnic {
+                SpO2Scale::Two
+            } else {
+                SpO2Scale::One
+            };
+            v.rescore(now, scale, cfg);
+            let overdue = v.due_at.is_some_and(|d| now > d);
+            if v.overdue != overdue {
+                v.overdue = overdue;
+            }
+        }
+    }
+    // Time passing: observations becoming overdue, once every 30 s.
+    if last_sweep.is_none_or(|t| now.since(t) >= 30_000 || now < t) {
+        *last_sweep = Some(now);
+        for (_, mut v) in &mut patients {
+            let overdue = v.due_at.is_some_and(|d| now > d);
+            if v.overdue != overdue {
+                v.overdue = overdue;
+            }
+        }
+    }
+}
+
+fn vitals_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    if !ctx.wants("patient") {
+        return;
+    }
+    let v = ctx.of_patient::<VitalSigns>();
+    let n = v.and_then(|v| v.news.as_ref());
+    let g = "patient";
+    f.set(g, "news2_scored", Fact::Bool(n.is_some()));
+    f.set(
+        g,
+        "news2",
+        Fact::Int(n.map_or(0, |n| i64::from(n.aggregate))),
+    );
+    f.set(
+        g,
+        "news2_complete",
+        Fact::Bool(n.is_some_and(|n| n.complete)),
+    );
+    f.set(
+        g,
+        "news2_response",
+        Fact::String(n.map_or("none", |n| n.response.as_str()).to_string()),
+    );
+    f.set(
+        g,
+        "news2_rise",
+        Fact::Int(v.map_or(0, |v| i64::from(v.rise))),
+    );
+    f.set(
+        g,
+        "news2_detail",
+        Fact::String(v.map(VitalSigns::detail).unwrap_or_default()),
+    );
+    f.set(g, "obs_overdue", Fact::Bool(v.is_some_and(|v| v.overdue)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orderly_model::reading::Vitals;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp(1_000_000_000 + s * 1000)
+    }
+
+    /// A short dip in SpO2 (under half the window) never moves the median; a poor-signal value
+    /// is never counted; a spot check counts at once.
+    #[test]
+    fn a_short_dip_or_a_poor_signal_is_no_score_and_a_spot_check_counts_at_once() {
+        let cfg = VitalsConfig::default();
+        let mut v = VitalSigns::default();
+        let feed = |v: &mut VitalSigns, s: i64, spo2: f64, poor: bool| {
+            let mut m = Vitals {
+                spo2: Some(spo2),
+                pulse: Some(80.0),
+                ..Vitals::default()
+            };
+            if poor {
+                m.quality.insert("spo2".into(), Quality::Poor);
+            }
+            v.take(t(s), &m, 300_000);
+            v.rescore(t(s), SpO2Scale::One, &cfg);
+        };
+        for s in (0..300).step_by(10) {
+            feed(&mut v, s, 97.0, false);
+        }
+        for s in (300..400).step_by(10) {
+            feed(&mut v, s, 86.0, false);
+        }
+        assert_eq!(v.news.unwrap().sub.spo2, Some(0), "a 100 s dip");
+        feed(&mut v, 400, 70.0, true);
+        assert_eq!(v.news.unwrap().sub.spo2, Some(0), "poor signal");
+        v.take(
+            t(410),
+            &Vitals {
+                mode: VitalsMode::Spot,
+                spo2: Some(90.0),
+                ..Vitals::default()
+            },
+            300_000,
+        );
+        v.rescore(t(410), SpO2Scale::One, &cfg);
+        assert_eq!(v.news.unwrap().sub.spo2, Some(3), "a spot check at once");
+    }
+}
