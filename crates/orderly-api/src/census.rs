@@ -286,11 +286,13 @@ fn value(fact: ObservationFact, o: &Observation) -> Result<Value, Problem> {
             }
             Value::Score(n as u8)
         }
-        ObservationFact::Ventilated => match v.to_ascii_lowercase().as_str() {
-            "y" | "yes" | "true" | "1" => Value::Flag(true),
-            "n" | "no" | "false" | "0" => Value::Flag(false),
-            _ => return Err(bad("Y or N")),
-        },
+        ObservationFact::Ventilated | ObservationFact::Hypercapnic => {
+            match v.to_ascii_lowercase().as_str() {
+                "y" | "yes" | "true" | "1" => Value::Flag(true),
+                "n" | "no" | "false" | "0" => Value::Flag(false),
+                _ => return Err(bad("Y or N")),
+            }
+        }
         ObservationFact::Weight => {
             let n: f32 = v.parse().map_err(|_| bad("a number"))?;
             let kg = match o.units.as_str() {
@@ -642,6 +644,8 @@ pub(crate) struct AssessBody {
     weight_kg: Option<f32>,
     /// Isolation precautions (`contact`, `droplet`, `airborne`), or "" when none.
     isolation: Option<String>,
+    /// Hypercapnic respiratory failure (a clinician's decision): NEWS2 scores SpO2 on scale 2.
+    hypercapnic: Option<bool>,
 }
 
 /// Record a risk assessment: the zone, bundles and turning interval follow at once.
@@ -670,6 +674,9 @@ pub(crate) async fn assess(
     if let Some(w) = b.weight_kg {
         values.push((ObservationFact::Weight, Value::Kg(w), None));
     }
+    if let Some(v) = b.hypercapnic {
+        values.push((ObservationFact::Hypercapnic, Value::Flag(v), None));
+    }
     if let Some(i) = &b.isolation {
         let i = i.trim().to_ascii_lowercase();
         values.push((
@@ -680,7 +687,8 @@ pub(crate) async fn assess(
     }
     if values.is_empty() {
         return Err(ApiError::BadRequest(
-            "nothing to record: give morse, braden, ventilated, weight_kg or isolation".into(),
+            "nothing to record: give morse, braden, ventilated, weight_kg, isolation or hypercapnic"
+                .into(),
         ));
     }
     let d = run(

@@ -103,6 +103,8 @@ pub enum ObservationFact {
     Weight,
     /// Isolation precautions: a word (`contact`, `droplet`, `airborne`), or none.
     Isolation,
+    /// Hypercapnic respiratory failure marked by a clinician (Y/N): NEWS2 SpO2 scale 2.
+    Hypercapnic,
 }
 
 impl ObservationFact {
@@ -113,6 +115,7 @@ impl ObservationFact {
             ObservationFact::Ventilated => "ventilated",
             ObservationFact::Weight => "weight",
             ObservationFact::Isolation => "isolation",
+            ObservationFact::Hypercapnic => "hypercapnic",
         }
     }
 }
@@ -270,7 +273,10 @@ impl CensusMap {
                         errors.push(src.error_at(
                             o.fact.span().start,
                             format!("fact {:?} is not one Orderly reads", o.fact.get_ref()),
-                            Some("one of morse, braden, ventilated, weight, isolation".into()),
+                            Some(
+                            "one of morse, braden, ventilated, weight, isolation, hypercapnic"
+                                .into(),
+                        ),
                         ));
                         continue;
                     }

@@ -761,6 +761,7 @@ pub(crate) fn apply(
                         p.record.weight_kg = Some(kg);
                     }
                     (ObservationFact::Isolation, Value::Text(t)) => p.record.isolation = t,
+                    (ObservationFact::Hypercapnic, Value::Flag(v)) => p.record.hypercapnic = v,
                     (f, v) => {
                         return Err(CensusError::OutOfRange {
                             fact: f.as_str(),
@@ -819,6 +820,7 @@ pub(crate) fn apply(
                         "ventilated" => keep.ventilated = gone.ventilated,
                         "weight" => keep.record.weight_kg = gone.record.weight_kg,
                         "isolation" => keep.record.isolation = gone.record.isolation.clone(),
+                        "hypercapnic" => keep.record.hypercapnic = gone.record.hypercapnic,
                         _ => {}
                     }
                     keep.record.observed.insert(k.clone(), *at);
@@ -873,6 +875,13 @@ fn changes(a: &Patient, b: &Patient) -> String {
         && let Some(w) = b.record.weight_kg
     {
         out.push(format!("weight {w:.1} kg"));
+    }
+    if a.record.hypercapnic != b.record.hypercapnic {
+        out.push(if b.record.hypercapnic {
+            "hypercapnic: NEWS2 SpO2 scale 2".into()
+        } else {
+            "NEWS2 SpO2 scale 1".into()
+        });
     }
     if a.record.isolation != b.record.isolation {
         out.push(match &b.record.isolation {

@@ -263,12 +263,14 @@ fn score(
     cfg: Res<VitalsParams>,
     mut input: MessageReader<VitalsIn>,
     mut patients: Query<(&PatientInfo, &mut VitalSigns)>,
+    rescaled: Query<Entity, (Changed<PatientInfo>, With<VitalSigns>)>,
     mut last_sweep: Local<Option<Timestamp>>,
 ) {
     let now = clock.now;
     let cfg = &cfg.0;
     let window_ms = i64::from(cfg.window_s) * 1000;
-    let mut touched = Vec::new();
+    // A patient whose record changed (SpO2 scale 2 marked or cleared) is scored again at once.
+    let mut touched: Vec<Entity> = rescaled.iter().collect();
     for m in input.read() {
         if let Ok((_, mut v)) = patients.get_mut(m.patient) {
             v.take(m.ts, &m.vitals, window_ms);

@@ -139,3 +139,42 @@ fn observations_overdue_after_the_bands_minimum_frequency() {
         "{after:?}"
     );
 }
+
+/// A clinician marks hypercapnic respiratory failure: the patient's SpO2 counts on scale 2 at
+/// once (88-92 % on air is their target, no longer a 3).
+#[test]
+fn marking_hypercapnic_failure_scores_spo2_on_scale_2_at_once() {
+    use crate::census::{CensusOp, Origin, Value};
+    use orderly_model::census::ObservationFact;
+    let mut h = hospital();
+    h.push(sighting(t(0), "rx-f2-icu-02", "TW-1002", -50.0, true));
+    h.push(spot(
+        0,
+        full(16.0, 89.0, false, 120.0, 70.0, Consciousness::Alert, 36.8),
+    ));
+    h.step(t(0));
+    let n = h.snapshot().patients["P-1002"].news2.clone().unwrap();
+    assert_eq!(
+        (n.aggregate, n.response.as_str()),
+        (3, "single_parameter_3")
+    );
+    h.apply(Command::Census {
+        op: CensusOp::Assess {
+            patient: "P-1002".into(),
+            values: vec![(ObservationFact::Hypercapnic, Value::Flag(true), None)],
+        },
+        origin: Origin {
+            by: "Dr Reyes".into(),
+            ..Origin::default()
+        },
+    })
+    .unwrap();
+    let ev = h.step(t(1));
+    let n = h.snapshot().patients["P-1002"].news2.clone().unwrap();
+    assert_eq!((n.aggregate, n.response.as_str()), (0, "routine"), "{ev:?}");
+    assert!(
+        ev.iter().any(|e| e.kind_name() == "alert.resolved"
+            && e.kind.alert().is_some_and(|a| a.rule == "news2-single-3")),
+        "{ev:?}"
+    );
+}
