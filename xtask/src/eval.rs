@@ -180,9 +180,10 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn eval(root: &Path, args: &[String]) -> Result<()> {
-    const USAGE: &str = "usage: cargo xtask eval rooms|falls [--detectors FILE] [--set section.key=value ...] | maintenance [--seeds N] [--days N]";
+    const USAGE: &str = "usage: cargo xtask eval rooms|falls [--detectors FILE] [--set section.key=value ...] | maintenance [--seeds N] [--days N] | vitals [--days N] [--seeds N]";
     let what = match args.first().map(String::as_str) {
         Some("maintenance") => return crate::eval_maintenance::maintenance(root, &args[1..]),
+        Some("vitals") => return crate::eval_vitals::vitals(root, &args[1..]),
         Some(w @ ("rooms" | "falls")) => w,
         _ => bail!(USAGE),
     };

@@ -13,6 +13,7 @@ mod body;
 mod devices;
 pub mod fleet;
 mod rtls;
+pub mod vitals;
 
 use body::{Activity, Batch, GETTING_IN_MS, GETTING_UP_MS};
 

@@ -27,6 +27,9 @@ pub struct VitalsConfig {
     pub max_age_min: u32,
     /// The trend: the aggregate now against the lowest within this many hours.
     pub trend_h: u32,
+    /// Skip continuous values the device flags as poor quality (off only to measure what the
+    /// flag is worth: `cargo xtask eval vitals`).
+    pub use_quality: bool,
 }
 
 impl Default for VitalsConfig {
@@ -35,6 +38,7 @@ impl Default for VitalsConfig {
             window_s: 300,
             max_age_min: 12 * 60,
             trend_h: 4,
+            use_quality: true,
         }
     }
 }
@@ -83,7 +87,13 @@ fn median(v: &mut [f64]) -> f64 {
 
 impl VitalSigns {
     /// Takes one message's values.
-    fn take(&mut self, ts: Timestamp, v: &orderly_model::reading::Vitals, window_ms: i64) {
+    fn take(
+        &mut self,
+        ts: Timestamp,
+        v: &orderly_model::reading::Vitals,
+        window_ms: i64,
+        use_quality: bool,
+    ) {
         let values = [
             v.respiration_rate,
             v.spo2,
@@ -99,7 +109,7 @@ impl VitalSigns {
                     self.value[i] = Some((ts, x));
                 }
                 VitalsMode::Continuous => {
-                    if v.quality.get(PARAMS[i]) == Some(&Quality::Poor) {
+                    if use_quality && v.quality.get(PARAMS[i]) == Some(&Quality::Poor) {
                         continue;
                     }
                     let w = &mut self.window[i];
@@ -273,7 +283,7 @@ fn score(
     let mut touched: Vec<Entity> = rescaled.iter().collect();
     for m in input.read() {
         if let Ok((_, mut v)) = patients.get_mut(m.patient) {
-            v.take(m.ts, &m.vitals, window_ms);
+            v.take(m.ts, &m.vitals, window_ms, cfg.use_quality);
             touched.push(m.patient);
         }
     }
@@ -365,7 +375,7 @@ mod tests {
             if poor {
                 m.quality.insert("spo2".into(), Quality::Poor);
             }
-            v.take(t(s), &m, 300_000);
+            v.take(t(s), &m, 300_000, true);
             v.rescore(t(s), SpO2Scale::One, &cfg);
         };
         for s in (0..300).step_by(10) {
@@ -385,6 +395,7 @@ mod tests {
                 ..Vitals::default()
             },
             300_000,
+            true,
         );
         v.rescore(t(410), SpO2Scale::One, &cfg);
         assert_eq!(v.news.unwrap().sub.spo2, Some(3), "a spot check at once");
