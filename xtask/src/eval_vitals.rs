@@ -23,6 +23,7 @@ struct Tally {
     missed: usize,
     episodes: usize,
     false_alerts: usize,
+    false_by_rule: std::collections::BTreeMap<String, usize>,
     patient_days: f64,
 }
 
@@ -91,6 +92,7 @@ pub fn vitals(root: &Path, args: &[String]) -> Result<()> {
     let mut raw = shipped.clone();
     raw.window_s = 0;
     raw.use_quality = false;
+    raw.persist_s = 0;
     let arms = [
         ("as shipped (window, quality)", shipped),
         ("latest value, quality ignored", raw),
@@ -140,8 +142,14 @@ pub fn vitals(root: &Path, args: &[String]) -> Result<()> {
                 ..Tally::default()
             };
             for (p, rule, at) in &raised {
-                if !band_reached(rule, &w.true_score(*p, *at)) {
+                // False: raised while the patient is stable (no deterioration under way, nor in
+                // the hour before one) and above what the true physiology reaches.
+                let in_episode = w.episodes.iter().any(|e| {
+                    e.patient == *p && at.millis() >= e.onset.millis() - 3_600_000 && *at <= e.end()
+                });
+                if !in_episode && !band_reached(rule, &w.true_score(*p, *at)) {
                     t.false_alerts += 1;
+                    *t.false_by_rule.entry(rule.clone()).or_default() += 1;
                 }
             }
             for e in &w.episodes {
@@ -186,6 +194,9 @@ pub fn vitals(root: &Path, args: &[String]) -> Result<()> {
                     acc.missed += t.missed;
                     acc.episodes += t.episodes;
                     acc.false_alerts += t.false_alerts;
+                    for (r, n) in t.false_by_rule {
+                        *acc.false_by_rule.entry(r).or_default() += n;
+                    }
                     acc.patient_days += t.patient_days;
                 }
                 None => table.push((label.to_string(), arm, t)),
@@ -199,13 +210,18 @@ pub fn vitals(root: &Path, args: &[String]) -> Result<()> {
     for (label, arm, mut t) in table {
         let f = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.0} min"));
         println!(
-            "| {label} | {arm} | {} | {} | {} | {} | {} | {:.2} |",
+            "| {label} | {arm} | {} | {} | {} | {} | {} | {:.2} | {} |",
             t.episodes,
             t.episodes - t.missed,
             t.missed,
             f(pct(&mut t.delays_min, 0.5)),
             f(pct(&mut t.delays_min, 0.9)),
-            t.false_alerts as f64 / t.patient_days.max(1e-9)
+            t.false_alerts as f64 / t.patient_days.max(1e-9),
+            t.false_by_rule
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     println!(

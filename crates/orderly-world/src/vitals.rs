@@ -30,6 +30,9 @@ pub struct VitalsConfig {
     /// Skip continuous values the device flags as poor quality (off only to measure what the
     /// flag is worth: `cargo xtask eval vitals`).
     pub use_quality: bool,
+    /// A score from continuous sensors counts once it has held this long (the lowest of the
+    /// scores within it counts), s; a spot check counts at once.
+    pub persist_s: u32,
 }
 
 impl Default for VitalsConfig {
@@ -39,6 +42,7 @@ impl Default for VitalsConfig {
             max_age_min: 12 * 60,
             trend_h: 4,
             use_quality: true,
+            persist_s: 120,
         }
     }
 }
@@ -69,6 +73,10 @@ pub struct VitalSigns {
     pub scored_at: Option<Timestamp>,
     /// Aggregates within the trend window (for the rise).
     history: VecDeque<(Timestamp, u8)>,
+    /// Scores within the persistence window (continuous), the lowest of which counts.
+    recent: VecDeque<(Timestamp, News2)>,
+    /// The last message was a spot check.
+    spot: bool,
     pub rise: u8,
     /// The next observations are due by then (the band's minimum frequency).
     pub due_at: Option<Timestamp>,
@@ -101,6 +109,7 @@ impl VitalSigns {
             v.pulse,
             v.temperature_c,
         ];
+        self.spot = v.mode == VitalsMode::Spot;
         for (i, x) in values.into_iter().enumerate() {
             let Some(x) = x else { continue };
             match v.mode {
@@ -163,6 +172,27 @@ impl VitalSigns {
         let Ok(n) = news2::score(&obs, scale) else {
             return;
         };
+        // Persistence: a continuous score counts once it has held `persist_s`; a spot check
+        // (a nurse's set) counts at once.
+        if self.spot {
+            self.recent.clear();
+        }
+        self.recent.push_back((at, n));
+        let persist_ms = i64::from(cfg.persist_s) * 1000;
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| at.since(*t) > persist_ms)
+        {
+            self.recent.pop_front();
+        }
+        let key = |n: &News2| (n.aggregate, n.sub.all().iter().flatten().any(|s| *s == 3));
+        let n = self
+            .recent
+            .iter()
+            .map(|(_, n)| *n)
+            .min_by_key(key)
+            .unwrap_or(n);
         self.news = Some(n);
         self.scored_at = Some(at);
         self.due_at = Some(Timestamp(
