@@ -482,3 +482,41 @@ fn hl7_over_tls_is_served_and_plain_tcp_is_refused() {
             .is_some_and(|t| t.contains("orderly_hl7_refused_total{reason=\"tls_handshake\"} 1"))
     });
 }
+
+/// A nurse's observation set charted in the EHR arrives as ORU^R01 (LOINC vital signs): it is
+/// scored as a spot check at once, NEWS2 shows on the bed and its band is alerted.
+#[test]
+fn vital_signs_charted_in_the_ehr_arrive_as_oru_and_are_scored_at_once() {
+    let mut setup = Setup::new();
+    setup.args = vec!["--hl7".into(), "127.0.0.1:0".into()];
+    let o = setup.start();
+    let mut engine = Engine::connect(o.hl7.as_deref().unwrap());
+    // P-1002: RR 24 (2), SpO2 94 (1), air (flow 0), SBP 105 (1), HR 95 (1), alert, 98.6 °F:
+    // NEWS2 5.
+    let oru = format!(
+        "{}\nPID|1||P-1002||Petrov^Ada\nOBR|1|||VITALS\nOBX|1|NM|9279-1^Respiratory rate^LN||24|/min|||||F|||20261205081500\nOBX|2|NM|59408-5^SpO2^LN||94|%|||||F|||20261205081500\nOBX|3|NM|3151-8^Inhaled oxygen flow rate^LN||0|L/min|||||F|||20261205081500\nOBX|4|NM|8480-6^Systolic^LN||105|mm[Hg]|||||F|||20261205081500\nOBX|5|NM|8867-4^Heart rate^LN||95|/min|||||F|||20261205081500\nOBX|6|NM|8310-5^Body temperature^LN||98.6|[degF]|||||F|||20261205081500\nOBX|7|ST|ACVPU^Level of consciousness^GH||A||||||F|||20261205081500",
+        msh("R01", "V1")
+    );
+    let ack = engine.send(&oru);
+    assert_eq!(ack.code, "AA", "{}", ack.text);
+    o.wait_until("NEWS2 on the bed", Duration::from_secs(10), || {
+        patient_in(&o, "ICU", "BED-ICU-02")["news2"]["aggregate"] == 5
+    });
+    let alerts = o.stream(
+        "after=0&kind=alert.raised&unit=ICU",
+        Duration::from_secs(10),
+        |e| e.iter().any(|a| a["rule"] == "news2-medium"),
+    );
+    assert!(
+        alerts.iter().any(|a| a["rule"] == "news2-medium"),
+        "{alerts:?}"
+    );
+    // An impossible value is refused with where and why, and scores nothing.
+    let bad = format!(
+        "{}\nPID|1||P-1002||Petrov^Ada\nOBX|1|NM|59408-5^SpO2^LN||140|%|||||F",
+        msh("R01", "V2")
+    );
+    let ack = engine.send(&bad);
+    assert_eq!(ack.code, "AE", "{}", ack.text);
+    assert!(ack.err.unwrap().contains("spo2"), "{}", ack.text);
+}

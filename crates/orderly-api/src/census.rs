@@ -250,7 +250,7 @@ impl Hl7Census {
                         3,
                         103,
                         format!(
-                            "no observation Orderly reads (Morse, Braden, ventilated, weight, isolation); codes sent: {} (map local codes in the census map's [[observation]])",
+                            "no observation Orderly reads (risk scores, vital signs, weight, isolation); codes sent: {} (map local codes in the census map's [[observation]])",
                             unknown.join(", ")
                         ),
                     ));
@@ -302,6 +302,30 @@ fn value(fact: ObservationFact, o: &Observation) -> Result<Value, Problem> {
                 u => return Err(bad(&format!("in kg, g or lb (units {u:?})"))),
             };
             Value::Kg(kg)
+        }
+        ObservationFact::RespirationRate
+        | ObservationFact::Spo2
+        | ObservationFact::OxygenFlow
+        | ObservationFact::Systolic
+        | ObservationFact::Pulse => Value::Number(v.parse().map_err(|_| bad("a number"))?),
+        ObservationFact::Temperature => {
+            let n: f64 = v.parse().map_err(|_| bad("a number"))?;
+            Value::Number(match o.units.as_str() {
+                "" | "Cel" | "C" | "degC" | "°C" => n,
+                "[degF]" | "F" | "degF" | "°F" => (n - 32.0) * 5.0 / 9.0,
+                u => return Err(bad(&format!("in °C or °F (units {u:?})"))),
+            })
+        }
+        ObservationFact::Consciousness => {
+            use orderly_model::news2::Consciousness as C;
+            Value::Level(match v.to_ascii_uppercase().chars().next() {
+                Some('A') => C::Alert,
+                Some('C') => C::NewConfusion,
+                Some('V') => C::Voice,
+                Some('P') => C::Pain,
+                Some('U') => C::Unresponsive,
+                _ => return Err(bad("A, C, V, P or U")),
+            })
         }
         ObservationFact::Isolation => {
             let none = v.is_empty()

@@ -105,6 +105,20 @@ pub enum ObservationFact {
     Isolation,
     /// Hypercapnic respiratory failure marked by a clinician (Y/N): NEWS2 SpO2 scale 2.
     Hypercapnic,
+    /// Vital signs (a nurse's observation set in the EHR): breaths per minute.
+    RespirationRate,
+    /// Oxygen saturation, %.
+    Spo2,
+    /// Inhaled oxygen flow, l/min (0: on air).
+    OxygenFlow,
+    /// Systolic blood pressure, mmHg.
+    Systolic,
+    /// Heart rate, per minute.
+    Pulse,
+    /// Body temperature, °C (or °F, converted).
+    Temperature,
+    /// Level of consciousness, ACVPU (A, C, V, P, U).
+    Consciousness,
 }
 
 impl ObservationFact {
@@ -116,15 +130,45 @@ impl ObservationFact {
             ObservationFact::Weight => "weight",
             ObservationFact::Isolation => "isolation",
             ObservationFact::Hypercapnic => "hypercapnic",
+            ObservationFact::RespirationRate => "respiration_rate",
+            ObservationFact::Spo2 => "spo2",
+            ObservationFact::OxygenFlow => "oxygen_flow",
+            ObservationFact::Systolic => "systolic",
+            ObservationFact::Pulse => "pulse",
+            ObservationFact::Temperature => "temperature",
+            ObservationFact::Consciousness => "consciousness",
         }
+    }
+
+    /// A vital sign (NEWS2's input), rather than something the patient's record keeps.
+    pub fn is_vital_sign(self) -> bool {
+        matches!(
+            self,
+            ObservationFact::RespirationRate
+                | ObservationFact::Spo2
+                | ObservationFact::OxygenFlow
+                | ObservationFact::Systolic
+                | ObservationFact::Pulse
+                | ObservationFact::Temperature
+                | ObservationFact::Consciousness
+        )
     }
 }
 
-/// The LOINC codes Orderly knows without a map: Morse total, Braden total, body weight.
+/// The LOINC codes Orderly knows without a map: Morse total, Braden total, body weight, and
+/// the vital signs NEWS2 reads (respiratory rate, SpO2, inhaled oxygen flow, systolic pressure,
+/// heart rate, body temperature).
 pub const LOINC: &[(&str, ObservationFact)] = &[
     ("59460-6", ObservationFact::Morse),
     ("38227-5", ObservationFact::Braden),
     ("29463-7", ObservationFact::Weight),
+    ("9279-1", ObservationFact::RespirationRate),
+    ("59408-5", ObservationFact::Spo2),
+    ("2708-6", ObservationFact::Spo2),
+    ("3151-8", ObservationFact::OxygenFlow),
+    ("8480-6", ObservationFact::Systolic),
+    ("8867-4", ObservationFact::Pulse),
+    ("8310-5", ObservationFact::Temperature),
 ];
 
 /// Where a hospital location code (PV1-3) puts a patient.
@@ -266,21 +310,22 @@ impl CensusMap {
             map.outside.insert(poc.clone());
         }
         for o in &raw.observation {
-            let fact =
-                match ObservationFact::deserialize(toml::Value::String(o.fact.get_ref().clone())) {
-                    Ok(f) => f,
-                    Err(_) => {
-                        errors.push(src.error_at(
+            let fact = match ObservationFact::deserialize(toml::Value::String(
+                o.fact.get_ref().clone(),
+            )) {
+                Ok(f) => f,
+                Err(_) => {
+                    errors.push(src.error_at(
                             o.fact.span().start,
                             format!("fact {:?} is not one Orderly reads", o.fact.get_ref()),
                             Some(
-                            "one of morse, braden, ventilated, weight, isolation, hypercapnic"
+                            "one of morse, braden, ventilated, weight, isolation, hypercapnic, respiration_rate, spo2, oxygen_flow, systolic, pulse, temperature, consciousness"
                                 .into(),
                         ),
                         ));
-                        continue;
-                    }
-                };
+                    continue;
+                }
+            };
             let key = (
                 o.system.clone().unwrap_or_default(),
                 o.code.get_ref().clone(),

@@ -50,6 +50,10 @@ pub struct Origin {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Score(u8),
+    /// A vital sign's number in the fact's unit.
+    Number(f64),
+    /// ACVPU.
+    Level(orderly_model::news2::Consciousness),
     Flag(bool),
     Kg(f32),
     Text(Option<String>),
@@ -719,12 +723,74 @@ pub(crate) fn apply(
             Ok(done(Some(seq), Some(p), detail))
         }
         CensusOp::Assess { patient, values } => {
-            let (_, mut p) = patient_of(world, &patient)?;
+            let (e, mut p) = patient_of(world, &patient)?;
             let before = p.clone();
             let mut applied = 0;
+            // Vital signs go to the vitals capability as a nurse's spot check, at their time.
+            let mut vitals: Vec<(Timestamp, orderly_model::reading::Vitals)> = Vec::new();
+            let mut words: Vec<String> = Vec::new();
             for (fact, value, at) in values {
                 let at = at.unwrap_or(now);
                 let key = fact.as_str();
+                if fact.is_vital_sign() {
+                    let v = match vitals.iter_mut().find(|(t, _)| *t == at) {
+                        Some((_, v)) => v,
+                        None => {
+                            vitals.push((
+                                at,
+                                orderly_model::reading::Vitals {
+                                    mode: orderly_model::reading::VitalsMode::Spot,
+                                    ..Default::default()
+                                },
+                            ));
+                            &mut vitals.last_mut().expect("just pushed").1
+                        }
+                    };
+                    let (lo, hi, unit) = match fact {
+                        ObservationFact::RespirationRate => (0.0, 80.0, "/min"),
+                        ObservationFact::Spo2 => (20.0, 100.0, "%"),
+                        ObservationFact::OxygenFlow => (0.0, 80.0, " l/min"),
+                        ObservationFact::Systolic => (20.0, 300.0, " mmHg"),
+                        ObservationFact::Pulse => (0.0, 300.0, "/min"),
+                        _ => (25.0, 45.0, " °C"),
+                    };
+                    match (fact, value) {
+                        (ObservationFact::Consciousness, Value::Level(c)) => {
+                            v.consciousness = Some(c);
+                            words.push(format!("consciousness {c:?}").to_lowercase());
+                        }
+                        (f, Value::Number(x)) => {
+                            if !(lo..=hi).contains(&x) || !x.is_finite() {
+                                return Err(CensusError::OutOfRange {
+                                    fact: f.as_str(),
+                                    value: format!("{x}{unit}"),
+                                    range: "what a patient can have",
+                                });
+                            }
+                            match f {
+                                ObservationFact::RespirationRate => v.respiration_rate = Some(x),
+                                ObservationFact::Spo2 => v.spo2 = Some(x),
+                                ObservationFact::OxygenFlow => {
+                                    v.o2_flow_lpm = Some(x);
+                                    v.on_oxygen = Some(x > 0.0);
+                                }
+                                ObservationFact::Systolic => v.systolic = Some(x),
+                                ObservationFact::Pulse => v.pulse = Some(x),
+                                _ => v.temperature_c = Some(x),
+                            }
+                            words.push(format!("{} {x}{unit}", f.as_str().replace('_', " ")));
+                        }
+                        (f, v) => {
+                            return Err(CensusError::OutOfRange {
+                                fact: f.as_str(),
+                                value: format!("{v:?}"),
+                                range: "a value of the observation's kind",
+                            });
+                        }
+                    }
+                    applied += 1;
+                    continue;
+                }
                 if p.record.observed.get(key).is_some_and(|held| *held > at) {
                     continue; // an older observation than the one Orderly holds
                 }
@@ -781,7 +847,23 @@ pub(crate) fn apply(
                     "every observation is older than what Orderly holds".into(),
                 ));
             }
-            let detail = changes(&before, &p);
+            let mut detail = changes(&before, &p);
+            if !words.is_empty() {
+                let v = format!("vital signs: {}", words.join(", "));
+                detail = if detail == "no change" {
+                    v
+                } else {
+                    format!("{detail}; {v}")
+                };
+            }
+            for (ts, vitals) in vitals {
+                world.write_message(crate::ingest::VitalsIn {
+                    at: now,
+                    ts,
+                    patient: e,
+                    vitals,
+                });
+            }
             put(world, p.clone());
             let seq = record(
                 world,
