@@ -3,7 +3,8 @@
 //! scores them. A continuous sensor's value is the median of its good-quality readings over
 //! the last `window_s` (a short dip, motion or a probe off is no score); a spot check counts at
 //! once. The `patient.news2*` facts let the rules in `rules/vitals.toml` raise the chart's
-//! responses, a rising trend, and observations overdue for the band's minimum frequency.
+//! responses, a rising trend, and observations overdue for the band's minimum frequency (not
+//! while the patient is off the unit, outside Orderly's beds).
 
 use crate::facts::{FactCtx, FactProviders, FactSheet, watch};
 use crate::ingest::VitalsIn;
@@ -163,9 +164,9 @@ impl VitalSigns {
             .chain(cons.map(|x| x.0))
             .max();
         let Some(at) = newest else {
+            // Too old to score: no score, but the observations are still due when they were.
             self.news = None;
             self.scored_at = None;
-            self.due_at = None;
             return;
         };
         // The contract checked the ranges; a value that still fails is not scored.
@@ -327,7 +328,8 @@ fn score(
                 SpO2Scale::One
             };
             v.rescore(now, scale, cfg);
-            let overdue = v.due_at.is_some_and(|d| now > d);
+            // Off the unit (theatre, imaging: outside Orderly's beds) nothing is overdue here.
+            let overdue = !p.0.bed.is_empty() && v.due_at.is_some_and(|d| now > d);
             if v.overdue != overdue {
                 v.overdue = overdue;
             }
@@ -336,8 +338,8 @@ fn score(
     // Time passing: observations becoming overdue, once every 30 s.
     if last_sweep.is_none_or(|t| now.since(t) >= 30_000 || now < t) {
         *last_sweep = Some(now);
-        for (_, mut v) in &mut patients {
-            let overdue = v.due_at.is_some_and(|d| now > d);
+        for (p, mut v) in &mut patients {
+            let overdue = !p.0.bed.is_empty() && v.due_at.is_some_and(|d| now > d);
             if v.overdue != overdue {
                 v.overdue = overdue;
             }

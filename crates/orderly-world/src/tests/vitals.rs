@@ -178,3 +178,47 @@ fn marking_hypercapnic_failure_scores_spo2_on_scale_2_at_once() {
         "{ev:?}"
     );
 }
+
+/// Off the unit (transferred to theatre, outside Orderly's beds) observations are not overdue
+/// here; back in a bed, they are again.
+#[test]
+fn observations_are_not_overdue_while_the_patient_is_off_the_unit() {
+    use crate::census::{CensusOp, Origin};
+    let mut h = hospital();
+    h.push(spot(
+        0,
+        full(16.0, 97.0, false, 120.0, 70.0, Consciousness::Alert, 36.8),
+    ));
+    h.step(t(0));
+    let to = |h: &mut Hospital, bed: Option<&str>| {
+        h.apply(Command::Census {
+            op: CensusOp::Transfer {
+                patient: "P-1002".into(),
+                bed: bed.map(str::to_string),
+            },
+            origin: Origin {
+                by: "Nurse Jo".into(),
+                ..Origin::default()
+            },
+        })
+        .unwrap();
+    };
+    to(&mut h, None);
+    let raised = |ev: Vec<OutEvent>| -> Vec<String> {
+        ev.iter()
+            .filter(|e| e.kind_name() == "alert.raised")
+            .filter_map(|e| e.kind.alert().map(|a| a.rule.clone()))
+            .collect()
+    };
+    let away = raised((1..5).flat_map(|k| h.step(t(12 * 3600 + k * 60))).collect());
+    assert!(
+        !away.contains(&"observations-overdue".to_string()),
+        "{away:?}"
+    );
+    to(&mut h, Some("BED-ICU-02"));
+    let back = raised((5..9).flat_map(|k| h.step(t(12 * 3600 + k * 60))).collect());
+    assert!(
+        back.contains(&"observations-overdue".to_string()),
+        "{back:?}"
+    );
+}
