@@ -1,7 +1,8 @@
 //! The demo's interface engine: an HL7 v2 feed over MLLP into Orderly's listener, so the demo's
 //! census and bed board move. Each minute it may admit a patient into a ready bed (an A01,
 //! then their Morse and Braden scores as an ORU^R01), discharge one it admitted after their
-//! stay (A03), transfer one to another ready bed (A02), or send a new Morse score. It reads
+//! stay (A03), transfer one to another ready bed (A02), send a new Morse score, and chart a few
+//! patients' vital signs (ORU^R01, LOINC codes), sometimes a worrying set. It reads
 //! which beds are ready from Orderly's bed board, like a bed manager would.
 
 use anyhow::{Context, Result, anyhow};
@@ -170,8 +171,12 @@ fn round(
         .body_mut()
         .read_json()?;
     let mut ready: Vec<String> = Vec::new();
+    let mut occupied: Vec<String> = Vec::new();
     for u in board.as_array().into_iter().flatten() {
         for b in u["beds"].as_array().into_iter().flatten() {
+            if let Some(p) = b["patient"].as_str() {
+                occupied.push(p.to_string());
+            }
             if b["state"] == "ready"
                 && let Some(bed) = b["bed"].as_str()
                 && map.location_of(bed).is_some()
@@ -252,6 +257,41 @@ fn round(
             let morse = [15u8, 35, 55, 85][f.rng.random_range(0..4)];
             out.push(f.scores(&stay, morse, None));
         }
+    }
+    // Nurses' observation rounds charted in the EHR: a few patients' vital signs each minute
+    // (each patient about every 10 minutes on a 54-bed demo), now and then a worrying set.
+    for _ in 0..occupied.len().div_ceil(10) {
+        let id = occupied[f.rng.random_range(0..occupied.len())].clone();
+        let worry = f.rng.random_bool(0.08);
+        let (rr, spo2, sbp, hr, temp) = if worry {
+            (
+                f.rng.random_range(21..27),
+                f.rng.random_range(91..95),
+                f.rng.random_range(92..112),
+                f.rng.random_range(95..125),
+                f.rng.random_range(381..395) as f64 / 10.0,
+            )
+        } else {
+            (
+                f.rng.random_range(13..19),
+                f.rng.random_range(95..100),
+                f.rng.random_range(112..145),
+                f.rng.random_range(60..88),
+                f.rng.random_range(362..377) as f64 / 10.0,
+            )
+        };
+        let now = hl7_now();
+        let msh = f.msh("ORU^R01");
+        out.push(format!(
+            "{msh}\rPID|1||{id}\rOBR|1|||VITALS^Observations^L\r\
+             OBX|1|NM|9279-1^Respiratory rate^LN||{rr}|/min|||||F|||{now}\r\
+             OBX|2|NM|59408-5^SpO2^LN||{spo2}|%|||||F|||{now}\r\
+             OBX|3|NM|3151-8^Inhaled oxygen flow rate^LN||0|L/min|||||F|||{now}\r\
+             OBX|4|NM|8480-6^Systolic blood pressure^LN||{sbp}|mm[Hg]|||||F|||{now}\r\
+             OBX|5|NM|8867-4^Heart rate^LN||{hr}|/min|||||F|||{now}\r\
+             OBX|6|NM|8310-5^Body temperature^LN||{temp:.1}|Cel|||||F|||{now}\r\
+             OBX|7|ST|ACVPU^Level of consciousness^GH||A||||||F|||{now}"
+        ));
     }
     tracing::debug!(messages = out.len(), "simulated interface engine round");
     send(hl7, &out)
