@@ -68,7 +68,7 @@ fn dirty_utility(
     }
 }
 
-fn unit_and_room(
+pub(crate) fn unit_and_room(
     site: &Site,
     info: &AssetInfo,
     loc: Option<&Location>,

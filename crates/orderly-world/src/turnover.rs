@@ -168,12 +168,8 @@ fn place(
     info: &AssetInfo,
     loc: Option<&Location>,
 ) -> (Option<String>, Option<String>) {
-    let room = loc.map(|l| &site.0.rooms[l.room as usize]);
-    (
-        room.and_then(|r| r.unit.clone())
-            .or_else(|| info.0.unit.clone()),
-        room.map(|r| r.id.clone()),
-    )
+    let (room, unit) = crate::status::unit_and_room(site, info, loc);
+    (unit, room)
 }
 
 #[allow(clippy::too_many_arguments)]

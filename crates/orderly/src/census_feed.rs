@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// A patient the feed admitted, and when.
+#[derive(Clone)]
 struct Stay {
-    id: String,
     mrn: String,
     name: String,
     admitted_ms: i64,
@@ -206,7 +206,6 @@ fn round(
         let bed = ready.remove(f.rng.random_range(0..ready.len()));
         let n = f.sent + 1;
         let s = Stay {
-            id: String::new(),
             mrn: format!("{}{n:03}", f.run % 100_000),
             name: format!(
                 "{} {}",
@@ -223,10 +222,7 @@ fn round(
             let braden = f.rng.random_range(9..=23);
             let o = f.scores(&s, morse, Some(braden));
             out.push(o);
-            f.stays.push(Stay {
-                id: format!("DEMO-{}", s.mrn),
-                ..s
-            });
+            f.stays.push(s);
         }
     }
     // Now and then a transfer to another ready bed, or a new Morse score.
@@ -235,25 +231,11 @@ fn round(
         if !ready.is_empty() && f.rng.random_bool(0.15) {
             let bed = ready.remove(f.rng.random_range(0..ready.len()));
             if let Some(l) = loc(&bed) {
-                let s = &f.stays[i];
-                let stay = Stay {
-                    id: s.id.clone(),
-                    mrn: s.mrn.clone(),
-                    name: s.name.clone(),
-                    admitted_ms: s.admitted_ms,
-                    stay_min: s.stay_min,
-                };
+                let stay = f.stays[i].clone();
                 out.push(f.adt("A02", &stay, &l));
             }
         } else if f.rng.random_bool(0.2) {
-            let s = &f.stays[i];
-            let stay = Stay {
-                id: s.id.clone(),
-                mrn: s.mrn.clone(),
-                name: s.name.clone(),
-                admitted_ms: s.admitted_ms,
-                stay_min: s.stay_min,
-            };
+            let stay = f.stays[i].clone();
             let morse = [15u8, 35, 55, 85][f.rng.random_range(0..4)];
             out.push(f.scores(&stay, morse, None));
         }
