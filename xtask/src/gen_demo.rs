@@ -448,6 +448,13 @@ fn seed(floors: &[FloorSpec]) -> Result<String> {
             )?;
         }
     }
+    // A bedside monitor at each ICU bed: it measures whoever the census has in that bed.
+    for i in 1..=12 {
+        writeln!(
+            t,
+            "[[asset]]\nid = \"MON-ICU-{i:02}\"\nkind = \"patient_monitor\"\ntag = \"TMON-ICU-{i:02}\"\ndevice = \"mon-icu-{i:02}\"\nmodel = \"IntelliVue MX750\"\nserial = \"MX-ICU-{i:04}\"\nunit = \"ICU\"\nbed = \"BED-ICU-{i:02}\"\nstatus = \"in_use\"\n"
+        )?;
+    }
     t.push_str("[[fleet]]\nkind = \"bed\"\ncount = 6\nid = \"BED-SPARE-{n}\"\ntag = \"TB-SPARE-{n}\"\ndevice = \"bed-spare-{n}\"\nwidth = 2\nmodel = \"Centrella Smart+\"\nserial = \"CS-SP-{n}\"\n\n");
     let fleets: &[(&str, u32, &str, &str, &str, bool, &str)] = &[
         (

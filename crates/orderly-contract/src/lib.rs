@@ -67,6 +67,7 @@ impl Topics {
             DeviceClass::Bed => ("bed", &["state", "load", "command/ack"]),
             DeviceClass::Pump => ("pump", &["telemetry"]),
             DeviceClass::Wearable => ("wearable", &["imu", "event", "vitals"]),
+            DeviceClass::Monitor => ("monitor", &["vitals"]),
         };
         let publish = leaves
             .iter()
@@ -119,7 +120,7 @@ pub fn to_json(ts: Timestamp, seq: Option<u64>, payload: &Payload) -> serde_json
         Payload::PumpTelemetry(x) => serde_json::to_value(x),
         Payload::WearableImu(x) => serde_json::to_value(x),
         Payload::WearableEvent(x) => serde_json::to_value(x),
-        Payload::Vitals(x) => serde_json::to_value(x),
+        Payload::Vitals(x) | Payload::MonitorVitals(x) => serde_json::to_value(x),
     };
     // The reading types are plain structs of numbers, strings and lists: always an object.
     let mut map = match body {
@@ -277,6 +278,7 @@ fn decode_payload(
         ("wearable", "imu") => Payload::WearableImu(check_imu(field(bytes)?)?),
         ("wearable", "event") => Payload::WearableEvent(check_event(field(bytes)?)?),
         ("wearable", "vitals") => Payload::Vitals(check_vitals(field(bytes)?)?),
+        ("monitor", "vitals") => Payload::MonitorVitals(check_vitals(field(bytes)?)?),
         _ => {
             return Err(DecodeError::new(
                 RejectReason::UnknownTopic,
@@ -556,6 +558,10 @@ mod tests {
                 "wearable/d1/vitals",
                 r#"{"ts":"2026-11-22T10:00:00Z","spo2":96}"#,
             ),
+            (
+                "monitor/d1/vitals",
+                r#"{"ts":"2026-11-22T10:00:00Z","spo2":96,"systolic":121}"#,
+            ),
         ];
         let mut granted = std::collections::BTreeSet::new();
         for class in [
@@ -563,6 +569,7 @@ mod tests {
             DeviceClass::Bed,
             DeviceClass::Pump,
             DeviceClass::Wearable,
+            DeviceClass::Monitor,
         ] {
             let p = topics.device_permissions(class, "d1");
             for t in &p.publish {
@@ -746,11 +753,13 @@ mod tests {
                 RejectReason::BadField,
             ),
         ] {
-            assert_eq!(
-                reason(&dec("wearable/w1/vitals", payload)),
-                Some(why),
-                "{payload}"
-            );
+            for topic in ["wearable/w1/vitals", "monitor/m1/vitals"] {
+                assert_eq!(
+                    reason(&dec(topic, payload)),
+                    Some(why),
+                    "{topic}: {payload}"
+                );
+            }
         }
     }
 

@@ -127,6 +127,44 @@ fn payload() -> impl Strategy<Value = Payload> {
         proptest::option::of(f(0.0, 1.0)),
     )
         .prop_map(|(kind, confidence)| WearableEvent { kind, confidence });
+    let o = |lo: f64, hi: f64| proptest::option::of(lo..=hi);
+    let vitals = (
+        any::<bool>(),
+        (o(0.0, 80.0), o(20.0, 100.0), o(20.0, 300.0), o(10.0, 250.0)),
+        (o(0.0, 300.0), o(25.0, 45.0), o(0.0, 80.0)),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(prop_oneof![
+            Just(orderly_model::news2::Consciousness::Alert),
+            Just(orderly_model::news2::Consciousness::NewConfusion),
+            Just(orderly_model::news2::Consciousness::Unresponsive),
+        ]),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(spot, (rr, spo2, sys, dia), (pulse, temp, flow), oxy, acvpu, poor)| {
+                let mut v = Vitals {
+                    mode: if spot {
+                        VitalsMode::Spot
+                    } else {
+                        VitalsMode::Continuous
+                    },
+                    respiration_rate: rr,
+                    spo2,
+                    on_oxygen: oxy,
+                    o2_flow_lpm: flow,
+                    systolic: sys,
+                    diastolic: dia,
+                    pulse: pulse.or(Some(60.0)),
+                    temperature_c: temp,
+                    consciousness: acvpu,
+                    ..Vitals::default()
+                };
+                if poor {
+                    v.quality.insert("spo2".into(), Quality::Poor);
+                }
+                v
+            },
+        );
     prop_oneof![
         proptest::collection::vec(sighting, 0..10)
             .prop_map(|sightings| Payload::Sightings(Sightings { sightings })),
@@ -136,6 +174,8 @@ fn payload() -> impl Strategy<Value = Payload> {
         pump.prop_map(Payload::PumpTelemetry),
         imu.prop_map(Payload::WearableImu),
         event.prop_map(Payload::WearableEvent),
+        vitals.clone().prop_map(Payload::Vitals),
+        vitals.prop_map(Payload::MonitorVitals),
     ]
 }
 

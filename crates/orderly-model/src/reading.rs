@@ -46,6 +46,9 @@ pub enum Payload {
     WearableImu(WearableImu),
     WearableEvent(WearableEvent),
     Vitals(Vitals),
+    /// A bedside monitor's vital signs (`monitor/{id}/vitals`): of whoever the census has in
+    /// the monitor's bed.
+    MonitorVitals(Vitals),
 }
 
 impl Payload {
@@ -60,6 +63,7 @@ impl Payload {
             Payload::WearableImu(_) => ("wearable", "imu"),
             Payload::WearableEvent(_) => ("wearable", "event"),
             Payload::Vitals(_) => ("wearable", "vitals"),
+            Payload::MonitorVitals(_) => ("monitor", "vitals"),
         };
         format!("{class}/{device}/{leaf}")
     }
@@ -73,6 +77,7 @@ impl Payload {
             Payload::WearableImu(_) | Payload::WearableEvent(_) | Payload::Vitals(_) => {
                 DeviceClass::Wearable
             }
+            Payload::MonitorVitals(_) => DeviceClass::Monitor,
         }
     }
 }
@@ -97,6 +102,8 @@ pub enum DeviceClass {
     Bed,
     Pump,
     Wearable,
+    /// A bedside monitor: it stays at a bed and measures whoever the census has in it.
+    Monitor,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -326,6 +333,9 @@ pub enum RejectReason {
     /// be (`[ingest]` in detectors.toml): a device with a wrong clock cannot poison what it
     /// reports (a bed's load cells stamped years ahead would hide every later sample).
     ClockSkew,
+    /// The device measures whoever is in its bed, and the census has nobody there (a bedside
+    /// monitor left on at an empty bed): nobody's observations.
+    NoPatient,
 }
 
 crate::wire_names!(RejectReason {
@@ -340,6 +350,7 @@ crate::wire_names!(RejectReason {
     TooLarge => "too_large",
     RateLimited => "rate_limited",
     ClockSkew => "clock_skew",
+    NoPatient => "no_patient",
 });
 
 /// A message that changes nothing, with the reason.

@@ -101,18 +101,20 @@ pub struct Asset {
     /// from then on it is overdue and never offered by `locate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_due: Option<crate::Timestamp>,
+    /// A bedside monitor's bed (a bed asset id): its vital signs are those of whoever the
+    /// census has in that bed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bed: Option<String>,
 }
 
 impl Asset {
-    /// The class of its own MQTT device, when it has one: a bed's is a smart bed, any other
-    /// asset's an infusion pump.
+    /// The class of its own MQTT device, when it has one: a bed's is a smart bed, a patient
+    /// monitor's a bedside monitor, any other asset's an infusion pump.
     pub fn device_class(&self) -> Option<crate::DeviceClass> {
-        self.device.as_ref().map(|_| {
-            if self.kind == "bed" {
-                crate::DeviceClass::Bed
-            } else {
-                crate::DeviceClass::Pump
-            }
+        self.device.as_ref().map(|_| match self.kind.as_str() {
+            "bed" => crate::DeviceClass::Bed,
+            "patient_monitor" => crate::DeviceClass::Monitor,
+            _ => crate::DeviceClass::Pump,
         })
     }
 }
@@ -209,6 +211,8 @@ struct AssetEntry {
     model: Option<String>,
     serial: Option<String>,
     unit: Option<Spanned<String>>,
+    /// A bedside monitor's bed.
+    bed: Option<Spanned<String>>,
     #[serde(default)]
     status: AssetStatus,
     /// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
@@ -393,9 +397,9 @@ impl Seed {
                 unit: a.unit.as_ref().map(|u| u.get_ref().clone()),
                 status: a.status,
                 service_due: a.service_due.as_ref().and_then(|d| c.date(d)),
+                bed: a.bed.as_ref().map(|b| b.get_ref().clone()),
             });
         }
-
         for f in &raw.fleet {
             c.kind(&f.kind);
             let count = *f.count.get_ref();
@@ -444,7 +448,38 @@ impl Seed {
                         .then(|| f.units[i as usize % f.units.len()].get_ref().clone()),
                     status: f.status,
                     service_due: None,
+                    bed: None,
                 });
+            }
+        }
+
+        // A bedside monitor's bed is a bed of this file; only monitors are at a bed.
+        for a in &raw.asset {
+            let Some(b) = &a.bed else { continue };
+            if a.kind.get_ref() != "patient_monitor" {
+                c.err(
+                    b.span().start,
+                    format!(
+                        "only a patient monitor has a bed, and {:?} is a {}",
+                        a.id.get_ref(),
+                        a.kind.get_ref()
+                    ),
+                    Some("remove `bed`, or make the asset's kind \"patient_monitor\""),
+                );
+                continue;
+            }
+            match kinds.get(b.get_ref()) {
+                Some(k) if k == "bed" => {}
+                Some(k) => c.err(
+                    b.span().start,
+                    format!("{:?} is of kind {k}, not a bed", b.get_ref()),
+                    None,
+                ),
+                None => c.err(
+                    b.span().start,
+                    format!("bed {:?} is not an asset in this file", b.get_ref()),
+                    Some("add it as an asset of kind \"bed\" (before or after the monitor)"),
+                ),
             }
         }
 
@@ -639,6 +674,43 @@ wearable = "W-1"
         );
         assert!(text.contains("unknown staff role \"wizard\""), "{text}");
         assert!(text.contains("morse 150 is out of range"), "{text}");
+    }
+
+    /// A bedside monitor names the bed it is at; a `bed` on anything else, or naming what is
+    /// not a bed, is an error at its line.
+    #[test]
+    fn a_bedside_monitor_is_at_a_bed() {
+        let monitor = |bed: &str, kind: &str| {
+            format!(
+                "{GOOD}\n[[asset]]\nid = \"MON-1\"\nkind = \"{kind}\"\ndevice = \"mon-1\"\nbed = \"{bed}\"\n"
+            )
+        };
+        let s = Seed::parse("seed.toml", &monitor("BED-1", "patient_monitor")).unwrap();
+        let m = s.assets.iter().find(|a| a.id == "MON-1").unwrap();
+        assert_eq!(m.bed.as_deref(), Some("BED-1"));
+        assert_eq!(m.device_class(), Some(crate::DeviceClass::Monitor));
+        assert!(
+            s.devices()
+                .contains(&("mon-1", crate::DeviceClass::Monitor))
+        );
+        let e = Seed::parse("seed.toml", &monitor("PUMP-001", "patient_monitor"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(":38:7: \"PUMP-001\" is of kind infusion_pump, not a bed"),
+            "{e}"
+        );
+        let e = Seed::parse("seed.toml", &monitor("BED-9", "patient_monitor"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bed \"BED-9\" is not an asset in this file"),
+            "{e}"
+        );
+        let e = Seed::parse("seed.toml", &monitor("BED-1", "ventilator"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only a patient monitor has a bed"), "{e}");
     }
 
     #[test]

@@ -862,6 +862,7 @@ pub(crate) fn apply(
                     ts,
                     patient: e,
                     vitals,
+                    source: origin.by.clone(),
                 });
             }
             put(world, p.clone());

@@ -199,6 +199,8 @@ pub struct VitalsIn {
     pub ts: Timestamp,
     pub patient: Entity,
     pub vitals: orderly_model::reading::Vitals,
+    /// What measured them, in words: `wearable W-1`, `monitor MON-3`, `HL7 ORU from LAB`.
+    pub source: String,
 }
 
 #[derive(Message, Clone, Debug)]
@@ -341,6 +343,29 @@ fn route_inbox(
             ));
             continue;
         };
+        // A bedside monitor measures whoever the census has in its bed; at an empty bed, nobody.
+        let monitored = if class == DeviceClass::Monitor {
+            let bed = registry.monitor_bed.get(&r.device);
+            match bed.and_then(|b| registry.bed_patient.get(b)) {
+                Some(p) => Some(*p),
+                None => {
+                    let detail = match bed {
+                        Some(b) => format!(
+                            "monitor {:?} is at bed {b}, which has no patient in the census: nobody's observations",
+                            r.device
+                        ),
+                        None => format!(
+                            "monitor {:?} is at no bed (give its asset `bed` in the registry)",
+                            r.device
+                        ),
+                    };
+                    stats.reject(rejected(&r, RejectReason::NoPatient, detail));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         // A device's clock may be off by a little, never by years: a message stamped far from
         // its receipt would poison what the device reports (samples ordered by device time).
         let ahead = r.ts.since(r.at);
@@ -456,7 +481,19 @@ fn route_inbox(
                     ts,
                     patient,
                     vitals,
+                    source: format!("wearable {}", r.device),
                 });
+            }
+            (Payload::MonitorVitals(vitals), Some(_)) => {
+                if let Some(patient) = monitored {
+                    out.vitals.write(VitalsIn {
+                        at,
+                        ts,
+                        patient,
+                        vitals,
+                        source: format!("monitor {}", r.device),
+                    });
+                }
             }
             (Payload::WearableEvent(event), Some(patient)) => {
                 out.wearable.write(WearableEventIn {

@@ -62,6 +62,8 @@ pub struct Registry {
     pub receivers: HashMap<String, (u32, u32)>,
     /// Bed asset id -> patient entity in it.
     pub bed_patient: HashMap<String, Entity>,
+    /// A bedside monitor's device id -> the bed asset it is at.
+    pub monitor_bed: HashMap<String, String>,
 }
 
 /// The smart beds: assets of kind bed with a device that reports.
@@ -105,6 +107,9 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
         }
         if let (Some(d), Some(class)) = (&a.device, a.device_class()) {
             reg.devices.insert(d.clone(), (class, e));
+            if let (DeviceClass::Monitor, Some(bed)) = (class, &a.bed) {
+                reg.monitor_bed.insert(d.clone(), bed.clone());
+            }
         }
         reg.subjects.insert(a.id.clone(), e);
     }

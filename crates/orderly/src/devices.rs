@@ -217,6 +217,7 @@ fn class_name(c: DeviceClass) -> &'static str {
         DeviceClass::Bed => "smart bed",
         DeviceClass::Pump => "infusion pump",
         DeviceClass::Wearable => "wearable",
+        DeviceClass::Monitor => "bedside monitor",
     }
 }
 

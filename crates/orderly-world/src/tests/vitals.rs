@@ -222,3 +222,84 @@ fn observations_are_not_overdue_while_the_patient_is_off_the_unit() {
         "{back:?}"
     );
 }
+
+fn from_monitor(s: i64, device: &str, v: Vitals) -> Inbound {
+    Inbound::Reading(Reading {
+        at: t(s),
+        device: device.into(),
+        ts: t(s),
+        seq: None,
+        payload: Payload::MonitorVitals(v),
+    })
+}
+
+/// A bedside monitor measures whoever the census has in its bed: its readings score that
+/// patient; at an empty bed they are nobody's (refused as `no_patient`, counted with the
+/// monitor named); after a transfer the monitor at the new bed measures the patient and the
+/// one at the old bed nobody.
+#[test]
+fn a_bedside_monitor_measures_whoever_the_census_has_in_its_bed() {
+    let mut h = hospital();
+    h.push(sighting(t(0), "rx-f2-icu-02", "TW-1002", -50.0, true));
+    h.step(t(0));
+    // MON-ICU-02 is at BED-ICU-02 (P-1002); a spot set from it scores P-1002.
+    h.push(from_monitor(
+        10,
+        "mon-icu-02",
+        Vitals {
+            mode: VitalsMode::Spot,
+            ..full(24.0, 94.0, false, 105.0, 95.0, Consciousness::Alert, 37.0)
+        },
+    ));
+    h.step(t(10));
+    let snap = h.snapshot();
+    assert_eq!(snap.patients["P-1002"].news2.as_ref().unwrap().aggregate, 5);
+    // BED-ICU-05 is empty: its monitor's readings are nobody's.
+    h.push(from_monitor(
+        20,
+        "mon-icu-05",
+        full(30.0, 85.0, true, 80.0, 140.0, Consciousness::Pain, 39.9),
+    ));
+    let ev = h.step(t(20));
+    assert!(ev.iter().all(|e| e.kind_name() != "alert.raised"), "{ev:?}");
+    let snap = h.snapshot();
+    assert_eq!(snap.ingest.by_reason[&RejectReason::NoPatient], 1);
+    assert_eq!(snap.ingest.by_device["mon-icu-05"], 1);
+    let why = &snap.ingest.recent.last().unwrap().detail;
+    assert!(
+        why.contains("BED-ICU-05") && why.contains("no patient"),
+        "{why}"
+    );
+    // P-1002 moves to BED-ICU-05: that monitor now measures them, MON-ICU-02 nobody.
+    h.apply(Command::Census {
+        op: crate::census::CensusOp::Transfer {
+            patient: "P-1002".into(),
+            bed: Some("BED-ICU-05".into()),
+        },
+        origin: crate::census::Origin {
+            by: "hl7 EHR/GH".into(),
+            message: Some("EHR/GH|M1".into()),
+            happened_at: None,
+        },
+    })
+    .unwrap();
+    h.step(t(30));
+    h.push(from_monitor(
+        40,
+        "mon-icu-05",
+        Vitals {
+            mode: VitalsMode::Spot,
+            ..full(16.0, 97.0, false, 125.0, 70.0, Consciousness::Alert, 37.0)
+        },
+    ));
+    h.push(from_monitor(
+        41,
+        "mon-icu-02",
+        full(30.0, 85.0, true, 80.0, 140.0, Consciousness::Pain, 39.9),
+    ));
+    h.step(t(41));
+    let snap = h.snapshot();
+    assert_eq!(snap.patients["P-1002"].news2.as_ref().unwrap().aggregate, 0);
+    assert_eq!(snap.ingest.by_reason[&RejectReason::NoPatient], 2);
+    assert_eq!(snap.ingest.by_device["mon-icu-02"], 1);
+}
