@@ -1,5 +1,5 @@
-// Orderly's pages: sign-in, the floor map, the nursing-station board, the biomed board and the
-// beds between patients.
+// Orderly's pages: sign-in, the floor map, the nursing-station board, a patient's vital-signs
+// chart, the biomed board and the beds between patients.
 // ES modules, no build step, no framework. Everything comes from the public API with the
 // token the user signed in with (kept in this tab's sessionStorage only). This module is the
 // shell: sign-in, navigation and which page a URL shows.
@@ -9,6 +9,7 @@ import { mapPage } from './map.js';
 import { stationPage } from './station.js';
 import { biomedPage } from './biomed.js';
 import { bedsPage } from './beds.js';
+import { chartPage } from './chart.js';
 
 // ---------- sign-in and navigation ----------
 
@@ -94,6 +95,7 @@ async function render(message) {
     else if (parts[0] === 'station') await stationPage(main, decodeURIComponent(parts[1] || ''));
     else if (parts[0] === 'biomed') await biomedPage(main, params);
     else if (parts[0] === 'beds') await bedsPage(main);
+    else if (parts[0] === 'chart') await chartPage(main, decodeURIComponent(parts[1] || ''));
     else main.append(h('p', { class: 'error' }, `No page ${path}.`));
   } catch (e) {
     if (e.status !== 401) main.append(h('p', { class: 'error', role: 'alert' }, `Could not load: ${e.message}`));

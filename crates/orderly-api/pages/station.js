@@ -25,6 +25,8 @@ export async function stationPage(main, unit) {
   let alerts = [];
   // What an alert is about, from the unit's beds: its bed and patient by either id.
   let about = new Map();
+  // The unit's patients by id (an alert about one links to their chart).
+  let patients = new Set();
   const banner = document.getElementById('banner');
   let nagging = null;
 
@@ -71,7 +73,8 @@ export async function stationPage(main, unit) {
         a.data_at ? h('span', { class: 'tag bad', 'data-late': a.data_at }, `Delivered late: happened ${ago(a.data_at)} ago`) : null,
         h('span', { 'data-ago': a.raised_at }, `raised ${ago(a.raised_at)} ago`)),
       h('div', { class: 'title' }, `${a.title || a.rule}${a.room ? ` — ${roomName(a.room)}` : ''}`),
-      about.has(a.subject) ? h('div', { class: 'about' }, about.get(a.subject)) : null,
+      about.has(a.subject) ? h('div', { class: 'about' }, about.get(a.subject),
+        patients.has(a.subject) ? [' · ', h('a', { href: `#/chart/${encodeURIComponent(a.subject)}`, class: 'chart-link' }, 'Vital signs chart')] : null) : null,
       h('div', { class: 'msg' }, a.message),
       h('div', { class: 'actions' },
         a.state === 'active' ? h('button', { type: 'button', class: 'primary ack', onclick: (e) => act(e.currentTarget, 'Acknowledge', () => api(`/api/v1/alerts/${id}/acknowledge`, { body: {} }).then(refreshAlerts)) }, 'Acknowledge') : null,
@@ -104,12 +107,13 @@ export async function stationPage(main, unit) {
   }
 
   // The latest NEWS2: the score and the chart's response in words, the trend, when due.
-  function news2(n) {
-    if (!n) return null;
+  function news2(n, patient) {
+    const href = `#/chart/${encodeURIComponent(patient)}`;
+    if (!n) return h('a', { href, class: 'chart-link' }, 'Vital signs chart');
     const say = { routine: 'routine', low: 'low', single_parameter_3: 'a 3 in one parameter', medium: 'urgent response', high: 'emergency response' };
     const bad = ['medium', 'high', 'single_parameter_3'].includes(n.response);
     const due = n.due_at ? (Date.parse(n.due_at) < Date.now() ? '; observations overdue' : `; next obs within ${ago(new Date(2 * Date.now() - Date.parse(n.due_at)).toISOString())}`) : '';
-    return h('span', { class: `tag news2 ${bad ? 'bad' : ''}`, title: n.detail },
+    return h('a', { href, class: `tag news2 ${bad ? 'bad' : ''}`, title: `${n.detail} — open the chart` },
       `NEWS2 ${n.aggregate}${n.complete ? '' : ' (partial)'} — ${say[n.response] || n.response}${n.rise >= 2 ? `, up ${n.rise}` : ''}${due}`);
   }
 
@@ -147,7 +151,7 @@ export async function stationPage(main, unit) {
       h('td', {}, b.room_name || 'not located', h('div', { class: 'muted' }, b.bed)),
       h('td', {}, p ? [p.name, h('div', { class: 'muted' }, scores(p)),
         p.record && p.record.isolation ? h('span', { class: 'tag bad' }, `Isolation: ${p.record.isolation}`) : null,
-        news2(p.news2)]
+        news2(p.news2, p.id)]
         : h('span', { class: 'muted' }, turnover(b.asset && b.asset.turnover))),
       h('td', {}, chips),
       h('td', {}, turning),
@@ -159,6 +163,7 @@ export async function stationPage(main, unit) {
     const [beds, sugg] = await Promise.all([api(`/api/v1/units/${encodeURIComponent(unit)}/beds`, { signal }),
       api(`/api/v1/suggestions?unit=${encodeURIComponent(unit)}`, { signal })]);
     about = new Map();
+    patients = new Set(beds.filter((b) => b.patient).map((b) => b.patient.id));
     for (const b of beds) {
       const text = `Bed ${b.bed}${b.patient ? ` · ${b.patient.name} (${b.patient.id}), Morse ${b.patient.morse}` : ''}`;
       about.set(b.bed, text);
@@ -195,7 +200,7 @@ export async function stationPage(main, unit) {
     'alert.unsilenced', 'alert.resolved', 'bed.exit', 'patient.turned', 'bed.command', 'bed.command_acked', 'bed.suggested',
     'bed.suggestion_ended', 'bundle.changed', 'bed.turnover', 'patient.admitted', 'patient.transferred', 'patient.discharged',
     'patient.updated', 'patient.assessed', 'patient.admit_cancelled', 'patient.transfer_cancelled', 'patient.discharge_cancelled',
-    'patient.merged'];
+    'patient.merged', 'patient.observed'];
   stream(`/api/v1/units/${encodeURIComponent(unit)}/events?kind=${kinds.join(',')}`, (kind) => {
     if (kind.startsWith('alert.')) { alertsLater(); bedsLater(); }
     if (kind.startsWith('bed.') || kind.startsWith('patient.') || kind === 'bundle.changed') bedsLater();

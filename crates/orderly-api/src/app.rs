@@ -81,6 +81,7 @@ pub(crate) fn router(state: ApiState) -> Router {
             post(crate::census::discharge),
         )
         .route("/api/v1/patients/{id}/assess", post(crate::census::assess))
+        .route("/api/v1/patients/{id}/vitals", get(crate::vitals::chart))
         .route("/api/v1/beds/{id}/turnover", post(crate::census::turnover))
         .route(
             "/api/v1/beds/availability",

@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         crate::census::admit, crate::census::transfer, crate::census::discharge,
         crate::census::assess, crate::census::rejected, crate::census::turnover,
         crate::census::availability, crate::census::worklist, crate::census::turnaround_report,
+        crate::vitals::chart,
     ),
     modifiers(&Bearer),
     tags((name = "site"), (name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "census"), (name = "maintenance"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))

@@ -25,6 +25,7 @@ mod routes;
 pub mod server;
 mod site;
 mod sse;
+mod vitals;
 
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;

@@ -42,6 +42,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../pages/beds.js"),
     ),
     (
+        "chart.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/chart.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../pages/app.css"),

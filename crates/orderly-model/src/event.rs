@@ -32,6 +32,7 @@ impl OutEvent {
             EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => w.unit.as_deref(),
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             EventKind::BedTurnover(t) => t.unit.as_deref(),
+            EventKind::PatientObserved(c) => c.unit.as_deref(),
             k if k.census().is_some() => k.census().and_then(|c| c.unit.as_deref()),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -253,6 +254,10 @@ pub enum EventKind {
     /// Two records of one patient were merged (HL7 A40): `merged` names the ids folded into `patient`.
     #[serde(rename = "patient.merged")]
     PatientMerged(crate::census::CensusChange),
+    /// A set of vital signs charted with its NEWS2 (a spot check, or a continuous sensor's
+    /// values every few minutes and at each change of score).
+    #[serde(rename = "patient.observed")]
+    PatientObserved(crate::news2::Charted),
     /// A bed's turnover moved on (occupied, dirty, cleaning, clean, ready, blocked).
     #[serde(rename = "bed.turnover")]
     BedTurnover(crate::census::TurnoverChange),
@@ -312,6 +317,7 @@ impl EventKind {
             EventKind::TransferCancelled(_) => "patient.transfer_cancelled",
             EventKind::DischargeCancelled(_) => "patient.discharge_cancelled",
             EventKind::PatientMerged(_) => "patient.merged",
+            EventKind::PatientObserved(_) => "patient.observed",
             EventKind::BedTurnover(_) => "bed.turnover",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
@@ -369,7 +375,8 @@ impl EventKind {
             | EventKind::AdmitCancelled(_)
             | EventKind::TransferCancelled(_)
             | EventKind::DischargeCancelled(_)
-            | EventKind::PatientMerged(_) => None,
+            | EventKind::PatientMerged(_)
+            | EventKind::PatientObserved(_) => None,
             EventKind::AlertRaised(a)
             | EventKind::AlertUpdated(a)
             | EventKind::AlertAcknowledged(a)
@@ -382,7 +389,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 35] = [
+    pub const NAMES: [&'static str; 36] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -409,6 +416,7 @@ impl EventKind {
         "patient.transfer_cancelled",
         "patient.discharge_cancelled",
         "patient.merged",
+        "patient.observed",
         "bed.turnover",
         "alert.raised",
         "alert.updated",

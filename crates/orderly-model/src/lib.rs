@@ -86,6 +86,9 @@ pub struct Restored {
     pub census_seen: Vec<(String, u64)>,
     /// Each bed's last turnover change, with when.
     pub turnover: Vec<(crate::census::TurnoverChange, crate::Timestamp)>,
+    /// Vital signs charted in the last 12 hours, oldest first: each patient's score, trend and
+    /// observations due carry on after a restart.
+    pub observed: Vec<crate::news2::Charted>,
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub enum ObservationError {
 }
 
 /// Each parameter's sub-score (None: not measured).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubScores {
     pub respiration_rate: Option<u8>,
     pub spo2: Option<u8>,
@@ -124,7 +124,7 @@ impl Response {
 }
 
 /// A scored set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct News2 {
     pub sub: SubScores,
     /// The sum of the sub-scores measured.
@@ -132,6 +132,33 @@ pub struct News2 {
     /// All seven parameters measured (an incomplete set is a partial score, never a routine 0).
     pub complete: bool,
     pub response: Response,
+}
+
+/// One charted set (`patient.observed`): the values a patient's score counted at a time, with
+/// the score, as a NEWS2 chart's column shows them. A nurse's spot check is charted as it
+/// comes; a continuous sensor's values (each the median of its window) every few minutes, and
+/// whenever the score changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Charted {
+    pub patient: String,
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// The patient's bed then (a bed asset id), if in one.
+    #[serde(default)]
+    pub bed: Option<String>,
+    /// What measured the newest value: `wearable W-1`, `monitor mon-icu-03`, `hl7 EHR/GH`.
+    pub source: String,
+    /// `spot` (a nurse's set) or `continuous` (a sensor).
+    pub mode: crate::reading::VitalsMode,
+    /// When the newest value counted was taken.
+    pub taken_at: crate::Timestamp,
+    pub obs: Observations,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o2_flow_lpm: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diastolic: Option<f64>,
+    pub scale: SpO2Scale,
+    pub news: News2,
 }
 
 fn check(

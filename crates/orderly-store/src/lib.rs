@@ -309,6 +309,7 @@ impl Store {
                 EventKind::AssetMeters { asset, .. } => Some(asset.clone()),
                 k if k.census().is_some() => k.census().map(|c| c.patient.id.clone()),
                 EventKind::BedTurnover(t) => Some(t.bed.clone()),
+                EventKind::PatientObserved(c) => Some(c.patient.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
             sqlx::query("INSERT INTO events (seq, at_ms, kind, unit, subject, body) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -649,7 +650,23 @@ impl Store {
                 None,
             )
             .await?;
+        // Vital signs charted in the last 12 hours of the log (what a score counts at most).
+        const HALF_DAY_MS: i64 = 12 * 3600 * 1000;
+        let rows = sqlx::query(
+            "SELECT body FROM events WHERE kind = 'patient.observed' \
+             AND at_ms >= (SELECT COALESCE(MAX(at_ms), 0) FROM events) - $1 ORDER BY seq",
+        )
+        .bind(HALF_DAY_MS)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut observed = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let EventKind::PatientObserved(c) = event_of(r.try_get("body")?)?.kind {
+                observed.push(c);
+            }
+        }
         Ok(Remembered {
+            observed,
             turnover,
             census,
             census_gone,

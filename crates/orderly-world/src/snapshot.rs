@@ -219,7 +219,8 @@ impl ReadModel {
         None
     }
 
-    /// A patient is in their bed's room (the wristband tells where they are without a located bed).
+    /// A patient is in their bed's room (the wristband tells where they are without a located
+    /// bed); with neither heard, on their bed's unit.
     fn place_patient(&self, p: &mut PatientView) {
         let from_bed = self
             .snap
@@ -234,6 +235,10 @@ impl ReadModel {
         if let Some((room, unit)) = from_bed.or(from_band) {
             p.room = Some(room);
             p.unit = unit;
+        } else {
+            // Neither heard: the unit the census put them on (their bed's home unit).
+            p.room = None;
+            p.unit = self.snap.assets.get(&p.bed).and_then(|b| b.unit.clone());
         }
     }
 

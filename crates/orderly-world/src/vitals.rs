@@ -8,12 +8,14 @@
 
 use crate::facts::{FactCtx, FactProviders, FactSheet, watch};
 use crate::ingest::VitalsIn;
-use crate::registry::PatientInfo;
-use crate::{Capability, Clock, Phase};
+use crate::locate::Location;
+use crate::outbox::Outbox;
+use crate::registry::{AssetInfo, PatientInfo, Registry};
+use crate::{Capability, Clock, Phase, Site};
 use bevy_ecs::prelude::*;
-use orderly_model::Timestamp;
-use orderly_model::news2::{self, Consciousness, News2, Observations, SpO2Scale};
+use orderly_model::news2::{self, Charted, Consciousness, News2, Observations, SpO2Scale};
 use orderly_model::reading::{Quality, VitalsMode};
+use orderly_model::{EventKind, Timestamp};
 use orderly_rules::Fact;
 use serde::Deserialize;
 use std::collections::VecDeque;
@@ -34,6 +36,9 @@ pub struct VitalsConfig {
     /// A score from continuous sensors counts once it has held this long (the lowest of the
     /// scores within it counts), s; a spot check counts at once.
     pub persist_s: u32,
+    /// A continuous sensor's values are charted (`patient.observed`) this often, and whenever
+    /// the score changes, s; a spot check is charted as it comes.
+    pub chart_every_s: u32,
 }
 
 impl Default for VitalsConfig {
@@ -44,6 +49,7 @@ impl Default for VitalsConfig {
             trend_h: 4,
             use_quality: true,
             persist_s: 120,
+            chart_every_s: 300,
         }
     }
 }
@@ -82,6 +88,12 @@ pub struct VitalSigns {
     /// The next observations are due by then (the band's minimum frequency).
     pub due_at: Option<Timestamp>,
     pub overdue: bool,
+    diastolic: Option<(Timestamp, f64)>,
+    o2_flow: Option<(Timestamp, f64)>,
+    /// What measured the newest values.
+    source: String,
+    /// The last set charted: when its newest value was taken, and its score.
+    charted: Option<(Timestamp, News2)>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -134,6 +146,12 @@ impl VitalSigns {
         }
         if let Some(o) = v.on_oxygen {
             self.on_oxygen = Some((ts, o));
+        }
+        if let Some(x) = v.diastolic {
+            self.diastolic = Some((ts, x));
+        }
+        if let Some(x) = v.o2_flow_lpm {
+            self.o2_flow = Some((ts, x));
         }
         if let Some(c) = v.consciousness {
             self.consciousness = Some((ts, c));
@@ -210,6 +228,98 @@ impl VitalSigns {
         }
         let low = self.history.iter().map(|(_, a)| *a).min().unwrap_or(0);
         self.rise = n.aggregate.saturating_sub(low);
+    }
+
+    /// The set to chart now, if any: a spot check at once; a continuous sensor's values every
+    /// `chart_every_s` and whenever the score changes.
+    fn take_chart(&mut self, cfg: &VitalsConfig) -> Option<(Timestamp, Observations, News2)> {
+        let (n, at) = (self.news?, self.scored_at?);
+        let due = match self.charted {
+            None => true,
+            Some((t, old)) => {
+                old.aggregate != n.aggregate
+                    || old.response != n.response
+                    || (at > t && (self.spot || at.since(t) >= i64::from(cfg.chart_every_s) * 1000))
+            }
+        };
+        if !due {
+            return None;
+        }
+        self.charted = Some((at, n));
+        let max_age = i64::from(cfg.max_age_min) * 60_000;
+        let fresh =
+            |x: Option<(Timestamp, f64)>| x.filter(|(t, _)| at.since(*t) <= max_age).map(|x| x.1);
+        Some((
+            at,
+            Observations {
+                respiration_rate: fresh(self.value[0]),
+                spo2: fresh(self.value[1]),
+                on_oxygen: self
+                    .on_oxygen
+                    .filter(|(t, _)| at.since(*t) <= max_age)
+                    .map(|x| x.1),
+                systolic: fresh(self.value[2]),
+                pulse: fresh(self.value[3]),
+                consciousness: self
+                    .consciousness
+                    .filter(|(t, _)| at.since(*t) <= max_age)
+                    .map(|x| x.1),
+                temperature_c: fresh(self.value[4]),
+            },
+            n,
+        ))
+    }
+
+    /// Takes back a charted set after a restart (sets oldest first): its values count as
+    /// measured then, its score stands until the next, its observations are due as it said.
+    fn restore(&mut self, c: &orderly_model::news2::Charted, cfg: &VitalsConfig) {
+        let at = c.taken_at;
+        let o = &c.obs;
+        let vals = [
+            o.respiration_rate,
+            o.spo2,
+            o.systolic,
+            o.pulse,
+            o.temperature_c,
+        ];
+        for (i, x) in vals.into_iter().enumerate() {
+            if let Some(x) = x {
+                self.window[i].clear();
+                self.value[i] = Some((at, x));
+            }
+        }
+        if let Some(x) = o.on_oxygen {
+            self.on_oxygen = Some((at, x));
+        }
+        if let Some(x) = o.consciousness {
+            self.consciousness = Some((at, x));
+        }
+        if let Some(x) = c.diastolic {
+            self.diastolic = Some((at, x));
+        }
+        if let Some(x) = c.o2_flow_lpm {
+            self.o2_flow = Some((at, x));
+        }
+        self.spot = c.mode == VitalsMode::Spot;
+        self.source = c.source.clone();
+        self.news = Some(c.news);
+        self.scored_at = Some(at);
+        self.charted = Some((at, c.news));
+        self.recent.clear();
+        self.due_at = Some(Timestamp(
+            at.millis() + i64::from(c.news.response.observe_within_min()) * 60_000,
+        ));
+        let trend_ms = i64::from(cfg.trend_h) * 3_600_000;
+        self.history.push_back((at, c.news.aggregate));
+        while self
+            .history
+            .front()
+            .is_some_and(|(t, _)| at.since(*t) > trend_ms)
+        {
+            self.history.pop_front();
+        }
+        let low = self.history.iter().map(|(_, a)| *a).min().unwrap_or(0);
+        self.rise = c.news.aggregate.saturating_sub(low);
     }
 
     /// The sub-scores in words, for a rule's message.
@@ -297,6 +407,51 @@ impl Capability for VitalsPlugin {
         );
         schedule.add_systems(score.in_set(Phase::Derive));
     }
+
+    /// Each patient's charted sets of the last 12 hours, oldest first: the score, its trend
+    /// and when observations are due carry on as before the restart.
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        world.flush();
+        let cfg = world.resource::<VitalsParams>().0.clone();
+        for c in &restored.observed {
+            let Some(e) = world
+                .resource::<Registry>()
+                .subjects
+                .get(&c.patient)
+                .copied()
+            else {
+                continue;
+            };
+            if !world.entity(e).contains::<PatientInfo>() {
+                continue;
+            }
+            if let Some(mut v) = world.get_mut::<VitalSigns>(e) {
+                v.restore(c, &cfg);
+            } else {
+                let mut v = VitalSigns::default();
+                v.restore(c, &cfg);
+                world.entity_mut(e).insert(v);
+            }
+        }
+    }
+}
+
+/// Where a patient is, for what Orderly writes about them, and where it is written.
+#[derive(bevy_ecs::system::SystemParam)]
+struct Places<'w, 's> {
+    site: Res<'w, Site>,
+    registry: Res<'w, Registry>,
+    beds: Query<'w, 's, (&'static AssetInfo, Option<&'static Location>)>,
+    outbox: ResMut<'w, Outbox>,
+}
+
+impl Places<'_, '_> {
+    /// The unit of the patient's bed (where it is, else its home unit).
+    fn unit_of_bed(&self, bed: &str) -> Option<String> {
+        let e = self.registry.subjects.get(bed)?;
+        let (info, loc) = self.beds.get(*e).ok()?;
+        crate::status::unit_and_room(&self.site, info, loc).1
+    }
 }
 
 fn score(
@@ -306,6 +461,7 @@ fn score(
     mut patients: Query<(&PatientInfo, &mut VitalSigns)>,
     rescaled: Query<Entity, (Changed<PatientInfo>, With<VitalSigns>)>,
     mut last_sweep: Local<Option<Timestamp>>,
+    mut places: Places,
 ) {
     let now = clock.now;
     let cfg = &cfg.0;
@@ -315,6 +471,7 @@ fn score(
     for m in input.read() {
         if let Ok((_, mut v)) = patients.get_mut(m.patient) {
             v.take(m.ts, &m.vitals, window_ms, cfg.use_quality);
+            v.source.clone_from(&m.source);
             touched.push(m.patient);
         }
     }
@@ -332,6 +489,30 @@ fn score(
             let overdue = !p.0.bed.is_empty() && v.due_at.is_some_and(|d| now > d);
             if v.overdue != overdue {
                 v.overdue = overdue;
+            }
+            if let Some((taken_at, obs, news)) = v.take_chart(cfg) {
+                let bed = (!p.0.bed.is_empty()).then(|| p.0.bed.clone());
+                let unit = bed.as_deref().and_then(|b| places.unit_of_bed(b));
+                places.outbox.push(
+                    now,
+                    EventKind::PatientObserved(Charted {
+                        patient: p.0.id.clone(),
+                        unit,
+                        bed,
+                        source: v.source.clone(),
+                        mode: if v.spot {
+                            VitalsMode::Spot
+                        } else {
+                            VitalsMode::Continuous
+                        },
+                        taken_at,
+                        obs,
+                        o2_flow_lpm: v.o2_flow.map(|x| x.1),
+                        diastolic: v.diastolic.map(|x| x.1),
+                        scale,
+                        news,
+                    }),
+                );
             }
         }
     }

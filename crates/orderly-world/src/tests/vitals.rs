@@ -303,3 +303,86 @@ fn a_bedside_monitor_measures_whoever_the_census_has_in_its_bed() {
     assert_eq!(snap.ingest.by_reason[&RejectReason::NoPatient], 2);
     assert_eq!(snap.ingest.by_device["mon-icu-02"], 1);
 }
+
+fn charted(ev: &[OutEvent]) -> Vec<orderly_model::news2::Charted> {
+    ev.iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::PatientObserved(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A monitor streaming every 5 s is charted every 5 minutes (and when the score changes), a
+/// spot check at once, each with its values, score, source, unit and bed. After a restart
+/// the charted sets bring back the score, its rise and when observations are due: the next
+/// set's rise counts from before the restart, and nothing is raised again.
+#[test]
+fn vital_signs_are_charted_and_a_restart_carries_on_the_score_and_its_trend() {
+    let mut h = hospital();
+    let steady = full(16.0, 97.0, false, 125.0, 70.0, Consciousness::Alert, 37.0);
+    let mut all = Vec::new();
+    for s in (0..900).step_by(5) {
+        h.push(from_monitor(s, "mon-icu-02", steady.clone()));
+        all.extend(h.step(t(s)));
+    }
+    let sets = charted(&all);
+    assert_eq!(sets.len(), 3, "0, 300, 600 s: {sets:?}");
+    let c = &sets[0];
+    assert_eq!(
+        (c.patient.as_str(), c.bed.as_deref(), c.unit.as_deref()),
+        ("P-1002", Some("BED-ICU-02"), Some("ICU"))
+    );
+    assert_eq!(c.source, "monitor mon-icu-02");
+    assert_eq!(
+        (c.obs.spo2, c.news.aggregate, c.news.complete),
+        (Some(97.0), 0, true)
+    );
+    // A nurse's set: charted at once. NEWS2 3 (RR 22: 2, pulse 95: 1), rise 3.
+    h.push(spot(
+        905,
+        full(22.0, 97.0, false, 125.0, 95.0, Consciousness::Alert, 37.0),
+    ));
+    let ev = h.step(t(905));
+    let sets: Vec<_> = charted(&ev);
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].mode, VitalsMode::Spot);
+    assert_eq!(sets[0].source, "wearable W-1002");
+    assert_eq!(sets[0].news.aggregate, 3);
+    all.extend(ev);
+    let snap = h.snapshot();
+    let before = snap.patients["P-1002"].news2.clone().unwrap();
+    assert_eq!(before.rise, 3);
+    let open: Vec<_> = snap.alerts.values().cloned().collect();
+    assert!(open.iter().any(|a| a.rule == "news2-rising"), "{open:?}");
+    // Restart: the charted sets come back from the store.
+    let mut again = hospital();
+    again.restore(Restored {
+        next_seq: all.last().unwrap().seq,
+        observed: charted(&all),
+        alerts: open,
+        ..Restored::default()
+    });
+    let ev = again.step(t(910));
+    let after = again.snapshot().patients["P-1002"].news2.clone().unwrap();
+    assert_eq!(
+        (after.aggregate, after.rise, after.due_at, after.scored_at),
+        (3, 3, before.due_at, before.scored_at)
+    );
+    assert!(ev.iter().all(|e| e.kind_name() != "alert.raised"), "{ev:?}");
+    // Observations due 4 hours after the nurse's set (band 1-4) and not before.
+    let due = after.due_at.unwrap();
+    let ev = again.step(Timestamp(due.millis() - 60_000));
+    assert!(ev.iter().all(|e| {
+        e.kind
+            .alert()
+            .is_none_or(|a| a.rule != "observations-overdue")
+    }));
+    let ev = again.step(Timestamp(due.millis() + 31_000));
+    assert!(
+        ev.iter()
+            .filter_map(|e| e.kind.alert())
+            .any(|a| a.rule == "observations-overdue"),
+        "{ev:?}"
+    );
+}
