@@ -25,6 +25,10 @@ struct Params {
     runs: usize,
     /// Mosquitto (as a hospital runs it) instead of the embedded broker.
     mosquitto: bool,
+    /// Patients whose wearable streams vital signs, one message each 5 s.
+    vitals: usize,
+    /// Nurses' spot checks a second that cross into NEWS2 5-6 (timed to their alert).
+    news2: u64,
 }
 
 fn parse(args: &[String]) -> Result<Params> {
@@ -40,6 +44,8 @@ fn parse(args: &[String]) -> Result<Params> {
         falls: 2,
         runs: 3,
         mosquitto: false,
+        vitals: 0,
+        news2: 1,
     };
     let mut i = 0;
     while i < args.len() {
@@ -55,6 +61,8 @@ fn parse(args: &[String]) -> Result<Params> {
             "--alerts" => p.alerts = v.parse()?,
             "--falls" => p.falls = v.parse()?,
             "--runs" => p.runs = v.parse()?,
+            "--vitals" => p.vitals = v.parse()?,
+            "--news2" => p.news2 = v.parse()?,
             "--broker" => {
                 p.mosquitto = match v.as_str() {
                     "mosquitto" => true,
@@ -425,6 +433,10 @@ struct Run {
     fall_p50_ms: f64,
     fall_p99_ms: f64,
     fall_samples: usize,
+    news2_p50_ms: f64,
+    news2_p99_ms: f64,
+    news2_samples: usize,
+    vitals_msgs: u64,
 }
 
 fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
@@ -433,7 +445,9 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         .build()?;
     let rxs = receivers(root)?;
     let fallers = (p.falls * p.seconds) as usize + 1;
-    let seed = seed_file(dir, p.tags, p.beds, if p.falls > 0 { fallers } else { 0 })?;
+    let fallers = if p.falls > 0 { fallers } else { 0 };
+    // Patients BP-0001.. fall; those after them stream vital signs.
+    let seed = seed_file(dir, p.tags, p.beds, fallers + p.vitals)?;
     // Tags homed round-robin in the receivers' rooms.
     let mut room_tags: HashMap<String, Vec<usize>> = HashMap::new();
     let rooms: Vec<String> = {
@@ -631,7 +645,8 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
     // ... and from publish of a bed's exit alarm, or of the wearable batch holding the last
     // sample the fall detector needs, to the alert on its unit's stream.
     let alert_sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
-    let alert_lat: Arc<Mutex<Vec<(f64, bool)>>> = Arc::new(Mutex::new(Vec::new()));
+    // (ms, what: 0 a bed exit, 1 a fall, 2 NEWS2).
+    let alert_lat: Arc<Mutex<Vec<(f64, u8)>>> = Arc::new(Mutex::new(Vec::new()));
     {
         let (sent, lat, http, token) = (
             alert_sent.clone(),
@@ -655,10 +670,17 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
                 {
                     let key = v["subject"].as_str().unwrap_or("").to_string();
                     if let Some(t0) = sent.lock().unwrap().remove(&key) {
-                        let fall = v["rule"].as_str().unwrap_or("").starts_with("fall");
+                        let rule = v["rule"].as_str().unwrap_or("");
+                        let what = if rule.starts_with("fall") {
+                            1
+                        } else if rule.starts_with("news2") {
+                            2
+                        } else {
+                            0
+                        };
                         lat.lock()
                             .unwrap()
-                            .push((t0.elapsed().as_secs_f64() * 1000.0, fall));
+                            .push((t0.elapsed().as_secs_f64() * 1000.0, what));
                     }
                 }
             }
@@ -685,9 +707,50 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         let start = tokio::time::Instant::now();
         let mut mover = 0usize;
         let mut alarm_bed = 0usize;
+        // Vital signs: each streaming patient once every 5 s, spread evenly; now and then a
+        // nurse's set into NEWS2 5-6 for the next patient (each once).
+        let mut vitals_sent = 0u64;
+        let every_news2 = (p.rate / p.news2.max(1)).max(1);
+        let mut crossed = 0usize;
         for i in 0..total {
             let due = start + Duration::from_secs_f64(i as f64 / p.rate as f64);
             tokio::time::sleep_until(due).await;
+            let vitals_due = (i as f64 / p.rate as f64 * p.vitals as f64 / 5.0) as u64;
+            while vitals_sent < vitals_due {
+                let n = fallers + 1 + (vitals_sent as usize % p.vitals);
+                vitals_sent += 1;
+                c.publish(
+                    format!("orderly/v1/general/wearable/bw-{n:04}/vitals"),
+                    QoS::AtLeastOnce,
+                    false,
+                    format!(
+                        r#"{{"ts":"{}","respiration_rate":16,"spo2":97,"pulse":72}}"#,
+                        stamp(0)
+                    )
+                    .into_bytes(),
+                )
+                .await?;
+            }
+            if p.vitals > 0 && p.news2 > 0 && i % every_news2 == every_news2 / 4 && crossed < p.vitals {
+                crossed += 1;
+                let n = fallers + crossed;
+                alert_sent
+                    .lock()
+                    .unwrap()
+                    .insert(format!("BP-{n:04}"), Instant::now());
+                // RR 24 (2), SpO2 94 (1), air, SBP 105 (1), pulse 95 (1), alert, 37.0: NEWS2 5.
+                c.publish(
+                    format!("orderly/v1/general/wearable/bw-{n:04}/vitals"),
+                    QoS::AtLeastOnce,
+                    false,
+                    format!(
+                        r#"{{"ts":"{}","mode":"spot","respiration_rate":24,"spo2":94,"on_oxygen":false,"systolic":105,"pulse":95,"consciousness":"alert","temperature_c":37.0}}"#,
+                        stamp(0)
+                    )
+                    .into_bytes(),
+                )
+                .await?;
+            }
             if p.falls > 0 && i % every_fall == every_fall / 3 && faller < fallers {
                 faller += 1;
                 c.publish(
@@ -764,14 +827,20 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         let secs = start.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(2)).await;
         el_task.abort();
-        anyhow::Ok(total as f64 / secs)
+        anyhow::Ok((total as f64 / secs, vitals_sent))
     })?;
+    let (nominal, vitals_total) = nominal;
     let peak = peak_rss_mib(orderly.0.id());
     drop(orderly);
     let mut l = lat.lock().unwrap().clone();
-    let (mut al, mut fl): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
-    for (ms, fall) in alert_lat.lock().unwrap().iter() {
-        if *fall { fl.push(*ms) } else { al.push(*ms) }
+    let (mut al, mut fl, mut nl): (Vec<f64>, Vec<f64>, Vec<f64>) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for (ms, what) in alert_lat.lock().unwrap().iter() {
+        match what {
+            1 => fl.push(*ms),
+            2 => nl.push(*ms),
+            _ => al.push(*ms),
+        }
     }
     Ok(Run {
         alert_p50_ms: percentile(&mut al, 0.5),
@@ -780,6 +849,10 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         fall_p50_ms: percentile(&mut fl, 0.5),
         fall_p99_ms: percentile(&mut fl, 0.99),
         fall_samples: fl.len(),
+        news2_p50_ms: percentile(&mut nl, 0.5),
+        news2_p99_ms: percentile(&mut nl, 0.99),
+        news2_samples: nl.len(),
+        vitals_msgs: vitals_total,
         raw_msgs_s: raw,
         orderly_msgs_s: orderly_rate,
         p50_ms: percentile(&mut l, 0.5),
@@ -795,7 +868,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         Some("ingest") => {}
         Some("locator") => return locator(root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--falls PER_S] [--runs N] [--broker embedded|mosquitto]\n       cargo xtask bench locator [--tags N] [--receivers N] [--seconds S] [--runs N]"
+            "usage: cargo xtask bench ingest [--tags N] [--beds N] [--sightings K] [--messages N] [--rate MSG_PER_S] [--seconds S] [--moves PER_S] [--alerts PER_S] [--falls PER_S] [--vitals PATIENTS] [--news2 PER_S] [--runs N] [--broker embedded|mosquitto]\n       cargo xtask bench locator [--tags N] [--receivers N] [--seconds S] [--runs N]"
         ),
     }
     let p = parse(&args[1..])?;
@@ -814,7 +887,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     for i in 0..p.runs {
         let r = one_run(root, &bin, &p, &dir)?;
         eprintln!(
-            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), alert p50 {:.1} ms p99 {:.1} ms ({} samples), fall p50 {:.1} ms p99 {:.1} ms ({} samples), peak {:.0} MiB",
+            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), alert p50 {:.1} ms p99 {:.1} ms ({} samples), fall p50 {:.1} ms p99 {:.1} ms ({} samples), NEWS2 p50 {:.1} ms p99 {:.1} ms ({} samples, {} vital-signs messages), peak {:.0} MiB",
             i + 1,
             r.raw_msgs_s,
             r.orderly_msgs_s,
@@ -828,6 +901,10 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             r.fall_p50_ms,
             r.fall_p99_ms,
             r.fall_samples,
+            r.news2_p50_ms,
+            r.news2_p99_ms,
+            r.news2_samples,
+            r.vitals_msgs,
             r.peak_mib
         );
         runs.push(r);
@@ -836,7 +913,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let m = |f: fn(&Run) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
     let (raw, ord) = (m(|r| r.raw_msgs_s), m(|r| r.orderly_msgs_s));
     println!(
-        "\ningest benchmark: {} tags, {} smart beds, {} sightings per receiver message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s, {} bed-exit alarms/s and {} falls/s; median of {} runs",
+        "\ningest benchmark: {} tags, {} smart beds, {} sightings per receiver message, {} messages flooded, nominal {} msg/s for {} s with {} moves/s, {} bed-exit alarms/s, {} falls/s, {} patients streaming vital signs (1 message / 5 s each) and {} NEWS2 5-6 spot checks/s; median of {} runs",
         p.tags,
         p.beds,
         p.sightings,
@@ -846,6 +923,8 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         p.moves,
         p.alerts,
         p.falls,
+        p.vitals,
+        if p.vitals > 0 { p.news2 } else { 0 },
         p.runs
     );
     println!("| figure | median |");
@@ -880,6 +959,16 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         "| last sample the fall detector needs -> alert.raised on the unit's SSE, p99 | {:.1} ms |",
         m(|r| r.fall_p99_ms)
     );
+    if p.vitals > 0 {
+        println!(
+            "| spot check into NEWS2 5-6 -> alert.raised on the unit's SSE, p50 | {:.1} ms |",
+            m(|r| r.news2_p50_ms)
+        );
+        println!(
+            "| spot check into NEWS2 5-6 -> alert.raised on the unit's SSE, p99 | {:.1} ms |",
+            m(|r| r.news2_p99_ms)
+        );
+    }
     println!("| peak resident memory | {:.0} MiB |", m(|r| r.peak_mib));
     Ok(())
 }
