@@ -56,6 +56,9 @@ pub struct SimConfig {
     pub care_lapses: f64,
     /// How beds answer Orderly's commands, by bed asset id (default: they apply them).
     pub bed_answers: BTreeMap<String, BedAnswer>,
+    /// Vital signs for every patient with a device that measures them (the bedside monitor at
+    /// their bed, else their wearable); None: none.
+    pub vitals: Option<vitals::LiveConfig>,
 }
 
 /// How a simulated bed answers a command on `bed/{device}/command`.
@@ -94,6 +97,7 @@ impl Default for SimConfig {
             imu: false,
             care_lapses: 0.0,
             bed_answers: BTreeMap::new(),
+            vitals: None,
         }
     }
 }
@@ -165,6 +169,37 @@ pub enum Truth {
         command_id: String,
         answer: BedAnswer,
     },
+    /// A patient's vital signs begin to drift (sepsis-like: breathing and pulse up, saturation
+    /// and pressure down, fever): whole at `whole_at`, recovering from `recovering_at`, over
+    /// at `ends_at`; `depth` 1.0 is the full drift.
+    Deterioration {
+        at: Timestamp,
+        patient: String,
+        whole_at: Timestamp,
+        recovering_at: Timestamp,
+        ends_at: Timestamp,
+        depth: f64,
+    },
+    /// A vital-signs sensor reads what is not the patient's: a probe off or motion, for
+    /// `seconds`, flagged poor by the device or not.
+    VitalsArtefact {
+        at: Timestamp,
+        patient: String,
+        device: String,
+        seconds: i64,
+        probe_off: bool,
+        flagged: bool,
+    },
+}
+
+/// A patient's vital signs and the device that sends them.
+struct VitalsStream {
+    device: String,
+    /// A bedside monitor (`monitor/{id}/vitals`), else a wearable.
+    monitor: bool,
+    patient: String,
+    live: vitals::LivePatient,
+    seq: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -269,6 +304,9 @@ pub struct Simulator {
         serde_json::Map<String, serde_json::Value>,
     )>,
     truth: Vec<Truth>,
+    vitals: Vec<VitalsStream>,
+    /// Vital signs draw from their own generator: turning them on changes nothing else.
+    vitals_rng: StdRng,
 }
 
 fn rooms_of(fp: &Floorplan, unit: Option<&str>, kinds: &[RoomKind]) -> Vec<usize> {
@@ -310,6 +348,7 @@ impl Simulator {
 
     pub fn new(fp: Arc<Floorplan>, seed: &Seed, cfg: SimConfig, start: Timestamp) -> Self {
         let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let cfg_seed = cfg.seed;
         let topics = Topics::new(&fp.site.id);
         let central = rooms_of(&fp, None, &[RoomKind::Storage]);
         let all_patient_rooms = rooms_of(&fp, None, &[RoomKind::Patient, RoomKind::Bay]);
@@ -326,6 +365,8 @@ impl Simulator {
             receivers: Vec::new(),
             answers: Vec::new(),
             truth: Vec::new(),
+            vitals: Vec::new(),
+            vitals_rng: StdRng::seed_from_u64(cfg_seed ^ 0x5617_a15e),
         };
         let bed_room = |bed: &str| -> Option<usize> {
             // Beds named BED-{unit}-{nn} stand in the room whose bed position is {unit}-{nn}.
@@ -494,7 +535,7 @@ impl Simulator {
                     side: 0.0,
                     next_turn: start.plus_ms(rng.random_range(0..9_000_000)),
                 });
-            } else {
+            } else if a.device_class() == Some(orderly_model::DeviceClass::Pump) {
                 let in_patient_room = matches!(
                     fp.rooms[sim.tags[tag].room].kind,
                     RoomKind::Patient | RoomKind::Bay
@@ -536,6 +577,31 @@ impl Simulator {
                 room: fp.rooms[t.room].id.clone(),
             });
         }
+        if let Some(vc) = sim.cfg.vitals.clone() {
+            for p in &seed.patients {
+                let monitor = seed.assets.iter().find(|a| {
+                    a.device_class() == Some(orderly_model::DeviceClass::Monitor)
+                        && a.bed.as_deref() == Some(p.bed.as_str())
+                });
+                let (device, is_monitor) =
+                    match (monitor.and_then(|m| m.device.clone()), &p.wearable) {
+                        (Some(d), _) => (d, true),
+                        (None, Some(w)) => (w.clone(), false),
+                        (None, None) => continue,
+                    };
+                let (live, began) =
+                    vitals::LivePatient::new(&mut sim.vitals_rng, &vc, start, is_monitor);
+                sim.vitals.push(VitalsStream {
+                    device,
+                    monitor: is_monitor,
+                    patient: p.id.clone(),
+                    live,
+                    seq: 0,
+                });
+                let v = sim.vitals.len() - 1;
+                sim.note_vitals(v, began);
+            }
+        }
         sim.rng = rng;
         for b in 0..sim.beds.len() {
             if sim.beds[b].patient.is_some() {
@@ -547,6 +613,61 @@ impl Simulator {
 
     pub fn now(&self) -> Timestamp {
         self.now
+    }
+
+    /// What began for a vital-signs stream's patient, as the truth.
+    fn note_vitals(&mut self, v: usize, began: Vec<vitals::Began>) {
+        let s = &self.vitals[v];
+        for b in began {
+            self.truth.push(match b {
+                vitals::Began::Deterioration(e) => Truth::Deterioration {
+                    at: e.onset,
+                    patient: s.patient.clone(),
+                    whole_at: e.onset.plus_ms(e.ramp_ms),
+                    recovering_at: e.onset.plus_ms(e.ramp_ms + e.plateau_ms),
+                    ends_at: e.end(),
+                    depth: (e.depth * 1000.0).round() / 1000.0,
+                },
+                vitals::Began::Artefact {
+                    at,
+                    seconds,
+                    probe_off,
+                    flagged,
+                } => Truth::VitalsArtefact {
+                    at,
+                    patient: s.patient.clone(),
+                    device: s.device.clone(),
+                    seconds,
+                    probe_off,
+                    flagged,
+                },
+            });
+        }
+    }
+
+    /// Each patient's vital signs: a sensor's readings, a monitor's blood pressure cycle, a
+    /// nurse's set on each round.
+    fn vitals_report(&mut self, now: Timestamp, dt: i64, out: &mut Vec<Message>) {
+        let Some(cfg) = self.cfg.vitals.clone() else {
+            return;
+        };
+        for v in 0..self.vitals.len() {
+            let (sent, began) = self.vitals[v]
+                .live
+                .advance(&mut self.vitals_rng, &cfg, now, dt);
+            self.note_vitals(v, began);
+            for (ts, vitals) in sent {
+                let s = &mut self.vitals[v];
+                s.seq += 1;
+                let (device, seq) = (s.device.clone(), s.seq);
+                let payload = if s.monitor {
+                    Payload::MonitorVitals(vitals)
+                } else {
+                    Payload::Vitals(vitals)
+                };
+                out.push(self.message(now, &device, ts, seq, payload));
+            }
+        }
     }
 
     /// Ground truth gathered since the last call.
@@ -586,6 +707,7 @@ impl Simulator {
             self.beds_report(next, dt, &mut out);
             self.pumps_report(next, dt, &mut out);
             self.wearables_report(next, dt, &mut out);
+            self.vitals_report(next, dt, &mut out);
         }
         out.sort_by_key(|m| m.at);
         out

@@ -272,3 +272,77 @@ fn with_care_lapses_beds_start_with_a_setting_out_of_place_and_report_it() {
     let kinds: std::collections::BTreeSet<&str> = lapses.iter().map(|l| l.1.as_str()).collect();
     assert_eq!(kinds.len(), 4, "{kinds:?}");
 }
+
+/// Vital signs for every patient with a device: from the bedside monitor at an ICU bed (with
+/// its blood-pressure cycle), else from the wearable, every 5 s, with nurses' full sets on
+/// their rounds; each message decodes under the contract; deteriorations are in the truth;
+/// and turning vital signs on changes none of the other traffic (their own generator).
+#[test]
+fn every_patient_has_vital_signs_and_they_change_nothing_else() {
+    let start = Timestamp(1_795_000_000_000);
+    let until = start.plus_ms(31 * 60_000);
+    let mut with = sim_with(SimConfig {
+        seed: 3,
+        vitals: Some(vitals::LiveConfig {
+            spot_every_h: 0.25,
+            episodes_per_day: 3.0,
+            ..vitals::LiveConfig::default()
+        }),
+        ..SimConfig::default()
+    });
+    let mut without = sim(3);
+    let (mw, mo) = (with.advance(until), without.advance(until));
+    let is_vitals = |m: &&Message| m.topic.ends_with("/vitals");
+    let others: Vec<&Message> = mw.iter().filter(|m| !is_vitals(m)).collect();
+    assert_eq!(others, mo.iter().collect::<Vec<_>>());
+    let topics = Topics::new("general");
+    let seed = Seed::parse("demo-seed.toml", SEED).unwrap();
+    let mut per_device: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    for m in mw.iter().filter(is_vitals) {
+        let bytes = serde_json::to_vec(&m.payload).unwrap();
+        let orderly_model::Inbound::Reading(r) =
+            orderly_contract::decode(&topics, &m.topic, &bytes, m.at)
+        else {
+            panic!("{m:?} does not decode");
+        };
+        let (Payload::Vitals(v) | Payload::MonitorVitals(v)) = &r.payload else {
+            panic!("{m:?}")
+        };
+        let e = per_device.entry(r.device.clone()).or_default();
+        e.0 += 1;
+        e.1 += usize::from(v.mode == orderly_model::reading::VitalsMode::Spot);
+        e.2 += usize::from(
+            v.systolic.is_some() && v.mode == orderly_model::reading::VitalsMode::Continuous,
+        );
+    }
+    for p in &seed.patients {
+        let monitor = format!("mon-{}", p.bed.trim_start_matches("BED-").to_lowercase());
+        let (device, is_monitor) = if p.bed.starts_with("BED-ICU") {
+            (monitor, true)
+        } else {
+            (p.wearable.clone().unwrap(), false)
+        };
+        let (n, spots, nibp) = per_device[&device];
+        // 31 min at one reading each 5 s; a round each 15 min; a monitor's cuff each 15 min.
+        assert!((370..=375).contains(&n), "{device}: {n}");
+        assert!((2..=3).contains(&spots), "{device}: {spots}");
+        if is_monitor {
+            assert!((2..=3).contains(&nibp), "{device}: {nibp}");
+        } else {
+            assert_eq!(nibp, 0, "{device}");
+        }
+    }
+    assert_eq!(per_device.len(), seed.patients.len());
+    let truth = with.take_truth();
+    assert!(
+        truth
+            .iter()
+            .any(|t| matches!(t, Truth::Deterioration { .. })),
+        "some deterioration under way or begun in 31 minutes of 54 patients"
+    );
+    assert!(
+        truth
+            .iter()
+            .any(|t| matches!(t, Truth::VitalsArtefact { .. }))
+    );
+}

@@ -61,6 +61,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         falls_per_hour: args.falls_per_hour,
         imu: args.imu,
         care_lapses: args.care_lapses,
+        vitals: Some(orderly_sim::vitals::LiveConfig::default()),
         ..orderly_sim::SimConfig::default()
     };
     let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;

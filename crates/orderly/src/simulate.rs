@@ -55,6 +55,13 @@ pub struct SimArgs {
     /// alarm off, bed raised, brakes off, head of bed lowered), and that a bed starts so.
     #[arg(long, default_value_t = 0.0)]
     pub care_lapses: f64,
+    /// Vital signs: each patient's bedside monitor or wearable sends a reading this often,
+    /// seconds (0: no vital signs), and nurses chart a full set every 4 hours.
+    #[arg(long, default_value_t = 5)]
+    pub vitals_every: u32,
+    /// Deteriorations (vital signs drifting over hours, then recovering) per patient per day.
+    #[arg(long, default_value_t = 0.3)]
+    pub deteriorations_per_day: f64,
     /// How a bed answers commands: `BED-ID=apply|refuse|ignore` (repeatable; default apply).
     #[arg(long = "bed-answer", value_parser = parse_answer)]
     pub bed_answers: Vec<(String, BedAnswer)>,
@@ -138,6 +145,11 @@ pub async fn sim(args: SimArgs) -> Result<()> {
         imu: args.imu,
         care_lapses: args.care_lapses,
         bed_answers: args.bed_answers.iter().cloned().collect(),
+        vitals: (args.vitals_every > 0).then(|| orderly_sim::vitals::LiveConfig {
+            period_ms: i64::from(args.vitals_every) * 1000,
+            episodes_per_day: args.deteriorations_per_day,
+            ..orderly_sim::vitals::LiveConfig::default()
+        }),
         ..SimConfig::default()
     };
     let mut truth = match &args.truth {
