@@ -131,3 +131,47 @@ fn a_monitor_set_crossing_into_news2_5_reaches_the_station_within_a_second_and_i
     let page = b.eval("return document.body.innerText", json!([]));
     assert!(!page.as_str().unwrap().contains('?'), "{page}");
 }
+
+/// Read your writes (issue 20): straight after an acknowledgement is answered, the unit's
+/// alert list (any caller's) shows it acknowledged, every time.
+#[test]
+fn an_acknowledgement_is_seen_by_the_very_next_read() {
+    let setup = Setup::new();
+    let o = setup.start();
+    let dev = Device::connect(&o.mqtt, None);
+    let patients = ["1001", "1002", "1003", "1004", "1006", "1007"];
+    for p in patients {
+        dev.json(
+            &o.topic(&format!("wearable/W-{p}/vitals")),
+            &json!({"ts": now_rfc3339(), "mode": "spot", "respiration_rate": 24, "spo2": 94,
+                    "on_oxygen": false, "systolic": 105, "pulse": 95, "consciousness": "alert",
+                    "temperature_c": 37.0}),
+        );
+    }
+    let nurse = setup.token("nurse", "Nurse Ana", "ICU");
+    let open = || -> Vec<serde_json::Value> {
+        let (_, a) = o.get_as("/api/v1/units/ICU/alerts", &nurse);
+        a.as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == "news2-medium")
+            .cloned()
+            .collect()
+    };
+    o.wait_until("six NEWS2 alerts", Duration::from_secs(20), || {
+        open().len() == patients.len()
+    });
+    for a in open() {
+        let id = a["id"].as_str().unwrap().to_string();
+        let (s, b) = o.post_as(
+            &format!("/api/v1/alerts/{id}/acknowledge"),
+            &nurse,
+            &json!({}),
+        );
+        assert_eq!(s, 200, "{b}");
+        let now = open();
+        let seen = now.iter().find(|x| x["id"] == id.as_str()).unwrap();
+        assert_eq!(seen["state"], "acknowledged", "{seen}");
+        assert_eq!(seen["acknowledged_by"], "Nurse Ana", "{seen}");
+    }
+}

@@ -101,7 +101,8 @@ pub(crate) async fn ask<T>(
 }
 
 /// Sends a command to the world, and answers once the event that records it is committed (so
-/// what we answer survives a crash, and a read straight after sees it).
+/// what we answer survives a crash) and the read model includes it (so a read straight after,
+/// from this caller or any other, sees it: read your writes).
 pub(crate) async fn apply(s: &ApiState, command: Command) -> Result<Applied, ApiError> {
     // A change must be committed before it is answered: with the database away it would
     // hang, so it is refused at once and nothing changes.
@@ -117,6 +118,7 @@ pub(crate) async fn apply(s: &ApiState, command: Command) -> Result<Applied, Api
         .map_err(refused)?;
     if let Some(seq) = applied.seq {
         committed(s, seq).await?;
+        snapshot_after(s, seq).await;
     }
     Ok(applied)
 }

@@ -559,11 +559,19 @@ fn one() -> u32 {
 }
 
 impl Alert {
-    /// The order a nurse reads alerts in: highest priority first, then the oldest, then by id
-    /// (so equal alerts keep one order everywhere).
+    /// The order a nurse reads alerts in: highest priority first; within a priority the
+    /// patient's condition before equipment, equipment before information (IEC 60601-1-8's
+    /// physiological before technical); then the oldest, then by id (so equal alerts keep one
+    /// order everywhere).
     pub fn urgency(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+        let rank = |k: AlertKind| match k {
+            AlertKind::Physiological => 0,
+            AlertKind::Technical => 1,
+            AlertKind::Advisory => 2,
+        };
         a.priority
             .cmp(&b.priority)
+            .then(rank(a.category).cmp(&rank(b.category)))
             .then(a.raised_at.cmp(&b.raised_at))
             .then(a.id.cmp(&b.id))
     }
@@ -577,6 +585,34 @@ impl Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A later bed exit (high, the patient) comes before an earlier recalled pump in use
+    /// (high, equipment); priority still comes first.
+    #[test]
+    fn the_patients_condition_comes_before_equipment_within_a_priority() {
+        let alert = |id: &str, p: Priority, c: AlertKind, s: i64| {
+            let mut a: Alert = serde_json::from_value(serde_json::json!({
+                "id": id, "rule": id, "subject": "S", "unit": "ICU", "room": null,
+                "priority": "high", "category": "physiological", "state": "active", "message": "m",
+                "raised_at": "2026-11-22T10:00:00.000Z", "audience": ["station:ICU"],
+            }))
+            .unwrap();
+            a.priority = p;
+            a.category = c;
+            a.raised_at = Timestamp(s);
+            a
+        };
+        let mut v = [
+            alert("advice", Priority::High, AlertKind::Advisory, 0),
+            alert("recall", Priority::High, AlertKind::Technical, 1),
+            alert("exit", Priority::High, AlertKind::Physiological, 2),
+            alert("low-exit", Priority::Low, AlertKind::Physiological, 0),
+            alert("exit-2", Priority::High, AlertKind::Physiological, 3),
+        ];
+        v.sort_by(Alert::urgency);
+        let ids: Vec<&str> = v.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["exit", "exit-2", "recall", "advice", "low-exit"]);
+    }
 
     #[test]
     fn events_serialise_with_a_dotted_kind() {
