@@ -530,6 +530,21 @@ fn the_station_board_follows_the_census() {
         T,
         &format!("const t = {row}; return t.includes('Nia Okafor') && t.includes('Morse not assessed yet (fall precautions)')"),
     );
+    // A second Nia Okafor on the unit: both beds say so.
+    let (s, b) = o.post_as(
+        "/api/v1/patients",
+        &nurse,
+        &json!({"id": "MRN-6", "name": "Nia  okafor ", "bed": "BED-ICU-11"}),
+    );
+    assert_eq!(s, 200, "{b}");
+    station.wait_for(
+        "both beds flag the same name",
+        T,
+        &format!("const t = {row}; const u = document.querySelector('#beds tr[data-bed=\"BED-ICU-11\"]').innerText; \
+                  return t.includes('Same name as bed BED-ICU-11 (MRN-6): check identity') && u.includes('Same name as bed BED-ICU-05 (MRN-5)')"),
+    );
+    let (s, b) = o.post_as("/api/v1/patients/MRN-6/discharge", &nurse, &json!({}));
+    assert_eq!(s, 200, "{b}");
     let (s, b) = o.post_as("/api/v1/patients/MRN-5/discharge", &nurse, &json!({}));
     assert_eq!(s, 200, "{b}");
     station.wait_for(

@@ -444,7 +444,7 @@ fn seed(floors: &[FloorSpec]) -> Result<String> {
             let lu = unit.to_lowercase();
             writeln!(
                 t,
-                "[[asset]]\nid = \"BED-{unit}-{i:02}\"\nkind = \"bed\"\ntag = \"TB-{unit}-{i:02}\"\ndevice = \"bed-{lu}-{i:02}\"\nmodel = \"Centrella Smart+\"\nserial = \"CS-{unit}-{i:04}\"\nunit = \"{unit}\"\nstatus = \"in_use\"\n"
+                "[[asset]]\nid = \"BED-{unit}-{i:02}\"\nkind = \"bed\"\ntag = \"TB-{unit}-{i:02}\"\ndevice = \"bed-{lu}-{i:02}\"\nmodel = \"Centrella Smart+\"\nserial = \"CS-{unit}-{i:04}\"\nunit = \"{unit}\"\nposition = \"{unit}-{i:02}\"\nstatus = \"in_use\"\n"
             )?;
         }
     }

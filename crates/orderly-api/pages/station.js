@@ -131,9 +131,11 @@ export async function stationPage(main, unit) {
     }
   }
 
-  function bedRow(b) {
+  function bedRow(b, names) {
     const bed = b.asset && b.asset.bed;
     const p = b.patient;
+    // Two patients of one name on the unit: a wrong-patient risk, said on both beds.
+    const twin = p && (names.get(p.name.trim().replace(/\s+/g, ' ').toLowerCase()) || []).filter((x) => x.bed !== b.bed);
     const chips = [];
     if (bed) {
       chips.push(h('span', { class: 'tag' }, bed.height === 'low' ? 'Bed low' : `Bed ${words(bed.height)}`));
@@ -151,6 +153,7 @@ export async function stationPage(main, unit) {
       h('td', {}, b.room_name || 'not located', h('div', { class: 'muted' }, b.bed)),
       h('td', {}, p ? [p.name, h('div', { class: 'muted' }, scores(p)),
         p.record && p.record.isolation ? h('span', { class: 'tag bad' }, `Isolation: ${p.record.isolation}`) : null,
+        twin && twin.length ? h('span', { class: 'tag bad same-name' }, `Same name as ${twin.map((x) => `bed ${x.bed} (${x.patient.id})`).join(', ')}: check identity`) : null,
         news2(p.news2, p.id)]
         : h('span', { class: 'muted' }, turnover(b.asset && b.asset.turnover))),
       h('td', {}, chips),
@@ -170,9 +173,14 @@ export async function stationPage(main, unit) {
       if (b.patient) about.set(b.patient.id, text);
     }
     drawAlerts();
+    const names = new Map();
+    for (const b of beds.filter((x) => x.patient)) {
+      const k = b.patient.name.trim().replace(/\s+/g, ' ').toLowerCase();
+      names.set(k, [...(names.get(k) || []), b]);
+    }
     fill(bedsBox, h('table', { class: 'beds' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Open alerts'))),
-      h('tbody', {}, beds.map(bedRow))));
+      h('tbody', {}, beds.map((b) => bedRow(b, names)))));
     redraw(suggBox, (sugg.length ? sugg.map((x) => {
       const reason = h('input', { type: 'text', 'aria-label': 'Reason for dismissing', placeholder: 'Reason to dismiss', class: 'reason', maxlength: '2000' });
       const id = encodeURIComponent(x.id);

@@ -105,6 +105,10 @@ pub struct Asset {
     /// census has in that bed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bed: Option<String>,
+    /// A bed's place: one of the floorplan's beds (`beds = [...]` of a room). Its patient is in
+    /// that room whenever no tag places them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 impl Asset {
@@ -186,6 +190,8 @@ pub struct Seed {
     pub patients: Vec<Patient>,
     /// Every unit the file names, with the byte offset where it does (checked against the floorplan).
     unit_refs: Vec<(String, usize)>,
+    /// Every bed position the file names, with where (checked against the floorplan's beds).
+    position_refs: Vec<(String, usize)>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +219,8 @@ struct AssetEntry {
     unit: Option<Spanned<String>>,
     /// A bedside monitor's bed.
     bed: Option<Spanned<String>>,
+    /// A bed's place: a bed of the floorplan.
+    position: Option<Spanned<String>>,
     #[serde(default)]
     status: AssetStatus,
     /// `YYYY-MM-DD` (midnight UTC) or RFC 3339.
@@ -297,6 +305,7 @@ struct Checker<'a> {
     ids: BTreeMap<String, usize>,
     tags: BTreeMap<String, usize>,
     devices: BTreeMap<String, usize>,
+    positions: BTreeMap<String, usize>,
 }
 
 impl Checker<'_> {
@@ -308,6 +317,7 @@ impl Checker<'_> {
         let seen = match what {
             "id" => &mut self.ids,
             "tag" => &mut self.tags,
+            "position" => &mut self.positions,
             _ => &mut self.devices,
         };
         if let Some(&first) = seen.get(value) {
@@ -370,6 +380,7 @@ impl Seed {
             ids: BTreeMap::new(),
             tags: BTreeMap::new(),
             devices: BTreeMap::new(),
+            positions: BTreeMap::new(),
         };
         let mut seed = Seed::default();
         let mut kinds: BTreeMap<String, String> = BTreeMap::new();
@@ -386,6 +397,23 @@ impl Seed {
             if let Some(u) = &a.unit {
                 seed.unit_refs.push((u.get_ref().clone(), u.span().start));
             }
+            if let Some(p) = &a.position {
+                if a.kind.get_ref() == "bed" {
+                    c.unique("position", p.get_ref(), p.span().start);
+                    seed.position_refs
+                        .push((p.get_ref().clone(), p.span().start));
+                } else {
+                    c.err(
+                        p.span().start,
+                        format!(
+                            "only a bed has a position, and {:?} is a {}",
+                            a.id.get_ref(),
+                            a.kind.get_ref()
+                        ),
+                        Some("remove `position`"),
+                    );
+                }
+            }
             kinds.insert(a.id.get_ref().clone(), a.kind.get_ref().clone());
             seed.assets.push(Asset {
                 id: a.id.get_ref().clone(),
@@ -398,6 +426,7 @@ impl Seed {
                 status: a.status,
                 service_due: a.service_due.as_ref().and_then(|d| c.date(d)),
                 bed: a.bed.as_ref().map(|b| b.get_ref().clone()),
+                position: a.position.as_ref().map(|p| p.get_ref().clone()),
             });
         }
         for f in &raw.fleet {
@@ -449,6 +478,7 @@ impl Seed {
                     status: f.status,
                     service_due: None,
                     bed: None,
+                    position: None,
                 });
             }
         }
@@ -570,6 +600,33 @@ impl Seed {
             Ok(seed)
         } else {
             Err(FileErrors(c.errors))
+        }
+    }
+
+    /// Checks every bed position the seed names against the floorplan's beds (`known`).
+    pub fn check_positions(
+        &self,
+        file: &str,
+        text: &str,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<(), SeedError> {
+        let src = Source::new(file, text);
+        let errors: Vec<_> = self
+            .position_refs
+            .iter()
+            .filter(|(p, _)| !known(p))
+            .map(|(p, at)| {
+                src.error_at(
+                    *at,
+                    format!("position {p:?} is not a bed of the floorplan"),
+                    Some("use a bed id from a room's `beds = [...]` in the floorplan".into()),
+                )
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(FileErrors(errors))
         }
     }
 

@@ -8,7 +8,7 @@
 
 use crate::facts::{FactCtx, FactProviders, FactSheet, RulesStep, StaleFacts};
 use crate::locate::Location;
-use crate::registry::{AssetInfo, PatientInfo, StaffInfo, Subject};
+use crate::registry::{AssetInfo, PatientInfo, Registry, StaffInfo, Subject};
 use crate::{Capability, Site, WorldConfig};
 use bevy_ecs::prelude::*;
 use orderly_rules::Fact;
@@ -167,9 +167,18 @@ fn room_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
         Some(_) => loc.filter(|l| l.present).or(ctx.of_bed::<Location>()),
         None => loc,
     };
-    let room = room_loc.map(|l| &site.rooms[l.room as usize]);
-    let roles = room_loc
-        .and_then(|l| presence.rooms.get(&l.room))
+    // No tag places them: a bed and its patient are where the bed's place is on the floorplan.
+    let placed = room_loc.map(|l| l.room).or_else(|| {
+        let bed = match (patient, ctx.own::<AssetInfo>()) {
+            (Some(p), _) => Some(&p.0.bed),
+            (None, Some(a)) if a.0.kind == "bed" => Some(&a.0.id),
+            _ => None,
+        }?;
+        ctx.world.resource::<Registry>().bed_room.get(bed).copied()
+    });
+    let room = placed.map(|r| &site.rooms[r as usize]);
+    let roles = placed
+        .and_then(|r| presence.rooms.get(&r))
         .cloned()
         .unwrap_or_default();
     let text = |o: Option<&String>| Fact::String(o.cloned().unwrap_or_default());

@@ -64,6 +64,8 @@ pub struct Registry {
     pub bed_patient: HashMap<String, Entity>,
     /// A bedside monitor's device id -> the bed asset it is at.
     pub monitor_bed: HashMap<String, String>,
+    /// A bed asset id -> the room of its place on the floorplan (its `position`).
+    pub bed_room: HashMap<String, u32>,
 }
 
 /// The smart beds: assets of kind bed with a device that reports.
@@ -83,6 +85,11 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
             .insert(rx.to_string(), (n as u32, room as u32));
     }
     for a in &seed.assets {
+        if let Some(p) = &a.position
+            && let Some(room) = fp.rooms.iter().position(|r| r.beds.iter().any(|b| b == p))
+        {
+            reg.bed_room.insert(a.id.clone(), room as u32);
+        }
         let subject = Subject {
             id: a.id.clone(),
             kind: SubjectKind::Asset,

@@ -27,6 +27,8 @@ use std::sync::Arc;
 pub struct ReadModel {
     snap: Snapshot,
     room_of: HashMap<String, String>,
+    /// A bed asset id -> the room of its place on the floorplan, and the room's unit.
+    bed_place: HashMap<String, (String, Option<String>)>,
 }
 
 fn view(site: &Site, l: &Location) -> LocationView {
@@ -220,7 +222,7 @@ impl ReadModel {
     }
 
     /// A patient is in their bed's room (the wristband tells where they are without a located
-    /// bed); with neither heard, on their bed's unit.
+    /// bed); with neither heard, in the room of their bed's place on the floorplan.
     fn place_patient(&self, p: &mut PatientView) {
         let from_bed = self
             .snap
@@ -235,8 +237,12 @@ impl ReadModel {
         if let Some((room, unit)) = from_bed.or(from_band) {
             p.room = Some(room);
             p.unit = unit;
+        } else if let Some((room, unit)) = self.bed_place.get(&p.bed) {
+            // Neither heard: where their bed's place is on the floorplan.
+            p.room = Some(room.clone());
+            p.unit = unit.clone();
         } else {
-            // Neither heard: the unit the census put them on (their bed's home unit).
+            // Nor a place: the unit the census put them on (their bed's home unit).
             p.room = None;
             p.unit = self.snap.assets.get(&p.bed).and_then(|b| b.unit.clone());
         }
@@ -341,6 +347,15 @@ pub(crate) fn rebuild(world: &mut World) {
         .map(|p| p.0.clone())
         .unwrap_or_default();
     let mut model = ReadModel::default();
+    model.bed_place = world
+        .resource::<crate::Registry>()
+        .bed_room
+        .iter()
+        .map(|(bed, r)| {
+            let room = &site.0.rooms[*r as usize];
+            (bed.clone(), (room.id.clone(), room.unit.clone()))
+        })
+        .collect();
     let mut q = world.query::<ViewQuery>();
     for item in q.iter(world) {
         model.update(&site, &policies, item);

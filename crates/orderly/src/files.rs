@@ -33,12 +33,21 @@ pub fn census_map(path: Option<&Path>, seed: &Seed) -> Result<orderly_model::cen
         .map_err(|e| anyhow!("the census map is not valid:\n{e}"))
 }
 
+/// Is `position` one of the floorplan's beds?
+fn is_bed(fp: &Floorplan, position: &str) -> bool {
+    fp.rooms
+        .iter()
+        .any(|r| r.beds.iter().any(|b| b == position))
+}
+
 /// The bundled demo hospital.
 pub fn demo_site() -> Result<(Arc<Floorplan>, Seed)> {
     let fp = Floorplan::parse("floorplans/demo.toml", DEMO_FLOORPLAN)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let seed =
         Seed::parse("floorplans/demo-seed.toml", DEMO_SEED).map_err(|e| anyhow::anyhow!("{e}"))?;
+    seed.check_positions("floorplans/demo-seed.toml", DEMO_SEED, |p| is_bed(&fp, p))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((Arc::new(fp), seed))
 }
 
@@ -70,6 +79,8 @@ pub fn load_site(floorplan: &Path, seed: &Path) -> Result<(Arc<Floorplan>, Seed)
     let s =
         Seed::parse(&seed_name, &seed_text).map_err(|e| anyhow!("the seed is not valid:\n{e}"))?;
     s.check_units(&seed_name, &seed_text, |u| fp.unit(u).is_some())
+        .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
+    s.check_positions(&seed_name, &seed_text, |p| is_bed(&fp, p))
         .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
     Ok((Arc::new(fp), s))
 }

@@ -118,6 +118,23 @@ fn the_wearables_own_fall_event_alerts_too() {
         .map(|a| a.rule.as_str())
         .collect();
     assert_eq!(rules, ["fall-alone"], "{ev:?}");
+    // No tag has placed the patient or the bed: the alert names the room of the bed's place on
+    // the floorplan (BED-ICU-02 at ICU-02), and goes to that room's unit.
+    let a = ev.iter().find_map(|e| e.kind.alert()).unwrap();
+    assert!(
+        a.message.contains("may have fallen in ICU room 2"),
+        "{}",
+        a.message
+    );
+    assert_eq!(
+        (a.room.as_deref(), a.unit.as_deref()),
+        (Some("F2-ICU-02"), Some("ICU"))
+    );
+    let p = h.snapshot().patients["P-1002"].clone();
+    assert_eq!(
+        (p.room.as_deref(), p.unit.as_deref()),
+        (Some("F2-ICU-02"), Some("ICU"))
+    );
 }
 
 pub(super) fn button(at: Timestamp) -> Inbound {
