@@ -346,8 +346,7 @@ pub(crate) fn rebuild(world: &mut World) {
         .get_resource::<Policies>()
         .map(|p| p.0.clone())
         .unwrap_or_default();
-    let mut model = ReadModel::default();
-    model.bed_place = world
+    let bed_place = world
         .resource::<crate::Registry>()
         .bed_room
         .iter()
@@ -356,6 +355,10 @@ pub(crate) fn rebuild(world: &mut World) {
             (bed.clone(), (room.id.clone(), room.unit.clone()))
         })
         .collect();
+    let mut model = ReadModel {
+        bed_place,
+        ..ReadModel::default()
+    };
     let mut q = world.query::<ViewQuery>();
     for item in q.iter(world) {
         model.update(&site, &policies, item);
