@@ -170,6 +170,19 @@ export async function mapPage(main, params) {
     routeLayer.append(s('circle', { class: 'routeend', cx: ex, cy: ey, r: 0.5 }));
     const [sx, sy] = pts[0];
     routeLayer.append(s('circle', { class: 'routeend', cx: sx, cy: sy, r: 0.3 }));
+    // A route that goes on to another floor says so where it leaves this one.
+    const lastHere = st.route.lastIndexOf(on[on.length - 1]);
+    const next = S.rooms.get(st.route[lastHere + 1] || '');
+    if (next && next.floor !== st.floor) {
+      const via = S.rooms.get(on[on.length - 1]);
+      routeLayer.append(s('text', { class: 'route-next', x: ex + 0.8, y: ey - 0.8, 'data-next-floor': next.floor },
+        `continues on ${floorName(next.floor)}${via ? ` via ${via.name}` : ''}`));
+    }
+  }
+
+  function floorName(id) {
+    const f = (S.fp.floors || []).find((x) => x.id === id);
+    return f ? f.name : id;
   }
 
   function routeText(route) {
@@ -182,7 +195,7 @@ export async function mapPage(main, params) {
       if (!last || last.floor !== r.floor) legs.push({ floor: r.floor, rooms: [] });
       if (!['corridor'].includes(r.kind) || id === route[0] || id === route[route.length - 1]) legs[legs.length - 1].rooms.push(r.name);
     }
-    return legs.map((l) => `${l.floor}: ${l.rooms.join(' → ')}`).join(' ⇒ ');
+    return legs.map((l) => `${floorName(l.floor)}: ${l.rooms.join(' → ')}`).join(' ⇒ ');
   }
 
   function showRoute(route, floor) {

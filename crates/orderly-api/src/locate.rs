@@ -1,9 +1,11 @@
-//! Finding equipment: the nearest items of a kind to a room, by walking distance over the
-//! floorplan graph (corridors, doors, stairs, elevators with their wait), each with its route.
+//! Finding equipment: the nearest items of a kind to a room, by the distance to bring them
+//! over the floorplan graph (corridors, doors, elevators with their wait; never stairs: tracked
+//! equipment is wheeled), each with its route.
 
 use crate::{ApiError, ApiState, Auth};
 use axum::Json;
 use axum::extract::{Query, State};
+use orderly_floorplan::Way;
 use orderly_model::view::{AssetView, LocationView};
 use orderly_model::{AssetStatus, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -31,16 +33,18 @@ pub struct Found {
     pub room_name: String,
     pub floor: String,
     pub unit: Option<String>,
-    /// Walking distance from `near`, metres (an elevator counts its wait as metres).
+    /// Distance from `near`, metres, by the way a wheeled item goes (lifts, never stairs; a
+    /// lift counts its wait as metres).
     pub metres: f32,
-    /// Rooms from `near` to the item, both included.
+    /// Rooms from `near` to the item, both included: by lift, never by stairs.
     pub route: Vec<String>,
     /// How sure the locator is of the room, 0..1.
     pub confidence: f32,
     pub last_seen: Timestamp,
 }
 
-/// The nearest items of a kind, by walking distance.
+/// The nearest items of a kind, by the distance to bring them (equipment is wheeled: by lift,
+/// never by stairs; an item reachable only by stairs is not offered).
 ///
 /// Only items whose tag is heard now (not "last seen") and whose status is accepted; items out
 /// of service (maintenance, recall) or overdue for maintenance (`service_due` passed) are never
@@ -81,7 +85,7 @@ pub(crate) async fn locate(
             kinds.join(", ")
         )));
     }
-    let metres = fp.distances_from(near);
+    let metres = fp.distances_for(near, Way::Wheeled);
     let now = (s.clock)();
     let mut found: Vec<(f32, &AssetView, &LocationView, usize)> = snap
         .assets
@@ -106,7 +110,7 @@ pub(crate) async fn locate(
         .into_iter()
         .take(limit)
         .filter_map(|(m, a, l, room)| {
-            let route = fp.route(near, room)?;
+            let route = fp.route_for(near, room, Way::Wheeled)?;
             Some(Found {
                 asset: a.id.clone(),
                 kind: a.kind.clone(),

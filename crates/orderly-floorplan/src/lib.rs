@@ -124,6 +124,16 @@ pub struct Link {
     pub metres: f32,
 }
 
+/// How something moves through the building: people walk (stairs too); wheeled things (beds,
+/// pumps on poles, wheelchairs, stretchers, ventilators: every piece of tracked equipment) go by
+/// lift, never by stairs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Way {
+    Walking,
+    Wheeled,
+}
+
 /// A walking route between two rooms.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Route {
@@ -212,23 +222,56 @@ impl Floorplan {
             .contains_edge(NodeIndex::new(a), NodeIndex::new(b))
     }
 
-    fn cost(&self, link: &Link) -> f32 {
-        match link.kind {
-            LinkKind::Elevator => link.metres + self.site.elevator_wait_m,
+    /// What a link costs `way`: metres, a lift's wait as metres; stairs (the flight, or into
+    /// or out of a stairwell) are no way for wheels.
+    fn cost_for(&self, e: petgraph::graph::EdgeReference<'_, Link>, way: Way) -> f32 {
+        use petgraph::visit::EdgeRef;
+        let link = e.weight();
+        let stairwell = [e.source(), e.target()]
+            .iter()
+            .any(|n| self.rooms[self.graph[*n]].kind == RoomKind::Stairs);
+        match (link.kind, way) {
+            (LinkKind::Stairs, Way::Wheeled) => f32::INFINITY,
+            (_, Way::Wheeled) if stairwell => f32::INFINITY,
+            (LinkKind::Elevator, _) => link.metres + self.site.elevator_wait_m,
             _ => link.metres,
         }
     }
 
-    /// Walking cost from room `from` to every room (`f32::INFINITY` where unreachable).
-    pub fn distances_from(&self, from: usize) -> Vec<f32> {
+    /// The cost from room `from` to every room for `way` (`f32::INFINITY` where unreachable).
+    pub fn distances_for(&self, from: usize, way: Way) -> Vec<f32> {
         let costs = petgraph::algo::dijkstra(&self.graph, NodeIndex::new(from), None, |e| {
-            self.cost(e.weight())
+            self.cost_for(e, way)
         });
         let mut out = vec![f32::INFINITY; self.rooms.len()];
         for (n, c) in costs {
             out[self.graph[n]] = c;
         }
         out
+    }
+
+    /// The shortest route for `way` between two rooms (None: no way, such as stairs only for
+    /// a wheeled item).
+    pub fn route_for(&self, from: usize, to: usize, way: Way) -> Option<Route> {
+        let (metres, path) = petgraph::algo::astar(
+            &self.graph,
+            NodeIndex::new(from),
+            |n| n.index() == to,
+            |e| self.cost_for(e, way),
+            |_| 0.0,
+        )?;
+        metres.is_finite().then(|| Route {
+            metres,
+            rooms: path
+                .into_iter()
+                .map(|n| self.rooms[n.index()].id.clone())
+                .collect(),
+        })
+    }
+
+    /// Walking cost from room `from` to every room (`f32::INFINITY` where unreachable).
+    pub fn distances_from(&self, from: usize) -> Vec<f32> {
+        self.distances_for(from, Way::Walking)
     }
 
     /// A short round from `from` through every room of `stops` (duplicates and unreachable
@@ -308,20 +351,7 @@ impl Floorplan {
 
     /// The shortest walking route between two rooms.
     pub fn route(&self, from: usize, to: usize) -> Option<Route> {
-        let (metres, path) = petgraph::algo::astar(
-            &self.graph,
-            NodeIndex::new(from),
-            |n| n.index() == to,
-            |e| self.cost(e.weight()),
-            |_| 0.0,
-        )?;
-        Some(Route {
-            metres,
-            rooms: path
-                .into_iter()
-                .map(|n| self.rooms[n.index()].id.clone())
-                .collect(),
-        })
+        self.route_for(from, to, Way::Walking)
     }
 }
 

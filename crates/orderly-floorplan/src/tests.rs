@@ -298,3 +298,40 @@ fn a_round_visits_every_stop_once_and_is_no_longer_than_visiting_them_in_file_or
     // Nothing to visit: an empty round.
     assert_eq!(fp.round(from, &[]).metres, 0.0);
 }
+
+/// Wheeled things go by lift: from every 3 West room to every ICU room the wheeled route never
+/// enters a stairwell and is never shorter than walking (which may take the stairs), and its
+/// cost is the distance `distances_for` gives.
+#[test]
+fn a_wheeled_route_goes_by_lift_never_by_stairs() {
+    let fp = Floorplan::parse("demo.toml", include_str!("../../../floorplans/demo.toml")).unwrap();
+    let from: Vec<usize> = (0..fp.rooms.len())
+        .filter(|&i| fp.rooms[i].id.starts_with("F3-MS3-"))
+        .collect();
+    let to: Vec<usize> = (0..fp.rooms.len())
+        .filter(|&i| fp.rooms[i].id.starts_with("F2-ICU-"))
+        .collect();
+    assert!(!from.is_empty() && !to.is_empty());
+    let mut stairs_walked = 0;
+    for &a in &from {
+        let wheeled = fp.distances_for(a, Way::Wheeled);
+        for &b in &to {
+            let r = fp.route_for(a, b, Way::Wheeled).expect("a lift goes there");
+            let kinds: Vec<RoomKind> = r.rooms.iter().map(|id| fp.room(id).unwrap().kind).collect();
+            assert!(!kinds.contains(&RoomKind::Stairs), "{:?}", r.rooms);
+            assert!(kinds.contains(&RoomKind::Elevator), "{:?}", r.rooms);
+            assert!((r.metres - wheeled[b]).abs() < 0.01);
+            let walk = fp.route(a, b).unwrap();
+            assert!(walk.metres <= r.metres + 0.01);
+            if walk
+                .rooms
+                .iter()
+                .any(|id| fp.room(id).unwrap().kind == RoomKind::Stairs)
+            {
+                stairs_walked += 1;
+            }
+        }
+    }
+    // The demo's stairs are the shorter way on foot for some of these pairs: the test means it.
+    assert!(stairs_walked > 0);
+}
