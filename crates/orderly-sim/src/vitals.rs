@@ -322,7 +322,7 @@ impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             period_ms: 5000,
-            episodes_per_day: 0.3,
+            episodes_per_day: 0.15,
             artefacts_per_day: 6.0,
             flagged: 0.7,
             spot_every_h: 4.0,

@@ -60,7 +60,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 5)]
     pub vitals_every: u32,
     /// Deteriorations (vital signs drifting over hours, then recovering) per patient per day.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.15)]
     pub deteriorations_per_day: f64,
     /// How a bed answers commands: `BED-ID=apply|refuse|ignore` (repeatable; default apply).
     #[arg(long = "bed-answer", value_parser = parse_answer)]
