@@ -199,6 +199,11 @@ const BED: &[FactDef] = &[
         Enum(EXIT_ZONE),
         "the zone watched, from the patient's fall risk (`[bed_exit] zones`): `off`, `exit`, `pre_exit`, `movement`",
     ),
+    f(
+        "fall_bundle_missing",
+        String,
+        "what the fall-prevention bundle lacks, in words (bed not in its low position, brakes off, a head rail down, no exit alarm), `nothing` when complete: for messages",
+    ),
 ];
 
 const PUMP: &[FactDef] = &[

@@ -140,6 +140,37 @@ fn exit_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
                 .to_string(),
         ),
     );
+    // The fall-prevention bundle (bed low, brakes on, both head rails up, an exit alarm: the
+    // bed's own or this watch) in words: only what is missing, as a nurse would say it.
+    let frame = ctx.of_bed::<BedFrame>().map(|b| &b.state);
+    let mut missing: Vec<&str> = Vec::new();
+    if let Some(s) = frame {
+        if s.height == orderly_model::reading::BedHeight::Raised {
+            missing.push("bed not in its low position");
+        }
+        if !s.brakes {
+            missing.push("brakes off");
+        }
+        match usize::from(s.rails.head_left) + usize::from(s.rails.head_right) {
+            0 => missing.push("both head rails down"),
+            1 => missing.push("one head rail down"),
+            _ => {}
+        }
+        if s.exit_alarm == ExitAlarm::Off && exit.is_none_or(|e| e.zone.is_none()) {
+            missing.push("no exit alarm (the bed's is off and the load cells are not watching)");
+        }
+    }
+    f.set(
+        g,
+        "fall_bundle_missing",
+        Fact::String(if frame.is_none() {
+            "the bed has not reported its settings".into()
+        } else if missing.is_empty() {
+            "nothing".into()
+        } else {
+            missing.join(", ")
+        }),
+    );
     if exit.is_some_and(|x| x.zone.is_some()) {
         f.reported("bed");
     }
@@ -182,6 +213,7 @@ impl Capability for BedExitPlugin {
                     "in_bed",
                     "exit_armed",
                     "exit_watch",
+                    "fall_bundle_missing",
                 ],
             )],
             exit_facts,

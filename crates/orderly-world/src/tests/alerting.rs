@@ -650,3 +650,54 @@ fn the_shipped_rules_are_valid() {
     assert!(set.rules.len() >= 8);
     assert!(set.get("bed-exit-alarm").is_some());
 }
+
+/// A bundle's message says in words what is missing, and only that (issue 20: it read "bed
+/// raised, brakes true, upper rails up 2, exit alarm armed").
+#[test]
+fn the_fall_bundle_message_says_what_is_missing() {
+    let mut h = hospital();
+    let state = |s: i64| {
+        Inbound::Reading(Reading {
+            at: t(s),
+            device: "bed-icu-01".into(),
+            ts: t(s),
+            seq: None,
+            payload: Payload::BedState(BedState {
+                occupied: true,
+                hob_deg: 30.0,
+                height: BedHeight::Raised,
+                brakes: false,
+                rails: Rails {
+                    head_left: true,
+                    ..Rails::default()
+                },
+                exit_alarm: ExitAlarm::Armed,
+                surface: Surface::Static,
+                moving: false,
+            }),
+        })
+    };
+    let mut raised = Vec::new();
+    for s in (0..=400).step_by(20) {
+        h.push(state(s));
+        raised.extend(
+            h.step(t(s))
+                .into_iter()
+                .filter_map(|e| e.kind.alert().cloned())
+                .filter(|a| a.rule == "fall-bundle-incomplete"),
+        );
+    }
+    let a = raised.first().expect("the bundle alert after 5 minutes");
+    assert!(
+        a.message
+            .ends_with(": bed not in its low position, brakes off, one head rail down"),
+        "{}",
+        a.message
+    );
+    assert!(
+        a.message
+            .starts_with("Fall-risk bundle incomplete for Ben Rossi in ICU room 1"),
+        "{}",
+        a.message
+    );
+}
