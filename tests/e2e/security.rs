@@ -236,3 +236,38 @@ fn failed_sign_ins_are_audited_and_limited_per_address() {
     );
     o.stop();
 }
+
+/// A misspelt value in a query is a 400 that lists the valid ones (issue 20), never an empty
+/// answer or a stream that stays silent for ever.
+#[test]
+fn unknown_enum_values_in_queries_are_400_with_the_valid_values() {
+    let setup = Setup::new();
+    let o = setup.start();
+    for (path, says) in [
+        (
+            "/api/v1/alerts?priority=urgent",
+            "one of high, medium, low, advisory",
+        ),
+        (
+            "/api/v1/alerts?state=open",
+            "one of active, acknowledged, resolved",
+        ),
+        (
+            "/api/v1/alerts/open?priority=HIGH",
+            "unknown priority \"HIGH\"",
+        ),
+        (
+            "/api/v1/assets?status=broken",
+            "unknown status \"broken\" (one of available",
+        ),
+        (
+            "/api/v1/events?kind=alert.rasied",
+            "unknown event kind \"alert.rasied\" (one of",
+        ),
+    ] {
+        let (status, body) = o.get(path);
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{path}: {body}");
+    }
+}

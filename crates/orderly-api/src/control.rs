@@ -337,17 +337,11 @@ pub(crate) async fn open_alerts(
         auth.require_unit(u)?;
     }
     let priority = match &f.priority {
-        Some(p) => Some(
-            Priority::parse(p)
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown priority {p:?}")))?,
-        ),
+        Some(p) => Some(Priority::parse_or_why(p, "priority").map_err(ApiError::BadRequest)?),
         None => None,
     };
     let state = match &f.state {
-        Some(st) => Some(
-            AlertState::parse(st)
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown state {st:?}")))?,
-        ),
+        Some(st) => Some(AlertState::parse_or_why(st, "state").map_err(ApiError::BadRequest)?),
         None => None,
     };
     let snap = s.snapshot();

@@ -95,10 +95,7 @@ pub(crate) async fn list_assets(
     Query(f): Query<AssetFilter>,
 ) -> Result<Json<Vec<Arc<AssetView>>>, ApiError> {
     let status = match &f.status {
-        Some(x) => Some(
-            AssetStatus::parse(x)
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown status {x:?}")))?,
-        ),
+        Some(x) => Some(AssetStatus::parse_or_why(x, "status").map_err(ApiError::BadRequest)?),
         None => None,
     };
     let snap = s.snapshot();
@@ -371,12 +368,10 @@ pub(crate) async fn alert_history(
         _ => {}
     }
     if let Some(p) = &f.priority {
-        Priority::parse(p)
-            .ok_or_else(|| ApiError::BadRequest(format!("unknown priority {p:?}")))?;
+        Priority::parse_or_why(p, "priority").map_err(ApiError::BadRequest)?;
     }
     if let Some(st) = &f.state {
-        orderly_model::AlertState::parse(st)
-            .ok_or_else(|| ApiError::BadRequest(format!("unknown state {st:?}")))?;
+        orderly_model::AlertState::parse_or_why(st, "state").map_err(ApiError::BadRequest)?;
     }
     let q = AlertQuery {
         unit: f.unit.clone(),

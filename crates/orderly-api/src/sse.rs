@@ -107,15 +107,24 @@ async fn stream_events(
         (None, Role::Nurse) => Some(auth.0.units.clone()),
         (None, _) => None,
     };
-    let filter = Filter {
-        units,
-        kinds: f.kind.as_ref().map(|k| {
-            k.split(',')
-                .map(|x| x.trim().to_string())
-                .filter(|x| !x.is_empty())
-                .collect()
-        }),
-    };
+    let kinds: Option<Vec<String>> = f.kind.as_ref().map(|k| {
+        k.split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    });
+    // A misspelt kind would stream nothing, for ever: said at once instead.
+    if let Some(bad) = kinds
+        .iter()
+        .flatten()
+        .find(|k| !orderly_model::EventKind::NAMES.contains(&k.as_str()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "unknown event kind {bad:?} (one of {})",
+            orderly_model::EventKind::NAMES.join(", ")
+        )));
+    }
+    let filter = Filter { units, kinds };
     // A Last-Event-ID that is not a sequence number is the client's mistake, said so (it was
     // silently ignored, replaying nothing). One past the latest committed event (another
     // database, or u64::MAX, which the store would have read as -1 and replayed everything)

@@ -21,6 +21,13 @@ macro_rules! wire_names {
                     _ => None,
                 }
             }
+            /// Parses `s` as a `what`, or says what it is not and what it may be.
+            pub fn parse_or_why(s: &str, what: &str) -> Result<Self, String> {
+                Self::parse(s).ok_or_else(|| {
+                    let names: Vec<&str> = Self::ALL.iter().map(|x| x.as_str()).collect();
+                    format!("unknown {what} {s:?} (one of {})", names.join(", "))
+                })
+            }
         }
     };
 }
