@@ -310,7 +310,7 @@ impl Setup {
     pub fn token(&self, role: &str, name: &str, units: &str) -> String {
         let out = Command::new(binary())
             .args(["token", "create", "--role", role, "--name", name])
-            .args(["--units", units, "--database", &self.db.url])
+            .args(["--units", units, "--database", &self.db.url, "--create"])
             .output()
             .unwrap();
         assert!(

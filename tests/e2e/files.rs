@@ -198,3 +198,55 @@ fn tokens_expire_and_a_changed_audit_record_is_found() {
         "{err}"
     );
 }
+
+/// `orderly token create` never makes a database by mistake: a path that does not exist is
+/// refused in one line unless `--create`; without `--database` it uses the demo's database
+/// where it runs; `--units` must be units of the floorplan.
+#[test]
+fn token_create_refuses_a_new_database_and_unknown_units_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(binary())
+            .args(["token", "create"])
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("ORDERLY_DATABASE")
+            .env_remove("ORDERLY_FLOORPLAN")
+            .output()
+            .unwrap()
+    };
+    let one_line_error = |out: &std::process::Output, says: &str| {
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    };
+    let typo = format!("sqlite://{}", dir.path().join("ordrely.db").display());
+    one_line_error(
+        &run(&["--role", "admin", "--name", "A", "--database", &typo]),
+        "no database at",
+    );
+    assert!(!dir.path().join("ordrely.db").exists());
+    one_line_error(
+        &run(&["--role", "admin", "--name", "A"]),
+        "no database here",
+    );
+    // Made on purpose: then the default finds it.
+    let out = run(&["--role", "admin", "--name", "A", "--create"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("orderly-demo.db").exists());
+    one_line_error(
+        &run(&["--role", "nurse", "--name", "N", "--units", "ICU,3W"]),
+        "unknown unit \"3W\" in --units",
+    );
+    let out = run(&["--role", "nurse", "--name", "N", "--units", "ICU,MS3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -84,8 +84,9 @@ enum AuditCmd {
     /// Check that no audit record was changed or deleted since it was written; prints the
     /// chain's head (note it: a later run with a shorter chain shows deletions at the end).
     Verify {
-        #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
-        database: String,
+        /// Database URL [default: the orderly-demo.db or orderly.db here].
+        #[arg(long, env = "ORDERLY_DATABASE")]
+        database: Option<String>,
     },
 }
 
@@ -105,20 +106,29 @@ enum TokenCmd {
         /// How long it works: `90d`, `12h`, ... or `never` (a service that is rotated by hand).
         #[arg(long, default_value = "90d")]
         expires_in: String,
-        /// Database URL.
-        #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
-        database: String,
+        /// Database URL [default: the orderly-demo.db or orderly.db here].
+        #[arg(long, env = "ORDERLY_DATABASE")]
+        database: Option<String>,
+        /// Make a new database if there is none (otherwise a mistyped path is refused: a
+        /// token in a new, empty database is one no Orderly reads).
+        #[arg(long)]
+        create: bool,
+        /// The floorplan whose units `--units` names [default: the demo hospital's].
+        #[arg(long, env = "ORDERLY_FLOORPLAN")]
+        floorplan: Option<PathBuf>,
     },
     /// Every token: id, holder, role, units, created, expires, revoked (never a secret).
     List {
-        #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
-        database: String,
+        /// Database URL [default: the orderly-demo.db or orderly.db here].
+        #[arg(long, env = "ORDERLY_DATABASE")]
+        database: Option<String>,
     },
     /// Revoke a token by id.
     Revoke {
         id: String,
-        #[arg(long, env = "ORDERLY_DATABASE", default_value = "sqlite://orderly.db")]
-        database: String,
+        /// Database URL [default: the orderly-demo.db or orderly.db here].
+        #[arg(long, env = "ORDERLY_DATABASE")]
+        database: Option<String>,
     },
 }
 
@@ -162,7 +172,7 @@ fn run() -> Result<()> {
         Cmd::Token { cmd } => rt.block_on(token(cmd)),
         Cmd::Audit {
             cmd: AuditCmd::Verify { database },
-        } => rt.block_on(audit_verify(database)),
+        } => existing_database(database, false).and_then(|d| rt.block_on(audit_verify(d))),
         Cmd::Devices(args) => devices::main(args),
         Cmd::Rules { cmd } => rules::main(cmd),
         Cmd::Broker { listen } => {
@@ -200,6 +210,41 @@ fn run() -> Result<()> {
     }
 }
 
+/// The database a maintenance command (token, audit) works on: the one named, else the one
+/// here that `orderly demo` (orderly-demo.db) or `orderly run` (orderly.db) made. A SQLite file
+/// that does not exist is not made unless asked (`--create`, or `mode=rwc` in the URL): a typo
+/// would otherwise make an empty database, and a token in it that no Orderly reads.
+fn existing_database(named: Option<String>, create: bool) -> Result<String> {
+    let url = match named {
+        Some(u) => u,
+        None => {
+            let here: Vec<&str> = ["orderly-demo.db", "orderly.db"]
+                .into_iter()
+                .filter(|f| std::path::Path::new(f).exists())
+                .collect();
+            match here.as_slice() {
+                [one] => format!("sqlite://{one}"),
+                [] if create => "sqlite://orderly-demo.db".to_string(),
+                [] => anyhow::bail!(
+                    "no database here (orderly-demo.db from `orderly demo`, orderly.db from `orderly run`): run this where Orderly runs, or name it with --database URL"
+                ),
+                _ => anyhow::bail!(
+                    "both orderly-demo.db and orderly.db are here: name one with --database sqlite://orderly-demo.db or --database sqlite://orderly.db"
+                ),
+            }
+        }
+    };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let (file, query) = path.split_once('?').unwrap_or((path, ""));
+        if !create && !query.contains("mode=rwc") && !std::path::Path::new(file).exists() {
+            anyhow::bail!(
+                "no database at {file}: check --database (or add --create to make a new one)"
+            );
+        }
+    }
+    Ok(url)
+}
+
 async fn token(cmd: TokenCmd) -> Result<()> {
     use orderly_model::Role;
     match cmd {
@@ -209,7 +254,10 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             units,
             expires_in,
             database,
+            create,
+            floorplan,
         } => {
+            let database = existing_database(database, create)?;
             let now = orderly_mqtt::client::wall_clock();
             let expires = match expires_in.as_str() {
                 "never" => None,
@@ -228,6 +276,22 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             if role == Role::Nurse && units.is_empty() {
                 anyhow::bail!("a nurse token needs --units (the units she may see)");
             }
+            let fp = match &floorplan {
+                Some(f) => {
+                    let text = std::fs::read_to_string(f)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
+                    orderly_floorplan::Floorplan::parse(&f.display().to_string(), &text)
+                        .map_err(|e| anyhow::anyhow!("the floorplan is not valid:\n{e}"))?
+                }
+                None => files::demo_site()?.0.as_ref().clone(),
+            };
+            if let Some(u) = units.iter().find(|u| fp.unit(u).is_none()) {
+                let known: Vec<&str> = fp.units.iter().map(|x| x.id.as_str()).collect();
+                anyhow::bail!(
+                    "unknown unit {u:?} in --units (the floorplan's units: {}; another site's floorplan with --floorplan)",
+                    known.join(", ")
+                );
+            }
             let store = orderly_store::Store::open(&database).await?;
             let (id, secret) = store
                 .create_token(&name, role, &units, now, expires)
@@ -240,6 +304,7 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             store.close().await;
         }
         TokenCmd::List { database } => {
+            let database = existing_database(database, false)?;
             let store = orderly_store::Store::open(&database).await?;
             let tokens = store.tokens().await?;
             store.close().await;
@@ -274,6 +339,7 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             }
         }
         TokenCmd::Revoke { id, database } => {
+            let database = existing_database(database, false)?;
             let store = orderly_store::Store::open(&database).await?;
             let done = store
                 .revoke_token(&id, orderly_mqtt::client::wall_clock())
