@@ -729,7 +729,10 @@ async fn a_rejected_reload_answers_422_with_the_located_problems_and_only_admins
 
 /// Walking distances by a plain Bellman-Ford over the floorplan's links: an independent check
 /// of the endpoint's ranking.
+/// Bellman-Ford over the floorplan's links the way wheeled equipment goes: no stairs, no
+/// stairwells (independent of the floorplan crate's Dijkstra).
 fn shortest(fp: &Floorplan, from: usize) -> Vec<f32> {
+    let stairwell = |i: usize| fp.rooms[i].kind == orderly_floorplan::RoomKind::Stairs;
     let n = fp.rooms.len();
     let mut d = vec![f32::INFINITY; n];
     d[from] = 0.0;
@@ -740,6 +743,10 @@ fn shortest(fp: &Floorplan, from: usize) -> Vec<f32> {
                 continue;
             }
             for (j, link) in fp.neighbours(i) {
+                if link.kind == orderly_floorplan::LinkKind::Stairs || stairwell(i) || stairwell(j)
+                {
+                    continue;
+                }
                 let wait = if link.kind == orderly_floorplan::LinkKind::Elevator {
                     fp.site.elevator_wait_m
                 } else {
@@ -759,7 +766,7 @@ fn shortest(fp: &Floorplan, from: usize) -> Vec<f32> {
 }
 
 #[tokio::test]
-async fn nearest_available_equipment_by_walking_distance_with_its_route() {
+async fn nearest_available_equipment_by_the_lift_with_its_route() {
     let f = fixture(true).await;
     let fp = f.state.floorplan.clone();
     let (status, body) = get(
@@ -797,6 +804,12 @@ async fn nearest_available_equipment_by_walking_distance_with_its_route() {
         assert_eq!(route.first(), Some(&fp.room_index("F2-C02").unwrap()));
         assert_eq!(route.last(), Some(&room));
         assert!(route.windows(2).all(|w| fp.adjacent(w[0], w[1])), "{a}");
+        assert!(
+            route
+                .iter()
+                .all(|r| fp.rooms[*r].kind != orderly_floorplan::RoomKind::Stairs),
+            "a wheeled item by the stairs: {a}"
+        );
     }
     assert_eq!(
         ids[0], "PUMP-0003",

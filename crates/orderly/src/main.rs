@@ -273,6 +273,12 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("unknown role {role:?}: use nurse, facilities, biomed or admin")
             })?;
+            // `--units ""` (a script's empty list) is no unit.
+            let units: Vec<String> = units
+                .into_iter()
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect();
             if role == Role::Nurse && units.is_empty() {
                 anyhow::bail!("a nurse token needs --units (the units she may see)");
             }
