@@ -610,24 +610,12 @@ impl Seed {
         text: &str,
         known: impl Fn(&str) -> bool,
     ) -> Result<(), SeedError> {
-        let src = Source::new(file, text);
-        let errors: Vec<_> = self
-            .position_refs
-            .iter()
-            .filter(|(p, _)| !known(p))
-            .map(|(p, at)| {
-                src.error_at(
-                    *at,
-                    format!("position {p:?} is not a bed of the floorplan"),
-                    Some("use a bed id from a room's `beds = [...]` in the floorplan".into()),
-                )
-            })
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(FileErrors(errors))
-        }
+        check_refs(&self.position_refs, file, text, known, |p| {
+            (
+                format!("position {p:?} is not a bed of the floorplan"),
+                "use a bed id from a room's `beds = [...]` in the floorplan",
+            )
+        })
     }
 
     /// Checks every unit the seed names against `known`, with the file's positions.
@@ -637,24 +625,37 @@ impl Seed {
         text: &str,
         known: impl Fn(&str) -> bool,
     ) -> Result<(), SeedError> {
-        let src = Source::new(file, text);
-        let errors: Vec<_> = self
-            .unit_refs
-            .iter()
-            .filter(|(u, _)| !known(u))
-            .map(|(u, at)| {
-                src.error_at(
-                    *at,
-                    format!("unit {u:?} is not in the floorplan"),
-                    Some("use a unit id from the floorplan's [[unit]] tables".into()),
-                )
-            })
-            .collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(FileErrors(errors))
-        }
+        check_refs(&self.unit_refs, file, text, known, |u| {
+            (
+                format!("unit {u:?} is not in the floorplan"),
+                "use a unit id from the floorplan's [[unit]] tables",
+            )
+        })
+    }
+}
+
+/// Every reference (value, byte offset) that `known` refuses, as an error at its place with
+/// what `says` about it and the fix.
+fn check_refs(
+    refs: &[(String, usize)],
+    file: &str,
+    text: &str,
+    known: impl Fn(&str) -> bool,
+    says: impl Fn(&str) -> (String, &'static str),
+) -> Result<(), SeedError> {
+    let src = Source::new(file, text);
+    let errors: Vec<_> = refs
+        .iter()
+        .filter(|(v, _)| !known(v))
+        .map(|(v, at)| {
+            let (message, fix) = says(v);
+            src.error_at(*at, message, Some(fix.into()))
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(FileErrors(errors))
     }
 }
 

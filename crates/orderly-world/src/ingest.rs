@@ -475,25 +475,19 @@ fn route_inbox(
                     imu,
                 });
             }
-            (Payload::Vitals(vitals), Some(patient)) => {
+            (Payload::Vitals(vitals) | Payload::MonitorVitals(vitals), Some(device)) => {
+                // A wearable is its patient's; a monitor measures whoever is in its bed.
+                let (patient, what) = match monitored {
+                    Some(p) => (p, "monitor"),
+                    None => (device, "wearable"),
+                };
                 out.vitals.write(VitalsIn {
                     at,
                     ts,
                     patient,
                     vitals,
-                    source: format!("wearable {}", r.device),
+                    source: format!("{what} {}", r.device),
                 });
-            }
-            (Payload::MonitorVitals(vitals), Some(_)) => {
-                if let Some(patient) = monitored {
-                    out.vitals.write(VitalsIn {
-                        at,
-                        ts,
-                        patient,
-                        vitals,
-                        source: format!("monitor {}", r.device),
-                    });
-                }
             }
             (Payload::WearableEvent(event), Some(patient)) => {
                 out.wearable.write(WearableEventIn {

@@ -212,6 +212,12 @@ impl VitalSigns {
             .map(|(_, n)| *n)
             .min_by_key(key)
             .unwrap_or(n);
+        self.stand(at, n, cfg);
+    }
+
+    /// `n`, scored from values taken up to `at`, is the score: observations are due by its
+    /// band, and it joins the trend.
+    fn stand(&mut self, at: Timestamp, n: News2, cfg: &VitalsConfig) {
         self.news = Some(n);
         self.scored_at = Some(at);
         self.due_at = Some(Timestamp(
@@ -275,51 +281,26 @@ impl VitalSigns {
     fn restore(&mut self, c: &orderly_model::news2::Charted, cfg: &VitalsConfig) {
         let at = c.taken_at;
         let o = &c.obs;
-        let vals = [
-            o.respiration_rate,
-            o.spo2,
-            o.systolic,
-            o.pulse,
-            o.temperature_c,
-        ];
-        for (i, x) in vals.into_iter().enumerate() {
-            if let Some(x) = x {
-                self.window[i].clear();
-                self.value[i] = Some((at, x));
-            }
-        }
-        if let Some(x) = o.on_oxygen {
-            self.on_oxygen = Some((at, x));
-        }
-        if let Some(x) = o.consciousness {
-            self.consciousness = Some((at, x));
-        }
-        if let Some(x) = c.diastolic {
-            self.diastolic = Some((at, x));
-        }
-        if let Some(x) = c.o2_flow_lpm {
-            self.o2_flow = Some((at, x));
-        }
+        // Taken back as a set measured then (no window to fill), whatever measured it.
+        let set = orderly_model::reading::Vitals {
+            mode: VitalsMode::Spot,
+            respiration_rate: o.respiration_rate,
+            spo2: o.spo2,
+            on_oxygen: o.on_oxygen,
+            o2_flow_lpm: c.o2_flow_lpm,
+            systolic: o.systolic,
+            diastolic: c.diastolic,
+            pulse: o.pulse,
+            temperature_c: o.temperature_c,
+            consciousness: o.consciousness,
+            quality: Default::default(),
+        };
+        self.take(at, &set, 0, false);
         self.spot = c.mode == VitalsMode::Spot;
         self.source = c.source.clone();
-        self.news = Some(c.news);
-        self.scored_at = Some(at);
         self.charted = Some((at, c.news));
         self.recent.clear();
-        self.due_at = Some(Timestamp(
-            at.millis() + i64::from(c.news.response.observe_within_min()) * 60_000,
-        ));
-        let trend_ms = i64::from(cfg.trend_h) * 3_600_000;
-        self.history.push_back((at, c.news.aggregate));
-        while self
-            .history
-            .front()
-            .is_some_and(|(t, _)| at.since(*t) > trend_ms)
-        {
-            self.history.pop_front();
-        }
-        let low = self.history.iter().map(|(_, a)| *a).min().unwrap_or(0);
-        self.rise = c.news.aggregate.saturating_sub(low);
+        self.stand(at, c.news, cfg);
     }
 
     /// The sub-scores in words, for a rule's message.
