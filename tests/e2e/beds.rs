@@ -134,7 +134,7 @@ fn simulated_beds_apply_refuse_or_ignore_and_each_is_settled_once() {
         .args([
             "--truth",
             dry.to_str().unwrap(),
-            "--seed",
+            "--sim-seed",
             sim_seed,
             "--care-lapses",
             "1",
@@ -174,9 +174,16 @@ fn simulated_beds_apply_refuse_or_ignore_and_each_is_settled_once() {
         .args(["sim", "--mqtt", &format!("{}:{}", o.mqtt.0, o.mqtt.1)])
         .arg("--floorplan")
         .arg(&setup.floorplan)
-        .arg("--registry")
+        .arg("--seed")
         .arg(&setup.seed)
-        .args(["--duration", "16", "--seed", sim_seed, "--care-lapses", "1"])
+        .args([
+            "--duration",
+            "16",
+            "--sim-seed",
+            sim_seed,
+            "--care-lapses",
+            "1",
+        ])
         .args(["--truth", truth.to_str().unwrap()])
         .args(["--bed-answer", &format!("{refuse}=refuse")])
         .args(["--bed-answer", &format!("{ignore}=ignore")])

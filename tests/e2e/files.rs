@@ -250,3 +250,99 @@ fn token_create_refuses_a_new_database_and_unknown_units_in_one_line() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Finding: `orderly check` worked only from the clone root, and `replay` paired a named
+/// floorplan with the demo's seed from wherever it ran. Now no paths means the bundled demo,
+/// from any directory, and one of the two without the other takes the bundled demo's other
+/// half and says so.
+#[test]
+fn check_works_from_anywhere_and_says_which_half_is_the_demos() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(binary())
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(binary())
+        .args(["check", "--floorplan"])
+        .arg(workspace().join("floorplans/demo.toml"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("note: no --seed given: using the bundled demo's"),
+        "{err}"
+    );
+}
+
+/// Finding: a replay whose devices were all unknown wrote "0 events" and nothing on what it
+/// dropped. Now it says how many messages it read, accepted and dropped by reason, and warns
+/// when nothing matched the site.
+#[test]
+fn replay_says_what_it_dropped_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("c.jsonl");
+    let mut lines = String::new();
+    for i in 0..5 {
+        lines.push_str(&format!(
+            "{{\"at\":\"2026-03-02T10:00:0{i}Z\",\"topic\":\"orderly/v1/general/rtls/NOPE-{i}/sightings\",\"payload\":{{\"ts\":\"2026-03-02T10:00:0{i}Z\",\"seq\":{i},\"sightings\":[]}}}}\n"
+        ));
+    }
+    lines.push_str("{\"at\":\"2026-03-02T10:00:09Z\",\"topic\":\"orderly/v1/general/rtls/rx-f1-core/sightings\",\"payload\":\"not json\"}\n");
+    std::fs::write(&capture, lines).unwrap();
+    let out = Command::new(binary())
+        .arg("replay")
+        .arg(&capture)
+        .arg("--out")
+        .arg(dir.path().join("e.jsonl"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("6 messages, 0 accepted, 6 dropped"), "{err}");
+    assert!(
+        err.contains("dropped by reason: 1 malformed_json, 5 unknown_device"),
+        "{err}"
+    );
+    assert!(err.contains("warning: no message"), "{err}");
+}
+
+/// Finding: an unreachable PostgreSQL waited 30 s in silence, then said "pool timed out" three
+/// times. Now the first connection's own error, at once, in one line, with the address and
+/// never the password.
+#[test]
+fn an_unreachable_database_is_named_with_its_cause_at_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://orderly:s3cret@127.0.0.1:{port}/orderly");
+    let started = std::time::Instant::now();
+    let out = Command::new(binary())
+        .args(["run", "--http", "127.0.0.1:0", "--database", &url])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

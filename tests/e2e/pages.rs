@@ -48,7 +48,7 @@ fn simulate(setup: &Setup, o: &Orderly, args: &[&str]) -> Sim {
         .args(["sim", "--mqtt", &format!("{}:{}", o.mqtt.0, o.mqtt.1)])
         .arg("--floorplan")
         .arg(&setup.floorplan)
-        .arg("--registry")
+        .arg("--seed")
         .arg(&setup.seed)
         .args(args)
         .stdout(Stdio::null())
@@ -103,7 +103,7 @@ fn the_floor_map_follows_the_simulator_and_draws_the_route_to_the_nearest_pump()
             "120",
             "--moves-per-hour",
             "400",
-            "--seed",
+            "--sim-seed",
             "3",
         ],
     );

@@ -30,7 +30,7 @@ const CASES: &[Case] = &[
         args: &[
             "--duration",
             "300",
-            "--seed",
+            "--sim-seed",
             "3",
             "--care-lapses",
             "0.3",
@@ -48,7 +48,7 @@ const CASES: &[Case] = &[
         args: &[
             "--duration",
             "120",
-            "--seed",
+            "--sim-seed",
             "4",
             "--imu",
             "--falls-per-hour",
@@ -63,7 +63,7 @@ const CASES: &[Case] = &[
         args: &[
             "--duration",
             "7200",
-            "--seed",
+            "--sim-seed",
             "2",
             "--care-lapses",
             "0.1",
@@ -79,7 +79,7 @@ const CASES: &[Case] = &[
         args: &[
             "--duration",
             "7200",
-            "--seed",
+            "--sim-seed",
             "6",
             "--imu",
             "--falls-per-hour",

@@ -117,7 +117,7 @@ fn simulated_falls_and_bed_exits_are_each_alerted_once_at_the_right_station() {
         "--falls-per-hour",
         "2",
         "--imu",
-        "--seed",
+        "--sim-seed",
         "4",
         // Falls and exits only: vital signs (and their NEWS2 alerts) are tested on their own.
         "--vitals-every",
@@ -358,7 +358,7 @@ fn record_writes_what_the_broker_carries_as_a_replayable_capture() {
         .arg(&cap)
         .arg("--floorplan")
         .arg(&setup.floorplan)
-        .arg("--registry")
+        .arg("--seed")
         .arg(&setup.seed)
         .output()
         .unwrap();
@@ -397,7 +397,7 @@ fn replay_gives_the_same_bed_commands() {
         "1",
         "--bed-exits-per-hour",
         "0",
-        "--seed",
+        "--sim-seed",
         "5",
     ]);
     for out in [&a, &b] {

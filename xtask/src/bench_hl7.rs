@@ -144,7 +144,7 @@ fn one(
             "true",
             "--database",
             db,
-            "--seed",
+            "--sim-seed",
             &seed.display().to_string(),
             "--hl7",
             "127.0.0.1:0",

@@ -18,8 +18,10 @@ use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {url}: {source}")]
-    Open { url: String, source: sqlx::Error },
+    /// The cause in words (the first connection's own error: "Connection refused" names the
+    /// address; a pool's "timed out" would not). The URL without its password.
+    #[error("cannot open the database {url}: {cause}")]
+    Open { url: String, cause: String },
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -215,6 +217,20 @@ pub struct RejectedMessage {
     pub message: String,
 }
 
+/// A database URL fit to print: the password, if any, replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
 impl Store {
     /// Opens (creating a SQLite file if missing) and migrates. `url` is `sqlite://PATH` or
     /// `postgres://...`.
@@ -248,13 +264,23 @@ impl Store {
                 })
             });
         }
-        let pool = opts
-            .connect(&connect_url)
-            .await
-            .map_err(|source| StoreError::Open {
-                url: url.to_string(),
-                source,
-            })?;
+        let open_error = |e: sqlx::Error| StoreError::Open {
+            url: redact(url),
+            cause: match &e {
+                sqlx::Error::Io(io) => format!("{io} (is the database server running there?)"),
+                e => e.to_string(),
+            },
+        };
+        // One connection first: its error is the real one (refused, unknown host, bad
+        // password), at once, where the pool would wait out its timeout and say only that.
+        {
+            use sqlx::Connection as _;
+            let first = sqlx::AnyConnection::connect(&connect_url)
+                .await
+                .map_err(open_error)?;
+            let _ = first.close().await;
+        }
+        let pool = opts.connect(&connect_url).await.map_err(open_error)?;
         if backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)

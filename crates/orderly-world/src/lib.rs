@@ -315,6 +315,11 @@ impl Hospital {
         )
     }
 
+    /// What ingest took in and rejected, per reason and device.
+    pub fn ingest_stats(&self) -> &ingest::IngestStats {
+        self.world.resource::<ingest::IngestStats>()
+    }
+
     /// The world, for tests and diagnostics.
     pub fn world(&self) -> &World {
         &self.world

@@ -68,10 +68,11 @@ pub struct RunArgs {
     /// Database URL: sqlite://FILE or postgres://... [default: sqlite://orderly.db].
     #[arg(long, env = "ORDERLY_DATABASE")]
     pub database: Option<String>,
-    /// Floorplan file [default: floorplans/demo.toml].
+    /// Floorplan file [default: the bundled demo hospital; give both --floorplan and --seed,
+    /// or neither].
     #[arg(long, env = "ORDERLY_FLOORPLAN")]
     pub floorplan: Option<PathBuf>,
-    /// Asset registry and census [default: floorplans/demo-seed.toml].
+    /// The seed: asset registry and census [default: the bundled demo's].
     #[arg(long, env = "ORDERLY_SEED")]
     pub seed: Option<PathBuf>,
     /// Rules directory (detectors.toml and alert rules), reloaded when a file changes
@@ -166,8 +167,9 @@ pub struct Settings {
     pub mqtt_port: u16,
     pub embedded_broker: bool,
     pub database: String,
-    pub floorplan: PathBuf,
-    pub seed: PathBuf,
+    /// Floorplan and seed files (None: the bundled demo's).
+    pub floorplan: Option<PathBuf>,
+    pub seed: Option<PathBuf>,
     pub rules: Option<PathBuf>,
     pub device_rate: f64,
     pub mqtt_security: orderly_mqtt::Security,
@@ -204,14 +206,8 @@ impl RunArgs {
                 .database
                 .or(file.database)
                 .unwrap_or_else(|| "sqlite://orderly.db".into()),
-            floorplan: self
-                .floorplan
-                .or(file.floorplan)
-                .unwrap_or_else(|| "floorplans/demo.toml".into()),
-            seed: self
-                .seed
-                .or(file.seed)
-                .unwrap_or_else(|| "floorplans/demo-seed.toml".into()),
+            floorplan: self.floorplan.or(file.floorplan),
+            seed: self.seed.or(file.seed),
             rules: self.rules.or(file.rules),
             device_rate: self.device_rate.or(file.device_rate).unwrap_or(50.0),
             mqtt_security: security(

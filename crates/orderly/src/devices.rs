@@ -19,12 +19,13 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct DevicesArgs {
-    /// Floorplan (its room receivers) [default: floorplans/demo.toml].
-    #[arg(long, default_value = "floorplans/demo.toml")]
-    pub floorplan: PathBuf,
-    /// Asset registry and census (beds, pumps, wearables) [default: floorplans/demo-seed.toml].
-    #[arg(long, default_value = "floorplans/demo-seed.toml")]
-    pub seed: PathBuf,
+    /// Floorplan (its room receivers) [default: the bundled demo hospital; give both
+    /// --floorplan and --seed, or neither].
+    #[arg(long)]
+    pub floorplan: Option<PathBuf>,
+    /// The seed: asset registry and census (beds, pumps, wearables) [default: the bundled demo's].
+    #[arg(long)]
+    pub seed: Option<PathBuf>,
     /// Folder to write the files in (created; its files are secrets).
     #[arg(long, default_value = "mqtt-auth")]
     pub out: PathBuf,
@@ -43,7 +44,15 @@ struct User {
 }
 
 pub fn main(args: DevicesArgs) -> Result<()> {
-    let (fp, seed) = crate::files::load_site(&args.floorplan, &args.seed)?;
+    let (fp, seed) = crate::files::site_or_demo(args.floorplan.as_deref(), args.seed.as_deref())?;
+    let name = |p: &Option<PathBuf>, demo: &str| {
+        p.as_ref()
+            .map_or_else(|| format!("{demo} (bundled)"), |p| p.display().to_string())
+    };
+    let (fp_name, seed_name) = (
+        name(&args.floorplan, "floorplans/demo.toml"),
+        name(&args.seed, "floorplans/demo-seed.toml"),
+    );
     let topics = Topics::new(&fp.site.id);
     let mut users = vec![User {
         name: ORDERLY_USER.into(),
@@ -61,7 +70,7 @@ pub fn main(args: DevicesArgs) -> Result<()> {
             bail!(
                 "unit id {:?} in {} cannot be an MQTT topic level (no '+', '#', '/' or spaces): rename it",
                 u.id,
-                args.floorplan.display()
+                fp_name
             );
         }
         users.push(User {
@@ -85,7 +94,7 @@ pub fn main(args: DevicesArgs) -> Result<()> {
                 } else {
                     "of an alert subscriber"
                 },
-                args.seed.display()
+                seed_name
             );
         }
         users.push(User {
@@ -100,8 +109,8 @@ pub fn main(args: DevicesArgs) -> Result<()> {
             bail!(
                 "device id {:?} is used twice (two devices would share one broker user): make device ids unique across {} and {}",
                 u.name,
-                args.floorplan.display(),
-                args.seed.display()
+                fp_name,
+                seed_name
             );
         }
     }
@@ -128,9 +137,7 @@ pub fn main(args: DevicesArgs) -> Result<()> {
 
     let header = format!(
         "# Written by `orderly devices` from {} and {} (site {}). Do not edit: run it again.\n",
-        args.floorplan.display(),
-        args.seed.display(),
-        fp.site.id
+        fp_name, seed_name, fp.site.id
     );
     let mut creds = format!(
         "{header}# SECRET: every broker user's password. Give each device its own; keep this file off shared disks.\n\n[passwords]\n"

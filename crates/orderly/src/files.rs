@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 pub const DEMO_FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 pub const DEMO_SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
+const DEMO_FLOORPLAN_NAME: &str = "floorplans/demo.toml (bundled)";
+const DEMO_SEED_NAME: &str = "floorplans/demo-seed.toml (bundled)";
 pub const DEMO_CENSUS_MAP: &str = include_str!("../../../floorplans/demo-census.toml");
 
 /// The census map at `path` (else the bundled demo's), checked against the seed's beds.
@@ -42,45 +44,66 @@ fn is_bed(fp: &Floorplan, position: &str) -> bool {
 
 /// The bundled demo hospital.
 pub fn demo_site() -> Result<(Arc<Floorplan>, Seed)> {
-    let fp = Floorplan::parse("floorplans/demo.toml", DEMO_FLOORPLAN)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let seed =
-        Seed::parse("floorplans/demo-seed.toml", DEMO_SEED).map_err(|e| anyhow::anyhow!("{e}"))?;
-    seed.check_positions("floorplans/demo-seed.toml", DEMO_SEED, |p| is_bed(&fp, p))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((Arc::new(fp), seed))
+    check_site(
+        DEMO_FLOORPLAN_NAME,
+        DEMO_FLOORPLAN,
+        DEMO_SEED_NAME,
+        DEMO_SEED,
+    )
 }
 
-/// The given floorplan and seed, the demo's for what is not given, or the bundled demo when
-/// neither is given.
+/// The given floorplan and seed, the bundled demo's for what is not given (said on standard
+/// error: a site's floorplan with the demo's seed is seldom meant), or the bundled demo when
+/// neither is given. Never a file found relative to where the command runs.
 pub fn site_or_demo(
     floorplan: Option<&Path>,
     seed: Option<&Path>,
 ) -> Result<(Arc<Floorplan>, Seed)> {
-    match (floorplan, seed) {
-        (None, None) => demo_site(),
-        (f, s) => load_site(
-            f.unwrap_or("floorplans/demo.toml".as_ref()),
-            s.unwrap_or("floorplans/demo-seed.toml".as_ref()),
-        ),
-    }
+    let read = |p: &Path, what: &str| -> Result<(String, String)> {
+        let name = p.display().to_string();
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("cannot read the {what} {name}"))?;
+        Ok((name, text))
+    };
+    let (fp, seed) = match (floorplan, seed) {
+        (None, None) => return demo_site(),
+        (Some(f), Some(s)) => (read(f, "floorplan")?, read(s, "seed")?),
+        (Some(f), None) => {
+            eprintln!(
+                "note: no --seed given: using the bundled demo's (floorplans/demo-seed.toml)"
+            );
+            (
+                read(f, "floorplan")?,
+                (DEMO_SEED_NAME.into(), DEMO_SEED.into()),
+            )
+        }
+        (None, Some(s)) => {
+            eprintln!(
+                "note: no --floorplan given: using the bundled demo hospital's (floorplans/demo.toml)"
+            );
+            (
+                (DEMO_FLOORPLAN_NAME.into(), DEMO_FLOORPLAN.into()),
+                read(s, "seed")?,
+            )
+        }
+    };
+    check_site(&fp.0, &fp.1, &seed.0, &seed.1)
 }
 
-/// Reads and checks a floorplan and a seed against each other.
-pub fn load_site(floorplan: &Path, seed: &Path) -> Result<(Arc<Floorplan>, Seed)> {
-    let fp_name = floorplan.display().to_string();
-    let fp_text = std::fs::read_to_string(floorplan)
-        .with_context(|| format!("cannot read the floorplan {fp_name}"))?;
-    let fp = Floorplan::parse(&fp_name, &fp_text)
+/// Checks a floorplan's and a seed's texts, each alone and against each other.
+fn check_site(
+    fp_name: &str,
+    fp_text: &str,
+    seed_name: &str,
+    seed_text: &str,
+) -> Result<(Arc<Floorplan>, Seed)> {
+    let fp = Floorplan::parse(fp_name, fp_text)
         .map_err(|e| anyhow!("the floorplan is not valid:\n{e}"))?;
-    let seed_name = seed.display().to_string();
-    let seed_text = std::fs::read_to_string(seed)
-        .with_context(|| format!("cannot read the seed {seed_name}"))?;
     let s =
-        Seed::parse(&seed_name, &seed_text).map_err(|e| anyhow!("the seed is not valid:\n{e}"))?;
-    s.check_units(&seed_name, &seed_text, |u| fp.unit(u).is_some())
+        Seed::parse(seed_name, seed_text).map_err(|e| anyhow!("the seed is not valid:\n{e}"))?;
+    s.check_units(seed_name, seed_text, |u| fp.unit(u).is_some())
         .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
-    s.check_positions(&seed_name, &seed_text, |p| is_bed(&fp, p))
+    s.check_positions(seed_name, seed_text, |p| is_bed(&fp, p))
         .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
     Ok((Arc::new(fp), s))
 }

@@ -34,7 +34,7 @@ struct Cli {
 enum Cmd {
     /// Everything on embedded defaults: MQTT broker, SQLite file, demo hospital, simulator, API.
     Demo(config::DemoArgs),
-    /// Run Orderly against a broker and database (see `orderly run --help` and orderly.example.toml).
+    /// Run Orderly against a broker and database (the flags below, or a file: orderly.example.toml has every key).
     Run(config::RunArgs),
     /// Publish simulated device traffic to a broker, or write it as a capture without one.
     Sim(simulate::SimArgs),
@@ -67,15 +67,19 @@ enum Cmd {
     },
     /// Check a floorplan, a seed and a configuration file; report every problem with its line.
     Check {
-        #[arg(long, default_value = "floorplans/demo.toml")]
-        floorplan: PathBuf,
-        #[arg(long, default_value = "floorplans/demo-seed.toml")]
-        seed: PathBuf,
+        /// The floorplan [default: the bundled demo hospital; give both --floorplan and --seed,
+        /// or neither].
+        #[arg(long)]
+        floorplan: Option<PathBuf>,
+        /// The seed: asset registry and census [default: the bundled demo's].
+        #[arg(long)]
+        seed: Option<PathBuf>,
+        /// A configuration file (orderly.example.toml shows every key).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Rules directory (detectors.toml and alert rules).
-        #[arg(long, default_value = "rules")]
-        rules: PathBuf,
+        /// Rules directory: detectors.toml and alert rules [default: the bundled rules].
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
 }
 
@@ -189,8 +193,8 @@ fn run() -> Result<()> {
             config,
             rules,
         } => {
-            let (fp, s) = files::load_site(&floorplan, &seed)?;
-            let loaded = rules::load(Some(&rules), &fp, &s)?;
+            let (fp, s) = files::site_or_demo(floorplan.as_deref(), seed.as_deref())?;
+            let loaded = rules::load(rules.as_deref(), &fp, &s)?;
             if let Some(c) = config {
                 config::FileConfig::load(&c)?;
             }

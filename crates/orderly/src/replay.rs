@@ -41,9 +41,10 @@ pub struct ReplayArgs {
     /// Floorplan (default: the bundled demo hospital).
     #[arg(long)]
     pub floorplan: Option<PathBuf>,
-    /// Asset registry and census (default: the bundled demo).
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
+    /// The seed: asset registry and census, as for `orderly check --seed` (default: the
+    /// bundled demo; give both --floorplan and --seed, or neither).
+    #[arg(long, alias = "registry")]
+    pub seed: Option<PathBuf>,
     /// Rules directory: detectors.toml and alert rules (default: the bundled rules).
     #[arg(long)]
     pub rules: Option<PathBuf>,
@@ -63,8 +64,7 @@ struct Line {
 const TICK_MS: i64 = 250;
 
 pub fn replay(args: ReplayArgs) -> Result<()> {
-    let (fp, seed) =
-        crate::files::site_or_demo(args.floorplan.as_deref(), args.registry.as_deref())?;
+    let (fp, seed) = crate::files::site_or_demo(args.floorplan.as_deref(), args.seed.as_deref())?;
     let loaded = crate::rules::load(args.rules.as_deref(), &fp, &seed)?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(p) => Box::new(std::io::BufWriter::new(
@@ -73,19 +73,71 @@ pub fn replay(args: ReplayArgs) -> Result<()> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut events = 0u64;
-    run(&args.capture, fp, &seed, loaded.config, loaded.rules, |e| {
+    let r = run(&args.capture, fp, &seed, loaded.config, loaded.rules, |e| {
         serde_json::to_writer(&mut out, e)?;
         out.write_all(b"\n")?;
         events += 1;
         Ok(())
     })?;
     out.flush()?;
-    eprintln!("replayed {}, {events} events", args.capture.display());
+    eprintln!("{}", r.summary(&args.capture, events));
+    if r.messages > 0 && r.ingest.accepted == 0 {
+        eprintln!(
+            "warning: no message of {} matched the site: check --floorplan and --seed (the devices' ids and the topics' site)",
+            args.capture.display()
+        );
+    } else if r.sightings > 0 && r.unknown_tags == r.sightings {
+        eprintln!(
+            "warning: none of the {} sightings was of a tag in the seed: check --seed",
+            r.sightings
+        );
+    }
     Ok(())
 }
 
+/// What a replay took in and what it dropped, and why.
+pub struct Replayed {
+    pub first: Timestamp,
+    pub last: Timestamp,
+    /// Lines of the capture (messages).
+    pub messages: u64,
+    pub ingest: orderly_model::view::IngestView,
+    /// Sightings in accepted receiver messages, and those of tags not in the seed.
+    pub sightings: u64,
+    pub unknown_tags: u64,
+}
+
+impl Replayed {
+    /// One paragraph for a person: messages, accepted, dropped by reason, unknown tags.
+    pub fn summary(&self, capture: &Path, events: u64) -> String {
+        let mut s = format!(
+            "replayed {}: {} messages, {} accepted, {} dropped; {events} events",
+            capture.display(),
+            self.messages,
+            self.ingest.accepted,
+            self.ingest.rejected
+        );
+        if !self.ingest.by_reason.is_empty() {
+            let why: Vec<String> = self
+                .ingest
+                .by_reason
+                .iter()
+                .map(|(r, n)| format!("{n} {}", r.as_str()))
+                .collect();
+            s.push_str(&format!("\n  dropped by reason: {}", why.join(", ")));
+        }
+        if self.unknown_tags > 0 {
+            s.push_str(&format!(
+                "\n  sightings of tags not in the seed: {} of {}",
+                self.unknown_tags, self.sightings
+            ));
+        }
+        s
+    }
+}
+
 /// Runs a capture through a fresh world in virtual time, handing each event to `on_event`.
-/// Returns the times of the first and last messages.
+/// Returns the times of the first and last messages and what was taken in and dropped.
 pub fn run(
     capture: &Path,
     fp: Arc<Floorplan>,
@@ -93,7 +145,7 @@ pub fn run(
     config: WorldConfig,
     rules: Arc<RuleSet>,
     mut on_event: impl FnMut(&OutEvent) -> Result<()>,
-) -> Result<(Timestamp, Timestamp)> {
+) -> Result<Replayed> {
     let topics = Topics::new(&fp.site.id);
     let mut hospital = Hospital::new(fp, seed, config, rules);
     let input = std::io::BufReader::new(
@@ -107,6 +159,7 @@ pub fn run(
         Ok(())
     };
     let (mut first, mut pending_at) = (None::<Timestamp>, None::<Timestamp>);
+    let mut messages = 0u64;
     for (i, line) in input.lines().enumerate() {
         let line = line.with_context(|| format!("{}:{}: cannot read", capture.display(), i + 1))?;
         if line.trim().is_empty() {
@@ -145,12 +198,21 @@ pub fn run(
             v => serde_json::to_vec(v)?,
         };
         hospital.push(orderly_mqtt::decode(&topics, &l.topic, &bytes, l.at));
+        messages += 1;
         pending_at = Some(l.at);
     }
     if let Some(p) = pending_at {
         emit(hospital.step(p))?;
     }
-    Ok((first.unwrap_or_default(), pending_at.unwrap_or_default()))
+    let stats = hospital.ingest_stats();
+    Ok(Replayed {
+        first: first.unwrap_or_default(),
+        last: pending_at.unwrap_or_default(),
+        messages,
+        ingest: stats.view(),
+        sightings: stats.sightings,
+        unknown_tags: stats.unknown_tags,
+    })
 }
 
 pub async fn record(args: RecordArgs) -> Result<()> {

@@ -161,7 +161,7 @@ pub fn run_backtest(
 ) -> Result<Backtest> {
     let mut events = Vec::new();
     let mut bundles = Vec::new();
-    let (first, last) = crate::replay::run(
+    let crate::replay::Replayed { first, last, .. } = crate::replay::run(
         capture,
         fp.clone(),
         seed,

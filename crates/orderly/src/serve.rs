@@ -26,7 +26,8 @@ macro_rules! say {
 
 pub async fn run(args: RunArgs) -> Result<()> {
     let settings = args.resolve()?;
-    let (fp, seed) = crate::files::load_site(&settings.floorplan, &settings.seed)?;
+    let (fp, seed) =
+        crate::files::site_or_demo(settings.floorplan.as_deref(), settings.seed.as_deref())?;
     let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
     serve(settings, fp, seed, rules, None).await
 }
@@ -39,8 +40,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         mqtt_port: args.mqtt_port,
         embedded_broker: true,
         database: args.database,
-        floorplan: "floorplans/demo.toml".into(),
-        seed: "floorplans/demo-seed.toml".into(),
+        floorplan: None,
+        seed: None,
         // The repository's rules/ when run from a checkout, so editing a rule shows live.
         rules: args.rules.or_else(|| {
             std::path::Path::new("rules")
@@ -93,9 +94,7 @@ async fn serve(
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    let store = Store::open(&settings.database)
-        .await
-        .with_context(|| format!("opening the database {}", settings.database))?;
+    let store = Store::open(&settings.database).await?;
     let remembered = store.remembered().await?;
     tracing::info!(
         next_seq = remembered.next_seq,

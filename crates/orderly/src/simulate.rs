@@ -31,15 +31,16 @@ pub struct SimArgs {
     /// Write the ground truth (JSON lines) here.
     #[arg(long)]
     pub truth: Option<PathBuf>,
-    /// Random seed.
+    /// The simulator's random seed (as `orderly demo --sim-seed`).
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub sim_seed: u64,
     /// Floorplan (default: the bundled demo hospital).
     #[arg(long)]
     pub floorplan: Option<PathBuf>,
-    /// Asset registry and census (default: the bundled demo).
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
+    /// The seed: asset registry and census, as for `orderly check --seed` (default: the
+    /// bundled demo; give both --floorplan and --seed, or neither).
+    #[arg(long, alias = "registry")]
+    pub seed: Option<PathBuf>,
     #[arg(long, default_value_t = 2.0)]
     pub moves_per_hour: f64,
     #[arg(long, default_value_t = 0.2)]
@@ -135,10 +136,9 @@ mod publisher {
 }
 
 pub async fn sim(args: SimArgs) -> Result<()> {
-    let (fp, seed) =
-        crate::files::site_or_demo(args.floorplan.as_deref(), args.registry.as_deref())?;
+    let (fp, seed) = crate::files::site_or_demo(args.floorplan.as_deref(), args.seed.as_deref())?;
     let cfg = SimConfig {
-        seed: args.seed,
+        seed: args.sim_seed,
         equipment_moves_per_hour: args.moves_per_hour,
         bed_exits_per_hour: args.bed_exits_per_hour,
         falls_per_hour: args.falls_per_hour,
