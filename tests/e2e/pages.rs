@@ -513,6 +513,13 @@ fn the_station_board_follows_the_census() {
     let o = setup.start();
     let nurse = setup.token("nurse", "Nurse Ana", "ICU");
     sign_in(&station, &o, &nurse);
+    // The detailed lists, one keystroke from the tiles.
+    station.wait_for(
+        "the ICU board's tiles",
+        T,
+        "return !!document.querySelector('#beds .tile[data-bed=\"BED-ICU-05\"]')",
+    );
+    station.type_into("#view", "d");
     station.wait_for(
         "the ICU board's beds",
         T,
@@ -554,6 +561,109 @@ fn the_station_board_follows_the_census() {
     );
     let text = station.eval("return document.body.innerText", json!([]));
     assert!(!text.as_str().unwrap().contains('?'), "{text}");
+}
+
+/// A 24-bed unit on one 1920x1080 station screen: every bed's tile on screen with no scrolling,
+/// room and alert text at least 28 px, a busy alert list that says how many more it holds, a
+/// paused rule that says why on its bed, and the detailed lists one keystroke (D) away.
+#[test]
+fn the_24_bed_board_fits_one_station_screen() {
+    let Some(station) = browser(1920, 1080) else {
+        return;
+    };
+    let setup = Setup::new();
+    let o = setup.start();
+    let nurse = setup.token("nurse", "Nurse Ana", "MS3");
+    let dev = Device::connect(&o.mqtt, None);
+    // A busy unit: eight patients' wearables report falls.
+    for w in 1011..1019 {
+        dev.json(
+            &o.topic(&format!("wearable/W-{w}/event")),
+            &json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95}),
+        );
+    }
+    // Carla Eze's bed (MS3-01) with its brakes off while the charge nurse is in the room.
+    o.heard(&dev, "rx-f3-ms3-01", "B-0025");
+    let mut bed = raised_bed();
+    bed["brakes"] = json!(false);
+    bed["height"] = json!("low");
+    dev.json(&o.topic("bed/bed-ms3-01/state"), &bed);
+    o.wait_until("eight falls in the API", T, || {
+        let (_, open) = o.get_as("/api/v1/units/MS3/alerts", &nurse);
+        open.as_array().is_some_and(|a| a.len() >= 8)
+    });
+    o.wait_until("the paused brakes rule in the API", T, || {
+        let (_, beds) = o.get_as("/api/v1/units/MS3/beds", &nurse);
+        beds.to_string().contains("a caregiver is in the room")
+    });
+    sign_in(&station, &o, &nurse);
+    station.wait_for(
+        "24 tiles and the paused rule",
+        T,
+        "return document.querySelectorAll('#beds .tile').length === 24 && \
+         (document.querySelector('.tile[data-bed=\"BED-MS3-01\"]')?.innerText || '').includes('Paused, a caregiver is in the room: Occupied bed with brakes off')",
+    );
+    station.wait_for(
+        "the alert list saying how many more",
+        T,
+        "const m = document.getElementById('more-alerts'); return !m.hidden && /\\+ \\d+ more alerts?: press D/.test(m.innerText)",
+    );
+    if let Some(dir) = screenshot_dir() {
+        station.screenshot(&dir, "station-board.png");
+    }
+    let fit = station.eval(
+        "const h = window.innerHeight, w = window.innerWidth; \
+         const tiles = [...document.querySelectorAll('#beds .tile')]; \
+         const px = (el) => parseFloat(getComputedStyle(el).fontSize); \
+         return { scroll: document.documentElement.scrollHeight - h, h, w, \
+           outside: tiles.filter((t) => { const r = t.getBoundingClientRect(); return r.bottom > h + 0.5 || r.right > w + 0.5 || r.height < 60; }).map((t) => JSON.stringify(t.getBoundingClientRect())), \
+           room: Math.min(...tiles.map((t) => px(t.querySelector('.t-room')))), \
+           alert: Math.min(...[...document.querySelectorAll('#alerts .alert:not([hidden]) .title')].map(px)), \
+           shown: document.querySelectorAll('#alerts .alert:not([hidden])').length, \
+           cut: [...document.querySelectorAll('#alerts .alert:not([hidden])')].filter((c) => c.getBoundingClientRect().bottom > h).length, \
+           buttons: Math.min(...[...document.querySelectorAll('#alerts .alert:not([hidden]) button')].map((b) => b.getBoundingClientRect().height)) }",
+        json!([]),
+    );
+    assert!(
+        fit["scroll"].as_f64().unwrap() <= 0.5,
+        "the page scrolls: {fit}"
+    );
+    assert_eq!(
+        fit["outside"],
+        json!([]),
+        "tiles off screen or squashed: {fit}"
+    );
+    assert!(fit["room"].as_f64().unwrap() >= 28.0, "{fit}");
+    assert!(fit["alert"].as_f64().unwrap() >= 28.0, "{fit}");
+    assert!(fit["shown"].as_u64().unwrap() >= 3, "{fit}");
+    assert_eq!(fit["cut"], 0, "{fit}");
+    assert!(fit["buttons"].as_f64().unwrap() >= 44.0, "{fit}");
+    // Rooms are named without what every room of the unit shares.
+    let room = station.eval(
+        "return document.querySelector('.tile[data-bed=\"BED-MS3-01\"] .t-room').innerText",
+        json!([]),
+    );
+    assert_eq!(room, "Room 1");
+    // D: the detailed lists, with the paused rule on the bed's row; D again: the tiles.
+    station.type_into("#view", "d");
+    station.wait_for(
+        "the detailed lists",
+        T,
+        "const r = document.querySelector('#beds tr[data-bed=\"BED-MS3-01\"]'); \
+         return r && r.innerText.includes('Occupied bed with brakes off: paused, a caregiver is in the room') && r.innerText.includes('Tess Ito') \
+           && document.getElementById('more-alerts').hidden && document.querySelectorAll('#alerts .alert:not([hidden])').length >= 8",
+    );
+    station.type_into("#view", "d");
+    station.wait_for(
+        "the tiles again",
+        T,
+        "return document.querySelectorAll('#beds .tile').length === 24",
+    );
+    let text = station.eval("return document.body.innerText", json!([]));
+    assert!(!text.as_str().unwrap().contains('?'), "{text}");
+    dev.close();
+    drop(station);
+    o.stop();
 }
 
 /// The beds page: a discharge puts the bed on environmental services' worklist, their taps

@@ -223,17 +223,28 @@ export async function mapPage(main, params) {
     if (!st.from) { fill(found, h('p', { class: 'error' }, 'Choose the room to search from (click it on the map).')); return; }
     button.disabled = true;
     try {
-      const list = await api(`/api/v1/locate?kind=${encodeURIComponent(kinds.value)}&near=${encodeURIComponent(st.from)}&limit=3`, { signal });
+      const list = await api(`/api/v1/locate?kind=${encodeURIComponent(kinds.value)}&near=${encodeURIComponent(st.from)}&limit=12`, { signal });
       if (!list.length) {
         fill(found, h('p', { class: 'error' }, `No ${words(kinds.value)} is available and heard now.`));
         showRoute([]);
         return;
       }
+      // The API ranks settled items (stores, free rooms) before those in corridors and at an
+      // occupied bedside; items in one room are one answer ("3 in Central equipment store").
+      const groups = [];
+      for (const f of list) {
+        const g = groups.find((x) => x.room === f.room);
+        if (g) g.items.push(f); else groups.push({ room: f.room, items: [f] });
+      }
       const ol = h('ol', { class: 'results' });
-      list.forEach((f, i) => {
-        ol.append(h('li', { 'data-found': f.asset },
-          h('strong', {}, f.asset), ` — ${f.room_name} (${f.room}), ${Math.round(f.metres)} m walk `,
+      groups.slice(0, 3).forEach((g, i) => {
+        const f = g.items[0];
+        const n = g.items.length;
+        ol.append(h('li', { 'data-found': f.asset, 'data-place': f.place, 'data-count': n },
+          h('strong', {}, n > 1 ? `${n} here: ${g.items.map((x) => x.asset).join(', ')}` : f.asset),
+          ` — ${f.room_name} (${f.room}), ${Math.round(f.metres)} m `,
           h('button', { type: 'button', onclick: () => { showRoute(f.route, S.rooms.get(st.from).floor); focusItem(f.asset, false); } }, i === 0 ? 'Route shown' : 'Show route'),
+          h('div', { class: `place ${f.place}` }, f.place_says),
           h('div', { class: 'muted' }, routeText(f.route))));
       });
       fill(found, h('p', {}, `Nearest ${words(kinds.value)} from ${roomName(st.from)}:`), ol);

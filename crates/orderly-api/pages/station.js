@@ -12,15 +12,37 @@ export async function stationPage(main, unit) {
   const alertsBox = h('div', { class: 'alerts', id: 'alerts', 'aria-live': 'polite' });
   const bedsBox = h('div', { id: 'beds' });
   const suggBox = h('div', { id: 'suggestions' });
+  const more = h('p', { id: 'more-alerts', class: 'more-alerts', hidden: true });
   const sound = h('button', { type: 'button', id: 'sound', onclick: () => { enableSound(); sound.textContent = 'Sound on'; } },
     S.audio && S.audio.state === 'running' ? 'Sound on' : 'Turn sound on');
   const count = h('span', { id: 'count', class: 'muted' });
-  main.append(h('div', { class: 'row' }, h('h1', {}, `${u.name} — nursing station`), count, sound),
-    h('div', { class: 'board' },
-      h('section', { 'aria-labelledby': 'h-alerts' }, h('h2', { id: 'h-alerts' }, 'Alerts'), alertsBox),
-      h('div', {},
-        h('section', { 'aria-labelledby': 'h-sugg' }, h('h2', { id: 'h-sugg' }, 'Bed settings to confirm at the bedside'), suggBox),
-        h('section', { 'aria-labelledby': 'h-beds' }, h('h2', { id: 'h-beds' }, 'Beds'), bedsBox))));
+  // Two views of one board: tiles that fit a station screen, readable from across the room
+  // (the default), and the detailed lists; D switches.
+  let view = sessionStorage.getItem('orderly.stationView') === 'details' ? 'details' : 'board';
+  const toggle = h('button', { type: 'button', id: 'view', 'aria-keyshortcuts': 'D', onclick: () => setView(view === 'board' ? 'details' : 'board') });
+  const board = h('div', { class: 'board', id: 'board' },
+    h('section', { 'aria-labelledby': 'h-alerts', class: 'alerts-col' }, h('h2', { id: 'h-alerts' }, 'Alerts'), alertsBox, more),
+    h('div', { class: 'beds-col' },
+      h('section', { 'aria-labelledby': 'h-sugg', id: 'sugg-section' }, h('h2', { id: 'h-sugg' }, 'Bed settings to confirm at the bedside'), suggBox),
+      h('section', { 'aria-labelledby': 'h-beds' }, h('h2', { id: 'h-beds' }, 'Beds'), bedsBox)));
+  main.append(h('div', { class: 'row station-head' }, h('h1', {}, `${u.name} — nursing station`), count, toggle, sound), board);
+  function setView(v) {
+    view = v;
+    sessionStorage.setItem('orderly.stationView', v);
+    board.dataset.view = v;
+    document.body.dataset.view = v;
+    toggle.textContent = v === 'board' ? 'Detailed lists (D)' : 'Room tiles (D)';
+    drawBeds();
+    drawAlerts();
+  }
+  const onKey = (e) => {
+    if ((e.key === 'd' || e.key === 'D') && !e.ctrlKey && !e.metaKey && !e.altKey
+      && !['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement && document.activeElement.tagName)) {
+      setView(view === 'board' ? 'details' : 'board');
+    }
+  };
+  document.addEventListener('keydown', onKey);
+  signal.addEventListener('abort', () => { document.removeEventListener('keydown', onKey); delete document.body.dataset.view; });
 
   let alerts = [];
   // What an alert is about, from the unit's beds: its bed and patient by either id.
@@ -91,6 +113,18 @@ export async function stationPage(main, unit) {
     redraw(alertsBox, alerts.length ? alerts.map(card) : [h('p', { class: 'empty card' }, '✔ No open alerts for this unit.')], 'data-alert');
     count.textContent = `${alerts.length} open (${alerts.filter((a) => a.state === 'active').length} not acknowledged)`;
     cue();
+    // On the tiles view the list shows what fits, most urgent first, and says how many more.
+    requestAnimationFrame(() => {
+      const cards = [...alertsBox.querySelectorAll('[data-alert]')];
+      for (const c of cards) c.hidden = false;
+      let hidden = 0;
+      if (view === 'board' && window.matchMedia('(min-width: 1300px)').matches) {
+        const bottom = alertsBox.getBoundingClientRect().bottom;
+        for (const c of cards) if (hidden || c.getBoundingClientRect().bottom > bottom + 1) { c.hidden = true; hidden++; }
+      }
+      more.hidden = !hidden;
+      more.textContent = hidden ? `+ ${hidden} more alert${hidden > 1 ? 's' : ''}: press D for the full list` : '';
+    });
   }
 
   const refreshAlerts = refresher(async () => {
@@ -159,28 +193,117 @@ export async function stationPage(main, unit) {
       h('td', {}, chips),
       h('td', {}, turning),
       h('td', {}, b.alerts.length ? b.alerts.map((a) => h('div', {}, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()), ` ${a.title || a.rule}`))
-        : bed ? h('span', { class: 'tag good' }, 'None') : h('span', { class: 'muted' }, '—')));
+        : bed ? h('span', { class: 'tag good' }, 'None') : h('span', { class: 'muted' }, '—'),
+        (b.paused || []).map((x) => h('div', { class: 'paused' }, `${x.title}: paused, ${x.because} (for ${ago(x.since)})`)),
+        (b.staff_present || []).length ? h('div', { class: 'muted' }, `In the room: ${b.staff_present.map((x) => `${x.name} (${words(x.role)})`).join(', ')}`) : null));
   }
 
-  const refreshBeds = refresher(async () => {
-    const [beds, sugg] = await Promise.all([api(`/api/v1/units/${encodeURIComponent(unit)}/beds`, { signal }),
-      api(`/api/v1/suggestions?unit=${encodeURIComponent(unit)}`, { signal })]);
-    about = new Map();
-    patients = new Set(beds.filter((b) => b.patient).map((b) => b.patient.id));
-    for (const b of beds) {
-      const text = `Bed ${b.bed}${b.patient ? ` · ${b.patient.name} (${b.patient.id}), Morse ${b.patient.morse}` : ''}`;
-      about.set(b.bed, text);
-      if (b.patient) about.set(b.patient.id, text);
-    }
-    drawAlerts();
+  // The last read of the unit's beds and suggestions, drawn by the view in force.
+  let beds = [];
+  let sugg = [];
+
+  // Two patients of one name on the unit: a wrong-patient risk, said on both beds.
+  function sameNames() {
     const names = new Map();
     for (const b of beds.filter((x) => x.patient)) {
       const k = b.patient.name.trim().replace(/\s+/g, ' ').toLowerCase();
       names.set(k, [...(names.get(k) || []), b]);
     }
-    fill(bedsBox, h('table', { class: 'beds' },
-      h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Open alerts'))),
-      h('tbody', {}, beds.map((b) => bedRow(b, names)))));
+    return names;
+  }
+
+  // What is unsafe about an occupied bed, in a word or two each; nothing when all is well.
+  // The fall-risk items count for a patient at high risk of falling (Morse 45 or more, or not
+  // assessed yet), brakes for everyone.
+  function bedProblems(b, p) {
+    const bed = b.asset && b.asset.bed;
+    if (!bed || !p) return [];
+    const out = [];
+    if (!bed.brakes) out.push('Brakes OFF');
+    const highFall = p.morse >= 45 || ((p.record && p.record.unassessed) || []).includes('morse');
+    if (highFall) {
+      if (bed.height !== 'low') out.push('Bed not low');
+      const up = Object.values(bed.rails || {}).filter((x) => x === true || x === 'up').length;
+      if (up < 2) out.push(`Rails ${up} up`);
+      if (bed.exit_alarm === 'off' && !(b.asset.bed_exit && b.asset.bed_exit.armed)) out.push('Exit alarm off');
+    }
+    if (p.ventilated && bed.hob_deg < 30) out.push(`Head ${Math.round(bed.hob_deg)}°`);
+    return out;
+  }
+
+  // A room's tile: big enough to read from across the station, every state in words and shape.
+  let short = (x) => x;
+  function tile(b, names) {
+    const bed = b.asset && b.asset.bed;
+    const p = b.patient;
+    const top = b.alerts[0];
+    const twin = p && (names.get(p.name.trim().replace(/\s+/g, ' ').toLowerCase()) || []).filter((x) => x.bed !== b.bed);
+    const risks = [];
+    if (p) {
+      const un = (p.record && p.record.unassessed) || [];
+      if (un.includes('morse')) risks.push(h('span', { class: 'chip bad', title: 'Morse not assessed yet: fall precautions' }, 'Morse not assessed'));
+      else if (p.morse >= 45) risks.push(h('span', { class: 'chip bad', title: `Morse ${p.morse}` }, 'Fall risk'));
+      if (!un.includes('braden') && p.braden <= 12) risks.push(h('span', { class: 'chip bad', title: `Braden ${p.braden}` }, 'Skin risk'));
+      if (p.news2) {
+        const bad = ['medium', 'high', 'single_parameter_3'].includes(p.news2.response);
+        risks.push(h('a', { class: `chip ${bad ? 'bad' : ''}`, href: `#/chart/${encodeURIComponent(p.id)}`, title: p.news2.detail || '' }, `NEWS2 ${p.news2.aggregate}`));
+      }
+      if (p.record && p.record.isolation) risks.push(h('span', { class: 'chip bad' }, 'Isolation'));
+      if (twin && twin.length) risks.push(h('span', { class: 'chip bad same-name', title: `Same name as ${twin.map((x) => `bed ${x.bed}`).join(', ')}: check identity` }, 'Same name'));
+    }
+    const problems = bedProblems(b, p);
+    const t = p && p.turning;
+    const turn = t && ['due', 'overdue', 'severely_overdue'].includes(t.state) ? h('span', { class: 'chip bad' }, `Turn ${words(t.state)}`) : null;
+    const staff = b.staff_present || [];
+    const paused = b.paused || [];
+    const label = [b.room_name || 'not located', p ? p.name : 'empty', top ? `${top.priority} priority alert: ${top.title || top.rule}` : 'no open alert'].join(', ');
+    const shape = { high: '▲', medium: '◆', low: '●', advisory: 'i' };
+    return h('article', { class: `tile ${top ? `has-${top.priority}` : ''} ${p ? '' : 'vacant'}`, 'data-bed': b.bed, 'aria-label': label, title: b.bed },
+      h('div', { class: 't-head' },
+        h('span', { class: 't-room' }, short(b.room_name) || 'not located'),
+        top ? h('span', { class: `prio ${top.priority} shape`, 'aria-hidden': 'true' }, `${shape[top.priority] || ''}${b.alerts.length > 1 ? ` ${b.alerts.length}` : ''}`) : null),
+      h('div', { class: 't-patient' }, p ? p.name : turnover(b.asset && b.asset.turnover)),
+      top ? h('div', { class: `t-alert ${top.priority}`, title: top.message }, `${top.priority.toUpperCase()}: ${top.title || top.rule}`) : null,
+      p && bed ? h('div', { class: 't-row' }, problems.length ? problems.map((x) => h('span', { class: 'chip bad' }, x)) : h('span', { class: 'chip good' }, 'Bed safe')) : null,
+      staff.length ? h('div', { class: 't-staff' }, `◉ ${staff.map((x) => `${x.name.split(' ').pop()} (${words(x.role)})`).join(', ')} in room`) : null,
+      paused.length ? h('div', { class: 't-paused', title: paused.map((x) => `${x.title}: paused, ${x.because}`).join('; ') },
+        `Paused, ${paused[0].because}: ${paused.map((x) => x.title).join('; ')}`) : null,
+      turn ? h('div', { class: 't-row' }, turn) : null,
+      risks.length ? h('div', { class: 't-row' }, risks) : null);
+  }
+
+  // Tiles name rooms without the words every room of the unit shares ("3 West room 2",
+  // "3 West room 12" become "Room 2", "Room 12"); the full name is in the tile's label.
+  function shortNames() {
+    const all = beds.map((b) => (b.room_name || '').split(' '));
+    let k = 0;
+    while (all.length > 1 && all.every((w) => w.length > k + 1 && w[k] === all[0][k])) k++;
+    return (name) => {
+      if (!name || !k) return name;
+      const w = name.split(' ');
+      const rest = w.slice(k).join(' ');
+      const lead = w[k - 1];
+      return /^\d/.test(rest) ? `${lead.charAt(0).toUpperCase()}${lead.slice(1)} ${rest}` : rest;
+    };
+  }
+
+  function drawBeds() {
+    const names = sameNames();
+    short = shortNames();
+    if (view === 'board') {
+      const n = Math.max(beds.length, 1);
+      const cols = n <= 4 ? n : n <= 12 ? 4 : n <= 24 ? 6 : 8;
+      const grid = h('div', { class: 'tiles' }, beds.map((b) => tile(b, names)));
+      // Through the CSSOM: the pages' CSP allows no inline style attributes.
+      grid.style.setProperty('--cols', cols);
+      grid.style.setProperty('--rows', Math.ceil(n / cols));
+      fill(bedsBox, grid);
+    } else {
+      fill(bedsBox, h('table', { class: 'beds' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Room'), h('th', {}, 'Patient'), h('th', {}, 'Bed'), h('th', {}, 'Turning'), h('th', {}, 'Open alerts'))),
+        h('tbody', {}, beds.map((b) => bedRow(b, names)))));
+    }
+    document.getElementById('sugg-section').hidden = view === 'board' && !sugg.length;
     redraw(suggBox, (sugg.length ? sugg.map((x) => {
       const reason = h('input', { type: 'text', 'aria-label': 'Reason for dismissing', placeholder: 'Reason to dismiss', class: 'reason', maxlength: '2000' });
       const id = encodeURIComponent(x.id);
@@ -195,8 +318,23 @@ export async function stationPage(main, unit) {
             act(e.currentTarget, 'Dismiss', () => api(`/api/v1/suggestions/${id}/dismiss`, { body: { reason: reason.value.trim() } }).then(refreshBeds));
           } }, 'Dismiss')));
     }) : [h('p', { class: 'muted' }, 'None pending.')]), 'data-suggestion');
+  }
+
+  const refreshBeds = refresher(async () => {
+    [beds, sugg] = await Promise.all([api(`/api/v1/units/${encodeURIComponent(unit)}/beds`, { signal }),
+      api(`/api/v1/suggestions?unit=${encodeURIComponent(unit)}`, { signal })]);
+    about = new Map();
+    patients = new Set(beds.filter((b) => b.patient).map((b) => b.patient.id));
+    for (const b of beds) {
+      const text = `Bed ${b.bed}${b.patient ? ` · ${b.patient.name} (${b.patient.id}), Morse ${b.patient.morse}` : ''}`;
+      about.set(b.bed, text);
+      if (b.patient) about.set(b.patient.id, text);
+    }
+    drawAlerts();
+    drawBeds();
   }, signal);
 
+  setView(view);
   const alertsLater = throttle(() => refreshAlerts().catch(() => {}), 150);
   const bedsLater = throttle(() => refreshBeds().catch(() => {}), 1000);
   await Promise.all([refreshAlerts(), refreshBeds()]);

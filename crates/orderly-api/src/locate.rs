@@ -41,10 +41,40 @@ pub struct Found {
     /// How sure the locator is of the room, 0..1.
     pub confidence: f32,
     pub last_seen: Timestamp,
+    /// Where it stands: `store` (a store or utility room: ready to take), `room` (another room
+    /// nobody is in as a patient), `in_transit` (a corridor, lift or lobby: probably on its way
+    /// somewhere), `bedside` (a room with a patient: ask before taking it). Ranked in that order.
+    pub place: Place,
+    /// The same in words, for a person.
+    pub place_says: String,
+}
+
+/// Where a found item stands, best first.
+#[derive(Serialize, Deserialize, ToSchema, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Place {
+    Store,
+    Room,
+    InTransit,
+    Bedside,
+}
+
+impl Place {
+    fn says(self) -> &'static str {
+        match self {
+            Place::Store => "in a store: ready to take",
+            Place::Room => "standing in a room nobody is using",
+            Place::InTransit => "in a corridor or lift: it may be on its way somewhere",
+            Place::Bedside => "at an occupied bedside: ask the nurse before taking it",
+        }
+    }
 }
 
 /// The nearest items of a kind, by the distance to bring them (equipment is wheeled: by lift,
-/// never by stairs; an item reachable only by stairs is not offered).
+/// never by stairs; an item reachable only by stairs is not offered). Items settled in a store
+/// or utility room come first, then those in other free rooms, then those in corridors and
+/// lifts (probably being moved), then those at an occupied bedside; nearest first within each,
+/// and `place` says which.
 ///
 /// Only items whose tag is heard now (not "last seen") and whose status is accepted; items out
 /// of service (maintenance, recall) or overdue for maintenance (`service_due` passed) are never
@@ -87,6 +117,22 @@ pub(crate) async fn locate(
     }
     let metres = fp.distances_for(near, Way::Wheeled);
     let now = (s.clock)();
+    // Rooms with a patient in them (by their bed's room or where their tag places them).
+    let occupied: std::collections::HashSet<&str> = snap
+        .patients
+        .values()
+        .filter_map(|p| p.room.as_deref())
+        .collect();
+    let place_of = |room: usize| {
+        use orderly_floorplan::RoomKind as K;
+        let r = &fp.rooms[room];
+        match r.kind {
+            K::Storage | K::CleanUtility | K::DirtyUtility => Place::Store,
+            K::Corridor | K::Elevator | K::Lobby | K::Stairs | K::Exit => Place::InTransit,
+            K::Patient | K::Bay if occupied.contains(r.id.as_str()) => Place::Bedside,
+            _ => Place::Room,
+        }
+    };
     let mut found: Vec<(f32, &AssetView, &LocationView, usize)> = snap
         .assets
         .values()
@@ -100,9 +146,11 @@ pub(crate) async fn locate(
             m.is_finite().then_some((m, &**a, l, room))
         })
         .collect();
-    // Nearest first; at equal distance the more certain location, then by id.
+    // Settled first, then nearest; at equal distance the more certain location, then by id.
     found.sort_by(|a, b| {
-        a.0.total_cmp(&b.0)
+        place_of(a.3)
+            .cmp(&place_of(b.3))
+            .then(a.0.total_cmp(&b.0))
             .then(b.2.confidence.total_cmp(&a.2.confidence))
             .then(a.1.id.cmp(&b.1.id))
     });
@@ -123,6 +171,8 @@ pub(crate) async fn locate(
                 route: route.rooms,
                 confidence: l.confidence,
                 last_seen: l.last_seen,
+                place: place_of(room),
+                place_says: place_of(room).says().to_string(),
             })
         })
         .collect();

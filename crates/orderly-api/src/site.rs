@@ -148,7 +148,8 @@ pub(crate) async fn par(auth: Auth, State(s): State<ApiState>) -> Json<Vec<ParVi
 #[derive(Serialize, ToSchema)]
 pub(crate) struct UnitBed {
     pub bed: String,
-    /// Where the bed is now (none: not located yet).
+    /// Where the bed is now: where its tag is heard, else its place on the floorplan (none:
+    /// neither).
     pub room: Option<String>,
     pub room_name: Option<String>,
     /// The bed as equipment: frame state, bed-exit watch, status.
@@ -159,6 +160,18 @@ pub(crate) struct UnitBed {
     pub patient: Option<Arc<PatientView>>,
     /// Open alerts about the bed or its patient (bundles, exits, turning), highest first.
     pub alerts: Vec<Alert>,
+    /// Rules about the bed or its patient that would be raising an alert but wait, and why
+    /// ("Occupied bed with brakes off" while "a caregiver is in the room").
+    pub paused: Vec<orderly_model::view::PausedRule>,
+    /// Staff heard in the bed's room now: name and role (a caregiver at the bedside).
+    pub staff_present: Vec<StaffHere>,
+}
+
+/// Someone of the staff in a room now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StaffHere {
+    pub name: String,
+    pub role: String,
 }
 
 /// A unit's beds (its own, and any in its rooms now) in room order, unlocated ones last: the
@@ -178,7 +191,13 @@ pub(crate) async fn unit_beds(
     // The unit's beds: those it owns and those in its rooms now (a bed borrowed from another
     // unit holds this unit's patient).
     for a in snap.assets.values().filter(|a| a.kind == "bed") {
-        let here = a.location.as_ref().and_then(|l| fp.room(&l.room));
+        // Where it is heard, else where it belongs on the floorplan.
+        let here = a
+            .location
+            .as_ref()
+            .map(|l| &l.room)
+            .or(a.place.as_ref())
+            .and_then(|r| fp.room(r));
         let in_unit = here.is_some_and(|r| r.unit.as_deref() == Some(unit.as_str()));
         if !in_unit && a.unit.as_deref() != Some(unit.as_str()) {
             continue;
@@ -191,6 +210,30 @@ pub(crate) async fn unit_beds(
             .cloned()
             .collect();
         alerts.sort_by(Alert::urgency);
+        let paused = [Some(&a.id), patient.as_ref().map(|p| &p.id)]
+            .into_iter()
+            .flatten()
+            .filter_map(|id| snap.paused.get(id))
+            .flatten()
+            .cloned()
+            .collect();
+        let staff_present = here
+            .and_then(|r| snap.rooms.get(&r.id))
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|id| snap.staff.get(id))
+                    .filter(|st| {
+                        st.location
+                            .as_ref()
+                            .is_some_and(|l| l.present && Some(&l.room) == here.map(|r| &r.id))
+                    })
+                    .map(|st| StaffHere {
+                        name: st.name.clone(),
+                        role: st.role.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         out.push(UnitBed {
             bed: a.id.clone(),
             room: here.map(|r| r.id.clone()),
@@ -198,6 +241,8 @@ pub(crate) async fn unit_beds(
             asset: a.clone(),
             patient,
             alerts,
+            paused,
+            staff_present,
         });
     }
     // Located beds in room order, then the ones not located.

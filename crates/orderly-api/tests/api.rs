@@ -779,17 +779,35 @@ async fn nearest_available_equipment_by_the_lift_with_its_route() {
     let found = body.as_array().unwrap();
     let ids: Vec<&str> = found.iter().map(|a| a["asset"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 5, "{body}");
-    // The ranking agrees with an independent shortest-path computation.
+    // The ranking agrees with an independent shortest-path computation, within each kind of
+    // place: stores first, then free rooms, then corridors and lifts, then occupied bedsides.
     let d = shortest(&fp, fp.room_index("F2-C02").unwrap());
-    let mut expected: Vec<(f32, &str)> = found
+    let snap = f.state.snapshot();
+    let occupied: Vec<&str> = snap
+        .patients
+        .values()
+        .filter_map(|p| p.room.as_deref())
+        .collect();
+    let tier = |room: usize| {
+        let r = &fp.rooms[room];
+        match r.kind.as_str() {
+            "storage" | "clean_utility" | "dirty_utility" => (0, "store"),
+            "corridor" | "elevator" | "lobby" | "stairs" | "exit" => (2, "in_transit"),
+            "patient" | "bay" if occupied.contains(&r.id.as_str()) => (3, "bedside"),
+            _ => (1, "room"),
+        }
+    };
+    let mut expected: Vec<(u8, f32, &str)> = found
         .iter()
         .map(|a| {
             let room = fp.room_index(a["room"].as_str().unwrap()).unwrap();
-            (d[room], a["asset"].as_str().unwrap())
+            assert_eq!(a["place"], tier(room).1, "{a}");
+            assert!(!a["place_says"].as_str().unwrap().is_empty());
+            (tier(room).0, d[room], a["asset"].as_str().unwrap())
         })
         .collect();
-    expected.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
-    assert_eq!(ids, expected.iter().map(|e| e.1).collect::<Vec<_>>());
+    expected.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(b.2)));
+    assert_eq!(ids, expected.iter().map(|e| e.2).collect::<Vec<_>>());
     for a in found {
         let room = fp.room_index(a["room"].as_str().unwrap()).unwrap();
         let metres = a["metres"].as_f64().unwrap() as f32;
@@ -811,15 +829,17 @@ async fn nearest_available_equipment_by_the_lift_with_its_route() {
             "a wheeled item by the stairs: {a}"
         );
     }
-    assert_eq!(
-        ids[0], "PUMP-0003",
-        "the one in the corridor itself comes first"
-    );
-    assert_eq!(found[0]["metres"], 0.0);
-    assert_eq!(
-        *ids.last().unwrap(),
-        "PUMP-0004",
-        "the one upstairs comes last"
+    // The one in the corridor itself is nearest, and is said to be in transit: a settled one
+    // comes before it.
+    let p3 = found
+        .iter()
+        .position(|a| a["asset"] == "PUMP-0003")
+        .unwrap();
+    assert_eq!(found[p3]["metres"], 0.0);
+    assert_eq!(found[p3]["place"], "in_transit");
+    assert!(
+        found[..p3].iter().all(|a| a["place"] != "in_transit"),
+        "{body}"
     );
     // limit, and bad questions.
     let (_, two) = get(

@@ -57,6 +57,10 @@ pub struct AssetView {
     /// A bed's turnover between patients (beds only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turnover: Option<TurnoverView>,
+    /// The room of its place on the floorplan (a bed's `position` in the seed), where it
+    /// belongs whether or not its tag is heard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
 }
 
 /// An item's maintenance: its risk, when it is next due by time, its meters and its open work
@@ -182,6 +186,16 @@ pub struct SuggestionView {
     pub at: Timestamp,
 }
 
+/// A rule that would be raising its alert but waits: its `unless` holds (care at the bedside).
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PausedRule {
+    pub rule: String,
+    pub title: String,
+    /// Why it waits, in words ("a caregiver is in the room").
+    pub because: String,
+    pub since: Timestamp,
+}
+
 /// Everything the API reads, as of one moment. The maps share structure between snapshots
 /// (`imbl`): taking one is O(1), and the world updates only what changed.
 #[derive(Clone, Debug, Default)]
@@ -199,6 +213,8 @@ pub struct Snapshot {
     pub alerts: BTreeMap<String, Alert>,
     /// Rules disabled after failing while evaluating (until the next reload), with the error.
     pub disabled_rules: BTreeMap<String, String>,
+    /// Rules paused now (their condition holds, and so does their `unless`), by subject id.
+    pub paused: BTreeMap<String, Vec<PausedRule>>,
     pub ingest: IngestView,
     /// Pending bed suggestions, by id.
     pub suggestions: BTreeMap<String, SuggestionView>,

@@ -71,6 +71,8 @@ pub struct Tracker {
     pub clearing_since: Option<Timestamp>,
     /// Resolved by hand while the condition held: no new alert until it clears.
     pub wait_for_clear: bool,
+    /// `when` holds and `unless` too, since then: the rule is paused (care at the bedside).
+    pub paused_since: Option<Timestamp>,
     pub placement: Placement,
 }
 
@@ -123,6 +125,13 @@ pub struct Alerting {
 }
 
 impl Alerting {
+    /// The (rule, subject) pairs paused now (`when` holds, and `unless` too), with since when.
+    pub fn paused(&self) -> impl Iterator<Item = (&Key, Timestamp)> {
+        self.trackers
+            .iter()
+            .filter_map(|(k, t)| t.paused_since.map(|at| (k, at)))
+    }
+
     /// Puts back alerts that were open before a restart; their conditions count as holding
     /// until evaluated again, so they are neither repeated nor duplicated.
     pub fn restore(&mut self, alerts: Vec<Alert>) {
@@ -174,9 +183,14 @@ impl Alerting {
         let mut tr = self.trackers.remove(&key).unwrap_or_default();
         let rising = holds && !tr.holds;
         tr.holds = when;
-        if when && !holds {
+        let paused = when && !holds;
+        if !paused {
+            tr.paused_since = None;
+        }
+        if paused {
             tr.pending_since = None;
             tr.clearing_since = None;
+            tr.paused_since.get_or_insert(now);
         } else if holds {
             tr.placement = Placement::of(rule, facts);
             tr.clearing_since = None;

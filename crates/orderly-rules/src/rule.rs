@@ -199,6 +199,9 @@ pub struct Rule {
     pub subject: SubjectType,
     pub when: Condition,
     pub unless: Option<Condition>,
+    /// Why the rule is paused while `unless` holds, in words for the board ("a caregiver is
+    /// in the room"); without it, the condition's text.
+    pub paused_because: Option<String>,
     pub hold_ms: i64,
     pub clear_for_ms: i64,
     pub priority: Priority,
@@ -222,6 +225,15 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Why the rule is paused while `unless` holds, in words.
+    pub fn paused_why(&self) -> String {
+        match (&self.paused_because, &self.unless) {
+            (Some(p), _) => p.clone(),
+            (None, Some(u)) => format!("`{}` holds", u.source.trim()),
+            (None, None) => String::new(),
+        }
+    }
+
     /// Fact groups the rule's conditions read.
     pub fn groups(&self) -> &[&'static str] {
         &self.groups
@@ -324,6 +336,9 @@ impl Rule {
         }
         if let Some(b) = &self.bundle {
             let _ = write!(s, "|{b}|{:?}", self.applies.as_ref().map(|a| &a.source));
+        }
+        if let Some(p) = &self.paused_because {
+            let _ = write!(s, "|paused_because {p}");
         }
         s
     }
@@ -452,6 +467,8 @@ struct RuleToml {
     when: Spanned<String>,
     #[serde(default)]
     unless: Option<Spanned<String>>,
+    #[serde(default)]
+    paused_because: Option<Spanned<String>>,
     #[serde(default, rename = "for")]
     hold: Option<Spanned<String>>,
     #[serde(default)]
@@ -953,6 +970,21 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
         ),
     }
     let message = c.template(&r.message, subject);
+    if let Some(p) = &r.paused_because {
+        if r.unless.is_none() {
+            c.err(
+                p,
+                "`paused_because` without `unless`",
+                Some("add the `unless` condition it explains, or remove `paused_because`".into()),
+            );
+        } else if p.get_ref().trim().is_empty() {
+            c.err(
+                p,
+                "`paused_because` is empty",
+                Some("say in words why the rule waits, e.g. \"a caregiver is in the room\"".into()),
+            );
+        }
+    }
     match (c.errors.is_empty(), when, unless) {
         (true, Some(when), unless) => {
             let unless = match unless {
@@ -980,6 +1012,7 @@ fn compile_rule(src: &Source, r: RuleToml, known: &Known) -> Result<Rule, Vec<Fi
                 subject,
                 when,
                 unless,
+                paused_because: r.paused_because.map(|p| p.into_inner()),
                 hold_ms,
                 clear_for_ms,
                 priority,

@@ -622,10 +622,18 @@ fn while_unless_holds_nothing_is_raised_and_an_open_alert_stays_open_until_when_
         a.observe_standing(r, "BED-1", (true, false), &facts(20.0), t(100))
             .is_empty()
     );
+    // Paused since she came in, and the board can say why.
+    let paused: Vec<_> = a
+        .paused()
+        .map(|((rule, s), at)| (rule.clone(), s.clone(), at))
+        .collect();
+    assert_eq!(paused, [(r.id.clone(), "BED-1".to_string(), t(0))]);
+    assert_eq!(r.paused_why(), "`room.caregiver_present` holds");
     assert!(
         a.observe_standing(r, "BED-1", (true, true), &facts(20.0), t(101))
             .is_empty()
     );
+    assert_eq!(a.paused().count(), 0);
     assert!(
         a.observe_standing(r, "BED-1", (true, true), &facts(20.0), t(150))
             .is_empty()
@@ -651,6 +659,24 @@ fn while_unless_holds_nothing_is_raised_and_an_open_alert_stays_open_until_when_
         kinds(&a.observe_standing(r, "BED-1", (false, false), &facts(40.0), t(931))),
         ["alert.resolved"]
     );
+}
+
+/// `paused_because` says why a rule waits; it needs an `unless` and words.
+#[test]
+fn paused_because_explains_an_unless_and_needs_one() {
+    let with = GOOD.replace(
+        "unless = \"room.caregiver_present\"",
+        "unless = \"room.caregiver_present\"\npaused_because = \"a caregiver is in the room\"",
+    );
+    assert_ne!(with, GOOD);
+    let set = compile(&with).unwrap();
+    assert_eq!(set.rules[0].paused_why(), "a caregiver is in the room");
+    let without = GOOD.replace(
+        "unless = \"room.caregiver_present\"",
+        "paused_because = \"x\"",
+    );
+    let e = compile(&without).unwrap_err().to_string();
+    assert!(e.contains("`paused_because` without `unless`"), "{e}");
 }
 
 /// What a rule reads comes from its checked expression: `reads` for any fact in `when`,

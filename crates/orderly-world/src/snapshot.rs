@@ -167,6 +167,7 @@ impl ReadModel {
                     vacated_at: t.vacated_at,
                     reason: t.reason.clone(),
                 }),
+                place: self.bed_place.get(&a.id).map(|(room, _)| room.clone()),
             };
             self.snap.assets.insert(a.id.clone(), Arc::new(v));
             return (a.kind == "bed").then(|| a.id.clone());
@@ -393,6 +394,22 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
     }
     if let Some(r) = world.get_resource::<crate::alerts::Rules>() {
         snap.disabled_rules = r.disabled.clone();
+        snap.paused.clear();
+        if let Some(a) = world.get_resource::<ActiveAlerts>() {
+            for ((rule, subject), since) in a.0.paused() {
+                let Some(rule) = r.set.get(rule) else {
+                    continue;
+                };
+                snap.paused.entry(subject.clone()).or_default().push(
+                    orderly_model::view::PausedRule {
+                        rule: rule.id.clone(),
+                        title: rule.title.clone(),
+                        because: rule.paused_why(),
+                        since,
+                    },
+                );
+            }
+        }
     }
     if let Some(s) = world.get_resource::<IngestStats>() {
         snap.ingest = s.view();
