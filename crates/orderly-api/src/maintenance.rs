@@ -24,7 +24,8 @@ pub(crate) struct WorkOrderFilter {
     asset: Option<String>,
     /// `open` (not done or cancelled), `scheduled`, `in_progress`, `done`, `cancelled`.
     status: Option<String>,
-    /// Opened at or after (RFC 3339; default 90 days before `to`).
+    /// Opened at or after (RFC 3339; default 90 days before `to`, or ever for `status=open`:
+    /// an order still open is on the board however old it is).
     from: Option<String>,
     /// Opened before (default now).
     to: Option<String>,
@@ -49,7 +50,12 @@ pub(crate) async fn work_orders(
         )));
     }
     let to = time_param("to", &f.to)?.unwrap_or_else(s.clock);
-    let from = time_param("from", &f.from)?.unwrap_or(to.plus_ms(-90 * 24 * 3600 * 1000));
+    let default_from = if f.status.as_deref() == Some("open") {
+        Timestamp(0)
+    } else {
+        to.plus_ms(-90 * 24 * 3600 * 1000)
+    };
+    let from = time_param("from", &f.from)?.unwrap_or(default_from);
     Ok(Json(
         s.store
             .work_orders(
@@ -112,8 +118,11 @@ pub(crate) async fn open_work_order(
 }
 
 /// Move a work order on: `{"action": "schedule", "at": "...", "assignee": "..."}`,
-/// `{"action": "start"}` (the item goes out of service), `{"action": "complete", "notes": "..."}`
-/// (the service is recorded with the meters; the item is back in service),
+/// `{"action": "start"}` (the item goes out of service), `{"action": "complete", "notes": "...",
+/// "results": [{"check": "...", "passed": true}, {"check": "...", "value": 180}]}` (the service
+/// is recorded with the meters and the results of its checks, every check once or none; a
+/// measured check passes only within its limits; the item is back in service unless a check
+/// failed),
 /// `{"action": "cancel", "reason": "..."}`, `{"action": "note", "text": "..."}`. Biomed,
 /// facilities and admins; answered once committed, audited.
 #[utoipa::path(post, path = "/api/v1/maintenance/work-orders/{id}", tag = "maintenance", params(("id" = String, Path, description = "work order id")), request_body = WorkOrderAction, security(("bearer" = [])),

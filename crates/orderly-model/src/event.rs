@@ -653,6 +653,8 @@ mod tests {
             detail: "d".into(),
             risk: Risk::High,
             checks: vec!["flow".into()],
+            measures: Default::default(),
+            results: vec![],
             status: WorkOrderStatus::Open,
             opened_at: Timestamp(1),
             opened_by: "orderly".into(),

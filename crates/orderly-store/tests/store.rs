@@ -683,6 +683,8 @@ async fn work_orders(store: &Store) {
         detail: String::new(),
         risk: Risk::High,
         checks: vec![],
+        measures: Default::default(),
+        results: vec![],
         status: WorkOrderStatus::Open,
         opened_at: Timestamp(opened),
         opened_by: "orderly".into(),

@@ -91,7 +91,12 @@ impl Command {
                     WorkOrderAction::Schedule {
                         assignee: Some(a), ..
                     } => out.push(t("assignee", a)),
-                    WorkOrderAction::Complete { notes: Some(n) } => out.push(t("notes", n)),
+                    WorkOrderAction::Complete { notes, results } => {
+                        if let Some(n) = notes {
+                            out.push(t("notes", n));
+                        }
+                        out.extend(results.iter().map(|r| t("check", &r.check)));
+                    }
                     WorkOrderAction::Cancel { reason } => out.push(t("reason", reason)),
                     WorkOrderAction::Note { text } => out.push(t("text", text)),
                     _ => {}

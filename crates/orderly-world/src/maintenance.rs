@@ -352,6 +352,8 @@ fn new_order(
         detail,
         risk: policy.map(|p| p.risk).unwrap_or_default(),
         checks: policy.map(|p| p.checks.clone()).unwrap_or_default(),
+        measures: policy.map(|p| p.measures.clone()).unwrap_or_default(),
+        results: Vec::new(),
         status: WorkOrderStatus::Open,
         opened_at: now,
         opened_by: by.to_string(),
@@ -677,7 +679,13 @@ pub(crate) fn act(
                 format!("maintenance: work order {id}"),
             ));
         }
-        WorkOrderAction::Complete { notes } => {
+        WorkOrderAction::Complete { notes, results } => {
+            if wo.status != WorkOrderStatus::InProgress && !results.is_empty() {
+                // Results are for work done: start it first (the item goes out of service).
+                return Err(refuse(&wo, "enter check results for"));
+            }
+            wo.results = orderly_model::maintenance::check_results(&wo, &results)
+                .map_err(WorkOrderError::Invalid)?;
             note(&mut wo, notes.as_deref().unwrap_or_default());
             wo.status = WorkOrderStatus::Done;
             wo.closed_at = Some(now);
@@ -721,7 +729,24 @@ pub(crate) fn act(
             {
                 s.recalls.retain(|r| r != recall);
             }
-            if world
+            let failed: Vec<String> = wo
+                .results
+                .iter()
+                .filter(|r| !r.passed)
+                .map(|r| r.check.clone())
+                .collect();
+            if !failed.is_empty() {
+                // A failed check keeps the item out of service until it is repaired.
+                let text = format!(
+                    "failed: {}; the item stays out of service until it is repaired",
+                    failed.join("; ")
+                );
+                note(&mut wo, &text);
+                asset_to = Some((
+                    AssetStatus::OutOfService,
+                    format!("failed check in work order {id}: {}", failed.join("; ")),
+                ));
+            } else if world
                 .get::<Status>(e)
                 .is_some_and(|s| s.0 == AssetStatus::OutOfService)
             {

@@ -48,6 +48,8 @@ pub struct Policy {
     pub actuator_cycles: Option<u64>,
     /// What the engineer checks.
     pub checks: Vec<String>,
+    /// The checks that measure a value, by check: its unit and limits.
+    pub measures: BTreeMap<String, Measure>,
     /// Battery prediction: a work order when the run time on a full charge is predicted to
     /// fall below this many hours within the prediction horizon.
     pub battery_min_hours: Option<f64>,
@@ -59,6 +61,51 @@ pub struct Policy {
     pub fault_ratio: Option<f64>,
     /// `file:line`.
     pub defined_at: String,
+}
+
+/// A check that measures a value (electrical safety's leakage current, say): its unit and the
+/// limits within which it passes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Measure {
+    pub unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+impl Measure {
+    /// Whether `value` is within the limits.
+    pub fn passes(&self, value: f64) -> bool {
+        value.is_finite()
+            && self.min.is_none_or(|m| value >= m)
+            && self.max.is_none_or(|m| value <= m)
+    }
+
+    /// The limits in words: `at most 500 µA`, `from 4.75 to 5.25 V`.
+    pub fn limits(&self) -> String {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => format!("from {a} to {b} {}", self.unit),
+            (None, Some(b)) => format!("at most {b} {}", self.unit),
+            (Some(a), None) => format!("at least {a} {}", self.unit),
+            (None, None) => format!("in {}", self.unit),
+        }
+    }
+}
+
+/// A catalogue's check: its name, or a table with what it measures.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CheckEntry {
+    Name(String),
+    Measured {
+        check: String,
+        unit: String,
+        #[serde(default)]
+        min: Option<f64>,
+        #[serde(default)]
+        max: Option<f64>,
+    },
 }
 
 /// Parameters of the predictions (`[prediction]` in the catalogue).
@@ -254,7 +301,7 @@ struct Entry {
     runtime_hours: Option<Spanned<f64>>,
     actuator_cycles: Option<Spanned<i64>>,
     #[serde(default)]
-    checks: Vec<String>,
+    checks: Vec<Spanned<CheckEntry>>,
     battery_min_hours: Option<Spanned<f64>>,
     occlusion_ratio: Option<Spanned<f64>>,
     fault_ratio: Option<Spanned<f64>>,
@@ -443,6 +490,58 @@ pub fn parse(
             ok = false;
         }
         seen.insert(key, at);
+        let mut checks = Vec::new();
+        let mut measures = BTreeMap::new();
+        for c in &e.checks {
+            let (name, measure) = match c.get_ref() {
+                CheckEntry::Name(n) => (n.clone(), None),
+                CheckEntry::Measured {
+                    check,
+                    unit,
+                    min,
+                    max,
+                } => (
+                    check.clone(),
+                    Some(Measure {
+                        unit: unit.clone(),
+                        min: *min,
+                        max: *max,
+                    }),
+                ),
+            };
+            if name.trim().is_empty() || checks.contains(&name) {
+                errors.push(src.error_at(
+                    c.span().start,
+                    if name.trim().is_empty() {
+                        "an empty check".to_string()
+                    } else {
+                        format!("the check {name:?} twice")
+                    },
+                    Some("name each check once".into()),
+                ));
+                ok = false;
+            }
+            if let Some(m) = &measure {
+                let bad = |v: Option<f64>| v.is_some_and(|v| !v.is_finite());
+                if m.unit.trim().is_empty()
+                    || bad(m.min)
+                    || bad(m.max)
+                    || (m.min.is_none() && m.max.is_none())
+                    || m.min.zip(m.max).is_some_and(|(a, b)| a > b)
+                {
+                    errors.push(src.error_at(
+                        c.span().start,
+                        format!("the check {name:?} measures nothing it can pass or fail"),
+                        Some(
+                            "give its unit and a `min`, a `max` or both (min below max), e.g. { check = \"electrical safety\", unit = \"uA\", max = 500 }".into(),
+                        ),
+                    ));
+                    ok = false;
+                }
+                measures.insert(name.clone(), m.clone());
+            }
+            checks.push(name);
+        }
         if ok && !skip {
             let (line, _) = src.line_col(at);
             out.push(Policy {
@@ -452,7 +551,8 @@ pub fn parse(
                 every_days,
                 runtime_hours,
                 actuator_cycles,
-                checks: e.checks,
+                checks,
+                measures,
                 battery_min_hours,
                 occlusion_ratio,
                 fault_ratio,
@@ -664,6 +764,8 @@ actuator_cycles = 25000
             detail: "d".into(),
             risk,
             checks: vec!["flow, accuracy".into()],
+            measures: Default::default(),
+            results: vec![],
             status: WorkOrderStatus::Open,
             opened_at: Timestamp(opened * DAY_MS),
             opened_by: "orderly".into(),
@@ -676,6 +778,96 @@ actuator_cycles = 25000
             notes: vec![],
             usage_at_close: None,
         }
+    }
+
+    /// A measured check passes only within its limits; every check is entered once, or none.
+    #[test]
+    fn check_results_are_checked_against_the_catalogue() {
+        let text = r#"
+[[policy]]
+kind = "infusion_pump"
+every = "6 months"
+checks = [
+  "alarms",
+  { check = "leakage", unit = "µA", max = 500.0 },
+]
+"#;
+        let c = parse("m.toml", text, &models()).unwrap();
+        let p = c.policy("infusion_pump", None).unwrap();
+        assert_eq!(p.checks, ["alarms", "leakage"]);
+        let mut wo = order("1", "interval", Risk::High, 1);
+        wo.checks = p.checks.clone();
+        wo.measures = p.measures.clone();
+        let e = |check: &str, passed: Option<bool>, value: Option<f64>| CheckEntered {
+            check: check.into(),
+            passed,
+            value,
+        };
+        assert_eq!(check_results(&wo, &[]), Ok(vec![]));
+        let ok = check_results(
+            &wo,
+            &[
+                e("alarms", Some(true), None),
+                e("leakage", None, Some(180.0)),
+            ],
+        )
+        .unwrap();
+        assert!(ok.iter().all(|r| r.passed));
+        assert_eq!(ok[1].unit.as_deref(), Some("µA"));
+        // Over the limit: failed, and never passed by hand.
+        let over = check_results(
+            &wo,
+            &[
+                e("alarms", Some(true), None),
+                e("leakage", None, Some(650.0)),
+            ],
+        )
+        .unwrap();
+        assert!(!over[1].passed);
+        let why = check_results(
+            &wo,
+            &[
+                e("alarms", Some(true), None),
+                e("leakage", Some(true), Some(650.0)),
+            ],
+        )
+        .unwrap_err();
+        assert!(why.contains("outside its limits (at most 500 µA)"), "{why}");
+        for (bad, says) in [
+            (
+                vec![e("alarms", Some(true), None)],
+                "no result for: leakage",
+            ),
+            (
+                vec![
+                    e("alarms", Some(true), None),
+                    e("leakage", Some(true), None),
+                ],
+                "measures a value: enter it in µA",
+            ),
+            (
+                vec![e("alarms", None, None), e("leakage", None, Some(1.0))],
+                "say whether it passed or failed",
+            ),
+            (
+                vec![e("flow", Some(true), None)],
+                "no check \"flow\" on this work order",
+            ),
+            (
+                vec![e("alarms", Some(true), None), e("alarms", Some(true), None)],
+                "entered twice",
+            ),
+        ] {
+            let why = check_results(&wo, &bad).unwrap_err();
+            assert!(why.contains(says), "{why}");
+        }
+        // A measured check with nothing to pass or fail is a catalogue error, located.
+        let bad = text.replace("max = 500.0", "min = 600.0, max = 500.0");
+        let e = parse("m.toml", &bad, &models()).unwrap_err().to_string();
+        assert!(
+            e.contains("m.toml:7:") && e.contains("measures nothing"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Work orders (open, scheduled, in progress, done or cancelled), recalls, and the requests that move them.
 
 use super::*;
+use std::collections::BTreeMap;
 
 /// Where a work order stands.
 #[derive(
@@ -79,6 +80,13 @@ pub struct WorkOrder {
     /// What the policy says to check.
     #[serde(default)]
     pub checks: Vec<String>,
+    /// The checks that measure a value, with their unit and limits.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub measures: BTreeMap<String, super::Measure>,
+    /// The results entered when it was completed: each check passed or failed, with the value
+    /// measured where the check measures one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<CheckResult>,
     pub status: WorkOrderStatus,
     pub opened_at: Timestamp,
     /// `orderly` or a person.
@@ -95,6 +103,109 @@ pub struct WorkOrder {
     pub usage_at_close: Option<Usage>,
 }
 
+/// One check's result, as stored with its work order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckResult {
+    pub check: String,
+    pub passed: bool,
+    /// What was measured, in `unit` (checks that measure a value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// One check's result as an engineer enters it: passed or failed, or the value measured (a
+/// measured check passes when the value is within its limits).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckEntered {
+    pub check: String,
+    #[serde(default)]
+    pub passed: Option<bool>,
+    #[serde(default)]
+    pub value: Option<f64>,
+}
+
+/// Checks what an engineer entered against a work order's checks: every check once, a value
+/// for each measured check (which then passes only within its limits), nothing else.
+pub fn check_results(wo: &WorkOrder, entered: &[CheckEntered]) -> Result<Vec<CheckResult>, String> {
+    let mut out: Vec<CheckResult> = Vec::new();
+    for e in entered {
+        if !wo.checks.contains(&e.check) {
+            return Err(format!(
+                "no check {:?} on this work order (its checks: {})",
+                e.check,
+                if wo.checks.is_empty() {
+                    "none".to_string()
+                } else {
+                    wo.checks.join("; ")
+                }
+            ));
+        }
+        if out.iter().any(|r| r.check == e.check) {
+            return Err(format!("the check {:?} is entered twice", e.check));
+        }
+        let r = match (wo.measures.get(&e.check), e.value) {
+            (Some(m), Some(v)) => {
+                if !v.is_finite() {
+                    return Err(format!("{:?}: the value is not a number", e.check));
+                }
+                let within = m.passes(v);
+                if e.passed == Some(true) && !within {
+                    return Err(format!(
+                        "{:?}: {v} {} is outside its limits ({}): it cannot pass",
+                        e.check,
+                        m.unit,
+                        m.limits()
+                    ));
+                }
+                CheckResult {
+                    check: e.check.clone(),
+                    passed: within && e.passed != Some(false),
+                    value: Some(v),
+                    unit: Some(m.unit.clone()),
+                }
+            }
+            (Some(m), None) => {
+                return Err(format!(
+                    "{:?} measures a value: enter it in {} ({})",
+                    e.check,
+                    m.unit,
+                    m.limits()
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{:?} measures nothing: say passed or failed",
+                    e.check
+                ));
+            }
+            (None, None) => CheckResult {
+                check: e.check.clone(),
+                passed: e
+                    .passed
+                    .ok_or_else(|| format!("{:?}: say whether it passed or failed", e.check))?,
+                value: None,
+                unit: None,
+            },
+        };
+        out.push(r);
+    }
+    if !out.is_empty() {
+        let missing: Vec<&str> = wo
+            .checks
+            .iter()
+            .filter(|c| !out.iter().any(|r| &r.check == *c))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!("no result for: {}", missing.join("; ")));
+        }
+    }
+    Ok(out)
+}
+
 /// A change a person asks for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -107,8 +218,13 @@ pub enum WorkOrderAction {
     },
     /// Work begins: the item is out of service until it is done.
     Start,
-    /// Done: the item's meters and interval start again; it is back in service.
-    Complete { notes: Option<String> },
+    /// Done: the item's meters and interval start again; it is back in service unless a check
+    /// failed. `results`: every check of the work order, or none.
+    Complete {
+        notes: Option<String>,
+        #[serde(default)]
+        results: Vec<CheckEntered>,
+    },
     /// Not needed (a reason is required).
     Cancel { reason: String },
     /// A note.

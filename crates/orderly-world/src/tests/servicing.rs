@@ -103,16 +103,31 @@ fn a_pump_crossing_its_runtime_interval_gets_one_work_order_and_a_service_resets
         h.work_order(&wo.id, WorkOrderAction::Start, "Biomed Bo"),
         Err(orderly_model::maintenance::WorkOrderError::Transition { .. })
     ));
+    // The results of its checks: all of them, each measured one with its value.
+    assert!(matches!(
+        h.work_order(
+            &wo.id,
+            WorkOrderAction::Complete {
+                notes: None,
+                results: results(wo, &[])[..1].to_vec(),
+            },
+            "Biomed Bo",
+        ),
+        Err(orderly_model::maintenance::WorkOrderError::Invalid(_))
+    ));
     let (_, w) = h
         .work_order(
             &wo.id,
             WorkOrderAction::Complete {
                 notes: Some("flow within 2%".into()),
+                results: results(wo, &[]),
             },
             "Biomed Bo",
         )
         .unwrap();
     assert_eq!(w.status, WorkOrderStatus::Done);
+    assert_eq!(w.results.len(), wo.checks.len());
+    assert!(w.results.iter().all(|r| r.passed));
     assert_eq!(
         w.usage_at_close.unwrap().runtime_hours.map(|h| h.round()),
         Some(2001.0)
@@ -130,7 +145,71 @@ fn a_pump_crossing_its_runtime_interval_gets_one_work_order_and_a_service_resets
     assert!(opened(&idle(&mut h, 3700, 3900)).is_empty());
     h.push(pump_at(t(3960), PumpState::Idle, 4001.5));
     let ev = idle(&mut h, 3960, 4100);
-    assert_eq!(opened(&ev).len(), 1);
+    let next = opened(&ev);
+    assert_eq!(next.len(), 1);
+    // This time the leakage current is over its limit: done, but the pump stays out of
+    // service and the work order says why.
+    h.work_order(&next[0].id, WorkOrderAction::Start, "Biomed Bo")
+        .unwrap();
+    h.step(t(4101));
+    let leak = next[0]
+        .checks
+        .iter()
+        .find(|c| c.contains("leakage"))
+        .unwrap()
+        .clone();
+    let (_, w) = h
+        .work_order(
+            &next[0].id,
+            WorkOrderAction::Complete {
+                notes: None,
+                results: results(&next[0], &[(&leak, 720.0)]),
+            },
+            "Biomed Bo",
+        )
+        .unwrap();
+    assert_eq!(w.status, WorkOrderStatus::Done);
+    assert!(!w.results.iter().find(|r| r.check == leak).unwrap().passed);
+    assert!(
+        w.notes
+            .iter()
+            .any(|n| n.text.contains("stays out of service")),
+        "{w:?}"
+    );
+    h.step(t(4102));
+    assert_eq!(
+        h.snapshot().assets["PUMP-0001"].status,
+        AssetStatus::OutOfService
+    );
+}
+
+/// Every check of `wo` entered: measured ones at a value within limits unless given in
+/// `values`, the others passed.
+fn results(
+    wo: &orderly_model::maintenance::WorkOrder,
+    values: &[(&str, f64)],
+) -> Vec<orderly_model::maintenance::CheckEntered> {
+    wo.checks
+        .iter()
+        .map(|c| {
+            let m = wo.measures.get(c);
+            let value = values
+                .iter()
+                .find(|(n, _)| n == c)
+                .map(|(_, v)| *v)
+                .or(m.map(|m| match (m.min, m.max) {
+                    (Some(a), Some(b)) => (a + b) / 2.0,
+                    (Some(a), None) => a + 1.0,
+                    (None, Some(b)) => b / 2.0,
+                    (None, None) => 0.0,
+                }));
+            orderly_model::maintenance::CheckEntered {
+                check: c.clone(),
+                passed: m.is_none().then_some(true),
+                value,
+            }
+        })
+        .collect()
 }
 
 /// A pump's first two readings read in one step (a backlog, a busy step): the first still anchors
@@ -256,7 +335,10 @@ fn a_recall_takes_its_items_out_of_service_at_once_and_one_in_use_is_alerted() {
         .unwrap();
     h.work_order(
         &w2.id,
-        WorkOrderAction::Complete { notes: None },
+        WorkOrderAction::Complete {
+            notes: None,
+            results: vec![],
+        },
         "Bo Biomed",
     )
     .unwrap();
