@@ -99,6 +99,33 @@ pub(crate) async fn list_assets(
         None => None,
     };
     let snap = s.snapshot();
+    // A kind, unit or room that does not exist is a mistake, not an empty answer.
+    if let Some(k) = &f.kind
+        && !snap.assets.values().any(|a| &a.kind == k)
+    {
+        let kinds: std::collections::BTreeSet<&str> =
+            snap.assets.values().map(|a| a.kind.as_str()).collect();
+        return Err(ApiError::BadRequest(format!(
+            "unknown kind {k:?} (one of {})",
+            kinds.into_iter().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    if let Some(u) = &f.unit
+        && s.floorplan.unit(u).is_none()
+    {
+        let units: Vec<&str> = s.floorplan.units.iter().map(|u| u.id.as_str()).collect();
+        return Err(ApiError::BadRequest(format!(
+            "unknown unit {u:?} (one of {})",
+            units.join(", ")
+        )));
+    }
+    if let Some(r) = &f.room
+        && s.floorplan.room(r).is_none()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "no room {r:?} in the floorplan"
+        )));
+    }
     let out = snap
         .assets
         .values()

@@ -301,6 +301,20 @@ async fn assets_are_filtered_and_located() {
     assert_eq!(ids, ["PUMP-0001"]);
     let (_, all_pumps) = get(&f, "/api/v1/assets?kind=infusion_pump", Some(&f.admin)).await;
     assert_eq!(all_pumps.as_array().unwrap().len(), 320);
+    // A kind, unit or room that does not exist is a 400 that says what does, not [].
+    for (bad, says) in [
+        ("/api/v1/assets?kind=pump", "unknown kind \"pump\" (one of "),
+        ("/api/v1/assets?unit=ICUU", "unknown unit \"ICUU\" (one of "),
+        ("/api/v1/assets?room=NOWHERE", "no room \"NOWHERE\""),
+    ] {
+        let (status, body) = get(&f, bad, Some(&f.admin)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{bad}: {body}");
+        if bad.contains("kind") {
+            assert!(message.contains("infusion_pump"), "{body}");
+        }
+    }
     let (status, one) = get(&f, "/api/v1/assets/PUMP-0001", Some(&f.nurse_icu)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(one["location"]["room"], "F2-ICU-01");
