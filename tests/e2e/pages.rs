@@ -432,19 +432,51 @@ fn the_biomed_board_works_orders_through_and_shows_the_round() {
     for (_, tag) in &pumps {
         o.heard(&dev, "rx-f2-icu-03", tag);
     }
-    let (status, wo) = o.post(
-        "/api/v1/maintenance/work-orders",
-        &json!({"asset": pumps[0].0, "reason": "repair", "detail": "door latch cracked"}),
-    );
-    assert_eq!(status, 200, "{wo}");
-    let wo_id = wo["id"].as_str().unwrap().to_string();
     sign_in(&b, &o, &biomed);
     b.wait_for("the biomed board", T, "return location.hash === '#/biomed'");
+    // A repair order opened from the board.
+    b.click("details.new summary");
+    b.type_into("#new-asset", &pumps[0].0);
+    b.type_into("#new-detail", "door latch cracked");
+    b.click("#new-go");
+    let mut wo_id = String::new();
+    o.wait_until("the work order in the API", T, || {
+        let (_, list) = o.get(&format!(
+            "/api/v1/maintenance/work-orders?asset={}&status=open",
+            pumps[0].0
+        ));
+        if let Some(w) = list
+            .as_array()
+            .and_then(|l| l.iter().find(|w| w["reason"] == "repair"))
+        {
+            wo_id = w["id"].as_str().unwrap().to_string();
+        }
+        !wo_id.is_empty()
+    });
     let card = format!("[data-wo=\"{wo_id}\"]");
     b.wait_for(
         "the work order, open",
         T,
-        &format!("const c = document.querySelector('[data-column=open] {card}'); return c && c.innerText.includes('door latch cracked')"),
+        &format!("const c = document.querySelector('[data-column=open] {card}'); return c && c.innerText.includes('door latch cracked') && c.innerText.includes('Repair')"),
+    );
+    // Filters: low risk hides it, infusion pumps show it.
+    b.eval(
+        "const s = document.getElementById('f-risk'); s.value = 'low'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    b.wait_for(
+        "filtered out",
+        T,
+        &format!("return !document.querySelector('{card}')"),
+    );
+    b.eval(
+        "for (const [id, v] of [['f-risk', ''], ['f-kind', 'infusion_pump']]) { const s = document.getElementById(id); s.value = v; s.dispatchEvent(new Event('change')); }",
+        json!([]),
+    );
+    b.wait_for(
+        "shown again",
+        T,
+        &format!("return !!document.querySelector('{card}') && [...document.querySelectorAll('[data-wo]')].every((c) => c.innerText.includes('infusion pump'))"),
     );
     // A recall of the other pump's model, issued through the API, appears with its progress.
     let (_, p1) = o.get(&format!("/api/v1/assets/{}", pumps[1].0));
@@ -477,11 +509,32 @@ fn the_biomed_board_works_orders_through_and_shows_the_round() {
     );
     let (_, a) = o.get(&format!("/api/v1/assets/{}", pumps[0].0));
     assert_eq!(a["status"], "out_of_service");
+    // Completed with the results of its checks: the leakage current measured, the others
+    // passed; refused while one is missing.
+    b.click(&format!("{card} details.checks-box summary"));
+    b.eval(
+        &format!("const c = document.querySelector('{card}'); \
+          for (const s of c.querySelectorAll('select.passed')) s.value = 'true'; \
+          for (const i of c.querySelectorAll('input.value')) i.value = i.dataset.check.includes('leakage') ? '180' : ''; "),
+        json!([]),
+    );
+    b.click(&format!("{card} button.complete"));
+    assert!(
+        b.eval(
+            &format!("return !!document.querySelector('{card}')"),
+            json!([])
+        ) == true
+    );
+    b.eval(
+        &format!("const c = document.querySelector('{card}'); \
+          for (const i of c.querySelectorAll('input.value')) if (!i.value) i.value = i.dataset.check.includes('battery') ? '4.5' : '1.2';"),
+        json!([]),
+    );
     b.click(&format!("{card} button.complete"));
     b.wait_for(
-        "done",
+        "done, with its results listed",
         T,
-        &format!("return !document.querySelector('{card}')"),
+        &format!("const d = document.querySelector('[data-done=\"{wo_id}\"]'); return !document.querySelector('{card}') && d && d.innerText.includes('180 µA') && d.innerText.includes('passed')"),
     );
     let (_, done) = o.get(&format!(
         "/api/v1/maintenance/work-orders?asset={}&status=done",
@@ -489,6 +542,9 @@ fn the_biomed_board_works_orders_through_and_shows_the_round() {
     ));
     assert_eq!(done[0]["id"], wo_id.as_str(), "{done}");
     assert_eq!(done[0]["closed_by"], "Eng Kim", "{done}");
+    let results = done[0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), done[0]["checks"].as_array().unwrap().len());
+    assert!(results.iter().all(|r| r["passed"] == true), "{done}");
     // The round on the map: drawn from the workshop.
     b.click("#round-map");
     b.wait_for(

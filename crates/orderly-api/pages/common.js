@@ -214,22 +214,31 @@ export function throttle(fn, ms) {
 // the focus was, matched by the `keyAttr` of the enclosing card and the control's class: a live
 // board redraws under a nurse typing a reason.
 export function redraw(box, nodes, keyAttr) {
-  const key = (el) => {
-    const owner = el.closest(`[${keyAttr}]`);
-    return owner ? `${owner.getAttribute(keyAttr)}|${el.tagName}|${el.className}|${el.textContent.length}` : null;
+  // A control's key: its card, its kind and class, and which of its like it is in the card (a
+  // card with several inputs of one class keeps each one's own value).
+  const keys = (root) => {
+    const seen = new Map();
+    const out = [];
+    for (const el of root.querySelectorAll('input, select, details, button')) {
+      const owner = el.closest(`[${keyAttr}]`);
+      if (!owner) { out.push([el, null]); continue; }
+      const base = `${owner.getAttribute(keyAttr)}|${el.tagName}|${el.className}|${el.dataset.check || ''}|${el.tagName === 'BUTTON' || el.tagName === 'DETAILS' ? el.textContent.length : ''}`;
+      const n = seen.get(base) || 0;
+      seen.set(base, n + 1);
+      out.push([el, `${base}#${n}`]);
+    }
+    return out;
   };
   const kept = new Map();
   let focus = null;
-  for (const el of box.querySelectorAll('input, select, details, button')) {
-    const k = key(el);
+  for (const [el, k] of keys(box)) {
     if (!k) continue;
     if (el.tagName === 'DETAILS') kept.set(k, el.open);
     else if (el.tagName !== 'BUTTON') kept.set(k, el.value);
     if (el === document.activeElement) focus = k;
   }
   fill(box, ...nodes);
-  for (const el of box.querySelectorAll('input, select, details, button')) {
-    const k = key(el);
+  for (const [el, k] of keys(box)) {
     if (!k) continue;
     if (kept.has(k)) {
       if (el.tagName === 'DETAILS') el.open = kept.get(k);
