@@ -3,6 +3,7 @@
 
 mod beds;
 mod census;
+mod demo;
 mod files;
 mod ingest;
 mod maintenance;

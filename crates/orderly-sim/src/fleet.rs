@@ -27,6 +27,8 @@ pub struct FleetConfig {
     pub occlusion_share: f64,
     /// A battery has failed when a full charge runs the pump for less than this.
     pub failure_hours: f64,
+    /// Degradations start after this many days (so the fleet's own rates are known first).
+    pub onset_after_days: i64,
 }
 
 impl Default for FleetConfig {
@@ -39,6 +41,7 @@ impl Default for FleetConfig {
             battery_share: 0.1,
             occlusion_share: 0.1,
             failure_hours: 1.5,
+            onset_after_days: 20,
         }
     }
 }
@@ -95,10 +98,11 @@ impl Fleet {
                 None
             };
             let degradation = kind.map(|kind| {
-                // Onset after the first 20 days; failure 30-90 days later (possibly after the
-                // run: such a pump counts only if it failed within it).
+                // Onset after the first `onset_after_days` (20); failure 30-90 days later
+                // (possibly after the run: such a pump counts only if it failed within it).
+                let after = cfg.onset_after_days.max(0) * DAY_MS;
                 let onset = start.millis()
-                    + rng.random_range(20 * DAY_MS..(end - start.millis()).max(21 * DAY_MS));
+                    + rng.random_range(after..(end - start.millis()).max(after + DAY_MS));
                 let failure = onset + rng.random_range(30 * DAY_MS..90 * DAY_MS);
                 Degradation {
                     device: device.clone(),

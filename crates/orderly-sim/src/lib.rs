@@ -12,6 +12,7 @@ mod beds;
 mod body;
 mod devices;
 pub mod fleet;
+pub mod history;
 mod rtls;
 pub mod vitals;
 

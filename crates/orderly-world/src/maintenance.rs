@@ -499,9 +499,7 @@ fn predictions(
             && let Some(at) = c.at
             && at.since(now) as f64 <= cfg.horizon_days * 86_400_000.0
         {
-            let date = |t: Option<Timestamp>| {
-                t.map_or("-".to_string(), |t| t.to_rfc3339()[..10].to_string())
-            };
+            let date = |t: Option<Timestamp>| t.map_or("-".to_string(), |t| t.date_words());
             out.push(orderly_model::maintenance::DueNow {
                 reason: "battery".into(),
                 detail: format!(

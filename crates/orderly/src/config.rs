@@ -157,6 +157,10 @@ pub struct DemoArgs {
     /// Address of the HL7 v2 (MLLP) listener the simulated interface engine sends the census to.
     #[arg(long, env = "ORDERLY_HL7", default_value = "127.0.0.1:2575")]
     pub hl7: SocketAddr,
+    /// Start without the simulated months of service history that an empty database
+    /// otherwise gets (work orders done, due, overdue and predicted).
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 /// Resolved settings.

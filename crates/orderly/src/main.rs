@@ -8,6 +8,7 @@ mod census_feed;
 mod config;
 mod devices;
 mod files;
+mod history;
 mod pipeline;
 mod reload;
 mod replay;

@@ -29,7 +29,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let (fp, seed) =
         crate::files::site_or_demo(settings.floorplan.as_deref(), settings.seed.as_deref())?;
     let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
-    serve(settings, fp, seed, rules, None).await
+    serve(settings, fp, seed, rules, None, None).await
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
@@ -66,7 +66,11 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         ..orderly_sim::SimConfig::default()
     };
     let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
-    serve(settings, fp, seed, rules, Some(sim)).await
+    let history = (!args.no_history).then(|| crate::history::HistoryConfig {
+        seed: args.sim_seed,
+        ..Default::default()
+    });
+    serve(settings, fp, seed, rules, Some(sim), history).await
 }
 
 async fn shutdown_signal() {
@@ -90,12 +94,39 @@ async fn serve(
     seed: Seed,
     rules: crate::rules::Loaded,
     sim: Option<orderly_sim::SimConfig>,
+    history: Option<crate::history::HistoryConfig>,
 ) -> Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
     let store = Store::open(&settings.database).await?;
-    let remembered = store.remembered().await?;
+    let mut remembered = store.remembered().await?;
+    if let Some(hc) = history.filter(|_| remembered.next_seq == 0) {
+        // A fresh demo: months of service history first, committed, then restored as after
+        // a restart.
+        let began = std::time::Instant::now();
+        let events = crate::history::simulate(
+            fp.clone(),
+            &seed,
+            rules.config.clone(),
+            rules.rules.clone(),
+            orderly_mqtt::client::wall_clock(),
+            &hc,
+        );
+        let simulated = began.elapsed().as_secs_f32();
+        for chunk in events.chunks(2000) {
+            store.commit(chunk).await?;
+        }
+        tracing::debug!(simulated, "history simulated");
+        remembered = store.remembered().await?;
+        tracing::info!(
+            days = hc.days,
+            events = events.len(),
+            work_orders = remembered.work_orders.len(),
+            seconds = began.elapsed().as_secs_f32(),
+            "demo: simulated service history recorded"
+        );
+    }
     tracing::info!(
         next_seq = remembered.next_seq,
         locations = remembered.locations.len(),

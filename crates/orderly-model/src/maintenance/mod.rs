@@ -216,9 +216,9 @@ impl Policy {
                 detail: match self.every_days {
                     Some(d) => format!(
                         "scheduled service (every {d} days) was due {}",
-                        at.to_rfc3339()
+                        at.date_words()
                     ),
-                    None => format!("scheduled service was due {}", at.to_rfc3339()),
+                    None => format!("scheduled service was due {}", at.date_words()),
                 },
             });
         }
