@@ -778,3 +778,56 @@ fn the_beds_page_turns_a_discharged_bed_over() {
     );
     assert!(!text.as_str().unwrap().contains('?'), "{text}");
 }
+
+/// The API reference: Swagger UI (vendored, under the pages' CSP, nothing from elsewhere) on
+/// the API's own document; Authorize with a token, then "Try it out" on an operation answers
+/// from this Orderly.
+#[test]
+fn the_api_reference_authorizes_and_tries_a_call() {
+    let Some(b) = browser(1920, 1080) else {
+        return;
+    };
+    let setup = Setup::new();
+    let o = setup.start();
+    b.goto(&format!("{}/api/docs", o.http));
+    b.wait_for(
+        "the operations",
+        T,
+        "return document.querySelectorAll('.opblock').length >= 40",
+    );
+    // Every script and stylesheet came from this origin.
+    let foreign = b.eval(
+        "return performance.getEntriesByType('resource').map((r) => r.name).filter((n) => !n.startsWith(location.origin))",
+        json!([]),
+    );
+    assert_eq!(foreign, json!([]), "{foreign}");
+    b.click(".btn.authorize");
+    b.wait_for(
+        "the authorize dialog",
+        T,
+        "return !!document.querySelector('.auth-container input')",
+    );
+    b.type_into(".auth-container input", &o.token);
+    b.click(".auth-btn-wrapper .btn.authorize");
+    b.click(".auth-btn-wrapper .btn-done");
+    b.click("#operations-site-me .opblock-summary-control");
+    b.wait_for(
+        "the operation open",
+        T,
+        "return !!document.querySelector('#operations-site-me .try-out__btn')",
+    );
+    b.click("#operations-site-me .try-out__btn");
+    b.click("#operations-site-me .execute");
+    // The server's answer, with the token Authorize took.
+    b.wait_for(
+        "the answer",
+        T,
+        "const t = document.querySelector('#operations-site-me').innerText; \
+         return t.includes('Server response') && /Server response\\s+Code\\s+Details\\s+200/.test(t) && t.includes('\"role\": \"admin\"')",
+    );
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot(&dir, "api-docs.png");
+    }
+    drop(b);
+    o.stop();
+}

@@ -127,6 +127,8 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/events", get(crate::sse::events))
         .route("/api/v1/openapi.json", get(crate::docs::openapi_json))
         .route("/api/docs", get(crate::docs::docs_page))
+        .route("/api/docs/", get(crate::docs::docs_page))
+        .route("/api/docs/{file}", get(crate::docs::docs_asset))
         .layer(axum::middleware::from_fn(track))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             crate::server::BODY_READ_TIMEOUT,

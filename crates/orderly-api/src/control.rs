@@ -315,6 +315,7 @@ pub(crate) async fn silence(
 
 #[derive(Deserialize, IntoParams)]
 pub(crate) struct ActiveFilter {
+    /// Only alerts of this unit.
     unit: Option<String>,
     /// Only alerts addressed to this recipient (`role:biomed`, `station:ICU`, `overhead`).
     audience: Option<String>,

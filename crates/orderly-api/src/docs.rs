@@ -2,7 +2,6 @@
 //! (rendered here from the same document: no external assets, works offline).
 
 use axum::Json;
-use axum::response::Html;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -33,7 +32,19 @@ use utoipa::{Modify, OpenApi};
         crate::vitals::chart,
     ),
     modifiers(&Bearer),
-    tags((name = "site"), (name = "equipment"), (name = "rooms"), (name = "alerts"), (name = "beds"), (name = "census"), (name = "maintenance"), (name = "events"), (name = "rules"), (name = "operations"), (name = "health"))
+    tags(
+        (name = "site", description = "The hospital as drawn: floorplan, staff, PAR levels, the unit's beds; who you are."),
+        (name = "equipment", description = "Tracked items: where they are, their status, finding the nearest one ready for use, utilisation and compliance reports."),
+        (name = "rooms", description = "What is in a room now."),
+        (name = "alerts", description = "Open alerts and their history; acknowledge, silence, resolve. Every write answers with the new state, and any read after it shows it."),
+        (name = "beds", description = "Smart beds: commands sent and suggestions waiting for a nurse at the bedside."),
+        (name = "census", description = "Patients admitted, transferred, discharged and assessed; bed turnover; vital signs."),
+        (name = "maintenance", description = "Work orders with check results, the pull list and its round, recalls, the maintenance report and calendar."),
+        (name = "events", description = "Live event streams (server-sent events, resumable with Last-Event-ID)."),
+        (name = "rules", description = "The alert rules in force; reload them."),
+        (name = "operations", description = "Ingest counters (what was rejected and why), the audit log, metrics."),
+        (name = "health", description = "Liveness and readiness, without a token."),
+    )
 )]
 struct Doc;
 
@@ -58,62 +69,69 @@ pub(crate) async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi())
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+const SWAGGER_JS: &[u8] = include_bytes!("../vendor/swagger-ui/swagger-ui-bundle.js");
+const SWAGGER_CSS: &[u8] = include_bytes!("../vendor/swagger-ui/swagger-ui.css");
+
+/// The interactive reference (Swagger UI, vendored): every operation with its parameters,
+/// request and response schemas and examples; Authorize takes a bearer token, and "Try it
+/// out" calls this API from the page.
+const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Orderly API reference</title>
+<link rel="stylesheet" href="/api/docs/swagger-ui.css">
+<link rel="stylesheet" href="/api/docs/docs.css">
+</head>
+<body>
+<header class="orderly-docs"><strong>Orderly API</strong> — sign in with <em>Authorize</em> and a token
+(<code>orderly token create</code>, or the one <code>orderly demo</code> printed). Machine-readable:
+<a href="/api/v1/openapi.json">/api/v1/openapi.json</a>. <a href="/">Pages</a></header>
+<div id="swagger-ui"></div>
+<script src="/api/docs/swagger-ui-bundle.js"></script>
+<script src="/api/docs/init.js"></script>
+</body>
+</html>
+"#;
+
+const DOCS_INIT: &str = r#"// Orderly's API reference: Swagger UI on this API's own document.
+window.ui = SwaggerUIBundle({
+  url: '/api/v1/openapi.json',
+  dom_id: '#swagger-ui',
+  deepLinking: true,
+  docExpansion: 'list',
+  filter: true,
+  showExtensions: false,
+  defaultModelsExpandDepth: 0,
+  tryItOutEnabled: false,
+  persistAuthorization: false,
+  validatorUrl: null,
+});
+"#;
+
+const DOCS_CSS: &str = "header.orderly-docs{font:16px system-ui,sans-serif;padding:.6rem 1rem;background:#1d2733;color:#fff}\
+header.orderly-docs a{color:#cfe3ff}header.orderly-docs code{background:#34404d;padding:0 .2em}";
+
+fn docs_file(content_type: &'static str, body: &'static [u8]) -> axum::response::Response {
+    crate::pages::page_bytes(content_type, body)
 }
 
-/// A readable page of every operation, its parameters and responses.
-pub(crate) async fn docs_page() -> Html<String> {
-    let doc = serde_json::to_value(openapi()).unwrap_or_default();
-    let mut h = String::from(
-        "<!doctype html><html lang=en><meta charset=utf-8><title>Orderly API</title>\
-         <style>body{font:16px system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}\
-         code{background:#eee;padding:0 .2em}.op{border:1px solid #ccc;border-radius:6px;margin:1rem 0;padding:.5rem 1rem}\
-         .m{font-weight:bold;text-transform:uppercase;margin-right:.5em}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left}</style>",
-    );
-    h.push_str(&format!("<h1>{}</h1><p>{}</p><p>Machine-readable: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a></p>",
-        esc(doc["info"]["title"].as_str().unwrap_or("")), esc(doc["info"]["description"].as_str().unwrap_or(""))));
-    if let Some(paths) = doc["paths"].as_object() {
-        for (path, item) in paths {
-            let Some(ops) = item.as_object() else {
-                continue;
-            };
-            for (method, op) in ops {
-                h.push_str(&format!(
-                    "<div class=op><p><span class=m>{}</span><code>{}</code></p><p>{}</p>",
-                    esc(method),
-                    esc(path),
-                    esc(op["summary"]
-                        .as_str()
-                        .or(op["description"].as_str())
-                        .unwrap_or(""))
-                ));
-                if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
-                    h.push_str("<table><tr><th>parameter</th><th>in</th><th>description</th></tr>");
-                    for p in params {
-                        h.push_str(&format!(
-                            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                            esc(p["name"].as_str().unwrap_or("")),
-                            esc(p["in"].as_str().unwrap_or("")),
-                            esc(p["description"].as_str().unwrap_or(""))
-                        ));
-                    }
-                    h.push_str("</table>");
-                }
-                if let Some(resps) = op["responses"].as_object() {
-                    let codes: Vec<String> = resps
-                        .iter()
-                        .map(|(c, r)| format!("{} {}", c, r["description"].as_str().unwrap_or("")))
-                        .collect();
-                    h.push_str(&format!("<p>Responses: {}</p>", esc(&codes.join("; "))));
-                }
-                h.push_str("</div>");
-            }
-        }
+/// `/api/docs`: the interactive reference.
+pub(crate) async fn docs_page() -> axum::response::Response {
+    docs_file("text/html; charset=utf-8", DOCS_HTML.as_bytes())
+}
+
+/// `/api/docs/{file}`: its script, stylesheets and initializer.
+pub(crate) async fn docs_asset(
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match file.as_str() {
+        "swagger-ui-bundle.js" => docs_file("text/javascript; charset=utf-8", SWAGGER_JS),
+        "swagger-ui.css" => docs_file("text/css; charset=utf-8", SWAGGER_CSS),
+        "init.js" => docs_file("text/javascript; charset=utf-8", DOCS_INIT.as_bytes()),
+        "docs.css" => docs_file("text/css; charset=utf-8", DOCS_CSS.as_bytes()),
+        _ => (axum::http::StatusCode::NOT_FOUND, "no such file").into_response(),
     }
-    h.push_str("</html>");
-    Html(h)
 }

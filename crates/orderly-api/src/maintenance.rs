@@ -21,6 +21,7 @@ const ENGINEERS: [Role; 3] = [Role::Biomed, Role::Facilities, Role::Admin];
 
 #[derive(Deserialize, IntoParams)]
 pub(crate) struct WorkOrderFilter {
+    /// Only this asset's work orders (its id).
     asset: Option<String>,
     /// `open` (not done or cancelled), `scheduled`, `in_progress`, `done`, `cancelled`.
     status: Option<String>,
@@ -29,6 +30,7 @@ pub(crate) struct WorkOrderFilter {
     from: Option<String>,
     /// Opened before (default now).
     to: Option<String>,
+    /// At most this many (default 500, at most 5000).
     limit: Option<i64>,
 }
 
@@ -155,7 +157,9 @@ pub(crate) struct PullQuery {
     from: String,
     /// Due within this many days (default 14, at most 366).
     within_days: Option<u32>,
+    /// Only items whose home unit is this.
     unit: Option<String>,
+    /// Only items of this kind, e.g. `infusion_pump`.
     kind: Option<String>,
 }
 

@@ -59,6 +59,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
+    page_bytes(content_type, body.as_bytes())
+}
+
+/// A static file with the pages' headers (CSP, no sniffing, no referrer).
+pub(crate) fn page_bytes(content_type: &'static str, body: &'static [u8]) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

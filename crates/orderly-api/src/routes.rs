@@ -165,6 +165,7 @@ pub(crate) struct Window {
     from: Option<String>,
     /// End (RFC 3339); default now.
     to: Option<String>,
+    /// At most this many (default 1000 stays of an asset, 200 commands of a bed).
     limit: Option<i64>,
 }
 
@@ -364,7 +365,9 @@ pub(crate) async fn unit_alerts(
 
 #[derive(Deserialize, IntoParams)]
 pub(crate) struct AlertFilter {
+    /// Only alerts of this unit.
     unit: Option<String>,
+    /// Only alerts of this rule (its id).
     rule: Option<String>,
     /// `high`, `medium`, `low` or `advisory`.
     priority: Option<String>,
@@ -374,6 +377,7 @@ pub(crate) struct AlertFilter {
     from: Option<String>,
     /// Raised at or before (RFC 3339).
     to: Option<String>,
+    /// At most this many, newest first (default 200).
     limit: Option<i64>,
 }
 
@@ -439,6 +443,7 @@ pub(crate) async fn ingest(
 
 #[derive(Deserialize, IntoParams)]
 pub(crate) struct Limit {
+    /// At most this many, newest first (default 200).
     limit: Option<i64>,
 }
 

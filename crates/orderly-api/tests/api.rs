@@ -540,12 +540,18 @@ async fn the_openapi_document_covers_the_routes() {
         );
     }
     assert!(doc["components"]["schemas"]["AssetView"].is_object());
+    // The interactive reference: its page and its vendored assets, without a token.
     let (status, page) = get(&f, "/api/docs", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        page.as_str()
-            .unwrap()
-            .contains("/api/v1/units/{unit}/alerts")
+    let page = page.as_str().unwrap();
+    assert!(page.contains("/api/docs/swagger-ui-bundle.js"), "{page}");
+    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "init.js", "docs.css"] {
+        let (status, _) = get(&f, &format!("/api/docs/{asset}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{asset}");
+    }
+    assert_eq!(
+        get(&f, "/api/docs/other.js", None).await.0,
+        StatusCode::NOT_FOUND
     );
 }
 
