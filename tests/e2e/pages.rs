@@ -831,3 +831,148 @@ fn the_api_reference_authorizes_and_tries_a_call() {
     drop(b);
     o.stop();
 }
+
+/// The floor map on a tablet: the nearest pump from a 3 West room is two floors down, and the
+/// route a wheeled pump takes goes by lift, never the stairs, drawn on each floor with where it
+/// continues; the map fills the screen, zooms (buttons, wheel, keys) and pans (drag, arrows),
+/// and zoomed in its markers are big enough to tap.
+#[test]
+fn the_tablet_map_zooms_pans_and_routes_a_pump_by_lift() {
+    let Some(b) = browser(1180, 820) else {
+        return;
+    };
+    let setup = Setup::new();
+    let o = setup.start();
+    let dev = Device::connect(&o.mqtt, None);
+    // One pump heard, in the central store on the ground floor.
+    o.heard(&dev, "rx-f1-equip", "TP-0007");
+    o.wait_until("the pump located", T, || {
+        let (_, a) = o.get("/api/v1/assets/PUMP-0007");
+        a["location"]["room"] == "F1-EQUIP"
+    });
+    let (_, found) = o.get("/api/v1/locate?kind=infusion_pump&near=F3-MS3-01&limit=3");
+    let route: Vec<String> = found[0]["route"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(found[0]["asset"], "PUMP-0007", "{found}");
+    let (_, fp) = o.get("/api/v1/floorplan");
+    let kind_of = |id: &str| {
+        fp["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["kind"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert!(route.iter().any(|r| kind_of(r) == "elevator"), "{route:?}");
+    assert!(route.iter().all(|r| kind_of(r) != "stairs"), "{route:?}");
+    sign_in(&b, &o, &o.token);
+    b.goto(&format!("{}/#/map?floor=F3&from=F3-MS3-01", o.http));
+    b.wait_for(
+        "the third floor",
+        T,
+        "return document.querySelector('svg.map')?.dataset.floor === 'F3'",
+    );
+    // Fills the screen (most of a 1180x820 tablet), and rooms are named, not coded.
+    let size = b.eval(
+        "const r = document.querySelector('svg.map').getBoundingClientRect(); return [r.width, r.height]",
+        json!([]),
+    );
+    assert!(
+        size[0].as_f64().unwrap() >= 1100.0 && size[1].as_f64().unwrap() >= 550.0,
+        "{size}"
+    );
+    let labels = b.eval(
+        "return [...document.querySelectorAll('svg.map .rlabel')].map((t) => t.textContent)",
+        json!([]),
+    );
+    assert!(
+        labels
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "3 West room 1"),
+        "{labels}"
+    );
+    // The nearest pump: by lift, and the route says where it goes on.
+    b.eval(
+        "const k = document.getElementById('near-kind'); k.value = 'infusion_pump'; k.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    b.click("#find-nearest");
+    b.wait_for(
+        "the route by lift",
+        T,
+        "const t = document.querySelector('#route .route-next'); return t && /continues on .* via Elevator/.test(t.textContent)",
+    );
+    // Zoom with the buttons, the wheel and the keyboard; pan with a drag and the arrows.
+    let view =
+        "return document.querySelector('svg.map').getAttribute('viewBox').split(' ').map(Number)";
+    let before = b.eval(view, json!([]));
+    b.click("#zoom-in");
+    b.click("#zoom-in");
+    let zoomed = b.eval(view, json!([]));
+    let w = |v: &Value| v[2].as_f64().unwrap();
+    assert!(w(&zoomed) < w(&before) / 2.0, "{before} {zoomed}");
+    b.eval(
+        "const m = document.querySelector('svg.map'); const r = m.getBoundingClientRect(); \
+         m.dispatchEvent(new WheelEvent('wheel', { deltaY: -100, clientX: r.x + r.width / 2, clientY: r.y + r.height / 2, bubbles: true, cancelable: true }));",
+        json!([]),
+    );
+    let wheeled = b.eval(view, json!([]));
+    assert!(w(&wheeled) < w(&zoomed), "{zoomed} {wheeled}");
+    b.eval(
+        "const m = document.querySelector('svg.map'); const r = m.getBoundingClientRect(); const x = r.x + 300, y = r.y + 200; \
+         const ev = (type, dx) => m.dispatchEvent(new PointerEvent(type, { pointerId: 1, clientX: x + dx, clientY: y, bubbles: true })); \
+         ev('pointerdown', 0); ev('pointermove', -60); ev('pointermove', -200); ev('pointerup', -200);",
+        json!([]),
+    );
+    let dragged = b.eval(view, json!([]));
+    assert!(
+        dragged[0].as_f64().unwrap() > wheeled[0].as_f64().unwrap(),
+        "{wheeled} {dragged}"
+    );
+    b.type_into("svg.map", "\u{E012}"); // ArrowLeft
+    let arrowed = b.eval(view, json!([]));
+    assert!(
+        arrowed[0].as_f64().unwrap() < dragged[0].as_f64().unwrap(),
+        "{dragged} {arrowed}"
+    );
+    b.type_into("svg.map", "0");
+    assert_eq!(b.eval(view, json!([])), before);
+    // Zoomed in on the store, on the ground floor: the pump is big enough to tap.
+    b.click("[data-floor=\"F1\"]");
+    // The route drawn there goes through doors: every leg inside one room, none through a wall.
+    let through_walls = b.eval(
+        "const pts = document.querySelector('#route polyline').getAttribute('points').split(' ').map((p) => p.split(',').map(Number)); \
+         const rects = [...document.querySelectorAll('svg.map rect.room')].map((r) => ['x', 'y', 'width', 'height'].map((k) => Number(r.getAttribute(k)))); \
+         const inside = (p, [x, y, w, h]) => p[0] >= x - 0.01 && p[0] <= x + w + 0.01 && p[1] >= y - 0.01 && p[1] <= y + h + 0.01; \
+         const bad = []; for (let i = 1; i < pts.length; i++) if (!rects.some((r) => inside(pts[i - 1], r) && inside(pts[i], r))) bad.push([pts[i - 1], pts[i]]); \
+         return pts.length >= 3 ? bad : 'no route';",
+        json!([]),
+    );
+    assert_eq!(through_walls, json!([]), "{through_walls}");
+    for _ in 0..3 {
+        b.click("#zoom-in");
+    }
+    b.eval(
+        "const m = document.querySelector('svg.map'); const p = m.querySelector('[data-subject=\"PUMP-0007\"]').getBBox(); \
+         m.setAttribute('viewBox', `${p.x - 3} ${p.y - 2} ${m.viewBox.baseVal.width} ${m.viewBox.baseVal.height}`);",
+        json!([]),
+    );
+    let px = b.eval(
+        "return document.querySelector('[data-subject=\"PUMP-0007\"]').getBoundingClientRect().width",
+        json!([]),
+    );
+    assert!(px.as_f64().unwrap() >= 30.0, "{px}");
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot(&dir, "map-tablet.png");
+    }
+    dev.close();
+    drop(b);
+    o.stop();
+}

@@ -33,7 +33,9 @@ function legend() {
     item('triangle', 'available', 'wheelchair or stretcher'), item('diamond', 'staff', 'staff badge'),
     item('circle', 'available', 'filled: available'), item('circle', 'in_use', 'hollow: in use'),
     item('circle', 'needs_cleaning', 'amber: needs cleaning'), item('circle', 'out_of_service', 'grey: out of service'),
-    item('circle', 'available lost', 'faded: last seen'));
+    item('circle', 'out_of_service running', 'red ring: out of service but still running (a recall)'),
+    item('circle', 'available lost', 'faded: last seen'),
+    h('span', {}, (() => { const v = s('svg', { viewBox: '-1.5 -1.5 3 3', 'aria-hidden': 'true' }); v.append(s('circle', { cx: 0, cy: 0, r: 1.2, class: 'halo' })); return v; })(), ' dashed black ring: what you searched for'));
 }
 
 export async function mapPage(main, params) {
@@ -62,7 +64,13 @@ export async function mapPage(main, params) {
 
   main.append(h('h1', {}, `Floor map — ${S.fp.name}`),
     h('div', { class: 'maplayout' },
-      h('section', { 'aria-label': 'Map' }, floors, legend(), svgBox),
+      h('section', { 'aria-label': 'Map', class: 'mapsection' },
+        h('div', { class: 'row maptools' }, floors,
+          h('div', { class: 'zoom', role: 'group', 'aria-label': 'Zoom' },
+            h('button', { type: 'button', id: 'zoom-in', 'aria-label': 'Zoom in', 'aria-keyshortcuts': '+', onclick: () => zoom(1 / 1.5) }, '+'),
+            h('button', { type: 'button', id: 'zoom-out', 'aria-label': 'Zoom out', 'aria-keyshortcuts': '-', onclick: () => zoom(1.5) }, '−'),
+            h('button', { type: 'button', id: 'zoom-fit', 'aria-keyshortcuts': '0', onclick: () => { vb = null; applyView(); } }, 'Whole floor'))),
+        svgBox, legend()),
       h('div', { class: 'side' },
         h('section', { class: 'card', 'aria-labelledby': 'h-search' }, h('h2', { id: 'h-search' }, 'Find equipment or staff'),
           h('label', { for: 'search' }, 'Id, kind or name', q), results),
@@ -94,8 +102,12 @@ export async function mapPage(main, params) {
     }
     if (!rooms.length) { x0 = 0; y0 = 0; x1 = 10; y1 = 10; }
     const fl = S.fp.floors.find((f) => f.id === st.floor);
-    svg = s('svg', { class: 'map', id: 'map', role: 'img', 'aria-label': `Map of ${fl ? fl.name : st.floor}`,
-      viewBox: `${x0 - 1} ${y0 - 1} ${x1 - x0 + 2} ${y1 - y0 + 2}`, 'data-floor': st.floor });
+    if (full.floor !== st.floor) vb = null;
+    full = { floor: st.floor, x: x0 - 1, y: y0 - 1, w: x1 - x0 + 2, h: y1 - y0 + 2 };
+    svg = s('svg', { class: 'map', id: 'map', role: 'img', tabindex: '0',
+      'aria-label': `Map of ${fl ? fl.name : st.floor}: drag or use the arrow keys to move, + and − to zoom`,
+      viewBox: `${full.x} ${full.y} ${full.w} ${full.h}`, 'data-floor': st.floor });
+    panAndZoom(svg);
     const roomsLayer = s('g', {});
     for (const r of rooms) {
       const [x, y, w, hh] = r.rect;
@@ -105,14 +117,113 @@ export async function mapPage(main, params) {
         onclick: () => selectRoom(r.id), onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); selectRoom(r.id); } } },
       s('title', {}, `${r.name} (${r.id})`));
       roomsLayer.append(rect);
-      if (w >= 2 && hh >= 1) roomsLayer.append(s('text', { x: x + 0.15, y: y + 0.8, class: 'rlabel' }, r.id.replace(/^F\d-/, '')));
+      // The room's name where it fits (its code where it does not), sized to the room.
+      const code = r.id.replace(/^F\d-/, '');
+      const name = r.kind === 'corridor' ? '' : r.name;
+      const size = Math.min(0.75, (w - 0.3) / Math.max(1, name.length * 0.55));
+      const [label, fs] = size >= 0.32 ? [name, size] : [code, Math.min(0.7, (w - 0.3) / Math.max(1, code.length * 0.55))];
+      if (label && hh >= 1 && fs >= 0.25) {
+        const t = s('text', { x: x + 0.15, y: y + 0.2 + fs, class: 'rlabel' }, label);
+        t.style.fontSize = `${fs}px`;
+        roomsLayer.append(t);
+      }
     }
     markersLayer = s('g', { id: 'markers' });
     routeLayer = s('g', { id: 'route' });
     svg.append(roomsLayer, markersLayer, routeLayer);
     fill(svgBox, svg);
+    applyView();
     drawMarkers();
     drawRoute();
+  }
+
+  // ---- zoom and pan: mouse wheel and drag, two-finger pinch, the keyboard, the buttons ----
+  let full = { floor: null, x: 0, y: 0, w: 10, h: 10 };
+  let vb = null; // the part of the floor shown; null: all of it
+
+  function applyView() {
+    if (!svg) return;
+    const v = vb || full;
+    svg.setAttribute('viewBox', `${v.x} ${v.y} ${v.w} ${v.h}`);
+    svg.dataset.zoom = (full.w / v.w).toFixed(2);
+  }
+
+  function zoom(factor, cx, cy) {
+    const v = vb || { ...full };
+    const w = Math.min(full.w * 1.2, Math.max(full.w / 12, v.w * factor));
+    const k = w / v.w;
+    const px = cx === undefined ? v.x + v.w / 2 : cx;
+    const py = cy === undefined ? v.y + v.h / 2 : cy;
+    vb = { x: px - (px - v.x) * k, y: py - (py - v.y) * k, w, h: v.h * k };
+    applyView();
+  }
+
+  function pan(dx, dy) {
+    const v = vb || { ...full };
+    vb = { ...v, x: v.x + dx, y: v.y + dy };
+    applyView();
+  }
+
+  // Screen point to map coordinates.
+  function toMap(e) {
+    const m = svg.getScreenCTM();
+    if (!m) return [0, 0];
+    const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(m.inverse());
+    return [p.x, p.y];
+  }
+
+  function panAndZoom(el) {
+    const pointers = new Map();
+    let dragged = false;
+    let pinch = null;
+    el.addEventListener('wheel', (e) => {
+      e.preventDefault();
+      const [x, y] = toMap(e);
+      zoom(e.deltaY > 0 ? 1.2 : 1 / 1.2, x, y);
+    }, { passive: false });
+    el.addEventListener('pointerdown', (e) => {
+      pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+      dragged = false;
+      if (pointers.size === 2) {
+        const [a, b] = [...pointers.values()];
+        pinch = Math.hypot(a.x - b.x, a.y - b.y);
+      }
+    });
+    el.addEventListener('pointermove', (e) => {
+      const last = pointers.get(e.pointerId);
+      if (!last) return;
+      if (pointers.size === 2 && pinch) {
+        pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+        const [a, b] = [...pointers.values()];
+        const d = Math.hypot(a.x - b.x, a.y - b.y);
+        if (d > 0 && Math.abs(d - pinch) > 2) {
+          const [mx, my] = toMap({ clientX: (a.x + b.x) / 2, clientY: (a.y + b.y) / 2 });
+          zoom(pinch / d, mx, my);
+          pinch = d;
+          dragged = true;
+        }
+        return;
+      }
+      const dxp = e.clientX - last.x;
+      const dyp = e.clientY - last.y;
+      if (!dragged && Math.hypot(dxp, dyp) < 6) return;
+      dragged = true;
+      const scale = (vb || full).w / el.getBoundingClientRect().width;
+      pan(-dxp * scale, -dyp * scale);
+      pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
+    });
+    const up = (e) => { pointers.delete(e.pointerId); if (pointers.size < 2) pinch = null; };
+    el.addEventListener('pointerup', up);
+    el.addEventListener('pointercancel', up);
+    // A drag is not a click on the room under it.
+    el.addEventListener('click', (e) => { if (dragged) { e.stopPropagation(); e.preventDefault(); dragged = false; } }, true);
+    el.addEventListener('keydown', (e) => {
+      const v = vb || full;
+      const step = v.w / 8;
+      const keys = { '+': () => zoom(1 / 1.5), '=': () => zoom(1 / 1.5), '-': () => zoom(1.5), '0': () => { vb = null; applyView(); },
+        ArrowLeft: () => pan(-step, 0), ArrowRight: () => pan(step, 0), ArrowUp: () => pan(0, -step), ArrowDown: () => pan(0, step) };
+      if (keys[e.key] && e.target === el) { e.preventDefault(); keys[e.key](); }
+    });
   }
 
   function drawMarkers() {
@@ -146,7 +257,9 @@ export async function mapPage(main, params) {
         }
         const cx = x + 0.1 + (i % cols) * cell + cell / 2;
         const cy = y + top + Math.floor(i / cols) * cell + cell / 2;
-        const cls = `marker ${it.kind === 'staff' ? 'staff' : it.status}${it.lost ? ' lost' : ''}${st.hits.has(it.id) || st.focus === it.id ? ' hit' : ''}`;
+        const hit = st.hits.has(it.id) || st.focus === it.id;
+        const cls = `marker ${it.kind === 'staff' ? 'staff' : it.status}${it.running ? ' running' : ''}${it.lost ? ' lost' : ''}${hit ? ' hit' : ''}`;
+        if (hit) out.push(s('circle', { cx, cy, r: cell / 2, class: 'halo' }));
         out.push(marker(shapeOf(it.kind), cx, cy, cell / 3, { class: cls, 'data-subject': it.id, 'data-room': it.room },
           s('title', {}, `${it.label}${it.lost ? ' (last seen here)' : ''}`)));
       });
@@ -159,16 +272,42 @@ export async function mapPage(main, params) {
     return [x + w / 2, y + hh / 2];
   }
 
+  // The middle of the wall two rooms share (where a door between them is), or null.
+  function door(a, b) {
+    const [ax, ay, aw, ah] = S.rooms.get(a).rect;
+    const [bx, by, bw, bh] = S.rooms.get(b).rect;
+    const near = (p, q) => Math.abs(p - q) < 0.05;
+    const overlap = (p0, p1, q0, q1) => { const lo = Math.max(p0, q0); const hi = Math.min(p1, q1); return hi > lo ? (lo + hi) / 2 : null; };
+    for (const [x, ok] of [[ax + aw, near(ax + aw, bx)], [ax, near(ax, bx + bw)]]) {
+      const m = ok ? overlap(ay, ay + ah, by, by + bh) : null;
+      if (m !== null) return [x, m];
+    }
+    for (const [y, ok] of [[ay + ah, near(ay + ah, by)], [ay, near(ay, by + bh)]]) {
+      const m = ok ? overlap(ax, ax + aw, bx, bx + bw) : null;
+      if (m !== null) return [m, y];
+    }
+    return null;
+  }
+
   function drawRoute() {
     if (!routeLayer) return;
     fill(routeLayer, );
     const on = st.route.filter((id) => { const r = S.rooms.get(id); return r && r.rect && r.floor === st.floor; });
     if (on.length === 0) return;
-    const pts = on.map(centre);
+    // Through the doors: from the first room's centre, across each shared wall at the middle of
+    // the part they share, to the last room's centre. Rooms are rectangles, so each leg stays
+    // inside the room it crosses (never through a wall).
+    const pts = [centre(on[0])];
+    for (let i = 1; i < on.length; i++) {
+      const d = door(on[i - 1], on[i]);
+      if (d) pts.push(d);
+    }
+    if (on.length > 1) pts.push(centre(on[on.length - 1]));
+    const ends = [centre(on[0]), centre(on[on.length - 1])];
     routeLayer.append(s('polyline', { class: 'route', points: pts.map((p) => p.join(',')).join(' '), 'data-route': on.join(',') }));
-    const [ex, ey] = pts[pts.length - 1];
+    const [ex, ey] = ends[1];
     routeLayer.append(s('circle', { class: 'routeend', cx: ex, cy: ey, r: 0.5 }));
-    const [sx, sy] = pts[0];
+    const [sx, sy] = ends[0];
     routeLayer.append(s('circle', { class: 'routeend', cx: sx, cy: sy, r: 0.3 }));
     // A route that goes on to another floor says so where it leaves this one.
     const lastHere = st.route.lastIndexOf(on[on.length - 1]);
@@ -302,8 +441,11 @@ export async function mapPage(main, params) {
     const [assets, staff] = await Promise.all([api('/api/v1/assets?limit=100000', { signal }), api('/api/v1/staff', { signal })]);
     st.items.clear();
     for (const a of assets) {
-      st.items.set(a.id, { id: a.id, kind: a.kind, status: a.status, room: a.location && a.location.room,
-        lost: !!(a.location && !a.location.present), label: `${a.id} ${words(a.kind)}, ${words(a.status)}` });
+      // Out of service yet still infusing (a recalled pump a patient is on): both, not one.
+      const running = a.status === 'out_of_service' && !!a.pump && a.pump.state === 'infusing';
+      st.items.set(a.id, { id: a.id, kind: a.kind, status: a.status, running, room: a.location && a.location.room,
+        lost: !!(a.location && !a.location.present),
+        label: `${a.id} ${words(a.kind)}, ${words(a.status)}${running ? ' but still infusing' : ''}` });
     }
     for (const p of staff) {
       st.items.set(p.id, { id: p.id, kind: 'staff', name: p.name, status: 'staff', room: p.location && p.location.room,
@@ -338,7 +480,11 @@ export async function mapPage(main, params) {
       if (it) it.lost = false; else return;
     } else if (kind === 'asset.status_changed') {
       const it = st.items.get(e.asset);
-      if (it) { it.status = e.to; it.label = `${it.id} ${words(it.kind)}, ${words(e.to)}`; }
+      if (it) {
+        it.status = e.to;
+        if (e.to !== 'out_of_service') it.running = false;
+        it.label = `${it.id} ${words(it.kind)}, ${words(e.to)}${it.running ? ' but still infusing' : ''}`;
+      }
     }
     redraw();
     parLater();

@@ -545,7 +545,12 @@ async fn the_openapi_document_covers_the_routes() {
     assert_eq!(status, StatusCode::OK);
     let page = page.as_str().unwrap();
     assert!(page.contains("/api/docs/swagger-ui-bundle.js"), "{page}");
-    for asset in ["swagger-ui-bundle.js", "swagger-ui.css", "init.js", "docs.css"] {
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "init.js",
+        "docs.css",
+    ] {
         let (status, _) = get(&f, &format!("/api/docs/{asset}"), None).await;
         assert_eq!(status, StatusCode::OK, "{asset}");
     }
