@@ -13,3 +13,4 @@ mod replay;
 mod rules;
 mod security;
 mod vitals;
+mod writes;

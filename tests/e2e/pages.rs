@@ -844,13 +844,30 @@ fn the_tablet_map_zooms_pans_and_routes_a_pump_by_lift() {
     let setup = Setup::new();
     let o = setup.start();
     let dev = Device::connect(&o.mqtt, None);
-    // One pump heard, in the central store on the ground floor.
-    o.heard(&dev, "rx-f1-equip", "TP-0007");
-    o.wait_until("the pump located", T, || {
-        let (_, a) = o.get("/api/v1/assets/PUMP-0007");
-        a["location"]["room"] == "F1-EQUIP"
+    // Three pumps heard in the central store on the ground floor, and one in a corridor of the
+    // third floor (nearer, but on its way somewhere).
+    for tag in ["TP-0007", "TP-0008", "TP-0009"] {
+        o.heard(&dev, "rx-f1-equip", tag);
+    }
+    o.heard(&dev, "rx-f3-c01", "TP-0010");
+    o.wait_until("the pumps located", T, || {
+        let (_, a) = o.get("/api/v1/assets/PUMP-0009");
+        let (_, c) = o.get("/api/v1/assets/PUMP-0010");
+        a["location"]["room"] == "F1-EQUIP" && c["location"]["room"] == "F3-C01"
     });
-    let (_, found) = o.get("/api/v1/locate?kind=infusion_pump&near=F3-MS3-01&limit=3");
+    let (_, found) = o.get("/api/v1/locate?kind=infusion_pump&near=F3-MS3-01&limit=5");
+    // Ranked: the settled ones in the store first, the corridor one after, though nearer.
+    let places: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["place"].as_str().unwrap())
+        .collect();
+    assert_eq!(places, ["store", "store", "store", "in_transit"], "{found}");
+    assert!(
+        found[3]["metres"].as_f64() < found[0]["metres"].as_f64(),
+        "{found}"
+    );
     let route: Vec<String> = found[0]["route"]
         .as_array()
         .unwrap()
@@ -908,6 +925,22 @@ fn the_tablet_map_zooms_pans_and_routes_a_pump_by_lift() {
         "the route by lift",
         T,
         "const t = document.querySelector('#route .route-next'); return t && /continues on .* via Elevator/.test(t.textContent)",
+    );
+    // The page groups the three in the store into one answer, says where each answer stands.
+    let answers = b.eval(
+        "return [...document.querySelectorAll('#nearest [data-found]')].map((li) => [li.dataset.place, Number(li.dataset.count), li.innerText])",
+        json!([]),
+    );
+    assert_eq!(answers[0][0], "store", "{answers}");
+    assert_eq!(answers[0][1], 3, "{answers}");
+    assert!(
+        answers[0][2].as_str().unwrap().contains("ready to take"),
+        "{answers}"
+    );
+    assert_eq!(answers[1][0], "in_transit", "{answers}");
+    assert!(
+        answers[1][2].as_str().unwrap().contains("on its way"),
+        "{answers}"
     );
     // Zoom with the buttons, the wheel and the keyboard; pan with a drag and the arrows.
     let view =
@@ -975,4 +1008,155 @@ fn the_tablet_map_zooms_pans_and_routes_a_pump_by_lift() {
     dev.close();
     drop(b);
     o.stop();
+}
+
+/// Triage and the nurse's actions on a busy ICU board (1920x1080). A recalled pump running at a
+/// bedside (high, equipment) and then a patient's fall (high, patient safety): the fall comes
+/// first and the banner names it. Then twenty falls one after another, each acknowledged,
+/// silenced and resolved from the board: every time the card shows the new state within
+/// 300 ms of the press, and acknowledging stops the banner and the tone.
+#[test]
+fn the_station_board_triages_and_shows_each_action_at_once() {
+    let Some(b) = browser(1920, 1080) else {
+        return;
+    };
+    let setup = Setup::new();
+    // A fall's fact lasts 2 s instead of 2 minutes, so a patient may fall again a few rounds
+    // later (a fall resolved while its fact still holds is not raised again until it clears).
+    setup.edit_rules("detectors.toml", |t| {
+        t.replace("fact_s = 120.0", "fact_s = 2.0")
+    });
+    let o = setup.start();
+    let nurse = setup.token("nurse", "Nurse Ana", "ICU");
+    let biomed = setup.token("biomed", "Bo Biomed", "");
+    let dev = Device::connect(&o.mqtt, None);
+    // The recalled pump, running in ICU room 3.
+    o.heard(&dev, "rx-f2-icu-03", "TP-0011");
+    let (status, r) = o.post_as(
+        "/api/v1/maintenance/recalls",
+        &biomed,
+        &json!({"title": "Occlusion sensor may fail", "model": "Alaris 8100 LVP", "serials": ["PUMPSN-0011"]}),
+    );
+    assert_eq!(status, 200, "{r}");
+    dev.json(
+        &o.topic("pump/pump-0011/telemetry"),
+        &json!({"ts": now_rfc3339(), "state": "infusing", "battery_pct": 95, "on_battery": false,
+                "runtime_hours": 321.0, "occlusion_alarms_total": 2, "faults": []}),
+    );
+    let open = |rule: &str| -> Vec<Value> {
+        let (_, a) = o.get_as("/api/v1/units/ICU/alerts", &nurse);
+        a.as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .cloned()
+            .collect()
+    };
+    o.wait_until("the recalled pump's alert", T, || {
+        !open("recalled-pump-in-use").is_empty()
+    });
+    let fall = |w: &str| {
+        dev.json(
+            &o.topic(&format!("wearable/{w}/event")),
+            &json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95}),
+        );
+    };
+    fall("W-1002");
+    o.wait_until("the fall", T, || {
+        !open("fall").is_empty() || !open("fall-alone").is_empty()
+    });
+    sign_in(&b, &o, &nurse);
+    let first = b.wait_for(
+        "two high alerts, the fall first",
+        T,
+        "const c = [...document.querySelectorAll('#alerts article.alert.high')]; \
+         return c.length >= 2 ? [c[0].innerText, document.getElementById('banner').innerText] : null",
+    );
+    assert!(first[0].as_str().unwrap().contains("Ada Petrov"), "{first}");
+    assert!(!first[0].as_str().unwrap().contains("Recalled"), "{first}");
+    assert!(first[1].as_str().unwrap().contains("fall"), "{first}");
+    assert!(!first[1].as_str().unwrap().contains("Recalled"), "{first}");
+    // Seen: the banner goes; the two stay on the board.
+    b.click("#seen");
+    b.wait_for(
+        "the banner gone",
+        T,
+        "return document.getElementById('banner').hidden && document.body.dataset.alarm === 'off'",
+    );
+    // Twenty falls, each acknowledged, silenced and resolved: the state shown within 300 ms.
+    let press = |id: &str, button: &str, done: &str| -> f64 {
+        b.eval(
+            &format!(
+                "const sel = '[data-alert=\"{id}\"]'; window.__ms = null; const t0 = performance.now(); \
+                 const check = () => {{ const c = document.querySelector(sel); if ({done}) window.__ms = performance.now() - t0; else setTimeout(check, 2); }}; \
+                 const c = document.querySelector(sel); \
+                 if (c.querySelector('input.reason')) c.querySelector('input.reason').value = 'assessed at the bedside'; \
+                 c.querySelector('button.{button}').click(); check();"
+            ),
+            json!([]),
+        );
+        b.wait_for(&format!("{button} of {id} shown"), T, "return window.__ms")
+            .as_f64()
+            .unwrap()
+    };
+    let patients = [
+        "W-1003", "W-1004", "W-1005", "W-1006", "W-1007", "W-1008", "W-1009",
+    ];
+    let mut worst: (f64, &str) = (0.0, "");
+    for i in 0..20 {
+        let w = patients[i % patients.len()];
+        let before: Vec<String> = open_ids(&o, &nurse);
+        fall(w);
+        let mut id = String::new();
+        o.wait_until("the new fall", T, || {
+            id = open_ids(&o, &nurse)
+                .into_iter()
+                .find(|x| !before.contains(x))
+                .unwrap_or_default();
+            !id.is_empty()
+        });
+        b.wait_for(
+            "the new fall on the board, with the banner",
+            T,
+            &format!("const c = document.querySelector('[data-alert=\"{id}\"]'); return c && c.dataset.state === 'active' && document.body.dataset.alarm === 'on'"),
+        );
+        let ack = press(&id, "ack", "c && c.dataset.state === 'acknowledged'");
+        assert_eq!(
+            b.eval(
+                "return [document.body.dataset.alarm, document.getElementById('banner').hidden]",
+                json!([])
+            ),
+            json!(["off", true]),
+            "round {i}: banner and tone go on acknowledge"
+        );
+        let silence = press(
+            &id,
+            "silence",
+            "c && c.innerText.includes('Silenced until')",
+        );
+        let resolve = press(&id, "resolve", "!c");
+        for (ms, what) in [
+            (ack, "acknowledge"),
+            (silence, "silence"),
+            (resolve, "resolve"),
+        ] {
+            if ms > worst.0 {
+                worst = (ms, what);
+            }
+            assert!(ms <= 300.0, "round {i}: {what} shown after {ms:.0} ms");
+        }
+    }
+    eprintln!("slowest action shown after {:.0} ms ({})", worst.0, worst.1);
+    dev.close();
+    drop(b);
+    o.stop();
+}
+
+fn open_ids(o: &Orderly, token: &str) -> Vec<String> {
+    let (_, a) = o.get_as("/api/v1/units/ICU/alerts", token);
+    a.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
 }

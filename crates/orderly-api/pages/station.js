@@ -99,14 +99,24 @@ export async function stationPage(main, unit) {
         patients.has(a.subject) ? [' · ', h('a', { href: `#/chart/${encodeURIComponent(a.subject)}`, class: 'chart-link' }, 'Vital signs chart')] : null) : null,
       h('div', { class: 'msg' }, a.message),
       h('div', { class: 'actions' },
-        a.state === 'active' ? h('button', { type: 'button', class: 'primary ack', onclick: (e) => act(e.currentTarget, 'Acknowledge', () => api(`/api/v1/alerts/${id}/acknowledge`, { body: {} }).then(refreshAlerts)) }, 'Acknowledge') : null,
+        a.state === 'active' ? h('button', { type: 'button', class: 'primary ack', onclick: (e) => act(e.currentTarget, 'Acknowledge', () => api(`/api/v1/alerts/${id}/acknowledge`, { body: {} }).then(shown)) }, 'Acknowledge') : null,
         reason,
         h('button', { type: 'button', class: 'resolve', onclick: (e) => {
           if (!reason.value.trim()) { reason.focus(); toast('Say why it is resolved.'); return; }
-          act(e.currentTarget, 'Resolve', () => api(`/api/v1/alerts/${id}/resolve`, { body: { reason: reason.value.trim() } }).then(refreshAlerts));
+          act(e.currentTarget, 'Resolve', () => api(`/api/v1/alerts/${id}/resolve`, { body: { reason: reason.value.trim() } }).then(shown));
         } }, 'Resolve'),
         silenceFor,
-        h('button', { type: 'button', class: 'silence', onclick: (e) => act(e.currentTarget, 'Silence', () => api(`/api/v1/alerts/${id}/silence`, { body: { seconds: Number(silenceFor.value) } }).then(refreshAlerts)) }, 'Silence')));
+        h('button', { type: 'button', class: 'silence', onclick: (e) => act(e.currentTarget, 'Silence', () => api(`/api/v1/alerts/${id}/silence`, { body: { seconds: Number(silenceFor.value) } }).then(shown)) }, 'Silence')));
+  }
+
+  // A write's answer is the alert as it now stands: shown at once, then the list read again
+  // (which, read after the answer, already has it).
+  function shown(a) {
+    if (a && a.id) {
+      alerts = a.state === 'resolved' ? alerts.filter((x) => x.id !== a.id) : alerts.map((x) => (x.id === a.id ? a : x));
+      drawAlerts();
+    }
+    return refreshAlerts();
   }
 
   function drawAlerts() {
