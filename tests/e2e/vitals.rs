@@ -126,7 +126,7 @@ fn a_monitor_set_crossing_into_news2_5_reaches_the_station_within_a_second_and_i
         "{head}"
     );
     if let Some(dir) = screenshot_dir() {
-        b.screenshot(&dir, "chart");
+        b.screenshot(&dir, "chart.png");
     }
     let page = b.eval("return document.body.innerText", json!([]));
     assert!(!page.as_str().unwrap().contains('?'), "{page}");

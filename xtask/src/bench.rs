@@ -70,7 +70,7 @@ fn parse(args: &[String]) -> Result<Params> {
                     o => bail!("--broker {o}: embedded or mosquitto"),
                 }
             }
-            o => bail!("unknown option {o}; see `cargo xtask bench ingest --help` in README.md"),
+            o => bail!("unknown option {o}; see docs/benchmarks.md"),
         }
         i += 2;
     }

@@ -173,7 +173,7 @@ pub fn screenshots(root: &Path) -> Result<()> {
         Command::new("cargo").args(["build", "-p", "orderly"]),
     )?;
     let mut c = test_cmd(&["orderly-tests"]);
-    c.args(["--", "pages::"])
+    c.args(["--", "pages::", "demo::", "vitals::"])
         .env("ORDERLY_BIN", crate::target_dir().join("debug/orderly"))
         .env("ORDERLY_REQUIRE_BROWSER", "1")
         .env("ORDERLY_SCREENSHOTS", root.join("docs/screenshots"))
