@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, anyhow};
 use orderly_floorplan::Floorplan;
 use orderly_model::maintenance::WorkOrder;
-use orderly_model::{EventKind, Inbound, Payload, Reading, Seed, Timestamp};
+use orderly_model::{EventKind, Seed, Timestamp};
 use orderly_sim::fleet::{Fleet, FleetConfig};
 use orderly_world::Hospital;
 use std::collections::BTreeMap;
@@ -100,15 +100,9 @@ pub fn maintenance(root: &Path, args: &[String]) -> Result<()> {
             start,
         );
         let mut orders: Vec<WorkOrder> = Vec::new();
-        while let Some((t, readings)) = fleet.step() {
-            for (device, telemetry) in readings {
-                h.push(Inbound::Reading(Reading {
-                    at: t,
-                    device,
-                    ts: t,
-                    seq: None,
-                    payload: Payload::PumpTelemetry(telemetry),
-                }));
+        while let Some((t, messages)) = fleet.step_inbound() {
+            for m in messages {
+                h.push(m);
             }
             for e in h.step(t) {
                 if let EventKind::WorkOrderOpened(w) = e.kind

@@ -177,6 +177,24 @@ impl Fleet {
         }
     }
 
+    /// The next step as Orderly receives it: each pump's telemetry as a message.
+    pub fn step_inbound(&mut self) -> Option<(Timestamp, Vec<orderly_model::Inbound>)> {
+        let (t, readings) = self.step()?;
+        let messages = readings
+            .into_iter()
+            .map(|(device, telemetry)| {
+                orderly_model::Inbound::Reading(orderly_model::Reading {
+                    at: t,
+                    device,
+                    ts: t,
+                    seq: None,
+                    payload: orderly_model::Payload::PumpTelemetry(telemetry),
+                })
+            })
+            .collect();
+        Some((t, messages))
+    }
+
     /// The next step: every pump's telemetry at the new time. None after the last day.
     pub fn step(&mut self) -> Option<(Timestamp, Vec<(String, PumpTelemetry)>)> {
         let dt = self.cfg.step_min * 60_000;

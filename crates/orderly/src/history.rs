@@ -9,7 +9,7 @@
 //! same logic as live.
 
 use orderly_floorplan::Floorplan;
-use orderly_model::{EventKind, Inbound, OutEvent, Payload, Reading, Seed, Timestamp};
+use orderly_model::{EventKind, OutEvent, Seed, Timestamp};
 use orderly_sim::fleet::{Fleet, FleetConfig};
 use orderly_sim::history::{EngineerConfig, Engineers};
 use orderly_world::{Command, Hospital, RuleSet, WorldConfig};
@@ -91,16 +91,10 @@ pub fn simulate(
     loop {
         // Half-day steps, hourly while the fleet reports.
         let next = if t.plus_ms(DAY_MS / 2) > telemetry_from {
-            match fleet.step() {
-                Some((ft, readings)) => {
-                    for (device, telemetry) in readings {
-                        h.push(Inbound::Reading(Reading {
-                            at: ft,
-                            device,
-                            ts: ft,
-                            seq: None,
-                            payload: Payload::PumpTelemetry(telemetry),
-                        }));
+            match fleet.step_inbound() {
+                Some((ft, messages)) => {
+                    for m in messages {
+                        h.push(m);
                     }
                     ft
                 }
