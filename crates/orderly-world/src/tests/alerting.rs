@@ -690,7 +690,7 @@ fn the_fall_bundle_message_says_what_is_missing() {
     let a = raised.first().expect("the bundle alert after 5 minutes");
     assert!(
         a.message
-            .ends_with(": bed not in its low position, brakes off, one head rail down"),
+            .ends_with(": bed not in its low position, brakes off, one head rail down. Set it right at the bedside"),
         "{}",
         a.message
     );
