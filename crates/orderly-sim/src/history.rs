@@ -170,7 +170,7 @@ impl Engineers {
     fn plan(&mut self, w: &WorkOrder) -> Plan {
         let (lo, hi) = match w.reason.as_str() {
             // A predicted failure: the part is ordered first.
-            "battery" | "occlusion-rate" | "fault-rate" => (7, 30),
+            "battery" | "occlusion-rate" | "fault-rate" => (14, 40),
             _ => self.cfg.plan_days,
         };
         let hi = match w.risk {

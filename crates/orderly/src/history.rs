@@ -32,8 +32,8 @@ impl Default for HistoryConfig {
     fn default() -> Self {
         HistoryConfig {
             days: 300,
-            telemetry_days: 45,
-            pumps: 16,
+            telemetry_days: 60,
+            pumps: 12,
             seed: 1,
         }
     }
@@ -77,8 +77,8 @@ pub fn simulate(
             days: cfg.telemetry_days,
             step_min: 60,
             // A demo's share: enough degrading pumps that some are predicted by now.
-            battery_share: 0.35,
-            occlusion_share: 0.15,
+            battery_share: 0.5,
+            occlusion_share: 0.25,
             onset_after_days: 0,
             ..FleetConfig::default()
         },
