@@ -42,6 +42,9 @@ export async function stationPage(main, unit) {
     }
   };
   document.addEventListener('keydown', onKey);
+  const onResize = () => fitAlerts();
+  window.addEventListener('resize', onResize);
+  signal.addEventListener('abort', () => window.removeEventListener('resize', onResize));
   signal.addEventListener('abort', () => { document.removeEventListener('keydown', onKey); delete document.body.dataset.view; });
 
   let alerts = [];
@@ -123,18 +126,25 @@ export async function stationPage(main, unit) {
     redraw(alertsBox, alerts.length ? alerts.map(card) : [h('p', { class: 'empty card' }, '✔ No open alerts for this unit.')], 'data-alert');
     count.textContent = `${alerts.length} open (${alerts.filter((a) => a.state === 'active').length} not acknowledged)`;
     cue();
-    // On the tiles view the list shows what fits, most urgent first, and says how many more.
-    requestAnimationFrame(() => {
-      const cards = [...alertsBox.querySelectorAll('[data-alert]')];
-      for (const c of cards) c.hidden = false;
-      let hidden = 0;
-      if (view === 'board' && window.matchMedia('(min-width: 1300px)').matches) {
-        const bottom = alertsBox.getBoundingClientRect().bottom;
-        for (const c of cards) if (hidden || c.getBoundingClientRect().bottom > bottom + 1) { c.hidden = true; hidden++; }
-      }
-      more.hidden = !hidden;
-      more.textContent = hidden ? `+ ${hidden} more alert${hidden > 1 ? 's' : ''}: press D for the full list` : '';
-    });
+    // On the tiles view the list shows what fits, most urgent first, and says how many more;
+    // measured at once (a forced layout), so no frame ever shows the list overflowing.
+    fitAlerts();
+  }
+
+  function fitAlerts() {
+    const cards = [...alertsBox.querySelectorAll('[data-alert]')];
+    for (const c of cards) c.hidden = false;
+    more.hidden = true;
+    const overflows = () => cards.length && cards[cards.length - 1].getBoundingClientRect().bottom > alertsBox.getBoundingClientRect().bottom + 1;
+    if (view !== 'board' || !window.matchMedia('(min-width: 1300px)').matches || !overflows()) return;
+    // Some do not fit: make room for the line that says so, then hide from the first that
+    // does not fit.
+    more.textContent = '+ more alerts: press D for the full list';
+    more.hidden = false;
+    const bottom = alertsBox.getBoundingClientRect().bottom;
+    let hidden = 0;
+    for (const c of cards) if (hidden || c.getBoundingClientRect().bottom > bottom + 1) { c.hidden = true; hidden++; }
+    more.textContent = `+ ${hidden} more alert${hidden > 1 ? 's' : ''}: press D for the full list`;
   }
 
   const refreshAlerts = refresher(async () => {
