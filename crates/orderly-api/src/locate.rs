@@ -133,7 +133,7 @@ pub(crate) async fn locate(
             _ => Place::Room,
         }
     };
-    let mut found: Vec<(f32, &AssetView, &LocationView, usize)> = snap
+    let mut found: Vec<(f32, &AssetView, &LocationView, usize, Place)> = snap
         .assets
         .values()
         .filter(|a| a.kind == q.kind)
@@ -143,13 +143,12 @@ pub(crate) async fn locate(
             let l = a.location.as_ref().filter(|l| l.present)?;
             let room = fp.room_index(&l.room)?;
             let m = metres[room];
-            m.is_finite().then_some((m, &**a, l, room))
+            m.is_finite().then_some((m, &**a, l, room, place_of(room)))
         })
         .collect();
     // Settled first, then nearest; at equal distance the more certain location, then by id.
     found.sort_by(|a, b| {
-        place_of(a.3)
-            .cmp(&place_of(b.3))
+        a.4.cmp(&b.4)
             .then(a.0.total_cmp(&b.0))
             .then(b.2.confidence.total_cmp(&a.2.confidence))
             .then(a.1.id.cmp(&b.1.id))
@@ -157,7 +156,7 @@ pub(crate) async fn locate(
     let out = found
         .into_iter()
         .take(limit)
-        .filter_map(|(m, a, l, room)| {
+        .filter_map(|(m, a, l, room, place)| {
             let route = fp.route_for(near, room, Way::Wheeled)?;
             Some(Found {
                 asset: a.id.clone(),
@@ -171,8 +170,8 @@ pub(crate) async fn locate(
                 route: route.rooms,
                 confidence: l.confidence,
                 last_seen: l.last_seen,
-                place: place_of(room),
-                place_says: place_of(room).says().to_string(),
+                place,
+                place_says: place.says().to_string(),
             })
         })
         .collect();

@@ -184,13 +184,14 @@ impl Alerting {
         let rising = holds && !tr.holds;
         tr.holds = when;
         let paused = when && !holds;
-        if !paused {
-            tr.paused_since = None;
-        }
+        tr.paused_since = if paused {
+            tr.paused_since.or(Some(now))
+        } else {
+            None
+        };
         if paused {
             tr.pending_since = None;
             tr.clearing_since = None;
-            tr.paused_since.get_or_insert(now);
         } else if holds {
             tr.placement = Placement::of(rule, facts);
             tr.clearing_since = None;

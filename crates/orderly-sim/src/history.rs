@@ -12,6 +12,7 @@
 use orderly_model::Timestamp;
 use orderly_model::maintenance::{
     CheckEntered, MaintenanceOp, Measure, WorkOrder, WorkOrderAction, WorkOrderStatus,
+    check_results,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -141,15 +142,12 @@ impl Engineers {
                 }
                 WorkOrderStatus::InProgress => {
                     let results = self.results(w);
-                    let failed: Vec<&str> = results
-                        .iter()
-                        .filter(|r| {
-                            r.passed == Some(false)
-                                || r.value
-                                    .zip(w.measures.get(&r.check))
-                                    .is_some_and(|(v, m): (f64, &Measure)| !m.passes(v))
-                        })
-                        .map(|r| r.check.as_str())
+                    // Judged as Orderly will judge them (a value outside its limits fails).
+                    let failed: Vec<String> = check_results(w, &results)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|r| !r.passed)
+                        .map(|r| r.check)
                         .collect();
                     if !failed.is_empty() {
                         self.repairs.push((w.asset.clone(), failed.join("; ")));

@@ -47,11 +47,11 @@ pub fn main(args: DevicesArgs) -> Result<()> {
     let (fp, seed) = crate::files::site_or_demo(args.floorplan.as_deref(), args.seed.as_deref())?;
     let name = |p: &Option<PathBuf>, demo: &str| {
         p.as_ref()
-            .map_or_else(|| format!("{demo} (bundled)"), |p| p.display().to_string())
+            .map_or_else(|| demo.to_string(), |p| p.display().to_string())
     };
     let (fp_name, seed_name) = (
-        name(&args.floorplan, "floorplans/demo.toml"),
-        name(&args.seed, "floorplans/demo-seed.toml"),
+        name(&args.floorplan, crate::files::DEMO_FLOORPLAN_NAME),
+        name(&args.seed, crate::files::DEMO_SEED_NAME),
     );
     let topics = Topics::new(&fp.site.id);
     let mut users = vec![User {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 pub const DEMO_FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 pub const DEMO_SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
-const DEMO_FLOORPLAN_NAME: &str = "floorplans/demo.toml (bundled)";
-const DEMO_SEED_NAME: &str = "floorplans/demo-seed.toml (bundled)";
+pub const DEMO_FLOORPLAN_NAME: &str = "floorplans/demo.toml (bundled)";
+pub const DEMO_SEED_NAME: &str = "floorplans/demo-seed.toml (bundled)";
 pub const DEMO_CENSUS_MAP: &str = include_str!("../../../floorplans/demo-census.toml");
 
 /// The census map at `path` (else the bundled demo's), checked against the seed's beds.

@@ -117,12 +117,12 @@ async fn serve(
         for chunk in events.chunks(2000) {
             store.commit(chunk).await?;
         }
-        tracing::debug!(simulated, "history simulated");
         remembered = store.remembered().await?;
         tracing::info!(
             days = hc.days,
             events = events.len(),
             work_orders = remembered.work_orders.len(),
+            simulated_s = simulated,
             seconds = began.elapsed().as_secs_f32(),
             "demo: simulated service history recorded"
         );
