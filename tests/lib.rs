@@ -47,7 +47,29 @@ pub fn binary() -> PathBuf {
         .clone()
 }
 
+/// A port free now, for a server a test starts. Taken below the kernel's ephemeral range
+/// (32768 and up on Linux): a port the kernel hands out for `:0` is one it may hand out again
+/// at once to any outgoing connection (an HTTP client, a broker link), and a server that then
+/// binds it fails with "address in use". Each test process walks its own stretch of ports from
+/// an offset of its process id, so parallel tests seldom try the same one, and a port that is
+/// taken is skipped.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        (std::process::id().wrapping_mul(2_654_435_761)) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

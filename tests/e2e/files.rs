@@ -324,11 +324,7 @@ fn replay_says_what_it_dropped_and_why() {
 /// never the password.
 #[test]
 fn an_unreachable_database_is_named_with_its_cause_at_once() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = orderly_tests::free_port();
     let url = format!("postgres://orderly:s3cret@127.0.0.1:{port}/orderly");
     let started = std::time::Instant::now();
     let out = Command::new(binary())
