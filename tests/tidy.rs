@@ -50,6 +50,7 @@ const NOT_IN_CORE: &[&str] = &[
     "orderly-store",
     "orderly-api",
     "orderly-mllp",
+    "orderly-outbound",
     "orderly",
 ];
 

@@ -260,6 +260,14 @@ impl Hl7Census {
                     values,
                 }
             }
+            CensusMessage::AlertStatus { .. } => {
+                return Err(problem(
+                    "MSH",
+                    9,
+                    200,
+                    "an alert status is not a census message",
+                ));
+            }
         };
         Ok((op, origin))
     }
@@ -405,8 +413,56 @@ impl From<RunError> for ApiError {
     }
 }
 
+impl Hl7Census {
+    /// An alert manager's report of what became of an alert, recorded on the alert.
+    async fn alert_status(&self, status: &orderly_hl7::acm::Status) -> Result<(), Refusal> {
+        use orderly_hl7::acm::StatusKind as K;
+        use orderly_model::DeliveryStatus as D;
+        let at = status
+            .at
+            .as_deref()
+            .and_then(time_millis)
+            .map(Timestamp)
+            .unwrap_or_else(|| (self.state.clock)());
+        let disposition = orderly_model::Disposition {
+            status: match status.status {
+                K::Received => D::Received,
+                K::Delivered => D::Delivered,
+                K::Read => D::Read,
+                K::Accepted => D::Accepted,
+                K::Rejected => D::Rejected,
+                K::Undeliverable => D::Undeliverable,
+                K::Cancelled => D::Cancelled,
+            },
+            by: status.by.clone(),
+            device: status.device.clone(),
+            manager: if status.manager.is_empty() {
+                "alert manager".into()
+            } else {
+                status.manager.clone()
+            },
+            at,
+        };
+        let command = Command::Alert(orderly_rules::AlertCommand::Disposition {
+            id: status.alert_id.clone(),
+            disposition,
+        });
+        match crate::control::apply(&self.state, command).await {
+            Ok(_) => Ok(()),
+            Err(ApiError::NotFound(why)) => Err(Refusal::Problem(problem("OBR", 3, 204, why))),
+            Err(ApiError::BadRequest(why)) => Err(Refusal::Problem(problem("OBX", 5, 102, why))),
+            Err(e) => Err(Refusal::Unavailable(e.to_string())),
+        }
+    }
+}
+
 impl orderly_mllp::Census for Hl7Census {
     async fn apply(&self, message: CensusMessage) -> Result<(), Refusal> {
+        if let CensusMessage::AlertStatus { status, header } = &message {
+            self.alert_status(status).await?;
+            tracing::info!(control_id = %header.control_id, alert = %status.alert_id, status = ?status.status, "alert status applied");
+            return Ok(());
+        }
         let (op, origin) = self.op(&message)?;
         match run(&self.state, op, origin).await {
             Ok(d) => {

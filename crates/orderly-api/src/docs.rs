@@ -30,6 +30,9 @@ use utoipa::{Modify, OpenApi};
         crate::census::assess, crate::census::rejected, crate::census::turnover,
         crate::census::availability, crate::census::worklist, crate::census::turnaround_report,
         crate::vitals::chart,
+        crate::integrations::integrations, crate::integrations::create_webhook,
+        crate::integrations::webhooks, crate::integrations::delete_webhook,
+        crate::integrations::resume_webhook, crate::integrations::deliveries,
     ),
     modifiers(&Bearer),
     tags(
@@ -42,6 +45,7 @@ use utoipa::{Modify, OpenApi};
         (name = "maintenance", description = "Work orders with check results, the pull list and its round, recalls, the maintenance report and calendar."),
         (name = "events", description = "Live event streams (server-sent events, resumable with Last-Event-ID)."),
         (name = "rules", description = "The alert rules in force; reload them."),
+        (name = "integrations", description = "Alerts out to the hospital's systems: alert managers (IHE PCD ACM over MLLP) and webhooks, each with its backlog; messages parked after a refusal; webhook subscriptions and their delivery logs."),
         (name = "operations", description = "Ingest counters (what was rejected and why), the audit log, metrics."),
         (name = "health", description = "Liveness and readiness, without a token."),
     )

@@ -15,6 +15,7 @@ pub mod census;
 mod control;
 mod docs;
 mod error;
+mod integrations;
 mod locate;
 mod maintenance;
 pub mod outage;
@@ -71,6 +72,8 @@ pub struct ApiState {
     pub rules: watch::Receiver<Arc<RulesView>>,
     /// Turns true when Orderly stops: live streams end then, so they do not hold the shutdown.
     pub shutdown: watch::Receiver<bool>,
+    /// Where alerts go out (alert managers, webhooks) and how each stands.
+    pub outbound: orderly_outbound::Board,
 }
 
 impl ApiState {

@@ -217,6 +217,7 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         committed,
         rules: watch::channel(Arc::new(RulesView::default())).1,
         shutdown: watch::channel(false).1,
+        outbound: Default::default(),
     };
     Fixture {
         state,

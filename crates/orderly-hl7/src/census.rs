@@ -151,14 +151,20 @@ pub enum CensusMessage {
         patient: Patient,
         observations: Vec<Observation>,
     },
+    /// ORU^R41/R42/R43: an alert manager's report of what became of one of Orderly's alerts
+    /// (IHE PCD ACM, [`crate::acm`]).
+    AlertStatus {
+        header: Header,
+        status: crate::acm::Status,
+    },
 }
 
 impl CensusMessage {
     pub fn header(&self) -> &Header {
         match self {
-            CensusMessage::Adt { header, .. } | CensusMessage::Observations { header, .. } => {
-                header
-            }
+            CensusMessage::Adt { header, .. }
+            | CensusMessage::Observations { header, .. }
+            | CensusMessage::AlertStatus { header, .. } => header,
         }
     }
 }
@@ -376,6 +382,12 @@ pub fn read(m: &Message) -> Result<CensusMessage, Problem> {
             202,
             format!("processing id {:?} is not P, T or D", header.processing),
         ));
+    }
+    if crate::acm::is_status(m) {
+        return Ok(CensusMessage::AlertStatus {
+            status: crate::acm::read_status(m)?,
+            header,
+        });
     }
     let pids: Vec<_> = m.all("PID").collect();
     let Some(&pid) = pids.first() else {

@@ -4,6 +4,7 @@
 //! Core: no IO, no clock, no panics on input; the listener that does the IO is an edge crate.
 
 pub mod ack;
+pub mod acm;
 pub mod census;
 pub mod message;
 pub mod mllp;

@@ -286,6 +286,11 @@ pub enum EventKind {
     /// Closed: the condition cleared, or a person resolved it (`resolution`).
     #[serde(rename = "alert.resolved")]
     AlertResolved(Alert),
+    /// A hospital alert manager reported what became of the alert (delivered to a phone,
+    /// accepted or rejected by a person): the newest is last in `dispositions`. Not a change of
+    /// the alert's state, so it is not sent back out to alert managers.
+    #[serde(rename = "alert.disposition")]
+    AlertDisposition(Alert),
 }
 
 impl EventKind {
@@ -327,6 +332,7 @@ impl EventKind {
             EventKind::AlertSilenced(_) => "alert.silenced",
             EventKind::AlertUnsilenced(_) => "alert.unsilenced",
             EventKind::AlertResolved(_) => "alert.resolved",
+            EventKind::AlertDisposition(_) => "alert.disposition",
         }
     }
 
@@ -384,12 +390,13 @@ impl EventKind {
             | EventKind::AlertReminder(a)
             | EventKind::AlertSilenced(a)
             | EventKind::AlertUnsilenced(a)
-            | EventKind::AlertResolved(a) => Some(a),
+            | EventKind::AlertResolved(a)
+            | EventKind::AlertDisposition(a) => Some(a),
         }
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 36] = [
+    pub const NAMES: [&'static str; 37] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -426,6 +433,7 @@ impl EventKind {
         "alert.silenced",
         "alert.unsilenced",
         "alert.resolved",
+        "alert.disposition",
     ];
 }
 
@@ -552,6 +560,74 @@ pub struct Alert {
     /// now, and says how old it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_at: Option<Timestamp>,
+    /// What the hospital's alert managers reported of it (delivered, accepted by whom, on
+    /// which device), oldest first; at most [`Alert::MAX_DISPOSITIONS`], the newest kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dispositions: Vec<Disposition>,
+}
+
+/// What became of an alert in a hospital alert manager (IHE PCD ACM's alert status).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Disposition {
+    pub status: DeliveryStatus,
+    /// The person, as the alert manager names them ("Nurse Ana Lima").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// The device it reached ("phone", "badge 4411").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The alert manager that reported it (its name in Orderly's configuration, or its
+    /// sending application).
+    pub manager: String,
+    /// When the alert manager says it happened.
+    pub at: Timestamp,
+}
+
+/// The alert statuses an alert manager reports (IHE PCD-05's dissemination statuses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// The alert manager has it.
+    Received,
+    /// It reached a person's device.
+    Delivered,
+    /// The person opened it.
+    Read,
+    /// The person took it.
+    Accepted,
+    /// The person declined it (the alert manager passes it on).
+    Rejected,
+    /// No device could be reached.
+    Undeliverable,
+    /// The alert manager stopped disseminating it.
+    Cancelled,
+}
+
+crate::wire_names!(DeliveryStatus {
+    Received => "received",
+    Delivered => "delivered",
+    Read => "read",
+    Accepted => "accepted",
+    Rejected => "rejected",
+    Undeliverable => "undeliverable",
+    Cancelled => "cancelled",
+});
+
+impl Disposition {
+    /// In plain words: "accepted by Nurse Ana Lima on her phone" style, "delivered to badge
+    /// 4411".
+    pub fn says(&self) -> String {
+        let mut s = self.status.as_str().to_string();
+        if let Some(by) = &self.by {
+            s.push_str(" by ");
+            s.push_str(by);
+        }
+        if let Some(d) = &self.device {
+            s.push_str(if self.by.is_some() { " on " } else { " to " });
+            s.push_str(d);
+        }
+        s
+    }
 }
 
 fn one() -> u32 {
@@ -559,6 +635,9 @@ fn one() -> u32 {
 }
 
 impl Alert {
+    /// The most dispositions an alert keeps (the newest): an event stays small.
+    pub const MAX_DISPOSITIONS: usize = 16;
+
     /// The order a nurse reads alerts in: highest priority first; within a priority the
     /// patient's condition before equipment, equipment before information (IEC 60601-1-8's
     /// physiological before technical); then the oldest, then by id (so equal alerts keep one

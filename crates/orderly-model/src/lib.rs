@@ -48,7 +48,9 @@ pub mod source;
 pub mod time;
 pub mod view;
 
-pub use event::{Alert, AlertKind, AlertState, EventKind, OutEvent, Priority};
+pub use event::{
+    Alert, AlertKind, AlertState, DeliveryStatus, Disposition, EventKind, OutEvent, Priority,
+};
 pub use ids::{DeviceIdError, valid_device_id};
 pub use reading::{DecodeError, DeviceClass, Inbound, Payload, Reading, RejectReason, Rejected};
 pub use seed::{Asset, AssetKind, AssetStatus, Patient, Role, Seed, SeedError, Staff, StatusError};

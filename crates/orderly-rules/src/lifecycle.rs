@@ -115,6 +115,11 @@ pub enum AlertCommand {
         by: String,
         for_ms: i64,
     },
+    /// A hospital alert manager says what became of the alert (delivered, accepted by whom).
+    Disposition {
+        id: String,
+        disposition: orderly_model::Disposition,
+    },
 }
 
 /// Open alerts and the trackers behind them.
@@ -271,6 +276,7 @@ impl Alerting {
             resolved_by: None,
             resolution: None,
             data_at: p.data_at,
+            dispositions: Vec::new(),
         };
         self.open
             .insert((rule.id.clone(), subject.to_string()), alert.clone());
@@ -385,6 +391,23 @@ impl Alerting {
         Ok(EventKind::AlertAcknowledged(a.clone()))
     }
 
+    /// Records what an alert manager reported of an open alert (the newest
+    /// [`Alert::MAX_DISPOSITIONS`] kept). Changes nothing else: a person accepting it on a
+    /// phone is shown, not taken as an acknowledgement at the station.
+    pub fn disposition(
+        &mut self,
+        id: &str,
+        d: orderly_model::Disposition,
+        now: Timestamp,
+    ) -> Result<EventKind, CommandError> {
+        let (_, a) = self.find(id)?;
+        a.dispositions.push(d);
+        let over = a.dispositions.len().saturating_sub(Alert::MAX_DISPOSITIONS);
+        a.dispositions.drain(..over);
+        a.updated_at = now;
+        Ok(EventKind::AlertDisposition(a.clone()))
+    }
+
     /// Silences the alert for `for_ms`; it sounds again by itself when the time runs out.
     pub fn silence(
         &mut self,
@@ -497,6 +520,19 @@ impl Alerting {
         message: String,
         now: Timestamp,
     ) -> Option<EventKind> {
+        self.raise_system_to(rule_id, subject, title, message, &["role:admin"], now)
+    }
+
+    /// Orderly's own technical alert to `audience` (`role:admin`, `role:biomed`, ...).
+    pub fn raise_system_to(
+        &mut self,
+        rule_id: &str,
+        subject: &str,
+        title: &str,
+        message: String,
+        audience: &[&str],
+        now: Timestamp,
+    ) -> Option<EventKind> {
         let key = (rule_id.to_string(), subject.to_string());
         if let Some(a) = self.open.get_mut(&key) {
             if a.message == message {
@@ -521,7 +557,7 @@ impl Alerting {
             raised_at: now,
             updated_at: now,
             count: 1,
-            audience: vec!["role:admin".into()],
+            audience: audience.iter().map(|a| a.to_string()).collect(),
             escalation: 0,
             escalation_base: now,
             notified_at: now,
@@ -533,6 +569,7 @@ impl Alerting {
             resolved_by: None,
             resolution: None,
             data_at: None,
+            dispositions: Vec::new(),
         };
         self.open.insert(key, alert.clone());
         Some(EventKind::AlertRaised(alert))

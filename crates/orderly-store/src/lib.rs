@@ -5,6 +5,9 @@
 //!
 //! Edge crate: does database IO. Depends on orderly-model, sqlx, tokio, serde_json, sha2, rand.
 
+mod outbound;
+pub use outbound::{Delivery, Parked, Webhook};
+
 use orderly_model::report::Change;
 use orderly_model::{Alert, AssetStatus, EventKind, OutEvent, Role, Timestamp};
 use rand::{RngCore, SeedableRng};
@@ -148,7 +151,7 @@ pub struct Store {
 }
 
 fn migrator() -> Migrator {
-    let steps: [(i64, &str, &'static str); 6] = [
+    let steps: [(i64, &str, &'static str); 7] = [
         (1, "init", include_str!("../migrations/0001_init.sql")),
         (
             2,
@@ -171,6 +174,11 @@ fn migrator() -> Migrator {
             include_str!("../migrations/0005_audit_chain_token_expiry.sql"),
         ),
         (6, "census", include_str!("../migrations/0006_census.sql")),
+        (
+            7,
+            "outbound",
+            include_str!("../migrations/0007_outbound.sql"),
+        ),
     ];
     Migrator::with_migrations(
         steps

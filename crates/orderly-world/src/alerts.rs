@@ -419,6 +419,9 @@ pub(crate) fn command(world: &mut World, cmd: AlertCommand) -> Result<(u64, Aler
         AlertCommand::Acknowledge { id, by } => alerts.0.acknowledge(&id, &by, now)?,
         AlertCommand::Resolve { id, by, reason } => alerts.0.resolve(&id, &by, &reason, now)?,
         AlertCommand::Silence { id, by, for_ms } => alerts.0.silence(&id, &by, for_ms, now)?,
+        AlertCommand::Disposition { id, disposition } => {
+            alerts.0.disposition(&id, disposition, now)?
+        }
     };
     let alert = ev
         .alert()
@@ -460,6 +463,34 @@ pub(crate) fn replace_rules(world: &mut World, set: Arc<RuleSet>) -> ReloadSumma
         outbox.push(now, e);
     }
     summary
+}
+
+/// The rule id of Orderly's own alert that a hospital system it sends to (an alert manager, a
+/// webhook) cannot be reached; the subject is the destination's name.
+pub const INTEGRATION_DOWN: &str = "orderly.integration-unreachable";
+
+/// A destination Orderly sends alerts to is unreachable (`problem`, raised to admins and
+/// biomedical engineering, updated as the problem's words change) or reachable again (`None`,
+/// resolved).
+pub(crate) fn integration(world: &mut World, destination: &str, problem: Option<String>) {
+    let now = world.resource::<Clock>().now;
+    let mut alerts = world.resource_mut::<ActiveAlerts>();
+    let ev = match problem {
+        Some(why) => alerts.0.raise_system_to(
+            INTEGRATION_DOWN,
+            destination,
+            "A hospital system does not receive Orderly's alerts",
+            why,
+            &["role:admin", "role:biomed"],
+            now,
+        ),
+        None => alerts
+            .0
+            .resolve_system(INTEGRATION_DOWN, destination, "reachable again", now),
+    };
+    if let Some(e) = ev {
+        world.resource_mut::<Outbox>().push(now, e);
+    }
 }
 
 /// A changed rule set was rejected: the old one keeps running; admins are told why.

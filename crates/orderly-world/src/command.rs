@@ -39,6 +39,13 @@ pub enum Command {
     /// A changed rules directory was refused (a technical alert to admins; the rules in force
     /// keep running).
     RulesRejected { report: String },
+    /// A hospital system Orderly sends alerts to (an alert manager, a webhook) has been
+    /// unreachable too long (`problem` in words: a technical alert to admins and biomedical
+    /// engineering), or is reachable again (`None`: that alert resolved).
+    Integration {
+        destination: String,
+        problem: Option<String>,
+    },
     /// Admit, transfer, discharge, update, assess a patient (HL7 ADT and ORU, or the REST API).
     Census {
         op: crate::census::CensusOp,
@@ -73,6 +80,18 @@ impl Command {
             | Command::Alert(AlertCommand::Silence { by, .. }) => out.push(t("by", by)),
             Command::Alert(AlertCommand::Resolve { by, reason, .. }) => {
                 out.extend([t("by", by), t("reason", reason)])
+            }
+            Command::Alert(AlertCommand::Disposition { disposition: d, .. }) => {
+                out.push(("manager", d.manager.as_str(), MAX_ID_CHARS));
+                out.extend(d.by.as_deref().map(|b| t("by", b)));
+                out.extend(d.device.as_deref().map(|v| t("device", v)));
+            }
+            Command::Integration {
+                destination,
+                problem,
+            } => {
+                out.push(("destination", destination.as_str(), MAX_ID_CHARS));
+                out.extend(problem.as_deref().map(|p| t("problem", p)));
             }
             Command::Maintenance(MaintenanceOp::Open {
                 asset,
@@ -179,6 +198,8 @@ impl Command {
             Command::Alert(AlertCommand::Acknowledge { .. }) => "acknowledge",
             Command::Alert(AlertCommand::Resolve { .. }) => "resolve",
             Command::Alert(AlertCommand::Silence { .. }) => "silence",
+            Command::Alert(AlertCommand::Disposition { .. }) => "disposition",
+            Command::Integration { .. } => "integration",
             Command::Maintenance(_) => "work order",
             Command::Recall(_) => "recall",
             Command::Suggestion { .. } => "suggestion",
@@ -321,6 +342,16 @@ impl Hospital {
             }
             Command::RulesRejected { report } => {
                 crate::alerts::rules_rejected(world, report);
+                Applied {
+                    seq: None,
+                    done: Done::Noted,
+                }
+            }
+            Command::Integration {
+                destination,
+                problem,
+            } => {
+                crate::alerts::integration(world, &destination, problem);
                 Applied {
                     seq: None,
                     done: Done::Noted,

@@ -35,6 +35,35 @@ pub struct FileConfig {
     pub census_map: Option<PathBuf>,
     pub hl7_tls_cert: Option<PathBuf>,
     pub hl7_tls_key: Option<PathBuf>,
+    /// Hospital alert managers that receive every alert state change (IHE PCD ACM over MLLP).
+    #[serde(default)]
+    pub alert_manager: Vec<AlertManagerFile>,
+    /// Webhook deliveries: one attempt's limit and how long an event may fail before its
+    /// subscription is paused (`10s`, `10m`).
+    pub webhook_timeout: Option<String>,
+    pub webhook_pause_after: Option<String>,
+}
+
+/// One `[[alert_manager]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertManagerFile {
+    /// A short name (`vocera`): the destination is `alert-manager:{name}`.
+    pub name: String,
+    /// `host:port` of its MLLP listener.
+    pub address: String,
+    /// Connect over TLS, trusting this CA bundle (PEM); `tls = true` trusts the system's CAs.
+    pub tls_ca: Option<PathBuf>,
+    #[serde(default)]
+    pub tls: bool,
+    /// The name its certificate carries [default: the address's host].
+    pub server_name: Option<String>,
+    /// MSH-5 [default: the name in capitals].
+    pub receiving_application: Option<String>,
+    /// How long its ACK may take (`10s`) and how long it may be unreachable before a technical
+    /// alert (`60s`).
+    pub ack_timeout: Option<String>,
+    pub unreachable_after: Option<String>,
 }
 
 impl FileConfig {
@@ -111,6 +140,27 @@ pub struct RunArgs {
     /// The certificate's PEM private key.
     #[arg(long, env = "ORDERLY_HL7_TLS_KEY")]
     pub hl7_tls_key: Option<PathBuf>,
+    /// Send every alert state change to a hospital alert manager (IHE PCD ACM ORU^R40 over
+    /// MLLP): NAME=HOST:PORT, repeatable (more settings in the file's [[alert_manager]]).
+    #[arg(
+        long = "alert-manager",
+        env = "ORDERLY_ALERT_MANAGERS",
+        value_delimiter = ','
+    )]
+    pub alert_managers: Vec<String>,
+    /// An alert manager unreachable this long raises a technical alert [default: 60s].
+    #[arg(long, env = "ORDERLY_ALERT_MANAGER_UNREACHABLE_AFTER")]
+    pub alert_manager_unreachable_after: Option<String>,
+    /// How long an alert manager's ACK may take [default: 10s].
+    #[arg(long, env = "ORDERLY_ALERT_MANAGER_ACK_TIMEOUT")]
+    pub alert_manager_ack_timeout: Option<String>,
+    /// One webhook delivery attempt's limit [default: 10s].
+    #[arg(long, env = "ORDERLY_WEBHOOK_TIMEOUT")]
+    pub webhook_timeout: Option<String>,
+    /// A webhook event failing this long (and at least 5 attempts) pauses its subscription
+    /// [default: 10m].
+    #[arg(long, env = "ORDERLY_WEBHOOK_PAUSE_AFTER")]
+    pub webhook_pause_after: Option<String>,
     /// Create an admin token at start and print it (for test harnesses).
     #[arg(long, hide = true)]
     pub print_admin_token: bool,
@@ -184,6 +234,109 @@ pub struct Settings {
     pub census_map: Option<PathBuf>,
     /// HL7 over TLS: certificate chain and key.
     pub hl7_tls: Option<(PathBuf, PathBuf)>,
+    /// Alert managers that receive every alert state change.
+    pub alert_managers: Vec<AlertManagerSetting>,
+    pub webhooks: orderly_outbound::webhook::Settings,
+}
+
+/// An alert manager, resolved.
+#[derive(Debug, Clone)]
+pub struct AlertManagerSetting {
+    pub name: String,
+    pub address: String,
+    /// TLS: the CA file (None: the system's CAs) and the certificate's name.
+    pub tls: Option<(Option<PathBuf>, String)>,
+    pub receiving_application: String,
+    pub ack_timeout: std::time::Duration,
+    pub unreachable_after: std::time::Duration,
+}
+
+/// A duration such as `60s`, `10m`, `500ms`, named in the error.
+fn duration(what: &str, text: Option<&str>, default: u64) -> Result<std::time::Duration> {
+    match text {
+        None => Ok(std::time::Duration::from_secs(default)),
+        Some(t) => humantime::parse_duration(t.trim())
+            .map_err(|e| anyhow!("{what} {t:?} is not a duration like 60s or 10m ({e})")),
+    }
+}
+
+fn alert_managers(args: &RunArgs, file: &FileConfig) -> Result<Vec<AlertManagerSetting>> {
+    let unreachable = duration(
+        "--alert-manager-unreachable-after",
+        args.alert_manager_unreachable_after.as_deref(),
+        60,
+    )?;
+    let ack = duration(
+        "--alert-manager-ack-timeout",
+        args.alert_manager_ack_timeout.as_deref(),
+        10,
+    )?;
+    let mut out = Vec::new();
+    for a in &args.alert_managers {
+        let Some((name, address)) = a.split_once('=') else {
+            anyhow::bail!(
+                "--alert-manager {a:?} is not NAME=HOST:PORT (for example vocera=10.0.0.5:2575)"
+            );
+        };
+        out.push(AlertManagerSetting {
+            name: name.trim().to_string(),
+            address: address.trim().to_string(),
+            tls: None,
+            receiving_application: name.trim().to_ascii_uppercase(),
+            ack_timeout: ack,
+            unreachable_after: unreachable,
+        });
+    }
+    for f in &file.alert_manager {
+        let host = f
+            .address
+            .rsplit_once(':')
+            .map_or(f.address.as_str(), |(h, _)| h)
+            .to_string();
+        out.push(AlertManagerSetting {
+            name: f.name.clone(),
+            address: f.address.clone(),
+            tls: (f.tls || f.tls_ca.is_some())
+                .then(|| (f.tls_ca.clone(), f.server_name.clone().unwrap_or(host))),
+            receiving_application: f
+                .receiving_application
+                .clone()
+                .unwrap_or_else(|| f.name.to_ascii_uppercase()),
+            ack_timeout: match &f.ack_timeout {
+                Some(t) => duration("ack_timeout", Some(t), 10)?,
+                None => ack,
+            },
+            unreachable_after: match &f.unreachable_after {
+                Some(t) => duration("unreachable_after", Some(t), 60)?,
+                None => unreachable,
+            },
+        });
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for m in &out {
+        if m.name.is_empty()
+            || !m
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            anyhow::bail!(
+                "alert manager name {:?}: use letters, digits, '-', '_' or '.'",
+                m.name
+            );
+        }
+        if !names.insert(m.name.clone()) {
+            anyhow::bail!("two alert managers are named {:?}", m.name);
+        }
+        if !m.address.contains(':') {
+            anyhow::bail!(
+                "alert manager {} address {:?} is not HOST:PORT",
+                m.name,
+                m.address
+            );
+        }
+    }
+    Ok(out)
 }
 
 impl RunArgs {
@@ -192,7 +345,27 @@ impl RunArgs {
             Some(p) => FileConfig::load(p)?,
             None => FileConfig::default(),
         };
+        let alert_managers = alert_managers(&self, &file)?;
+        let webhooks = orderly_outbound::webhook::Settings {
+            timeout: duration(
+                "--webhook-timeout",
+                self.webhook_timeout
+                    .as_deref()
+                    .or(file.webhook_timeout.as_deref()),
+                10,
+            )?,
+            pause_after: duration(
+                "--webhook-pause-after",
+                self.webhook_pause_after
+                    .as_deref()
+                    .or(file.webhook_pause_after.as_deref()),
+                600,
+            )?,
+            ..Default::default()
+        };
         Ok(Settings {
+            alert_managers,
+            webhooks,
             http: self
                 .http
                 .or(file.http)

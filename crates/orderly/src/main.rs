@@ -9,6 +9,7 @@ mod config;
 mod devices;
 mod files;
 mod history;
+mod outbound;
 mod pipeline;
 mod reload;
 mod replay;
@@ -36,7 +37,7 @@ enum Cmd {
     /// Everything on embedded defaults: MQTT broker, SQLite file, demo hospital, simulator, API.
     Demo(config::DemoArgs),
     /// Run Orderly against a broker and database (the flags below, or a file: orderly.example.toml has every key).
-    Run(config::RunArgs),
+    Run(Box<config::RunArgs>),
     /// Publish simulated device traffic to a broker, or write it as a capture without one.
     Sim(simulate::SimArgs),
     /// Record what a broker carries for a site into a capture file (JSON lines).
@@ -170,7 +171,7 @@ fn run() -> Result<()> {
         .build()?;
     match cli.cmd {
         Cmd::Demo(args) => rt.block_on(serve::demo(args)),
-        Cmd::Run(args) => rt.block_on(serve::run(args)),
+        Cmd::Run(args) => rt.block_on(serve::run(*args)),
         Cmd::Sim(args) => rt.block_on(simulate::sim(args)),
         Cmd::Record(args) => rt.block_on(replay::record(args)),
         Cmd::Replay(args) => replay::replay(args),

@@ -54,6 +54,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         hl7: Some(args.hl7),
         census_map: None,
         hl7_tls: None,
+        alert_managers: Vec::new(),
+        webhooks: Default::default(),
     };
     let sim = orderly_sim::SimConfig {
         seed: args.sim_seed,
@@ -257,7 +259,10 @@ async fn serve(
         committed: committed_rx,
         rules: rules_rx,
         shutdown: shutdown_rx.clone(),
+        outbound: Default::default(),
     };
+    let outbound_tasks =
+        crate::outbound::spawn(&settings, &state, &fp.site.id, shutdown_rx.clone())?;
     let mut hl7_feed: Option<(std::net::SocketAddr, Arc<orderly_model::census::CensusMap>)> = None;
     let hl7_task = match settings.hl7 {
         Some(addr) => {
@@ -402,6 +407,9 @@ async fn serve(
         let _ = t.await;
     }
     if let Some(t) = evs_task {
+        let _ = t.await;
+    }
+    for t in outbound_tasks {
         let _ = t.await;
     }
     let _ = mqtt_task.await;
