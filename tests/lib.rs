@@ -500,6 +500,21 @@ impl Orderly {
         )
     }
 
+    /// DELETE with the admin token: (status, JSON or string body).
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        let mut resp = agent()
+            .delete(format!("{}{path}", self.http))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .expect("HTTP request");
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// Sends a signal (`HUP`, `KILL`, ...) to the process.
     pub fn signal(&self, sig: &str) {
         let _ = Command::new("kill")

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binary, a real broker, a real database; MQTT in, HTTP out.
 //! One test binary (like ripgrep's) with a module per capability.
 
+mod acm;
 mod beds;
 mod census;
 mod demo;
@@ -13,4 +14,5 @@ mod replay;
 mod rules;
 mod security;
 mod vitals;
+mod webhooks;
 mod writes;
