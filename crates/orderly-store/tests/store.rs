@@ -236,7 +236,119 @@ async fn suite(url: &str) {
     tokens_expire(&again).await;
     audit_chain(&again, url).await;
     census(&again).await;
+    outbound(&again).await;
     again.close().await;
+}
+
+/// Cursors, parked messages, webhook subscriptions and their delivery log.
+async fn outbound(store: &Store) {
+    let head = store.remembered().await.unwrap().next_seq;
+    let now = Timestamp(50_000);
+    // A destination seen first starts at the end of the log, and keeps its place.
+    assert_eq!(store.cursor("alert-manager:am", now).await.unwrap(), head);
+    let alerts: Vec<u64> = store
+        .events_of_kinds_after(0, &["alert.raised", "alert.acknowledged"], 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert!(!alerts.is_empty());
+    let all = store.events_after(0, 10_000).await.unwrap();
+    let of_kind: Vec<u64> = all
+        .iter()
+        .filter(|e| matches!(e.kind_name(), "alert.raised" | "alert.acknowledged"))
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(alerts, of_kind);
+    assert_eq!(
+        store
+            .count_after(0, &["alert.raised", "alert.acknowledged"])
+            .await
+            .unwrap(),
+        of_kind.len() as u64
+    );
+    assert_eq!(store.count_after(0, &[]).await.unwrap(), all.len() as u64);
+    store.advance("alert-manager:am", 1, now).await.unwrap();
+    assert_eq!(store.cursor("alert-manager:am", now).await.unwrap(), 1);
+    assert_eq!(store.event(1).await.unwrap().map(|e| e.seq), Some(1));
+    assert!(store.event(999_999).await.unwrap().is_none());
+
+    let id = store
+        .park("alert-manager:am", 2, "rejected (AR): not here", now)
+        .await
+        .unwrap();
+    let parked = store.parked(None, 10).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        (
+            parked[0].id.as_str(),
+            parked[0].seq,
+            parked[0].reason.as_str()
+        ),
+        (id.as_str(), 2, "rejected (AR): not here")
+    );
+    assert!(
+        store
+            .parked(Some("elsewhere"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let w = store
+        .create_webhook(
+            "https://hooks.example.org/a",
+            &["alert.raised".into()],
+            &["ICU".into()],
+            "Admin",
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(w.secret.starts_with("whsec_"));
+    assert_eq!(store.cursor(&w.destination(), now).await.unwrap(), head);
+    let listed = store.webhooks().await.unwrap();
+    assert_eq!(listed, vec![w.clone()]);
+    assert!(
+        store
+            .pause_webhook(&w.id, Some("failing"), now)
+            .await
+            .unwrap()
+    );
+    let p = store.webhooks().await.unwrap().remove(0);
+    assert_eq!(
+        (p.paused, p.paused_reason.as_deref()),
+        (Some(now), Some("failing"))
+    );
+    assert!(store.pause_webhook(&w.id, None, now).await.unwrap());
+    assert!(store.webhooks().await.unwrap()[0].paused.is_none());
+    let d = |attempt, outcome: &str, status| orderly_store::Delivery {
+        id: format!("{}-7", w.id),
+        seq: 7,
+        kind: "alert.raised".into(),
+        attempt,
+        at: Timestamp(60_000 + attempt as i64),
+        outcome: outcome.into(),
+        status,
+        detail: String::new(),
+        took_ms: 12,
+    };
+    store
+        .record_delivery(&w.id, &d(1, "failed", Some(500)))
+        .await
+        .unwrap();
+    store
+        .record_delivery(&w.id, &d(2, "delivered", Some(204)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.deliveries(&w.id, 10).await.unwrap(),
+        vec![d(2, "delivered", Some(204)), d(1, "failed", Some(500))]
+    );
+    assert!(store.delete_webhook(&w.id, now).await.unwrap());
+    assert!(store.webhooks().await.unwrap().is_empty());
+    assert!(!store.delete_webhook(&w.id, now).await.unwrap());
 }
 
 /// The census as it stands after admissions, a discharge and a merge; the HL7 messages
