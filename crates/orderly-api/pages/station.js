@@ -90,6 +90,9 @@ export async function stationPage(main, unit) {
     const id = encodeURIComponent(a.id);
     const state = (a.state === 'acknowledged' ? (a.acknowledged_by ? `Acknowledged by ${a.acknowledged_by}` : 'Acknowledged') : 'Active — not acknowledged')
       + (a.silenced_until ? ` · Silenced until ${when(a.silenced_until)}` : '');
+    // What the hospital's alert manager last said of it: whether anyone has it on a phone.
+    const last = (a.dispositions || [])[(a.dispositions || []).length - 1];
+    const reach = last ? `${last.status[0].toUpperCase()}${last.status.slice(1)}${last.by ? ` by ${last.by}` : ''}${last.device ? `${last.by ? ' on' : ' to'} ${last.device}` : ''}, ${ago(last.at)} ago` : null;
     return h('article', { class: `alert ${a.priority}`, 'data-alert': a.id, 'data-state': a.state, 'aria-label': `${a.priority} priority: ${a.title || a.rule}` },
       h('div', { class: 'meta' }, h('span', { class: `prio ${a.priority}` }, a.priority.toUpperCase()),
         h('span', { class: 'state' }, state),
@@ -97,6 +100,7 @@ export async function stationPage(main, unit) {
         a.count > 1 ? h('span', { class: 'tag bad', 'data-count': a.count }, `Happened ${a.count} times`) : null,
         a.data_at ? h('span', { class: 'tag bad', 'data-late': a.data_at }, `Delivered late: happened ${ago(a.data_at)} ago`) : null,
         h('span', { 'data-ago': a.raised_at }, `raised ${ago(a.raised_at)} ago`)),
+      reach ? h('div', { class: `reach ${last.status}`, 'data-disposition': last.status }, `📱 ${reach}`) : null,
       h('div', { class: 'title' }, `${a.title || a.rule}${a.room ? ` — ${roomName(a.room)}` : ''}`),
       about.has(a.subject) ? h('div', { class: 'about' }, about.get(a.subject),
         patients.has(a.subject) ? [' · ', h('a', { href: `#/chart/${encodeURIComponent(a.subject)}`, class: 'chart-link' }, 'Vital signs chart')] : null) : null,
@@ -363,7 +367,7 @@ export async function stationPage(main, unit) {
   }, 5000));
   S.page.timers.push(setInterval(bedsLater, 30000));
   const kinds = ['alert.raised', 'alert.updated', 'alert.acknowledged', 'alert.escalated', 'alert.reminder', 'alert.silenced',
-    'alert.unsilenced', 'alert.resolved', 'bed.exit', 'patient.turned', 'bed.command', 'bed.command_acked', 'bed.suggested',
+    'alert.unsilenced', 'alert.resolved', 'alert.disposition', 'bed.exit', 'patient.turned', 'bed.command', 'bed.command_acked', 'bed.suggested',
     'bed.suggestion_ended', 'bundle.changed', 'bed.turnover', 'patient.admitted', 'patient.transferred', 'patient.discharged',
     'patient.updated', 'patient.assessed', 'patient.admit_cancelled', 'patient.transfer_cancelled', 'patient.discharge_cancelled',
     'patient.merged', 'patient.observed'];

@@ -177,6 +177,19 @@ async fn deliver_all(w: Webhook, settings: Settings, agent: ureq::Agent, mut ctx
             }
             continue;
         }
+        // Deleted or paused since the supervisor started this task: stop before sending more
+        // (read after the commit that woke us, so a change made before it is seen).
+        match ctx.store.webhook(&w.id).await {
+            Ok(Some(now)) if now.paused.is_none() => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(destination = %dest, error = %e, "cannot read the subscription");
+                if ctx.sleep(Duration::from_secs(1)).await {
+                    return;
+                }
+                continue;
+            }
+        }
         for e in batch {
             if w.wants(&e) {
                 match deliver(&w, &settings, &agent, &mut ctx, &mut reach, &e).await {

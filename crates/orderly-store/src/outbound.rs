@@ -273,6 +273,11 @@ impl Store {
             .collect()
     }
 
+    /// One subscription, if it exists and is not deleted.
+    pub async fn webhook(&self, id: &str) -> Result<Option<Webhook>> {
+        Ok(self.webhooks().await?.into_iter().find(|w| w.id == id))
+    }
+
     /// Pauses (with a reason) or resumes (`None`) a subscription; false when there is none.
     pub async fn pause_webhook(
         &self,
