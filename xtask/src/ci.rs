@@ -253,6 +253,9 @@ pub fn ci(root: &Path) -> Result<()> {
     if let Err(why) = &browser {
         skipped.push(format!("page tests in a browser: {why}"));
     }
+    // The API tests keep every FHIR resource they were served, for the round trip below.
+    let served = crate::target_dir().join("tmp/fhir-served");
+    let _ = std::fs::remove_dir_all(&served);
     let mut all = test_cmd(&[]);
     if browser.is_ok() {
         all.env("ORDERLY_REQUIRE_BROWSER", "1");
@@ -264,6 +267,21 @@ pub fn ci(root: &Path) -> Result<()> {
         root,
         "all tests on the embedded broker and SQLite",
         &mut all,
+    )?;
+
+    run(
+        root,
+        "FHIR resources served, round-tripped through the fhir crate's R4 types",
+        Command::new("cargo")
+            .args([
+                "run",
+                "--manifest-path",
+                "tests/fhir-roundtrip/Cargo.toml",
+                "--target-dir",
+            ])
+            .arg(crate::target_dir().join("fhir-roundtrip"))
+            .arg("--")
+            .arg(&served),
     )?;
 
     let tmp = tempfile_dir()?;

@@ -124,6 +124,9 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/units/{unit}/events", get(crate::sse::unit_events))
         .route("/api/v1/ingest", get(crate::routes::ingest))
         .route("/api/v1/audit", get(crate::routes::audit_log))
+        .route("/fhir/r4/metadata", get(crate::fhir::metadata))
+        .route("/fhir/r4/{kind}", get(crate::fhir::search_type))
+        .route("/fhir/r4/{kind}/{id}", get(crate::fhir::read))
         .route(
             "/api/v1/integrations",
             get(crate::integrations::integrations),

@@ -15,6 +15,7 @@ pub mod census;
 mod control;
 mod docs;
 mod error;
+mod fhir;
 mod integrations;
 mod locate;
 mod maintenance;

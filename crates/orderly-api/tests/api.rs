@@ -1941,3 +1941,234 @@ async fn with_the_database_away_live_views_work_and_changes_are_refused_at_once(
         started.elapsed()
     );
 }
+
+/// The official FHIR R4 JSON Schema (tests/fhir/README.md), and a validator for one of its
+/// definitions (compiled once per definition: compiling takes a while).
+fn fhir_validator(definition: &str) -> Arc<jsonschema::Validator> {
+    static CACHE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Arc<jsonschema::Validator>>>,
+    > = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().unwrap().get(definition) {
+        return v.clone();
+    }
+    let v = Arc::new(compile_fhir_validator(definition));
+    cache
+        .lock()
+        .unwrap()
+        .insert(definition.to_string(), v.clone());
+    v
+}
+
+fn compile_fhir_validator(definition: &str) -> jsonschema::Validator {
+    use std::io::Read;
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    let schema = SCHEMA.get_or_init(|| {
+        let gz = include_bytes!("fhir/fhir.schema.json.gz");
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    });
+    // `$ref` beside other keywords is read alone in draft 06, so the reference sits in allOf.
+    let one = serde_json::json!({
+        "$schema": "http://json-schema.org/draft-06/schema#",
+        "allOf": [{"$ref": format!("#/definitions/{definition}")}],
+        "definitions": schema["definitions"],
+    });
+    jsonschema::draft6::new(&one).expect("the FHIR schema compiles")
+}
+
+/// Valid against the FHIR R4 schema; kept for the round trip through the `fhir` crate.
+fn fhir_valid(v: &serde_json::Value) {
+    let kind = v["resourceType"].as_str().expect("a resourceType");
+    let errors: Vec<String> = fhir_validator(kind)
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{kind}: {}\n{v:#}", errors.join("\n"));
+    // Kept for the round trip through the `fhir` crate's R4 types, which `cargo xtask ci` runs
+    // apart (tests/fhir-roundtrip: that crate turns on serde_json's arbitrary_precision, which
+    // would change how this workspace's own JSON reads).
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fhir-served");
+    std::fs::create_dir_all(&dir).unwrap();
+    let id = v["id"].as_str().unwrap_or("none");
+    let name = format!("{kind}-{id}-{}.json", v.to_string().len());
+    std::fs::write(dir.join(name), serde_json::to_vec_pretty(v).unwrap()).unwrap();
+}
+
+/// Every entry of a searchset, and the Bundle itself.
+fn fhir_bundle(b: &serde_json::Value) -> Vec<serde_json::Value> {
+    assert_eq!(b["resourceType"], "Bundle", "{b}");
+    assert_eq!(b["type"], "searchset");
+    fhir_valid(b);
+    let entries: Vec<serde_json::Value> = b["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].clone())
+        .collect();
+    for r in &entries {
+        fhir_valid(r);
+    }
+    entries
+}
+
+#[tokio::test]
+async fn fhir_resources_are_valid_r4_and_searchable() {
+    let f = fixture(true).await;
+    let a = Some(f.admin.as_str());
+    // The capability statement, without a token.
+    let (status, cap) = get(&f, "/fhir/r4/metadata", None).await;
+    assert_eq!(status, StatusCode::OK);
+    fhir_valid(&cap);
+    assert_eq!(cap["fhirVersion"], "4.0.1");
+
+    // Locations: the whole site, partOf its way up; beds with their turnover.
+    let (status, b) = get(&f, "/fhir/r4/Location?_count=1000", a).await;
+    assert_eq!(status, StatusCode::OK, "{b}");
+    let locations = fhir_bundle(&b);
+    let fp = f.state.floorplan.clone();
+    let beds = f
+        .state
+        .snapshot()
+        .assets
+        .values()
+        .filter(|x| x.kind == "bed")
+        .count();
+    assert_eq!(
+        locations.len(),
+        1 + fp.buildings.len() + fp.floors.len() + fp.units.len() + fp.rooms.len() + beds
+    );
+    assert_eq!(b["total"], locations.len());
+    let icu01 = locations
+        .iter()
+        .find(|l| l["id"] == "bed.BED-ICU-01")
+        .expect("bed ICU-01");
+    assert_eq!(icu01["physicalType"]["coding"][0]["code"], "bd");
+    assert_eq!(icu01["operationalStatus"]["code"], "O", "occupied: {icu01}");
+    assert!(
+        icu01["partOf"]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("Location/room.")
+    );
+    let (_, rooms) = get(&f, "/fhir/r4/Location?type=ro&partof=Location/unit.ICU", a).await;
+    let rooms = fhir_bundle(&rooms);
+    assert!(!rooms.is_empty());
+    assert!(
+        rooms
+            .iter()
+            .all(|r| r["partOf"]["reference"] == "Location/unit.ICU")
+    );
+
+    // Devices: where each is, paged.
+    let (_, page) = get(&f, "/fhir/r4/Device?_count=5", a).await;
+    let first = fhir_bundle(&page);
+    assert_eq!(first.len(), 5);
+    let next = page["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("a next page")["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = &next[next.find("/fhir/").unwrap()..];
+    let (_, page2) = get(&f, path, a).await;
+    let second = fhir_bundle(&page2);
+    assert!(
+        second.iter().all(|d| !first.contains(d)),
+        "pages do not repeat"
+    );
+    let (_, here) = get(&f, "/fhir/r4/Device?location=room.F2-ICU-01", a).await;
+    let here = fhir_bundle(&here);
+    assert!(
+        here.iter()
+            .any(|d| d["identifier"][0]["value"] == "PUMP-0001"),
+        "pump 1 is in F2-ICU-01: {here:?}"
+    );
+    let (status, pump) = get(&f, "/fhir/r4/Device/asset.PUMP-0001", a).await;
+    assert_eq!(status, StatusCode::OK);
+    fhir_valid(&pump);
+    assert_eq!(pump["location"]["reference"], "Location/room.F2-ICU-01");
+    let (_, pumps) = get(&f, "/fhir/r4/Device?type=infusion_pump&status=active", a).await;
+    assert!(
+        fhir_bundle(&pumps)
+            .iter()
+            .all(|d| d["type"]["coding"][0]["code"] == "infusion_pump")
+    );
+    let (_, by_id) = get(
+        &f,
+        "/fhir/r4/Device?identifier=urn:orderly:asset|PUMP-0001",
+        a,
+    )
+    .await;
+    assert_eq!(fhir_bundle(&by_id).len(), 1);
+
+    // Patients and encounters: admins see all, a nurse her unit's, biomed none; audited.
+    let (_, all) = get(&f, "/fhir/r4/Patient?_count=1000", a).await;
+    let all = fhir_bundle(&all);
+    assert!(all.len() > 10);
+    let (_, icu) = get(&f, "/fhir/r4/Encounter?_count=1000", Some(&f.nurse_icu)).await;
+    let icu = fhir_bundle(&icu);
+    assert!(!icu.is_empty() && icu.len() < all.len());
+    assert!(icu.iter().all(|e| {
+        e["location"][0]["location"]["reference"]
+            .as_str()
+            .unwrap()
+            .contains("ICU")
+    }));
+    let (status, _) = get(&f, "/fhir/r4/Patient", Some(&f.biomed)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let ms3_patient = all
+        .iter()
+        .find(|p| {
+            !icu.iter().any(|e| {
+                e["subject"]["reference"] == format!("Patient/{}", p["id"].as_str().unwrap())
+            })
+        })
+        .unwrap();
+    let (status, oo) = get(
+        &f,
+        &format!("/fhir/r4/Patient/{}", ms3_patient["id"].as_str().unwrap()),
+        Some(&f.nurse_icu),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another unit's patient");
+    fhir_valid(&oo);
+    let audit = f.state.store.audit_log(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "fhir.search" && e.target == "Patient")
+    );
+
+    // Bad searches: 400 with an OperationOutcome naming the parameter.
+    for (uri, says) in [
+        ("/fhir/r4/Device?colour=red", "colour"),
+        ("/fhir/r4/Device?_count=0", "_count"),
+        ("/fhir/r4/Location?_lastUpdated=yesterday", "_lastUpdated"),
+        ("/fhir/r4/Patient?location=x", "location"),
+    ] {
+        let (status, oo) = get(&f, uri, a).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {oo}");
+        fhir_valid(&oo);
+        assert_eq!(oo["resourceType"], "OperationOutcome");
+        assert!(
+            oo["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains(says),
+            "{oo}"
+        );
+    }
+    let (status, oo) = get(&f, "/fhir/r4/Observation", a).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    fhir_valid(&oo);
+    let (status, oo) = get(&f, "/fhir/r4/Device", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    fhir_valid(&oo);
+}

@@ -506,7 +506,48 @@ mod tests {
         let text = std::fs::read_to_string(&path)
             .unwrap()
             .replace("# mqtt_", "mqtt_");
+        let text = text
+            .lines()
+            .map(|l| {
+                let keys = [
+                    "[[alert_manager]]",
+                    "name",
+                    "address",
+                    "tls_ca",
+                    "receiving_application",
+                    "ack_timeout",
+                    "unreachable_after",
+                    "webhook_",
+                ];
+                match l.strip_prefix("# ") {
+                    Some(rest) if keys.iter().any(|k| rest.starts_with(k)) => rest,
+                    _ => l,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         let f: FileConfig = toml::from_str(&text).unwrap();
+        assert_eq!(f.alert_manager.len(), 1);
+        assert_eq!(f.webhook_pause_after.as_deref(), Some("10m"));
+        let ams = alert_managers(
+            &Cli::parse_from(["orderly", "--alert-manager", "am2=127.0.0.1:2576"]).run,
+            &f,
+        )
+        .unwrap();
+        assert_eq!(ams.len(), 2);
+        assert_eq!(ams[1].name, "vocera");
+        assert_eq!(
+            ams[1].tls.as_ref().map(|(_, n)| n.as_str()),
+            Some("10.20.0.5")
+        );
+        assert_eq!(ams[1].unreachable_after, std::time::Duration::from_secs(60));
+        assert!(
+            alert_managers(
+                &Cli::parse_from(["orderly", "--alert-manager", "no-address"]).run,
+                &FileConfig::default()
+            )
+            .is_err()
+        );
         assert_eq!(f.mqtt_username.as_deref(), Some("orderly"));
         assert!(f.mqtt_tls_key.is_some());
         let e = security(Some("orderly".into()), None, None, None, None, None)
