@@ -493,3 +493,42 @@ fn refused_messages_are_parked_with_the_reason_and_block_nothing() {
     assert_eq!(status["destinations"][0]["reachable"], true, "{status}");
     o.stop();
 }
+
+/// What was committed and not yet taken by the alert manager is sent after Orderly restarts.
+#[test]
+fn the_backlog_survives_a_restart() {
+    let am = StandIn::start();
+    let mut setup = Setup::new();
+    setup.args = vec![
+        "--alert-manager".into(),
+        format!("standin=127.0.0.1:{}", am.port),
+    ];
+    let o = setup.start();
+    o.wait_until("the alert manager connected", T, || {
+        o.get("/api/v1/integrations").1["destinations"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["reachable"] == true))
+    });
+    am.down();
+    let dev = Device::connect(&o.mqtt, None);
+    fall(&dev, &o, "W-1002");
+    o.wait_until("the fall", T, || falls(&o).len() == 1);
+    let id = falls(&o).remove(0);
+    o.wait_until("a backlog of one", T, || {
+        o.get("/api/v1/integrations").1["destinations"][0]["backlog"] == 1
+    });
+    dev.close();
+    o.stop();
+    assert!(am.of(&id).is_empty());
+
+    am.listen();
+    let o = setup.start();
+    o.wait_until("the fall sent after the restart", T, || !am.of(&id).is_empty());
+    let got = am.of(&id);
+    assert_eq!(got.len(), 1, "once");
+    assert_eq!(got[0].phase, "start");
+    o.wait_until("no backlog", T, || {
+        o.get("/api/v1/integrations").1["destinations"][0]["backlog"] == 0
+    });
+    o.stop();
+}
