@@ -523,7 +523,9 @@ fn the_backlog_survives_a_restart() {
 
     am.listen();
     let o = setup.start();
-    o.wait_until("the fall sent after the restart", T, || !am.of(&id).is_empty());
+    o.wait_until("the fall sent after the restart", T, || {
+        !am.of(&id).is_empty()
+    });
     let got = am.of(&id);
     assert_eq!(got.len(), 1, "once");
     assert_eq!(got[0].phase, "start");

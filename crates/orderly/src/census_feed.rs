@@ -85,7 +85,7 @@ pub async fn run(
     }
 }
 
-fn hl7_now() -> String {
+pub(crate) fn hl7_now() -> String {
     orderly_api::census::hl7_time(wall_clock())
 }
 

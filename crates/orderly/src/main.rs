@@ -10,6 +10,7 @@ mod devices;
 mod files;
 mod history;
 mod outbound;
+mod phones;
 mod pipeline;
 mod reload;
 mod replay;

@@ -29,7 +29,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let (fp, seed) =
         crate::files::site_or_demo(settings.floorplan.as_deref(), settings.seed.as_deref())?;
     let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
-    serve(settings, fp, seed, rules, None, None).await
+    serve(settings, fp, seed, rules, None, None, None).await
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
@@ -57,6 +57,22 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         alert_managers: Vec::new(),
         webhooks: Default::default(),
     };
+    // The demo's alert manager (phones): Orderly sends it every alert; it answers with who
+    // has each one.
+    let phones = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("the demo's alert manager cannot listen on 127.0.0.1")?;
+    let mut settings = settings;
+    settings
+        .alert_managers
+        .push(crate::config::AlertManagerSetting {
+            name: "demo-phones".into(),
+            address: phones.local_addr()?.to_string(),
+            tls: None,
+            receiving_application: "DEMO-PHONES".into(),
+            ack_timeout: std::time::Duration::from_secs(10),
+            unreachable_after: std::time::Duration::from_secs(60),
+        });
     let sim = orderly_sim::SimConfig {
         seed: args.sim_seed,
         equipment_moves_per_hour: args.moves_per_hour,
@@ -72,7 +88,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         seed: args.sim_seed,
         ..Default::default()
     });
-    serve(settings, fp, seed, rules, Some(sim), history).await
+    serve(settings, fp, seed, rules, Some(sim), history, Some(phones)).await
 }
 
 async fn shutdown_signal() {
@@ -97,6 +113,7 @@ async fn serve(
     rules: crate::rules::Loaded,
     sim: Option<orderly_sim::SimConfig>,
     history: Option<crate::history::HistoryConfig>,
+    phones: Option<tokio::net::TcpListener>,
 ) -> Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -351,6 +368,15 @@ async fn serve(
         }
         None => None,
     };
+    let phones_task = match (phones, &hl7_feed) {
+        (Some(l), Some((addr, _))) => {
+            let (addr, seed, stop) = (*addr, seed.clone(), shutdown_rx.clone());
+            Some(tokio::spawn(async move {
+                crate::phones::run(l, addr, &seed, stop).await
+            }))
+        }
+        _ => None,
+    };
     // The demo's interface engine: admissions, transfers, discharges and scores over MLLP.
     let feed_task = match (&sim, hl7_feed) {
         (Some(cfg), Some((addr, map))) => {
@@ -410,6 +436,9 @@ async fn serve(
         let _ = t.await;
     }
     for t in outbound_tasks {
+        let _ = t.await;
+    }
+    if let Some(t) = phones_task {
         let _ = t.await;
     }
     let _ = mqtt_task.await;
