@@ -227,6 +227,15 @@ fn open_alert(o: &orderly_tests::Orderly, id: &str) -> Option<Value> {
     open.as_array()?.iter().find(|a| a["id"] == id).cloned()
 }
 
+/// Waits until Orderly has reached the alert manager.
+fn connected(o: &orderly_tests::Orderly) {
+    o.wait_until("the alert manager connected", T, || {
+        o.get("/api/v1/integrations").1["destinations"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["reachable"] == true))
+    });
+}
+
 fn falls(o: &orderly_tests::Orderly) -> Vec<String> {
     let (_, a) = o.get("/api/v1/units/ICU/alerts");
     a.as_array()
@@ -253,11 +262,7 @@ fn alerts_reach_the_alert_manager_once_in_order_through_an_outage() {
     ];
     let o = setup.start();
     let dev = Device::connect(&o.mqtt, None);
-    o.wait_until("the alert manager connected", T, || {
-        o.get("/api/v1/integrations").1["destinations"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|d| d["reachable"] == true))
-    });
+    connected(&o);
 
     // A fall: the ORU^R40 arrives within 200 ms of the commit (the stream hears of the alert
     // only after its commit).
@@ -444,11 +449,7 @@ fn refused_messages_are_parked_with_the_reason_and_block_nothing() {
     ];
     let o = setup.start();
     let dev = Device::connect(&o.mqtt, None);
-    o.wait_until("the alert manager connected", T, || {
-        o.get("/api/v1/integrations").1["destinations"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|d| d["reachable"] == true))
-    });
+    connected(&o);
     let parked = || -> Vec<Value> {
         o.get("/api/v1/integrations").1["parked"]
             .as_array()
@@ -504,11 +505,7 @@ fn the_backlog_survives_a_restart() {
         format!("standin=127.0.0.1:{}", am.port),
     ];
     let o = setup.start();
-    o.wait_until("the alert manager connected", T, || {
-        o.get("/api/v1/integrations").1["destinations"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|d| d["reachable"] == true))
-    });
+    connected(&o);
     am.down();
     let dev = Device::connect(&o.mqtt, None);
     fall(&dev, &o, "W-1002");

@@ -416,24 +416,18 @@ impl From<RunError> for ApiError {
 impl Hl7Census {
     /// An alert manager's report of what became of an alert, recorded on the alert.
     async fn alert_status(&self, status: &orderly_hl7::acm::Status) -> Result<(), Refusal> {
-        use orderly_hl7::acm::StatusKind as K;
-        use orderly_model::DeliveryStatus as D;
+        // The alert manager's clock is shown, never trusted far: a time over five minutes ahead
+        // or a day old is taken as now.
+        let now = (self.state.clock)();
         let at = status
             .at
             .as_deref()
             .and_then(time_millis)
+            .filter(|t| (now.millis() - 86_400_000..=now.millis() + 300_000).contains(t))
             .map(Timestamp)
-            .unwrap_or_else(|| (self.state.clock)());
+            .unwrap_or(now);
         let disposition = orderly_model::Disposition {
-            status: match status.status {
-                K::Received => D::Received,
-                K::Delivered => D::Delivered,
-                K::Read => D::Read,
-                K::Accepted => D::Accepted,
-                K::Rejected => D::Rejected,
-                K::Undeliverable => D::Undeliverable,
-                K::Cancelled => D::Cancelled,
-            },
+            status: status.status,
             by: status.by.clone(),
             device: status.device.clone(),
             manager: if status.manager.is_empty() {

@@ -42,9 +42,9 @@ pub(crate) async fn integrations(
     let hooks = s.store.webhooks().await?;
     for status in s.outbound.all() {
         let kinds: Vec<String> = if status.kind == "alert_manager" {
-            orderly_outbound::report::ACM_KINDS
-                .iter()
-                .map(|k| k.to_string())
+            orderly_outbound::report::acm_kinds()
+                .into_iter()
+                .map(str::to_string)
                 .collect()
         } else {
             hooks

@@ -23,6 +23,7 @@
 
 use crate::ack::{AckCode, Problem};
 use crate::message::{Delims, Message};
+use orderly_model::DeliveryStatus;
 
 /// An alert state change as the alert manager needs it; every text as a person reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -307,34 +308,10 @@ pub fn read_answer(m: &Message) -> Result<Answer, Problem> {
     })
 }
 
-/// The statuses an alert manager reports (PCD-05).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusKind {
-    Received,
-    Delivered,
-    Read,
-    Accepted,
-    Rejected,
-    Undeliverable,
-    Cancelled,
-}
-
-impl StatusKind {
-    pub const ALL: [(&'static str, StatusKind); 7] = [
-        ("received", StatusKind::Received),
-        ("delivered", StatusKind::Delivered),
-        ("read", StatusKind::Read),
-        ("accepted", StatusKind::Accepted),
-        ("rejected", StatusKind::Rejected),
-        ("undeliverable", StatusKind::Undeliverable),
-        ("cancelled", StatusKind::Cancelled),
-    ];
-
-    fn parse(s: &str) -> Option<StatusKind> {
-        let s = s.trim().to_ascii_lowercase();
-        let s = if s == "canceled" { "cancelled" } else { &s };
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, k)| *k)
-    }
+/// A status as an alert manager words it (`Accepted`, `delivered`, `Canceled`), or None.
+fn parse_status(s: &str) -> Option<DeliveryStatus> {
+    let s = s.trim().to_ascii_lowercase();
+    DeliveryStatus::parse(if s == "canceled" { "cancelled" } else { &s })
 }
 
 /// An alert manager's report of what became of an alert.
@@ -342,7 +319,7 @@ impl StatusKind {
 pub struct Status {
     /// The alert's identity as Orderly sent it (OBR-3.1).
     pub alert_id: String,
-    pub status: StatusKind,
+    pub status: DeliveryStatus,
     /// The person (OBX-16 of the status, `id^family^given^^^prefix`), in reading order.
     pub by: Option<String>,
     /// The device it reached (OBX-18 of the status).
@@ -398,8 +375,8 @@ pub fn read_status(m: &Message) -> Result<Status, Problem> {
         ));
     };
     let raw = m.get_in(obx, 5, 1).unwrap_or_default();
-    let Some(status) = StatusKind::parse(&raw) else {
-        let names: Vec<&str> = StatusKind::ALL.iter().map(|(n, _)| *n).collect();
+    let Some(status) = parse_status(&raw) else {
+        let names: Vec<&str> = DeliveryStatus::ALL.iter().map(|k| k.as_str()).collect();
         return Err(Problem::new(
             "OBX",
             5,
@@ -548,7 +525,7 @@ mod tests {
         assert!(is_status(&m));
         let s = read_status(&m).unwrap();
         assert_eq!(s.alert_id, "fall-alone:P-1:1000");
-        assert_eq!(s.status, StatusKind::Accepted);
+        assert_eq!(s.status, DeliveryStatus::Accepted);
         assert_eq!(s.by.as_deref(), Some("Nurse Ana Lima"));
         assert_eq!(s.device.as_deref(), Some("phone 4411"));
         assert_eq!(s.at.as_deref(), Some("20261205120004"));

@@ -1,6 +1,6 @@
 //! The Alert Reporter: one task per configured alert manager, following the event log.
 
-use crate::report::{ACM_KINDS, alert_report};
+use crate::report::{acm_kinds, alert_report};
 use crate::{Backoff, Context, Reachability};
 use orderly_hl7::acm::{Parties, read_answer, report};
 use orderly_hl7::mllp::{Decoder, frame};
@@ -125,12 +125,9 @@ pub async fn run(m: Manager, mut ctx: Context) {
     ctx.board.update(&dest, |s| s.cursor = cursor);
     tracing::info!(destination = %dest, address = %m.address, cursor, "alert manager sender started");
     let mut conn: Option<Box<dyn Io>> = None;
+    let kinds = acm_kinds();
     loop {
-        let batch = match ctx
-            .store
-            .events_of_kinds_after(cursor, &ACM_KINDS, 200)
-            .await
-        {
+        let batch = match ctx.store.events_of_kinds_after(cursor, &kinds, 200).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(destination = %dest, error = %e, "cannot read the event log; retrying");

@@ -7,16 +7,13 @@ use orderly_model::{Alert, AlertKind, EventKind, OutEvent, Priority, Snapshot, T
 
 /// The event kinds an alert manager receives: every change of an alert's state. Not
 /// `alert.disposition`, which comes from an alert manager.
-pub const ACM_KINDS: [&str; 8] = [
-    "alert.raised",
-    "alert.updated",
-    "alert.acknowledged",
-    "alert.escalated",
-    "alert.reminder",
-    "alert.silenced",
-    "alert.unsilenced",
-    "alert.resolved",
-];
+pub fn acm_kinds() -> Vec<&'static str> {
+    orderly_model::EventKind::NAMES
+        .iter()
+        .copied()
+        .filter(|k| k.starts_with("alert.") && *k != "alert.disposition")
+        .collect()
+}
 
 /// An HL7 time stamp (UTC, `YYYYMMDDHHMMSS.SSS+0000`).
 pub fn hl7_time(t: Timestamp) -> String {
