@@ -23,6 +23,8 @@ enum Answer {
     Reject,
     /// Bytes that are no HL7 acknowledgement.
     Garbage,
+    /// Nothing at all (once; then it accepts).
+    SilentOnce,
 }
 
 /// One ORU^R40 as the stand-in read it.
@@ -150,8 +152,13 @@ impl StandIn {
                         let g = read(&text);
                         let control = g.control_id.clone();
                         got.lock().unwrap().push(g);
-                        let reply = match *answer.lock().unwrap() {
-                            Answer::Accept => ack("AA", &control, ""),
+                        let mode = *answer.lock().unwrap();
+                        if mode == Answer::SilentOnce {
+                            *answer.lock().unwrap() = Answer::Accept;
+                            continue;
+                        }
+                        let reply = match mode {
+                            Answer::SilentOnce | Answer::Accept => ack("AA", &control, ""),
                             Answer::Error => ack("AE", &control, "unknown bed"),
                             Answer::Reject => ack("AR", &control, "not configured for this unit"),
                             Answer::Garbage => "HELLO? THIS IS NOT HL7".to_string(),
@@ -446,6 +453,8 @@ fn refused_messages_are_parked_with_the_reason_and_block_nothing() {
     setup.args = vec![
         "--alert-manager".into(),
         format!("standin=127.0.0.1:{}", am.port),
+        "--alert-manager-ack-timeout".into(),
+        "2s".into(),
     ];
     let o = setup.start();
     let dev = Device::connect(&o.mqtt, None);
@@ -476,12 +485,29 @@ fn refused_messages_are_parked_with_the_reason_and_block_nothing() {
         );
         assert!(p["seq"].as_u64().unwrap() > 0);
     }
+    // An alert manager that says nothing: the message is sent again (same control id) once
+    // the answer is overdue, and never parked.
+    *am.answer.lock().unwrap() = Answer::SilentOnce;
+    let before = am.got().len();
+    fall(&dev, &o, "W-1006");
+    o.wait_until("sent again after no answer", T, || {
+        am.got().len() >= before + 2
+    });
+    let again = am.got();
+    assert_eq!(
+        again[before].control_id,
+        again[before + 1].control_id,
+        "the same message, the same control id"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(parked().len(), 3, "not parked");
+
     // The alert manager is fine again: the next alert goes at once.
     *am.answer.lock().unwrap() = Answer::Accept;
     let (_, ids_before) = o.get("/api/v1/units/ICU/alerts");
     let known: Vec<Value> = ids_before.as_array().unwrap().clone();
     fall(&dev, &o, "W-1005");
-    o.wait_until("a fourth fall", T, || falls(&o).len() == 4);
+    o.wait_until("a fifth fall", T, || falls(&o).len() == 5);
     let new = falls(&o)
         .into_iter()
         .find(|f| !known.iter().any(|k| k["id"] == *f))
