@@ -85,7 +85,7 @@ fn read(message: &str) -> Got {
 }
 
 /// Reads one MLLP frame's text; None when the connection ends.
-fn read_frame(s: &mut TcpStream) -> Option<String> {
+fn read_frame(s: &mut impl Read) -> Option<String> {
     let mut got = Vec::new();
     let mut byte = [0u8; 1];
     loop {
@@ -101,6 +101,9 @@ fn read_frame(s: &mut TcpStream) -> Option<String> {
     Some(String::from_utf8_lossy(&got[start + 1..got.len() - 2]).to_string())
 }
 
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
+
 fn frame(text: &str) -> Vec<u8> {
     let mut f = vec![0x0b];
     f.extend_from_slice(text.as_bytes());
@@ -114,16 +117,43 @@ struct StandIn {
     answer: Arc<Mutex<Answer>>,
     up: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    /// Serves TLS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl StandIn {
     fn start() -> StandIn {
+        Self::start_with(None)
+    }
+
+    /// A stand-in that speaks MLLP over TLS with the certificate and key in `dir`.
+    fn start_tls(dir: &std::path::Path) -> StandIn {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+        let certs: Vec<CertificateDer> =
+            CertificateDer::pem_slice_iter(&std::fs::read(dir.join("server.pem")).unwrap())
+                .map(|c| c.unwrap())
+                .collect();
+        let key =
+            PrivateKeyDer::from_pem_slice(&std::fs::read(dir.join("server.key")).unwrap()).unwrap();
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::start_with(Some(Arc::new(config)))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> StandIn {
         let s = StandIn {
             port: free_port(),
             got: Default::default(),
             answer: Arc::new(Mutex::new(Answer::Accept)),
             up: Arc::new(AtomicBool::new(false)),
             conns: Default::default(),
+            tls,
         };
         s.listen();
         s
@@ -133,21 +163,29 @@ impl StandIn {
     fn listen(&self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("the stand-in binds");
         self.up.store(true, Ordering::SeqCst);
-        let (got, answer, up, conns) = (
+        let (got, answer, up, conns, tls) = (
             self.got.clone(),
             self.answer.clone(),
             self.up.clone(),
             self.conns.clone(),
+            self.tls.clone(),
         );
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if !up.load(Ordering::SeqCst) {
                     return; // the listener closes with this thread
                 }
-                let Ok(mut conn) = conn else { continue };
-                conns.lock().unwrap().push(conn.try_clone().unwrap());
-                let (got, answer) = (got.clone(), answer.clone());
+                let Ok(tcp) = conn else { continue };
+                conns.lock().unwrap().push(tcp.try_clone().unwrap());
+                let (got, answer, tls) = (got.clone(), answer.clone(), tls.clone());
                 std::thread::spawn(move || {
+                    let mut conn: Box<dyn ReadWrite> = match tls {
+                        None => Box::new(tcp),
+                        Some(config) => Box::new(rustls::StreamOwned::new(
+                            rustls::ServerConnection::new(config).unwrap(),
+                            tcp,
+                        )),
+                    };
                     while let Some(text) = read_frame(&mut conn) {
                         let g = read(&text);
                         let control = g.control_id.clone();
@@ -555,5 +593,56 @@ fn the_backlog_survives_a_restart() {
     o.wait_until("no backlog", T, || {
         o.get("/api/v1/integrations").1["destinations"][0]["backlog"] == 0
     });
+    o.stop();
+}
+
+/// An alert manager over TLS (`[[alert_manager]]` with `tls_ca`): alerts reach it through the
+/// handshake; a manager whose certificate the configured CA did not sign is never sent
+/// anything, and says why.
+#[test]
+fn alert_managers_are_reached_over_tls_and_a_wrong_ca_is_refused() {
+    let mut setup = Setup::new();
+    let dir = setup.dir.path().to_path_buf();
+    crate::security::certificates(&dir);
+    let am = StandIn::start_tls(&dir);
+    let config = dir.join("orderly.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[alert_manager]]\nname = \"secure\"\naddress = \"127.0.0.1:{port}\"\ntls_ca = {ca:?}\nserver_name = \"127.0.0.1\"\n\n\
+             [[alert_manager]]\nname = \"wrong-ca\"\naddress = \"127.0.0.1:{port}\"\ntls_ca = {other:?}\nserver_name = \"127.0.0.1\"\n",
+            port = am.port,
+            ca = dir.join("ca.pem").display().to_string(),
+            other = dir.join("other-ca.pem").display().to_string(),
+        ),
+    )
+    .unwrap();
+    setup.args = vec!["--config".into(), config.display().to_string()];
+    let o = setup.start();
+    let status = |name: &str| -> Value {
+        let (_, s) = o.get("/api/v1/integrations");
+        s["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["destination"] == format!("alert-manager:{name}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    o.wait_until("the secure manager reached", T, || {
+        status("secure")["reachable"] == true
+    });
+    o.wait_until("the wrong CA refused", T, || {
+        status("wrong-ca")["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("TLS"))
+    });
+    let dev = Device::connect(&o.mqtt, None);
+    fall(&dev, &o, "W-1002");
+    o.wait_until("the fall", T, || falls(&o).len() == 1);
+    let id = falls(&o).remove(0);
+    o.wait_until("the fall over TLS", T, || !am.of(&id).is_empty());
+    assert_eq!(am.of(&id).len(), 1, "only the manager it trusts got it");
+    assert_eq!(status("wrong-ca")["reachable"], false);
     o.stop();
 }
