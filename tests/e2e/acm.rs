@@ -244,7 +244,13 @@ fn ack(code: &str, control: &str, why: &str) -> String {
 
 /// The stand-in's alert status for `alert` (ORU^R42), sent to Orderly's HL7 listener; the
 /// acknowledgement code it got.
-fn report_status(hl7: &str, alert: &str, status: &str, person: &str, device: &str) -> String {
+pub(crate) fn report_status(
+    hl7: &str,
+    alert: &str,
+    status: &str,
+    person: &str,
+    device: &str,
+) -> String {
     let mut s = TcpStream::connect(hl7).expect("Orderly's HL7 listener");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let msg = format!(

@@ -1160,3 +1160,55 @@ fn open_ids(o: &Orderly, token: &str) -> Vec<String> {
         .map(|a| a["id"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// What the hospital's alert manager reports of an alert shows on the station's card: who has
+/// it on which phone, as soon as the status arrives.
+#[test]
+fn the_station_shows_who_has_an_alert_on_a_phone() {
+    let Some(b) = browser(1920, 1080) else {
+        return;
+    };
+    let mut setup = Setup::new();
+    setup.args = vec!["--hl7".into(), "127.0.0.1:0".into()];
+    let o = setup.start();
+    let nurse = setup.token("nurse", "Nurse Ana", "ICU");
+    let dev = Device::connect(&o.mqtt, None);
+    dev.json(
+        &o.topic("wearable/W-1002/event"),
+        &json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95}),
+    );
+    let fall = || -> Option<String> {
+        let (_, a) = o.get_as("/api/v1/units/ICU/alerts", &nurse);
+        a.as_array()?
+            .iter()
+            .find(|a| a["priority"] == "high")
+            .map(|a| a["id"].as_str().unwrap().to_string())
+    };
+    o.wait_until("the fall", T, || fall().is_some());
+    let id = fall().unwrap();
+    sign_in(&b, &o, &nurse);
+    b.wait_for(
+        "the fall on the board",
+        T,
+        "return document.querySelector('#alerts article.alert.high') ? true : null",
+    );
+    let hl7 = o.hl7.clone().expect("the HL7 listener");
+    for (status, device) in [("Delivered", "phone 4411"), ("Accepted", "phone 4411")] {
+        assert_eq!(
+            crate::acm::report_status(&hl7, &id, status, "N55^Lima^Ana^^^Nurse", device),
+            "AA"
+        );
+    }
+    let said = b.wait_for(
+        "the phone's status on the card",
+        T,
+        "const r = document.querySelector('#alerts article.alert.high .reach'); \
+         return r && r.dataset.disposition === 'accepted' ? r.innerText : null",
+    );
+    let said = said.as_str().unwrap();
+    assert!(
+        said.contains("Accepted by Nurse Ana Lima on phone 4411"),
+        "{said}"
+    );
+    o.stop();
+}
