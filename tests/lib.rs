@@ -451,6 +451,16 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
+/// An answer as (status, JSON or string body).
+fn answer(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 /// An agent for a stream read for up to `timeout`.
 fn stream_agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -467,17 +477,12 @@ impl Orderly {
     }
 
     pub fn get_as(&self, path: &str, token: &str) -> (u16, Value) {
-        let mut resp = agent()
+        let resp = agent()
             .get(format!("{}{path}", self.http))
             .header("Authorization", format!("Bearer {token}"))
             .call()
             .expect("HTTP request");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(resp)
     }
 
     /// POST JSON with the admin token: (status, JSON or string body).
@@ -487,32 +492,22 @@ impl Orderly {
 
     /// POST JSON with this token: (status, JSON or string body).
     pub fn post_as(&self, path: &str, token: &str, body: &Value) -> (u16, Value) {
-        let mut resp = agent()
+        let resp = agent()
             .post(format!("{}{path}", self.http))
             .header("Authorization", format!("Bearer {token}"))
             .send_json(body)
             .expect("HTTP request");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(resp)
     }
 
     /// DELETE with the admin token: (status, JSON or string body).
     pub fn delete(&self, path: &str) -> (u16, Value) {
-        let mut resp = agent()
+        let resp = agent()
             .delete(format!("{}{path}", self.http))
             .header("Authorization", format!("Bearer {}", self.token))
             .call()
             .expect("HTTP request");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(resp)
     }
 
     /// Sends a signal (`HUP`, `KILL`, ...) to the process.

@@ -266,7 +266,8 @@ pub(crate) fn report_status(
     field(&msa, 1)
 }
 
-fn fall(dev: &Device, o: &orderly_tests::Orderly, wearable: &str) {
+/// A fall reported by the wearable's own detector.
+pub(crate) fn fall(dev: &Device, o: &orderly_tests::Orderly, wearable: &str) {
     dev.json(
         &o.topic(&format!("wearable/{wearable}/event")),
         &json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95}),
@@ -276,6 +277,15 @@ fn fall(dev: &Device, o: &orderly_tests::Orderly, wearable: &str) {
 fn open_alert(o: &orderly_tests::Orderly, id: &str) -> Option<Value> {
     let (_, open) = o.get("/api/v1/alerts/open");
     open.as_array()?.iter().find(|a| a["id"] == id).cloned()
+}
+
+/// Orderly's open technical alert that a destination is unreachable, if any.
+pub(crate) fn technical(o: &orderly_tests::Orderly) -> Option<Value> {
+    let (_, open) = o.get("/api/v1/alerts/open");
+    open.as_array()?
+        .iter()
+        .find(|a| a["rule"] == "orderly.integration-unreachable")
+        .cloned()
 }
 
 /// Waits until Orderly has reached the alert manager.
@@ -407,13 +417,7 @@ fn alerts_reach_the_alert_manager_once_in_order_through_an_outage() {
     assert_eq!(code, 200);
 
     // After a minute: a technical alert to admins and biomed, and the backlog is visible.
-    let technical = || -> Option<Value> {
-        let (_, open) = o.get("/api/v1/alerts/open");
-        open.as_array()?
-            .iter()
-            .find(|a| a["rule"] == "orderly.integration-unreachable")
-            .cloned()
-    };
+    let technical = || technical(&o);
     std::thread::sleep(Duration::from_secs(50));
     assert!(technical().is_none(), "not before a minute");
     o.wait_until("the technical alert", Duration::from_secs(30), || {

@@ -3,8 +3,9 @@
 //! answer, the delivery log, a subscription that keeps failing paused (and a technical alert),
 //! resumed without losing what failed.
 
+use crate::acm::fall;
 use hmac::{Hmac, Mac};
-use orderly_tests::{Device, Setup, free_port, now_rfc3339};
+use orderly_tests::{Device, Setup, free_port};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::{BTreeMap, VecDeque};
@@ -125,13 +126,6 @@ fn expected_signature(secret: &str, ts: &str, body: &[u8]) -> String {
     format!("v1={hex}")
 }
 
-fn fall(dev: &Device, o: &orderly_tests::Orderly, wearable: &str) {
-    dev.json(
-        &o.topic(&format!("wearable/{wearable}/event")),
-        &json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95}),
-    );
-}
-
 #[test]
 fn webhooks_are_signed_retried_logged_and_paused_when_failing() {
     let hook = Endpoint::start();
@@ -245,13 +239,7 @@ fn webhooks_are_signed_retried_logged_and_paused_when_failing() {
     o.wait_until("paused", T, || paused()["paused"].is_string());
     let reason = paused()["paused_reason"].as_str().unwrap().to_string();
     assert!(reason.contains("HTTP 500"), "{reason}");
-    let technical = || -> Option<Value> {
-        let (_, open) = o.get("/api/v1/alerts/open");
-        open.as_array()?
-            .iter()
-            .find(|a| a["rule"] == "orderly.integration-unreachable")
-            .cloned()
-    };
+    let technical = || crate::acm::technical(&o);
     o.wait_until("a technical alert", T, || technical().is_some());
     let attempts_when_paused = hook.got().len();
     std::thread::sleep(Duration::from_secs(2));

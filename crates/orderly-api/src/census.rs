@@ -500,9 +500,9 @@ impl orderly_mllp::Census for Hl7Census {
 
 /// `YYYYMMDDHHMMSS` in UTC.
 pub fn hl7_time(t: Timestamp) -> String {
-    let s = t.to_rfc3339();
-    // 2026-12-05T08:30:00.000Z
-    s.chars().filter(|c| c.is_ascii_digit()).take(14).collect()
+    let mut s = orderly_hl7::time_of(t);
+    s.truncate(14);
+    s
 }
 
 // The REST API -------------------------------------------------------------------------------

@@ -247,7 +247,15 @@ fn locations(s: &ApiState, snap: &Snapshot) -> Vec<Item> {
     out
 }
 
-fn device(a: &AssetView, snap: &Snapshot) -> Item {
+/// Each wearable device's patient.
+fn wearers(snap: &Snapshot) -> BTreeMap<&str, &str> {
+    snap.patients
+        .values()
+        .filter_map(|p| Some((p.wearable.as_deref()?, p.id.as_str())))
+        .collect()
+}
+
+fn device(a: &AssetView, wearers: &BTreeMap<&str, &str>) -> Item {
     let id = fid("asset", &a.id);
     let (status, words) = match a.status {
         AssetStatus::OutOfService => ("inactive", "out of service"),
@@ -285,12 +293,8 @@ fn device(a: &AssetView, snap: &Snapshot) -> Item {
         r["location"] = location_ref(p);
         at.push(fid("room", p));
     }
-    if let Some(p) = snap
-        .patients
-        .values()
-        .find(|p| p.wearable.as_deref() == a.device.as_deref() && a.device.is_some())
-    {
-        r["patient"] = json!({"reference": format!("Patient/{}", fid("patient", &p.id))});
+    if let Some(p) = a.device.as_deref().and_then(|d| wearers.get(d)) {
+        r["patient"] = json!({"reference": format!("Patient/{}", fid("patient", p))});
     }
     if let Some(t) = updated {
         r["meta"] = meta(Some(t));
@@ -662,7 +666,10 @@ async fn items_of(kind: &str, auth: &Auth, s: &ApiState) -> Result<Vec<Item>, Fh
     let snap = s.snapshot();
     Ok(match kind {
         "Location" => locations(s, &snap),
-        "Device" => snap.assets.values().map(|a| device(a, &snap)).collect(),
+        "Device" => {
+            let wearers = wearers(&snap);
+            snap.assets.values().map(|a| device(a, &wearers)).collect()
+        }
         "Patient" | "Encounter" => {
             auth.require(&[Role::Admin, Role::Nurse])?;
             snap.patients

@@ -250,6 +250,20 @@ pub fn time_ok(t: &str) -> bool {
         && n(12, 14).is_none_or(|s| s < 61)
 }
 
+/// A time as HL7 writes it, in UTC with milliseconds (`20261205170950.123+0000`): what
+/// [`time_millis`] reads back.
+pub fn time_of(t: orderly_model::Timestamp) -> String {
+    let digits: String = t
+        .to_rfc3339()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    match (digits.get(..14), digits.get(14..17)) {
+        (Some(whole), Some(ms)) => format!("{whole}.{ms}+0000"),
+        _ => digits,
+    }
+}
+
 /// An HL7 time (`YYYYMMDD[HH[MM[SS[.S+]]]][+/-ZZZZ]`) as milliseconds since 1970 UTC. A time
 /// without an offset is read as UTC (senders that omit it should be set to send one).
 pub fn time_millis(t: &str) -> Option<i64> {
@@ -549,6 +563,21 @@ pub fn read(m: &Message) -> Result<CensusMessage, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_in_utc_with_milliseconds_and_read_back() {
+        use orderly_model::Timestamp;
+        assert_eq!(time_of(Timestamp(0)), "19700101000000.000+0000");
+        // 2026-12-05T17:09:50.123Z
+        assert_eq!(
+            time_of(Timestamp(1_796_490_590_123)),
+            "20261205170950.123+0000"
+        );
+        assert_eq!(
+            time_millis(&time_of(Timestamp(1_796_490_590_123))),
+            Some(1_796_490_590_123)
+        );
+    }
 
     fn msg(s: &str) -> Message {
         Message::parse(&s.replace('\n', "\r")).unwrap()

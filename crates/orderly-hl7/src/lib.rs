@@ -12,5 +12,6 @@ pub mod mllp;
 pub use ack::{AckCode, Problem, ack};
 pub use census::{
     CensusMessage, Header, Location, Observation, Patient, PatientId, Visit, read, time_millis,
+    time_of,
 };
 pub use message::{Message, ParseError};

@@ -28,7 +28,6 @@ impl Timestamp {
     pub const fn since(self, earlier: Timestamp) -> i64 {
         self.0.saturating_sub(earlier.0)
     }
-    /// RFC 3339 in UTC with milliseconds: `2026-11-22T10:00:00.250Z`.
     /// The date in words for a person, in UTC: `4 Dec 2026`.
     pub fn date_words(self) -> String {
         match chrono::DateTime::from_timestamp_millis(self.0) {
@@ -37,6 +36,7 @@ impl Timestamp {
         }
     }
 
+    /// RFC 3339 in UTC with milliseconds: `2026-11-22T10:00:00.250Z`.
     pub fn to_rfc3339(self) -> String {
         match chrono::DateTime::from_timestamp_millis(self.0) {
             Some(d) => d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),

@@ -1,7 +1,7 @@
 //! The Alert Reporter: one task per configured alert manager, following the event log.
 
 use crate::report::{acm_kinds, alert_report};
-use crate::{Backoff, Context, Reachability};
+use crate::{Backoff, Context, Follow, Reachability};
 use orderly_hl7::acm::{Parties, read_answer, report};
 use orderly_hl7::mllp::{Decoder, frame};
 use orderly_hl7::{AckCode, Message};
@@ -110,35 +110,16 @@ pub async fn run(m: Manager, mut ctx: Context) {
     });
     let mut reach = Reachability::new(&dest, m.unreachable_after);
     let mut backoff = Backoff::new(m.retry_after, Duration::from_secs(10));
-    let mut cursor = loop {
-        match ctx.store.cursor(&dest, (ctx.clock)()).await {
-            Ok(c) => break c,
-            Err(e) => {
-                tracing::warn!(destination = %dest, error = %e, "cannot read the destination's cursor; retrying");
-                if ctx.sleep(backoff.step()).await {
-                    return;
-                }
-            }
-        }
+    let Some(mut log) = Follow::start(&mut ctx, &dest, acm_kinds()).await else {
+        return;
     };
-    backoff.reset();
-    ctx.board.update(&dest, |s| s.cursor = cursor);
-    tracing::info!(destination = %dest, address = %m.address, cursor, "alert manager sender started");
+    tracing::info!(destination = %dest, address = %m.address, cursor = log.scanned, "alert manager sender started");
     let mut conn: Option<Box<dyn Io>> = None;
-    let kinds = acm_kinds();
     loop {
-        let batch = match ctx.store.events_of_kinds_after(cursor, &kinds, 200).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(destination = %dest, error = %e, "cannot read the event log; retrying");
-                if ctx.sleep(Duration::from_secs(1)).await {
-                    return;
-                }
-                continue;
-            }
+        let Some(batch) = log.poll(&mut ctx).await else {
+            return;
         };
         if batch.is_empty() {
-            let head = *ctx.committed.borrow();
             // Idle: keep a connection open, so a manager that went away is noticed (and
             // reported) before the next alert needs it.
             if conn.is_none() {
@@ -167,9 +148,9 @@ pub async fn run(m: Manager, mut ctx: Context) {
                             conn = None;
                         }
                     }
-                    stop = ctx.wait_for_commit(head.max(cursor), wait) => if stop { return },
+                    stop = log.wait(&mut ctx, wait) => if stop { return },
                 }
-            } else if ctx.wait_for_commit(head.max(cursor), wait).await {
+            } else if log.wait(&mut ctx, wait).await {
                 return;
             }
             continue;
@@ -179,19 +160,9 @@ pub async fn run(m: Manager, mut ctx: Context) {
                 Outcome::Stopping => return,
                 Outcome::Delivered | Outcome::Parked => {}
             }
-            loop {
-                match ctx.store.advance(&dest, e.seq, (ctx.clock)()).await {
-                    Ok(()) => break,
-                    Err(err) => {
-                        tracing::warn!(destination = %dest, error = %err, "cannot record the cursor; retrying");
-                        if ctx.sleep(Duration::from_secs(1)).await {
-                            return;
-                        }
-                    }
-                }
+            if !log.took(&mut ctx, e.seq).await {
+                return;
             }
-            cursor = e.seq;
-            ctx.board.update(&dest, |s| s.cursor = cursor);
         }
     }
 }
@@ -271,7 +242,7 @@ async fn deliver(
         if *ctx.shutdown.borrow() {
             return Outcome::Stopping;
         }
-        let now = crate::report::hl7_time((ctx.clock)());
+        let now = orderly_hl7::time_of((ctx.clock)());
         let text = report(&r, &m.parties, &now, &control_id);
         if conn.is_none() {
             match connect(m).await {

@@ -16,7 +16,7 @@ pub mod acm;
 pub mod report;
 pub mod webhook;
 
-use orderly_model::Timestamp;
+use orderly_model::{OutEvent, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -129,6 +129,126 @@ impl Context {
         tokio::select! {
             _ = tokio::time::sleep(d) => false,
             _ = self.shutdown.changed() => true,
+        }
+    }
+}
+
+/// A destination's place in the committed event log. What it has examined is kept in memory
+/// and moves past events of other kinds without a write; the store's cursor is written when it
+/// takes an event, and now and then while only other kinds are committed (so a restart, and
+/// the backlog the API counts, start near the end rather than at the last alert of hours ago).
+struct Follow {
+    dest: String,
+    kinds: Vec<&'static str>,
+    /// Every event up to here has been looked at.
+    scanned: u64,
+    /// What the store holds, and when it was written.
+    saved: u64,
+    saved_at: std::time::Instant,
+}
+
+impl Follow {
+    /// Reads the destination's cursor (retrying while the database is away); None when
+    /// shutting down.
+    async fn start(ctx: &mut Context, dest: &str, kinds: Vec<&'static str>) -> Option<Follow> {
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
+        let cursor = loop {
+            match ctx.store.cursor(dest, (ctx.clock)()).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::warn!(destination = %dest, error = %e, "cannot read the destination's cursor; retrying");
+                    if ctx.sleep(backoff.step()).await {
+                        return None;
+                    }
+                }
+            }
+        };
+        ctx.board.update(dest, |s| s.cursor = cursor);
+        Some(Follow {
+            dest: dest.to_string(),
+            kinds,
+            scanned: cursor,
+            saved: cursor,
+            saved_at: std::time::Instant::now(),
+        })
+    }
+
+    /// The next events of its kinds (at most 200), oldest first; empty when there are none yet,
+    /// and then everything committed so far counts as looked at. None when shutting down.
+    async fn poll(&mut self, ctx: &mut Context) -> Option<Vec<OutEvent>> {
+        loop {
+            // Read before the query: every event up to `head` is committed and visible to it.
+            let head = *ctx.committed.borrow();
+            match ctx
+                .store
+                .events_of_kinds_after(self.scanned, &self.kinds, 200)
+                .await
+            {
+                Ok(batch) => {
+                    if batch.is_empty() && head > self.scanned {
+                        self.scanned = head;
+                        ctx.board.update(&self.dest, |s| s.cursor = head);
+                        if self.saved_at.elapsed() >= Duration::from_secs(10) {
+                            self.save(ctx, head).await;
+                        }
+                    }
+                    return Some(batch);
+                }
+                Err(e) => {
+                    tracing::warn!(destination = %self.dest, error = %e, "cannot read the event log; retrying");
+                    if ctx.sleep(Duration::from_secs(1)).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for a commit after what was looked at (at most `max`); true when shutting down.
+    async fn wait(&self, ctx: &mut Context, max: Duration) -> bool {
+        ctx.wait_for_commit(self.scanned, max).await
+    }
+
+    /// An event passed over (not one the destination wants).
+    fn skip(&mut self, seq: u64) {
+        self.scanned = self.scanned.max(seq);
+    }
+
+    /// The destination took (or parked) event `seq`: written before the next is sent (retried
+    /// while the database is away). False when shutting down first.
+    async fn took(&mut self, ctx: &mut Context, seq: u64) -> bool {
+        self.skip(seq);
+        ctx.board.update(&self.dest, |s| s.cursor = seq);
+        loop {
+            match ctx.store.advance(&self.dest, seq, (ctx.clock)()).await {
+                Ok(()) => {
+                    self.saved = seq;
+                    self.saved_at = std::time::Instant::now();
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(destination = %self.dest, error = %e, "cannot record the cursor; retrying");
+                    if ctx.sleep(Duration::from_secs(1)).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes what was looked at, best effort (a failure only means more to look at again).
+    async fn save(&mut self, ctx: &Context, seq: u64) {
+        if seq <= self.saved {
+            return;
+        }
+        match ctx.store.advance(&self.dest, seq, (ctx.clock)()).await {
+            Ok(()) => {
+                self.saved = seq;
+                self.saved_at = std::time::Instant::now();
+            }
+            Err(e) => {
+                tracing::debug!(destination = %self.dest, error = %e, "cursor not recorded; later")
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! model.
 
 use orderly_hl7::acm::{AlertPriority, AlertReport, AlertType, Phase};
-use orderly_model::{Alert, AlertKind, EventKind, OutEvent, Priority, Snapshot, Timestamp};
+use orderly_model::{Alert, AlertKind, EventKind, OutEvent, Priority, Snapshot};
 
 /// The event kinds an alert manager receives: every change of an alert's state. Not
 /// `alert.disposition`, which comes from an alert manager.
@@ -13,36 +13,6 @@ pub fn acm_kinds() -> Vec<&'static str> {
         .copied()
         .filter(|k| k.starts_with("alert.") && *k != "alert.disposition")
         .collect()
-}
-
-/// An HL7 time stamp (UTC, `YYYYMMDDHHMMSS.SSS+0000`).
-pub fn hl7_time(t: Timestamp) -> String {
-    let ms = t.millis();
-    let secs = ms.div_euclid(1000);
-    let frac = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}.{frac:03}+0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 as (year, month, day) (Howard Hinnant's algorithm).
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// The report of an alert event, or None for an event that is not a change of an alert's
@@ -82,8 +52,8 @@ pub fn alert_report(e: &OutEvent, snap: &Snapshot) -> Option<AlertReport> {
         phase,
         acknowledged: a.acknowledged_by.is_some(),
         silenced: a.silenced_until.is_some_and(|t| t > e.at),
-        raised_at: hl7_time(a.raised_at),
-        at: hl7_time(e.at),
+        raised_at: orderly_hl7::time_of(a.raised_at),
+        at: orderly_hl7::time_of(e.at),
         subject: a.subject.clone(),
         unit: a.unit.clone(),
         room: a.room.clone(),
@@ -124,23 +94,4 @@ pub fn alert_report(e: &OutEvent, snap: &Snapshot) -> Option<AlertReport> {
         r.device = asset.device.clone().or_else(|| asset.tag.clone());
     }
     Some(r)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hl7_times_are_utc_with_milliseconds() {
-        assert_eq!(hl7_time(Timestamp(0)), "19700101000000.000+0000");
-        // 2026-12-05T17:09:50.123Z
-        assert_eq!(
-            hl7_time(Timestamp(1_796_490_590_123)),
-            "20261205170950.123+0000"
-        );
-        assert_eq!(
-            orderly_hl7::time_millis(&hl7_time(Timestamp(1_796_490_590_123))),
-            Some(1_796_490_590_123)
-        );
-    }
 }

@@ -11,7 +11,7 @@
 //! at least 5 attempts) is paused, says why, and raises a technical alert; resuming it through
 //! the API carries on from that event. Every attempt is in the delivery log.
 
-use crate::{Backoff, Context, Reachability};
+use crate::{Backoff, Context, Follow, Reachability};
 use hmac::{Hmac, Mac};
 use orderly_model::OutEvent;
 use orderly_store::{Delivery, Webhook};
@@ -66,8 +66,7 @@ fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
 }
 
 /// Runs until shutdown: a delivery task per active subscription, started and stopped as
-/// subscriptions are made, paused, resumed and deleted (looked at on every commit and every
-/// few seconds).
+/// subscriptions are made, paused, resumed and deleted (looked at every 2 s).
 pub async fn supervise(settings: Settings, mut ctx: Context) {
     let agent = agent(&settings);
     let mut running: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
@@ -111,8 +110,9 @@ pub async fn supervise(settings: Settings, mut ctx: Context) {
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the webhook subscriptions"),
         }
-        let seen = *ctx.committed.borrow();
-        if ctx.wait_for_commit(seen, Duration::from_secs(2)).await {
+        // Subscriptions change through the API: looked at every 2 s (a new one's cursor is
+        // set when it is made, so nothing committed after that is missed).
+        if ctx.sleep(Duration::from_secs(2)).await {
             for (_, t) in running {
                 t.abort();
             }
@@ -147,32 +147,21 @@ async fn deliver_all(w: Webhook, settings: Settings, agent: ureq::Agent, mut ctx
     // For the board only: a failing subscription raises its alert when it is paused.
     let mut reach = Reachability::new(&dest, Duration::MAX);
     let mut said_up = false;
-    let mut cursor = match ctx.store.cursor(&dest, (ctx.clock)()).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(destination = %dest, error = %e, "cannot read the subscription's cursor");
-            return;
-        }
+    // The SQL filters by kind; the units by `wants`. The kinds live as long as the task.
+    let kinds: Vec<&'static str> = orderly_model::EventKind::NAMES
+        .iter()
+        .copied()
+        .filter(|k| w.kinds.iter().any(|x| x == k))
+        .collect();
+    let Some(mut log) = Follow::start(&mut ctx, &dest, kinds).await else {
+        return;
     };
-    ctx.board.update(&dest, |s| s.cursor = cursor);
-    let kinds: Vec<&str> = w.kinds.iter().map(String::as_str).collect();
     loop {
-        let batch = match ctx.store.events_of_kinds_after(cursor, &kinds, 200).await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(destination = %dest, error = %e, "cannot read the event log");
-                if ctx.sleep(Duration::from_secs(1)).await {
-                    return;
-                }
-                continue;
-            }
+        let Some(batch) = log.poll(&mut ctx).await else {
+            return;
         };
         if batch.is_empty() {
-            let head = *ctx.committed.borrow();
-            if ctx
-                .wait_for_commit(head.max(cursor), Duration::from_secs(5))
-                .await
-            {
+            if log.wait(&mut ctx, Duration::from_secs(5)).await {
                 return;
             }
             continue;
@@ -191,28 +180,27 @@ async fn deliver_all(w: Webhook, settings: Settings, agent: ureq::Agent, mut ctx
             }
         }
         for e in batch {
-            if w.wants(&e) {
-                match deliver(&w, &settings, &agent, &mut ctx, &mut reach, &e).await {
-                    Done::Delivered => {}
-                    Done::Stop => return,
-                }
-                if !std::mem::replace(&mut said_up, true) {
-                    // Delivering (again, after a resume): its technical alert, if any, resolves.
-                    let _ = ctx
-                        .notices
-                        .send(crate::Notice {
-                            destination: dest.clone(),
-                            problem: None,
-                        })
-                        .await;
-                }
+            if !w.wants(&e) {
+                log.skip(e.seq);
+                continue;
             }
-            if let Err(err) = ctx.store.advance(&dest, e.seq, (ctx.clock)()).await {
-                tracing::warn!(destination = %dest, error = %err, "cannot record the cursor");
+            match deliver(&w, &settings, &agent, &mut ctx, &mut reach, &e).await {
+                Done::Delivered => {}
+                Done::Stop => return,
+            }
+            if !std::mem::replace(&mut said_up, true) {
+                // Delivering (again, after a resume): its technical alert, if any, resolves.
+                let _ = ctx
+                    .notices
+                    .send(crate::Notice {
+                        destination: dest.clone(),
+                        problem: None,
+                    })
+                    .await;
+            }
+            if !log.took(&mut ctx, e.seq).await {
                 return;
             }
-            cursor = e.seq;
-            ctx.board.update(&dest, |s| s.cursor = cursor);
         }
     }
 }
