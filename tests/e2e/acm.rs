@@ -399,8 +399,10 @@ fn alerts_reach_the_alert_manager_once_in_order_through_an_outage() {
     // Two minutes away. Meanwhile: two more falls, one acknowledged, the first resolved.
     let (_, head) = o.get("/api/v1/integrations");
     let cursor_before = head["destinations"][0]["cursor"].as_u64().unwrap();
-    am.down();
+    // Orderly may see the connection drop before `down` returns (it waits for the listener to
+    // close): the minute counts from the first moment it could.
     let down_at = Instant::now();
+    am.down();
     fall(&dev, &o, "W-1003");
     fall(&dev, &o, "W-1004");
     o.wait_until("three falls", T, || falls(&o).len() == 3);
