@@ -1375,6 +1375,9 @@ fn pump(
             downstream_psi: None,
             motor_current_ma: None,
             faults: vec![],
+            infusion: None,
+            soft_overrides_total: None,
+            hard_stops_total: None,
         }),
     )
 }

@@ -370,6 +370,10 @@ fn check_bed_load(l: BedLoad) -> Result<BedLoad, DecodeError> {
 fn check_pump(p: PumpTelemetry) -> Result<PumpTelemetry, DecodeError> {
     range("battery_pct", p.battery_pct as f64, 0.0, 100.0)?;
     range("runtime_hours", p.runtime_hours, 0.0, 1e7)?;
+    if let Some(i) = &p.infusion {
+        i.check_ranges()
+            .map_err(|e| DecodeError::new(RejectReason::OutOfRange, e))?;
+    }
     Ok(p)
 }
 
@@ -492,6 +496,10 @@ mod tests {
             (
                 "pump/p1/telemetry",
                 r#"{"ts":"2026-11-22T10:00:00Z","seq":7,"state":"infusing","battery_pct":87,"on_battery":true,"runtime_hours":10234.5,"occlusion_alarms_total":12,"downstream_psi":3.2,"motor_current_ma":118,"faults":["E102"]}"#,
+            ),
+            (
+                "pump/p1/telemetry",
+                r#"{"ts":"2026-11-22T10:00:00Z","seq":8,"state":"infusing","battery_pct":87,"soft_overrides_total":3,"hard_stops_total":1,"infusion":{"library":true,"profile":"critical-care","drug":"Heparin","concentration":"25000 units/250 mL","dose":18,"dose_unit":"units/kg/h","weight_kg":80,"rate_ml_h":14.4,"vtbi_ml":250,"infused_ml":40.2,"patient":"P-1001"}}"#,
             ),
             (
                 "wearable/w1/imu",
@@ -667,6 +675,27 @@ mod tests {
                 "pump/p1/telemetry",
                 format!(r#"{{{ts},"state":"idle","battery_pct":150}}"#),
                 OutOfRange,
+            ),
+            (
+                "pump/p1/telemetry",
+                format!(
+                    r#"{{{ts},"state":"infusing","battery_pct":50,"infusion":{{"library":false,"rate_ml_h":99999}}}}"#
+                ),
+                OutOfRange,
+            ),
+            (
+                "pump/p1/telemetry",
+                format!(
+                    r#"{{{ts},"state":"infusing","battery_pct":50,"infusion":{{"library":true,"rate_ml_h":10,"drug":"x","dose":1,"dose_unit":"mg/fortnight"}}}}"#
+                ),
+                OutOfRange,
+            ),
+            (
+                "pump/p1/telemetry",
+                format!(
+                    r#"{{{ts},"state":"infusing","battery_pct":50,"infusion":{{"library":false,"rate_ml_h":10,"colour":"red"}}}}"#
+                ),
+                BadField,
             ),
             (
                 "wearable/w1/imu",

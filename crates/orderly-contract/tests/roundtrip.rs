@@ -105,6 +105,9 @@ fn payload() -> impl Strategy<Value = Payload> {
                 downstream_psi: psi,
                 motor_current_ma: ma,
                 faults,
+                infusion: None,
+                soft_overrides_total: None,
+                hard_stops_total: None,
             },
         );
     let imu = (20u32..=100)

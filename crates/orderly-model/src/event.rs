@@ -33,6 +33,7 @@ impl OutEvent {
             EventKind::StatusChanged { unit, .. } => unit.as_deref(),
             EventKind::BedTurnover(t) => t.unit.as_deref(),
             EventKind::PatientObserved(c) => c.unit.as_deref(),
+            EventKind::PumpInfusion(r) => r.unit.as_deref(),
             k if k.census().is_some() => k.census().and_then(|c| c.unit.as_deref()),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -261,6 +262,10 @@ pub enum EventKind {
     /// A bed's turnover moved on (occupied, dirty, cleaning, clean, ready, blocked).
     #[serde(rename = "bed.turnover")]
     BedTurnover(crate::census::TurnoverChange),
+    /// A pump's infusion started, crossed a limit, was overridden, changed or ended (checked
+    /// against the drug library): what the compliance report is made from.
+    #[serde(rename = "pump.infusion")]
+    PumpInfusion(crate::infusion::InfusionRecord),
     /// A rule's condition held: a new alert.
     #[serde(rename = "alert.raised")]
     AlertRaised(Alert),
@@ -324,6 +329,7 @@ impl EventKind {
             EventKind::PatientMerged(_) => "patient.merged",
             EventKind::PatientObserved(_) => "patient.observed",
             EventKind::BedTurnover(_) => "bed.turnover",
+            EventKind::PumpInfusion(_) => "pump.infusion",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
             EventKind::AlertAcknowledged(_) => "alert.acknowledged",
@@ -373,6 +379,7 @@ impl EventKind {
             | EventKind::BundleChanged { .. }
             | EventKind::StatusChanged { .. }
             | EventKind::BedTurnover(_)
+            | EventKind::PumpInfusion(_)
             | EventKind::PatientAdmitted(_)
             | EventKind::PatientTransferred(_)
             | EventKind::PatientDischarged(_)
@@ -396,7 +403,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 37] = [
+    pub const NAMES: [&'static str; 38] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -425,6 +432,7 @@ impl EventKind {
         "patient.merged",
         "patient.observed",
         "bed.turnover",
+        "pump.infusion",
         "alert.raised",
         "alert.updated",
         "alert.acknowledged",

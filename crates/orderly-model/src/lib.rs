@@ -38,6 +38,7 @@ pub mod command;
 pub mod compliance;
 pub mod event;
 pub mod ids;
+pub mod infusion;
 pub mod maintenance;
 pub mod news2;
 pub mod par;
@@ -98,6 +99,9 @@ pub struct Restored {
     /// Vital signs charted in the last 12 hours, oldest first: each patient's score, trend and
     /// observations due carry on after a restart.
     pub observed: Vec<crate::news2::Charted>,
+    /// Each pump's last `pump.infusion` record, with when: the infusions running and the
+    /// pumps' override counters.
+    pub infusions: Vec<(crate::infusion::InfusionRecord, crate::Timestamp)>,
 }
 
 #[cfg(test)]

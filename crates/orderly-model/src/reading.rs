@@ -212,6 +212,16 @@ pub struct PumpTelemetry {
     pub motor_current_ma: Option<f32>,
     #[serde(default)]
     pub faults: Vec<String>,
+    /// The infusion it runs (an addition to the shared contract): drug, dose, rate, volumes,
+    /// library mode and profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infusion: Option<Box<crate::infusion::Infusion>>,
+    /// Soft-limit overrides since new (a nurse confirmed a dose past a soft limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_overrides_total: Option<u64>,
+    /// Programs stopped at a hard limit since new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard_stops_total: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -336,6 +346,13 @@ pub enum RejectReason {
     /// The device measures whoever is in its bed, and the census has nobody there (a bedside
     /// monitor left on at an empty bed): nobody's observations.
     NoPatient,
+    /// A pump's infusion names a care-area profile the drug library does not have: the
+    /// infusion is not checked (the pump's own state still counts).
+    UnknownProfile,
+    /// A pump's infusion names a drug and concentration the drug library does not have.
+    UnknownDrug,
+    /// A pump's dose is in a unit other than the library's for that drug.
+    WrongUnits,
 }
 
 crate::wire_names!(RejectReason {
@@ -351,6 +368,9 @@ crate::wire_names!(RejectReason {
     RateLimited => "rate_limited",
     ClockSkew => "clock_skew",
     NoPatient => "no_patient",
+    UnknownProfile => "unknown_profile",
+    UnknownDrug => "unknown_drug",
+    WrongUnits => "wrong_units",
 });
 
 /// A message that changes nothing, with the reason.

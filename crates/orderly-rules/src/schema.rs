@@ -47,7 +47,7 @@ impl SubjectType {
     pub fn groups(self) -> &'static [&'static str] {
         match self {
             SubjectType::Bed => &["bed", "asset", "patient", "room"],
-            SubjectType::Pump => &["pump", "asset", "room"],
+            SubjectType::Pump => &["pump", "infusion", "asset", "room"],
             SubjectType::Asset => &["asset", "room"],
             SubjectType::Patient => &["patient", "bed", "room"],
             SubjectType::Staff => &["staff", "room"],
@@ -123,6 +123,14 @@ pub const NEWS2_RESPONSE: &[&str] = &[
     "single_parameter_3",
     "medium",
     "high",
+];
+pub const STANDING: &[&str] = &[
+    "none",
+    "within",
+    "below_hard",
+    "below_soft",
+    "above_soft",
+    "above_hard",
 ];
 pub const PRESSURE_RISK: &[&str] = &["none", "mild", "moderate", "high", "very_high"];
 
@@ -223,6 +231,99 @@ const PUMP: &[FactDef] = &[
     f("runtime_hours", Double, "the pump's usage meter"),
     f("occlusion_alarms_total", Int, "occlusion alarms since new"),
     f("faults", StringList, "active fault codes"),
+];
+
+const INFUSION: &[FactDef] = &[
+    f(
+        "running",
+        Bool,
+        "the pump is infusing a program it reported (not paused, not alarming)",
+    ),
+    f(
+        "basic_mode",
+        Bool,
+        "the infusion runs without the drug library (a rate, no drug, no limits)",
+    ),
+    f(
+        "checked",
+        Bool,
+        "the infusion was checked against Orderly's drug library (false: a drug, profile or dose unit the library does not have, counted as a rejection)",
+    ),
+    f("drug", String, "the drug as the library names it, or empty"),
+    f("concentration", String, "`25000 units/250 mL`, or empty"),
+    f(
+        "high_alert",
+        Bool,
+        "the library marks the drug an ISMP high-alert medication",
+    ),
+    f(
+        "dose",
+        Double,
+        "the dose checked, in `dose_unit`: the programmed dose, per kg of the census weight when the pump was given another (0 when none)",
+    ),
+    f("dose_unit", String, "`units/kg/h`, `mcg/min`, `mL/h`, ..."),
+    f("rate_ml_h", Double, "the rate, mL/h"),
+    f(
+        "limit",
+        Enum(STANDING),
+        "the dose against the library's limits: `none` (no limits apply), `within`, `below_hard`, `below_soft`, `above_soft`, `above_hard` (a value equal to a limit is within it)",
+    ),
+    f(
+        "bolus_limit",
+        Enum(STANDING),
+        "a bolus being given against the bolus limits (`none` when no bolus)",
+    ),
+    f(
+        "crossed",
+        String,
+        "the limit crossed, in words: `hard max 40 units/kg/h` (empty when within)",
+    ),
+    f(
+        "profile",
+        String,
+        "the care-area profile selected on the pump",
+    ),
+    f(
+        "profile_mismatch",
+        Bool,
+        "the pump's profile is not the one the library gives the unit it is in",
+    ),
+    f(
+        "expected_profile",
+        String,
+        "the profile of the pump's unit when it differs, or empty",
+    ),
+    f(
+        "weight_mismatch",
+        Bool,
+        "a weight-based dose was programmed for a weight more than 10 % from the census's",
+    ),
+    f(
+        "weight_detail",
+        String,
+        "`80.0 kg on the pump, 50.0 kg in the census` (empty when none)",
+    ),
+    f("vtbi_set", Bool, "the pump reports a volume to be infused"),
+    f(
+        "minutes_left",
+        Double,
+        "minutes until the volume to be infused is reached at this rate (-1 when not set)",
+    ),
+    f(
+        "overrides",
+        Int,
+        "soft-limit overrides the pump reported during this infusion",
+    ),
+    f(
+        "hard_stops",
+        Int,
+        "programs the pump stopped at a hard limit during this infusion",
+    ),
+    f(
+        "patient",
+        String,
+        "the patient infused: the one the pump was programmed for, or the only patient in its room (empty when not known)",
+    ),
 ];
 
 const ASSET: &[FactDef] = &[
@@ -474,6 +575,7 @@ pub fn group(name: &str) -> Option<&'static [FactDef]> {
     Some(match name {
         "bed" => BED,
         "pump" => PUMP,
+        "infusion" => INFUSION,
         "asset" => ASSET,
         "patient" => PATIENT,
         "room" => ROOM,

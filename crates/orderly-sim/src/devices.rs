@@ -66,6 +66,9 @@ impl Simulator {
                     downstream_psi: None,
                     motor_current_ma: None,
                     faults,
+                    infusion: None,
+                    soft_overrides_total: None,
+                    hard_stops_total: None,
                 };
                 let (device, seq) = (pump.device.clone(), pump.seq);
                 out.push(self.message(now, &device, now, seq, Payload::PumpTelemetry(telemetry)));

@@ -261,6 +261,9 @@ impl Fleet {
                     downstream_psi: None,
                     motor_current_ma: None,
                     faults: vec![],
+                    infusion: None,
+                    soft_overrides_total: None,
+                    hard_stops_total: None,
                 },
             ));
         }

@@ -343,6 +343,7 @@ impl Store {
                 EventKind::AssetMeters { asset, .. } => Some(asset.clone()),
                 k if k.census().is_some() => k.census().map(|c| c.patient.id.clone()),
                 EventKind::BedTurnover(t) => Some(t.bed.clone()),
+                EventKind::PumpInfusion(r) => Some(r.pump.clone()),
                 EventKind::PatientObserved(c) => Some(c.patient.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
@@ -699,7 +700,14 @@ impl Store {
                 observed.push(c);
             }
         }
+        let infusions = self
+            .infusions_where(
+                "seq IN (SELECT MAX(seq) FROM events WHERE kind = 'pump.infusion' GROUP BY subject)",
+                None,
+            )
+            .await?;
         Ok(Remembered {
+            infusions,
             observed,
             turnover,
             census,
@@ -980,6 +988,50 @@ impl Store {
             Some((from, to)),
         )
         .await
+    }
+
+    /// The infusion records of `[from, to)` and, before them, each pump's last record before
+    /// `from` (the infusions running when the window opens), oldest first.
+    pub async fn infusions(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(orderly_model::infusion::InfusionRecord, Timestamp)>> {
+        let mut out = self
+            .infusions_where(
+                "seq IN (SELECT MAX(seq) FROM events WHERE kind = 'pump.infusion' AND at_ms < $1 AND at_ms < $2 GROUP BY subject)",
+                Some((from, to)),
+            )
+            .await?;
+        out.extend(
+            self.infusions_where(
+                "kind = 'pump.infusion' AND at_ms >= $1 AND at_ms < $2",
+                Some((from, to)),
+            )
+            .await?,
+        );
+        Ok(out)
+    }
+
+    async fn infusions_where(
+        &self,
+        filter: &'static str,
+        range: Option<(Timestamp, Timestamp)>,
+    ) -> Result<Vec<(orderly_model::infusion::InfusionRecord, Timestamp)>> {
+        let sql = format!("SELECT body FROM events WHERE {filter} ORDER BY seq");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some((from, to)) = range {
+            q = q.bind(from.millis()).bind(to.millis());
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let e = event_of(r.try_get("body")?)?;
+            if let EventKind::PumpInfusion(x) = e.kind {
+                out.push((x, e.at));
+            }
+        }
+        Ok(out)
     }
 
     async fn turnovers_where(

@@ -21,6 +21,7 @@ pub mod exit_detector;
 pub mod facts;
 pub mod fall;
 pub mod falls;
+pub mod infusion;
 pub mod ingest;
 pub mod locate;
 pub mod maintenance;
@@ -135,6 +136,8 @@ pub struct WorldConfig {
     pub vitals: vitals::VitalsConfig,
     pub par: Vec<orderly_model::par::ParLevel>,
     pub maintenance: orderly_model::maintenance::Catalogue,
+    /// The drug library (`rules/drug-library.toml`).
+    pub drug_library: orderly_model::infusion::DrugLibrary,
 }
 
 impl From<Detectors> for WorldConfig {
@@ -180,6 +183,7 @@ impl Hospital {
             Box::new(census::CensusPlugin),
             Box::new(locate::LocatePlugin),
             Box::new(devices::DevicesPlugin),
+            Box::new(infusion::InfusionPlugin),
             Box::new(bed_exit::BedExitPlugin),
             Box::new(turning::TurningPlugin),
             Box::new(falls::FallsPlugin),

@@ -1,5 +1,6 @@
 //! A rules directory as one checked bundle: `detectors.toml` (the capabilities' parameters),
-//! `par.toml` (PAR levels), `maintenance.toml` (the maintenance catalogue) and every other
+//! `par.toml` (PAR levels), `maintenance.toml` (the maintenance catalogue),
+//! `drug-library.toml` (the infusion pumps' drug library) and every other
 //! `*.toml` (alert rules). Pure: the caller reads the files (the binary from a directory, tests
 //! and evaluations from [`BUNDLED`]) and gets the bundle, or every problem of every file with
 //! file, line and the fix. A bad directory is refused as a whole.
@@ -8,7 +9,7 @@ use crate::WorldConfig;
 use orderly_rules::{Known, RuleSet};
 
 /// The rules shipped with Orderly (`rules/` at build time), used when no directory is given.
-pub const BUNDLED: [(&str, &str); 10] = [
+pub const BUNDLED: [(&str, &str); 12] = [
     (
         "rules/detectors.toml",
         include_str!("../../../rules/detectors.toml"),
@@ -30,6 +31,14 @@ pub const BUNDLED: [(&str, &str); 10] = [
     (
         "rules/pumps.toml",
         include_str!("../../../rules/pumps.toml"),
+    ),
+    (
+        "rules/drug-library.toml",
+        include_str!("../../../rules/drug-library.toml"),
+    ),
+    (
+        "rules/infusion.toml",
+        include_str!("../../../rules/infusion.toml"),
     ),
     (
         "rules/tracking.toml",
@@ -84,6 +93,7 @@ pub fn compile(files: &[(String, String)], known: &Known) -> Result<Bundle, Stri
                     config = WorldConfig {
                         par: std::mem::take(&mut config.par),
                         maintenance: std::mem::take(&mut config.maintenance),
+                        drug_library: std::mem::take(&mut config.drug_library),
                         ..c
                     }
                 }
@@ -98,6 +108,10 @@ pub fn compile(files: &[(String, String)], known: &Known) -> Result<Bundle, Stri
                     Err(e) => report.push(e.to_string()),
                 }
             }
+            "drug-library.toml" => match orderly_model::infusion::parse(name, text, &known.units) {
+                Ok(l) => config.drug_library = l,
+                Err(e) => report.push(e.to_string()),
+            },
             "par.toml" => match orderly_model::par::parse(name, text, &known.units, &known.kinds) {
                 Ok(p) => {
                     notes.extend(p.ignored.iter().map(ToString::to_string));

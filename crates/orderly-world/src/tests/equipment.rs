@@ -99,6 +99,9 @@ fn a_pump_is_in_use_while_infusing_then_needs_cleaning() {
                 downstream_psi: None,
                 motor_current_ma: None,
                 faults: vec![],
+                infusion: None,
+                soft_overrides_total: None,
+                hard_stops_total: None,
             }),
         })
     };

@@ -110,6 +110,7 @@ mod bed_exits;
 mod census;
 mod equipment;
 mod fall_alerts;
+mod infusions;
 mod locating;
 mod servicing;
 mod turns;

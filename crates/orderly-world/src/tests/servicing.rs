@@ -40,6 +40,9 @@ pub(super) fn pump_at(
             downstream_psi: None,
             motor_current_ma: None,
             faults: vec![],
+            infusion: None,
+            soft_overrides_total: None,
+            hard_stops_total: None,
         }),
     })
 }
@@ -387,6 +390,9 @@ fn a_rule_opens_one_work_order_once_it_has_held() {
                 downstream_psi: None,
                 motor_current_ma: None,
                 faults: vec!["E102".into()],
+                infusion: None,
+                soft_overrides_total: None,
+                hard_stops_total: None,
             }),
         })
     };
@@ -423,6 +429,9 @@ fn a_pump_raising_new_fault_codes_far_above_its_fleet_gets_a_fault_rate_work_ord
                 downstream_psi: None,
                 motor_current_ma: None,
                 faults,
+                infusion: None,
+                soft_overrides_total: None,
+                hard_stops_total: None,
             }),
         })
     };

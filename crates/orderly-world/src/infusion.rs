@@ -1,0 +1,450 @@
+//! Infusion safety: each pump's infusion checked against the drug library
+//! (`rules/drug-library.toml`) with the pump's unit and the census weight of its patient. The
+//! `infusion` facts let `rules/infusion.toml` raise what a nurse must act on (past a hard
+//! limit, a wrong weight, basic mode, the wrong care area, a bag about to run out); every start,
+//! override, hard stop, change and end is a `pump.infusion` event, from which the compliance
+//! report is made and a restart carries the running infusions and the pumps' counters on.
+//!
+//! An infusion the library cannot check (a drug, profile or dose unit it does not have) is
+//! counted as a rejection of the infusion part of the message, per reason and pump, and never
+//! alerts; the pump's own state, alarms and battery still count (`devices`), so a library out
+//! of step cannot hide a pump's alarm.
+
+use crate::facts::{FactCtx, FactProviders, FactSheet, watch};
+use crate::ingest::{IngestStats, PumpIn};
+use crate::locate::Location;
+use crate::outbox::Outbox;
+use crate::registry::{AssetInfo, PatientInfo};
+use crate::{Capability, Phase, Registry, Site};
+use bevy_ecs::prelude::*;
+use orderly_model::infusion::{
+    Check, DrugLibrary, Infusion, InfusionChange, InfusionRecord, Standing,
+};
+use orderly_model::reading::{PumpState, Rejected};
+use orderly_model::{EventKind, Timestamp};
+use orderly_rules::Fact;
+use std::sync::Arc;
+
+/// The drug library in force.
+#[derive(Resource, Clone, Default)]
+pub struct Library(pub Arc<DrugLibrary>);
+
+/// A pump's infusion as Orderly follows it.
+#[derive(Component, Clone, Debug, Default, PartialEq)]
+pub struct PumpInfusion {
+    /// The infusion running (infusing, paused or alarming on one program), if any.
+    pub running: Option<Running>,
+    /// The pump's lifetime counters as last seen (None before the first report).
+    soft_total: Option<u64>,
+    hard_total: Option<u64>,
+    /// The device time of the last report taken, so an older one changes nothing.
+    last_ts: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Running {
+    pub started_at: Timestamp,
+    pub infusion: Infusion,
+    pub state: PumpState,
+    /// The check against the library, or why there is none.
+    pub check: Result<Check, String>,
+    pub unit: Option<String>,
+    pub room: Option<String>,
+    pub patient: Option<String>,
+    /// Overrides and hard stops during this infusion.
+    pub overrides: u64,
+    pub hard_stops: u64,
+}
+
+pub struct InfusionPlugin;
+
+impl Capability for InfusionPlugin {
+    fn name(&self) -> &'static str {
+        "infusion"
+    }
+    fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
+        world.insert_resource(Library(Arc::new(config.drug_library.clone())));
+        // The new limits apply to the running infusions at their next report.
+    }
+    fn build(&self, world: &mut World, schedule: &mut Schedule, config: &crate::WorldConfig) {
+        self.configure(world, config);
+        let pumps: Vec<Entity> = world
+            .query::<(Entity, &AssetInfo)>()
+            .iter(world)
+            .filter(|(_, a)| a.0.kind == "infusion_pump")
+            .map(|(e, _)| e)
+            .collect();
+        for e in pumps {
+            world.entity_mut(e).insert(PumpInfusion::default());
+        }
+        schedule.add_systems(follow.in_set(Phase::Derive));
+        world.resource_mut::<FactProviders>().add(
+            self.name(),
+            &[("infusion", FACTS)],
+            infusion_facts,
+        );
+        watch::<PumpInfusion>(schedule);
+    }
+    /// The infusions running when Orderly stopped, and every pump's counters.
+    fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
+        for (r, _) in &restored.infusions {
+            let Some(e) = world.resource::<Registry>().subjects.get(&r.pump).copied() else {
+                continue;
+            };
+            let lib = world.resource::<Library>().0.clone();
+            let Some(mut p) = world.get_mut::<PumpInfusion>(e) else {
+                continue;
+            };
+            p.soft_total = Some(r.soft_overrides_total);
+            p.hard_total = Some(r.hard_stops_total);
+            if r.change != InfusionChange::Ended {
+                let infusion = Infusion {
+                    library: r.library,
+                    profile: r.profile.clone(),
+                    drug: r.drug.clone(),
+                    concentration: r.concentration.clone(),
+                    dose: r.dose,
+                    dose_unit: r.dose_unit.clone(),
+                    rate_ml_h: r.rate_ml_h,
+                    infused_ml: r.infused_ml,
+                    ..Infusion::default()
+                };
+                let check = lib
+                    .check(&infusion, r.unit.as_deref(), None)
+                    .map_err(|u| u.detail().to_string());
+                p.running = Some(Running {
+                    started_at: r.started_at,
+                    infusion,
+                    state: PumpState::Infusing,
+                    check,
+                    unit: r.unit.clone(),
+                    room: r.room.clone(),
+                    patient: r.patient.clone(),
+                    overrides: 0,
+                    hard_stops: 0,
+                });
+            }
+        }
+    }
+}
+
+const FACTS: &[&str] = &[
+    "running",
+    "basic_mode",
+    "checked",
+    "drug",
+    "concentration",
+    "high_alert",
+    "dose",
+    "dose_unit",
+    "rate_ml_h",
+    "limit",
+    "bolus_limit",
+    "crossed",
+    "profile",
+    "profile_mismatch",
+    "expected_profile",
+    "weight_mismatch",
+    "weight_detail",
+    "vtbi_set",
+    "minutes_left",
+    "overrides",
+    "hard_stops",
+    "patient",
+];
+
+fn infusion_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
+    if !ctx.wants("infusion") {
+        return;
+    }
+    let g = "infusion";
+    let r = ctx.own::<PumpInfusion>().and_then(|p| p.running.as_ref());
+    let infusing = r.filter(|r| r.state == PumpState::Infusing);
+    let inf = r.map(|r| &r.infusion);
+    let check = r.and_then(|r| r.check.as_ref().ok());
+    let s = |v: Option<&String>| Fact::String(v.cloned().unwrap_or_default());
+    f.set(g, "running", Fact::Bool(infusing.is_some()));
+    f.set(g, "basic_mode", Fact::Bool(inf.is_some_and(|i| !i.library)));
+    f.set(g, "checked", Fact::Bool(r.is_some_and(|r| r.check.is_ok())));
+    f.set(g, "drug", s(inf.and_then(|i| i.drug.as_ref())));
+    f.set(
+        g,
+        "concentration",
+        s(inf.and_then(|i| i.concentration.as_ref())),
+    );
+    f.set(
+        g,
+        "high_alert",
+        Fact::Bool(check.is_some_and(|c| c.high_alert)),
+    );
+    f.set(
+        g,
+        "dose",
+        Fact::Double(check.and_then(|c| c.dose).unwrap_or(0.0)),
+    );
+    f.set(
+        g,
+        "dose_unit",
+        Fact::String(
+            check
+                .map(|c| c.dose_unit.clone())
+                .or_else(|| inf.and_then(|i| i.dose_unit.clone()))
+                .unwrap_or_else(|| "mL/h".into()),
+        ),
+    );
+    f.set(
+        g,
+        "rate_ml_h",
+        Fact::Double(inf.map_or(0.0, |i| i.rate_ml_h)),
+    );
+    let standing = |s: Standing| Fact::String(s.as_str().into());
+    f.set(
+        g,
+        "limit",
+        standing(check.map_or(Standing::None, |c| c.standing)),
+    );
+    f.set(
+        g,
+        "bolus_limit",
+        standing(check.map_or(Standing::None, |c| c.bolus)),
+    );
+    f.set(g, "crossed", s(check.map(|c| &c.crossed)));
+    f.set(g, "profile", s(inf.and_then(|i| i.profile.as_ref())));
+    let expected = check.and_then(|c| c.expected_profile.as_ref());
+    f.set(g, "profile_mismatch", Fact::Bool(expected.is_some()));
+    f.set(g, "expected_profile", s(expected));
+    let weight = check.and_then(|c| c.weight_mismatch);
+    f.set(g, "weight_mismatch", Fact::Bool(weight.is_some()));
+    f.set(
+        g,
+        "weight_detail",
+        Fact::String(
+            weight
+                .map(|(p, c)| format!("{p:.1} kg on the pump, {c:.1} kg in the census"))
+                .unwrap_or_default(),
+        ),
+    );
+    let left = inf.and_then(Infusion::minutes_left);
+    f.set(g, "vtbi_set", Fact::Bool(left.is_some()));
+    f.set(
+        g,
+        "minutes_left",
+        Fact::Double(left.map_or(-1.0, |m| (m * 10.0).round() / 10.0)),
+    );
+    f.set(
+        g,
+        "overrides",
+        Fact::Int(r.map_or(0, |r| r.overrides as i64)),
+    );
+    f.set(
+        g,
+        "hard_stops",
+        Fact::Int(r.map_or(0, |r| r.hard_stops as i64)),
+    );
+    f.set(g, "patient", s(r.and_then(|r| r.patient.as_ref())));
+}
+
+/// The patient a pump infuses: the one it was programmed for when the census has them, else
+/// the only patient whose bed is in the pump's room.
+fn patient_of(
+    world_registry: &Registry,
+    patients: &Query<&PatientInfo>,
+    named: Option<&str>,
+    room: Option<u32>,
+) -> Option<(String, Option<f64>)> {
+    let info = |e: Entity| {
+        patients
+            .get(e)
+            .ok()
+            .map(|p| (p.0.id.clone(), p.0.record.weight_kg.map(f64::from)))
+    };
+    if let Some(id) = named
+        && let Some(e) = world_registry.subjects.get(id)
+        && let Some(p) = info(*e)
+    {
+        return Some(p);
+    }
+    let room = room?;
+    let mut found = None;
+    for (bed, e) in &world_registry.bed_patient {
+        if world_registry.bed_room.get(bed) == Some(&room) {
+            if found.is_some() {
+                // Two patients in the room: which one is not known.
+                return None;
+            }
+            found = Some(*e);
+        }
+    }
+    found.and_then(info)
+}
+
+/// The same program: a new bag or a new drug is a new infusion.
+fn same_program(a: &Infusion, b: &Infusion) -> bool {
+    a.library == b.library
+        && a.drug == b.drug
+        && a.concentration == b.concentration
+        && a.profile == b.profile
+        && b.infused_ml + 0.05 >= a.infused_ml
+}
+
+#[allow(clippy::too_many_arguments)]
+fn follow(
+    mut input: MessageReader<PumpIn>,
+    library: Res<Library>,
+    site: Res<Site>,
+    registry: Res<Registry>,
+    patients: Query<&PatientInfo>,
+    mut pumps: Query<(&AssetInfo, Option<&Location>, &mut PumpInfusion)>,
+    mut outbox: ResMut<Outbox>,
+    mut stats: ResMut<IngestStats>,
+) {
+    for m in input.read() {
+        let Ok((info, loc, mut p)) = pumps.get_mut(m.pump) else {
+            continue;
+        };
+        if m.ts < p.last_ts {
+            continue;
+        }
+        let p = p.as_mut();
+        p.last_ts = m.ts;
+        let t = &m.telemetry;
+        let (room, unit) = crate::status::unit_and_room(&site, info, loc);
+        let record = |p: &PumpInfusion, change: InfusionChange, count: u64| {
+            let r = p.running.as_ref();
+            let inf = r.map(|r| &r.infusion);
+            InfusionRecord {
+                pump: info.0.id.clone(),
+                change,
+                started_at: r.map_or(m.at, |r| r.started_at),
+                model: info.0.model.clone().unwrap_or_default(),
+                unit: r.and_then(|r| r.unit.clone()).or(unit.clone()),
+                room: r.and_then(|r| r.room.clone()).or(room.clone()),
+                patient: r.and_then(|r| r.patient.clone()),
+                library: inf.is_some_and(|i| i.library),
+                profile: inf.and_then(|i| i.profile.clone()),
+                drug: inf.and_then(|i| i.drug.clone()),
+                concentration: inf.and_then(|i| i.concentration.clone()),
+                dose: r
+                    .and_then(|r| r.check.as_ref().ok().and_then(|c| c.dose))
+                    .or(inf.and_then(|i| i.dose)),
+                dose_unit: r
+                    .and_then(|r| r.check.as_ref().ok().map(|c| c.dose_unit.clone()))
+                    .filter(|u| !u.is_empty())
+                    .or(inf.and_then(|i| i.dose_unit.clone())),
+                rate_ml_h: inf.map_or(0.0, |i| i.rate_ml_h),
+                infused_ml: inf.map_or(0.0, |i| i.infused_ml),
+                standing: r
+                    .and_then(|r| r.check.as_ref().ok())
+                    .map_or(Standing::None, |c| c.standing),
+                soft_overrides_total: p.soft_total.unwrap_or(0),
+                hard_stops_total: p.hard_total.unwrap_or(0),
+                count,
+            }
+        };
+        let busy = matches!(
+            t.state,
+            PumpState::Infusing | PumpState::Paused | PumpState::Alarm
+        );
+        let program = t.infusion.as_deref().filter(|_| busy);
+        // The running infusion ends: the pump stopped, or runs another program.
+        let ends = match (&p.running, program) {
+            (Some(_), None) => true,
+            (Some(r), Some(new)) => !same_program(&r.infusion, new),
+            _ => false,
+        };
+        if ends {
+            let r = record(p, InfusionChange::Ended, 0);
+            outbox.push(m.at, EventKind::PumpInfusion(r));
+            p.running = None;
+        }
+        if let Some(new) = program {
+            let room_index = loc.filter(|l| !l.lost).map(|l| l.room);
+            let patient = patient_of(&registry, &patients, new.patient.as_deref(), room_index);
+            let weight = patient.as_ref().and_then(|(_, w)| *w);
+            let check = library.0.check(new, unit.as_deref(), weight);
+            if let Err(u) = &check {
+                stats.reject(Rejected {
+                    at: m.at,
+                    topic: format!(
+                        "pump/{}/telemetry",
+                        info.0.device.as_deref().unwrap_or(&info.0.id)
+                    ),
+                    device: info.0.device.clone(),
+                    reason: u.reason(),
+                    detail: format!("infusion not checked: {}", u.detail()),
+                });
+            }
+            let check = check.map_err(|u| u.detail().to_string());
+            match &mut p.running {
+                Some(r) => {
+                    let before = (
+                        r.check.as_ref().ok().map(|c| (c.standing, c.bolus, c.dose)),
+                        r.infusion.rate_ml_h,
+                        r.state,
+                    );
+                    r.infusion = new.clone();
+                    r.state = t.state;
+                    r.check = check;
+                    r.unit = unit.clone().or(r.unit.take());
+                    r.room = room.clone().or(r.room.take());
+                    r.patient = patient.map(|(id, _)| id).or(r.patient.take());
+                    let after = (
+                        r.check.as_ref().ok().map(|c| (c.standing, c.bolus, c.dose)),
+                        r.infusion.rate_ml_h,
+                        r.state,
+                    );
+                    if before.0 != after.0 || before.1 != after.1 {
+                        let rec = record(p, InfusionChange::Changed, 0);
+                        outbox.push(m.at, EventKind::PumpInfusion(rec));
+                    }
+                }
+                None => {
+                    p.running = Some(Running {
+                        started_at: m.at,
+                        infusion: new.clone(),
+                        state: t.state,
+                        check,
+                        unit: unit.clone(),
+                        room: room.clone(),
+                        patient: patient.map(|(id, _)| id),
+                        overrides: 0,
+                        hard_stops: 0,
+                    });
+                    let rec = record(p, InfusionChange::Started, 0);
+                    outbox.push(m.at, EventKind::PumpInfusion(rec));
+                }
+            }
+        }
+        // The pump's own limit events, from its lifetime counters: a repeat or a lost message
+        // neither doubles nor loses one. The first report after Orderly starts afresh only sets
+        // the baseline.
+        for (hard, now) in [(false, t.soft_overrides_total), (true, t.hard_stops_total)] {
+            let Some(now) = now else { continue };
+            let before = if hard { p.hard_total } else { p.soft_total };
+            if hard {
+                p.hard_total = Some(now);
+            } else {
+                p.soft_total = Some(now);
+            }
+            let Some(before) = before else { continue };
+            if now <= before {
+                continue;
+            }
+            let n = now - before;
+            if let Some(r) = &mut p.running {
+                if hard {
+                    r.hard_stops += n;
+                } else {
+                    r.overrides += n;
+                }
+            }
+            let change = if hard {
+                InfusionChange::HardStop
+            } else {
+                InfusionChange::SoftOverride
+            };
+            let rec = record(p, change, n);
+            outbox.push(m.at, EventKind::PumpInfusion(rec));
+        }
+    }
+}
