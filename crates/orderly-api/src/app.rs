@@ -105,6 +105,10 @@ pub(crate) fn router(state: ApiState) -> Router {
             "/api/v1/reports/compliance",
             get(crate::reports::compliance_report),
         )
+        .route(
+            "/api/v1/reports/infusion",
+            get(crate::reports::infusion_report),
+        )
         .route("/api/v1/rooms", get(crate::routes::list_rooms))
         .route("/api/v1/rooms/{id}", get(crate::routes::get_room))
         .route(

@@ -875,5 +875,174 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// One row of the infusion report: infusions started in the window, how many used the library,
+/// hours infused in the window, overrides and hard stops, and alerts on pumps.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ReportRow {
+    /// The unit, the pump model, or `drug @ unit`, by table.
+    pub key: String,
+    pub infusions: u64,
+    pub with_library: u64,
+    /// `with_library / infusions` (ISMP's drug-library compliance), none when no infusion.
+    pub compliance: Option<f64>,
+    pub basic_mode: u64,
+    pub infusion_hours: f64,
+    pub soft_overrides: u64,
+    pub hard_stops: u64,
+    /// Alerts raised on pumps (rules whose subject is a pump) in the window.
+    pub alerts: u64,
+    pub alerts_per_infusion_hour: Option<f64>,
+}
+
+/// Drug-library compliance, overrides and alerts per infusion hour, per unit, per pump model and
+/// per drug and unit (`GET /api/v1/reports/infusion`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct InfusionReport {
+    pub from: crate::Timestamp,
+    pub to: crate::Timestamp,
+    pub total: ReportRow,
+    pub units: Vec<ReportRow>,
+    pub models: Vec<ReportRow>,
+    /// Per drug and unit (`Heparin @ ICU`; basic mode is `(basic mode) @ ICU`).
+    pub drugs: Vec<ReportRow>,
+}
+
+/// The report of `[from, to)` from the records [`Store::infusions`] gives (each pump's last
+/// before `from`, then those of the window, oldest first) and the alerts raised on pumps in the
+/// window, as (unit, pump).
+pub fn report(
+    records: &[(InfusionRecord, crate::Timestamp)],
+    alerts: &[(Option<String>, String)],
+    from: crate::Timestamp,
+    to: crate::Timestamp,
+) -> InfusionReport {
+    type Rows = BTreeMap<String, ReportRow>;
+    let (mut units, mut models, mut drugs) = (Rows::new(), Rows::new(), Rows::new());
+    let mut total = ReportRow::default();
+    let unit_of = |r: &InfusionRecord| r.unit.clone().unwrap_or_else(|| "(no unit)".into());
+    let drug_of = |r: &InfusionRecord| {
+        let d = if r.library {
+            r.drug.clone().unwrap_or_else(|| "(no drug)".into())
+        } else {
+            "(basic mode)".into()
+        };
+        format!("{d} @ {}", unit_of(r))
+    };
+    let model_of = |r: &InfusionRecord| {
+        if r.model.is_empty() {
+            "(no model)".to_string()
+        } else {
+            r.model.clone()
+        }
+    };
+    let mut add = |r: &InfusionRecord, f: &dyn Fn(&mut ReportRow)| {
+        f(&mut total);
+        f(units.entry(unit_of(r)).or_default());
+        f(models.entry(model_of(r)).or_default());
+        f(drugs.entry(drug_of(r)).or_default());
+    };
+    // Hours: each infusion (pump, start) from its start or the window's, to its end or the
+    // window's.
+    let mut open: BTreeMap<(String, i64), (InfusionRecord, crate::Timestamp)> = BTreeMap::new();
+    let hours = |a: crate::Timestamp, b: crate::Timestamp| {
+        (b.millis().min(to.millis()) - a.millis().max(from.millis())).max(0) as f64 / 3_600_000.0
+    };
+    for (r, at) in records {
+        let key = (r.pump.clone(), r.started_at.millis());
+        if *at < from {
+            // Running when the window opens.
+            if r.change != InfusionChange::Ended {
+                open.insert(key, (r.clone(), r.started_at));
+            }
+            continue;
+        }
+        if *at >= to {
+            continue;
+        }
+        match r.change {
+            InfusionChange::Started => {
+                add(r, &|x| {
+                    x.infusions += 1;
+                    if r.library {
+                        x.with_library += 1;
+                    } else {
+                        x.basic_mode += 1;
+                    }
+                });
+                open.insert(key, (r.clone(), r.started_at));
+            }
+            InfusionChange::SoftOverride => add(r, &|x| x.soft_overrides += r.count),
+            InfusionChange::HardStop => add(r, &|x| x.hard_stops += r.count),
+            InfusionChange::Changed => {}
+            InfusionChange::Ended => {
+                if let Some((first, start)) = open.remove(&key) {
+                    let h = hours(start, *at);
+                    add(&first, &|x| x.infusion_hours += h);
+                }
+            }
+        }
+    }
+    for (first, start) in open.into_values() {
+        let h = hours(start, to);
+        add(&first, &|x| x.infusion_hours += h);
+    }
+    for (unit, _pump) in alerts {
+        let u = unit.clone().unwrap_or_else(|| "(no unit)".into());
+        total.alerts += 1;
+        units.entry(u).or_default().alerts += 1;
+    }
+    let finish = |key: String, mut r: ReportRow| {
+        r.key = key;
+        r.compliance = (r.infusions > 0).then(|| r.with_library as f64 / r.infusions as f64);
+        r.infusion_hours = (r.infusion_hours * 1000.0).round() / 1000.0;
+        r.alerts_per_infusion_hour =
+            (r.infusion_hours > 0.0).then(|| r.alerts as f64 / r.infusion_hours);
+        r
+    };
+    let rows = |m: Rows| m.into_iter().map(|(k, r)| finish(k, r)).collect();
+    InfusionReport {
+        from,
+        to,
+        total: finish("all".into(), total),
+        units: rows(units),
+        models: rows(models),
+        drugs: rows(drugs),
+    }
+}
+
+impl InfusionReport {
+    /// One line per row, the table first: `table,key,infusions,...`.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "table,key,infusions,with_library,compliance,basic_mode,infusion_hours,soft_overrides,hard_stops,alerts,alerts_per_infusion_hour\n",
+        );
+        let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
+        let tables: [(&str, &[ReportRow]); 4] = [
+            ("total", std::slice::from_ref(&self.total)),
+            ("unit", &self.units),
+            ("model", &self.models),
+            ("drug", &self.drugs),
+        ];
+        for (table, rows) in tables {
+            for r in rows {
+                out.push_str(&format!(
+                    "{table},{},{},{},{},{},{:.3},{},{},{},{}\n",
+                    crate::report::csv_field(&r.key),
+                    r.infusions,
+                    r.with_library,
+                    opt(r.compliance),
+                    r.basic_mode,
+                    r.infusion_hours,
+                    r.soft_overrides,
+                    r.hard_stops,
+                    r.alerts,
+                    opt(r.alerts_per_infusion_hour),
+                ));
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests;

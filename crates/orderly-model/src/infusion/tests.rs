@@ -246,3 +246,70 @@ fn the_shipped_library_parses_for_the_demo_units() {
     assert!(lib.entries.len() >= 8);
     assert_eq!(lib.profile_of_unit("MS4").unwrap().id, "med-surg");
 }
+
+#[test]
+fn the_report_counts_infusions_library_use_overrides_and_hours_in_the_window() {
+    use crate::Timestamp;
+    let h = |x: f64| Timestamp((x * 3_600_000.0) as i64);
+    let rec =
+        |pump: &str, change, start: f64, unit: &str, library: bool, count: u64| InfusionRecord {
+            pump: pump.into(),
+            change,
+            started_at: h(start),
+            model: "Alaris".into(),
+            unit: Some(unit.into()),
+            room: None,
+            patient: None,
+            library,
+            profile: None,
+            drug: library.then(|| "Heparin".to_string()),
+            concentration: None,
+            dose: None,
+            dose_unit: None,
+            rate_ml_h: 10.0,
+            infused_ml: 0.0,
+            standing: Standing::Within,
+            soft_overrides_total: 0,
+            hard_stops_total: 0,
+            count,
+        };
+    use InfusionChange::*;
+    let records = vec![
+        // Running since hour 0, before the window [10, 20): 4 hours in it.
+        (rec("p1", Started, 0.0, "ICU", true, 0), h(0.0)),
+        (rec("p1", Ended, 0.0, "ICU", true, 0), h(14.0)),
+        (rec("p2", Started, 11.0, "ICU", false, 0), h(11.0)),
+        (rec("p2", Ended, 11.0, "ICU", false, 0), h(13.0)),
+        (rec("p3", Started, 12.0, "MS3", true, 0), h(12.0)),
+        (rec("p3", SoftOverride, 12.0, "MS3", true, 2), h(12.5)),
+        (rec("p3", HardStop, 12.0, "MS3", true, 1), h(12.6)),
+    ];
+    // The store gives the last record before the window, then the window's.
+    let window: Vec<_> = records
+        .iter()
+        .filter(|(_, at)| *at >= h(10.0) || *at == h(0.0))
+        .cloned()
+        .collect();
+    let alerts = vec![(Some("ICU".to_string()), "p2".to_string())];
+    let r = report(&window, &alerts, h(10.0), h(20.0));
+    assert_eq!(r.total.infusions, 2);
+    assert_eq!(r.total.with_library, 1);
+    assert_eq!(r.total.compliance, Some(0.5));
+    // p1 4 h, p2 2 h, p3 8 h (still running at the window's end).
+    assert_eq!(r.total.infusion_hours, 14.0);
+    assert_eq!((r.total.soft_overrides, r.total.hard_stops), (2, 1));
+    let icu = r.units.iter().find(|u| u.key == "ICU").unwrap();
+    assert_eq!(
+        (icu.infusions, icu.basic_mode, icu.infusion_hours),
+        (1, 1, 6.0)
+    );
+    assert_eq!(icu.alerts_per_infusion_hour, Some(1.0 / 6.0));
+    let d: Vec<&str> = r.drugs.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(d, ["(basic mode) @ ICU", "Heparin @ ICU", "Heparin @ MS3"]);
+    let csv = r.to_csv();
+    assert!(csv.starts_with("table,key,infusions,"), "{csv}");
+    assert!(
+        csv.contains("\nunit,MS3,1,1,1.000,0,8.000,2,1,0,0.000\n"),
+        "{csv}"
+    );
+}

@@ -573,7 +573,7 @@ fn built_facts_match_the_schema() {
             seen.insert(*g);
         }
     }
-    assert_eq!(seen.len(), 7, "{seen:?}");
+    assert_eq!(seen.len(), 8, "{seen:?}");
 }
 
 /// Each fact of the schema is declared by exactly one capability, and each provider, run on
