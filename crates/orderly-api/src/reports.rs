@@ -179,6 +179,7 @@ pub(crate) async fn infusion_report(
         }
         auth.require_unit(u)?;
     }
+    let snap = s.snapshot();
     let mut records = s.store.infusions(from, to).await?;
     records.retain(|(r, _)| auth.may_see_unit(r.unit.as_deref()));
     if let Some(u) = &q.unit {
@@ -208,7 +209,14 @@ pub(crate) async fn infusion_report(
         .await?
         .into_iter()
         .filter(|a| pump_rules.contains(&a.rule) && auth.may_see_unit(a.unit.as_deref()))
-        .map(|a| (a.unit, a.subject))
+        .map(|a| {
+            let model = snap
+                .assets
+                .get(&a.subject)
+                .and_then(|x| x.model.clone())
+                .unwrap_or_default();
+            (a.unit, model)
+        })
         .collect::<Vec<_>>();
     let report = orderly_model::infusion::report(&records, &alerts, from, to);
     let csv = csv.then(|| report.to_csv());

@@ -362,6 +362,29 @@ pub struct Entry {
     pub bolus_limits: Limits,
 }
 
+impl Entry {
+    /// The rate (mL/h) that gives `dose` in the entry's unit, for a patient of `weight_kg`.
+    pub fn rate_for(&self, dose: f64, weight_kg: Option<f64>) -> Option<f64> {
+        let per = dose_of_rate(1.0, Some(&self.conc), &self.unit, weight_kg)?;
+        (per > 0.0).then(|| dose / per)
+    }
+    /// The bag's volume, mL: the concentration's volume (`25000 units/250 mL` is 250).
+    pub fn bag_ml(&self) -> f64 {
+        self.concentration
+            .split_once('/')
+            .and_then(|(_, v)| v.split_whitespace().next()?.parse::<f64>().ok())
+            .filter(|v| *v > 0.0)
+            .unwrap_or(100.0)
+    }
+    pub fn weight_based(&self) -> bool {
+        self.unit.per_kg
+    }
+    /// Whether pumps on `profile` have it.
+    pub fn in_profile(&self, profile: &str) -> bool {
+        self.profiles.is_empty() || self.profiles.iter().any(|p| p == profile)
+    }
+}
+
 /// The checked drug library.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DrugLibrary {
@@ -889,7 +912,8 @@ pub struct ReportRow {
     pub infusion_hours: f64,
     pub soft_overrides: u64,
     pub hard_stops: u64,
-    /// Alerts raised on pumps (rules whose subject is a pump) in the window.
+    /// Alerts raised on pumps (rules whose subject is a pump) in the window (per unit and
+    /// model; 0 per drug).
     pub alerts: u64,
     pub alerts_per_infusion_hour: Option<f64>,
 }
@@ -907,9 +931,9 @@ pub struct InfusionReport {
     pub drugs: Vec<ReportRow>,
 }
 
-/// The report of `[from, to)` from the records [`Store::infusions`] gives (each pump's last
-/// before `from`, then those of the window, oldest first) and the alerts raised on pumps in the
-/// window, as (unit, pump).
+/// The report of `[from, to)` from the records the store gives (each pump's last before
+/// `from`, then those of the window, oldest first) and the alerts raised on pumps in the
+/// window, as (unit, pump model).
 pub fn report(
     records: &[(InfusionRecord, crate::Timestamp)],
     alerts: &[(Option<String>, String)],
@@ -986,27 +1010,34 @@ pub fn report(
         let h = hours(start, to);
         add(&first, &|x| x.infusion_hours += h);
     }
-    for (unit, _pump) in alerts {
+    for (unit, model) in alerts {
         let u = unit.clone().unwrap_or_else(|| "(no unit)".into());
+        let m = if model.is_empty() {
+            "(no model)".to_string()
+        } else {
+            model.clone()
+        };
         total.alerts += 1;
         units.entry(u).or_default().alerts += 1;
+        models.entry(m).or_default().alerts += 1;
     }
-    let finish = |key: String, mut r: ReportRow| {
+    let finish = |key: String, mut r: ReportRow, per_hour: bool| {
         r.key = key;
         r.compliance = (r.infusions > 0).then(|| r.with_library as f64 / r.infusions as f64);
         r.infusion_hours = (r.infusion_hours * 1000.0).round() / 1000.0;
         r.alerts_per_infusion_hour =
-            (r.infusion_hours > 0.0).then(|| r.alerts as f64 / r.infusion_hours);
+            (per_hour && r.infusion_hours > 0.0).then(|| r.alerts as f64 / r.infusion_hours);
         r
     };
-    let rows = |m: Rows| m.into_iter().map(|(k, r)| finish(k, r)).collect();
+    let rows = |m: Rows, per_hour| m.into_iter().map(|(k, r)| finish(k, r, per_hour)).collect();
     InfusionReport {
         from,
         to,
-        total: finish("all".into(), total),
-        units: rows(units),
-        models: rows(models),
-        drugs: rows(drugs),
+        total: finish("all".into(), total, true),
+        units: rows(units, true),
+        models: rows(models, true),
+        // An alert is about a pump, not a drug: drugs have no alert rate.
+        drugs: rows(drugs, false),
     }
 }
 

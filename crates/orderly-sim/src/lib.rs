@@ -10,7 +10,7 @@
 
 mod beds;
 mod body;
-mod devices;
+pub mod devices;
 pub mod fleet;
 pub mod history;
 mod rtls;
@@ -60,6 +60,9 @@ pub struct SimConfig {
     /// Vital signs for every patient with a device that measures them (the bedside monitor at
     /// their bed, else their wearable); None: none.
     pub vitals: Option<vitals::LiveConfig>,
+    /// Pumps report the infusions they run, programmed from this drug library; None: pumps
+    /// report their state only.
+    pub infusions: Option<devices::InfusionSim>,
 }
 
 /// How a simulated bed answers a command on `bed/{device}/command`.
@@ -99,6 +102,7 @@ impl Default for SimConfig {
             care_lapses: 0.0,
             bed_answers: BTreeMap::new(),
             vitals: None,
+            infusions: None,
         }
     }
 }
@@ -147,6 +151,20 @@ pub enum Truth {
     PumpAlarmCleared {
         at: Timestamp,
         pump: String,
+    },
+    /// A pump started an infusion (a new program or a new bag): what the compliance report
+    /// must count. `soft_override`: the dose is past a soft limit, confirmed by the nurse;
+    /// `hard_stop`: the pump refused a program past a hard limit before this one; `past_hard`:
+    /// the pump (an old library on it) let a dose past the hard limit through.
+    Infusion {
+        at: Timestamp,
+        pump: String,
+        unit: Option<String>,
+        library: bool,
+        drug: Option<String>,
+        soft_override: bool,
+        hard_stop: bool,
+        past_hard: bool,
     },
     Fall {
         at: Timestamp,
@@ -267,6 +285,10 @@ struct Pump {
     clear_at: Option<Timestamp>,
     next: Timestamp,
     seq: u64,
+    /// The infusion programmed (with `SimConfig::infusions`), and the pump's lifetime counters.
+    program: Option<orderly_model::infusion::Infusion>,
+    soft_overrides: u64,
+    hard_stops: u64,
 }
 
 struct Wearable {
@@ -308,6 +330,8 @@ pub struct Simulator {
     vitals: Vec<VitalsStream>,
     /// Vital signs draw from their own generator: turning them on changes nothing else.
     vitals_rng: StdRng,
+    /// So do infusions.
+    infusion_rng: StdRng,
 }
 
 fn rooms_of(fp: &Floorplan, unit: Option<&str>, kinds: &[RoomKind]) -> Vec<usize> {
@@ -368,6 +392,7 @@ impl Simulator {
             truth: Vec::new(),
             vitals: Vec::new(),
             vitals_rng: StdRng::seed_from_u64(cfg_seed ^ 0x5617_a15e),
+            infusion_rng: StdRng::seed_from_u64(cfg_seed ^ 0x1f05_10a5),
         };
         let bed_room = |bed: &str| -> Option<usize> {
             // Beds named BED-{unit}-{nn} stand in the room whose bed position is {unit}-{nn}.
@@ -552,6 +577,9 @@ impl Simulator {
                     clear_at: None,
                     next: start.plus_ms(rng.random_range(0..60_000)),
                     seq: 0,
+                    program: None,
+                    soft_overrides: 0,
+                    hard_stops: 0,
                 });
             }
         }

@@ -73,6 +73,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
             ack_timeout: std::time::Duration::from_secs(10),
             unreachable_after: std::time::Duration::from_secs(60),
         });
+    let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
     let sim = orderly_sim::SimConfig {
         seed: args.sim_seed,
         equipment_moves_per_hour: args.moves_per_hour,
@@ -81,9 +82,12 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         imu: args.imu,
         care_lapses: args.care_lapses,
         vitals: Some(orderly_sim::vitals::LiveConfig::default()),
+        // The pumps infuse from the library Orderly checks against.
+        infusions: Some(orderly_sim::devices::InfusionSim::new(std::sync::Arc::new(
+            rules.config.drug_library.clone(),
+        ))),
         ..orderly_sim::SimConfig::default()
     };
-    let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
     let history = (!args.no_history).then(|| crate::history::HistoryConfig {
         seed: args.sim_seed,
         ..Default::default()

@@ -290,7 +290,7 @@ fn the_report_counts_infusions_library_use_overrides_and_hours_in_the_window() {
         .filter(|(_, at)| *at >= h(10.0) || *at == h(0.0))
         .cloned()
         .collect();
-    let alerts = vec![(Some("ICU".to_string()), "p2".to_string())];
+    let alerts = vec![(Some("ICU".to_string()), "Alaris".to_string())];
     let r = report(&window, &alerts, h(10.0), h(20.0));
     assert_eq!(r.total.infusions, 2);
     assert_eq!(r.total.with_library, 1);
