@@ -6,6 +6,7 @@ mod beds;
 mod census;
 mod demo;
 mod files;
+mod infusion;
 mod ingest;
 mod maintenance;
 mod pages;
