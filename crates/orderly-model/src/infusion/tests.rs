@@ -274,7 +274,7 @@ fn the_report_counts_infusions_library_use_overrides_and_hours_in_the_window() {
             count,
         };
     use InfusionChange::*;
-    let records = vec![
+    let records = [
         // Running since hour 0, before the window [10, 20): 4 hours in it.
         (rec("p1", Started, 0.0, "ICU", true, 0), h(0.0)),
         (rec("p1", Ended, 0.0, "ICU", true, 0), h(14.0)),
