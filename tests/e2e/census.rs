@@ -492,9 +492,13 @@ fn vital_signs_charted_in_the_ehr_arrive_as_oru_and_are_scored_at_once() {
     let o = setup.start();
     let mut engine = Engine::connect(o.hl7.as_deref().unwrap());
     // P-1002: RR 24 (2), SpO2 94 (1), air (flow 0), SBP 105 (1), HR 95 (1), alert, 98.6 °F:
-    // NEWS2 5.
+    // NEWS2 5. Observed five minutes ago (a spot check older than `[vitals] max_age_min` is
+    // not scored, so the time is now's, never a fixed date).
+    let when = (chrono::Utc::now() - chrono::Duration::minutes(5))
+        .format("%Y%m%d%H%M%S")
+        .to_string();
     let oru = format!(
-        "{}\nPID|1||P-1002||Petrov^Ada\nOBR|1|||VITALS\nOBX|1|NM|9279-1^Respiratory rate^LN||24|/min|||||F|||20261205081500\nOBX|2|NM|59408-5^SpO2^LN||94|%|||||F|||20261205081500\nOBX|3|NM|3151-8^Inhaled oxygen flow rate^LN||0|L/min|||||F|||20261205081500\nOBX|4|NM|8480-6^Systolic^LN||105|mm[Hg]|||||F|||20261205081500\nOBX|5|NM|8867-4^Heart rate^LN||95|/min|||||F|||20261205081500\nOBX|6|NM|8310-5^Body temperature^LN||98.6|[degF]|||||F|||20261205081500\nOBX|7|ST|ACVPU^Level of consciousness^GH||A||||||F|||20261205081500",
+        "{}\nPID|1||P-1002||Petrov^Ada\nOBR|1|||VITALS\nOBX|1|NM|9279-1^Respiratory rate^LN||24|/min|||||F|||{when}\nOBX|2|NM|59408-5^SpO2^LN||94|%|||||F|||{when}\nOBX|3|NM|3151-8^Inhaled oxygen flow rate^LN||0|L/min|||||F|||{when}\nOBX|4|NM|8480-6^Systolic^LN||105|mm[Hg]|||||F|||{when}\nOBX|5|NM|8867-4^Heart rate^LN||95|/min|||||F|||{when}\nOBX|6|NM|8310-5^Body temperature^LN||98.6|[degF]|||||F|||{when}\nOBX|7|ST|ACVPU^Level of consciousness^GH||A||||||F|||{when}",
         msh("R01", "V1")
     );
     let ack = engine.send(&oru);

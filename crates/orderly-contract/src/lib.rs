@@ -693,7 +693,7 @@ mod tests {
             (
                 "pump/p1/telemetry",
                 format!(
-                    r#"{{{ts},"state":"infusing","battery_pct":50,"infusion":{{"library":false,"rate_ml_h":10,"colour":"red"}}}}"#
+                    r#"{{{ts},"state":"infusing","battery_pct":50,"infusion":{{"library":false,"rate_ml_h":"fast"}}}}"#
                 ),
                 BadField,
             ),

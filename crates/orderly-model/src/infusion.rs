@@ -12,7 +12,6 @@ use toml::Spanned;
 
 /// The infusion a pump runs, as it reports it (`infusion` in `pump/{id}/telemetry`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Infusion {
     /// The drug library is in use for this infusion; `false` is basic mode (a rate with no
     /// drug and no limits).
@@ -391,6 +390,9 @@ pub struct DrugLibrary {
     pub version: String,
     pub profiles: Vec<Profile>,
     pub entries: Vec<Entry>,
+    /// Units the floorplan does not have, left out (said by `orderly rules check`).
+    #[serde(skip)]
+    pub ignored: Vec<FileError>,
 }
 
 #[derive(Deserialize)]
@@ -453,6 +455,7 @@ pub fn parse(file: &str, text: &str, units: &BTreeSet<String>) -> Result<DrugLib
     let src = Source::new(file, text);
     let raw: File = src.parse_toml()?;
     let mut errors: Vec<FileError> = Vec::new();
+    let mut ignored: Vec<FileError> = Vec::new();
     let mut profiles = Vec::new();
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     let mut unit_profile: BTreeMap<String, String> = BTreeMap::new();
@@ -470,21 +473,30 @@ pub fn parse(file: &str, text: &str, units: &BTreeSet<String>) -> Result<DrugLib
             ));
         }
         ids.insert(id.clone(), src.line_col(p.id.span().start).0);
+        let mut kept = Vec::new();
         for u in p.units.get_ref() {
             if !units.contains(u) {
-                let fix = match crate::source::suggest(u, units.iter().map(String::as_str)) {
-                    Some(near) => format!("did you mean {near:?}?"),
-                    None => format!(
-                        "the floorplan's units are: {}",
-                        units.iter().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                };
-                errors.push(src.error_at(
-                    p.units.span().start,
-                    format!("unit {u:?} is not in the floorplan"),
-                    Some(fix),
-                ));
-            } else if let Some(other) = unit_profile.insert(u.clone(), id.clone()) {
+                // A misspelt unit is an error; a unit this floorplan does not have at all (one
+                // library for several sites) is skipped and said.
+                match crate::source::suggest(u, units.iter().map(String::as_str)) {
+                    Some(near) => errors.push(src.error_at(
+                        p.units.span().start,
+                        format!("unit {u:?} is not in the floorplan"),
+                        Some(format!("did you mean {near:?}?")),
+                    )),
+                    None => ignored.push(src.error_at(
+                        p.units.span().start,
+                        format!("unit {u:?} is not in the floorplan: left out of profile {id:?}"),
+                        Some(format!(
+                            "the floorplan's units are: {}",
+                            units.iter().cloned().collect::<Vec<_>>().join(", ")
+                        )),
+                    )),
+                }
+                continue;
+            }
+            kept.push(u.clone());
+            if let Some(other) = unit_profile.insert(u.clone(), id.clone()) {
                 errors.push(src.error_at(
                     p.units.span().start,
                     format!("unit {u:?} is already in profile {other:?}"),
@@ -499,7 +511,7 @@ pub fn parse(file: &str, text: &str, units: &BTreeSet<String>) -> Result<DrugLib
                 p.name
             },
             id,
-            units: p.units.into_inner(),
+            units: kept,
         });
     }
     let mut entries: Vec<Entry> = Vec::new();
@@ -652,6 +664,7 @@ pub fn parse(file: &str, text: &str, units: &BTreeSet<String>) -> Result<DrugLib
             version: raw.version,
             profiles,
             entries,
+            ignored,
         })
     } else {
         Err(FileErrors(errors))

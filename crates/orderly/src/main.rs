@@ -17,6 +17,8 @@ mod replay;
 mod rules;
 mod serve;
 mod simulate;
+#[cfg(test)]
+mod infusion_week;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

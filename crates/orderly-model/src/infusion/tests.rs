@@ -226,6 +226,15 @@ fn every_mistake_in_a_library_is_located_with_its_fix() {
     ] {
         assert!(e.contains(want), "{want}\nnot in\n{e}");
     }
+    // A unit this site does not have at all: left out and said, not an error.
+    let other = "[[profile]]\nid = \"cc\"\nunits = [\"ICU\", \"Paediatrics\"]\n";
+    let lib = parse("lib.toml", other, &units()).unwrap();
+    assert_eq!(lib.profiles[0].units, ["ICU"]);
+    assert!(
+        lib.ignored[0].to_string().starts_with("lib.toml:3:9: unit \"Paediatrics\" is not in the floorplan: left out of profile \"cc\""),
+        "{:?}",
+        lib.ignored
+    );
     let typo = "[[drug]]\nname = \"A\"\nconcentration = \"5 mg/5 mL\"\ndose_unit = \"mg/h\"\nsoft_mx = 1\n";
     let e = parse("lib.toml", typo, &units()).unwrap_err().to_string();
     assert!(e.starts_with("lib.toml:5:1:"), "{e}");
