@@ -956,7 +956,22 @@ pub fn report(
     type Rows = BTreeMap<String, ReportRow>;
     let (mut units, mut models, mut drugs) = (Rows::new(), Rows::new(), Rows::new());
     let mut total = ReportRow::default();
-    let unit_of = |r: &InfusionRecord| r.unit.clone().unwrap_or_else(|| "(no unit)".into());
+    // An infusion counts for the unit its pump was last seen running it in (the pump's first
+    // report of an infusion may come before the locator has caught up with its move).
+    let mut last_unit: BTreeMap<(&str, i64), &Option<String>> = BTreeMap::new();
+    for (r, at) in records {
+        if *at < to {
+            last_unit.insert((&r.pump, r.started_at.millis()), &r.unit);
+        }
+    }
+    let unit_of = |r: &InfusionRecord| {
+        last_unit
+            .get(&(r.pump.as_str(), r.started_at.millis()))
+            .copied()
+            .unwrap_or(&r.unit)
+            .clone()
+            .unwrap_or_else(|| "(no unit)".into())
+    };
     let drug_of = |r: &InfusionRecord| {
         let d = if r.library {
             r.drug.clone().unwrap_or_else(|| "(no drug)".into())

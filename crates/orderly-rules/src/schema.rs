@@ -237,7 +237,12 @@ const INFUSION: &[FactDef] = &[
     f(
         "running",
         Bool,
-        "the pump is infusing a program it reported (not paused, not alarming)",
+        "the pump runs a program it reported (infusing, paused or alarming on it)",
+    ),
+    f(
+        "infusing",
+        Bool,
+        "the pump is infusing now (running, not paused, not alarming)",
     ),
     f(
         "basic_mode",

@@ -77,7 +77,7 @@ impl Capability for InfusionPlugin {
         for e in pumps {
             world.entity_mut(e).insert(PumpInfusion::default());
         }
-        schedule.add_systems(follow.in_set(Phase::Derive));
+        schedule.add_systems((follow, moved).chain().in_set(Phase::Derive));
         world.resource_mut::<FactProviders>().add(
             self.name(),
             &[("infusion", FACTS)],
@@ -130,6 +130,7 @@ impl Capability for InfusionPlugin {
 
 const FACTS: &[&str] = &[
     "running",
+    "infusing",
     "basic_mode",
     "checked",
     "drug",
@@ -163,7 +164,8 @@ fn infusion_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
     let inf = r.map(|r| &r.infusion);
     let check = r.and_then(|r| r.check.as_ref().ok());
     let s = |v: Option<&String>| Fact::String(v.cloned().unwrap_or_default());
-    f.set(g, "running", Fact::Bool(infusing.is_some()));
+    f.set(g, "running", Fact::Bool(r.is_some()));
+    f.set(g, "infusing", Fact::Bool(infusing.is_some()));
     f.set(g, "basic_mode", Fact::Bool(inf.is_some_and(|i| !i.library)));
     f.set(g, "checked", Fact::Bool(r.is_some_and(|r| r.check.is_ok())));
     f.set(g, "drug", s(inf.and_then(|i| i.drug.as_ref())));
@@ -278,6 +280,90 @@ fn patient_of(
     found.and_then(info)
 }
 
+/// The `pump.infusion` record of `p` as it stands; `place` (unit, room) when no infusion runs.
+fn record_of(
+    info: &AssetInfo,
+    p: &PumpInfusion,
+    change: InfusionChange,
+    count: u64,
+    now: Timestamp,
+    place: (&Option<String>, &Option<String>),
+) -> InfusionRecord {
+    let r = p.running.as_ref();
+    let inf = r.map(|r| &r.infusion);
+    let check = r.and_then(|r| r.check.as_ref().ok());
+    InfusionRecord {
+        pump: info.0.id.clone(),
+        change,
+        started_at: r.map_or(now, |r| r.started_at),
+        model: info.0.model.clone().unwrap_or_default(),
+        unit: r.and_then(|r| r.unit.clone()).or(place.0.clone()),
+        room: r.and_then(|r| r.room.clone()).or(place.1.clone()),
+        patient: r.and_then(|r| r.patient.clone()),
+        library: inf.is_some_and(|i| i.library),
+        profile: inf.and_then(|i| i.profile.clone()),
+        drug: inf.and_then(|i| i.drug.clone()),
+        concentration: inf.and_then(|i| i.concentration.clone()),
+        dose: check.and_then(|c| c.dose).or(inf.and_then(|i| i.dose)),
+        dose_unit: check
+            .map(|c| c.dose_unit.clone())
+            .filter(|u| !u.is_empty())
+            .or(inf.and_then(|i| i.dose_unit.clone())),
+        rate_ml_h: inf.map_or(0.0, |i| i.rate_ml_h),
+        infused_ml: inf.map_or(0.0, |i| i.infused_ml),
+        standing: check.map_or(Standing::None, |c| c.standing),
+        soft_overrides_total: p.soft_total.unwrap_or(0),
+        hard_stops_total: p.hard_total.unwrap_or(0),
+        count,
+    }
+}
+
+/// The pump is heard in a patient room or bay: where infusions run. Elsewhere during an
+/// infusion it is on its way with its patient, or the locator is unsure at a border; the
+/// infusion keeps the bedside it had.
+fn at_bedside(site: &Site, loc: Option<&Location>) -> bool {
+    loc.filter(|l| l.present).is_some_and(|l| {
+        matches!(
+            site.0.rooms[l.room as usize].kind,
+            orderly_floorplan::RoomKind::Patient | orderly_floorplan::RoomKind::Bay
+        )
+    })
+}
+
+/// A running infusion whose pump the locator now has at another bedside: the infusion is where
+/// the pump is (the pump's first report of it often comes before the locator has caught up
+/// with the pump's move), recorded as a change.
+fn moved(
+    site: Res<Site>,
+    mut pumps: Query<(&AssetInfo, &Location, &mut PumpInfusion), Changed<Location>>,
+    mut outbox: ResMut<Outbox>,
+    clock: Res<crate::Clock>,
+) {
+    for (info, loc, mut p) in &mut pumps {
+        let Some(r) = &p.running else { continue };
+        if !at_bedside(&site, Some(loc)) {
+            continue;
+        }
+        let (room, unit) = crate::status::unit_and_room(&site, info, Some(loc));
+        if r.room == room && r.unit == unit {
+            continue;
+        }
+        let p = p.as_mut();
+        let Some(r) = &mut p.running else { continue };
+        r.room = room;
+        r.unit = unit;
+        let rec = record_of(
+            info,
+            p,
+            InfusionChange::Changed,
+            0,
+            clock.now,
+            (&None, &None),
+        );
+        outbox.push(clock.now, EventKind::PumpInfusion(rec));
+    }
+}
+
 /// The same program: a new bag or a new drug is a new infusion.
 fn same_program(a: &Infusion, b: &Infusion) -> bool {
     a.library == b.library
@@ -310,36 +396,7 @@ fn follow(
         let t = &m.telemetry;
         let (room, unit) = crate::status::unit_and_room(&site, info, loc);
         let record = |p: &PumpInfusion, change: InfusionChange, count: u64| {
-            let r = p.running.as_ref();
-            let inf = r.map(|r| &r.infusion);
-            InfusionRecord {
-                pump: info.0.id.clone(),
-                change,
-                started_at: r.map_or(m.at, |r| r.started_at),
-                model: info.0.model.clone().unwrap_or_default(),
-                unit: r.and_then(|r| r.unit.clone()).or(unit.clone()),
-                room: r.and_then(|r| r.room.clone()).or(room.clone()),
-                patient: r.and_then(|r| r.patient.clone()),
-                library: inf.is_some_and(|i| i.library),
-                profile: inf.and_then(|i| i.profile.clone()),
-                drug: inf.and_then(|i| i.drug.clone()),
-                concentration: inf.and_then(|i| i.concentration.clone()),
-                dose: r
-                    .and_then(|r| r.check.as_ref().ok().and_then(|c| c.dose))
-                    .or(inf.and_then(|i| i.dose)),
-                dose_unit: r
-                    .and_then(|r| r.check.as_ref().ok().map(|c| c.dose_unit.clone()))
-                    .filter(|u| !u.is_empty())
-                    .or(inf.and_then(|i| i.dose_unit.clone())),
-                rate_ml_h: inf.map_or(0.0, |i| i.rate_ml_h),
-                infused_ml: inf.map_or(0.0, |i| i.infused_ml),
-                standing: r
-                    .and_then(|r| r.check.as_ref().ok())
-                    .map_or(Standing::None, |c| c.standing),
-                soft_overrides_total: p.soft_total.unwrap_or(0),
-                hard_stops_total: p.hard_total.unwrap_or(0),
-                count,
-            }
+            record_of(info, p, change, count, m.at, (&unit, &room))
         };
         let busy = matches!(
             t.state,
@@ -385,8 +442,10 @@ fn follow(
                     r.infusion = new.clone();
                     r.state = t.state;
                     r.check = check;
-                    r.unit = unit.clone().or(r.unit.take());
-                    r.room = room.clone().or(r.room.take());
+                    if at_bedside(&site, loc) {
+                        r.unit = unit.clone();
+                        r.room = room.clone();
+                    }
                     r.patient = patient.map(|(id, _)| id).or(r.patient.take());
                     let after = (
                         r.check.as_ref().ok().map(|c| (c.standing, c.bolus, c.dose)),

@@ -53,10 +53,7 @@ fn site() -> (String, String) {
 
 /// What the truth says the report must count: per unit (infusions, with the library) and per
 /// drug at unit (soft overrides, hard stops).
-type Counts = (
-    BTreeMap<String, (u64, u64)>,
-    BTreeMap<String, (u64, u64)>,
-);
+type Counts = (BTreeMap<String, (u64, u64)>, BTreeMap<String, (u64, u64)>);
 
 fn truth_counts(truth: &[Truth]) -> Counts {
     let (mut units, mut drugs) = (BTreeMap::new(), BTreeMap::new());
@@ -108,9 +105,14 @@ fn a_simulated_weeks_infusion_report_matches_the_simulators_truth() {
     let files: Vec<(String, String)> = rules_dir::bundled()
         .into_iter()
         .filter(|(n, _)| {
-            ["detectors.toml", "drug-library.toml", "infusion.toml", "pumps.toml"]
-                .iter()
-                .any(|f| n.contains(f))
+            [
+                "detectors.toml",
+                "drug-library.toml",
+                "infusion.toml",
+                "pumps.toml",
+            ]
+            .iter()
+            .any(|f| n.contains(f))
         })
         .collect();
     let bundle = rules_dir::compile(&files, &orderly_world::known(&fp, &seed)).unwrap();
@@ -165,16 +167,76 @@ fn a_simulated_weeks_infusion_report_matches_the_simulators_truth() {
     let r = report(&records, &alerts, start, now.plus_ms(1));
     let want = truth_counts(&truth);
     let got = report_counts(&r);
+    if got != want {
+        // Which infusions differ: the truth's unit against the last one recorded.
+        let mut last: BTreeMap<(String, i64), (Option<String>, String)> = BTreeMap::new();
+        for (x, at) in &records {
+            last.insert(
+                (x.pump.clone(), x.started_at.millis()),
+                (x.unit.clone(), format!("{:?} at {}", x.change, at.millis())),
+            );
+        }
+        for t in &truth {
+            if let Truth::Infusion { at, pump, unit, .. } = t {
+                match last.get(&(pump.clone(), at.millis())) {
+                    Some((u, _)) if u == unit => {}
+                    other => {
+                        eprintln!(
+                            "{pump} at {}: truth {unit:?}, recorded {other:?}",
+                            at.millis()
+                        );
+                        for (x, t2) in &records {
+                            if &x.pump == pump && (t2.millis() - at.millis()).abs() < 900_000 {
+                                eprintln!(
+                                    "  {} {:?} {:?} {:?} started {}",
+                                    t2.millis(),
+                                    x.change,
+                                    x.unit,
+                                    x.room,
+                                    x.started_at.millis()
+                                );
+                            }
+                        }
+                        for t3 in &truth {
+                            if let Truth::Room {
+                                at: a3,
+                                subject,
+                                room,
+                                ..
+                            } = t3
+                                && subject == pump
+                                && (a3.millis() - at.millis()).abs() < 900_000
+                            {
+                                eprintln!("  truth room {} {room}", a3.millis());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
     assert_eq!(got, want, "report {r:#?}");
     // Enough of everything for the comparison to mean something.
     assert!(r.total.infusions > 100, "{:?}", r.total);
     assert!(r.total.basic_mode > 5, "{:?}", r.total);
-    assert!(r.total.soft_overrides > 10 && r.total.hard_stops > 5, "{:?}", r.total);
+    assert!(
+        r.total.soft_overrides > 10 && r.total.hard_stops > 5,
+        "{:?}",
+        r.total
+    );
     // Every dose the pump let through past a hard limit was alerted (one alert per such
     // infusion at most; two in a row on one pump may share one).
     let past_hard = truth
         .iter()
-        .filter(|t| matches!(t, Truth::Infusion { past_hard: true, .. }))
+        .filter(|t| {
+            matches!(
+                t,
+                Truth::Infusion {
+                    past_hard: true,
+                    ..
+                }
+            )
+        })
         .count();
     assert!(past_hard > 0);
     assert!(

@@ -9,6 +9,8 @@ mod config;
 mod devices;
 mod files;
 mod history;
+#[cfg(test)]
+mod infusion_week;
 mod outbound;
 mod phones;
 mod pipeline;
@@ -17,8 +19,6 @@ mod replay;
 mod rules;
 mod serve;
 mod simulate;
-#[cfg(test)]
-mod infusion_week;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

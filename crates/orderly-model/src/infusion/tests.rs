@@ -231,7 +231,9 @@ fn every_mistake_in_a_library_is_located_with_its_fix() {
     let lib = parse("lib.toml", other, &units()).unwrap();
     assert_eq!(lib.profiles[0].units, ["ICU"]);
     assert!(
-        lib.ignored[0].to_string().starts_with("lib.toml:3:9: unit \"Paediatrics\" is not in the floorplan: left out of profile \"cc\""),
+        lib.ignored[0].to_string().starts_with(
+            "lib.toml:3:9: unit \"Paediatrics\" is not in the floorplan: left out of profile \"cc\""
+        ),
         "{:?}",
         lib.ignored
     );
