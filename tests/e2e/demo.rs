@@ -143,6 +143,25 @@ fn a_fresh_demo_starts_with_a_populated_biomed_board_and_records_its_history_onc
         "/api/v1/assets?kind=infusion_pump&limit=5",
     );
     assert_eq!(assets.as_array().unwrap().len(), 5);
+    // The demo's pumps infuse from the library: the infusion report has something at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let infusion = loop {
+        let (_, infusion) = get(&d.http, &d.token, "/api/v1/reports/infusion");
+        if infusion["total"]["infusions"].as_u64().unwrap_or(0) > 20
+            || std::time::Instant::now() > deadline
+        {
+            break infusion;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(
+        infusion["total"]["infusions"].as_u64().unwrap() > 20,
+        "{infusion}"
+    );
+    assert!(
+        infusion["total"]["with_library"].as_u64().unwrap() > 0,
+        "{infusion}"
+    );
     // The board itself, when a browser is here: every column and list has something.
     if let Ok(b) = orderly_tests::browser::Browser::start(1920, 1080) {
         b.goto(&format!("{}/", d.http));
@@ -158,13 +177,26 @@ fn a_fresh_demo_starts_with_a_populated_biomed_board_and_records_its_history_onc
             "a populated biomed board",
             Duration::from_secs(30),
             "return document.querySelectorAll('[data-wo]').length >= 5 && document.querySelectorAll('[data-done]').length > 0 \
-               && document.querySelectorAll('#compliance tr[data-risk]').length > 0",
+               && document.querySelectorAll('#compliance tr[data-risk]').length > 0 \
+               && document.querySelectorAll('#infusion tr[data-unit]').length > 1",
         );
         if let Some(dir) = orderly_tests::browser::screenshot_dir() {
             b.screenshot(&dir, "biomed-demo.png");
         }
         let text = b.eval("return document.body.innerText", serde_json::json!([]));
         assert!(!text.as_str().unwrap().contains("recall:"), "{text}");
+        let inf = b.eval(
+            "return document.getElementById('infusion').innerText",
+            serde_json::json!([]),
+        );
+        let inf = inf.as_str().unwrap();
+        assert!(
+            inf.contains("All units")
+                && inf.contains(" %")
+                && !inf.contains("NaN")
+                && !inf.contains("undefined"),
+            "{inf}"
+        );
     }
     drop(d);
 

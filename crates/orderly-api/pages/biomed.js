@@ -53,6 +53,7 @@ export async function biomedPage(main, params) {
   const recallBox = h('div', { id: 'recalls' });
   const compBox = h('div', { id: 'compliance' });
   const predBox = h('div', { id: 'predictions' });
+  const infBox = h('div', { id: 'infusion' });
   const shop = S.fp.rooms.find((r) => /biomed/i.test(r.id));
   const fromSel = h('select', { id: 'pull-from' });
   for (const r of [...S.fp.rooms].sort((a, b) => a.id.localeCompare(b.id))) fromSel.append(h('option', { value: r.id, selected: shop && r.id === shop.id }, `${r.id} ${r.name}`));
@@ -102,7 +103,8 @@ export async function biomedPage(main, params) {
             h('button', { type: 'button', class: 'primary', id: 'pull-go', onclick: () => refreshPull().catch(() => {}) }, 'Make the list')), pullBox),
         h('section', { 'aria-labelledby': 'h-pred' }, h('h2', { id: 'h-pred' }, 'Predictions'), predBox),
         h('section', { 'aria-labelledby': 'h-rec' }, h('h2', { id: 'h-rec' }, 'Recalls'), recallBox),
-        h('section', { 'aria-labelledby': 'h-comp' }, h('h2', { id: 'h-comp' }, 'Scheduled maintenance completion (last 90 days)'), compBox))));
+        h('section', { 'aria-labelledby': 'h-comp' }, h('h2', { id: 'h-comp' }, 'Scheduled maintenance completion (last 90 days)'), compBox),
+        h('section', { 'aria-labelledby': 'h-inf' }, h('h2', { id: 'h-inf' }, 'Infusion safety: drug library (last 7 days)'), infBox))));
 
   const PRED = { battery: 'Prediction: battery', 'occlusion-rate': 'Prediction: occlusion rate', 'fault-rate': 'Prediction: fault rate' };
 
@@ -211,9 +213,34 @@ export async function biomedPage(main, params) {
     h('p', { class: 'muted' }, `Downtime in the window: ${rep.downtime_hours.toFixed(1)} h. Overdue work orders: ${rep.overdue.length}.`));
   }, signal);
 
-  await Promise.all([refreshOrders(), refreshRecalls(), refreshCompliance(), refreshPull(),
+  // Drug-library compliance per unit and the drugs most overridden (ISMP): from the committed
+  // infusion records (GET /api/v1/reports/infusion, also as CSV).
+  const refreshInfusion = refresher(async () => {
+    const rep = await api('/api/v1/reports/infusion', { signal });
+    const pct = (x) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)} %`);
+    if (!rep.total.infusions && !rep.total.infusion_hours) {
+      fill(infBox, h('p', {}, 'No pump has reported an infusion in the last 7 days.'));
+      return;
+    }
+    const drugs = rep.drugs.filter((d) => d.soft_overrides + d.hard_stops > 0)
+      .sort((a, b) => (b.soft_overrides + b.hard_stops) - (a.soft_overrides + a.hard_stops)).slice(0, 5);
+    fill(infBox,
+      h('table', {}, h('thead', {}, h('tr', {}, ...['Unit', 'Infusions', 'With the library', 'Compliance', 'Basic mode', 'Overrides', 'Hard stops', 'Alerts per infusion hour'].map((x) => h('th', {}, x)))),
+        h('tbody', {}, [...rep.units, rep.total].map((u) => h('tr', { 'data-unit': u.key },
+          h('td', {}, u.key === 'all' ? 'All units' : u.key), h('td', {}, u.infusions), h('td', {}, u.with_library),
+          h('td', {}, `${pct(u.compliance)}${u.compliance !== null && u.compliance !== undefined && u.compliance < 0.95 ? ' ✖ (below 95 %)' : ''}`),
+          h('td', {}, u.basic_mode), h('td', {}, u.soft_overrides), h('td', {}, u.hard_stops),
+          h('td', {}, u.alerts_per_infusion_hour === null || u.alerts_per_infusion_hour === undefined ? '—' : u.alerts_per_infusion_hour.toFixed(2)))))),
+      drugs.length ? h('p', { id: 'overridden' }, 'Most overridden: ', drugs.map((d) => `${d.key} (${d.soft_overrides} override${d.soft_overrides === 1 ? '' : 's'}, ${d.hard_stops} hard stop${d.hard_stops === 1 ? '' : 's'})`).join('; '), '.')
+        : h('p', { class: 'muted' }, 'No overrides or hard stops in the window.'));
+  }, signal);
+
+  await Promise.all([refreshOrders(), refreshRecalls(), refreshCompliance(), refreshPull(), refreshInfusion(),
     api('/api/v1/assets?limit=100000', { signal }).then((list) => fill(ids, list.map((a) => h('option', { value: a.id }, `${words(a.kind)}${a.model ? `, ${a.model}` : ''}`))))]);
   const later = throttle(() => { refreshOrders().catch(() => {}); refreshRecalls().catch(() => {}); }, 500);
+  // The infusion figures move slowly: once a minute is enough.
+  const tick = setInterval(() => refreshInfusion().catch(() => {}), 60_000);
+  signal.addEventListener('abort', () => clearInterval(tick));
   // Reload at every (re)connection, the first included: what was committed between the first
   // load and the stream's start would otherwise never be shown.
   stream('/api/v1/events?kind=workorder.opened,workorder.updated,recall.opened,recall.updated', later,
