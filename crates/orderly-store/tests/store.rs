@@ -237,7 +237,96 @@ async fn suite(url: &str) {
     audit_chain(&again, url).await;
     census(&again).await;
     outbound(&again).await;
+    infusions(&again).await;
     again.close().await;
+}
+
+/// Each pump's last infusion record comes back after a restart; a report window gets the
+/// records running when it opens and those in it.
+async fn infusions(store: &Store) {
+    use orderly_model::infusion::{InfusionChange, InfusionRecord, Standing};
+    let rec = |pump: &str, change, started: i64, soft: u64| InfusionRecord {
+        pump: pump.into(),
+        change,
+        started_at: Timestamp(started),
+        model: "Alaris".into(),
+        unit: Some("ICU".into()),
+        room: Some("ICU-1".into()),
+        patient: None,
+        library: true,
+        profile: Some("critical-care".into()),
+        drug: Some("Heparin".into()),
+        concentration: Some("25000 units/250 mL".into()),
+        dose: Some(18.0),
+        dose_unit: Some("units/kg/h".into()),
+        rate_ml_h: 14.4,
+        infused_ml: 1.0,
+        standing: Standing::Within,
+        soft_overrides_total: soft,
+        hard_stops_total: 0,
+        count: 0,
+    };
+    let next = store.remembered().await.unwrap().next_seq;
+    let ev = |n: u64, at: i64, r: InfusionRecord| OutEvent {
+        seq: next + n,
+        at: Timestamp(at),
+        kind: EventKind::PumpInfusion(r),
+    };
+    store
+        .commit(&[
+            ev(
+                1,
+                1_000_000,
+                rec("PUMP-A", InfusionChange::Started, 1_000_000, 3),
+            ),
+            ev(
+                2,
+                2_000_000,
+                rec("PUMP-B", InfusionChange::Started, 2_000_000, 0),
+            ),
+            ev(
+                3,
+                3_000_000,
+                rec("PUMP-A", InfusionChange::SoftOverride, 1_000_000, 4),
+            ),
+            ev(
+                4,
+                4_000_000,
+                rec("PUMP-B", InfusionChange::Ended, 2_000_000, 0),
+            ),
+        ])
+        .await
+        .unwrap();
+    let r = store.remembered().await.unwrap().infusions;
+    let last: Vec<(&str, InfusionChange, u64)> = r
+        .iter()
+        .map(|(x, _)| (x.pump.as_str(), x.change, x.soft_overrides_total))
+        .collect();
+    assert_eq!(
+        last,
+        [
+            ("PUMP-A", InfusionChange::SoftOverride, 4),
+            ("PUMP-B", InfusionChange::Ended, 0)
+        ]
+    );
+    // The window [2.5 s, 5 s): each pump's record before it, then the two in it.
+    let w = store
+        .infusions(Timestamp(2_500_000), Timestamp(5_000_000))
+        .await
+        .unwrap();
+    let got: Vec<(&str, InfusionChange, i64)> = w
+        .iter()
+        .map(|(x, at)| (x.pump.as_str(), x.change, at.millis()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("PUMP-A", InfusionChange::Started, 1_000_000),
+            ("PUMP-B", InfusionChange::Started, 2_000_000),
+            ("PUMP-A", InfusionChange::SoftOverride, 3_000_000),
+            ("PUMP-B", InfusionChange::Ended, 4_000_000),
+        ]
+    );
 }
 
 /// Cursors, parked messages, webhook subscriptions and their delivery log.
