@@ -1018,20 +1018,11 @@ impl Store {
         filter: &'static str,
         range: Option<(Timestamp, Timestamp)>,
     ) -> Result<Vec<(orderly_model::infusion::InfusionRecord, Timestamp)>> {
-        let sql = format!("SELECT body FROM events WHERE {filter} ORDER BY seq");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some((from, to)) = range {
-            q = q.bind(from.millis()).bind(to.millis());
-        }
-        let rows = q.fetch_all(&self.pool).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let e = event_of(r.try_get("body")?)?;
-            if let EventKind::PumpInfusion(x) = e.kind {
-                out.push((x, e.at));
-            }
-        }
-        Ok(out)
+        self.events_where(filter, range, |k| match k {
+            EventKind::PumpInfusion(x) => Some(x),
+            _ => None,
+        })
+        .await
     }
 
     async fn turnovers_where(
@@ -1039,6 +1030,21 @@ impl Store {
         filter: &'static str,
         range: Option<(Timestamp, Timestamp)>,
     ) -> Result<Vec<(orderly_model::census::TurnoverChange, Timestamp)>> {
+        self.events_where(filter, range, |k| match k {
+            EventKind::BedTurnover(t) => Some(t),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The events matching `filter` (with `$1`, `$2` bound to `range` when given), in commit
+    /// order, as what `pick` takes of each and when.
+    async fn events_where<T>(
+        &self,
+        filter: &'static str,
+        range: Option<(Timestamp, Timestamp)>,
+        pick: fn(EventKind) -> Option<T>,
+    ) -> Result<Vec<(T, Timestamp)>> {
         let sql = format!("SELECT body FROM events WHERE {filter} ORDER BY seq");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some((from, to)) = range {
@@ -1048,8 +1054,8 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let e = event_of(r.try_get("body")?)?;
-            if let EventKind::BedTurnover(t) = e.kind {
-                out.push((t, e.at));
+            if let Some(x) = pick(e.kind) {
+                out.push((x, e.at));
             }
         }
         Ok(out)
