@@ -63,6 +63,10 @@ pub struct SimArgs {
     /// Deteriorations (vital signs drifting over hours, then recovering) per patient per day.
     #[arg(long, default_value_t = 0.15)]
     pub deteriorations_per_day: f64,
+    /// Pumps report the infusions they run, programmed from this rules directory's drug
+    /// library (`bundled`: the shipped one); absent: pumps report their state only.
+    #[arg(long, value_name = "RULES_DIR|bundled")]
+    pub infusions: Option<String>,
     /// How a bed answers commands: `BED-ID=apply|refuse|ignore` (repeatable; default apply).
     #[arg(long = "bed-answer", value_parser = parse_answer)]
     pub bed_answers: Vec<(String, BedAnswer)>,
@@ -150,6 +154,16 @@ pub async fn sim(args: SimArgs) -> Result<()> {
             episodes_per_day: args.deteriorations_per_day,
             ..orderly_sim::vitals::LiveConfig::default()
         }),
+        infusions: match args.infusions.as_deref() {
+            None => None,
+            Some(dir) => {
+                let dir = (dir != "bundled").then(|| std::path::Path::new(dir));
+                let rules = crate::rules::load(dir, &fp, &seed)?;
+                Some(orderly_sim::devices::InfusionSim::new(std::sync::Arc::new(
+                    rules.config.drug_library,
+                )))
+            }
+        },
         ..SimConfig::default()
     };
     let mut truth = match &args.truth {
