@@ -167,6 +167,18 @@ fn a_simulated_weeks_infusion_report_matches_the_simulators_truth() {
     let r = report(&records, &alerts, start, now.plus_ms(1));
     let want = truth_counts(&truth);
     let got = report_counts(&r);
+    eprintln!(
+        "a week: {} infusions, {} with the library ({:.3}), {} basic mode, {:.0} infusion hours, {} soft overrides, {} hard stops, {} alerts on pumps ({:.3} per infusion hour)",
+        r.total.infusions,
+        r.total.with_library,
+        r.total.compliance.unwrap_or(0.0),
+        r.total.basic_mode,
+        r.total.infusion_hours,
+        r.total.soft_overrides,
+        r.total.hard_stops,
+        r.total.alerts,
+        r.total.alerts_per_infusion_hour.unwrap_or(0.0)
+    );
     if got != want {
         // Which infusions differ: the truth's unit against the last one recorded.
         let mut last: BTreeMap<(String, i64), (Option<String>, String)> = BTreeMap::new();
@@ -239,6 +251,7 @@ fn a_simulated_weeks_infusion_report_matches_the_simulators_truth() {
         })
         .count();
     assert!(past_hard > 0);
+    eprintln!("{past_hard} infusions past a hard limit, {past_hard_alerts} high alerts");
     assert!(
         past_hard_alerts >= 1 && past_hard_alerts <= past_hard,
         "{past_hard_alerts} alerts for {past_hard} infusions past a hard limit"
