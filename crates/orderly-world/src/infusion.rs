@@ -418,20 +418,27 @@ fn follow(
             let room_index = loc.filter(|l| !l.lost).map(|l| l.room);
             let patient = patient_of(&registry, &patients, new.patient.as_deref(), room_index);
             let weight = patient.as_ref().and_then(|(_, w)| *w);
-            let check = library.0.check(new, unit.as_deref(), weight);
-            if let Err(u) = &check {
-                stats.reject(Rejected {
-                    at: m.at,
-                    topic: format!(
-                        "pump/{}/telemetry",
-                        info.0.device.as_deref().unwrap_or(&info.0.id)
-                    ),
-                    device: info.0.device.clone(),
-                    reason: u.reason(),
-                    detail: format!("infusion not checked: {}", u.detail()),
-                });
-            }
-            let check = check.map_err(|u| u.detail().to_string());
+            let lib = &library.0;
+            let check = if lib.entries.is_empty() && lib.profiles.is_empty() {
+                // No drug library in the rules directory: nothing to check against, and
+                // nothing wrong with the pump's message.
+                Err("no drug library is loaded".to_string())
+            } else {
+                let check = lib.check(new, unit.as_deref(), weight);
+                if let Err(u) = &check {
+                    stats.reject(Rejected {
+                        at: m.at,
+                        topic: format!(
+                            "pump/{}/telemetry",
+                            info.0.device.as_deref().unwrap_or(&info.0.id)
+                        ),
+                        device: info.0.device.clone(),
+                        reason: u.reason(),
+                        detail: format!("infusion not checked: {}", u.detail()),
+                    });
+                }
+                check.map_err(|u| u.detail().to_string())
+            };
             match &mut p.running {
                 Some(r) => {
                     let before = (

@@ -112,7 +112,7 @@ pub fn main(cmd: RulesCmd) -> Result<()> {
                 *by_subject.entry(r.subject.as_str()).or_default() += 1;
             }
             println!(
-                "ok: {} rules in {} files ({}); detectors ok; {} PAR levels; {} maintenance policies",
+                "ok: {} rules in {} files ({}); detectors ok; {} PAR levels; {} maintenance policies; {}",
                 loaded.rules.rules.len(),
                 loaded.files.len(),
                 by_subject
@@ -121,7 +121,20 @@ pub fn main(cmd: RulesCmd) -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(", "),
                 loaded.config.par.len(),
-                loaded.config.maintenance.policies.len()
+                loaded.config.maintenance.policies.len(),
+                {
+                    let l = &loaded.config.drug_library;
+                    if l.entries.is_empty() && l.profiles.is_empty() {
+                        "no drug library (pumps' infusions are not checked)".to_string()
+                    } else {
+                        format!(
+                            "drug library {:?}: {} profiles, {} drug entries",
+                            l.version,
+                            l.profiles.len(),
+                            l.entries.len()
+                        )
+                    }
+                }
             );
             for n in &loaded.notes {
                 println!("note: {n}");

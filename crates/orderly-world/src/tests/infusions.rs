@@ -353,3 +353,22 @@ fn an_infusion_about_to_end_reminds_the_station_and_a_new_bag_is_a_new_infusion(
         [InfusionChange::Ended, InfusionChange::Started]
     );
 }
+
+#[test]
+fn without_a_drug_library_infusions_are_recorded_unchecked_and_nothing_is_rejected() {
+    let (fp, seed) = site();
+    let mut h = Hospital::new(fp, &seed, WorldConfig::default(), rules(&infusion_rules()));
+    h.push(sighting(t(0), "rx-f2-icu-01", "TP-0001", -55.0, true));
+    h.step(t(0));
+    h.push(pump_says(
+        t(1),
+        PumpState::Infusing,
+        Some(heparin(45.0, 1.0)),
+        0,
+    ));
+    let ev = h.step(t(1));
+    let r = records(&ev);
+    assert_eq!((r.len(), r[0].standing), (1, Standing::None), "{r:?}");
+    assert!(raised(&ev).is_empty(), "{:?}", raised(&ev));
+    assert_eq!(h.ingest_stats().view().rejected, 0);
+}
