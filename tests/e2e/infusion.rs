@@ -61,6 +61,36 @@ fn a_pump_past_the_hard_limit_alerts_its_patients_station_and_the_report_counts_
             && msg.contains("Heparin at 45 units/kg/h, past the library's hard max 40 units/kg/h"),
         "{msg}"
     );
+    // The pump's view says what it gives and where that stands.
+    let (_, pump_view) = o.get("/api/v1/assets/PUMP-0001");
+    let inf = &pump_view["infusion"];
+    assert_eq!(inf["drug"], "Heparin", "{pump_view}");
+    assert_eq!(inf["limit"], "above_hard", "{pump_view}");
+    assert_eq!(inf["crossed"], "hard max 40 units/kg/h", "{pump_view}");
+    assert_eq!(inf["patient"], "P-1001", "{pump_view}");
+    // And so does the floor map's room card, when a browser is here.
+    if let Ok(b) = orderly_tests::browser::Browser::start(1280, 900) {
+        b.goto(&format!("{}/", o.http));
+        b.type_into("#token", &nurse);
+        b.click("#signin button[type=submit]");
+        b.wait_for(
+            "signed in",
+            Duration::from_secs(30),
+            "return !document.getElementById('top').hidden",
+        );
+        b.goto(&format!("{}/#/map?floor=F2", o.http));
+        b.wait_for(
+            "the second floor",
+            Duration::from_secs(30),
+            "return document.querySelector('svg.map')?.dataset.floor === 'F2'",
+        );
+        b.click(".room[data-room=\"F2-ICU-01\"]");
+        b.wait_for(
+            "the pump's infusion on the room card",
+            Duration::from_secs(30),
+            "const c = document.getElementById('roomcard'); return !!c && c.textContent.includes(\"PUMP-0001\") && c.textContent.includes(\"infusing Heparin 45 units/kg/h, ✖ past the library's hard max 40 units/kg/h\")",
+        );
+    }
     // A drug the library does not have: counted and named, no alert.
     dev.json(&pump, &telemetry(500.0, 0.0, "Heparin (old library)", 3));
     o.wait_until("the unknown drug counted", Duration::from_secs(15), || {

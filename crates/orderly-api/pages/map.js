@@ -350,7 +350,16 @@ export async function mapPage(main, params) {
     if (rr) rr.classList.add('from');
     const room = await api(`/api/v1/rooms/${encodeURIComponent(id)}`, { signal });
     const list = h('ul', {});
-    for (const a of room.assets) list.append(h('li', {}, `${a.id} — ${words(a.kind)}, ${words(a.status)}`));
+    // A pump's infusion: what it gives and where that stands against the drug library.
+    const infusionText = (i) => {
+      if (!i) return '';
+      const what = i.library ? `${i.drug || 'a drug'}${i.dose !== undefined ? ` ${+i.dose.toFixed(2)} ${i.dose_unit || ''}` : ''}` : `${+i.rate_ml_h.toFixed(1)} mL/h without the drug library`;
+      const stand = { within: 'within the library\'s limits', above_soft: `past a soft limit (${i.crossed})`, below_soft: `under a soft limit (${i.crossed})`,
+        above_hard: `✖ past the library's ${i.crossed}`, below_hard: `✖ under the library's ${i.crossed}` }[i.limit];
+      const left = i.minutes_left !== undefined && i.minutes_left <= 60 ? `, ends in about ${Math.round(i.minutes_left)} min` : '';
+      return `; infusing ${what}${stand ? `, ${stand}` : ''}${i.unchecked ? ` (not checked: ${i.unchecked})` : ''}${left}`;
+    };
+    for (const a of room.assets) list.append(h('li', { 'data-asset': a.id }, `${a.id} — ${words(a.kind)}, ${words(a.status)}${infusionText(a.infusion)}`));
     for (const p of room.staff) list.append(h('li', {}, `${p.name} — ${words(p.role)} (${p.id})`));
     for (const p of room.patients) list.append(h('li', {}, `Patient ${p.name}, bed ${p.bed}`));
     fill(roomCard, h('h2', {}, `${room.name} (${room.id})`),

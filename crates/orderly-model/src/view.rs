@@ -61,6 +61,34 @@ pub struct AssetView {
     /// belongs whether or not its tag is heard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<String>,
+    /// The infusion an infusion pump runs, as checked against the drug library.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infusion: Option<InfusionView>,
+}
+
+/// A pump's running infusion and where it stands against the drug library.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct InfusionView {
+    pub started_at: Timestamp,
+    pub library: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drug: Option<String>,
+    /// The dose checked, in `dose_unit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dose: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dose_unit: Option<String>,
+    pub rate_ml_h: f64,
+    pub limit: crate::infusion::Standing,
+    /// The limit crossed, in words (empty when within).
+    pub crossed: String,
+    /// Why the library could not check it (a drug or profile it lacks), when so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unchecked: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minutes_left: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
 }
 
 /// An item's maintenance: its risk, when it is next due by time, its meters and its open work

@@ -56,6 +56,30 @@ pub struct Running {
     pub hard_stops: u64,
 }
 
+impl PumpInfusion {
+    /// The running infusion as the API shows it.
+    pub fn view(&self) -> Option<orderly_model::view::InfusionView> {
+        let r = self.running.as_ref()?;
+        let check = r.check.as_ref().ok();
+        Some(orderly_model::view::InfusionView {
+            started_at: r.started_at,
+            library: r.infusion.library,
+            drug: r.infusion.drug.clone(),
+            dose: check.and_then(|c| c.dose).or(r.infusion.dose),
+            dose_unit: check
+                .map(|c| c.dose_unit.clone())
+                .filter(|u| !u.is_empty())
+                .or(r.infusion.dose_unit.clone()),
+            rate_ml_h: r.infusion.rate_ml_h,
+            limit: check.map_or(Standing::None, |c| c.standing),
+            crossed: check.map(|c| c.crossed.clone()).unwrap_or_default(),
+            unchecked: r.check.as_ref().err().cloned(),
+            minutes_left: r.infusion.minutes_left().map(|m| (m * 10.0).round() / 10.0),
+            patient: r.patient.clone(),
+        })
+    }
+}
+
 pub struct InfusionPlugin;
 
 impl Capability for InfusionPlugin {

@@ -61,7 +61,10 @@ type ViewQuery<'a> = (
     Option<&'a Meters>,
     Option<&'a Service>,
     Option<&'a crate::turnover::Turnover>,
-    Option<&'a crate::vitals::VitalSigns>,
+    (
+        Option<&'a crate::vitals::VitalSigns>,
+        Option<&'a crate::infusion::PumpInfusion>,
+    ),
 );
 
 impl ReadModel {
@@ -113,7 +116,7 @@ impl ReadModel {
             meters,
             service,
             turnover,
-            vitals,
+            (vitals, infusion),
         ) = item;
         let tag_battery_pct = battery.and_then(|b| b.0);
         let location = loc.map(|l| view(site, l));
@@ -168,6 +171,7 @@ impl ReadModel {
                     reason: t.reason.clone(),
                 }),
                 place: self.bed_place.get(&a.id).map(|(room, _)| room.clone()),
+                infusion: infusion.and_then(|p| p.view()),
             };
             self.snap.assets.insert(a.id.clone(), Arc::new(v));
             return (a.kind == "bed").then(|| a.id.clone());
@@ -286,6 +290,7 @@ fn refresh(
             Changed<PatientInfo>,
             Changed<crate::turnover::Turnover>,
             Changed<crate::vitals::VitalSigns>,
+            Changed<crate::infusion::PumpInfusion>,
         )>,
     >,
     mut removed: RemovedComponents<PatientInfo>,
