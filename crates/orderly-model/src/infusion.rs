@@ -729,15 +729,24 @@ impl DrugLibrary {
     }
 
     fn find(&self, drug: &str, conc: &str, profile: Option<&str>) -> Option<usize> {
-        let (d, c) = (key(drug), key(conc));
+        // Per pump message: compared in place, nothing allocated per entry.
+        let same = |a: &str, b: &str| {
+            a.trim()
+                .chars()
+                .flat_map(char::to_lowercase)
+                .eq(b.trim().chars().flat_map(char::to_lowercase))
+        };
         let cp = Concentration::parse(conc).ok();
         self.entries.iter().position(|e| {
-            key(&e.drug) == d
-                && (key(&e.concentration) == c
-                    || cp.is_some_and(|cp| {
+            same(&e.drug, drug)
+                && match cp {
+                    // The same amount per mL, however it is written.
+                    Some(cp) => {
                         cp.amount == e.conc.amount
                             && (cp.per_ml - e.conc.per_ml).abs() <= 1e-9 * e.conc.per_ml
-                    }))
+                    }
+                    None => same(&e.concentration, conc),
+                }
                 && (e.profiles.is_empty()
                     || profile.is_some_and(|p| e.profiles.iter().any(|x| x == p)))
         })

@@ -682,7 +682,7 @@ impl Store {
         let turnover = self
             .turnovers_where(
                 "seq IN (SELECT MAX(seq) FROM events WHERE kind = 'bed.turnover' GROUP BY subject)",
-                None,
+                &[],
             )
             .await?;
         // Vital signs charted in the last 12 hours of the log (what a score counts at most).
@@ -703,7 +703,7 @@ impl Store {
         let infusions = self
             .infusions_where(
                 "seq IN (SELECT MAX(seq) FROM events WHERE kind = 'pump.infusion' GROUP BY subject)",
-                None,
+                &[],
             )
             .await?;
         Ok(Remembered {
@@ -985,7 +985,7 @@ impl Store {
     ) -> Result<Vec<(orderly_model::census::TurnoverChange, Timestamp)>> {
         self.turnovers_where(
             "kind = 'bed.turnover' AND at_ms >= $1 AND at_ms < $2",
-            Some((from, to)),
+            &[from.millis(), to.millis()],
         )
         .await
     }
@@ -999,14 +999,14 @@ impl Store {
     ) -> Result<Vec<(orderly_model::infusion::InfusionRecord, Timestamp)>> {
         let mut out = self
             .infusions_where(
-                "seq IN (SELECT MAX(seq) FROM events WHERE kind = 'pump.infusion' AND at_ms < $1 AND at_ms < $2 GROUP BY subject)",
-                Some((from, to)),
+                "seq IN (SELECT MAX(seq) FROM events WHERE kind = 'pump.infusion' AND at_ms < $1 GROUP BY subject)",
+                &[from.millis()],
             )
             .await?;
         out.extend(
             self.infusions_where(
                 "kind = 'pump.infusion' AND at_ms >= $1 AND at_ms < $2",
-                Some((from, to)),
+                &[from.millis(), to.millis()],
             )
             .await?,
         );
@@ -1016,9 +1016,9 @@ impl Store {
     async fn infusions_where(
         &self,
         filter: &'static str,
-        range: Option<(Timestamp, Timestamp)>,
+        binds: &[i64],
     ) -> Result<Vec<(orderly_model::infusion::InfusionRecord, Timestamp)>> {
-        self.events_where(filter, range, |k| match k {
+        self.events_where(filter, binds, |k| match k {
             EventKind::PumpInfusion(x) => Some(x),
             _ => None,
         })
@@ -1028,27 +1028,27 @@ impl Store {
     async fn turnovers_where(
         &self,
         filter: &'static str,
-        range: Option<(Timestamp, Timestamp)>,
+        binds: &[i64],
     ) -> Result<Vec<(orderly_model::census::TurnoverChange, Timestamp)>> {
-        self.events_where(filter, range, |k| match k {
+        self.events_where(filter, binds, |k| match k {
             EventKind::BedTurnover(t) => Some(t),
             _ => None,
         })
         .await
     }
 
-    /// The events matching `filter` (with `$1`, `$2` bound to `range` when given), in commit
-    /// order, as what `pick` takes of each and when.
+    /// The events matching `filter` (`$1`, `$2`, ... bound to `binds`), in commit order, as
+    /// what `pick` takes of each and when.
     async fn events_where<T>(
         &self,
         filter: &'static str,
-        range: Option<(Timestamp, Timestamp)>,
+        binds: &[i64],
         pick: fn(EventKind) -> Option<T>,
     ) -> Result<Vec<(T, Timestamp)>> {
         let sql = format!("SELECT body FROM events WHERE {filter} ORDER BY seq");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some((from, to)) = range {
-            q = q.bind(from.millis()).bind(to.millis());
+        for b in binds {
+            q = q.bind(*b);
         }
         let rows = q.fetch_all(&self.pool).await?;
         let mut out = Vec::with_capacity(rows.len());

@@ -56,23 +56,48 @@ pub struct Running {
     pub hard_stops: u64,
 }
 
+impl Running {
+    fn checked(&self) -> Option<&Check> {
+        self.check.as_ref().ok()
+    }
+    /// The dose checked, else as the pump reports it.
+    fn dose(&self) -> Option<f64> {
+        self.checked().and_then(|c| c.dose).or(self.infusion.dose)
+    }
+    /// The library's dose unit, else the pump's.
+    fn dose_unit(&self) -> Option<String> {
+        self.checked()
+            .map(|c| c.dose_unit.as_str())
+            .filter(|u| !u.is_empty())
+            .or(self.infusion.dose_unit.as_deref())
+            .map(str::to_string)
+    }
+    fn standing(&self) -> Standing {
+        self.checked().map_or(Standing::None, |c| c.standing)
+    }
+    /// What a `changed` record is written for: the checked dose and where it and a bolus
+    /// stand, and the rate.
+    fn shape(&self) -> (Option<(Standing, Standing, Option<f64>)>, f64) {
+        (
+            self.checked().map(|c| (c.standing, c.bolus, c.dose)),
+            self.infusion.rate_ml_h,
+        )
+    }
+}
+
 impl PumpInfusion {
     /// The running infusion as the API shows it.
     pub fn view(&self) -> Option<orderly_model::view::InfusionView> {
         let r = self.running.as_ref()?;
-        let check = r.check.as_ref().ok();
         Some(orderly_model::view::InfusionView {
             started_at: r.started_at,
             library: r.infusion.library,
             drug: r.infusion.drug.clone(),
-            dose: check.and_then(|c| c.dose).or(r.infusion.dose),
-            dose_unit: check
-                .map(|c| c.dose_unit.clone())
-                .filter(|u| !u.is_empty())
-                .or(r.infusion.dose_unit.clone()),
+            dose: r.dose(),
+            dose_unit: r.dose_unit(),
             rate_ml_h: r.infusion.rate_ml_h,
-            limit: check.map_or(Standing::None, |c| c.standing),
-            crossed: check.map(|c| c.crossed.clone()).unwrap_or_default(),
+            limit: r.standing(),
+            crossed: r.checked().map(|c| c.crossed.clone()).unwrap_or_default(),
             unchecked: r.check.as_ref().err().cloned(),
             minutes_left: r.infusion.minutes_left().map(|m| (m * 10.0).round() / 10.0),
             patient: r.patient.clone(),
@@ -186,7 +211,7 @@ fn infusion_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
     let r = ctx.own::<PumpInfusion>().and_then(|p| p.running.as_ref());
     let infusing = r.filter(|r| r.state == PumpState::Infusing);
     let inf = r.map(|r| &r.infusion);
-    let check = r.and_then(|r| r.check.as_ref().ok());
+    let check = r.and_then(Running::checked);
     let s = |v: Option<&String>| Fact::String(v.cloned().unwrap_or_default());
     f.set(g, "running", Fact::Bool(r.is_some()));
     f.set(g, "infusing", Fact::Bool(infusing.is_some()));
@@ -212,9 +237,7 @@ fn infusion_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
         g,
         "dose_unit",
         Fact::String(
-            check
-                .map(|c| c.dose_unit.clone())
-                .or_else(|| inf.and_then(|i| i.dose_unit.clone()))
+            r.and_then(Running::dose_unit)
                 .unwrap_or_else(|| "mL/h".into()),
         ),
     );
@@ -227,7 +250,7 @@ fn infusion_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
     f.set(
         g,
         "limit",
-        standing(check.map_or(Standing::None, |c| c.standing)),
+        standing(r.map_or(Standing::None, Running::standing)),
     );
     f.set(
         g,
@@ -315,7 +338,6 @@ fn record_of(
 ) -> InfusionRecord {
     let r = p.running.as_ref();
     let inf = r.map(|r| &r.infusion);
-    let check = r.and_then(|r| r.check.as_ref().ok());
     InfusionRecord {
         pump: info.0.id.clone(),
         change,
@@ -328,14 +350,11 @@ fn record_of(
         profile: inf.and_then(|i| i.profile.clone()),
         drug: inf.and_then(|i| i.drug.clone()),
         concentration: inf.and_then(|i| i.concentration.clone()),
-        dose: check.and_then(|c| c.dose).or(inf.and_then(|i| i.dose)),
-        dose_unit: check
-            .map(|c| c.dose_unit.clone())
-            .filter(|u| !u.is_empty())
-            .or(inf.and_then(|i| i.dose_unit.clone())),
+        dose: r.and_then(Running::dose),
+        dose_unit: r.and_then(Running::dose_unit),
         rate_ml_h: inf.map_or(0.0, |i| i.rate_ml_h),
         infused_ml: inf.map_or(0.0, |i| i.infused_ml),
-        standing: check.map_or(Standing::None, |c| c.standing),
+        standing: r.map_or(Standing::None, Running::standing),
         soft_overrides_total: p.soft_total.unwrap_or(0),
         hard_stops_total: p.hard_total.unwrap_or(0),
         count,
@@ -465,11 +484,7 @@ fn follow(
             };
             match &mut p.running {
                 Some(r) => {
-                    let before = (
-                        r.check.as_ref().ok().map(|c| (c.standing, c.bolus, c.dose)),
-                        r.infusion.rate_ml_h,
-                        r.state,
-                    );
+                    let before = r.shape();
                     r.infusion = new.clone();
                     r.state = t.state;
                     r.check = check;
@@ -478,12 +493,7 @@ fn follow(
                         r.room = room.clone();
                     }
                     r.patient = patient.map(|(id, _)| id).or(r.patient.take());
-                    let after = (
-                        r.check.as_ref().ok().map(|c| (c.standing, c.bolus, c.dose)),
-                        r.infusion.rate_ml_h,
-                        r.state,
-                    );
-                    if before.0 != after.0 || before.1 != after.1 {
+                    if r.shape() != before {
                         let rec = record(p, InfusionChange::Changed, 0);
                         outbox.push(m.at, EventKind::PumpInfusion(rec));
                     }
