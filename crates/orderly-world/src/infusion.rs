@@ -407,6 +407,9 @@ fn moved(
     }
 }
 
+/// More limit events than this between two reports is a counter that jumped, not overrides.
+const MAX_LIMIT_EVENTS: u64 = 20;
+
 /// The same program: a new bag or a new drug is a new infusion.
 fn same_program(a: &Infusion, b: &Infusion) -> bool {
     a.library == b.library
@@ -531,6 +534,12 @@ fn follow(
                 continue;
             }
             let n = now - before;
+            if n > MAX_LIMIT_EVENTS {
+                // No pump is reprogrammed that often between two reports (at most a minute
+                // apart): a replaced board or a bad counter. The new value is the baseline.
+                tracing::warn!(pump = %info.0.id, before, now, hard, "pump limit-event counter jumped; taken as a new baseline");
+                continue;
+            }
             if let Some(r) = &mut p.running {
                 if hard {
                     r.hard_stops += n;

@@ -215,9 +215,25 @@ fn overrides_are_counted_once_from_the_pumps_counter_across_repeats_and_a_restar
     ));
     let r = records(&again.step(t(6)));
     assert_eq!((r.len(), r[0].count), (1, 2), "{r:?}");
+    // A counter that jumps by thousands (a replaced board) is a new baseline, not overrides.
+    again.push(pump_says(
+        t(7),
+        PumpState::Infusing,
+        Some(heparin(30.0, 7.0)),
+        5000,
+    ));
+    assert!(records(&again.step(t(7))).is_empty());
+    again.push(pump_says(
+        t(8),
+        PumpState::Infusing,
+        Some(heparin(30.0, 7.5)),
+        5001,
+    ));
+    let r = records(&again.step(t(8)));
+    assert_eq!((r.len(), r[0].count), (1, 1), "{r:?}");
     // The pump stops: the infusion ends, with its start kept.
-    again.push(pump_says(t(7), PumpState::Idle, None, 7));
-    let r = records(&again.step(t(7)));
+    again.push(pump_says(t(9), PumpState::Idle, None, 5001));
+    let r = records(&again.step(t(9)));
     assert_eq!(r[0].change, InfusionChange::Ended);
     assert_eq!(r[0].started_at, t(1));
 }
