@@ -68,6 +68,7 @@ impl Topics {
             DeviceClass::Pump => ("pump", &["telemetry"]),
             DeviceClass::Wearable => ("wearable", &["imu", "event", "vitals"]),
             DeviceClass::Monitor => ("monitor", &["vitals"]),
+            DeviceClass::Environment => ("env", &["reading"]),
         };
         let publish = leaves
             .iter()
@@ -121,6 +122,7 @@ pub fn to_json(ts: Timestamp, seq: Option<u64>, payload: &Payload) -> serde_json
         Payload::WearableImu(x) => serde_json::to_value(x),
         Payload::WearableEvent(x) => serde_json::to_value(x),
         Payload::Vitals(x) | Payload::MonitorVitals(x) => serde_json::to_value(x),
+        Payload::EnvReading(x) => serde_json::to_value(x),
     };
     // The reading types are plain structs of numbers, strings and lists: always an object.
     let mut map = match body {
@@ -279,6 +281,7 @@ fn decode_payload(
         ("wearable", "event") => Payload::WearableEvent(check_event(field(bytes)?)?),
         ("wearable", "vitals") => Payload::Vitals(check_vitals(field(bytes)?)?),
         ("monitor", "vitals") => Payload::MonitorVitals(check_vitals(field(bytes)?)?),
+        ("env", "reading") => Payload::EnvReading(check_env(field(bytes)?)?),
         _ => {
             return Err(DecodeError::new(
                 RejectReason::UnknownTopic,
@@ -375,6 +378,14 @@ fn check_pump(p: PumpTelemetry) -> Result<PumpTelemetry, DecodeError> {
             .map_err(|e| DecodeError::new(RejectReason::OutOfRange, e))?;
     }
     Ok(p)
+}
+
+fn check_env(
+    r: orderly_model::environment::EnvReading,
+) -> Result<orderly_model::environment::EnvReading, DecodeError> {
+    r.check_ranges()
+        .map_err(|e| DecodeError::new(RejectReason::OutOfRange, e))?;
+    Ok(r)
 }
 
 fn check_imu(i: WearableImu) -> Result<WearableImu, DecodeError> {
@@ -570,6 +581,10 @@ mod tests {
                 "monitor/d1/vitals",
                 r#"{"ts":"2026-11-22T10:00:00Z","spo2":96,"systolic":121}"#,
             ),
+            (
+                "env/d1/reading",
+                r#"{"ts":"2026-11-22T10:00:00Z","temperature_c":4.2,"door_open":false}"#,
+            ),
         ];
         let mut granted = std::collections::BTreeSet::new();
         for class in [
@@ -578,6 +593,7 @@ mod tests {
             DeviceClass::Pump,
             DeviceClass::Wearable,
             DeviceClass::Monitor,
+            DeviceClass::Environment,
         ] {
             let p = topics.device_permissions(class, "d1");
             for t in &p.publish {

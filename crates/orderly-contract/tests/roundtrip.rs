@@ -168,6 +168,23 @@ fn payload() -> impl Strategy<Value = Payload> {
                 v
             },
         );
+    let env = (
+        o(-100.0, 100.0),
+        o(0.0, 100.0),
+        o(-500.0, 500.0),
+        proptest::option::of(any::<bool>()),
+        o(0.0, 100.0),
+    )
+        .prop_map(|(t, h, p, door, battery)| {
+            orderly_model::environment::EnvReading {
+                temperature_c: t,
+                humidity_pct: h,
+                pressure_pa: p,
+                // A reading has at least one value.
+                door_open: door.or(Some(false)),
+                battery_pct: battery,
+            }
+        });
     prop_oneof![
         proptest::collection::vec(sighting, 0..10)
             .prop_map(|sightings| Payload::Sightings(Sightings { sightings })),
@@ -179,6 +196,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         event.prop_map(Payload::WearableEvent),
         vitals.clone().prop_map(Payload::Vitals),
         vitals.prop_map(Payload::MonitorVitals),
+        env.prop_map(Payload::EnvReading),
     ]
 }
 

@@ -34,6 +34,8 @@ impl OutEvent {
             EventKind::BedTurnover(t) => t.unit.as_deref(),
             EventKind::PatientObserved(c) => c.unit.as_deref(),
             EventKind::PumpInfusion(r) => r.unit.as_deref(),
+            EventKind::EnvExcursion(x) => x.unit.as_deref(),
+            EventKind::EnvSummary(x) => x.unit.as_deref(),
             k if k.census().is_some() => k.census().and_then(|c| c.unit.as_deref()),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }
@@ -266,6 +268,14 @@ pub enum EventKind {
     /// against the drug library): what the compliance report is made from.
     #[serde(rename = "pump.infusion")]
     PumpInfusion(crate::infusion::InfusionRecord),
+    /// An environment sensor's value left its range (`ended_at` empty) or came back
+    /// (`ended_at` set): the excursions of the daily log.
+    #[serde(rename = "env.excursion")]
+    EnvExcursion(crate::environment::Excursion),
+    /// An environment sensor's hour: minimum, maximum and mean of what it measured, and how
+    /// long its door was open (the daily log's figures).
+    #[serde(rename = "env.summary")]
+    EnvSummary(crate::environment::Summary),
     /// A rule's condition held: a new alert.
     #[serde(rename = "alert.raised")]
     AlertRaised(Alert),
@@ -330,6 +340,8 @@ impl EventKind {
             EventKind::PatientObserved(_) => "patient.observed",
             EventKind::BedTurnover(_) => "bed.turnover",
             EventKind::PumpInfusion(_) => "pump.infusion",
+            EventKind::EnvExcursion(_) => "env.excursion",
+            EventKind::EnvSummary(_) => "env.summary",
             EventKind::AlertRaised(_) => "alert.raised",
             EventKind::AlertUpdated(_) => "alert.updated",
             EventKind::AlertAcknowledged(_) => "alert.acknowledged",
@@ -380,6 +392,8 @@ impl EventKind {
             | EventKind::StatusChanged { .. }
             | EventKind::BedTurnover(_)
             | EventKind::PumpInfusion(_)
+            | EventKind::EnvExcursion(_)
+            | EventKind::EnvSummary(_)
             | EventKind::PatientAdmitted(_)
             | EventKind::PatientTransferred(_)
             | EventKind::PatientDischarged(_)
@@ -403,7 +417,7 @@ impl EventKind {
     }
 
     /// Every event kind's name, for filters and documentation.
-    pub const NAMES: [&'static str; 38] = [
+    pub const NAMES: [&'static str; 40] = [
         "location.changed",
         "location.lost",
         "location.found",
@@ -433,6 +447,8 @@ impl EventKind {
         "patient.observed",
         "bed.turnover",
         "pump.infusion",
+        "env.excursion",
+        "env.summary",
         "alert.raised",
         "alert.updated",
         "alert.acknowledged",

@@ -36,6 +36,7 @@ pub(crate) use wire_names;
 pub mod census;
 pub mod command;
 pub mod compliance;
+pub mod environment;
 pub mod event;
 pub mod ids;
 pub mod infusion;
@@ -102,6 +103,9 @@ pub struct Restored {
     /// Each pump's last `pump.infusion` record, with when: the infusions running and the
     /// pumps' override counters.
     pub infusions: Vec<(crate::infusion::InfusionRecord, crate::Timestamp)>,
+    /// Each environment sensor's excursions still under way (an `env.excursion` start with no
+    /// end after it).
+    pub excursions: Vec<crate::environment::Excursion>,
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub enum Payload {
     /// A bedside monitor's vital signs (`monitor/{id}/vitals`): of whoever the census has in
     /// the monitor's bed.
     MonitorVitals(Vitals),
+    /// An environment sensor's reading (`env/{id}/reading`): temperature, humidity,
+    /// differential pressure, door.
+    EnvReading(crate::environment::EnvReading),
 }
 
 impl Payload {
@@ -64,6 +67,7 @@ impl Payload {
             Payload::WearableEvent(_) => ("wearable", "event"),
             Payload::Vitals(_) => ("wearable", "vitals"),
             Payload::MonitorVitals(_) => ("monitor", "vitals"),
+            Payload::EnvReading(_) => ("env", "reading"),
         };
         format!("{class}/{device}/{leaf}")
     }
@@ -78,6 +82,7 @@ impl Payload {
                 DeviceClass::Wearable
             }
             Payload::MonitorVitals(_) => DeviceClass::Monitor,
+            Payload::EnvReading(_) => DeviceClass::Environment,
         }
     }
 }
@@ -104,6 +109,8 @@ pub enum DeviceClass {
     Wearable,
     /// A bedside monitor: it stays at a bed and measures whoever the census has in it.
     Monitor,
+    /// An environment sensor: mounted in a room or on an appliance (a medication fridge).
+    Environment,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

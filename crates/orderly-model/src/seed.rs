@@ -135,7 +135,11 @@ impl Seed {
             .patients
             .iter()
             .filter_map(|p| Some((p.wearable.as_deref()?, crate::DeviceClass::Wearable)));
-        assets.chain(wearables).collect()
+        let sensors = self
+            .sensors
+            .iter()
+            .map(|s| (s.id.as_str(), crate::DeviceClass::Environment));
+        assets.chain(wearables).chain(sensors).collect()
     }
 }
 
@@ -182,12 +186,31 @@ pub struct Patient {
     pub record: crate::census::Record,
 }
 
+/// An environment sensor (`[[sensor]]`): its id is its MQTT device id. Mounted in a room of
+/// the floorplan, on an appliance there (a medication fridge) or in the room's air.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Sensor {
+    pub id: String,
+    /// The floorplan room it is in.
+    pub room: String,
+    /// The appliance it is on (`4 West medication fridge`); none for the room's air.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance: Option<String>,
+    /// The ranges it is checked against: a `[[profile]]` of `rules/environment.toml`.
+    pub profile: String,
+}
+
 /// The validated registry and census.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Seed {
     pub assets: Vec<Asset>,
     pub staff: Vec<Staff>,
     pub patients: Vec<Patient>,
+    pub sensors: Vec<Sensor>,
+    /// Every room the file names (sensors), with where.
+    room_refs: Vec<(String, usize)>,
+    /// Every environment profile the file names, with where.
+    profile_refs: Vec<(String, usize)>,
     /// Every unit the file names, with the byte offset where it does (checked against the floorplan).
     unit_refs: Vec<(String, usize)>,
     /// Every bed position the file names, with where (checked against the floorplan's beds).
@@ -205,6 +228,17 @@ struct SeedFile {
     staff: Vec<StaffEntry>,
     #[serde(default)]
     patient: Vec<PatientEntry>,
+    #[serde(default)]
+    sensor: Vec<SensorEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SensorEntry {
+    id: Spanned<String>,
+    room: Spanned<String>,
+    appliance: Option<String>,
+    profile: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -596,6 +630,22 @@ impl Seed {
             });
         }
 
+        for x in &raw.sensor {
+            // A sensor's id is its device id: unique among ids and devices alike.
+            c.unique("id", x.id.get_ref(), x.id.span().start);
+            c.unique("device", x.id.get_ref(), x.id.span().start);
+            seed.room_refs
+                .push((x.room.get_ref().clone(), x.room.span().start));
+            seed.profile_refs
+                .push((x.profile.get_ref().clone(), x.profile.span().start));
+            seed.sensors.push(Sensor {
+                id: x.id.get_ref().clone(),
+                room: x.room.get_ref().clone(),
+                appliance: x.appliance.clone().filter(|a| !a.trim().is_empty()),
+                profile: x.profile.get_ref().clone(),
+            });
+        }
+
         if c.errors.is_empty() {
             Ok(seed)
         } else {
@@ -616,6 +666,56 @@ impl Seed {
                 "use a bed id from a room's `beds = [...]` in the floorplan",
             )
         })
+    }
+
+    /// Checks every room the seed names (sensors) against the floorplan's rooms (`known`).
+    pub fn check_rooms(
+        &self,
+        file: &str,
+        text: &str,
+        known: impl Fn(&str) -> bool,
+    ) -> Result<(), SeedError> {
+        check_refs(&self.room_refs, file, text, known, |r| {
+            (
+                format!("room {r:?} is not in the floorplan"),
+                "use a room id from the floorplan's [[room]] tables",
+            )
+        })
+    }
+
+    /// Checks every environment profile the seed names against `rules/environment.toml`'s
+    /// (`profiles`), suggesting the closest.
+    pub fn check_profiles(
+        &self,
+        file: &str,
+        text: &str,
+        profiles: &[&str],
+    ) -> Result<(), SeedError> {
+        let src = Source::new(file, text);
+        let errors: Vec<_> = self
+            .profile_refs
+            .iter()
+            .filter(|(p, _)| !profiles.contains(&p.as_str()))
+            .map(|(p, at)| {
+                let fix = match crate::source::suggest(p, profiles.iter().copied()) {
+                    Some(s) => format!("did you mean {s:?}?"),
+                    None if profiles.is_empty() => {
+                        "add a [[profile]] to rules/environment.toml".to_string()
+                    }
+                    None => format!("use one of {}", profiles.join(", ")),
+                };
+                src.error_at(
+                    *at,
+                    format!("environment profile {p:?} is not in rules/environment.toml"),
+                    Some(fix),
+                )
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(FileErrors(errors))
+        }
     }
 
     /// Checks every unit the seed names against `known`, with the file's positions.
@@ -812,5 +912,52 @@ wearable = "W-1"
         )
         .unwrap_err();
         assert_eq!(e.0[0].line, 4, "{e}");
+    }
+}
+
+#[cfg(test)]
+mod sensor_tests {
+    use super::*;
+
+    const SENSORS: &str = r#"
+[[sensor]]
+id = "env-1"
+room = "R-CLEAN"
+appliance = "Medication fridge"
+profile = "medication_fridge"
+
+[[sensor]]
+id = "env-2"
+room = "R-99"
+profile = "medication_frige"
+"#;
+
+    #[test]
+    fn sensors_are_devices_whose_rooms_and_profiles_are_checked_with_their_lines() {
+        let s = Seed::parse("seed.toml", SENSORS).unwrap();
+        assert_eq!(s.sensors.len(), 2);
+        assert_eq!(s.sensors[0].appliance.as_deref(), Some("Medication fridge"));
+        assert!(
+            s.devices()
+                .contains(&("env-1", crate::DeviceClass::Environment))
+        );
+        let e = s
+            .check_rooms("seed.toml", SENSORS, |r| r == "R-CLEAN")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("seed.toml:10:") && e.contains("\"R-99\""), "{e}");
+        let e = s
+            .check_profiles("seed.toml", SENSORS, &["medication_fridge", "freezer"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("seed.toml:11:") && e.contains("did you mean \"medication_fridge\""),
+            "{e}"
+        );
+        let twice = format!(
+            "{SENSORS}\n[[sensor]]\nid = \"env-1\"\nroom = \"R-CLEAN\"\nprofile = \"freezer\"\n"
+        );
+        let e = Seed::parse("seed.toml", &twice).unwrap_err().to_string();
+        assert!(e.contains("used twice"), "{e}");
     }
 }

@@ -252,6 +252,45 @@ pub struct Snapshot {
     pub recalls: BTreeMap<String, crate::maintenance::Recall>,
     /// Each unit's stock of ready equipment against its PAR levels, by `PAR-{unit}-{kind}`.
     pub par: BTreeMap<String, ParView>,
+    /// Every environment sensor as it stands, by id.
+    pub sensors: SensorMap,
+}
+
+/// Sensors by id, sharing structure between snapshots.
+pub type SensorMap = imbl::OrdMap<String, Arc<SensorView>>;
+
+/// An environment sensor as it stands: what it last read, where each value stands against its
+/// profile, the excursions under way and the hour in progress (for the daily log).
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct SensorView {
+    pub id: String,
+    pub appliance: Option<String>,
+    pub profile: String,
+    /// The profile's title (`Medication refrigerator`), or the id when rules/environment.toml
+    /// lacks it.
+    pub profile_title: String,
+    pub room: String,
+    pub room_name: String,
+    pub unit: Option<String>,
+    /// The ranges in words (`temperature 2-8 °C`).
+    pub range: String,
+    /// Receive time of the last reading (none since Orderly started).
+    pub last_reading: Option<crate::Timestamp>,
+    pub temperature_c: Option<f64>,
+    pub humidity_pct: Option<f64>,
+    pub pressure_pa: Option<f64>,
+    pub temperature: crate::infusion::Standing,
+    pub humidity: crate::infusion::Standing,
+    pub pressure: crate::infusion::Standing,
+    pub door_open: bool,
+    pub door_open_since: Option<crate::Timestamp>,
+    pub battery_pct: Option<f64>,
+    /// Whole minutes without a reading.
+    pub silent_minutes: i64,
+    /// Excursions under way.
+    pub excursions: Vec<crate::environment::Excursion>,
+    /// The hour in progress, not yet written as an `env.summary`.
+    pub hour: Option<crate::environment::Summary>,
 }
 
 /// One unit's stock of one kind against its PAR level (`rules/par.toml`), as last counted.

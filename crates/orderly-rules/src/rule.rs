@@ -26,6 +26,8 @@ pub struct Known {
     pub kinds: BTreeSet<String>,
     /// The models of each kind in the registry (for the maintenance catalogue).
     pub models: std::collections::BTreeMap<String, BTreeSet<String>>,
+    /// The environment profiles the registry's sensors name, each with its first sensor.
+    pub sensor_profiles: std::collections::BTreeMap<String, String>,
 }
 
 /// Who receives an alert.

@@ -20,16 +20,20 @@ pub enum SubjectType {
     Staff,
     /// A unit's stock of one kind of equipment against its PAR level (`rules/par.toml`).
     Par,
+    /// An environment sensor (`[[sensor]]` of the seed) in a room or on an appliance, checked
+    /// against its profile of `rules/environment.toml`.
+    Sensor,
 }
 
 impl SubjectType {
-    pub const ALL: [SubjectType; 6] = [
+    pub const ALL: [SubjectType; 7] = [
         SubjectType::Bed,
         SubjectType::Pump,
         SubjectType::Asset,
         SubjectType::Patient,
         SubjectType::Staff,
         SubjectType::Par,
+        SubjectType::Sensor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl SubjectType {
             SubjectType::Patient => "patient",
             SubjectType::Staff => "staff",
             SubjectType::Par => "par",
+            SubjectType::Sensor => "sensor",
         }
     }
 
@@ -52,6 +57,7 @@ impl SubjectType {
             SubjectType::Patient => &["patient", "bed", "room"],
             SubjectType::Staff => &["staff", "room"],
             SubjectType::Par => &["par"],
+            SubjectType::Sensor => &["env", "room"],
         }
     }
 }
@@ -575,6 +581,109 @@ const PAR: &[FactDef] = &[
     ),
 ];
 
+pub const SPACE_KIND: &[&str] = &["fridge", "freezer", "isolation", "operating_room", "room"];
+
+const ENV: &[FactDef] = &[
+    f("id", String, "the sensor's id (its device id)"),
+    f(
+        "appliance",
+        String,
+        "the appliance it is on (`4 West medication fridge`), or empty for a room's air",
+    ),
+    f("profile", String, "its profile in rules/environment.toml"),
+    f(
+        "kind",
+        Enum(SPACE_KIND),
+        "what its profile monitors: `fridge`, `freezer`, `isolation`, `operating_room`, `room`",
+    ),
+    f(
+        "where",
+        String,
+        "the appliance and room in words, for messages",
+    ),
+    f(
+        "reported",
+        Bool,
+        "the sensor has sent a reading since Orderly started",
+    ),
+    f(
+        "temperature_c",
+        Double,
+        "the last temperature, °C (0 when not measured)",
+    ),
+    f(
+        "temperature",
+        Enum(STANDING),
+        "the temperature against the profile's range: `none` (not measured or no range), `within`, `below_soft` (below `low`), `above_soft` (above `high`), `below_hard`, `above_hard` (a value equal to a limit is within it)",
+    ),
+    f(
+        "temperature_minutes",
+        Int,
+        "whole minutes the temperature has been out of range (0 when within)",
+    ),
+    f(
+        "humidity_pct",
+        Double,
+        "the last relative humidity, % (0 when not measured)",
+    ),
+    f(
+        "humidity",
+        Enum(STANDING),
+        "the humidity against the range, as `temperature`",
+    ),
+    f(
+        "humidity_minutes",
+        Int,
+        "whole minutes the humidity has been out of range",
+    ),
+    f(
+        "pressure_pa",
+        Double,
+        "the last differential pressure against the reference space, Pa (negative: air flows in; 0 when not measured)",
+    ),
+    f(
+        "pressure",
+        Enum(STANDING),
+        "the pressure against the range, as `temperature`",
+    ),
+    f(
+        "pressure_minutes",
+        Int,
+        "whole minutes the pressure has been out of range",
+    ),
+    f(
+        "excursion",
+        String,
+        "the longest excursion under way in words (`temperature above 8 °C for 34 min, peak 11.2 °C`), or empty",
+    ),
+    f(
+        "range",
+        String,
+        "the ranges the profile sets, in words (`temperature 2-8 °C`)",
+    ),
+    f("door_open", Bool, "the sensor reports its door open"),
+    f(
+        "door_open_minutes",
+        Int,
+        "whole minutes the door has been open (0 when closed)",
+    ),
+    f(
+        "silent_minutes",
+        Int,
+        "whole minutes since the sensor's last reading (since Orderly started when it has not reported yet)",
+    ),
+    f(
+        "occupied",
+        Bool,
+        "a patient of the census has a bed in the sensor's room",
+    ),
+    f(
+        "battery_pct",
+        Double,
+        "the sensor's battery, 0..100 (100 when not reported)",
+    ),
+];
+
 /// The facts of a group.
 pub fn group(name: &str) -> Option<&'static [FactDef]> {
     Some(match name {
@@ -586,6 +695,7 @@ pub fn group(name: &str) -> Option<&'static [FactDef]> {
         "room" => ROOM,
         "staff" => STAFF,
         "par" => PAR,
+        "env" => ENV,
         _ => return None,
     })
 }

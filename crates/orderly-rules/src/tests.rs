@@ -9,6 +9,7 @@ fn known() -> Known {
             .into(),
         kinds: ["bed", "infusion_pump"].map(String::from).into(),
         models: Default::default(),
+        sensor_profiles: Default::default(),
     }
 }
 

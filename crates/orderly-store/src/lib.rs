@@ -19,6 +19,10 @@ use sqlx::{AnyPool, Row, SqlSafeStr};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+/// How far back a restart and the daily log look for an excursion still under way (one that
+/// lasts longer is a sensor nobody has fixed in a month: its silence alert says so).
+const EXCURSION_LOOKBACK_MS: i64 = 30 * 24 * 3_600_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The cause in words (the first connection's own error: "Connection refused" names the
@@ -344,6 +348,8 @@ impl Store {
                 k if k.census().is_some() => k.census().map(|c| c.patient.id.clone()),
                 EventKind::BedTurnover(t) => Some(t.bed.clone()),
                 EventKind::PumpInfusion(r) => Some(r.pump.clone()),
+                EventKind::EnvExcursion(x) => Some(x.sensor.clone()),
+                EventKind::EnvSummary(x) => Some(x.sensor.clone()),
                 EventKind::PatientObserved(c) => Some(c.patient.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
@@ -706,7 +712,19 @@ impl Store {
                 &[],
             )
             .await?;
+        // Excursions under way: each sensor's and quantity's last record, when it has no end.
+        let newest_ms = newest;
+        let excursions = self
+            .excursions_between(
+                Timestamp(newest_ms - EXCURSION_LOOKBACK_MS),
+                Timestamp(i64::MAX),
+            )
+            .await?
+            .into_iter()
+            .filter(|x| x.ended_at.is_none())
+            .collect();
         Ok(Remembered {
+            excursions,
             infusions,
             observed,
             turnover,
@@ -1010,6 +1028,74 @@ impl Store {
             )
             .await?,
         );
+        Ok(out)
+    }
+
+    /// The environment's daily log material for `[from, to)`: the hourly summaries of hours
+    /// starting in it, and every excursion under way in it (as last recorded), oldest first.
+    pub async fn environment(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<(
+        Vec<orderly_model::environment::Summary>,
+        Vec<orderly_model::environment::Excursion>,
+    )> {
+        // A summary is written when its hour is over (a little after, for late readings).
+        let summaries = self
+            .events_where(
+                "kind = 'env.summary' AND at_ms >= $1 AND at_ms < $2",
+                &[from.millis(), to.millis().saturating_add(2 * 3_600_000)],
+                |k| match k {
+                    EventKind::EnvSummary(x) => Some(x),
+                    _ => None,
+                },
+            )
+            .await?
+            .into_iter()
+            .map(|(x, _)| x)
+            .filter(|x| x.from >= from && x.from < to)
+            .collect();
+        let excursions = self
+            .excursions_between(Timestamp(from.millis() - EXCURSION_LOOKBACK_MS), to)
+            .await?
+            .into_iter()
+            .filter(|x| x.started_at < to && x.ended_at.is_none_or(|e| e >= from))
+            .collect();
+        Ok((summaries, excursions))
+    }
+
+    /// Every excursion recorded in `[from, to)`, each as last recorded (its end replaces its
+    /// start), in order of start.
+    async fn excursions_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<orderly_model::environment::Excursion>> {
+        let records = self
+            .events_where(
+                "kind = 'env.excursion' AND at_ms >= $1 AND at_ms < $2",
+                &[from.millis(), to.millis()],
+                |k| match k {
+                    EventKind::EnvExcursion(x) => Some(x),
+                    _ => None,
+                },
+            )
+            .await?;
+        let mut last: std::collections::BTreeMap<(String, &'static str, i64), _> =
+            std::collections::BTreeMap::new();
+        for (x, _) in records {
+            last.insert(
+                (x.sensor.clone(), x.quantity.as_str(), x.started_at.millis()),
+                x,
+            );
+        }
+        let mut out: Vec<_> = last.into_values().collect();
+        out.sort_by(|a, b| {
+            a.started_at
+                .cmp(&b.started_at)
+                .then(a.sensor.cmp(&b.sensor))
+        });
         Ok(out)
     }
 

@@ -11,7 +11,7 @@ use crate::facts::{
     StaleFacts, SubjectFacts,
 };
 use crate::outbox::Outbox;
-use crate::registry::{AssetInfo, PatientInfo, Subject};
+use crate::registry::{AssetInfo, PatientInfo, SensorInfo, Subject};
 use crate::{Capability, Clock, Registry};
 use bevy_ecs::prelude::*;
 use orderly_model::{Alert, EventKind, Timestamp};
@@ -172,15 +172,19 @@ fn apply_requests(
 /// bed and patient its `bed` and `patient` groups come from (itself, or its partner in the
 /// registry). None for an entity that is not a registry subject.
 pub(crate) fn fact_ctx(world: &World, e: Entity) -> Option<(FactCtx<'_>, &RuleTarget)> {
-    let subject = world.get::<Subject>(e)?;
     let target = world.get::<RuleTarget>(e)?;
+    // The registry's subjects: those that can be located, and those mounted in place (sensors).
+    // Subjects a capability spawns itself (PAR levels) provide their facts whole.
+    if world.get::<Subject>(e).is_none() && world.get::<SensorInfo>(e).is_none() {
+        return None;
+    }
     let registry = world.resource::<Registry>();
     let patient = world.get::<PatientInfo>(e);
     let is_bed = world.get::<AssetInfo>(e).is_some_and(|a| a.0.kind == "bed");
     let ctx = FactCtx {
         world,
         subject: e,
-        id: &subject.id,
+        id: &target.id,
         groups: target
             .types
             .iter()
@@ -193,11 +197,11 @@ pub(crate) fn fact_ctx(world: &World, e: Entity) -> Option<(FactCtx<'_>, &RuleTa
         },
         bed_id: match patient {
             Some(p) => Some(p.0.bed.as_str()),
-            None => is_bed.then_some(subject.id.as_str()),
+            None => is_bed.then_some(target.id.as_str()),
         },
         patient: match patient {
             Some(_) => Some(e),
-            None if is_bed => registry.bed_patient.get(&subject.id).copied(),
+            None if is_bed => registry.bed_patient.get(&target.id).copied(),
             None => None,
         },
     };
@@ -217,7 +221,7 @@ fn build_facts(world: &mut World) {
     }
     let targets: Vec<Entity> = if all {
         world
-            .query_filtered::<Entity, (With<Subject>, With<RuleTarget>)>()
+            .query_filtered::<Entity, (Or<(With<Subject>, With<SensorInfo>)>, With<RuleTarget>)>()
             .iter(world)
             .collect()
     } else {
@@ -534,6 +538,13 @@ pub fn known(
                 if let Some(model) = &a.model {
                     e.insert(model.clone());
                 }
+                m
+            },
+        ),
+        sensor_profiles: seed.sensors.iter().rev().fold(
+            Default::default(),
+            |mut m: std::collections::BTreeMap<String, String>, s| {
+                m.insert(s.profile.clone(), s.id.clone());
                 m
             },
         ),

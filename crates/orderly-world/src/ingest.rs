@@ -177,6 +177,15 @@ pub struct CommandAckIn {
     pub ack: CommandAck,
 }
 
+/// An environment sensor's reading.
+#[derive(Message, Clone, Debug)]
+pub struct EnvIn {
+    pub at: Timestamp,
+    pub ts: Timestamp,
+    pub sensor: Entity,
+    pub reading: orderly_model::environment::EnvReading,
+}
+
 #[derive(Message, Clone, Debug)]
 pub struct PumpIn {
     pub at: Timestamp,
@@ -230,6 +239,7 @@ impl Capability for IngestPlugin {
         MessageRegistry::register_message::<BedLoadIn>(world);
         MessageRegistry::register_message::<CommandAckIn>(world);
         MessageRegistry::register_message::<PumpIn>(world);
+        MessageRegistry::register_message::<EnvIn>(world);
         MessageRegistry::register_message::<ImuIn>(world);
         MessageRegistry::register_message::<WearableEventIn>(world);
         MessageRegistry::register_message::<VitalsIn>(world);
@@ -275,6 +285,7 @@ struct Writers<'w> {
     imu: MessageWriter<'w, ImuIn>,
     wearable: MessageWriter<'w, WearableEventIn>,
     vitals: MessageWriter<'w, VitalsIn>,
+    env: MessageWriter<'w, EnvIn>,
 }
 
 /// A device whose clock is wrong: its messages are refused as `clock_skew`, so what it
@@ -487,6 +498,14 @@ fn route_inbox(
                     patient,
                     vitals,
                     source: format!("{what} {}", r.device),
+                });
+            }
+            (Payload::EnvReading(reading), Some(sensor)) => {
+                out.env.write(EnvIn {
+                    at,
+                    ts,
+                    sensor,
+                    reading,
                 });
             }
             (Payload::WearableEvent(event), Some(patient)) => {

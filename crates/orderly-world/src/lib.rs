@@ -17,6 +17,7 @@ pub mod census;
 pub mod command;
 pub mod commands;
 pub mod devices;
+pub mod environment;
 pub mod exit_detector;
 pub mod facts;
 pub mod fall;
@@ -138,6 +139,8 @@ pub struct WorldConfig {
     pub maintenance: orderly_model::maintenance::Catalogue,
     /// The drug library (`rules/drug-library.toml`).
     pub drug_library: orderly_model::infusion::DrugLibrary,
+    /// The environment of care's profiles (`rules/environment.toml`).
+    pub environment: orderly_model::environment::Profiles,
 }
 
 impl From<Detectors> for WorldConfig {
@@ -184,6 +187,7 @@ impl Hospital {
             Box::new(locate::LocatePlugin),
             Box::new(devices::DevicesPlugin),
             Box::new(infusion::InfusionPlugin),
+            Box::new(environment::EnvironmentPlugin),
             Box::new(bed_exit::BedExitPlugin),
             Box::new(turning::TurningPlugin),
             Box::new(falls::FallsPlugin),

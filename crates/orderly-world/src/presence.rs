@@ -168,7 +168,8 @@ fn room_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
         None => loc,
     };
     // No tag places them: a bed and its patient are where the bed's place is on the floorplan.
-    let placed = room_loc.map(|l| l.room).or_else(|| {
+    let mounted = ctx.own::<crate::registry::Mounted>().map(|m| m.0);
+    let placed = room_loc.map(|l| l.room).or(mounted).or_else(|| {
         let bed = match (patient, ctx.own::<AssetInfo>()) {
             (Some(p), _) => Some(&p.0.bed),
             (None, Some(a)) if a.0.kind == "bed" => Some(&a.0.id),

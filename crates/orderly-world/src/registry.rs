@@ -49,6 +49,15 @@ pub struct StatusCause(pub &'static str);
 #[derive(Component, Clone, Debug)]
 pub struct StaffInfo(pub Staff);
 
+/// An environment sensor of the seed (`[[sensor]]`).
+#[derive(Component, Clone, Debug)]
+pub struct SensorInfo(pub orderly_model::seed::Sensor);
+
+/// A subject fixed in a room of the floorplan (a sensor on a wall or a fridge): its room
+/// facts and its alerts' routing come from here, as a tag's would from the locator.
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mounted(pub u32);
+
 #[derive(Component, Clone, Debug)]
 pub struct PatientInfo(pub Patient);
 
@@ -140,6 +149,23 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
             .id();
         reg.tags.insert(s.badge.clone(), e);
         reg.subjects.insert(s.id.clone(), e);
+    }
+    for x in &seed.sensors {
+        let mut e = world.spawn((
+            SensorInfo(x.clone()),
+            RuleTarget {
+                id: x.id.clone(),
+                types: vec![SubjectType::Sensor],
+            },
+        ));
+        // Its room is checked against the floorplan when the seed is read.
+        if let Some(room) = fp.rooms.iter().position(|r| r.id == x.room) {
+            e.insert(Mounted(room as u32));
+        }
+        let e = e.id();
+        reg.devices
+            .insert(x.id.clone(), (DeviceClass::Environment, e));
+        reg.subjects.insert(x.id.clone(), e);
     }
     world.insert_resource(std::mem::take(&mut reg));
     for p in &seed.patients {

@@ -1,6 +1,7 @@
 //! A rules directory as one checked bundle: `detectors.toml` (the capabilities' parameters),
 //! `par.toml` (PAR levels), `maintenance.toml` (the maintenance catalogue),
-//! `drug-library.toml` (the infusion pumps' drug library) and every other
+//! `drug-library.toml` (the infusion pumps' drug library), `environment.toml` (the ranges of
+//! the environment of care) and every other
 //! `*.toml` (alert rules). Pure: the caller reads the files (the binary from a directory, tests
 //! and evaluations from [`BUNDLED`]) and gets the bundle, or every problem of every file with
 //! file, line and the fix. A bad directory is refused as a whole.
@@ -9,7 +10,7 @@ use crate::WorldConfig;
 use orderly_rules::{Known, RuleSet};
 
 /// The rules shipped with Orderly (`rules/` at build time), used when no directory is given.
-pub const BUNDLED: [(&str, &str); 12] = [
+pub const BUNDLED: [(&str, &str); 14] = [
     (
         "rules/detectors.toml",
         include_str!("../../../rules/detectors.toml"),
@@ -39,6 +40,14 @@ pub const BUNDLED: [(&str, &str); 12] = [
     (
         "rules/infusion.toml",
         include_str!("../../../rules/infusion.toml"),
+    ),
+    (
+        "rules/environment.toml",
+        include_str!("../../../rules/environment.toml"),
+    ),
+    (
+        "rules/environment-alerts.toml",
+        include_str!("../../../rules/environment-alerts.toml"),
     ),
     (
         "rules/tracking.toml",
@@ -86,6 +95,7 @@ pub fn compile(files: &[(String, String)], known: &Known) -> Result<Bundle, Stri
     let mut config = WorldConfig::default();
     let mut notes = Vec::new();
     let mut rule_files = Vec::new();
+    let mut environment = false;
     for (name, text) in files {
         match file_name(name) {
             "detectors.toml" => match WorldConfig::parse(name, text) {
@@ -94,6 +104,7 @@ pub fn compile(files: &[(String, String)], known: &Known) -> Result<Bundle, Stri
                         par: std::mem::take(&mut config.par),
                         maintenance: std::mem::take(&mut config.maintenance),
                         drug_library: std::mem::take(&mut config.drug_library),
+                        environment: std::mem::take(&mut config.environment),
                         ..c
                     }
                 }
@@ -112,6 +123,29 @@ pub fn compile(files: &[(String, String)], known: &Known) -> Result<Bundle, Stri
                 Ok(l) => config.drug_library = l,
                 Err(e) => report.push(e.to_string()),
             },
+            "environment.toml" => match orderly_model::environment::parse(name, text) {
+                Ok(p) => {
+                    environment = true;
+                    // Every profile a sensor of the registry names must be here.
+                    for (profile, sensor) in &known.sensor_profiles {
+                        if p.0.contains_key(profile) {
+                            continue;
+                        }
+                        let fix = match orderly_model::source::suggest(
+                            profile,
+                            p.0.keys().map(String::as_str),
+                        ) {
+                            Some(s) => format!("did you mean {s:?}? (the seed names it)"),
+                            None => format!("add a [[profile]] with id = {profile:?}"),
+                        };
+                        report.push(format!(
+                            "{name}:1:1: sensor {sensor:?} of the seed names profile {profile:?}, which this file does not define (fix: {fix})"
+                        ));
+                    }
+                    config.environment = p;
+                }
+                Err(e) => report.push(e.to_string()),
+            },
             "par.toml" => match orderly_model::par::parse(name, text, &known.units, &known.kinds) {
                 Ok(p) => {
                     notes.extend(p.ignored.iter().map(ToString::to_string));
@@ -121,6 +155,11 @@ pub fn compile(files: &[(String, String)], known: &Known) -> Result<Bundle, Stri
             },
             _ => rule_files.push((name.clone(), text.clone())),
         }
+    }
+    if !environment && let Some((profile, sensor)) = known.sensor_profiles.iter().next() {
+        report.push(format!(
+            "environment.toml: the seed has environment sensors ({sensor:?} names profile {profile:?}) and the rules directory has no environment.toml (fix: copy rules/environment.toml from Orderly's rules and adjust its ranges)"
+        ));
     }
     let rules = match RuleSet::compile(&rule_files, known) {
         Ok(s) => Some(s),
@@ -177,5 +216,27 @@ mod tests {
         let e = compile(&files, &known).unwrap_err();
         assert!(e.contains("r/detectors.toml:2:1"), "{e}");
         assert!(e.contains("r/a.toml:2"), "{e}");
+    }
+
+    #[test]
+    fn a_profile_the_seed_names_must_be_in_environment_toml() {
+        let known = orderly_rules::Known {
+            sensor_profiles: [("vaccine_fridge".to_string(), "env-1".to_string())].into(),
+            ..Default::default()
+        };
+        let profiles = "[[profile]]\nid = \"vacine_fridge\"\ntitle = \"V\"\nkind = \"fridge\"\ntemperature_c = { low = 2.0, high = 8.0 }\n";
+        let e = compile(
+            &[("r/environment.toml".to_string(), profiles.to_string())],
+            &known,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("r/environment.toml:1:1: sensor \"env-1\"")
+                && e.contains("did you mean \"vacine_fridge\""),
+            "{e}"
+        );
+        // No environment.toml at all, with sensors in the seed.
+        let e = compile(&[], &known).unwrap_err();
+        assert!(e.contains("has no environment.toml"), "{e}");
     }
 }

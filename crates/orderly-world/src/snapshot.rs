@@ -425,5 +425,8 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
     if let Some(p) = world.get_resource::<crate::par::ParScan>() {
         snap.par = p.status.clone();
     }
+    if let Some(v) = world.get_resource::<crate::environment::EnvViews>() {
+        snap.sensors = v.0.clone();
+    }
     snap
 }

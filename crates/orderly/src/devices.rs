@@ -225,6 +225,7 @@ fn class_name(c: DeviceClass) -> &'static str {
         DeviceClass::Pump => "infusion pump",
         DeviceClass::Wearable => "wearable",
         DeviceClass::Monitor => "bedside monitor",
+        DeviceClass::Environment => "environment sensor",
     }
 }
 

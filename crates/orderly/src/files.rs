@@ -105,5 +105,7 @@ fn check_site(
         .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
     s.check_positions(seed_name, seed_text, |p| is_bed(&fp, p))
         .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
+    s.check_rooms(seed_name, seed_text, |r| fp.rooms.iter().any(|x| x.id == r))
+        .map_err(|e| anyhow!("the seed does not match the floorplan:\n{e}"))?;
     Ok((Arc::new(fp), s))
 }

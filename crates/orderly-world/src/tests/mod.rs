@@ -108,6 +108,7 @@ mod alerting;
 mod bed_commands;
 mod bed_exits;
 mod census;
+mod environment;
 mod equipment;
 mod fall_alerts;
 mod infusions;
