@@ -1,5 +1,5 @@
 // Orderly's pages: sign-in, the floor map, the nursing-station board, a patient's vital-signs
-// chart, the biomed board and the beds between patients.
+// chart, the biomed board, the beds between patients and the environment of care.
 // ES modules, no build step, no framework. Everything comes from the public API with the
 // token the user signed in with (kept in this tab's sessionStorage only). This module is the
 // shell: sign-in, navigation and which page a URL shows.
@@ -10,6 +10,7 @@ import { stationPage } from './station.js';
 import { biomedPage } from './biomed.js';
 import { bedsPage } from './beds.js';
 import { chartPage } from './chart.js';
+import { environmentPage } from './environment.js';
 
 // ---------- sign-in and navigation ----------
 
@@ -62,6 +63,7 @@ function navigation(current) {
   if (role === 'admin') for (const u of S.fp.units) links.push([`#/station/${u.id}`, `Station ${u.id}`]);
   if (role === 'biomed' || role === 'admin') links.push(['#/biomed', 'Biomed']);
   if (role !== 'biomed') links.push(['#/beds', 'Beds']);
+  links.push(['#/environment', 'Environment']);
   for (const [href, text] of links) {
     nav.append(h('a', { href, 'aria-current': current === href ? 'page' : null }, text));
   }
@@ -95,6 +97,7 @@ async function render(message) {
     else if (parts[0] === 'station') await stationPage(main, decodeURIComponent(parts[1] || ''));
     else if (parts[0] === 'biomed') await biomedPage(main, params);
     else if (parts[0] === 'beds') await bedsPage(main);
+    else if (parts[0] === 'environment') await environmentPage(main);
     else if (parts[0] === 'chart') await chartPage(main, decodeURIComponent(parts[1] || ''));
     else main.append(h('p', { class: 'error' }, `No page ${path}.`));
   } catch (e) {

@@ -109,6 +109,11 @@ pub(crate) fn router(state: ApiState) -> Router {
             "/api/v1/reports/infusion",
             get(crate::reports::infusion_report),
         )
+        .route(
+            "/api/v1/reports/environment",
+            get(crate::reports::environment_report),
+        )
+        .route("/api/v1/sensors", get(crate::reports::list_sensors))
         .route("/api/v1/rooms", get(crate::routes::list_rooms))
         .route("/api/v1/rooms/{id}", get(crate::routes::get_room))
         .route(

@@ -13,6 +13,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::list_assets, crate::routes::get_asset, crate::routes::asset_history,
         crate::locate::locate, crate::control::set_status, crate::reports::utilisation_report,
         crate::reports::compliance_report, crate::reports::infusion_report,
+        crate::reports::environment_report, crate::reports::list_sensors,
         crate::routes::bed_commands, crate::control::suggestions, crate::control::confirm_suggestion,
         crate::control::dismiss_suggestion,
         crate::maintenance::work_orders, crate::maintenance::open_work_order, crate::maintenance::act,

@@ -47,6 +47,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../pages/chart.js"),
     ),
     (
+        "environment.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../pages/environment.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../pages/app.css"),

@@ -222,3 +222,112 @@ pub(crate) async fn infusion_report(
     let csv = csv.then(|| report.to_csv());
     Ok(respond(csv, "infusion.csv", report))
 }
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct EnvironmentQuery {
+    /// Start (RFC 3339); default 7 days before `to`.
+    from: Option<String>,
+    /// End (RFC 3339); default now.
+    to: Option<String>,
+    /// Only sensors in this unit's rooms.
+    unit: Option<String>,
+    /// Only this sensor.
+    sensor: Option<String>,
+    /// `json` (default) or `csv`.
+    format: Option<String>,
+}
+
+/// The environment's daily log (what a paper temperature log held).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct EnvironmentLog {
+    from: Timestamp,
+    to: Timestamp,
+    /// One line per sensor and day (UTC), by day then sensor.
+    days: Vec<orderly_model::environment::Day>,
+}
+
+/// The environment of care's daily log: per sensor and day (UTC) the minimum, maximum and
+/// mean of each value, minutes the door was open, hours with readings, and every excursion
+/// (out of the profile's range: when, how far, for how long). From the committed
+/// `env.summary` and `env.excursion` events and the hour in progress.
+#[utoipa::path(get, path = "/api/v1/reports/environment", tag = "equipment", params(EnvironmentQuery), security(("bearer" = [])),
+    responses((status = 200, body = EnvironmentLog, description = "JSON, or CSV with `format=csv`"), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn environment_report(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(q): Query<EnvironmentQuery>,
+) -> Result<Response, ApiError> {
+    let (from, to) = window(&s, &q.from, &q.to, 7 * 24 * 3600 * 1000)?;
+    let csv = wants_csv(&q.format)?;
+    if let Some(u) = &q.unit {
+        if !s.floorplan.units.iter().any(|x| &x.id == u) {
+            return Err(ApiError::BadRequest(format!("no unit {u:?}")));
+        }
+        auth.require_unit(u)?;
+    }
+    let snap = s.snapshot();
+    if let Some(id) = &q.sensor
+        && !snap.sensors.contains_key(id)
+    {
+        return Err(ApiError::BadRequest(format!("no sensor {id:?}")));
+    }
+    let (mut summaries, mut excursions) = s.store.environment(from, to).await?;
+    // The hour in progress, not written yet.
+    summaries.extend(
+        snap.sensors
+            .values()
+            .filter_map(|v| v.hour.clone())
+            .filter(|h| h.from >= from && h.from < to),
+    );
+    let keep = |sensor: &str, unit: Option<&str>| {
+        auth.may_see_unit(unit)
+            && q.sensor.as_deref().is_none_or(|x| x == sensor)
+            && q.unit.as_deref().is_none_or(|u| unit == Some(u))
+    };
+    summaries.retain(|x| keep(&x.sensor, x.unit.as_deref()));
+    excursions.retain(|x| keep(&x.sensor, x.unit.as_deref()));
+    let now = to.min(snap.at.max(from));
+    let days = orderly_model::environment::daily_log(&summaries, &excursions, now);
+    let csv = csv.then(|| orderly_model::environment::to_csv(&days, now));
+    Ok(respond(
+        csv,
+        "environment.csv",
+        EnvironmentLog { from, to, days },
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct SensorsQuery {
+    /// Only sensors in this unit's rooms.
+    unit: Option<String>,
+}
+
+/// Every environment sensor as it stands now: its last values and where each stands against
+/// its profile, the door, excursions under way, minutes silent.
+#[utoipa::path(get, path = "/api/v1/sensors", tag = "equipment", params(SensorsQuery), security(("bearer" = [])),
+    responses((status = 200, body = [orderly_model::view::SensorView]), (status = 400, body = crate::error::ErrorBody)))]
+pub(crate) async fn list_sensors(
+    auth: Auth,
+    State(s): State<ApiState>,
+    Query(q): Query<SensorsQuery>,
+) -> Result<axum::Json<Vec<orderly_model::view::SensorView>>, ApiError> {
+    if let Some(u) = &q.unit {
+        if !s.floorplan.units.iter().any(|x| &x.id == u) {
+            return Err(ApiError::BadRequest(format!("no unit {u:?}")));
+        }
+        auth.require_unit(u)?;
+    }
+    let snap = s.snapshot();
+    Ok(axum::Json(
+        snap.sensors
+            .values()
+            .filter(|v| auth.may_see_unit(v.unit.as_deref()))
+            .filter(|v| {
+                q.unit
+                    .as_deref()
+                    .is_none_or(|u| v.unit.as_deref() == Some(u))
+            })
+            .map(|v| (**v).clone())
+            .collect(),
+    ))
+}

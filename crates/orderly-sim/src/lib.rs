@@ -11,6 +11,7 @@
 mod beds;
 mod body;
 pub mod devices;
+pub mod environment;
 pub mod fleet;
 pub mod history;
 mod rtls;
@@ -63,6 +64,9 @@ pub struct SimConfig {
     /// Pumps report the infusions they run, programmed from this drug library; None: pumps
     /// report their state only.
     pub infusions: Option<devices::InfusionSim>,
+    /// The seed's environment sensors report (fridges, freezers, isolation and operating
+    /// rooms), checked against these profiles; None: they say nothing.
+    pub environment: Option<environment::EnvSim>,
 }
 
 /// How a simulated bed answers a command on `bed/{device}/command`.
@@ -103,6 +107,7 @@ impl Default for SimConfig {
             bed_answers: BTreeMap::new(),
             vitals: None,
             infusions: None,
+            environment: None,
         }
     }
 }
@@ -198,6 +203,14 @@ pub enum Truth {
         recovering_at: Timestamp,
         ends_at: Timestamp,
         depth: f64,
+    },
+    /// Something happened to an environment sensor's appliance or room until `until` (a door
+    /// left open, a compressor or fan failed): its values leave their range.
+    EnvIncident {
+        at: Timestamp,
+        sensor: String,
+        incident: environment::Incident,
+        until: Timestamp,
     },
     /// A vital-signs sensor reads what is not the patient's: a probe off or motion, for
     /// `seconds`, flagged poor by the device or not.
@@ -332,6 +345,11 @@ pub struct Simulator {
     vitals_rng: StdRng,
     /// So do infusions.
     infusion_rng: StdRng,
+    /// Environment sensors, and their own random stream.
+    env: Vec<environment::Sensor>,
+    env_rng: StdRng,
+    /// Planned incidents: (when, sensor, incident, minutes).
+    env_plan: Vec<(Timestamp, String, environment::Incident, i64)>,
 }
 
 fn rooms_of(fp: &Floorplan, unit: Option<&str>, kinds: &[RoomKind]) -> Vec<usize> {
@@ -393,7 +411,18 @@ impl Simulator {
             vitals: Vec::new(),
             vitals_rng: StdRng::seed_from_u64(cfg_seed ^ 0x5617_a15e),
             infusion_rng: StdRng::seed_from_u64(cfg_seed ^ 0x1f05_10a5),
+            env: Vec::new(),
+            env_rng: environment::rng(cfg_seed),
+            env_plan: Vec::new(),
         };
+        if let Some(env) = sim.cfg.environment.clone() {
+            sim.env = environment::sensors(seed, &env, start, &mut sim.env_rng);
+            sim.env_plan = env
+                .planned
+                .iter()
+                .map(|(after, s, i, m)| (start.plus_ms(after * 60_000), s.clone(), *i, *m))
+                .collect();
+        }
         let bed_room = |bed: &str| -> Option<usize> {
             // Beds named BED-{unit}-{nn} stand in the room whose bed position is {unit}-{nn}.
             let pos = bed.strip_prefix("BED-")?;
@@ -737,6 +766,7 @@ impl Simulator {
             self.pumps_report(next, dt, &mut out);
             self.wearables_report(next, dt, &mut out);
             self.vitals_report(next, dt, &mut out);
+            self.env_report(next, &mut out);
         }
         out.sort_by_key(|m| m.at);
         out

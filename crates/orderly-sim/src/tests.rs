@@ -346,3 +346,87 @@ fn every_patient_has_vital_signs_and_they_change_nothing_else() {
             .any(|t| matches!(t, Truth::VitalsArtefact { .. }))
     );
 }
+
+fn env_sim(rates: bool) -> Simulator {
+    let profiles = orderly_model::environment::parse(
+        "environment.toml",
+        include_str!("../../../rules/environment.toml"),
+    )
+    .unwrap();
+    let mut env = environment::EnvSim::new(Arc::new(profiles));
+    if !rates {
+        env.door_openings_per_hour = 0.0;
+        env.doors_left_open_per_day = 0.0;
+        env.compressor_failures_per_day = 0.0;
+        env.isolation_doors_per_hour = 0.0;
+        env.fan_failures_per_day = 0.0;
+    }
+    let cfg = SimConfig {
+        environment: Some(env),
+        ..SimConfig::default()
+    };
+    if rates {
+        return sim_with(cfg);
+    }
+    // The sensors alone (hours of a whole hospital are too heavy for a unit test).
+    let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
+    let at = SEED.find("[[sensor]]").unwrap();
+    let s = Seed::parse("demo-seed.toml", &SEED[at..]).unwrap();
+    Simulator::new(fp, &s, cfg, Timestamp(1_795_000_000_000))
+}
+
+/// The temperatures `sensor` reported, decoded as Orderly decodes them.
+fn temperatures(msgs: &[Message], sensor: &str) -> Vec<f64> {
+    let topics = orderly_contract::Topics::new("general");
+    msgs.iter()
+        .filter(|m| m.topic.ends_with(&format!("env/{sensor}/reading")))
+        .map(|m| {
+            let bytes = serde_json::to_vec(&m.payload).unwrap();
+            match orderly_contract::decode(&topics, &m.topic, &bytes, m.at) {
+                orderly_model::Inbound::Reading(orderly_model::Reading {
+                    payload: Payload::EnvReading(r),
+                    ..
+                }) => r.temperature_c.unwrap(),
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_working_fridge_holds_its_range_and_a_failed_compressor_takes_it_out_within_the_hour() {
+    let mut s = env_sim(false);
+    let t0 = Timestamp(1_795_000_000_000);
+    let day = s.advance(t0.plus_ms(6 * 3_600_000));
+    let temps = temperatures(&day, "env-icu-medfridge");
+    assert!(temps.len() >= 359, "{}", temps.len());
+    assert!(temps.iter().all(|t| (3.0..=6.5).contains(t)), "{temps:?}");
+    assert!(s.env_incident(
+        "env-icu-medfridge",
+        environment::Incident::CompressorFailure,
+        120
+    ));
+    assert!(!s.env_incident("env-icu-medfridge", environment::Incident::FanFailure, 10));
+    let failed = s.advance(t0.plus_ms(7 * 3_600_000));
+    let temps = temperatures(&failed, "env-icu-medfridge");
+    let first_out = temps.iter().position(|t| *t > 8.0).expect("out of range");
+    assert!((30..=55).contains(&first_out), "out after {first_out} min");
+    assert!(
+        s.take_truth().iter().any(
+            |t| matches!(t, Truth::EnvIncident { sensor, .. } if sensor == "env-icu-medfridge")
+        )
+    );
+}
+
+#[test]
+fn the_environment_has_its_own_random_stream() {
+    let t = Timestamp(1_795_000_000_000 + 120_000);
+    let without: Vec<Message> = sim(1).advance(t);
+    let with: Vec<Message> = env_sim(true)
+        .advance(t)
+        .into_iter()
+        .filter(|m| !m.topic.contains("/env/"))
+        .collect();
+    assert_eq!(without.len(), with.len());
+    assert!(without == with, "the other devices' traffic changed");
+}

@@ -86,6 +86,27 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         infusions: Some(orderly_sim::devices::InfusionSim::new(std::sync::Arc::new(
             rules.config.drug_library.clone(),
         ))),
+        // The sensors report against the profiles Orderly checks; the demo opens with a
+        // fridge door left open and a fridge whose compressor fails.
+        environment: Some(orderly_sim::environment::EnvSim {
+            planned: vec![
+                (
+                    1,
+                    "env-icu-medfridge".into(),
+                    orderly_sim::environment::Incident::DoorLeftOpen,
+                    20,
+                ),
+                (
+                    2,
+                    "env-ms3-medfridge".into(),
+                    orderly_sim::environment::Incident::CompressorFailure,
+                    240,
+                ),
+            ],
+            ..orderly_sim::environment::EnvSim::new(std::sync::Arc::new(
+                rules.config.environment.clone(),
+            ))
+        }),
         ..orderly_sim::SimConfig::default()
     };
     let history = (!args.no_history).then(|| crate::history::HistoryConfig {

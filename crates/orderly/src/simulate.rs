@@ -67,6 +67,10 @@ pub struct SimArgs {
     /// library (`bundled`: the shipped one); absent: pumps report their state only.
     #[arg(long, value_name = "RULES_DIR|bundled")]
     pub infusions: Option<String>,
+    /// The seed's environment sensors report, against this rules directory's profiles
+    /// (`bundled`: the shipped rules/environment.toml; `off`: they say nothing).
+    #[arg(long, value_name = "RULES_DIR|bundled|off", default_value = "bundled")]
+    pub environment: String,
     /// How a bed answers commands: `BED-ID=apply|refuse|ignore` (repeatable; default apply).
     #[arg(long = "bed-answer", value_parser = parse_answer)]
     pub bed_answers: Vec<(String, BedAnswer)>,
@@ -161,6 +165,16 @@ pub async fn sim(args: SimArgs) -> Result<()> {
                 let rules = crate::rules::load(dir, &fp, &seed)?;
                 Some(orderly_sim::devices::InfusionSim::new(std::sync::Arc::new(
                     rules.config.drug_library,
+                )))
+            }
+        },
+        environment: match args.environment.as_str() {
+            "off" => None,
+            dir => {
+                let dir = (dir != "bundled").then(|| std::path::Path::new(dir));
+                let rules = crate::rules::load(dir, &fp, &seed)?;
+                Some(orderly_sim::environment::EnvSim::new(std::sync::Arc::new(
+                    rules.config.environment,
                 )))
             }
         },
