@@ -162,6 +162,25 @@ fn a_fresh_demo_starts_with_a_populated_biomed_board_and_records_its_history_onc
         infusion["total"]["with_library"].as_u64().unwrap() > 0,
         "{infusion}"
     );
+    // The demo's sensors report within their first minute: the daily log has a line for each.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let log = loop {
+        let (_, log) = get(&d.http, &d.token, "/api/v1/reports/environment");
+        let lines = log["days"].as_array().map_or(0, Vec::len);
+        if lines >= 6 || std::time::Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+    };
+    assert!(log["days"].as_array().unwrap().len() >= 6, "{log}");
+    assert!(
+        log["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["readings"].as_u64().unwrap() >= 1),
+        "{log}"
+    );
     // The board itself, when a browser is here: every column and list has something.
     if let Ok(b) = orderly_tests::browser::Browser::start(1920, 1080) {
         b.goto(&format!("{}/", d.http));

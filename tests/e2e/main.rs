@@ -5,6 +5,7 @@ mod acm;
 mod beds;
 mod census;
 mod demo;
+mod environment;
 mod files;
 mod infusion;
 mod ingest;

@@ -238,6 +238,7 @@ async fn suite(url: &str) {
     census(&again).await;
     outbound(&again).await;
     infusions(&again).await;
+    environment(&again).await;
     again.close().await;
 }
 
@@ -1005,4 +1006,96 @@ async fn work_orders(store: &Store) {
             ("BED-1".to_string(), Some(9))
         ]
     );
+}
+
+/// An excursion under way comes back after a restart (one that ended does not); the daily
+/// log's window gets the hours starting in it and the excursions under way in it.
+async fn environment(store: &Store) {
+    use orderly_model::environment::{Excursion, Quantity, Stat, Summary};
+    use orderly_model::infusion::Standing;
+    let x = |sensor: &str, q: Quantity, start: i64, end: Option<i64>| Excursion {
+        sensor: sensor.into(),
+        appliance: Some("Fridge".into()),
+        profile: "medication_fridge".into(),
+        room: "R1".into(),
+        unit: Some("ICU".into()),
+        quantity: q,
+        standing: Standing::AboveSoft,
+        limit: 8.0,
+        range: "2-8 °C".into(),
+        started_at: Timestamp(start),
+        ended_at: end.map(Timestamp),
+        peak: 9.0,
+    };
+    let hour = |sensor: &str, from: i64| Summary {
+        sensor: sensor.into(),
+        profile: "medication_fridge".into(),
+        room: "R1".into(),
+        from: Timestamp(from),
+        to: Timestamp(from + 3_600_000),
+        temperature_c: Some(Stat::of(4.0)),
+        readings: 60,
+        ..Summary::default()
+    };
+    let next = store.remembered().await.unwrap().next_seq;
+    let base = 10_000_000_000;
+    let ev = |n: u64, at: i64, kind: EventKind| OutEvent {
+        seq: next + n,
+        at: Timestamp(at),
+        kind,
+    };
+    store
+        .commit(&[
+            ev(
+                1,
+                base,
+                EventKind::EnvExcursion(x("S1", Quantity::Temperature, base, None)),
+            ),
+            ev(
+                2,
+                base + 1000,
+                EventKind::EnvExcursion(x("S2", Quantity::Temperature, base + 1000, None)),
+            ),
+            ev(
+                3,
+                base + 60_000,
+                EventKind::EnvExcursion(x(
+                    "S2",
+                    Quantity::Temperature,
+                    base + 1000,
+                    Some(base + 60_000),
+                )),
+            ),
+            ev(4, base + 3_700_000, EventKind::EnvSummary(hour("S1", base))),
+            ev(
+                5,
+                base + 7_300_000,
+                EventKind::EnvSummary(hour("S1", base + 3_600_000)),
+            ),
+        ])
+        .await
+        .unwrap();
+    let open = store.remembered().await.unwrap().excursions;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(
+        (open[0].sensor.as_str(), open[0].started_at),
+        ("S1", Timestamp(base))
+    );
+    // The first hour only: its summary, and both excursions (S2 as it ended).
+    let (hours, xs) = store
+        .environment(Timestamp(base), Timestamp(base + 3_600_000))
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(hours[0].from, Timestamp(base));
+    assert_eq!(xs.len(), 2);
+    assert_eq!(xs[1].ended_at, Some(Timestamp(base + 60_000)));
+    // A later window: S1 still under way, S2 over before it.
+    let (hours, xs) = store
+        .environment(Timestamp(base + 3_600_000), Timestamp(base + 7_200_000))
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(xs.len(), 1);
+    assert_eq!(xs[0].sensor, "S1");
 }
