@@ -57,7 +57,7 @@ fn a_fridge_out_of_range_past_the_set_time_alerts_its_unit_and_is_in_the_daily_l
     assert_eq!(a["subject"], "env-icu-medfridge", "{a}");
     let msg = a["message"].as_str().unwrap();
     assert!(
-        msg.starts_with("ICU medication fridge in ICU clean utility: temperature above 8 °C for 35 min, peak 10.0 °C (must be temperature 2-8 °C)"),
+        msg.starts_with("ICU medication fridge in ICU clean utility: temperature above 8 °C for 35 min, peak 10.0 °C (must be temperature 2 to 8 °C)"),
         "{msg}"
     );
     // Bad input is counted per reason and sensor.
@@ -152,7 +152,7 @@ fn a_fridge_out_of_range_past_the_set_time_alerts_its_unit_and_is_in_the_daily_l
         b.wait_for(
             "the fridge's card with its excursion",
             Duration::from_secs(30),
-            "const c = document.querySelector('[data-sensor=\"env-icu-medfridge\"].sensor'); return !!c && c.classList.contains('alarm') && c.textContent.includes('Temperature 10.0 °C (above range)') && c.textContent.includes('temperature above 8 °C since')",
+            "const c = document.querySelector('[data-sensor=\"env-icu-medfridge\"].sensor'); return !!c && c.classList.contains('alarm') && c.textContent.includes('Temperature 9.0 °C (above range)') && c.textContent.includes('temperature above 8 °C since')",
         );
         b.wait_for(
             "the daily log's line",

@@ -36,7 +36,9 @@ function sensorCard(v) {
   return h('article', { class: `card sensor ${v.excursions.length || v.door_open ? 'alarm' : ''}`, 'data-sensor': v.id },
     h('div', { class: 'title' }, h('strong', {}, where(v)), ` · ${v.profile_title}${v.unit ? ` · ${v.unit}` : ''}`),
     h('div', { class: 'row' }, values.length ? values : h('span', { class: 'muted' }, 'No value yet')),
-    h('p', { class: 'muted' }, `Must be ${v.range}. ${v.last_reading ? `Last reading ${ago(v.last_reading)} ago` : ''}${v.battery_pct !== null && v.battery_pct !== undefined ? `, battery ${Math.round(v.battery_pct)} %` : ''}.`),
+    h('p', { class: 'muted' }, [`Must be ${v.range}.`,
+      v.last_reading ? `Last reading ${ago(v.last_reading)} ago.` : '',
+      v.battery_pct !== null && v.battery_pct !== undefined ? `Battery ${Math.round(v.battery_pct)} %.` : ''].filter(Boolean).join(' ')),
     notes);
 }
 
@@ -89,7 +91,7 @@ export async function environmentPage(main) {
         h('td', {}, minMax(d.pressure_pa, 'Pa')),
         h('td', {}, `${Math.round(d.door_open_minutes)} min`),
         h('td', {}, String(d.hours)),
-        h('td', {}, d.excursions.length ? h('ul', {}, d.excursions.map((x) => h('li', {}, describe(x)))) : 'None'))))))
+        h('td', {}, d.excursions.length ? h('ul', {}, d.excursions.map((x) => h('li', {}, describe(x)))) : 'None')))))
       : h('p', { class: 'muted' }, 'Nothing logged in the last 7 days yet.'));
   }, signal);
 

@@ -173,12 +173,7 @@ pub(crate) async fn infusion_report(
 ) -> Result<Response, ApiError> {
     let (from, to) = window(&s, &q.from, &q.to, 7 * 24 * 3600 * 1000)?;
     let csv = wants_csv(&q.format)?;
-    if let Some(u) = &q.unit {
-        if !s.floorplan.units.iter().any(|x| &x.id == u) {
-            return Err(ApiError::BadRequest(format!("no unit {u:?}")));
-        }
-        auth.require_unit(u)?;
-    }
+    unit_param(&s, &auth, &q.unit)?;
     let snap = s.snapshot();
     let mut records = s.store.infusions(from, to).await?;
     records.retain(|(r, _)| auth.may_see_unit(r.unit.as_deref()));
@@ -259,12 +254,7 @@ pub(crate) async fn environment_report(
 ) -> Result<Response, ApiError> {
     let (from, to) = window(&s, &q.from, &q.to, 7 * 24 * 3600 * 1000)?;
     let csv = wants_csv(&q.format)?;
-    if let Some(u) = &q.unit {
-        if !s.floorplan.units.iter().any(|x| &x.id == u) {
-            return Err(ApiError::BadRequest(format!("no unit {u:?}")));
-        }
-        auth.require_unit(u)?;
-    }
+    unit_param(&s, &auth, &q.unit)?;
     let snap = s.snapshot();
     if let Some(id) = &q.sensor
         && !snap.sensors.contains_key(id)
@@ -284,8 +274,8 @@ pub(crate) async fn environment_report(
             && q.sensor.as_deref().is_none_or(|x| x == sensor)
             && q.unit.as_deref().is_none_or(|u| unit == Some(u))
     };
-    summaries.retain(|x| keep(&x.sensor, x.unit.as_deref()));
-    excursions.retain(|x| keep(&x.sensor, x.unit.as_deref()));
+    summaries.retain(|x| keep(&x.place.sensor, x.place.unit.as_deref()));
+    excursions.retain(|x| keep(&x.place.sensor, x.place.unit.as_deref()));
     let now = to.min(snap.at.max(from));
     let days = orderly_model::environment::daily_log(&summaries, &excursions, now);
     let csv = csv.then(|| orderly_model::environment::to_csv(&days, now));
@@ -311,12 +301,7 @@ pub(crate) async fn list_sensors(
     State(s): State<ApiState>,
     Query(q): Query<SensorsQuery>,
 ) -> Result<axum::Json<Vec<orderly_model::view::SensorView>>, ApiError> {
-    if let Some(u) = &q.unit {
-        if !s.floorplan.units.iter().any(|x| &x.id == u) {
-            return Err(ApiError::BadRequest(format!("no unit {u:?}")));
-        }
-        auth.require_unit(u)?;
-    }
+    unit_param(&s, &auth, &q.unit)?;
     let snap = s.snapshot();
     Ok(axum::Json(
         snap.sensors
@@ -330,4 +315,15 @@ pub(crate) async fn list_sensors(
             .map(|v| (**v).clone())
             .collect(),
     ))
+}
+
+/// A `unit` parameter: a unit of the floorplan that the caller may see.
+fn unit_param(s: &ApiState, auth: &Auth, unit: &Option<String>) -> Result<(), ApiError> {
+    if let Some(u) = unit {
+        if !s.floorplan.units.iter().any(|x| &x.id == u) {
+            return Err(ApiError::BadRequest(format!("no unit {u:?}")));
+        }
+        auth.require_unit(u)?;
+    }
+    Ok(())
 }

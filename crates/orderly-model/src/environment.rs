@@ -164,20 +164,18 @@ impl Range {
             Standing::Within | Standing::None => None,
         }
     }
-    /// `2-8 °C`, `at most -2.5 Pa`, `at least 20 %`.
+    /// `2 to 8 °C`, `-50 to -15 °C`, `at most -2.5 Pa`, `at least 20 %`.
     pub fn describe(&self, q: Quantity) -> String {
         let u = q.unit();
-        let n = |x: f64| format!("{x}");
-        match (self.low, self.high) {
-            (Some(l), Some(h)) => format!("{}-{} {u}", n(l), n(h)),
-            (Some(l), None) => format!("at least {} {u}", n(l)),
-            (None, Some(h)) => format!("at most {} {u}", n(h)),
-            (None, None) => match (self.hard_low, self.hard_high) {
-                (Some(l), Some(h)) => format!("{}-{} {u}", n(l), n(h)),
-                (Some(l), None) => format!("at least {} {u}", n(l)),
-                (None, Some(h)) => format!("at most {} {u}", n(h)),
-                (None, None) => "any".into(),
-            },
+        let (low, high) = match (self.low, self.high) {
+            (None, None) => (self.hard_low, self.hard_high),
+            soft => soft,
+        };
+        match (low, high) {
+            (Some(l), Some(h)) => format!("{l} to {h} {u}"),
+            (Some(l), None) => format!("at least {l} {u}"),
+            (None, Some(h)) => format!("at most {h} {u}"),
+            (None, None) => "any".into(),
         }
     }
 }
@@ -380,10 +378,9 @@ fn check_range(q: Quantity, r: &Range) -> Result<(), (String, String)> {
     Ok(())
 }
 
-/// A value out of its range, from when it left to when it came back (`env.excursion`, written
-/// when it starts and again when it ends).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Excursion {
+/// Which sensor, on what, where: the head of every record and log line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Place {
     pub sensor: String,
     /// The appliance the sensor is on (`4 West medication fridge`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -392,6 +389,14 @@ pub struct Excursion {
     pub room: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+}
+
+/// A value out of its range, from when it left to when it came back (`env.excursion`, written
+/// when it starts and again when it ends).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Excursion {
+    #[serde(flatten)]
+    pub place: Place,
     pub quantity: Quantity,
     /// The worst standing while out (a hard limit crossed stays on record).
     pub standing: Standing,
@@ -472,13 +477,8 @@ impl Stat {
 /// One sensor's readings over one hour (`env.summary`, written when the hour is over).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
-    pub sensor: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub appliance: Option<String>,
-    pub profile: String,
-    pub room: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     /// The hour: from (inclusive) to (exclusive).
     pub from: Timestamp,
     pub to: Timestamp,
@@ -495,13 +495,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn stat(&self, q: Quantity) -> Option<Stat> {
-        match q {
-            Quantity::Temperature => self.temperature_c,
-            Quantity::Humidity => self.humidity_pct,
-            Quantity::Pressure => self.pressure_pa,
-        }
-    }
     pub fn stat_mut(&mut self, q: Quantity) -> &mut Option<Stat> {
         match q {
             Quantity::Temperature => &mut self.temperature_c,
@@ -523,13 +516,8 @@ const DAY_MS: i64 = 86_400_000;
 pub struct Day {
     /// `YYYY-MM-DD` (UTC).
     pub date: String,
-    pub sensor: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub appliance: Option<String>,
-    pub profile: String,
-    pub room: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unit: Option<String>,
+    #[serde(flatten)]
+    pub place: Place,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature_c: Option<Stat>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -552,18 +540,9 @@ pub struct Day {
 pub fn daily_log(summaries: &[Summary], excursions: &[Excursion], now: Timestamp) -> Vec<Day> {
     let mut days: BTreeMap<(i64, String), Day> = BTreeMap::new();
     let day_of = |t: Timestamp| t.0.div_euclid(DAY_MS);
-    let blank = |d: i64,
-                 sensor: &str,
-                 appliance: &Option<String>,
-                 profile: &str,
-                 room: &str,
-                 unit: &Option<String>| Day {
+    let blank = |d: i64, place: &Place| Day {
         date: Timestamp(d * DAY_MS).to_rfc3339()[..10].to_string(),
-        sensor: sensor.to_string(),
-        appliance: appliance.clone(),
-        profile: profile.to_string(),
-        room: room.to_string(),
-        unit: unit.clone(),
+        place: place.clone(),
         temperature_c: None,
         humidity_pct: None,
         pressure_pa: None,
@@ -576,8 +555,8 @@ pub fn daily_log(summaries: &[Summary], excursions: &[Excursion], now: Timestamp
     for s in summaries {
         let d = day_of(s.from);
         let day = days
-            .entry((d, s.sensor.clone()))
-            .or_insert_with(|| blank(d, &s.sensor, &s.appliance, &s.profile, &s.room, &s.unit));
+            .entry((d, s.place.sensor.clone()))
+            .or_insert_with(|| blank(d, &s.place));
         day.temperature_c = Stat::merge(day.temperature_c, s.temperature_c);
         day.humidity_pct = Stat::merge(day.humidity_pct, s.humidity_pct);
         day.pressure_pa = Stat::merge(day.pressure_pa, s.pressure_pa);
@@ -590,8 +569,8 @@ pub fn daily_log(summaries: &[Summary], excursions: &[Excursion], now: Timestamp
         let (first, last) = (day_of(x.started_at), day_of(end));
         for d in first..=last.min(first + 366) {
             let day = days
-                .entry((d, x.sensor.clone()))
-                .or_insert_with(|| blank(d, &x.sensor, &x.appliance, &x.profile, &x.room, &x.unit));
+                .entry((d, x.place.sensor.clone()))
+                .or_insert_with(|| blank(d, &x.place));
             let from = x.started_at.0.max(d * DAY_MS);
             let to = end.0.min((d + 1) * DAY_MS);
             day.minutes_out += (to - from).max(0) as f64 / 60_000.0;
@@ -629,11 +608,11 @@ pub fn to_csv(days: &[Day], now: Timestamp) -> String {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{:.1},{}\n",
             d.date,
-            q(&d.sensor),
-            q(d.appliance.as_deref().unwrap_or("")),
-            q(&d.room),
-            q(d.unit.as_deref().unwrap_or("")),
-            q(&d.profile),
+            q(&d.place.sensor),
+            q(d.place.appliance.as_deref().unwrap_or("")),
+            q(&d.place.room),
+            q(d.place.unit.as_deref().unwrap_or("")),
+            q(&d.place.profile),
             num(d.temperature_c.map(|s| s.min)),
             num(d.temperature_c.map(|s| s.max)),
             num(d.humidity_pct.map(|s| s.min)),

@@ -34,8 +34,8 @@ impl OutEvent {
             EventKind::BedTurnover(t) => t.unit.as_deref(),
             EventKind::PatientObserved(c) => c.unit.as_deref(),
             EventKind::PumpInfusion(r) => r.unit.as_deref(),
-            EventKind::EnvExcursion(x) => x.unit.as_deref(),
-            EventKind::EnvSummary(x) => x.unit.as_deref(),
+            EventKind::EnvExcursion(x) => x.place.unit.as_deref(),
+            EventKind::EnvSummary(x) => x.place.unit.as_deref(),
             k if k.census().is_some() => k.census().and_then(|c| c.unit.as_deref()),
             k => k.alert().and_then(|a| a.unit.as_deref()),
         }

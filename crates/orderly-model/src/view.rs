@@ -272,7 +272,7 @@ pub struct SensorView {
     pub room: String,
     pub room_name: String,
     pub unit: Option<String>,
-    /// The ranges in words (`temperature 2-8 °C`).
+    /// The ranges in words (`temperature 2 to 8 °C`).
     pub range: String,
     /// Receive time of the last reading (none since Orderly started).
     pub last_reading: Option<crate::Timestamp>,

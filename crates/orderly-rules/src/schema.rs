@@ -659,7 +659,7 @@ const ENV: &[FactDef] = &[
     f(
         "range",
         String,
-        "the ranges the profile sets, in words (`temperature 2-8 °C`)",
+        "the ranges the profile sets, in words (`temperature 2 to 8 °C`)",
     ),
     f("door_open", Bool, "the sensor reports its door open"),
     f(

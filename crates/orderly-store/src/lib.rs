@@ -348,8 +348,8 @@ impl Store {
                 k if k.census().is_some() => k.census().map(|c| c.patient.id.clone()),
                 EventKind::BedTurnover(t) => Some(t.bed.clone()),
                 EventKind::PumpInfusion(r) => Some(r.pump.clone()),
-                EventKind::EnvExcursion(x) => Some(x.sensor.clone()),
-                EventKind::EnvSummary(x) => Some(x.sensor.clone()),
+                EventKind::EnvExcursion(x) => Some(x.place.sensor.clone()),
+                EventKind::EnvSummary(x) => Some(x.place.sensor.clone()),
                 EventKind::PatientObserved(c) => Some(c.patient.clone()),
                 k => k.alert().map(|a| a.subject.clone()),
             };
@@ -1086,7 +1086,11 @@ impl Store {
             std::collections::BTreeMap::new();
         for (x, _) in records {
             last.insert(
-                (x.sensor.clone(), x.quantity.as_str(), x.started_at.millis()),
+                (
+                    x.place.sensor.clone(),
+                    x.quantity.as_str(),
+                    x.started_at.millis(),
+                ),
                 x,
             );
         }
@@ -1094,7 +1098,7 @@ impl Store {
         out.sort_by(|a, b| {
             a.started_at
                 .cmp(&b.started_at)
-                .then(a.sensor.cmp(&b.sensor))
+                .then(a.place.sensor.cmp(&b.place.sensor))
         });
         Ok(out)
     }

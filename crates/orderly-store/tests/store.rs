@@ -1011,14 +1011,17 @@ async fn work_orders(store: &Store) {
 /// An excursion under way comes back after a restart (one that ended does not); the daily
 /// log's window gets the hours starting in it and the excursions under way in it.
 async fn environment(store: &Store) {
-    use orderly_model::environment::{Excursion, Quantity, Stat, Summary};
+    use orderly_model::environment::{Excursion, Place, Quantity, Stat, Summary};
     use orderly_model::infusion::Standing;
-    let x = |sensor: &str, q: Quantity, start: i64, end: Option<i64>| Excursion {
+    let place = |sensor: &str| Place {
         sensor: sensor.into(),
         appliance: Some("Fridge".into()),
         profile: "medication_fridge".into(),
         room: "R1".into(),
         unit: Some("ICU".into()),
+    };
+    let x = |sensor: &str, q: Quantity, start: i64, end: Option<i64>| Excursion {
+        place: place(sensor),
         quantity: q,
         standing: Standing::AboveSoft,
         limit: 8.0,
@@ -1028,9 +1031,7 @@ async fn environment(store: &Store) {
         peak: 9.0,
     };
     let hour = |sensor: &str, from: i64| Summary {
-        sensor: sensor.into(),
-        profile: "medication_fridge".into(),
-        room: "R1".into(),
+        place: place(sensor),
         from: Timestamp(from),
         to: Timestamp(from + 3_600_000),
         temperature_c: Some(Stat::of(4.0)),
@@ -1078,7 +1079,7 @@ async fn environment(store: &Store) {
     let open = store.remembered().await.unwrap().excursions;
     assert_eq!(open.len(), 1, "{open:?}");
     assert_eq!(
-        (open[0].sensor.as_str(), open[0].started_at),
+        (open[0].place.sensor.as_str(), open[0].started_at),
         ("S1", Timestamp(base))
     );
     // The first hour only: its summary, and both excursions (S2 as it ended).
@@ -1097,5 +1098,5 @@ async fn environment(store: &Store) {
         .unwrap();
     assert_eq!(hours.len(), 1);
     assert_eq!(xs.len(), 1);
-    assert_eq!(xs[0].sensor, "S1");
+    assert_eq!(xs[0].place.sensor, "S1");
 }

@@ -13,7 +13,9 @@ use crate::outbox::Outbox;
 use crate::registry::{Mounted, SensorInfo};
 use crate::{Capability, Clock, Phase, Registry, Site};
 use bevy_ecs::prelude::*;
-use orderly_model::environment::{Excursion, Profile, Profiles, Quantity, Stat, Summary, hour_of};
+use orderly_model::environment::{
+    Excursion, Place, Profile, Profiles, Quantity, Stat, Summary, hour_of,
+};
 use orderly_model::infusion::Standing;
 use orderly_model::view::SensorView;
 use orderly_model::{EventKind, Timestamp};
@@ -121,7 +123,7 @@ impl Capability for EnvironmentPlugin {
             let Some(e) = world
                 .resource::<Registry>()
                 .subjects
-                .get(&x.sensor)
+                .get(&x.place.sensor)
                 .copied()
             else {
                 continue;
@@ -160,7 +162,7 @@ const FACTS: &[&str] = &[
     "battery_pct",
 ];
 
-/// The ranges of a profile in words: `temperature 2-8 °C, humidity 20-60 %`.
+/// The ranges of a profile in words: `temperature 2 to 8 °C, humidity 20 to 60 %`.
 fn ranges(p: Option<&Profile>) -> String {
     let Some(p) = p else {
         return "no profile".into();
@@ -250,26 +252,30 @@ fn env_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
 }
 
 /// The summary of the hour starting at `from`, empty.
-fn blank_hour(info: &SensorInfo, room: &str, unit: &Option<String>, from: Timestamp) -> Summary {
+fn blank_hour(place: &Place, from: Timestamp) -> Summary {
     Summary {
-        sensor: info.0.id.clone(),
-        appliance: info.0.appliance.clone(),
-        profile: info.0.profile.clone(),
-        room: room.to_string(),
-        unit: unit.clone(),
+        place: place.clone(),
         from,
         to: Timestamp(from.0 + 3_600_000),
         ..Summary::default()
     }
 }
 
-fn place(site: &Site, info: &SensorInfo, mounted: Option<&Mounted>) -> (String, Option<String>) {
-    match mounted {
+/// The sensor, its appliance and profile, its room and the room's unit.
+fn place(site: &Site, info: &SensorInfo, mounted: Option<&Mounted>) -> Place {
+    let (room, unit) = match mounted {
         Some(m) => {
             let r = &site.0.rooms[m.0 as usize];
             (r.id.clone(), r.unit.clone())
         }
         None => (info.0.room.clone(), None),
+    };
+    Place {
+        sensor: info.0.id.clone(),
+        appliance: info.0.appliance.clone(),
+        profile: info.0.profile.clone(),
+        room,
+        unit,
     }
 }
 
@@ -292,7 +298,7 @@ fn take(
         let prev_ts = st.last_ts;
         st.last_ts = Some(m.ts);
         st.heard_at = Some(m.at);
-        let (room, unit) = place(&site, info, mounted);
+        let here = place(&site, info, mounted);
         let profile = profiles.0.0.get(&info.0.profile);
         // The hour: a reading of a later hour closes the one in progress.
         let hour = hour_of(m.ts);
@@ -301,16 +307,12 @@ fn take(
         {
             outbox.push(m.at, EventKind::EnvSummary(h));
         }
+        let door_was_open = st.door_open_since.is_some();
+        let h = st.hour.get_or_insert_with(|| blank_hour(&here, hour));
         // The door's time open since the last reading counts in this hour.
-        if let (Some(_), Some(prev)) = (st.door_open_since, prev_ts) {
-            let from = prev.max(hour);
-            if let Some(h) = &mut st.hour {
-                h.door_open_s += (m.ts.since(from).max(0) as f64) / 1000.0;
-            }
+        if let (true, Some(prev)) = (door_was_open, prev_ts) {
+            h.door_open_s += (m.ts.since(prev.max(hour)).max(0) as f64) / 1000.0;
         }
-        let h = st
-            .hour
-            .get_or_insert_with(|| blank_hour(info, &room, &unit, hour));
         h.readings = h.readings.saturating_add(1);
         for q in QS {
             if let Some(v) = m.reading.value(q) {
@@ -341,7 +343,13 @@ fn take(
             let i = idx(q);
             st.values[i] = Some(v);
             let Some(range) = profile.and_then(|p| p.range(q)) else {
+                // No range any more (a reloaded profile): nothing is out of it.
                 st.standing[i] = Standing::None;
+                if let Some(mut x) = st.open[i].take() {
+                    x.ended_at = Some(m.ts.max(x.started_at));
+                    outbox.push(m.at, EventKind::EnvExcursion(x));
+                }
+                st.minutes[i] = 0;
                 continue;
             };
             let s = range.stand(v);
@@ -357,11 +365,7 @@ fn take(
                 }
                 (slot @ None, true) => {
                     let x = Excursion {
-                        sensor: info.0.id.clone(),
-                        appliance: info.0.appliance.clone(),
-                        profile: info.0.profile.clone(),
-                        room: room.clone(),
-                        unit: unit.clone(),
+                        place: here.clone(),
                         quantity: q,
                         standing: s,
                         limit: range.crossed(s).unwrap_or(v),
@@ -390,6 +394,7 @@ fn take(
 /// no reading after them. Every 5 s of the clock.
 fn sweep(
     clock: Res<Clock>,
+    feed: Res<crate::Feed>,
     registry: Res<Registry>,
     mut sensors: Query<(&Mounted, &mut EnvState)>,
     mut outbox: ResMut<Outbox>,
@@ -406,8 +411,13 @@ fn sweep(
     for (mounted, mut st) in &mut sensors {
         let minutes = [0, 1, 2].map(|i| st.open[i].as_ref().map_or(0, |x| whole(x.started_at)));
         let door = st.door_open_since.map_or(0, whole);
-        // Silent since the last reading, or since Orderly started when none came yet.
-        let silent = whole(st.heard_at.unwrap_or(start).max(start));
+        // Silent since the last reading, or since Orderly started when none came yet, or since
+        // the feed came back after an outage (a sensor's silence then proves nothing); held
+        // while the feed is down.
+        let silent = match feed.live_since {
+            Some(live) => whole(st.heard_at.unwrap_or(start).max(start).max(live)),
+            None => st.silent_minutes,
+        };
         let occupied = registry
             .bed_patient
             .keys()
@@ -442,7 +452,7 @@ fn views(
     mut views: ResMut<EnvViews>,
 ) {
     for (info, mounted, st) in &changed {
-        let (room, unit) = place(&site, info, mounted);
+        let Place { room, unit, .. } = place(&site, info, mounted);
         let profile = profiles.0.0.get(&info.0.profile);
         let view = SensorView {
             id: info.0.id.clone(),

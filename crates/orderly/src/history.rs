@@ -49,7 +49,11 @@ pub fn simulate(
     cfg: &HistoryConfig,
 ) -> Vec<OutEvent> {
     let catalogue = config.maintenance.clone();
-    let mut h = Hospital::new(fp, seed, config, rules);
+    // Months of maintenance only: environment sensors that never speak in it would only go
+    // silent, minute by minute, for months.
+    let mut quiet = seed.clone();
+    quiet.sensors.clear();
+    let mut h = Hospital::new(fp, &quiet, config, rules);
     let start = now.plus_ms(-cfg.days * DAY_MS);
     let mut engineers = Engineers::new(EngineerConfig {
         seed: cfg.seed,

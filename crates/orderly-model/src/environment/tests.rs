@@ -47,7 +47,7 @@ fn a_value_on_a_limit_is_within_it_and_just_past_it_is_not() {
             .temperature_c
             .unwrap()
             .describe(Quantity::Temperature),
-        "2-8 °C"
+        "2 to 8 °C"
     );
 }
 
@@ -122,13 +122,19 @@ fn a_reading_outside_what_a_sensor_measures_or_with_no_value_is_refused() {
     assert!(door.check_ranges().is_ok());
 }
 
-fn excursion(start: i64, end: Option<i64>) -> Excursion {
-    Excursion {
+fn place() -> Place {
+    Place {
         sensor: "env-1".into(),
         appliance: Some("Fridge".into()),
         profile: "medication_fridge".into(),
         room: "R1".into(),
         unit: None,
+    }
+}
+
+fn excursion(start: i64, end: Option<i64>) -> Excursion {
+    Excursion {
+        place: place(),
         quantity: Quantity::Temperature,
         standing: Standing::AboveSoft,
         limit: 8.0,
@@ -144,9 +150,7 @@ fn the_daily_log_merges_hours_and_splits_an_excursion_at_midnight() {
     let h = 3_600_000;
     let d0 = 20_000 * DAY_MS;
     let hour = |i: i64, min: f64, max: f64| Summary {
-        sensor: "env-1".into(),
-        profile: "medication_fridge".into(),
-        room: "R1".into(),
+        place: place(),
         from: Timestamp(d0 + i * h),
         to: Timestamp(d0 + (i + 1) * h),
         temperature_c: Some(Stat {

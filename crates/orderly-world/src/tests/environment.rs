@@ -99,7 +99,7 @@ fn a_fridge_out_of_range_alerts_after_half_an_hour_and_its_excursion_is_logged()
     assert_eq!(x[0].standing, Standing::AboveSoft);
     assert_eq!(x[0].limit, 8.0);
     assert_eq!(x[0].started_at, t(5 * 60));
-    assert_eq!(x[0].unit.as_deref(), Some("ICU"));
+    assert_eq!(x[0].place.unit.as_deref(), Some("ICU"));
     assert!(x[0].ended_at.is_none());
     // 29 minutes out: logged, nobody told yet.
     assert!(raised_by(&ev, "env-fridge-excursion").is_empty());
@@ -108,7 +108,7 @@ fn a_fridge_out_of_range_alerts_after_half_an_hour_and_its_excursion_is_logged()
     assert_eq!(a.len(), 1);
     assert_eq!(a[0].unit.as_deref(), Some("ICU"));
     assert!(
-        a[0].message.starts_with("ICU medication fridge in ICU clean utility: temperature above 8 °C for 30 min, peak 10.0 °C (must be temperature 2-8 °C)"),
+        a[0].message.starts_with("ICU medication fridge in ICU clean utility: temperature above 8 °C for 30 min, peak 10.0 °C (must be temperature 2 to 8 °C)"),
         "{}",
         a[0].message
     );
@@ -271,4 +271,30 @@ fn readings_from_an_unregistered_sensor_are_counted_and_change_nothing() {
         Some(&1)
     );
     assert_eq!(snap.ingest.by_device.get("env-nobody"), Some(&1));
+}
+
+#[test]
+fn an_outage_of_the_feed_raises_no_silence_alert() {
+    let mut h = env_hospital();
+    let ev = minutes(&mut h, "env-icu-medfridge", 0, 5, |_| temp(4.5));
+    assert!(raised_by(&ev, "env-sensor-silent").is_empty());
+    // The broker is down from minute 5 to minute 45: nothing arrives, nothing is silent.
+    h.set_feed_live(false, t(5 * 60));
+    let mut ev = Vec::new();
+    for m in 5..45 {
+        ev.extend(h.step(t(m * 60)));
+    }
+    h.set_feed_live(true, t(45 * 60));
+    for m in 45..70 {
+        ev.extend(h.step(t(m * 60)));
+    }
+    assert!(
+        raised_by(&ev, "env-sensor-silent").is_empty(),
+        "silence counts from when the feed came back"
+    );
+    // Still nothing 30 minutes after the feed came back: now it is the sensor.
+    for m in 70..77 {
+        ev.extend(h.step(t(m * 60)));
+    }
+    assert!(!raised_by(&ev, "env-sensor-silent").is_empty());
 }
