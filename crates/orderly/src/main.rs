@@ -7,6 +7,8 @@
 mod census_feed;
 mod config;
 mod devices;
+#[cfg(test)]
+mod environment_week;
 mod files;
 mod history;
 #[cfg(test)]
