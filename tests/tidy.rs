@@ -386,3 +386,40 @@ fn no_rule_is_chosen_by_searching_its_text_or_id() {
     }
     assert!(bad.is_empty(), "\n{}", bad.join("\n"));
 }
+
+/// The pages' scripts parse as ES modules (one stray parenthesis blanks every page), checked
+/// with Node when it is installed (CI without Node skips, with a note).
+#[test]
+fn the_pages_scripts_parse() {
+    let dir = workspace().join("crates/orderly-api/pages");
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("note: node is not installed; the pages' scripts were not parsed");
+        return;
+    }
+    let mut bad = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "js"))
+        .collect();
+    files.sort();
+    for f in files {
+        let out = std::process::Command::new("node")
+            .args(["--check", "--input-type=module"])
+            .stdin(std::fs::File::open(&f).unwrap())
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            bad.push(format!(
+                "{}: does not parse:\n{}",
+                rel(&f),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "\n{}", bad.join("\n"));
+}
