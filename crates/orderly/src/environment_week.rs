@@ -1,4 +1,4 @@
-//! A simulated week of the demo hospital's environment sensors (fridges, a freezer, an
+//! A simulated three days of the demo hospital's environment sensors (fridges, a freezer, an
 //! occupied isolation room), through the world Orderly runs with the shipped profiles and
 //! rules: every compressor failure and door left open is told, nothing else is (restocking
 //! and a door held open for a minute are logged, never alerted), and the daily log holds
@@ -16,7 +16,7 @@ const FLOORPLAN: &str = include_str!("../../../floorplans/demo.toml");
 const SEED: &str = include_str!("../../../floorplans/demo-seed.toml");
 
 #[test]
-fn a_simulated_week_of_sensors_alerts_every_incident_and_nothing_else() {
+fn three_simulated_days_of_sensors_alert_every_incident_and_nothing_else() {
     let fp = Arc::new(Floorplan::parse("demo.toml", FLOORPLAN).unwrap());
     // The demo's sensors, and Ben Rossi in the isolation room (the rest of the hospital is
     // not needed here).
@@ -40,7 +40,9 @@ fn a_simulated_week_of_sensors_alerts_every_incident_and_nothing_else() {
         .collect();
     let bundle = rules_dir::compile(&files, &orderly_world::known(&fp, &seed)).unwrap();
     let start = Timestamp(1_795_000_000_000);
-    let days = 7;
+    // Three days (a week's incidents at raised rates): light enough to run beside the
+    // timed page tests.
+    let days = 3;
     let mut sim = Simulator::new(
         fp.clone(),
         &seed,
@@ -53,9 +55,10 @@ fn a_simulated_week_of_sensors_alerts_every_incident_and_nothing_else() {
             pump_alarms_per_hour: 0.0,
             environment: Some(EnvSim {
                 // More incidents than a hospital has, so a week has plenty of each.
-                doors_left_open_per_day: 0.8,
-                compressor_failures_per_day: 0.3,
-                fan_failures_per_day: 1.0,
+                doors_left_open_per_day: 2.0,
+                compressor_failures_per_day: 0.7,
+                fan_failures_per_day: 2.5,
+                isolation_doors_per_hour: 0.6,
                 ..EnvSim::new(Arc::new(bundle.config.environment.clone()))
             }),
             ..SimConfig::default()
@@ -101,7 +104,7 @@ fn a_simulated_week_of_sensors_alerts_every_incident_and_nothing_else() {
     let count = |i: Incident| truth.iter().filter(|t| t.2 == i).count();
     let rule = |r: &str| alerts.iter().filter(|a| a.rule == r).count();
     eprintln!(
-        "a week: incidents {} compressor failures, {} doors left open, {} isolation doors held open, {} fan failures; {} excursions; alerts {} fridge, {} freezer, {} hard limit, {} door, {} isolation, {} silent",
+        "three days: incidents {} compressor failures, {} doors left open, {} isolation doors held open, {} fan failures; {} excursions; alerts {} fridge, {} freezer, {} hard limit, {} door, {} isolation, {} silent",
         count(Incident::CompressorFailure),
         count(Incident::DoorLeftOpen),
         count(Incident::DoorHeldOpen),
@@ -115,7 +118,7 @@ fn a_simulated_week_of_sensors_alerts_every_incident_and_nothing_else() {
         rule("env-sensor-silent"),
     );
     assert!(count(Incident::CompressorFailure) >= 3 && count(Incident::DoorLeftOpen) >= 5);
-    assert!(count(Incident::FanFailure) >= 2 && count(Incident::DoorHeldOpen) >= 20);
+    assert!(count(Incident::FanFailure) >= 2 && count(Incident::DoorHeldOpen) >= 15);
     // Every alert is explained by an incident on its sensor under way (or just over: a fridge
     // takes a while to cool again).
     let explains = |a: &Alert, kinds: &[Incident], after_ms: i64| {
