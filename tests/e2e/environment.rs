@@ -140,14 +140,7 @@ fn a_fridge_out_of_range_past_the_set_time_alerts_its_unit_and_is_in_the_daily_l
     assert_eq!(status, 400, "{body}");
     // The Environment page, when a browser is here.
     if let Ok(b) = orderly_tests::browser::Browser::start(1280, 900) {
-        b.goto(&format!("{}/", o.http));
-        b.type_into("#token", &nurse);
-        b.click("#signin button[type=submit]");
-        b.wait_for(
-            "signed in",
-            Duration::from_secs(30),
-            "return !document.getElementById('top').hidden",
-        );
+        crate::pages::sign_in(&b, &o, &nurse);
         b.goto(&format!("{}/#/environment", o.http));
         b.wait_for(
             "the fridge's card with its excursion",

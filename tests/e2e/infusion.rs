@@ -70,14 +70,7 @@ fn a_pump_past_the_hard_limit_alerts_its_patients_station_and_the_report_counts_
     assert_eq!(inf["patient"], "P-1001", "{pump_view}");
     // And so does the floor map's room card, when a browser is here.
     if let Ok(b) = orderly_tests::browser::Browser::start(1280, 900) {
-        b.goto(&format!("{}/", o.http));
-        b.type_into("#token", &nurse);
-        b.click("#signin button[type=submit]");
-        b.wait_for(
-            "signed in",
-            Duration::from_secs(30),
-            "return !document.getElementById('top').hidden",
-        );
+        crate::pages::sign_in(&b, &o, &nurse);
         b.goto(&format!("{}/#/map?floor=F2", o.http));
         b.wait_for(
             "the second floor",

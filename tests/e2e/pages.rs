@@ -23,7 +23,8 @@ fn browser(width: u32, height: u32) -> Option<Browser> {
     }
 }
 
-fn sign_in(b: &Browser, o: &Orderly, token: &str) {
+/// Signs in on the pages with `token` and waits for the navigation.
+pub(crate) fn sign_in(b: &Browser, o: &Orderly, token: &str) {
     b.goto(&format!("{}/", o.http));
     b.type_into("#token", token);
     b.click("#signin button[type=submit]");

@@ -298,7 +298,8 @@ fn take(
         let prev_ts = st.last_ts;
         st.last_ts = Some(m.ts);
         st.heard_at = Some(m.at);
-        let here = place(&site, info, mounted);
+        // Who and where, for a new hour or excursion record only (not per reading).
+        let here = || place(&site, info, mounted);
         let profile = profiles.0.0.get(&info.0.profile);
         // The hour: a reading of a later hour closes the one in progress.
         let hour = hour_of(m.ts);
@@ -308,7 +309,7 @@ fn take(
             outbox.push(m.at, EventKind::EnvSummary(h));
         }
         let door_was_open = st.door_open_since.is_some();
-        let h = st.hour.get_or_insert_with(|| blank_hour(&here, hour));
+        let h = st.hour.get_or_insert_with(|| blank_hour(&here(), hour));
         // The door's time open since the last reading counts in this hour.
         if let (true, Some(prev)) = (door_was_open, prev_ts) {
             h.door_open_s += (m.ts.since(prev.max(hour)).max(0) as f64) / 1000.0;
@@ -365,7 +366,7 @@ fn take(
                 }
                 (slot @ None, true) => {
                     let x = Excursion {
-                        place: here.clone(),
+                        place: here(),
                         quantity: q,
                         standing: s,
                         limit: range.crossed(s).unwrap_or(v),
@@ -408,6 +409,12 @@ fn sweep(
     }
     *last = Some(now);
     let whole = |since: Timestamp| now.since(since).max(0) / 60_000;
+    // Rooms with a patient's bed, once per sweep.
+    let occupied_rooms: std::collections::BTreeSet<u32> = registry
+        .bed_patient
+        .keys()
+        .filter_map(|b| registry.bed_room.get(b).copied())
+        .collect();
     for (mounted, mut st) in &mut sensors {
         let minutes = [0, 1, 2].map(|i| st.open[i].as_ref().map_or(0, |x| whole(x.started_at)));
         let door = st.door_open_since.map_or(0, whole);
@@ -418,10 +425,7 @@ fn sweep(
             Some(live) => whole(st.heard_at.unwrap_or(start).max(start).max(live)),
             None => st.silent_minutes,
         };
-        let occupied = registry
-            .bed_patient
-            .keys()
-            .any(|b| registry.bed_room.get(b) == Some(&mounted.0));
+        let occupied = occupied_rooms.contains(&mounted.0);
         if minutes != st.minutes
             || door != st.door_minutes
             || silent != st.silent_minutes
