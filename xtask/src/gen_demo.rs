@@ -585,6 +585,9 @@ fn seed(floors: &[FloorSpec]) -> Result<String> {
             staff(&mut t, role, &[], &mut rng)?;
         }
     }
+    // The patients' fall wearables: a clip at the waist (the fall detector has parameters per
+    // position worn; docs/falls.md).
+    t.push_str("[[wearable_model]]\nid = \"Orderly Clip\"\nworn = \"waist\"\n\n");
     let mut p = 1000;
     for (unit, beds) in &inpatient {
         for i in 1..=*beds {
@@ -607,7 +610,7 @@ fn seed(floors: &[FloorSpec]) -> Result<String> {
             let ventilated = *unit == "ICU" && rng.below(3) == 0;
             writeln!(
                 t,
-                "[[patient]]\nid = \"P-{p}\"\nname = \"{name}\"\nbed = \"BED-{unit}-{i:02}\"\nmorse = {morse}\nbraden = {braden}\nventilated = {ventilated}\ntag = \"TW-{p}\"\nwearable = \"W-{p}\""
+                "[[patient]]\nid = \"P-{p}\"\nname = \"{name}\"\nbed = \"BED-{unit}-{i:02}\"\nmorse = {morse}\nbraden = {braden}\nventilated = {ventilated}\ntag = \"TW-{p}\"\nwearable = \"W-{p}\"\nwearable_model = \"Orderly Clip\""
             )?;
             if morse >= 75 && rng.below(4) == 0 {
                 t.push_str("elopement_risk = true\n");
@@ -615,5 +618,48 @@ fn seed(floors: &[FloorSpec]) -> Result<String> {
             t.push('\n');
         }
     }
+    t.push_str(DEMO_SENSORS);
     Ok(t)
 }
+
+/// The demo's environment sensors (docs/environment.md): medication and vaccine fridges, a
+/// freezer, and the differential pressure of the ICU's airborne isolation room.
+const DEMO_SENSORS: &str = r#"
+# Environment sensors (rules/environment.toml names the profiles): medication and vaccine
+# fridges, a freezer, and the differential pressure of the ICU's airborne isolation room.
+
+[[sensor]]
+id = "env-icu-medfridge"
+room = "F2-ICU-CLEAN"
+appliance = "ICU medication fridge"
+profile = "medication_fridge"
+
+[[sensor]]
+id = "env-icu-freezer"
+room = "F2-ICU-CLEAN"
+appliance = "ICU medication freezer"
+profile = "freezer"
+
+[[sensor]]
+id = "env-icu-01-pressure"
+room = "F2-ICU-01"
+profile = "airborne_isolation"
+
+[[sensor]]
+id = "env-ms3-medfridge"
+room = "F3-MS3-CLEAN"
+appliance = "3 West medication fridge"
+profile = "medication_fridge"
+
+[[sensor]]
+id = "env-ms4-medfridge"
+room = "F4-MS4-CLEAN"
+appliance = "4 West medication fridge"
+profile = "medication_fridge"
+
+[[sensor]]
+id = "env-ed-vaccine"
+room = "F1-ED-CLEAN"
+appliance = "ED vaccine fridge"
+profile = "vaccine_fridge"
+"#;

@@ -359,6 +359,7 @@ fn census_problem(e: &CensusError) -> Problem {
         CensusError::OutOfRange { .. } => problem("OBX", 5, 102, text),
         CensusError::BadId(_) => problem("PID", 3, 102, text),
         CensusError::SelfMerge => problem("MRG", 1, 205, text),
+        CensusError::UnknownWearableModel(..) => problem("PID", 3, 102, text),
     }
 }
 
@@ -590,6 +591,9 @@ pub(crate) struct AdmitBody {
     /// Wristband tag and wearable device, if the patient wears them.
     tag: Option<String>,
     wearable: Option<String>,
+    /// The wearable's model, one the seed lists (`[[wearable_model]]`): where it is worn (wrist,
+    /// waist, chest, pocket), so the fall detector reads it as worn there.
+    wearable_model: Option<String>,
     #[serde(default)]
     elopement_risk: bool,
 }
@@ -620,10 +624,16 @@ pub(crate) async fn admit(
     if b.name.trim().is_empty() {
         return Err(ApiError::BadRequest("a name is required".into()));
     }
+    if b.wearable_model.is_some() && b.wearable.is_none() {
+        return Err(ApiError::BadRequest(
+            "a wearable_model without a wearable: give the wearable's device id too".into(),
+        ));
+    }
     let mut p = new_patient(&b.id, &b.name, b.morse, b.braden);
     p.ventilated = b.ventilated;
     p.tag = b.tag.clone();
     p.wearable = b.wearable.clone();
+    p.wearable_model = b.wearable_model.clone();
     p.elopement_risk = b.elopement_risk;
     let d = run(
         &s,

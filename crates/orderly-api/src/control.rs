@@ -158,7 +158,10 @@ pub(crate) fn refused(e: Refused) -> ApiError {
             | CensusError::NoBedToReturnTo(_)),
         ) => ApiError::Conflict(e.to_string()),
         Refused::Census(
-            e @ (CensusError::OutOfRange { .. } | CensusError::BadId(_) | CensusError::SelfMerge),
+            e @ (CensusError::OutOfRange { .. }
+            | CensusError::BadId(_)
+            | CensusError::SelfMerge
+            | CensusError::UnknownWearableModel(..)),
         ) => ApiError::BadRequest(e.to_string()),
         Refused::Turnover(e @ TurnoverError::NotABed(_)) => ApiError::NotFound(e.to_string()),
         Refused::Turnover(e @ TurnoverError::Transition { .. }) => {

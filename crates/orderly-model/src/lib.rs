@@ -55,7 +55,10 @@ pub use event::{
 };
 pub use ids::{DeviceIdError, valid_device_id};
 pub use reading::{DecodeError, DeviceClass, Inbound, Payload, Reading, RejectReason, Rejected};
-pub use seed::{Asset, AssetKind, AssetStatus, Patient, Role, Seed, SeedError, Staff, StatusError};
+pub use seed::{
+    Asset, AssetKind, AssetStatus, Patient, Role, Seed, SeedError, Staff, StatusError,
+    WearableModel, Worn,
+};
 pub use source::{FileError, FileErrors, Source};
 pub use time::Timestamp;
 pub use view::Snapshot;

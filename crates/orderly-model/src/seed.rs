@@ -180,10 +180,72 @@ pub struct Patient {
     pub tag: Option<String>,
     /// Accelerometer wearable device id.
     pub wearable: Option<String>,
+    /// Its model (`[[wearable_model]]`): where it is worn, so the fall detector reads it as
+    /// worn there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wearable_model: Option<String>,
     pub elopement_risk: bool,
     /// What the census (HL7 ADT and ORU, or the REST API) says beyond the seed's fields.
     #[serde(default, skip_serializing_if = "crate::census::Record::is_empty")]
     pub record: crate::census::Record,
+}
+
+/// Where a wearable is worn: the fall detector has parameters for each.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Worn {
+    #[default]
+    Waist,
+    Chest,
+    Wrist,
+    Pocket,
+}
+
+impl Worn {
+    pub const ALL: [Worn; 4] = [Worn::Waist, Worn::Chest, Worn::Wrist, Worn::Pocket];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Worn::Waist => "waist",
+            Worn::Chest => "chest",
+            Worn::Wrist => "wrist",
+            Worn::Pocket => "pocket",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Worn> {
+        Worn::ALL.into_iter().find(|w| w.as_str() == s)
+    }
+}
+
+/// A wearable model (`[[wearable_model]]`): patients' wearables name it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WearableModel {
+    pub id: String,
+    /// Where it is worn: `waist`, `chest`, `wrist` or `pocket` (a phone in a trouser pocket).
+    pub worn: Worn,
+}
+
+impl Seed {
+    /// Where a patient's wearable is worn, when its model says.
+    pub fn worn(&self, patient: &Patient) -> Option<Worn> {
+        let model = patient.wearable_model.as_deref()?;
+        self.wearable_models
+            .iter()
+            .find(|m| m.id == model)
+            .map(|m| m.worn)
+    }
 }
 
 /// An environment sensor (`[[sensor]]`): its id is its MQTT device id. Mounted in a room of
@@ -207,6 +269,8 @@ pub struct Seed {
     pub staff: Vec<Staff>,
     pub patients: Vec<Patient>,
     pub sensors: Vec<Sensor>,
+    /// The wearable models in use and where each is worn.
+    pub wearable_models: Vec<WearableModel>,
     /// Every room the file names (sensors), with where.
     room_refs: Vec<(String, usize)>,
     /// Every environment profile the file names, with where.
@@ -230,6 +294,15 @@ struct SeedFile {
     patient: Vec<PatientEntry>,
     #[serde(default)]
     sensor: Vec<SensorEntry>,
+    #[serde(default)]
+    wearable_model: Vec<WearableModelEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WearableModelEntry {
+    id: Spanned<String>,
+    worn: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -311,6 +384,7 @@ struct PatientEntry {
     ventilated: bool,
     tag: Option<Spanned<String>>,
     wearable: Option<Spanned<String>>,
+    wearable_model: Option<Spanned<String>>,
     #[serde(default)]
     elopement_risk: bool,
 }
@@ -569,8 +643,58 @@ impl Seed {
             });
         }
 
+        for m in &raw.wearable_model {
+            let id = m.id.get_ref();
+            if seed.wearable_models.iter().any(|x| &x.id == id) {
+                c.err(
+                    m.id.span().start,
+                    format!("wearable model {id:?} is listed twice"),
+                    Some("list each model once"),
+                );
+                continue;
+            }
+            match Worn::parse(m.worn.get_ref()) {
+                Some(worn) => seed.wearable_models.push(WearableModel {
+                    id: id.clone(),
+                    worn,
+                }),
+                None => c.err(
+                    m.worn.span().start,
+                    format!(
+                        "worn {:?} is not a position the fall detector knows",
+                        m.worn.get_ref()
+                    ),
+                    Some("use one of \"waist\", \"chest\", \"wrist\", \"pocket\""),
+                ),
+            }
+        }
+
         let mut beds_taken: BTreeSet<String> = BTreeSet::new();
         for p in &raw.patient {
+            if let Some(m) = &p.wearable_model {
+                let name = m.get_ref();
+                if !raw.wearable_model.iter().any(|x| x.id.get_ref() == name) {
+                    let fix = match crate::source::suggest(
+                        name,
+                        raw.wearable_model.iter().map(|x| x.id.get_ref().as_str()),
+                    ) {
+                        Some(s) => format!("did you mean {s:?}?"),
+                        None => "add it as a [[wearable_model]] with id and worn".to_string(),
+                    };
+                    c.err(
+                        m.span().start,
+                        format!("wearable model {name:?} is not a [[wearable_model]] in this file"),
+                        Some(&fix),
+                    );
+                }
+                if p.wearable.is_none() {
+                    c.err(
+                        m.span().start,
+                        "a wearable_model without a wearable".to_string(),
+                        Some("add the wearable's device id as wearable = \"...\""),
+                    );
+                }
+            }
             c.unique("id", p.id.get_ref(), p.id.span().start);
             if let Some(t) = &p.tag {
                 c.unique("tag", t.get_ref(), t.span().start);
@@ -625,6 +749,7 @@ impl Seed {
                 ventilated: p.ventilated,
                 tag: p.tag.as_ref().map(|t| t.get_ref().clone()),
                 wearable: p.wearable.as_ref().map(|w| w.get_ref().clone()),
+                wearable_model: p.wearable_model.as_ref().map(|w| w.get_ref().clone()),
                 elopement_risk: p.elopement_risk,
                 record: Default::default(),
             });
@@ -959,5 +1084,63 @@ profile = "medication_frige"
         );
         let e = Seed::parse("seed.toml", &twice).unwrap_err().to_string();
         assert!(e.contains("used twice"), "{e}");
+    }
+
+    const WEARABLES: &str = r#"
+[[wearable_model]]
+id = "Clip W2"
+worn = "waist"
+
+[[wearable_model]]
+id = "Band X"
+worn = "wrist"
+
+[[asset]]
+id = "BED-1"
+kind = "bed"
+
+[[asset]]
+id = "BED-2"
+kind = "bed"
+
+[[patient]]
+id = "P-1"
+name = "A"
+bed = "BED-1"
+morse = 50
+braden = 18
+wearable = "W-1"
+wearable_model = "Band X"
+
+[[patient]]
+id = "P-2"
+name = "B"
+bed = "BED-2"
+morse = 50
+braden = 18
+wearable = "W-2"
+"#;
+
+    #[test]
+    fn a_patients_wearable_is_worn_where_its_model_says() {
+        let s = Seed::parse("seed.toml", WEARABLES).unwrap();
+        assert_eq!(s.worn(&s.patients[0]), Some(Worn::Wrist));
+        assert_eq!(
+            s.worn(&s.patients[1]),
+            None,
+            "no model: the detectors' default"
+        );
+        let typo = WEARABLES.replace("wearable_model = \"Band X\"", "wearable_model = \"Band Y\"");
+        let e = Seed::parse("seed.toml", &typo).unwrap_err().to_string();
+        assert!(
+            e.contains("seed.toml:25:") && e.contains("did you mean \"Band X\""),
+            "{e}"
+        );
+        let ankle = WEARABLES.replace("worn = \"wrist\"", "worn = \"ankle\"");
+        let e = Seed::parse("seed.toml", &ankle).unwrap_err().to_string();
+        assert!(e.contains("seed.toml:8:") && e.contains("\"wrist\""), "{e}");
+        let bare = WEARABLES.replace("wearable = \"W-1\"\n", "");
+        let e = Seed::parse("seed.toml", &bare).unwrap_err().to_string();
+        assert!(e.contains("without a wearable"), "{e}");
     }
 }

@@ -454,6 +454,7 @@ async fn census(store: &Store) {
         ventilated: false,
         tag: None,
         wearable: None,
+        wearable_model: None,
         elopement_risk: false,
         record: Default::default(),
     };

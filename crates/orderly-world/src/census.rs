@@ -143,6 +143,8 @@ pub enum CensusError {
     BadId(String),
     #[error("a patient cannot be merged into themself")]
     SelfMerge,
+    #[error("wearable model {0:?} is not one the seed lists ([[wearable_model]]); known: {1}")]
+    UnknownWearableModel(String, String),
 }
 
 /// What a census operation did.
@@ -429,6 +431,19 @@ pub(crate) fn apply(
         CensusOp::Admit { patient, bed } => {
             let mut p = *patient;
             orderly_model::valid_device_id(&p.id).map_err(|e| CensusError::BadId(e.to_string()))?;
+            if let Some(m) = &p.wearable_model {
+                let models = &world.resource::<crate::Registry>().wearable_models;
+                if !models.contains_key(m) {
+                    let mut known: Vec<&str> = models.keys().map(String::as_str).collect();
+                    known.sort_unstable();
+                    let known = if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    };
+                    return Err(CensusError::UnknownWearableModel(m.clone(), known));
+                }
+            }
             let bed = bed.unwrap_or_default();
             if let Ok((_, held)) = patient_of(world, &p.id) {
                 // Already here (a repeat under another control id, or a re-admission): the
@@ -447,7 +462,10 @@ pub(crate) fn apply(
                 p.braden = held.braden;
                 p.ventilated = held.ventilated;
                 p.tag = p.tag.or(held.tag.clone());
-                p.wearable = p.wearable.or(held.wearable.clone());
+                if p.wearable.is_none() {
+                    p.wearable = held.wearable.clone();
+                    p.wearable_model = p.wearable_model.or(held.wearable_model.clone());
+                }
                 p.record.observed = held.record.observed.clone();
                 p.record.unassessed = held.record.unassessed.clone();
                 p.record.isolation = p.record.isolation.or(held.record.isolation.clone());
@@ -888,7 +906,10 @@ pub(crate) fn apply(
                 keep.bed = gone.bed.clone();
             }
             keep.tag = keep.tag.or(gone.tag.clone());
-            keep.wearable = keep.wearable.or(gone.wearable.clone());
+            if keep.wearable.is_none() {
+                keep.wearable = gone.wearable.clone();
+                keep.wearable_model = gone.wearable_model.clone();
+            }
             for id in std::iter::once(gone.id.clone()).chain(gone.record.identifiers.clone()) {
                 if !keep.record.identifiers.contains(&id) {
                     keep.record.identifiers.push(id);
@@ -1019,6 +1040,7 @@ pub fn new_patient(id: &str, name: &str, morse: Option<u8>, braden: Option<u8>) 
         ventilated: false,
         tag: None,
         wearable: None,
+        wearable_model: None,
         elopement_risk: false,
         record: Record {
             unassessed,

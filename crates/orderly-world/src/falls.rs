@@ -8,7 +8,7 @@
 use crate::bed_exit::BedExitState;
 use crate::devices::BedFrame;
 use crate::facts::{AlertRequest, FactCtx, FactProviders, FactSheet};
-use crate::fall::{FallConfig, FallDetector};
+use crate::fall::{FallConfig, FallDetector, Worn};
 use crate::ingest::{ImuIn, WearableEventIn};
 use crate::locate::Location;
 use crate::outbox::Outbox;
@@ -20,14 +20,40 @@ use orderly_model::reading::WearableEventType;
 use orderly_model::{EventKind, Timestamp};
 use orderly_rules::Fact;
 
-/// A patient's detector (patients with a wearable).
+/// A patient's detector (patients with a wearable), for where the wearable is worn, and when
+/// its last sample arrived (device time, world time): a wearable that goes quiet has what is
+/// pending decided on the samples there are.
 #[derive(Component)]
-pub struct FallWatch(FallDetector);
+pub struct FallWatch {
+    detector: FallDetector,
+    last: Option<(i64, Timestamp)>,
+}
+
+impl FallWatch {
+    fn new(cfg: &FallConfig, worn: Worn) -> Self {
+        FallWatch {
+            detector: FallDetector::new(cfg, worn),
+            last: None,
+        }
+    }
+}
+
+/// Where a patient's wearable is worn: its model's position, else `[falls] worn`.
+fn worn(registry: &Registry, cfg: &FallConfig, p: &orderly_model::Patient) -> Worn {
+    p.wearable_model
+        .as_ref()
+        .and_then(|m| registry.wearable_models.get(m).copied())
+        .unwrap_or(cfg.worn)
+}
 
 /// The patient's latest fall, while it counts.
 #[derive(Component, Clone, Debug, Default, PartialEq)]
 pub struct FallState {
     pub fallen: Option<Fallen>,
+    /// A new fall came while the last still counted: for one step the rules read no fall, so
+    /// the next reads it rising again and the open alert re-notifies its recipients (a fall
+    /// alert is resolved by a person, and a rule of that kind rising again is a new event).
+    pub again: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -69,23 +95,26 @@ impl Capability for FallsPlugin {
             fall_facts,
         );
         crate::facts::watch::<FallState>(schedule);
-        let patients: Vec<(Entity, bool)> = world
-            .query::<(Entity, &PatientInfo)>()
-            .iter(world)
-            .map(|(e, p)| (e, p.0.wearable.is_some()))
-            .collect();
-        for (e, wearable) in patients {
+        let patients: Vec<(Entity, Option<Worn>)> = {
+            let mut q = world.query::<(Entity, &PatientInfo)>();
+            let registry = world.resource::<Registry>();
+            q.iter(world)
+                .map(|(e, p)| (e, p.0.wearable.is_some().then(|| worn(registry, cfg, &p.0))))
+                .collect()
+        };
+        for (e, position) in patients {
             let mut ent = world.entity_mut(e);
             ent.insert(FallState::default());
-            if wearable {
-                ent.insert(FallWatch(FallDetector::new(cfg.clone())));
+            if let Some(w) = position {
+                ent.insert(FallWatch::new(cfg, w));
             }
         }
         // A patient admitted later, or whose wearable changed.
         world.add_observer(
             |on: On<Insert<PatientInfo>>,
              falls: Res<Falls>,
-             q: Query<(&PatientInfo, Has<FallState>, Has<FallWatch>)>,
+             registry: Res<Registry>,
+             q: Query<(&PatientInfo, Has<FallState>, Option<&FallWatch>)>,
              mut commands: Commands| {
                 let Ok((p, state, watch)) = q.get(on.entity) else {
                     return;
@@ -94,18 +123,25 @@ impl Capability for FallsPlugin {
                 if !state {
                     ent.insert(FallState::default());
                 }
-                match (p.0.wearable.is_some(), watch) {
-                    (true, false) => {
-                        ent.insert(FallWatch(FallDetector::new(falls.0.clone())));
+                let position =
+                    p.0.wearable
+                        .is_some()
+                        .then(|| worn(&registry, &falls.0, &p.0));
+                match (position, watch) {
+                    (Some(w), None) => {
+                        ent.insert(FallWatch::new(&falls.0, w));
                     }
-                    (false, true) => {
+                    (Some(w), Some(x)) if x.detector.worn() != w => {
+                        ent.insert(FallWatch::new(&falls.0, w));
+                    }
+                    (None, Some(_)) => {
                         ent.remove::<FallWatch>();
                     }
                     _ => {}
                 }
             },
         );
-        schedule.add_systems((detect, expire).chain().in_set(Phase::Derive));
+        schedule.add_systems((again, detect, expire).chain().in_set(Phase::Derive));
     }
 }
 
@@ -117,7 +153,8 @@ fn set_config(world: &mut World, cfg: &FallConfig) {
     world.insert_resource(Falls(cfg.clone()));
     let mut q = world.query::<&mut FallWatch>();
     for mut w in q.iter_mut(world) {
-        w.0 = FallDetector::new(cfg.clone());
+        let worn = w.detector.worn();
+        *w = FallWatch::new(cfg, worn);
     }
 }
 
@@ -137,7 +174,7 @@ fn detect(
     registry: Res<Registry>,
     mut imu: MessageReader<ImuIn>,
     mut events: MessageReader<WearableEventIn>,
-    mut watches: Query<&mut FallWatch>,
+    mut watches: Query<(Entity, &mut FallWatch)>,
     mut patients: Query<(&Subject, &PatientInfo, Option<&Location>, &mut FallState)>,
     beds: Query<(Option<&BedFrame>, Option<&BedExitState>, Option<&Location>)>,
     staff: Query<(&crate::registry::StaffInfo, &Location)>,
@@ -146,14 +183,15 @@ fn detect(
     mut outbox: ResMut<Outbox>,
 ) {
     let mut found = Vec::new();
+    let now = clock.now;
     for m in imu.read() {
-        let Ok(mut w) = watches.get_mut(m.patient) else {
+        let Ok((_, mut w)) = watches.get_mut(m.patient) else {
             continue;
         };
         let step = 1000.0 / f64::from(m.imu.hz.max(1.0));
         for (i, a) in m.imu.acc_g.iter().enumerate() {
             let t = m.ts.millis() + (i as f64 * step) as i64;
-            if let Some(f) = w.0.push(t, *a) {
+            if let Some(f) = w.detector.push(t, *a) {
                 found.push(Candidate {
                     patient: m.patient,
                     at: Timestamp(f.impact_at),
@@ -161,9 +199,26 @@ fn detect(
                     source: "wearable",
                 });
             }
+            w.last = Some((t, now));
         }
     }
-    let now = clock.now;
+    // A wearable gone quiet for a second (its stream ended, a message lost): an impact waiting
+    // for the samples after it is decided on those there are.
+    for (e, mut w) in &mut watches {
+        let Some((t, at)) = w.last else { continue };
+        let quiet = now.since(at);
+        if quiet >= 1000
+            && w.detector.is_pending()
+            && let Some(f) = w.detector.idle(t + quiet)
+        {
+            found.push(Candidate {
+                patient: e,
+                at: Timestamp(f.impact_at),
+                confidence: f.confidence,
+                source: "wearable",
+            });
+        }
+    }
     let mut cancelled = Vec::new();
     for m in events.read() {
         match m.event.kind {
@@ -240,6 +295,7 @@ fn detect(
             },
         );
         if suppressed.is_none() {
+            state.again = state.fallen.is_some();
             let nearest = room.map_or_else(String::new, |r| nearest_staff(&site, &staff, r, 3));
             state.fallen = Some(Fallen {
                 at: c.at,
@@ -284,6 +340,7 @@ fn fall_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
     }
     let fallen = ctx
         .of_patient::<FallState>()
+        .filter(|f| !f.again)
         .and_then(|f| f.fallen.as_ref());
     f.set("patient", "fallen", Fact::Bool(fallen.is_some()));
     f.set(
@@ -301,6 +358,15 @@ fn fall_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
         "nearest_staff",
         Fact::String(fallen.map(|x| x.nearest.clone()).unwrap_or_default()),
     );
+}
+
+/// The step after a fall that came on top of another: the rules read it again.
+fn again(mut states: Query<&mut FallState>) {
+    for mut s in &mut states {
+        if s.again {
+            s.again = false;
+        }
+    }
 }
 
 fn expire(clock: Res<Clock>, mut states: Query<&mut FallState>) {

@@ -75,6 +75,8 @@ pub struct Registry {
     pub monitor_bed: HashMap<String, String>,
     /// A bed asset id -> the room of its place on the floorplan (its `position`).
     pub bed_room: HashMap<String, u32>,
+    /// A wearable model -> where it is worn (`[[wearable_model]]`).
+    pub wearable_models: HashMap<String, orderly_model::Worn>,
 }
 
 /// The smart beds: assets of kind bed with a device that reports.
@@ -88,7 +90,14 @@ pub(crate) fn smart_beds(world: &mut World) -> Vec<Entity> {
 }
 
 pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Registry {
-    let mut reg = Registry::default();
+    let mut reg = Registry {
+        wearable_models: seed
+            .wearable_models
+            .iter()
+            .map(|m| (m.id.clone(), m.worn))
+            .collect(),
+        ..Registry::default()
+    };
     for (n, (rx, room)) in fp.receivers().into_iter().enumerate() {
         reg.receivers
             .insert(rx.to_string(), (n as u32, room as u32));

@@ -193,3 +193,60 @@ fn the_wearers_button_soon_after_cancels_the_fall_as_im_ok_later_it_does_not() {
         }
     }
 }
+
+#[test]
+fn a_second_fall_while_the_first_alert_is_open_tells_the_station_again_on_that_alert() {
+    let mut h = hospital();
+    h.push(bed2(t(0), false));
+    h.step(t(0));
+    let ev = feed(&mut h, fall_stream("W-1002", 0), 0);
+    assert_eq!(alert_kinds(&ev), ["alert.raised"], "{ev:?}");
+    let id = h.snapshot().alerts.keys().next().unwrap().clone();
+    h.command(AlertCommand::Acknowledge {
+        id: id.clone(),
+        by: "S-0002".into(),
+    })
+    .unwrap();
+    h.step(t(20));
+    // The patient got up and fell again 30 s later, while `patient.fallen` still holds.
+    let ev = feed(&mut h, fall_stream("W-1002", 30), 30);
+    let ev: Vec<OutEvent> = ev.into_iter().chain(h.step(t(40))).collect();
+    assert_eq!(
+        ev.iter()
+            .filter(|e| e.kind.name() == "fall.detected")
+            .count(),
+        1,
+        "{ev:?}"
+    );
+    assert_eq!(alert_kinds(&ev), ["alert.updated"], "{ev:?}");
+    let a = ev.iter().find_map(|e| e.kind.alert()).unwrap();
+    assert_eq!(a.id, id, "the same alert");
+    assert_eq!(a.count, 2);
+    // Told again: the acknowledgement of the first fall does not cover the second.
+    assert_eq!(a.state, orderly_model::AlertState::Active);
+    assert_eq!(a.notified_at, a.updated_at);
+    assert_eq!(h.snapshot().alerts.len(), 1);
+}
+
+#[test]
+fn a_fall_at_the_end_of_a_wearables_stream_alerts_once_it_goes_quiet() {
+    let mut h = hospital();
+    h.push(bed2(t(0), false));
+    h.step(t(0));
+    // The wearable's last message holds the impact and 1.9 s after it; then nothing (its
+    // battery died, or it lost the network as the patient lay on the floor).
+    let msgs: Vec<Inbound> = fall_stream("W-1002", 0).into_iter().take(5).collect();
+    let mut ev = feed(&mut h, msgs, 0);
+    assert!(alert_kinds(&ev).is_empty(), "{ev:?}");
+    for s in 6..=12 {
+        ev.extend(h.step(t(s)));
+    }
+    assert_eq!(
+        ev.iter()
+            .filter(|e| e.kind.name() == "fall.detected")
+            .count(),
+        1,
+        "{ev:?}"
+    );
+    assert_eq!(alert_kinds(&ev), ["alert.raised"], "{ev:?}");
+}
