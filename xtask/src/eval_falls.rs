@@ -563,6 +563,7 @@ pub fn falls(root: &Path, cfg: &FallConfig) -> Result<()> {
         for (hname, h) in [("tuning", Some(false)), ("held out", Some(true))] {
             let c = per_trial(set, cfg, Variant::AsRecorded, h, true, &mut BTreeMap::new());
             println!("| {hname} | {} |", row(&c));
+            summary.push((set.name, "as recorded, not in a bed", hname, c, worn));
         }
         println!(
             "\nPer activity, as recorded: trials where the detector fired (tuning; held out)\n"
