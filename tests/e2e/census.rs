@@ -232,6 +232,32 @@ fn nurses_admit_assess_transfer_and_discharge_over_the_api() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["detail"], "admitted to BED-ICU-05");
     assert_eq!(patient_in(&o, "ICU", "BED-ICU-05")["morse"], 50);
+    // A fall wearable's model must be one the seed lists (where it is worn decides how its
+    // falls are read), and comes with the wearable.
+    let (s, b) = o.post_as(
+        "/api/v1/patients",
+        &nurse,
+        &json!({"id": "MRN-78", "name": "Al Moss", "bed": "BED-ICU-06", "wearable": "W-78", "wearable_model": "Orderly Band"}),
+    );
+    assert_eq!(s, 400, "{b}");
+    let m = b["message"].as_str().unwrap();
+    assert!(
+        m.contains("\"Orderly Band\" is not one the seed lists") && m.contains("Orderly Clip"),
+        "{b}"
+    );
+    let (s, b) = o.post_as(
+        "/api/v1/patients",
+        &nurse,
+        &json!({"id": "MRN-78", "name": "Al Moss", "bed": "BED-ICU-06", "wearable_model": "Orderly Clip"}),
+    );
+    assert_eq!(s, 400, "{b}");
+    assert!(
+        b["message"]
+            .as_str()
+            .unwrap()
+            .contains("without a wearable"),
+        "{b}"
+    );
     // Another unit's nurse may not move this patient; a taken bed is a conflict.
     let (s, b) = o.post_as(
         "/api/v1/patients/MRN-77/transfer",

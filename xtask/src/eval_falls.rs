@@ -402,7 +402,7 @@ fn dump(sets: &[Set], cfg: &FallConfig, out: &Path) -> Result<()> {
     )?;
     // Every candidate is judged and none fires, so none hides the next one.
     let mut cfg = cfg.clone();
-    for w in Worn::ALL {
+    for &w in Worn::ALL {
         cfg.params_mut(w).angle_deg = 1000.0;
     }
     for set in sets {

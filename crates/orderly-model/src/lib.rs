@@ -140,5 +140,6 @@ mod tests {
         agree(AlertState::ALL, AlertState::as_str, AlertState::parse);
         agree(AssetStatus::ALL, AssetStatus::as_str, AssetStatus::parse);
         agree(Role::ALL, Role::as_str, Role::parse);
+        agree(Worn::ALL, Worn::as_str, Worn::parse);
     }
 }

@@ -214,20 +214,12 @@ pub enum Worn {
     Pocket,
 }
 
-impl Worn {
-    pub const ALL: [Worn; 4] = [Worn::Waist, Worn::Chest, Worn::Wrist, Worn::Pocket];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Worn::Waist => "waist",
-            Worn::Chest => "chest",
-            Worn::Wrist => "wrist",
-            Worn::Pocket => "pocket",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Worn> {
-        Worn::ALL.into_iter().find(|w| w.as_str() == s)
-    }
-}
+crate::wire_names!(Worn {
+    Waist => "waist",
+    Chest => "chest",
+    Wrist => "wrist",
+    Pocket => "pocket",
+});
 
 /// A wearable model (`[[wearable_model]]`): patients' wearables name it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -653,18 +645,15 @@ impl Seed {
                 );
                 continue;
             }
-            match Worn::parse(m.worn.get_ref()) {
-                Some(worn) => seed.wearable_models.push(WearableModel {
+            match Worn::parse_or_why(m.worn.get_ref(), "position worn") {
+                Ok(worn) => seed.wearable_models.push(WearableModel {
                     id: id.clone(),
                     worn,
                 }),
-                None => c.err(
+                Err(why) => c.err(
                     m.worn.span().start,
-                    format!(
-                        "worn {:?} is not a position the fall detector knows",
-                        m.worn.get_ref()
-                    ),
-                    Some("use one of \"waist\", \"chest\", \"wrist\", \"pocket\""),
+                    why,
+                    Some("worn is where the fall detector reads the wearable as worn"),
                 ),
             }
         }
@@ -1138,7 +1127,10 @@ wearable = "W-2"
         );
         let ankle = WEARABLES.replace("worn = \"wrist\"", "worn = \"ankle\"");
         let e = Seed::parse("seed.toml", &ankle).unwrap_err().to_string();
-        assert!(e.contains("seed.toml:8:") && e.contains("\"wrist\""), "{e}");
+        assert!(
+            e.contains("seed.toml:8:") && e.contains("(one of waist, chest, wrist, pocket)"),
+            "{e}"
+        );
         let bare = WEARABLES.replace("wearable = \"W-1\"\n", "");
         let e = Seed::parse("seed.toml", &bare).unwrap_err().to_string();
         assert!(e.contains("without a wearable"), "{e}");
