@@ -9,7 +9,15 @@
 //! gravity directions measured on the device itself, and every window is in seconds, so any axis
 //! orientation and any rate from 20 Hz to 100 Hz read the same.
 //!
-//! A candidate is decided `post_end_s` after its impact (the last sample it needs); the
+//! Where the device is worn changes what a fall looks like (a wrist claps and turns in
+//! everyday life, a waist does not), so each position (waist, chest, wrist, pocket) has its own
+//! parameters. The impact counts by its peak or by its area (the speed the body's stop took up),
+//! so a 20 Hz device that misses the peak's sample, or a phone clipping at +-2 g, still reads
+//! it. The posture before is the last calm before the fall began, not a fixed window that may
+//! reach into what the wearer did earlier.
+//!
+//! A candidate is decided `post_end_s` after its impact (the last sample it needs), or, when
+//! the wearable goes quiet first, on the samples there are ([`FallDetector::idle`]); the
 //! decision carries its evidence (peak, angle, stillness) so an alert can say why.
 
 use serde::Deserialize;
@@ -102,6 +110,9 @@ impl<'de> Deserialize<'de> for FallConfig {
             if let Some(p) = p {
                 p.apply(c.params_mut(worn));
             }
+            c.params(worn)
+                .check()
+                .map_err(|e| serde::de::Error::custom(format!("[falls.{}] {e}", worn.as_str())))?;
         }
         Ok(c)
     }
@@ -164,6 +175,48 @@ params! {
 }
 
 impl FallParams {
+    /// Values a detector can run with: windows within 30 s and in order (the detector keeps
+    /// `lookback_s + post_end_s` of samples), thresholds finite and not negative.
+    fn check(&self) -> Result<(), String> {
+        let windows = [
+            ("lookback_s", self.lookback_s),
+            ("pre_to_s", self.pre_to_s),
+            ("calm_s", self.calm_s),
+            ("post_start_s", self.post_start_s),
+            ("post_end_s", self.post_end_s),
+            ("refractory_s", self.refractory_s),
+        ];
+        for (name, v) in windows {
+            if !(0.0..=30.0).contains(&v) {
+                return Err(format!("{name} = {v} is out of range (0 to 30 seconds)"));
+            }
+        }
+        let thresholds = [
+            ("trigger_g", self.trigger_g),
+            ("impact_g", self.impact_g),
+            ("impact_mps", self.impact_mps),
+            ("calm_std_g", self.calm_std_g),
+            ("angle_deg", self.angle_deg),
+            ("still_std_g", self.still_std_g),
+            ("min_drop_mps", self.min_drop_mps),
+            ("max_pre_std_g", self.max_pre_std_g),
+        ];
+        for (name, v) in thresholds {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("{name} = {v} must be a number of 0 or more"));
+            }
+        }
+        if self.pre_to_s >= self.lookback_s {
+            return Err(
+                "pre_to_s must be less than lookback_s (the posture is taken between them)".into(),
+            );
+        }
+        if self.post_start_s >= self.post_end_s {
+            return Err("post_start_s must be less than post_end_s (the stillness is measured between them)".into());
+        }
+        Ok(())
+    }
+
     /// The shipped values (`rules/detectors.toml` repeats them).
     pub fn default_for(worn: Worn) -> FallParams {
         // Chosen on the tuning halves (docs/evaluations.md): the waist on SisFall's and
@@ -785,6 +838,20 @@ mod tests {
             .to_string();
         assert!(
             e.contains("detectors.toml:2") && e.contains("unknown field `angle`"),
+            "{e}"
+        );
+        let e = parse("[falls.wrist]\nlookback_s = 3600.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[falls.wrist] lookback_s = 3600 is out of range"),
+            "{e}"
+        );
+        let e = parse("[falls.waist]\npost_start_s = 4.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("post_start_s must be less than post_end_s"),
             "{e}"
         );
         let e = parse("[falls]\nworn = \"ankle\"\n")
