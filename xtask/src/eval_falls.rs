@@ -292,10 +292,32 @@ fn per_trial(
         let end = samples.last().map_or(0, |s| s.0);
         let mut fired = 0;
         for &(ms, s) in &samples {
-            fired += usize::from(d.push(ms, s).is_some());
+            if let Some(f) = d.push(ms, s) {
+                fired += 1;
+                if !t.fall
+                    && v == Variant::AsRecorded
+                    && std::env::var_os("ORDERLY_EVAL_VERBOSE").is_some()
+                {
+                    println!(
+                        "false alarm {} ({}) impact {} ms of {}",
+                        t.name, t.activity, f.impact_at, end
+                    );
+                }
+            }
         }
         // Then silence, as when a recording ends: what is pending is decided on what there is.
-        fired += usize::from(d.idle(end + 10_000).is_some());
+        if let Some(f) = d.idle(end + 10_000) {
+            fired += 1;
+            if !t.fall
+                && v == Variant::AsRecorded
+                && std::env::var_os("ORDERLY_EVAL_VERBOSE").is_some()
+            {
+                println!(
+                    "false alarm at the end {} ({}) impact {} ms of {}",
+                    t.name, t.activity, f.impact_at, end
+                );
+            }
+        }
         let e = by_activity.entry(t.activity.clone()).or_default();
         e.0 += 1;
         e.1 += usize::from(fired > 0);
