@@ -265,6 +265,11 @@ fn goal(worn: Worn) -> (f64, f64, f64) {
     }
 }
 
+/// `ORDERLY_EVAL_VERBOSE` set: name every fall missed and every false alarm.
+fn verbose() -> bool {
+    std::env::var_os("ORDERLY_EVAL_VERBOSE").is_some()
+}
+
 fn duration_h(t: &Trial) -> f64 {
     t.samples.last().map_or(0.0, |s| s.0 as f64 + 50.0) / 3_600_000.0
 }
@@ -281,6 +286,7 @@ fn per_trial(
     by_activity: &mut BTreeMap<String, (usize, usize)>,
 ) -> Counts {
     let mut c = Counts::default();
+    let verbose = verbose();
     for (k, t) in set.trials.iter().enumerate() {
         if half.is_some_and(|h| h != t.held_out)
             || (skip_in_bed && set.in_bed.contains(&&*t.activity))
@@ -290,30 +296,17 @@ fn per_trial(
         let mut d = FallDetector::new(cfg, set.worn);
         let samples = present(t, v, k as u64);
         let end = samples.last().map_or(0, |s| s.0);
-        let mut fired = 0;
-        for &(ms, s) in &samples {
-            if let Some(f) = d.push(ms, s) {
-                fired += 1;
-                if !t.fall
-                    && v == Variant::AsRecorded
-                    && std::env::var_os("ORDERLY_EVAL_VERBOSE").is_some()
-                {
-                    println!(
-                        "false alarm {} ({}) impact {} ms of {}",
-                        t.name, t.activity, f.impact_at, end
-                    );
-                }
-            }
-        }
         // Then silence, as when a recording ends: what is pending is decided on what there is.
-        if let Some(f) = d.idle(end + 10_000) {
-            fired += 1;
-            if !t.fall
-                && v == Variant::AsRecorded
-                && std::env::var_os("ORDERLY_EVAL_VERBOSE").is_some()
-            {
+        let mut alarms: Vec<_> = samples
+            .iter()
+            .filter_map(|&(ms, s)| d.push(ms, s))
+            .collect();
+        alarms.extend(d.idle(end + 10_000));
+        let fired = alarms.len();
+        if !t.fall && verbose && v == Variant::AsRecorded {
+            for f in &alarms {
                 println!(
-                    "false alarm at the end {} ({}) impact {} ms of {}",
+                    "false alarm {} ({}) impact {} ms of {}",
                     t.name, t.activity, f.impact_at, end
                 );
             }
@@ -324,10 +317,7 @@ fn per_trial(
         if t.fall {
             c.falls += 1;
             c.caught += usize::from(fired > 0);
-            if fired == 0
-                && v == Variant::AsRecorded
-                && std::env::var_os("ORDERLY_EVAL_VERBOSE").is_some()
-            {
+            if fired == 0 && verbose && v == Variant::AsRecorded {
                 println!("trial missed {} ({})", t.name, t.activity);
             }
         } else {
@@ -351,6 +341,7 @@ fn stream(
     skip_in_bed: bool,
 ) -> Counts {
     let mut c = Counts::default();
+    let verbose = verbose();
     let mut by_subject: BTreeMap<&str, Vec<&Trial>> = BTreeMap::new();
     for t in &set.trials {
         if half.is_none_or(|h| h == t.held_out)
@@ -385,7 +376,7 @@ fn stream(
             if t.fall {
                 c.falls += 1;
                 c.caught += usize::from(h > 0);
-                if h == 0 && std::env::var_os("ORDERLY_EVAL_VERBOSE").is_some() {
+                if h == 0 && verbose {
                     println!("stream missed {} ({})", t.name, t.activity);
                 }
             } else {

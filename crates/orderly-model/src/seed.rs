@@ -229,17 +229,6 @@ pub struct WearableModel {
     pub worn: Worn,
 }
 
-impl Seed {
-    /// Where a patient's wearable is worn, when its model says.
-    pub fn worn(&self, patient: &Patient) -> Option<Worn> {
-        let model = patient.wearable_model.as_deref()?;
-        self.wearable_models
-            .iter()
-            .find(|m| m.id == model)
-            .map(|m| m.worn)
-    }
-}
-
 /// An environment sensor (`[[sensor]]`): its id is its MQTT device id. Mounted in a room of
 /// the floorplan, on an appliance there (a medication fridge) or in the room's air.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -1113,9 +1102,18 @@ wearable = "W-2"
     #[test]
     fn a_patients_wearable_is_worn_where_its_model_says() {
         let s = Seed::parse("seed.toml", WEARABLES).unwrap();
-        assert_eq!(s.worn(&s.patients[0]), Some(Worn::Wrist));
+        let worn = |m: Option<&str>| {
+            s.wearable_models
+                .iter()
+                .find(|x| Some(x.id.as_str()) == m)
+                .map(|x| x.worn)
+        };
         assert_eq!(
-            s.worn(&s.patients[1]),
+            worn(s.patients[0].wearable_model.as_deref()),
+            Some(Worn::Wrist)
+        );
+        assert_eq!(
+            worn(s.patients[1].wearable_model.as_deref()),
             None,
             "no model: the detectors' default"
         );

@@ -20,6 +20,7 @@
 //! the wearable goes quiet first, on the samples there are ([`FallDetector::idle`]); the
 //! decision carries its evidence (peak, angle, stillness) so an alert can say why.
 
+pub use orderly_model::Worn;
 use serde::Deserialize;
 use std::collections::VecDeque;
 
@@ -153,7 +154,8 @@ params! {
     lookback_s,
     pre_to_s,
     calm_s,
-    /// Calm: the magnitude's standard deviation below this, g.
+    /// Calm: the vectors spread about their mean (root mean square distance) no more than
+    /// this, g: still, and not turning.
     calm_std_g,
     /// Posture after: the mean direction and the stillness over `[impact + post_start_s,
     /// impact + post_end_s]`.
@@ -254,8 +256,6 @@ impl FallParams {
     }
 }
 
-pub use orderly_model::Worn;
-
 /// A decided fall.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Fall {
@@ -301,6 +301,15 @@ fn ms(s: f32) -> i64 {
     (s * 1000.0) as i64
 }
 
+/// What a window of samples says.
+struct Window {
+    mean: [f32; 3],
+    /// Standard deviation of the magnitude, g.
+    std: f32,
+    /// Root mean square distance of the vectors from their mean, g.
+    spread: f32,
+}
+
 /// A sample's share of time: the gap to the one before, at most 200 ms (a lost message is not
 /// a long impact).
 const MAX_STEP_MS: i64 = 200;
@@ -322,10 +331,11 @@ impl FallDetector {
         self.worn
     }
 
-    /// Mean vector and how far the vectors spread about it (root mean square distance, g): a
-    /// device that is turning while its magnitude stays at 1 g is not calm.
-    fn spread(&self, from: i64, to: i64) -> Option<([f32; 3], f32)> {
-        let (mut sum, mut sq, mut n) = ([0f32; 3], 0f32, 0f32);
+    /// Over `[from, to]`: the mean vector, the standard deviation of the magnitude, and how far
+    /// the vectors spread about their mean (root mean square distance, g: a device turning while
+    /// its magnitude stays at 1 g is not calm).
+    fn window(&self, from: i64, to: i64) -> Option<Window> {
+        let (mut sum, mut sq, mut n, mut m1, mut m2) = ([0f32; 3], 0f32, 0f32, 0f32, 0f32);
         for (t, a) in &self.samples {
             if *t < from || *t > to {
                 continue;
@@ -333,26 +343,6 @@ impl FallDetector {
             for k in 0..3 {
                 sum[k] += a[k];
                 sq += a[k] * a[k];
-            }
-            n += 1.0;
-        }
-        if n < 2.0 {
-            return None;
-        }
-        let mean = sum.map(|s| s / n);
-        let var = (sq / n - (mean[0] * mean[0] + mean[1] * mean[1] + mean[2] * mean[2])).max(0.0);
-        Some((mean, var.sqrt()))
-    }
-
-    /// Mean vector and the standard deviation of the magnitude over `[from, to]`.
-    fn window(&self, from: i64, to: i64) -> Option<([f32; 3], f32)> {
-        let (mut sum, mut n, mut m1, mut m2) = ([0f32; 3], 0f32, 0f32, 0f32);
-        for (t, a) in &self.samples {
-            if *t < from || *t > to {
-                continue;
-            }
-            for k in 0..3 {
-                sum[k] += a[k];
             }
             let m = norm(*a);
             m1 += m;
@@ -363,30 +353,33 @@ impl FallDetector {
             return None;
         }
         let mean = sum.map(|s| s / n);
-        let var = (m2 / n - (m1 / n).powi(2)).max(0.0);
-        Some((mean, var.sqrt()))
+        Some(Window {
+            mean,
+            std: (m2 / n - (m1 / n).powi(2)).max(0.0).sqrt(),
+            spread: (sq / n - norm(mean).powi(2)).max(0.0).sqrt(),
+        })
     }
 
-    /// The posture before the fall and how far back it was taken (ms before the impact): the
-    /// latest `calm_s` of calm (the wearer standing or sitting still) that ends before the
-    /// impact's fall began, within `lookback_s`; failing that (walking into the fall), the mean
-    /// over `[impact - lookback_s, impact - pre_to_s]`. A posture held further back (lying down
-    /// a few seconds before) does not count as the one the fall started from.
-    fn before(&self, at: i64) -> Option<([f32; 3], f32, i64)> {
+    /// The posture before the fall (its mean vector) and how far back it was taken (ms before
+    /// the impact): the latest `calm_s` of calm (the wearer standing or sitting still) that
+    /// ends before the impact's fall began, within `lookback_s`. None when there is none
+    /// (walking into the fall): then the mean over the whole look-back is the posture. A
+    /// posture held further back (lying down a few seconds before) does not count as the one
+    /// the fall started from.
+    fn calm_before(&self, at: i64) -> Option<([f32; 3], i64)> {
         let p = &self.p;
         let (calm, step) = (ms(p.calm_s).max(100), 50);
         let mut end = at - ms(p.pre_to_s);
         while end - calm >= at - ms(p.lookback_s) {
-            if let Some((mean, std)) = self.spread(end - calm, end)
-                && std <= p.calm_std_g
-                && (norm(mean) - 1.0).abs() <= 0.15
+            if let Some(w) = self.window(end - calm, end)
+                && w.spread <= p.calm_std_g
+                && (norm(w.mean) - 1.0).abs() <= 0.15
             {
-                return Some((mean, std, at - end));
+                return Some((w.mean, at - end));
             }
             end -= step;
         }
-        let (mean, std) = self.window(at - ms(p.lookback_s), at - ms(p.pre_to_s))?;
-        Some((mean, std, ms(p.lookback_s)))
+        None
     }
 
     /// The fastest downward speed reached in the second before `at`, m/s: the acceleration
@@ -504,8 +497,10 @@ impl FallDetector {
 
     fn evidence(&self, imp: Impact) -> Option<Evidence> {
         let p = &self.p;
-        let (pre, _, lookback_ms) = self.before(imp.at)?;
-        let (_, pre_std) = self.window(imp.at - ms(p.lookback_s), imp.at - ms(p.pre_to_s))?;
+        let whole = self.window(imp.at - ms(p.lookback_s), imp.at - ms(p.pre_to_s))?;
+        let (pre, lookback_ms) = self
+            .calm_before(imp.at)
+            .unwrap_or((whole.mean, ms(p.lookback_s)));
         let post_from = imp.at + ms(p.post_start_s);
         if self
             .samples
@@ -514,7 +509,8 @@ impl FallDetector {
         {
             return None;
         }
-        let (post, still) = self.window(post_from, imp.at + ms(p.post_end_s))?;
+        let after = self.window(post_from, imp.at + ms(p.post_end_s))?;
+        let (post, still) = (after.mean, after.std);
         let (np, nq) = (norm(pre), norm(post));
         if np < 1e-3 || nq < 1e-3 {
             return None;
@@ -527,7 +523,7 @@ impl FallDetector {
             angle_deg: cos.clamp(-1.0, 1.0).acos().to_degrees(),
             still_std_g: still,
             drop_mps: self.drop_mps(imp.at, pre),
-            pre_std_g: pre_std,
+            pre_std_g: whole.std,
             post_g: nq,
             lookback_ms,
         })

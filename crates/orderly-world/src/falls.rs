@@ -189,8 +189,10 @@ fn detect(
             continue;
         };
         let step = 1000.0 / f64::from(m.imu.hz.max(1.0));
+        let mut last = None;
         for (i, a) in m.imu.acc_g.iter().enumerate() {
             let t = m.ts.millis() + (i as f64 * step) as i64;
+            last = Some(t);
             if let Some(f) = w.detector.push(t, *a) {
                 found.push(Candidate {
                     patient: m.patient,
@@ -199,6 +201,8 @@ fn detect(
                     source: "wearable",
                 });
             }
+        }
+        if let Some(t) = last {
             w.last = Some((t, now));
         }
     }
