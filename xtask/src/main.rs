@@ -8,6 +8,7 @@ mod ci;
 mod eval;
 mod eval_falls;
 mod eval_maintenance;
+mod eval_rooms_sim;
 mod eval_vitals;
 mod faults;
 mod gen_demo;

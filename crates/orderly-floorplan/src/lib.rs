@@ -5,7 +5,10 @@
 //! Core crate: no IO, no async, never panics on input. Depends on orderly-model (for located
 //! file errors), petgraph, serde and toml. The format is documented in `docs/floorplan-format.md`.
 
+mod geometry;
 mod parse;
+
+pub use geometry::{Crossing, Opening, Seg, inside};
 
 use petgraph::graph::{NodeIndex, UnGraph};
 use serde::Serialize;
@@ -65,10 +68,29 @@ impl RoomKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkKind {
+    /// Through a doorway in a wall.
     Door,
+    /// Two segments of one corridor: no wall between.
     Corridor,
+    /// An open border: two areas of one floor with no wall between (a wide opening, an
+    /// alcove, an open-plan area cut in parts).
+    Open,
     Elevator,
     Stairs,
+}
+
+/// What separates two rooms, as far as a radio signal and a walker are concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Border {
+    /// Linked through a door (or a lift or stairs): a wall with a way through.
+    Door,
+    /// Linked with no wall between (`open` and `corridor` links).
+    Open,
+    /// Not linked, but their rects touch on one floor: a wall nobody walks through.
+    Wall,
+    /// Neither linked nor touching.
+    Apart,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -165,7 +187,11 @@ pub struct Floorplan {
     pub rooms: Vec<Room>,
     room_index: HashMap<String, usize>,
     receiver_room: HashMap<String, usize>,
+    /// Receivers' positions on their floor, where the file gives them.
+    receiver_at: HashMap<String, [f32; 2]>,
     graph: UnGraph<usize, Link>,
+    /// Doorways and open borders (computed from the links and rects).
+    openings: Vec<Opening>,
 }
 
 impl Floorplan {
@@ -189,6 +215,32 @@ impl Floorplan {
     /// The room a receiver is mounted in.
     pub fn receiver_room(&self, receiver: &str) -> Option<usize> {
         self.receiver_room.get(receiver).copied()
+    }
+
+    /// Where a receiver is mounted, `[x, y]` in metres on its floor, if the file says.
+    pub fn receiver_at(&self, receiver: &str) -> Option<[f32; 2]> {
+        self.receiver_at.get(receiver).copied()
+    }
+
+    /// What separates rooms `a` and `b`: the link between them, else a wall where their rects
+    /// touch on one floor (within 5 cm), else nothing.
+    pub fn border(&self, a: usize, b: usize) -> Border {
+        if a == b {
+            return Border::Open;
+        }
+        if let Some(e) = self.graph.find_edge(NodeIndex::new(a), NodeIndex::new(b)) {
+            return match self.graph[e].kind {
+                LinkKind::Open | LinkKind::Corridor => Border::Open,
+                LinkKind::Door | LinkKind::Elevator | LinkKind::Stairs => Border::Door,
+            };
+        }
+        let (ra, rb) = (&self.rooms[a], &self.rooms[b]);
+        match (ra.rect, rb.rect) {
+            (Some(p), Some(q)) if ra.floor == rb.floor && geometry::shared_edge(p, q).is_some() => {
+                Border::Wall
+            }
+            _ => Border::Apart,
+        }
     }
 
     /// All receivers with their room index, sorted by receiver id.

@@ -21,6 +21,15 @@ struct RawFile {
     room: Vec<RawRoom>,
     #[serde(default)]
     link: Vec<RawLink>,
+    #[serde(default)]
+    receiver: Vec<RawReceiver>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReceiver {
+    id: Spanned<String>,
+    at: Spanned<[f32; 2]>,
 }
 
 #[derive(Deserialize)]
@@ -274,7 +283,7 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Floorplan, FileErrors> {
         let (ra, rb) = (&raw.room[ia], &raw.room[ib]);
         let same_floor = ra.floor.get_ref() == rb.floor.get_ref();
         match l.kind {
-            LinkKind::Door | LinkKind::Corridor if !same_floor => cx.err(
+            LinkKind::Door | LinkKind::Corridor | LinkKind::Open if !same_floor => cx.err(
                 l.a.span().start,
                 format!(
                     "a {:?} link joins {:?} and {:?} on different floors",
@@ -326,6 +335,53 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Floorplan, FileErrors> {
         }
     }
 
+    let mut receiver_pos: HashMap<String, [f32; 2]> = HashMap::new();
+    for r in &raw.receiver {
+        let at = r.id.span().start;
+        let Some(&room) = receiver_room.get(r.id.get_ref()) else {
+            cx.err(
+                at,
+                format!("receiver {:?} is not mounted in any room", r.id.get_ref()),
+                Some("list it in a room's receivers, or correct the spelling"),
+            );
+            continue;
+        };
+        let [x, y] = *r.at.get_ref();
+        if !(x.is_finite() && y.is_finite()) {
+            cx.err(
+                r.at.span().start,
+                "at must be two finite numbers".into(),
+                Some("at is [x, y] in metres on the floor, as rects are"),
+            );
+            continue;
+        }
+        if let Some([rx, ry, w, h]) = raw.room[room].rect {
+            const EPS: f32 = 0.05;
+            if x < rx - EPS || x > rx + w + EPS || y < ry - EPS || y > ry + h + EPS {
+                cx.err(
+                    r.at.span().start,
+                    format!(
+                        "receiver {:?} at [{x}, {y}] is outside its room {:?} ([{rx}, {ry}, {w}, {h}])",
+                        r.id.get_ref(),
+                        raw.room[room].id.get_ref()
+                    ),
+                    Some("give a point inside the room's rect, or mount the receiver in the room that holds it"),
+                );
+                continue;
+            }
+        }
+        if receiver_pos
+            .insert(r.id.get_ref().clone(), [x, y])
+            .is_some()
+        {
+            cx.err(
+                at,
+                format!("receiver {:?} is placed twice", r.id.get_ref()),
+                Some("give one [[receiver]] per receiver"),
+            );
+        }
+    }
+
     if cx.errors.is_empty() && !raw.room.is_empty() {
         // Every room must be reachable on foot from the first one.
         let reach = petgraph::algo::dijkstra(&graph, NodeIndex::new(0), None, |_| 1u32);
@@ -338,7 +394,7 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Floorplan, FileErrors> {
                         r.id.get_ref(),
                         raw.room[0].id.get_ref()
                     ),
-                    Some("add a [[link]] (door, corridor, elevator or stairs) to it"),
+                    Some("add a [[link]] (door, corridor, open, elevator or stairs) to it"),
                 );
             }
         }
@@ -348,7 +404,7 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Floorplan, FileErrors> {
         return Err(FileErrors(cx.errors));
     }
 
-    Ok(Floorplan {
+    let mut fp = Floorplan {
         site: Site {
             id: raw.site.id.into_inner(),
             name: raw.site.name,
@@ -399,6 +455,10 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Floorplan, FileErrors> {
             .collect(),
         room_index: rooms,
         receiver_room,
+        receiver_at: receiver_pos,
         graph,
-    })
+        openings: Vec::new(),
+    };
+    fp.openings = crate::geometry::openings(&fp);
+    Ok(fp)
 }

@@ -335,3 +335,66 @@ fn a_wheeled_route_goes_by_lift_never_by_stairs() {
     // The demo's stairs are the shorter way on foot for some of these pairs: the test means it.
     assert!(stairs_walked > 0);
 }
+
+#[test]
+fn borders_and_receiver_positions() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../floorplans/eval-flat.toml"
+    ))
+    .unwrap();
+    let fp = Floorplan::parse("eval-flat.toml", &text).unwrap();
+    let i = |id: &str| fp.room_index(id).unwrap();
+    assert_eq!(fp.border(i("HALL"), i("BEDROOM")), Border::Door);
+    assert_eq!(fp.border(i("HALL"), i("LIVING")), Border::Open);
+    assert_eq!(fp.border(i("LIVING"), i("KITCHEN")), Border::Open);
+    assert_eq!(fp.border(i("BEDROOM"), i("BATH")), Border::Wall);
+    assert_eq!(fp.border(i("BATH"), i("KITCHEN")), Border::Apart);
+    assert_eq!(fp.receiver_at("rx-living-e"), Some([10.8, 4.5]));
+    assert_eq!(fp.receiver_at("rx-nowhere"), None);
+    // A corner touching is not a wall.
+    assert_eq!(fp.border(i("BEDROOM"), i("KITCHEN")), Border::Apart);
+
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "at = [0.5, 7.0]",
+            "at = [5.5, 7.0]",
+            "outside its room \"BEDROOM\"",
+        ),
+        (
+            "id = \"rx-bed\"\nat",
+            "id = \"rx-bedd\"\nat",
+            "not mounted in any room",
+        ),
+        (
+            "id = \"rx-bath\"\nat = [1.5, 0.5]",
+            "id = \"rx-bed\"\nat = [0.6, 7.0]",
+            "placed twice",
+        ),
+        (
+            "kind = \"open\"\nmetres = 4.0",
+            "kind = \"wall\"\nmetres = 4.0",
+            "unknown variant `wall`",
+        ),
+    ];
+    for (from, to, words) in cases {
+        assert!(text.contains(from), "case {from:?} does not apply");
+        let err = Floorplan::parse("f.toml", &text.replacen(from, to, 1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(words),
+            "for {to:?} expected {words:?}, got:\n{err}"
+        );
+    }
+    // A building without rects has no walls to speak of.
+    let small = Floorplan::parse("f.toml", SMALL).unwrap();
+    let (a, b) = (
+        small.room_index("F2-C1").unwrap(),
+        small.room_index("F2-NS").unwrap(),
+    );
+    assert!(matches!(
+        small.border(a, b),
+        Border::Door | Border::Open | Border::Apart
+    ));
+}

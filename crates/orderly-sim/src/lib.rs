@@ -14,6 +14,7 @@ pub mod devices;
 pub mod environment;
 pub mod fleet;
 pub mod history;
+pub mod radio;
 mod rtls;
 pub mod vitals;
 

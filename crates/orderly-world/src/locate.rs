@@ -53,7 +53,23 @@ pub struct LocatorConfig {
     pub jump_weight: f32,
     /// Belief a room needs before the tag is placed in it.
     pub enter_p: f32,
-    /// How long a tag must be heard before its first placement, seconds.
+    /// Weight of the radio model (what the floorplan's walls, doors, open borders and
+    /// receivers' positions predict each receiver hears in each room) beside the rooms'
+    /// levels; 0 leaves it out. Used where every room in a tag's belief has a rect on one floor.
+    pub model_weight: f32,
+    /// The model's path-loss exponent (walls are counted apart, as in COST 231's multi-wall
+    /// model: 2 is free space).
+    pub model_n: f32,
+    /// The model's loss per wall, dB (COST 231: 3.4 light, 6.9 heavy; a site does not say).
+    pub model_wall_db: f32,
+    /// How far a smoothed level strays from the model, dB.
+    pub model_sd_db: f32,
+    /// A tag's power at 1 m, dBm, and how much tags differ from it, dB.
+    pub model_tx_dbm: f32,
+    pub model_tx_sd_db: f32,
+
+    /// How long a tag must be heard before its first placement, and again after a silence of
+    /// more than `stale_s` before it moves, seconds.
     pub settle_s: f32,
     /// Fastest walking speed a move between non-adjacent rooms may imply, m/s.
     pub max_speed_mps: f32,
@@ -82,6 +98,12 @@ impl Default for LocatorConfig {
             leave_per_s: 0.05,
             jump_weight: 0.05,
             enter_p: 0.9,
+            model_weight: 0.05,
+            model_n: 2.0,
+            model_wall_db: 5.0,
+            model_sd_db: 6.0,
+            model_tx_dbm: -59.0,
+            model_tx_sd_db: 10.0,
             settle_s: 1.0,
             max_speed_mps: 2.5,
             ir_hold_s: 8.0,
@@ -141,6 +163,9 @@ pub struct Tracking {
     /// Last time the located room was the most likely one.
     held: Timestamp,
     ir: Option<(u32, Timestamp)>,
+    /// After a silence, the room the first report pointed to: a move there waits for a
+    /// later report (or `settle_s` of hearing) that still points there.
+    candidate: Option<(u32, Timestamp)>,
     pub last_heard: Timestamp,
 }
 
@@ -224,6 +249,130 @@ fn battery_facts(f: &mut FactSheet, group: &'static str, battery: Option<&TagBat
     );
 }
 
+/// Receivers' height above a tag, metres (ceiling-mounted, tag at chest height).
+const MODEL_HEIGHT_M: f32 = 1.3;
+
+/// What the radio model expects each receiver on a room's floor to hear from a tag at points
+/// of the room about a metre apart, dB relative to the tag's power at 1 m; computed on first
+/// use. None: the room has no rect, or no receiver of its floor has a position.
+#[derive(Resource, Default)]
+struct RadioMap(HashMap<u32, Option<std::sync::Arc<RoomModel>>>);
+
+/// Strongest receivers per point checked for being unheard.
+const MODEL_TOP: usize = 4;
+
+struct RoomModel {
+    /// The floor's receivers with a position (receiver indices, ascending): the columns.
+    rx: Vec<u32>,
+    /// Per point, each column's expected level.
+    points: Vec<Vec<f32>>,
+    /// Per point, its strongest columns, strongest first.
+    top: Vec<[usize; MODEL_TOP]>,
+}
+
+impl RadioMap {
+    fn room(
+        &mut self,
+        fp: &orderly_floorplan::Floorplan,
+        cfg: &LocatorConfig,
+        room: u32,
+    ) -> Option<std::sync::Arc<RoomModel>> {
+        self.0
+            .entry(room)
+            .or_insert_with(|| room_model(fp, cfg, room as usize).map(std::sync::Arc::new))
+            .clone()
+    }
+}
+
+/// The model's level of every receiver of the room's floor at points of the room.
+fn room_model(
+    fp: &orderly_floorplan::Floorplan,
+    cfg: &LocatorConfig,
+    room: usize,
+) -> Option<RoomModel> {
+    let r = fp.rooms.get(room)?;
+    let rect = r.rect?;
+    let receivers: Vec<(u32, [f32; 2])> = fp
+        .receivers()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, (_, rx_room))| fp.rooms[*rx_room].floor == r.floor)
+        .filter_map(|(n, (rx, _))| Some((n as u32, fp.receiver_position(rx)?)))
+        .collect();
+    if receivers.is_empty() {
+        return None;
+    }
+    // Points about a metre apart (2 to 6 a side), off the walls.
+    let steps = |len: f32| (len.round() as usize).clamp(2, 6);
+    let (nx, ny) = (steps(rect[2]), steps(rect[3]));
+    let mut points = Vec::with_capacity(nx * ny);
+    let mut top = Vec::with_capacity(nx * ny);
+    for i in 0..nx {
+        for j in 0..ny {
+            let p = [
+                rect[0] + (i as f32 + 0.5) / nx as f32 * rect[2],
+                rect[1] + (j as f32 + 0.5) / ny as f32 * rect[3],
+            ];
+            let e: Vec<f32> = receivers
+                .iter()
+                .map(|(_, at)| {
+                    let d = (at[0] - p[0]).hypot(at[1] - p[1]).hypot(MODEL_HEIGHT_M);
+                    let walls = fp.crossing(&r.floor, p, *at).walls;
+                    -10.0 * cfg.model_n * d.max(0.5).log10() - walls as f32 * cfg.model_wall_db
+                })
+                .collect();
+            let mut order: Vec<usize> = (0..e.len()).collect();
+            order.sort_by(|a, b| e[*b].total_cmp(&e[*a]));
+            let mut t = [usize::MAX; MODEL_TOP];
+            for (slot, k) in t.iter_mut().zip(order) {
+                *slot = k;
+            }
+            points.push(e);
+            top.push(t);
+        }
+    }
+    Some(RoomModel {
+        rx: receivers.iter().map(|(n, _)| *n).collect(),
+        points,
+        top,
+    })
+}
+
+/// How well the model of a room explains what the tag's receivers hear: a log-likelihood (up
+/// to a constant) at the room's best point. At each point the tag's power is fitted (with its
+/// prior), each heard receiver's level counts, and one of the point's strongest receivers that
+/// does not hear the tag counts against (at most two sigmas).
+fn room_fit(m: &RoomModel, heard: &[Heard], now: Timestamp, cfg: &LocatorConfig) -> f32 {
+    let sd2 = cfg.model_sd_db.max(0.5).powi(2);
+    let tx2 = cfg.model_tx_sd_db.max(0.5).powi(2);
+    // (column, level) of the heard receivers of this floor.
+    let cols: Vec<(usize, f32)> = heard
+        .iter()
+        .filter_map(|h| {
+            let k = m.rx.binary_search(&h.receiver).ok()?;
+            Some((k, h.rssi - (now.since(h.at) as f32 / 1000.0 - 2.0).max(0.0)))
+        })
+        .collect();
+    let n = cols.len() as f32;
+    let mut best = f32::NEG_INFINITY;
+    for (e, top) in m.points.iter().zip(&m.top) {
+        let sum: f32 = cols.iter().map(|(k, v)| v - e[*k]).sum();
+        let c = (sum / sd2 + cfg.model_tx_dbm / tx2) / (n / sd2 + 1.0 / tx2);
+        let mut miss = (c - cfg.model_tx_dbm).powi(2) / tx2;
+        for (k, v) in &cols {
+            miss += (v - e[*k] - c).powi(2) / sd2;
+        }
+        for &k in top.iter().filter(|k| **k < e.len()) {
+            let want = e[k] + c;
+            if want >= cfg.floor_dbm + cfg.model_sd_db && !cols.iter().any(|(j, _)| *j == k) {
+                miss += ((want - cfg.floor_dbm).powi(2) / sd2).min(4.0);
+            }
+        }
+        best = best.max(-0.5 * miss);
+    }
+    best
+}
+
 /// Walking distances from a room to every room, computed on first use.
 #[derive(Resource, Default)]
 struct Distances(HashMap<u32, Vec<f32>>);
@@ -236,6 +385,8 @@ impl Capability for LocatePlugin {
     }
     fn configure(&self, world: &mut World, config: &crate::WorldConfig) {
         world.insert_resource(Locator(config.locator.clone()));
+        // The model's parameters may have changed.
+        world.insert_resource(RadioMap::default());
     }
     fn restore(&self, world: &mut World, restored: &orderly_model::Restored) {
         restore(world, &restored.locations, &restored.lost);
@@ -255,6 +406,7 @@ impl Capability for LocatePlugin {
         world.init_resource::<Watch>();
         world.init_resource::<LostScan>();
         world.init_resource::<Distances>();
+        world.init_resource::<RadioMap>();
         let tagged: Vec<Entity> = world
             .query::<(Entity, &Subject)>()
             .iter(world)
@@ -314,7 +466,8 @@ fn absorb_sightings(
             }
             let at = msg.at;
             if at.since(t.last_heard) > stale_ms {
-                // Heard again after a silence: what was believed before no longer holds.
+                // Heard again after a silence: what was heard before no longer holds, and the
+                // tag settles again before it moves (one sighting is not a room).
                 t.first_heard = at;
                 t.belief.clear();
                 t.updated = None;
@@ -381,6 +534,7 @@ fn update_belief(
     now: Timestamp,
     cfg: &LocatorConfig,
     fp: &orderly_floorplan::Floorplan,
+    radio: &mut RadioMap,
     levels: &mut Vec<(u32, f32)>,
 ) -> bool {
     room_levels(t, now, cfg, levels);
@@ -437,15 +591,22 @@ fn update_belief(
             b.1 = (b.1 + m).max(0.0);
         }
     }
-    // Evidence: each room weighted by how far its level is below the best, for the time elapsed.
-    let w = cfg.evidence_per_s * dt.min(cfg.evidence_cap_s) / cfg.evidence_db.max(1e-3);
+    // Evidence: each room weighted by how far its level is below the best, for the time
+    // elapsed; and, where the floorplan allows, by how much worse the radio model of the room
+    // explains what is heard than the best room's model does.
+    let span = dt.min(cfg.evidence_cap_s);
+    let w = cfg.evidence_per_s * span / cfg.evidence_db.max(1e-3);
+    let fits = model_fits(t, now, cfg, fp, radio);
+    let best_fit = fits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let wm = cfg.model_weight.max(0.0) * cfg.evidence_per_s * span;
     let mut sum = 0.0;
-    for (room, p) in t.belief.iter_mut() {
+    for (i, (room, p)) in t.belief.iter_mut().enumerate() {
         let level = levels
             .iter()
             .find(|(r, _)| r == room)
             .map_or(cfg.unheard_dbm, |(_, v)| *v);
-        *p *= ((level - top).min(0.0) * w).exp();
+        let model = fits.get(i).map_or(0.0, |f| (f - best_fit) * wm);
+        *p *= ((level - top).min(0.0) * w + model).exp();
         sum += *p;
     }
     if sum.is_nan() || sum <= 0.0 || sum.is_infinite() {
@@ -457,6 +618,49 @@ fn update_belief(
     t.belief
         .retain(|(room, p)| *p >= PRUNE_P || levels.iter().any(|(r, _)| r == room));
     true
+}
+
+/// The radio model's fit of each room in the belief, in belief order; empty when the model is
+/// off or does not cover them all (a room without a rect, rooms on two floors).
+fn model_fits(
+    t: &Tracking,
+    now: Timestamp,
+    cfg: &LocatorConfig,
+    fp: &orderly_floorplan::Floorplan,
+    radio: &mut RadioMap,
+) -> Vec<f32> {
+    if cfg.model_weight <= 0.0 || t.belief.len() < 2 {
+        return Vec::new();
+    }
+    let floor = &fp.rooms[t.belief[0].0 as usize].floor;
+    let mut out = Vec::with_capacity(t.belief.len());
+    for (room, _) in &t.belief {
+        if fp.rooms[*room as usize].floor != *floor {
+            return Vec::new();
+        }
+        let Some(model) = radio.room(fp, cfg, *room) else {
+            return Vec::new();
+        };
+        out.push(room_fit(&model, &t.heard, now, cfg));
+    }
+    out
+}
+
+/// Whether a move to `room` may happen now: always, unless the tag was silent until less than
+/// `settle_ms` ago; then only on a report later than the one that first pointed there (a tag
+/// that reports every 30 s moves on its second report, not on one).
+fn confirmed(t: &mut Tracking, room: u32, now: Timestamp, settle_ms: i64) -> bool {
+    if now.since(t.first_heard) >= settle_ms {
+        return true;
+    }
+    match t.candidate {
+        Some((r, at)) if r == room && now > at => true,
+        Some((r, _)) if r == room => false,
+        _ => {
+            t.candidate = Some((room, now));
+            false
+        }
+    }
 }
 
 /// The most likely room and its probability.
@@ -477,6 +681,7 @@ fn decide(
     site: Res<Site>,
     mut watch: ResMut<Watch>,
     mut distances: ResMut<Distances>,
+    mut radio: ResMut<RadioMap>,
     mut tags: Query<(&Subject, &mut Tracking, Option<&mut Location>)>,
     mut outbox: ResMut<Outbox>,
     mut commands: Commands,
@@ -503,7 +708,7 @@ fn decide(
             Some((room, 1.0))
         } else {
             t.ir = None;
-            if !update_belief(t, now, cfg, fp, &mut levels) {
+            if !update_belief(t, now, cfg, fp, &mut radio, &mut levels) {
                 None
             } else {
                 let best = most_likely(&t.belief);
@@ -521,6 +726,11 @@ fn decide(
                     }
                     (Some((room, _)), Some(cur)) if room == cur => {
                         t.held = now;
+                        None
+                    }
+                    (Some((room, p)), Some(cur))
+                        if p >= cfg.enter_p && !confirmed(t, room, now, settle_ms) =>
+                    {
                         None
                     }
                     (Some((room, p)), Some(cur)) if p >= cfg.enter_p => {
@@ -574,6 +784,9 @@ fn decide(
                 l.bypass_change_detection().last_seen = last_seen;
             }
             l.bypass_change_detection().confidence = t.belief(l.room);
+        }
+        if target.is_some() || current == most_likely(&t.belief).map(|(r, _)| r) {
+            t.candidate = None;
         }
         let Some((room, conf)) = target else {
             if let Some(l) = loc.as_deref_mut().filter(|l| !l.present) {
