@@ -728,7 +728,7 @@ fn decide(
                         t.held = now;
                         None
                     }
-                    (Some((room, p)), Some(cur))
+                    (Some((room, p)), Some(_))
                         if p >= cfg.enter_p && !confirmed(t, room, now, settle_ms) =>
                     {
                         None
