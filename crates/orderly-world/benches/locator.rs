@@ -63,7 +63,15 @@ fn site(receivers: usize) -> Site {
     let mut names: Vec<String> = Vec::new();
     let mut links: Vec<(usize, usize, &str, f32)> = Vec::new();
     let mut rxs = Vec::new();
-    let mut add = |t: &mut String, id: String, floor: usize, kind: &str, rx: bool| -> usize {
+    // Rects, so the locator's radio model runs as in a floorplan with walls: the lift left of
+    // the corridor, 8 m segments, two 4 x 5 m rooms south and two north of each.
+    let mut add = |t: &mut String,
+                   id: String,
+                   floor: usize,
+                   kind: &str,
+                   rx: bool,
+                   rect: [f32; 4]|
+     -> usize {
         let receivers = if rx {
             let r = format!("rx-{id}");
             rxs.push(r.clone());
@@ -74,7 +82,7 @@ fn site(receivers: usize) -> Site {
         };
         writeln!(
             t,
-            "[[room]]\nid = \"{id}\"\nfloor = \"F{floor}\"\nkind = \"{kind}\"\n{receivers}"
+            "[[room]]\nid = \"{id}\"\nfloor = \"F{floor}\"\nkind = \"{kind}\"\n{receivers}rect = {rect:?}\n"
         )
         .unwrap();
         names.push(id);
@@ -83,14 +91,29 @@ fn site(receivers: usize) -> Site {
     let mut elevators = Vec::new();
     let mut made = 0;
     for f in 0..floors {
-        let lift = add(&mut t, format!("F{f}-LIFT"), f, "elevator", false);
+        let lift = add(
+            &mut t,
+            format!("F{f}-LIFT"),
+            f,
+            "elevator",
+            false,
+            [-4.0, 5.0, 4.0, 3.0],
+        );
         elevators.push(lift);
         let mut prev = lift;
         for s in 0..SEGMENTS {
             if made >= receivers {
                 break;
             }
-            let c = add(&mut t, format!("F{f}-C{s:02}"), f, "corridor", true);
+            let x = 8.0 * s as f32;
+            let c = add(
+                &mut t,
+                format!("F{f}-C{s:02}"),
+                f,
+                "corridor",
+                true,
+                [x, 5.0, 8.0, 3.0],
+            );
             made += 1;
             links.push((prev, c, "corridor", 8.0));
             prev = c;
@@ -98,7 +121,15 @@ fn site(receivers: usize) -> Site {
                 if made >= receivers {
                     break;
                 }
-                let room = add(&mut t, format!("F{f}-R{s:02}{r}"), f, "patient", true);
+                let (rx, ry) = (x + 4.0 * (r % 2) as f32, if r < 2 { 0.0 } else { 8.0 });
+                let room = add(
+                    &mut t,
+                    format!("F{f}-R{s:02}{r}"),
+                    f,
+                    "patient",
+                    true,
+                    [rx, ry, 4.0, 5.0],
+                );
                 made += 1;
                 links.push((c, room, "door", 3.0));
             }

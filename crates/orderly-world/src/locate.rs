@@ -98,7 +98,7 @@ impl Default for LocatorConfig {
             leave_per_s: 0.05,
             jump_weight: 0.05,
             enter_p: 0.9,
-            model_weight: 0.05,
+            model_weight: 0.0,
             model_n: 2.0,
             model_wall_db: 5.0,
             model_sd_db: 6.0,
