@@ -338,12 +338,8 @@ fn a_wheeled_route_goes_by_lift_never_by_stairs() {
 
 #[test]
 fn borders_and_receiver_positions() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../floorplans/eval-flat.toml"
-    ))
-    .unwrap();
-    let fp = Floorplan::parse("eval-flat.toml", &text).unwrap();
+    let text = include_str!("../../../floorplans/eval-flat.toml");
+    let fp = Floorplan::parse("eval-flat.toml", text).unwrap();
     let i = |id: &str| fp.room_index(id).unwrap();
     assert_eq!(fp.border(i("HALL"), i("BEDROOM")), Border::Door);
     assert_eq!(fp.border(i("HALL"), i("LIVING")), Border::Open);
