@@ -3,7 +3,7 @@
 //! an `open` or `corridor` link opens the whole shared edge. Used by the locator's radio model
 //! and by the simulator's walks.
 
-use crate::{Floorplan, LinkKind};
+use crate::Floorplan;
 
 /// A straight piece of wall or opening, metres on a floor.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -106,7 +106,7 @@ pub(crate) fn openings(fp: &Floorplan) -> Vec<Opening> {
             let Some(edge) = shared_edge(p, q) else {
                 continue;
             };
-            let door = !matches!(link.kind, LinkKind::Open | LinkKind::Corridor);
+            let door = !link.kind.is_open();
             let seg = if door {
                 let m = [(edge.a[0] + edge.b[0]) / 2.0, (edge.a[1] + edge.b[1]) / 2.0];
                 let len = (edge.b[0] - edge.a[0]).hypot(edge.b[1] - edge.a[1]);
@@ -141,13 +141,6 @@ impl Floorplan {
             let r = self.rooms[self.receiver_room(receiver)?].rect?;
             Some([r[0] + r[2] / 2.0, r[1] + r[3] / 2.0])
         })
-    }
-
-    /// The room of `floor` whose rect holds `p` (the first in file order on a shared edge).
-    pub fn room_at(&self, floor: &str, p: [f32; 2]) -> Option<usize> {
-        self.rooms
-            .iter()
-            .position(|r| r.floor == floor && r.rect.is_some_and(|q| inside(q, p)))
     }
 
     /// The walls and doorways a straight line from `p` to `q` on `floor` passes through:

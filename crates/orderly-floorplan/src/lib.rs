@@ -79,6 +79,13 @@ pub enum LinkKind {
     Stairs,
 }
 
+impl LinkKind {
+    /// No wall between the two rooms (`open`, `corridor`); the others pass through a doorway.
+    pub fn is_open(self) -> bool {
+        matches!(self, LinkKind::Open | LinkKind::Corridor)
+    }
+}
+
 /// What separates two rooms, as far as a radio signal and a walker are concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -229,9 +236,10 @@ impl Floorplan {
             return Border::Open;
         }
         if let Some(e) = self.graph.find_edge(NodeIndex::new(a), NodeIndex::new(b)) {
-            return match self.graph[e].kind {
-                LinkKind::Open | LinkKind::Corridor => Border::Open,
-                LinkKind::Door | LinkKind::Elevator | LinkKind::Stairs => Border::Door,
+            return if self.graph[e].kind.is_open() {
+                Border::Open
+            } else {
+                Border::Door
             };
         }
         let (ra, rb) = (&self.rooms[a], &self.rooms[b]);

@@ -150,17 +150,13 @@ impl Plan {
         if rooms.is_empty() {
             return Err(PlanError(format!("floor {floor:?} has no rooms")));
         }
-        let rect = |i: usize| rooms.iter().find(|(r, _)| *r == i).map(|(_, q)| *q);
-        let mut receivers = Vec::new();
-        for (id, room) in fp.receivers() {
-            let Some(r) = rect(room) else {
-                continue;
-            };
-            let at = fp
-                .receiver_position(id)
-                .unwrap_or([r[0] + r[2] / 2.0, r[1] + r[3] / 2.0]);
-            receivers.push((id.to_string(), at));
-        }
+        // Every room of the floor has a rect, so each of its receivers has a position.
+        let receivers: Vec<(String, [f32; 2])> = fp
+            .receivers()
+            .into_iter()
+            .filter(|(_, room)| fp.rooms[*room].floor == floor)
+            .filter_map(|(id, _)| Some((id.to_string(), fp.receiver_position(id)?)))
+            .collect();
         if receivers.is_empty() {
             return Err(PlanError(format!("floor {floor:?} has no receivers")));
         }

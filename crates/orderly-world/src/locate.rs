@@ -150,6 +150,14 @@ struct Heard {
     at: Timestamp,
 }
 
+impl Heard {
+    /// The smoothed level at `now`: a receiver not heard lately fades, 1 dB per second after
+    /// the first two.
+    fn level(&self, now: Timestamp) -> f32 {
+        self.rssi - (now.since(self.at) as f32 / 1000.0 - 2.0).max(0.0)
+    }
+}
+
 /// Per-tag locator state.
 #[derive(Component, Default, Debug)]
 pub struct Tracking {
@@ -350,7 +358,7 @@ fn room_fit(m: &RoomModel, heard: &[Heard], now: Timestamp, cfg: &LocatorConfig)
         .iter()
         .filter_map(|h| {
             let k = m.rx.binary_search(&h.receiver).ok()?;
-            Some((k, h.rssi - (now.since(h.at) as f32 / 1000.0 - 2.0).max(0.0)))
+            Some((k, h.level(now)))
         })
         .collect();
     let n = cols.len() as f32;
@@ -502,11 +510,7 @@ fn room_levels(t: &mut Tracking, now: Timestamp, cfg: &LocatorConfig, out: &mut 
     t.heard.retain(|h| now.since(h.at) <= stale_ms);
     out.clear();
     // Best receiver per room first, then the soft maximum around it.
-    let aged = |h: &Heard| {
-        // A receiver not heard lately fades: 1 dB per second after the first two.
-        let age_s = (now.since(h.at) as f32 / 1000.0 - 2.0).max(0.0);
-        h.rssi - age_s
-    };
+    let aged = |h: &Heard| h.level(now);
     for h in &t.heard {
         let v = aged(h);
         match out.iter_mut().find(|(r, _)| *r == h.room) {
@@ -726,6 +730,7 @@ fn decide(
                     }
                     (Some((room, _)), Some(cur)) if room == cur => {
                         t.held = now;
+                        t.candidate = None;
                         None
                     }
                     (Some((room, p)), Some(_))
@@ -785,7 +790,7 @@ fn decide(
             }
             l.bypass_change_detection().confidence = t.belief(l.room);
         }
-        if target.is_some() || current == most_likely(&t.belief).map(|(r, _)| r) {
+        if target.is_some() {
             t.candidate = None;
         }
         let Some((room, conf)) = target else {
