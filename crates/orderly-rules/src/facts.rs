@@ -1,9 +1,9 @@
 //! The facts of one subject, as the world built them: groups of named values (`bed.hob_deg`),
 //! plus where an alert about the subject goes (its room and unit).
 
+use cel::common::value::Val;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 /// One fact's value.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -17,16 +17,18 @@ pub enum Fact {
 }
 
 impl Fact {
-    fn to_cel(&self) -> cel::Value {
+    /// As a CEL value borrowing the fact's text (no copy).
+    fn to_val(&self) -> Box<dyn Val + '_> {
+        use cel::common::types::{CelBool, CelDouble, CelInt, CelList, CelString};
         match self {
-            Fact::Bool(b) => cel::Value::Bool(*b),
-            Fact::Int(i) => cel::Value::Int(*i),
-            Fact::Double(d) => cel::Value::Float(*d),
-            Fact::String(s) => cel::Value::String(Arc::new(s.clone())),
-            Fact::StringList(l) => cel::Value::List(Arc::new(
+            Fact::Bool(b) => Box::new(CelBool::from(*b)),
+            Fact::Int(i) => Box::new(CelInt::from(*i)),
+            Fact::Double(d) => Box::new(CelDouble::from(*d)),
+            Fact::String(s) => Box::new(CelString::from(s.as_str())),
+            Fact::StringList(l) => Box::new(CelList::from(
                 l.iter()
-                    .map(|s| cel::Value::String(Arc::new(s.clone())))
-                    .collect(),
+                    .map(|s| Box::new(CelString::from(s.as_str())) as Box<dyn Val + '_>)
+                    .collect::<Vec<_>>(),
             )),
         }
     }
@@ -80,14 +82,53 @@ impl Facts {
     }
 
     /// A CEL context with one map variable per group, for [`crate::Rule::holds_in`].
-    pub fn context(&self) -> cel::Context<'static, 'static> {
-        let mut ctx = cel::Context::default();
-        for (g, facts) in &self.groups {
-            let map: HashMap<String, cel::Value> = facts
+    pub fn context(&self) -> cel::Context<'_, '_> {
+        self.context_of(|_| true)
+    }
+
+    /// What changed from `before` to `self`: `None` when an alert about the subject would be
+    /// placed differently (its room, unit, data time or which groups wait for their device),
+    /// else the groups whose facts differ.
+    pub fn changed_groups(&self, before: &Facts) -> Option<Vec<&'static str>> {
+        if self.room != before.room
+            || self.unit != before.unit
+            || self.data_at != before.data_at
+            || self.unreported != before.unreported
+        {
+            return None;
+        }
+        let mut out: Vec<&'static str> = self
+            .groups
+            .iter()
+            .filter(|(g, facts)| before.groups.get(*g) != Some(*facts))
+            .map(|(g, _)| *g)
+            .collect();
+        out.extend(
+            before
+                .groups
+                .keys()
+                .filter(|g| !self.groups.contains_key(*g)),
+        );
+        Some(out)
+    }
+
+    /// A CEL context with the groups `wanted` says yes to (every group a rule reads must be
+    /// among them, or the rule fails on an undeclared variable).
+    pub fn context_of(&self, wanted: impl Fn(&str) -> bool) -> cel::Context<'_, '_> {
+        // The standard library's declarations are built once and shared: building them per
+        // context was most of an evaluation's cost (a step placing 25,000 tags spent half its
+        // time there).
+        static STDLIB: std::sync::LazyLock<std::sync::Arc<cel::Env>> =
+            std::sync::LazyLock::new(|| std::sync::Arc::new(cel::Env::stdlib()));
+        let mut ctx = cel::Context::with_env(STDLIB.clone());
+        // Each group a map of its facts, built as CEL's own values: names and text are
+        // borrowed from the facts, nothing is copied.
+        for (g, facts) in self.groups.iter().filter(|(g, _)| wanted(g)) {
+            let map: HashMap<cel::common::types::CelMapKey<'_>, Box<dyn Val + '_>> = facts
                 .iter()
-                .map(|(k, v)| ((*k).to_string(), v.to_cel()))
+                .map(|(k, v)| ((*k).into(), v.to_val()))
                 .collect();
-            ctx.add_variable_from_value(*g, map);
+            ctx.add_variable_as_val(*g, Box::new(cel::common::types::CelMap::from(map)));
         }
         ctx
     }

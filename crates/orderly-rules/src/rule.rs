@@ -133,12 +133,17 @@ pub enum EvalError {
 
 impl Condition {
     pub fn eval(&self, ctx: &cel::Context<'_, '_>) -> Result<bool, EvalError> {
-        match self.program.execute(ctx) {
-            Ok(cel::Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(EvalError::NotBool {
-                condition: self.source.clone(),
-                value: format!("{other:?}"),
-            }),
+        // `resolve_val` rather than `Program::execute`, which converts the result to an owned
+        // `Value` and so needs a context whose values are 'static: the facts' context borrows
+        // from the facts.
+        match cel::Value::resolve_val(self.program.expression(), ctx) {
+            Ok(v) => match v.as_ref().downcast_ref::<cel::common::types::CelBool>() {
+                Some(b) => Ok(**b),
+                None => Err(EvalError::NotBool {
+                    condition: self.source.clone(),
+                    value: format!("{v:?}"),
+                }),
+            },
             Err(e) => Err(EvalError::Failed {
                 condition: self.source.clone(),
                 message: e.to_string(),
@@ -161,6 +166,14 @@ enum Part {
 }
 
 impl Template {
+    /// The fact groups the message reads.
+    pub fn groups(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Fact(g, _) => Some(*g),
+            Part::Text(_) => None,
+        })
+    }
+
     pub fn render(&self, facts: &Facts) -> String {
         let mut out = String::new();
         for p in &self.parts {
@@ -239,6 +252,13 @@ impl Rule {
     /// Fact groups the rule's conditions read.
     pub fn groups(&self) -> &[&'static str] {
         &self.groups
+    }
+
+    /// Whether what the rule decides or says (its conditions and its message) reads a group
+    /// for which `changed` is true: if not, evaluating it again on the same subject gives the
+    /// same standing and the same message.
+    pub fn depends_on(&self, changed: impl Fn(&str) -> bool) -> bool {
+        self.groups.iter().any(|g| changed(g)) || self.message.groups().any(changed)
     }
 
     /// Whether `when` reads `group.fact` (from the checked expression, never its text).

@@ -752,3 +752,37 @@ fn a_message_says_in_words_what_is_not_known() {
         "Head of bed at 20 degrees for a patient with no name on file in an unknown room"
     );
 }
+
+#[test]
+fn a_rule_depends_on_the_groups_its_conditions_and_message_read() {
+    let set = compile(GOOD).unwrap();
+    let r = &set.rules[0];
+    // Conditions read patient, bed and room; the message also reads them.
+    for g in ["patient", "bed", "room"] {
+        assert!(r.depends_on(|x| x == g), "{g}");
+    }
+    assert!(!r.depends_on(|x| x == "asset"));
+    assert!(!r.depends_on(|_| false));
+    // A group only the message reads still counts: the message must follow it.
+    let text = GOOD.replace("in {room.name}\"", "in {room.name}, bed {asset.id}\"");
+    let set = compile(&text).unwrap();
+    assert!(set.rules[0].depends_on(|x| x == "asset"));
+}
+
+#[test]
+fn changed_groups_names_what_differs_and_placement_changes_mean_everything() {
+    let before = facts(25.0);
+    assert_eq!(facts(25.0).changed_groups(&before), Some(vec![]));
+    assert_eq!(facts(35.0).changed_groups(&before), Some(vec!["bed"]));
+    let mut more = facts(25.0);
+    more.set("location", "room", Fact::String("F2-ICU-02".into()));
+    assert_eq!(more.changed_groups(&before), Some(vec!["location"]));
+    assert_eq!(before.changed_groups(&more), Some(vec!["location"]));
+    // Moved to another room or unit: every rule again (an alert's placement follows).
+    let mut moved = facts(25.0);
+    moved.room = Some("F2-ICU-02".into());
+    assert_eq!(moved.changed_groups(&before), None);
+    let mut waiting = facts(25.0);
+    waiting.unreported.push("bed");
+    assert_eq!(waiting.changed_groups(&before), None);
+}

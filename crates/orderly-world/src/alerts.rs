@@ -16,7 +16,7 @@ use crate::{Capability, Clock, Registry};
 use bevy_ecs::prelude::*;
 use orderly_model::{Alert, EventKind, Timestamp};
 use orderly_rules::{AlertCommand, Alerting, CommandError, ReloadSummary, RuleSet, SubjectType};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Technical alert: a rule failed while evaluating and is disabled until the next reload.
@@ -71,6 +71,7 @@ impl Capability for AlertsPlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule, _: &crate::WorldConfig) {
         world.init_resource::<ActiveAlerts>();
         world.init_resource::<Compliance>();
+        world.init_resource::<FactChanges>();
         world.insert_resource(Rules::new(self.rules.clone()));
         world.resource_mut::<StaleFacts>().mark_all();
         schedule.add_systems(
@@ -208,6 +209,31 @@ pub(crate) fn fact_ctx(world: &World, e: Entity) -> Option<(FactCtx<'_>, &RuleTa
     Some((ctx, target))
 }
 
+/// Which fact groups changed in this step's rebuild, per subject: `None` when the subject's
+/// facts are new or an alert about it would be placed differently (every rule is evaluated
+/// again). A subject whose facts changed without a rebuild (a capability setting them whole)
+/// has no entry and is evaluated whole too.
+#[derive(Resource, Default)]
+pub(crate) struct FactChanges(HashMap<Entity, Option<Vec<&'static str>>>);
+
+impl FactChanges {
+    fn record(&mut self, e: Entity, groups: Option<Vec<&'static str>>) {
+        match (self.0.get_mut(&e), groups) {
+            (Some(Some(have)), Some(more)) => {
+                for g in more {
+                    if !have.contains(&g) {
+                        have.push(g);
+                    }
+                }
+            }
+            (Some(None), _) => {}
+            (_, groups) => {
+                self.0.insert(e, groups);
+            }
+        }
+    }
+}
+
 /// Rebuilds the facts of the subjects some capability marked stale (and of a bed's patient and
 /// a patient's bed with them), from every registered provider.
 fn build_facts(world: &mut World) {
@@ -250,15 +276,24 @@ fn build_facts(world: &mut World) {
         }
         built.push((e, SubjectFacts(sheet.finish())));
     }
+    let mut changes = Vec::new();
     for (e, new) in built {
         match world.get_mut::<SubjectFacts>(e) {
             Some(mut f) => {
-                f.set_if_neq(new);
+                if *f != new {
+                    changes.push((e, new.0.changed_groups(&f.0)));
+                    *f = new;
+                }
             }
             None => {
                 world.entity_mut(e).insert(new);
+                changes.push((e, None));
             }
         }
+    }
+    let mut record = world.resource_mut::<FactChanges>();
+    for (e, groups) in changes {
+        record.record(e, groups);
     }
 }
 
@@ -269,19 +304,22 @@ pub(crate) fn evaluate(
     mut stale: ResMut<StaleFacts>,
     subjects: Query<(&RuleTarget, &SubjectFacts)>,
     changed: Query<Entity, Changed<SubjectFacts>>,
+    mut fact_changes: ResMut<FactChanges>,
     mut alerts: ResMut<ActiveAlerts>,
     mut compliance: ResMut<Compliance>,
     mut standings: MessageWriter<RuleStanding>,
     mut outbox: ResMut<Outbox>,
 ) {
     let all = std::mem::take(&mut stale.all);
+    let mut fact_changes = std::mem::take(&mut fact_changes.0);
     let now = clock.now;
+    // Each subject with the groups that changed (`None`: evaluate every rule).
     let items: Vec<_> = if all {
-        subjects.iter().collect()
+        subjects.iter().map(|s| (s, None)).collect()
     } else {
         changed
             .iter()
-            .filter_map(|e| subjects.get(e).ok())
+            .filter_map(|e| Some((subjects.get(e).ok()?, fact_changes.remove(&e).flatten())))
             .collect()
     };
     if items.is_empty() {
@@ -289,23 +327,34 @@ pub(crate) fn evaluate(
     }
     let mut items: Vec<_> = items
         .into_iter()
-        .map(|(t, f)| (t.id.clone(), (&t.types, f)))
+        .map(|((t, f), groups)| (t.id.clone(), (&t.types, f, groups)))
         .collect();
     items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let set = rules.set.clone();
-    for (subject_id, (types, facts)) in items {
-        let mut ctx = None;
-        for rule in &set.rules {
-            if !rule.enabled
-                || !types.contains(&rule.subject)
-                || rules.disabled.contains_key(&rule.id)
-            {
-                continue;
-            }
-            if facts.0.unreported.iter().any(|g| rule.groups().contains(g)) {
-                continue;
-            }
-            let ctx = ctx.get_or_insert_with(|| facts.0.context());
+    for (subject_id, (types, facts, groups)) in items {
+        // The rules to evaluate: a rule that reads none of the groups that changed would stand
+        // as it stood (a tag's move does not evaluate the rules about its pump's battery).
+        let due: Vec<&Arc<orderly_rules::Rule>> = set
+            .rules
+            .iter()
+            .filter(|rule| {
+                rule.enabled
+                    && types.contains(&rule.subject)
+                    && !rules.disabled.contains_key(&rule.id)
+                    && !facts.0.unreported.iter().any(|g| rule.groups().contains(g))
+                    && groups
+                        .as_ref()
+                        .is_none_or(|g| rule.depends_on(|x| g.contains(&x)))
+            })
+            .collect();
+        if due.is_empty() {
+            continue;
+        }
+        let ctx = facts
+            .0
+            .context_of(|g| due.iter().any(|r| r.groups().contains(&g)));
+        for rule in due {
+            let ctx = &ctx;
             if let Some(bundle) = &rule.bundle {
                 match rule.compliance_in(ctx) {
                     Ok(Some(now_is)) => {
