@@ -104,8 +104,23 @@ fn free_port() -> u16 {
 }
 
 /// Starts the binary and returns the lines it printed once `until` matched.
+///
+/// `ORDERLY_BENCH_WRAP` (a command line, split at spaces) runs `orderly run` under a profiler:
+/// `ORDERLY_BENCH_WRAP="heaptrack -o /tmp/ht"` or `"perf record -g -o /tmp/perf.data --"`.
 pub(crate) fn spawn(bin: &Path, args: &[&str], until: &[&str]) -> Result<(Proc, Vec<String>)> {
-    let mut child = Command::new(bin)
+    let wrap = std::env::var("ORDERLY_BENCH_WRAP")
+        .ok()
+        .filter(|w| !w.trim().is_empty() && args.first() == Some(&"run"));
+    let mut command = match &wrap {
+        Some(w) => {
+            let mut parts = w.split_whitespace();
+            let mut c = Command::new(parts.next().unwrap_or_default());
+            c.args(parts).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
         .args(args)
         .env("ORDERLY_LOG", "warn")
         .stdout(Stdio::piped())

@@ -233,6 +233,7 @@ async fn suite(url: &str) {
     work_orders(&again).await;
     utilisation_inputs(&again).await;
     lost_tags_are_remembered(&again).await;
+    many_moves_in_one_batch(&again).await;
     tokens_expire(&again).await;
     audit_chain(&again, url).await;
     census(&again).await;
@@ -762,6 +763,83 @@ fn lost_found(seq: u64, at: i64, subject: &str, lost: bool) -> OutEvent {
             }
         },
     }
+}
+
+/// A batch is written many rows per statement: what it leaves is what applying its events one
+/// by one would (more rows than one statement holds, a subject moving twice and then lost in
+/// one batch, a stay left open by an earlier batch closed by this one).
+async fn many_moves_in_one_batch(store: &Store) {
+    let next = store.remembered().await.unwrap().next_seq;
+    let tags: Vec<String> = (0..450).map(|i| format!("BATCH-{i:03}")).collect();
+    let first: Vec<OutEvent> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| moved(next + 1 + i as u64, 1_000_000, t, "A"))
+        .collect();
+    store.commit(&first).await.unwrap();
+    let next = next + first.len() as u64;
+    let mut second: Vec<OutEvent> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| moved(next + 1 + i as u64, 2_000_000, t, "B"))
+        .collect();
+    let next = next + second.len() as u64;
+    second.push(moved(next + 1, 3_000_000, "BATCH-007", "C"));
+    second.push(lost_found(next + 2, 4_000_000, "BATCH-007", true));
+    store.commit(&second).await.unwrap();
+    let r = store.remembered().await.unwrap();
+    assert_eq!(r.next_seq, next + 2);
+    let row = |t: &str| r.locations.iter().find(|l| l.0 == t).cloned().unwrap();
+    assert_eq!(
+        row("BATCH-449"),
+        (
+            "BATCH-449".to_string(),
+            "B".to_string(),
+            Timestamp(2_000_000),
+            Timestamp(2_000_000),
+            0.75
+        )
+    );
+    // Moved to C, then lost: C since its move, last seen as the loss says.
+    assert_eq!(
+        row("BATCH-007"),
+        (
+            "BATCH-007".to_string(),
+            "C".to_string(),
+            Timestamp(3_000_000),
+            Timestamp(4_000_000 - 900_000),
+            0.75
+        )
+    );
+    assert!(r.lost.contains(&"BATCH-007".to_string()));
+    let stays = |t: &str| {
+        let store = store.clone();
+        let t = t.to_string();
+        async move {
+            store
+                .history(&t, Timestamp(0), Timestamp(10_000_000), 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.room, h.from.millis(), h.to.map(|t| t.millis())))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        stays("BATCH-300").await,
+        [
+            ("A".to_string(), 1_000_000, Some(2_000_000)),
+            ("B".to_string(), 2_000_000, None)
+        ]
+    );
+    assert_eq!(
+        stays("BATCH-007").await,
+        [
+            ("A".to_string(), 1_000_000, Some(2_000_000)),
+            ("B".to_string(), 2_000_000, Some(3_000_000)),
+            ("C".to_string(), 3_000_000, None)
+        ]
+    );
 }
 
 /// A restart knows which tags were lost when Orderly stopped: those whose last location event
