@@ -1450,6 +1450,9 @@ enum LocationRow<'a> {
     LastSeen(i64),
 }
 
+/// A subject's moves in a batch, in order: (room, at, seq).
+type Moves<'a> = Vec<(&'a str, i64, i64)>;
+
 /// The `locations` and `location_history` rows of a batch's moves and losses, as applying
 /// them one by one in order would leave them, in a few statements.
 async fn commit_locations(
@@ -1457,8 +1460,7 @@ async fn commit_locations(
     events: &[OutEvent],
 ) -> Result<()> {
     let mut rows: HashMap<&str, LocationRow<'_>> = HashMap::new();
-    // Each subject's moves in order: (room, at, seq).
-    let mut moves: HashMap<&str, Vec<(&str, i64, i64)>> = HashMap::new();
+    let mut moves: HashMap<&str, Moves<'_>> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
     for e in events {
         match &e.kind {
@@ -1543,7 +1545,7 @@ async fn commit_locations(
     }
     // History: each subject's open stay ends at its first move here; each move is a stay that
     // ends at the subject's next move (the last stays open).
-    let movers: Vec<(&str, &Vec<(&str, i64, i64)>)> = order
+    let movers: Vec<(&str, &Moves<'_>)> = order
         .iter()
         .filter_map(|s| Some((*s, moves.get(s)?)))
         .collect();
