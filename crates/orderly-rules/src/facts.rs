@@ -51,8 +51,64 @@ impl Fact {
     }
 }
 
-/// A group of facts (`bed`, `room`, ...).
-pub type Group = BTreeMap<&'static str, Fact>;
+/// A group of facts (`bed`, `room`, ...), by name. A few dozen at most, kept sorted in one
+/// vector: a tree spent a node of eleven entries on every few facts, and 25,000 tagged
+/// pumps' facts took over 200 MiB.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Group(Vec<(&'static str, Fact)>);
+
+impl Group {
+    pub fn get(&self, name: &str) -> Option<&Fact> {
+        self.0
+            .binary_search_by(|(k, _)| (*k).cmp(name))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// Sets `name`; returns what it was.
+    pub fn insert(&mut self, name: &'static str, value: Fact) -> Option<Fact> {
+        match self.0.binary_search_by(|(k, _)| (*k).cmp(name)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (name, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Fact> {
+        let i = self.0.binary_search_by(|(k, _)| (*k).cmp(name)).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// The facts, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Fact)> {
+        self.0.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// The facts' names, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &&'static str> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn shrink(&mut self) {
+        self.0.shrink_to_fit();
+    }
+}
+
+impl Serialize for Group {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
 
 /// Everything a rule can read about one subject.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -79,6 +135,11 @@ impl Facts {
 
     pub fn get(&self, group: &str, name: &str) -> Option<&Fact> {
         self.groups.get(group)?.get(name)
+    }
+
+    /// Gives the groups back the room they grew into (facts are kept until their next rebuild).
+    pub fn shrink(&mut self) {
+        self.groups.values_mut().for_each(Group::shrink);
     }
 
     /// A CEL context with one map variable per group, for [`crate::Rule::holds_in`].

@@ -149,6 +149,7 @@ impl FactSheet {
         self.facts.unit = unit;
     }
     pub(crate) fn finish(mut self) -> Facts {
+        self.facts.shrink();
         self.facts.unreported = self
             .awaited
             .into_iter()
