@@ -887,14 +887,21 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         ),
     }
     let p = parse(&args[1..])?;
-    let status = Command::new("cargo")
-        .args(["build", "--release", "-p", "orderly"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("release build failed");
-    }
-    let bin = crate::target_dir().join("release/orderly");
+    // ORDERLY_BENCH_BIN: another build of Orderly (an earlier commit's, for before and after
+    // on the same machine), with the same load and the broker figure measured in the same run.
+    let bin = match std::env::var_os("ORDERLY_BENCH_BIN") {
+        Some(b) => PathBuf::from(b),
+        None => {
+            let status = Command::new("cargo")
+                .args(["build", "--release", "-p", "orderly"])
+                .current_dir(root)
+                .status()?;
+            if !status.success() {
+                bail!("release build failed");
+            }
+            crate::target_dir().join("release/orderly")
+        }
+    };
     let rxs_len = receivers(root)?.len();
     let dir = std::env::temp_dir().join(format!("orderly-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
