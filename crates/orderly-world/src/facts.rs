@@ -43,6 +43,8 @@ pub struct RuleTarget {
 
 /// The facts rules read about one subject, as of its last rebuild.
 #[derive(Component, Clone, Debug, PartialEq)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct SubjectFacts(pub Facts);
 
 impl SubjectFacts {

@@ -31,6 +31,8 @@ pub struct Library(pub Arc<DrugLibrary>);
 
 /// A pump's infusion as Orderly follows it.
 #[derive(Component, Clone, Debug, Default, PartialEq)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct PumpInfusion {
     /// The infusion running (infusing, paused or alarming on one program), if any.
     pub running: Option<Running>,

@@ -160,6 +160,8 @@ impl Heard {
 
 /// Per-tag locator state.
 #[derive(Component, Default, Debug)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct Tracking {
     heard: Vec<Heard>,
     /// Belief over rooms: (room, probability), summing to 1 when not empty.
@@ -189,6 +191,8 @@ impl Tracking {
 
 /// Where a tag is.
 #[derive(Component, Clone, Copy, Debug, PartialEq)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct Location {
     pub room: u32,
     pub since: Timestamp,
@@ -203,6 +207,8 @@ pub struct Location {
 /// A tag's battery as it last reported it (the `battery` of its sightings), whole percent.
 /// Changes only when the reported value does, so rules see it without a fact rebuild per sighting.
 #[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct TagBattery(pub Option<u8>);
 
 /// Tags to look at in the next decide pass (heard, or with a move pending).

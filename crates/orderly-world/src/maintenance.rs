@@ -27,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// An item's meters.
 #[derive(Component, Clone, Debug, Default, PartialEq)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct Meters {
     pub usage: Usage,
     /// The first reading Orderly had (without a service record, usage intervals count from the
@@ -75,6 +77,8 @@ impl Fleet {
 
 /// An item's maintenance standing.
 #[derive(Component, Clone, Debug, Default, PartialEq)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct Service {
     pub last: LastService,
     /// Open work orders of this item.

@@ -16,6 +16,8 @@ pub use crate::registry::StatusCause;
 
 /// The status last recorded in an event, to tell a real change from a write of the same value.
 #[derive(Component, Clone, Copy, Debug)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct StatusLog {
     pub status: AssetStatus,
     pub since: Timestamp,
