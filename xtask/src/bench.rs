@@ -80,6 +80,10 @@ fn parse(args: &[String]) -> Result<Params> {
 pub(crate) struct Proc(pub(crate) Child);
 impl Drop for Proc {
     fn drop(&mut self) {
+        // Its children too: under ORDERLY_BENCH_WRAP the child is the profiler's wrapper.
+        let _ = Command::new("pkill")
+            .args(["-TERM", "-P", &self.0.id().to_string()])
+            .status();
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.0.id().to_string())

@@ -236,7 +236,7 @@ pub struct Snapshot {
     pub staff: imbl::OrdMap<String, Arc<StaffView>>,
     pub patients: imbl::OrdMap<String, Arc<PatientView>>,
     /// Room id -> ids of the assets, staff and patients located there (present or last seen), sorted.
-    pub rooms: imbl::OrdMap<String, Arc<Vec<String>>>,
+    pub rooms: imbl::OrdMap<String, Occupants>,
     /// Active and acknowledged alerts, by id.
     pub alerts: BTreeMap<String, Alert>,
     /// Rules disabled after failing while evaluating (until the next reload), with the error.
@@ -258,6 +258,9 @@ pub struct Snapshot {
 
 /// Sensors by id, sharing structure between snapshots.
 pub type SensorMap = imbl::OrdMap<String, Arc<SensorView>>;
+
+/// The ids of the subjects in a room, in order (a persistent set: a move costs O(log n)).
+pub type Occupants = imbl::OrdSet<String>;
 
 /// An environment sensor as it stands: what it last read, where each value stands against its
 /// profile, the excursions under way and the hour in progress (for the daily log).

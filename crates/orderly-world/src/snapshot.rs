@@ -68,33 +68,33 @@ type ViewQuery<'a> = (
 );
 
 impl ReadModel {
+    /// Lists `id` under `room` (none: under no room). A room's list is a persistent set: a
+    /// move costs O(log n), not a copy of everyone in the room (a store room holds hundreds).
     fn set_room(&mut self, id: &str, room: Option<&str>) {
         let old = self.room_of.get(id).cloned();
         if old.as_deref() == room {
             return;
         }
         if let Some(old) = old {
-            if let Some(list) = self.snap.rooms.get(&old) {
-                let rest: Vec<String> = list.iter().filter(|x| *x != id).cloned().collect();
-                if rest.is_empty() {
+            if let Some(list) = self.snap.rooms.get_mut(&old) {
+                list.remove(id);
+                if list.is_empty() {
                     self.snap.rooms.remove(&old);
-                } else {
-                    self.snap.rooms.insert(old, Arc::new(rest));
                 }
             }
             self.room_of.remove(id);
         }
         if let Some(room) = room {
-            let mut list = self
-                .snap
-                .rooms
-                .get(room)
-                .map(|l| (**l).clone())
-                .unwrap_or_default();
-            if let Err(i) = list.binary_search_by(|x| x.as_str().cmp(id)) {
-                list.insert(i, id.to_string());
+            match self.snap.rooms.get_mut(room) {
+                Some(list) => {
+                    list.insert(id.to_string());
+                }
+                None => {
+                    let mut list = orderly_model::view::Occupants::default();
+                    list.insert(id.to_string());
+                    self.snap.rooms.insert(room.to_string(), list);
+                }
             }
-            self.snap.rooms.insert(room.to_string(), Arc::new(list));
             self.room_of.insert(id.to_string(), room.to_string());
         }
     }
