@@ -184,6 +184,22 @@ fn start_broker(p: &Params, bin: &Path, dir: &Path, port: u16) -> Result<Proc> {
     Ok(proc)
 }
 
+/// The release binary the benches run: built from this tree, or `ORDERLY_BENCH_BIN` (another
+/// build, an earlier commit's, for before and after on the same machine in one sitting).
+pub(crate) fn orderly_bin(root: &Path) -> Result<PathBuf> {
+    if let Some(b) = std::env::var_os("ORDERLY_BENCH_BIN") {
+        return Ok(PathBuf::from(b));
+    }
+    let status = Command::new("cargo")
+        .args(["build", "--release", "-p", "orderly"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("release build failed");
+    }
+    Ok(crate::target_dir().join("release/orderly"))
+}
+
 /// Receivers of the demo floorplan, with their rooms.
 pub(crate) fn receivers(root: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(root.join("floorplans/demo.toml"))?;
@@ -891,21 +907,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         ),
     }
     let p = parse(&args[1..])?;
-    // ORDERLY_BENCH_BIN: another build of Orderly (an earlier commit's, for before and after
-    // on the same machine), with the same load and the broker figure measured in the same run.
-    let bin = match std::env::var_os("ORDERLY_BENCH_BIN") {
-        Some(b) => PathBuf::from(b),
-        None => {
-            let status = Command::new("cargo")
-                .args(["build", "--release", "-p", "orderly"])
-                .current_dir(root)
-                .status()?;
-            if !status.success() {
-                bail!("release build failed");
-            }
-            crate::target_dir().join("release/orderly")
-        }
-    };
+    let bin = orderly_bin(root)?;
     let rxs_len = receivers(root)?.len();
     let dir = std::env::temp_dir().join(format!("orderly-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

@@ -195,14 +195,7 @@ fn one(
 
 pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     let p = parse(args)?;
-    let status = Command::new("cargo")
-        .args(["build", "--release", "-p", "orderly"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("release build failed");
-    }
-    let bin = crate::target_dir().join("release/orderly");
+    let bin = crate::bench::orderly_bin(root)?;
     let dir = tempfile::tempdir()?;
     let seed = seed(root, dir.path())?;
     let beds = beds(root)?;
