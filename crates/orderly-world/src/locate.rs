@@ -25,9 +25,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::outbox::Outbox;
 
-/// Locator parameters (defaults in code; a site overrides them in `rules/detectors.toml`).
+/// Locator parameters (defaults in code; a site overrides them in `rules/detectors.toml`,
+/// where each is checked against its range: a negative time constant or a probability above 1
+/// is refused with the file's line, not run).
 #[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default, deny_unknown_fields, remote = "Self")]
 pub struct LocatorConfig {
     /// EWMA time constant per receiver when the signal rises, seconds.
     pub rise_s: f32,
@@ -117,7 +119,87 @@ impl Default for LocatorConfig {
     }
 }
 
+impl<'de> Deserialize<'de> for LocatorConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let c = LocatorConfig::deserialize(d)?;
+        c.check()
+            .map_err(|e| serde::de::Error::custom(format!("[locator] {e}")))?;
+        Ok(c)
+    }
+}
+
 impl LocatorConfig {
+    /// Values the locator can run with, each in a range that means something.
+    pub fn check(&self) -> Result<(), String> {
+        let week = 7.0 * 86_400.0;
+        let ranges: [(&str, f32, f32, f32, &str); 22] = [
+            ("rise_s", self.rise_s, 0.01, 300.0, "seconds"),
+            ("fall_s", self.fall_s, 0.01, 300.0, "seconds"),
+            ("stale_s", self.stale_s, 0.1, 3600.0, "seconds"),
+            ("pool_db", self.pool_db, 0.0, 40.0, "dB"),
+            ("floor_dbm", self.floor_dbm, -150.0, 0.0, "dBm"),
+            ("unheard_dbm", self.unheard_dbm, -150.0, 0.0, "dBm"),
+            ("evidence_db", self.evidence_db, 0.0, 40.0, "dB"),
+            (
+                "evidence_per_s",
+                self.evidence_per_s,
+                0.0,
+                100.0,
+                "per second",
+            ),
+            ("evidence_cap_s", self.evidence_cap_s, 0.0, 60.0, "seconds"),
+            ("leave_per_s", self.leave_per_s, 0.0, 1.0, "per second"),
+            ("jump_weight", self.jump_weight, 0.0, 1.0, "a weight"),
+            ("enter_p", self.enter_p, 0.0, 1.0, "a probability"),
+            ("model_weight", self.model_weight, 0.0, 10.0, "a weight"),
+            ("model_n", self.model_n, 1.0, 6.0, "a path-loss exponent"),
+            ("model_wall_db", self.model_wall_db, 0.0, 40.0, "dB"),
+            ("model_sd_db", self.model_sd_db, 0.1, 40.0, "dB"),
+            ("model_tx_dbm", self.model_tx_dbm, -120.0, 20.0, "dBm"),
+            ("model_tx_sd_db", self.model_tx_sd_db, 0.1, 40.0, "dB"),
+            ("settle_s", self.settle_s, 0.0, 600.0, "seconds"),
+            (
+                "max_speed_mps",
+                self.max_speed_mps,
+                0.1,
+                20.0,
+                "metres a second",
+            ),
+            ("ir_hold_s", self.ir_hold_s, 0.0, 3600.0, "seconds"),
+            (
+                "lost_equipment_s",
+                self.lost_equipment_s,
+                1.0,
+                week,
+                "seconds",
+            ),
+        ];
+        let lost = [
+            ("lost_staff_s".to_string(), self.lost_staff_s),
+            ("lost_patient_s".to_string(), self.lost_patient_s),
+        ];
+        let kinds = self
+            .lost_kind_s
+            .iter()
+            .map(|(k, v)| (format!("lost_kind_s.{k}"), *v));
+        let all = ranges
+            .iter()
+            .map(|(n, v, lo, hi, unit)| (n.to_string(), *v, *lo, *hi, *unit))
+            .chain(
+                lost.into_iter()
+                    .chain(kinds)
+                    .map(|(n, v)| (n, v, 1.0, week, "seconds")),
+            );
+        for (name, v, lo, hi, unit) in all {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!(
+                    "{name} = {v} is out of range ({lo} to {hi} {unit}; fix: the shipped value is in rules/detectors.toml)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Silence after which `subject`'s tag is lost, milliseconds.
     pub fn lost_after_ms(&self, subject: &Subject) -> i64 {
         let s = match subject.class {

@@ -219,6 +219,34 @@ mod tests {
     }
 
     #[test]
+    fn locator_values_out_of_range_are_refused_with_the_line() {
+        let known = orderly_rules::Known::default();
+        for (text, what) in [
+            ("[locator]\nrise_s = -1.0\n", "rise_s = -1 is out of range"),
+            (
+                "[locator]\nenter_p = 1.5\n",
+                "enter_p = 1.5 is out of range",
+            ),
+            (
+                "[locator]\nlost_kind_s = { wheelchair = 0.0 }\n",
+                "lost_kind_s.wheelchair = 0 is out of range",
+            ),
+        ] {
+            let e = compile(
+                &[("r/detectors.toml".to_string(), text.to_string())],
+                &known,
+            )
+            .unwrap_err();
+            assert!(
+                e.contains("r/detectors.toml:1:1") && e.contains(what),
+                "{e}"
+            );
+        }
+        // The shipped values pass.
+        assert!(crate::LocatorConfig::default().check().is_ok());
+    }
+
+    #[test]
     fn a_profile_the_seed_names_must_be_in_environment_toml() {
         let known = orderly_rules::Known {
             sensor_profiles: [("vaccine_fridge".to_string(), "env-1".to_string())].into(),
