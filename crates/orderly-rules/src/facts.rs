@@ -58,16 +58,18 @@ impl Fact {
 pub struct Group(Vec<(&'static str, Fact)>);
 
 impl Group {
+    /// Where `name` is, or where it would go.
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (*k).cmp(name))
+    }
+
     pub fn get(&self, name: &str) -> Option<&Fact> {
-        self.0
-            .binary_search_by(|(k, _)| (*k).cmp(name))
-            .ok()
-            .map(|i| &self.0[i].1)
+        self.find(name).ok().map(|i| &self.0[i].1)
     }
 
     /// Sets `name`; returns what it was.
     pub fn insert(&mut self, name: &'static str, value: Fact) -> Option<Fact> {
-        match self.0.binary_search_by(|(k, _)| (*k).cmp(name)) {
+        match self.find(name) {
             Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
             Err(i) => {
                 self.0.insert(i, (name, value));
@@ -77,7 +79,7 @@ impl Group {
     }
 
     pub fn remove(&mut self, name: &str) -> Option<Fact> {
-        let i = self.0.binary_search_by(|(k, _)| (*k).cmp(name)).ok()?;
+        let i = self.find(name).ok()?;
         Some(self.0.remove(i).1)
     }
 
