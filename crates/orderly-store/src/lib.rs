@@ -5,7 +5,9 @@
 //!
 //! Edge crate: does database IO. Depends on orderly-model, sqlx, tokio, serde_json, sha2, rand.
 
+mod lease;
 mod outbound;
+pub use lease::{Acquired, ClusterInstance, Fence, SiteLease};
 pub use outbound::{Delivery, Parked, Webhook};
 
 use orderly_model::report::Change;
@@ -35,6 +37,15 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// The site's lease moved on: this instance no longer owns the site and commits nothing.
+    #[error(
+        "site {site}: the lease taken at epoch {epoch} is lost (held now by {now}); nothing was committed"
+    )]
+    Fenced {
+        site: String,
+        epoch: i64,
+        now: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -152,10 +163,12 @@ pub struct Store {
     /// The audit chain's last record (number, hash), loaded at the first write: audit records
     /// are written one at a time, each chained to the one before.
     audit_head: std::sync::Arc<tokio::sync::Mutex<Option<(i64, String)>>>,
+    /// When set, every commit of events checks the site's lease first (`lease`).
+    fence: Option<std::sync::Arc<Fence>>,
 }
 
 fn migrator() -> Migrator {
-    let steps: [(i64, &str, &'static str); 7] = [
+    let steps: [(i64, &str, &'static str); 8] = [
         (1, "init", include_str!("../migrations/0001_init.sql")),
         (
             2,
@@ -182,6 +195,11 @@ fn migrator() -> Migrator {
             7,
             "outbound",
             include_str!("../migrations/0007_outbound.sql"),
+        ),
+        (
+            8,
+            "site lease",
+            include_str!("../migrations/0008_site_lease.sql"),
         ),
     ];
     Migrator::with_migrations(
@@ -303,6 +321,7 @@ impl Store {
             pool,
             backend,
             audit_head: Default::default(),
+            fence: None,
         })
     }
 
@@ -324,6 +343,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
+        self.check_fence(&mut tx).await?;
         let mut rows = Vec::with_capacity(events.len());
         for e in events {
             let body = serde_json::to_string(e).map_err(|err| StoreError::Corrupt {

@@ -240,7 +240,109 @@ async fn suite(url: &str) {
     outbound(&again).await;
     infusions(&again).await;
     environment(&again).await;
+    site_lease(&again).await;
     again.close().await;
+}
+
+/// One holder of a site's lease at a time; a takeover raises the epoch, and the old holder's
+/// fenced commits are refused whole, its renewals too.
+async fn site_lease(store: &Store) {
+    use orderly_store::{Acquired, StoreError};
+    let before = store.remembered().await.unwrap().next_seq;
+    // Lapsed as soon as taken (ttl -1), so the next instance need not wait it out.
+    let Acquired::Taken(a) = store.acquire_lease("s1", "a", "a:1", -1).await.unwrap() else {
+        panic!("a free site's lease is taken")
+    };
+    assert_eq!(a.epoch, 1);
+    let a_store = store.fenced(a.clone());
+    a_store
+        .commit(&[moved(before + 1, 50_000, "P-F", "R1")])
+        .await
+        .unwrap();
+    let Acquired::Taken(b) = store.acquire_lease("s1", "b", "b:1", 60_000).await.unwrap() else {
+        panic!("a lapsed lease is taken over")
+    };
+    assert_eq!((b.holder.as_str(), b.epoch), ("b", 2));
+    match store.acquire_lease("s1", "c", "c:1", 60_000).await.unwrap() {
+        Acquired::Held {
+            holder,
+            epoch,
+            http,
+            expires_in_ms,
+        } => {
+            assert_eq!((holder.as_str(), epoch, http.as_str()), ("b", 2, "b:1"));
+            assert!(
+                expires_in_ms > 50_000 && expires_in_ms <= 60_000,
+                "{expires_in_ms}"
+            );
+        }
+        other => panic!("a held lease is not taken: {other:?}"),
+    }
+    // The old holder can neither renew nor commit: nothing of its batch is written.
+    assert!(!store.renew_lease(&a, 60_000).await.unwrap());
+    let late = a_store
+        .commit(&[moved(before + 2, 51_000, "P-F", "R2")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&late, StoreError::Fenced { site, epoch: 1, now } if site == "s1" && now == "b at epoch 2"),
+        "{late}"
+    );
+    let b_store = store.fenced(b.clone());
+    assert!(store.renew_lease(&b, 60_000).await.unwrap());
+    b_store
+        .commit(&[moved(before + 2, 52_000, "P-F", "R3")])
+        .await
+        .unwrap();
+    let r = store.remembered().await.unwrap();
+    assert_eq!(r.next_seq, before + 2);
+    let room = r
+        .locations
+        .iter()
+        .find(|l| l.0 == "P-F")
+        .map(|l| l.1.as_str());
+    assert_eq!(room, Some("R3"));
+    // Another site's lease is its own.
+    assert!(matches!(
+        store.acquire_lease("s2", "c", "c:1", 60_000).await.unwrap(),
+        Acquired::Taken(f) if f.epoch == 1
+    ));
+    // A clean stop hands the site over at once.
+    store.release_lease(&b).await.unwrap();
+    assert!(matches!(
+        store.acquire_lease("s1", "c", "c:1", 60_000).await.unwrap(),
+        Acquired::Taken(f) if f.epoch == 3
+    ));
+    assert!(matches!(
+        b_store
+            .commit(&[moved(before + 3, 53_000, "P-F", "R4")])
+            .await,
+        Err(StoreError::Fenced { .. })
+    ));
+    store
+        .report_instance("c", "s1", "c:1", 1, "owner")
+        .await
+        .unwrap();
+    store
+        .report_instance("d", "s1", "d:1", 2, "standby")
+        .await
+        .unwrap();
+    store
+        .report_instance("d", "s1", "d:1", 2, "standby")
+        .await
+        .unwrap();
+    let (leases, instances) = store.cluster(60_000).await.unwrap();
+    let s1 = leases.iter().find(|l| l.site == "s1").unwrap();
+    assert_eq!(
+        (s1.holder.as_str(), s1.epoch, s1.http.as_str()),
+        ("c", 3, "c:1")
+    );
+    assert!(s1.age_ms >= 0 && s1.age_ms < 60_000 && s1.expires_in_ms > 0);
+    let names: Vec<_> = instances
+        .iter()
+        .map(|i| (i.instance.as_str(), i.state.as_str()))
+        .collect();
+    assert_eq!(names, [("c", "owner"), ("d", "standby")]);
 }
 
 /// Each pump's last infusion record comes back after a restart; a report window gets the
