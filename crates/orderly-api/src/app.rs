@@ -8,6 +8,44 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use std::time::Instant;
 
+pub(crate) fn standby_router(why: tokio::sync::watch::Receiver<String>) -> Router {
+    use axum::Json;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let unavailable = |why: tokio::sync::watch::Receiver<String>| {
+        let why = why.borrow().clone();
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("retry-after", "5")],
+            Json(crate::error::ErrorBody {
+                error: "unavailable",
+                message: why,
+            }),
+        )
+            .into_response()
+    };
+    let ready = why.clone();
+    let rest = why;
+    Router::new()
+        .route("/healthz", get(crate::routes::healthz))
+        .route(
+            "/readyz",
+            get(move || {
+                let why = ready.borrow().clone();
+                async move {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(serde_json::json!({ "ready": false, "problems": [why] })),
+                    )
+                }
+            }),
+        )
+        .fallback(move || {
+            let r = unavailable(rest.clone());
+            async move { r }
+        })
+}
+
 pub(crate) fn router(state: ApiState) -> Router {
     Router::new()
         .route("/", get(crate::pages::index))
@@ -133,6 +171,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/api/v1/units/{unit}/events", get(crate::sse::unit_events))
         .route("/api/v1/ingest", get(crate::routes::ingest))
         .route("/api/v1/audit", get(crate::routes::audit_log))
+        .route("/api/v1/cluster", get(crate::routes::cluster))
         .route("/fhir/r4/metadata", get(crate::fhir::metadata))
         .route("/fhir/r4/{kind}", get(crate::fhir::search_type))
         .route("/fhir/r4/{kind}/{id}", get(crate::fhir::read))

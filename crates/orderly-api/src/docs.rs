@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         crate::maintenance::close_recall, crate::maintenance::report, crate::maintenance::calendar,
         crate::routes::list_rooms, crate::routes::get_room,
         crate::routes::unit_alerts, crate::routes::alert_history,
-        crate::routes::ingest, crate::routes::audit_log,
+        crate::routes::ingest, crate::routes::audit_log, crate::routes::cluster,
         crate::control::open_alerts, crate::control::acknowledge, crate::control::resolve,
         crate::control::silence, crate::control::rules, crate::control::reload,
         crate::sse::events, crate::sse::unit_events,

@@ -75,6 +75,8 @@ pub struct ApiState {
     pub shutdown: watch::Receiver<bool>,
     /// Where alerts go out (alert managers, webhooks) and how each stands.
     pub outbound: orderly_outbound::Board,
+    /// This instance's name in the cluster (`GET /api/v1/cluster`).
+    pub instance: Arc<str>,
 }
 
 impl ApiState {
@@ -86,4 +88,10 @@ impl ApiState {
 /// The whole API.
 pub fn router(state: ApiState) -> Router {
     app::router(state)
+}
+
+/// What a standby serves while another instance owns the site: health, readiness (503, with
+/// who owns the site), and 503 with the owner's address for everything else.
+pub fn standby_router(why: watch::Receiver<String>) -> Router {
+    app::standby_router(why)
 }

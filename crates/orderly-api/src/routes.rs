@@ -441,6 +441,33 @@ pub(crate) async fn ingest(
     Ok(Json(s.snapshot().ingest.clone()))
 }
 
+/// The cluster as the database records it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClusterView {
+    /// The instance that answered.
+    instance: String,
+    /// Every site's lease: its owner, epoch and how long since the owner renewed it.
+    sites: Vec<orderly_store::SiteLease>,
+    /// Instances (owners and standbys) that reported in the last 30 s.
+    instances: Vec<orderly_store::ClusterInstance>,
+}
+
+/// The cluster: instances, the sites, who owns each and the age of each lease.
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "operations", security(("bearer" = [])),
+    responses((status = 200, body = ClusterView), (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn cluster(
+    auth: Auth,
+    State(s): State<ApiState>,
+) -> Result<Json<ClusterView>, ApiError> {
+    auth.require(&[Role::Admin, Role::Facilities, Role::Biomed])?;
+    let (sites, instances) = s.store.cluster(30_000).await?;
+    Ok(Json(ClusterView {
+        instance: s.instance.to_string(),
+        sites,
+        instances,
+    }))
+}
+
 #[derive(Deserialize, IntoParams)]
 pub(crate) struct Limit {
     /// At most this many, newest first (default 200).

@@ -218,6 +218,7 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         rules: watch::channel(Arc::new(RulesView::default())).1,
         shutdown: watch::channel(false).1,
         outbound: Default::default(),
+        instance: "test".into(),
     };
     Fixture {
         state,

@@ -234,6 +234,19 @@ impl Store {
         }
     }
 
+    /// Whether this store may still write for its site (always, unfenced): what a batch that
+    /// made no events checks before its messages are acknowledged, so an instance that lost
+    /// the site does not take messages from the new owner.
+    pub async fn check_lease(&self) -> Result<()> {
+        if self.fence.is_none() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        self.check_fence(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The fence check inside a commit's transaction.
     pub(crate) async fn check_fence(
         &self,

@@ -42,6 +42,12 @@ pub struct FileConfig {
     /// subscription is paused (`10s`, `10m`).
     pub webhook_timeout: Option<String>,
     pub webhook_pause_after: Option<String>,
+    /// This instance's name among those sharing the database (default: host name and
+    /// process id).
+    pub instance: Option<String>,
+    /// How long the site's lease lasts unless renewed (`10s`): a standby takes the site over
+    /// within about this long after its owner dies.
+    pub lease: Option<String>,
 }
 
 /// One `[[alert_manager]]`.
@@ -161,6 +167,14 @@ pub struct RunArgs {
     /// [default: 10m].
     #[arg(long, env = "ORDERLY_WEBHOOK_PAUSE_AFTER")]
     pub webhook_pause_after: Option<String>,
+    /// This instance's name among those sharing the database [default: host name and
+    /// process id].
+    #[arg(long, env = "ORDERLY_INSTANCE")]
+    pub instance: Option<String>,
+    /// How long the site's lease lasts unless renewed (renewed five times a lease); a standby
+    /// takes the site over within about this long after its owner dies [default: 10s].
+    #[arg(long, env = "ORDERLY_LEASE")]
+    pub lease: Option<String>,
     /// Create an admin token at start and print it (for test harnesses).
     #[arg(long, hide = true)]
     pub print_admin_token: bool,
@@ -237,6 +251,22 @@ pub struct Settings {
     /// Alert managers that receive every alert state change.
     pub alert_managers: Vec<AlertManagerSetting>,
     pub webhooks: orderly_outbound::webhook::Settings,
+    /// This instance's name in the cluster.
+    pub instance: String,
+    /// How long the site's lease lasts unless renewed.
+    pub lease: std::time::Duration,
+}
+
+/// The host's name and this process's id: unique among instances, and new after a restart
+/// (a restarted instance waits out its predecessor's lease like any standby).
+pub fn default_instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "orderly".into());
+    format!("{host}-{}", std::process::id())
 }
 
 /// An alert manager, resolved.
@@ -363,9 +393,30 @@ impl RunArgs {
             )?,
             ..Default::default()
         };
+        let lease = duration(
+            "--lease",
+            self.lease.as_deref().or(file.lease.as_deref()),
+            10,
+        )?;
+        if lease < std::time::Duration::from_secs(2) || lease > std::time::Duration::from_secs(300)
+        {
+            anyhow::bail!(
+                "--lease {}: a lease lasts from 2s to 300s (10s by default)",
+                humantime::format_duration(lease)
+            );
+        }
+        let instance = match self.instance.or(file.instance) {
+            Some(n) if n.trim().is_empty() || n.len() > 100 => anyhow::bail!(
+                "--instance: give this instance a name of 1 to 100 characters (or leave it out: the host name and process id)"
+            ),
+            Some(n) => n.trim().to_string(),
+            None => default_instance(),
+        };
         Ok(Settings {
             alert_managers,
             webhooks,
+            instance,
+            lease,
             http: self
                 .http
                 .or(file.http)
@@ -495,6 +546,33 @@ mod tests {
         assert_eq!(s.mqtt_port, 2001);
         assert_eq!(s.database, "sqlite://from-file.db");
         assert_eq!(s.http, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(s.lease, std::time::Duration::from_secs(10));
+        assert!(s.instance.ends_with(&format!("-{}", std::process::id())));
+    }
+
+    /// A lease too short to renew in time, or too long to wait out, is one clear error.
+    #[test]
+    fn the_lease_is_range_checked() {
+        let e = Cli::parse_from(["orderly", "--lease", "1s"])
+            .run
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "--lease 1s: a lease lasts from 2s to 300s (10s by default)"
+        );
+        let s = Cli::parse_from(["orderly", "--lease", "3s", "--instance", "b"])
+            .run
+            .resolve()
+            .unwrap();
+        assert_eq!((s.lease.as_secs(), s.instance.as_str()), (3, "b"));
+        assert!(
+            Cli::parse_from(["orderly", "--instance", " "])
+                .run
+                .resolve()
+                .is_err()
+        );
     }
 
     /// The example file parses, with its commented-out security keys too, and a user name
@@ -518,6 +596,8 @@ mod tests {
                     "ack_timeout",
                     "unreachable_after",
                     "webhook_",
+                    "instance",
+                    "lease",
                 ];
                 match l.strip_prefix("# ") {
                     Some(rest) if keys.iter().any(|k| rest.starts_with(k)) => rest,
@@ -529,6 +609,10 @@ mod tests {
         let f: FileConfig = toml::from_str(&text).unwrap();
         assert_eq!(f.alert_manager.len(), 1);
         assert_eq!(f.webhook_pause_after.as_deref(), Some("10m"));
+        assert_eq!(
+            (f.instance.as_deref(), f.lease.as_deref()),
+            (Some("orderly-a"), Some("10s"))
+        );
         let ams = alert_managers(
             &Cli::parse_from(["orderly", "--alert-manager", "am2=127.0.0.1:2576"]).run,
             &f,

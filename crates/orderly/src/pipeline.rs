@@ -166,6 +166,17 @@ pub fn spawn_world(
 
 /// Commits each batch, then broadcasts it and publishes alerts. A failed commit is retried
 /// until it succeeds: nothing is published before it is committed, and nothing is dropped.
+/// Says, once, why this instance lost its site.
+fn mark_lost(lost: &watch::Sender<Option<String>>, why: &orderly_store::StoreError) {
+    lost.send_if_modified(|l| {
+        let first = l.is_none();
+        if first {
+            *l = Some(why.to_string());
+        }
+        first
+    });
+}
+
 pub async fn run_committer(
     store: Store,
     mut batches: mpsc::Receiver<Commit>,
@@ -173,6 +184,7 @@ pub async fn run_committer(
     mqtt: Option<MqttLink>,
     store_ok: Arc<std::sync::atomic::AtomicBool>,
     committed: watch::Sender<u64>,
+    lost: watch::Sender<Option<String>>,
 ) {
     use std::sync::atomic::Ordering;
     while let Some(Commit {
@@ -192,6 +204,19 @@ pub async fn run_committer(
             }
         }
         let mut backoff = Duration::from_millis(100);
+        if batch.is_empty() && !acks.is_empty() {
+            match store.check_lease().await {
+                Ok(()) => {}
+                Err(e @ orderly_store::StoreError::Fenced { .. }) => {
+                    tracing::warn!(error = %e, "messages left unacknowledged: the site's lease is lost");
+                    mark_lost(&lost, &e);
+                    acks.clear();
+                }
+                // The database away: as without a lease (an owner that cannot reach the
+                // database stands down when its lease runs out).
+                Err(e) => tracing::debug!(error = %e, "cannot check the site's lease"),
+            }
+        }
         while !batch.is_empty() {
             let started = Instant::now();
             let result = store.commit(&batch).await;
@@ -212,6 +237,15 @@ pub async fn run_committer(
                         committed.send_replace(last.seq);
                     }
                     break;
+                }
+                Err(e @ orderly_store::StoreError::Fenced { .. }) => {
+                    // Another instance owns the site now: what this one made of the
+                    // messages is dropped uncommitted and unacknowledged, so the broker
+                    // gives them to the new owner.
+                    tracing::warn!(error = %e, events = batch.len(), "commit refused: the site's lease is lost");
+                    mark_lost(&lost, &e);
+                    batch.clear();
+                    acks.clear();
                 }
                 Err(e) => {
                     store_ok.store(false, Ordering::Relaxed);

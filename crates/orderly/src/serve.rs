@@ -9,11 +9,12 @@ use orderly_floorplan::Floorplan;
 use orderly_model::{Role, Seed};
 use orderly_mqtt::client::wall_clock;
 use orderly_mqtt::{EmbeddedBroker, MqttConfig, MqttLink, Topics};
-use orderly_store::Store;
+use orderly_store::{Acquired, Fence, Store};
 use orderly_world::Hospital;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 
 /// Prints a line for the operator; a closed standard output is no reason to stop serving.
@@ -56,6 +57,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         hl7_tls: None,
         alert_managers: Vec::new(),
         webhooks: Default::default(),
+        instance: crate::config::default_instance(),
+        lease: Duration::from_secs(10),
     };
     // The demo's alert manager (phones): Orderly sends it every alert; it answers with who
     // has each one.
@@ -116,6 +119,94 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     serve(settings, fp, seed, rules, Some(sim), history, Some(phones)).await
 }
 
+/// What the lease keeper reports of this instance.
+struct KeeperCfg {
+    instance: String,
+    http: String,
+    started_ms: i64,
+    lease: Duration,
+}
+
+/// Renews the site's lease five times a lease. Says the site is lost when another instance
+/// took it over, or when it could not be renewed for four fifths of a lease (a standby may
+/// take it over when it lapses: this instance stops first).
+async fn keep_lease(
+    store: Store,
+    fence: Fence,
+    cfg: KeeperCfg,
+    ok: Arc<AtomicBool>,
+    lost: watch::Sender<Option<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = cfg.lease / 5;
+    let ttl_ms = cfg.lease.as_millis() as i64;
+    let mut last_ok = Instant::now();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let sent = Instant::now();
+        let why = match tokio::time::timeout(every, store.renew_lease(&fence, ttl_ms)).await {
+            Ok(Ok(true)) => {
+                last_ok = sent;
+                ok.store(true, Ordering::Relaxed);
+                let _ = tokio::time::timeout(
+                    every,
+                    store.report_instance(
+                        &cfg.instance,
+                        &fence.site,
+                        &cfg.http,
+                        cfg.started_ms,
+                        "owner",
+                    ),
+                )
+                .await;
+                continue;
+            }
+            Ok(Ok(false)) => format!(
+                "site {}: another instance took the site over (this one held epoch {})",
+                fence.site, fence.epoch
+            ),
+            Ok(Err(e)) => {
+                ok.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, site = %fence.site, "cannot renew the site's lease");
+                if last_ok.elapsed() < cfg.lease * 4 / 5 {
+                    continue;
+                }
+                format!(
+                    "site {}: the lease could not be renewed for {} s ({e}); a standby may take the site when it lapses",
+                    fence.site,
+                    last_ok.elapsed().as_secs()
+                )
+            }
+            Err(_) => {
+                ok.store(false, Ordering::Relaxed);
+                tracing::warn!(site = %fence.site, "renewing the site's lease timed out");
+                if last_ok.elapsed() < cfg.lease * 4 / 5 {
+                    continue;
+                }
+                format!(
+                    "site {}: the lease could not be renewed for {} s (the database does not answer); a standby may take the site when it lapses",
+                    fence.site,
+                    last_ok.elapsed().as_secs()
+                )
+            }
+        };
+        lost.send_if_modified(|l| {
+            let first = l.is_none();
+            if first {
+                *l = Some(why.clone());
+            }
+            first
+        });
+        return;
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -131,6 +222,47 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// This instance's part in the cluster: its name, its API address, and its lease's length.
+struct Member {
+    name: String,
+    http: String,
+    started_ms: i64,
+    lease: Duration,
+}
+
+impl Member {
+    fn ttl_ms(&self) -> i64 {
+        self.lease.as_millis() as i64
+    }
+}
+
+/// What a site's owner needs and keeps between one ownership and the next.
+struct Instance {
+    settings: Settings,
+    fp: Arc<Floorplan>,
+    seed: Seed,
+    rules: crate::rules::Loaded,
+    /// The demo's simulator, history, and alert manager: the first ownership takes them.
+    sim: Option<orderly_sim::SimConfig>,
+    history: Option<crate::history::HistoryConfig>,
+    phones: Option<tokio::net::TcpListener>,
+    store: Store,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    member: Member,
+    listener: std::net::TcpListener,
+    /// Turns true on Ctrl-C or SIGTERM.
+    stop: watch::Receiver<bool>,
+    owned_before: bool,
+}
+
+/// How an ownership of the site ended.
+enum Ended {
+    /// Ctrl-C or SIGTERM.
+    Stopped,
+    /// The lease was lost (taken over, or not renewed in time): why.
+    Lost(String),
+}
+
 async fn serve(
     settings: Settings,
     fp: Arc<Floorplan>,
@@ -144,40 +276,6 @@ async fn serve(
         .install_recorder()
         .ok();
     let store = Store::open(&settings.database).await?;
-    let mut remembered = store.remembered().await?;
-    if let Some(hc) = history.filter(|_| remembered.next_seq == 0) {
-        // A fresh demo: months of service history first, committed, then restored as after
-        // a restart.
-        let began = std::time::Instant::now();
-        let events = crate::history::simulate(
-            fp.clone(),
-            &seed,
-            rules.config.clone(),
-            rules.rules.clone(),
-            orderly_mqtt::client::wall_clock(),
-            &hc,
-        );
-        let simulated = began.elapsed().as_secs_f32();
-        for chunk in events.chunks(2000) {
-            store.commit(chunk).await?;
-        }
-        remembered = store.remembered().await?;
-        tracing::info!(
-            days = hc.days,
-            events = events.len(),
-            work_orders = remembered.work_orders.len(),
-            simulated_s = simulated,
-            seconds = began.elapsed().as_secs_f32(),
-            "demo: simulated service history recorded"
-        );
-    }
-    tracing::info!(
-        next_seq = remembered.next_seq,
-        locations = remembered.locations.len(),
-        alerts = remembered.alerts.len(),
-        "state restored from the store"
-    );
-
     if settings.embedded_broker {
         if settings.mqtt_security.credentials.is_some() || settings.mqtt_security.tls.is_some() {
             anyhow::bail!(
@@ -193,166 +291,13 @@ async fn serve(
         say!("MQTT broker (embedded): {addr}");
     }
 
-    let topics = Topics::new(&fp.site.id);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let (in_tx, in_rx) = mpsc::channel(20_000);
-    let mut mqtt_cfg = MqttConfig::new(
-        &settings.mqtt_host,
-        settings.mqtt_port,
-        // Stable per site, so the broker keeps our session (and queues messages) across restarts.
-        format!("orderly-{}", fp.site.id),
-    );
-    mqtt_cfg.device_rate = settings.device_rate;
-    mqtt_cfg.security = settings.mqtt_security.clone();
-    // The embedded broker dies with this process: nothing to gain from holding its messages
-    // until they are committed, and its fixed window would delay them (MqttConfig).
-    mqtt_cfg.ack_after_commit = !settings.embedded_broker;
-    let (link, mqtt_task) = MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone())
-        .context("the MQTT TLS settings")?;
-
-    say!(
-        "Rules: {} from {}{}",
-        rules.rules.rules.len(),
-        rules.source,
-        if settings.rules.is_some() {
-            " (reloaded when a file changes, on SIGHUP and on POST /api/v1/rules/reload)"
-        } else {
-            ""
-        }
-    );
-    let rules_view = crate::reload::view_of(
-        &rules.rules,
-        &rules.source,
-        settings.rules.is_some(),
-        wall_clock(),
-    );
-    let mut hospital = Hospital::new(fp.clone(), &seed, rules.config, rules.rules);
-    let next_seq = remembered.next_seq;
-    hospital.restore(remembered);
-    let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
-    let (commit_tx, commit_rx) = mpsc::channel(1024);
-    let (live_tx, _) = broadcast::channel(8192);
-    let store_ok = Arc::new(AtomicBool::new(true));
-    let world_running = Arc::new(AtomicBool::new(true));
-    let (world_ctl_tx, world_ctl_rx) = mpsc::channel(64);
-    let (committed_tx, committed_rx) = watch::channel(next_seq);
-    let world = spawn_world(
-        hospital,
-        in_rx,
-        world_ctl_rx,
-        commit_tx,
-        snap_tx,
-        shutdown_rx.clone(),
-        wall_clock,
-        Some(link.clone()),
-        tokio::runtime::Handle::current(),
-    );
-    let committer = tokio::spawn(run_committer(
-        store.clone(),
-        commit_rx,
-        live_tx.clone(),
-        Some(link.clone()),
-        store_ok.clone(),
-        committed_tx,
-    ));
-    let (api_ctl_tx, api_ctl_rx) = mpsc::channel(64);
-    let (rules_tx, rules_rx) = watch::channel(Arc::new(rules_view));
-    let reloader = crate::reload::Reloader {
-        dir: settings.rules.clone(),
-        floorplan: fp.clone(),
-        seed: Arc::new(seed.clone()),
-        world: world_ctl_tx,
-        view: rules_tx,
-        clock: wall_clock,
-    };
-    let reloader = tokio::spawn(reloader.run(api_ctl_rx, shutdown_rx.clone()));
-
-    let readiness: orderly_api::ReadinessCheck = {
-        let (link, store_ok, world_running) =
-            (link.clone(), store_ok.clone(), world_running.clone());
-        Arc::new(move || {
-            let mut p = Vec::new();
-            if !link.is_connected() {
-                p.push(match link.problem() {
-                    Some(why) => format!("mqtt: not connected: {why}"),
-                    None => "mqtt: not connected to the broker yet".into(),
-                });
-            }
-            if !store_ok.load(Ordering::Relaxed) {
-                p.push("database: the last commit failed; retrying".into());
-            }
-            if !world_running.load(Ordering::Relaxed) {
-                p.push("world: stopped".into());
-            }
-            p
-        })
-    };
-    let state = ApiState {
-        snapshot: snap_rx,
-        events: live_tx,
-        store: store.clone(),
-        database: orderly_api::outage::Database::new(store_ok.clone()),
-        failed_logins: Default::default(),
-        floorplan: fp.clone(),
-        metrics,
-        readiness,
-        clock: wall_clock,
-        control: api_ctl_tx,
-        committed: committed_rx,
-        rules: rules_rx,
-        shutdown: shutdown_rx.clone(),
-        outbound: Default::default(),
-    };
-    let outbound_tasks =
-        crate::outbound::spawn(&settings, &state, &fp.site.id, shutdown_rx.clone())?;
-    let mut hl7_feed: Option<(std::net::SocketAddr, Arc<orderly_model::census::CensusMap>)> = None;
-    let hl7_task = match settings.hl7 {
-        Some(addr) => {
-            let map = crate::files::census_map(settings.census_map.as_deref(), &seed)?;
-            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                format!("cannot listen for HL7 on {addr} (taken? choose another with --hl7)")
-            })?;
-            say!(
-                "HL7: MLLP on {} ({}, {} beds in the census map)",
-                listener.local_addr()?,
-                if settings.hl7_tls.is_some() {
-                    "TLS"
-                } else {
-                    "plain TCP"
-                },
-                map.bed_count()
-            );
-            let map = Arc::new(map);
-            hl7_feed = Some((listener.local_addr()?, map.clone()));
-            let census = Arc::new(orderly_api::census::Hl7Census::new(state.clone(), map));
-            let tls = match &settings.hl7_tls {
-                Some((cert, key)) => Some(
-                    orderly_mllp::tls_acceptor(cert, key)
-                        .context("HL7 over TLS (--hl7-tls-cert, --hl7-tls-key)")?,
-                ),
-                None => None,
-            };
-            Some(tokio::spawn(orderly_mllp::serve(
-                listener,
-                census,
-                orderly_mllp::Config {
-                    tls,
-                    ..orderly_mllp::Config::default()
-                },
-                Arc::new(orderly_mllp::Stats::default()),
-                shutdown_rx.clone(),
-            )))
-        }
-        None => None,
-    };
-    let flusher = tokio::spawn(
-        state
-            .database
-            .clone()
-            .run_flusher(store.clone(), shutdown_rx.clone()),
-    );
-    let listener = tokio::net::TcpListener::bind(settings.http)
-        .await
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let listener = std::net::TcpListener::bind(settings.http)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .with_context(|| {
             format!(
                 "cannot listen for HTTP on {} (taken? choose another with --http)",
@@ -362,7 +307,6 @@ async fn serve(
     let http_addr = listener.local_addr()?;
     say!("API: http://{http_addr}/api/docs");
     say!("Pages: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)");
-
     if settings.print_admin_token {
         let (_, secret) = store
             .create_token("demo admin", Role::Admin, &[], wall_clock(), None)
@@ -372,109 +316,485 @@ async fn serve(
             "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
         );
     }
-
-    let evs_task = match &sim {
-        Some(_) => {
-            let (_, secret) = store
-                .create_token(
-                    "simulated environmental services",
-                    Role::Facilities,
-                    &[],
-                    wall_clock(),
-                    None,
-                )
-                .await?;
-            Some(tokio::spawn(crate::simulate::evs_rounds(
-                http_addr,
-                secret,
-                fp.clone(),
-                shutdown_rx.clone(),
-            )))
-        }
-        None => None,
+    let member = Member {
+        name: settings.instance.clone(),
+        http: http_addr.to_string(),
+        started_ms: wall_clock().millis(),
+        lease: settings.lease,
     };
-    let phones_task = match (phones, &hl7_feed) {
-        (Some(l), Some((addr, _))) => {
-            let (addr, seed, stop) = (*addr, seed.clone(), shutdown_rx.clone());
-            Some(tokio::spawn(async move {
-                crate::phones::run(l, addr, &seed, stop).await
-            }))
-        }
-        _ => None,
-    };
-    // The demo's interface engine: admissions, transfers, discharges and scores over MLLP.
-    let feed_task = match (&sim, hl7_feed) {
-        (Some(cfg), Some((addr, map))) => {
-            let (_, secret) = store
-                .create_token(
-                    "simulated interface engine",
-                    Role::Admin,
-                    &[],
-                    wall_clock(),
-                    None,
-                )
-                .await?;
-            Some(tokio::spawn(crate::census_feed::run(
-                addr,
-                http_addr,
-                secret,
-                map,
-                cfg.seed,
-                shutdown_rx.clone(),
-            )))
-        }
-        _ => None,
-    };
-    let sim_task = sim.map(|cfg| {
-        let broker = (settings.mqtt_host.clone(), settings.mqtt_port);
-        let fp = fp.clone();
-        let rx = shutdown_rx.clone();
-        tokio::spawn(async move {
-            if let Err(e) = crate::simulate::publish_live(fp, seed, cfg, broker, rx).await {
-                tracing::error!(error = %e, "simulator stopped");
-            }
-        })
-    });
-    say!("Ready. Ctrl-C stops.");
-
-    let mut api_shutdown = shutdown_rx.clone();
-    let server = tokio::spawn(orderly_api::server::serve(
+    let mut me = Instance {
+        settings,
+        fp,
+        seed,
+        rules,
+        sim,
+        history,
+        phones,
+        store,
+        metrics,
+        member,
         listener,
-        orderly_api::router(state),
-        async move {
-            let _ = api_shutdown.changed().await;
-        },
-    ));
-    shutdown_signal().await;
-    tracing::info!("stopping");
-    let _ = shutdown_tx.send(true);
-    if let Some(t) = sim_task {
-        let _ = t.await;
+        stop,
+        owned_before: false,
+    };
+    while let Some(fence) = me.standby().await? {
+        match me.own(fence.clone()).await? {
+            Ended::Stopped => {
+                // A clean stop hands the site over at once: the standby need not wait out
+                // the lease.
+                if let Err(e) = me.store.release_lease(&fence).await {
+                    tracing::warn!(error = %e, "cannot release the site's lease; a standby takes over when it lapses");
+                }
+                break;
+            }
+            Ended::Lost(why) => {
+                say!("Standing down: {why}");
+                tracing::warn!(site = %fence.site, epoch = fence.epoch, why = %why, "standing down");
+            }
+        }
     }
-    if let Some(t) = hl7_task {
-        let _ = t.await;
-    }
-    if let Some(t) = feed_task {
-        let _ = t.await;
-    }
-    if let Some(t) = evs_task {
-        let _ = t.await;
-    }
-    for t in outbound_tasks {
-        let _ = t.await;
-    }
-    if let Some(t) = phones_task {
-        let _ = t.await;
-    }
-    let _ = mqtt_task.await;
-    let _ = reloader.await;
-    let _ = tokio::task::spawn_blocking(move || world.join()).await;
-    world_running.store(false, Ordering::Relaxed);
-    let _ = committer.await;
-    link.disconnect().await;
-    let _ = server.await;
-    let _ = flusher.await;
-    store.close().await;
+    let m = &me.member;
+    let _ = me
+        .store
+        .report_instance(&m.name, &me.fp.site.id, &m.http, m.started_ms, "stopped")
+        .await;
+    me.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+impl Instance {
+    /// Waits for the site's lease, serving health and readiness (503, naming the owner)
+    /// meanwhile; None when stopped first.
+    async fn standby(&mut self) -> Result<Option<Fence>> {
+        let site = self.fp.site.id.clone();
+        let m = &self.member;
+        let poll = (m.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
+        let (why_tx, why_rx) = watch::channel(String::new());
+        let (server_stop, mut server_stopped) = watch::channel(false);
+        let mut server = None;
+        let mut said: Option<String> = None;
+        let mut stop = self.stop.clone();
+        let taken = loop {
+            if *stop.borrow() {
+                break None;
+            }
+            let why = match self
+                .store
+                .acquire_lease(&site, &m.name, &m.http, m.ttl_ms())
+                .await
+            {
+                Ok(Acquired::Taken(f)) => break Some(f),
+                Ok(Acquired::Held {
+                    holder,
+                    epoch,
+                    http,
+                    expires_in_ms,
+                }) => {
+                    if said.as_deref() != Some(holder.as_str()) {
+                        say!(
+                            "Standby: site {site} is owned by instance {holder} (API http://{http}, epoch {epoch}); taking over if its lease lapses"
+                        );
+                        said = Some(holder.clone());
+                    }
+                    let _ = self
+                        .store
+                        .report_instance(&m.name, &site, &m.http, m.started_ms, "standby")
+                        .await;
+                    format!(
+                        "standby: site {site} is owned by instance {holder} at http://{http} (its lease is renewed every few seconds; it lapses in {} s unless renewed)",
+                        expires_in_ms.max(0) / 1000
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, site = %site, "cannot reach the database to take the site's lease; retrying");
+                    format!("standby: cannot reach the database to take site {site}: {e}")
+                }
+            };
+            why_tx.send_replace(why);
+            if server.is_none() {
+                let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
+                let mut stopped = server_stopped.clone();
+                server = Some(tokio::spawn(orderly_api::server::serve(
+                    listener,
+                    orderly_api::standby_router(why_rx.clone()),
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                )));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = stop.changed() => {}
+            }
+        };
+        let _ = server_stop.send(true);
+        let _ = server_stopped.changed().await;
+        if let Some(s) = server {
+            let _ = s.await;
+        }
+        if let Some(f) = &taken {
+            say!("Owner: site {site}, epoch {}", f.epoch);
+            tracing::info!(site = %site, epoch = f.epoch, instance = %m.name, "took the site's lease");
+        }
+        Ok(taken)
+    }
+
+    /// Processes the site while the lease holds: restores it from the store, then serves
+    /// until stopped or the lease is lost.
+    async fn own(&mut self, fence: Fence) -> Result<Ended> {
+        let settings = &self.settings;
+        let fp = self.fp.clone();
+        let seed = self.seed.clone();
+        if self.owned_before && settings.rules.is_some() {
+            // The rules as the directory holds them now (they may have been edited while
+            // another instance owned the site); the last good ones if they do not load.
+            match crate::rules::load(settings.rules.as_deref(), &fp, &seed) {
+                Ok(r) => self.rules = r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the rules directory does not load; keeping the rules last loaded")
+                }
+            }
+        }
+        self.owned_before = true;
+        let rules = &self.rules;
+        let metrics = self.metrics.clone();
+        // Commits check the lease's epoch: once another instance holds the site, nothing
+        // more of this one's is written.
+        let store = self.store.fenced(fence.clone());
+        let sim = self.sim.take();
+        let history = self.history.take();
+        let phones = self.phones.take();
+        let (lost_tx, mut lost_rx) = watch::channel(None::<String>);
+        let lease_ok = Arc::new(AtomicBool::new(true));
+        let mut remembered = store.remembered().await?;
+        if let Some(hc) = history.filter(|_| remembered.next_seq == 0) {
+            // A fresh demo: months of service history first, committed, then restored as after
+            // a restart.
+            let began = std::time::Instant::now();
+            let events = crate::history::simulate(
+                fp.clone(),
+                &seed,
+                rules.config.clone(),
+                rules.rules.clone(),
+                orderly_mqtt::client::wall_clock(),
+                &hc,
+            );
+            let simulated = began.elapsed().as_secs_f32();
+            for chunk in events.chunks(2000) {
+                store.commit(chunk).await?;
+            }
+            remembered = store.remembered().await?;
+            tracing::info!(
+                days = hc.days,
+                events = events.len(),
+                work_orders = remembered.work_orders.len(),
+                simulated_s = simulated,
+                seconds = began.elapsed().as_secs_f32(),
+                "demo: simulated service history recorded"
+            );
+        }
+        tracing::info!(
+            next_seq = remembered.next_seq,
+            locations = remembered.locations.len(),
+            alerts = remembered.alerts.len(),
+            "state restored from the store"
+        );
+
+        let topics = Topics::new(&fp.site.id);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (in_tx, in_rx) = mpsc::channel(20_000);
+        let mut mqtt_cfg = MqttConfig::new(
+            &settings.mqtt_host,
+            settings.mqtt_port,
+            // Stable per site, so the broker keeps our session (and queues messages) across restarts.
+            format!("orderly-{}", fp.site.id),
+        );
+        mqtt_cfg.device_rate = settings.device_rate;
+        mqtt_cfg.security = settings.mqtt_security.clone();
+        // The embedded broker dies with this process: nothing to gain from holding its messages
+        // until they are committed, and its fixed window would delay them (MqttConfig).
+        mqtt_cfg.ack_after_commit = !settings.embedded_broker;
+        let (link, mqtt_task) =
+            MqttLink::start(&mqtt_cfg, topics.clone(), in_tx, shutdown_rx.clone())
+                .context("the MQTT TLS settings")?;
+
+        say!(
+            "Rules: {} from {}{}",
+            rules.rules.rules.len(),
+            rules.source,
+            if settings.rules.is_some() {
+                " (reloaded when a file changes, on SIGHUP and on POST /api/v1/rules/reload)"
+            } else {
+                ""
+            }
+        );
+        let rules_view = crate::reload::view_of(
+            &rules.rules,
+            &rules.source,
+            settings.rules.is_some(),
+            wall_clock(),
+        );
+        let mut hospital =
+            Hospital::new(fp.clone(), &seed, rules.config.clone(), rules.rules.clone());
+        let next_seq = remembered.next_seq;
+        hospital.restore(remembered);
+        let (snap_tx, snap_rx) = watch::channel(Arc::new(hospital.snapshot()));
+        let (commit_tx, commit_rx) = mpsc::channel(1024);
+        let (live_tx, _) = broadcast::channel(8192);
+        let store_ok = Arc::new(AtomicBool::new(true));
+        let world_running = Arc::new(AtomicBool::new(true));
+        let (world_ctl_tx, world_ctl_rx) = mpsc::channel(64);
+        let (committed_tx, committed_rx) = watch::channel(next_seq);
+        let world = spawn_world(
+            hospital,
+            in_rx,
+            world_ctl_rx,
+            commit_tx,
+            snap_tx,
+            shutdown_rx.clone(),
+            wall_clock,
+            Some(link.clone()),
+            tokio::runtime::Handle::current(),
+        );
+        let committer = tokio::spawn(run_committer(
+            store.clone(),
+            commit_rx,
+            live_tx.clone(),
+            Some(link.clone()),
+            store_ok.clone(),
+            committed_tx,
+            lost_tx.clone(),
+        ));
+        let (api_ctl_tx, api_ctl_rx) = mpsc::channel(64);
+        let (rules_tx, rules_rx) = watch::channel(Arc::new(rules_view));
+        let reloader = crate::reload::Reloader {
+            dir: settings.rules.clone(),
+            floorplan: fp.clone(),
+            seed: Arc::new(seed.clone()),
+            world: world_ctl_tx,
+            view: rules_tx,
+            clock: wall_clock,
+        };
+        let reloader = tokio::spawn(reloader.run(api_ctl_rx, shutdown_rx.clone()));
+
+        let readiness: orderly_api::ReadinessCheck = {
+            let (link, store_ok, world_running, lease_ok) = (
+                link.clone(),
+                store_ok.clone(),
+                world_running.clone(),
+                lease_ok.clone(),
+            );
+            Arc::new(move || {
+                let mut p = Vec::new();
+                if !link.is_connected() {
+                    p.push(match link.problem() {
+                        Some(why) => format!("mqtt: not connected: {why}"),
+                        None => "mqtt: not connected to the broker yet".into(),
+                    });
+                }
+                if !store_ok.load(Ordering::Relaxed) {
+                    p.push("database: the last commit failed; retrying".into());
+                }
+                if !world_running.load(Ordering::Relaxed) {
+                    p.push("world: stopped".into());
+                }
+                if !lease_ok.load(Ordering::Relaxed) {
+                    p.push("lease: the site's lease could not be renewed; this instance stands down before it lapses unless the database answers".into());
+                }
+                p
+            })
+        };
+        let state = ApiState {
+            snapshot: snap_rx,
+            events: live_tx,
+            store: store.clone(),
+            database: orderly_api::outage::Database::new(store_ok.clone()),
+            failed_logins: Default::default(),
+            floorplan: fp.clone(),
+            metrics,
+            readiness,
+            clock: wall_clock,
+            control: api_ctl_tx,
+            committed: committed_rx,
+            rules: rules_rx,
+            shutdown: shutdown_rx.clone(),
+            outbound: Default::default(),
+            instance: self.member.name.as_str().into(),
+        };
+        let outbound_tasks =
+            crate::outbound::spawn(settings, &state, &fp.site.id, shutdown_rx.clone())?;
+        let mut hl7_feed: Option<(std::net::SocketAddr, Arc<orderly_model::census::CensusMap>)> =
+            None;
+        let hl7_task = match settings.hl7 {
+            Some(addr) => {
+                let map = crate::files::census_map(settings.census_map.as_deref(), &seed)?;
+                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                    format!("cannot listen for HL7 on {addr} (taken? choose another with --hl7)")
+                })?;
+                say!(
+                    "HL7: MLLP on {} ({}, {} beds in the census map)",
+                    listener.local_addr()?,
+                    if settings.hl7_tls.is_some() {
+                        "TLS"
+                    } else {
+                        "plain TCP"
+                    },
+                    map.bed_count()
+                );
+                let map = Arc::new(map);
+                hl7_feed = Some((listener.local_addr()?, map.clone()));
+                let census = Arc::new(orderly_api::census::Hl7Census::new(state.clone(), map));
+                let tls = match &settings.hl7_tls {
+                    Some((cert, key)) => Some(
+                        orderly_mllp::tls_acceptor(cert, key)
+                            .context("HL7 over TLS (--hl7-tls-cert, --hl7-tls-key)")?,
+                    ),
+                    None => None,
+                };
+                Some(tokio::spawn(orderly_mllp::serve(
+                    listener,
+                    census,
+                    orderly_mllp::Config {
+                        tls,
+                        ..orderly_mllp::Config::default()
+                    },
+                    Arc::new(orderly_mllp::Stats::default()),
+                    shutdown_rx.clone(),
+                )))
+            }
+            None => None,
+        };
+        let flusher = tokio::spawn(
+            state
+                .database
+                .clone()
+                .run_flusher(store.clone(), shutdown_rx.clone()),
+        );
+        let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
+        let http_addr = listener.local_addr()?;
+
+        let evs_task = match &sim {
+            Some(_) => {
+                let (_, secret) = store
+                    .create_token(
+                        "simulated environmental services",
+                        Role::Facilities,
+                        &[],
+                        wall_clock(),
+                        None,
+                    )
+                    .await?;
+                Some(tokio::spawn(crate::simulate::evs_rounds(
+                    http_addr,
+                    secret,
+                    fp.clone(),
+                    shutdown_rx.clone(),
+                )))
+            }
+            None => None,
+        };
+        let phones_task = match (phones, &hl7_feed) {
+            (Some(l), Some((addr, _))) => {
+                let (addr, seed, stop) = (*addr, seed.clone(), shutdown_rx.clone());
+                Some(tokio::spawn(async move {
+                    crate::phones::run(l, addr, &seed, stop).await
+                }))
+            }
+            _ => None,
+        };
+        // The demo's interface engine: admissions, transfers, discharges and scores over MLLP.
+        let feed_task = match (&sim, hl7_feed) {
+            (Some(cfg), Some((addr, map))) => {
+                let (_, secret) = store
+                    .create_token(
+                        "simulated interface engine",
+                        Role::Admin,
+                        &[],
+                        wall_clock(),
+                        None,
+                    )
+                    .await?;
+                Some(tokio::spawn(crate::census_feed::run(
+                    addr,
+                    http_addr,
+                    secret,
+                    map,
+                    cfg.seed,
+                    shutdown_rx.clone(),
+                )))
+            }
+            _ => None,
+        };
+        let sim_task = sim.map(|cfg| {
+            let broker = (settings.mqtt_host.clone(), settings.mqtt_port);
+            let fp = fp.clone();
+            let rx = shutdown_rx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = crate::simulate::publish_live(fp, seed, cfg, broker, rx).await {
+                    tracing::error!(error = %e, "simulator stopped");
+                }
+            })
+        });
+        let keeper = tokio::spawn(keep_lease(
+            self.store.clone(),
+            fence,
+            KeeperCfg {
+                instance: self.member.name.clone(),
+                http: self.member.http.clone(),
+                started_ms: self.member.started_ms,
+                lease: self.member.lease,
+            },
+            lease_ok,
+            lost_tx,
+            shutdown_rx.clone(),
+        ));
+        say!("Ready. Ctrl-C stops.");
+
+        let mut api_shutdown = shutdown_rx.clone();
+        let server = tokio::spawn(orderly_api::server::serve(
+            listener,
+            orderly_api::router(state),
+            async move {
+                let _ = api_shutdown.changed().await;
+            },
+        ));
+        let mut stop = self.stop.clone();
+        let ended = tokio::select! {
+            _ = stop.wait_for(|s| *s) => Ended::Stopped,
+            why = lost_rx.wait_for(|l| l.is_some()) => Ended::Lost(
+                why.ok().and_then(|w| w.clone()).unwrap_or_else(|| "the lease is lost".into()),
+            ),
+        };
+        tracing::info!("stopping");
+        let _ = shutdown_tx.send(true);
+        if let Some(t) = sim_task {
+            let _ = t.await;
+        }
+        if let Some(t) = hl7_task {
+            let _ = t.await;
+        }
+        if let Some(t) = feed_task {
+            let _ = t.await;
+        }
+        if let Some(t) = evs_task {
+            let _ = t.await;
+        }
+        for t in outbound_tasks {
+            let _ = t.await;
+        }
+        if let Some(t) = phones_task {
+            let _ = t.await;
+        }
+        let _ = mqtt_task.await;
+        let _ = reloader.await;
+        let _ = tokio::task::spawn_blocking(move || world.join()).await;
+        world_running.store(false, Ordering::Relaxed);
+        let _ = committer.await;
+        link.disconnect().await;
+        let _ = server.await;
+        let _ = flusher.await;
+        let _ = keeper.await;
+        Ok(ended)
+    }
 }
