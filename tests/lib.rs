@@ -248,6 +248,9 @@ pub struct Setup {
     pub rules: PathBuf,
     /// More arguments for `orderly run` (broker credentials, TLS).
     pub args: Vec<String>,
+    /// The instance name `start` and `spawn` give Orderly: the same each time, so a
+    /// restarted Orderly takes its own lease back at once.
+    pub instance: String,
 }
 
 impl Setup {
@@ -303,6 +306,11 @@ impl Setup {
             embedded,
             rules,
             args: Vec::new(),
+            instance: format!(
+                "e2e-{}-{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ),
         }
     }
 
@@ -359,6 +367,12 @@ impl Setup {
 
     /// Starts orderly and waits until its API answers (ready or not).
     pub fn spawn(&self) -> Orderly {
+        self.spawn_as(&self.instance)
+    }
+
+    /// Starts an orderly named `instance` (another instance of this site: a standby) and
+    /// waits until its API answers.
+    pub fn spawn_as(&self, instance: &str) -> Orderly {
         let mut cmd = Command::new(binary());
         cmd.arg("run")
             .args([
@@ -381,6 +395,7 @@ impl Setup {
                 if self.embedded { "true" } else { "false" },
             ])
             .arg("--print-admin-token")
+            .args(["--instance", instance])
             .args(&self.args)
             .env("ORDERLY_LOG", "info,rumqttd=warn")
             .stdout(Stdio::piped())
@@ -483,6 +498,17 @@ impl Orderly {
             .call()
             .expect("HTTP request");
         answer(resp)
+    }
+
+    /// GET with the admin token, or None when the request fails (nothing listening yet, the
+    /// connection cut): for polling an instance that is changing roles.
+    pub fn try_get(&self, path: &str) -> Option<(u16, Value)> {
+        agent()
+            .get(format!("{}{path}", self.http))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .ok()
+            .map(answer)
     }
 
     /// POST JSON with the admin token: (status, JSON or string body).

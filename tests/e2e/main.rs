@@ -6,6 +6,7 @@ mod beds;
 mod census;
 mod demo;
 mod environment;
+mod failover;
 mod files;
 mod infusion;
 mod ingest;

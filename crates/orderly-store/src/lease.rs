@@ -70,8 +70,9 @@ impl Store {
         }
     }
 
-    /// Takes `site`'s lease for `holder` for `ttl_ms` if nobody holds it or its holder let it
-    /// lapse (the epoch is raised); else says who holds it.
+    /// Takes `site`'s lease for `holder` for `ttl_ms` if nobody holds it, its holder let it
+    /// lapse, or its holder has this name (the same instance restarted: names are unique
+    /// among running instances); the epoch is raised. Else says who holds it.
     pub async fn acquire_lease(
         &self,
         site: &str,
@@ -86,7 +87,7 @@ impl Store {
              ON CONFLICT (site) DO UPDATE SET holder = excluded.holder, epoch = site_lease.epoch + 1, \
              acquired_ms = excluded.acquired_ms, renewed_ms = excluded.renewed_ms, \
              expires_ms = excluded.expires_ms, http = excluded.http \
-             WHERE site_lease.expires_ms < excluded.acquired_ms \
+             WHERE site_lease.expires_ms < excluded.acquired_ms OR site_lease.holder = excluded.holder \
              RETURNING epoch"
         );
         let taken = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -281,6 +281,19 @@ impl Store {
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             // With the database away, a caller learns it in seconds, not sqlx's default 30.
             .acquire_timeout(std::time::Duration::from_secs(5));
+        if backend == Backend::Postgres {
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // An instance frozen (SIGSTOP, a VM paused) inside a commit would hold the
+                    // site's lease row and keep a standby from taking over: its transaction
+                    // is ended by the server instead, and the commit retried when it wakes.
+                    sqlx::query("SET idle_in_transaction_session_timeout = 5000")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
         if backend == Backend::Sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {

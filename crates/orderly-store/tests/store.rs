@@ -319,6 +319,11 @@ async fn site_lease(store: &Store) {
             .await,
         Err(StoreError::Fenced { .. })
     ));
+    // The same instance restarted (its name) takes its own lease back at once, a new epoch.
+    assert!(matches!(
+        store.acquire_lease("s1", "c", "c:2", 60_000).await.unwrap(),
+        Acquired::Taken(f) if f.epoch == 4
+    ));
     store
         .report_instance("c", "s1", "c:1", 1, "owner")
         .await
@@ -335,7 +340,7 @@ async fn site_lease(store: &Store) {
     let s1 = leases.iter().find(|l| l.site == "s1").unwrap();
     assert_eq!(
         (s1.holder.as_str(), s1.epoch, s1.http.as_str()),
-        ("c", 3, "c:1")
+        ("c", 4, "c:2")
     );
     assert!(s1.age_ms >= 0 && s1.age_ms < 60_000 && s1.expires_in_ms > 0);
     let names: Vec<_> = instances

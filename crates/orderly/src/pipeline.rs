@@ -204,6 +204,10 @@ pub async fn run_committer(
             }
         }
         let mut backoff = Duration::from_millis(100);
+        if lost.borrow().is_some() {
+            // The site is lost: nothing more is committed or acknowledged here.
+            continue;
+        }
         if batch.is_empty() && !acks.is_empty() {
             match store.check_lease().await {
                 Ok(()) => {}
@@ -250,8 +254,18 @@ pub async fn run_committer(
                 Err(e) => {
                     store_ok.store(false, Ordering::Relaxed);
                     tracing::error!(error = %e, events = batch.len(), "cannot commit events; retrying");
-                    tokio::time::sleep(backoff).await;
+                    let mut standing_down = lost.subscribe();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = standing_down.wait_for(|l| l.is_some()) => {}
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    if lost.borrow().is_some() {
+                        // Standing down: another instance will own the site; the broker
+                        // gives it these messages, unacknowledged here.
+                        batch.clear();
+                        acks.clear();
+                    }
                 }
             }
         }

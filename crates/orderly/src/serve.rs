@@ -125,6 +125,10 @@ struct KeeperCfg {
     http: String,
     started_ms: i64,
     lease: Duration,
+    /// Whether to stand down when the lease cannot be renewed in time. Not with the embedded
+    /// broker: it acknowledges messages on receipt, so what the world holds uncommitted would
+    /// be lost, and no other instance can share it anyway (the fence still guards the log).
+    stand_down_unrenewed: bool,
 }
 
 /// Renews the site's lease five times a lease. Says the site is lost when another instance
@@ -174,7 +178,7 @@ async fn keep_lease(
             Ok(Err(e)) => {
                 ok.store(false, Ordering::Relaxed);
                 tracing::warn!(error = %e, site = %fence.site, "cannot renew the site's lease");
-                if last_ok.elapsed() < cfg.lease * 4 / 5 {
+                if !cfg.stand_down_unrenewed || last_ok.elapsed() < cfg.lease * 4 / 5 {
                     continue;
                 }
                 format!(
@@ -186,7 +190,7 @@ async fn keep_lease(
             Err(_) => {
                 ok.store(false, Ordering::Relaxed);
                 tracing::warn!(site = %fence.site, "renewing the site's lease timed out");
-                if last_ok.elapsed() < cfg.lease * 4 / 5 {
+                if !cfg.stand_down_unrenewed || last_ok.elapsed() < cfg.lease * 4 / 5 {
                     continue;
                 }
                 format!(
@@ -434,6 +438,10 @@ impl Instance {
             let _ = s.await;
         }
         if let Some(f) = &taken {
+            let _ = self
+                .store
+                .report_instance(&m.name, &site, &m.http, m.started_ms, "owner")
+                .await;
             say!("Owner: site {site}, epoch {}", f.epoch);
             tracing::info!(site = %site, epoch = f.epoch, instance = %m.name, "took the site's lease");
         }
@@ -744,6 +752,7 @@ impl Instance {
                 http: self.member.http.clone(),
                 started_ms: self.member.started_ms,
                 lease: self.member.lease,
+                stand_down_unrenewed: !settings.embedded_broker,
             },
             lease_ok,
             lost_tx,

@@ -1,0 +1,199 @@
+//! Site ownership by lease: a standby takes over a site whose owner was killed or frozen,
+//! restores it and carries on; every alert is raised once; a frozen owner that wakes stands
+//! down. Two `orderly run` on one database and a broker that outlives them (Mosquitto).
+
+use orderly_tests::{Device, Orderly, Setup, now_rfc3339};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+fn sightings(tag: &str) -> Value {
+    json!({"ts": now_rfc3339(), "sightings": [{"tag": tag, "rssi": -55, "ir": true}]})
+}
+
+fn bed(alarm: &str) -> Value {
+    json!({"ts": now_rfc3339(), "occupied": alarm != "alarming", "hob_deg": 30.0, "height": "low", "brakes": true,
+           "rails": {"head_left": true, "head_right": true, "foot_left": false, "foot_right": false},
+           "exit_alarm": alarm, "surface": "static", "moving": false})
+}
+
+fn fall() -> Value {
+    json!({"ts": now_rfc3339(), "type": "fall", "confidence": 0.95})
+}
+
+/// The readiness problems an instance reports (empty when it owns the site and is ready).
+fn problems(o: &Orderly) -> (u16, String) {
+    let (status, r) = o.get("/readyz");
+    (status, r["problems"].to_string())
+}
+
+/// Every committed event from the start, until `done` holds or `timeout` passes.
+fn log(o: &Orderly, timeout: Duration, done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+    o.stream("after=0", timeout, done)
+}
+
+/// Alerts raised per (rule, subject) in an event log.
+fn raised(events: &[Value]) -> BTreeMap<(String, String), usize> {
+    let mut n = BTreeMap::new();
+    for e in events.iter().filter(|e| e["kind"] == "alert.raised") {
+        let key = (
+            e["rule"].as_str().unwrap_or("").to_string(),
+            e["subject"].as_str().unwrap_or("").to_string(),
+        );
+        *n.entry(key).or_insert(0) += 1;
+    }
+    n
+}
+
+fn fell(events: &[Value], patient: &str) -> bool {
+    events.iter().any(|e| {
+        e["kind"] == "alert.raised"
+            && e["subject"] == patient
+            && e["rule"].as_str().is_some_and(|r| r.starts_with("fall"))
+    })
+}
+
+/// No event committed twice or by two owners: sequence numbers strictly increase.
+fn one_log(events: &[Value]) {
+    let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "the event log's sequence numbers repeat or go back: {seqs:?}"
+    );
+    assert_eq!(seqs.iter().collect::<HashSet<_>>().len(), seqs.len());
+}
+
+#[test]
+fn a_standby_takes_over_a_killed_owner_within_15_s_and_raises_each_alert_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((setup, _broker)) = Setup::with_lasting_broker(dir.path(), "failover after kill -9")
+    else {
+        return;
+    };
+    let a = setup.start();
+    let b = setup.spawn_as("standby-b");
+    let (status, why) = problems(&b);
+    assert_eq!(status, 503, "{why}");
+    assert!(
+        why.contains("standby") && why.contains(&setup.instance),
+        "the standby names the owner: {why}"
+    );
+    let (_, cluster) = a.get("/api/v1/cluster");
+    assert_eq!(
+        cluster["sites"][0]["holder"],
+        setup.instance.as_str(),
+        "{cluster}"
+    );
+    assert_eq!(cluster["sites"][0]["epoch"], 1, "{cluster}");
+    let states: Vec<&str> = cluster["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["state"].as_str())
+        .collect();
+    assert!(
+        states.contains(&"owner") && states.contains(&"standby"),
+        "{cluster}"
+    );
+
+    let dev = Device::connect(&setup.mqtt, None);
+    dev.json(
+        &a.topic("rtls/rx-f2-icu-04/sightings"),
+        &sightings("TB-ICU-04"),
+    );
+    dev.json(&a.topic("bed/bed-icu-04/state"), &bed("alarming"));
+    let before = log(&a, Duration::from_secs(20), |e| {
+        e.iter().any(|x| x["kind"] == "alert.raised")
+    });
+    assert_eq!(raised(&before).len(), 1, "{before:?}");
+
+    let killed = Instant::now();
+    a.kill();
+    // While nobody owns the site, Ada Petrov (P-1002) falls: the broker keeps the message for
+    // the site's session.
+    dev.json(&b.topic("wearable/W-1002/event"), &fall());
+    b.wait_until("the standby owns the site", Duration::from_secs(20), || {
+        b.get("/readyz").0 == 200
+    });
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(15), "took over in {took:?}");
+    // The bed still alarms (it repeats its state): still one alert.
+    dev.json(&b.topic("bed/bed-icu-04/state"), &bed("alarming"));
+    let after = log(&b, Duration::from_secs(20), |e| fell(e, "P-1002"));
+    assert!(
+        fell(&after, "P-1002"),
+        "the fall sent meanwhile is alerted: {after:?}"
+    );
+    one_log(&after);
+    let per = raised(&after);
+    assert!(
+        per.values().all(|n| *n == 1),
+        "each alert raised once: {per:?}"
+    );
+    let (_, cluster) = b.get("/api/v1/cluster");
+    assert_eq!(cluster["sites"][0]["holder"], "standby-b", "{cluster}");
+    assert_eq!(cluster["sites"][0]["epoch"], 2, "{cluster}");
+    dev.close();
+    b.stop();
+}
+
+#[test]
+fn a_frozen_owner_that_wakes_stands_down_and_the_log_stays_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((mut setup, _broker)) =
+        Setup::with_lasting_broker(dir.path(), "failover after SIGSTOP")
+    else {
+        return;
+    };
+    setup.args.extend(["--lease".to_string(), "4s".to_string()]);
+    let a = setup.start();
+    let b = setup.spawn_as("standby-b");
+    let dev = Device::connect(&setup.mqtt, None);
+    dev.json(
+        &a.topic("rtls/rx-f2-icu-04/sightings"),
+        &sightings("TB-ICU-04"),
+    );
+    dev.json(&a.topic("bed/bed-icu-04/state"), &bed("alarming"));
+    log(&a, Duration::from_secs(20), |e| {
+        e.iter().any(|x| x["kind"] == "alert.raised")
+    });
+
+    a.signal("STOP");
+    let frozen = Instant::now();
+    b.wait_until("the standby owns the site", Duration::from_secs(20), || {
+        b.get("/readyz").0 == 200
+    });
+    // A fall while the old owner is frozen: the new owner alerts it.
+    dev.json(&b.topic("wearable/W-1002/event"), &fall());
+    let mid = log(&b, Duration::from_secs(20), |e| fell(e, "P-1002"));
+    assert!(fell(&mid, "P-1002"), "{mid:?}");
+    // Frozen 20 s in all, then woken: it finds the site taken and stands down.
+    std::thread::sleep(Duration::from_secs(20).saturating_sub(frozen.elapsed()));
+    a.signal("CONT");
+    let woke = Instant::now();
+    a.wait_until(
+        "the woken owner stands down",
+        Duration::from_secs(20),
+        || {
+            a.try_get("/readyz").is_some_and(|(status, r)| {
+                status == 503 && r["problems"].to_string().contains("standby-b")
+            })
+        },
+    );
+    eprintln!("stood down {:?} after waking", woke.elapsed());
+    assert!(
+        a.stderr.lock().unwrap().contains("standing down"),
+        "its log says why"
+    );
+    // The bed keeps talking; the new owner alone commits.
+    dev.json(&b.topic("bed/bed-icu-04/state"), &bed("alarming"));
+    let end = log(&b, Duration::from_secs(5), |_| false);
+    one_log(&end);
+    let per = raised(&end);
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    let (_, cluster) = b.get("/api/v1/cluster");
+    assert_eq!(cluster["sites"][0]["holder"], "standby-b", "{cluster}");
+    dev.close();
+    a.stop();
+    b.stop();
+}
