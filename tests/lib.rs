@@ -224,6 +224,30 @@ pub fn db_exec(url: &str, sql: &str) {
     });
 }
 
+/// The first column of the first row `sql` answers on the database at `url`, as an integer
+/// (None when the database does not answer or the value is NULL).
+pub fn db_i64(url: &str, sql: &str) -> Option<i64> {
+    use sqlx::{Connection, Row};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut c = tokio::time::timeout(Duration::from_secs(5), sqlx::AnyConnection::connect(url))
+            .await
+            .ok()?
+            .ok()?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_one(&mut c)
+            .await
+            .ok()?;
+        let v: Option<i64> = row.try_get(0).ok()?;
+        let _ = c.close().await;
+        v
+    })
+}
+
 /// A running orderly.
 pub struct Orderly {
     child: Child,

@@ -1,6 +1,6 @@
-//! Site ownership by lease: a standby takes over a site whose owner was killed or frozen,
-//! restores it and carries on; every alert is raised once; a frozen owner that wakes stands
-//! down. Two `orderly run` on one database and a broker that outlives them (Mosquitto).
+//! Site ownership by lease: a standby forwards the API to the owner, takes over a site whose
+//! owner was killed or frozen, restores it and carries on; every alert is raised once; a
+//! frozen owner that wakes stands down. Two `orderly run` on one database and a broker that outlives them (Mosquitto).
 
 use orderly_tests::{Device, Orderly, Setup, now_rfc3339};
 use serde_json::{Value, json};
@@ -106,6 +106,30 @@ fn a_standby_takes_over_a_killed_owner_within_15_s_and_raises_each_alert_once() 
         e.iter().any(|x| x["kind"] == "alert.raised")
     });
     assert_eq!(raised(&before).len(), 1, "{before:?}");
+    // Through the standby: reads, the event stream and a write reach the owner.
+    let (status, asset) = b.get("/api/v1/assets/BED-ICU-04");
+    assert_eq!(status, 200, "{asset}");
+    assert_eq!(asset["location"]["room"], "F2-ICU-04", "{asset}");
+    let via_b = log(&b, Duration::from_secs(10), |e| {
+        e.iter().any(|x| x["kind"] == "alert.raised")
+    });
+    assert_eq!(raised(&via_b), raised(&before));
+    let id = before
+        .iter()
+        .find(|e| e["kind"] == "alert.raised")
+        .and_then(|e| e["id"].as_str())
+        .unwrap()
+        .to_string();
+    let (status, acked) = b.post(&format!("/api/v1/alerts/{id}/acknowledge"), &json!({}));
+    assert_eq!((status, acked["state"].as_str()), (200, Some("acknowledged")), "{acked}");
+    let (_, open) = b.get("/api/v1/alerts/open");
+    assert!(
+        open.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id.as_str() && a["state"] == "acknowledged"),
+        "the acknowledgement is read back at once: {open}"
+    );
 
     let killed = Instant::now();
     a.kill();
@@ -117,7 +141,16 @@ fn a_standby_takes_over_a_killed_owner_within_15_s_and_raises_each_alert_once() 
     });
     let took = killed.elapsed();
     assert!(took < Duration::from_secs(15), "took over in {took:?}");
-    // The bed still alarms (it repeats its state): still one alert.
+    // The acknowledgement survived the takeover; the bed still alarms (it repeats its state):
+    // still one alert.
+    let (_, open) = b.get("/api/v1/alerts/open");
+    assert!(
+        open.as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id.as_str() && a["state"] == "acknowledged"),
+        "{open}"
+    );
     dev.json(&b.topic("bed/bed-icu-04/state"), &bed("alarming"));
     let after = log(&b, Duration::from_secs(20), |e| fell(e, "P-1002"));
     assert!(

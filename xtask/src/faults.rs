@@ -1211,3 +1211,206 @@ fn print_table(rows: &[Row]) {
         );
     }
 }
+
+// ---------------------------------------------------------------- bench failover
+
+/// The largest event number committed (0 when none, None when the database does not answer).
+fn committed_seq(env: &Env) -> Option<i64> {
+    orderly_tests::db_i64(
+        &env.setup.db.url,
+        "SELECT COALESCE(MAX(seq), 0) FROM events",
+    )
+}
+
+/// The instance of `standbys` that answers ready (it owns the site), by position.
+fn ready_one(standbys: &[(String, Orderly)]) -> Option<usize> {
+    standbys.iter().position(|(_, o)| {
+        get(&o.http, &o.token, "/readyz", Duration::from_millis(500)).is_ok_and(|(s, _)| s == 200)
+    })
+}
+
+/// `cargo xtask bench failover [--kills N]`: three `orderly run` instances on one PostgreSQL
+/// and one Mosquitto of its own, under the faults' load (beds alarming every 3 s, tags and
+/// wristbands every 5 s). The owner is killed with SIGKILL N times (10 by default), 1 to 6 s
+/// of load apart; each time, the time from the kill to the first event the new owner commits,
+/// and which instance took over; the killed one comes back as a standby. Then PostgreSQL is
+/// restarted under load. Alerts are judged as `faults` judges them: every alarm in exactly one
+/// bed-exit alert, nothing else alerted, nothing published twice.
+pub fn failover(root: &Path, args: &[String]) -> Result<()> {
+    let mut kills = 10usize;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--kills" => {
+                let v = args.get(i + 1).context("--kills takes a number")?;
+                kills = v.parse().context("--kills takes a number")?;
+                i += 2;
+            }
+            o => bail!("unknown option {o}: cargo xtask bench failover [--kills N]"),
+        }
+    }
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "orderly"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("cargo build --release -p orderly failed");
+    }
+    let mut env = Env::start(root)?;
+    let mut owner_name = env.setup.instance.clone();
+    let mut standbys: Vec<(String, Orderly)> = ["standby-b", "standby-c"]
+        .iter()
+        .map(|n| (n.to_string(), env.setup.spawn_as(n)))
+        .collect();
+    std::thread::sleep(Duration::from_secs(15));
+    let mut rows = Vec::new();
+    let mut takeovers: Vec<f64> = Vec::new();
+    let mut moves: Vec<String> = Vec::new();
+    let name = format!("kill -9 of the owner x{kills}, 2 standbys");
+    rows.push(env.row(&name, 5, |e, alarms| {
+        let mut rng = 0x9e3779b97f4a7c15u64 ^ now_ms() as u64;
+        for k in 0..kills {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            alarms.extend(e.alarms_for(1 + rng % 6));
+            let before = committed_seq(e).context("the database does not answer")?;
+            let killed = Instant::now();
+            if let Some(o) = e.orderly.take() {
+                o.kill();
+            }
+            // Alarms go on while nobody owns the site; the broker keeps them.
+            let mut next_alarm = Instant::now();
+            let took = loop {
+                if Instant::now() >= next_alarm {
+                    alarms.push(e.alarm());
+                    next_alarm += Duration::from_secs(GAP_S);
+                }
+                if committed_seq(e).is_some_and(|s| s > before) {
+                    break killed.elapsed().as_secs_f64();
+                }
+                if killed.elapsed() > Duration::from_secs(120) {
+                    bail!(
+                        "no instance committed anything in 120 s after kill {}",
+                        k + 1
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let new = loop {
+                if let Some(i) = ready_one(&standbys) {
+                    break i;
+                }
+                if killed.elapsed() > Duration::from_secs(120) {
+                    bail!("no standby became ready after kill {}", k + 1);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            let (new_name, new_owner) = standbys.remove(new);
+            eprintln!(
+                "  kill {}: {owner_name} killed; {new_name} committed {took:.1} s later",
+                k + 1
+            );
+            takeovers.push(took);
+            moves.push(format!("{owner_name} -> {new_name}"));
+            // The killed instance comes back, as a standby now.
+            standbys.push((owner_name.clone(), e.setup.spawn_as(&owner_name)));
+            e.orderly = Some(new_owner);
+            e.setup.instance = new_name.clone();
+            owner_name = new_name;
+        }
+        Ok(())
+    })?);
+    let crashed_standbys = |s: &mut Vec<(String, Orderly)>| {
+        s.iter_mut().filter_map(|(_, o)| o.exited()).count() as u32
+    };
+    let mut pg_row = env.row(
+        "PostgreSQL restarted under load, 3 instances",
+        10,
+        |e, a| {
+            e.pg.stop()?;
+            a.extend(e.alarms_for(10));
+            e.pg.start()?;
+            // Ownership settles (the owner may have stood down while the database was
+            // away): whichever instance is ready owns the site; the judge asks it.
+            let back = Instant::now();
+            while back.elapsed() < Duration::from_secs(120) {
+                let owner_ready = e.orderly.as_ref().is_some_and(|o| {
+                    get(&o.http, &o.token, "/readyz", Duration::from_millis(500))
+                        .is_ok_and(|(s, _)| s == 200)
+                });
+                if owner_ready {
+                    return Ok(());
+                }
+                if let Some(i) = ready_one(&standbys) {
+                    let (name, o) = standbys.remove(i);
+                    let old = e.orderly.replace(o).context("an owner")?;
+                    standbys.push((owner_name.clone(), old));
+                    eprintln!("  {name} owns the site after the restart ({owner_name} stood down)");
+                    e.setup.instance = name.clone();
+                    owner_name = name;
+                    return Ok(());
+                }
+                a.push(e.alarm());
+                std::thread::sleep(Duration::from_secs(GAP_S));
+            }
+            bail!("no instance owned the site 120 s after PostgreSQL came back")
+        },
+    )?;
+    // Ownership settles: one owner, the others standbys.
+    let o = env.o();
+    let (_, cluster) = get(
+        &o.http,
+        &o.token,
+        "/api/v1/cluster",
+        Duration::from_secs(10),
+    )?;
+    let owners: Vec<String> = cluster["sites"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["holder"].as_str().map(str::to_string))
+        .collect();
+    pg_row
+        .note
+        .push_str(&format!("owner after: {}; ", owners.join(", ")));
+    pg_row.crashes += crashed_standbys(&mut standbys);
+    rows.push(pg_row);
+    if let Some(o) = env.orderly.take() {
+        o.stop();
+    }
+    for (_, o) in standbys {
+        o.stop();
+    }
+    takeovers.sort_by(f64::total_cmp);
+    let p50 = takeovers
+        .get(takeovers.len() / 2)
+        .copied()
+        .unwrap_or(f64::NAN);
+    let max = takeovers.last().copied().unwrap_or(f64::NAN);
+    println!(
+        "kill -9 to the new owner's first commit, {} kills: p50 {p50:.1} s, max {max:.1} s ({})",
+        takeovers.len(),
+        takeovers
+            .iter()
+            .map(|t| format!("{t:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("owners in turn: {}", moves.join("; "));
+    print_table(&rows);
+    let bad = rows
+        .iter()
+        .filter(|r| r.lost + r.extra + r.false_alerts + r.published_twice > 0 || r.crashes > 0)
+        .count();
+    if bad > 0 {
+        bail!(
+            "{bad} of {} rows lost, duplicated or falsified alerts, or crashed",
+            rows.len()
+        );
+    }
+    if max > 15.0 {
+        bail!("a takeover took {max:.1} s (the target is 15 s)");
+    }
+    Ok(())
+}

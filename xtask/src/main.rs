@@ -91,6 +91,9 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("bench") if args.get(1).is_some_and(|a| a == "hl7") => {
             bench_hl7::bench(&root(), &args[2..])
         }
+        Some("bench") if args.get(1).is_some_and(|a| a == "failover") => {
+            faults::failover(&root(), &args[2..])
+        }
         Some("bench") if args.get(1).is_some_and(|a| a == "pages") => {
             bench_pages::bench(&root(), &args[2..])
         }
@@ -100,7 +103,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("screenshots") => ci::screenshots(&root()),
         Some("regress") => ci::regress(&root(), &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <ci|faults [--quick]|bench ingest|locator|pages|hl7|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
+            "usage: cargo xtask <ci|faults [--quick]|bench ingest|locator|pages|hl7|failover|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
         ),
     }
 }

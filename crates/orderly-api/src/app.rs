@@ -8,24 +8,13 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use std::time::Instant;
 
-pub(crate) fn standby_router(why: tokio::sync::watch::Receiver<String>) -> Router {
+pub(crate) fn standby_router(
+    why: tokio::sync::watch::Receiver<String>,
+    owner: tokio::sync::watch::Receiver<Option<String>>,
+) -> Router {
     use axum::Json;
     use axum::http::StatusCode;
-    use axum::response::IntoResponse;
-    let unavailable = |why: tokio::sync::watch::Receiver<String>| {
-        let why = why.borrow().clone();
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [("retry-after", "5")],
-            Json(crate::error::ErrorBody {
-                error: "unavailable",
-                message: why,
-            }),
-        )
-            .into_response()
-    };
     let ready = why.clone();
-    let rest = why;
     Router::new()
         .route("/healthz", get(crate::routes::healthz))
         .route(
@@ -40,9 +29,9 @@ pub(crate) fn standby_router(why: tokio::sync::watch::Receiver<String>) -> Route
                 }
             }),
         )
-        .fallback(move || {
-            let r = unavailable(rest.clone());
-            async move { r }
+        .fallback(move |req: Request| {
+            let (why, owner) = (why.borrow().clone(), owner.borrow().clone());
+            crate::forward::forward(owner, why, req)
         })
 }
 

@@ -16,6 +16,7 @@ mod control;
 mod docs;
 mod error;
 mod fhir;
+mod forward;
 mod integrations;
 mod locate;
 mod maintenance;
@@ -91,7 +92,11 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// What a standby serves while another instance owns the site: health, readiness (503, with
-/// who owns the site), and 503 with the owner's address for everything else.
-pub fn standby_router(why: watch::Receiver<String>) -> Router {
-    app::standby_router(why)
+/// who owns the site), and everything else forwarded to the owner's API (`owner`: its
+/// host:port), or 503 with `why` when there is none to forward to.
+pub fn standby_router(
+    why: watch::Receiver<String>,
+    owner: watch::Receiver<Option<String>>,
+) -> Router {
+    app::standby_router(why, owner)
 }

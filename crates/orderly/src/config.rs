@@ -48,6 +48,9 @@ pub struct FileConfig {
     /// How long the site's lease lasts unless renewed (`10s`): a standby takes the site over
     /// within about this long after its owner dies.
     pub lease: Option<String>,
+    /// Where other instances reach this one's API, host:port (default: the `http` address;
+    /// the host's name when that is a wildcard such as 0.0.0.0).
+    pub advertise: Option<String>,
 }
 
 /// One `[[alert_manager]]`.
@@ -175,6 +178,10 @@ pub struct RunArgs {
     /// takes the site over within about this long after its owner dies [default: 10s].
     #[arg(long, env = "ORDERLY_LEASE")]
     pub lease: Option<String>,
+    /// Where other instances reach this one's API, HOST:PORT (a standby forwards requests to
+    /// the owner) [default: --http; the host's name when that is a wildcard address].
+    #[arg(long, env = "ORDERLY_ADVERTISE")]
+    pub advertise: Option<String>,
     /// Create an admin token at start and print it (for test harnesses).
     #[arg(long, hide = true)]
     pub print_admin_token: bool,
@@ -255,18 +262,24 @@ pub struct Settings {
     pub instance: String,
     /// How long the site's lease lasts unless renewed.
     pub lease: std::time::Duration,
+    /// Where other instances reach this one's API (host:port), if configured.
+    pub advertise: Option<String>,
 }
 
 /// The host's name and this process's id: unique among instances, and new after a restart
 /// (a restarted instance waits out its predecessor's lease like any standby).
 pub fn default_instance() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!("{}-{}", host_name(), std::process::id())
+}
+
+/// This host's name ("localhost" when it cannot be read).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "orderly".into());
-    format!("{host}-{}", std::process::id())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 /// An alert manager, resolved.
@@ -412,11 +425,23 @@ impl RunArgs {
             Some(n) => n.trim().to_string(),
             None => default_instance(),
         };
+        let advertise = self.advertise.or(file.advertise);
+        if let Some(a) = &advertise {
+            let port = a
+                .rsplit_once(':')
+                .and_then(|(h, p)| (!h.is_empty()).then_some(p));
+            if port.and_then(|p| p.parse::<u16>().ok()).is_none() {
+                anyhow::bail!(
+                    "--advertise {a}: give the host and port other instances reach this one's API at, as HOST:PORT"
+                );
+            }
+        }
         Ok(Settings {
             alert_managers,
             webhooks,
             instance,
             lease,
+            advertise,
             http: self
                 .http
                 .or(file.http)
@@ -598,6 +623,7 @@ mod tests {
                     "webhook_",
                     "instance",
                     "lease",
+                    "advertise",
                 ];
                 match l.strip_prefix("# ") {
                     Some(rest) if keys.iter().any(|k| rest.starts_with(k)) => rest,

@@ -59,6 +59,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         webhooks: Default::default(),
         instance: crate::config::default_instance(),
         lease: Duration::from_secs(10),
+        advertise: None,
     };
     // The demo's alert manager (phones): Orderly sends it every alert; it answers with who
     // has each one.
@@ -322,7 +323,16 @@ async fn serve(
     }
     let member = Member {
         name: settings.instance.clone(),
-        http: http_addr.to_string(),
+        // Where the other instances reach this one's API (a standby forwards requests to
+        // the owner): as configured, else the address listened on, the host's name for a
+        // wildcard address.
+        http: settings.advertise.clone().unwrap_or_else(|| {
+            if http_addr.ip().is_unspecified() {
+                format!("{}:{}", crate::config::host_name(), http_addr.port())
+            } else {
+                http_addr.to_string()
+            }
+        }),
         started_ms: wall_clock().millis(),
         lease: settings.lease,
     };
@@ -375,6 +385,7 @@ impl Instance {
         let m = &self.member;
         let poll = (m.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
         let (why_tx, why_rx) = watch::channel(String::new());
+        let (owner_tx, owner_rx) = watch::channel(None::<String>);
         let (server_stop, mut server_stopped) = watch::channel(false);
         let mut server = None;
         let mut said: Option<String> = None;
@@ -395,6 +406,7 @@ impl Instance {
                     http,
                     expires_in_ms,
                 }) => {
+                    owner_tx.send_replace(Some(http.clone()));
                     if said.as_deref() != Some(holder.as_str()) {
                         say!(
                             "Standby: site {site} is owned by instance {holder} (API http://{http}, epoch {epoch}); taking over if its lease lapses"
@@ -421,7 +433,7 @@ impl Instance {
                 let mut stopped = server_stopped.clone();
                 server = Some(tokio::spawn(orderly_api::server::serve(
                     listener,
-                    orderly_api::standby_router(why_rx.clone()),
+                    orderly_api::standby_router(why_rx.clone(), owner_rx.clone()),
                     async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     },
