@@ -121,7 +121,11 @@ fn a_standby_takes_over_a_killed_owner_within_15_s_and_raises_each_alert_once() 
         .unwrap()
         .to_string();
     let (status, acked) = b.post(&format!("/api/v1/alerts/{id}/acknowledge"), &json!({}));
-    assert_eq!((status, acked["state"].as_str()), (200, Some("acknowledged")), "{acked}");
+    assert_eq!(
+        (status, acked["state"].as_str()),
+        (200, Some("acknowledged")),
+        "{acked}"
+    );
     let (_, open) = b.get("/api/v1/alerts/open");
     assert!(
         open.as_array()

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_hl7;
 mod bench_pages;
+mod bench_replay;
 mod ci;
 mod eval;
 mod eval_falls;
@@ -91,6 +92,9 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("bench") if args.get(1).is_some_and(|a| a == "hl7") => {
             bench_hl7::bench(&root(), &args[2..])
         }
+        Some("bench") if args.get(1).is_some_and(|a| a == "replay") => {
+            bench_replay::bench(&root(), &args[2..])
+        }
         Some("bench") if args.get(1).is_some_and(|a| a == "failover") => {
             faults::failover(&root(), &args[2..])
         }
@@ -103,7 +107,7 @@ fn dispatch(args: &[String]) -> Result<()> {
         Some("screenshots") => ci::screenshots(&root()),
         Some("regress") => ci::regress(&root(), &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <ci|faults [--quick]|bench ingest|locator|pages|hl7|failover|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
+            "usage: cargo xtask <ci|faults [--quick]|bench ingest|locator|pages|hl7|failover|replay|eval rooms|falls|maintenance|gen-demo|screenshots|regress [--update]>"
         ),
     }
 }

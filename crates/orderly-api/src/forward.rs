@@ -123,3 +123,58 @@ pub(crate) async fn forward(owner: Option<String>, why: String, req: Request) ->
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tokio::sync::watch;
+    use tower::ServiceExt;
+
+    async fn call(owner: Option<String>, req: Request<Body>) -> (StatusCode, String) {
+        let (_why_tx, why) = watch::channel("standby: site s is owned by a".to_string());
+        let (_owner_tx, owner) = watch::channel(owner);
+        let resp = crate::standby_router(why, owner).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// A standby forwards to the owner, health and readiness excepted; with no owner known,
+    /// or a request another standby already forwarded, it says why instead.
+    #[tokio::test]
+    async fn a_standby_forwards_to_the_owner_once() {
+        let owner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = owner.local_addr().unwrap().to_string();
+        let app = axum::Router::new().route(
+            "/api/v1/x",
+            axum::routing::get(|h: axum::http::HeaderMap| async move {
+                format!("owner saw via {:?}", h.get("via"))
+            }),
+        );
+        tokio::spawn(async move { axum::serve(owner, app).await });
+        let get = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+        let (s, body) = call(Some(addr.clone()), get("/api/v1/x?limit=1")).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        assert!(body.contains("orderly-standby"), "{body}");
+        let (s, body) = call(Some(addr.clone()), get("/readyz")).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("owned by a"), "{body}");
+        assert_eq!(call(Some(addr.clone()), get("/healthz")).await.0, StatusCode::OK);
+        let (s, body) = call(None, get("/api/v1/x")).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("owned by a"), "{body}");
+        let looped = Request::get("/api/v1/x")
+            .header("via", "1.1 orderly-standby")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(Some(addr), looped).await.0, StatusCode::SERVICE_UNAVAILABLE);
+        // An owner that does not answer: 503 naming it.
+        let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gone_addr = gone.local_addr().unwrap().to_string();
+        drop(gone);
+        let (s, body) = call(Some(gone_addr.clone()), get("/api/v1/x")).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains(&gone_addr), "{body}");
+    }
+}
