@@ -234,3 +234,40 @@ fn a_frozen_owner_that_wakes_stands_down_and_the_log_stays_one() {
     a.stop();
     b.stop();
 }
+
+/// A nurse's station board opened through the standby (which forwards to the owner) goes on
+/// through the owner's death: its stream reconnects with Last-Event-ID, and a fall after the
+/// takeover is on the board.
+#[test]
+fn a_station_board_through_the_standby_carries_on_after_the_owner_dies() {
+    let Some(browser) = crate::pages::browser(1920, 1080) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some((setup, _broker)) =
+        Setup::with_lasting_broker(dir.path(), "the board through a failover")
+    else {
+        return;
+    };
+    let a = setup.start();
+    let b = setup.spawn_as("standby-b");
+    let nurse = setup.token("nurse", "Nurse Ana", "ICU");
+    crate::pages::sign_in(&browser, &b, &nurse);
+    let t = Duration::from_secs(30);
+    browser.wait_for(
+        "the ICU board, through the standby",
+        t,
+        "return location.hash === '#/station/ICU' && !!document.getElementById('alerts') && document.getElementById('live').classList.contains('on')",
+    );
+    a.kill();
+    let dev = Device::connect(&setup.mqtt, None);
+    dev.json(&b.topic("wearable/W-1002/event"), &fall());
+    browser.wait_for(
+        "the fall on the board after the takeover",
+        Duration::from_secs(45),
+        "const c = document.querySelector('#alerts article.alert.high'); return !!c && c.dataset.state === 'active' && document.getElementById('live').classList.contains('on')",
+    );
+    assert_eq!(b.get("/readyz").0, 200);
+    dev.close();
+    b.stop();
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 
-fn browser(width: u32, height: u32) -> Option<Browser> {
+pub(crate) fn browser(width: u32, height: u32) -> Option<Browser> {
     match Browser::start(width, height) {
         Ok(b) => Some(b),
         Err(why) => {

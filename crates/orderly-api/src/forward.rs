@@ -134,9 +134,14 @@ mod tests {
     async fn call(owner: Option<String>, req: Request<Body>) -> (StatusCode, String) {
         let (_why_tx, why) = watch::channel("standby: site s is owned by a".to_string());
         let (_owner_tx, owner) = watch::channel(owner);
-        let resp = crate::standby_router(why, owner).oneshot(req).await.unwrap();
+        let resp = crate::standby_router(why, owner)
+            .oneshot(req)
+            .await
+            .unwrap();
         let status = resp.status();
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
@@ -160,7 +165,10 @@ mod tests {
         let (s, body) = call(Some(addr.clone()), get("/readyz")).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("owned by a"), "{body}");
-        assert_eq!(call(Some(addr.clone()), get("/healthz")).await.0, StatusCode::OK);
+        assert_eq!(
+            call(Some(addr.clone()), get("/healthz")).await.0,
+            StatusCode::OK
+        );
         let (s, body) = call(None, get("/api/v1/x")).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("owned by a"), "{body}");
@@ -168,7 +176,10 @@ mod tests {
             .header("via", "1.1 orderly-standby")
             .body(Body::empty())
             .unwrap();
-        assert_eq!(call(Some(addr), looped).await.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            call(Some(addr), looped).await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         // An owner that does not answer: 503 naming it.
         let gone = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gone_addr = gone.local_addr().unwrap().to_string();
