@@ -213,6 +213,22 @@ impl Hospital {
         Self::with_capabilities(floorplan, seed, &config, Self::capabilities(rules))
     }
 
+    /// A hospital whose only output is its events (a replay, a backtest): the built-in
+    /// capabilities without the read model, which nothing in the world reads and which costs
+    /// most of a step when one message makes one step. Its snapshots are empty.
+    pub fn headless(
+        floorplan: Arc<Floorplan>,
+        seed: &Seed,
+        config: WorldConfig,
+        rules: Arc<RuleSet>,
+    ) -> Self {
+        let caps = Self::capabilities(rules)
+            .into_iter()
+            .filter(|c| c.name() != snapshot::ReadModelPlugin.name())
+            .collect();
+        Self::with_capabilities(floorplan, seed, &config, caps)
+    }
+
     /// A hospital with a chosen set of capabilities (tests build partial worlds this way).
     pub fn with_capabilities(
         floorplan: Arc<Floorplan>,

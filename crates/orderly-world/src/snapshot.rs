@@ -29,6 +29,9 @@ pub struct ReadModel {
     room_of: HashMap<String, String>,
     /// A bed asset id -> the room of its place on the floorplan, and the room's unit.
     bed_place: HashMap<String, (String, Option<String>)>,
+    /// A bed asset id -> the patients listed in it (a bed's change re-places them without a
+    /// search of every patient).
+    patients_of_bed: HashMap<String, BTreeSet<String>>,
 }
 
 fn view(site: &Site, l: &Location) -> LocationView {
@@ -173,6 +176,11 @@ impl ReadModel {
                 place: self.bed_place.get(&a.id).map(|(room, _)| room.clone()),
                 infusion: infusion.and_then(|p| p.view()),
             };
+            // A device repeating its state changes its component, not its view: the
+            // persistent map's path is copied (and a bed's patient re-placed) only for a change.
+            if self.snap.assets.get(&a.id).is_some_and(|old| **old == v) {
+                return None;
+            }
             self.snap.assets.insert(a.id.clone(), Arc::new(v));
             return (a.kind == "bed").then(|| a.id.clone());
         }
@@ -186,7 +194,9 @@ impl ReadModel {
                 location,
                 tag_battery_pct,
             };
-            self.snap.staff.insert(s.id.clone(), Arc::new(v));
+            if self.snap.staff.get(&s.id).is_none_or(|old| **old != v) {
+                self.snap.staff.insert(s.id.clone(), Arc::new(v));
+            }
         } else if let Some(PatientInfo(p)) = patient {
             let mut v = PatientView {
                 id: p.id.clone(),
@@ -221,7 +231,9 @@ impl ReadModel {
                 }),
             };
             self.place_patient(&mut v);
-            self.snap.patients.insert(p.id.clone(), Arc::new(v));
+            if self.snap.patients.get(&p.id).is_none_or(|old| **old != v) {
+                self.put_patient(v);
+            }
         }
         None
     }
@@ -229,6 +241,11 @@ impl ReadModel {
     /// A patient is in their bed's room (the wristband tells where they are without a located
     /// bed); with neither heard, in the room of their bed's place on the floorplan.
     fn place_patient(&self, p: &mut PatientView) {
+        (p.room, p.unit) = self.placement(p);
+    }
+
+    /// Where a patient is: the room and unit `place_patient` gives them.
+    fn placement(&self, p: &PatientView) -> (Option<String>, Option<String>) {
         let from_bed = self
             .snap
             .assets
@@ -240,33 +257,61 @@ impl ReadModel {
             .as_ref()
             .map(|l| (l.room.clone(), l.unit.clone()));
         if let Some((room, unit)) = from_bed.or(from_band) {
-            p.room = Some(room);
-            p.unit = unit;
+            (Some(room), unit)
         } else if let Some((room, unit)) = self.bed_place.get(&p.bed) {
             // Neither heard: where their bed's place is on the floorplan.
-            p.room = Some(room.clone());
-            p.unit = unit.clone();
+            (Some(room.clone()), unit.clone())
         } else {
             // Nor a place: the unit the census put them on (their bed's home unit).
-            p.room = None;
-            p.unit = self.snap.assets.get(&p.bed).and_then(|b| b.unit.clone());
+            (
+                None,
+                self.snap.assets.get(&p.bed).and_then(|b| b.unit.clone()),
+            )
         }
     }
 
+    /// Lists a patient's view, keeping the bed index.
+    fn put_patient(&mut self, v: PatientView) {
+        if let Some(old) = self.snap.patients.get(&v.id)
+            && old.bed != v.bed
+            && let Some(ids) = self.patients_of_bed.get_mut(&old.bed)
+        {
+            ids.remove(&v.id);
+        }
+        self.patients_of_bed
+            .entry(v.bed.clone())
+            .or_default()
+            .insert(v.id.clone());
+        self.snap.patients.insert(v.id.clone(), Arc::new(v));
+    }
+
+    /// Takes a patient's view out, keeping the bed index.
+    fn drop_patient(&mut self, id: &str) {
+        if let Some(old) = self.snap.patients.remove(id)
+            && let Some(ids) = self.patients_of_bed.get_mut(&old.bed)
+        {
+            ids.remove(id);
+        }
+    }
+
+    /// Re-places the patients of a bed that changed; a view whose place is the same is kept.
     fn replace_patient_of_bed(&mut self, bed: &str) {
-        let Some(id) = self
-            .snap
-            .patients
-            .values()
-            .find(|p| p.bed == bed)
-            .map(|p| p.id.clone())
-        else {
+        let Some(ids) = self.patients_of_bed.get(bed) else {
             return;
         };
-        if let Some(p) = self.snap.patients.get(&id) {
-            let mut v = (**p).clone();
-            self.place_patient(&mut v);
-            self.snap.patients.insert(id, Arc::new(v));
+        let mut moved = Vec::new();
+        for id in ids {
+            if let Some(p) = self.snap.patients.get(id) {
+                let (room, unit) = self.placement(p);
+                if room != p.room || unit != p.unit {
+                    let mut v = (**p).clone();
+                    (v.room, v.unit) = (room, unit);
+                    moved.push(v);
+                }
+            }
+        }
+        for v in moved {
+            self.snap.patients.insert(v.id.clone(), Arc::new(v));
         }
     }
 }
@@ -306,7 +351,7 @@ fn refresh(
             .cloned()
             .collect();
         for id in gone {
-            model.snap.patients.remove(&id);
+            model.drop_patient(&id);
             model.set_room(&id, None);
         }
     }

@@ -147,7 +147,8 @@ pub fn run(
     mut on_event: impl FnMut(&OutEvent) -> Result<()>,
 ) -> Result<Replayed> {
     let topics = Topics::new(&fp.site.id);
-    let mut hospital = Hospital::new(fp, seed, config, rules);
+    // Events are all a replay gives: no read model to keep.
+    let mut hospital = Hospital::headless(fp, seed, config, rules);
     let input = std::io::BufReader::new(
         std::fs::File::open(capture)
             .with_context(|| format!("cannot open {}", capture.display()))?,
