@@ -1174,7 +1174,13 @@ pub fn faults(root: &Path, args: &[String]) -> Result<()> {
     if let Some(o) = env.orderly.take() {
         o.stop();
     }
-    print_table(&rows);
+    verdict(&rows)?;
+    Ok(())
+}
+
+/// Prints the rows; an error when any lost, duplicated or falsified an alert, or crashed.
+fn verdict(rows: &[Row]) -> Result<()> {
+    print_table(rows);
     let bad = rows
         .iter()
         .filter(|r| r.lost + r.extra + r.false_alerts + r.published_twice > 0 || r.crashes > 0)
@@ -1398,17 +1404,7 @@ pub fn failover(root: &Path, args: &[String]) -> Result<()> {
             .join(", ")
     );
     println!("owners in turn: {}", moves.join("; "));
-    print_table(&rows);
-    let bad = rows
-        .iter()
-        .filter(|r| r.lost + r.extra + r.false_alerts + r.published_twice > 0 || r.crashes > 0)
-        .count();
-    if bad > 0 {
-        bail!(
-            "{bad} of {} rows lost, duplicated or falsified alerts, or crashed",
-            rows.len()
-        );
-    }
+    verdict(&rows)?;
     if max > 15.0 {
         bail!("a takeover took {max:.1} s (the target is 15 s)");
     }

@@ -166,8 +166,8 @@ pub fn spawn_world(
 
 /// Commits each batch, then broadcasts it and publishes alerts. A failed commit is retried
 /// until it succeeds: nothing is published before it is committed, and nothing is dropped.
-/// Says, once, why this instance lost its site.
-fn mark_lost(lost: &watch::Sender<Option<String>>, why: &orderly_store::StoreError) {
+/// Says, once, why this instance lost its site (the first reason stands).
+pub(crate) fn mark_lost(lost: &watch::Sender<Option<String>>, why: &dyn std::fmt::Display) {
     lost.send_if_modified(|l| {
         let first = l.is_none();
         if first {

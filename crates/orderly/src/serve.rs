@@ -176,38 +176,25 @@ async fn keep_lease(
                 "site {}: another instance took the site over (this one held epoch {})",
                 fence.site, fence.epoch
             ),
-            Ok(Err(e)) => {
+            // The database away or too slow: the owner stops before a standby may take over.
+            failed => {
                 ok.store(false, Ordering::Relaxed);
-                tracing::warn!(error = %e, site = %fence.site, "cannot renew the site's lease");
+                let cause = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "the database does not answer".to_string(),
+                };
+                tracing::warn!(error = %cause, site = %fence.site, "cannot renew the site's lease");
                 if !cfg.stand_down_unrenewed || last_ok.elapsed() < cfg.lease * 4 / 5 {
                     continue;
                 }
                 format!(
-                    "site {}: the lease could not be renewed for {} s ({e}); a standby may take the site when it lapses",
-                    fence.site,
-                    last_ok.elapsed().as_secs()
-                )
-            }
-            Err(_) => {
-                ok.store(false, Ordering::Relaxed);
-                tracing::warn!(site = %fence.site, "renewing the site's lease timed out");
-                if !cfg.stand_down_unrenewed || last_ok.elapsed() < cfg.lease * 4 / 5 {
-                    continue;
-                }
-                format!(
-                    "site {}: the lease could not be renewed for {} s (the database does not answer); a standby may take the site when it lapses",
+                    "site {}: the lease could not be renewed for {} s ({cause}); a standby may take the site when it lapses",
                     fence.site,
                     last_ok.elapsed().as_secs()
                 )
             }
         };
-        lost.send_if_modified(|l| {
-            let first = l.is_none();
-            if first {
-                *l = Some(why.clone());
-            }
-            first
-        });
+        crate::pipeline::mark_lost(&lost, &why);
         return;
     }
 }
