@@ -166,6 +166,75 @@ pub fn spawn_world(
 
 /// Commits each batch, then broadcasts it and publishes alerts. A failed commit is retried
 /// until it succeeds: nothing is published before it is committed, and nothing is dropped.
+/// Where the alerts published on MQTT have got to in the event log (`outbound_cursor`
+/// [`MQTT_ALERTS`]): an owner that starts publishes the alerts after it first
+/// ([`publish_alert_backlog`]), so an alert committed by an instance that died, stood down or
+/// lost the broker before publishing it still reaches the stations (at least once: the same
+/// event, the same sequence number).
+#[derive(Default)]
+struct MqttCursor {
+    /// The batch being published has alerts.
+    alerts: bool,
+    /// An alert could not be queued: the cursor stays where it was for good (the next owner
+    /// or restart publishes from there).
+    broken: bool,
+    last_write: Option<Instant>,
+}
+
+/// The `outbound_cursor` destination of the alerts Orderly publishes on MQTT.
+pub const MQTT_ALERTS: &str = "mqtt:alerts";
+
+impl MqttCursor {
+    /// Records that everything up to `seq` was published: after a batch with alerts, else at
+    /// most every 5 s (so the backlog after a restart is read from near the end).
+    async fn advance(&mut self, store: &Store, seq: u64) {
+        let due = self.alerts
+            || self
+                .last_write
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
+        self.alerts = false;
+        if self.broken || !due {
+            return;
+        }
+        self.last_write = Some(Instant::now());
+        if let Err(e) = store
+            .advance(MQTT_ALERTS, seq, orderly_mqtt::client::wall_clock())
+            .await
+        {
+            tracing::debug!(error = %e, "cannot record how far alerts are published on MQTT");
+        }
+    }
+}
+
+/// Publishes on MQTT the alerts committed after the cursor (an owner that died or stood down
+/// may have committed some it never published), oldest first; then the cursor is at the end.
+pub async fn publish_alert_backlog(store: &Store, link: &MqttLink) -> orderly_store::Result<usize> {
+    let now = orderly_mqtt::client::wall_clock();
+    let mut after = store.cursor(MQTT_ALERTS, now).await?;
+    let mut published = 0;
+    loop {
+        let events = store.events_after(after, 1000).await?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            break;
+        };
+        for e in &events {
+            if let Some(a) = e.kind.alert()
+                && let Ok(payload) = serde_json::to_vec(e)
+            {
+                let topic = link
+                    .topics
+                    .alerts(a.unit.as_deref().unwrap_or("unassigned"));
+                if link.publish(topic, payload).await.is_ok() {
+                    published += 1;
+                }
+            }
+        }
+        after = last;
+        store.advance(MQTT_ALERTS, after, now).await?;
+    }
+    Ok(published)
+}
+
 /// Says, once, why this instance lost its site (the first reason stands).
 pub(crate) fn mark_lost(lost: &watch::Sender<Option<String>>, why: &dyn std::fmt::Display) {
     lost.send_if_modified(|l| {
@@ -187,6 +256,7 @@ pub async fn run_committer(
     lost: watch::Sender<Option<String>>,
 ) {
     use std::sync::atomic::Ordering;
+    let mut mqtt_cursor = MqttCursor::default();
     while let Some(Commit {
         events: mut batch,
         mut acks,
@@ -269,6 +339,7 @@ pub async fn run_committer(
                 }
             }
         }
+        let last_seq = batch.last().map(|e| e.seq).filter(|_| mqtt.is_some());
         for e in batch {
             metrics::counter!("orderly_events_total", "kind" => e.kind_name()).increment(1);
             let e = Arc::new(e);
@@ -301,14 +372,19 @@ pub async fn run_committer(
                 match serde_json::to_vec(&*e) {
                     Ok(payload) => {
                         if let Err(err) = link.try_publish(topic, payload) {
-                            tracing::warn!(error = %err, alert = %a.id, "cannot queue the alert for MQTT; it is committed and on the API stream");
+                            tracing::warn!(error = %err, alert = %a.id, "cannot queue the alert for MQTT; it is committed and on the API stream, and published again by the next owner of the site");
+                            mqtt_cursor.broken = true;
                         }
                     }
                     Err(err) => tracing::error!(error = %err, "cannot serialise an alert"),
                 }
+                mqtt_cursor.alerts = true;
             }
             // No live subscriber is fine: the event is committed and can be caught up.
             let _ = live.send(e);
+        }
+        if let Some(last) = last_seq {
+            mqtt_cursor.advance(&store, last).await;
         }
         // What these messages caused is committed: the broker may forget them.
         if let Some(link) = &mqtt {

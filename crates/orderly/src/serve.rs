@@ -474,6 +474,22 @@ impl Instance {
         let phones = self.phones.take();
         let (lost_tx, mut lost_rx) = watch::channel(None::<String>);
         let lease_ok = Arc::new(AtomicBool::new(true));
+        // Renewed from now on: restoring a large site may take longer than a lease.
+        let (keeper_stop, keeper_stopped) = watch::channel(false);
+        let keeper = tokio::spawn(keep_lease(
+            self.store.clone(),
+            fence,
+            KeeperCfg {
+                instance: self.member.name.clone(),
+                http: self.member.http.clone(),
+                started_ms: self.member.started_ms,
+                lease: self.member.lease,
+                stand_down_unrenewed: !settings.embedded_broker,
+            },
+            lease_ok.clone(),
+            lost_tx.clone(),
+            keeper_stopped,
+        ));
         let mut remembered = store.remembered().await?;
         if let Some(hc) = history.filter(|_| remembered.next_seq == 0) {
             // A fresh demo: months of service history first, committed, then restored as after
@@ -564,6 +580,25 @@ impl Instance {
             Some(link.clone()),
             tokio::runtime::Handle::current(),
         );
+        // Alerts a previous owner committed and never published go out first (an external
+        // broker only: the embedded one starts empty with this process, no station missed
+        // anything on it that a restart would send again).
+        if !settings.embedded_broker {
+            let backlog = crate::pipeline::publish_alert_backlog(&store, &link);
+            match tokio::time::timeout(Duration::from_secs(10), backlog).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(
+                    alerts = n,
+                    "published alert changes committed but not yet published"
+                ),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read the alerts waiting to be published on MQTT")
+                }
+                Err(_) => tracing::warn!(
+                    "the broker took more than 10 s to take the alerts waiting to be published; the rest go at the next start"
+                ),
+            }
+        }
         let committer = tokio::spawn(run_committer(
             store.clone(),
             commit_rx,
@@ -743,20 +778,6 @@ impl Instance {
                 }
             })
         });
-        let keeper = tokio::spawn(keep_lease(
-            self.store.clone(),
-            fence,
-            KeeperCfg {
-                instance: self.member.name.clone(),
-                http: self.member.http.clone(),
-                started_ms: self.member.started_ms,
-                lease: self.member.lease,
-                stand_down_unrenewed: !settings.embedded_broker,
-            },
-            lease_ok,
-            lost_tx,
-            shutdown_rx.clone(),
-        ));
         say!("Ready. Ctrl-C stops.");
 
         let mut api_shutdown = shutdown_rx.clone();
@@ -802,6 +823,7 @@ impl Instance {
         link.disconnect().await;
         let _ = server.await;
         let _ = flusher.await;
+        let _ = keeper_stop.send(true);
         let _ = keeper.await;
         Ok(ended)
     }
