@@ -271,3 +271,48 @@ fn a_station_board_through_the_standby_carries_on_after_the_owner_dies() {
     dev.close();
     b.stop();
 }
+
+/// Alerts on MQTT follow the event log with a cursor: what an owner committed and never
+/// published (it died between the two; here its cursor is put back, as such an owner leaves
+/// it) is published by the next owner when it starts, under the same sequence number.
+#[test]
+fn alerts_committed_but_not_published_go_out_when_the_next_owner_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((setup, _broker)) = Setup::with_lasting_broker(dir.path(), "the MQTT alerts' cursor")
+    else {
+        return;
+    };
+    let a = setup.start();
+    let station = Device::connect(&setup.mqtt, Some(&a.topic("alerts/#")));
+    let dev = Device::connect(&setup.mqtt, None);
+    dev.json(&a.topic("wearable/W-1002/event"), &fall());
+    let first = station
+        .received
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the fall alert published");
+    let first: Value = serde_json::from_slice(&first.1).unwrap();
+    assert_eq!(first["kind"], "alert.raised", "{first}");
+    a.stop();
+    orderly_tests::db_exec(
+        &setup.db.url,
+        &format!(
+            "UPDATE outbound_cursor SET seq = {} WHERE destination = 'mqtt:alerts'",
+            first["seq"].as_u64().unwrap() - 1
+        ),
+    );
+    let b = setup.start();
+    let again: Value = loop {
+        let (_, p) = station
+            .received
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the alert published again by the next owner");
+        let v: Value = serde_json::from_slice(&p).unwrap();
+        if v["kind"] == "alert.raised" {
+            break v;
+        }
+    };
+    assert_eq!((&again["seq"], &again["id"]), (&first["seq"], &first["id"]));
+    dev.close();
+    station.close();
+    b.stop();
+}
