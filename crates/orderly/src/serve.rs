@@ -57,7 +57,9 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         hl7_tls: None,
         alert_managers: Vec::new(),
         webhooks: Default::default(),
-        instance: crate::config::default_instance(),
+        // One demo per machine: restarted (even after a crash) it takes its site back at
+        // once instead of waiting out its own lease.
+        instance: format!("demo-{}", crate::config::host_name()),
         lease: Duration::from_secs(10),
         advertise: None,
     };
@@ -118,6 +120,33 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         ..Default::default()
     });
     serve(settings, fp, seed, rules, Some(sim), history, Some(phones)).await
+}
+
+/// Says where the API is (and the admin token, for test harnesses), once: when this instance
+/// first answers on it (as a standby, or as the owner once the site is restored and the HL7
+/// listener is up).
+async fn announce(
+    announced: &mut bool,
+    listener: &std::net::TcpListener,
+    settings: &Settings,
+    store: &Store,
+) -> Result<()> {
+    if std::mem::replace(announced, true) {
+        return Ok(());
+    }
+    let http_addr = listener.local_addr()?;
+    say!("API: http://{http_addr}/api/docs");
+    say!("Pages: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)");
+    if settings.print_admin_token {
+        let (_, secret) = store
+            .create_token("demo admin", Role::Admin, &[], wall_clock(), None)
+            .await?;
+        say!("Admin token: {secret}");
+        say!(
+            "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
+        );
+    }
+    Ok(())
 }
 
 /// What the lease keeper reports of this instance.
@@ -215,6 +244,7 @@ async fn shutdown_signal() {
 }
 
 /// This instance's part in the cluster: its name, its API address, and its lease's length.
+#[derive(Clone)]
 struct Member {
     name: String,
     http: String,
@@ -245,6 +275,9 @@ struct Instance {
     /// Turns true on Ctrl-C or SIGTERM.
     stop: watch::Receiver<bool>,
     owned_before: bool,
+    /// The API's address has been said (when it first served: as a standby, or as the owner
+    /// once the site is restored and the HL7 listener up).
+    announced: bool,
 }
 
 /// How an ownership of the site ended.
@@ -297,17 +330,6 @@ async fn serve(
             )
         })?;
     let http_addr = listener.local_addr()?;
-    say!("API: http://{http_addr}/api/docs");
-    say!("Pages: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)");
-    if settings.print_admin_token {
-        let (_, secret) = store
-            .create_token("demo admin", Role::Admin, &[], wall_clock(), None)
-            .await?;
-        say!("Admin token: {secret}");
-        say!(
-            "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
-        );
-    }
     let member = Member {
         name: settings.instance.clone(),
         // Where the other instances reach this one's API (a standby forwards requests to
@@ -337,6 +359,7 @@ async fn serve(
         listener,
         stop,
         owned_before: false,
+        announced: false,
     };
     while let Some(fence) = me.standby().await? {
         match me.own(fence.clone()).await? {
@@ -369,7 +392,7 @@ impl Instance {
     /// meanwhile; None when stopped first.
     async fn standby(&mut self) -> Result<Option<Fence>> {
         let site = self.fp.site.id.clone();
-        let m = &self.member;
+        let m = self.member.clone();
         let poll = (m.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
         let (why_tx, why_rx) = watch::channel(String::new());
         let (owner_tx, owner_rx) = watch::channel(None::<String>);
@@ -416,6 +439,13 @@ impl Instance {
             };
             why_tx.send_replace(why);
             if server.is_none() {
+                announce(
+                    &mut self.announced,
+                    &self.listener,
+                    &self.settings,
+                    &self.store,
+                )
+                .await?;
                 let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
                 let mut stopped = server_stopped.clone();
                 server = Some(tokio::spawn(orderly_api::server::serve(
@@ -715,6 +745,13 @@ impl Instance {
         );
         let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
         let http_addr = listener.local_addr()?;
+        announce(
+            &mut self.announced,
+            &self.listener,
+            &self.settings,
+            &self.store,
+        )
+        .await?;
 
         let evs_task = match &sim {
             Some(_) => {
