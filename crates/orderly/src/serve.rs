@@ -128,8 +128,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
 async fn announce(
     announced: &mut bool,
     listener: &std::net::TcpListener,
-    settings: &Settings,
-    store: &Store,
+    admin_token: Option<&str>,
 ) -> Result<()> {
     if std::mem::replace(announced, true) {
         return Ok(());
@@ -137,10 +136,7 @@ async fn announce(
     let http_addr = listener.local_addr()?;
     say!("API: http://{http_addr}/api/docs");
     say!("Pages: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)");
-    if settings.print_admin_token {
-        let (_, secret) = store
-            .create_token("demo admin", Role::Admin, &[], wall_clock(), None)
-            .await?;
+    if let Some(secret) = admin_token {
         say!("Admin token: {secret}");
         say!(
             "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
@@ -278,6 +274,8 @@ struct Instance {
     /// The API's address has been said (when it first served: as a standby, or as the owner
     /// once the site is restored and the HL7 listener up).
     announced: bool,
+    /// `--print-admin-token`'s token, made at start (before anything else writes).
+    admin_token: Option<String>,
 }
 
 /// How an ownership of the site ended.
@@ -330,6 +328,15 @@ async fn serve(
             )
         })?;
     let http_addr = listener.local_addr()?;
+    let admin_token = match settings.print_admin_token {
+        true => Some(
+            store
+                .create_token("demo admin", Role::Admin, &[], wall_clock(), None)
+                .await?
+                .1,
+        ),
+        false => None,
+    };
     let member = Member {
         name: settings.instance.clone(),
         // Where the other instances reach this one's API (a standby forwards requests to
@@ -360,6 +367,7 @@ async fn serve(
         stop,
         owned_before: false,
         announced: false,
+        admin_token,
     };
     while let Some(fence) = me.standby().await? {
         match me.own(fence.clone()).await? {
@@ -442,8 +450,7 @@ impl Instance {
                 announce(
                     &mut self.announced,
                     &self.listener,
-                    &self.settings,
-                    &self.store,
+                    self.admin_token.as_deref(),
                 )
                 .await?;
                 let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
@@ -748,8 +755,7 @@ impl Instance {
         announce(
             &mut self.announced,
             &self.listener,
-            &self.settings,
-            &self.store,
+            self.admin_token.as_deref(),
         )
         .await?;
 
