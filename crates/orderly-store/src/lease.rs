@@ -254,6 +254,22 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     ) -> Result<()> {
         let Some(f) = &self.fence else { return Ok(()) };
+        if self.backend == Backend::Sqlite {
+            // A write first, so the transaction takes SQLite's write lock now (waiting its
+            // busy timeout): a read first would fail at once, without waiting, when another
+            // connection (the lease keeper) wrote before this transaction's first write.
+            let held = sqlx::query(
+                "UPDATE site_lease SET epoch = epoch WHERE site = $1 AND holder = $2 AND epoch = $3",
+            )
+            .bind(&f.site)
+            .bind(&f.holder)
+            .bind(f.epoch)
+            .execute(&mut **tx)
+            .await?;
+            if held.rows_affected() == 1 {
+                return Ok(());
+            }
+        }
         let sql = match self.backend {
             Backend::Postgres => "SELECT holder, epoch FROM site_lease WHERE site = $1 FOR SHARE",
             Backend::Sqlite => "SELECT holder, epoch FROM site_lease WHERE site = $1",
