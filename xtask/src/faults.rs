@@ -628,7 +628,15 @@ fn seed(dir: &Path) -> Result<PathBuf> {
 }
 
 impl Env {
+    /// Builds the release binary, then starts everything on it.
     fn start(root: &Path) -> Result<Env> {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "-p", "orderly"])
+            .current_dir(root)
+            .status()?;
+        if !status.success() {
+            bail!("cargo build --release -p orderly failed");
+        }
         let dir = tempfile::tempdir()?;
         // PostgreSQL (run as its own user) must reach its folder inside ours.
         #[cfg(unix)]
@@ -1099,13 +1107,6 @@ fn slow_connections(env: &Env) -> Result<Row> {
 pub fn faults(root: &Path, args: &[String]) -> Result<()> {
     let p = parse(args)?;
     let want = |n: &str| p.only.as_ref().is_none_or(|o| o.iter().any(|x| x == n));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "orderly"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build --release -p orderly failed");
-    }
     let mut env = Env::start(root)?;
     // Let the first sightings place every tag and wristband.
     std::thread::sleep(Duration::from_secs(15));
@@ -1254,13 +1255,6 @@ pub fn failover(root: &Path, args: &[String]) -> Result<()> {
             }
             o => bail!("unknown option {o}: cargo xtask bench failover [--kills N]"),
         }
-    }
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "orderly"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build --release -p orderly failed");
     }
     let mut env = Env::start(root)?;
     let mut owner_name = env.setup.instance.clone();
