@@ -247,6 +247,39 @@ pub struct RejectedMessage {
     pub message: String,
 }
 
+/// A PostgreSQL schema Orderly may name in SQL as it is: a lower-case letter, then lower-case
+/// letters, digits and `_`, at most 63 in all.
+fn check_schema_name(url: &str, name: &str) -> Result<()> {
+    let ok = name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    match ok {
+        true => Ok(()),
+        false => Err(StoreError::Open {
+            url: redact(url),
+            cause: format!(
+                "schema {name:?}: a schema name is a lower-case letter, then lower-case letters, digits and _, at most 63"
+            ),
+        }),
+    }
+}
+
+/// The schema of a site's tables when several sites share a PostgreSQL database: `site_`
+/// and the site's id in lower case, anything but letters and digits as `_`.
+pub fn site_schema(site: &str) -> String {
+    let mut s: String = format!("site_{site}")
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() {
+            true => c.to_ascii_lowercase(),
+            false => '_',
+        })
+        .collect();
+    s.truncate(63);
+    s
+}
+
 /// A database URL fit to print: the password, if any, replaced by `***`.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -265,7 +298,26 @@ impl Store {
     /// Opens (creating a SQLite file if missing) and migrates. `url` is `sqlite://PATH` or
     /// `postgres://...`.
     pub async fn open(url: &str) -> Result<Store> {
+        Store::open_in(url, None).await
+    }
+
+    /// Opens `url` with every table in the PostgreSQL schema `schema` (created if missing):
+    /// several sites share one database, each in its own schema. None: the database's default
+    /// search path. A schema is a lower-case name of letters, digits and `_` (`site_east`).
+    pub async fn open_in(url: &str, schema: Option<&str>) -> Result<Store> {
         install_default_drivers();
+        if let Some(name) = schema {
+            check_schema_name(url, name)?;
+            if !url.starts_with("postgres") {
+                return Err(StoreError::Open {
+                    url: redact(url),
+                    cause: format!(
+                        "schema {name}: only a PostgreSQL database has schemas (give each site its own SQLite file)"
+                    ),
+                });
+            }
+        }
+        let schema = schema.map(str::to_string);
         let backend = if url.starts_with("postgres") {
             Backend::Postgres
         } else {
@@ -282,7 +334,9 @@ impl Store {
             // With the database away, a caller learns it in seconds, not sqlx's default 30.
             .acquire_timeout(std::time::Duration::from_secs(5));
         if backend == Backend::Postgres {
-            opts = opts.after_connect(|conn, _| {
+            let schema = schema.clone();
+            opts = opts.after_connect(move |conn, _| {
+                let schema = schema.clone();
                 Box::pin(async move {
                     // An instance frozen (SIGSTOP, a VM paused) inside a commit would hold the
                     // site's lease row and keep a standby from taking over: its transaction
@@ -290,6 +344,12 @@ impl Store {
                     sqlx::query("SET idle_in_transaction_session_timeout = 5000")
                         .execute(&mut *conn)
                         .await?;
+                    if let Some(name) = schema {
+                        // Checked by check_schema_name: a plain identifier.
+                        sqlx::query(sqlx::AssertSqlSafe(format!("SET search_path TO {name}")))
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     Ok(())
                 })
             });
@@ -318,9 +378,17 @@ impl Store {
         // password), at once, where the pool would wait out its timeout and say only that.
         {
             use sqlx::Connection as _;
-            let first = sqlx::AnyConnection::connect(&connect_url)
+            let mut first = sqlx::AnyConnection::connect(&connect_url)
                 .await
                 .map_err(open_error)?;
+            if let Some(name) = &schema {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {name}"
+                )))
+                .execute(&mut first)
+                .await
+                .map_err(open_error)?;
+            }
             let _ = first.close().await;
         }
         let pool = opts.connect(&connect_url).await.map_err(open_error)?;

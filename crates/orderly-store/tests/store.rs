@@ -1052,10 +1052,89 @@ async fn postgres() {
         .unwrap();
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     suite(&format!("{base}/{name}")).await;
+    sites_in_schemas(&format!("{base}/{name}")).await;
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
         .execute(&mut conn)
         .await
         .unwrap();
+}
+
+/// Several sites in one PostgreSQL database, each in its own schema: their logs and leases
+/// are apart, and the default schema's are untouched.
+async fn sites_in_schemas(url: &str) {
+    use orderly_store::{Acquired, site_schema};
+    assert_eq!(site_schema("East-Wing 2"), "site_east_wing_2");
+    let default_next = Store::open(url)
+        .await
+        .unwrap()
+        .remembered()
+        .await
+        .unwrap()
+        .next_seq;
+    let east = Store::open_in(url, Some("site_east")).await.unwrap();
+    let west = Store::open_in(url, Some("site_west")).await.unwrap();
+    assert_eq!(
+        east.remembered().await.unwrap().next_seq,
+        0,
+        "a new schema starts empty"
+    );
+    let Acquired::Taken(fe) = east
+        .acquire_lease("east", "a", "a:1", 60_000)
+        .await
+        .unwrap()
+    else {
+        panic!("east's lease is free")
+    };
+    let Acquired::Taken(fw) = west
+        .acquire_lease("west", "b", "b:1", 60_000)
+        .await
+        .unwrap()
+    else {
+        panic!("west's lease is free")
+    };
+    east.fenced(fe)
+        .commit(&[moved(1, 1_000, "P-E", "R1")])
+        .await
+        .unwrap();
+    west.fenced(fw.clone())
+        .commit(&[moved(1, 1_000, "P-W", "R2"), moved(2, 2_000, "P-W", "R3")])
+        .await
+        .unwrap();
+    assert_eq!(east.remembered().await.unwrap().next_seq, 1);
+    assert_eq!(west.remembered().await.unwrap().next_seq, 2);
+    let (leases, _) = west.cluster(60_000).await.unwrap();
+    assert_eq!(
+        leases.iter().map(|l| l.site.as_str()).collect::<Vec<_>>(),
+        ["west"]
+    );
+    // Opened again (a restart), a schema holds what was committed in it.
+    let again = Store::open_in(url, Some("site_west")).await.unwrap();
+    assert_eq!(again.remembered().await.unwrap().next_seq, 2);
+    assert_eq!(
+        Store::open(url)
+            .await
+            .unwrap()
+            .remembered()
+            .await
+            .unwrap()
+            .next_seq,
+        default_next
+    );
+    let bad = Store::open_in(url, Some("East; DROP"))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(bad.contains("lower-case"), "{bad}");
+    let sqlite = Store::open_in("sqlite://x.db", Some("site_a"))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        sqlite.contains("only a PostgreSQL database has schemas"),
+        "{sqlite}"
+    );
 }
 
 /// Work orders as they stand, their queries, and what a restart needs from them.
