@@ -8,6 +8,7 @@ pub mod browser;
 
 use rumqttc::{Client, Connection, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -103,6 +104,27 @@ pub fn site_files(dir: &Path) -> (String, PathBuf, PathBuf) {
     let fp_path = dir.join("floorplan.toml");
     std::fs::write(&fp_path, fp).unwrap();
     (site, fp_path, workspace().join("floorplans/demo-seed.toml"))
+}
+
+/// `n` sites (the demo hospital under `n` ids) and a configuration file serving them all
+/// (`[[site]]`, each API on a free port): the file and the site ids.
+pub fn sites_config(dir: &Path, n: usize) -> (PathBuf, Vec<String>) {
+    let mut ids = Vec::new();
+    let mut config = String::new();
+    for i in 0..n {
+        let sub = dir.join(format!("site{i}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        let (id, fp, seed) = site_files(&sub);
+        config.push_str(&format!(
+            "[[site]]\nfloorplan = {:?}\nseed = {:?}\nhttp = \"127.0.0.1:0\"\n\n",
+            fp.display().to_string(),
+            seed.display().to_string()
+        ));
+        ids.push(id);
+    }
+    let path = dir.join("sites.toml");
+    std::fs::write(&path, config).unwrap();
+    (path, ids)
 }
 
 /// A database for one test: a SQLite file in `dir`, or a new PostgreSQL database.
@@ -250,7 +272,8 @@ pub fn db_i64(url: &str, sql: &str) -> Option<i64> {
 
 /// A running orderly.
 pub struct Orderly {
-    child: Child,
+    /// The process; None for a view of one of a process's several sites (`spawn_sites`).
+    child: Option<Child>,
     pub http: String,
     pub token: String,
     pub mqtt: (String, u16),
@@ -397,55 +420,13 @@ impl Setup {
     /// Starts an orderly named `instance` (another instance of this site: a standby) and
     /// waits until its API answers.
     pub fn spawn_as(&self, instance: &str) -> Orderly {
-        let mut cmd = Command::new(binary());
-        cmd.arg("run")
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--mqtt-host",
-                &self.mqtt.0,
-                "--mqtt-port",
-                &self.mqtt.1.to_string(),
-            ])
-            .args(["--database", &self.db.url])
+        let mut cmd = self.command(instance);
+        cmd.args(["--http", "127.0.0.1:0"])
             .arg("--floorplan")
             .arg(&self.floorplan)
             .arg("--seed")
-            .arg(&self.seed)
-            .arg("--rules")
-            .arg(&self.rules)
-            .args([
-                "--embedded-broker",
-                if self.embedded { "true" } else { "false" },
-            ])
-            .arg("--print-admin-token")
-            .args(["--instance", instance])
-            .args(&self.args)
-            .env("ORDERLY_LOG", "info,rumqttd=warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("starting orderly");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stderr_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sb = stderr_buf.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sb.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
+            .arg(&self.seed);
+        let (child, rx, stderr_buf) = launch(cmd);
         let (mut http, mut token, mut hl7) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
         while http.is_none() || token.is_none() {
@@ -465,7 +446,7 @@ impl Setup {
             }
         }
         Orderly {
-            child,
+            child: Some(child),
             http: http.unwrap(),
             token: token.unwrap(),
             mqtt: self.mqtt.clone(),
@@ -474,6 +455,136 @@ impl Setup {
             hl7,
         }
     }
+
+    /// `orderly run` on this setup's broker, database and rules, as `instance`.
+    fn command(&self, instance: &str) -> Command {
+        let mut cmd = Command::new(binary());
+        cmd.arg("run")
+            .args([
+                "--mqtt-host",
+                &self.mqtt.0,
+                "--mqtt-port",
+                &self.mqtt.1.to_string(),
+            ])
+            .args(["--database", &self.db.url])
+            .arg("--rules")
+            .arg(&self.rules)
+            .args([
+                "--embedded-broker",
+                if self.embedded { "true" } else { "false" },
+            ])
+            .arg("--print-admin-token")
+            .args(["--instance", instance])
+            .args(&self.args);
+        cmd
+    }
+
+    /// Starts an orderly named `instance` serving the `[[site]]`s of the configuration file
+    /// `config` (whose ids are `sites`); waits until each site's API answers. The process,
+    /// and a view of each site (its API and admin token; no process of its own).
+    pub fn spawn_sites(
+        &self,
+        config: &Path,
+        instance: &str,
+        sites: &[String],
+    ) -> (Orderly, BTreeMap<String, Orderly>) {
+        let mut cmd = self.command(instance);
+        cmd.arg("--config").arg(config);
+        let (child, rx, stderr_buf) = launch(cmd);
+        let mut http = BTreeMap::new();
+        let mut token = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while sites
+            .iter()
+            .any(|s| !http.contains_key(s) || !token.contains_key(s))
+        {
+            let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(l) => l,
+                Err(_) => panic!(
+                    "orderly did not start; stderr:\n{}",
+                    stderr_buf.lock().unwrap()
+                ),
+            };
+            let Some(rest) = line
+                .strip_prefix("API of site ")
+                .or(line.strip_prefix("Admin token of site "))
+            else {
+                continue;
+            };
+            let Some((site, value)) = rest.split_once(": ") else {
+                continue;
+            };
+            if line.starts_with("API") {
+                let base = value.trim().trim_end_matches("/api/docs").to_string();
+                http.insert(site.to_string(), base);
+            } else {
+                token.insert(site.to_string(), value.trim().to_string());
+            }
+        }
+        let views = sites
+            .iter()
+            .map(|s| {
+                (
+                    s.clone(),
+                    Orderly {
+                        child: None,
+                        http: http[s].clone(),
+                        token: token[s].clone(),
+                        mqtt: self.mqtt.clone(),
+                        site: s.clone(),
+                        stderr: stderr_buf.clone(),
+                        hl7: None,
+                    },
+                )
+            })
+            .collect();
+        let process = Orderly {
+            child: Some(child),
+            http: http[&sites[0]].clone(),
+            token: token[&sites[0]].clone(),
+            mqtt: self.mqtt.clone(),
+            site: sites[0].clone(),
+            stderr: stderr_buf,
+            hl7: None,
+        };
+        (process, views)
+    }
+}
+
+/// Starts `cmd` with its standard output's lines sent on, its standard error gathered.
+fn launch(
+    mut cmd: Command,
+) -> (
+    Child,
+    mpsc::Receiver<String>,
+    std::sync::Arc<std::sync::Mutex<String>>,
+) {
+    cmd.env("ORDERLY_LOG", "info,rumqttd=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("starting orderly");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let stderr_buf = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let sb = stderr_buf.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sb.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    (child, rx, stderr_buf)
 }
 
 impl Default for Setup {
@@ -564,13 +675,20 @@ impl Orderly {
     pub fn signal(&self, sig: &str) {
         let _ = Command::new("kill")
             .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
+            .arg(self.pid().to_string())
             .status();
+    }
+
+    fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("a view of a site has no process")
+            .id()
     }
 
     /// Its exit status if it has exited (by itself: a crash, unless a test stopped it).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.try_wait().ok().flatten()
+        self.child.as_mut()?.try_wait().ok().flatten()
     }
 
     /// The last `n` bytes of what it logged.
@@ -585,8 +703,10 @@ impl Orderly {
 
     /// Kills the process at once (SIGKILL: as if it crashed) and waits for it.
     pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// Reads the event stream from `after` until `done` says enough, or the deadline passes.
@@ -652,26 +772,31 @@ impl Orderly {
 
     /// Stops with SIGTERM (graceful) and waits.
     pub fn stop(mut self) {
+        let Some(child) = &mut self.child else {
+            return;
+        };
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(child.id().to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
+        let _ = child.kill();
         panic!("orderly did not stop within 20 s of SIGTERM");
     }
 }
 
 impl Drop for Orderly {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

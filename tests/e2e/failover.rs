@@ -316,3 +316,186 @@ fn alerts_committed_but_not_published_go_out_when_the_next_owner_starts() {
     station.close();
     b.stop();
 }
+
+/// Each site's owner and epoch, as `GET /api/v1/cluster` shows the leases not lapsed.
+fn owners(o: &Orderly) -> BTreeMap<String, (String, i64)> {
+    let Some((200, c)) = o.try_get("/api/v1/cluster") else {
+        return BTreeMap::new();
+    };
+    c["sites"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["expires_in_ms"].as_i64().is_some_and(|ms| ms >= 0))
+        .map(|l| {
+            (
+                l["site"].as_str().unwrap_or("").to_string(),
+                (
+                    l["holder"].as_str().unwrap_or("").to_string(),
+                    l["epoch"].as_i64().unwrap_or(0),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// How many sites each instance owns.
+fn per_instance(owned: &BTreeMap<String, (String, i64)>) -> BTreeMap<String, usize> {
+    let mut n = BTreeMap::new();
+    for (holder, _) in owned.values() {
+        *n.entry(holder.clone()).or_insert(0) += 1;
+    }
+    n
+}
+
+#[test]
+fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within_15_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((setup, _broker)) =
+        Setup::with_lasting_broker(dir.path(), "sites shared out among instances")
+    else {
+        return;
+    };
+    let (config, sites) = orderly_tests::sites_config(dir.path(), 4);
+    let names: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|n| format!("{}-{n}", setup.instance))
+        .collect();
+    // All three at once, as a deployment starts them.
+    let started: Vec<(Orderly, BTreeMap<String, Orderly>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|n| s.spawn(|| setup.spawn_sites(&config, n, &sites)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut procs: BTreeMap<String, Orderly> = BTreeMap::new();
+    let mut views: BTreeMap<String, BTreeMap<String, Orderly>> = BTreeMap::new();
+    for (name, (p, v)) in names.iter().zip(started) {
+        procs.insert(name.clone(), p);
+        views.insert(name.clone(), v);
+    }
+    let look = &views[&names[0]][&sites[0]];
+    // The sites spread out: every site owned, two by one instance and one by each other.
+    look.wait_until(
+        "the four sites shared out 2, 1, 1",
+        Duration::from_secs(90),
+        || {
+            let owned = owners(look);
+            let mut counts: Vec<usize> = per_instance(&owned).into_values().collect();
+            counts.sort();
+            owned.len() == 4 && counts == [1, 1, 2]
+        },
+    );
+    let before = owners(look);
+    let per = per_instance(&before);
+    let (victim, _) = per.iter().find(|(_, n)| **n == 2).unwrap();
+    let victim = victim.clone();
+    let moving: Vec<String> = before
+        .iter()
+        .filter(|(_, (h, _))| *h == victim)
+        .map(|(s, _)| s.clone())
+        .collect();
+    let survivor = names.iter().find(|n| **n != victim).unwrap().clone();
+    // Every site is served (read, and written) through any instance: each is ready on its
+    // owner; through the others its requests reach the owner.
+    for (site, (holder, _)) in &before {
+        let owner_view = &views[holder][site];
+        owner_view.wait_until("the owner ready", Duration::from_secs(30), || {
+            owner_view.get("/readyz").0 == 200
+        });
+        // A standby learns the owner at its next look (each second).
+        let other = &views[names.iter().find(|n| *n != holder).unwrap()][site];
+        other.wait_until(
+            "a read through another instance",
+            Duration::from_secs(5),
+            || other.get("/api/v1/assets/BED-ICU-04").0 == 200,
+        );
+        let (_, asset) = other.get("/api/v1/assets/BED-ICU-04");
+        assert_eq!(asset["id"], "BED-ICU-04", "site {site}: {asset}");
+    }
+
+    // A bed exit at one of the victim's sites, alerted before the kill.
+    let dev = Device::connect(&setup.mqtt, None);
+    let first = &views[&victim][&moving[0]];
+    dev.json(
+        &first.topic("rtls/rx-f2-icu-04/sightings"),
+        &sightings("TB-ICU-04"),
+    );
+    dev.json(&first.topic("bed/bed-icu-04/state"), &bed("alarming"));
+    log(first, Duration::from_secs(20), |e| {
+        e.iter().any(|x| x["kind"] == "alert.raised")
+    });
+
+    let killed = Instant::now();
+    procs.remove(&victim).unwrap().kill();
+    // While nobody owns them, a patient falls at each of the victim's sites.
+    for site in &moving {
+        dev.json(
+            &views[&survivor][site].topic("wearable/W-1002/event"),
+            &fall(),
+        );
+    }
+    look_alive(&views[&survivor][&sites[0]], &moving, &victim, killed);
+    for site in &moving {
+        let v = &views[&survivor][site];
+        // Restored by its new owner, and learnt of by this instance if it is not the owner.
+        v.wait_until("the moved site served", Duration::from_secs(20), || {
+            v.get("/api/v1/alerts/open").0 == 200
+        });
+        let events = log(v, Duration::from_secs(20), |e| fell(e, "P-1002"));
+        assert!(
+            fell(&events, "P-1002"),
+            "site {site}: the fall sent while nobody owned it is alerted: {events:?}"
+        );
+        one_log(&events);
+        let per = raised(&events);
+        assert!(
+            per.values().all(|n| *n == 1),
+            "site {site}: each alert raised once: {per:?}"
+        );
+        if site == &moving[0] {
+            assert!(
+                per.keys().any(|(rule, _)| rule.contains("bed")),
+                "site {site}: the bed exit raised before the kill is kept: {per:?}"
+            );
+        }
+    }
+    // The sites the survivors owned stayed where they were, at the same epoch.
+    let after = owners(&views[&survivor][&sites[0]]);
+    for (site, (holder, epoch)) in &before {
+        if *holder != victim {
+            assert_eq!(
+                after.get(site),
+                Some(&(holder.clone(), *epoch)),
+                "{after:?}"
+            );
+        }
+    }
+    let counts: Vec<usize> = per_instance(&after).into_values().collect();
+    assert_eq!(counts, [2, 2], "the survivors share the sites: {after:?}");
+    dev.close();
+    for (_, p) in procs {
+        p.stop();
+    }
+}
+
+/// Waits until the victim's sites are owned by another instance; they must move within 15 s.
+fn look_alive(look: &Orderly, moving: &[String], victim: &str, killed: Instant) {
+    look.wait_until(
+        "the killed instance's sites owned by the others",
+        Duration::from_secs(30),
+        || {
+            let owned = owners(look);
+            moving
+                .iter()
+                .all(|s| owned.get(s).is_some_and(|(h, _)| h != victim))
+        },
+    );
+    let took = killed.elapsed();
+    eprintln!("the killed instance's sites moved in {took:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "the sites moved in {took:?}"
+    );
+}

@@ -78,6 +78,9 @@ pub struct ApiState {
     pub outbound: orderly_outbound::Board,
     /// This instance's name in the cluster (`GET /api/v1/cluster`).
     pub instance: Arc<str>,
+    /// The other sites' stores when this instance serves several (each site's leases and
+    /// instances are in its own database or schema): `GET /api/v1/cluster` shows them all.
+    pub other_sites: Arc<[orderly_store::Store]>,
 }
 
 impl ApiState {

@@ -448,7 +448,8 @@ pub(crate) struct ClusterView {
     instance: String,
     /// Every site's lease: its owner, epoch and how long since the owner renewed it.
     sites: Vec<orderly_store::SiteLease>,
-    /// Instances (owners and standbys) that reported in the last 30 s.
+    /// Instances (owners and standbys) that reported in the last 30 s, once per site they
+    /// serve.
     instances: Vec<orderly_store::ClusterInstance>,
 }
 
@@ -460,7 +461,14 @@ pub(crate) async fn cluster(
     State(s): State<ApiState>,
 ) -> Result<Json<ClusterView>, ApiError> {
     auth.require(&[Role::Admin, Role::Facilities, Role::Biomed])?;
-    let (sites, instances) = s.store.cluster(30_000).await?;
+    let (mut sites, mut instances) = s.store.cluster(30_000).await?;
+    for other in s.other_sites.iter() {
+        let (more_sites, more_instances) = other.cluster(30_000).await?;
+        sites.extend(more_sites);
+        instances.extend(more_instances);
+    }
+    sites.sort_by(|a, b| a.site.cmp(&b.site));
+    instances.sort_by(|a, b| (&a.instance, &a.site).cmp(&(&b.instance, &b.site)));
     Ok(Json(ClusterView {
         instance: s.instance.to_string(),
         sites,

@@ -219,6 +219,7 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         shutdown: watch::channel(false).1,
         outbound: Default::default(),
         instance: "test".into(),
+        other_sites: Arc::new([]),
     };
     Fixture {
         state,

@@ -218,6 +218,28 @@ fn migrator() -> Migrator {
     )
 }
 
+/// Brings the schema up to date. PostgreSQL serializes instances migrating at once (an
+/// advisory lock); SQLite has no such lock, so an instance that finds a step it was applying
+/// already applied by another (each step is a transaction of its own, undone when it fails)
+/// tries again, and then skips it.
+async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        match migrator().run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(
+                e @ (sqlx::migrate::MigrateError::Execute(_)
+                | sqlx::migrate::MigrateError::ExecuteMigration(..)),
+            ) if backend == Backend::Sqlite && tries < 5 => {
+                tries += 1;
+                tracing::info!(error = %e, "another instance is migrating the database; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * tries)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn hash(secret: &str) -> String {
     let d = Sha256::digest(secret.as_bytes());
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -382,12 +404,23 @@ impl Store {
                 .await
                 .map_err(open_error)?;
             if let Some(name) = &schema {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
+                let made = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "CREATE SCHEMA IF NOT EXISTS {name}"
                 )))
                 .execute(&mut first)
-                .await
-                .map_err(open_error)?;
+                .await;
+                // Two instances creating it at once: one of them fails on PostgreSQL's
+                // catalogue index, and finds it made.
+                if let Err(e) = made {
+                    let there = sqlx::query("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+                        .bind(name.as_str())
+                        .fetch_optional(&mut first)
+                        .await
+                        .map_err(open_error)?;
+                    if there.is_none() {
+                        return Err(open_error(e));
+                    }
+                }
             }
             let _ = first.close().await;
         }
@@ -397,7 +430,7 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        migrator().run(&pool).await?;
+        migrate(&pool, backend).await?;
         Ok(Store {
             pool,
             backend,

@@ -1019,6 +1019,19 @@ async fn utilisation_inputs(store: &Store) {
 #[tokio::test]
 async fn sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    // Instances started at once migrate a new file together: each opens it.
+    let fresh = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = fresh.clone();
+            tokio::spawn(async move { Store::open(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for o in opens {
+        o.await
+            .unwrap()
+            .expect("every instance opens a file migrated at once");
+    }
     let url = format!("sqlite://{}", dir.path().join("orderly.db").display());
     suite(&url).await;
     let s = Store::open(&url).await.unwrap();
@@ -1071,6 +1084,18 @@ async fn sites_in_schemas(url: &str) {
         .await
         .unwrap()
         .next_seq;
+    // Instances started at once create a site's schema together: each opens it.
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.to_string();
+            tokio::spawn(async move { Store::open_in(&url, Some("site_east")).await.map(|_| ()) })
+        })
+        .collect();
+    for o in opens {
+        o.await
+            .unwrap()
+            .expect("every instance opens a schema made at once");
+    }
     let east = Store::open_in(url, Some("site_east")).await.unwrap();
     let west = Store::open_in(url, Some("site_west")).await.unwrap();
     assert_eq!(

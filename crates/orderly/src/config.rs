@@ -51,6 +51,29 @@ pub struct FileConfig {
     /// Where other instances reach this one's API, host:port (default: the `http` address;
     /// the host's name when that is a wildcard such as 0.0.0.0).
     pub advertise: Option<String>,
+    /// Several sites (hospitals) served by every instance: the instances share them out, one
+    /// owner each. Instead of the top-level `floorplan`, `seed`, `http`, `hl7`, `census_map`
+    /// and `advertise`.
+    #[serde(default)]
+    pub site: Vec<SiteFile>,
+}
+
+/// One `[[site]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteFile {
+    pub floorplan: PathBuf,
+    pub seed: PathBuf,
+    /// The site's API and pages on this instance.
+    pub http: SocketAddr,
+    /// Where other instances reach this site's API on this one (HOST:PORT).
+    pub advertise: Option<String>,
+    /// The site's HL7 (MLLP) listener, and its census map.
+    pub hl7: Option<SocketAddr>,
+    pub census_map: Option<PathBuf>,
+    /// The site's own database [default: the top-level one; on PostgreSQL in the schema
+    /// `site_<id>`, on SQLite in the file `<name>-<id>.db` beside it].
+    pub database: Option<String>,
 }
 
 /// One `[[alert_manager]]`.
@@ -264,6 +287,62 @@ pub struct Settings {
     pub lease: std::time::Duration,
     /// Where other instances reach this one's API (host:port), if configured.
     pub advertise: Option<String>,
+    /// The PostgreSQL schema of the site's tables (None: the database's default).
+    pub schema: Option<String>,
+    /// The sites of `[[site]]`, when several are served (empty: the one site above).
+    pub sites: Vec<SiteFile>,
+}
+
+impl Settings {
+    /// These settings for one of `sites`, whose id is `id`: its files, addresses and database.
+    pub fn for_site(&self, site: &SiteFile, id: &str) -> Settings {
+        let (database, schema) = match &site.database {
+            Some(url) => (url.clone(), None),
+            None if self.database.starts_with("postgres") => {
+                (self.database.clone(), Some(orderly_store::site_schema(id)))
+            }
+            None => (sqlite_beside(&self.database, id), None),
+        };
+        Settings {
+            floorplan: Some(site.floorplan.clone()),
+            seed: Some(site.seed.clone()),
+            http: site.http,
+            advertise: site.advertise.clone(),
+            hl7: site.hl7,
+            census_map: site.census_map.clone(),
+            database,
+            schema,
+            sites: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
+/// A SQLite URL's file with `-<id>` before its extension (`sqlite://data/o.db?x` to
+/// `sqlite://data/o-east.db?x`): a site's own file beside the configured one.
+fn sqlite_beside(url: &str, id: &str) -> String {
+    let id: String = id
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let (dir, file) = match path.rsplit_once('/') {
+        Some((d, f)) => (format!("{d}/"), f),
+        None => (String::new(), path),
+    };
+    let file = match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}-{id}.{ext}"),
+        _ => format!("{file}-{id}"),
+    };
+    format!("{dir}{file}{query}")
 }
 
 /// The host's name and this process's id: unique among instances, and new after a restart
@@ -426,17 +505,56 @@ impl RunArgs {
             None => default_instance(),
         };
         let advertise = self.advertise.or(file.advertise);
-        if let Some(a) = &advertise {
-            let port = a
-                .rsplit_once(':')
-                .and_then(|(h, p)| (!h.is_empty()).then_some(p));
-            if port.and_then(|p| p.parse::<u16>().ok()).is_none() {
+        if !file.site.is_empty() {
+            let single = [
+                (
+                    "floorplan",
+                    self.floorplan.is_some() || file.floorplan.is_some(),
+                ),
+                ("seed", self.seed.is_some() || file.seed.is_some()),
+                ("http", self.http.is_some() || file.http.is_some()),
+                ("hl7", self.hl7.is_some() || file.hl7.is_some()),
+                (
+                    "census_map",
+                    self.census_map.is_some() || file.census_map.is_some(),
+                ),
+                ("advertise", advertise.is_some()),
+            ];
+            if let Some((key, _)) = single.iter().find(|(_, set)| *set) {
                 anyhow::bail!(
-                    "--advertise {a}: give the host and port other instances reach this one's API at, as HOST:PORT"
+                    "{key} is given for the whole instance and the configuration has [[site]] tables: with several sites, give each its {key} in its [[site]]"
                 );
             }
+            let (mut https, mut hl7s) = (Vec::new(), Vec::new());
+            for (i, s) in file.site.iter().enumerate() {
+                // Port 0: any free port, the system's choice (tests).
+                if s.http.port() != 0 && https.contains(&s.http.port()) {
+                    anyhow::bail!(
+                        "[[site]] {} ({}): http port {} is another site's; give each site its own",
+                        i + 1,
+                        s.floorplan.display(),
+                        s.http.port()
+                    );
+                }
+                https.push(s.http.port());
+                if let Some(h) = s.hl7 {
+                    if h.port() != 0 && hl7s.contains(&h.port()) {
+                        anyhow::bail!(
+                            "[[site]] {} ({}): hl7 port {} is another site's; give each site its own",
+                            i + 1,
+                            s.floorplan.display(),
+                            h.port()
+                        );
+                    }
+                    hl7s.push(h.port());
+                }
+                check_advertise(s.advertise.as_deref())?;
+            }
         }
+        check_advertise(advertise.as_deref())?;
         Ok(Settings {
+            schema: None,
+            sites: file.site,
             alert_managers,
             webhooks,
             instance,
@@ -486,6 +604,21 @@ impl RunArgs {
             },
         })
     }
+}
+
+/// `--advertise` (or a site's `advertise`) is HOST:PORT.
+fn check_advertise(advertise: Option<&str>) -> Result<()> {
+    if let Some(a) = advertise {
+        let port = a
+            .rsplit_once(':')
+            .and_then(|(h, p)| (!h.is_empty()).then_some(p));
+        if port.and_then(|p| p.parse::<u16>().ok()).is_none() {
+            anyhow::bail!(
+                "--advertise {a}: give the host and port other instances reach this one's API at, as HOST:PORT"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The broker credentials and TLS files, checked for what belongs together.
@@ -549,6 +682,68 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         run: RunArgs,
+    }
+
+    #[test]
+    fn several_sites_each_get_their_files_addresses_and_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("o.toml");
+        let site = |n: u16, more: &str| {
+            format!(
+                "[[site]]\nfloorplan = \"east.toml\"\nseed = \"east-seed.toml\"\nhttp = \"0.0.0.0:{n}\"\n{more}\n"
+            )
+        };
+        let resolve = |text: String, flags: &[&str]| {
+            std::fs::write(&file, text).unwrap();
+            let mut args = vec!["orderly", "--config", file.to_str().unwrap()];
+            args.extend(flags);
+            Cli::parse_from(args).run.resolve()
+        };
+        let s = resolve(
+            format!(
+                "database = \"postgres://o@db/orderly\"\n{}{}",
+                site(8081, "hl7 = \"0.0.0.0:2575\""),
+                site(8082, "database = \"postgres://o@other/west\"")
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.sites.len(), 2);
+        let east = s.for_site(&s.sites[0], "East-1");
+        assert_eq!(east.database, "postgres://o@db/orderly");
+        assert_eq!(east.schema.as_deref(), Some("site_east_1"));
+        assert_eq!(east.http.port(), 8081);
+        assert_eq!(east.hl7.map(|h| h.port()), Some(2575));
+        let west = s.for_site(&s.sites[1], "west");
+        assert_eq!(
+            (west.database.as_str(), west.schema),
+            ("postgres://o@other/west", None)
+        );
+        // SQLite: a file per site beside the configured one.
+        let s = resolve(
+            format!(
+                "database = \"sqlite://data/o.db?mode=rwc\"\n{}",
+                site(8081, "")
+            ),
+            &[],
+        )
+        .unwrap();
+        let east = s.for_site(&s.sites[0], "east");
+        assert_eq!(east.database, "sqlite://data/o-east.db?mode=rwc");
+        assert_eq!(east.schema, None);
+        // What belongs to a site is refused for the whole instance, and ports are not shared.
+        let e = resolve(site(8081, ""), &["--http", "127.0.0.1:9000"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http is given for the whole instance"), "{e}");
+        let e = resolve(format!("{}{}", site(8081, ""), site(8081, "")), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http port 8081 is another site's"), "{e}");
+        let e = resolve(site(8081, "colour = \"blue\""), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("colour"), "{e}");
     }
 
     #[test]

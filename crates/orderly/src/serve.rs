@@ -27,10 +27,63 @@ macro_rules! say {
 
 pub async fn run(args: RunArgs) -> Result<()> {
     let settings = args.resolve()?;
-    let (fp, seed) =
-        crate::files::site_or_demo(settings.floorplan.as_deref(), settings.seed.as_deref())?;
-    let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
-    serve(settings, fp, seed, rules, None, None, None).await
+    if settings.sites.is_empty() {
+        let (fp, seed) =
+            crate::files::site_or_demo(settings.floorplan.as_deref(), settings.seed.as_deref())?;
+        let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
+        return serve(vec![SiteParts::of(settings, fp, seed, rules)]).await;
+    }
+    // Several sites: each with its own files, addresses and database (or schema); every
+    // instance given the same sites shares them out with the others.
+    let mut parts = Vec::new();
+    let mut files = std::collections::BTreeMap::new();
+    for site in &settings.sites {
+        let (fp, seed) =
+            crate::files::site_or_demo(Some(site.floorplan.as_path()), Some(site.seed.as_path()))?;
+        if let Some(before) = files.insert(fp.site.id.clone(), site.floorplan.clone()) {
+            anyhow::bail!(
+                "{} and {} are both site {:?}: give each [[site]] a floorplan of its own site (its [site] id)",
+                before.display(),
+                site.floorplan.display(),
+                fp.site.id
+            );
+        }
+        let s = settings.for_site(site, &fp.site.id);
+        let rules = crate::rules::load(s.rules.as_deref(), &fp, &seed)?;
+        parts.push(SiteParts::of(s, fp, seed, rules));
+    }
+    serve(parts).await
+}
+
+/// What serving one site takes.
+struct SiteParts {
+    settings: Settings,
+    fp: Arc<Floorplan>,
+    seed: Seed,
+    rules: crate::rules::Loaded,
+    /// The demo's simulator, history, and alert manager.
+    sim: Option<orderly_sim::SimConfig>,
+    history: Option<crate::history::HistoryConfig>,
+    phones: Option<tokio::net::TcpListener>,
+}
+
+impl SiteParts {
+    fn of(
+        settings: Settings,
+        fp: Arc<Floorplan>,
+        seed: Seed,
+        rules: crate::rules::Loaded,
+    ) -> SiteParts {
+        SiteParts {
+            settings,
+            fp,
+            seed,
+            rules,
+            sim: None,
+            history: None,
+            phones: None,
+        }
+    }
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
@@ -62,6 +115,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         instance: format!("demo-{}", crate::config::host_name()),
         lease: Duration::from_secs(10),
         advertise: None,
+        schema: None,
+        sites: Vec::new(),
     };
     // The demo's alert manager (phones): Orderly sends it every alert; it answers with who
     // has each one.
@@ -119,7 +174,13 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         seed: args.sim_seed,
         ..Default::default()
     });
-    serve(settings, fp, seed, rules, Some(sim), history, Some(phones)).await
+    serve(vec![SiteParts {
+        sim: Some(sim),
+        history,
+        phones: Some(phones),
+        ..SiteParts::of(settings, fp, seed, rules)
+    }])
+    .await
 }
 
 /// Says where the API is (and the admin token, for test harnesses), once: when this instance
@@ -129,15 +190,20 @@ async fn announce(
     announced: &mut bool,
     listener: &std::net::TcpListener,
     admin_token: Option<&str>,
+    site: Option<&str>,
 ) -> Result<()> {
     if std::mem::replace(announced, true) {
         return Ok(());
     }
     let http_addr = listener.local_addr()?;
-    say!("API: http://{http_addr}/api/docs");
-    say!("Pages: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)");
+    // With several sites, each line names its site.
+    let of = site.map(|s| format!(" of site {s}")).unwrap_or_default();
+    say!("API{of}: http://{http_addr}/api/docs");
+    say!(
+        "Pages{of}: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)"
+    );
     if let Some(secret) = admin_token {
-        say!("Admin token: {secret}");
+        say!("Admin token{of}: {secret}");
         say!(
             "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
         );
@@ -276,6 +342,10 @@ struct Instance {
     announced: bool,
     /// `--print-admin-token`'s token, made at start (before anything else writes).
     admin_token: Option<String>,
+    /// The sites this process serves, shared out with the other instances.
+    share: Arc<Share>,
+    /// The other sites' stores (for `GET /api/v1/cluster`).
+    other_sites: Arc<[Store]>,
 }
 
 /// How an ownership of the site ended.
@@ -284,28 +354,24 @@ enum Ended {
     Stopped,
     /// The lease was lost (taken over, or not renewed in time): why.
     Lost(String),
+    /// Handed over to an instance that serves fewer sites (the sites are shared out).
+    HandedOver,
 }
 
-async fn serve(
-    settings: Settings,
-    fp: Arc<Floorplan>,
-    seed: Seed,
-    rules: crate::rules::Loaded,
-    sim: Option<orderly_sim::SimConfig>,
-    history: Option<crate::history::HistoryConfig>,
-    phones: Option<tokio::net::TcpListener>,
-) -> Result<()> {
+async fn serve(sites: Vec<SiteParts>) -> Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .ok();
-    let store = Store::open(&settings.database).await?;
-    if settings.embedded_broker {
-        if settings.mqtt_security.credentials.is_some() || settings.mqtt_security.tls.is_some() {
+    let Some(first) = sites.first().map(|p| p.settings.clone()) else {
+        anyhow::bail!("no site to serve");
+    };
+    if first.embedded_broker {
+        if first.mqtt_security.credentials.is_some() || first.mqtt_security.tls.is_some() {
             anyhow::bail!(
                 "the embedded broker takes neither passwords nor TLS (it listens on loopback only); drop --mqtt-username and --mqtt-tls-*, or use a broker configured by `orderly devices`"
             );
         }
-        let addr: SocketAddr = format!("{}:{}", settings.mqtt_host, settings.mqtt_port)
+        let addr: SocketAddr = format!("{}:{}", first.mqtt_host, first.mqtt_port)
             .parse()
             .context("the embedded broker needs an IP address as mqtt-host")?;
         let addr = tokio::task::spawn_blocking(move || EmbeddedBroker::start(addr))
@@ -319,83 +385,332 @@ async fn serve(
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let listener = std::net::TcpListener::bind(settings.http)
-        .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .with_context(|| {
-            format!(
-                "cannot listen for HTTP on {} (taken? choose another with --http)",
-                settings.http
-            )
-        })?;
-    let http_addr = listener.local_addr()?;
-    let admin_token = match settings.print_admin_token {
-        true => Some(
-            store
-                .create_token("demo admin", Role::Admin, &[], wall_clock(), None)
-                .await?
-                .1,
-        ),
-        false => None,
-    };
-    let member = Member {
-        name: settings.instance.clone(),
-        // Where the other instances reach this one's API (a standby forwards requests to
-        // the owner): as configured, else the address listened on, the host's name for a
-        // wildcard address.
-        http: settings.advertise.clone().unwrap_or_else(|| {
-            if http_addr.ip().is_unspecified() {
-                format!("{}:{}", crate::config::host_name(), http_addr.port())
-            } else {
-                http_addr.to_string()
-            }
-        }),
-        started_ms: wall_clock().millis(),
-        lease: settings.lease,
-    };
-    let mut me = Instance {
-        settings,
-        fp,
-        seed,
-        rules,
-        sim,
-        history,
-        phones,
-        store,
-        metrics,
-        member,
-        listener,
-        stop,
-        owned_before: false,
-        announced: false,
-        admin_token,
-    };
-    while let Some(fence) = me.standby().await? {
-        match me.own(fence.clone()).await? {
-            Ended::Stopped => {
-                // A clean stop hands the site over at once: the standby need not wait out
-                // the lease.
-                if let Err(e) = me.store.release_lease(&fence).await {
-                    tracing::warn!(error = %e, "cannot release the site's lease; a standby takes over when it lapses");
+    let several = sites.len() > 1;
+    let mut opened = Vec::new();
+    for p in sites {
+        let settings = &p.settings;
+        let store = Store::open_in(&settings.database, settings.schema.as_deref()).await?;
+        let listener = std::net::TcpListener::bind(settings.http)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .with_context(|| {
+                format!(
+                    "cannot listen for HTTP on {} (taken? choose another with --http{})",
+                    settings.http,
+                    if several {
+                        " or the [[site]]'s http"
+                    } else {
+                        ""
+                    }
+                )
+            })?;
+        let http_addr = listener.local_addr()?;
+        let admin_token = match settings.print_admin_token {
+            true => Some(
+                store
+                    .create_token("demo admin", Role::Admin, &[], wall_clock(), None)
+                    .await?
+                    .1,
+            ),
+            false => None,
+        };
+        let member = Member {
+            name: settings.instance.clone(),
+            // Where the other instances reach this one's API (a standby forwards requests to
+            // the owner): as configured, else the address listened on, the host's name for a
+            // wildcard address.
+            http: settings.advertise.clone().unwrap_or_else(|| {
+                if http_addr.ip().is_unspecified() {
+                    format!("{}:{}", crate::config::host_name(), http_addr.port())
+                } else {
+                    http_addr.to_string()
                 }
-                break;
+            }),
+            started_ms: wall_clock().millis(),
+            lease: settings.lease,
+        };
+        opened.push((p, store, listener, admin_token, member));
+    }
+    let share = Arc::new(Share::new(
+        first.instance.clone(),
+        first.lease,
+        opened
+            .iter()
+            .map(|(p, store, ..)| (p.fp.site.id.clone(), store.clone()))
+            .collect(),
+    ));
+    let stores: Vec<Store> = opened.iter().map(|(_, store, ..)| store.clone()).collect();
+    let mut running = tokio::task::JoinSet::new();
+    for (i, (p, store, listener, admin_token, member)) in opened.into_iter().enumerate() {
+        let me = Instance {
+            settings: p.settings,
+            fp: p.fp,
+            seed: p.seed,
+            rules: p.rules,
+            sim: p.sim,
+            history: p.history,
+            phones: p.phones,
+            store,
+            metrics: metrics.clone(),
+            member,
+            listener,
+            stop: stop.clone(),
+            owned_before: false,
+            announced: false,
+            admin_token,
+            share: share.clone(),
+            other_sites: stores
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, s)| s.clone())
+                .collect(),
+        };
+        running.spawn(me.run());
+    }
+    if several {
+        tokio::spawn(share.clone().rebalance(stop.clone()));
+    }
+    let mut failed = None;
+    while let Some(done) = running.join_next().await {
+        let outcome = done.map_err(anyhow::Error::from).and_then(|r| r);
+        if let Err(e) = outcome {
+            // One site cannot be served (its HL7 port taken, its files broken): the process
+            // stops, as a single site's would, and the other instances take the sites.
+            failed.get_or_insert(e);
+            running.abort_all();
+        }
+    }
+    tracing::info!("stopped");
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The sites this process serves and how it shares them out with the other instances: with
+/// one site it takes it whenever free; with several, an instance takes a free site when no
+/// other live instance owns fewer, so they spread evenly, and hands one over when it owns two
+/// more than another live instance (an instance joined, or came back).
+struct Share {
+    name: String,
+    lease: Duration,
+    /// Every site's id and store (each site's leases are in its own database or schema).
+    sites: Vec<(String, Store)>,
+    /// One site taken at a time in this process, each after a fresh look at the cluster.
+    taking: tokio::sync::Mutex<()>,
+    /// When this process first saw each site free: after a quarter lease free, any instance
+    /// takes it (the least busy instance may be gone without the database knowing yet).
+    free_since: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    /// Sites asked to be handed over.
+    handover: std::sync::Mutex<std::collections::HashMap<String, watch::Sender<bool>>>,
+}
+
+/// What to do about a site that is not ours.
+enum Turn {
+    /// Try to take its lease.
+    Take,
+    /// Leave it: held by another instance (its lease, if any), or free for a less busy one.
+    Wait(Option<orderly_store::SiteLease>),
+}
+
+/// Who serves what, as every site's database says.
+struct Picture {
+    /// Live instances (reported within 3/5 of a lease, not stopped), with how many sites each
+    /// owns; this one always included.
+    owned: std::collections::BTreeMap<String, usize>,
+    leases: Vec<orderly_store::SiteLease>,
+}
+
+impl Share {
+    fn new(name: String, lease: Duration, sites: Vec<(String, Store)>) -> Share {
+        Share {
+            name,
+            lease,
+            sites,
+            taking: Default::default(),
+            free_since: Default::default(),
+            handover: Default::default(),
+        }
+    }
+
+    fn several(&self) -> bool {
+        self.sites.len() > 1
+    }
+
+    async fn picture(&self) -> Result<Picture> {
+        let live_ms = (self.lease.as_millis() as i64) * 3 / 5;
+        let mut owned = std::collections::BTreeMap::from([(self.name.clone(), 0)]);
+        let mut leases = Vec::new();
+        for (_, store) in &self.sites {
+            let (l, instances) = store.cluster(live_ms).await?;
+            for i in instances.into_iter().filter(|i| i.state != "stopped") {
+                owned.entry(i.instance).or_insert(0);
             }
-            Ended::Lost(why) => {
-                say!("Standing down: {why}");
-                tracing::warn!(site = %fence.site, epoch = fence.epoch, why = %why, "standing down");
+            leases.extend(l);
+        }
+        for l in leases.iter().filter(|l| l.expires_in_ms >= 0) {
+            if let Some(n) = owned.get_mut(&l.holder) {
+                *n += 1;
+            }
+        }
+        Ok(Picture { owned, leases })
+    }
+
+    /// Whether this instance should try to take `site` now (call with `taking` held).
+    async fn turn(&self, site: &str) -> Result<Turn> {
+        if !self.several() {
+            return Ok(Turn::Take);
+        }
+        let pic = self.picture().await?;
+        let lease = pic.leases.iter().find(|l| l.site == site).cloned();
+        let free = lease
+            .as_ref()
+            .is_none_or(|l| l.expires_in_ms < 0 || l.holder == self.name);
+        let since = {
+            let mut f = self.free_since.lock().unwrap_or_else(|p| p.into_inner());
+            match free {
+                true => Some(*f.entry(site.to_string()).or_insert_with(Instant::now)),
+                false => {
+                    f.remove(site);
+                    None
+                }
+            }
+        };
+        let Some(since) = since else {
+            return Ok(Turn::Wait(lease));
+        };
+        let mine = pic.owned.get(&self.name).copied().unwrap_or(0);
+        let least_other = pic
+            .owned
+            .iter()
+            .filter(|(n, _)| **n != self.name)
+            .map(|(_, n)| *n)
+            .min();
+        let take = match least_other {
+            None => true,
+            Some(least) => mine <= least || since.elapsed() > self.lease / 4,
+        };
+        if !take {
+            return Ok(Turn::Wait(lease));
+        }
+        // Free from now on only when seen free again (after this ownership, say).
+        self.free_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(site);
+        Ok(Turn::Take)
+    }
+
+    /// The watch that asks this process to hand `site` over.
+    fn handover_of(&self, site: &str) -> watch::Receiver<bool> {
+        let mut h = self.handover.lock().unwrap_or_else(|p| p.into_inner());
+        h.entry(site.to_string())
+            .or_insert_with(|| watch::channel(false).0)
+            .subscribe()
+    }
+
+    /// A handed-over site may be taken again.
+    fn clear_handover(&self, site: &str) {
+        let h = self.handover.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = h.get(site) {
+            tx.send_replace(false);
+        }
+    }
+
+    /// Every half lease: when this instance owns two sites more than another live one, hands
+    /// one over (at most one a lease, so the cluster settles between moves).
+    async fn rebalance(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut last: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.lease / 2) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if last.is_some_and(|t| t.elapsed() < self.lease) {
+                continue;
+            }
+            let Ok(pic) = self.picture().await else {
+                continue;
+            };
+            let mine: Vec<&orderly_store::SiteLease> = pic
+                .leases
+                .iter()
+                .filter(|l| l.holder == self.name && l.expires_in_ms >= 0)
+                .collect();
+            let least_other = pic
+                .owned
+                .iter()
+                .filter(|(n, _)| **n != self.name)
+                .map(|(_, n)| *n)
+                .min();
+            let Some(least) = least_other else { continue };
+            if mine.len() < least + 2 {
+                continue;
+            }
+            // The site taken last: the one this instance has served the shortest time.
+            let Some(site) = mine
+                .iter()
+                .max_by_key(|l| l.acquired_ms)
+                .map(|l| l.site.clone())
+            else {
+                continue;
+            };
+            say!(
+                "Handing site {site} over: this instance owns {} sites, another owns {least}",
+                mine.len()
+            );
+            tracing::info!(site = %site, owned = mine.len(), least_other = least, "handing a site over to share the sites out");
+            let h = self.handover.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(tx) = h.get(&site) {
+                tx.send_replace(true);
+                last = Some(Instant::now());
             }
         }
     }
-    let m = &me.member;
-    let _ = me
-        .store
-        .report_instance(&m.name, &me.fp.site.id, &m.http, m.started_ms, "stopped")
-        .await;
-    me.store.close().await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 impl Instance {
+    /// Serves the site until stopped: as a standby until its lease is ours, then as its owner
+    /// until the lease is lost or handed over, and so on.
+    async fn run(mut self) -> Result<()> {
+        let site = self.fp.site.id.clone();
+        while let Some(fence) = self.standby().await? {
+            match self.own(fence.clone()).await? {
+                Ended::Stopped => {
+                    // A clean stop hands the site over at once: the standby need not wait out
+                    // the lease.
+                    if let Err(e) = self.store.release_lease(&fence).await {
+                        tracing::warn!(error = %e, site = %site, "cannot release the site's lease; a standby takes over when it lapses");
+                    }
+                    break;
+                }
+                Ended::HandedOver => {
+                    if let Err(e) = self.store.release_lease(&fence).await {
+                        tracing::warn!(error = %e, site = %site, "cannot release the site's lease; another instance takes over when it lapses");
+                    }
+                    self.share.clear_handover(&site);
+                    say!("Handed over: site {site}");
+                }
+                Ended::Lost(why) => {
+                    say!("Standing down: {why}");
+                    tracing::warn!(site = %fence.site, epoch = fence.epoch, why = %why, "standing down");
+                }
+            }
+        }
+        let m = &self.member;
+        let _ = self
+            .store
+            .report_instance(&m.name, &site, &m.http, m.started_ms, "stopped")
+            .await;
+        self.store.close().await;
+        Ok(())
+    }
+
+    /// With several sites, the lines said for the operator name the site.
+    fn label(&self) -> Option<&str> {
+        self.share.several().then_some(self.fp.site.id.as_str())
+    }
+
     /// Waits for the site's lease, serving health and readiness (503, naming the owner)
     /// meanwhile; None when stopped first.
     async fn standby(&mut self) -> Result<Option<Fence>> {
@@ -412,11 +727,27 @@ impl Instance {
             if *stop.borrow() {
                 break None;
             }
-            let why = match self
-                .store
-                .acquire_lease(&site, &m.name, &m.http, m.ttl_ms())
-                .await
-            {
+            let attempt = {
+                let _one_at_a_time = self.share.taking.lock().await;
+                match self.share.turn(&site).await {
+                    Ok(Turn::Take) => self
+                        .store
+                        .acquire_lease(&site, &m.name, &m.http, m.ttl_ms())
+                        .await
+                        .map_err(anyhow::Error::from),
+                    Ok(Turn::Wait(Some(l))) if l.expires_in_ms >= 0 => Ok(Acquired::Held {
+                        holder: l.holder,
+                        epoch: l.epoch,
+                        http: l.http,
+                        expires_in_ms: l.expires_in_ms,
+                    }),
+                    Ok(Turn::Wait(_)) => Err(anyhow::anyhow!(
+                        "the site is free and an instance serving fewer sites takes it"
+                    )),
+                    Err(e) => Err(e),
+                }
+            };
+            let why = match attempt {
                 Ok(Acquired::Taken(f)) => break Some(f),
                 Ok(Acquired::Held {
                     holder,
@@ -440,17 +771,26 @@ impl Instance {
                         expires_in_ms.max(0) / 1000
                     )
                 }
-                Err(e) => {
+                Err(e) if e.downcast_ref::<orderly_store::StoreError>().is_some() => {
                     tracing::warn!(error = %e, site = %site, "cannot reach the database to take the site's lease; retrying");
                     format!("standby: cannot reach the database to take site {site}: {e}")
+                }
+                Err(e) => {
+                    let _ = self
+                        .store
+                        .report_instance(&m.name, &site, &m.http, m.started_ms, "standby")
+                        .await;
+                    format!("standby: site {site}: {e}")
                 }
             };
             why_tx.send_replace(why);
             if server.is_none() {
+                let label = self.label().map(str::to_string);
                 announce(
                     &mut self.announced,
                     &self.listener,
                     self.admin_token.as_deref(),
+                    label.as_deref(),
                 )
                 .await?;
                 let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
@@ -700,6 +1040,7 @@ impl Instance {
             shutdown: shutdown_rx.clone(),
             outbound: Default::default(),
             instance: self.member.name.as_str().into(),
+            other_sites: self.other_sites.clone(),
         };
         let outbound_tasks =
             crate::outbound::spawn(settings, &state, &fp.site.id, shutdown_rx.clone())?;
@@ -752,10 +1093,12 @@ impl Instance {
         );
         let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
         let http_addr = listener.local_addr()?;
+        let label = self.label().map(str::to_string);
         announce(
             &mut self.announced,
             &self.listener,
             self.admin_token.as_deref(),
+            label.as_deref(),
         )
         .await?;
 
@@ -832,8 +1175,10 @@ impl Instance {
             },
         ));
         let mut stop = self.stop.clone();
+        let mut handover = self.share.handover_of(&fp.site.id);
         let ended = tokio::select! {
             _ = stop.wait_for(|s| *s) => Ended::Stopped,
+            _ = handover.wait_for(|h| *h) => Ended::HandedOver,
             why = lost_rx.wait_for(|l| l.is_some()) => Ended::Lost(
                 why.ok().and_then(|w| w.clone()).unwrap_or_else(|| "the lease is lost".into()),
             ),
