@@ -474,7 +474,39 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
     }
     let counts: Vec<usize> = per_instance(&after).into_values().collect();
     assert_eq!(counts, [2, 2], "the survivors share the sites: {after:?}");
+
+    // The killed instance comes back: a survivor hands it a site (2, 1, 1 again), and the
+    // handed-over site's log stays one, its alerts raised once.
+    let (back, _) = setup.spawn_sites(&config, &victim, &sites);
+    let look = &views[&survivor][&sites[0]];
+    look.wait_until(
+        "a site handed to the instance that came back",
+        Duration::from_secs(60),
+        || {
+            let owned = owners(look);
+            let mut counts: Vec<usize> = per_instance(&owned).into_values().collect();
+            counts.sort();
+            owned.len() == 4 && counts == [1, 1, 2]
+        },
+    );
+    let (site, _) = owners(look)
+        .into_iter()
+        .find(|(_, (h, _))| *h == victim)
+        .unwrap();
+    let v = &views[&survivor][&site];
+    v.wait_until(
+        "the handed-over site served",
+        Duration::from_secs(20),
+        || v.get("/api/v1/alerts/open").0 == 200,
+    );
+    dev.json(&v.topic("wearable/W-1003/event"), &fall());
+    let events = log(v, Duration::from_secs(20), |e| fell(e, "P-1003"));
+    assert!(fell(&events, "P-1003"), "site {site}: {events:?}");
+    one_log(&events);
+    let per = raised(&events);
+    assert!(per.values().all(|n| *n == 1), "site {site}: {per:?}");
     dev.close();
+    back.stop();
     for (_, p) in procs {
         p.stop();
     }
