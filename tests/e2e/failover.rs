@@ -415,6 +415,36 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
         assert_eq!(asset["id"], "BED-ICU-04", "site {site}: {asset}");
     }
 
+    // Load on every site throughout: each ICU bed's tag heard in its room, ten messages a
+    // second a site.
+    let load_stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, mqtt, topics) = (
+            load_stop.clone(),
+            setup.mqtt.clone(),
+            sites
+                .iter()
+                .map(|s| format!("orderly/v1/{s}/"))
+                .collect::<Vec<_>>(),
+        );
+        std::thread::spawn(move || {
+            let dev = Device::connect(&mqtt, None);
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = n % 8 + 1;
+                for t in &topics {
+                    dev.json(
+                        &format!("{t}rtls/rx-f2-icu-0{k}/sightings"),
+                        &sightings(&format!("TB-ICU-0{k}")),
+                    );
+                }
+                n += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            dev.close();
+            n
+        })
+    };
     // A bed exit at one of the victim's sites, alerted before the kill.
     let dev = Device::connect(&setup.mqtt, None);
     let first = &views[&victim][&moving[0]];
@@ -505,6 +535,9 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
     one_log(&events);
     let per = raised(&events);
     assert!(per.values().all(|n| *n == 1), "site {site}: {per:?}");
+    load_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = load.join().unwrap();
+    assert!(rounds > 100, "the load ran ({rounds} rounds)");
     dev.close();
     back.stop();
     for (_, p) in procs {

@@ -53,11 +53,14 @@ pub struct ReplayArgs {
     pub out: Option<PathBuf>,
 }
 
+/// A capture line, its payload left as it was written: parsed once, by the device's decoder.
 #[derive(Deserialize)]
-struct Line {
+struct Line<'a> {
     at: Timestamp,
-    topic: String,
-    payload: serde_json::Value,
+    #[serde(borrow)]
+    topic: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    payload: &'a serde_json::value::RawValue,
 }
 
 /// Virtual time between steps when no message arrives (as the live world ticks).
@@ -193,12 +196,20 @@ pub fn run(
                 );
             }
         }
-        // A payload kept as a string is a message that was not JSON: replay its bytes as received.
-        let bytes = match &l.payload {
-            serde_json::Value::String(s) => s.clone().into_bytes(),
-            v => serde_json::to_vec(v)?,
+        // A payload kept as a string is a message that was not JSON: replay its bytes as
+        // received. Any other payload is the JSON the device sent, as written.
+        let raw = l.payload.get();
+        let text: String;
+        let bytes = match raw.starts_with('"') {
+            true => {
+                text = serde_json::from_str(raw).with_context(|| {
+                    format!("{}:{}: the payload string", capture.display(), i + 1)
+                })?;
+                text.as_bytes()
+            }
+            false => raw.as_bytes(),
         };
-        hospital.push(orderly_mqtt::decode(&topics, &l.topic, &bytes, l.at));
+        hospital.push(orderly_mqtt::decode(&topics, &l.topic, bytes, l.at));
         messages += 1;
         pending_at = Some(l.at);
     }
