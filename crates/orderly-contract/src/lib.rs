@@ -241,14 +241,14 @@ fn decode_payload(
         };
         DecodeError::new(reason, e.to_string())
     })?;
-    let ts = match meta.ts {
-        Some(Loose::Str(s)) => Timestamp::parse_rfc3339(&s).ok_or_else(|| {
+    let ts = match meta.ts.map(|raw| serde_json::from_str::<String>(raw.get())) {
+        Some(Ok(s)) => Timestamp::parse_rfc3339(&s).ok_or_else(|| {
             DecodeError::new(
                 RejectReason::BadTimestamp,
                 format!("ts {s:?} is not RFC 3339 with a zone"),
             )
         })?,
-        Some(_) => {
+        Some(Err(_)) => {
             return Err(DecodeError::new(
                 RejectReason::BadTimestamp,
                 "ts is not a string",
@@ -261,15 +261,17 @@ fn decode_payload(
             ));
         }
     };
-    let seq = match meta.seq {
-        None | Some(Loose::Null(())) => None,
-        Some(Loose::Num(n)) => Some(n),
-        Some(_) => {
-            return Err(DecodeError::new(
-                RejectReason::BadField,
-                "seq is not a non-negative integer",
-            ));
-        }
+    let seq = match meta.seq.map(|raw| raw.get()) {
+        None | Some("null") => None,
+        Some(raw) => match serde_json::from_str::<u64>(raw) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return Err(DecodeError::new(
+                    RejectReason::BadField,
+                    "seq is not a non-negative integer",
+                ));
+            }
+        },
     };
     let payload = match (class, leaf) {
         ("rtls", "sightings") => Payload::Sightings(check_sightings(field(bytes)?)?),
@@ -292,22 +294,21 @@ fn decode_payload(
     Ok((ts, seq, payload))
 }
 
-/// The fields every payload has. Any JSON object fits; what the fields hold is checked after.
+/// The fields every payload has. Any JSON object fits; what the fields hold is checked after,
+/// from their JSON text as sent (None: the field is absent; `null` is kept as text).
 #[derive(serde::Deserialize)]
-struct Meta {
-    #[serde(default)]
-    ts: Option<Loose>,
-    #[serde(default)]
-    seq: Option<Loose>,
+struct Meta<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    ts: Option<&'a serde_json::value::RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    seq: Option<&'a serde_json::value::RawValue>,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Loose {
-    Null(()),
-    Num(u64),
-    Str(String),
-    Other(serde::de::IgnoredAny),
+/// A field that is there, whatever it holds (`null` included).
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de serde_json::value::RawValue>, D::Error> {
+    <&serde_json::value::RawValue as serde::Deserialize>::deserialize(d).map(Some)
 }
 
 fn field<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
@@ -482,6 +483,46 @@ mod tests {
             Inbound::Rejected(r) => Some(r.reason),
             Inbound::Reading(_) => None,
         }
+    }
+
+    /// `ts` and `seq` as the contract says: each wrong kind named, `seq` null as absent.
+    #[test]
+    fn ts_and_seq_are_checked_whatever_they_hold() {
+        let msg = |payload: &str| match dec("rtls/rx-1/sightings", payload) {
+            Inbound::Rejected(r) => Err((r.reason, r.detail)),
+            Inbound::Reading(r) => Ok(r.seq),
+        };
+        let ts = r#""ts":"2026-11-22T10:00:00Z""#;
+        let body = r#""sightings":[]"#;
+        assert_eq!(msg(&format!("{{{ts},{body}}}")), Ok(None));
+        assert_eq!(msg(&format!("{{{ts},\"seq\":null,{body}}}")), Ok(None));
+        assert_eq!(msg(&format!("{{{ts},\"seq\":7,{body}}}")), Ok(Some(7)));
+        for bad in ["-1", "\"7\"", "7.5", "[]", "18446744073709551616"] {
+            assert_eq!(
+                msg(&format!("{{{ts},\"seq\":{bad},{body}}}")),
+                Err((
+                    RejectReason::BadField,
+                    "seq is not a non-negative integer".into()
+                )),
+                "seq {bad}"
+            );
+        }
+        let no_ts = Err((RejectReason::BadTimestamp, "ts is missing".into()));
+        assert_eq!(msg(&format!("{{{body}}}")), no_ts);
+        for bad in ["null", "5", "{}"] {
+            assert_eq!(
+                msg(&format!("{{\"ts\":{bad},{body}}}")),
+                Err((RejectReason::BadTimestamp, "ts is not a string".into())),
+                "ts {bad}"
+            );
+        }
+        let (reason, _) = msg(r#"{"ts":"yesterday","sightings":[]}"#).unwrap_err();
+        assert_eq!(reason, RejectReason::BadTimestamp);
+        // An escaped string is read as the string it stands for.
+        assert_eq!(
+            msg(&format!("{{\"ts\":\"2026-11-22T10:00:00\\u005a\",{body}}}")),
+            Ok(None)
+        );
     }
 
     /// The contract's own examples decode.
