@@ -378,6 +378,7 @@ fn check_due(
     policies: Res<Policies>,
     mut orders: ResMut<WorkOrders>,
     mut items: Query<(&AssetInfo, Ref<Meters>, &mut Service)>,
+    moved: Query<Entity, Changed<Meters>>,
     mut outbox: ResMut<Outbox>,
 ) {
     let now = clock.now;
@@ -391,10 +392,15 @@ fn check_due(
     if policies.0.policies.is_empty() {
         return;
     }
-    let mut ordered: Vec<_> = items
-        .iter_mut()
-        .filter(|(_, m, _)| sweep || m.is_changed())
-        .collect();
+    // Between sweeps, only the items whose meters moved (not a walk over every asset each
+    // step).
+    let mut ordered: Vec<_> = match sweep {
+        true => items.iter_mut().collect(),
+        false => items
+            .iter_many_unique_mut(moved.iter())
+            .filter_map(Result::ok)
+            .collect(),
+    };
     ordered.sort_by(|a, b| a.0.0.id.cmp(&b.0.0.id));
     for (info, meters, mut service) in ordered {
         let a = &info.0;

@@ -6,7 +6,9 @@ use orderly_floorplan::Floorplan;
 use orderly_model::reading::DeviceClass;
 use orderly_model::{Asset, AssetStatus, Patient, Seed, Staff};
 use orderly_rules::{Fact, SubjectType, schema};
-use std::collections::HashMap;
+/// The registry's maps: looked up for every message by ids from the devices, so a fast
+/// hasher (seeded per process, as the standard one is; nothing iterates them).
+pub type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// How quickly a silent tag counts as gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -436,9 +436,11 @@ fn advance(
     for (info, mut t, mut c) in &mut patients {
         let dt = c.last_step.map_or(0, |l| now.since(l).clamp(0, 60_000));
         c.last_step = Some(now);
-        let bed = registry
-            .subjects
-            .get(&info.0.bed)
+        // The bed is looked up only for a patient with turns ordered (Off without, whatever
+        // the bed).
+        let bed = t
+            .every_min
+            .and_then(|_| registry.subjects.get(&info.0.bed))
             .and_then(|e| beds.get(*e).ok());
         let state = match (t.every_min, bed) {
             (None, _) | (_, None) => TurnState::Off,
