@@ -385,9 +385,15 @@ impl Setup {
 
     /// A new API token from `orderly token create` on this setup's database; its secret.
     pub fn token(&self, role: &str, name: &str, units: &str) -> String {
+        self.token_with(role, name, units, &[])
+    }
+
+    /// As `token`, with more arguments (`--site ID`).
+    pub fn token_with(&self, role: &str, name: &str, units: &str, more: &[&str]) -> String {
         let out = Command::new(binary())
             .args(["token", "create", "--role", role, "--name", name])
             .args(["--units", units, "--database", &self.db.url, "--create"])
+            .args(more)
             .output()
             .unwrap();
         assert!(

@@ -445,6 +445,12 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
             n
         })
     };
+    // A token made for one site (`orderly token create --site`) opens that site, not another.
+    let token = setup.token_with("facilities", "porter", "", &["--site", &sites[1]]);
+    let own = &views[&names[0]][&sites[1]];
+    assert_eq!(own.get_as("/api/v1/me", &token).0, 200);
+    let other = &views[&names[0]][&sites[2]];
+    assert_eq!(other.get_as("/api/v1/me", &token).0, 401);
     // A bed exit at one of the victim's sites, alerted before the kill.
     let dev = Device::connect(&setup.mqtt, None);
     let first = &views[&victim][&moving[0]];

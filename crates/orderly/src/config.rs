@@ -298,10 +298,7 @@ impl Settings {
     pub fn for_site(&self, site: &SiteFile, id: &str) -> Settings {
         let (database, schema) = match &site.database {
             Some(url) => (url.clone(), None),
-            None if self.database.starts_with("postgres") => {
-                (self.database.clone(), Some(orderly_store::site_schema(id)))
-            }
-            None => (sqlite_beside(&self.database, id), None),
+            None => site_database(&self.database, id),
         };
         Settings {
             floorplan: Some(site.floorplan.clone()),
@@ -315,6 +312,15 @@ impl Settings {
             sites: Vec::new(),
             ..self.clone()
         }
+    }
+}
+
+/// Where site `id` keeps its tables when several sites share `database`: on PostgreSQL the
+/// same database in the schema `site_<id>`, on SQLite a file beside.
+pub fn site_database(database: &str, id: &str) -> (String, Option<String>) {
+    match database.starts_with("postgres") {
+        true => (database.to_string(), Some(orderly_store::site_schema(id))),
+        false => (sqlite_beside(database, id), None),
     }
 }
 

@@ -120,6 +120,10 @@ enum TokenCmd {
         /// Database URL [default: the orderly-demo.db or orderly.db here].
         #[arg(long, env = "ORDERLY_DATABASE")]
         database: Option<String>,
+        /// With several sites on one database: the site (its id) whose tokens these are (its
+        /// PostgreSQL schema, or its SQLite file beside the database's).
+        #[arg(long, env = "ORDERLY_SITE")]
+        site: Option<String>,
         /// Make a new database if there is none (otherwise a mistyped path is refused: a
         /// token in a new, empty database is one no Orderly reads).
         #[arg(long)]
@@ -133,6 +137,10 @@ enum TokenCmd {
         /// Database URL [default: the orderly-demo.db or orderly.db here].
         #[arg(long, env = "ORDERLY_DATABASE")]
         database: Option<String>,
+        /// With several sites on one database: the site (its id) whose tokens these are (its
+        /// PostgreSQL schema, or its SQLite file beside the database's).
+        #[arg(long, env = "ORDERLY_SITE")]
+        site: Option<String>,
     },
     /// Revoke a token by id.
     Revoke {
@@ -140,6 +148,10 @@ enum TokenCmd {
         /// Database URL [default: the orderly-demo.db or orderly.db here].
         #[arg(long, env = "ORDERLY_DATABASE")]
         database: Option<String>,
+        /// With several sites on one database: the site (its id) whose tokens these are (its
+        /// PostgreSQL schema, or its SQLite file beside the database's).
+        #[arg(long, env = "ORDERLY_SITE")]
+        site: Option<String>,
     },
 }
 
@@ -265,6 +277,7 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             units,
             expires_in,
             database,
+            site,
             create,
             floorplan,
         } => {
@@ -309,7 +322,7 @@ async fn token(cmd: TokenCmd) -> Result<()> {
                     known.join(", ")
                 );
             }
-            let store = orderly_store::Store::open(&database).await?;
+            let store = open_site(&database, site.as_deref()).await?;
             let (id, secret) = store
                 .create_token(&name, role, &units, now, expires)
                 .await?;
@@ -320,9 +333,9 @@ async fn token(cmd: TokenCmd) -> Result<()> {
             }
             store.close().await;
         }
-        TokenCmd::List { database } => {
+        TokenCmd::List { database, site } => {
             let database = existing_database(database, false)?;
-            let store = orderly_store::Store::open(&database).await?;
+            let store = open_site(&database, site.as_deref()).await?;
             let tokens = store.tokens().await?;
             store.close().await;
             let now = orderly_mqtt::client::wall_clock();
@@ -355,9 +368,9 @@ async fn token(cmd: TokenCmd) -> Result<()> {
                 );
             }
         }
-        TokenCmd::Revoke { id, database } => {
+        TokenCmd::Revoke { id, database, site } => {
             let database = existing_database(database, false)?;
-            let store = orderly_store::Store::open(&database).await?;
+            let store = open_site(&database, site.as_deref()).await?;
             let done = store
                 .revoke_token(&id, orderly_mqtt::client::wall_clock())
                 .await?;
@@ -372,6 +385,15 @@ async fn token(cmd: TokenCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The store of `site` when several sites share `database` (`[[site]]`), else `database`'s.
+async fn open_site(database: &str, site: Option<&str>) -> Result<orderly_store::Store> {
+    let (url, schema) = match site {
+        Some(id) => config::site_database(database, id),
+        None => (database.to_string(), None),
+    };
+    Ok(orderly_store::Store::open_in(&url, schema.as_deref()).await?)
 }
 
 async fn audit_verify(database: String) -> Result<()> {

@@ -841,6 +841,9 @@ impl Instance {
             }
         }
         self.owned_before = true;
+        // A handover asked of an earlier ownership (or of a picture that was already stale)
+        // is not this one's: the share is looked at again each half lease.
+        self.share.clear_handover(&self.fp.site.id);
         let rules = &self.rules;
         let metrics = self.metrics.clone();
         // Commits check the lease's epoch: once another instance holds the site, nothing
