@@ -563,6 +563,13 @@ impl Share {
         }
         let pic = self.picture().await?;
         let lease = pic.leases.iter().find(|l| l.site == site).cloned();
+        if lease
+            .as_ref()
+            .is_some_and(|l| l.holder == self.name && l.expires_in_ms >= 0)
+        {
+            // Still ours: this instance restarted under its name (a handover releases it).
+            return Ok(Turn::Take);
+        }
         let free = lease
             .as_ref()
             .is_none_or(|l| l.expires_in_ms < 0 || l.holder == self.name);
