@@ -436,13 +436,7 @@ impl Setup {
         let (mut http, mut token, mut hl7) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
         while http.is_none() || token.is_none() {
-            let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(l) => l,
-                Err(_) => panic!(
-                    "orderly did not start; stderr:\n{}",
-                    stderr_buf.lock().unwrap()
-                ),
-            };
+            let line = start_line(&rx, deadline, &stderr_buf);
             if let Some(rest) = line.strip_prefix("API: http://") {
                 http = Some(format!("http://{}", rest.trim_end_matches("/api/docs")));
             } else if let Some(rest) = line.strip_prefix("HL7: MLLP on ") {
@@ -504,13 +498,7 @@ impl Setup {
             .iter()
             .any(|s| !http.contains_key(s) || !token.contains_key(s))
         {
-            let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(l) => l,
-                Err(_) => panic!(
-                    "orderly did not start; stderr:\n{}",
-                    stderr_buf.lock().unwrap()
-                ),
-            };
+            let line = start_line(&rx, deadline, &stderr_buf);
             let Some(rest) = line
                 .strip_prefix("API of site ")
                 .or(line.strip_prefix("Admin token of site "))
@@ -554,6 +542,19 @@ impl Setup {
             hl7: None,
         };
         (process, views)
+    }
+}
+
+/// The next line Orderly prints while starting; fails the test with its log if none comes by
+/// `deadline` (or it exited).
+fn start_line(
+    rx: &mpsc::Receiver<String>,
+    deadline: Instant,
+    stderr: &std::sync::Mutex<String>,
+) -> String {
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(l) => l,
+        Err(_) => panic!("orderly did not start; stderr:\n{}", stderr.lock().unwrap()),
     }
 }
 

@@ -53,6 +53,23 @@ fn fell(events: &[Value], patient: &str) -> bool {
     })
 }
 
+/// The event log once `patient`'s fall is alerted in it: the fall alerted, the log one, and
+/// every alert in it raised once (per (rule, subject), returned). `what` names the check.
+fn fall_alerted_once(o: &Orderly, patient: &str, what: &str) -> BTreeMap<(String, String), usize> {
+    let events = log(o, Duration::from_secs(20), |e| fell(e, patient));
+    assert!(
+        fell(&events, patient),
+        "{what}: the fall of {patient} is alerted: {events:?}"
+    );
+    one_log(&events);
+    let per = raised(&events);
+    assert!(
+        per.values().all(|n| *n == 1),
+        "{what}: each alert raised once: {per:?}"
+    );
+    per
+}
+
 /// No event committed twice or by two owners: sequence numbers strictly increase.
 fn one_log(events: &[Value]) {
     let seqs: Vec<u64> = events.iter().filter_map(|e| e["seq"].as_u64()).collect();
@@ -156,17 +173,7 @@ fn a_standby_takes_over_a_killed_owner_within_15_s_and_raises_each_alert_once() 
         "{open}"
     );
     dev.json(&b.topic("bed/bed-icu-04/state"), &bed("alarming"));
-    let after = log(&b, Duration::from_secs(20), |e| fell(e, "P-1002"));
-    assert!(
-        fell(&after, "P-1002"),
-        "the fall sent meanwhile is alerted: {after:?}"
-    );
-    one_log(&after);
-    let per = raised(&after);
-    assert!(
-        per.values().all(|n| *n == 1),
-        "each alert raised once: {per:?}"
-    );
+    fall_alerted_once(&b, "P-1002", "the fall sent meanwhile");
     let (_, cluster) = b.get("/api/v1/cluster");
     assert_eq!(cluster["sites"][0]["holder"], "standby-b", "{cluster}");
     assert_eq!(cluster["sites"][0]["epoch"], 2, "{cluster}");
@@ -479,16 +486,10 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
         v.wait_until("the moved site served", Duration::from_secs(20), || {
             v.get("/api/v1/alerts/open").0 == 200
         });
-        let events = log(v, Duration::from_secs(20), |e| fell(e, "P-1002"));
-        assert!(
-            fell(&events, "P-1002"),
-            "site {site}: the fall sent while nobody owned it is alerted: {events:?}"
-        );
-        one_log(&events);
-        let per = raised(&events);
-        assert!(
-            per.values().all(|n| *n == 1),
-            "site {site}: each alert raised once: {per:?}"
+        let per = fall_alerted_once(
+            v,
+            "P-1002",
+            &format!("site {site}, the fall sent while nobody owned it"),
         );
         if site == &moving[0] {
             assert!(
@@ -536,11 +537,7 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
         || v.get("/api/v1/alerts/open").0 == 200,
     );
     dev.json(&v.topic("wearable/W-1003/event"), &fall());
-    let events = log(v, Duration::from_secs(20), |e| fell(e, "P-1003"));
-    assert!(fell(&events, "P-1003"), "site {site}: {events:?}");
-    one_log(&events);
-    let per = raised(&events);
-    assert!(per.values().all(|n| *n == 1), "site {site}: {per:?}");
+    fall_alerted_once(v, "P-1003", &format!("site {site}, handed over"));
     load_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let rounds = load.join().unwrap();
     assert!(rounds > 100, "the load ran ({rounds} rounds)");

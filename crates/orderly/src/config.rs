@@ -531,28 +531,21 @@ impl RunArgs {
                     "{key} is given for the whole instance and the configuration has [[site]] tables: with several sites, give each its {key} in its [[site]]"
                 );
             }
-            let (mut https, mut hl7s) = (Vec::new(), Vec::new());
+            let mut taken: Vec<(&str, u16)> = Vec::new();
             for (i, s) in file.site.iter().enumerate() {
-                // Port 0: any free port, the system's choice (tests).
-                if s.http.port() != 0 && https.contains(&s.http.port()) {
-                    anyhow::bail!(
-                        "[[site]] {} ({}): http port {} is another site's; give each site its own",
-                        i + 1,
-                        s.floorplan.display(),
-                        s.http.port()
-                    );
-                }
-                https.push(s.http.port());
-                if let Some(h) = s.hl7 {
-                    if h.port() != 0 && hl7s.contains(&h.port()) {
+                for (key, addr) in [("http", Some(s.http)), ("hl7", s.hl7)] {
+                    // Port 0: any free port, the system's choice (tests).
+                    let Some(port) = addr.map(|a| a.port()).filter(|p| *p != 0) else {
+                        continue;
+                    };
+                    if taken.contains(&(key, port)) {
                         anyhow::bail!(
-                            "[[site]] {} ({}): hl7 port {} is another site's; give each site its own",
+                            "[[site]] {} ({}): {key} port {port} is another site's; give each site its own",
                             i + 1,
-                            s.floorplan.display(),
-                            h.port()
+                            s.floorplan.display()
                         );
                     }
-                    hl7s.push(h.port());
+                    taken.push((key, port));
                 }
                 check_advertise(s.advertise.as_deref())?;
             }

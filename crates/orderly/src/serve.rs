@@ -183,34 +183,6 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     .await
 }
 
-/// Says where the API is (and the admin token, for test harnesses), once: when this instance
-/// first answers on it (as a standby, or as the owner once the site is restored and the HL7
-/// listener is up).
-async fn announce(
-    announced: &mut bool,
-    listener: &std::net::TcpListener,
-    admin_token: Option<&str>,
-    site: Option<&str>,
-) -> Result<()> {
-    if std::mem::replace(announced, true) {
-        return Ok(());
-    }
-    let http_addr = listener.local_addr()?;
-    // With several sites, each line names its site.
-    let of = site.map(|s| format!(" of site {s}")).unwrap_or_default();
-    say!("API{of}: http://{http_addr}/api/docs");
-    say!(
-        "Pages{of}: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)"
-    );
-    if let Some(secret) = admin_token {
-        say!("Admin token{of}: {secret}");
-        say!(
-            "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
-        );
-    }
-    Ok(())
-}
-
 /// What the lease keeper reports of this instance.
 struct KeeperCfg {
     instance: String,
@@ -322,14 +294,8 @@ impl Member {
 
 /// What a site's owner needs and keeps between one ownership and the next.
 struct Instance {
-    settings: Settings,
-    fp: Arc<Floorplan>,
-    seed: Seed,
-    rules: crate::rules::Loaded,
-    /// The demo's simulator, history, and alert manager: the first ownership takes them.
-    sim: Option<orderly_sim::SimConfig>,
-    history: Option<crate::history::HistoryConfig>,
-    phones: Option<tokio::net::TcpListener>,
+    /// The site's settings, files and rules (the demo's parts: the first ownership takes them).
+    parts: SiteParts,
     store: Store,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     member: Member,
@@ -339,7 +305,7 @@ struct Instance {
     owned_before: bool,
     /// The API's address has been said (when it first served: as a standby, or as the owner
     /// once the site is restored and the HL7 listener up).
-    announced: bool,
+    announced: AtomicBool,
     /// `--print-admin-token`'s token, made at start (before anything else writes).
     admin_token: Option<String>,
     /// The sites this process serves, shared out with the other instances.
@@ -442,20 +408,14 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
     let mut running = tokio::task::JoinSet::new();
     for (i, (p, store, listener, admin_token, member)) in opened.into_iter().enumerate() {
         let me = Instance {
-            settings: p.settings,
-            fp: p.fp,
-            seed: p.seed,
-            rules: p.rules,
-            sim: p.sim,
-            history: p.history,
-            phones: p.phones,
+            parts: p,
             store,
             metrics: metrics.clone(),
             member,
             listener,
             stop: stop.clone(),
             owned_before: false,
-            announced: false,
+            announced: AtomicBool::new(false),
             admin_token,
             share: share.clone(),
             other_sites: stores
@@ -496,8 +456,9 @@ struct Share {
     lease: Duration,
     /// Every site's id and store (each site's leases are in its own database or schema).
     sites: Vec<(String, Store)>,
-    /// One site taken at a time in this process, each after a fresh look at the cluster.
-    taking: tokio::sync::Mutex<()>,
+    /// One site taken at a time in this process, each after a look at the cluster no older
+    /// than `PICTURE_FOR` (the sites' loops poll every second; one look serves them all).
+    taking: tokio::sync::Mutex<Option<(Instant, Picture)>>,
     /// When this process first saw each site free: after a quarter lease free, any instance
     /// takes it (the least busy instance may be gone without the database knowing yet).
     free_since: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
@@ -513,12 +474,26 @@ enum Turn {
     Wait(Option<orderly_store::SiteLease>),
 }
 
+/// How long a look at the cluster serves the sites' loops before another is taken.
+const PICTURE_FOR: Duration = Duration::from_millis(250);
+
 /// Who serves what, as every site's database says.
 struct Picture {
     /// Live instances (reported within 3/5 of a lease, not stopped), with how many sites each
     /// owns; this one always included.
     owned: std::collections::BTreeMap<String, usize>,
     leases: Vec<orderly_store::SiteLease>,
+}
+
+impl Picture {
+    /// The fewest sites another live instance than `name` owns (None: no other).
+    fn least_other(&self, name: &str) -> Option<usize> {
+        self.owned
+            .iter()
+            .filter(|(n, _)| n.as_str() != name)
+            .map(|(_, n)| *n)
+            .min()
+    }
 }
 
 impl Share {
@@ -556,12 +531,44 @@ impl Share {
         Ok(Picture { owned, leases })
     }
 
-    /// Whether this instance should try to take `site` now (call with `taking` held).
-    async fn turn(&self, site: &str) -> Result<Turn> {
+    /// Takes `site`'s lease for `m` into `store` when it is this instance's turn (one site
+    /// at a time in this process), else says who holds it; None: the site is free and left to
+    /// an instance serving fewer sites.
+    async fn try_take(&self, site: &str, store: &Store, m: &Member) -> Result<Option<Acquired>> {
+        let mut cached = self.taking.lock().await;
+        let lease = match self.turn(site, &mut cached).await? {
+            Turn::Take => {
+                // What this instance owns changes: the next look is a fresh one.
+                *cached = None;
+                return Ok(Some(
+                    store
+                        .acquire_lease(site, &m.name, &m.http, m.ttl_ms())
+                        .await?,
+                ));
+            }
+            Turn::Wait(lease) => lease,
+        };
+        Ok(lease
+            .filter(|l| l.expires_in_ms >= 0)
+            .map(|l| Acquired::Held {
+                holder: l.holder,
+                epoch: l.epoch,
+                http: l.http,
+                expires_in_ms: l.expires_in_ms,
+            }))
+    }
+
+    /// Whether this instance should try to take `site` now, from a look at the cluster no
+    /// older than `PICTURE_FOR` (kept in `cached`).
+    async fn turn(&self, site: &str, cached: &mut Option<(Instant, Picture)>) -> Result<Turn> {
         if !self.several() {
             return Ok(Turn::Take);
         }
-        let pic = self.picture().await?;
+        let (at, pic) = match cached.take() {
+            Some(c) if c.0.elapsed() <= PICTURE_FOR => c,
+            _ => (Instant::now(), self.picture().await?),
+        };
+        let pic = &cached.insert((at, pic)).1;
         let lease = pic.leases.iter().find(|l| l.site == site).cloned();
         if lease
             .as_ref()
@@ -570,9 +577,7 @@ impl Share {
             // Still ours: this instance restarted under its name (a handover releases it).
             return Ok(Turn::Take);
         }
-        let free = lease
-            .as_ref()
-            .is_none_or(|l| l.expires_in_ms < 0 || l.holder == self.name);
+        let free = lease.as_ref().is_none_or(|l| l.expires_in_ms < 0);
         let since = {
             let mut f = self.free_since.lock().unwrap_or_else(|p| p.into_inner());
             match free {
@@ -587,13 +592,7 @@ impl Share {
             return Ok(Turn::Wait(lease));
         };
         let mine = pic.owned.get(&self.name).copied().unwrap_or(0);
-        let least_other = pic
-            .owned
-            .iter()
-            .filter(|(n, _)| **n != self.name)
-            .map(|(_, n)| *n)
-            .min();
-        let take = match least_other {
+        let take = match pic.least_other(&self.name) {
             None => true,
             Some(least) => mine <= least || since.elapsed() > self.lease / 4,
         };
@@ -644,13 +643,9 @@ impl Share {
                 .iter()
                 .filter(|l| l.holder == self.name && l.expires_in_ms >= 0)
                 .collect();
-            let least_other = pic
-                .owned
-                .iter()
-                .filter(|(n, _)| **n != self.name)
-                .map(|(_, n)| *n)
-                .min();
-            let Some(least) = least_other else { continue };
+            let Some(least) = pic.least_other(&self.name) else {
+                continue;
+            };
             if mine.len() < least + 2 {
                 continue;
             }
@@ -680,7 +675,7 @@ impl Instance {
     /// Serves the site until stopped: as a standby until its lease is ours, then as its owner
     /// until the lease is lost or handed over, and so on.
     async fn run(mut self) -> Result<()> {
-        let site = self.fp.site.id.clone();
+        let site = self.parts.fp.site.id.clone();
         while let Some(fence) = self.standby().await? {
             match self.own(fence.clone()).await? {
                 Ended::Stopped => {
@@ -704,24 +699,56 @@ impl Instance {
                 }
             }
         }
-        let m = &self.member;
-        let _ = self
-            .store
-            .report_instance(&m.name, &site, &m.http, m.started_ms, "stopped")
-            .await;
+        self.report("stopped").await;
         self.store.close().await;
         Ok(())
     }
 
-    /// With several sites, the lines said for the operator name the site.
-    fn label(&self) -> Option<&str> {
-        self.share.several().then_some(self.fp.site.id.as_str())
+    /// Records this instance as `state` (`owner`, `standby`, `stopped`) for the site; the
+    /// database away, the next report says it.
+    async fn report(&self, state: &str) {
+        let m = &self.member;
+        let _ = self
+            .store
+            .report_instance(
+                &m.name,
+                &self.parts.fp.site.id,
+                &m.http,
+                m.started_ms,
+                state,
+            )
+            .await;
+    }
+
+    /// Says where the API is (and the admin token, for test harnesses), once: when this
+    /// instance first answers on it (as a standby, or as the owner once the site is restored
+    /// and the HL7 listener is up). With several sites, each line names its site.
+    fn announce(&self) -> Result<()> {
+        if self.announced.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let http_addr = self.listener.local_addr()?;
+        let of = match self.share.several() {
+            true => format!(" of site {}", self.parts.fp.site.id),
+            false => String::new(),
+        };
+        say!("API{of}: http://{http_addr}/api/docs");
+        say!(
+            "Pages{of}: http://{http_addr}/ (floor map, nursing stations, biomed; sign in with a token)"
+        );
+        if let Some(secret) = &self.admin_token {
+            say!("Admin token{of}: {secret}");
+            say!(
+                "Try: curl -H 'Authorization: Bearer {secret}' 'http://{http_addr}/api/v1/assets?kind=infusion_pump&limit=3'"
+            );
+        }
+        Ok(())
     }
 
     /// Waits for the site's lease, serving health and readiness (503, naming the owner)
     /// meanwhile; None when stopped first.
     async fn standby(&mut self) -> Result<Option<Fence>> {
-        let site = self.fp.site.id.clone();
+        let site = self.parts.fp.site.id.clone();
         let m = self.member.clone();
         let poll = (m.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
         let (why_tx, why_rx) = watch::channel(String::new());
@@ -734,34 +761,14 @@ impl Instance {
             if *stop.borrow() {
                 break None;
             }
-            let attempt = {
-                let _one_at_a_time = self.share.taking.lock().await;
-                match self.share.turn(&site).await {
-                    Ok(Turn::Take) => self
-                        .store
-                        .acquire_lease(&site, &m.name, &m.http, m.ttl_ms())
-                        .await
-                        .map_err(anyhow::Error::from),
-                    Ok(Turn::Wait(Some(l))) if l.expires_in_ms >= 0 => Ok(Acquired::Held {
-                        holder: l.holder,
-                        epoch: l.epoch,
-                        http: l.http,
-                        expires_in_ms: l.expires_in_ms,
-                    }),
-                    Ok(Turn::Wait(_)) => Err(anyhow::anyhow!(
-                        "the site is free and an instance serving fewer sites takes it"
-                    )),
-                    Err(e) => Err(e),
-                }
-            };
-            let why = match attempt {
-                Ok(Acquired::Taken(f)) => break Some(f),
-                Ok(Acquired::Held {
+            let why = match self.share.try_take(&site, &self.store, &m).await {
+                Ok(Some(Acquired::Taken(f))) => break Some(f),
+                Ok(Some(Acquired::Held {
                     holder,
                     epoch,
                     http,
                     expires_in_ms,
-                }) => {
+                })) => {
                     owner_tx.send_replace(Some(http.clone()));
                     if said.as_deref() != Some(holder.as_str()) {
                         say!(
@@ -769,37 +776,26 @@ impl Instance {
                         );
                         said = Some(holder.clone());
                     }
-                    let _ = self
-                        .store
-                        .report_instance(&m.name, &site, &m.http, m.started_ms, "standby")
-                        .await;
+                    self.report("standby").await;
                     format!(
                         "standby: site {site} is owned by instance {holder} at http://{http} (its lease is renewed every few seconds; it lapses in {} s unless renewed)",
                         expires_in_ms.max(0) / 1000
                     )
                 }
-                Err(e) if e.downcast_ref::<orderly_store::StoreError>().is_some() => {
-                    tracing::warn!(error = %e, site = %site, "cannot reach the database to take the site's lease; retrying");
-                    format!("standby: cannot reach the database to take site {site}: {e}")
+                Ok(None) => {
+                    self.report("standby").await;
+                    format!(
+                        "standby: site {site}: the site is free and an instance serving fewer sites takes it"
+                    )
                 }
                 Err(e) => {
-                    let _ = self
-                        .store
-                        .report_instance(&m.name, &site, &m.http, m.started_ms, "standby")
-                        .await;
-                    format!("standby: site {site}: {e}")
+                    tracing::warn!(error = %e, site = %site, "cannot reach the database to take the site's lease; retrying");
+                    format!("standby: cannot reach the database to take site {site}: {e}")
                 }
             };
             why_tx.send_replace(why);
             if server.is_none() {
-                let label = self.label().map(str::to_string);
-                announce(
-                    &mut self.announced,
-                    &self.listener,
-                    self.admin_token.as_deref(),
-                    label.as_deref(),
-                )
-                .await?;
+                self.announce()?;
                 let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
                 let mut stopped = server_stopped.clone();
                 server = Some(tokio::spawn(orderly_api::server::serve(
@@ -821,10 +817,7 @@ impl Instance {
             let _ = s.await;
         }
         if let Some(f) = &taken {
-            let _ = self
-                .store
-                .report_instance(&m.name, &site, &m.http, m.started_ms, "owner")
-                .await;
+            self.report("owner").await;
             say!("Owner: site {site}, epoch {}", f.epoch);
             tracing::info!(site = %site, epoch = f.epoch, instance = %m.name, "took the site's lease");
         }
@@ -834,14 +827,14 @@ impl Instance {
     /// Processes the site while the lease holds: restores it from the store, then serves
     /// until stopped or the lease is lost.
     async fn own(&mut self, fence: Fence) -> Result<Ended> {
-        let settings = &self.settings;
-        let fp = self.fp.clone();
-        let seed = self.seed.clone();
+        let settings = &self.parts.settings;
+        let fp = self.parts.fp.clone();
+        let seed = self.parts.seed.clone();
         if self.owned_before && settings.rules.is_some() {
             // The rules as the directory holds them now (they may have been edited while
             // another instance owned the site); the last good ones if they do not load.
             match crate::rules::load(settings.rules.as_deref(), &fp, &seed) {
-                Ok(r) => self.rules = r,
+                Ok(r) => self.parts.rules = r,
                 Err(e) => {
                     tracing::warn!(error = %e, "the rules directory does not load; keeping the rules last loaded")
                 }
@@ -850,15 +843,15 @@ impl Instance {
         self.owned_before = true;
         // A handover asked of an earlier ownership (or of a picture that was already stale)
         // is not this one's: the share is looked at again each half lease.
-        self.share.clear_handover(&self.fp.site.id);
-        let rules = &self.rules;
+        self.share.clear_handover(&self.parts.fp.site.id);
+        let rules = &self.parts.rules;
         let metrics = self.metrics.clone();
         // Commits check the lease's epoch: once another instance holds the site, nothing
         // more of this one's is written.
         let store = self.store.fenced(fence.clone());
-        let sim = self.sim.take();
-        let history = self.history.take();
-        let phones = self.phones.take();
+        let sim = self.parts.sim.take();
+        let history = self.parts.history.take();
+        let phones = self.parts.phones.take();
         let (lost_tx, mut lost_rx) = watch::channel(None::<String>);
         let lease_ok = Arc::new(AtomicBool::new(true));
         // Renewed from now on: restoring a large site may take longer than a lease.
@@ -1103,14 +1096,7 @@ impl Instance {
         );
         let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
         let http_addr = listener.local_addr()?;
-        let label = self.label().map(str::to_string);
-        announce(
-            &mut self.announced,
-            &self.listener,
-            self.admin_token.as_deref(),
-            label.as_deref(),
-        )
-        .await?;
+        self.announce()?;
 
         let evs_task = match &sim {
             Some(_) => {
