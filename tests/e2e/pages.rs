@@ -137,16 +137,28 @@ fn the_floor_map_follows_the_simulator_and_draws_the_route_to_the_nearest_pump()
             .any(|s| s["room"] == to.as_str()),
         "{asset} moved on the map from {from} to {to}; the API's history: {hist}"
     );
-    let (_, now) = o.get(&format!("/api/v1/assets/{asset}"));
-    let room_now = now["location"]["room"].as_str().unwrap().to_string();
-    b.wait_for(
-        "the marker where the API has it",
-        T,
-        &format!(
-            "const m = document.querySelector('#markers [data-subject=\"{asset}\"]'); const r = {}; return m ? m.dataset.room === r : !!document.querySelector('#map') && document.querySelector('[data-room=\"' + r + '\"]') === null",
-            json!(room_now)
-        ),
-    );
+    // The marker where the API has it: the API read again each round, since the simulator
+    // may move the asset on meanwhile (every 9 s on average here).
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let (_, now) = o.get(&format!("/api/v1/assets/{asset}"));
+        let room_now = now["location"]["room"].as_str().unwrap().to_string();
+        let shown = b.eval(
+            &format!(
+                "const m = document.querySelector('#markers [data-subject=\"{asset}\"]'); const r = {}; return m ? m.dataset.room === r : !!document.querySelector('#map') && document.querySelector('[data-room=\"' + r + '\"]') === null",
+                json!(room_now)
+            ),
+            json!([]),
+        );
+        if shown == json!(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the marker of {asset} is not where the API has it ({room_now}) after {T:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Search finds it.
     b.type_into("#search", &asset);
     b.wait_for(
