@@ -18,7 +18,7 @@ mod rule;
 pub mod schema;
 
 pub use check::Problem;
-pub use facts::{Fact, Facts};
+pub use facts::{Fact, FactDelta, Facts};
 pub use lifecycle::{AlertCommand, Alerting, CommandError, Key, Placement, Tracker};
 pub use rule::{
     Action, Condition, EvalError, Known, MAX_CONDITION_LEN, ReloadSummary, Resolve, Rule, RuleSet,

@@ -137,6 +137,15 @@ impl Alerting {
             .filter_map(|(k, t)| t.paused_since.map(|at| (k, at)))
     }
 
+    /// Whether the lifecycle holds anything for `rule` about `subject`: a condition holding,
+    /// a `for` or `clear_for` under way, or an open alert. When it does not, and the facts the
+    /// rule's conditions read are unchanged, evaluating it again changes nothing (its message
+    /// is only rendered while its condition holds).
+    pub fn watching(&self, rule: &str, subject: &str) -> bool {
+        let key = (rule.to_string(), subject.to_string());
+        self.trackers.contains_key(&key) || self.open.contains_key(&key)
+    }
+
     /// Puts back alerts that were open before a restart; their conditions count as holding
     /// until evaluated again, so they are neither repeated nor duplicated.
     pub fn restore(&mut self, alerts: Vec<Alert>) {

@@ -785,4 +785,31 @@ fn changed_groups_names_what_differs_and_placement_changes_mean_everything() {
     let mut waiting = facts(25.0);
     waiting.unreported.push("bed");
     assert_eq!(waiting.changed_groups(&before), None);
+    // The delta keeps the placement apart from the groups; waiting groups still mean all.
+    let mut moved_and_changed = facts(35.0);
+    moved_and_changed.room = Some("F2-ICU-02".into());
+    assert_eq!(
+        moved_and_changed.delta(&before),
+        Some(crate::FactDelta {
+            placed: true,
+            groups: vec!["bed"],
+        })
+    );
+    assert_eq!(
+        facts(35.0).delta(&before),
+        Some(crate::FactDelta {
+            placed: false,
+            groups: vec!["bed"],
+        })
+    );
+    assert_eq!(waiting.delta(&before), None);
+    let mut merged = facts(35.0).delta(&before).unwrap();
+    merged.merge(moved.delta(&before).unwrap());
+    assert_eq!(
+        merged,
+        crate::FactDelta {
+            placed: true,
+            groups: vec!["bed"],
+        }
+    );
 }

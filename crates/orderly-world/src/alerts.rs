@@ -15,7 +15,9 @@ use crate::registry::{AssetInfo, PatientInfo, SensorInfo, Subject};
 use crate::{Capability, Clock, Registry};
 use bevy_ecs::prelude::*;
 use orderly_model::{Alert, EventKind, Timestamp};
-use orderly_rules::{AlertCommand, Alerting, CommandError, ReloadSummary, RuleSet, SubjectType};
+use orderly_rules::{
+    AlertCommand, Alerting, CommandError, FactDelta, ReloadSummary, RuleSet, SubjectType,
+};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -209,26 +211,20 @@ pub(crate) fn fact_ctx(world: &World, e: Entity) -> Option<(FactCtx<'_>, &RuleTa
     Some((ctx, target))
 }
 
-/// Which fact groups changed in this step's rebuild, per subject: `None` when the subject's
-/// facts are new or an alert about it would be placed differently (every rule is evaluated
-/// again). A subject whose facts changed without a rebuild (a capability setting them whole)
-/// has no entry and is evaluated whole too.
+/// How each subject's facts changed in this step's rebuild: `None` when the subject's facts are
+/// new or which groups wait for their device changed (every rule is evaluated again). A subject
+/// whose facts changed without a rebuild (a capability setting them whole) has no entry and is
+/// evaluated whole too.
 #[derive(Resource, Default)]
-pub(crate) struct FactChanges(HashMap<Entity, Option<Vec<&'static str>>>);
+pub(crate) struct FactChanges(HashMap<Entity, Option<FactDelta>>);
 
 impl FactChanges {
-    fn record(&mut self, e: Entity, groups: Option<Vec<&'static str>>) {
-        match (self.0.get_mut(&e), groups) {
-            (Some(Some(have)), Some(more)) => {
-                for g in more {
-                    if !have.contains(&g) {
-                        have.push(g);
-                    }
-                }
-            }
+    fn record(&mut self, e: Entity, delta: Option<FactDelta>) {
+        match (self.0.get_mut(&e), delta) {
+            (Some(Some(have)), Some(more)) => have.merge(more),
             (Some(None), _) => {}
-            (_, groups) => {
-                self.0.insert(e, groups);
+            (_, delta) => {
+                self.0.insert(e, delta);
             }
         }
     }
@@ -287,7 +283,7 @@ fn build_facts(world: &mut World) {
             match world.get_mut::<SubjectFacts>(e) {
                 Some(mut f) => {
                     if *f != new {
-                        changes.push((e, new.0.changed_groups(&f.0)));
+                        changes.push((e, new.0.delta(&f.0)));
                         *f = new;
                     }
                 }
@@ -320,7 +316,7 @@ pub(crate) fn evaluate(
     let all = std::mem::take(&mut stale.all);
     let mut fact_changes = std::mem::take(&mut fact_changes.0);
     let now = clock.now;
-    // Each subject with the groups that changed (`None`: evaluate every rule).
+    // Each subject with how its facts changed (`None`: evaluate every rule).
     let items: Vec<_> = if all {
         subjects.iter().map(|s| (s, None)).collect()
     } else {
@@ -334,11 +330,11 @@ pub(crate) fn evaluate(
     }
     let mut items: Vec<_> = items
         .into_iter()
-        .map(|((t, f), groups)| (t.id.clone(), (&t.types, f, groups)))
+        .map(|((t, f), delta)| (t.id.clone(), (&t.types, f, delta)))
         .collect();
     items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let set = rules.set.clone();
-    for (subject_id, (types, facts, groups)) in items {
+    for (subject_id, (types, facts, delta)) in items {
         // The rules to evaluate: a rule that reads none of the groups that changed would stand
         // as it stood (a tag's move does not evaluate the rules about its pump's battery).
         let due: Vec<&Arc<orderly_rules::Rule>> = set
@@ -349,9 +345,18 @@ pub(crate) fn evaluate(
                     && types.contains(&rule.subject)
                     && !rules.disabled.contains_key(&rule.id)
                     && !facts.0.unreported.iter().any(|g| rule.groups().contains(g))
-                    && groups
-                        .as_ref()
-                        .is_none_or(|g| rule.depends_on(|x| g.contains(&x)))
+                    && delta.as_ref().is_none_or(|d| {
+                        // What the conditions read changed: evaluate. Only what the message
+                        // reads, or where an alert would go: only while the rule stands for
+                        // something (its message and place are taken while its condition
+                        // holds) or hands its standings to a capability. A tag's move
+                        // evaluates no idle rule about its pump that does not ask where it is.
+                        rule.groups().iter().any(|x| d.groups.contains(x))
+                            || ((d.placed || rule.depends_on(|x| d.groups.contains(&x)))
+                                && (rule.action != orderly_rules::Action::Alert
+                                    || rule.bundle.is_some()
+                                    || alerts.0.watching(&rule.id, &subject_id)))
+                    })
             })
             .collect();
         if due.is_empty() {

@@ -701,3 +701,63 @@ fn the_fall_bundle_message_says_what_is_missing() {
         a.message
     );
 }
+
+/// A rule whose condition does not read where its subject is, but whose message does: a move
+/// while it stands idle does not evaluate it (a tag's move evaluated every rule about its
+/// pump), yet an alert waiting out its `for` when the subject moves is raised where it is now.
+#[test]
+fn an_alert_waiting_out_its_hold_is_raised_in_the_room_its_subject_moved_to() {
+    const LOW: &str = r#"
+[[rule]]
+id = "low-cell"
+title = "Tag cell low"
+subject = "asset"
+when = "asset.tag_battery_known && asset.tag_battery_pct <= 15.0"
+for = "10s"
+priority = "advisory"
+kind = "technical"
+notify = ["role:facilities"]
+message = "{asset.id} last in {room.name}"
+"#;
+    let heard = |s: i64, rx: &str, battery: f32| {
+        Inbound::Reading(Reading {
+            at: t(s),
+            device: rx.into(),
+            ts: t(s),
+            seq: None,
+            payload: Payload::Sightings(Sightings {
+                sightings: vec![Sighting {
+                    tag: "TP-0001".into(),
+                    rssi: -60.0,
+                    battery: Some(battery),
+                    ir: true,
+                }],
+            }),
+        })
+    };
+    let mut h = hospital_with(rules(&[("low.toml", LOW)]));
+    // Moves with a good cell: nothing holds, nothing is raised.
+    for (s, rx) in [(0, "rx-f2-c01"), (3, "rx-f2-icu-dirty"), (6, "rx-f2-c01")] {
+        h.push(heard(s, rx, 0.9));
+        assert!(alert_kinds(&h.step(t(s))).is_empty());
+    }
+    // The cell reads low in the dirty utility room: the 10 s hold starts there.
+    h.push(heard(10, "rx-f2-icu-dirty", 0.1));
+    assert!(alert_kinds(&h.step(t(10))).is_empty());
+    // Carried to the corridor while the hold runs.
+    h.push(heard(14, "rx-f2-c01", 0.1));
+    assert!(alert_kinds(&h.step(t(14))).is_empty());
+    let ev = h.step(t(21));
+    assert_eq!(alert_kinds(&ev), ["alert.raised"]);
+    let a = ev[0].kind.alert().unwrap();
+    assert_eq!(a.room.as_deref(), Some("F2-C01"));
+    assert_eq!(a.message, "PUMP-0001 last in Second floor corridor 1");
+    // Raised, it follows a later move in what the next evaluation places.
+    h.push(heard(25, "rx-f2-icu-dirty", 0.1));
+    h.step(t(25));
+    assert_eq!(
+        h.snapshot().alerts.values().next().unwrap().room.as_deref(),
+        Some("F2-C01"),
+        "an open alert keeps the room it was raised in"
+    );
+}
