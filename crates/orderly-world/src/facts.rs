@@ -132,6 +132,19 @@ impl FactSheet {
     pub fn set(&mut self, group: &'static str, name: &'static str, value: Fact) {
         self.facts.set(group, name, value);
     }
+    /// Sets every fact of `facts` in `group` (a group built once and reused).
+    pub fn set_group(&mut self, group: &'static str, facts: &orderly_rules::facts::Group) {
+        match self.facts.groups.get_mut(group) {
+            Some(have) => {
+                for (name, value) in facts.iter() {
+                    have.insert(name, value.clone());
+                }
+            }
+            None => {
+                self.facts.groups.insert(group, facts.clone());
+            }
+        }
+    }
     /// Rules reading `group` wait until some provider says its device has [`reported`](Self::reported).
     pub fn awaits_report(&mut self, group: &'static str) {
         if !self.awaited.contains(&group) {

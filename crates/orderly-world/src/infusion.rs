@@ -210,8 +210,25 @@ fn infusion_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
     if !ctx.wants("infusion") {
         return;
     }
-    let g = "infusion";
     let r = ctx.own::<PumpInfusion>().and_then(|p| p.running.as_deref());
+    if r.is_none() {
+        // Most pumps stand idle, and an idle pump's facts are always the same: built once
+        // (building them was 8% of a step placing 25,000 tagged pumps).
+        static IDLE: std::sync::LazyLock<orderly_rules::facts::Group> =
+            std::sync::LazyLock::new(|| {
+                let mut sheet = FactSheet::default();
+                running_facts(None, &mut sheet);
+                sheet.facts.groups.remove("infusion").unwrap_or_default()
+            });
+        f.set_group("infusion", &IDLE);
+        return;
+    }
+    running_facts(r, f);
+}
+
+/// The `infusion` facts of a pump running `r` (none: idle).
+fn running_facts(r: Option<&Running>, f: &mut FactSheet) {
+    let g = "infusion";
     let infusing = r.filter(|r| r.state == PumpState::Infusing);
     let inf = r.map(|r| &r.infusion);
     let check = r.and_then(Running::checked);
