@@ -15,11 +15,6 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// Largest batch the world takes in one step.
 const MAX_BATCH: usize = 5000;
-/// Messages arriving this soon after the last step wait for the rest of this interval and are
-/// taken together. Every step scans the world for what changed (tens of thousands of subjects
-/// at a large site): at 1,500 messages a second one step per message kept the world thread 80%
-/// busy with those scans. A message arriving after a quiet spell is taken at once.
-const MIN_STEP_INTERVAL: Duration = Duration::from_millis(5);
 /// The world steps at least this often, so timers fire without input.
 const TICK: Duration = Duration::from_millis(250);
 /// A world that has not stepped for this long was held up (it steps every TICK at least).
@@ -85,14 +80,7 @@ pub fn spawn_world(
                     let mut acks = Vec::new();
                     tokio::select! {
                         m = inbound.recv() => match m {
-                            Some(m) => {
-                                take(&mut hospital, &mut acks, m);
-                                n += 1;
-                                let since = last_step.elapsed();
-                                if since < MIN_STEP_INTERVAL {
-                                    tokio::time::sleep(MIN_STEP_INTERVAL - since).await;
-                                }
-                            }
+                            Some(m) => { take(&mut hospital, &mut acks, m); n += 1; }
                             None => break,
                         },
                         Some(c) = control.recv() => apply(&mut hospital, c),
