@@ -203,12 +203,6 @@ impl Facts {
         })
     }
 
-    /// The groups that changed from `before` to `self`, or `None` when an alert about the
-    /// subject would be placed differently or which groups wait for their device changed.
-    pub fn changed_groups(&self, before: &Facts) -> Option<Vec<&'static str>> {
-        self.delta(before).filter(|d| !d.placed).map(|d| d.groups)
-    }
-
     /// A CEL context with the groups `wanted` says yes to (every group a rule reads must be
     /// among them, or the rule fails on an undeclared variable).
     pub fn context_of(&self, wanted: impl Fn(&str) -> bool) -> cel::Context<'_, '_> {

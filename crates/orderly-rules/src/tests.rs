@@ -770,46 +770,34 @@ fn a_rule_depends_on_the_groups_its_conditions_and_message_read() {
 }
 
 #[test]
-fn changed_groups_names_what_differs_and_placement_changes_mean_everything() {
+fn a_delta_names_the_groups_that_differ_and_the_placement_apart() {
+    let delta = |placed: bool, groups: &[&'static str]| {
+        Some(crate::FactDelta {
+            placed,
+            groups: groups.to_vec(),
+        })
+    };
     let before = facts(25.0);
-    assert_eq!(facts(25.0).changed_groups(&before), Some(vec![]));
-    assert_eq!(facts(35.0).changed_groups(&before), Some(vec!["bed"]));
+    assert_eq!(facts(25.0).delta(&before), delta(false, &[]));
+    assert_eq!(facts(35.0).delta(&before), delta(false, &["bed"]));
     let mut more = facts(25.0);
     more.set("location", "room", Fact::String("F2-ICU-02".into()));
-    assert_eq!(more.changed_groups(&before), Some(vec!["location"]));
-    assert_eq!(before.changed_groups(&more), Some(vec!["location"]));
-    // Moved to another room or unit: every rule again (an alert's placement follows).
+    assert_eq!(more.delta(&before), delta(false, &["location"]));
+    assert_eq!(before.delta(&more), delta(false, &["location"]));
+    // Moved to another room or unit: an alert's placement follows (the rules that stand for
+    // something are evaluated again).
     let mut moved = facts(25.0);
     moved.room = Some("F2-ICU-02".into());
-    assert_eq!(moved.changed_groups(&before), None);
+    assert_eq!(moved.delta(&before), delta(true, &[]));
+    // Which groups wait for their device changed: every rule again.
     let mut waiting = facts(25.0);
     waiting.unreported.push("bed");
-    assert_eq!(waiting.changed_groups(&before), None);
-    // The delta keeps the placement apart from the groups; waiting groups still mean all.
+    assert_eq!(waiting.delta(&before), None);
     let mut moved_and_changed = facts(35.0);
     moved_and_changed.room = Some("F2-ICU-02".into());
-    assert_eq!(
-        moved_and_changed.delta(&before),
-        Some(crate::FactDelta {
-            placed: true,
-            groups: vec!["bed"],
-        })
-    );
-    assert_eq!(
-        facts(35.0).delta(&before),
-        Some(crate::FactDelta {
-            placed: false,
-            groups: vec!["bed"],
-        })
-    );
-    assert_eq!(waiting.delta(&before), None);
+    assert_eq!(moved_and_changed.delta(&before), delta(true, &["bed"]));
+    // Two rebuilds in one step: both changes.
     let mut merged = facts(35.0).delta(&before).unwrap();
     merged.merge(moved.delta(&before).unwrap());
-    assert_eq!(
-        merged,
-        crate::FactDelta {
-            placed: true,
-            groups: vec!["bed"],
-        }
-    );
+    assert_eq!(Some(merged), delta(true, &["bed"]));
 }
