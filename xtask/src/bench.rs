@@ -406,6 +406,35 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     }
 }
 
+/// CPU time the thread named `name` of process `pid` has had, in seconds (Linux: the
+/// scheduler's nanoseconds on CPU from `schedstat`, else `stat`'s ticks; None elsewhere). A
+/// wall-clock rate on a small machine moves with whatever else runs (the broker, the
+/// publisher); the world thread's own CPU per message compares two builds more steadily.
+fn thread_cpu_s(pid: u32, name: &str) -> Option<f64> {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let dir = t.path();
+        if std::fs::read_to_string(dir.join("comm")).ok()?.trim() != name {
+            continue;
+        }
+        if let Some(ns) = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        {
+            return Some(ns / 1e9);
+        }
+        // utime and stime, fields 14 and 15, after the command in parentheses.
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        return Some(ticks / 100.0);
+    }
+    None
+}
+
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -462,6 +491,10 @@ struct Run {
     latency_samples: usize,
     nominal_msgs_s: f64,
     peak_mib: f64,
+    /// World thread CPU per message of the flood, microseconds.
+    flood_world_us: f64,
+    /// World thread CPU over the nominal load's wall time (0..1).
+    nominal_world_busy: f64,
     alert_p50_ms: f64,
     alert_p99_ms: f64,
     alert_samples: usize,
@@ -612,6 +645,9 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
     let base = get_json(&http, &token, "/api/v1/ingest")?["accepted"]
         .as_u64()
         .unwrap_or(0);
+    let pid = orderly.0.id();
+    let world_cpu = || thread_cpu_s(pid, "world").unwrap_or(f64::NAN);
+    let cpu0 = world_cpu();
     let start = Instant::now();
     rt.block_on(flood(port, &msgs))?;
     let target = base + msgs.len() as u64;
@@ -630,6 +666,7 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
     // The snapshot is published at most every 100 ms: subtract that granularity's half.
     let orderly_secs = (start.elapsed().as_secs_f64() - 0.05).max(0.001);
     let orderly_rate = msgs.len() as f64 / orderly_secs;
+    let flood_world_us = (world_cpu() - cpu0) * 1e6 / msgs.len() as f64;
     // Let the committer catch up with the flood, and the world finish what the flood started
     // (placements decided a dwell time later), before timing latencies: otherwise the first
     // seconds of the nominal load queue behind thousands of the flood's late events.
@@ -736,6 +773,7 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         let every_alert = (p.rate / p.alerts.max(1)).max(1);
         let every_fall = (p.rate / p.falls.max(1)).max(1);
         let (pre, post) = fall_batches();
+        let cpu0 = world_cpu();
         // Falls whose second batch is due: (message index, wearable number).
         let mut falling: std::collections::VecDeque<(u64, usize)> = Default::default();
         let mut faller = 0usize;
@@ -860,11 +898,12 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
             .await?;
         }
         let secs = start.elapsed().as_secs_f64();
+        let busy = (world_cpu() - cpu0) / secs;
         tokio::time::sleep(Duration::from_secs(2)).await;
         el_task.abort();
-        anyhow::Ok((total as f64 / secs, vitals_sent))
+        anyhow::Ok((total as f64 / secs, vitals_sent, busy))
     })?;
-    let (nominal, vitals_total) = nominal;
+    let (nominal, vitals_total, nominal_world_busy) = nominal;
     let peak = peak_rss_mib(orderly.0.id());
     drop(orderly);
     let mut l = lat.lock().unwrap().clone();
@@ -895,6 +934,8 @@ fn one_run(root: &Path, bin: &Path, p: &Params, dir: &Path) -> Result<Run> {
         latency_samples: l.len(),
         nominal_msgs_s: nominal,
         peak_mib: peak,
+        flood_world_us,
+        nominal_world_busy,
     })
 }
 
@@ -915,7 +956,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
     for i in 0..p.runs {
         let r = one_run(root, &bin, &p, &dir)?;
         eprintln!(
-            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), alert p50 {:.1} ms p99 {:.1} ms ({} samples), fall p50 {:.1} ms p99 {:.1} ms ({} samples), NEWS2 p50 {:.1} ms p99 {:.1} ms ({} samples, {} vital-signs messages), peak {:.0} MiB",
+            "run {}: raw broker {:.0} msg/s, orderly {:.0} msg/s, nominal {:.0} msg/s, latency p50 {:.1} ms p99 {:.1} ms ({} samples), alert p50 {:.1} ms p99 {:.1} ms ({} samples), fall p50 {:.1} ms p99 {:.1} ms ({} samples), NEWS2 p50 {:.1} ms p99 {:.1} ms ({} samples, {} vital-signs messages), peak {:.0} MiB, world thread {:.1} µs CPU per flooded message, {:.0}% busy at the nominal load",
             i + 1,
             r.raw_msgs_s,
             r.orderly_msgs_s,
@@ -933,7 +974,9 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
             r.news2_p99_ms,
             r.news2_samples,
             r.vitals_msgs,
-            r.peak_mib
+            r.peak_mib,
+            r.flood_world_us,
+            r.nominal_world_busy * 100.0
         );
         runs.push(r);
     }
@@ -998,6 +1041,14 @@ pub fn bench(root: &Path, args: &[String]) -> Result<()> {
         );
     }
     println!("| peak resident memory | {:.0} MiB |", m(|r| r.peak_mib));
+    println!(
+        "| world thread CPU per flooded message | {:.1} µs |",
+        m(|r| r.flood_world_us)
+    );
+    println!(
+        "| world thread busy at the nominal load | {:.0} % |",
+        m(|r| r.nominal_world_busy) * 100.0
+    );
     Ok(())
 }
 

@@ -72,7 +72,7 @@ impl Hl7Census {
         ids.extend(p.ids.iter().filter(|i| i.kind != "MR"));
         for i in &ids {
             let id = orderly_id(i);
-            if snap.patients.contains_key(&id) {
+            if snap.patients.contains_key(id.as_str()) {
                 return Ok(id);
             }
             let slash = if i.authority.is_empty() {
@@ -194,7 +194,7 @@ impl Hl7Census {
                         let gone = merged
                             .iter()
                             .map(orderly_id)
-                            .find(|g| self.state.snapshot().patients.contains_key(g))
+                            .find(|g| self.state.snapshot().patients.contains_key(g.as_str()))
                             .ok_or_else(|| {
                                 problem(
                                     "MRG",

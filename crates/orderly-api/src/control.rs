@@ -457,7 +457,7 @@ pub(crate) async fn set_status(
     let current = s
         .snapshot()
         .assets
-        .get(&id)
+        .get(id.as_str())
         .map(|a| a.status)
         .ok_or_else(|| ApiError::NotFound(format!("no asset {id:?}")))?;
     let service = to == AssetStatus::OutOfService || current == AssetStatus::OutOfService;
@@ -493,7 +493,7 @@ pub(crate) async fn set_status(
     let mut view = s
         .snapshot()
         .assets
-        .get(&id)
+        .get(id.as_str())
         .map(|a| (**a).clone())
         .ok_or_else(|| ApiError::NotFound(format!("no asset {id:?}")))?;
     view.status = to;

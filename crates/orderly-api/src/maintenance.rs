@@ -415,7 +415,7 @@ fn recall_view(snap: &orderly_model::Snapshot, r: &Recall) -> RecallView {
         .assets
         .iter()
         .map(|id| {
-            let a = snap.assets.get(id);
+            let a = snap.assets.get(id.as_str());
             let wo = snap
                 .work_orders
                 .values()

@@ -207,7 +207,7 @@ pub(crate) async fn infusion_report(
         .map(|a| {
             let model = snap
                 .assets
-                .get(&a.subject)
+                .get(a.subject.as_str())
                 .and_then(|x| x.model.clone())
                 .unwrap_or_default();
             (a.unit, model)
@@ -257,7 +257,7 @@ pub(crate) async fn environment_report(
     unit_param(&s, &auth, &q.unit)?;
     let snap = s.snapshot();
     if let Some(id) = &q.sensor
-        && !snap.sensors.contains_key(id)
+        && !snap.sensors.contains_key(id.as_str())
     {
         return Err(ApiError::BadRequest(format!("no sensor {id:?}")));
     }

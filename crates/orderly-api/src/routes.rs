@@ -153,7 +153,7 @@ pub(crate) async fn get_asset(
 ) -> Result<Json<Arc<AssetView>>, ApiError> {
     s.snapshot()
         .assets
-        .get(&id)
+        .get(id.as_str())
         .cloned()
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no asset {id:?}")))
@@ -178,7 +178,7 @@ pub(crate) async fn asset_history(
     Path(id): Path<String>,
     Query(w): Query<Window>,
 ) -> Result<Json<Vec<Stay>>, ApiError> {
-    if !s.snapshot().assets.contains_key(&id) {
+    if !s.snapshot().assets.contains_key(id.as_str()) {
         return Err(ApiError::NotFound(format!("no asset {id:?}")));
     }
     let to = time_param("to", &w.to)?.unwrap_or_else(s.clock);
@@ -201,7 +201,11 @@ pub(crate) async fn bed_commands(
     Path(id): Path<String>,
     Query(w): Query<Window>,
 ) -> Result<Json<Vec<OutEvent>>, ApiError> {
-    if s.snapshot().assets.get(&id).is_none_or(|a| a.kind != "bed") {
+    if s.snapshot()
+        .assets
+        .get(id.as_str())
+        .is_none_or(|a| a.kind != "bed")
+    {
         return Err(ApiError::NotFound(format!("no bed {id:?}")));
     }
     let to = time_param("to", &w.to)?.unwrap_or_else(s.clock);
@@ -255,7 +259,7 @@ pub(crate) async fn list_rooms(_auth: Auth, State(s): State<ApiState>) -> Json<V
                 unit: r.unit.clone(),
                 kind: kind_name(r.kind),
                 beds: r.beds.clone(),
-                occupants: snap.rooms.get(&r.id).map_or(0, |l| l.len()),
+                occupants: snap.rooms.get(r.id.as_str()).map_or(0, |l| l.len()),
             })
             .collect(),
     )
@@ -292,7 +296,7 @@ pub(crate) async fn get_room(
         .room(&id)
         .ok_or_else(|| ApiError::NotFound(format!("no room {id:?}")))?;
     let snap = s.snapshot();
-    let here = snap.rooms.get(&id).cloned().unwrap_or_default();
+    let here = snap.rooms.get(id.as_str()).cloned().unwrap_or_default();
     let assets: Vec<Arc<AssetView>> = here
         .iter()
         .filter_map(|x| snap.assets.get(x))

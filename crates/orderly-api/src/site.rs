@@ -218,7 +218,7 @@ pub(crate) async fn unit_beds(
             .cloned()
             .collect();
         let staff_present = here
-            .and_then(|r| snap.rooms.get(&r.id))
+            .and_then(|r| snap.rooms.get(r.id.as_str()))
             .map(|ids| {
                 ids.iter()
                     .filter_map(|id| snap.staff.get(id))

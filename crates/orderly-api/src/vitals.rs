@@ -54,7 +54,7 @@ pub(crate) async fn chart(
     let snap = s.snapshot();
     let p = snap
         .patients
-        .get(&id)
+        .get(id.as_str())
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("no patient {id:?} in the census")))?;
     if !auth.may_see_unit(p.unit.as_deref()) {

@@ -232,11 +232,11 @@ pub struct Snapshot {
     pub at: Timestamp,
     /// Sequence number of the last event emitted before the snapshot.
     pub last_seq: u64,
-    pub assets: imbl::OrdMap<String, Arc<AssetView>>,
-    pub staff: imbl::OrdMap<String, Arc<StaffView>>,
-    pub patients: imbl::OrdMap<String, Arc<PatientView>>,
+    pub assets: imbl::OrdMap<Id, Arc<AssetView>>,
+    pub staff: imbl::OrdMap<Id, Arc<StaffView>>,
+    pub patients: imbl::OrdMap<Id, Arc<PatientView>>,
     /// Room id -> ids of the assets, staff and patients located there (present or last seen), sorted.
-    pub rooms: imbl::OrdMap<String, Occupants>,
+    pub rooms: imbl::OrdMap<Id, Occupants>,
     /// Active and acknowledged alerts, by id.
     pub alerts: BTreeMap<String, Alert>,
     /// Rules disabled after failing while evaluating (until the next reload), with the error.
@@ -257,10 +257,19 @@ pub struct Snapshot {
 }
 
 /// Sensors by id, sharing structure between snapshots.
-pub type SensorMap = imbl::OrdMap<String, Arc<SensorView>>;
+pub type SensorMap = imbl::OrdMap<Id, Arc<SensorView>>;
 
 /// The ids of the subjects in a room, in order (a persistent set: a move costs O(log n)).
-pub type Occupants = imbl::OrdSet<String>;
+pub type Occupants = imbl::OrdSet<Id>;
+
+/// A key of the snapshot's persistent maps. Shared, not owned: an update copies the path of
+/// nodes it changes (up to 64 keys each) whenever the API holds the snapshot before it, and
+/// with `String` keys that copy was an allocation per key (a third of the world's time at
+/// 25,000 tags, refreshing when tags were last seen).
+pub type Id = Arc<str>;
+
+/// A persistent map of views by id, as the snapshot holds them.
+pub type PersistentMap<V> = imbl::OrdMap<Id, Arc<V>>;
 
 /// An environment sensor as it stands: what it last read, where each value stands against its
 /// profile, the excursions under way and the hour in progress (for the daily log).

@@ -61,9 +61,9 @@ pub fn alert_report(e: &OutEvent, snap: &Snapshot) -> Option<AlertReport> {
         ..AlertReport::default()
     };
     // The patient, bed and device: the subject is a patient, a bed (its patient), or an item.
-    let patient = snap.patients.get(&a.subject).cloned().or_else(|| {
+    let patient = snap.patients.get(a.subject.as_str()).cloned().or_else(|| {
         snap.assets
-            .get(&a.subject)
+            .get(a.subject.as_str())
             .and_then(|asset| snap.patients.values().find(|p| p.bed == asset.id).cloned())
     });
     if let Some(p) = &patient {
@@ -87,7 +87,7 @@ pub fn alert_report(e: &OutEvent, snap: &Snapshot) -> Option<AlertReport> {
             r.room = p.room.clone();
         }
     }
-    if let Some(asset) = snap.assets.get(&a.subject) {
+    if let Some(asset) = snap.assets.get(a.subject.as_str()) {
         if asset.kind == "bed" {
             r.bed = Some(asset.id.clone());
         }

@@ -481,6 +481,6 @@ fn views(
             excursions: st.open.iter().flatten().cloned().collect(),
             hour: st.hour.clone(),
         };
-        views.0.insert(info.0.id.clone(), Arc::new(view));
+        crate::snapshot::put(&mut views.0, &info.0.id, view);
     }
 }

@@ -74,15 +74,15 @@ impl ReadModel {
     /// Lists `id` under `room` (none: under no room). A room's list is a persistent set: a
     /// move costs O(log n), not a copy of everyone in the room (a store room holds hundreds).
     fn set_room(&mut self, id: &str, room: Option<&str>) {
-        let old = self.room_of.get(id).cloned();
-        if old.as_deref() == room {
+        if self.room_of.get(id).map(String::as_str) == room {
             return;
         }
+        let old = self.room_of.get(id).cloned();
         if let Some(old) = old {
-            if let Some(list) = self.snap.rooms.get_mut(&old) {
+            if let Some(list) = self.snap.rooms.get_mut(old.as_str()) {
                 list.remove(id);
                 if list.is_empty() {
-                    self.snap.rooms.remove(&old);
+                    self.snap.rooms.remove(old.as_str());
                 }
             }
             self.room_of.remove(id);
@@ -90,12 +90,12 @@ impl ReadModel {
         if let Some(room) = room {
             match self.snap.rooms.get_mut(room) {
                 Some(list) => {
-                    list.insert(id.to_string());
+                    list.insert(id.into());
                 }
                 None => {
                     let mut list = orderly_model::view::Occupants::default();
-                    list.insert(id.to_string());
-                    self.snap.rooms.insert(room.to_string(), list);
+                    list.insert(id.into());
+                    self.snap.rooms.insert(room.into(), list);
                 }
             }
             self.room_of.insert(id.to_string(), room.to_string());
@@ -178,10 +178,9 @@ impl ReadModel {
             };
             // A device repeating its state changes its component, not its view: the
             // persistent map's path is copied (and a bed's patient re-placed) only for a change.
-            if self.snap.assets.get(&a.id).is_some_and(|old| **old == v) {
+            if !put(&mut self.snap.assets, &a.id, v) {
                 return None;
             }
-            self.snap.assets.insert(a.id.clone(), Arc::new(v));
             return (a.kind == "bed").then(|| a.id.clone());
         }
         if let Some(StaffInfo(s)) = staff {
@@ -194,9 +193,7 @@ impl ReadModel {
                 location,
                 tag_battery_pct,
             };
-            if self.snap.staff.get(&s.id).is_none_or(|old| **old != v) {
-                self.snap.staff.insert(s.id.clone(), Arc::new(v));
-            }
+            put(&mut self.snap.staff, &s.id, v);
         } else if let Some(PatientInfo(p)) = patient {
             let mut v = PatientView {
                 id: p.id.clone(),
@@ -231,7 +228,12 @@ impl ReadModel {
                 }),
             };
             self.place_patient(&mut v);
-            if self.snap.patients.get(&p.id).is_none_or(|old| **old != v) {
+            if self
+                .snap
+                .patients
+                .get(p.id.as_str())
+                .is_none_or(|old| **old != v)
+            {
                 self.put_patient(v);
             }
         }
@@ -249,7 +251,7 @@ impl ReadModel {
         let from_bed = self
             .snap
             .assets
-            .get(&p.bed)
+            .get(p.bed.as_str())
             .and_then(|b| b.location.as_ref())
             .map(|l| (l.room.clone(), l.unit.clone()));
         let from_band = p
@@ -265,14 +267,17 @@ impl ReadModel {
             // Nor a place: the unit the census put them on (their bed's home unit).
             (
                 None,
-                self.snap.assets.get(&p.bed).and_then(|b| b.unit.clone()),
+                self.snap
+                    .assets
+                    .get(p.bed.as_str())
+                    .and_then(|b| b.unit.clone()),
             )
         }
     }
 
     /// Lists a patient's view, keeping the bed index.
     fn put_patient(&mut self, v: PatientView) {
-        if let Some(old) = self.snap.patients.get(&v.id)
+        if let Some(old) = self.snap.patients.get(v.id.as_str())
             && old.bed != v.bed
             && let Some(ids) = self.patients_of_bed.get_mut(&old.bed)
         {
@@ -282,7 +287,8 @@ impl ReadModel {
             .entry(v.bed.clone())
             .or_default()
             .insert(v.id.clone());
-        self.snap.patients.insert(v.id.clone(), Arc::new(v));
+        let id = v.id.clone();
+        put(&mut self.snap.patients, &id, v);
     }
 
     /// Takes a patient's view out, keeping the bed index.
@@ -301,7 +307,7 @@ impl ReadModel {
         };
         let mut moved = Vec::new();
         for id in ids {
-            if let Some(p) = self.snap.patients.get(id) {
+            if let Some(p) = self.snap.patients.get(id.as_str()) {
                 let (room, unit) = self.placement(p);
                 if room != p.room || unit != p.unit {
                     let mut v = (**p).clone();
@@ -311,7 +317,31 @@ impl ReadModel {
             }
         }
         for v in moved {
-            self.snap.patients.insert(v.id.clone(), Arc::new(v));
+            let id = v.id.clone();
+            put(&mut self.snap.patients, &id, v);
+        }
+    }
+}
+
+/// Sets `id`'s view in `map` to `v` unless it is that already; says whether it changed. The
+/// key is allocated only for a new entry (a replaced view keeps its shared key).
+pub(crate) fn put<V: PartialEq>(
+    map: &mut orderly_model::view::PersistentMap<V>,
+    id: &str,
+    v: V,
+) -> bool {
+    // Looked at first: `get_mut` copies the path even to find the same view.
+    match map.get(id) {
+        Some(old) if **old == v => false,
+        Some(_) => {
+            if let Some(old) = map.get_mut(id) {
+                *old = Arc::new(v);
+            }
+            true
+        }
+        None => {
+            map.insert(id.into(), Arc::new(v));
+            true
         }
     }
 }
@@ -343,11 +373,11 @@ fn refresh(
 ) {
     // Patients taken out of the census (discharged, merged away): out of the views.
     if removed.read().count() > 0 {
-        let gone: Vec<String> = model
+        let gone: Vec<orderly_model::view::Id> = model
             .snap
             .patients
             .keys()
-            .filter(|id| !registry.subjects.contains_key(*id))
+            .filter(|id| !registry.subjects.contains_key(&***id))
             .cloned()
             .collect();
         for id in gone {

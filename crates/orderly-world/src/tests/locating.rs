@@ -74,7 +74,10 @@ fn a_tag_moves_on_evidence_that_holds_not_on_a_faded_reading() {
     assert_eq!(loc.room, "F2-C01");
     assert!(loc.present && loc.confidence > 0.9, "{loc:?}");
     assert_eq!(
-        snap.rooms["F2-C01"].iter().collect::<Vec<_>>(),
+        snap.rooms["F2-C01"]
+            .iter()
+            .map(|id| &**id)
+            .collect::<Vec<_>>(),
         ["PUMP-0001"]
     );
     assert!(
