@@ -278,7 +278,10 @@ impl Tracking {
 pub struct Location {
     pub room: u32,
     pub since: Timestamp,
+    /// When a receiver last heard it (exact: every sighting, without a change).
     pub last_seen: Timestamp,
+    /// `last_seen` as of its last change the read model saw (every `LAST_SEEN_RESOLUTION_MS`).
+    pub noted: Timestamp,
     pub confidence: f32,
     pub present: bool,
     /// Silent past its class's timeout (`present` is then false too). After a restart the
@@ -846,9 +849,14 @@ fn decide(
         };
         let last_seen = t.last_heard;
         let mut loc = loc;
+        // Looked at before it is written: `as_deref_mut` on a `Mut` marks the component changed
+        // whether or not anything is written, and a `Location` marked changed on every sighting
+        // rebuilt the tag's view and woke every capability that follows moves (most of the
+        // world's time at 25,000 tags).
         if let Some(l) = loc
-            .as_deref_mut()
+            .as_mut()
             .filter(|l| l.lost && last_seen > l.last_seen)
+            .map(|l| &mut **l)
         {
             // Heard again after it was lost: found (where, the locator says as usual).
             l.lost = false;
@@ -871,8 +879,9 @@ fn decide(
             // Every sighting refreshes `last_seen` and the confidence, but only every few
             // seconds does that count as a change for the read model: views are rebuilt on
             // moves, not on every sighting.
-            if last_seen.since(l.last_seen) >= LAST_SEEN_RESOLUTION_MS {
+            if last_seen.since(l.noted) >= LAST_SEEN_RESOLUTION_MS {
                 l.last_seen = last_seen;
+                l.noted = last_seen;
             } else {
                 l.bypass_change_detection().last_seen = last_seen;
             }
@@ -882,7 +891,7 @@ fn decide(
             t.candidate = None;
         }
         let Some((room, conf)) = target else {
-            if let Some(l) = loc.as_deref_mut().filter(|l| !l.present) {
+            if let Some(l) = loc.as_mut().filter(|l| !l.present).map(|l| &mut **l) {
                 // Heard again, and nothing says it left: back where it was last seen.
                 l.present = true;
                 l.lost = false;
@@ -890,7 +899,7 @@ fn decide(
             continue;
         };
         t.held = now;
-        if let Some(l) = loc.as_deref_mut().filter(|l| l.room == room) {
+        if let Some(l) = loc.as_mut().filter(|l| l.room == room).map(|l| &mut **l) {
             l.present = true;
             l.lost = false;
             continue;
@@ -900,6 +909,7 @@ fn decide(
             room,
             since: now,
             last_seen,
+            noted: last_seen,
             confidence: conf,
             present: true,
             lost: false,
@@ -995,6 +1005,7 @@ fn restore(
             room: room as u32,
             since: *since,
             last_seen: *last_seen,
+            noted: *last_seen,
             confidence: *confidence,
             present: false,
             lost: lost.contains(subject),

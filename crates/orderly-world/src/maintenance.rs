@@ -287,6 +287,11 @@ fn meter_beds(
 ) {
     for (info, b, mut m) in &mut beds {
         let moving = b.state.moving;
+        if moving == m.moving && m.usage.actuator_cycles.is_some() {
+            // Nothing to count: left unchanged (a `Mut` written marks it changed, and the
+            // item's maintenance would be looked at again on every bed message).
+            continue;
+        }
         let m = m.as_mut();
         if moving != m.moving {
             m.moving = moving;

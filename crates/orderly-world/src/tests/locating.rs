@@ -18,6 +18,39 @@ fn the_demo_seed_matches_the_demo_floorplan() {
     assert!(seed.patients.len() >= 40);
 }
 
+/// A tag heard again where it is changes nothing the views show but, every few seconds, when
+/// it was last seen: its view is not rebuilt (nor are capabilities that follow moves woken) on
+/// every sighting. (Reading a `Mut` through `as_deref_mut` marks it changed: this kept every
+/// heard tag's `Location` changed, and its view rebuilt, at each step.)
+#[test]
+fn a_tag_heard_where_it_is_leaves_its_view_alone_between_last_seen_updates() {
+    let mut h = hospital();
+    let here = ("rx-f2-icu-store", -60.0);
+    let corridor = ("rx-f2-c01", -80.0);
+    walk(&mut h, 0, 10, "TP-0001", here, corridor);
+    let mut before = h.snapshot().assets["PUMP-0001"].clone();
+    let (mut kept, mut rebuilt) = (0, 0);
+    for s in 10..40 {
+        walk(&mut h, s, 1, "TP-0001", here, corridor);
+        let now = h.snapshot().assets["PUMP-0001"].clone();
+        let (a, b) = (
+            before.location.as_ref().unwrap(),
+            now.location.as_ref().unwrap(),
+        );
+        assert_eq!(b.room, "F2-ICU-STORE");
+        if a.last_seen == b.last_seen {
+            assert!(Arc::ptr_eq(&before, &now), "rebuilt at {s} s: {b:?}");
+            kept += 1;
+        } else {
+            assert!(b.last_seen.since(a.last_seen) >= 5_000, "{a:?} -> {b:?}");
+            rebuilt += 1;
+        }
+        before = now;
+    }
+    // Last seen moves on every 5 s: 6 rebuilds in 30 s, the other 24 seconds kept.
+    assert!(kept >= 20 && rebuilt >= 4, "kept {kept}, rebuilt {rebuilt}");
+}
+
 #[test]
 fn a_tag_moves_on_evidence_that_holds_not_on_a_faded_reading() {
     let mut h = hospital();
