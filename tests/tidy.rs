@@ -10,6 +10,8 @@
 //! - The alert engine (`orderly-world/src/alerts*`) imports no capability: capabilities reach
 //!   it through typed messages and fact providers, never the other way round.
 //! - Nothing chooses a rule by searching its text or its id.
+//! - No component of the world is marked changed only to be looked at (`as_deref_mut()`
+//!   before a filter).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -382,6 +384,34 @@ fn no_rule_is_chosen_by_searching_its_text_or_id() {
                     ));
                 }
             }
+        }
+    }
+    assert!(bad.is_empty(), "\n{}", bad.join("\n"));
+}
+
+/// A component is looked at before it is written: in bevy, `as_deref_mut()` on an `Option<Mut<_>>`
+/// marks the component changed whether or not anything is written after it, so a filter on it
+/// wakes every system that watches for changes (this kept every heard tag's `Location` changed
+/// at every step).
+#[test]
+fn no_component_is_marked_changed_to_look_at_it() {
+    let mut bad = Vec::new();
+    for file in rust_files(&workspace().join("crates/orderly-world/src")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut at = 0;
+        while let Some(i) = text[at..].find("as_deref_mut()") {
+            let end = at + i + "as_deref_mut()".len();
+            let next = text[end..].trim_start();
+            for look in [".filter(", ".is_some_and(", ".is_none_or(", ".map_or("] {
+                if next.starts_with(look) {
+                    let n = text[..end].lines().count();
+                    bad.push(format!(
+                        "{}:{n}: `as_deref_mut(){look}` marks the component changed before looking at it (fix: `.as_mut(){look}...)` and `&mut **` only for the one written, or `as_deref()` to look)",
+                        rel(&file)
+                    ));
+                }
+            }
+            at = end;
         }
     }
     assert!(bad.is_empty(), "\n{}", bad.join("\n"));

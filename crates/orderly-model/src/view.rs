@@ -271,6 +271,25 @@ pub type Id = Arc<str>;
 /// A persistent map of views by id, as the snapshot holds them.
 pub type PersistentMap<V> = imbl::OrdMap<Id, Arc<V>>;
 
+/// Sets `id`'s view in `map` to `v` unless it is that already; says whether it changed. The
+/// key is allocated only for a new entry (a replaced view keeps its shared key).
+pub fn put<V: PartialEq>(map: &mut PersistentMap<V>, id: &str, v: V) -> bool {
+    // Looked at first: `get_mut` copies the path even to find the same view.
+    match map.get(id) {
+        Some(old) if **old == v => false,
+        Some(_) => {
+            if let Some(old) = map.get_mut(id) {
+                *old = Arc::new(v);
+            }
+            true
+        }
+        None => {
+            map.insert(id.into(), Arc::new(v));
+            true
+        }
+    }
+}
+
 /// An environment sensor as it stands: what it last read, where each value stands against its
 /// profile, the excursions under way and the hour in progress (for the daily log).
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]

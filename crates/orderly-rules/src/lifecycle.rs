@@ -310,6 +310,11 @@ impl Alerting {
         let mut raise = Vec::new();
         let mut close = Vec::new();
         for (key, tr) in &mut self.trackers {
+            // Most trackers wait for nothing (their alert is open, or their `unless` holds):
+            // the rule is looked up by its id only for one with a timer running.
+            if tr.pending_since.is_none() && tr.clearing_since.is_none() {
+                continue;
+            }
             let Some(rule) = rules.get(&key.0) else {
                 continue;
             };

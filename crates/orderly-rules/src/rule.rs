@@ -6,7 +6,7 @@ use crate::facts::Facts;
 use crate::schema::{self, SubjectType};
 use orderly_model::{AlertKind, FileError, FileErrors, Priority, Source, Timestamp};
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use toml::Spanned;
@@ -383,6 +383,9 @@ impl Rule {
 #[derive(Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Arc<Rule>>,
+    /// Where each rule is in `rules`, by id: the engine looks rules up by id for every open
+    /// alert and running timer at every step.
+    index: HashMap<String, usize>,
 }
 
 impl RuleSet {
@@ -425,14 +428,22 @@ impl RuleSet {
             }
         }
         if errors.is_empty() {
-            Ok(RuleSet { rules })
+            let index = rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.id.clone(), i))
+                .collect();
+            Ok(RuleSet { rules, index })
         } else {
             Err(FileErrors(errors))
         }
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Rule>> {
-        self.rules.iter().find(|r| r.id == id)
+        self.index
+            .get(id)
+            .and_then(|&i| self.rules.get(i))
+            .filter(|r| r.id == id)
     }
 
     /// What changed from `old` to this set.

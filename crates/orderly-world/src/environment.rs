@@ -481,6 +481,6 @@ fn views(
             excursions: st.open.iter().flatten().cloned().collect(),
             hour: st.hour.clone(),
         };
-        crate::snapshot::put(&mut views.0, &info.0.id, view);
+        orderly_model::view::put(&mut views.0, &info.0.id, view);
     }
 }

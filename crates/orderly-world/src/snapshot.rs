@@ -20,7 +20,6 @@ use orderly_model::view::{
     AssetView, BedExitView, ExitView, LocationView, PatientView, StaffView, TurningView,
 };
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 
 /// The read model and the room each subject is listed under.
 #[derive(Resource, Default)]
@@ -178,7 +177,7 @@ impl ReadModel {
             };
             // A device repeating its state changes its component, not its view: the
             // persistent map's path is copied (and a bed's patient re-placed) only for a change.
-            if !put(&mut self.snap.assets, &a.id, v) {
+            if !orderly_model::view::put(&mut self.snap.assets, &a.id, v) {
                 return None;
             }
             return (a.kind == "bed").then(|| a.id.clone());
@@ -193,7 +192,7 @@ impl ReadModel {
                 location,
                 tag_battery_pct,
             };
-            put(&mut self.snap.staff, &s.id, v);
+            orderly_model::view::put(&mut self.snap.staff, &s.id, v);
         } else if let Some(PatientInfo(p)) = patient {
             let mut v = PatientView {
                 id: p.id.clone(),
@@ -288,7 +287,7 @@ impl ReadModel {
             .or_default()
             .insert(v.id.clone());
         let id = v.id.clone();
-        put(&mut self.snap.patients, &id, v);
+        orderly_model::view::put(&mut self.snap.patients, &id, v);
     }
 
     /// Takes a patient's view out, keeping the bed index.
@@ -318,56 +317,37 @@ impl ReadModel {
         }
         for v in moved {
             let id = v.id.clone();
-            put(&mut self.snap.patients, &id, v);
+            orderly_model::view::put(&mut self.snap.patients, &id, v);
         }
     }
 }
 
-/// Sets `id`'s view in `map` to `v` unless it is that already; says whether it changed. The
-/// key is allocated only for a new entry (a replaced view keeps its shared key).
-pub(crate) fn put<V: PartialEq>(
-    map: &mut orderly_model::view::PersistentMap<V>,
-    id: &str,
-    v: V,
-) -> bool {
-    // Looked at first: `get_mut` copies the path even to find the same view.
-    match map.get(id) {
-        Some(old) if **old == v => false,
-        Some(_) => {
-            if let Some(old) = map.get_mut(id) {
-                *old = Arc::new(v);
-            }
-            true
-        }
-        None => {
-            map.insert(id.into(), Arc::new(v));
-            true
-        }
-    }
-}
+/// Which subjects changed a component their views show, one query per component: each scans
+/// only the subjects that have it, and one of table storage is scanned as an array. (One query
+/// with `Or<(Changed<..>, ..)>` over all twelve looked up every subject's twelve components, a
+/// fifth of the world's time at 25,000 tags.)
+type ChangedOf<'w, 's, C> = Query<'w, 's, Entity, Changed<C>>;
 
 #[allow(clippy::type_complexity)]
 fn refresh(
     site: Res<Site>,
     policies: Option<Res<Policies>>,
     mut model: ResMut<ReadModel>,
-    changed: Query<
-        ViewQuery,
-        Or<(
-            Changed<Location>,
-            Changed<Status>,
-            Changed<BedFrame>,
-            Changed<PumpStatus>,
-            Changed<TagBattery>,
-            Changed<BedExitState>,
-            Changed<Turning>,
-            Changed<Service>,
-            Changed<PatientInfo>,
-            Changed<crate::turnover::Turnover>,
-            Changed<crate::vitals::VitalSigns>,
-            Changed<crate::infusion::PumpInfusion>,
-        )>,
-    >,
+    views: Query<ViewQuery>,
+    changed: (
+        ChangedOf<Location>,
+        ChangedOf<Status>,
+        ChangedOf<BedFrame>,
+        ChangedOf<PumpStatus>,
+        ChangedOf<TagBattery>,
+        ChangedOf<BedExitState>,
+        ChangedOf<Turning>,
+        ChangedOf<Service>,
+        ChangedOf<PatientInfo>,
+        ChangedOf<crate::turnover::Turnover>,
+        ChangedOf<crate::vitals::VitalSigns>,
+        ChangedOf<crate::infusion::PumpInfusion>,
+    ),
     mut removed: RemovedComponents<PatientInfo>,
     registry: Res<crate::Registry>,
 ) {
@@ -385,10 +365,30 @@ fn refresh(
             model.set_room(&id, None);
         }
     }
+    let (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11) = &changed;
+    let mut subjects: Vec<Entity> = c0
+        .iter()
+        .chain(c1)
+        .chain(c2)
+        .chain(c3)
+        .chain(c4)
+        .chain(c5)
+        .chain(c6)
+        .chain(c7)
+        .chain(c8)
+        .chain(c9)
+        .chain(c10)
+        .chain(c11)
+        .collect();
+    if subjects.is_empty() {
+        return;
+    }
+    subjects.sort_unstable();
+    subjects.dedup();
     let empty = Catalogue::default();
     let policies = policies.as_deref().map_or(&empty, |p| &p.0);
     let mut beds = BTreeSet::new();
-    for item in &changed {
+    for item in subjects.into_iter().filter_map(|e| views.get(e).ok()) {
         if let Some(bed) = model.update(&site, policies, item) {
             beds.insert(bed);
         }
