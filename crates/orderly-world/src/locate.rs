@@ -13,7 +13,7 @@
 //! "last seen in X at T". Method after Daniş & Cemgil, "Probabilistic indoor tracking of
 //! Bluetooth Low-Energy beacons", Performance Evaluation 162 (2023), at room granularity.
 
-use crate::facts::{FactCtx, FactProviders, FactSheet, watch};
+use crate::facts::{FactCtx, FactProviders, FactSheet};
 use crate::ingest::SightingsIn;
 use crate::registry::{Subject, TagClass};
 use crate::{Capability, Clock, Phase, Registry, Site};
@@ -501,7 +501,8 @@ impl Capability for LocatePlugin {
             ],
             tag_facts,
         );
-        watch::<TagBattery>(schedule);
+        // A battery changes only here (absorb_sightings marks its facts stale as it writes it):
+        // no per-step scan of every tag for `Changed<TagBattery>`.
         world.init_resource::<Watch>();
         world.init_resource::<LostScan>();
         world.init_resource::<Distances>();
@@ -546,6 +547,7 @@ fn absorb_sightings(
     mut tags: Query<(&mut Tracking, &mut TagBattery)>,
     mut watch: ResMut<Watch>,
     mut stats: ResMut<crate::ingest::IngestStats>,
+    mut stale: ResMut<crate::facts::StaleFacts>,
 ) {
     let cfg = &locator.0;
     let rise_ms = cfg.rise_s.max(1e-3) * 1000.0;
@@ -561,7 +563,9 @@ fn absorb_sightings(
                 continue;
             };
             if let Some(b) = s.battery.filter(|b| b.is_finite()) {
-                battery.set_if_neq(TagBattery(Some((b.clamp(0.0, 1.0) * 100.0).round() as u8)));
+                if battery.set_if_neq(TagBattery(Some((b.clamp(0.0, 1.0) * 100.0).round() as u8))) {
+                    stale.mark(e);
+                }
             }
             let at = msg.at;
             if at.since(t.last_heard) > stale_ms {
