@@ -287,6 +287,10 @@ impl Hospital {
             }
         }
         self.schedule.run(&mut self.world);
+        // Removed components are kept for systems to read for one more step, then forgotten:
+        // without this, every removal (a late device back on time, a discharge) stayed in
+        // memory for good.
+        self.world.clear_trackers();
         self.world
             .get_resource_mut::<outbox::Outbox>()
             .map(|mut o| std::mem::take(&mut o.events))

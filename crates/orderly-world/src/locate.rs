@@ -562,10 +562,10 @@ fn absorb_sightings(
             let Ok((mut t, mut battery)) = tags.get_mut(e) else {
                 continue;
             };
-            if let Some(b) = s.battery.filter(|b| b.is_finite()) {
-                if battery.set_if_neq(TagBattery(Some((b.clamp(0.0, 1.0) * 100.0).round() as u8))) {
-                    stale.mark(e);
-                }
+            if let Some(b) = s.battery.filter(|b| b.is_finite())
+                && battery.set_if_neq(TagBattery(Some((b.clamp(0.0, 1.0) * 100.0).round() as u8)))
+            {
+                stale.mark(e);
             }
             let at = msg.at;
             if at.since(t.last_heard) > stale_ms {

@@ -51,6 +51,40 @@ fn a_tag_heard_where_it_is_leaves_its_view_alone_between_last_seen_updates() {
     assert!(kept >= 20 && rebuilt >= 4, "kept {kept}, rebuilt {rebuilt}");
 }
 
+/// A component taken away is seen by the systems that watch for it at the next step, and then
+/// forgotten: memory grows with the site, not with how long it has run. (bevy records a
+/// removal of its `MessageRegistry` resource at every step, as `message_update_system` takes it
+/// out and puts it back: without `World::clear_trackers` after each step those records alone
+/// grew by one per step for good, gigabytes a day at a busy site.)
+#[test]
+fn removals_are_forgotten_once_read_so_memory_does_not_grow_with_time() {
+    let mut h = hospital();
+    let e = h.world().resource::<crate::Registry>().subjects["PUMP-0001"];
+    let held = |h: &Hospital| -> usize {
+        h.world()
+            .removed_components()
+            .iter()
+            .map(|(_, m)| m.len())
+            .sum()
+    };
+    for s in 0..50 {
+        h.world_mut()
+            .entity_mut(e)
+            .insert(crate::locate::TagBattery(Some(50)));
+        h.world_mut()
+            .entity_mut(e)
+            .remove::<crate::locate::TagBattery>();
+        h.step(t(s));
+    }
+    // The last two steps' removals at most (one buffer being read, one just written).
+    assert!(held(&h) <= 2, "{} removals held", held(&h));
+    // And so it stays, step after step.
+    for s in 50..100 {
+        h.step(t(s));
+    }
+    assert!(held(&h) <= 2, "{} removals held", held(&h));
+}
+
 #[test]
 fn a_tag_moves_on_evidence_that_holds_not_on_a_faded_reading() {
     let mut h = hospital();
