@@ -66,6 +66,49 @@ struct Line<'a> {
 /// Virtual time between steps when no message arrives (as the live world ticks).
 const TICK_MS: i64 = 250;
 
+/// Capture lines decoded per hand-over from the reader thread to the world.
+const READ_BATCH: usize = 1024;
+
+/// A capture line decoded as live decodes a message.
+struct Decoded {
+    line: usize,
+    at: Timestamp,
+    inbound: orderly_model::Inbound,
+}
+
+/// Parses capture line `n` of `name` and decodes its message; None for a blank line.
+fn decode_line(
+    topics: &Topics,
+    name: &str,
+    n: usize,
+    line: std::io::Result<String>,
+) -> Result<Option<Decoded>> {
+    let line = line.with_context(|| format!("{name}:{n}: cannot read"))?;
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let l: Line = serde_json::from_str(&line).with_context(|| {
+        format!("{name}:{n}: not a capture line {{\"at\",\"topic\",\"payload\"}}")
+    })?;
+    // A payload kept as a string is a message that was not JSON: replay its bytes as
+    // received. Any other payload is the JSON the device sent, as written.
+    let raw = l.payload.get();
+    let text: String;
+    let bytes = match raw.starts_with('"') {
+        true => {
+            text = serde_json::from_str(raw)
+                .with_context(|| format!("{name}:{n}: the payload string"))?;
+            text.as_bytes()
+        }
+        false => raw.as_bytes(),
+    };
+    Ok(Some(Decoded {
+        line: n,
+        at: l.at,
+        inbound: orderly_mqtt::decode(topics, &l.topic, bytes, l.at),
+    }))
+}
+
 pub fn replay(args: ReplayArgs) -> Result<()> {
     let (fp, seed) = crate::files::site_or_demo(args.floorplan.as_deref(), args.seed.as_deref())?;
     let loaded = crate::rules::load(args.rules.as_deref(), &fp, &seed)?;
@@ -162,57 +205,70 @@ pub fn run(
         }
         Ok(())
     };
+    // Lines are read and decoded on a thread of their own, a batch at a time, while the world
+    // steps through the previous ones (decoding was a seventh of a replay's time); the world
+    // takes them in the file's order, so the events are the same bytes.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Decoded>>>(8);
+    let name = capture.display().to_string();
+    let reader = std::thread::Builder::new()
+        .name("replay-read".into())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(READ_BATCH);
+            for (i, line) in input.lines().enumerate() {
+                match decode_line(&topics, &name, i + 1, line) {
+                    Ok(Some(d)) => batch.push(d),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        // What came before the bad line is replayed first, as it always was.
+                        let _ = tx.send(Ok(std::mem::take(&mut batch)));
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                if batch.len() == READ_BATCH
+                    && tx
+                        .send(Ok(std::mem::replace(
+                            &mut batch,
+                            Vec::with_capacity(READ_BATCH),
+                        )))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = tx.send(Ok(batch));
+        })
+        .context("cannot start the replay's reader")?;
     let (mut first, mut pending_at) = (None::<Timestamp>, None::<Timestamp>);
     let mut messages = 0u64;
-    for (i, line) in input.lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: cannot read", capture.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let l: Line = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}:{}: not a capture line {{\"at\",\"topic\",\"payload\"}}",
-                capture.display(),
-                i + 1
-            )
-        })?;
-        first.get_or_insert(l.at);
-        // Time moves on: finish the batch of the previous instant, and tick through the gap.
-        if let Some(p) = pending_at {
-            if l.at > p {
-                emit(hospital.step(p))?;
-                let mut t = p.plus_ms(TICK_MS);
-                while t < l.at {
-                    emit(hospital.step(t))?;
-                    t = t.plus_ms(TICK_MS);
+    for batch in rx {
+        for d in batch? {
+            first.get_or_insert(d.at);
+            // Time moves on: finish the batch of the previous instant, and tick through the gap.
+            if let Some(p) = pending_at {
+                if d.at > p {
+                    emit(hospital.step(p))?;
+                    let mut t = p.plus_ms(TICK_MS);
+                    while t < d.at {
+                        emit(hospital.step(t))?;
+                        t = t.plus_ms(TICK_MS);
+                    }
+                } else if d.at < p {
+                    bail!(
+                        "{}:{}: `at` goes back in time ({} after {})",
+                        capture.display(),
+                        d.line,
+                        d.at,
+                        p
+                    );
                 }
-            } else if l.at < p {
-                bail!(
-                    "{}:{}: `at` goes back in time ({} after {})",
-                    capture.display(),
-                    i + 1,
-                    l.at,
-                    p
-                );
             }
+            hospital.push(d.inbound);
+            messages += 1;
+            pending_at = Some(d.at);
         }
-        // A payload kept as a string is a message that was not JSON: replay its bytes as
-        // received. Any other payload is the JSON the device sent, as written.
-        let raw = l.payload.get();
-        let text: String;
-        let bytes = match raw.starts_with('"') {
-            true => {
-                text = serde_json::from_str(raw).with_context(|| {
-                    format!("{}:{}: the payload string", capture.display(), i + 1)
-                })?;
-                text.as_bytes()
-            }
-            false => raw.as_bytes(),
-        };
-        hospital.push(orderly_mqtt::decode(&topics, &l.topic, bytes, l.at));
-        messages += 1;
-        pending_at = Some(l.at);
     }
+    let _ = reader.join();
     if let Some(p) = pending_at {
         emit(hospital.step(p))?;
     }
