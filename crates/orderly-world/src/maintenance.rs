@@ -319,7 +319,8 @@ fn meter_beds(
                     },
                 );
             }
-        } else if m.usage.actuator_cycles.is_none() {
+        } else {
+            // Not moving, never counted: the count starts at zero.
             m.usage.actuator_cycles = Some(0);
             m.first.actuator_cycles = Some(0);
         }

@@ -73,10 +73,10 @@ impl ReadModel {
     /// Lists `id` under `room` (none: under no room). A room's list is a persistent set: a
     /// move costs O(log n), not a copy of everyone in the room (a store room holds hundreds).
     fn set_room(&mut self, id: &str, room: Option<&str>) {
-        if self.room_of.get(id).map(String::as_str) == room {
-            return;
-        }
-        let old = self.room_of.get(id).cloned();
+        let old = match self.room_of.get(id) {
+            old if old.map(String::as_str) == room => return,
+            old => old.cloned(),
+        };
         if let Some(old) = old {
             if let Some(list) = self.snap.rooms.get_mut(old.as_str()) {
                 list.remove(id);
@@ -227,14 +227,7 @@ impl ReadModel {
                 }),
             };
             self.place_patient(&mut v);
-            if self
-                .snap
-                .patients
-                .get(p.id.as_str())
-                .is_none_or(|old| **old != v)
-            {
-                self.put_patient(v);
-            }
+            self.put_patient(v);
         }
         None
     }
@@ -274,13 +267,16 @@ impl ReadModel {
         }
     }
 
-    /// Lists a patient's view, keeping the bed index.
+    /// Lists a patient's view, keeping the bed index; a view that is the same is kept.
     fn put_patient(&mut self, v: PatientView) {
-        if let Some(old) = self.snap.patients.get(v.id.as_str())
-            && old.bed != v.bed
-            && let Some(ids) = self.patients_of_bed.get_mut(&old.bed)
-        {
-            ids.remove(&v.id);
+        match self.snap.patients.get(v.id.as_str()) {
+            Some(old) if **old == v => return,
+            Some(old) if old.bed != v.bed => {
+                if let Some(ids) = self.patients_of_bed.get_mut(&old.bed) {
+                    ids.remove(&v.id);
+                }
+            }
+            _ => {}
         }
         self.patients_of_bed
             .entry(v.bed.clone())
