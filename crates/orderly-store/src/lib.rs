@@ -240,6 +240,31 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
     }
 }
 
+/// Puts a SQLite file in write-ahead-log mode. The switch takes the file exclusively, and
+/// SQLite answers "database is locked" at once (without waiting out the busy timeout) while
+/// another instance opening the same file at that moment holds it: try again for a while.
+async fn wal(pool: &AnyPool) -> Result<()> {
+    let mut tries = 0u64;
+    loop {
+        match sqlx::query("PRAGMA journal_mode = WAL").execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(e)) if is_locked(e.as_ref()) && tries < 50 => {
+                tries += 1;
+                tracing::debug!(error = %e, "another instance holds the database file; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(10 * tries.min(10))).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), with or without an extended code.
+fn is_locked(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code()
+        .and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 fn hash(secret: &str) -> String {
     let d = Sha256::digest(secret.as_bytes());
     d.iter().map(|b| format!("{b:02x}")).collect()
@@ -426,9 +451,7 @@ impl Store {
         }
         let pool = opts.connect(&connect_url).await.map_err(open_error)?;
         if backend == Backend::Sqlite {
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
+            wal(&pool).await?;
         }
         migrate(&pool, backend).await?;
         Ok(Store {
