@@ -53,11 +53,23 @@ impl Fact {
 
 /// A group of facts (`bed`, `room`, ...), by name. A few dozen at most, kept sorted in one
 /// vector: a tree spent a node of eleven entries on every few facts, and 25,000 tagged
-/// pumps' facts took over 200 MiB.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Group(Vec<(&'static str, Fact)>);
+/// pumps' facts took over 200 MiB. Shared until written: a group many subjects have alike (an
+/// idle pump's `infusion`) is one allocation, however many subjects hold it (27 MiB at 25,000
+/// idle pumps when each had its own copy).
+#[derive(Clone, Debug, Default)]
+pub struct Group(std::sync::Arc<Vec<(&'static str, Fact)>>);
+
+impl PartialEq for Group {
+    fn eq(&self, other: &Group) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 impl Group {
+    fn with_capacity(n: usize) -> Group {
+        Group(std::sync::Arc::new(Vec::with_capacity(n)))
+    }
+
     /// Where `name` is, or where it would go.
     fn find(&self, name: &str) -> Result<usize, usize> {
         self.0.binary_search_by(|(k, _)| (*k).cmp(name))
@@ -67,12 +79,17 @@ impl Group {
         self.find(name).ok().map(|i| &self.0[i].1)
     }
 
-    /// Sets `name`; returns what it was.
+    /// Sets `name`; returns what it was. A group shared with another subject is copied first
+    /// (unless the value is already there).
     pub fn insert(&mut self, name: &'static str, value: Fact) -> Option<Fact> {
         match self.find(name) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Ok(i) if self.0[i].1 == value => Some(value),
+            Ok(i) => Some(std::mem::replace(
+                &mut std::sync::Arc::make_mut(&mut self.0)[i].1,
+                value,
+            )),
             Err(i) => {
-                self.0.insert(i, (name, value));
+                std::sync::Arc::make_mut(&mut self.0).insert(i, (name, value));
                 None
             }
         }
@@ -80,7 +97,7 @@ impl Group {
 
     pub fn remove(&mut self, name: &str) -> Option<Fact> {
         let i = self.find(name).ok()?;
-        Some(self.0.remove(i).1)
+        Some(std::sync::Arc::make_mut(&mut self.0).remove(i).1)
     }
 
     /// The facts, by name.
@@ -101,8 +118,11 @@ impl Group {
         self.0.is_empty()
     }
 
+    /// Gives back the room a group grew into; a shared group is left as it is.
     fn shrink(&mut self) {
-        self.0.shrink_to_fit();
+        if let Some(v) = std::sync::Arc::get_mut(&mut self.0) {
+            v.shrink_to_fit();
+        }
     }
 }
 
@@ -158,7 +178,7 @@ impl Facts {
         // `shrink` gives back what is left over.
         self.groups
             .entry(group)
-            .or_insert_with(|| Group(Vec::with_capacity(32)))
+            .or_insert_with(|| Group::with_capacity(32))
             .insert(name, value);
     }
 
@@ -222,5 +242,39 @@ impl Facts {
             ctx.add_variable_as_val(*g, Box::new(cel::common::types::CelMap::from(map)));
         }
         ctx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_held_alike_by_many_subjects_is_one_allocation_until_one_changes_it() {
+        let mut idle = Group::default();
+        idle.insert("running", Fact::Bool(false));
+        idle.insert("drug", Fact::String(String::new()));
+        let mut a = idle.clone();
+        let b = idle.clone();
+        assert!(std::sync::Arc::ptr_eq(&a.0, &b.0), "clones share");
+        // Setting what is already there keeps it shared.
+        assert_eq!(
+            a.insert("running", Fact::Bool(false)),
+            Some(Fact::Bool(false))
+        );
+        assert!(std::sync::Arc::ptr_eq(&a.0, &b.0));
+        // A change copies, and the others keep what they had.
+        assert_eq!(
+            a.insert("running", Fact::Bool(true)),
+            Some(Fact::Bool(false))
+        );
+        assert!(!std::sync::Arc::ptr_eq(&a.0, &b.0));
+        assert_eq!(a.get("running"), Some(&Fact::Bool(true)));
+        assert_eq!(b.get("running"), Some(&Fact::Bool(false)));
+        assert_eq!(idle, b);
+        assert_ne!(a, b);
+        a.remove("drug");
+        assert_eq!(b.get("drug"), Some(&Fact::String(String::new())));
+        assert_eq!(a.get("drug"), None);
     }
 }

@@ -907,7 +907,9 @@ impl Instance {
 
         let topics = Topics::new(&fp.site.id);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let (in_tx, in_rx) = mpsc::channel(20_000);
+        // Decoded messages waiting for the world: each holds its sightings decoded (about 2 KiB
+        // at 20 a message); past this the MQTT client stops reading and the broker holds them.
+        let (in_tx, in_rx) = mpsc::channel(8192);
         let mut mqtt_cfg = MqttConfig::new(
             &settings.mqtt_host,
             settings.mqtt_port,
