@@ -153,27 +153,31 @@ impl ReadModel {
                 location,
                 tag_battery_pct,
                 bed: bed.map(|b| b.state.clone()),
-                pump: pump.map(|p| p.telemetry.clone()),
-                bed_exit: exit.map(|x| BedExitView {
-                    watching: x.zone.map_or("off", |z| z.as_str()).to_string(),
-                    in_bed: x.in_bed,
-                    armed: x.armed,
-                    exit: x.exited.as_ref().map(|e| ExitView {
-                        at: e.at,
-                        source: e.source.to_string(),
-                        zone: e.zone.as_str().to_string(),
-                        assisted: e.assisted,
-                    }),
+                pump: pump.map(|p| Box::new(p.telemetry.clone())),
+                bed_exit: exit.map(|x| {
+                    Box::new(BedExitView {
+                        watching: x.zone.map_or("off", |z| z.as_str()).to_string(),
+                        in_bed: x.in_bed,
+                        armed: x.armed,
+                        exit: x.exited.as_ref().map(|e| ExitView {
+                            at: e.at,
+                            source: e.source.to_string(),
+                            zone: e.zone.as_str().to_string(),
+                            assisted: e.assisted,
+                        }),
+                    })
                 }),
-                maintenance,
-                turnover: turnover.map(|t| orderly_model::view::TurnoverView {
-                    state: t.state,
-                    since: t.since,
-                    vacated_at: t.vacated_at,
-                    reason: t.reason.clone(),
+                maintenance: maintenance.map(Box::new),
+                turnover: turnover.map(|t| {
+                    Box::new(orderly_model::view::TurnoverView {
+                        state: t.state,
+                        since: t.since,
+                        vacated_at: t.vacated_at,
+                        reason: t.reason.clone(),
+                    })
                 }),
                 place: self.bed_place.get(&a.id).map(|(room, _)| room.clone()),
-                infusion: infusion.and_then(|p| p.view()),
+                infusion: infusion.and_then(|p| p.view()).map(Box::new),
             };
             // A device repeating its state changes its component, not its view: the
             // persistent map's path is copied (and a bed's patient re-placed) only for a change.
