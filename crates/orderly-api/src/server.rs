@@ -17,6 +17,11 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a graceful stop waits for requests in flight (event streams end at once).
 const DRAIN: Duration = Duration::from_secs(5);
+/// How long a stopping server goes on reading connections it accepted before telling them to
+/// close: a connection accepted a moment before the stop, whose request was not read yet,
+/// would otherwise be closed unanswered (a page's request at the instant a standby takes over
+/// the site, seen as "peer disconnected").
+const LAST_READS: Duration = Duration::from_millis(100);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets requests in flight finish
 /// (for up to 5 s).
@@ -64,6 +69,7 @@ async fn serve_with(
             }
         });
     }
+    tokio::time::sleep(LAST_READS).await;
     tokio::select! {
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(DRAIN) => {
