@@ -327,7 +327,7 @@ fn range(what: &str, v: f64, lo: f64, hi: f64) -> Result<(), DecodeError> {
     }
 }
 
-fn check_sightings(mut s: Sightings) -> Result<Sightings, DecodeError> {
+fn check_sightings(s: Sightings) -> Result<Sightings, DecodeError> {
     if s.sightings.len() > 2000 {
         return Err(DecodeError::new(
             RejectReason::TooLarge,
@@ -346,9 +346,6 @@ fn check_sightings(mut s: Sightings) -> Result<Sightings, DecodeError> {
             range("battery", b as f64, 0.0, 1.0)?;
         }
     }
-    // Decoded into a vector grown by doubling (32 places for 20 sightings); it may wait in the
-    // inbox a while, thousands of them behind a busy world.
-    s.sightings.shrink_to_fit();
     Ok(s)
 }
 

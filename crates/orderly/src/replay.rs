@@ -268,7 +268,10 @@ pub fn run(
             pending_at = Some(d.at);
         }
     }
-    let _ = reader.join();
+    // A reader that died without an error would otherwise end the replay early, silently.
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("{}: the replay's reader stopped", capture.display()))?;
     if let Some(p) = pending_at {
         emit(hospital.step(p))?;
     }

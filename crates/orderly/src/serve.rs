@@ -907,9 +907,9 @@ impl Instance {
 
         let topics = Topics::new(&fp.site.id);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        // Decoded messages waiting for the world: each holds its sightings decoded (about 1.5
-        // KiB at 20 a message); past this the MQTT client stops reading and the broker holds
-        // them. Most of a step's batch (pipeline::MAX_BATCH).
+        // Decoded messages waiting for the world: each holds its sightings decoded (about 2 KiB
+        // at 20 a message); past this the MQTT client stops reading and the broker holds them.
+        // About a step's batch (pipeline::MAX_BATCH).
         let (in_tx, in_rx) = mpsc::channel(4096);
         let mut mqtt_cfg = MqttConfig::new(
             &settings.mqtt_host,
