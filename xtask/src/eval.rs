@@ -180,7 +180,7 @@ pub(crate) fn run_rows(
             seq: None,
             payload: Payload::Sightings(Sightings {
                 sightings: vec![Sighting {
-                    tag: tag.to_string(),
+                    tag: tag.into(),
                     rssi: r.rssi,
                     battery: None,
                     ir: false,

@@ -23,7 +23,7 @@ fn payload() -> impl Strategy<Value = Payload> {
         any::<bool>(),
     )
         .prop_map(|(tag, rssi, battery, ir)| Sighting {
-            tag,
+            tag: tag.into(),
             rssi,
             battery,
             ir,

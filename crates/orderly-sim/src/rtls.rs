@@ -96,7 +96,7 @@ impl Simulator {
                     if self.rng.random_bool(0.9) {
                         let rssi = (-58.0 + self.gauss(4.0)).clamp(-127.0, 0.0).round();
                         let mut s = Sighting {
-                            tag: self.tags[i].tag.clone(),
+                            tag: self.tags[i].tag.as_str().into(),
                             rssi,
                             battery: None,
                             ir: false,
@@ -116,7 +116,7 @@ impl Simulator {
                         if self.rng.random_bool(0.6) {
                             let rssi = (-79.0 + self.gauss(5.0)).clamp(-127.0, 0.0).round();
                             sightings.push(Sighting {
-                                tag: self.tags[i].tag.clone(),
+                                tag: self.tags[i].tag.as_str().into(),
                                 rssi,
                                 battery: None,
                                 ir: false,

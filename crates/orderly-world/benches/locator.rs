@@ -210,7 +210,7 @@ impl Walk {
                         return;
                     }
                     per_rx[rx].push(Sighting {
-                        tag: self.names[i].clone(),
+                        tag: self.names[i].as_str().into(),
                         rssi: (level + (rng.unit() - 0.5) * 16.0).round(),
                         battery: None,
                         ir: false,
@@ -328,7 +328,7 @@ fn main() {
         .filter(|(name, room)| {
             registry
                 .tags
-                .get(*name)
+                .get(name.as_str())
                 .and_then(|e| world.get::<locate::Location>(*e))
                 .is_some_and(|l| site.floorplan.rooms[l.room as usize].id == site.names[**room])
         })

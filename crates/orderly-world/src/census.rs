@@ -281,10 +281,10 @@ fn put(world: &mut World, p: Patient) -> Entity {
                 }
                 if old.tag != p.tag {
                     if let Some(t) = &old.tag {
-                        reg.tags.remove(t);
+                        reg.tags.remove(t.as_str());
                     }
                     if let Some(t) = &p.tag {
-                        reg.tags.insert(t.clone(), e);
+                        reg.tags.insert(t.into(), e);
                     }
                 }
             }

@@ -21,7 +21,7 @@ use bevy_ecs::prelude::*;
 use orderly_model::{EventKind, Timestamp};
 use orderly_rules::Fact;
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::outbox::Outbox;
 
@@ -259,6 +259,8 @@ pub struct Tracking {
     /// later report (or `settle_s` of hearing) that still points there.
     candidate: Option<(u32, Timestamp)>,
     pub last_heard: Timestamp,
+    /// In [`Watch`]'s list already: listed once however often it is heard before the pass.
+    watched: bool,
 }
 
 impl Tracking {
@@ -296,9 +298,11 @@ pub struct Location {
 #[component(storage = "SparseSet")]
 pub struct TagBattery(pub Option<u8>);
 
-/// Tags to look at in the next decide pass (heard, or with a move pending).
+/// Tags to look at in the next decide pass (heard, or with a move pending), each once (its
+/// `Tracking::watched`), in any order: the pass sorts them. (A `BTreeSet` here cost a third of the
+/// locator's time in a flood: every sighting and every tag still settling was an insert.)
 #[derive(Resource, Default)]
-pub struct Watch(BTreeSet<Entity>);
+pub struct Watch(Vec<Entity>);
 
 #[derive(Resource, Default)]
 struct LostScan {
@@ -555,7 +559,7 @@ fn absorb_sightings(
     let stale_ms = (cfg.stale_s * 1000.0) as i64;
     for msg in input.read() {
         for s in &msg.sightings {
-            let Some(&e) = registry.tags.get(&s.tag) else {
+            let Some(&e) = registry.tags.get(s.tag.as_str()) else {
                 stats.unknown_tags += 1;
                 continue;
             };
@@ -594,7 +598,10 @@ fn absorb_sightings(
                     at,
                 }),
             }
-            watch.0.insert(e);
+            if !t.watched {
+                t.watched = true;
+                watch.0.push(e);
+            }
         }
     }
 }
@@ -790,13 +797,18 @@ fn decide(
     let fp = &site.0;
     let ir_ms = (cfg.ir_hold_s * 1000.0) as i64;
     let settle_ms = (cfg.settle_s * 1000.0) as i64;
-    let mut keep = BTreeSet::new();
+    // Looked at in the order of their entities, as a set would give them; the tags kept for the
+    // next pass come out in that order too.
+    let mut todo = std::mem::take(&mut watch.0);
+    todo.sort_unstable();
+    let mut keep = Vec::new();
     let mut levels = Vec::new();
-    for e in std::mem::take(&mut watch.0) {
+    for e in todo {
         let Ok((subject, mut t, loc)) = tags.get_mut(e) else {
             continue;
         };
         let t = &mut *t;
+        t.watched = false;
         let current = loc.as_ref().filter(|l| l.present).map(|l| l.room);
         let target = if let Some((room, _)) = t.ir.filter(|(_, at)| now.since(*at) <= ir_ms) {
             // An IR/ultrasound sighting is certainty.
@@ -813,7 +825,8 @@ fn decide(
                 let best = most_likely(&t.belief);
                 if best.is_some_and(|(room, _)| Some(room) != current) {
                     // A move may be coming: look again at the next step even if not heard.
-                    keep.insert(e);
+                    t.watched = true;
+                    keep.push(e);
                 }
                 match (best, current) {
                     (Some((room, p)), None) if p >= cfg.enter_p => {
@@ -938,6 +951,7 @@ fn decide(
             },
         );
     }
+    // Sightings absorbed before the next pass go after these.
     watch.0 = keep;
 }
 

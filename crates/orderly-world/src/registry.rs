@@ -66,7 +66,9 @@ pub struct PatientInfo(pub Patient);
 /// Lookups from contract ids to entities. Only looked up, never iterated (so no order leaks).
 #[derive(Resource, Default)]
 pub struct Registry {
-    pub tags: HashMap<String, Entity>,
+    /// Keyed by inline strings: a sighting's lookup reads no key from elsewhere in memory
+    /// (the index is looked up for every sighting).
+    pub tags: HashMap<smol_str::SmolStr, Entity>,
     pub devices: HashMap<String, (DeviceClass, Entity)>,
     pub subjects: HashMap<String, Entity>,
     /// Receiver id -> (receiver number, room index).
@@ -130,7 +132,7 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
             ))
             .id();
         if let Some(t) = &a.tag {
-            reg.tags.insert(t.clone(), e);
+            reg.tags.insert(t.into(), e);
         }
         if let (Some(d), Some(class)) = (&a.device, a.device_class()) {
             reg.devices.insert(d.clone(), (class, e));
@@ -158,7 +160,7 @@ pub(crate) fn spawn_seed(world: &mut World, fp: &Floorplan, seed: &Seed) -> Regi
                 },
             ))
             .id();
-        reg.tags.insert(s.badge.clone(), e);
+        reg.tags.insert(s.badge.as_str().into(), e);
         reg.subjects.insert(s.id.clone(), e);
     }
     for x in &seed.sensors {
@@ -207,7 +209,7 @@ pub(crate) fn spawn_patient(world: &mut World, p: &Patient) -> Entity {
         .id();
     let mut reg = world.resource_mut::<Registry>();
     if let Some(t) = &p.tag {
-        reg.tags.insert(t.clone(), e);
+        reg.tags.insert(t.into(), e);
     }
     if let Some(w) = &p.wearable {
         reg.devices.insert(w.clone(), (DeviceClass::Wearable, e));
@@ -227,9 +229,9 @@ pub(crate) fn despawn_patient(world: &mut World, e: Entity) {
     };
     let mut reg = world.resource_mut::<Registry>();
     if let Some(t) = &p.tag
-        && reg.tags.get(t) == Some(&e)
+        && reg.tags.get(t.as_str()) == Some(&e)
     {
-        reg.tags.remove(t);
+        reg.tags.remove(t.as_str());
     }
     if let Some(w) = &p.wearable
         && reg.devices.get(w).is_some_and(|(_, x)| *x == e)
