@@ -312,7 +312,8 @@ impl Hospital {
         };
     }
 
-    /// A consistent copy of what the API reads.
+    /// A consistent copy of what the API reads: the views of items brought up to date with
+    /// what changed since the last one (not at every step).
     pub fn snapshot(&mut self) -> Snapshot {
         snapshot::build(&mut self.world)
     }

@@ -328,6 +328,72 @@ impl ReadModel {
 /// fifth of the world's time at 25,000 tags.)
 type ChangedOf<'w, 's, C> = Query<'w, 's, Entity, Changed<C>>;
 
+/// When the read model is brought up to date: by a snapshot ([`build`]), not by every step.
+/// Under load the world steps hundreds of times a second and a snapshot is taken at most ten
+/// times a second (and after a step that decided something): the views of what changed in
+/// between are rebuilt once, and the per-component scans for changes run once, not per step.
+#[derive(Resource)]
+struct ReadModelDue {
+    /// Holds `refresh` alone. Its change filters see every change since it last ran.
+    schedule: Schedule,
+    /// A patient was taken out of the census since the last refresh.
+    discharged: bool,
+    /// Steps since the last refresh.
+    steps: u32,
+}
+
+/// Steps without a snapshot after which a step refreshes the read model itself: change
+/// detection compares ticks that wrap, so a filter must not go unread for billions of them
+/// (a world that nobody asked for a snapshot for months).
+const UNREAD_STEPS: u32 = 100_000;
+
+/// Last in every step: notes a discharge for the next refresh (bevy forgets removals after a
+/// step), and refreshes the read model after `UNREAD_STEPS` steps without one.
+fn note_step(world: &mut World) {
+    let discharged = world.removed::<PatientInfo>().next().is_some();
+    let steps = {
+        let mut due = world.resource_mut::<ReadModelDue>();
+        due.discharged |= discharged;
+        due.steps = due.steps.saturating_add(1);
+        due.steps
+    };
+    if steps >= UNREAD_STEPS {
+        bring_up_to_date(world);
+    }
+}
+
+/// Brings the read model up to date: the patients discharged since, then `refresh` over what
+/// changed since it last ran.
+fn bring_up_to_date(world: &mut World) {
+    let Some(mut due) = world.remove_resource::<ReadModelDue>() else {
+        return;
+    };
+    if std::mem::take(&mut due.discharged) {
+        drop_discharged(world);
+    }
+    due.steps = 0;
+    due.schedule.run(world);
+    world.insert_resource(due);
+}
+
+/// Patients taken out of the census (discharged, merged away): out of the views.
+fn drop_discharged(world: &mut World) {
+    world.resource_scope(|world, mut model: Mut<ReadModel>| {
+        let registry = world.resource::<crate::Registry>();
+        let gone: Vec<orderly_model::view::Id> = model
+            .snap
+            .patients
+            .keys()
+            .filter(|id| !registry.subjects.contains_key(&***id))
+            .cloned()
+            .collect();
+        for id in gone {
+            model.drop_patient(&id);
+            model.set_room(&id, None);
+        }
+    });
+}
+
 #[allow(clippy::type_complexity)]
 fn refresh(
     site: Res<Site>,
@@ -348,23 +414,7 @@ fn refresh(
         ChangedOf<crate::vitals::VitalSigns>,
         ChangedOf<crate::infusion::PumpInfusion>,
     ),
-    mut removed: RemovedComponents<PatientInfo>,
-    registry: Res<crate::Registry>,
 ) {
-    // Patients taken out of the census (discharged, merged away): out of the views.
-    if removed.read().count() > 0 {
-        let gone: Vec<orderly_model::view::Id> = model
-            .snap
-            .patients
-            .keys()
-            .filter(|id| !registry.subjects.contains_key(&***id))
-            .cloned()
-            .collect();
-        for id in gone {
-            model.drop_patient(&id);
-            model.set_room(&id, None);
-        }
-    }
     let (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11) = &changed;
     let mut subjects: Vec<Entity> = c0
         .iter()
@@ -408,7 +458,17 @@ impl Capability for ReadModelPlugin {
     fn build(&self, world: &mut World, schedule: &mut Schedule, _: &crate::WorldConfig) {
         world.init_resource::<ReadModel>();
         rebuild(world);
-        schedule.add_systems(refresh.in_set(Phase::Emit));
+        let mut own = Schedule::default();
+        own.set_executor(bevy_ecs::schedule::SingleThreadedExecutor::new());
+        own.add_systems(refresh);
+        world.insert_resource(ReadModelDue {
+            schedule: own,
+            discharged: false,
+            steps: 0,
+        });
+        schedule.add_systems(note_step.in_set(Phase::Emit));
+        // Its change filters start from here: the first snapshot reads only what changed since.
+        bring_up_to_date(world);
     }
     /// Registered last: what every capability restored is in the views.
     fn restore(&self, world: &mut World, _: &orderly_model::Restored) {
@@ -457,8 +517,10 @@ pub(crate) fn rebuild(world: &mut World) {
     world.insert_resource(model);
 }
 
-/// The snapshot as of now: O(1) for the maps, plus the small parts that change every step.
+/// The snapshot as of now: the read model brought up to date (O(what changed since the last
+/// snapshot)), O(1) for its maps, plus the small parts that change every step.
 pub(crate) fn build(world: &mut World) -> Snapshot {
+    bring_up_to_date(world);
     let mut snap = world
         .get_resource::<ReadModel>()
         .map(|m| m.snap.clone())

@@ -704,3 +704,36 @@ fn a_transfer_sends_the_patients_open_alerts_to_the_new_units_station() {
             .all(|a| a != "station:ICU")
     );
 }
+
+/// The read model is brought up to date when a snapshot is taken, not at every step: a patient
+/// discharged several steps before the next snapshot still leaves the views and their room's
+/// list (bevy forgets a removal after the step that follows it, so the world notes it).
+#[test]
+fn a_discharge_steps_before_the_next_snapshot_still_leaves_the_views() {
+    let mut h = hospital();
+    h.step(t(0));
+    let room = h.snapshot().patients["P-1001"]
+        .room
+        .clone()
+        .expect("placed by its bed");
+    census(
+        &mut h,
+        CensusOp::Discharge {
+            patient: "P-1001".into(),
+        },
+        hl7("D9"),
+    )
+    .unwrap();
+    for s in 1..5 {
+        h.step(t(s));
+    }
+    let snap = h.snapshot();
+    assert!(!snap.patients.contains_key("P-1001"));
+    assert!(
+        snap.rooms
+            .get(room.as_str())
+            .is_none_or(|list| !list.contains("P-1001")),
+        "{:?}",
+        snap.rooms.get(room.as_str())
+    );
+}

@@ -27,7 +27,12 @@ fn a_tag_heard_where_it_is_leaves_its_view_alone_between_last_seen_updates() {
     let mut h = hospital();
     let here = ("rx-f2-icu-store", -60.0);
     let corridor = ("rx-f2-c01", -80.0);
-    walk(&mut h, 0, 10, "TP-0001", here, corridor);
+    // A snapshot after every step, as the world thread takes one at least ten times a second
+    // under load: a view is rebuilt when a snapshot is taken, with `last_seen` as of then.
+    for s in 0..10 {
+        walk(&mut h, s, 1, "TP-0001", here, corridor);
+        h.snapshot();
+    }
     let mut before = h.snapshot().assets["PUMP-0001"].clone();
     let (mut kept, mut rebuilt) = (0, 0);
     for s in 10..40 {
