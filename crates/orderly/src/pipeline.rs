@@ -23,6 +23,11 @@ const HELD_UP: Duration = Duration::from_secs(3);
 const BACKLOG: usize = 2000;
 /// Events committed in one transaction at most (batches waiting are merged up to it).
 const MAX_COMMIT: usize = 20_000;
+/// Steps start at least this far apart while readings keep coming: under load, readings that
+/// arrive one by one are taken a few at a time, since a step's fixed cost (the scans for
+/// changed facts over every subject) would otherwise be paid per message. A reading waits at
+/// most this long; one that arrives after a quiet spell does not wait.
+const MIN_STEP_GAP: Duration = Duration::from_millis(2);
 /// A world step or a commit this slow is logged (it delays alerts by as much).
 const SLOW: Duration = Duration::from_millis(50);
 
@@ -86,6 +91,11 @@ pub fn spawn_world(
                         Some(c) = control.recv() => apply(&mut hospital, c),
                         _ = tick.tick() => {}
                         _ = shutdown.changed() => break,
+                    }
+                    if n > 0 && let Some(wait) = MIN_STEP_GAP.checked_sub(last_step.elapsed()) {
+                        // The thread's own sleep, to the tens of microseconds: tokio's timers
+                        // round up to the next millisecond. Nothing else runs on this thread.
+                        std::thread::sleep(wait);
                     }
                     while n < MAX_BATCH {
                         match inbound.try_recv() {
