@@ -364,7 +364,7 @@ fn note_step(world: &mut World) {
 
 /// Brings the read model up to date: the patients discharged since, then `refresh` over what
 /// changed since it last ran.
-fn bring_up_to_date(world: &mut World) {
+pub(crate) fn bring_up_to_date(world: &mut World) {
     let Some(mut due) = world.remove_resource::<ReadModelDue>() else {
         return;
     };

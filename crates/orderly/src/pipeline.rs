@@ -28,6 +28,10 @@ const MAX_COMMIT: usize = 20_000;
 /// changed facts over every subject) would otherwise be paid per message. A reading waits at
 /// most this long; one that arrives after a quiet spell does not wait.
 const MIN_STEP_GAP: Duration = Duration::from_millis(2);
+/// With nothing waiting, the world brings the views of items up to date at least this often
+/// between snapshots, so a step that decides something (an alert) finds few to rebuild before
+/// it is published.
+const VIEWS_IDLE: Duration = Duration::from_millis(10);
 /// A world step or a commit this slow is logged (it delays alerts by as much).
 const SLOW: Duration = Duration::from_millis(50);
 
@@ -74,6 +78,7 @@ pub fn spawn_world(
                 let mut tick = tokio::time::interval(TICK);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut last_snapshot = Instant::now();
+                let mut last_views = Instant::now();
                 let mut last_step = Instant::now();
                 let mut dirty = false;
                 let take = |hospital: &mut Hospital, acks: &mut Vec<Ack>, m: Received| {
@@ -150,12 +155,17 @@ pub fn spawn_world(
                         metrics::gauge!("orderly_ingest_rejected").set(s.ingest.rejected as f64);
                         snapshot.send_replace(Arc::new(s));
                         last_snapshot = Instant::now();
+                        last_views = last_snapshot;
                         dirty = false;
                     }
                     if (!events.is_empty() || !acks.is_empty())
                         && to_commit.send(Commit { events, acks }).await.is_err()
                     {
                         break;
+                    }
+                    if dirty && inbound.is_empty() && last_views.elapsed() >= VIEWS_IDLE {
+                        hospital.refresh_views();
+                        last_views = Instant::now();
                     }
                 }
                 // Whatever arrived before the end is still processed and committed.
