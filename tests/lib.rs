@@ -653,6 +653,12 @@ impl Orderly {
             .map(answer)
     }
 
+    /// Whether `path` answers 200 now: false for another status or a connection refused or cut
+    /// (an instance changing roles), for polls that wait for it to serve.
+    pub fn serves(&self, path: &str) -> bool {
+        self.try_get(path).is_some_and(|(status, _)| status == 200)
+    }
+
     /// POST JSON with the admin token: (status, JSON or string body).
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.post_as(path, &self.token, body)

@@ -158,8 +158,7 @@ fn a_standby_takes_over_a_killed_owner_within_15_s_and_raises_each_alert_once() 
     // the site's session.
     dev.json(&b.topic("wearable/W-1002/event"), &fall());
     b.wait_until("the standby owns the site", Duration::from_secs(20), || {
-        b.try_get("/readyz")
-            .is_some_and(|(status, _)| status == 200)
+        b.serves("/readyz")
     });
     let took = killed.elapsed();
     assert!(took < Duration::from_secs(15), "took over in {took:?}");
@@ -206,8 +205,7 @@ fn a_frozen_owner_that_wakes_stands_down_and_the_log_stays_one() {
     a.signal("STOP");
     let frozen = Instant::now();
     b.wait_until("the standby owns the site", Duration::from_secs(20), || {
-        b.try_get("/readyz")
-            .is_some_and(|(status, _)| status == 200)
+        b.serves("/readyz")
     });
     // A fall while the old owner is frozen: the new owner alerts it.
     dev.json(&b.topic("wearable/W-1002/event"), &fall());
@@ -411,9 +409,7 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
     for (site, (holder, _)) in &before {
         let owner_view = &views[holder][site];
         owner_view.wait_until("the owner ready", Duration::from_secs(30), || {
-            owner_view
-                .try_get("/readyz")
-                .is_some_and(|(status, _)| status == 200)
+            owner_view.serves("/readyz")
         });
         // A standby learns the owner at its next look (each second).
         let other = &views[names.iter().find(|n| *n != holder).unwrap()][site];
@@ -488,8 +484,7 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
         let v = &views[&survivor][site];
         // Restored by its new owner, and learnt of by this instance if it is not the owner.
         v.wait_until("the moved site served", Duration::from_secs(20), || {
-            v.try_get("/api/v1/alerts/open")
-                .is_some_and(|(status, _)| status == 200)
+            v.serves("/api/v1/alerts/open")
         });
         let per = fall_alerted_once(
             v,
@@ -539,10 +534,7 @@ fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within
     v.wait_until(
         "the handed-over site served",
         Duration::from_secs(20),
-        || {
-            v.try_get("/api/v1/alerts/open")
-                .is_some_and(|(status, _)| status == 200)
-        },
+        || v.serves("/api/v1/alerts/open"),
     );
     dev.json(&v.topic("wearable/W-1003/event"), &fall());
     fall_alerted_once(v, "P-1003", &format!("site {site}, handed over"));
