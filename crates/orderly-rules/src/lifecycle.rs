@@ -125,11 +125,23 @@ pub enum AlertCommand {
 /// Open alerts and the trackers behind them.
 #[derive(Debug, Default)]
 pub struct Alerting {
-    pub open: BTreeMap<Key, Alert>,
-    pub trackers: BTreeMap<Key, Tracker>,
+    // Written only through the methods below (which forget `due`); read with `open()`.
+    pub(crate) open: BTreeMap<Key, Alert>,
+    pub(crate) trackers: BTreeMap<Key, Tracker>,
+    /// The first instant (ms) at which [`tick`](Self::tick) has something to do (a `for` or
+    /// `clear_for` ends, a silence, an escalation or a reminder is due), as of its last pass;
+    /// None when unknown (anything else that takes `&mut self` forgets it). A tick before it
+    /// returns at once: a step walked every open alert and tracker, and a replayed day, which
+    /// nobody acknowledges, ends with hundreds open.
+    due: Option<i64>,
 }
 
 impl Alerting {
+    /// The open alerts, by (rule, subject).
+    pub fn open(&self) -> &BTreeMap<Key, Alert> {
+        &self.open
+    }
+
     /// The (rule, subject) pairs paused now (`when` holds, and `unless` too), with since when.
     pub fn paused(&self) -> impl Iterator<Item = (&Key, Timestamp)> {
         self.trackers
@@ -149,6 +161,7 @@ impl Alerting {
     /// Puts back alerts that were open before a restart; their conditions count as holding
     /// until evaluated again, so they are neither repeated nor duplicated.
     pub fn restore(&mut self, alerts: Vec<Alert>) {
+        self.due = None;
         for a in alerts {
             let key = (a.rule.clone(), a.subject.clone());
             self.trackers.insert(
@@ -177,6 +190,7 @@ impl Alerting {
         facts: &Facts,
         now: Timestamp,
     ) -> Vec<EventKind> {
+        self.due = None;
         self.observe_standing(rule, subject, (holds, holds), facts, now)
     }
 
@@ -192,6 +206,7 @@ impl Alerting {
         facts: &Facts,
         now: Timestamp,
     ) -> Vec<EventKind> {
+        self.due = None;
         let key = (rule.id.clone(), subject.to_string());
         let mut out = Vec::new();
         let mut tr = self.trackers.remove(&key).unwrap_or_default();
@@ -306,6 +321,56 @@ impl Alerting {
     /// Timers: holds that ran their time, clearing delays, silences that ran out, escalation
     /// steps and reminders that are due.
     pub fn tick(&mut self, rules: &RuleSet, now: Timestamp) -> Vec<EventKind> {
+        if self.due.is_some_and(|d| now.millis() < d) {
+            return Vec::new();
+        }
+        let out = self.tick_all(rules, now);
+        self.due = Some(self.next_due(rules));
+        out
+    }
+
+    /// The first instant (ms) at which a tick has something to do, as things stand (i64::MAX:
+    /// nothing waits for time). The same tests as [`tick_all`](Self::tick_all)'s.
+    fn next_due(&self, rules: &RuleSet) -> i64 {
+        let mut due = i64::MAX;
+        for (key, tr) in &self.trackers {
+            if tr.pending_since.is_none() && tr.clearing_since.is_none() {
+                continue;
+            }
+            // A tracker whose rule is gone waits for nothing (tick_all skips it too).
+            let Some(rule) = rules.get(&key.0) else {
+                continue;
+            };
+            if let Some(since) = tr.pending_since {
+                due = due.min(since.millis().saturating_add(rule.hold_ms));
+            }
+            if let Some(since) = tr.clearing_since {
+                due = due.min(since.millis().saturating_add(rule.clear_for_ms));
+            }
+        }
+        for (key, a) in &self.open {
+            if let Some(until) = a.silenced_until {
+                due = due.min(until.millis());
+                continue;
+            }
+            let Some(rule) = rules.get(&key.0) else {
+                continue;
+            };
+            if a.state == AlertState::Active
+                && let Some(next) = rule.escalate.get(a.escalation as usize)
+            {
+                due = due.min(after(a.escalation_base, next.after_ms).millis());
+            }
+            if let Some(every) = rule.remind_every_ms {
+                due = due.min(after(a.notified_at, every).millis());
+            }
+        }
+        due
+    }
+
+    /// Fires every timer that is due: `for` and `clear_for` ends, silences, escalations and
+    /// reminders.
+    pub(crate) fn tick_all(&mut self, rules: &RuleSet, now: Timestamp) -> Vec<EventKind> {
         let mut out = Vec::new();
         let mut raise = Vec::new();
         let mut close = Vec::new();
@@ -393,6 +458,7 @@ impl Alerting {
         by: &str,
         now: Timestamp,
     ) -> Result<EventKind, CommandError> {
+        self.due = None;
         let (_, a) = self.find(id)?;
         if let (AlertState::Acknowledged, Some(who)) = (a.state, &a.acknowledged_by) {
             return Err(CommandError::AlreadyAcknowledged { by: who.clone() });
@@ -414,6 +480,7 @@ impl Alerting {
         d: orderly_model::Disposition,
         now: Timestamp,
     ) -> Result<EventKind, CommandError> {
+        self.due = None;
         let (_, a) = self.find(id)?;
         a.dispositions.push(d);
         let over = a.dispositions.len().saturating_sub(Alert::MAX_DISPOSITIONS);
@@ -430,6 +497,7 @@ impl Alerting {
         for_ms: i64,
         now: Timestamp,
     ) -> Result<EventKind, CommandError> {
+        self.due = None;
         if !(1000..=MAX_SILENCE_MS).contains(&for_ms) {
             return Err(CommandError::BadSilence);
         }
@@ -449,6 +517,7 @@ impl Alerting {
         reason: &str,
         now: Timestamp,
     ) -> Result<EventKind, CommandError> {
+        self.due = None;
         if reason.trim().is_empty() {
             return Err(CommandError::NoReason);
         }
@@ -465,6 +534,7 @@ impl Alerting {
     /// After a reload: alerts of rules that are gone are resolved; trackers of rules that
     /// survive keep their hold timers, open alerts and escalation steps.
     pub fn retain_rules(&mut self, rules: &RuleSet, now: Timestamp) -> Vec<EventKind> {
+        self.due = None;
         let gone: Vec<Key> = self
             .open
             .keys()
@@ -480,6 +550,7 @@ impl Alerting {
     /// A subject that no longer exists (a PAR level removed): its open alerts are resolved and
     /// its timers dropped.
     pub fn forget_subject(&mut self, subject: &str, now: Timestamp, why: &str) -> Vec<EventKind> {
+        self.due = None;
         let keys: Vec<Key> = self
             .open
             .keys()
@@ -502,6 +573,7 @@ impl Alerting {
         room: Option<&str>,
         now: Timestamp,
     ) -> Vec<EventKind> {
+        self.due = None;
         let mut out = Vec::new();
         for ((rule_id, s), a) in self.open.iter_mut() {
             if s != subject || a.unit.as_deref() == unit {
@@ -534,6 +606,7 @@ impl Alerting {
         message: String,
         now: Timestamp,
     ) -> Option<EventKind> {
+        self.due = None;
         self.raise_system_to(rule_id, subject, title, message, &["role:admin"], now)
     }
 
@@ -547,6 +620,7 @@ impl Alerting {
         audience: &[&str],
         now: Timestamp,
     ) -> Option<EventKind> {
+        self.due = None;
         let key = (rule_id.to_string(), subject.to_string());
         if let Some(a) = self.open.get_mut(&key) {
             if a.message == message {
@@ -597,6 +671,7 @@ impl Alerting {
         why: &str,
         now: Timestamp,
     ) -> Option<EventKind> {
+        self.due = None;
         self.close(
             &(rule_id.to_string(), subject.to_string()),
             now,

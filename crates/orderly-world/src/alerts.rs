@@ -111,7 +111,7 @@ fn apply_requests(
             } => {
                 let ids: Vec<String> = alerts
                     .0
-                    .open
+                    .open()
                     .values()
                     .filter(|a| subjects.contains(&a.subject))
                     .filter(|a| rules.set.get(&a.rule).is_some_and(|r| r.reads(group, fact)))
@@ -136,7 +136,7 @@ fn apply_requests(
             } => {
                 let ids: Vec<String> = alerts
                     .0
-                    .open
+                    .open()
                     .values()
                     .filter(|a| subjects.contains(&a.subject))
                     .filter(|a| {
@@ -240,6 +240,10 @@ fn build_facts(world: &mut World) {
         let mut stale = world.resource_mut::<StaleFacts>();
         (stale.all, std::mem::take(&mut stale.entities))
     };
+    // Most steps leave no subject stale (a tick, a sighting where its tag already was).
+    if !all && dirty.is_empty() {
+        return;
+    }
     let wanted = world.resource::<Rules>().wanted.clone();
     if wanted.is_empty() {
         return;

@@ -529,7 +529,7 @@ pub(crate) fn build(world: &mut World) -> Snapshot {
     snap.last_seq = world.get_resource::<Outbox>().map_or(0, Outbox::last_seq);
     if let Some(a) = world.get_resource::<ActiveAlerts>() {
         snap.alerts =
-            a.0.open
+            a.0.open()
                 .values()
                 .map(|a| (a.id.clone(), a.clone()))
                 .collect();
