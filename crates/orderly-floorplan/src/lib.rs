@@ -184,6 +184,21 @@ pub struct Round {
     pub rooms: Vec<String>,
 }
 
+/// Each node's linked nodes, sorted and once each (a room index is its node's).
+fn neighbours(graph: &UnGraph<usize, Link>) -> Vec<Vec<u32>> {
+    let mut out = vec![Vec::new(); graph.node_count()];
+    for e in graph.raw_edges() {
+        let (a, b) = (e.source().index(), e.target().index());
+        out[a].push(b as u32);
+        out[b].push(a as u32);
+    }
+    for n in &mut out {
+        n.sort_unstable();
+        n.dedup();
+    }
+    out
+}
+
 /// A validated floorplan and its walking graph. Room indices are stable: the order of the file.
 #[derive(Clone, Debug)]
 pub struct Floorplan {
@@ -197,6 +212,10 @@ pub struct Floorplan {
     /// Receivers' positions on their floor, where the file gives them.
     receiver_at: HashMap<String, [f32; 2]>,
     graph: UnGraph<usize, Link>,
+    /// Each room's linked rooms, sorted: [`adjacent`](Floorplan::adjacent) asks it for every
+    /// pair of rooms a tag is believed in, at every update (the graph's own edge lists are
+    /// walked one by one, and a corridor has dozens of doors).
+    neighbours: Vec<Vec<u32>>,
     /// Doorways and open borders (computed from the links and rects).
     openings: Vec<Opening>,
 }
@@ -278,8 +297,12 @@ impl Floorplan {
 
     /// Whether rooms `a` and `b` share a link.
     pub fn adjacent(&self, a: usize, b: usize) -> bool {
-        self.graph
-            .contains_edge(NodeIndex::new(a), NodeIndex::new(b))
+        let Ok(b) = u32::try_from(b) else {
+            return false;
+        };
+        self.neighbours
+            .get(a)
+            .is_some_and(|n| n.binary_search(&b).is_ok())
     }
 
     /// What a link costs `way`: metres, a lift's wait as metres; stairs (the flight, or into

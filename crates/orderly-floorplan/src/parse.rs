@@ -456,6 +456,7 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Floorplan, FileErrors> {
         room_index: rooms,
         receiver_room,
         receiver_at: receiver_pos,
+        neighbours: crate::neighbours(&graph),
         graph,
         openings: Vec::new(),
     };

@@ -116,6 +116,31 @@ fn builds_the_walking_graph() {
     assert_eq!(fp.neighbours(icu).count(), 1);
 }
 
+#[test]
+fn adjacent_is_what_the_walking_graph_links() {
+    let fp = Floorplan::parse("demo.toml", include_str!("../../../floorplans/demo.toml")).unwrap();
+    let n = fp.rooms.len();
+    let mut links = 0;
+    for a in 0..n {
+        for b in 0..n {
+            let linked = fp.graph.contains_edge(
+                petgraph::graph::NodeIndex::new(a),
+                petgraph::graph::NodeIndex::new(b),
+            );
+            assert_eq!(
+                fp.adjacent(a, b),
+                linked,
+                "{} {}",
+                fp.rooms[a].id,
+                fp.rooms[b].id
+            );
+            links += usize::from(linked);
+        }
+    }
+    assert!(links > n, "{links} links among {n} rooms");
+    assert!(!fp.adjacent(0, n) && !fp.adjacent(n, 0) && !fp.adjacent(usize::MAX, 0));
+}
+
 /// Each case: a change to the good file, and the line:column and words the error must carry.
 #[test]
 fn bad_files_are_rejected_with_file_line_and_reason() {

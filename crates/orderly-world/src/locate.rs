@@ -670,25 +670,30 @@ fn update_belief(
     if n > 1 && dt > 0.0 {
         let leave = 1.0 - (-cfg.leave_per_s.max(0.0) * dt).exp();
         let mut moved = vec![0.0f32; n];
+        let mut weights = vec![0.0f32; n];
         for i in 0..n {
             let (ri, pi) = t.belief[i];
             let out = pi * leave;
             if out <= 0.0 {
                 continue;
             }
-            let weight = |j: usize| {
-                if fp.adjacent(ri as usize, t.belief[j].0 as usize) {
-                    1.0
-                } else {
-                    cfg.jump_weight.max(0.0)
-                }
-            };
             // Shared among adjacent rooms; a room that is not adjacent gets `jump_weight` of an
             // adjacent room's share, and what no room takes stays (the rooms between are not
             // in the belief: they would have to be heard first).
-            let total = (0..n).filter(|&j| j != i).map(weight).sum::<f32>().max(1.0);
+            for (j, w) in weights.iter_mut().enumerate() {
+                *w = if fp.adjacent(ri as usize, t.belief[j].0 as usize) {
+                    1.0
+                } else {
+                    cfg.jump_weight.max(0.0)
+                };
+            }
+            let total = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| weights[j])
+                .sum::<f32>()
+                .max(1.0);
             for j in (0..n).filter(|&j| j != i) {
-                let share = out * weight(j) / total;
+                let share = out * weights[j] / total;
                 moved[j] += share;
                 moved[i] -= share;
             }
