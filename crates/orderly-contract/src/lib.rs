@@ -224,8 +224,6 @@ fn decode_payload(
             format!("{} bytes; at most {MAX_PAYLOAD}", bytes.len()),
         ));
     }
-    // Two passes over the bytes, no JSON tree: the common fields, then the typed body (which
-    // ignores fields it does not know, as the contract allows).
     // serde would read a struct from an array too: the contract says an object.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(DecodeError::new(
@@ -233,6 +231,61 @@ fn decode_payload(
             "the payload is not a JSON object",
         ));
     }
+    // One pass over the bytes, no JSON tree: the body's fields to its type, `ts` and `seq` kept
+    // as their text beside it. A payload that does not parse is read again the slow way, in
+    // the order its problems are reported in: the common fields first, then the body.
+    let parsed = match (class, leaf) {
+        ("rtls", "sightings") => one_pass(bytes, check_sightings, Payload::Sightings),
+        ("bed", "state") => one_pass(bytes, check_bed_state, Payload::BedState),
+        ("bed", "load") => one_pass(bytes, check_bed_load, Payload::BedLoad),
+        ("bed", "command/ack") => one_pass(bytes, Ok, Payload::CommandAck),
+        ("pump", "telemetry") => one_pass(bytes, check_pump, Payload::PumpTelemetry),
+        ("wearable", "imu") => one_pass(bytes, check_imu, Payload::WearableImu),
+        ("wearable", "event") => one_pass(bytes, check_event, Payload::WearableEvent),
+        ("wearable", "vitals") => one_pass(bytes, check_vitals, Payload::Vitals),
+        ("monitor", "vitals") => one_pass(bytes, check_vitals, Payload::MonitorVitals),
+        ("env", "reading") => one_pass(bytes, check_env, Payload::EnvReading),
+        _ => {
+            return Err(DecodeError::new(
+                RejectReason::UnknownTopic,
+                format!("{class}/{{id}}/{leaf} is not a device-to-orderly topic"),
+            ));
+        }
+    };
+    let (ts, seq, body) = match parsed {
+        Some(p) => p,
+        None => return two_passes(class, leaf, bytes),
+    };
+    let ts = check_ts(ts)?;
+    let seq = check_seq(seq)?;
+    Ok((ts, seq, body?))
+}
+
+/// The body of `bytes` as `T`, checked with `check` and made a payload with `wrap`, and the
+/// common fields' text; None when the bytes are not such a payload (not JSON, a field of the
+/// wrong type or missing).
+#[allow(clippy::type_complexity)]
+fn one_pass<'a, T: serde::Deserialize<'a>>(
+    bytes: &'a [u8],
+    check: fn(T) -> Result<T, DecodeError>,
+    wrap: fn(T) -> Payload,
+) -> Option<(
+    Option<&'a serde_json::value::RawValue>,
+    Option<&'a serde_json::value::RawValue>,
+    Result<Payload, DecodeError>,
+)> {
+    let m: WithMeta<'a, T> = serde_json::from_slice(bytes).ok()?;
+    Some((m.ts, m.seq, check(m.body).map(wrap)))
+}
+
+/// The payload read twice: the common fields, then the body (which ignores fields it does not
+/// know, as the contract allows). Used for a payload the single pass could not read, so that
+/// its problem is reported as it always was (a bad `ts` before a bad body field).
+fn two_passes(
+    class: &str,
+    leaf: &str,
+    bytes: &[u8],
+) -> Result<(Timestamp, Option<u64>, Payload), DecodeError> {
     let meta: Meta = serde_json::from_slice(bytes).map_err(|e| {
         let reason = if e.is_data() {
             RejectReason::BadField
@@ -241,38 +294,8 @@ fn decode_payload(
         };
         DecodeError::new(reason, e.to_string())
     })?;
-    let ts = match meta.ts.map(|raw| serde_json::from_str::<String>(raw.get())) {
-        Some(Ok(s)) => Timestamp::parse_rfc3339(&s).ok_or_else(|| {
-            DecodeError::new(
-                RejectReason::BadTimestamp,
-                format!("ts {s:?} is not RFC 3339 with a zone"),
-            )
-        })?,
-        Some(Err(_)) => {
-            return Err(DecodeError::new(
-                RejectReason::BadTimestamp,
-                "ts is not a string",
-            ));
-        }
-        None => {
-            return Err(DecodeError::new(
-                RejectReason::BadTimestamp,
-                "ts is missing",
-            ));
-        }
-    };
-    let seq = match meta.seq.map(|raw| raw.get()) {
-        None | Some("null") => None,
-        Some(raw) => match serde_json::from_str::<u64>(raw) {
-            Ok(n) => Some(n),
-            Err(_) => {
-                return Err(DecodeError::new(
-                    RejectReason::BadField,
-                    "seq is not a non-negative integer",
-                ));
-            }
-        },
-    };
+    let ts = check_ts(meta.ts)?;
+    let seq = check_seq(meta.seq)?;
     let payload = match (class, leaf) {
         ("rtls", "sightings") => Payload::Sightings(check_sightings(field(bytes)?)?),
         ("bed", "state") => Payload::BedState(check_bed_state(field(bytes)?)?),
@@ -292,6 +315,158 @@ fn decode_payload(
         }
     };
     Ok((ts, seq, payload))
+}
+
+/// `ts` from its JSON text: a string, RFC 3339 with a zone.
+fn check_ts(raw: Option<&serde_json::value::RawValue>) -> Result<Timestamp, DecodeError> {
+    match raw.map(|raw| serde_json::from_str::<String>(raw.get())) {
+        Some(Ok(s)) => Timestamp::parse_rfc3339(&s).ok_or_else(|| {
+            DecodeError::new(
+                RejectReason::BadTimestamp,
+                format!("ts {s:?} is not RFC 3339 with a zone"),
+            )
+        }),
+        Some(Err(_)) => Err(DecodeError::new(
+            RejectReason::BadTimestamp,
+            "ts is not a string",
+        )),
+        None => Err(DecodeError::new(
+            RejectReason::BadTimestamp,
+            "ts is missing",
+        )),
+    }
+}
+
+/// `seq` from its JSON text: absent or null, or a non-negative integer.
+fn check_seq(raw: Option<&serde_json::value::RawValue>) -> Result<Option<u64>, DecodeError> {
+    match raw.map(|raw| raw.get()) {
+        None | Some("null") => Ok(None),
+        Some(raw) => serde_json::from_str::<u64>(raw).map(Some).map_err(|_| {
+            DecodeError::new(RejectReason::BadField, "seq is not a non-negative integer")
+        }),
+    }
+}
+
+/// A payload's body `T` and its common fields, read in one pass: `ts` and `seq` are kept as
+/// their JSON text, every other field goes to `T` (as if `T` were read alone, unknown fields
+/// ignored).
+struct WithMeta<'a, T> {
+    ts: Option<&'a serde_json::value::RawValue>,
+    seq: Option<&'a serde_json::value::RawValue>,
+    body: T,
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for WithMeta<'de, T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = WithMeta<'de, T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut split = Split {
+                    map,
+                    ts: None,
+                    seq: None,
+                };
+                let body =
+                    T::deserialize(serde::de::value::MapAccessDeserializer::new(&mut split))?;
+                Ok(WithMeta {
+                    ts: split.ts,
+                    seq: split.seq,
+                    body,
+                })
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// The fields of an object, with `ts` and `seq` taken out on the way.
+struct Split<'de, A> {
+    map: A,
+    ts: Option<&'de serde_json::value::RawValue>,
+    seq: Option<&'de serde_json::value::RawValue>,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for &mut Split<'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        use serde::de::{Error, IntoDeserializer};
+        loop {
+            let Some(key) = self.map.next_key::<Key<'de>>()? else {
+                return Ok(None);
+            };
+            let (slot, name) = match key.as_str() {
+                "ts" => (&mut self.ts, "ts"),
+                "seq" => (&mut self.seq, "seq"),
+                _ => {
+                    return match key {
+                        Key::Borrowed(k) => seed
+                            .deserialize(serde::de::value::BorrowedStrDeserializer::new(k))
+                            .map(Some),
+                        Key::Owned(k) => seed.deserialize(k.into_deserializer()).map(Some),
+                    };
+                }
+            };
+            if slot.is_some() {
+                return Err(A::Error::duplicate_field(name));
+            }
+            *slot = Some(self.map.next_value()?);
+        }
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// An object's key: borrowed from the bytes, or unescaped into a string of its own.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(k) => k,
+            Key::Owned(k) => k,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, k: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(k))
+            }
+            fn visit_str<E>(self, k: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(k.to_string()))
+            }
+            fn visit_string<E>(self, k: String) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(k))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 /// The fields every payload has. Any JSON object fits; what the fields hold is checked after,
@@ -468,6 +643,166 @@ fn check_event(e: WearableEvent) -> Result<WearableEvent, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A valid body of each topic's payload, field by field (`ts` and `seq` apart).
+    /// A topic's class and leaf, and its body's fields as (name, JSON text).
+    type Body = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    );
+
+    const BODIES: [Body; 8] = [
+        (
+            "rtls",
+            "sightings",
+            &[(
+                "sightings",
+                r#"[{"ir":true,"rssi":-56.0,"tag":"TB-1"},{"rssi":-70,"tag":"TW-1"}]"#,
+            )],
+        ),
+        (
+            "bed",
+            "state",
+            &[
+                ("brakes", "true"),
+                ("exit_alarm", r#""armed""#),
+                ("height", r#""low""#),
+                ("hob_deg", "30.0"),
+                ("moving", "false"),
+                ("occupied", "true"),
+                (
+                    "rails",
+                    r#"{"foot_left":false,"foot_right":false,"head_left":true,"head_right":true}"#,
+                ),
+                ("surface", r#""static""#),
+            ],
+        ),
+        (
+            "pump",
+            "telemetry",
+            &[
+                ("battery_pct", "82.0"),
+                ("faults", "[]"),
+                ("occlusion_alarms_total", "20"),
+                ("on_battery", "true"),
+                ("runtime_hours", "11888.9"),
+                ("state", r#""off""#),
+            ],
+        ),
+        (
+            "wearable",
+            "vitals",
+            &[
+                ("mode", r#""continuous""#),
+                ("pulse", "70.0"),
+                ("respiration_rate", "19"),
+                ("spo2", "96.0"),
+            ],
+        ),
+        (
+            "monitor",
+            "vitals",
+            &[
+                ("mode", r#""continuous""#),
+                ("pulse", "71.0"),
+                ("spo2", "96.0"),
+            ],
+        ),
+        (
+            "bed",
+            "load",
+            &[
+                ("cells_kg", "[[26.1,24.9,21.4,20.3],[25.9,24.9,21.3,20.1]]"),
+                ("hz", "5.0"),
+            ],
+        ),
+        (
+            "env",
+            "reading",
+            &[
+                ("battery_pct", "90.0"),
+                ("door_open", "false"),
+                ("temperature_c", "-22.0"),
+            ],
+        ),
+        (
+            "wearable",
+            "event",
+            &[("confidence", "0.9"), ("type", r#""fall""#)],
+        ),
+    ];
+
+    proptest::proptest! {
+        /// Read in one pass or in two, any payload gives the same reading or the same problem:
+        /// valid bodies with fields dropped, spoilt, repeated or added, and `ts` and `seq`
+        /// valid, wrong, escaped, repeated or missing, in any order.
+        #[test]
+        fn one_pass_reads_what_two_passes_read(
+            topic in 0usize..8,
+            keep in proptest::collection::vec(0u8..12, 10),
+            ts in 0usize..6,
+            seq in 0usize..7,
+            order in proptest::collection::vec(0usize..64, 12),
+        ) {
+            const VALUES: [&str; 6] = [r#""x""#, "null", "{}", "[]", "-1", "1e400"];
+            const TS: [&str; 6] = [
+                r#""ts":"2026-11-22T10:00:00Z""#, r#""t\u0073":"2026-11-22T10:00:00Z""#,
+                r#""ts":"2026-11-22T10:00:00Z","ts":"2026-11-22T10:00:01Z""#, r#""ts":5"#,
+                r#""ts":"soon""#, "",
+            ];
+            const SEQ: [&str; 7] = [
+                r#""seq":7"#, r#""s\u0065q":8"#, r#""seq":null"#, r#""seq":"7""#,
+                r#""seq":1,"seq":2"#, r#""seq":-1"#, "",
+            ];
+            let (class, leaf, fields) = BODIES[topic];
+            let mut parts: Vec<String> = Vec::new();
+            for (i, (k, v)) in fields.iter().enumerate() {
+                match keep.get(i).copied().unwrap_or(0) {
+                    // Mostly kept as it is.
+                    0..=7 => parts.push(format!("\"{k}\":{v}")),
+                    8 => {}
+                    9 => parts.push(format!("\"{k}\":{v},\"{k}\":{v}")),
+                    n => parts.push(format!("\"{k}\":{}", VALUES[(n as usize + i) % VALUES.len()])),
+                }
+            }
+            if keep[9] == 0 {
+                parts.push(r#""unknown":{"a":[1,2]}"#.to_string());
+            }
+            for extra in [TS[ts], SEQ[seq]] {
+                if !extra.is_empty() {
+                    let at = order[parts.len()] % (parts.len() + 1);
+                    parts.insert(at, extra.to_string());
+                }
+            }
+            let json = format!("{{{}}}", parts.join(","));
+            let one = decode_payload(class, leaf, json.as_bytes());
+            let two = two_passes(class, leaf, json.as_bytes());
+            proptest::prop_assert_eq!(
+                one.as_ref().map_err(|e| (e.reason, &e.detail)),
+                two.as_ref().map_err(|e| (e.reason, &e.detail)),
+                "{}", json
+            );
+        }
+    }
+
+    /// Each body above is a valid payload as it stands (the property above tests more than
+    /// rejections).
+    #[test]
+    fn the_bodies_of_the_property_are_valid() {
+        for (class, leaf, fields) in BODIES {
+            let parts: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let json = format!(
+                "{{\"ts\":\"2026-11-22T10:00:00Z\",\"seq\":3,{}}}",
+                parts.join(",")
+            );
+            let got = decode_payload(class, leaf, json.as_bytes());
+            assert!(
+                matches!(got, Ok((_, Some(3), _))),
+                "{class}/{leaf}: {got:?}"
+            );
+        }
+    }
 
     fn dec(topic: &str, payload: &str) -> Inbound {
         decode(
