@@ -385,7 +385,8 @@ pub struct RuleSet {
     pub rules: Vec<Arc<Rule>>,
     /// Where each rule is in `rules`, by id: the engine looks rules up by id for every open
     /// alert and running timer at every step.
-    index: HashMap<String, usize>,
+    /// Looked up for every open alert and held work order rule: foldhash, not SipHash.
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 impl RuleSet {

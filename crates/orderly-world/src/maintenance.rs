@@ -483,13 +483,16 @@ fn rule_orders(world: &mut World) {
                     .get(rule)
                     .is_some_and(|r| now.since(*since) >= r.hold_ms)
             })
+            // A hold whose order is open stays here every step until the rule stops holding
+            // (hundreds by the end of a replayed day): looked at without making its reason.
+            .filter(|((rule, asset), _)| {
+                !orders.open.values().any(|w| {
+                    w.asset == *asset && w.reason.strip_prefix("rule:") == Some(rule.as_str())
+                })
+            })
             .map(|((rule, asset), (_, m))| (format!("rule:{rule}"), asset.clone(), m.clone()))
             .filter(|(reason, asset, _)| {
-                !orders
-                    .open
-                    .values()
-                    .any(|w| w.asset == *asset && w.reason == *reason)
-                    && !orders.cancelled.contains(&(asset.clone(), reason.clone()))
+                !orders.cancelled.contains(&(asset.clone(), reason.clone()))
             })
             .collect()
     };
