@@ -191,6 +191,18 @@ impl Facts {
         self.groups.values_mut().for_each(Group::shrink);
     }
 
+    /// Readies freshly built facts to be kept in place of `before`: a group with the same facts
+    /// as before is `before`'s (shared, so comparing it again is a pointer compare, and the new
+    /// copy is freed without being shrunk); any other group gives back the room it grew into.
+    pub fn settle(&mut self, before: Option<&Facts>) {
+        for (g, group) in self.groups.iter_mut() {
+            match before.and_then(|b| b.groups.get(g)) {
+                Some(old) if old == group => *group = old.clone(),
+                _ => group.shrink(),
+            }
+        }
+    }
+
     /// A CEL context with one map variable per group, for [`crate::Rule::holds_in`].
     pub fn context(&self) -> cel::Context<'_, '_> {
         self.context_of(|_| true)
@@ -232,22 +244,211 @@ impl Facts {
         static STDLIB: std::sync::LazyLock<std::sync::Arc<cel::Env>> =
             std::sync::LazyLock::new(|| std::sync::Arc::new(cel::Env::stdlib()));
         let mut ctx = cel::Context::with_env(STDLIB.clone());
-        // Each group a map of its facts, built as CEL's own values: names and text are
-        // borrowed from the facts, nothing is copied.
-        for (g, facts) in self.groups.iter().filter(|(g, _)| wanted(g)) {
-            let map: HashMap<cel::common::types::CelMapKey<'_>, Box<dyn Val + '_>> = facts
-                .iter()
-                .map(|(k, v)| ((*k).into(), v.to_val()))
-                .collect();
-            ctx.add_variable_as_val(*g, Box::new(cel::common::types::CelMap::from(map)));
+        // Each group a map of its facts, read lazily: a rule reading `bed.hob_deg` converts
+        // that fact alone (building every group's map was a quarter of evaluating rules).
+        for (g, group) in self.groups.iter().filter(|(g, _)| wanted(g)) {
+            ctx.add_variable_as_val(*g, Box::new(GroupVal::new(group)));
         }
         ctx
+    }
+}
+
+/// A group as a CEL map. `g.fact`, `g["fact"]` and `has(g.fact)` look the fact up and convert
+/// it alone; anything else asked of the map (its size, its keys, equality) is answered by the
+/// whole group as a map of CEL values, built the first time it is needed, so every expression
+/// sees the same map it always did.
+#[derive(Debug)]
+struct GroupVal<'a> {
+    group: &'a Group,
+    whole: std::sync::OnceLock<cel::common::types::CelMap<'a>>,
+}
+
+impl<'a> GroupVal<'a> {
+    fn new(group: &'a Group) -> Self {
+        GroupVal {
+            group,
+            whole: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The group as CEL's own map; names and text are borrowed from the facts.
+    fn whole(&self) -> &cel::common::types::CelMap<'a> {
+        self.whole.get_or_init(|| {
+            let map: HashMap<cel::common::types::CelMapKey<'a>, Box<dyn Val + 'a>> = self
+                .group
+                .iter()
+                .map(|(k, v)| (k.into(), v.to_val()))
+                .collect();
+            cel::common::types::CelMap::from(map)
+        })
+    }
+}
+
+impl Val for GroupVal<'_> {
+    fn get_type(&self) -> &cel::common::types::Type {
+        <Self as Val>::cel_type()
+    }
+
+    fn cel_type() -> &'static cel::common::types::Type {
+        &cel::common::types::MAP_TYPE
+    }
+
+    fn as_container(&self) -> Option<&dyn cel::common::traits::Container> {
+        self.whole().as_container()
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn cel::common::traits::Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+
+    fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn cel::common::traits::Iterable + 'v)>
+    where
+        Self: 'v,
+    {
+        self.whole().as_iterable()
+    }
+
+    fn as_sizer(&self) -> Option<&dyn cel::common::traits::Sizer> {
+        self.whole().as_sizer()
+    }
+
+    fn as_zeroer(&self) -> Option<&dyn cel::common::traits::Zeroer> {
+        self.whole().as_zeroer()
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        match other.as_builtin() {
+            cel::common::value::BuiltinRef::Map(m) => self.whole().equals(m),
+            _ => false,
+        }
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(GroupVal::new(self.group))
+    }
+
+    fn as_builtin<'b, 'v>(&'b self) -> cel::common::value::BuiltinRef<'b, 'v>
+    where
+        Self: 'v,
+    {
+        self.whole().as_builtin()
+    }
+}
+
+impl cel::common::traits::Indexer for GroupVal<'_> {
+    fn get<'b, 'v>(
+        &'b self,
+        idx: &dyn Val,
+    ) -> Result<cel::common::value::CowVal<'b, 'v>, cel::ExecutionError>
+    where
+        Self: 'v,
+    {
+        match idx.downcast_ref::<cel::common::types::CelString>() {
+            Some(name) => match self.group.get(name.inner()) {
+                Some(fact) => Ok(cel::common::value::CowVal::Owned(fact.to_val())),
+                None => Err(cel::ExecutionError::NoSuchKey(std::sync::Arc::new(
+                    name.inner().to_string(),
+                ))),
+            },
+            // Not a fact's name: as the map answers (numeric keys, wrong key types).
+            None => self.whole().get(idx),
+        }
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, cel::ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.get(idx).map(cel::common::value::CowVal::into_owned)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every group built whole as CEL's own map, as contexts were built before [`GroupVal`].
+    fn eager_context(facts: &Facts) -> cel::Context<'_, '_> {
+        let mut ctx = cel::Context::with_env(std::sync::Arc::new(cel::Env::stdlib()));
+        for (g, group) in &facts.groups {
+            let map: HashMap<cel::common::types::CelMapKey<'_>, Box<dyn Val + '_>> =
+                group.iter().map(|(k, v)| (k.into(), v.to_val())).collect();
+            ctx.add_variable_as_val(*g, Box::new(cel::common::types::CelMap::from(map)));
+        }
+        ctx
+    }
+
+    #[test]
+    fn a_group_read_lazily_answers_every_expression_as_the_whole_map_did() {
+        let mut facts = Facts::default();
+        facts.set("bed", "exit_alarm", Fact::String("armed".into()));
+        facts.set("bed", "hob_deg", Fact::Double(31.5));
+        facts.set("bed", "rails_up", Fact::Int(2));
+        facts.set("bed", "occupied", Fact::Bool(true));
+        facts.set(
+            "bed",
+            "roles",
+            Fact::StringList(vec!["nurse".into(), "aide".into()]),
+        );
+        facts.set("room", "occupied", Fact::Bool(true));
+        facts.set("room", "kind", Fact::String("patient".into()));
+        facts.set("env", "note", Fact::String(String::new()));
+        // Fields, indexing, presence, missing facts, wrong key types, and the map as a whole
+        // (size, keys, membership, equality, comprehensions), including what a rule file's
+        // check would refuse: the evaluator must not be the one to differ.
+        let exprs = [
+            "bed.exit_alarm == 'armed'",
+            "bed.hob_deg < 30.0 || bed.rails_up >= 2",
+            "bed.occupied && room.occupied",
+            "bed['hob_deg']",
+            "bed.roles",
+            "'aide' in bed.roles",
+            "bed.roles.exists(r, r == 'nurse')",
+            "has(bed.hob_deg)",
+            "has(bed.nothing)",
+            "bed.nothing",
+            "bed['nothing']",
+            "bed[1]",
+            "bed[1.5]",
+            "bed[true]",
+            "size(bed)",
+            "size(env)",
+            "'hob_deg' in bed",
+            "'nothing' in bed",
+            "1 in bed",
+            "bed == bed",
+            "bed == room",
+            "bed != room",
+            "room == {'occupied': true, 'kind': 'patient'}",
+            "{'occupied': true, 'kind': 'patient'} == room",
+            "bed == null",
+            "bed.all(k, k != '')",
+            "bed.exists(k, k == 'roles')",
+            "bed.map(k, k).size()",
+            "bed.filter(k, k.startsWith('r')).size()",
+            "(bed.occupied ? bed : room).hob_deg",
+            "(bed.occupied ? room : bed).kind",
+            "bed",
+            "string(bed)",
+            "bed.hob_deg.nothing",
+            "env.note == ''",
+        ];
+        let lazy = facts.context();
+        let eager = eager_context(&facts);
+        for e in exprs {
+            let p = cel::Program::compile(e).unwrap();
+            match (p.execute(&lazy), p.execute(&eager)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{e}"),
+                (a, b) => assert_eq!(format!("{a:?}"), format!("{b:?}"), "{e}"),
+            }
+        }
+    }
 
     #[test]
     fn a_group_held_alike_by_many_subjects_is_one_allocation_until_one_changes_it() {

@@ -387,6 +387,9 @@ pub struct RuleSet {
     /// alert and running timer at every step.
     /// Looked up for every open alert and held work order rule: foldhash, not SipHash.
     index: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// Each subject kind's rules, as places in `rules` in order: a subject's rules are found
+    /// without walking every rule (once per subject whose facts changed).
+    by_subject: Vec<(SubjectType, Vec<usize>)>,
 }
 
 impl RuleSet {
@@ -434,10 +437,33 @@ impl RuleSet {
                 .enumerate()
                 .map(|(i, r)| (r.id.clone(), i))
                 .collect();
-            Ok(RuleSet { rules, index })
+            let mut by_subject: Vec<(SubjectType, Vec<usize>)> = Vec::new();
+            for (i, r) in rules.iter().enumerate() {
+                match by_subject.iter_mut().find(|(t, _)| *t == r.subject) {
+                    Some((_, v)) => v.push(i),
+                    None => by_subject.push((r.subject, vec![i])),
+                }
+            }
+            Ok(RuleSet {
+                rules,
+                index,
+                by_subject,
+            })
         } else {
             Err(FileErrors(errors))
         }
+    }
+
+    /// The rules about a subject of any of these kinds, in the set's order.
+    pub fn for_subject(&self, types: &[SubjectType]) -> Vec<&Arc<Rule>> {
+        let mut at: Vec<usize> = self
+            .by_subject
+            .iter()
+            .filter(|(t, _)| types.contains(t))
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        at.sort_unstable();
+        at.into_iter().filter_map(|i| self.rules.get(i)).collect()
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Rule>> {

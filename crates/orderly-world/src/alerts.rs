@@ -188,12 +188,7 @@ pub(crate) fn fact_ctx(world: &World, e: Entity) -> Option<(FactCtx<'_>, &RuleTa
         world,
         subject: e,
         id: &target.id,
-        groups: target
-            .types
-            .iter()
-            .flat_map(|t| t.groups())
-            .copied()
-            .collect(),
+        types: &target.types,
         bed: match patient {
             Some(p) => registry.subjects.get(&p.0.bed).copied(),
             None => is_bed.then_some(e),
@@ -283,15 +278,17 @@ fn build_facts(world: &mut World) {
             }
             built.push((e, SubjectFacts(sheet.finish())));
         }
-        for (e, new) in built {
+        for (e, mut new) in built {
             match world.get_mut::<SubjectFacts>(e) {
                 Some(mut f) => {
+                    new.0.settle(Some(&f.0));
                     if *f != new {
                         changes.push((e, new.0.delta(&f.0)));
                         *f = new;
                     }
                 }
                 None => {
+                    new.0.settle(None);
                     world.entity_mut(e).insert(new);
                     changes.push((e, None));
                 }
@@ -341,28 +338,24 @@ pub(crate) fn evaluate(
     for (subject_id, (types, facts, delta)) in items {
         // The rules to evaluate: a rule that reads none of the groups that changed would stand
         // as it stood (a tag's move does not evaluate the rules about its pump's battery).
-        let due: Vec<&Arc<orderly_rules::Rule>> = set
-            .rules
-            .iter()
-            .filter(|rule| {
-                rule.enabled
-                    && types.contains(&rule.subject)
-                    && !rules.disabled.contains_key(&rule.id)
-                    && !facts.0.unreported.iter().any(|g| rule.groups().contains(g))
-                    && delta.as_ref().is_none_or(|d| {
-                        // What the conditions read changed: evaluate. Only what the message
-                        // reads, or where an alert would go: only while the rule stands for
-                        // something (its message and place are taken while its condition
-                        // holds) or hands its standings to a capability. A tag's move
-                        // evaluates no idle rule about its pump that does not ask where it is.
-                        rule.groups().iter().any(|x| d.groups.contains(x))
-                            || ((d.placed || rule.depends_on(|x| d.groups.contains(&x)))
-                                && (rule.action != orderly_rules::Action::Alert
-                                    || rule.bundle.is_some()
-                                    || alerts.0.watching(&rule.id, &subject_id)))
-                    })
-            })
-            .collect();
+        let mut due: Vec<&Arc<orderly_rules::Rule>> = set.for_subject(types);
+        due.retain(|rule| {
+            rule.enabled
+                && (rules.disabled.is_empty() || !rules.disabled.contains_key(&rule.id))
+                && !facts.0.unreported.iter().any(|g| rule.groups().contains(g))
+                && delta.as_ref().is_none_or(|d| {
+                    // What the conditions read changed: evaluate. Only what the message
+                    // reads, or where an alert would go: only while the rule stands for
+                    // something (its message and place are taken while its condition
+                    // holds) or hands its standings to a capability. A tag's move
+                    // evaluates no idle rule about its pump that does not ask where it is.
+                    rule.groups().iter().any(|x| d.groups.contains(x))
+                        || ((d.placed || rule.depends_on(|x| d.groups.contains(&x)))
+                            && (rule.action != orderly_rules::Action::Alert
+                                || rule.bundle.is_some()
+                                || alerts.0.watching(&rule.id, &subject_id)))
+                })
+        });
         if due.is_empty() {
             continue;
         }

@@ -91,8 +91,8 @@ pub struct FactCtx<'w> {
     pub world: &'w World,
     pub subject: Entity,
     pub id: &'w str,
-    /// The fact groups its rule kinds read.
-    pub groups: BTreeSet<&'static str>,
+    /// Its rule subject kinds: the fact groups they read are wanted.
+    pub types: &'w [SubjectType],
     /// Where the `bed` group comes from: the subject when it is a bed, a patient's bed.
     pub bed: Option<Entity>,
     /// The bed's id: the subject's, or the patient's assigned bed (even if not tracked).
@@ -103,7 +103,8 @@ pub struct FactCtx<'w> {
 
 impl FactCtx<'_> {
     pub fn wants(&self, group: &str) -> bool {
-        self.groups.contains(group)
+        // A handful of kinds with a few groups each: no set to build per subject.
+        self.types.iter().any(|t| t.groups().contains(&group))
     }
     /// `C` of the subject itself.
     pub fn own<C: Component>(&self) -> Option<&C> {
@@ -163,8 +164,8 @@ impl FactSheet {
         self.facts.room = room;
         self.facts.unit = unit;
     }
+    /// The facts built, their groups not yet settled ([`Facts::settle`]).
     pub(crate) fn finish(mut self) -> Facts {
-        self.facts.shrink();
         self.facts.unreported = self
             .awaited
             .into_iter()
