@@ -207,6 +207,23 @@ impl Checker<'_> {
         self.scopes.iter().rev().find_map(|s| s.get(name).cloned())
     }
 
+    /// `e` where a value is wanted: a fact group is not one (only its facts are).
+    fn value(&mut self, e: &IdedExpr) -> Ty {
+        match self.expr(e) {
+            Ty::Group(g) => {
+                let names = schema::group(g).unwrap_or_default();
+                let example = names.first().map_or("", |d| d.name);
+                self.problem(
+                    e,
+                    format!("`{g}` is a group of facts, not a value"),
+                    Some(format!("read one of its facts, e.g. `{g}.{example}`")),
+                );
+                Ty::Dyn
+            }
+            t => t,
+        }
+    }
+
     fn expr(&mut self, e: &IdedExpr) -> Ty {
         match &e.expr {
             Expr::Unspecified => Ty::Dyn,
@@ -282,7 +299,7 @@ impl Checker<'_> {
             Expr::List(l) => {
                 let mut elem = None;
                 for x in &l.elements {
-                    let t = self.expr(x);
+                    let t = self.value(x);
                     elem.get_or_insert(t);
                 }
                 Ty::List(Box::new(elem.unwrap_or(Ty::Dyn)))
@@ -290,8 +307,8 @@ impl Checker<'_> {
             Expr::Map(m) => {
                 for entry in &m.entries {
                     if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
-                        self.expr(&me.key);
-                        self.expr(&me.value);
+                        self.value(&me.key);
+                        self.value(&me.value);
                     }
                 }
                 Ty::Dyn
@@ -318,7 +335,7 @@ impl Checker<'_> {
                         Ty::Dyn
                     }
                 };
-                let accu = self.expr(&c.accu_init);
+                let accu = self.value(&c.accu_init);
                 let mut scope = BTreeMap::new();
                 scope.insert(c.iter_var.clone(), elem);
                 if let Some(v2) = &c.iter_var2 {
@@ -326,9 +343,9 @@ impl Checker<'_> {
                 }
                 scope.insert(c.accu_var.clone(), accu);
                 self.scopes.push(scope);
-                self.expr(&c.loop_cond);
-                self.expr(&c.loop_step);
-                let r = self.expr(&c.result);
+                self.value(&c.loop_cond);
+                self.value(&c.loop_step);
+                let r = self.value(&c.result);
                 self.scopes.pop();
                 r
             }
@@ -344,8 +361,17 @@ impl Checker<'_> {
 
     fn call(&mut self, e: &IdedExpr, call: &CallExpr) -> Ty {
         let f = call.func_name.as_str();
-        let target = call.target.as_deref().map(|t| (t, self.expr(t)));
-        let args: Vec<Ty> = call.args.iter().map(|a| self.expr(a)).collect();
+        let target = call.target.as_deref().map(|t| (t, self.value(t)));
+        // A group is read by its facts only: `bed.hob_deg`, `bed['hob_deg']`, `has(bed.x)`.
+        let args: Vec<Ty> = call
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match (f, i) {
+                (op::INDEX, 0) => self.expr(a),
+                _ => self.value(a),
+            })
+            .collect();
         let arg = |i: usize| args.get(i).cloned().unwrap_or(Ty::Dyn);
         let at = |i: usize| call.args.get(i).unwrap_or(e);
         match f {

@@ -100,6 +100,19 @@ fn type_errors_and_misspelt_values_are_found_before_they_run() {
     assert!(e.contains("unknown function `sise`"), "{e}");
     let e = errors(&GOOD.replace("patient.ventilated &&", "patient.morse &&"));
     assert!(e.contains("expected true or false, found a int"), "{e}");
+    // A group is read by its facts, never used whole.
+    let e = errors(&GOOD.replace("bed.hob_deg < 30.0", "size(bed) > 3"));
+    assert!(
+        e.contains("rules/test.toml:6:36: `bed` is a group of facts, not a value (fix: read one of its facts, e.g. `bed.id`)"),
+        "{e}"
+    );
+    let e = errors(&GOOD.replace("bed.hob_deg < 30.0", "bed == {'id': 'B1'}"));
+    assert!(e.contains("`bed` is a group of facts, not a value"), "{e}");
+    let ok = GOOD.replace(
+        "bed.hob_deg < 30.0",
+        "bed['hob_deg'] < 30.0 && has(bed.height)",
+    );
+    assert!(compile(&ok).is_ok());
 }
 
 #[test]
