@@ -2,7 +2,7 @@
 //! file is reported at once, each with file, line, column and the fix.
 
 use crate::check::{Problem, check_condition};
-use crate::facts::Facts;
+use crate::facts::{Fact, Facts};
 use crate::schema::{self, SubjectType};
 use orderly_model::{AlertKind, FileError, FileErrors, Priority, Source, Timestamp};
 use serde::Deserialize;
@@ -132,6 +132,24 @@ pub enum EvalError {
 }
 
 impl Condition {
+    /// Whether a boolean fact the condition requires has the other value: then the condition
+    /// is false whatever its other terms give (CEL's `&&` is false when any term is, errors in
+    /// the others included), and it need not run.
+    pub fn refuted_by(&self, facts: &Facts) -> bool {
+        self.requires
+            .iter()
+            .any(|((g, f), want)| matches!(facts.get(g, f), Some(Fact::Bool(v)) if v != want))
+    }
+
+    /// [`Self::eval`], false at once when `facts` refute it ([`Self::refuted_by`]); `ctx` is
+    /// built from `facts`.
+    pub fn eval_over(&self, facts: &Facts, ctx: &cel::Context<'_, '_>) -> Result<bool, EvalError> {
+        if self.refuted_by(facts) {
+            return Ok(false);
+        }
+        self.eval(ctx)
+    }
+
     pub fn eval(&self, ctx: &cel::Context<'_, '_>) -> Result<bool, EvalError> {
         // `resolve_val` rather than `Program::execute`, which converts the result to an owned
         // `Value` and so needs a context whose values are 'static: the facts' context borrows
@@ -281,7 +299,25 @@ impl Rule {
 
     /// Evaluates `when && !unless` over the facts.
     pub fn holds(&self, facts: &Facts) -> Result<bool, EvalError> {
-        self.holds_in(&facts.context())
+        self.standing(facts, &facts.context())
+            .map(|(_, holds)| holds)
+    }
+
+    /// `when`, and the whole rule, over `facts` and a context built from them once per subject
+    /// ([`Facts::context_of`]): as [`Self::standing_in`], without running a condition that a
+    /// required boolean fact already decides.
+    pub fn standing(
+        &self,
+        facts: &Facts,
+        ctx: &cel::Context<'_, '_>,
+    ) -> Result<(bool, bool), EvalError> {
+        if !self.when.eval_over(facts, ctx)? {
+            return Ok((false, false));
+        }
+        match &self.unless {
+            Some(u) => Ok((true, !u.eval_over(facts, ctx)?)),
+            None => Ok((true, true)),
+        }
     }
 
     /// `when`, and the whole rule (`when` and not `unless`), in a context built once per

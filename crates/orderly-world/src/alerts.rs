@@ -386,11 +386,11 @@ pub(crate) fn evaluate(
                         }
                     }
                     Ok(None) => {}
-                    // The same expressions fail in `standing_in` just below, which disables the rule.
+                    // The same expressions fail in `standing` just below, which disables the rule.
                     Err(_) => {}
                 }
             }
-            let (when, holds) = match rule.standing_in(ctx) {
+            let (when, holds) = match rule.standing(&facts.0, ctx) {
                 Ok(s) => s,
                 Err(err) => {
                     disable(
