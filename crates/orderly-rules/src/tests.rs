@@ -474,6 +474,52 @@ fn conditions_evaluate_over_facts() {
     );
 }
 
+/// A subject's rules, found by its kinds, are every rule about any of them, in the set's order.
+#[test]
+fn a_subjects_rules_are_found_by_its_kinds_in_order() {
+    let pump = GOOD
+        .replace("id = \"hob-low\"", "id = \"pump-1\"")
+        .replace("subject = \"bed\"", "subject = \"pump\"")
+        .replace(
+            "patient.ventilated && bed.hob_deg < 30.0",
+            "pump.on_battery",
+        )
+        .replace(
+            "{bed.hob_deg} degrees for {patient.name}",
+            "{pump.battery_pct}",
+        );
+    let asset = pump
+        .replace("\"pump-1\"", "\"asset-1\"")
+        .replace("subject = \"pump\"", "subject = \"asset\"")
+        .replace("pump.on_battery", "asset.lost")
+        .replace("{pump.battery_pct}", "{asset.id}");
+    let text = [
+        GOOD.to_string(),
+        pump.clone(),
+        asset.clone(),
+        GOOD.replace("\"hob-low\"", "\"hob-low-2\""),
+        pump.replace("\"pump-1\"", "\"pump-2\""),
+    ]
+    .concat();
+    let set = compile(&text).unwrap_or_else(|e| panic!("{e}"));
+    let ids = |types: &[SubjectType]| -> Vec<String> {
+        set.for_subject(types)
+            .iter()
+            .map(|r| r.id.clone())
+            .collect()
+    };
+    assert_eq!(ids(&[SubjectType::Bed]), ["hob-low", "hob-low-2"]);
+    assert_eq!(
+        ids(&[SubjectType::Pump, SubjectType::Asset]),
+        ["pump-1", "asset-1", "pump-2"]
+    );
+    assert_eq!(
+        ids(&[SubjectType::Asset, SubjectType::Pump]),
+        ["pump-1", "asset-1", "pump-2"]
+    );
+    assert!(ids(&[SubjectType::Staff]).is_empty());
+}
+
 /// A condition a required boolean fact decides is not run, and says what running it says:
 /// over every combination of the facts its terms read, including terms that fail (division by
 /// zero, a fact missing) beside the deciding one.
