@@ -186,11 +186,6 @@ impl Facts {
         self.groups.get(group)?.get(name)
     }
 
-    /// Gives the groups back the room they grew into (facts are kept until their next rebuild).
-    pub fn shrink(&mut self) {
-        self.groups.values_mut().for_each(Group::shrink);
-    }
-
     /// Readies freshly built facts to be kept in place of `before`: a group with the same facts
     /// as before is `before`'s (shared, so comparing it again is a pointer compare, and the new
     /// copy is freed without being shrunk); any other group gives back the room it grew into.
@@ -203,7 +198,7 @@ impl Facts {
         }
     }
 
-    /// A CEL context with one map variable per group, for [`crate::Rule::holds_in`].
+    /// A CEL context with one map variable per group, for [`crate::Rule::standing_in`].
     pub fn context(&self) -> cel::Context<'_, '_> {
         self.context_of(|_| true)
     }
@@ -270,17 +265,16 @@ impl<'a> GroupVal<'a> {
         }
     }
 
-    /// The group as CEL's own map; names and text are borrowed from the facts.
     fn whole(&self) -> &cel::common::types::CelMap<'a> {
-        self.whole.get_or_init(|| {
-            let map: HashMap<cel::common::types::CelMapKey<'a>, Box<dyn Val + 'a>> = self
-                .group
-                .iter()
-                .map(|(k, v)| (k.into(), v.to_val()))
-                .collect();
-            cel::common::types::CelMap::from(map)
-        })
+        self.whole.get_or_init(|| cel_map(self.group))
     }
+}
+
+/// The group as CEL's own map; names and text are borrowed from the facts.
+fn cel_map(group: &Group) -> cel::common::types::CelMap<'_> {
+    let map: HashMap<cel::common::types::CelMapKey<'_>, Box<dyn Val + '_>> =
+        group.iter().map(|(k, v)| (k.into(), v.to_val())).collect();
+    cel::common::types::CelMap::from(map)
 }
 
 impl Val for GroupVal<'_> {
@@ -373,9 +367,7 @@ mod tests {
     fn eager_context(facts: &Facts) -> cel::Context<'_, '_> {
         let mut ctx = cel::Context::with_env(std::sync::Arc::new(cel::Env::stdlib()));
         for (g, group) in &facts.groups {
-            let map: HashMap<cel::common::types::CelMapKey<'_>, Box<dyn Val + '_>> =
-                group.iter().map(|(k, v)| (k.into(), v.to_val())).collect();
-            ctx.add_variable_as_val(*g, Box::new(cel::common::types::CelMap::from(map)));
+            ctx.add_variable_as_val(*g, Box::new(cel_map(group)));
         }
         ctx
     }

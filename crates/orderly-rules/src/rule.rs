@@ -304,37 +304,32 @@ impl Rule {
     }
 
     /// `when`, and the whole rule, over `facts` and a context built from them once per subject
-    /// ([`Facts::context_of`]): as [`Self::standing_in`], without running a condition that a
-    /// required boolean fact already decides.
+    /// ([`Facts::context_of`]), without running a condition that a required boolean fact
+    /// already decides ([`Condition::refuted_by`]).
     pub fn standing(
         &self,
         facts: &Facts,
         ctx: &cel::Context<'_, '_>,
     ) -> Result<(bool, bool), EvalError> {
-        if !self.when.eval_over(facts, ctx)? {
-            return Ok((false, false));
-        }
-        match &self.unless {
-            Some(u) => Ok((true, !u.eval_over(facts, ctx)?)),
-            None => Ok((true, true)),
-        }
+        self.standing_by(|c| c.eval_over(facts, ctx))
     }
 
-    /// `when`, and the whole rule (`when` and not `unless`), in a context built once per
-    /// subject ([`Facts::context`]).
+    /// `when`, and the whole rule (`when` and not `unless`), every condition run in `ctx`.
     pub fn standing_in(&self, ctx: &cel::Context<'_, '_>) -> Result<(bool, bool), EvalError> {
-        if !self.when.eval(ctx)? {
+        self.standing_by(|c| c.eval(ctx))
+    }
+
+    fn standing_by(
+        &self,
+        eval: impl Fn(&Condition) -> Result<bool, EvalError>,
+    ) -> Result<(bool, bool), EvalError> {
+        if !eval(&self.when)? {
             return Ok((false, false));
         }
         match &self.unless {
-            Some(u) => Ok((true, !u.eval(ctx)?)),
+            Some(u) => Ok((true, !eval(u)?)),
             None => Ok((true, true)),
         }
-    }
-
-    /// Evaluates `when && !unless` in a context built once per subject.
-    pub fn holds_in(&self, ctx: &cel::Context<'_, '_>) -> Result<bool, EvalError> {
-        self.standing_in(ctx).map(|(_, holds)| holds)
     }
 
     /// For a bundle rule: (the bundle applies, and it is complied with) now.
