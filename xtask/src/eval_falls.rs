@@ -306,8 +306,15 @@ fn per_trial(
         if !t.fall && verbose && v == Variant::AsRecorded {
             for f in &alarms {
                 println!(
-                    "false alarm {} ({}) impact {} ms of {}",
-                    t.name, t.activity, f.impact_at, end
+                    "false alarm {} ({}) impact {} ms of {}: peak {:.1} g, turn {:.0} deg, still {:.2} g, descent {:.1} m/s",
+                    t.name,
+                    t.activity,
+                    f.impact_at,
+                    end,
+                    f.peak_g,
+                    f.angle_deg,
+                    f.still_std_g,
+                    f.drop_mps
                 );
             }
         }
@@ -430,8 +437,20 @@ fn dump(sets: &[Set], cfg: &FallConfig, out: &Path) -> Result<()> {
             for t in &set.trials {
                 let mut d = FallDetector::new(&cfg, set.worn);
                 let mut seen = None;
-                for (ms, s) in &present(t, v, 0) {
-                    let fired = d.push(*ms, *s).is_some();
+                let samples = present(t, v, 0);
+                let end = samples.last().map_or(0, |s| s.0);
+                // Every sample, then silence (as `per_trial` scores it: what is pending is
+                // decided on the samples there are), in steps of 50 ms so that each candidate
+                // is decided, and its evidence read, on its own.
+                let steps = samples
+                    .iter()
+                    .map(|&(ms, s)| (ms, Some(s)))
+                    .chain((1..=200).map(|k| (end + k * 50, None)));
+                for (ms, s) in steps {
+                    let fired = match s {
+                        Some(s) => d.push(ms, s).is_some(),
+                        None => d.idle(ms).is_some(),
+                    };
                     let now = d.last_evidence().copied();
                     if let Some(e) = now.filter(|e| Some(*e) != seen) {
                         writeln!(

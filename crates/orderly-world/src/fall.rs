@@ -14,7 +14,9 @@
 //! parameters. The impact counts by its peak or by its area (the speed the body's stop took up),
 //! so a 20 Hz device that misses the peak's sample, or a phone clipping at +-2 g, still reads
 //! it. The posture before is the last calm before the fall began, not a fixed window that may
-//! reach into what the wearer did earlier.
+//! reach into what the wearer did earlier; at the wrist, where clapping and waving are bursts
+//! of impacts, it is the calm before the burst's first impact (`chain_s`), so hands that clap
+//! and come to rest where they started have not turned.
 //!
 //! A candidate is decided `post_end_s` after its impact (the last sample it needs), or, when
 //! the wearable goes quiet first, on the samples there are ([`FallDetector::idle`]); the
@@ -171,6 +173,13 @@ params! {
     max_pre_std_g,
     /// After a fall is decided, impacts within this many seconds belong to it.
     refractory_s,
+    /// A burst of impacts: a sample over `trigger_g` within `chain_s` before the impact (or
+    /// before an earlier one of the same burst) belongs to it, back to `chain_max_s` before
+    /// the impact; the posture before is then looked for before the burst's first impact
+    /// (clapping ends where it began; a fall's stumble and landing start upright). 0 turns it
+    /// off.
+    chain_s,
+    chain_max_s,
     /// The descent before the impact: speed gained while the magnitude was below 1 g over the
     /// second before it, m/s (a body dropping, not one lowered onto a bed); 0 turns it off.
     min_drop_mps,
@@ -187,6 +196,8 @@ impl FallParams {
             ("post_start_s", self.post_start_s),
             ("post_end_s", self.post_end_s),
             ("refractory_s", self.refractory_s),
+            ("chain_s", self.chain_s),
+            ("chain_max_s", self.chain_max_s),
         ];
         for (name, v) in windows {
             if !(0.0..=30.0).contains(&v) {
@@ -241,15 +252,22 @@ impl FallParams {
             refractory_s: 5.0,
             min_drop_mps: 0.3,
             max_pre_std_g: 0.0,
+            chain_s: 0.0,
+            chain_max_s: 0.0,
         };
         match worn {
             Worn::Waist | Worn::Chest | Worn::Pocket => waist,
             // A wrist swings and turns in everyday life (clapping, a phone to the ear, lying
             // down): only a hard impact counts, and the turn says little.
+            // Clapping, waving and hopping are bursts of impacts: the turn is measured from
+            // before the burst began.
             Worn::Wrist => FallParams {
                 impact_g: 4.0,
                 impact_mps: 4.0,
                 angle_deg: 30.0,
+                lookback_s: 2.0,
+                chain_s: 1.5,
+                chain_max_s: 6.0,
                 ..waist
             },
         }
@@ -382,6 +400,42 @@ impl FallDetector {
         None
     }
 
+    /// How far before an impact its burst may begin, ms (0 when bursts are off).
+    fn chain_reach(&self) -> i64 {
+        if self.p.chain_s > 0.0 {
+            ms(self.p.chain_max_s)
+        } else {
+            0
+        }
+    }
+
+    /// The first impact of the burst that ends in the impact at `at`: going back from it, a
+    /// sample over the trigger within `chain_s` of the burst's earliest so far joins it. `at`
+    /// itself when bursts are off or nothing joins; None when the burst goes on past
+    /// `chain_max_s` before `at` (running, hopping: no beginning to read a posture from).
+    fn burst_start(&self, at: i64) -> Option<i64> {
+        let (chain, reach) = (ms(self.p.chain_s), self.chain_reach());
+        let mut start = at;
+        if chain <= 0 {
+            return Some(start);
+        }
+        for (t, a) in self.samples.iter().rev() {
+            if *t >= start {
+                continue;
+            }
+            if start - t > chain {
+                break;
+            }
+            if norm(*a) >= self.p.trigger_g {
+                if at - t > reach {
+                    return None;
+                }
+                start = *t;
+            }
+        }
+        Some(start)
+    }
+
     /// The fastest downward speed reached in the second before `at`, m/s: the acceleration
     /// along the posture's gravity direction `up` (the mean vector before the fall, whose
     /// length is 1 g as this device measures it), integrated.
@@ -433,7 +487,7 @@ impl FallDetector {
         }
         let (trigger, post_end) = (self.p.trigger_g, ms(self.p.post_end_s));
         self.samples.push_back((t, a));
-        let keep = ms(self.p.lookback_s) + post_end + 1000;
+        let keep = self.chain_reach() + ms(self.p.lookback_s) + post_end + 1000;
         while self.samples.front().is_some_and(|(f, _)| t - f > keep) {
             self.samples.pop_front();
         }
@@ -498,9 +552,25 @@ impl FallDetector {
     fn evidence(&self, imp: Impact) -> Option<Evidence> {
         let p = &self.p;
         let whole = self.window(imp.at - ms(p.lookback_s), imp.at - ms(p.pre_to_s))?;
-        let (pre, lookback_ms) = self
+        // The posture the impact came from: the descent is measured along it.
+        let (own, own_back) = self
             .calm_before(imp.at)
             .unwrap_or((whole.mean, ms(p.lookback_s)));
+        // The posture before the burst the impact ends: the turn is measured from it (clapping
+        // turns the hands up and back down; a stumble and a landing start upright).
+        let start = self.burst_start(imp.at).unwrap_or(imp.at);
+        let (pre, lookback_ms) = if start == imp.at {
+            (own, own_back)
+        } else {
+            let before = self
+                .calm_before(start)
+                .or_else(|| {
+                    self.window(start - ms(p.lookback_s), start - ms(p.pre_to_s))
+                        .map(|w| (w.mean, ms(p.lookback_s)))
+                })
+                .unwrap_or((own, own_back - (imp.at - start)));
+            (before.0, imp.at - start + before.1)
+        };
         let post_from = imp.at + ms(p.post_start_s);
         if self
             .samples
@@ -522,7 +592,7 @@ impl FallDetector {
             impact_mps: self.impact_mps(imp.at),
             angle_deg: cos.clamp(-1.0, 1.0).acos().to_degrees(),
             still_std_g: still,
-            drop_mps: self.drop_mps(imp.at, pre),
+            drop_mps: self.drop_mps(imp.at, own),
             pre_std_g: whole.std,
             post_g: nq,
             lookback_ms,
@@ -807,6 +877,59 @@ mod tests {
             .len(),
             1
         );
+    }
+
+    /// Clapping: `n` claps 400 ms apart with the hands up (gravity along +z on the device),
+    /// each a swing (0.4 g for 150 ms) and a 5 g slap, from `from` ms; then the arm hangs (gravity
+    /// along -x) still for 4 s.
+    fn clapping(from: f32, n: usize) -> Vec<(f32, [f32; 3])> {
+        let (up, down) = ([0.0, 0.0, 1.0], [-1.0, 0.0, 0.0]);
+        let mut parts = vec![(from, down)];
+        let mut t = from;
+        for _ in 0..n {
+            parts.push((t + 150.0, up.map(|x| x * 0.4)));
+            parts.push((t + 200.0, up.map(|x| x * 5.0)));
+            parts.push((t + 400.0, up));
+            t += 400.0;
+        }
+        parts.push((t + 4000.0, down));
+        parts
+    }
+
+    #[test]
+    fn hands_that_clap_and_rest_where_they_started_have_not_fallen() {
+        let cfg = FallConfig::default();
+        let mut off = cfg.clone();
+        off.wrist.chain_s = 0.0;
+        let down = [-1.0, 0.0, 0.0];
+        for hz in [20.0, 50.0, 100.0] {
+            // Eight claps after 3 s of the arm hanging: from before the last clap (hands up)
+            // to after it (hanging) the wrist turned 90 degrees; from before the clapping began
+            // it did not turn.
+            let claps = pieces(hz, &clapping(3000.0, 8));
+            assert_eq!(falls_at(&off, Worn::Wrist, &claps).len(), 1, "{hz} Hz");
+            assert_eq!(falls_at(&cfg, Worn::Wrist, &claps).len(), 0, "{hz} Hz");
+            // Clapping longer than `chain_max_s` has no beginning to read: the last clap is
+            // judged as it would be alone.
+            let long = pieces(hz, &clapping(3000.0, 20));
+            assert_eq!(falls_at(&cfg, Worn::Wrist, &long).len(), 1, "{hz} Hz");
+            // A stumble (3 g), then the fall (0.3 g for 400 ms, a 6 g impact) to lying (gravity
+            // along +y): one fall, its turn measured from standing before the stumble.
+            let fall = pieces(
+                hz,
+                &[
+                    (3000.0, down),
+                    (3050.0, [-3.0, 0.0, 0.0]),
+                    (3350.0, [-0.7, 0.5, 0.0]),
+                    (3750.0, [-0.3, 0.0, 0.0]),
+                    (3800.0, [0.0, 6.0, 0.0]),
+                    (8000.0, [0.0, 1.0, 0.0]),
+                ],
+            );
+            let f = falls_at(&cfg, Worn::Wrist, &fall);
+            assert_eq!(f.len(), 1, "{hz} Hz");
+            assert!((f[0].angle_deg - 90.0).abs() < 1.0, "{hz} Hz: {:?}", f[0]);
+        }
     }
 
     fn falls_at(cfg: &FallConfig, worn: Worn, samples: &[(i64, [f32; 3])]) -> Vec<Fall> {
