@@ -272,6 +272,8 @@ fn the_shipped_detector_file_is_valid_and_typos_are_located() {
     let text = include_str!("../../../../rules/detectors.toml");
     let c = WorldConfig::parse("rules/detectors.toml", text).unwrap();
     assert_eq!(c.locator.enter_p, 0.9);
+    // The file shows the fall detector's values; a deployment without it gets the same.
+    assert_eq!(c.falls, crate::fall::FallConfig::default());
     let e = WorldConfig::parse("d.toml", "[locator]\nenter_pp = 0.8\n").unwrap_err();
     assert!(
         e.to_string()
