@@ -258,9 +258,8 @@ impl FallParams {
         match worn {
             Worn::Waist | Worn::Chest | Worn::Pocket => waist,
             // A wrist swings and turns in everyday life (clapping, a phone to the ear, lying
-            // down): only a hard impact counts, and the turn says little.
-            // Clapping, waving and hopping are bursts of impacts: the turn is measured from
-            // before the burst began.
+            // down): only a hard impact counts, and the turn says little; clapping, waving and
+            // hopping are bursts of impacts, so the turn is measured from before the burst.
             Worn::Wrist => FallParams {
                 impact_g: 4.0,
                 impact_mps: 4.0,
@@ -411,29 +410,24 @@ impl FallDetector {
 
     /// The first impact of the burst that ends in the impact at `at`: going back from it, a
     /// sample over the trigger within `chain_s` of the burst's earliest so far joins it. `at`
-    /// itself when bursts are off or nothing joins; None when the burst goes on past
-    /// `chain_max_s` before `at` (running, hopping: no beginning to read a posture from).
-    fn burst_start(&self, at: i64) -> Option<i64> {
+    /// itself when bursts are off, when nothing joins, and when the burst goes on past
+    /// `chain_max_s` before `at` (running, hopping: no beginning to read a posture from, so
+    /// the impact is judged as if alone).
+    fn burst_start(&self, at: i64) -> i64 {
         let (chain, reach) = (ms(self.p.chain_s), self.chain_reach());
         let mut start = at;
-        if chain <= 0 {
-            return Some(start);
-        }
-        for (t, a) in self.samples.iter().rev() {
-            if *t >= start {
-                continue;
-            }
+        for (t, a) in self.samples.iter().rev().skip_while(|(t, _)| *t >= at) {
             if start - t > chain {
                 break;
             }
             if norm(*a) >= self.p.trigger_g {
                 if at - t > reach {
-                    return None;
+                    return at;
                 }
                 start = *t;
             }
         }
-        Some(start)
+        start
     }
 
     /// The fastest downward speed reached in the second before `at`, m/s: the acceleration
@@ -558,18 +552,18 @@ impl FallDetector {
             .unwrap_or((whole.mean, ms(p.lookback_s)));
         // The posture before the burst the impact ends: the turn is measured from it (clapping
         // turns the hands up and back down; a stumble and a landing start upright).
-        let start = self.burst_start(imp.at).unwrap_or(imp.at);
-        let (pre, lookback_ms) = if start == imp.at {
-            (own, own_back)
-        } else {
-            let before = self
-                .calm_before(start)
-                .or_else(|| {
+        let start = self.burst_start(imp.at);
+        let before = (start != imp.at)
+            .then(|| {
+                self.calm_before(start).or_else(|| {
                     self.window(start - ms(p.lookback_s), start - ms(p.pre_to_s))
                         .map(|w| (w.mean, ms(p.lookback_s)))
                 })
-                .unwrap_or((own, own_back - (imp.at - start)));
-            (before.0, imp.at - start + before.1)
+            })
+            .flatten();
+        let (pre, lookback_ms) = match before {
+            Some((mean, back)) => (mean, imp.at - start + back),
+            None => (own, own_back),
         };
         let post_from = imp.at + ms(p.post_start_s);
         if self
