@@ -10,17 +10,17 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 /// One MLLP connection, as an interface engine holds it.
-struct Engine(TcpStream);
+pub(crate) struct Engine(TcpStream);
 
 impl Engine {
-    fn connect(addr: &str) -> Engine {
+    pub(crate) fn connect(addr: &str) -> Engine {
         let s = TcpStream::connect(addr).expect("connect to Orderly's HL7 listener");
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         Engine(s)
     }
 
     /// Sends one message (segments given one per line) and reads its acknowledgement.
-    fn send(&mut self, segments: &str) -> Ack {
+    pub(crate) fn send(&mut self, segments: &str) -> Ack {
         let body = segments.trim().replace('\n', "\r") + "\r";
         let mut frame = vec![0x0b];
         frame.extend_from_slice(body.as_bytes());
@@ -42,11 +42,11 @@ impl Engine {
     }
 }
 
-struct Ack {
-    code: String,
-    control_id: String,
+pub(crate) struct Ack {
+    pub(crate) code: String,
+    pub(crate) control_id: String,
     err: Option<String>,
-    text: String,
+    pub(crate) text: String,
 }
 
 impl Ack {
@@ -73,7 +73,14 @@ fn msh(trigger: &str, control: &str) -> String {
 }
 
 /// An ADT message whose event happened at 08:`minute` (EVN-2).
-fn adt(trigger: &str, control: &str, minute: u32, mrn: &str, name: &str, location: &str) -> String {
+pub(crate) fn adt(
+    trigger: &str,
+    control: &str,
+    minute: u32,
+    mrn: &str,
+    name: &str,
+    location: &str,
+) -> String {
     format!(
         "{}\nEVN|{trigger}|202612050{}{minute:02}00\nPID|1||{mrn}^^^GH^MR||{name}||19480301|F\nPV1|1|I|{location}||||1234^Welby^Marcus||||||||||||V{control}",
         msh(trigger, control),
@@ -81,7 +88,7 @@ fn adt(trigger: &str, control: &str, minute: u32, mrn: &str, name: &str, locatio
     )
 }
 
-fn patient_in(o: &orderly_tests::Orderly, unit: &str, bed: &str) -> Value {
+pub(crate) fn patient_in(o: &orderly_tests::Orderly, unit: &str, bed: &str) -> Value {
     let (status, beds) = o.get(&format!("/api/v1/units/{unit}/beds"));
     assert_eq!(status, 200, "{beds}");
     beds.as_array()

@@ -242,6 +242,68 @@ fn a_frozen_owner_that_wakes_stands_down_and_the_log_stays_one() {
     b.stop();
 }
 
+/// An interface engine pointed at the standby (no balancer) reaches the owner through it: each
+/// message is acknowledged by the owner once committed, byte for byte through the standby;
+/// after the owner dies the connection breaks, and the same address serves HL7 itself once the
+/// standby owns the site.
+#[test]
+fn hl7_sent_to_the_standby_is_applied_by_the_owner_and_after_a_takeover_by_the_standby() {
+    use crate::census::{Engine, adt, patient_in};
+    let dir = tempfile::tempdir().unwrap();
+    let Some((mut setup, _broker)) = Setup::with_lasting_broker(dir.path(), "HL7 via the standby")
+    else {
+        return;
+    };
+    setup.args.extend(
+        ["--hl7", "127.0.0.1:0", "--lease", "3s"]
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    let a = setup.start();
+    let b = setup.spawn_as("standby-b");
+    let (a_hl7, b_hl7) = (a.hl7.clone().unwrap(), b.hl7.clone().unwrap());
+    assert_ne!(a_hl7, b_hl7);
+    let (_, cluster) = b.get("/api/v1/cluster");
+    assert_eq!(cluster["sites"][0]["hl7"], a_hl7.as_str(), "{cluster}");
+
+    let mut engine = Engine::connect(&b_hl7);
+    let ack = engine.send(&adt("A01", "F1", 1, "55501", "Okafor^Nia", "ICU^205^A^GH"));
+    assert_eq!(
+        (ack.code.as_str(), ack.control_id.as_str()),
+        ("AA", "F1"),
+        "{}",
+        ack.text
+    );
+    // Acknowledged by the owner: committed there, seen at once.
+    assert_eq!(patient_in(&a, "ICU", "BED-ICU-05")["id"], "GH-55501");
+    // The standby says what it passed through, in its readiness answer.
+    b.wait_until(
+        "the standby counts the relayed connection",
+        Duration::from_secs(10),
+        || {
+            b.try_get("/readyz").is_some_and(|(_, r)| {
+                r["problems"]
+                    .to_string()
+                    .contains("HL7: 1 connection(s) passed through to the owner")
+            })
+        },
+    );
+
+    a.kill();
+    b.wait_until("the standby owns the site", Duration::from_secs(20), || {
+        b.serves("/readyz")
+    });
+    // The engine reconnects to the address it knows, now served by the new owner.
+    let mut engine = Engine::connect(&b_hl7);
+    let ack = engine.send(&adt("A02", "F2", 6, "55501", "Okafor^Nia", "ICU^211^A^GH"));
+    assert_eq!(ack.code, "AA", "{}", ack.text);
+    assert_eq!(patient_in(&b, "ICU", "BED-ICU-05"), Value::Null);
+    assert_eq!(patient_in(&b, "ICU", "BED-ICU-11")["id"], "GH-55501");
+    let (_, cluster) = b.get("/api/v1/cluster");
+    assert_eq!(cluster["sites"][0]["hl7"], b_hl7.as_str(), "{cluster}");
+    b.stop();
+}
+
 /// A nurse's station board opened through the standby (which forwards to the owner) goes on
 /// through the owner's death: its stream reconnects with Last-Event-ID, and a fall after the
 /// takeover is on the board.

@@ -7,6 +7,9 @@
 //! that connection, a connection that sends nothing is closed after the idle timeout, and
 //! connections beyond the limit are closed at once; each is counted per reason.
 
+mod relay;
+pub use relay::{RelayConfig, relay};
+
 use orderly_hl7::mllp::{Decoder, frame};
 use orderly_hl7::{AckCode, CensusMessage, Message, Problem, ack};
 use std::collections::BTreeMap;
@@ -138,6 +141,8 @@ impl Default for Config {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub applied: AtomicU64,
+    /// Connections a standby passed through to the owner ([`relay`]).
+    pub relayed: AtomicU64,
     pub connections: AtomicUsize,
     refused: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -152,8 +157,9 @@ impl Stats {
             .entry(reason)
             .or_default() += 1;
     }
-    /// Refusals per reason (`too_large`, `not_hl7`, `idle`, `too_many_connections`, and the
-    /// problem reasons of [`Problem::reason`]).
+    /// Refusals per reason (`too_large`, `not_hl7`, `idle`, `too_many_connections`, a
+    /// relay's `no_owner` and `owner_unreachable`, and the problem reasons of
+    /// [`Problem::reason`]).
     pub fn refused(&self) -> BTreeMap<&'static str, u64> {
         self.refused
             .lock()

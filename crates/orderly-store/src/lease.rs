@@ -26,6 +26,8 @@ pub enum Acquired {
         holder: String,
         epoch: i64,
         http: String,
+        /// The owner's HL7 listener, when it has one.
+        hl7: Option<String>,
         expires_in_ms: i64,
     },
 }
@@ -40,6 +42,8 @@ pub struct SiteLease {
     pub epoch: i64,
     /// The owner's HTTP address, as it reported it.
     pub http: String,
+    /// The owner's HL7 (MLLP) address, when it listens for HL7.
+    pub hl7: Option<String>,
     pub acquired_ms: i64,
     pub renewed_ms: i64,
     /// Milliseconds since the owner last renewed (the database's clock).
@@ -61,6 +65,11 @@ pub struct ClusterInstance {
     pub seen_ago_ms: i64,
 }
 
+/// An address column: empty when there is none.
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
 impl Store {
     /// The database's clock in milliseconds since 1970, as SQL.
     fn db_now(&self) -> &'static str {
@@ -72,21 +81,23 @@ impl Store {
 
     /// Takes `site`'s lease for `holder` for `ttl_ms` if nobody holds it, its holder let it
     /// lapse, or its holder has this name (the same instance restarted: names are unique
-    /// among running instances); the epoch is raised. Else says who holds it.
+    /// among running instances); the epoch is raised. Else says who holds it. `http` and
+    /// `hl7` say where the holder is reached (a standby passes requests and HL7 to it).
     pub async fn acquire_lease(
         &self,
         site: &str,
         holder: &str,
         http: &str,
+        hl7: Option<&str>,
         ttl_ms: i64,
     ) -> Result<Acquired> {
         let now = self.db_now();
         let sql = format!(
-            "INSERT INTO site_lease (site, holder, epoch, acquired_ms, renewed_ms, expires_ms, http) \
-             VALUES ($1, $2, 1, {now}, {now}, {now} + $3, $4) \
+            "INSERT INTO site_lease (site, holder, epoch, acquired_ms, renewed_ms, expires_ms, http, hl7) \
+             VALUES ($1, $2, 1, {now}, {now}, {now} + $3, $4, $5) \
              ON CONFLICT (site) DO UPDATE SET holder = excluded.holder, epoch = site_lease.epoch + 1, \
              acquired_ms = excluded.acquired_ms, renewed_ms = excluded.renewed_ms, \
-             expires_ms = excluded.expires_ms, http = excluded.http \
+             expires_ms = excluded.expires_ms, http = excluded.http, hl7 = excluded.hl7 \
              WHERE site_lease.expires_ms < excluded.acquired_ms OR site_lease.holder = excluded.holder \
              RETURNING epoch"
         );
@@ -95,6 +106,7 @@ impl Store {
             .bind(holder)
             .bind(ttl_ms)
             .bind(http)
+            .bind(hl7.unwrap_or_default())
             .fetch_optional(&self.pool)
             .await?;
         if let Some(row) = taken {
@@ -105,7 +117,7 @@ impl Store {
             }));
         }
         let sql = format!(
-            "SELECT holder, epoch, http, expires_ms - {now} AS left_ms FROM site_lease WHERE site = $1"
+            "SELECT holder, epoch, http, hl7, expires_ms - {now} AS left_ms FROM site_lease WHERE site = $1"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(site)
@@ -115,6 +127,7 @@ impl Store {
             holder: row.try_get("holder")?,
             epoch: row.try_get("epoch")?,
             http: row.try_get("http")?,
+            hl7: non_empty(row.try_get("hl7")?),
             expires_in_ms: row.try_get("left_ms")?,
         })
     }
@@ -184,7 +197,7 @@ impl Store {
     ) -> Result<(Vec<SiteLease>, Vec<ClusterInstance>)> {
         let now = self.db_now();
         let sql = format!(
-            "SELECT site, holder, epoch, http, acquired_ms, renewed_ms, {now} - renewed_ms AS age_ms, \
+            "SELECT site, holder, epoch, http, hl7, acquired_ms, renewed_ms, {now} - renewed_ms AS age_ms, \
              expires_ms - {now} AS left_ms FROM site_lease ORDER BY site"
         );
         let mut leases = Vec::new();
@@ -197,6 +210,7 @@ impl Store {
                 holder: r.try_get("holder")?,
                 epoch: r.try_get("epoch")?,
                 http: r.try_get("http")?,
+                hl7: non_empty(r.try_get("hl7")?),
                 acquired_ms: r.try_get("acquired_ms")?,
                 renewed_ms: r.try_get("renewed_ms")?,
                 age_ms: r.try_get("age_ms")?,

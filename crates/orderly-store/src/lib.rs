@@ -168,7 +168,7 @@ pub struct Store {
 }
 
 fn migrator() -> Migrator {
-    let steps: [(i64, &str, &'static str); 8] = [
+    let steps: [(i64, &str, &'static str); 9] = [
         (1, "init", include_str!("../migrations/0001_init.sql")),
         (
             2,
@@ -200,6 +200,11 @@ fn migrator() -> Migrator {
             8,
             "site lease",
             include_str!("../migrations/0008_site_lease.sql"),
+        ),
+        (
+            9,
+            "lease hl7",
+            include_str!("../migrations/0009_lease_hl7.sql"),
         ),
     ];
     Migrator::with_migrations(

@@ -250,7 +250,11 @@ async fn site_lease(store: &Store) {
     use orderly_store::{Acquired, StoreError};
     let before = store.remembered().await.unwrap().next_seq;
     // Lapsed as soon as taken (ttl -1), so the next instance need not wait it out.
-    let Acquired::Taken(a) = store.acquire_lease("s1", "a", "a:1", -1).await.unwrap() else {
+    let Acquired::Taken(a) = store
+        .acquire_lease("s1", "a", "a:1", None, -1)
+        .await
+        .unwrap()
+    else {
         panic!("a free site's lease is taken")
     };
     assert_eq!(a.epoch, 1);
@@ -259,18 +263,28 @@ async fn site_lease(store: &Store) {
         .commit(&[moved(before + 1, 50_000, "P-F", "R1")])
         .await
         .unwrap();
-    let Acquired::Taken(b) = store.acquire_lease("s1", "b", "b:1", 60_000).await.unwrap() else {
+    let Acquired::Taken(b) = store
+        .acquire_lease("s1", "b", "b:1", Some("b:2575"), 60_000)
+        .await
+        .unwrap()
+    else {
         panic!("a lapsed lease is taken over")
     };
     assert_eq!((b.holder.as_str(), b.epoch), ("b", 2));
-    match store.acquire_lease("s1", "c", "c:1", 60_000).await.unwrap() {
+    match store
+        .acquire_lease("s1", "c", "c:1", None, 60_000)
+        .await
+        .unwrap()
+    {
         Acquired::Held {
             holder,
             epoch,
             http,
+            hl7,
             expires_in_ms,
         } => {
             assert_eq!((holder.as_str(), epoch, http.as_str()), ("b", 2, "b:1"));
+            assert_eq!(hl7.as_deref(), Some("b:2575"), "where the owner takes HL7");
             assert!(
                 expires_in_ms > 50_000 && expires_in_ms <= 60_000,
                 "{expires_in_ms}"
@@ -304,13 +318,13 @@ async fn site_lease(store: &Store) {
     assert_eq!(room, Some("R3"));
     // Another site's lease is its own.
     assert!(matches!(
-        store.acquire_lease("s2", "c", "c:1", 60_000).await.unwrap(),
+        store.acquire_lease("s2", "c", "c:1", None, 60_000).await.unwrap(),
         Acquired::Taken(f) if f.epoch == 1
     ));
     // A clean stop hands the site over at once.
     store.release_lease(&b).await.unwrap();
     assert!(matches!(
-        store.acquire_lease("s1", "c", "c:1", 60_000).await.unwrap(),
+        store.acquire_lease("s1", "c", "c:1", None, 60_000).await.unwrap(),
         Acquired::Taken(f) if f.epoch == 3
     ));
     assert!(matches!(
@@ -321,7 +335,7 @@ async fn site_lease(store: &Store) {
     ));
     // The same instance restarted (its name) takes its own lease back at once, a new epoch.
     assert!(matches!(
-        store.acquire_lease("s1", "c", "c:2", 60_000).await.unwrap(),
+        store.acquire_lease("s1", "c", "c:2", Some("c:2576"), 60_000).await.unwrap(),
         Acquired::Taken(f) if f.epoch == 4
     ));
     store
@@ -341,6 +355,11 @@ async fn site_lease(store: &Store) {
     assert_eq!(
         (s1.holder.as_str(), s1.epoch, s1.http.as_str()),
         ("c", 4, "c:2")
+    );
+    assert_eq!(
+        s1.hl7.as_deref(),
+        Some("c:2576"),
+        "the last taker's HL7 address"
     );
     assert!(s1.age_ms >= 0 && s1.age_ms < 60_000 && s1.expires_in_ms > 0);
     let names: Vec<_> = instances
@@ -1112,14 +1131,14 @@ async fn sites_in_schemas(url: &str) {
         "a new schema starts empty"
     );
     let Acquired::Taken(fe) = east
-        .acquire_lease("east", "a", "a:1", 60_000)
+        .acquire_lease("east", "a", "a:1", None, 60_000)
         .await
         .unwrap()
     else {
         panic!("east's lease is free")
     };
     let Acquired::Taken(fw) = west
-        .acquire_lease("west", "b", "b:1", 60_000)
+        .acquire_lease("west", "b", "b:1", None, 60_000)
         .await
         .unwrap()
     else {

@@ -278,13 +278,47 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// This instance's part in the cluster: its name, its API address, and its lease's length.
+/// This instance's part in the cluster: its name, its API and HL7 addresses, and its lease's
+/// length.
 #[derive(Clone)]
 struct Member {
     name: String,
     http: String,
+    /// Where the other instances reach this one's HL7 listener (a standby passes an interface
+    /// engine's connections through to the owner); None without `--hl7`.
+    hl7: Option<String>,
     started_ms: i64,
     lease: Duration,
+}
+
+/// What a standby's HL7 relay did, in words for its readiness answer; None before anything.
+fn relayed(stats: &orderly_mllp::Stats) -> Option<String> {
+    let passed = stats.relayed.load(Ordering::Relaxed);
+    let refused = stats.refused();
+    if passed == 0 && refused.is_empty() {
+        return None;
+    }
+    let mut s = format!("HL7: {passed} connection(s) passed through to the owner");
+    for (reason, n) in refused {
+        let why = match reason {
+            "no_owner" => "no owner with an HL7 listener known",
+            "owner_unreachable" => "the owner did not accept the connection",
+            "too_many_connections" => "too many open",
+            other => other,
+        };
+        s.push_str(&format!(", {n} closed ({why}; the engine resends)"));
+    }
+    Some(s)
+}
+
+/// How another machine reaches a listening address: as it is, or the host's name and its port
+/// for a wildcard address.
+fn reachable_at(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("{}:{}", crate::config::host_name(), addr.port())
+    } else {
+        addr.to_string()
+    }
 }
 
 impl Member {
@@ -301,6 +335,10 @@ struct Instance {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     member: Member,
     listener: std::net::TcpListener,
+    /// The HL7 listener (`--hl7`) and the census map it applies messages with: bound at start
+    /// and kept, so a standby passes connections through to the owner on it and serves them
+    /// itself once it owns the site.
+    hl7: Option<(std::net::TcpListener, Arc<orderly_model::census::CensusMap>)>,
     /// Turns true on Ctrl-C or SIGTERM.
     stop: watch::Receiver<bool>,
     owned_before: bool,
@@ -371,6 +409,32 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
                 )
             })?;
         let http_addr = listener.local_addr()?;
+        let hl7 =
+            match settings.hl7 {
+                Some(addr) => {
+                    let map = crate::files::census_map(settings.census_map.as_deref(), &p.seed)?;
+                    let l = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .with_context(|| {
+                        format!(
+                            "cannot listen for HL7 on {addr} (taken? choose another with --hl7{})",
+                            if several { " or the [[site]]'s hl7" } else { "" }
+                        )
+                    })?;
+                    say!(
+                        "HL7: MLLP on {} ({}, {} beds in the census map)",
+                        l.local_addr()?,
+                        if settings.hl7_tls.is_some() {
+                            "TLS"
+                        } else {
+                            "plain TCP"
+                        },
+                        map.bed_count()
+                    );
+                    Some((l, Arc::new(map)))
+                }
+                None => None,
+            };
         let admin_token = match settings.print_admin_token {
             true => Some(
                 store
@@ -385,17 +449,28 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
             // Where the other instances reach this one's API (a standby forwards requests to
             // the owner): as configured, else the address listened on, the host's name for a
             // wildcard address.
-            http: settings.advertise.clone().unwrap_or_else(|| {
-                if http_addr.ip().is_unspecified() {
-                    format!("{}:{}", crate::config::host_name(), http_addr.port())
-                } else {
-                    http_addr.to_string()
+            http: settings
+                .advertise
+                .clone()
+                .unwrap_or_else(|| reachable_at(http_addr)),
+            // The advertised host with the HL7 listener's port, else as the API's.
+            hl7: match &hl7 {
+                Some((l, _)) => {
+                    let addr = l.local_addr()?;
+                    Some(match &settings.advertise {
+                        Some(a) => match a.rsplit_once(':') {
+                            Some((host, _)) => format!("{host}:{}", addr.port()),
+                            None => format!("{a}:{}", addr.port()),
+                        },
+                        None => reachable_at(addr),
+                    })
                 }
-            }),
+                None => None,
+            },
             started_ms: wall_clock().millis(),
             lease: settings.lease,
         };
-        opened.push((p, store, listener, admin_token, member));
+        opened.push((p, store, listener, hl7, admin_token, member));
     }
     let share = Arc::new(Share::new(
         first.instance.clone(),
@@ -407,13 +482,14 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
     ));
     let stores: Vec<Store> = opened.iter().map(|(_, store, ..)| store.clone()).collect();
     let mut running = tokio::task::JoinSet::new();
-    for (i, (p, store, listener, admin_token, member)) in opened.into_iter().enumerate() {
+    for (i, (p, store, listener, hl7, admin_token, member)) in opened.into_iter().enumerate() {
         let me = Instance {
             parts: p,
             store,
             metrics: metrics.clone(),
             member,
             listener,
+            hl7,
             stop: stop.clone(),
             owned_before: false,
             announced: AtomicBool::new(false),
@@ -543,7 +619,7 @@ impl Share {
                 *cached = None;
                 return Ok(Some(
                     store
-                        .acquire_lease(site, &m.name, &m.http, m.ttl_ms())
+                        .acquire_lease(site, &m.name, &m.http, m.hl7.as_deref(), m.ttl_ms())
                         .await?,
                 ));
             }
@@ -555,6 +631,7 @@ impl Share {
                 holder: l.holder,
                 epoch: l.epoch,
                 http: l.http,
+                hl7: l.hl7,
                 expires_in_ms: l.expires_in_ms,
             }))
     }
@@ -754,8 +831,22 @@ impl Instance {
         let poll = (m.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
         let (why_tx, why_rx) = watch::channel(String::new());
         let (owner_tx, owner_rx) = watch::channel(None::<String>);
+        let (owner_hl7_tx, owner_hl7_rx) = watch::channel(None::<String>);
         let (server_stop, mut server_stopped) = watch::channel(false);
         let mut server = None;
+        // An interface engine that reaches this standby is passed through to the owner.
+        let relay_stats = Arc::new(orderly_mllp::Stats::default());
+        let relay = match &self.hl7 {
+            Some((l, _)) => Some(tokio::spawn(orderly_mllp::relay(
+                tokio::net::TcpListener::from_std(l.try_clone()?)?,
+                owner_hl7_rx,
+                m.hl7.clone(),
+                orderly_mllp::RelayConfig::default(),
+                relay_stats.clone(),
+                server_stopped.clone(),
+            ))),
+            None => None,
+        };
         let mut said: Option<String> = None;
         let mut stop = self.stop.clone();
         let taken = loop {
@@ -768,9 +859,11 @@ impl Instance {
                     holder,
                     epoch,
                     http,
+                    hl7,
                     expires_in_ms,
                 })) => {
                     owner_tx.send_replace(Some(http.clone()));
+                    owner_hl7_tx.send_replace(hl7);
                     if said.as_deref() != Some(holder.as_str()) {
                         say!(
                             "Standby: site {site} is owned by instance {holder} (API http://{http}, epoch {epoch}); taking over if its lease lapses"
@@ -784,6 +877,7 @@ impl Instance {
                     )
                 }
                 Ok(None) => {
+                    owner_hl7_tx.send_replace(None);
                     self.report("standby").await;
                     format!(
                         "standby: site {site}: the site is free and an instance serving fewer sites takes it"
@@ -794,7 +888,10 @@ impl Instance {
                     format!("standby: cannot reach the database to take site {site}: {e}")
                 }
             };
-            why_tx.send_replace(why);
+            why_tx.send_replace(match relayed(&relay_stats) {
+                Some(hl7) => format!("{why}; {hl7}"),
+                None => why,
+            });
             if server.is_none() {
                 self.announce()?;
                 let listener = tokio::net::TcpListener::from_std(self.listener.try_clone()?)?;
@@ -816,6 +913,9 @@ impl Instance {
         let _ = server_stopped.changed().await;
         if let Some(s) = server {
             let _ = s.await;
+        }
+        if let Some(r) = relay {
+            let _ = r.await;
         }
         if let Some(f) = &taken {
             self.report("owner").await;
@@ -1053,23 +1153,10 @@ impl Instance {
             crate::outbound::spawn(settings, &state, &fp.site.id, shutdown_rx.clone())?;
         let mut hl7_feed: Option<(std::net::SocketAddr, Arc<orderly_model::census::CensusMap>)> =
             None;
-        let hl7_task = match settings.hl7 {
-            Some(addr) => {
-                let map = crate::files::census_map(settings.census_map.as_deref(), &seed)?;
-                let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                    format!("cannot listen for HL7 on {addr} (taken? choose another with --hl7)")
-                })?;
-                say!(
-                    "HL7: MLLP on {} ({}, {} beds in the census map)",
-                    listener.local_addr()?,
-                    if settings.hl7_tls.is_some() {
-                        "TLS"
-                    } else {
-                        "plain TCP"
-                    },
-                    map.bed_count()
-                );
-                let map = Arc::new(map);
+        let hl7_task = match &self.hl7 {
+            Some((listener, map)) => {
+                let listener = tokio::net::TcpListener::from_std(listener.try_clone()?)?;
+                let map = map.clone();
                 hl7_feed = Some((listener.local_addr()?, map.clone()));
                 let census = Arc::new(orderly_api::census::Hl7Census::new(state.clone(), map));
                 let tls = match &settings.hl7_tls {
