@@ -417,6 +417,65 @@ fn per_instance(owned: &BTreeMap<String, (String, i64)>) -> BTreeMap<String, usi
     n
 }
 
+/// Sites weigh what the configuration says (`weight`): a hospital of weight 6 and two clinics
+/// of weight 3 on two instances settle as the hospital on one and both clinics on the other
+/// (6 and 6), whichever instance took what first.
+#[test]
+fn sites_are_shared_out_by_weight() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((mut setup, _broker)) =
+        Setup::with_lasting_broker(dir.path(), "sites shared out by weight")
+    else {
+        return;
+    };
+    setup.args.extend(["--lease".to_string(), "3s".to_string()]);
+    let (config, sites) = orderly_tests::sites_config(dir.path(), 3);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mut weighted = String::new();
+    for (i, part) in text
+        .split("[[site]]\n")
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        let w = if i == 0 { 6 } else { 3 };
+        weighted.push_str(&format!("[[site]]\nweight = {w}\n{part}"));
+    }
+    std::fs::write(&config, weighted).unwrap();
+    let names: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|n| format!("{}-{n}", setup.instance))
+        .collect();
+    let started: Vec<(Orderly, BTreeMap<String, Orderly>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|n| s.spawn(|| setup.spawn_sites(&config, n, &sites)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let look = &started[0].1[&sites[0]];
+    look.wait_until(
+        "the hospital alone on one instance, both clinics on the other",
+        Duration::from_secs(60),
+        || {
+            let owned = owners(look);
+            owned.len() == 3
+                && owned[&sites[1]].0 == owned[&sites[2]].0
+                && owned[&sites[0]].0 != owned[&sites[1]].0
+        },
+    );
+    // And it stays so (nothing more is handed over).
+    let settled = owners(look);
+    std::thread::sleep(Duration::from_secs(4));
+    let after = owners(look);
+    assert_eq!(
+        settled.iter().map(|(s, (h, _))| (s, h)).collect::<Vec<_>>(),
+        after.iter().map(|(s, (h, _))| (s, h)).collect::<Vec<_>>()
+    );
+    for (p, _) in started {
+        p.stop();
+    }
+}
+
 #[test]
 fn four_sites_are_shared_out_among_three_instances_and_a_killed_ones_move_within_15_s() {
     let dir = tempfile::tempdir().unwrap();

@@ -74,6 +74,9 @@ pub struct SiteFile {
     /// The site's own database [default: the top-level one; on PostgreSQL in the schema
     /// `site_<id>`, on SQLite in the file `<name>-<id>.db` beside it].
     pub database: Option<String>,
+    /// How much of an instance the site takes when the instances share the sites out
+    /// [default: the number of devices and tags its floorplan and seed declare].
+    pub weight: Option<std::num::NonZeroU32>,
 }
 
 /// One `[[alert_manager]]`.
@@ -291,6 +294,8 @@ pub struct Settings {
     pub schema: Option<String>,
     /// The sites of `[[site]]`, when several are served (empty: the one site above).
     pub sites: Vec<SiteFile>,
+    /// The site's `weight` (None: its devices and tags, counted).
+    pub weight: Option<std::num::NonZeroU32>,
 }
 
 impl Settings {
@@ -310,6 +315,7 @@ impl Settings {
             database,
             schema,
             sites: Vec::new(),
+            weight: site.weight,
             ..self.clone()
         }
     }
@@ -554,6 +560,7 @@ impl RunArgs {
         Ok(Settings {
             schema: None,
             sites: file.site,
+            weight: None,
             alert_managers,
             webhooks,
             instance,
@@ -718,6 +725,13 @@ mod tests {
             (west.database.as_str(), west.schema),
             ("postgres://o@other/west", None)
         );
+        assert_eq!((east.weight, west.weight), (None, None));
+        // A site's weight: a whole number from 1; 0 is refused where it is written.
+        let s = resolve(site(8081, "weight = 4000"), &[]).unwrap();
+        assert_eq!(s.for_site(&s.sites[0], "east").weight.map(|w| w.get()), Some(4000));
+        let e = resolve(site(8081, "weight = 0"), &[]).unwrap_err();
+        let e = format!("{e:#}");
+        assert!(e.contains("o.toml:5:") && e.contains("nonzero"), "{e}");
         // SQLite: a file per site beside the configured one.
         let s = resolve(
             format!(

@@ -69,6 +69,19 @@ struct SiteParts {
 }
 
 impl SiteParts {
+    /// How much of an instance the site takes when the sites are shared out: its `weight`,
+    /// else the devices and tags its floorplan and seed declare (receivers, assets, sensors),
+    /// each a source of messages.
+    fn weight(&self) -> u64 {
+        match self.settings.weight {
+            Some(w) => u64::from(w.get()),
+            None => {
+                let s = &self.seed;
+                (self.fp.receivers().len() + s.assets.len() + s.sensors.len()).max(1) as u64
+            }
+        }
+    }
+
     fn of(
         settings: Settings,
         fp: Arc<Floorplan>,
@@ -118,6 +131,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         advertise: None,
         schema: None,
         sites: Vec::new(),
+        weight: None,
     };
     // The demo's alert manager (phones): Orderly sends it every alert; it answers with who
     // has each one.
@@ -477,7 +491,7 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
         first.lease,
         opened
             .iter()
-            .map(|(p, store, ..)| (p.fp.site.id.clone(), store.clone()))
+            .map(|(p, store, ..)| (p.fp.site.id.clone(), store.clone(), p.weight()))
             .collect(),
     ));
     let stores: Vec<Store> = opened.iter().map(|(_, store, ..)| store.clone()).collect();
@@ -525,14 +539,17 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
 }
 
 /// The sites this process serves and how it shares them out with the other instances: with
-/// one site it takes it whenever free; with several, an instance takes a free site when no
-/// other live instance owns fewer, so they spread evenly, and hands one over when it owns two
-/// more than another live instance (an instance joined, or came back).
+/// one site it takes it whenever free; with several, by load (the sum of the weights of the
+/// sites an instance owns, [`SiteParts::weight`]): an instance takes a free site when no
+/// other live instance carries less, and hands one over when giving it to the least loaded
+/// live instance leaves that one carrying less than this one did ([`to_hand_over`]: each move
+/// makes the loads strictly more even, so the sharing settles).
 struct Share {
     name: String,
     lease: Duration,
-    /// Every site's id and store (each site's leases are in its own database or schema).
-    sites: Vec<(String, Store)>,
+    /// Every site's id, store (each site's leases are in its own database or schema) and
+    /// weight.
+    sites: Vec<(String, Store, u64)>,
     /// One site taken at a time in this process, each after a look at the cluster no older
     /// than `PICTURE_FOR` (the sites' loops poll every second; one look serves them all).
     taking: tokio::sync::Mutex<Option<(Instant, Picture)>>,
@@ -556,15 +573,33 @@ const PICTURE_FOR: Duration = Duration::from_millis(250);
 
 /// Who serves what, as every site's database says.
 struct Picture {
-    /// Live instances (reported within 3/5 of a lease, not stopped), with how many sites each
-    /// owns; this one always included.
-    owned: std::collections::BTreeMap<String, usize>,
+    /// Live instances (reported within 3/5 of a lease, not stopped), with the load each
+    /// carries (the weights of the sites it owns); this one always included.
+    owned: std::collections::BTreeMap<String, u64>,
     leases: Vec<orderly_store::SiteLease>,
 }
 
+/// Whether an instance carrying `mine` takes a free site, when the least loaded other live
+/// instance carries `least` (None: there is no other).
+fn takes_free(mine: u64, least: Option<u64>) -> bool {
+    least.is_none_or(|least| mine <= least)
+}
+
+/// Which of the sites an instance owns (`mine`: id, weight, when acquired), carrying `load`
+/// in all, to hand over to the least loaded other live instance, carrying `least`: one whose
+/// move leaves that instance carrying less than `load` (so the sum of the squared loads falls
+/// and moves cannot go round in circles), the one leaving the two most even, the latest
+/// taken among equals (the shortest served). With every weight 1 this is "owns two more".
+fn to_hand_over<'a>(mine: &[(&'a str, u64, i64)], load: u64, least: u64) -> Option<&'a str> {
+    mine.iter()
+        .filter(|(_, w, _)| least + w < load)
+        .min_by_key(|(_, w, acquired)| ((load - w).max(least + w), std::cmp::Reverse(*acquired)))
+        .map(|(site, ..)| *site)
+}
+
 impl Picture {
-    /// The fewest sites another live instance than `name` owns (None: no other).
-    fn least_other(&self, name: &str) -> Option<usize> {
+    /// The least load another live instance than `name` carries (None: no other).
+    fn least_other(&self, name: &str) -> Option<u64> {
         self.owned
             .iter()
             .filter(|(n, _)| n.as_str() != name)
@@ -574,7 +609,7 @@ impl Picture {
 }
 
 impl Share {
-    fn new(name: String, lease: Duration, sites: Vec<(String, Store)>) -> Share {
+    fn new(name: String, lease: Duration, sites: Vec<(String, Store, u64)>) -> Share {
         Share {
             name,
             lease,
@@ -589,11 +624,19 @@ impl Share {
         self.sites.len() > 1
     }
 
+    /// A site's weight (1 for a site this instance is not given: the instances' lists differ).
+    fn weight(&self, site: &str) -> u64 {
+        self.sites
+            .iter()
+            .find(|(id, ..)| id == site)
+            .map_or(1, |(.., w)| *w)
+    }
+
     async fn picture(&self) -> Result<Picture> {
         let live_ms = (self.lease.as_millis() as i64) * 3 / 5;
         let mut owned = std::collections::BTreeMap::from([(self.name.clone(), 0)]);
         let mut leases = Vec::new();
-        for (_, store) in &self.sites {
+        for (_, store, _) in &self.sites {
             let (l, instances) = store.cluster(live_ms).await?;
             for i in instances.into_iter().filter(|i| i.state != "stopped") {
                 owned.entry(i.instance).or_insert(0);
@@ -602,7 +645,7 @@ impl Share {
         }
         for l in leases.iter().filter(|l| l.expires_in_ms >= 0) {
             if let Some(n) = owned.get_mut(&l.holder) {
-                *n += 1;
+                *n += self.weight(&l.site);
             }
         }
         Ok(Picture { owned, leases })
@@ -670,10 +713,8 @@ impl Share {
             return Ok(Turn::Wait(lease));
         };
         let mine = pic.owned.get(&self.name).copied().unwrap_or(0);
-        let take = match pic.least_other(&self.name) {
-            None => true,
-            Some(least) => mine <= least || since.elapsed() > self.lease / 4,
-        };
+        let take =
+            takes_free(mine, pic.least_other(&self.name)) || since.elapsed() > self.lease / 4;
         if !take {
             return Ok(Turn::Wait(lease));
         }
@@ -701,8 +742,9 @@ impl Share {
         }
     }
 
-    /// Every half lease: when this instance owns two sites more than another live one, hands
-    /// one over (at most one a lease, so the cluster settles between moves).
+    /// Every half lease: when moving one of this instance's sites to the least loaded live
+    /// instance makes the two more even ([`to_hand_over`]), hands it over (at most one a
+    /// lease, so the cluster settles between moves).
     async fn rebalance(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut last: Option<Instant> = None;
         loop {
@@ -716,30 +758,25 @@ impl Share {
             let Ok(pic) = self.picture().await else {
                 continue;
             };
-            let mine: Vec<&orderly_store::SiteLease> = pic
+            let mine: Vec<(&str, u64, i64)> = pic
                 .leases
                 .iter()
                 .filter(|l| l.holder == self.name && l.expires_in_ms >= 0)
+                .map(|l| (l.site.as_str(), self.weight(&l.site), l.acquired_ms))
                 .collect();
             let Some(least) = pic.least_other(&self.name) else {
                 continue;
             };
-            if mine.len() < least + 2 {
-                continue;
-            }
-            // The site taken last: the one this instance has served the shortest time.
-            let Some(site) = mine
-                .iter()
-                .max_by_key(|l| l.acquired_ms)
-                .map(|l| l.site.clone())
-            else {
+            let load = pic.owned.get(&self.name).copied().unwrap_or(0);
+            let Some(site) = to_hand_over(&mine, load, least).map(str::to_string) else {
                 continue;
             };
             say!(
-                "Handing site {site} over: this instance owns {} sites, another owns {least}",
+                "Handing site {site} (weight {}) over: this instance carries {load} of {} sites, another {least}",
+                self.weight(&site),
                 mine.len()
             );
-            tracing::info!(site = %site, owned = mine.len(), least_other = least, "handing a site over to share the sites out");
+            tracing::info!(site = %site, weight = self.weight(&site), load, least_other = least, "handing a site over to share the sites out");
             let h = self.handover.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(tx) = h.get(&site) {
                 tx.send_replace(true);
@@ -1303,5 +1340,151 @@ impl Instance {
         let _ = keeper_stop.send(true);
         let _ = keeper.await;
         Ok(ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{takes_free, to_hand_over};
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn a_site_is_handed_over_only_when_the_move_makes_the_loads_more_even() {
+        // Weight 1 everywhere: the rule counts sites, "owns two more".
+        let ones = [("a", 1, 1), ("b", 1, 2), ("c", 1, 3)];
+        assert_eq!(to_hand_over(&ones, 3, 1), Some("c"), "the latest taken");
+        assert_eq!(to_hand_over(&ones[..2], 2, 1), None, "2 against 1 stays");
+        // A large hospital and two clinics: the hospital does not move to an instance that
+        // would then carry more than this one did; a clinic does.
+        let mixed = [("big", 900, 1), ("clinic", 100, 2), ("other", 100, 3)];
+        assert_eq!(
+            to_hand_over(&mixed, 1100, 1000),
+            None,
+            "1000/1100 is no better"
+        );
+        assert_eq!(
+            to_hand_over(&mixed, 1100, 900),
+            Some("other"),
+            "-> 1000/1000"
+        );
+        assert_eq!(to_hand_over(&mixed, 1100, 0), Some("big"), "-> 200/900");
+        // The one leaving the two most even; among equals the latest taken.
+        let three = [("a", 100, 9), ("b", 400, 1), ("c", 300, 2)];
+        assert_eq!(to_hand_over(&three, 800, 0), Some("b"), "400/400");
+        let two = [("x", 300, 5), ("y", 500, 1)];
+        assert_eq!(
+            to_hand_over(&two, 800, 0),
+            Some("x"),
+            "500/300 or 300/500: x is later"
+        );
+        assert_eq!(
+            to_hand_over(&two, 800, 100),
+            Some("x"),
+            "500/400 beats 300/600"
+        );
+        // Free sites go to the least loaded.
+        assert!(takes_free(5, None) && takes_free(5, Some(5)) && !takes_free(6, Some(5)));
+    }
+
+    /// Instances taking free sites and handing sites over as the rules say, in random orders,
+    /// over random weights: the moves stop, every site is owned, and no instance carries more
+    /// than the least loaded one plus the lightest site it owns (no move would help).
+    #[test]
+    fn sharing_by_weight_settles_and_leaves_no_move_that_would_help() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut all_moves = 0;
+        for _ in 0..500 {
+            let n_inst = rng.random_range(2..6usize);
+            let weights: Vec<u64> = (0..rng.random_range(1..12usize))
+                .map(|_| match rng.random_bool(0.3) {
+                    true => rng.random_range(500..5000),
+                    false => rng.random_range(1..300),
+                })
+                .collect();
+            let mut owner: Vec<Option<usize>> = vec![None; weights.len()];
+            let mut acquired = vec![0i64; weights.len()];
+            let load = |owner: &[Option<usize>], i: usize| -> u64 {
+                owner
+                    .iter()
+                    .zip(&weights)
+                    .filter(|(o, _)| **o == Some(i))
+                    .map(|(_, w)| *w)
+                    .sum()
+            };
+            let least_other = |owner: &[Option<usize>], i: usize| {
+                (0..n_inst)
+                    .filter(|j| *j != i)
+                    .map(|j| load(owner, j))
+                    .min()
+            };
+            let mut clock = 0;
+            let mut moves = 0;
+            loop {
+                clock += 1;
+                // Free sites: instances look in a random order; the first allowed takes.
+                let mut changed = false;
+                for s in 0..weights.len() {
+                    if owner[s].is_some() {
+                        continue;
+                    }
+                    let start = rng.random_range(0..n_inst);
+                    for k in 0..n_inst {
+                        let i = (start + k) % n_inst;
+                        if takes_free(load(&owner, i), least_other(&owner, i)) {
+                            owner[s] = Some(i);
+                            acquired[s] = clock;
+                            changed = true;
+                            break;
+                        }
+                    }
+                }
+                // One instance, chosen at random, rebalances: it releases a site.
+                let i = rng.random_range(0..n_inst);
+                let mine: Vec<(String, u64, i64)> = (0..weights.len())
+                    .filter(|s| owner[*s] == Some(i))
+                    .map(|s| (s.to_string(), weights[s], acquired[s]))
+                    .collect();
+                let mine_ref: Vec<(&str, u64, i64)> =
+                    mine.iter().map(|(s, w, a)| (s.as_str(), *w, *a)).collect();
+                if let Some(least) = least_other(&owner, i)
+                    && let Some(s) = to_hand_over(&mine_ref, load(&owner, i), least)
+                {
+                    owner[s.parse::<usize>().unwrap()] = None;
+                    moves += 1;
+                    changed = true;
+                }
+                assert!(moves < 200, "the sharing keeps moving: {weights:?}");
+                if !changed {
+                    // Settled only when no instance would move anything.
+                    let any = (0..n_inst).any(|i| {
+                        let mine: Vec<(String, u64, i64)> = (0..weights.len())
+                            .filter(|s| owner[*s] == Some(i))
+                            .map(|s| (s.to_string(), weights[s], acquired[s]))
+                            .collect();
+                        let r: Vec<(&str, u64, i64)> =
+                            mine.iter().map(|(s, w, a)| (s.as_str(), *w, *a)).collect();
+                        least_other(&owner, i)
+                            .is_some_and(|least| to_hand_over(&r, load(&owner, i), least).is_some())
+                    });
+                    if !any {
+                        break;
+                    }
+                }
+            }
+            all_moves += moves;
+            assert!(owner.iter().all(Option::is_some), "every site owned");
+            let loads: Vec<u64> = (0..n_inst).map(|i| load(&owner, i)).collect();
+            let min = *loads.iter().min().unwrap();
+            for (i, l) in loads.iter().enumerate() {
+                if let Some(lightest) = (0..weights.len())
+                    .filter(|s| owner[*s] == Some(i))
+                    .map(|s| weights[s])
+                    .min()
+                {
+                    assert!(*l <= min + lightest, "{weights:?} -> {loads:?}");
+                }
+            }
+        }
+        assert!(all_moves > 100, "handovers were exercised: {all_moves}");
     }
 }
