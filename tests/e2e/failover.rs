@@ -463,6 +463,32 @@ fn sites_are_shared_out_by_weight() {
                 && owned[&sites[0]].0 != owned[&sites[1]].0
         },
     );
+    // The cluster says each site's weight and each owner's load.
+    let (_, cluster) = look.get("/api/v1/cluster");
+    let weights: Vec<u64> = cluster["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["weight"].as_u64().unwrap_or(0))
+        .collect();
+    let mut expected: Vec<(String, u64)> = vec![
+        (sites[0].clone(), 6),
+        (sites[1].clone(), 3),
+        (sites[2].clone(), 3),
+    ];
+    expected.sort();
+    assert_eq!(
+        weights,
+        expected.iter().map(|(_, w)| *w).collect::<Vec<_>>(),
+        "{cluster}"
+    );
+    let loads: Vec<u64> = cluster["loads"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(loads, [6, 6], "{cluster}");
     // And it stays so (nothing more is handed over).
     let settled = owners(look);
     std::thread::sleep(Duration::from_secs(4));

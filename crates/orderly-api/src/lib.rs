@@ -81,6 +81,8 @@ pub struct ApiState {
     /// The other sites' stores when this instance serves several (each site's leases and
     /// instances are in its own database or schema): `GET /api/v1/cluster` shows them all.
     pub other_sites: Arc<[orderly_store::Store]>,
+    /// Every site this instance serves, with its weight (how the sites are shared out).
+    pub site_weights: Arc<std::collections::BTreeMap<String, u64>>,
 }
 
 impl ApiState {

@@ -455,6 +455,9 @@ pub(crate) struct ClusterView {
     /// Instances (owners and standbys) that reported in the last 30 s, once per site they
     /// serve.
     instances: Vec<orderly_store::ClusterInstance>,
+    /// The load each owner carries: the weights of the sites whose lease it holds (the sites
+    /// are shared out so that no move of one site would make the loads more even).
+    loads: std::collections::BTreeMap<String, u64>,
 }
 
 /// The cluster: instances, the sites, who owns each and the age of each lease.
@@ -473,10 +476,18 @@ pub(crate) async fn cluster(
     }
     sites.sort_by(|a, b| a.site.cmp(&b.site));
     instances.sort_by(|a, b| (&a.instance, &a.site).cmp(&(&b.instance, &b.site)));
+    let mut loads = std::collections::BTreeMap::new();
+    for l in &mut sites {
+        l.weight = s.site_weights.get(&l.site).copied();
+        if l.expires_in_ms >= 0 {
+            *loads.entry(l.holder.clone()).or_default() += l.weight.unwrap_or(0);
+        }
+    }
     Ok(Json(ClusterView {
         instance: s.instance.to_string(),
         sites,
         instances,
+        loads,
     }))
 }
 

@@ -220,6 +220,7 @@ async fn fixture_with(ready: bool, more: impl FnOnce(&mut Hospital) -> Vec<OutEv
         outbound: Default::default(),
         instance: "test".into(),
         other_sites: Arc::new([]),
+        site_weights: Default::default(),
     };
     Fixture {
         state,

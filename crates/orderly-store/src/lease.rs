@@ -44,6 +44,10 @@ pub struct SiteLease {
     pub http: String,
     /// The owner's HL7 (MLLP) address, when it listens for HL7.
     pub hl7: Option<String>,
+    /// How much of an instance the site takes when the sites are shared out (its `weight`,
+    /// else its devices and tags), as the answering instance is configured; None when it does
+    /// not serve the site.
+    pub weight: Option<u64>,
     pub acquired_ms: i64,
     pub renewed_ms: i64,
     /// Milliseconds since the owner last renewed (the database's clock).
@@ -211,6 +215,7 @@ impl Store {
                 epoch: r.try_get("epoch")?,
                 http: r.try_get("http")?,
                 hl7: non_empty(r.try_get("hl7")?),
+                weight: None,
                 acquired_ms: r.try_get("acquired_ms")?,
                 renewed_ms: r.try_get("renewed_ms")?,
                 age_ms: r.try_get("age_ms")?,

@@ -728,7 +728,10 @@ mod tests {
         assert_eq!((east.weight, west.weight), (None, None));
         // A site's weight: a whole number from 1; 0 is refused where it is written.
         let s = resolve(site(8081, "weight = 4000"), &[]).unwrap();
-        assert_eq!(s.for_site(&s.sites[0], "east").weight.map(|w| w.get()), Some(4000));
+        assert_eq!(
+            s.for_site(&s.sites[0], "east").weight.map(|w| w.get()),
+            Some(4000)
+        );
         let e = resolve(site(8081, "weight = 0"), &[]).unwrap_err();
         let e = format!("{e:#}");
         assert!(e.contains("o.toml:5:") && e.contains("nonzero"), "{e}");

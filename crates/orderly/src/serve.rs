@@ -624,6 +624,16 @@ impl Share {
         self.sites.len() > 1
     }
 
+    /// Every site's weight.
+    fn weights(&self) -> Arc<std::collections::BTreeMap<String, u64>> {
+        Arc::new(
+            self.sites
+                .iter()
+                .map(|(id, _, w)| (id.clone(), *w))
+                .collect(),
+        )
+    }
+
     /// A site's weight (1 for a site this instance is not given: the instances' lists differ).
     fn weight(&self, site: &str) -> u64 {
         self.sites
@@ -1185,6 +1195,7 @@ impl Instance {
             outbound: Default::default(),
             instance: self.member.name.as_str().into(),
             other_sites: self.other_sites.clone(),
+            site_weights: self.share.weights(),
         };
         let outbound_tasks =
             crate::outbound::spawn(settings, &state, &fp.site.id, shutdown_rx.clone())?;
