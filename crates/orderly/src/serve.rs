@@ -325,6 +325,39 @@ fn relayed(stats: &orderly_mllp::Stats) -> Option<String> {
     Some(s)
 }
 
+/// The site's HL7 listener (`--hl7`) with its census map, bound at start and kept across
+/// ownerships; None without `--hl7`.
+fn open_hl7(
+    settings: &Settings,
+    seed: &Seed,
+    several: bool,
+) -> Result<Option<(std::net::TcpListener, Arc<orderly_model::census::CensusMap>)>> {
+    let Some(addr) = settings.hl7 else {
+        return Ok(None);
+    };
+    let map = crate::files::census_map(settings.census_map.as_deref(), seed)?;
+    let l = std::net::TcpListener::bind(addr)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .with_context(|| {
+            let or_site = if several {
+                " or the [[site]]'s hl7"
+            } else {
+                ""
+            };
+            format!("cannot listen for HL7 on {addr} (taken? choose another with --hl7{or_site})")
+        })?;
+    let how = match settings.hl7_tls {
+        Some(_) => "TLS",
+        None => "plain TCP",
+    };
+    say!(
+        "HL7: MLLP on {} ({how}, {} beds in the census map)",
+        l.local_addr()?,
+        map.bed_count()
+    );
+    Ok(Some((l, Arc::new(map))))
+}
+
 /// How another machine reaches a listening address: as it is, or the host's name and its port
 /// for a wildcard address.
 fn reachable_at(addr: SocketAddr) -> String {
@@ -423,32 +456,7 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
                 )
             })?;
         let http_addr = listener.local_addr()?;
-        let hl7 =
-            match settings.hl7 {
-                Some(addr) => {
-                    let map = crate::files::census_map(settings.census_map.as_deref(), &p.seed)?;
-                    let l = std::net::TcpListener::bind(addr)
-                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                    .with_context(|| {
-                        format!(
-                            "cannot listen for HL7 on {addr} (taken? choose another with --hl7{})",
-                            if several { " or the [[site]]'s hl7" } else { "" }
-                        )
-                    })?;
-                    say!(
-                        "HL7: MLLP on {} ({}, {} beds in the census map)",
-                        l.local_addr()?,
-                        if settings.hl7_tls.is_some() {
-                            "TLS"
-                        } else {
-                            "plain TCP"
-                        },
-                        map.bed_count()
-                    );
-                    Some((l, Arc::new(map)))
-                }
-                None => None,
-            };
+        let hl7 = open_hl7(settings, &p.seed, several)?;
         let admin_token = match settings.print_admin_token {
             true => Some(
                 store
