@@ -1436,6 +1436,16 @@ mod tests {
                     .map(|j| load(owner, j))
                     .min()
             };
+            // The site instance `i` would hand over, by `to_hand_over`.
+            let hands_over = |owner: &[Option<usize>], acquired: &[i64], i: usize| {
+                let names: Vec<String> = (0..weights.len()).map(|s| s.to_string()).collect();
+                let mine: Vec<(&str, u64, i64)> = (0..weights.len())
+                    .filter(|s| owner[*s] == Some(i))
+                    .map(|s| (names[s].as_str(), weights[s], acquired[s]))
+                    .collect();
+                let least = least_other(owner, i)?;
+                to_hand_over(&mine, load(owner, i), least).map(|s| s.parse::<usize>().unwrap())
+            };
             let mut clock = 0;
             let mut moves = 0;
             loop {
@@ -1459,35 +1469,15 @@ mod tests {
                 }
                 // One instance, chosen at random, rebalances: it releases a site.
                 let i = rng.random_range(0..n_inst);
-                let mine: Vec<(String, u64, i64)> = (0..weights.len())
-                    .filter(|s| owner[*s] == Some(i))
-                    .map(|s| (s.to_string(), weights[s], acquired[s]))
-                    .collect();
-                let mine_ref: Vec<(&str, u64, i64)> =
-                    mine.iter().map(|(s, w, a)| (s.as_str(), *w, *a)).collect();
-                if let Some(least) = least_other(&owner, i)
-                    && let Some(s) = to_hand_over(&mine_ref, load(&owner, i), least)
-                {
-                    owner[s.parse::<usize>().unwrap()] = None;
+                if let Some(s) = hands_over(&owner, &acquired, i) {
+                    owner[s] = None;
                     moves += 1;
                     changed = true;
                 }
                 assert!(moves < 200, "the sharing keeps moving: {weights:?}");
-                if !changed {
-                    // Settled only when no instance would move anything.
-                    let any = (0..n_inst).any(|i| {
-                        let mine: Vec<(String, u64, i64)> = (0..weights.len())
-                            .filter(|s| owner[*s] == Some(i))
-                            .map(|s| (s.to_string(), weights[s], acquired[s]))
-                            .collect();
-                        let r: Vec<(&str, u64, i64)> =
-                            mine.iter().map(|(s, w, a)| (s.as_str(), *w, *a)).collect();
-                        least_other(&owner, i)
-                            .is_some_and(|least| to_hand_over(&r, load(&owner, i), least).is_some())
-                    });
-                    if !any {
-                        break;
-                    }
+                // Settled only when no instance would move anything.
+                if !changed && (0..n_inst).all(|i| hands_over(&owner, &acquired, i).is_none()) {
+                    break;
                 }
             }
             all_moves += moves;
