@@ -440,28 +440,13 @@ fn a_discharged_bed_is_turned_over_on_the_bed_board_and_the_worklist() {
     assert!(csv.as_str().unwrap().contains("\nICU,1,"), "{csv}");
 }
 
-/// HL7 over TLS (`--hl7-tls-cert`, `--hl7-tls-key`): a client that trusts the hospital's CA
-/// sends its messages and gets its ACKs; a plain-TCP client gets no ACK and is counted.
-#[test]
-fn hl7_over_tls_is_served_and_plain_tcp_is_refused() {
+/// Sends one message over TLS to `addr`, trusting the CA of `crate::security::certificates`
+/// in `dir` and checking the certificate's name (127.0.0.1), and reads its acknowledgement.
+pub(crate) fn tls_send(dir: &std::path::Path, addr: &str, segments: &str) -> Ack {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
     use std::sync::Arc;
-    let mut setup = Setup::new();
-    let dir = setup.dir.path().to_path_buf();
-    crate::security::certificates(&dir);
-    setup.args = vec![
-        "--hl7".into(),
-        "127.0.0.1:0".into(),
-        "--hl7-tls-cert".into(),
-        dir.join("server.pem").display().to_string(),
-        "--hl7-tls-key".into(),
-        dir.join("server.key").display().to_string(),
-    ];
-    let o = setup.start();
-    let addr = o.hl7.clone().expect("the HL7 listener's address");
-    // The client trusts the CA that signed the server's certificate.
     let mut roots = rustls::RootCertStore::empty();
     let ca = std::fs::read(dir.join("ca.pem")).unwrap();
-    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
     for c in CertificateDer::pem_slice_iter(&ca) {
         roots.add(c.unwrap()).unwrap();
     }
@@ -475,10 +460,10 @@ fn hl7_over_tls_is_served_and_plain_tcp_is_refused() {
     let conn =
         rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("127.0.0.1").unwrap())
             .unwrap();
-    let tcp = TcpStream::connect(&addr).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let body = adt("A01", "T1", 1, "880", "Okafor^Nia", "ICU^205^A").replace('\n', "\r") + "\r";
+    let body = segments.trim().replace('\n', "\r") + "\r";
     let mut frame = vec![0x0b];
     frame.extend_from_slice(body.as_bytes());
     frame.extend_from_slice(&[0x1c, 0x0d]);
@@ -489,7 +474,31 @@ fn hl7_over_tls_is_served_and_plain_tcp_is_refused() {
         assert_eq!(tls.read(&mut byte).unwrap(), 1, "closed before the ACK");
         got.push(byte[0]);
     }
-    let ack = Ack::read(&String::from_utf8_lossy(&got[1..got.len() - 2]));
+    Ack::read(&String::from_utf8_lossy(&got[1..got.len() - 2]))
+}
+
+/// HL7 over TLS (`--hl7-tls-cert`, `--hl7-tls-key`): a client that trusts the hospital's CA
+/// sends its messages and gets its ACKs; a plain-TCP client gets no ACK and is counted.
+#[test]
+fn hl7_over_tls_is_served_and_plain_tcp_is_refused() {
+    let mut setup = Setup::new();
+    let dir = setup.dir.path().to_path_buf();
+    crate::security::certificates(&dir);
+    setup.args = vec![
+        "--hl7".into(),
+        "127.0.0.1:0".into(),
+        "--hl7-tls-cert".into(),
+        dir.join("server.pem").display().to_string(),
+        "--hl7-tls-key".into(),
+        dir.join("server.key").display().to_string(),
+    ];
+    let o = setup.start();
+    let addr = o.hl7.clone().expect("the HL7 listener's address");
+    let ack = tls_send(
+        &dir,
+        &addr,
+        &adt("A01", "T1", 1, "880", "Okafor^Nia", "ICU^205^A"),
+    );
     assert_eq!(
         (ack.code.as_str(), ack.control_id.as_str()),
         ("AA", "T1"),
@@ -498,6 +507,10 @@ fn hl7_over_tls_is_served_and_plain_tcp_is_refused() {
     );
     assert_eq!(patient_in(&o, "ICU", "BED-ICU-05")["id"], "GH-880");
     // Plain TCP: no acknowledgement, the connection closed, counted.
+    let body = adt("A01", "T2", 1, "881", "Okafor^Nia", "ICU^205^A").replace('\n', "\r") + "\r";
+    let mut frame = vec![0x0b];
+    frame.extend_from_slice(body.as_bytes());
+    frame.extend_from_slice(&[0x1c, 0x0d]);
     let mut plain = TcpStream::connect(&addr).unwrap();
     plain
         .set_read_timeout(Some(Duration::from_secs(20)))

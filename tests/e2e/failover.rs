@@ -242,23 +242,30 @@ fn a_frozen_owner_that_wakes_stands_down_and_the_log_stays_one() {
     b.stop();
 }
 
-/// An interface engine pointed at the standby (no balancer) reaches the owner through it: each
-/// message is acknowledged by the owner once committed, byte for byte through the standby;
-/// after the owner dies the connection breaks, and the same address serves HL7 itself once the
-/// standby owns the site.
+/// An interface engine pointed at the standby (no balancer) reaches the owner through it, over
+/// TLS: each message is acknowledged by the owner once committed, byte for byte through the
+/// standby (the handshake is the owner's); after the owner dies the same address serves HL7
+/// itself once the standby owns the site.
 #[test]
 fn hl7_sent_to_the_standby_is_applied_by_the_owner_and_after_a_takeover_by_the_standby() {
-    use crate::census::{Engine, adt, patient_in};
+    use crate::census::{adt, patient_in, tls_send};
     let dir = tempfile::tempdir().unwrap();
     let Some((mut setup, _broker)) = Setup::with_lasting_broker(dir.path(), "HL7 via the standby")
     else {
         return;
     };
-    setup.args.extend(
-        ["--hl7", "127.0.0.1:0", "--lease", "3s"]
-            .iter()
-            .map(|s| s.to_string()),
-    );
+    let certs = setup.dir.path().to_path_buf();
+    crate::security::certificates(&certs);
+    setup.args.extend([
+        "--hl7".to_string(),
+        "127.0.0.1:0".to_string(),
+        "--hl7-tls-cert".to_string(),
+        certs.join("server.pem").display().to_string(),
+        "--hl7-tls-key".to_string(),
+        certs.join("server.key").display().to_string(),
+        "--lease".to_string(),
+        "3s".to_string(),
+    ]);
     let a = setup.start();
     let b = setup.spawn_as("standby-b");
     let (a_hl7, b_hl7) = (a.hl7.clone().unwrap(), b.hl7.clone().unwrap());
@@ -266,8 +273,11 @@ fn hl7_sent_to_the_standby_is_applied_by_the_owner_and_after_a_takeover_by_the_s
     let (_, cluster) = b.get("/api/v1/cluster");
     assert_eq!(cluster["sites"][0]["hl7"], a_hl7.as_str(), "{cluster}");
 
-    let mut engine = Engine::connect(&b_hl7);
-    let ack = engine.send(&adt("A01", "F1", 1, "55501", "Okafor^Nia", "ICU^205^A^GH"));
+    let ack = tls_send(
+        &certs,
+        &b_hl7,
+        &adt("A01", "F1", 1, "55501", "Okafor^Nia", "ICU^205^A^GH"),
+    );
     assert_eq!(
         (ack.code.as_str(), ack.control_id.as_str()),
         ("AA", "F1"),
@@ -293,9 +303,12 @@ fn hl7_sent_to_the_standby_is_applied_by_the_owner_and_after_a_takeover_by_the_s
     b.wait_until("the standby owns the site", Duration::from_secs(20), || {
         b.serves("/readyz")
     });
-    // The engine reconnects to the address it knows, now served by the new owner.
-    let mut engine = Engine::connect(&b_hl7);
-    let ack = engine.send(&adt("A02", "F2", 6, "55501", "Okafor^Nia", "ICU^211^A^GH"));
+    // The engine connects again to the address it knows, now served by the new owner.
+    let ack = tls_send(
+        &certs,
+        &b_hl7,
+        &adt("A02", "F2", 6, "55501", "Okafor^Nia", "ICU^211^A^GH"),
+    );
     assert_eq!(ack.code, "AA", "{}", ack.text);
     assert_eq!(patient_in(&b, "ICU", "BED-ICU-05"), Value::Null);
     assert_eq!(patient_in(&b, "ICU", "BED-ICU-11")["id"], "GH-55501");
