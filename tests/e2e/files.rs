@@ -342,3 +342,30 @@ fn an_unreachable_database_is_named_with_its_cause_at_once() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// The HL7 port is bound at start (a standby listens too, to pass connections to the owner):
+/// a port already taken stops startup at once, in one line that names it and the fix.
+#[test]
+fn a_taken_hl7_port_stops_startup_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let db = format!("sqlite://{}", dir.path().join("o.db").display());
+    let out = Command::new(binary())
+        .args(["run", "--http", "127.0.0.1:0", "--database", &db])
+        .args(["--embedded-broker", "false", "--mqtt-port"])
+        .arg(orderly_tests::free_port().to_string())
+        .args(["--hl7", &format!("127.0.0.1:{port}")])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen for HL7 on 127.0.0.1:{port}"))
+            && err.contains("choose another with --hl7"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    drop(taken);
+}
