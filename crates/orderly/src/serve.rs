@@ -70,14 +70,17 @@ struct SiteParts {
 
 impl SiteParts {
     /// How much of an instance the site takes when the sites are shared out: its `weight`,
-    /// else the devices and tags its floorplan and seed declare (receivers, assets, sensors),
-    /// each a source of messages.
+    /// else the devices and tags its floorplan and seed declare (receivers, assets, sensors,
+    /// patients' wearables), each a source of messages.
     fn weight(&self) -> u64 {
         match self.settings.weight {
             Some(w) => u64::from(w.get()),
             None => {
                 let s = &self.seed;
-                (self.fp.receivers().len() + s.assets.len() + s.sensors.len()).max(1) as u64
+                let wearables = s.patients.iter().filter(|p| p.wearable.is_some()).count();
+                let devices =
+                    self.fp.receivers().len() + s.assets.len() + s.sensors.len() + wearables;
+                devices.max(1) as u64
             }
         }
     }
