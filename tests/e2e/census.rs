@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// One MLLP connection, as an interface engine holds it.
-pub(crate) struct Engine(TcpStream);
+/// One MLLP connection, as an interface engine holds it (plain TCP, or TLS).
+pub(crate) struct Engine<S = TcpStream>(S);
 
 impl Engine {
     pub(crate) fn connect(addr: &str) -> Engine {
@@ -18,14 +18,21 @@ impl Engine {
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         Engine(s)
     }
+}
 
+/// One message (segments given one per line) in its MLLP frame.
+pub(crate) fn frame(segments: &str) -> Vec<u8> {
+    let body = segments.trim().replace('\n', "\r") + "\r";
+    let mut frame = vec![0x0b];
+    frame.extend_from_slice(body.as_bytes());
+    frame.extend_from_slice(&[0x1c, 0x0d]);
+    frame
+}
+
+impl<S: Read + Write> Engine<S> {
     /// Sends one message (segments given one per line) and reads its acknowledgement.
     pub(crate) fn send(&mut self, segments: &str) -> Ack {
-        let body = segments.trim().replace('\n', "\r") + "\r";
-        let mut frame = vec![0x0b];
-        frame.extend_from_slice(body.as_bytes());
-        frame.extend_from_slice(&[0x1c, 0x0d]);
-        self.0.write_all(&frame).unwrap();
+        self.0.write_all(&frame(segments)).unwrap();
         let mut got = Vec::new();
         let mut byte = [0u8; 1];
         loop {
@@ -462,19 +469,20 @@ pub(crate) fn tls_send(dir: &std::path::Path, addr: &str, segments: &str) -> Ack
             .unwrap();
     let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let body = segments.trim().replace('\n', "\r") + "\r";
-    let mut frame = vec![0x0b];
-    frame.extend_from_slice(body.as_bytes());
-    frame.extend_from_slice(&[0x1c, 0x0d]);
-    tls.write_all(&frame).unwrap();
-    let mut got = Vec::new();
-    let mut byte = [0u8; 1];
-    while !got.ends_with(&[0x1c, 0x0d]) {
-        assert_eq!(tls.read(&mut byte).unwrap(), 1, "closed before the ACK");
-        got.push(byte[0]);
-    }
-    Ack::read(&String::from_utf8_lossy(&got[1..got.len() - 2]))
+    Engine(rustls::StreamOwned::new(conn, tcp)).send(segments)
+}
+
+/// `orderly run`'s flags for HL7 over TLS with the certificate of
+/// `crate::security::certificates` in `dir`, on a free port.
+pub(crate) fn hl7_tls_args(dir: &std::path::Path) -> Vec<String> {
+    vec![
+        "--hl7".into(),
+        "127.0.0.1:0".into(),
+        "--hl7-tls-cert".into(),
+        dir.join("server.pem").display().to_string(),
+        "--hl7-tls-key".into(),
+        dir.join("server.key").display().to_string(),
+    ]
 }
 
 /// HL7 over TLS (`--hl7-tls-cert`, `--hl7-tls-key`): a client that trusts the hospital's CA
@@ -484,14 +492,7 @@ fn hl7_over_tls_is_served_and_plain_tcp_is_refused() {
     let mut setup = Setup::new();
     let dir = setup.dir.path().to_path_buf();
     crate::security::certificates(&dir);
-    setup.args = vec![
-        "--hl7".into(),
-        "127.0.0.1:0".into(),
-        "--hl7-tls-cert".into(),
-        dir.join("server.pem").display().to_string(),
-        "--hl7-tls-key".into(),
-        dir.join("server.key").display().to_string(),
-    ];
+    setup.args = hl7_tls_args(&dir);
     let o = setup.start();
     let addr = o.hl7.clone().expect("the HL7 listener's address");
     let ack = tls_send(
@@ -507,10 +508,7 @@ fn hl7_over_tls_is_served_and_plain_tcp_is_refused() {
     );
     assert_eq!(patient_in(&o, "ICU", "BED-ICU-05")["id"], "GH-880");
     // Plain TCP: no acknowledgement, the connection closed, counted.
-    let body = adt("A01", "T2", 1, "881", "Okafor^Nia", "ICU^205^A").replace('\n', "\r") + "\r";
-    let mut frame = vec![0x0b];
-    frame.extend_from_slice(body.as_bytes());
-    frame.extend_from_slice(&[0x1c, 0x0d]);
+    let frame = frame(&adt("A01", "T2", 1, "881", "Okafor^Nia", "ICU^205^A"));
     let mut plain = TcpStream::connect(&addr).unwrap();
     plain
         .set_read_timeout(Some(Duration::from_secs(20)))

@@ -248,7 +248,7 @@ fn a_frozen_owner_that_wakes_stands_down_and_the_log_stays_one() {
 /// itself once the standby owns the site.
 #[test]
 fn hl7_sent_to_the_standby_is_applied_by_the_owner_and_after_a_takeover_by_the_standby() {
-    use crate::census::{adt, patient_in, tls_send};
+    use crate::census::{adt, hl7_tls_args, patient_in, tls_send};
     let dir = tempfile::tempdir().unwrap();
     let Some((mut setup, _broker)) = Setup::with_lasting_broker(dir.path(), "HL7 via the standby")
     else {
@@ -256,16 +256,8 @@ fn hl7_sent_to_the_standby_is_applied_by_the_owner_and_after_a_takeover_by_the_s
     };
     let certs = setup.dir.path().to_path_buf();
     crate::security::certificates(&certs);
-    setup.args.extend([
-        "--hl7".to_string(),
-        "127.0.0.1:0".to_string(),
-        "--hl7-tls-cert".to_string(),
-        certs.join("server.pem").display().to_string(),
-        "--hl7-tls-key".to_string(),
-        certs.join("server.key").display().to_string(),
-        "--lease".to_string(),
-        "3s".to_string(),
-    ]);
+    setup.args.extend(hl7_tls_args(&certs));
+    setup.args.extend(["--lease".to_string(), "3s".to_string()]);
     let a = setup.start();
     let b = setup.spawn_as("standby-b");
     let (a_hl7, b_hl7) = (a.hl7.clone().unwrap(), b.hl7.clone().unwrap());

@@ -168,6 +168,22 @@ impl Stats {
     }
 }
 
+/// One open connection in `Stats::connections`, counted out when its task ends or is aborted.
+struct Counted(Arc<Stats>);
+
+impl Counted {
+    fn new(stats: Arc<Stats>) -> Counted {
+        stats.connections.fetch_add(1, Ordering::Relaxed);
+        Counted(stats)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Serves `listener` until `shutdown` turns true.
 pub async fn serve<C: Census>(
     listener: TcpListener,
@@ -196,7 +212,7 @@ pub async fn serve<C: Census>(
             continue;
         }
         n += 1;
-        stats.connections.fetch_add(1, Ordering::Relaxed);
+        let counted = Counted::new(stats.clone());
         let (census, cfg, stats, shutdown) =
             (census.clone(), cfg.clone(), stats.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -222,7 +238,7 @@ pub async fn serve<C: Census>(
                 }
             }
             // Counted out before the peer sees the close, so it may connect again at once.
-            stats.connections.fetch_sub(1, Ordering::Relaxed);
+            drop(counted);
             drop(sock);
             tracing::info!(%peer, connection = n, "HL7 connection closed");
         });

@@ -6,7 +6,7 @@
 //! answer, the engine's connection is closed without a byte: the engine keeps the message
 //! and sends it again (as when any listener is down), counted per reason.
 
-use crate::Stats;
+use crate::{Counted, Stats};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -102,22 +102,6 @@ pub async fn relay(
     }
     // Dropping the set aborts the connections in flight.
     open.shutdown().await;
-}
-
-/// One open connection in `Stats::connections`, counted out when its task ends or is aborted.
-struct Counted(Arc<Stats>);
-
-impl Counted {
-    fn new(stats: Arc<Stats>) -> Counted {
-        stats.connections.fetch_add(1, Ordering::Relaxed);
-        Counted(stats)
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]
