@@ -52,22 +52,40 @@ pub fn binary() -> PathBuf {
 /// (32768 and up on Linux): a port the kernel hands out for `:0` is one it may hand out again
 /// at once to any outgoing connection (an HTTP client, a broker link), and a server that then
 /// binds it fails with "address in use". Each test process walks its own stretch of ports from
-/// an offset of its process id, so parallel tests seldom try the same one, and a port that is
-/// taken is skipped.
+/// an offset of its process id, and claims a port by locking a file named after it (in the
+/// temporary folder) for as long as the process lives: the suite runs each test in its own
+/// process, and two of them once picked the same port between the check and the bind. The
+/// lock goes with the process, so nothing is left to clean up; a port that is locked or bound
+/// is skipped.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     const LOW: u32 = 20_000;
     const SPAN: u32 = 12_000;
     static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    static CLAIMED: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
     let _ = NEXT.compare_exchange(
         u32::MAX,
         (std::process::id().wrapping_mul(2_654_435_761)) % SPAN,
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
+    let locks = std::env::temp_dir().join("orderly-test-ports");
+    let _ = std::fs::create_dir_all(&locks);
     for _ in 0..SPAN {
         let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(locks.join(port.to_string()))
+        else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue;
+        }
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            CLAIMED.lock().unwrap().push(file);
             return port;
         }
     }
@@ -1032,4 +1050,25 @@ pub fn seed_patients(seed: &str) -> Vec<std::collections::BTreeMap<String, Strin
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// A port handed out is claimed for this process: another claim on it (as another test
+    /// process would make) fails while this one lives, and the next call gives another port.
+    #[test]
+    fn a_port_handed_out_is_claimed_until_the_process_ends() {
+        let a = super::free_port();
+        let b = super::free_port();
+        assert_ne!(a, b);
+        let other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(
+                std::env::temp_dir()
+                    .join("orderly-test-ports")
+                    .join(a.to_string()),
+            )
+            .unwrap();
+        assert!(other.try_lock().is_err(), "port {a} could be claimed twice");
+    }
 }
