@@ -83,9 +83,10 @@ impl EmbeddedBroker {
             })
             .map_err(BrokerError::Thread)?;
         let deadline = Instant::now() + Duration::from_secs(5);
-        // Listening once the port can no longer be bound (a probe connection would make the
-        // broker log a failed MQTT connect).
-        while TcpListener::bind(addr).is_ok() {
+        // Listening once it answers an MQTT connect. Not by binding the port to see if it is
+        // taken: a probe that holds the port for an instant while the broker's thread binds it
+        // makes the broker fail with "address in use" (it happened in CI).
+        while !answers_mqtt(addr) {
             if Instant::now() > deadline {
                 return Err(BrokerError::NotListening(addr));
             }
@@ -94,6 +95,27 @@ impl EmbeddedBroker {
         tracing::info!(%addr, "embedded MQTT broker listening");
         Ok(EmbeddedBroker { addr })
     }
+}
+
+/// Whether an MQTT 3.1.1 broker on `addr` accepts a connection: CONNECT with a clean session,
+/// CONNACK 0 back, then DISCONNECT (so the broker logs an ordinary session, not a failed one).
+fn answers_mqtt(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+    const ID: &[u8] = b"orderly-start-probe";
+    let mut connect = vec![0x10, (10 + 2 + ID.len()) as u8];
+    connect.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10]);
+    connect.extend_from_slice(&[0, ID.len() as u8]);
+    connect.extend_from_slice(ID);
+    let mut ack = [0u8; 4];
+    let ok = s.write_all(&connect).is_ok()
+        && s.read_exact(&mut ack).is_ok()
+        && ack == [0x20, 0x02, 0x00, 0x00];
+    let _ = s.write_all(&[0xe0, 0x00]);
+    ok
 }
 
 #[cfg(test)]
@@ -112,5 +134,18 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    /// Ready means it answers MQTT: the started broker does, a port that accepts and says
+    /// nothing does not, and neither does a closed one.
+    #[test]
+    fn started_means_it_answers_an_mqtt_connect() {
+        let b = EmbeddedBroker::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(answers_mqtt(b.addr));
+        let mute = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(!answers_mqtt(mute.local_addr().unwrap()));
+        let closed = mute.local_addr().unwrap();
+        drop(mute);
+        assert!(!answers_mqtt(closed));
     }
 }
