@@ -60,6 +60,39 @@ pub struct Compliance(pub BTreeMap<(String, String), (bool, bool)>);
 #[derive(Resource, Default)]
 pub struct ActiveAlerts(pub Alerting);
 
+/// Rules whose action a capability serves (a bed command, a suggestion, a work order): the
+/// subjects each one's `when` held on at its last standing, and the pairs a capability asked
+/// to hear about ([`Standing::watch`]: what it restored after a restart, a suggestion on
+/// offer). The engine sends a [`RuleStanding`] while `when` holds and once when it stops, and
+/// none for a rule idle on a subject it never held on: at 25,000 pumps, placing every tag
+/// re-evaluated each pump's work-order rules and sent 25,000 standings that changed nothing
+/// (11 MB of messages at the peak, kept allocated by bevy's double buffer).
+#[derive(Resource, Default)]
+pub struct Standing(BTreeMap<String, BTreeSet<String>>);
+
+impl Standing {
+    /// Makes the engine send `rule`'s next standing on `subject`, whatever it is.
+    pub fn watch(&mut self, rule: &str, subject: &str) {
+        if !self.watching(rule, subject) {
+            self.0
+                .entry(rule.to_string())
+                .or_default()
+                .insert(subject.to_string());
+        }
+    }
+    fn watching(&self, rule: &str, subject: &str) -> bool {
+        self.0.get(rule).is_some_and(|s| s.contains(subject))
+    }
+    fn forget(&mut self, rule: &str, subject: &str) {
+        if let Some(s) = self.0.get_mut(rule) {
+            s.remove(subject);
+            if s.is_empty() {
+                self.0.remove(rule);
+            }
+        }
+    }
+}
+
 /// The alert engine: facts from every capability's providers, the rules over them, the alert
 /// lifecycle. Names no capability.
 pub struct AlertsPlugin {
@@ -74,6 +107,7 @@ impl Capability for AlertsPlugin {
         world.init_resource::<ActiveAlerts>();
         world.init_resource::<Compliance>();
         world.init_resource::<FactChanges>();
+        world.init_resource::<Standing>();
         world.insert_resource(Rules::new(self.rules.clone()));
         world.resource_mut::<StaleFacts>().mark_all();
         schedule.add_systems(
@@ -312,6 +346,7 @@ pub(crate) fn evaluate(
     mut alerts: ResMut<ActiveAlerts>,
     mut compliance: ResMut<Compliance>,
     mut standings: MessageWriter<RuleStanding>,
+    mut standing: ResMut<Standing>,
     mut outbox: ResMut<Outbox>,
 ) {
     let all = std::mem::take(&mut stale.all);
@@ -335,6 +370,10 @@ pub(crate) fn evaluate(
         .collect();
     items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let set = rules.set.clone();
+    if all {
+        // Every rule is evaluated again (a start, a reload): the rules that are gone are not.
+        standing.0.retain(|rule, _| set.get(rule).is_some());
+    }
     for (subject_id, (types, facts, delta)) in items {
         // The rules to evaluate: a rule that reads none of the groups that changed would stand
         // as it stood (a tag's move does not evaluate the rules about its pump's battery).
@@ -347,13 +386,16 @@ pub(crate) fn evaluate(
                     // What the conditions read changed: evaluate. Only what the message
                     // reads, or where an alert would go: only while the rule stands for
                     // something (its message and place are taken while its condition
-                    // holds) or hands its standings to a capability. A tag's move
-                    // evaluates no idle rule about its pump that does not ask where it is.
+                    // holds) or hands its standings to a capability while it holds. A tag's
+                    // move evaluates no idle rule about its pump that does not ask where it is.
                     rule.groups().iter().any(|x| d.groups.contains(x))
                         || ((d.placed || rule.depends_on(|x| d.groups.contains(&x)))
-                            && (rule.action != orderly_rules::Action::Alert
-                                || rule.bundle.is_some()
-                                || alerts.0.watching(&rule.id, &subject_id)))
+                            && (rule.bundle.is_some()
+                                || if rule.action == orderly_rules::Action::Alert {
+                                    alerts.0.watching(&rule.id, &subject_id)
+                                } else {
+                                    standing.watching(&rule.id, &subject_id)
+                                }))
                 })
         });
         if due.is_empty() {
@@ -418,6 +460,13 @@ pub(crate) fn evaluate(
                 // A bed command, a suggestion, a work order: the capability that serves the
                 // action holds, checks and sends it.
                 action => {
+                    if when {
+                        standing.watch(&rule.id, &subject_id);
+                    } else if standing.watching(&rule.id, &subject_id) {
+                        standing.forget(&rule.id, &subject_id);
+                    } else {
+                        continue;
+                    }
                     standings.write(RuleStanding {
                         rule: rule.id.clone(),
                         action: action.clone(),

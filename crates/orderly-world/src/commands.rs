@@ -163,8 +163,14 @@ fn restore(world: &mut World, pending: &[Pending], suggestions: &[SuggestionView
             ledger.pending.insert(p.command_id.clone(), (e, p.clone()));
         }
     }
-    for (e, s) in suggestions {
-        ledger.suggestions.insert(s.id.clone(), (e, s.clone()));
+    for (e, s) in &suggestions {
+        ledger.suggestions.insert(s.id.clone(), (*e, (*s).clone()));
+    }
+    // The engine says when a restored suggestion's rule no longer holds, so it is withdrawn.
+    if let Some(mut standing) = world.get_resource_mut::<crate::alerts::Standing>() {
+        for (_, s) in suggestions {
+            standing.watch(&s.rule, &s.bed);
+        }
     }
 }
 

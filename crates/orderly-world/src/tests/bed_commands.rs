@@ -379,6 +379,31 @@ fn pending_commands_and_suggestions_survive_a_restart() {
     assert!(d.command_id.is_some());
 }
 
+/// The engine tells capabilities only of rules that held (or stop holding) on a subject; a
+/// suggestion restored after a restart is one it must still hear about: the bed lowered after
+/// the restart withdraws it.
+#[test]
+fn a_suggestion_restored_after_a_restart_is_withdrawn_when_its_rule_stops_holding() {
+    let mut h = raised_bed();
+    let log = idle(&mut h, 30, 330);
+    let offer = suggested(&log)[0].0.clone();
+    let (pending, offers) = orderly_model::command::still_open(&log);
+    let mut again = hospital();
+    again.restore(Restored {
+        next_seq: log.last().unwrap().seq,
+        commands: pending,
+        suggestions: offers,
+        ..Restored::default()
+    });
+    assert!(again.snapshot().suggestions.contains_key(&offer));
+    let ev = again.step(t(331));
+    assert!(suggestion_ends(&ev).is_empty(), "{ev:?}");
+    again.push(bed_state(t(332), ExitAlarm::Armed));
+    let ev = again.step(t(332));
+    assert_eq!(suggestion_ends(&ev), [("withdrawn".to_string(), None)]);
+    assert!(again.snapshot().suggestions.is_empty());
+}
+
 /// A bed's state: occupied, low, braked, alarm armed, head of bed at `hob` degrees.
 pub(super) fn hob_state(device: &str, at: Timestamp, hob: f32) -> Inbound {
     let mut b = bed_state(at, ExitAlarm::Armed);
