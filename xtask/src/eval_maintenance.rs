@@ -108,7 +108,7 @@ pub fn maintenance(root: &Path, args: &[String]) -> Result<()> {
                 if let EventKind::WorkOrderOpened(w) = e.kind
                     && matches!(w.reason.as_str(), "battery" | "occlusion-rate")
                 {
-                    orders.push(w);
+                    orders.push(*w);
                 }
             }
         }

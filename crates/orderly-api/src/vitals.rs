@@ -79,7 +79,7 @@ pub(crate) async fn chart(
         .map_err(|e| ApiError::Unavailable(format!("the database is unreachable ({e})")))?
         .into_iter()
         .filter_map(|e| match e.kind {
-            orderly_model::EventKind::PatientObserved(c) => Some(c),
+            orderly_model::EventKind::PatientObserved(c) => Some(*c),
             _ => None,
         })
         .collect();

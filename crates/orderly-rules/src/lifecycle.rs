@@ -246,7 +246,7 @@ impl Alerting {
                                 alert.acknowledged_at = None;
                             }
                         }
-                        out.push(EventKind::AlertUpdated(alert.clone()));
+                        out.push(EventKind::AlertUpdated(Box::new(alert.clone())));
                     }
                 } else {
                     let since = *tr.pending_since.get_or_insert(now);
@@ -304,7 +304,7 @@ impl Alerting {
         };
         self.open
             .insert((rule.id.clone(), subject.to_string()), alert.clone());
-        EventKind::AlertRaised(alert)
+        EventKind::AlertRaised(Box::new(alert))
     }
 
     fn close(&mut self, key: &Key, now: Timestamp, by: &str, why: &str) -> Option<EventKind> {
@@ -315,7 +315,7 @@ impl Alerting {
         a.resolved_by = Some(by.to_string());
         a.resolution = Some(why.to_string());
         a.silenced_until = None;
-        Some(EventKind::AlertResolved(a))
+        Some(EventKind::AlertResolved(Box::new(a)))
     }
 
     /// Timers: holds that ran their time, clearing delays, silences that ran out, escalation
@@ -415,7 +415,7 @@ impl Alerting {
                 a.escalation_base = now;
                 a.notified_at = now;
                 a.updated_at = now;
-                out.push(EventKind::AlertUnsilenced(a.clone()));
+                out.push(EventKind::AlertUnsilenced(Box::new(a.clone())));
                 continue;
             }
             let Some(rule) = rules.get(&key.0) else {
@@ -430,7 +430,7 @@ impl Alerting {
                 a.audience = rule.audience(step + 1, a.unit.as_deref());
                 a.notified_at = now;
                 a.updated_at = now;
-                out.push(EventKind::AlertEscalated(a.clone()));
+                out.push(EventKind::AlertEscalated(Box::new(a.clone())));
                 continue;
             }
             if let Some(every) = rule.remind_every_ms
@@ -438,7 +438,7 @@ impl Alerting {
             {
                 a.notified_at = now;
                 a.updated_at = now;
-                out.push(EventKind::AlertReminder(a.clone()));
+                out.push(EventKind::AlertReminder(Box::new(a.clone())));
             }
         }
         out
@@ -468,7 +468,7 @@ impl Alerting {
         a.acknowledged_at = Some(now);
         a.notified_at = now;
         a.updated_at = now;
-        Ok(EventKind::AlertAcknowledged(a.clone()))
+        Ok(EventKind::AlertAcknowledged(Box::new(a.clone())))
     }
 
     /// Records what an alert manager reported of an open alert (the newest
@@ -486,7 +486,7 @@ impl Alerting {
         let over = a.dispositions.len().saturating_sub(Alert::MAX_DISPOSITIONS);
         a.dispositions.drain(..over);
         a.updated_at = now;
-        Ok(EventKind::AlertDisposition(a.clone()))
+        Ok(EventKind::AlertDisposition(Box::new(a.clone())))
     }
 
     /// Silences the alert for `for_ms`; it sounds again by itself when the time runs out.
@@ -505,7 +505,7 @@ impl Alerting {
         a.silenced_until = Some(after(now, for_ms));
         a.silenced_by = Some(by.to_string());
         a.updated_at = now;
-        Ok(EventKind::AlertSilenced(a.clone()))
+        Ok(EventKind::AlertSilenced(Box::new(a.clone())))
     }
 
     /// Resolves the alert by hand. If its condition still holds, no new alert is raised until
@@ -586,7 +586,7 @@ impl Alerting {
             a.room = room.map(str::to_string);
             a.audience = rule.audience(a.escalation as usize, unit);
             a.updated_at = now;
-            out.push(EventKind::AlertUpdated(a.clone()));
+            out.push(EventKind::AlertUpdated(Box::new(a.clone())));
         }
         for ((_, s), tr) in self.trackers.iter_mut() {
             if s == subject {
@@ -629,7 +629,7 @@ impl Alerting {
             a.message = message;
             a.count += 1;
             a.updated_at = now;
-            return Some(EventKind::AlertUpdated(a.clone()));
+            return Some(EventKind::AlertUpdated(Box::new(a.clone())));
         }
         let alert = Alert {
             id: format!("{rule_id}:{subject}:{}", now.millis()),
@@ -660,7 +660,7 @@ impl Alerting {
             dispositions: Vec::new(),
         };
         self.open.insert(key, alert.clone());
-        Some(EventKind::AlertRaised(alert))
+        Some(EventKind::AlertRaised(Box::new(alert)))
     }
 
     /// Resolves one of Orderly's own alerts (the problem is gone).

@@ -745,7 +745,7 @@ impl Store {
             if let EventKind::RecallOpened(x) | EventKind::RecallUpdated(x) =
                 event_of(r.try_get("body")?)?.kind
             {
-                recalls.insert(x.id.clone(), x);
+                recalls.insert(x.id.clone(), *x);
             }
         }
         let recalls = recalls.into_values().collect();
@@ -821,7 +821,7 @@ impl Store {
         let mut observed = Vec::with_capacity(rows.len());
         for r in rows {
             if let EventKind::PatientObserved(c) = event_of(r.try_get("body")?)?.kind {
-                observed.push(c);
+                observed.push(*c);
             }
         }
         let infusions = self
@@ -1165,7 +1165,7 @@ impl Store {
                 "kind = 'env.summary' AND at_ms >= $1 AND at_ms < $2",
                 &[from.millis(), to.millis().saturating_add(2 * 3_600_000)],
                 |k| match k {
-                    EventKind::EnvSummary(x) => Some(x),
+                    EventKind::EnvSummary(x) => Some(*x),
                     _ => None,
                 },
             )
@@ -1195,7 +1195,7 @@ impl Store {
                 "kind = 'env.excursion' AND at_ms >= $1 AND at_ms < $2",
                 &[from.millis(), to.millis()],
                 |k| match k {
-                    EventKind::EnvExcursion(x) => Some(x),
+                    EventKind::EnvExcursion(x) => Some(*x),
                     _ => None,
                 },
             )
@@ -1227,7 +1227,7 @@ impl Store {
         binds: &[i64],
     ) -> Result<Vec<(orderly_model::infusion::InfusionRecord, Timestamp)>> {
         self.events_where(filter, binds, |k| match k {
-            EventKind::PumpInfusion(x) => Some(x),
+            EventKind::PumpInfusion(x) => Some(*x),
             _ => None,
         })
         .await

@@ -42,9 +42,9 @@ fn alert(seq: u64, at: i64, state: AlertState) -> OutEvent {
     .unwrap();
     assert_eq!((a.count, a.audience.len()), (1, 0));
     let kind = if state == AlertState::Resolved {
-        EventKind::AlertResolved(a)
+        EventKind::AlertResolved(Box::new(a))
     } else {
-        EventKind::AlertRaised(a)
+        EventKind::AlertRaised(Box::new(a))
     };
     OutEvent {
         seq,
@@ -398,7 +398,7 @@ async fn infusions(store: &Store) {
     let ev = |n: u64, at: i64, r: InfusionRecord| OutEvent {
         seq: next + n,
         at: Timestamp(at),
-        kind: EventKind::PumpInfusion(r),
+        kind: EventKind::PumpInfusion(Box::new(r)),
     };
     store
         .commit(&[
@@ -605,27 +605,43 @@ async fn census(store: &Store) {
         .commit(&[
             ev(
                 90_001,
-                EventKind::PatientAdmitted(change(patient("GH-1", "BED-1", 50), "1", vec![])),
+                EventKind::PatientAdmitted(Box::new(change(
+                    patient("GH-1", "BED-1", 50),
+                    "1",
+                    vec![],
+                ))),
             ),
             ev(
                 90_002,
-                EventKind::PatientAdmitted(change(patient("GH-2", "BED-2", 10), "2", vec![])),
+                EventKind::PatientAdmitted(Box::new(change(
+                    patient("GH-2", "BED-2", 10),
+                    "2",
+                    vec![],
+                ))),
             ),
             ev(
                 90_003,
-                EventKind::PatientAssessed(change(patient("GH-1", "BED-1", 60), "3", vec![])),
+                EventKind::PatientAssessed(Box::new(change(
+                    patient("GH-1", "BED-1", 60),
+                    "3",
+                    vec![],
+                ))),
             ),
             ev(
                 90_004,
-                EventKind::PatientDischarged(change(patient("GH-2", "BED-2", 10), "4", vec![])),
+                EventKind::PatientDischarged(Box::new(change(
+                    patient("GH-2", "BED-2", 10),
+                    "4",
+                    vec![],
+                ))),
             ),
             ev(
                 90_005,
-                EventKind::PatientMerged(change(
+                EventKind::PatientMerged(Box::new(change(
                     patient("GH-1", "BED-1", 60),
                     "5",
                     vec![patient("P-7", "", 20)],
-                )),
+                ))),
             ),
         ])
         .await
@@ -1236,20 +1252,20 @@ async fn work_orders(store: &Store) {
             ev(
                 200,
                 9_600,
-                EventKind::WorkOrderOpened(wo("wo-200", "PUMP-1", "runtime", 9_600)),
+                EventKind::WorkOrderOpened(Box::new(wo("wo-200", "PUMP-1", "runtime", 9_600))),
             ),
             ev(
                 201,
                 9_610,
-                EventKind::WorkOrderOpened(wo("wo-201", "PUMP-1", "repair", 9_610)),
+                EventKind::WorkOrderOpened(Box::new(wo("wo-201", "PUMP-1", "repair", 9_610))),
             ),
             ev(
                 202,
                 9_650,
-                EventKind::WorkOrderOpened(wo("wo-202", "PUMP-2", "interval", 9_650)),
+                EventKind::WorkOrderOpened(Box::new(wo("wo-202", "PUMP-2", "interval", 9_650))),
             ),
-            ev(203, 9_660, EventKind::WorkOrderUpdated(cancelled)),
-            ev(204, 9_700, EventKind::WorkOrderUpdated(done)),
+            ev(203, 9_660, EventKind::WorkOrderUpdated(Box::new(cancelled))),
+            ev(204, 9_700, EventKind::WorkOrderUpdated(Box::new(done))),
         ])
         .await
         .unwrap();
@@ -1367,28 +1383,37 @@ async fn environment(store: &Store) {
             ev(
                 1,
                 base,
-                EventKind::EnvExcursion(x("S1", Quantity::Temperature, base, None)),
+                EventKind::EnvExcursion(Box::new(x("S1", Quantity::Temperature, base, None))),
             ),
             ev(
                 2,
                 base + 1000,
-                EventKind::EnvExcursion(x("S2", Quantity::Temperature, base + 1000, None)),
+                EventKind::EnvExcursion(Box::new(x(
+                    "S2",
+                    Quantity::Temperature,
+                    base + 1000,
+                    None,
+                ))),
             ),
             ev(
                 3,
                 base + 60_000,
-                EventKind::EnvExcursion(x(
+                EventKind::EnvExcursion(Box::new(x(
                     "S2",
                     Quantity::Temperature,
                     base + 1000,
                     Some(base + 60_000),
-                )),
+                ))),
             ),
-            ev(4, base + 3_700_000, EventKind::EnvSummary(hour("S1", base))),
+            ev(
+                4,
+                base + 3_700_000,
+                EventKind::EnvSummary(Box::new(hour("S1", base))),
+            ),
             ev(
                 5,
                 base + 7_300_000,
-                EventKind::EnvSummary(hour("S1", base + 3_600_000)),
+                EventKind::EnvSummary(Box::new(hour("S1", base + 3_600_000))),
             ),
         ])
         .await

@@ -354,7 +354,7 @@ fn moved(world: &mut World, p: &Patient, from: &str) {
 fn record(
     world: &mut World,
     origin: &Origin,
-    make: fn(CensusChange) -> EventKind,
+    make: fn(Box<CensusChange>) -> EventKind,
     p: &Patient,
     from_bed: Option<String>,
     merged: Vec<Patient>,
@@ -379,7 +379,7 @@ fn record(
     };
     tracing::info!(patient = %p.id, bed = %p.bed, detail = %change.detail, by = %origin.by, "census");
     let mut outbox = world.resource_mut::<Outbox>();
-    outbox.push(now, make(change));
+    outbox.push(now, make(Box::new(change)));
     let seq = outbox.last_seq();
     if let Some(m) = &origin.message {
         world.resource_mut::<Census>().seen.insert(m.clone(), seq);

@@ -306,7 +306,7 @@ fn take(
         if st.hour.as_ref().is_some_and(|h| h.from < hour)
             && let Some(h) = st.hour.take()
         {
-            outbox.push(m.at, EventKind::EnvSummary(h));
+            outbox.push(m.at, EventKind::EnvSummary(Box::new(h)));
         }
         let door_was_open = st.door_open_since.is_some();
         let h = st.hour.get_or_insert_with(|| blank_hour(&here(), hour));
@@ -348,7 +348,7 @@ fn take(
                 st.standing[i] = Standing::None;
                 if let Some(mut x) = st.open[i].take() {
                     x.ended_at = Some(m.ts.max(x.started_at));
-                    outbox.push(m.at, EventKind::EnvExcursion(x));
+                    outbox.push(m.at, EventKind::EnvExcursion(Box::new(x)));
                 }
                 st.minutes[i] = 0;
                 continue;
@@ -375,13 +375,13 @@ fn take(
                         ended_at: None,
                         peak: v,
                     };
-                    outbox.push(m.at, EventKind::EnvExcursion(x.clone()));
+                    outbox.push(m.at, EventKind::EnvExcursion(Box::new(x.clone())));
                     *slot = Some(x);
                 }
                 (slot @ Some(_), false) => {
                     if let Some(mut x) = slot.take() {
                         x.ended_at = Some(m.ts.max(x.started_at));
-                        outbox.push(m.at, EventKind::EnvExcursion(x));
+                        outbox.push(m.at, EventKind::EnvExcursion(Box::new(x)));
                     }
                     st.minutes[i] = 0;
                 }
@@ -443,7 +443,7 @@ fn sweep(
             .is_some_and(|h| now.since(h.to) > HOUR_GRACE_MS)
             && let Some(h) = st.as_mut().hour.take()
         {
-            outbox.push(now, EventKind::EnvSummary(h));
+            outbox.push(now, EventKind::EnvSummary(Box::new(h)));
         }
     }
 }

@@ -423,7 +423,7 @@ fn moved(
             clock.now,
             (&None, &None),
         );
-        outbox.push(clock.now, EventKind::PumpInfusion(rec));
+        outbox.push(clock.now, EventKind::PumpInfusion(Box::new(rec)));
     }
 }
 
@@ -477,7 +477,7 @@ fn follow(
         };
         if ends {
             let r = record(p, InfusionChange::Ended, 0);
-            outbox.push(m.at, EventKind::PumpInfusion(r));
+            outbox.push(m.at, EventKind::PumpInfusion(Box::new(r)));
             p.running = None;
         }
         if let Some(new) = program {
@@ -518,7 +518,7 @@ fn follow(
                     r.patient = patient.map(|(id, _)| id).or(r.patient.take());
                     if r.shape() != before {
                         let rec = record(p, InfusionChange::Changed, 0);
-                        outbox.push(m.at, EventKind::PumpInfusion(rec));
+                        outbox.push(m.at, EventKind::PumpInfusion(Box::new(rec)));
                     }
                 }
                 None => {
@@ -534,7 +534,7 @@ fn follow(
                         hard_stops: 0,
                     }));
                     let rec = record(p, InfusionChange::Started, 0);
-                    outbox.push(m.at, EventKind::PumpInfusion(rec));
+                    outbox.push(m.at, EventKind::PumpInfusion(Box::new(rec)));
                 }
             }
         }
@@ -573,7 +573,7 @@ fn follow(
                 InfusionChange::SoftOverride
             };
             let rec = record(p, change, n);
-            outbox.push(m.at, EventKind::PumpInfusion(rec));
+            outbox.push(m.at, EventKind::PumpInfusion(Box::new(rec)));
         }
     }
 }

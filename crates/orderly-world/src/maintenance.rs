@@ -443,7 +443,7 @@ fn check_due(
             tracing::info!(work_order = %id, asset = %a.id, reason = %wo.reason, "maintenance due");
             service.open.push(id.clone());
             orders.open.insert(id, wo.clone());
-            outbox.push(now, EventKind::WorkOrderOpened(wo));
+            outbox.push(now, EventKind::WorkOrderOpened(Box::new(wo)));
         }
     }
 }
@@ -622,7 +622,7 @@ pub(crate) fn open(
         by,
         now,
     );
-    outbox.push(now, EventKind::WorkOrderOpened(wo.clone()));
+    outbox.push(now, EventKind::WorkOrderOpened(Box::new(wo.clone())));
     let seq = outbox.last_seq();
     world
         .resource_mut::<WorkOrders>()
@@ -835,7 +835,7 @@ pub(crate) fn act(
             }
         }
         let mut outbox = world.resource_mut::<Outbox>();
-        outbox.push(now, EventKind::WorkOrderUpdated(w));
+        outbox.push(now, EventKind::WorkOrderUpdated(Box::new(w)));
         seq = seq.max(outbox.last_seq());
     }
     Ok((seq, wo))
@@ -888,7 +888,7 @@ pub(crate) fn recall(world: &mut World, op: RecallOp) -> Result<(u64, Recall), W
             r.assets = covered.iter().map(|c| c.1.clone()).collect();
             // The recall first, then what it does to each item.
             let mut outbox = world.resource_mut::<Outbox>();
-            outbox.push(now, EventKind::RecallOpened(r.clone()));
+            outbox.push(now, EventKind::RecallOpened(Box::new(r.clone())));
             let seq = outbox.last_seq();
             world
                 .resource_mut::<WorkOrders>()
@@ -939,7 +939,7 @@ pub(crate) fn recall(world: &mut World, op: RecallOp) -> Result<(u64, Recall), W
                 }
             }
             let mut outbox = world.resource_mut::<Outbox>();
-            outbox.push(now, EventKind::RecallUpdated(r.clone()));
+            outbox.push(now, EventKind::RecallUpdated(Box::new(r.clone())));
             Ok((outbox.last_seq(), r))
         }
     }

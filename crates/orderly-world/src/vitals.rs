@@ -476,7 +476,7 @@ fn score(
                 let unit = bed.as_deref().and_then(|b| places.unit_of_bed(b));
                 places.outbox.push(
                     now,
-                    EventKind::PatientObserved(Charted {
+                    EventKind::PatientObserved(Box::new(Charted {
                         patient: p.0.id.clone(),
                         unit,
                         bed,
@@ -492,7 +492,7 @@ fn score(
                         diastolic: v.diastolic.map(|x| x.1),
                         scale,
                         news,
-                    }),
+                    })),
                 );
             }
         }

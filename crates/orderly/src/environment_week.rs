@@ -81,9 +81,9 @@ fn three_simulated_days_of_sensors_alert_every_incident_and_nothing_else() {
         }
         for e in h.step(now) {
             match e.kind {
-                EventKind::AlertRaised(a) => alerts.push(a),
-                EventKind::EnvExcursion(x) => excursions.push(x),
-                EventKind::EnvSummary(s) => summaries.push(s),
+                EventKind::AlertRaised(a) => alerts.push(*a),
+                EventKind::EnvExcursion(x) => excursions.push(*x),
+                EventKind::EnvSummary(s) => summaries.push(*s),
                 _ => {}
             }
         }

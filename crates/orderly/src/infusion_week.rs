@@ -154,7 +154,7 @@ fn a_simulated_weeks_infusion_report_matches_the_simulators_truth() {
         }
         for e in h.step(now) {
             match e.kind {
-                EventKind::PumpInfusion(r) => records.push((r, e.at)),
+                EventKind::PumpInfusion(r) => records.push((*r, e.at)),
                 EventKind::AlertRaised(a) => {
                     past_hard_alerts += usize::from(a.rule == "infusion-past-hard-limit");
                     alerts.push((a.unit.clone(), String::new()));

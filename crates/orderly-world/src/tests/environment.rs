@@ -45,7 +45,7 @@ fn temp(c: f64) -> EnvReading {
 fn excursions(ev: &[OutEvent]) -> Vec<Excursion> {
     ev.iter()
         .filter_map(|e| match &e.kind {
-            EventKind::EnvExcursion(x) => Some(x.clone()),
+            EventKind::EnvExcursion(x) => Some((**x).clone()),
             _ => None,
         })
         .collect()
@@ -54,7 +54,7 @@ fn excursions(ev: &[OutEvent]) -> Vec<Excursion> {
 fn summaries(ev: &[OutEvent]) -> Vec<Summary> {
     ev.iter()
         .filter_map(|e| match &e.kind {
-            EventKind::EnvSummary(x) => Some(x.clone()),
+            EventKind::EnvSummary(x) => Some((**x).clone()),
             _ => None,
         })
         .collect()
@@ -63,7 +63,7 @@ fn summaries(ev: &[OutEvent]) -> Vec<Summary> {
 fn raised_by(ev: &[OutEvent], rule: &str) -> Vec<Alert> {
     ev.iter()
         .filter_map(|e| match &e.kind {
-            EventKind::AlertRaised(a) if a.rule == rule => Some(a.clone()),
+            EventKind::AlertRaised(a) if a.rule == rule => Some((**a).clone()),
             _ => None,
         })
         .collect()

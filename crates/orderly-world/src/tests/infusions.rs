@@ -80,7 +80,7 @@ pub(super) fn pump_says(
 fn records(ev: &[OutEvent]) -> Vec<InfusionRecord> {
     ev.iter()
         .filter_map(|e| match &e.kind {
-            EventKind::PumpInfusion(r) => Some(r.clone()),
+            EventKind::PumpInfusion(r) => Some((**r).clone()),
             _ => None,
         })
         .collect()
@@ -89,7 +89,7 @@ fn records(ev: &[OutEvent]) -> Vec<InfusionRecord> {
 fn raised(ev: &[OutEvent]) -> Vec<Alert> {
     ev.iter()
         .filter_map(|e| match &e.kind {
-            EventKind::AlertRaised(a) => Some(a.clone()),
+            EventKind::AlertRaised(a) => Some((**a).clone()),
             _ => None,
         })
         .collect()

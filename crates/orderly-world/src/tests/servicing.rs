@@ -50,7 +50,7 @@ pub(super) fn pump_at(
 pub(super) fn opened(ev: &[OutEvent]) -> Vec<orderly_model::maintenance::WorkOrder> {
     ev.iter()
         .filter_map(|e| match &e.kind {
-            EventKind::WorkOrderOpened(w) => Some(w.clone()),
+            EventKind::WorkOrderOpened(w) => Some((**w).clone()),
             _ => None,
         })
         .collect()
@@ -262,7 +262,7 @@ fn a_cancelled_work_order_is_not_opened_again_and_work_orders_survive_a_restart(
     let orders: Vec<_> = log
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => Some(w.clone()),
+            EventKind::WorkOrderOpened(w) | EventKind::WorkOrderUpdated(w) => Some((**w).clone()),
             _ => None,
         })
         .fold(std::collections::BTreeMap::new(), |mut m, w| {

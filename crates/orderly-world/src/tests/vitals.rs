@@ -307,7 +307,7 @@ fn a_bedside_monitor_measures_whoever_the_census_has_in_its_bed() {
 fn charted(ev: &[OutEvent]) -> Vec<orderly_model::news2::Charted> {
     ev.iter()
         .filter_map(|e| match &e.kind {
-            EventKind::PatientObserved(c) => Some(c.clone()),
+            EventKind::PatientObserved(c) => Some((**c).clone()),
             _ => None,
         })
         .collect()
