@@ -118,8 +118,13 @@ impl Group {
         self.0.is_empty()
     }
 
+    /// Whether `other` is this very group (shared), not an equal copy.
+    pub fn shares(&self, other: &Group) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Gives back the room a group grew into; a shared group is left as it is.
-    fn shrink(&mut self) {
+    pub fn shrink(&mut self) {
         if let Some(v) = std::sync::Arc::get_mut(&mut self.0) {
             v.shrink_to_fit();
         }

@@ -558,3 +558,41 @@ fn the_radio_model_places_by_walls_and_positions_where_levels_mislead() {
     assert_ne!(located(0.0, 4.0).as_deref(), Some("HALL"));
     assert_eq!(located(1.0, 1000.0).as_deref(), Some("HALL"));
 }
+
+/// Every subject in a room shares one `room` group (25,000 copies took about 15 MB), and it is
+/// still right for each when the room changes: a caregiver comes in.
+#[test]
+fn subjects_in_one_room_share_its_room_facts() {
+    let mut h = hospital();
+    for s in 0..8 {
+        for tag in ["TP-0001", "TP-0002"] {
+            h.push(sighting(t(s), "rx-f2-icu-01", tag, -55.0, false));
+            h.push(sighting(t(s), "rx-f2-c01", tag, -80.0, false));
+        }
+        h.step(t(s));
+    }
+    let room = |h: &mut Hospital, id: &str| {
+        let w = h.world_mut();
+        let mut q = w.query::<(&crate::facts::RuleTarget, &crate::facts::SubjectFacts)>();
+        q.iter(w)
+            .find(|(t, _)| t.id == id)
+            .map(|(_, f)| f.0.groups["room"].clone())
+            .unwrap()
+    };
+    let (a, b) = (room(&mut h, "PUMP-0001"), room(&mut h, "PUMP-0002"));
+    assert_eq!(a.get("id"), Some(&Fact::String("F2-ICU-01".into())));
+    assert_eq!(a.get("caregiver_present"), Some(&Fact::Bool(false)));
+    assert!(a.shares(&b));
+    for s in 8..16 {
+        h.push(sighting(t(s), "rx-f2-icu-01", "B-0001", -55.0, false));
+        h.push(sighting(t(s), "rx-f2-c01", "B-0001", -80.0, false));
+        h.step(t(s));
+    }
+    let (a, b) = (room(&mut h, "PUMP-0001"), room(&mut h, "PUMP-0002"));
+    assert_eq!(a.get("caregiver_present"), Some(&Fact::Bool(true)));
+    assert_eq!(
+        a.get("roles_present"),
+        Some(&Fact::StringList(vec!["charge_nurse".into()]))
+    );
+    assert!(a.shares(&b));
+}
