@@ -60,7 +60,10 @@ impl EmbeddedBroker {
         let config = Config {
             id: 0,
             router: RouterConfig {
-                max_connections: 10_010,
+                // rumqttd sets aside its tables for this many connections at start (10,010 took
+                // 8.7 MB); it listens on loopback only, so its clients are this machine's: Orderly,
+                // the simulator, a replay, a test's devices.
+                max_connections: 1_024,
                 max_outgoing_packet_count: 200,
                 // rumqttd keeps a log of what it routed, per topic filter, up to size x count:
                 // 100 MiB x 10 let the demo grow about 7 MB a minute towards 1 GiB. 16 MiB x 4
