@@ -52,6 +52,51 @@ pub fn demo_site() -> Result<(Arc<Floorplan>, Seed)> {
     )
 }
 
+/// A seed as its file said it at start, checked then: parsed again where a site is started
+/// (taken over, restarted), not kept expanded while it runs (at 25,000 pumps the expanded seed
+/// held 8 MB for the life of the process).
+#[derive(Clone, Debug)]
+pub struct SeedText {
+    name: Arc<str>,
+    text: Arc<str>,
+}
+
+impl SeedText {
+    pub fn parse(&self) -> Result<Seed> {
+        Seed::parse(&self.name, &self.text).map_err(|e| anyhow!("the seed is not valid:\n{e}"))
+    }
+}
+
+/// As [`site_or_demo`], with the seed's text.
+pub fn site_with_seed_text(
+    floorplan: Option<&Path>,
+    seed: Option<&Path>,
+) -> Result<(Arc<Floorplan>, Seed, SeedText)> {
+    let (fp, seed) = site_texts(floorplan, seed)?;
+    let (f, s) = check_site(&fp.0, &fp.1, &seed.0, &seed.1)?;
+    Ok((
+        f,
+        s,
+        SeedText {
+            name: seed.0.into(),
+            text: seed.1.into(),
+        },
+    ))
+}
+
+/// The bundled demo hospital, with its seed's text.
+pub fn demo_with_seed_text() -> Result<(Arc<Floorplan>, Seed, SeedText)> {
+    let (f, s) = demo_site()?;
+    Ok((
+        f,
+        s,
+        SeedText {
+            name: DEMO_SEED_NAME.into(),
+            text: DEMO_SEED.into(),
+        },
+    ))
+}
+
 /// The given floorplan and seed, the bundled demo's for what is not given (said on standard
 /// error: a site's floorplan with the demo's seed is seldom meant), or the bundled demo when
 /// neither is given. Never a file found relative to where the command runs.
@@ -59,14 +104,26 @@ pub fn site_or_demo(
     floorplan: Option<&Path>,
     seed: Option<&Path>,
 ) -> Result<(Arc<Floorplan>, Seed)> {
+    let (fp, seed) = site_texts(floorplan, seed)?;
+    check_site(&fp.0, &fp.1, &seed.0, &seed.1)
+}
+
+/// The floorplan's and the seed's (name, text): the files given, the demo's for the others.
+fn site_texts(
+    floorplan: Option<&Path>,
+    seed: Option<&Path>,
+) -> Result<((String, String), (String, String))> {
     let read = |p: &Path, what: &str| -> Result<(String, String)> {
         let name = p.display().to_string();
         let text =
             std::fs::read_to_string(p).with_context(|| format!("cannot read the {what} {name}"))?;
         Ok((name, text))
     };
-    let (fp, seed) = match (floorplan, seed) {
-        (None, None) => return demo_site(),
+    Ok(match (floorplan, seed) {
+        (None, None) => (
+            (DEMO_FLOORPLAN_NAME.into(), DEMO_FLOORPLAN.into()),
+            (DEMO_SEED_NAME.into(), DEMO_SEED.into()),
+        ),
         (Some(f), Some(s)) => (read(f, "floorplan")?, read(s, "seed")?),
         (Some(f), None) => {
             eprintln!(
@@ -86,8 +143,7 @@ pub fn site_or_demo(
                 read(s, "seed")?,
             )
         }
-    };
-    check_site(&fp.0, &fp.1, &seed.0, &seed.1)
+    })
 }
 
 /// Checks a floorplan's and a seed's texts, each alone and against each other.

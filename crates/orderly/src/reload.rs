@@ -6,8 +6,7 @@
 
 use crate::pipeline::WorldRequest;
 use orderly_api::{Control, ReloadOutcome, RuleInfo, RulesView};
-use orderly_floorplan::Floorplan;
-use orderly_model::{Seed, Timestamp};
+use orderly_model::Timestamp;
 use orderly_world::RuleSet;
 use orderly_world::{Applied, Command, Done};
 use std::path::PathBuf;
@@ -20,8 +19,8 @@ const DEBOUNCE: Duration = Duration::from_millis(300);
 
 pub struct Reloader {
     pub dir: Option<PathBuf>,
-    pub floorplan: Arc<Floorplan>,
-    pub seed: Arc<Seed>,
+    /// What the rules may name, from the floorplan and the seed.
+    pub known: Arc<orderly_rules::Known>,
     pub world: mpsc::Sender<WorldRequest>,
     pub view: watch::Sender<Arc<RulesView>>,
     pub clock: fn() -> Timestamp,
@@ -71,10 +70,10 @@ impl Reloader {
             );
             return outcome;
         };
-        let known = orderly_world::known(&self.floorplan, &self.seed);
+        let known = &self.known;
         let checked = crate::rules::read_dir(dir)
             .map_err(|e| format!("{e:#}"))
-            .and_then(|files| orderly_world::rules_dir::compile(&files, &known));
+            .and_then(|files| orderly_world::rules_dir::compile(&files, known));
         match checked {
             Ok(bundle) => {
                 let (config, set) = (bundle.config, Arc::new(bundle.rules));

@@ -28,18 +28,22 @@ macro_rules! say {
 pub async fn run(args: RunArgs) -> Result<()> {
     let settings = args.resolve()?;
     if settings.sites.is_empty() {
-        let (fp, seed) =
-            crate::files::site_or_demo(settings.floorplan.as_deref(), settings.seed.as_deref())?;
+        let (fp, seed, text) = crate::files::site_with_seed_text(
+            settings.floorplan.as_deref(),
+            settings.seed.as_deref(),
+        )?;
         let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
-        return serve(vec![SiteParts::of(settings, fp, seed, rules)]).await;
+        return serve(vec![SiteParts::of(settings, fp, &seed, text, rules)]).await;
     }
     // Several sites: each with its own files, addresses and database (or schema); every
     // instance given the same sites shares them out with the others.
     let mut parts = Vec::new();
     let mut files = std::collections::BTreeMap::new();
     for site in &settings.sites {
-        let (fp, seed) =
-            crate::files::site_or_demo(Some(site.floorplan.as_path()), Some(site.seed.as_path()))?;
+        let (fp, seed, text) = crate::files::site_with_seed_text(
+            Some(site.floorplan.as_path()),
+            Some(site.seed.as_path()),
+        )?;
         if let Some(before) = files.insert(fp.site.id.clone(), site.floorplan.clone()) {
             anyhow::bail!(
                 "{} and {} are both site {:?}: give each [[site]] a floorplan of its own site (its [site] id)",
@@ -50,7 +54,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         }
         let s = settings.for_site(site, &fp.site.id);
         let rules = crate::rules::load(s.rules.as_deref(), &fp, &seed)?;
-        parts.push(SiteParts::of(s, fp, seed, rules));
+        parts.push(SiteParts::of(s, fp, &seed, text, rules));
     }
     serve(parts).await
 }
@@ -59,8 +63,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
 struct SiteParts {
     settings: Settings,
     fp: Arc<Floorplan>,
-    /// Shared, never copied: at 25,000 tags a seed is about 6 MiB.
-    seed: Arc<Seed>,
+    /// Parsed again at each start of the site.
+    seed: crate::files::SeedText,
+    /// What the rules may name (units, roles, kinds, models, profiles), from the seed.
+    known: Arc<orderly_rules::Known>,
+    /// The devices and tags the floorplan and seed declare (see [`SiteParts::weight`]).
+    counted: u64,
     rules: crate::rules::Loaded,
     /// The demo's simulator, history, and alert manager.
     sim: Option<orderly_sim::SimConfig>,
@@ -75,26 +83,29 @@ impl SiteParts {
     fn weight(&self) -> u64 {
         match self.settings.weight {
             Some(w) => u64::from(w.get()),
-            None => {
-                let s = &self.seed;
-                let wearables = s.patients.iter().filter(|p| p.wearable.is_some()).count();
-                let devices =
-                    self.fp.receivers().len() + s.assets.len() + s.sensors.len() + wearables;
-                devices.max(1) as u64
-            }
+            None => self.counted,
         }
     }
 
     fn of(
         settings: Settings,
         fp: Arc<Floorplan>,
-        seed: Seed,
+        seed: &Seed,
+        text: crate::files::SeedText,
         rules: crate::rules::Loaded,
     ) -> SiteParts {
+        let wearables = seed
+            .patients
+            .iter()
+            .filter(|p| p.wearable.is_some())
+            .count();
+        let devices = fp.receivers().len() + seed.assets.len() + seed.sensors.len() + wearables;
         SiteParts {
+            known: Arc::new(orderly_world::known(&fp, seed)),
+            counted: devices.max(1) as u64,
             settings,
             fp,
-            seed: Arc::new(seed),
+            seed: text,
             rules,
             sim: None,
             history: None,
@@ -104,7 +115,7 @@ impl SiteParts {
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
-    let (fp, seed) = crate::files::demo_site()?;
+    let (fp, seed, text) = crate::files::demo_with_seed_text()?;
     let settings = Settings {
         http: args.http,
         mqtt_host: "127.0.0.1".into(),
@@ -196,7 +207,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         sim: Some(sim),
         history,
         phones: Some(phones),
-        ..SiteParts::of(settings, fp, seed, rules)
+        ..SiteParts::of(settings, fp, &seed, text, rules)
     }])
     .await
 }
@@ -459,7 +470,7 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
                 )
             })?;
         let http_addr = listener.local_addr()?;
-        let hl7 = open_hl7(settings, &p.seed, several)?;
+        let hl7 = open_hl7(settings, &p.seed.parse()?, several)?;
         let admin_token = match settings.print_admin_token {
             true => Some(
                 store
@@ -988,7 +999,8 @@ impl Instance {
     async fn own(&mut self, fence: Fence) -> Result<Ended> {
         let settings = &self.parts.settings;
         let fp = self.parts.fp.clone();
-        let seed = self.parts.seed.clone();
+        // Dropped once the site is started (below): nothing running keeps it.
+        let seed = self.parts.seed.parse()?;
         if self.owned_before && settings.rules.is_some() {
             // The rules as the directory holds them now (they may have been edited while
             // another instance owned the site); the last good ones if they do not load.
@@ -1154,8 +1166,7 @@ impl Instance {
         let (rules_tx, rules_rx) = watch::channel(Arc::new(rules_view));
         let reloader = crate::reload::Reloader {
             dir: settings.rules.clone(),
-            floorplan: fp.clone(),
-            seed: seed.clone(),
+            known: self.parts.known.clone(),
             world: world_ctl_tx,
             view: rules_tx,
             clock: wall_clock,
@@ -1301,17 +1312,17 @@ impl Instance {
             _ => None,
         };
         let sim_task = sim.map(|cfg| {
+            let seed = seed.clone();
             let broker = (settings.mqtt_host.clone(), settings.mqtt_port);
             let fp = fp.clone();
             let rx = shutdown_rx.clone();
             tokio::spawn(async move {
-                if let Err(e) =
-                    crate::simulate::publish_live(fp, (*seed).clone(), cfg, broker, rx).await
-                {
+                if let Err(e) = crate::simulate::publish_live(fp, seed, cfg, broker, rx).await {
                     tracing::error!(error = %e, "simulator stopped");
                 }
             })
         });
+        drop(seed);
         say!("Ready. Ctrl-C stops.");
 
         let mut api_shutdown = shutdown_rx.clone();
