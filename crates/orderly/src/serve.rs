@@ -33,7 +33,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
             settings.seed.as_deref(),
         )?;
         let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
-        return serve(vec![SiteParts::of(settings, fp, &seed, text, rules)]).await;
+        let parts = SiteParts::of(settings, fp, &seed, text, rules);
+        // Not held while serving: each start of the site parses the text again.
+        drop(seed);
+        return serve(vec![parts]).await;
     }
     // Several sites: each with its own files, addresses and database (or schema); every
     // instance given the same sites shares them out with the others.
@@ -203,13 +206,14 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         seed: args.sim_seed,
         ..Default::default()
     });
-    serve(vec![SiteParts {
+    let parts = SiteParts {
         sim: Some(sim),
         history,
         phones: Some(phones),
         ..SiteParts::of(settings, fp, &seed, text, rules)
-    }])
-    .await
+    };
+    drop(seed);
+    serve(vec![parts]).await
 }
 
 /// What the lease keeper reports of this instance.
