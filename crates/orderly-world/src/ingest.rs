@@ -292,6 +292,8 @@ struct Writers<'w> {
 /// reports is unknown until someone sets its clock (a technical alert for biomed). On the
 /// device's subject (the asset); gone with the device's first message in time.
 #[derive(Component, Clone, Debug, PartialEq)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct DeviceClock {
     /// Device time minus receipt time of the last refused message, ms.
     pub offset_ms: i64,
@@ -302,6 +304,8 @@ pub struct DeviceClock {
 /// sent it: a broker's backlog after an outage). Alerts raised on what it reported say how old
 /// the data was (`Alert::data_at`). On the device's subject; gone with its next timely message.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+// Inserted after spawn: sparse, so the insert moves no table row (ARCHITECTURE.md, memory).
+#[component(storage = "SparseSet")]
 pub struct Late {
     /// When the device sent it.
     pub ts: Timestamp,

@@ -596,3 +596,31 @@ fn subjects_in_one_room_share_its_room_facts() {
     );
     assert!(a.shares(&b));
 }
+
+/// What placing a tag inserts on its subject (its location, the locator's state, where its
+/// facts were marked, its facts) is stored sparse: the subject stays in the table it was
+/// spawned in. A table component inserted later moves each subject to a new table and bevy
+/// keeps the emptied one: at 25,000 tags, 15 MB and 300 MB have been lost that way.
+#[test]
+fn placing_a_tag_moves_its_subject_to_no_other_table() {
+    let mut h = hospital();
+    let table = |h: &mut Hospital, id: &str| {
+        let w = h.world_mut();
+        let e = w.resource::<crate::registry::Registry>().subjects[id];
+        w.entity(e).location().table_id
+    };
+    h.step(t(0));
+    let before = [table(&mut h, "PUMP-0001"), table(&mut h, "S-0001")];
+    for s in 1..12 {
+        for tag in ["TP-0001", "B-0001"] {
+            h.push(sighting(t(s), "rx-f2-icu-01", tag, -55.0, false));
+            h.push(sighting(t(s), "rx-f2-c01", tag, -80.0, false));
+        }
+        h.step(t(s));
+    }
+    let w = h.world_mut();
+    let e = w.resource::<crate::registry::Registry>().subjects["PUMP-0001"];
+    assert!(w.get::<crate::locate::Location>(e).is_some(), "placed");
+    let after = [table(&mut h, "PUMP-0001"), table(&mut h, "S-0001")];
+    assert_eq!(before, after);
+}
