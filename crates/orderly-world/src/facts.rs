@@ -7,7 +7,9 @@
 //!   The engine rebuilds a stale subject's [`SubjectFacts`] from every provider.
 //! - **Standing out**: for a rule whose action is not an alert (a bed command, a suggestion, a
 //!   work order) the engine sends a [`RuleStanding`] message each time it evaluates the rule on
-//!   a subject; the capability that acts on that kind of rule reads it.
+//!   a subject while its `when` holds, and once when it stops holding (or for a pair the
+//!   capability watches: [`crate::alerts::Standing::watch`]); the capability that acts on that
+//!   kind of rule reads it. A rule idle on a subject sends nothing.
 //! - **Requests in**: a capability asks the engine to act on alerts with an [`AlertRequest`]
 //!   message, naming what the alerts' rules read, never a rule by its id or text.
 
