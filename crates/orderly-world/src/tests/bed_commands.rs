@@ -330,13 +330,7 @@ fn pending_commands_and_suggestions_survive_a_restart() {
     let (pending, offers) = still_open(&log);
     assert_eq!(pending.len(), 1);
     assert_eq!(offers.len(), 1);
-    let mut again = hospital();
-    again.restore(Restored {
-        next_seq: log.last().unwrap().seq,
-        commands: pending,
-        suggestions: offers,
-        ..Restored::default()
-    });
+    let mut again = restarted(&log);
     assert!(again.snapshot().suggestions.contains_key(&offer));
     // The late ack counts for the command sent before the restart; it is settled once the
     // bed's state shows it (below).
@@ -387,14 +381,7 @@ fn a_suggestion_restored_after_a_restart_is_withdrawn_when_its_rule_stops_holdin
     let mut h = raised_bed();
     let log = idle(&mut h, 30, 330);
     let offer = suggested(&log)[0].0.clone();
-    let (pending, offers) = orderly_model::command::still_open(&log);
-    let mut again = hospital();
-    again.restore(Restored {
-        next_seq: log.last().unwrap().seq,
-        commands: pending,
-        suggestions: offers,
-        ..Restored::default()
-    });
+    let mut again = restarted(&log);
     assert!(again.snapshot().suggestions.contains_key(&offer));
     let ev = again.step(t(331));
     assert!(suggestion_ends(&ev).is_empty(), "{ev:?}");
@@ -402,6 +389,20 @@ fn a_suggestion_restored_after_a_restart_is_withdrawn_when_its_rule_stops_holdin
     let ev = again.step(t(332));
     assert_eq!(suggestion_ends(&ev), [("withdrawn".to_string(), None)]);
     assert!(again.snapshot().suggestions.is_empty());
+}
+
+/// A new hospital restored from `log` as after a restart: the commands and suggestions still
+/// open in it.
+fn restarted(log: &[OutEvent]) -> Hospital {
+    let (pending, offers) = orderly_model::command::still_open(log);
+    let mut again = hospital();
+    again.restore(Restored {
+        next_seq: log.last().unwrap().seq,
+        commands: pending,
+        suggestions: offers,
+        ..Restored::default()
+    });
+    again
 }
 
 /// A bed's state: occupied, low, braked, alarm armed, head of bed at `hob` degrees.
