@@ -167,48 +167,52 @@ pub struct Store {
     fence: Option<std::sync::Arc<Fence>>,
 }
 
+/// The schema's steps, oldest first. Each only adds (tables, indexes, columns that are
+/// nullable or have a default: test `every_migration_only_adds`), so an older Orderly runs on a
+/// database a newer one migrated: a rolling upgrade may restart an instance not yet upgraded.
+const STEPS: [(i64, &str, &str); 9] = [
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "asset status",
+        include_str!("../migrations/0002_asset_status.sql"),
+    ),
+    (
+        3,
+        "events by kind",
+        include_str!("../migrations/0003_events_by_kind.sql"),
+    ),
+    (
+        4,
+        "work orders",
+        include_str!("../migrations/0004_work_orders.sql"),
+    ),
+    (
+        5,
+        "audit chain, token expiry",
+        include_str!("../migrations/0005_audit_chain_token_expiry.sql"),
+    ),
+    (6, "census", include_str!("../migrations/0006_census.sql")),
+    (
+        7,
+        "outbound",
+        include_str!("../migrations/0007_outbound.sql"),
+    ),
+    (
+        8,
+        "site lease",
+        include_str!("../migrations/0008_site_lease.sql"),
+    ),
+    (
+        9,
+        "lease hl7",
+        include_str!("../migrations/0009_lease_hl7.sql"),
+    ),
+];
+
 fn migrator() -> Migrator {
-    let steps: [(i64, &str, &'static str); 9] = [
-        (1, "init", include_str!("../migrations/0001_init.sql")),
-        (
-            2,
-            "asset status",
-            include_str!("../migrations/0002_asset_status.sql"),
-        ),
-        (
-            3,
-            "events by kind",
-            include_str!("../migrations/0003_events_by_kind.sql"),
-        ),
-        (
-            4,
-            "work orders",
-            include_str!("../migrations/0004_work_orders.sql"),
-        ),
-        (
-            5,
-            "audit chain, token expiry",
-            include_str!("../migrations/0005_audit_chain_token_expiry.sql"),
-        ),
-        (6, "census", include_str!("../migrations/0006_census.sql")),
-        (
-            7,
-            "outbound",
-            include_str!("../migrations/0007_outbound.sql"),
-        ),
-        (
-            8,
-            "site lease",
-            include_str!("../migrations/0008_site_lease.sql"),
-        ),
-        (
-            9,
-            "lease hl7",
-            include_str!("../migrations/0009_lease_hl7.sql"),
-        ),
-    ];
-    Migrator::with_migrations(
-        steps
+    let mut m = Migrator::with_migrations(
+        STEPS
             .into_iter()
             .map(|(v, name, sql)| {
                 Migration::new(
@@ -220,7 +224,10 @@ fn migrator() -> Migrator {
                 )
             })
             .collect(),
-    )
+    );
+    // Steps a newer Orderly applied are not a reason to refuse to start (see `STEPS`).
+    m.set_ignore_missing(true);
+    m
 }
 
 /// Brings the schema up to date. PostgreSQL serializes instances migrating at once (an
@@ -231,7 +238,22 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<()> {
     let mut tries = 0;
     loop {
         match migrator().run(pool).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                let newest = STEPS.last().map_or(0, |s| s.0);
+                let newer: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT version FROM _sqlx_migrations WHERE version > {newest} ORDER BY version"
+                )))
+                .fetch_all(pool)
+                .await
+                .unwrap_or_default();
+                if !newer.is_empty() {
+                    tracing::warn!(
+                        ?newer,
+                        "the database was migrated by a newer Orderly; this one runs on it (its steps only add), upgrade it when you can"
+                    );
+                }
+                return Ok(());
+            }
             Err(
                 e @ (sqlx::migrate::MigrateError::Execute(_)
                 | sqlx::migrate::MigrateError::ExecuteMigration(..)),
@@ -1752,4 +1774,34 @@ async fn commit_locations(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// An older Orderly starts on a database a newer one migrated (a rolling upgrade), so every
+    /// step may only add: no dropping, renaming or retyping, and a column added either nullable
+    /// or with a default (an older Orderly's inserts do not name it).
+    #[test]
+    fn every_migration_only_adds() {
+        for (version, name, sql) in super::STEPS {
+            let code: String = sql
+                .lines()
+                .map(|l| l.split("--").next().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\n")
+                .to_uppercase();
+            for word in ["DROP ", "RENAME ", "ALTER COLUMN", " TYPE "] {
+                assert!(
+                    !code.contains(word),
+                    "migration {version} ({name}) has {word:?}: an older Orderly would not run on it"
+                );
+            }
+            for statement in code.split(';').filter(|s| s.contains("ADD COLUMN")) {
+                assert!(
+                    !statement.contains("NOT NULL") || statement.contains("DEFAULT"),
+                    "migration {version} ({name}) adds a NOT NULL column without a default: {statement}"
+                );
+            }
+        }
+    }
 }

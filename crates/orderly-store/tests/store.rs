@@ -1079,6 +1079,22 @@ async fn sqlite() {
     suite(&url).await;
     let s = Store::open(&url).await.unwrap();
     assert_eq!(s.backend(), Backend::Sqlite);
+    // A newer Orderly migrated it further (a rolling upgrade): this one still opens it.
+    drop(s);
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (1000, 'from a newer Orderly', 1, X'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let s = Store::open(&url)
+        .await
+        .expect("an older Orderly opens a database a newer one migrated");
+    s.ping().await.unwrap();
 }
 
 #[tokio::test]
