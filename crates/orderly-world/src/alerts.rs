@@ -83,13 +83,16 @@ impl Standing {
     fn watching(&self, rule: &str, subject: &str) -> bool {
         self.0.get(rule).is_some_and(|s| s.contains(subject))
     }
-    fn forget(&mut self, rule: &str, subject: &str) {
-        if let Some(s) = self.0.get_mut(rule) {
-            s.remove(subject);
-            if s.is_empty() {
-                self.0.remove(rule);
-            }
+    /// Stops watching; whether it was watched.
+    fn forget(&mut self, rule: &str, subject: &str) -> bool {
+        let Some(s) = self.0.get_mut(rule) else {
+            return false;
+        };
+        let was = s.remove(subject);
+        if s.is_empty() {
+            self.0.remove(rule);
         }
+        was
     }
 }
 
@@ -462,9 +465,7 @@ pub(crate) fn evaluate(
                 action => {
                     if when {
                         standing.watch(&rule.id, &subject_id);
-                    } else if standing.watching(&rule.id, &subject_id) {
-                        standing.forget(&rule.id, &subject_id);
-                    } else {
+                    } else if !standing.forget(&rule.id, &subject_id) {
                         continue;
                     }
                     standings.write(RuleStanding {

@@ -32,14 +32,22 @@ impl Default for PresenceConfig {
     }
 }
 
-#[derive(Resource, Clone)]
+#[derive(Resource)]
 pub struct Presence {
     pub caregivers: BTreeSet<String>,
     /// Room index -> roles of the staff present there, sorted.
     rooms: BTreeMap<u32, Vec<String>>,
     /// Where each staff member was counted (room, present).
     counted: BTreeMap<Entity, (u32, bool)>,
+    /// The `room` group of each place (a room, or none) as last built, with the roles present
+    /// and whether one is a caregiver, which with the room decide all of it: every subject in a
+    /// room shares one group (at 25,000 tags, a copy each took about 15 MB). Behind a lock: fact
+    /// providers read the world.
+    groups: std::sync::Mutex<BTreeMap<Option<u32>, BuiltRoom>>,
 }
+
+/// A `room` group with the roles present and the caregiver flag it was built with.
+type BuiltRoom = (Vec<String>, bool, Group);
 
 impl Presence {
     /// The roles of the staff present in a room now, sorted.
@@ -66,8 +74,8 @@ impl Capability for PresencePlugin {
             caregivers: config.presence.caregiver_roles.iter().cloned().collect(),
             rooms: BTreeMap::new(),
             counted: BTreeMap::new(),
+            groups: Default::default(),
         });
-        world.init_resource::<RoomGroups>();
         world.resource_mut::<FactProviders>().add(
             self.name(),
             &[(
@@ -185,24 +193,20 @@ fn room_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
     let room = placed.map(|r| &site.rooms[r as usize]);
     let roles = placed.map_or(&[][..], |r| presence.roles_in(r));
     let caregiver = roles.iter().any(|r| presence.caregivers.contains(r));
-    match ctx.world.get_resource::<RoomGroups>() {
-        Some(groups) => {
-            let mut groups = groups.0.lock().unwrap_or_else(|e| e.into_inner());
-            let group = match groups.get(&placed) {
-                Some((r, c, g)) if r == roles && *c == caregiver => g.clone(),
-                _ => {
-                    let mut sheet = FactSheet::default();
-                    set_room(&mut sheet, room, roles, caregiver);
-                    let mut g = sheet.facts.groups.remove("room").unwrap_or_default();
-                    g.shrink();
-                    groups.insert(placed, (roles.to_vec(), caregiver, g.clone()));
-                    g
-                }
-            };
-            f.set_group("room", &group);
+    let mut groups = presence.groups.lock().unwrap_or_else(|e| e.into_inner());
+    let group = match groups.get(&placed) {
+        Some((r, c, g)) if r == roles && *c == caregiver => g.clone(),
+        _ => {
+            let mut sheet = FactSheet::default();
+            set_room(&mut sheet, room, roles, caregiver);
+            let mut g = sheet.facts.groups.remove("room").unwrap_or_default();
+            g.shrink();
+            groups.insert(placed, (roles.to_vec(), caregiver, g.clone()));
+            g
         }
-        None => set_room(f, room, roles, caregiver),
-    }
+    };
+    drop(groups);
+    f.set_group("room", &group);
     let asset = ctx.own::<AssetInfo>();
     let patient_bed = patient.and(ctx.of_bed::<AssetInfo>());
     let unit = room
@@ -215,15 +219,6 @@ fn room_facts(ctx: &FactCtx<'_>, f: &mut FactSheet) {
         });
     f.route(room.map(|r| r.id.clone()), unit);
 }
-
-/// The `room` group of each place (a room, or none) as last built, with the roles present and
-/// whether one is a caregiver, which with the room decide all of it: every subject in a room
-/// shares one group (at 25,000 tags, a copy each took about 15 MB).
-#[derive(Resource, Default)]
-struct RoomGroups(std::sync::Mutex<BTreeMap<Option<u32>, BuiltRoom>>);
-
-/// A `room` group with the roles present and the caregiver flag it was built with.
-type BuiltRoom = (Vec<String>, bool, Group);
 
 /// The `room` facts of a subject in `room` (none: not placed) with `roles` present.
 fn set_room(

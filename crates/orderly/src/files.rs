@@ -84,19 +84,6 @@ pub fn site_with_seed_text(
     ))
 }
 
-/// The bundled demo hospital, with its seed's text.
-pub fn demo_with_seed_text() -> Result<(Arc<Floorplan>, Seed, SeedText)> {
-    let (f, s) = demo_site()?;
-    Ok((
-        f,
-        s,
-        SeedText {
-            name: DEMO_SEED_NAME.into(),
-            text: DEMO_SEED.into(),
-        },
-    ))
-}
-
 /// The given floorplan and seed, the bundled demo's for what is not given (said on standard
 /// error: a site's floorplan with the demo's seed is seldom meant), or the bundled demo when
 /// neither is given. Never a file found relative to where the command runs.

@@ -33,7 +33,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             settings.seed.as_deref(),
         )?;
         let rules = crate::rules::load(settings.rules.as_deref(), &fp, &seed)?;
-        let parts = SiteParts::of(settings, fp, &seed, text, rules);
+        let parts = SiteParts::of(settings, fp, &seed, text, rules)?;
         // Not held while serving: each start of the site parses the text again.
         drop(seed);
         return serve(vec![parts]).await;
@@ -57,7 +57,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         }
         let s = settings.for_site(site, &fp.site.id);
         let rules = crate::rules::load(s.rules.as_deref(), &fp, &seed)?;
-        parts.push(SiteParts::of(s, fp, &seed, text, rules));
+        parts.push(SiteParts::of(s, fp, &seed, text, rules)?);
     }
     serve(parts).await
 }
@@ -72,6 +72,8 @@ struct SiteParts {
     known: Arc<orderly_rules::Known>,
     /// The devices and tags the floorplan and seed declare (see [`SiteParts::weight`]).
     counted: u64,
+    /// The census map HL7 messages are read with (with `--hl7`), from the seed's beds.
+    census: Option<Arc<orderly_model::census::CensusMap>>,
     rules: crate::rules::Loaded,
     /// The demo's simulator, history, and alert manager.
     sim: Option<orderly_sim::SimConfig>,
@@ -96,14 +98,22 @@ impl SiteParts {
         seed: &Seed,
         text: crate::files::SeedText,
         rules: crate::rules::Loaded,
-    ) -> SiteParts {
+    ) -> Result<SiteParts> {
         let wearables = seed
             .patients
             .iter()
             .filter(|p| p.wearable.is_some())
             .count();
         let devices = fp.receivers().len() + seed.assets.len() + seed.sensors.len() + wearables;
-        SiteParts {
+        let census = match settings.hl7 {
+            Some(_) => Some(Arc::new(crate::files::census_map(
+                settings.census_map.as_deref(),
+                seed,
+            )?)),
+            None => None,
+        };
+        Ok(SiteParts {
+            census,
             known: Arc::new(orderly_world::known(&fp, seed)),
             counted: devices.max(1) as u64,
             settings,
@@ -113,12 +123,12 @@ impl SiteParts {
             sim: None,
             history: None,
             phones: None,
-        }
+        })
     }
 }
 
 pub async fn demo(args: DemoArgs) -> Result<()> {
-    let (fp, seed, text) = crate::files::demo_with_seed_text()?;
+    let (fp, seed, text) = crate::files::site_with_seed_text(None, None)?;
     let settings = Settings {
         http: args.http,
         mqtt_host: "127.0.0.1".into(),
@@ -210,7 +220,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         sim: Some(sim),
         history,
         phones: Some(phones),
-        ..SiteParts::of(settings, fp, &seed, text, rules)
+        ..SiteParts::of(settings, fp, &seed, text, rules)?
     };
     drop(seed);
     serve(vec![parts]).await
@@ -347,13 +357,12 @@ fn relayed(stats: &orderly_mllp::Stats) -> Option<String> {
 /// ownerships; None without `--hl7`.
 fn open_hl7(
     settings: &Settings,
-    seed: &Seed,
+    census: Option<Arc<orderly_model::census::CensusMap>>,
     several: bool,
 ) -> Result<Option<(std::net::TcpListener, Arc<orderly_model::census::CensusMap>)>> {
-    let Some(addr) = settings.hl7 else {
+    let (Some(addr), Some(map)) = (settings.hl7, census) else {
         return Ok(None);
     };
-    let map = crate::files::census_map(settings.census_map.as_deref(), seed)?;
     let l = std::net::TcpListener::bind(addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .with_context(|| {
@@ -373,7 +382,7 @@ fn open_hl7(
         l.local_addr()?,
         map.bed_count()
     );
-    Ok(Some((l, Arc::new(map))))
+    Ok(Some((l, map)))
 }
 
 /// How another machine reaches a listening address: as it is, or the host's name and its port
@@ -474,7 +483,7 @@ async fn serve(sites: Vec<SiteParts>) -> Result<()> {
                 )
             })?;
         let http_addr = listener.local_addr()?;
-        let hl7 = open_hl7(settings, &p.seed.parse()?, several)?;
+        let hl7 = open_hl7(settings, p.census.clone(), several)?;
         let admin_token = match settings.print_admin_token {
             true => Some(
                 store
