@@ -110,15 +110,15 @@ impl Score {
 /// Scores a sequence of located rooms against the truth, one answer per row: accuracy over
 /// rows, switches after the first placement per true transition, and the delay of each
 /// switch into the true room since the truth moved there.
-pub(crate) struct Scorer {
-    pub(crate) s: Score,
+struct Scorer {
+    s: Score,
     truth: Option<String>,
     truth_since: Timestamp,
     located: Option<String>,
 }
 
 impl Scorer {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Scorer {
             s: Score::default(),
             truth: None,
@@ -126,7 +126,7 @@ impl Scorer {
             located: None,
         }
     }
-    pub(crate) fn truth(&mut self, at: Timestamp, room: &str) {
+    fn truth(&mut self, at: Timestamp, room: &str) {
         if self.truth.as_deref() != Some(room) {
             if self.truth.is_some() {
                 self.s.transitions += 1;
@@ -135,7 +135,7 @@ impl Scorer {
             self.truth_since = at;
         }
     }
-    pub(crate) fn moved(&mut self, at: Timestamp, to: &str) {
+    fn moved(&mut self, at: Timestamp, to: &str) {
         if let Some(from) = &self.located {
             self.s.moves.push((
                 at,
@@ -152,7 +152,7 @@ impl Scorer {
         }
         self.located = Some(to.to_string());
     }
-    pub(crate) fn row(&mut self) {
+    fn row(&mut self) {
         self.s.rows += 1;
         let right = self.located.is_some() && self.located == self.truth;
         self.s.right += usize::from(right);

@@ -91,11 +91,7 @@ pub fn sim(root: &Path, config: &WorldConfig, over: &[(String, String)]) -> Resu
                 })
                 .collect();
             let half = usize::from(w % 2 == 0);
-            let s = if std::env::var_os("G_ON").is_some() {
-                crate::eval_grid::run_grid(&rows, &fp, floor)
-            } else {
-                run_rows(&rows, &fp, &seed, "SIM-TAG", config)
-            };
+            let s = run_rows(&rows, &fp, &seed, "SIM-TAG", config);
             if verbose {
                 for (i, (at, from, to, truth)) in s.moves.iter().enumerate() {
                     let stay = s

@@ -8,7 +8,6 @@ mod bench_replay;
 mod ci;
 mod eval;
 mod eval_falls;
-mod eval_grid;
 mod eval_maintenance;
 mod eval_rooms_sim;
 mod eval_vitals;
