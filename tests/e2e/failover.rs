@@ -290,6 +290,25 @@ fn hl7_sent_to_the_standby_is_applied_by_the_owner_and_after_a_takeover_by_the_s
             })
         },
     );
+    // And in its own metrics (an admin's token, checked against the site's store), not the
+    // owner's: a scraper of each instance sees each process.
+    let (status, text) = b.get("/metrics");
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.as_str()
+            .is_some_and(|t| t.contains("orderly_hl7_relayed_total 1")),
+        "{text}"
+    );
+    assert!(
+        !a.get("/metrics")
+            .1
+            .to_string()
+            .contains("orderly_hl7_relayed_total"),
+        "the owner passed nothing through"
+    );
+    assert_eq!(b.get_as("/metrics", "ord_bogus").0, 401);
+    let nurse = setup.token("nurse", "Nurse Standby", "ICU");
+    assert_eq!(b.get_as("/metrics", &nurse).0, 403);
 
     a.kill();
     b.wait_until("the standby owns the site", Duration::from_secs(20), || {

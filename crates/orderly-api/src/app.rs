@@ -11,6 +11,7 @@ use std::time::Instant;
 pub(crate) fn standby_router(
     why: tokio::sync::watch::Receiver<String>,
     owner: tokio::sync::watch::Receiver<Option<String>>,
+    own: crate::Standby,
 ) -> Router {
     use axum::Json;
     use axum::http::StatusCode;
@@ -29,10 +30,12 @@ pub(crate) fn standby_router(
                 }
             }),
         )
+        .route("/metrics", get(crate::routes::standby_metrics))
         .fallback(move |req: Request| {
             let (why, owner) = (why.borrow().clone(), owner.borrow().clone());
             crate::forward::forward(owner, why, req)
         })
+        .with_state(own)
 }
 
 pub(crate) fn router(state: ApiState) -> Router {

@@ -4,19 +4,43 @@ use crate::{ApiError, ApiState};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use orderly_model::Role;
-use orderly_store::{AuditEntry, Principal};
+use orderly_store::{AuditEntry, Principal, Store};
 
 /// The authenticated caller. Extracting it rejects requests without a valid token.
 #[derive(Clone, Debug)]
 pub struct Auth(pub Principal);
 
-impl FromRequestParts<ApiState> for Auth {
+/// What checks a bearer token: the store holding the tokens, the token cache and database
+/// health, the failed sign-ins per address, the clock. The owner's API and a standby's (which
+/// serves its own `/metrics`) both have one.
+pub(crate) struct Gate<'a> {
+    pub store: &'a Store,
+    pub database: &'a crate::outage::Database,
+    pub failed_logins: &'a FailedLogins,
+    pub clock: fn() -> orderly_model::Timestamp,
+}
+
+/// A router's state that checks tokens.
+pub(crate) trait Gated: Send + Sync {
+    fn gate(&self) -> Gate<'_>;
+}
+
+impl Gated for ApiState {
+    fn gate(&self) -> Gate<'_> {
+        Gate {
+            store: &self.store,
+            database: &self.database,
+            failed_logins: &self.failed_logins,
+            clock: self.clock,
+        }
+    }
+}
+
+impl<S: Gated> FromRequestParts<S> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &ApiState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = state.gate();
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -48,7 +72,7 @@ impl FromRequestParts<ApiState> for Auth {
         }
         let principal = state
             .database
-            .principal(&state.store, secret, (state.clock)())
+            .principal(state.store, secret, (state.clock)())
             .await
             .map_err(ApiError::Unavailable)?;
         match principal {
@@ -68,7 +92,7 @@ impl FromRequestParts<ApiState> for Auth {
                     target: parts.uri.path().to_string(),
                     detail: "unknown, revoked or expired token".into(),
                 };
-                let _ = state.database.audit(&state.store, entry).await;
+                let _ = state.database.audit(state.store, entry).await;
                 Err(ApiError::Unauthenticated)
             }
         }

@@ -134,7 +134,14 @@ mod tests {
     async fn call(owner: Option<String>, req: Request<Body>) -> (StatusCode, String) {
         let (_why_tx, why) = watch::channel("standby: site s is owned by a".to_string());
         let (_owner_tx, owner) = watch::channel(owner);
-        let resp = crate::standby_router(why, owner)
+        let own = crate::Standby {
+            store: orderly_store::Store::open("sqlite::memory:").await.unwrap(),
+            database: crate::outage::Database::new(Default::default()),
+            failed_logins: Default::default(),
+            clock: || orderly_model::Timestamp(0),
+            metrics: None,
+        };
+        let resp = crate::standby_router(why, owner, own)
             .oneshot(req)
             .await
             .unwrap();
@@ -168,6 +175,11 @@ mod tests {
         assert_eq!(
             call(Some(addr.clone()), get("/healthz")).await.0,
             StatusCode::OK
+        );
+        // Its own metrics, not the owner's: a token is asked for here, not forwarded.
+        assert_eq!(
+            call(Some(addr.clone()), get("/metrics")).await.0,
+            StatusCode::UNAUTHORIZED
         );
         let (s, body) = call(None, get("/api/v1/x")).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);

@@ -96,12 +96,38 @@ pub fn router(state: ApiState) -> Router {
     app::router(state)
 }
 
+/// What a standby serves itself: its own metrics (a process's counters are its own: the HL7
+/// connections it passed through, its sign-in failures), to an admin's token checked against
+/// the site's store as the owner checks it.
+#[derive(Clone)]
+pub struct Standby {
+    pub store: Store,
+    pub database: outage::Database,
+    pub failed_logins: FailedLogins,
+    /// The wall clock (token expiry, audit times).
+    pub clock: fn() -> Timestamp,
+    /// Prometheus exposition, when a recorder is installed.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl auth::Gated for Standby {
+    fn gate(&self) -> auth::Gate<'_> {
+        auth::Gate {
+            store: &self.store,
+            database: &self.database,
+            failed_logins: &self.failed_logins,
+            clock: self.clock,
+        }
+    }
+}
+
 /// What a standby serves while another instance owns the site: health, readiness (503, with
-/// who owns the site), and everything else forwarded to the owner's API (`owner`: its
-/// host:port), or 503 with `why` when there is none to forward to.
+/// who owns the site), its own `/metrics`, and everything else forwarded to the owner's API
+/// (`owner`: its host:port), or 503 with `why` when there is none to forward to.
 pub fn standby_router(
     why: watch::Receiver<String>,
     owner: watch::Receiver<Option<String>>,
+    own: Standby,
 ) -> Router {
-    app::standby_router(why, owner)
+    app::standby_router(why, owner, own)
 }

@@ -59,10 +59,23 @@ pub(crate) async fn readyz(State(s): State<ApiState>) -> Response {
 /// routes, which is how the system is built, not what a nurse needs.
 #[utoipa::path(get, path = "/metrics", tag = "health", security(("bearer" = [])), responses((status = 200, description = "Prometheus text", body = String), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn metrics(auth: Auth, State(s): State<ApiState>) -> Response {
+    exposition(&auth, s.metrics.as_ref())
+}
+
+/// A standby's own metrics (not the owner's: every other request it forwards).
+pub(crate) async fn standby_metrics(auth: Auth, State(s): State<crate::Standby>) -> Response {
+    exposition(&auth, s.metrics.as_ref())
+}
+
+/// The Prometheus exposition, to an admin.
+fn exposition(
+    auth: &Auth,
+    metrics: Option<&metrics_exporter_prometheus::PrometheusHandle>,
+) -> Response {
     if let Err(e) = auth.require(&[Role::Admin]) {
         return e.into_response();
     }
-    match &s.metrics {
+    match metrics {
         Some(h) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
             h.render(),

@@ -77,6 +77,7 @@ pub async fn relay(
             match tokio::time::timeout(connect, TcpStream::connect(&target)).await {
                 Ok(Ok(mut upstream)) => {
                     stats.relayed.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("orderly_hl7_relayed_total").increment(1);
                     tracing::info!(%peer, owner = %target, "HL7 connection passed through to the site's owner");
                     let _ = upstream.set_nodelay(true);
                     let _ = sock.set_nodelay(true);

@@ -980,7 +980,19 @@ impl Instance {
                 let mut stopped = server_stopped.clone();
                 server = Some(tokio::spawn(orderly_api::server::serve(
                     listener,
-                    orderly_api::standby_router(why_rx.clone(), owner_rx.clone()),
+                    orderly_api::standby_router(
+                        why_rx.clone(),
+                        owner_rx.clone(),
+                        orderly_api::Standby {
+                            store: self.store.clone(),
+                            database: orderly_api::outage::Database::new(Arc::new(
+                                AtomicBool::new(true),
+                            )),
+                            failed_logins: Default::default(),
+                            clock: wall_clock,
+                            metrics: self.metrics.clone(),
+                        },
+                    ),
                     async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     },
