@@ -47,6 +47,11 @@ pub struct LocatorConfig {
     pub evidence_db: f32,
     /// How fast evidence accumulates, per second.
     pub evidence_per_s: f32,
+    /// How fast evidence accumulates between the located room and a room on the other side of
+    /// a wall (a doorway, a wall, no border at all), per second: a crossing through a doorway
+    /// needs more than one across an open border, where levels change gradually. The same as
+    /// `evidence_per_s` makes no difference between borders.
+    pub door_evidence_per_s: f32,
     /// Longest gap counted as evidence, seconds (a tag heard again after a gap is not certain).
     pub evidence_cap_s: f32,
     /// Rate at which a tag leaves its room, per second (the prior of a move).
@@ -96,6 +101,7 @@ impl Default for LocatorConfig {
             unheard_dbm: -100.0,
             evidence_db: 4.0,
             evidence_per_s: 5.0,
+            door_evidence_per_s: 2.0,
             evidence_cap_s: 2.0,
             leave_per_s: 0.05,
             jump_weight: 0.05,
@@ -132,7 +138,7 @@ impl LocatorConfig {
     /// Values the locator can run with, each in a range that means something.
     pub fn check(&self) -> Result<(), String> {
         let week = 7.0 * 86_400.0;
-        let ranges: [(&str, f32, f32, f32, &str); 22] = [
+        let ranges: [(&str, f32, f32, f32, &str); 23] = [
             ("rise_s", self.rise_s, 0.01, 300.0, "seconds"),
             ("fall_s", self.fall_s, 0.01, 300.0, "seconds"),
             ("stale_s", self.stale_s, 0.1, 3600.0, "seconds"),
@@ -143,6 +149,13 @@ impl LocatorConfig {
             (
                 "evidence_per_s",
                 self.evidence_per_s,
+                0.0,
+                100.0,
+                "per second",
+            ),
+            (
+                "door_evidence_per_s",
+                self.door_evidence_per_s,
                 0.0,
                 100.0,
                 "per second",
@@ -635,8 +648,10 @@ fn room_levels(t: &mut Tracking, now: Timestamp, cfg: &LocatorConfig, out: &mut 
 
 /// Brings the tag's belief forward to `now`: prediction over the floorplan, then the evidence
 /// of the room levels. Returns false when nothing is heard well enough to say anything.
+#[allow(clippy::too_many_arguments)]
 fn update_belief(
     t: &mut Tracking,
+    current: Option<u32>,
     now: Timestamp,
     cfg: &LocatorConfig,
     fp: &orderly_floorplan::Floorplan,
@@ -710,15 +725,51 @@ fn update_belief(
     let fits = model_fits(t, now, cfg, fp, radio);
     let best_fit = fits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let wm = cfg.model_weight.max(0.0) * cfg.evidence_per_s * span;
-    let mut sum = 0.0;
-    for (i, (room, p)) in t.belief.iter_mut().enumerate() {
-        let level = levels
+    let level_of = |room: u32| {
+        levels
             .iter()
-            .find(|(r, _)| r == room)
-            .map_or(cfg.unheard_dbm, |(_, v)| *v);
-        let model = fits.get(i).map_or(0.0, |f| (f - best_fit) * wm);
-        *p *= ((level - top).min(0.0) * w + model).exp();
-        sum += *p;
+            .find(|(r, _)| *r == room)
+            .map_or(cfg.unheard_dbm, |(_, v)| *v)
+    };
+    // Where the located room's border with another is a wall (with a doorway or without),
+    // the evidence between the two accumulates at the door rate: each room is weighed against
+    // the located room, at the rate of their border.
+    let by_border = current
+        .filter(|_| cfg.door_evidence_per_s != cfg.evidence_per_s)
+        .filter(|c| t.belief.iter().any(|(r, _)| r == c));
+    let wd = cfg.door_evidence_per_s * span / cfg.evidence_db.max(1e-3);
+    let mut sum = 0.0;
+    match by_border {
+        None => {
+            for (i, (room, p)) in t.belief.iter_mut().enumerate() {
+                let level = level_of(*room);
+                let model = fits.get(i).map_or(0.0, |f| (f - best_fit) * wm);
+                *p *= ((level - top).min(0.0) * w + model).exp();
+                sum += *p;
+            }
+        }
+        Some(c) => {
+            let at_c = level_of(c);
+            let evidence: Vec<f32> = t
+                .belief
+                .iter()
+                .enumerate()
+                .map(|(i, (room, _))| {
+                    let model = fits.get(i).map_or(0.0, |f| (f - best_fit) * wm);
+                    let rate = match fp.border(c as usize, *room as usize) {
+                        orderly_floorplan::Border::Open => w,
+                        _ => wd,
+                    };
+                    (level_of(*room) - at_c) * rate + model
+                })
+                .collect();
+            // Relative to the largest, so that nothing overflows.
+            let most = evidence.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            for ((_, p), e) in t.belief.iter_mut().zip(evidence) {
+                *p *= (e - most).exp();
+                sum += *p;
+            }
+        }
     }
     if sum.is_nan() || sum <= 0.0 || sum.is_infinite() {
         let p = 1.0 / n as f32;
@@ -824,7 +875,7 @@ fn decide(
             Some((room, 1.0))
         } else {
             t.ir = None;
-            if !update_belief(t, now, cfg, fp, &mut radio, &mut levels) {
+            if !update_belief(t, current, now, cfg, fp, &mut radio, &mut levels) {
                 None
             } else {
                 let best = most_likely(&t.belief);

@@ -624,3 +624,59 @@ fn placing_a_tag_moves_its_subject_to_no_other_table() {
     let after = [table(&mut h, "PUMP-0001"), table(&mut h, "S-0001")];
     assert_eq!(before, after);
 }
+
+/// A move through a doorway needs more evidence than one across an open border: standing in
+/// the flat's hall, the same 4 dB lead moves the tag into the living room (an open border)
+/// sooner than into the bedroom (a door); with one rate for both borders, the two take as
+/// long. Both moves still happen.
+#[test]
+fn a_move_through_a_doorway_needs_more_evidence_than_one_across_an_open_border() {
+    let fp = Arc::new(
+        Floorplan::parse(
+            "eval-flat.toml",
+            include_str!("../../../../floorplans/eval-flat.toml"),
+        )
+        .unwrap(),
+    );
+    let seed = Seed::parse(
+        "seed.toml",
+        "[[asset]]\nid = \"CHAIR\"\nkind = \"wheelchair\"\ntag = \"TAG\"\n",
+    )
+    .unwrap();
+    // Tenths of a second from the lead's start until the tag is moved to `to`.
+    let took = |door_rate: f32, to: &str| {
+        let mut config = WorldConfig::default();
+        config.locator.door_evidence_per_s = door_rate;
+        let mut h = Hospital::new(fp.clone(), &seed, config, Default::default());
+        let at = |tenth: i64| Timestamp(t(0).0 + tenth * 100);
+        let mut tenth = 0;
+        // Settled in the hall.
+        for _ in 0..50 {
+            h.push(sighting(at(tenth), "rx-hall", "TAG", -60.0, false));
+            h.push(sighting(at(tenth), "rx-bed", "TAG", -70.0, false));
+            h.push(sighting(at(tenth), "rx-living-n", "TAG", -70.0, false));
+            h.step(at(tenth));
+            tenth += 1;
+        }
+        let start = tenth;
+        let (rx, other) = if to == "BEDROOM" {
+            ("rx-bed", "rx-living-n")
+        } else {
+            ("rx-living-n", "rx-bed")
+        };
+        while tenth < start + 200 {
+            h.push(sighting(at(tenth), "rx-hall", "TAG", -64.0, false));
+            h.push(sighting(at(tenth), rx, "TAG", -60.0, false));
+            h.push(sighting(at(tenth), other, "TAG", -75.0, false));
+            if moves(&h.step(at(tenth))).iter().any(|(_, r)| r == to) {
+                return tenth - start;
+            }
+            tenth += 1;
+        }
+        panic!("never moved to {to}");
+    };
+    let (door, open) = (took(2.0, "BEDROOM"), took(2.0, "LIVING"));
+    assert!(door > open, "door {door}, open {open} tenths of a second");
+    assert!(door <= 50, "through the door in {door} tenths of a second");
+    assert_eq!(took(5.0, "BEDROOM"), took(5.0, "LIVING"));
+}
