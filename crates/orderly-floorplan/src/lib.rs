@@ -184,10 +184,15 @@ pub struct Round {
     pub rooms: Vec<String>,
 }
 
-/// Each node's linked nodes, sorted and once each (a room index is its node's).
-fn neighbours(graph: &UnGraph<usize, Link>) -> Vec<Vec<u32>> {
+/// Each node's linked nodes (only those linked with no wall between, when `open`), sorted and
+/// once each (a room index is its node's).
+fn neighbours(graph: &UnGraph<usize, Link>, open: bool) -> Vec<Vec<u32>> {
     let mut out = vec![Vec::new(); graph.node_count()];
-    for e in graph.raw_edges() {
+    for e in graph
+        .raw_edges()
+        .iter()
+        .filter(|e| !open || e.weight.kind.is_open())
+    {
         let (a, b) = (e.source().index(), e.target().index());
         out[a].push(b as u32);
         out[b].push(a as u32);
@@ -216,6 +221,8 @@ pub struct Floorplan {
     /// pair of rooms a tag is believed in, at every update (the graph's own edge lists are
     /// walked one by one, and a corridor has dozens of doors).
     neighbours: Vec<Vec<u32>>,
+    /// Each room's rooms linked with no wall between, sorted ([`open_border`](Floorplan::open_border)).
+    open_neighbours: Vec<Vec<u32>>,
     /// Doorways and open borders (computed from the links and rects).
     openings: Vec<Opening>,
 }
@@ -296,6 +303,20 @@ impl Floorplan {
     }
 
     /// Whether rooms `a` and `b` share a link.
+    /// Whether nothing but an open border separates rooms `a` and `b` ([`Border::Open`], as
+    /// [`border`](Floorplan::border) says), without its geometry: the locator asks it for every
+    /// room a tag is believed in, at every update.
+    pub fn open_border(&self, a: usize, b: usize) -> bool {
+        let Ok(b32) = u32::try_from(b) else {
+            return false;
+        };
+        a == b
+            || self
+                .open_neighbours
+                .get(a)
+                .is_some_and(|n| n.binary_search(&b32).is_ok())
+    }
+
     pub fn adjacent(&self, a: usize, b: usize) -> bool {
         let Ok(b) = u32::try_from(b) else {
             return false;

@@ -456,7 +456,8 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<Floorplan, FileErrors> {
         room_index: rooms,
         receiver_room,
         receiver_at: receiver_pos,
-        neighbours: crate::neighbours(&graph),
+        neighbours: crate::neighbours(&graph, false),
+        open_neighbours: crate::neighbours(&graph, true),
         graph,
         openings: Vec::new(),
     };

@@ -419,3 +419,27 @@ fn borders_and_receiver_positions() {
         Border::Door | Border::Open | Border::Apart
     ));
 }
+
+/// `open_border` (the locator's quick question) says what `border` says of every pair of
+/// rooms, in the demo hospital and the evaluation flat.
+#[test]
+fn open_border_agrees_with_border_for_every_pair() {
+    for (file, text) in [
+        ("demo.toml", include_str!("../../../floorplans/demo.toml")),
+        (
+            "eval-flat.toml",
+            include_str!("../../../floorplans/eval-flat.toml"),
+        ),
+    ] {
+        let fp = Floorplan::parse(file, text).unwrap();
+        let mut open = 0;
+        for a in 0..fp.rooms.len() {
+            for b in 0..fp.rooms.len() {
+                let want = fp.border(a, b) == Border::Open;
+                assert_eq!(fp.open_border(a, b), want, "{file}: {a} {b}");
+                open += usize::from(want && a != b);
+            }
+        }
+        assert!(open > 0, "{file} has open borders");
+    }
+}

@@ -756,9 +756,10 @@ fn update_belief(
                 .enumerate()
                 .map(|(i, (room, _))| {
                     let model = fits.get(i).map_or(0.0, |f| (f - best_fit) * wm);
-                    let rate = match fp.border(c as usize, *room as usize) {
-                        orderly_floorplan::Border::Open => w,
-                        _ => wd,
+                    let rate = if fp.open_border(c as usize, *room as usize) {
+                        w
+                    } else {
+                        wd
                     };
                     (level_of(*room) - at_c) * rate + model
                 })
