@@ -521,18 +521,7 @@ fn after_a_silence_one_sighting_does_not_move_a_tag() {
 /// doorways, open borders, receivers' positions) says the hall.
 #[test]
 fn the_radio_model_places_by_walls_and_positions_where_levels_mislead() {
-    let fp = Arc::new(
-        Floorplan::parse(
-            "eval-flat.toml",
-            include_str!("../../../../floorplans/eval-flat.toml"),
-        )
-        .unwrap(),
-    );
-    let seed = Seed::parse(
-        "seed.toml",
-        "[[asset]]\nid = \"CHAIR\"\nkind = \"wheelchair\"\ntag = \"TAG\"\n",
-    )
-    .unwrap();
+    let (fp, seed) = flat();
     let located = |model_weight: f32, evidence_db: f32| {
         let mut config = WorldConfig::default();
         config.locator.model_weight = model_weight;
@@ -631,18 +620,7 @@ fn placing_a_tag_moves_its_subject_to_no_other_table() {
 /// long. Both moves still happen.
 #[test]
 fn a_move_through_a_doorway_needs_more_evidence_than_one_across_an_open_border() {
-    let fp = Arc::new(
-        Floorplan::parse(
-            "eval-flat.toml",
-            include_str!("../../../../floorplans/eval-flat.toml"),
-        )
-        .unwrap(),
-    );
-    let seed = Seed::parse(
-        "seed.toml",
-        "[[asset]]\nid = \"CHAIR\"\nkind = \"wheelchair\"\ntag = \"TAG\"\n",
-    )
-    .unwrap();
+    let (fp, seed) = flat();
     // Tenths of a second from the lead's start until the tag is moved to `to`.
     let took = |door_rate: f32, to: &str| {
         let mut config = WorldConfig::default();
@@ -679,4 +657,21 @@ fn a_move_through_a_doorway_needs_more_evidence_than_one_across_an_open_border()
     assert!(door > open, "door {door}, open {open} tenths of a second");
     assert!(door <= 50, "through the door in {door} tenths of a second");
     assert_eq!(took(5.0, "BEDROOM"), took(5.0, "LIVING"));
+}
+
+/// The evaluation flat (`floorplans/eval-flat.toml`) and a seed with one tagged wheelchair, `TAG`.
+fn flat() -> (Arc<Floorplan>, Seed) {
+    let fp = Arc::new(
+        Floorplan::parse(
+            "eval-flat.toml",
+            include_str!("../../../../floorplans/eval-flat.toml"),
+        )
+        .unwrap(),
+    );
+    let seed = Seed::parse(
+        "seed.toml",
+        "[[asset]]\nid = \"CHAIR\"\nkind = \"wheelchair\"\ntag = \"TAG\"\n",
+    )
+    .unwrap();
+    (fp, seed)
 }
