@@ -302,7 +302,6 @@ impl Floorplan {
         })
     }
 
-    /// Whether rooms `a` and `b` share a link.
     /// Whether nothing but an open border separates rooms `a` and `b` ([`Border::Open`], as
     /// [`border`](Floorplan::border) says), without its geometry: the locator asks it for every
     /// room a tag is believed in, at every update.
@@ -317,6 +316,7 @@ impl Floorplan {
                 .is_some_and(|n| n.binary_search(&b32).is_ok())
     }
 
+    /// Whether rooms `a` and `b` share a link.
     pub fn adjacent(&self, a: usize, b: usize) -> bool {
         let Ok(b) = u32::try_from(b) else {
             return false;

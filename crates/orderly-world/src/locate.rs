@@ -750,24 +750,25 @@ fn update_belief(
         }
         Some(c) => {
             let at_c = level_of(c);
-            let evidence: Vec<f32> = t
+            let evidence = |i: usize, room: u32| {
+                let model = fits.get(i).map_or(0.0, |f| (f - best_fit) * wm);
+                let rate = if fp.open_border(c as usize, room as usize) {
+                    w
+                } else {
+                    wd
+                };
+                (level_of(room) - at_c) * rate + model
+            };
+            // Relative to the largest, so that nothing overflows (two passes: no allocation
+            // per update).
+            let most = t
                 .belief
                 .iter()
                 .enumerate()
-                .map(|(i, (room, _))| {
-                    let model = fits.get(i).map_or(0.0, |f| (f - best_fit) * wm);
-                    let rate = if fp.open_border(c as usize, *room as usize) {
-                        w
-                    } else {
-                        wd
-                    };
-                    (level_of(*room) - at_c) * rate + model
-                })
-                .collect();
-            // Relative to the largest, so that nothing overflows.
-            let most = evidence.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            for ((_, p), e) in t.belief.iter_mut().zip(evidence) {
-                *p *= (e - most).exp();
+                .map(|(i, (room, _))| evidence(i, *room))
+                .fold(f32::NEG_INFINITY, f32::max);
+            for (i, (room, p)) in t.belief.iter_mut().enumerate() {
+                *p *= (evidence(i, *room) - most).exp();
                 sum += *p;
             }
         }
