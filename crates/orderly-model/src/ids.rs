@@ -13,6 +13,15 @@ pub enum DeviceIdError {
 
 /// Checks a device or entity id: 1-64 characters of `A-Za-z0-9_.-` (device contract).
 pub fn valid_device_id(id: &str) -> Result<(), DeviceIdError> {
+    // Every sighting's tag comes through here: a valid id is one pass over its bytes.
+    if !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Ok(());
+    }
     if id.is_empty() {
         return Err(DeviceIdError::Empty);
     }

@@ -106,23 +106,26 @@ fn fits(topic: &str, payload: &[u8]) -> Result<(), PublishError> {
 /// duplicate (every device message carries its own time, so two real messages never match).
 #[derive(Debug, Default)]
 pub struct Redeliveries {
-    seen: HashMap<String, std::collections::VecDeque<u64>>,
+    seen: DeviceMap<std::collections::VecDeque<u64>>,
+    /// Hashes each message's topic and bytes (foldhash, seeded per process: a sender cannot
+    /// aim a message at another's hash; SipHash cost a few per cent of a flood's decoding).
+    hasher: foldhash::quality::RandomState,
 }
+
+/// Per device id, hashed with foldhash (every message looks its device up twice).
+type DeviceMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 impl Redeliveries {
     pub const PER_DEVICE: usize = 256;
 
     /// Whether this message was received before; remembers it if not.
     pub fn seen_before(&mut self, device: &str, topic: &str, payload: &[u8]) -> bool {
-        use std::hash::{Hash, Hasher};
+        use std::hash::BuildHasher;
         if self.seen.len() > 100_000 {
             // Made-up device ids must not grow memory without end.
             self.seen.clear();
         }
-        let mut h = std::hash::DefaultHasher::new();
-        topic.hash(&mut h);
-        payload.hash(&mut h);
-        let key = h.finish();
+        let key = self.hasher.hash_one((topic, payload));
         // No allocation on the per-message path once the device is known.
         if !self.seen.contains_key(device) {
             self.seen.insert(device.to_string(), Default::default());
@@ -153,7 +156,7 @@ pub struct RateLimiter {
     rate: f64,
     burst: f64,
     /// Per device: (tokens, last arrival, latest device time).
-    buckets: HashMap<String, (f64, Timestamp, Option<Timestamp>)>,
+    buckets: DeviceMap<(f64, Timestamp, Option<Timestamp>)>,
 }
 
 impl RateLimiter {
@@ -161,7 +164,7 @@ impl RateLimiter {
         RateLimiter {
             rate,
             burst,
-            buckets: HashMap::new(),
+            buckets: DeviceMap::default(),
         }
     }
     /// Whether `device` may send one more message, received at `now` and stamped `ts` by the
@@ -171,10 +174,14 @@ impl RateLimiter {
             // Made-up device ids must not grow memory without end.
             self.buckets.clear();
         }
-        let (tokens, last, device_last) = self
-            .buckets
-            .entry(device.to_string())
-            .or_insert((self.burst, now, None));
+        // No allocation on the per-message path once the device is known.
+        if !self.buckets.contains_key(device) {
+            self.buckets
+                .insert(device.to_string(), (self.burst, now, None));
+        }
+        let Some((tokens, last, device_last)) = self.buckets.get_mut(device) else {
+            return true;
+        };
         let arrived = now.since(*last).max(0);
         // Device time counts only up to the arrival: no credit from the future.
         let ts = ts.map(|t| t.min(now));
