@@ -287,12 +287,13 @@ fn stamp(offset_ms: i64) -> String {
     let now_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64);
-    let prev = LAST_US
+    let next = |last: u64| now_us.max(last + 1);
+    let last = LAST_US
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-            Some(now_us.max(last + 1))
+            Some(next(last))
         })
         .unwrap_or_default();
-    let us = now_us.max(prev + 1) as i64 + offset_ms * 1000;
+    let us = next(last) as i64 + offset_ms * 1000;
     let ms = orderly_model::Timestamp(us.div_euclid(1000)).to_rfc3339();
     // "...T10:00:00.123Z" -> "...T10:00:00.123456Z"
     format!("{}{:03}Z", ms.trim_end_matches('Z'), us.rem_euclid(1000))

@@ -13,13 +13,9 @@ pub enum DeviceIdError {
 
 /// Checks a device or entity id: 1-64 characters of `A-Za-z0-9_.-` (device contract).
 pub fn valid_device_id(id: &str) -> Result<(), DeviceIdError> {
-    // Every sighting's tag comes through here: a valid id is one pass over its bytes.
-    if !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
+    // Every sighting's tag comes through here: a valid id is one pass over its bytes (a byte
+    // of a multi-byte character is no allowed character).
+    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| allowed(b as char)) {
         return Ok(());
     }
     if id.is_empty() {
@@ -29,13 +25,15 @@ pub fn valid_device_id(id: &str) -> Result<(), DeviceIdError> {
     if n > 64 {
         return Err(DeviceIdError::TooLong(n));
     }
-    match id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
+    match id.chars().find(|c| !allowed(*c)) {
         Some(c) => Err(DeviceIdError::BadChar(c)),
         None => Ok(()),
     }
+}
+
+/// A character a device id may hold.
+fn allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
 }
 
 #[cfg(test)]
